@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Everyday tasks with nothing but Python 3.11+: set up, run the main job, run the checks.
+
+    python3 dev.py demo    set up .venv and run the main job
+    python3 dev.py test    set up .venv and system services, then lint, type check and test
+    python3 dev.py lint    ruff and mypy only
+
+Only the standard library is used here, because this script is what installs everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("WARMLINE_VENV", ROOT / ".venv"))
+BIN = VENV / "bin"
+TYPED_PACKAGES = ["warmline", "workflows", "activities", "connectors"]
+# Debian packages the test suite needs: the real Redis server and Java 17+ with Maven for Kafka.
+SYSTEM_TOOLS = {"redis-server": "redis-server", "java": "openjdk-17-jre-headless", "mvn": "maven"}
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    printable = " ".join(str(a) for a in args)
+    print(f"+ {printable}", flush=True)
+    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def ensure_venv() -> None:
+    if not (BIN / "python").exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        except subprocess.CalledProcessError:
+            # Debian splits venv out of the interpreter package.
+            apt_install(["python3-venv"])
+            run(sys.executable, "-m", "venv", VENV)
+    stamp = VENV / ".warmline-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not stamp.exists() or stamp.read_text() != digest:
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        stamp.write_text(digest)
+    generate_protos()
+
+
+def generate_protos() -> None:
+    """Compile proto/ into warmline/_proto when the sources changed (generated code is not kept)."""
+    sources = sorted((ROOT / "proto").rglob("*.proto"))
+    if not sources:
+        return
+    out = ROOT / "warmline" / "_proto"
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    stamp = out / ".sources"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    run(
+        BIN / "python", "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
+        f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
+        *[str(p) for p in sources],
+    )
+    for package in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
+        (package / "__init__.py").touch()
+    stamp.write_text(digest)
+
+
+def apt_install(packages: list[str]) -> None:
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        sys.exit(f"missing system packages {packages}; install them (e.g. apt-get install ...)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run("apt-get", "update", "-qq", env=env)
+    run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages, env=env)
+
+
+def ensure_system_tools() -> None:
+    missing = [pkg for tool, pkg in SYSTEM_TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        apt_install(missing)
+
+
+def lint() -> None:
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy", *TYPED_PACKAGES)
+
+
+def main(argv: list[str]) -> None:
+    task = argv[0] if argv else "test"
+    extra = argv[1:]
+    if task == "demo":
+        ensure_venv()
+        run(BIN / "warmline", "validate", "examples/")
+    elif task == "lint":
+        ensure_venv()
+        lint()
+    elif task == "test":
+        ensure_venv()
+        ensure_system_tools()
+        lint()
+        run(BIN / "pytest", *extra)
+    else:
+        sys.exit(f"unknown task {task!r}; use demo, test or lint")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

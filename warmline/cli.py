@@ -1,0 +1,107 @@
+"""The `warmline` command line: one entry point, one sub-command per job.
+
+Heavy modules are imported inside each command so `warmline --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="warmline",
+    help="Human–AI collaboration for emotionally demanding customer work.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+services_app = typer.Typer(help="Start and stop real local services (Temporal, Kafka, Redis).")
+app.add_typer(services_app, name="services")
+
+EXIT_INVALID = 2
+
+
+@app.command()
+def validate(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Configuration files or directories to check.")
+    ],
+) -> None:
+    """Check workflow configuration files; print every problem as FILE:LINE:COL: message."""
+    from warmline.config.loader import validate_paths
+
+    diagnostics, checked = validate_paths(paths)
+    for diagnostic in diagnostics:
+        typer.echo(diagnostic.render())
+    if diagnostics:
+        typer.echo(f"{len(diagnostics)} problem(s) in {checked} file(s)", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo(f"{checked} file(s) valid", err=True)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the configuration (for editors with a YAML language server)."""
+    from warmline.config.model import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@services_app.command("up")
+def services_up(
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated subset of services: temporal,kafka,redis."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print endpoints as JSON.")] = False,
+    embedded: Annotated[
+        bool,
+        typer.Option(help="Use the embedded Kafka-protocol broker and Redis from pip packages."),
+    ] = False,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where pids, data and logs live.")
+    ] = None,
+) -> None:
+    """Start services on free loopback ports, wait until each is ready, print the endpoints."""
+    from warmline.errors import ServiceError
+    from warmline.services import parse_only, start_detached
+
+    try:
+        endpoints = start_detached(parse_only(only), embedded=embedded, state_dir=state_dir)
+    except ServiceError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(endpoints.as_json()))
+    else:
+        for name, address in endpoints.as_json().items():
+            typer.echo(f"{name:<9} {address}")
+
+
+@services_app.command("down")
+def services_down(
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where pids, data and logs live.")
+    ] = None,
+) -> None:
+    """Stop the services started by `warmline services up`."""
+    from warmline.services import stop_detached
+
+    stopped = stop_detached(state_dir=state_dir)
+    typer.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

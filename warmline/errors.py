@@ -1,0 +1,47 @@
+"""The exception tree callers can catch: one root, specific leaves with actionable messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class WarmlineError(Exception):
+    """Root of every error warmline raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in a file, pointing at a line and column (both 1-based)."""
+
+    path: Path
+    line: int
+    column: int
+    message: str
+
+    def render(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class ConfigError(WarmlineError):
+    """A configuration file is invalid; carries every problem found, each with file, line, column."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(d.render() for d in diagnostics))
+
+
+class ServiceError(WarmlineError):
+    """A local service (Temporal, Kafka, Redis) could not be started, reached or stopped."""
+
+
+class ConnectorError(WarmlineError):
+    """A connector failed to deliver an event."""
+
+
+class RetryableConnectorError(ConnectorError):
+    """A connector failure a later attempt may fix (timeouts, 5xx, 429)."""
+
+
+class PermanentConnectorError(ConnectorError):
+    """A connector failure no retry can fix (4xx other than 429, malformed payload)."""
