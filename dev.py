@@ -64,8 +64,13 @@ def generate_protos() -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     run(
-        BIN / "python", "-m", "grpc_tools.protoc", f"-I{ROOT / 'proto'}",
-        f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
+        BIN / "python",
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{ROOT / 'proto'}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--pyi_out={out}",
         *[str(p) for p in sources],
     )
     for package in [out, *[p for p in out.rglob("*") if p.is_dir()]]:

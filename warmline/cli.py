@@ -62,9 +62,7 @@ def services_up(
         bool,
         typer.Option(help="Use the embedded Kafka-protocol broker and Redis from pip packages."),
     ] = False,
-    state_dir: Annotated[
-        Path | None, typer.Option(help="Where pids, data and logs live.")
-    ] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where pids, data and logs live.")] = None,
 ) -> None:
     """Start services on free loopback ports, wait until each is ready, print the endpoints."""
     from warmline.errors import ServiceError
@@ -84,9 +82,7 @@ def services_up(
 
 @services_app.command("down")
 def services_down(
-    state_dir: Annotated[
-        Path | None, typer.Option(help="Where pids, data and logs live.")
-    ] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Where pids, data and logs live.")] = None,
 ) -> None:
     """Stop the services started by `warmline services up`."""
     from warmline.services import stop_detached

@@ -24,7 +24,7 @@ class Diagnostic:
 
 
 class ConfigError(WarmlineError):
-    """A configuration file is invalid; carries every problem found, each with file, line, column."""
+    """A configuration file is invalid; carries every problem found, each with its position."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics

@@ -1,0 +1,88 @@
+"""`warmline services up/down` as a user runs them: a real subprocess, real clients afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+from kafka import KafkaAdminClient
+
+from warmline.services.process import pid_alive
+
+WARMLINE = Path(sys.executable).parent / "warmline"
+
+
+def warmline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(WARMLINE), *args], cwd=cwd, capture_output=True, text=True, timeout=240, check=False
+    )
+
+
+def recorded_pids(state_dir: Path) -> list[int]:
+    state = json.loads((state_dir / "services.json").read_text())
+    return [entry["pid"] for entry in state["services"].values()]
+
+
+def test_up_json_then_real_clients_then_down(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    up = warmline("services", "up", "--json", "--state-dir", str(state_dir), cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    endpoints = json.loads(up.stdout)
+    assert set(endpoints) == {"temporal", "kafka", "redis"}
+    pids = recorded_pids(state_dir)
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=endpoints["kafka"])
+        assert admin.describe_cluster()["brokers"]
+        admin.close()
+        assert redis.Redis.from_url(endpoints["redis"]).ping()
+        health = subprocess.run(
+            [
+                str(WARMLINE.parent / "temporal"),
+                "operator",
+                "cluster",
+                "health",
+                "--address",
+                endpoints["temporal"],
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "SERVING" in health.stdout
+
+        again = warmline("services", "up", "--json", "--state-dir", str(state_dir), cwd=tmp_path)
+        assert json.loads(again.stdout) == endpoints, "a second `up` reuses running services"
+    finally:
+        down = warmline("services", "down", "--state-dir", str(state_dir), cwd=tmp_path)
+    assert down.returncode == 0
+    assert "kafka" in down.stderr
+    assert not [pid for pid in pids if pid_alive(pid)]
+
+
+def test_only_starts_the_named_services(tmp_path: Path) -> None:
+    env_dir = tmp_path / "state"
+    up = subprocess.run(
+        [str(WARMLINE), "services", "up", "--only", "redis", "--json"],
+        cwd=tmp_path,
+        env={**os.environ, "WARMLINE_STATE_DIR": str(env_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        assert set(json.loads(up.stdout)) == {"redis"}
+    finally:
+        warmline("services", "down", "--state-dir", str(env_dir), cwd=tmp_path)
+
+
+def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
+    result = warmline("services", "up", "--only", "redis,bogus", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "unknown service(s) bogus; choose from temporal, kafka, redis" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

@@ -1,0 +1,79 @@
+"""`warmline services up/down`: services that outlive the command, remembered in a state file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from warmline.services.base import ServiceName
+from warmline.services.local import Endpoints, start_service
+from warmline.services.process import pid_alive, stop_pid
+
+STATE_FILE = "services.json"
+
+
+class _Entry(BaseModel):
+    pid: int
+    address: str
+    log: str
+
+
+class _State(BaseModel):
+    services: dict[ServiceName, _Entry]
+
+
+def default_state_dir() -> Path:
+    """$WARMLINE_STATE_DIR, else `.warmline/services` in the current directory."""
+    configured = os.environ.get("WARMLINE_STATE_DIR")
+    return Path(configured) if configured else Path.cwd() / ".warmline" / "services"
+
+
+def _read(state_dir: Path) -> _State:
+    path = state_dir / STATE_FILE
+    try:
+        return _State.model_validate_json(path.read_text())
+    except (OSError, ValidationError):
+        return _State(services={})
+
+
+def _write(state_dir: Path, state: _State) -> None:
+    (state_dir / STATE_FILE).write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+
+
+def start_detached(
+    only: frozenset[ServiceName], *, embedded: bool, state_dir: Path | None
+) -> Endpoints:
+    """Start the services not already running; their processes keep running after we return.
+
+    Temporal keeps its state in a database file in the state directory, so a restart resumes it.
+    """
+    state_dir = state_dir or default_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state = _read(state_dir)
+    live = {name: e for name, e in state.services.items() if pid_alive(e.pid)}
+    for name in sorted(only - set(live)):
+        service = start_service(name, state_dir, embedded=embedded, persist=True)
+        live[name] = _Entry(
+            pid=service.process.pid,
+            address=service.address,
+            log=str(service.process.log_path),
+        )
+        _write(state_dir, _State(services=live))
+    _write(state_dir, _State(services=live))
+    return Endpoints(**{name.value: live[name].address for name in only})
+
+
+def stop_detached(*, state_dir: Path | None) -> list[str]:
+    """Stop every service recorded in the state directory; returns the names stopped."""
+    state_dir = state_dir or default_state_dir()
+    state = _read(state_dir)
+    stopped = []
+    for name, entry in sorted(state.services.items()):
+        if pid_alive(entry.pid):
+            stop_pid(entry.pid)
+            stopped.append(name.value)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    return stopped

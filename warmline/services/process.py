@@ -1,0 +1,119 @@
+"""A service process: run in its own session, logging to a file, stopped with its children."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from warmline.errors import ServiceError
+
+LOG_TAIL_LINES = 30
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+@dataclass
+class ServiceProcess:
+    """A running service process whose output goes to `log_path`."""
+
+    name: str
+    command: list[str]
+    log_path: Path
+    pid: int
+    _popen: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def spawn(
+        cls,
+        name: str,
+        command: list[str],
+        log_path: Path,
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> ServiceProcess:
+        """Start `command` in a new session so stopping it also stops whatever it forks."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            popen = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+            )
+        return cls(name=name, command=command, log_path=log_path, pid=popen.pid, _popen=popen)
+
+    def alive(self) -> bool:
+        return pid_alive(self.pid) if self._popen is None else self._popen.poll() is None
+
+    def wait_ready(self, check: Callable[[], bool], timeout: float) -> None:
+        """Poll `check` until True; fail with the log tail if the process dies or stalls."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServiceError(
+                    f"{self.name} exited during start-up\n  command: {' '.join(self.command)}\n"
+                    f"  log {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+            if check():
+                return
+            time.sleep(0.2)
+        self.stop()
+        raise ServiceError(
+            f"{self.name} was not ready within {timeout:.0f}s\n"
+            f"  command: {' '.join(self.command)}\n"
+            f"  log {self.log_path}:\n{log_tail(self.log_path)}"
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the process group, wait up to `grace` seconds, then SIGKILL it."""
+        stop_pid(self.pid, grace)
+        if self._popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(timeout=1)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def stop_pid(pid: int, grace: float = 10.0) -> None:
+    """Stop the session led by `pid`: SIGTERM, then SIGKILL after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not pid_alive(pid):
+                return
+            time.sleep(0.1)
