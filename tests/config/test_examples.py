@@ -1,0 +1,116 @@
+"""Every shipped example validates, loads with its secrets from the environment, and agrees with
+the committed schema file."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from warmline.config.expressions import EvaluationContext
+from warmline.config.loader import load_config, validate_paths
+from warmline.config.model import WarmlineConfig, json_schema
+from warmline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*/warmline.yaml"))
+WARMLINE = ROOT / ".venv" / "bin" / "warmline"
+
+
+def _env_for(path: Path) -> dict[str, str]:
+    names = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text(encoding="utf-8"))
+    return {name: f"value-of-{name.lower()}" for name in names}
+
+
+def test_there_are_at_least_three_examples() -> None:
+    names = {path.parent.name for path in EXAMPLE_FILES}
+    assert {"online-shop", "peer-support", "insurer-claims"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.parent.name)
+def test_example_validates(path: Path) -> None:
+    diagnostics, checked = validate_paths([path])
+    assert [d.render() for d in diagnostics] == []
+    assert checked == 1
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.parent.name)
+def test_example_loads_with_secrets_resolved(path: Path) -> None:
+    env = _env_for(path)
+    config = load_config(path, env=env)
+    assert isinstance(config, WarmlineConfig)
+    assert config.handoff.template.is_absolute()
+    assert config.handoff.template.is_file()
+    for specialist in config.routing.specialists:
+        assert specialist.token.reveal() == env[specialist.token.name]
+    assert all(isinstance(q.accept_within, timedelta) for q in config.routing.queues)
+    assert all(rule.when.root is not None for rule in config.triage.rules)
+
+
+def test_loaded_config_is_frozen() -> None:
+    path = EXAMPLES / "online-shop" / "warmline.yaml"
+    config = load_config(path, env=_env_for(path))
+    with pytest.raises(ValueError, match="frozen"):
+        config.routing.queues[0].priority = 1  # type: ignore[misc]  # frozen on purpose
+
+
+def test_dumping_never_writes_a_secret_value() -> None:
+    path = EXAMPLES / "insurer-claims" / "warmline.yaml"
+    env = _env_for(path)
+    dumped = json.dumps(load_config(path, env=env).model_dump(mode="json", by_alias=True))
+    assert not any(value in dumped for value in env.values())
+    assert "${HARBOUR_HUBSPOT_TOKEN}" in dumped
+
+
+def test_missing_secret_at_load_time_names_the_variable() -> None:
+    path = EXAMPLES / "insurer-claims" / "warmline.yaml"
+    env = _env_for(path)
+    del env["HARBOUR_HUBSPOT_TOKEN"]
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env=env)
+    [diagnostic] = raised.value.diagnostics
+    assert "environment variable HARBOUR_HUBSPOT_TOKEN is not set" in diagnostic.message
+    assert diagnostic.line > 1
+
+
+def test_validate_examples_directory_with_the_installed_command() -> None:
+    completed = subprocess.run(
+        [str(WARMLINE), "validate", "examples/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"{len(EXAMPLE_FILES)} file(s) valid" in completed.stderr
+
+
+def test_committed_schema_file_is_current() -> None:
+    committed = json.loads((EXAMPLES / "warmline.schema.json").read_text(encoding="utf-8"))
+    assert committed == json_schema(), "regenerate: warmline schema > examples/warmline.schema.json"
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.parent.name)
+def test_example_points_editors_at_the_schema(path: Path) -> None:
+    first_line = path.read_text(encoding="utf-8").splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=../warmline.schema.json"
+
+
+def test_load_config_of_a_missing_file_raises_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file or directory") as raised:
+        load_config(tmp_path / "absent.yaml")
+    assert raised.value.diagnostics[0].line == 1
+
+
+def test_loaded_rules_evaluate_against_a_conversation() -> None:
+    path = EXAMPLES / "online-shop" / "warmline.yaml"
+    rule = load_config(path, env=_env_for(path)).triage.rules[0]
+    assert rule.when.window == 2
+    assert rule.when.evaluate(EvaluationContext([{"distress": 0.8}, {"distress": 0.9}]))
+    assert not rule.when.evaluate(EvaluationContext([{"distress": 0.2}, {"distress": 0.9}]))

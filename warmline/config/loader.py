@@ -1,0 +1,264 @@
+"""Loading and validating configuration files, reporting every problem as FILE:LINE:COL: message.
+
+`load_config` is how the rest of warmline reads configuration; `validate_paths` backs the
+`warmline validate` command. Neither ever lets an exception escape for a bad file.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from rapidfuzz import process
+
+from warmline.config.model import KIND, SUPPORTED_API_VERSIONS, WarmlineConfig
+from warmline.config.references import check_references
+from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
+from warmline.errors import ConfigError, Diagnostic
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+# Directories with this name hold other YAML formats (simulation scenarios), not configurations.
+SKIPPED_DIRECTORIES = frozenset({"scenarios"})
+
+_TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+
+
+def validate_paths(paths: list[Path]) -> tuple[list[Diagnostic], int]:
+    """Validate files and directories (recursively); return all diagnostics and files checked.
+
+    Secrets are not resolved: validation runs on machines without them.
+    """
+    diagnostics: list[Diagnostic] = []
+    checked = 0
+    for path in paths:
+        if not path.exists():
+            diagnostics.append(Diagnostic(path, 1, 1, "no such file or directory"))
+            continue
+        for file in _config_files(path):
+            checked += 1
+            diagnostics.extend(_check_file(file, resolve_secrets=False, env=None)[1])
+    return diagnostics, checked
+
+
+def load_config(
+    path: Path, *, resolve_secrets: bool = True, env: Mapping[str, str] | None = None
+) -> WarmlineConfig:
+    """Load and fully validate one configuration; raise `ConfigError` with every problem.
+
+    With `resolve_secrets` (the default) each `${NAME}` secret is read from `env` (default:
+    the process environment) and a missing variable is an error naming it.
+    """
+    if not path.is_file():
+        raise ConfigError([Diagnostic(path, 1, 1, "no such file or directory")])
+    config, diagnostics = _check_file(
+        path, resolve_secrets=resolve_secrets, env=os.environ if env is None else env
+    )
+    if diagnostics or config is None:
+        raise ConfigError(diagnostics)
+    return config
+
+
+def _config_files(path: Path) -> Iterator[Path]:
+    if path.is_file():
+        yield path
+        return
+    for file in sorted(path.rglob("*")):
+        relative = file.relative_to(path).parts[:-1]
+        wanted = file.suffix in CONFIG_SUFFIXES and file.is_file()
+        if wanted and not SKIPPED_DIRECTORIES.intersection(relative):
+            yield file
+
+
+def _check_file(
+    path: Path, *, resolve_secrets: bool, env: Mapping[str, str] | None
+) -> tuple[WarmlineConfig | None, list[Diagnostic]]:
+    try:
+        document = load_document(path)
+    except YamlSourceError as error:
+        return None, [Diagnostic(path, error.line, error.column, error.message)]
+    header = _check_header(document)
+    if header:
+        return None, header
+    context = {
+        "base_dir": path.parent.absolute(),
+        "resolve_secrets": resolve_secrets,
+        "env": env,
+    }
+    try:
+        config = WarmlineConfig.model_validate(document.data, context=context)
+    except ValidationError as error:
+        return None, _sorted(_diagnostic(document, detail) for detail in error.errors())
+    problems = check_references(config)
+    diagnostics: list[Diagnostic] = []
+    for problem in problems:
+        line, column = document.locate(problem.loc)
+        if problem.file is not None:
+            origin = f"{_dotted(problem.loc)} in {path}:{line}"
+            message = f"{problem.message} (used by {origin})"
+            diagnostics.append(Diagnostic(problem.file, problem.line or 1, 1, message))
+            continue
+        diagnostics.append(
+            Diagnostic(path, line, column, f"{_dotted(problem.loc)}: {problem.message}")
+        )
+    return (None if diagnostics else config), _sorted(diagnostics)
+
+
+def _sorted(diagnostics: Iterator[Diagnostic] | list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diagnostics, key=lambda d: (str(d.path), d.line, d.column))
+
+
+def _check_header(document: SourceDocument) -> list[Diagnostic]:
+    data, path = document.data, document.path
+    supported = ", ".join(SUPPORTED_API_VERSIONS)
+    if not isinstance(data, dict):
+        line, column = document.locate(())
+        found = _TYPE_NAMES.get(type(data), "a scalar")
+        return [
+            Diagnostic(
+                path,
+                line,
+                column,
+                f"the top level must be a mapping with apiVersion, found {found}",
+            )
+        ]
+    if "apiVersion" not in data:
+        return [Diagnostic(path, 1, 1, f"missing apiVersion; supported: {supported}")]
+    version = data["apiVersion"]
+    if version not in SUPPORTED_API_VERSIONS:
+        line, column = document.locate(("apiVersion",))
+        return [
+            Diagnostic(
+                path, line, column, f"unsupported apiVersion {version!r}; supported: {supported}"
+            )
+        ]
+    kind = data.get("kind")
+    if kind != KIND:
+        line, column = document.locate(("kind",), at_key="kind" not in data)
+        return [Diagnostic(path, line, column, f"kind must be {KIND!r}, found {kind!r}")]
+    return []
+
+
+def _data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
+    """Drop the parts of a pydantic location that are not in the data (union tags, `[key]`)."""
+    node: Any = document.data
+    path: list[str | int] = []
+    for index, element in enumerate(loc):
+        in_mapping = isinstance(node, dict) and isinstance(element, str) and element in node
+        in_list = isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
+        if in_mapping or in_list:
+            node = node[element]
+            path.append(element)
+        elif index == len(loc) - 1 and not str(element).startswith("["):
+            # A key the data lacks (a missing required key) ends the location.
+            path.append(element)
+    return tuple(path)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for element in loc:
+        text += f"[{element}]" if isinstance(element, int) else f".{element}" if text else element
+    return text or "(top level)"
+
+
+def _describe(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), "a number" if isinstance(value, int | float) else "null")
+
+
+def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
+    kind = detail["type"]
+    loc = _data_path(document, detail["loc"])
+    ctx = detail.get("ctx") or {}
+    message = detail["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        hint = _suggest(name, _allowed_keys(detail["loc"][:-1]))
+        where = _dotted(loc[:-1])
+        line, column = document.locate(loc, at_key=True)
+        return Diagnostic(document.path, line, column, f"{where}: unknown key {name!r}{hint}")
+    if kind == "missing":
+        line, column = document.locate(loc[:-1], at_key=True)
+        where = _dotted(loc[:-1])
+        return Diagnostic(document.path, line, column, f"{where}: missing required key {loc[-1]!r}")
+    line, column = document.locate(loc, at_key=bool(detail["loc"]) and _is_key(detail["loc"]))
+    if kind == "condition":
+        position = document.positions.get(loc)
+        if position is not None and not position.block:
+            column = position.value_column + int(position.quoted) + int(ctx["column"]) - 1
+    elif kind in {"model_type", "model_attributes_type", "dict_type"}:
+        message = f"expected a mapping, found {_describe(detail['input'])}"
+    elif kind == "list_type":
+        message = f"expected a list, found {_describe(detail['input'])}"
+    return Diagnostic(document.path, line, column, f"{_dotted(loc)}: {message}")
+
+
+def _is_key(loc: tuple[int | str, ...]) -> bool:
+    return isinstance(loc[-1], str) and loc[-1] == "[key]"
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    match = process.extractOne(name, known, score_cutoff=60)
+    if match:
+        return f"; did you mean {match[0]!r}?"
+    return f"; expected one of: {', '.join(known)}" if known else ""
+
+
+def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model accepts at a pydantic location, to suggest a correction."""
+    candidates: list[Any] = [WarmlineConfig]
+    for element in loc:
+        following: list[Any] = []
+        for candidate in _flatten(candidates):
+            if _is_model(candidate) and isinstance(element, str):
+                field = _field(candidate, element)
+                if field is not None:
+                    following.append(field)
+                elif _has_tag(candidate, element):
+                    following.append(candidate)
+            origin = typing.get_origin(candidate)
+            arguments = typing.get_args(candidate)
+            if origin is list and isinstance(element, int):
+                following.append(arguments[0])
+            elif origin is dict and isinstance(element, str):
+                following.append(arguments[1])
+        candidates = following
+    keys: list[str] = []
+    for candidate in _flatten(candidates):
+        if _is_model(candidate):
+            keys.extend(info.alias or name for name, info in candidate.model_fields.items())
+    return keys
+
+
+def _flatten(candidates: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for candidate in candidates:
+        origin = typing.get_origin(candidate)
+        if origin is typing.Annotated:
+            flat.extend(_flatten([typing.get_args(candidate)[0]]))
+        elif origin is typing.Union or origin is types.UnionType:
+            flat.extend(_flatten(list(typing.get_args(candidate))))
+        else:
+            flat.append(candidate)
+    return flat
+
+
+def _is_model(candidate: Any) -> typing.TypeGuard[type[BaseModel]]:
+    return isinstance(candidate, type) and issubclass(candidate, BaseModel)
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if key in {name, info.alias}:
+            return info.annotation
+    return None
+
+
+def _has_tag(model: type[BaseModel], tag: str) -> bool:
+    field = model.model_fields.get("type")
+    return field is not None and tag in typing.get_args(field.annotation)

@@ -1,0 +1,665 @@
+"""The typed, frozen model of a warmline configuration file (`apiVersion: warmline/v1`).
+
+Field docstrings become JSON Schema descriptions, so editors with a YAML language server can
+complete and explain every key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from warmline.config.durations import Duration
+from warmline.config.expressions import Condition, ExpressionError, parse_condition
+from warmline.config.secrets import Secret
+
+API_VERSION = "warmline/v1"
+SUPPORTED_API_VERSIONS = (API_VERSION,)
+KIND = "WarmlineConfig"
+
+BUILTIN_TAXONOMIES: dict[str, tuple[str, ...]] = {
+    "goemotions/original": (
+        "admiration",
+        "amusement",
+        "anger",
+        "annoyance",
+        "approval",
+        "caring",
+        "confusion",
+        "curiosity",
+        "desire",
+        "disappointment",
+        "disapproval",
+        "disgust",
+        "embarrassment",
+        "excitement",
+        "fear",
+        "gratitude",
+        "grief",
+        "joy",
+        "love",
+        "nervousness",
+        "optimism",
+        "pride",
+        "realization",
+        "relief",
+        "remorse",
+        "sadness",
+        "surprise",
+        "neutral",
+    ),
+    "goemotions/group": ("positive", "negative", "ambiguous", "neutral"),
+    "goemotions/ekman": ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"),
+}
+"""Label sets of the taxonomies annotation can reference by name."""
+
+
+class Model(BaseModel):
+    """Base of every configuration model: immutable, strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+
+
+Identifier = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$", examples=["billing", "crisis-line"]),
+]
+"""A lower-case name: letters, digits, `-`, `_` and `.`; used for ids, queues and skills."""
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["GB", "US", "DE"])]
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", examples=["en-GB", "de"])]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _parse_condition(value: Any) -> Any:
+    if isinstance(value, Condition):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("condition_type", "a condition must be a string")
+    try:
+        return parse_condition(value)
+    except ExpressionError as error:
+        raise PydanticCustomError(
+            "condition", "{message}", {"message": error.message, "column": error.column}
+        ) from None
+
+
+ConditionText = Annotated[
+    Condition,
+    PlainValidator(_parse_condition),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "A condition in the safe expression language.",
+            "examples": ["distress >= 0.7 for 2 messages", '"self_harm" in risk_flags'],
+        }
+    ),
+]
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    context = info.context if isinstance(info.context, Mapping) else {}
+    base = context.get("base_dir")
+    if not value.is_absolute() and isinstance(base, Path):
+        value = base / value
+    return value.absolute()
+
+
+RelativePath = Annotated[
+    Path,
+    AfterValidator(_resolve_path),
+    WithJsonSchema({"type": "string", "description": "A path relative to the config file."}),
+]
+"""A file path written relative to the configuration file, resolved to an absolute path."""
+
+
+# --- tenants ------------------------------------------------------------------------------------
+
+
+class Tenant(Model):
+    """A business (or brand) whose customers this configuration serves."""
+
+    id: Identifier
+    """Stable tenant id used in events and on the wire."""
+    name: str
+    """Display name."""
+    locale: Locale = "en-GB"
+    """Default locale for customer-facing text."""
+    country: CountryCode = "GB"
+    """Default ISO 3166-1 alpha-2 country, used to pick crisis helplines."""
+    timezone: str = "UTC"
+    """IANA time zone of the tenant's operations (shift boundaries, reports)."""
+
+
+# --- triage -------------------------------------------------------------------------------------
+
+
+class LexiconProvider(Model):
+    """The built-in lexicon scorer: no model files, no network."""
+
+    type: Literal["lexicon"]
+    lexicon: RelativePath | None = None
+    """Optional extra lexicon file (one `word<TAB>emotion<TAB>weight` a line)."""
+
+
+class LocalProvider(Model):
+    """A locally trained classifier loaded from disk."""
+
+    type: Literal["local"]
+    model_path: RelativePath
+    """Directory or file of the trained model."""
+
+
+class LlmProvider(Model):
+    """An OpenAI-compatible chat-completions endpoint."""
+
+    type: Literal["llm"]
+    base_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    """Base URL of the API, e.g. `https://api.example.com/v1`."""
+    model: str
+    """Model name sent with each request."""
+    api_key: Secret | None = None
+    """API key, as an `${ENV}` reference."""
+    timeout: Duration = timedelta(seconds=10)
+    """Per-request timeout."""
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Attempts after the first, done by Temporal's retry policy (the client retries nothing)."""
+
+
+Provider = Annotated[LexiconProvider | LocalProvider | LlmProvider, Field(discriminator="type")]
+
+
+class Helpline(Model):
+    """A referral resource offered to a customer in crisis."""
+
+    name: str
+    phone: str | None = None
+    """Phone number as dialled in the country."""
+    text: str | None = None
+    """SMS / text-line short code or number."""
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    """Web page or chat of the helpline."""
+    hours: str = "24/7"
+    """Opening hours as shown to the customer."""
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Helpline:
+        if not (self.phone or self.text or self.url):
+            raise ValueError("a helpline needs at least one of phone, text or url")
+        return self
+
+
+class CrisisPolicy(Model):
+    """The crisis lane. The crisis screen runs on every message and cannot be switched off."""
+
+    queue: Identifier
+    """Queue crisis conversations go to; its specialists must be crisis-trained."""
+    flags: list[str] = Field(
+        default_factory=lambda: ["self_harm", "suicidal_ideation", "harm_to_others", "abuse"]
+    )
+    """Risk flags that put a conversation in the crisis lane."""
+    offer_to: Annotated[int, Field(ge=1, le=20)] = 3
+    """How many crisis-trained specialists are offered a crisis conversation at once."""
+    accept_within: Duration = timedelta(seconds=30)
+    """If nobody accepts within this time, the supervisor is paged."""
+    supervisor: Identifier
+    """Supervisor paged when no specialist accepts in time."""
+    referrals: dict[Annotated[str, Field(pattern=r"^([A-Z]{2}|default)$")], list[Helpline]] = Field(
+        default_factory=dict
+    )
+    """Helplines by ISO country code (`default` for everywhere else)."""
+
+
+class EscalationRule(Model):
+    """When a condition holds, the conversation is escalated to a queue."""
+
+    name: Identifier
+    when: ConditionText
+    """Condition in the safe expression language, e.g. `distress >= 0.7 for 2 messages`."""
+    queue: Identifier
+    """Queue to escalate to."""
+    priority: Annotated[int, Field(ge=0, le=100)] = 50
+    """Higher is offered first."""
+    reason: str
+    """Why, shown to the specialist in the handoff."""
+
+
+class Triage(Model):
+    """How customer messages are scored and when they escalate."""
+
+    provider: Provider = Field(default_factory=lambda: LexiconProvider(type="lexicon"))
+    """The triage model."""
+    crisis: CrisisPolicy
+    rules: list[EscalationRule] = Field(default_factory=list)
+    """Evaluated in order on every message; the first that holds escalates."""
+
+    @model_validator(mode="after")
+    def _unique_rules(self) -> Triage:
+        _unique([rule.name for rule in self.rules], "rule")
+        return self
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+
+class Specialist(Model):
+    """A trained person who takes over escalated conversations."""
+
+    id: Identifier
+    name: str
+    skills: list[Identifier] = Field(default_factory=list)
+    """Skills offered; a queue only offers to specialists with all its skills."""
+    capacity: Annotated[int, Field(ge=1, le=20)] = 2
+    """Conversations at once."""
+    languages: list[Locale] = Field(default_factory=lambda: ["en"])
+    """Languages the specialist works in."""
+    crisis_trained: bool = False
+    """Only crisis-trained specialists receive crisis offers."""
+    token: Secret
+    """Bearer token the specialist client authenticates with."""
+
+
+class Supervisor(Model):
+    """A person paged when offers are not accepted in time; also a wellness lead if flagged."""
+
+    id: Identifier
+    name: str
+    wellness_lead: bool = False
+    """May see team-level wellness and, if the policy allows, check-in notes."""
+    token: Secret
+
+
+class Queue(Model):
+    """A handoff queue specialists work from."""
+
+    name: Identifier
+    """Queue name."""
+    description: str = ""
+    """Shown to specialists and supervisors."""
+    skills: list[Identifier] = Field(default_factory=list)
+    """Skills a specialist needs to receive offers from this queue."""
+    priority: Annotated[int, Field(ge=0, le=100)] = 50
+    """Higher-priority queues are offered first."""
+    accept_within: Duration = timedelta(minutes=2)
+    """SLA: an offer not accepted within this time moves along the escalation chain."""
+    intense: bool = False
+    """Counts as intense exposure; rotation moves people off intense queues."""
+    escalation_chain: list[Identifier] = Field(default_factory=list)
+    """Queues tried in order after the SLA is missed."""
+    supervisor: Identifier | None = None
+    """Paged once the escalation chain is exhausted."""
+
+
+class Routing(Model):
+    """Who works which queue, and how offers are made."""
+
+    strategy: Literal["round_robin", "least_busy", "wellness_aware"] = "wellness_aware"
+    """How a specialist is chosen; `wellness_aware` prefers people with exposure budget left."""
+    specialists: list[Specialist]
+    """People who receive offers."""
+    supervisors: list[Supervisor] = Field(default_factory=list)
+    """People paged when offers go unaccepted."""
+    queues: list[Queue]
+    """Handoff queues, referenced by rules, chains and the crisis lane."""
+    inactivity_timeout: Duration = timedelta(hours=24)
+    """A conversation with no message for this long is closed."""
+    max_messages_before_continue_as_new: Annotated[int, Field(ge=10, le=10_000)] = 500
+    """Keeps workflow histories bounded."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Routing:
+        _unique([s.id for s in self.specialists], "specialist")
+        _unique([s.id for s in self.supervisors], "supervisor")
+        _unique([q.name for q in self.queues], "queue")
+        return self
+
+
+# --- handoff ------------------------------------------------------------------------------------
+
+
+class HandoffContext(Model):
+    """What the handoff package carries to the specialist."""
+
+    history_messages: Annotated[int, Field(ge=0, le=200)] = 20
+    """How many recent messages are included."""
+    trajectory: bool = True
+    """Distress and emotion over the conversation."""
+    rationale: bool = True
+    """The triage rationale and the rule that escalated."""
+    customer_profile_from: list[Identifier] = Field(default_factory=list)
+    """Connectors asked for the customer's profile (CRM)."""
+
+
+class Handoff(Model):
+    """The warm handoff: a rendered summary and the context behind it."""
+
+    template: RelativePath
+    """Jinja2 template (rendered sandboxed; customer text is passed as data)."""
+    context: HandoffContext = Field(default_factory=HandoffContext)
+    require_risk_acknowledgement: bool = True
+    """The specialist must acknowledge risk flags before replying."""
+    satisfaction_survey: bool = False
+    """Ask the customer a one-question survey when the conversation closes."""
+
+
+# --- annotation ---------------------------------------------------------------------------------
+
+
+class Taxonomy(Model):
+    """The label set annotators use: a built-in name, or a custom name and labels."""
+
+    builtin: Literal["goemotions/original", "goemotions/group", "goemotions/ekman"] | None = None
+    """A built-in GoEmotions taxonomy."""
+    name: str | None = None
+    """Name of a custom taxonomy."""
+    labels: list[Identifier] | None = None
+    """Labels of a custom taxonomy."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Taxonomy:
+        if (self.builtin is None) == (self.labels is None):
+            raise ValueError("give either 'builtin' or 'name' and 'labels'")
+        if self.labels is not None:
+            _unique(self.labels, "label")
+        return self
+
+    @property
+    def label_set(self) -> tuple[str, ...]:
+        """The labels, whichever way they were given."""
+        if self.builtin is not None:
+            return BUILTIN_TAXONOMIES[self.builtin]
+        return tuple(self.labels or ())
+
+
+class Sampling(Model):
+    """Which AI triage decisions become annotation tasks."""
+
+    confidence_below: Fraction = 0.6
+    """Every decision with lower confidence."""
+    escalation_fraction: Fraction = 0.2
+    """Share of escalations sampled."""
+    all_crisis_flags: bool = True
+    """Every decision that raised a crisis flag."""
+    random_fraction: Fraction = 0.02
+    """Share of everything else."""
+    disagreements: bool = True
+    """Every case where a specialist disagreed with triage."""
+
+
+class Agreement(Model):
+    """Inter-annotator agreement required before labels become gold."""
+
+    metric: Literal["krippendorff_alpha"] = "krippendorff_alpha"
+    """Agreement statistic."""
+    threshold: Fraction = 0.667
+    """Minimum agreement for labels to become gold without adjudication."""
+
+
+class Adjudication(Model):
+    """What happens when annotators disagree."""
+
+    by: Literal["senior_annotator", "supervisor", "majority"] = "senior_annotator"
+    """Who settles disagreements."""
+    max_rounds: Annotated[int, Field(ge=1, le=5)] = 1
+    """Adjudication rounds before a task is dropped."""
+
+
+class ContentWarnings(Model):
+    """Protection for annotators reading distressing text."""
+
+    enabled: bool = True
+    blur_above_distress: Fraction = 0.7
+    """Text is blurred until revealed when triage distress is above this."""
+
+
+class Retraining(Model):
+    """When a new triage model version is trained and when it may be promoted."""
+
+    schedule: str | None = None
+    """Cron expression, e.g. `0 3 * * 1`."""
+    after_gold_labels: Annotated[int, Field(ge=1)] | None = None
+    """Retrain once this many new gold labels exist."""
+    promotion_margin: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    """A candidate must beat the current macro-F1 by at least this much."""
+    crisis_recall_must_not_drop: Literal[True] = True
+    """A candidate with lower crisis recall is never promoted (fixed)."""
+
+    @model_validator(mode="after")
+    def _trigger(self) -> Retraining:
+        if self.schedule is None and self.after_gold_labels is None:
+            raise ValueError("give 'schedule', 'after_gold_labels' or both")
+        if self.schedule is not None and len(self.schedule.split()) != 5:
+            raise ValueError("schedule must be a five-field cron expression")
+        return self
+
+
+class Annotator(Model):
+    """A person labelling AI decisions."""
+
+    id: Identifier
+    name: str
+    senior: bool = False
+    """Senior annotators adjudicate."""
+    token: Secret
+
+
+class Annotation(Model):
+    """The human feedback loop that keeps teaching the triage model."""
+
+    taxonomy: Taxonomy
+    label_map: dict[str, str] = Field(default_factory=dict)
+    """Taxonomy label -> model label, where they differ."""
+    annotators: list[Annotator] = Field(default_factory=list)
+    """People labelling sampled decisions."""
+    sampling: Sampling = Field(default_factory=Sampling)
+    overlap: Annotated[int, Field(ge=1, le=10)] = 3
+    """Annotators labelling each task (k)."""
+    agreement: Agreement = Field(default_factory=Agreement)
+    adjudication: Adjudication = Field(default_factory=Adjudication)
+    content_warnings: ContentWarnings = Field(default_factory=ContentWarnings)
+    tone_audit_fraction: Fraction = 0.05
+    """Share of AI replies audited for tone."""
+    retraining: Retraining = Field(default_factory=lambda: Retraining(after_gold_labels=500))
+
+    @model_validator(mode="after")
+    def _unique_annotators(self) -> Annotation:
+        _unique([a.id for a in self.annotators], "annotator")
+        return self
+
+
+# --- wellness -----------------------------------------------------------------------------------
+
+
+class ExposureWeights(Model):
+    """Multipliers turning minutes of work into intensity-weighted minutes."""
+
+    calm: Annotated[float, Field(ge=0.0)] = 0.5
+    """Weight of a minute with distress below the elevated band."""
+    elevated: Annotated[float, Field(ge=0.0)] = 1.0
+    """Weight of a minute in the elevated band."""
+    high: Annotated[float, Field(ge=0.0)] = 2.0
+    """Weight of a minute in the high band."""
+    crisis: Annotated[float, Field(ge=0.0)] = 3.0
+    """Weight of a minute in a crisis conversation."""
+    hostile: Annotated[float, Field(ge=0.0)] = 1.5
+    """Extra multiplier when the customer is hostile."""
+
+
+class DistressBands(Model):
+    """Distress thresholds separating calm, elevated and high."""
+
+    elevated: Fraction = 0.4
+    """Distress at or above this is elevated."""
+    high: Fraction = 0.7
+    """Distress at or above this is high."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DistressBands:
+        if self.elevated >= self.high:
+            raise ValueError("'elevated' must be below 'high'")
+        return self
+
+
+class Exposure(Model):
+    """How emotional exposure is measured."""
+
+    bands: DistressBands = Field(default_factory=DistressBands)
+    weights: ExposureWeights = Field(default_factory=ExposureWeights)
+
+
+class Budget(Model):
+    """Exposure allowed per shift."""
+
+    per_shift: Duration = timedelta(hours=4)
+    """Intensity-weighted time per shift."""
+    shift_length: Duration = timedelta(hours=8)
+
+
+class Breaks(Model):
+    """Breaks that are scheduled, not merely suggested."""
+
+    after_crisis: Duration = timedelta(minutes=15)
+    after_intense: Duration = timedelta(minutes=90)
+    """A break is due after this much intense (weighted) time."""
+    duration: Duration = timedelta(minutes=10)
+
+
+class CheckInScale(Model):
+    """The answer scale of a check-in."""
+
+    min: int = 1
+    """Lowest answer."""
+    max: int = 5
+    """Highest answer."""
+    labels: dict[int, str] = Field(default_factory=dict)
+    """Words shown for some answers, e.g. `1: struggling`."""
+
+
+class CheckInTrigger(StrEnum):
+    """Events that prompt a check-in outside the regular cadence."""
+
+    AFTER_CRISIS = "after_crisis"
+    BUDGET_80 = "budget_80"
+    """The worker reached 80% of the exposure budget."""
+    AFTER_HOSTILE = "after_hostile"
+    END_OF_SHIFT = "end_of_shift"
+
+
+class CheckIns(Model):
+    """Short wellbeing check-ins."""
+
+    cadence: Duration = timedelta(hours=2)
+    triggers: list[CheckInTrigger] = Field(
+        default_factory=lambda: [CheckInTrigger.AFTER_CRISIS, CheckInTrigger.END_OF_SHIFT]
+    )
+    """Events that prompt a check-in besides the regular cadence."""
+    scale: CheckInScale = Field(default_factory=CheckInScale)
+    note_visibility: Literal["worker_only", "wellness_lead"] = "worker_only"
+    """Who may read free-text notes; aggregates never show individuals."""
+
+
+class Rotation(Model):
+    """Moving people off intense queues."""
+
+    off_intense_at_budget: Fraction = 1.0
+    """Share of the budget at which a worker leaves intense queues."""
+    cooldown: Duration = timedelta(minutes=45)
+
+
+class Wellness(Model):
+    """The emotional-labour policy for specialists and annotators."""
+
+    exposure: Exposure = Field(default_factory=Exposure)
+    budget: Budget = Field(default_factory=Budget)
+    breaks: Breaks = Field(default_factory=Breaks)
+    max_consecutive_crisis: Annotated[int, Field(ge=1, le=10)] = 2
+    """Crisis conversations in a row before a worker gets no more crisis offers until a break."""
+    checkins: CheckIns = Field(default_factory=CheckIns)
+    rotation: Rotation = Field(default_factory=Rotation)
+    min_group_size: Annotated[int, Field(ge=3)] = 5
+    """Aggregates over fewer people than this are suppressed."""
+
+
+# --- connectors ---------------------------------------------------------------------------------
+
+SettingValue = str | int | float | bool | list[str | int | float | bool]
+
+
+class Connector(Model):
+    """Turns warmline events into CRM / HR records and feeds inbound events back in."""
+
+    name: Identifier
+    type: Literal["hubspot", "zendesk", "salesforce", "bamboohr", "workday", "webhook", "grpc"]
+    """Connector implementation."""
+    events: list[str] = Field(default_factory=lambda: ["*"])
+    """CloudEvents types delivered to the connector (`*` suffix wildcards allowed)."""
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+    """Non-secret settings; credentials go in `secrets`."""
+    secrets: dict[str, Secret] = Field(default_factory=dict)
+    """Credentials, each an `${ENV}` reference."""
+    payload_template: RelativePath | None = None
+    """Optional Jinja2 template for the outgoing payload."""
+
+
+# --- top level ----------------------------------------------------------------------------------
+
+
+class Metadata(Model):
+    """Descriptive information about this configuration."""
+
+    name: Identifier
+    description: str = ""
+
+
+class WarmlineConfig(Model):
+    """A complete warmline configuration: one file describes one deployment."""
+
+    model_config = ConfigDict(title="warmline configuration")
+
+    api_version: Literal["warmline/v1"] = Field(alias="apiVersion")
+    """Format version; `warmline/v1`."""
+    kind: Literal["WarmlineConfig"]
+    metadata: Metadata
+    tenants: Annotated[list[Tenant], Field(min_length=1)]
+    triage: Triage
+    routing: Routing
+    handoff: Handoff
+    annotation: Annotation
+    wellness: Wellness = Field(default_factory=Wellness)
+    connectors: list[Connector] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> WarmlineConfig:
+        _unique([t.id for t in self.tenants], "tenant")
+        _unique([c.name for c in self.connectors], "connector")
+        return self
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is defined twice")
+        seen.add(name)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the configuration file, for YAML language servers."""
+    schema = WarmlineConfig.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -1,0 +1,177 @@
+"""Checks that need the whole configuration: names that refer to other sections, and templates.
+
+Each problem carries the path of the offending value so the loader can point at its line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+from rapidfuzz import process
+
+from warmline.config.model import LexiconProvider, WarmlineConfig
+from warmline.config.secrets import literal_secret_settings
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A cross-reference problem at `loc`; `file`, `line` set when it lies in another file."""
+
+    loc: Loc
+    message: str
+    file: Path | None = None
+    line: int | None = None
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    match = process.extractOne(name, known, score_cutoff=70)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _unknown(loc: Loc, what: str, name: str, known: list[str]) -> Problem:
+    hint = _did_you_mean(name, known) or (f"; known: {', '.join(known)}" if known else "")
+    return Problem(loc, f"unknown {what} {name!r}{hint}")
+
+
+def check_references(config: WarmlineConfig) -> list[Problem]:
+    """Every cross-reference problem and template problem of a validated configuration."""
+    return [
+        *_queues(config),
+        *_people(config),
+        *_annotation(config),
+        *_connector_secrets(config),
+        *_files(config),
+        *_templates(config),
+    ]
+
+
+def _queues(config: WarmlineConfig) -> Iterator[Problem]:
+    routing = config.routing
+    queues = [q.name for q in routing.queues]
+    supervisors = [s.id for s in routing.supervisors]
+    skills = {skill for s in routing.specialists for skill in s.skills}
+    for index, rule in enumerate(config.triage.rules):
+        if rule.queue not in queues:
+            yield _unknown(("triage", "rules", index, "queue"), "queue", rule.queue, queues)
+    crisis = config.triage.crisis
+    if crisis.queue not in queues:
+        yield _unknown(("triage", "crisis", "queue"), "queue", crisis.queue, queues)
+    if crisis.supervisor not in supervisors:
+        loc: Loc = ("triage", "crisis", "supervisor")
+        yield _unknown(loc, "supervisor", crisis.supervisor, supervisors)
+    crisis_queue = next((q for q in routing.queues if q.name == crisis.queue), None)
+    needed = set(crisis_queue.skills) if crisis_queue is not None else set()
+    trained = [s for s in routing.specialists if s.crisis_trained and needed.issubset(s.skills)]
+    if len(trained) < crisis.offer_to:
+        yield Problem(
+            ("triage", "crisis", "offer_to"),
+            f"offer_to is {crisis.offer_to} but only {len(trained)} crisis_trained specialist(s) "
+            f"hold the skills of queue {crisis.queue!r}",
+        )
+    for index, queue in enumerate(routing.queues):
+        base: Loc = ("routing", "queues", index)
+        for position, name in enumerate(queue.escalation_chain):
+            if name not in queues:
+                yield _unknown((*base, "escalation_chain", position), "queue", name, queues)
+            elif name == queue.name:
+                yield Problem(
+                    (*base, "escalation_chain", position),
+                    f"queue {name!r} escalates to itself",
+                )
+        if queue.supervisor is not None and queue.supervisor not in supervisors:
+            yield _unknown((*base, "supervisor"), "supervisor", queue.supervisor, supervisors)
+        for position, skill in enumerate(queue.skills):
+            if skill not in skills:
+                yield Problem(
+                    (*base, "skills", position),
+                    f"no specialist has skill {skill!r}, so queue {queue.name!r} can never be "
+                    "served" + _did_you_mean(skill, sorted(skills)),
+                )
+
+
+def _people(config: WarmlineConfig) -> Iterator[Problem]:
+    connectors = [c.name for c in config.connectors]
+    for index, name in enumerate(config.handoff.context.customer_profile_from):
+        if name not in connectors:
+            loc: Loc = ("handoff", "context", "customer_profile_from", index)
+            yield _unknown(loc, "connector", name, connectors)
+    checkins = config.wellness.checkins
+    if checkins.note_visibility == "wellness_lead" and not any(
+        s.wellness_lead for s in config.routing.supervisors
+    ):
+        yield Problem(
+            ("wellness", "checkins", "note_visibility"),
+            "note_visibility is 'wellness_lead' but no supervisor has wellness_lead: true",
+        )
+    if checkins.scale.min >= checkins.scale.max:
+        yield Problem(("wellness", "checkins", "scale"), "scale min must be below max")
+
+
+def _annotation(config: WarmlineConfig) -> Iterator[Problem]:
+    annotation = config.annotation
+    labels = list(annotation.taxonomy.label_set)
+    for label in annotation.label_map:
+        if label not in labels:
+            yield _unknown(("annotation", "label_map", label), "taxonomy label", label, labels)
+    count = len(annotation.annotators)
+    if count and annotation.overlap > count:
+        yield Problem(
+            ("annotation", "overlap"),
+            f"overlap is {annotation.overlap} but only {count} annotator(s) are configured",
+        )
+    seniors = [a for a in annotation.annotators if a.senior]
+    if annotation.adjudication.by == "senior_annotator" and count and not seniors:
+        yield Problem(
+            ("annotation", "adjudication", "by"),
+            "adjudication by senior_annotator needs an annotator with senior: true",
+        )
+
+
+def _connector_secrets(config: WarmlineConfig) -> Iterator[Problem]:
+    for index, connector in enumerate(config.connectors):
+        for name in literal_secret_settings(connector.settings):
+            yield Problem(
+                ("connectors", index, "settings", name),
+                f"setting {name!r} looks like a secret: secrets must be ${{ENV}} references "
+                "under 'secrets:', not plain settings",
+            )
+
+
+def _files(config: WarmlineConfig) -> Iterator[Problem]:
+    provider = config.triage.provider
+    # A local model may be trained after the configuration is written, so only the lexicon,
+    # which an admin writes by hand, must already exist.
+    lexicon = provider.lexicon if isinstance(provider, LexiconProvider) else None
+    if lexicon is not None and not lexicon.is_file():
+        yield Problem(("triage", "provider", "lexicon"), f"lexicon file not found: {lexicon}")
+
+
+def _templates(config: WarmlineConfig) -> Iterator[Problem]:
+    found: list[tuple[Loc, Path]] = [(("handoff", "template"), config.handoff.template)]
+    for index, connector in enumerate(config.connectors):
+        if connector.payload_template is not None:
+            found.append((("connectors", index, "payload_template"), connector.payload_template))
+    environment = SandboxedEnvironment(autoescape=False)
+    for loc, path in found:
+        yield from _compile(environment, loc, path)
+
+
+def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterator[Problem]:
+    if not path.is_file():
+        yield Problem(loc, f"template file not found: {path}")
+        return
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        yield Problem(loc, f"cannot read template {path}: {error}")
+        return
+    try:
+        environment.compile(source, name=path.name, filename=str(path))
+    except TemplateSyntaxError as error:
+        yield Problem(loc, f"template syntax error: {error.message}", path, error.lineno)
