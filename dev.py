@@ -95,7 +95,7 @@ def ensure_system_tools() -> None:
 def lint() -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
-    run(BIN / "mypy", *TYPED_PACKAGES)
+    run(BIN / "mypy", "--strict", *TYPED_PACKAGES)
 
 
 def main(argv: list[str]) -> None:
