@@ -1,5 +1,25 @@
 """Domain events: the CloudEvents warmline emits on Kafka and the types that name them."""
 
+from warmline.events.envelope import (
+    DomainEvent,
+    EventDecodeError,
+    KafkaRecord,
+    event_id,
+    from_record,
+    to_record,
+)
+from warmline.events.publisher import EVENTS_TOPIC, EventPublisher, PublishError
 from warmline.events.types import EventType
 
-__all__ = ["EventType"]
+__all__ = [
+    "EVENTS_TOPIC",
+    "DomainEvent",
+    "EventDecodeError",
+    "EventPublisher",
+    "EventType",
+    "KafkaRecord",
+    "PublishError",
+    "event_id",
+    "from_record",
+    "to_record",
+]

@@ -1,0 +1,73 @@
+"""The publisher puts events on real Kafka (both backends), keyed by subject, in order."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from kafka import KafkaConsumer
+
+from warmline.events import DomainEvent, EventPublisher, EventType, event_id, from_record
+from warmline.services import Endpoints
+
+
+@pytest.fixture(params=["apache-kafka", "embedded-broker"])
+def bootstrap(request: pytest.FixtureRequest) -> str:
+    fixture = "services" if request.param == "apache-kafka" else "embedded_services"
+    endpoints: Endpoints = request.getfixturevalue(fixture)
+    assert endpoints.kafka is not None
+    return endpoints.kafka
+
+
+def conversation_events(conversation: str, count: int) -> list[DomainEvent]:
+    start = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+    return [
+        DomainEvent(
+            id=event_id(f"acme/{conversation}", f"msg-{n}/triaged"),
+            type=EventType.MESSAGE_TRIAGED,
+            source="/warmline/tenants/acme",
+            subject=conversation,
+            time=start + timedelta(seconds=n),
+            data={"message": n},
+        )
+        for n in range(count)
+    ]
+
+
+def test_published_events_arrive_in_order_per_subject(bootstrap: str) -> None:
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    sent = conversation_events("conv-a", 10) + conversation_events("conv-b", 10)
+    publisher = EventPublisher.connect(bootstrap, topic=topic)
+    try:
+        publisher.publish(sent)
+    finally:
+        publisher.close()
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=3000,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    received: dict[str, list[DomainEvent]] = defaultdict(list)
+    partitions: dict[str, set[int]] = defaultdict(set)
+    try:
+        while sum(map(len, received.values())) < len(sent):
+            batch = consumer.poll(timeout_ms=20000)
+            assert batch, "events did not arrive"
+            for records in batch.values():
+                for record in records:
+                    event = from_record(record.key, list(record.headers), record.value)
+                    received[event.subject].append(event)
+                    partitions[event.subject].add(record.partition)
+    finally:
+        consumer.close()
+
+    assert received["conv-a"] == [e for e in sent if e.subject == "conv-a"]
+    assert received["conv-b"] == [e for e in sent if e.subject == "conv-b"]
+    assert all(len(p) == 1 for p in partitions.values()), "a subject's events span partitions"
