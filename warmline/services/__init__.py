@@ -8,6 +8,7 @@ from warmline.services.binaries import temporal_cli_path, temporal_test_server_p
 from warmline.services.detached import default_state_dir, start_detached, stop_detached
 from warmline.services.kafka import answers_metadata
 from warmline.services.local import ALL_SERVICES, Endpoints, LocalServices, parse_only
+from warmline.services.temporal import answers_clients
 
 __all__ = [
     "ALL_SERVICES",
@@ -15,6 +16,7 @@ __all__ = [
     "LocalServices",
     "RunningService",
     "ServiceName",
+    "answers_clients",
     "answers_metadata",
     "default_state_dir",
     "parse_only",

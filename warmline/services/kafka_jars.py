@@ -11,11 +11,12 @@ from pathlib import Path
 
 from warmline.errors import ServiceError
 
-KAFKA_VERSION = "4.1.1"
+# The newest 4.x on Maven Central when this was written (4.5.0 is not published).
+KAFKA_VERSION = "4.4.0"
 # The broker logs through SLF4J; log4j2 is the binding Kafka's own distribution ships.
 _LOG4J_VERSION = "2.24.3"
 _SLF4J_VERSION = "2.0.17"
-_POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
+_POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>io.warmline</groupId>
   <artifactId>kafka-runtime</artifactId>
@@ -23,19 +24,19 @@ _POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <dependencies>
     <dependency>
       <groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
-      <version>{KAFKA_VERSION}</version>
+      <version>{kafka}</version>
     </dependency>
     <dependency>
       <groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId>
-      <version>{_SLF4J_VERSION}</version>
+      <version>{slf4j}</version>
     </dependency>
     <dependency>
       <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId>
-      <version>{_LOG4J_VERSION}</version>
+      <version>{log4j}</version>
     </dependency>
     <dependency>
       <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
-      <version>{_LOG4J_VERSION}</version>
+      <version>{log4j}</version>
     </dependency>
   </dependencies>
 </project>
@@ -68,7 +69,8 @@ def _resolve(lib: Path) -> None:
     lib.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=lib.parent) as scratch:
         staging = Path(scratch) / "lib"
-        (Path(scratch) / "pom.xml").write_text(_POM)
+        pom = _POM_TEMPLATE.format(kafka=KAFKA_VERSION, slf4j=_SLF4J_VERSION, log4j=_LOG4J_VERSION)
+        (Path(scratch) / "pom.xml").write_text(pom)
         completed = subprocess.run(
             [
                 mvn,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -79,12 +79,13 @@ class LocalServices:
     workdir: Path | None = None
     persist: bool = False
     running: dict[ServiceName, RunningService] = field(default_factory=dict)
-    _scratch: tempfile.TemporaryDirectory[str] | None = None
+    _scratch: Path | None = None
 
     def start(self) -> Endpoints:
         if self.workdir is None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="warmline-services-")
-            self.workdir = Path(self._scratch.name)
+            # mkdtemp, not TemporaryDirectory: logs from a failed run must outlive the process.
+            self._scratch = Path(tempfile.mkdtemp(prefix="warmline-services-"))
+            self.workdir = self._scratch
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             for name in sorted(set(self.only)):
@@ -113,8 +114,7 @@ class LocalServices:
     def cleanup(self) -> None:
         """Remove the scratch directory (logs included); call only when the logs are not wanted."""
         if self._scratch is not None:
-            with contextlib.suppress(OSError):
-                self._scratch.cleanup()
+            shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
 
     def __enter__(self) -> Endpoints:
@@ -127,4 +127,6 @@ class LocalServices:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-        self.cleanup()
+        # After a failure the logs are the evidence; they stay in the scratch directory.
+        if exc_type is None:
+            self.cleanup()

@@ -11,7 +11,7 @@ def free_port() -> int:
     """A TCP port on loopback nobody listens on right now.
 
     The port is released before the service binds it, so a race is possible; callers start the
-    service and treat a bind failure like any other start failure, which `start_with_retry` retries.
+    service and treat a bind failure like any other start failure, which `start_service` retries.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
