@@ -1,0 +1,138 @@
+"""The crisis screen catches every phrasing in a hand-written corpus and few figures of speech."""
+
+from __future__ import annotations
+
+import pytest
+
+from warmline.triage.crisis import apply_screen, screen
+from warmline.triage.types import RiskFlag, TriageResult
+
+# Each item: message, the flag it must raise. Written for this project; direct and indirect
+# phrasings, misspellings, elongations, digit swaps, curly apostrophes.
+AT_RISK: list[tuple[str, RiskFlag]] = [
+    ("I want to die", RiskFlag.SUICIDAL_IDEATION),
+    ("i wanna diiiie honestly", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm going to kill myself tonight", RiskFlag.SUICIDAL_IDEATION),
+    ("gonna k1ll mys3lf", RiskFlag.SUICIDAL_IDEATION),
+    ("honestly kms", RiskFlag.SUICIDAL_IDEATION),
+    ("I just want to end it all", RiskFlag.SUICIDAL_IDEATION),
+    ("I've been thinking about ending my life", RiskFlag.SUICIDAL_IDEATION),
+    ("there's no reason to live anymore", RiskFlag.SUICIDAL_IDEATION),
+    ("I have nothing left to live for", RiskFlag.SUICIDAL_IDEATION),
+    ("everyone would be better off without me", RiskFlag.SUICIDAL_IDEATION),
+    ("they'd all be better off if I wasn't here", RiskFlag.SUICIDAL_IDEATION),
+    ("I can’t go on like this", RiskFlag.SUICIDAL_IDEATION),
+    ("I cant take it anymore", RiskFlag.SUICIDAL_IDEATION),
+    ("goodbye forever, thanks for trying", RiskFlag.SUICIDAL_IDEATION),
+    ("this is my last message to anyone", RiskFlag.SUICIDAL_IDEATION),
+    ("I won't be around much longer", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm standing on the bridge, going to jump off", RiskFlag.SUICIDAL_IDEATION),
+    ("I took all my pills", RiskFlag.SUICIDAL_IDEATION),
+    ("thinking about an overdose", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm having suicidal thoughts again", RiskFlag.SUICIDAL_IDEATION),
+    ("I feel suicidal", RiskFlag.SUICIDAL_IDEATION),
+    ("I wish I was dead", RiskFlag.SUICIDAL_IDEATION),
+    ("I don't want to wake up tomorrow", RiskFlag.SUICIDAL_IDEATION),
+    ("I don't want to be alive", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm so tired of living", RiskFlag.SUICIDAL_IDEATION),
+    ("might just unalive myself", RiskFlag.SUICIDAL_IDEATION),
+    ("I want to hang myself", RiskFlag.SUICIDAL_IDEATION),
+    ("I've started writing a goodbye note", RiskFlag.SUICIDAL_IDEATION),
+    ("I keep wanting to hurt myself", RiskFlag.SELF_HARM),
+    ("I started cutting myself again", RiskFlag.SELF_HARM),
+    ("self harm is the only thing that helps", RiskFlag.SELF_HARM),
+    ("I want to slit my wrists", RiskFlag.SELF_HARM),
+    ("I burn myself when it gets bad", RiskFlag.SELF_HARM),
+    ("I'm going to kill him", RiskFlag.HARM_TO_OTHERS),
+    ("I will hurt someone if this goes on", RiskFlag.HARM_TO_OTHERS),
+    ("I'll bring a gun to your office", RiskFlag.HARM_TO_OTHERS),
+    ("my husband hits me when he's drunk", RiskFlag.ABUSE),
+    ("he beats me", RiskFlag.ABUSE),
+    ("I'm scared to go home", RiskFlag.ABUSE),
+    ("I'm terrified of my boyfriend", RiskFlag.ABUSE),
+    ("I'm not safe at home", RiskFlag.ABUSE),
+    ("he threatened to kill me", RiskFlag.ABUSE),
+    ("I can't breathe properly", RiskFlag.MEDICAL_EMERGENCY),
+    ("my dad has chest pains", RiskFlag.MEDICAL_EMERGENCY),
+    ("I think she's having a stroke", RiskFlag.MEDICAL_EMERGENCY),
+    ("he passed out and isn't waking", RiskFlag.MEDICAL_EMERGENCY),
+    ("the bleeding won't stop", RiskFlag.MEDICAL_EMERGENCY),
+]
+
+# Everyday customer language that must not page a crisis team.
+EVERYDAY: list[str] = [
+    "this traffic is killing me",
+    "these prices are killing me lol",
+    "I'd die for a pizza right now",
+    "I'm dying to try the new model",
+    "that cake is to die for",
+    "you guys killed it with the update",
+    "I nearly died of embarrassment",
+    "my phone is dead again",
+    "the battery died after an hour",
+    "I want to end my contract",
+    "please end my subscription today",
+    "shoot me an email when it ships",
+    "I hurt my back lifting the box",
+    "it hurts my wallet every month",
+    "I'm dead serious, refund me",
+    "the deadline is tomorrow",
+    "my order still hasn't arrived",
+    "I am so angry with your service",
+    "this is the worst experience ever",
+    "I've been on hold for two hours",
+    "can you reset my password",
+    "thank you so much, you saved my day",
+    "I'm frustrated but I'll wait",
+    "the app keeps crashing on login",
+    "why was I charged twice",
+    "I'd like to speak to a manager",
+    "my grandmother passed away last week and the account was hers",
+    "I'm grieving and can't deal with paperwork",
+    "I'm so stressed about this bill",
+    "I'm panicking, my card was stolen",
+    "I'm worried my flight is cancelled",
+    "honestly you people are useless",
+    "I can't log in",
+    "the package was damaged",
+    "I'd kill for a faster delivery option",
+    "let's kill two birds with one stone and update both addresses",
+    "we're killing time until the engineer arrives",
+    "my plants died while I was away because the delivery was late",
+    "please cancel the order",
+    "is there a discount for students",
+    "it was a great photo shoot",
+]
+
+
+@pytest.mark.parametrize(("message", "flag"), AT_RISK)
+def test_every_at_risk_message_is_flagged(message: str, flag: RiskFlag) -> None:
+    found = screen(message)
+    assert flag in found.flags, f"missed {message!r}"
+    assert found.crisis
+
+
+def test_recall_is_total_and_false_alarms_are_rare() -> None:
+    assert len(AT_RISK) >= 40
+    assert len(EVERYDAY) >= 40
+    recall = sum(expected in screen(m).flags for m, expected in AT_RISK) / len(AT_RISK)
+    false_alarms = [m for m in EVERYDAY if screen(m).crisis]
+    assert recall == 1.0
+    assert len(false_alarms) / len(EVERYDAY) <= 0.10, false_alarms
+
+
+def test_apply_screen_never_downgrades_and_explains() -> None:
+    calm = TriageResult(
+        emotions=[],
+        distress=0.1,
+        confidence=0.8,
+        rationale="No strong emotion.",
+        model_version="test",
+        provider="test",
+    )
+    merged = apply_screen(calm, screen("I want to die"))
+    assert merged.crisis
+    assert RiskFlag.SUICIDAL_IDEATION in merged.risk_flags
+    assert merged.distress >= 0.9
+    assert '"want to die"' in merged.rationale
+    assert apply_screen(calm, screen("where is my parcel")) == calm
