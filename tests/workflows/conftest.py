@@ -1,0 +1,69 @@
+"""A worker with the real activities (lexicon triage, Kafka publisher), time-skipping server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from kafka import KafkaConsumer
+from temporalio.testing import WorkflowEnvironment
+
+from warmline.events import DomainEvent, EventPublisher, from_record
+from warmline.triage.lexicon import LexiconProvider
+from warmline.worker import ACTIVITY_THREADS, build_worker
+
+
+class EventLog:
+    """Reads back what the workflows published to their Kafka topic."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self._consumer: KafkaConsumer | None = None
+        self.events: list[DomainEvent] = []
+
+    def read(self, subject: str, *, until: str, timeout_s: float = 20.0) -> list[DomainEvent]:
+        """Events about `subject`, read until one of type `until` arrives."""
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest"
+            )
+        polls = int(timeout_s * 2)
+        for _ in range(polls):
+            mine = [e for e in self.events if e.subject == subject]
+            if any(e.type == until for e in mine):
+                return mine
+            for records in self._consumer.poll(timeout_ms=500).values():
+                self.events.extend(from_record(r.key, list(r.headers), r.value) for r in records)
+        raise AssertionError(f"no {until} event for {subject} within {timeout_s}s")
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+
+
+@pytest.fixture
+def event_log(kafka_bootstrap: str) -> Iterator[EventLog]:
+    log = EventLog(kafka_bootstrap, f"events-{uuid.uuid4().hex[:8]}")
+    yield log
+    log.close()
+
+
+@pytest.fixture
+async def worker(
+    workflow_env: WorkflowEnvironment, event_log: EventLog, task_queue: str
+) -> AsyncIterator[str]:
+    """Runs the warmline worker on a fresh task queue; yields the task queue."""
+    publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(
+            workflow_env.client,
+            provider=LexiconProvider(),
+            publisher=publisher,
+            task_queue=task_queue,
+            executor=executor,
+        ):
+            yield task_queue
+    publisher.close()

@@ -1,0 +1,206 @@
+"""ConversationWorkflow on the time-skipping server with the real triage and real Kafka events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflows.conftest import EventLog
+from warmline.conversation import (
+    MAX_MESSAGE_CHARS,
+    CloseRequest,
+    ConversationInput,
+    ConversationOutcome,
+    CustomerMessage,
+    EscalationPolicy,
+    RuleSpec,
+    Status,
+    workflow_id,
+)
+from warmline.events import EventType
+from workflows.conversation import ConversationWorkflow
+
+POLICY = EscalationPolicy(
+    rules=[
+        RuleSpec(
+            name="sustained-distress",
+            when="distress >= 0.6 for 2 messages",
+            queue="care",
+            priority=80,
+            reason="Distress stayed high for two messages.",
+        ),
+        RuleSpec(
+            name="bereavement",
+            when='emotion("grief") > 0.5',
+            queue="bereavement",
+            priority=70,
+            reason="The customer mentions a bereavement.",
+        ),
+    ],
+    crisis_queue="crisis",
+    inactivity_timeout=timedelta(minutes=30),
+)
+
+
+async def start(
+    env: WorkflowEnvironment, task_queue: str, policy: EscalationPolicy = POLICY
+) -> tuple[WorkflowHandle[ConversationWorkflow, ConversationOutcome], str]:
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    handle = await env.client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
+        id=workflow_id("acme", conversation),
+        task_queue=task_queue,
+    )
+    return handle, conversation
+
+
+async def say(
+    handle: WorkflowHandle[ConversationWorkflow, ConversationOutcome], *texts: str
+) -> None:
+    for n, text in enumerate(texts):
+        await handle.execute_update(
+            ConversationWorkflow.add_message, CustomerMessage(message_id=f"m{n}", text=text)
+        )
+
+
+async def test_routine_conversation_is_triaged_and_closes_without_escalation(
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+) -> None:
+    handle, conversation = await start(workflow_env, worker)
+    await say(handle, "Hi, where is my parcel?", "Thanks, that is helpful")
+    await handle.signal(ConversationWorkflow.close, CloseRequest(reason="resolved"))
+    outcome = await handle.result()
+
+    assert outcome.message_count == 2
+    assert outcome.escalation is None
+    assert outcome.closed_reason == "resolved"
+    events = event_log.read(conversation, until=EventType.CONVERSATION_CLOSED)
+    assert [e.type for e in events] == [
+        EventType.CONVERSATION_STARTED,
+        EventType.MESSAGE_TRIAGED,
+        EventType.MESSAGE_TRIAGED,
+        EventType.CONVERSATION_CLOSED,
+    ]
+    assert events[1].data["message_id"] == "m0"
+    assert events[2].data["emotions"][0]["label"] == "gratitude"
+    assert len({e.id for e in events}) == 4
+
+
+async def test_grief_escalates_by_rule_with_the_trajectory_kept(
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+) -> None:
+    handle, conversation = await start(workflow_env, worker)
+    await say(handle, "I need to close an account", "My husband passed away on Sunday")
+    view = await handle.query(ConversationWorkflow.view)
+    assert view.status == Status.ESCALATED
+    assert view.escalation is not None
+    assert view.escalation.rule == "bereavement"
+    assert view.escalation.queue == "bereavement"
+    assert [p.message_id for p in view.trajectory] == ["m0", "m1"]
+    assert view.trajectory[1].distress > view.trajectory[0].distress
+
+    events = event_log.read(conversation, until=EventType.CONVERSATION_ESCALATED)
+    escalated = next(e for e in events if e.type == EventType.CONVERSATION_ESCALATED)
+    assert escalated.data["queue"] == "bereavement"
+    assert escalated.data["priority"] == 70
+    assert escalated.data["reason"] == "The customer mentions a bereavement."
+
+
+async def test_sustained_distress_needs_two_messages(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    handle, _ = await start(workflow_env, worker)
+    await say(handle, "I am so scared and panicking, my card was stolen")
+    assert (await handle.query(ConversationWorkflow.view)).escalation is None
+    await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(message_id="m1", text="I'm terrified, they are emptying my account"),
+    )
+    escalation = (await handle.query(ConversationWorkflow.view)).escalation
+    assert escalation is not None
+    assert escalation.rule == "sustained-distress"
+
+
+async def test_crisis_jumps_to_the_crisis_lane(
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+) -> None:
+    handle, conversation = await start(workflow_env, worker)
+    await say(handle, "everyone would be better off without me")
+    escalation = (await handle.query(ConversationWorkflow.view)).escalation
+    assert escalation is not None
+    assert escalation.crisis
+    assert escalation.queue == "crisis"
+    events = event_log.read(conversation, until=EventType.CONVERSATION_ESCALATED)
+    crisis = next(e for e in events if e.type == EventType.CRISIS_DETECTED)
+    assert crisis.data["risk_flags"] == ["suicidal_ideation"]
+
+
+async def test_inactivity_closes_the_conversation(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    handle, _ = await start(workflow_env, worker)
+    await say(handle, "hello?")
+    before = await workflow_env.get_current_time()
+    outcome = await handle.result()
+    assert outcome.closed_reason == "inactivity"
+    assert await workflow_env.get_current_time() - before >= timedelta(minutes=30)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "message is empty"),
+        ("   \n\t ", "message is empty"),
+        ("x" * (MAX_MESSAGE_CHARS + 1), f"the limit is {MAX_MESSAGE_CHARS}"),
+        ("x" * 1_048_576, "characters; the limit is"),
+    ],
+)
+async def test_bad_messages_are_refused_and_the_conversation_goes_on(
+    workflow_env: WorkflowEnvironment, worker: str, text: str, error: str
+) -> None:
+    handle, _ = await start(workflow_env, worker)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(
+            ConversationWorkflow.add_message, CustomerMessage(message_id="bad", text=text)
+        )
+    assert error in str(caught.value.cause)
+    await say(handle, "sorry, my order is late")
+    view = await handle.query(ConversationWorkflow.view)
+    assert view.message_count == 1
+    assert view.status == Status.OPEN
+
+
+async def test_a_repeated_message_id_is_not_triaged_twice(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    handle, _ = await start(workflow_env, worker)
+    first = await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text="hello")
+    )
+    again = await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text="hello")
+    )
+    assert not first.duplicate
+    assert again.duplicate
+    assert (await handle.query(ConversationWorkflow.view)).message_count == 1
+
+
+async def test_long_conversations_continue_as_new_and_keep_their_state(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 3})
+    handle, _ = await start(workflow_env, worker, policy)
+    await say(handle, "one", "two", "three", "four", "My father died and I am devastated")
+    await handle.signal(ConversationWorkflow.close, CloseRequest())
+    outcome = await handle.result()
+    assert outcome.message_count == 5
+    assert outcome.escalation is not None
+    assert outcome.escalation.message_id == "m4"
+    latest = await workflow_env.client.get_workflow_handle(handle.id).describe()
+    assert handle.result_run_id is not None
+    assert latest.run_id != handle.result_run_id, "the conversation did not continue as new"
