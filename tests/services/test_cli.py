@@ -43,12 +43,14 @@ def test_up_json_then_real_clients_then_down(tmp_path: Path) -> None:
         assert answers_clients(endpoints["temporal"]), "a real Temporal client connects"
 
         again = warmline("services", "up", "--json", "--state-dir", str(state_dir), cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
         assert json.loads(again.stdout) == endpoints, "a second `up` reuses running services"
     finally:
         down = warmline("services", "down", "--state-dir", str(state_dir), cwd=tmp_path)
-    assert down.returncode == 0
-    assert "kafka" in down.stderr
-    assert not [pid for pid in pids if pid_alive(pid)]
+    assert down.returncode == 0, down.stderr
+    assert "kafka" in down.stderr, down.stderr
+    survivors = [pid for pid in pids if pid_alive(pid)]
+    assert not survivors, f"still running after down: {survivors}\n{down.stderr}"
 
 
 def test_only_starts_the_named_services(tmp_path: Path) -> None:

@@ -57,6 +57,13 @@ AT_RISK: list[tuple[str, RiskFlag]] = [
     ("I think she's having a stroke", RiskFlag.MEDICAL_EMERGENCY),
     ("he passed out and isn't waking", RiskFlag.MEDICAL_EMERGENCY),
     ("the bleeding won't stop", RiskFlag.MEDICAL_EMERGENCY),
+    ("I cant do this anymore", RiskFlag.SUICIDAL_IDEATION),
+    ("I feel like giving up on everything", RiskFlag.SUICIDAL_IDEATION),
+    ("nobody would even miss me", RiskFlag.SUICIDAL_IDEATION),
+    ("I have pills saved up for when it gets too much", RiskFlag.SUICIDAL_IDEATION),
+    ("I just want to go to sleep and never wake up", RiskFlag.SUICIDAL_IDEATION),
+    ("my ex keeps stalking me", RiskFlag.ABUSE),
+    ("he wont let me leave the house", RiskFlag.ABUSE),
 ]
 
 # Everyday customer language that must not page a crisis team.
@@ -102,6 +109,11 @@ EVERYDAY: list[str] = [
     "please cancel the order",
     "is there a discount for students",
     "it was a great photo shoot",
+    "I would kill for a coffee",
+    "we gave up on the old plan and switched to yours",
+    "nobody would miss that feature if you removed it",
+    "the app won't let me see my invoices",
+    "I can't do this form on my phone, can I call instead?",
 ]
 
 

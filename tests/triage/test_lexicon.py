@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from warmline.triage.lexicon import LexiconError, LexiconProvider
+from warmline.triage.errors import LexiconError
+from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.provider import triage
 from warmline.triage.types import RiskFlag, TriageRequest, TriageResult
 

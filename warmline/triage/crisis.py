@@ -53,6 +53,12 @@ _PATTERNS: dict[RiskFlag, tuple[str, ...]] = {
         r"\bnot (?:want|wanting) to be alive\b",
         r"\btired of (?:living|being alive|life)\b",
         r"\bdisappear forever\b",
+        r"\b(?:can't|cant|cannot|can not) (?:do this|do it|handle (?:this|it)|cope) any ?more\b",
+        r"\bg(?:ive|iving|ave) up on (?:everything|life|living)\b",
+        r"\b(?:nobody|no one|noone) (?:would|will|'d|is going to|gonna) (?:even )?(?:miss me|notice if i (?:was|were|am) gone|care if i (?:die|died|was gone|were gone))\b",
+        r"\b(?:saving|saved|stockpiling|stockpiled|hoarding|collecting) (?:up )?(?:my |the |some )?(?:pills|tablets|meds)\b",
+        r"\b(?:pills|tablets|meds) (?:saved|stockpiled|stashed) (?:up|away)\b",
+        r"\bsleep and (?:never|not) wake up\b",
     ),
     RiskFlag.SELF_HARM: (
         r"\b(?:hurt|hurting|harm|harming|cut|cutting|burn|burning|punish|punishing|starve|starving) (?:my ?self)\b",
@@ -82,6 +88,8 @@ _PATTERNS: dict[RiskFlag, tuple[str, ...]] = {
         r"\b(?:abusive|violent) (?:husband|wife|partner|boyfriend|girlfriend|relationship|home|dad|father|mum|mom|mother|parent|ex)\b",
         r"\b(?:domestic (?:abuse|violence))\b",
         r"\b(?:sexually )?(?:abused|molested)\b",
+        r"\bstalk(?:s|ing|ed)? me\b",
+        r"\b(?:he|she|they|husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|stepdad|ex) (?:won't|wont|will not|doesn't|doesnt) let me (?:leave|go out|see (?:my|anyone)|have (?:my own )?money)\b",
     ),
     RiskFlag.MEDICAL_EMERGENCY: (
         r"\b(?:can't|cant|cannot|can not|couldn't|struggling to|hard to) breath(?:e|ing)?\b",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from warmline.errors import WarmlineError
+from warmline.triage.errors import LexiconError
 from warmline.triage.types import (
     GOEMOTIONS_LABELS,
     EmotionScore,
@@ -94,10 +94,6 @@ DISTRESS_WEIGHTS = {
     "disgust": 0.5, "disappointment": 0.45, "embarrassment": 0.4, "annoyance": 0.3,
     "disapproval": 0.3, "confusion": 0.15,
 }  # fmt: skip
-
-
-class LexiconError(WarmlineError):
-    """A lexicon file is malformed; the message names the file and line."""
 
 
 @dataclass(frozen=True)

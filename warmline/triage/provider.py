@@ -6,9 +6,15 @@ screen runs over it whatever the provider said, so a crisis can never be missed 
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
+
+import httpx
 
 from warmline.triage.crisis import apply_screen, screen
+from warmline.triage.errors import TriageError
+from warmline.triage.lexicon import LexiconProvider
+from warmline.triage.llm import LLMProvider, LLMSettings
 from warmline.triage.types import TriageRequest, TriageResult
 
 
@@ -27,3 +33,23 @@ class TriageProvider(Protocol):
 def triage(provider: TriageProvider, request: TriageRequest) -> TriageResult:
     """The provider's reading of the message with the crisis screen applied on top."""
     return apply_screen(provider.triage(request), screen(request.text))
+
+
+ProviderKind = Literal["lexicon", "llm"]
+
+
+def build_provider(
+    kind: ProviderKind,
+    *,
+    lexicon_extra: Path | None = None,
+    llm: LLMSettings | None = None,
+    http_client: httpx.Client | None = None,
+) -> TriageProvider:
+    """Build the provider the configuration names; the worker calls this once at start-up."""
+    if kind == "lexicon":
+        return LexiconProvider(extra=lexicon_extra)
+    if kind == "llm":
+        if llm is None:
+            raise TriageError("the llm triage provider needs LLMSettings (base_url, model, ...)")
+        return LLMProvider(llm, client=http_client)
+    raise TriageError(f"unknown triage provider {kind!r}; known: lexicon, llm")

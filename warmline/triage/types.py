@@ -60,6 +60,8 @@ class TriageRequest(BaseModel):
     message_id: str
     text: str
     context: list[ContextMessage] = Field(default_factory=list)
+    locale: str | None = None
+    """BCP 47 language tag of the message (e.g. `en-GB`), when the channel knows it."""
     country: str | None = None
     """ISO country of the customer, when known; picks crisis referral resources."""
 
