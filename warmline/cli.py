@@ -51,6 +51,49 @@ def schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+@app.command()
+def worker(
+    config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
+    temporal: Annotated[
+        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
+    ] = "127.0.0.1:7233",
+    namespace: Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE")] = "default",
+    kafka: Annotated[
+        str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
+    ] = "127.0.0.1:9092",
+    task_queue: Annotated[str, typer.Option(envvar="WARMLINE_TASK_QUEUE")] = "warmline",
+    events_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", help="Kafka topic for domain events.")
+    ] = "warmline.events.v1",
+) -> None:
+    """Run warmline's workflows and activities; stops gracefully on SIGTERM."""
+    import asyncio
+
+    from kafka.errors import KafkaError
+
+    from warmline.errors import ConfigError, WarmlineError
+    from warmline.serve import run_worker
+
+    try:
+        asyncio.run(
+            run_worker(
+                config,
+                temporal=temporal,
+                namespace=namespace,
+                kafka=kafka,
+                task_queue=task_queue,
+                events_topic=events_topic,
+            )
+        )
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (WarmlineError, KafkaError, RuntimeError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
 @services_app.command("up")
 def services_up(
     only: Annotated[

@@ -1,0 +1,171 @@
+"""`warmline worker` as a real process: serves conversations, stops on SIGTERM, survives SIGKILL.
+
+The crash test kills the worker with SIGKILL in the middle of conversations; a new worker process
+picks them up from Temporal and every conversation completes with exactly one escalation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+
+from tests.workflows.conftest import EventLog
+from warmline.config.loader import load_config
+from warmline.conversation import (
+    CloseRequest,
+    ConversationInput,
+    ConversationOutcome,
+    CustomerMessage,
+    workflow_id,
+)
+from warmline.events import EventType
+from warmline.runtime import escalation_policy
+from workflows.conversation import ConversationWorkflow
+
+WARMLINE = Path(sys.executable).parent / "warmline"
+CONFIG = Path(__file__).resolve().parents[2] / "examples" / "online-shop" / "warmline.yaml"
+SECRETS = dict.fromkeys(set(re.findall(r"\$\{([A-Z0-9_]+)\}", CONFIG.read_text())), "test-token")
+
+
+class WorkerProcess:
+    def __init__(self, temporal: str, kafka: str, topic: str, task_queue: str) -> None:
+        self.process = subprocess.Popen(
+            [
+                str(WARMLINE),
+                "worker",
+                "--config",
+                str(CONFIG),
+                "--temporal",
+                temporal,
+                "--kafka",
+                kafka,
+                "--task-queue",
+                task_queue,
+            ],
+            env={**os.environ, **SECRETS, "WARMLINE_EVENTS_TOPIC": topic},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stderr is not None
+        first = self.process.stderr.readline()
+        assert "worker ready" in first, first + self.process.stderr.read()
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def topic_log(kafka_bootstrap: str) -> Iterator[EventLog]:
+    log = EventLog(kafka_bootstrap, f"events-{uuid.uuid4().hex[:8]}")
+    yield log
+    log.close()
+
+
+def test_a_bad_config_exits_2_with_positions(tmp_path: Path) -> None:
+    broken = tmp_path / "warmline.yaml"
+    broken.write_text("apiVersion: warmline/v1\nkind: WarmlineConfig\nroutng: {}\n")
+    result = subprocess.run(
+        [str(WARMLINE), "worker", "--config", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert (
+        f"{broken}:3:1: (top level): unknown key 'routng'; did you mean 'routing'?" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+async def test_worker_serves_and_stops_gracefully_on_sigterm(
+    dev_client: Client,
+    temporal_address: str,
+    kafka_bootstrap: str,
+    topic_log: EventLog,
+    task_queue: str,
+) -> None:
+    worker = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
+    try:
+        handle = await start_conversation(dev_client, task_queue)
+        answer = await handle.execute_update(
+            ConversationWorkflow.add_message,
+            CustomerMessage(message_id="m0", text="My mother died last night"),
+        )
+        assert answer.escalated
+    finally:
+        code = worker.stop(signal.SIGTERM)
+    assert code == 0
+
+
+async def test_conversations_survive_a_killed_worker(
+    dev_client: Client,
+    temporal_address: str,
+    kafka_bootstrap: str,
+    topic_log: EventLog,
+    task_queue: str,
+) -> None:
+    first = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
+    handles = [await start_conversation(dev_client, task_queue) for _ in range(5)]
+    await asyncio.gather(
+        *(
+            h.execute_update(
+                ConversationWorkflow.add_message,
+                CustomerMessage(message_id="m0", text="Where is my order?"),
+            )
+            for h in handles
+        )
+    )
+    # Messages in flight when the worker dies: the updates are durable and wait for a worker.
+    pending = [
+        asyncio.create_task(
+            h.execute_update(
+                ConversationWorkflow.add_message,
+                CustomerMessage(message_id="m1", text="My husband passed away and I can't cope"),
+            )
+        )
+        for h in handles
+    ]
+    await asyncio.sleep(0.2)
+    first.stop(signal.SIGKILL)
+
+    second = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
+    try:
+        answers = await asyncio.wait_for(asyncio.gather(*pending), timeout=120)
+        assert all(a.escalated for a in answers)
+        for handle in handles:
+            await handle.signal(ConversationWorkflow.close, CloseRequest())
+        outcomes = await asyncio.gather(*(h.result() for h in handles))
+    finally:
+        second.stop(signal.SIGTERM)
+
+    for outcome in outcomes:
+        assert outcome.message_count == 2
+        assert outcome.escalation is not None
+        events = topic_log.read(outcome.conversation_id, until=EventType.CONVERSATION_CLOSED)
+        escalations = {e.id for e in events if e.type == EventType.CONVERSATION_ESCALATED}
+        assert len(escalations) == 1, f"{outcome.conversation_id}: {len(escalations)} escalations"
+
+
+async def start_conversation(
+    client: Client, task_queue: str
+) -> WorkflowHandle[ConversationWorkflow, ConversationOutcome]:
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    policy = escalation_policy(load_config(CONFIG, resolve_secrets=False))
+    return await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="fernhill", conversation_id=conversation, policy=policy),
+        id=workflow_id("fernhill", conversation),
+        task_queue=task_queue,
+    )
