@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from warmline.config.model import LexiconProvider as LexiconProviderConfig
+from warmline.config.model import LlmProvider as LlmProviderConfig
 from warmline.config.model import Provider, WarmlineConfig
 from warmline.conversation import EscalationPolicy, RuleSpec
 from warmline.errors import WarmlineError
-from warmline.triage.lexicon import LexiconProvider
+from warmline.triage import provider as providers
+from warmline.triage.llm import LLMSettings
 from warmline.triage.provider import TriageProvider
 
 
@@ -34,10 +36,19 @@ def escalation_policy(config: WarmlineConfig) -> EscalationPolicy:
 
 
 def build_provider(provider: Provider) -> TriageProvider:
-    """The triage provider the configuration asks for."""
+    """The triage provider the configuration asks for (secrets must have been resolved)."""
     if isinstance(provider, LexiconProviderConfig):
-        return LexiconProvider(extra=provider.lexicon)
+        return providers.build_provider("lexicon", lexicon_extra=provider.lexicon)
+    if isinstance(provider, LlmProviderConfig):
+        settings = LLMSettings(
+            base_url=provider.base_url,
+            model=provider.model,
+            api_key=provider.api_key.reveal() if provider.api_key else None,
+            timeout_s=provider.timeout.total_seconds(),
+            max_retries=provider.max_retries,
+        )
+        return providers.build_provider("llm", llm=settings)
     raise UnsupportedProviderError(
         f"the {provider.type!r} triage provider is not available in this version yet; "
-        "use `provider: {type: lexicon}`"
+        "use `provider: {type: lexicon}` or `provider: {type: llm, ...}`"
     )
