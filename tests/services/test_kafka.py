@@ -9,25 +9,17 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 
-import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from warmline.services import Endpoints
+from tests.conftest import QUICK_GROUP
 
 MESSAGES_PER_KEY = 20
 KEYS = ["conversation-a", "conversation-b", "conversation-c", "conversation-d"]
 
 
-@pytest.fixture(params=["apache-kafka", "embedded-broker"])
-def bootstrap(request: pytest.FixtureRequest) -> str:
-    fixture = "services" if request.param == "apache-kafka" else "embedded_services"
-    endpoints: Endpoints = request.getfixturevalue(fixture)
-    assert endpoints.kafka is not None
-    return endpoints.kafka
-
-
-def test_produce_acks_all_and_consume_with_a_group(bootstrap: str) -> None:
+def test_produce_acks_all_and_consume_with_a_group(any_kafka: str) -> None:
+    bootstrap = any_kafka
     topic = f"smoke-{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
@@ -67,11 +59,7 @@ def _consume(
         group_id=group,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
-        # The rebalance timeout bounds how long a broker may hold a JoinGroup for other members;
-        # a lone test consumer should not wait the default five minutes' worth of it.
-        max_poll_interval_ms=3000,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
+        **QUICK_GROUP,
     )
     received: dict[str, list[str]] = defaultdict(list)
     count = 0

@@ -7,15 +7,10 @@ import uuid
 import pytest
 import redis
 
-from warmline.services import Endpoints
 
-
-@pytest.fixture(params=["redis-server", "embedded-redis"])
-def client(request: pytest.FixtureRequest) -> redis.Redis:
-    fixture = "services" if request.param == "redis-server" else "embedded_services"
-    endpoints: Endpoints = request.getfixturevalue(fixture)
-    assert endpoints.redis is not None
-    return redis.Redis.from_url(endpoints.redis, decode_responses=True)
+@pytest.fixture
+def client(any_redis: str) -> redis.Redis:
+    return redis.Redis.from_url(any_redis, decode_responses=True)
 
 
 def test_round_trip_and_atomic_claim(client: redis.Redis) -> None:
