@@ -309,7 +309,9 @@ class Queue(Model):
 class Routing(Model):
     """Who works which queue, and how offers are made."""
 
-    strategy: Literal["round_robin", "least_busy", "wellness_aware"] = "wellness_aware"
+    strategy: Literal["round_robin", "least_busy", "longest_idle", "wellness_aware"] = (
+        "wellness_aware"
+    )
     """How a specialist is chosen; `wellness_aware` prefers people with exposure budget left."""
     specialists: list[Specialist]
     """People who receive offers."""
