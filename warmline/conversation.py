@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from warmline.triage.types import RiskFlag, TriageResult
+from warmline.triage.types import RiskFlag, Role, TriageResult
 
 MAX_MESSAGE_CHARS = 20_000
 """Longer messages are refused at the door with a clear error (a 1 MB paste is not a message)."""
@@ -49,6 +49,23 @@ class Status(StrEnum):
 
 
 class CustomerMessage(_Model):
+    message_id: str
+    text: str
+
+
+class AIReply(_Model):
+    """A reply the AI sent the customer (from the `llm` provider or the business's assistant)."""
+
+    message_id: str
+    text: str
+    model: str = ""
+    """Which model or assistant wrote it, for the audit."""
+
+
+class Turn(_Model):
+    """One message of the transcript, whoever wrote it."""
+
+    role: Role
     message_id: str
     text: str
 
@@ -108,6 +125,8 @@ class Carry(_Model):
     trajectory: list[TrajectoryPoint]
     pending: list[CustomerMessage] = Field(default_factory=list)
     """Messages accepted but not yet triaged when the run ended."""
+    turns: list[Turn] = Field(default_factory=list)
+    """The recent transcript, AI replies included."""
     escalation: Escalation | None = None
 
 
@@ -133,6 +152,8 @@ class ConversationView(_Model):
     message_count: int
     trajectory: list[TrajectoryPoint]
     escalation: Escalation | None
+    turns: list[Turn] = Field(default_factory=list)
+    """The recent transcript: customer messages and AI replies."""
 
 
 class ConversationOutcome(_Model):

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from warmline.conversation import (
         MAX_MESSAGE_CHARS,
+        AIReply,
         Carry,
         CloseRequest,
         ConversationInput,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         RuleSpec,
         Status,
         TrajectoryPoint,
+        Turn,
     )
     from warmline.events import DomainEvent, EventType, event_id
     from warmline.triage.lexicon import POSITIVE
@@ -56,7 +58,7 @@ PUBLISH_RETRY = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 CONTEXT_MESSAGES = 5
-"""How many earlier customer messages the triage provider sees."""
+"""How many earlier messages (customer and AI) the triage provider sees."""
 TRAJECTORY_KEPT = 100
 """Trajectory points kept in state (and carried over); rules look back at most this far."""
 _NEGATIVE = frozenset(
@@ -76,6 +78,7 @@ class ConversationWorkflow:
         ]
         self._pending: list[CustomerMessage] = list(carry.pending) if carry else []
         self._recent: list[CustomerMessage] = list(carry.recent) if carry else []
+        self._turns: list[Turn] = list(carry.turns) if carry else []
         self._trajectory: list[TrajectoryPoint] = list(carry.trajectory) if carry else []
         self._message_count = carry.message_count if carry else 0
         self._escalation: Escalation | None = carry.escalation if carry else None
@@ -151,6 +154,27 @@ class ConversationWorkflow:
         if not message.message_id.strip():
             raise ValueError("message_id is empty")
 
+    @workflow.update
+    def record_reply(self, reply: AIReply) -> None:
+        """Record a reply the AI sent, so the conversation shows (and triage reads) all of it."""
+        self._add_turn(Turn(role=Role.AI, message_id=reply.message_id, text=reply.text))
+
+    @record_reply.validator
+    def _validate_reply(self, reply: AIReply) -> None:
+        if self._close_reason is not None:
+            raise ValueError(f"conversation is closed ({self._close_reason})")
+        if self._escalation is not None:
+            raise ValueError(
+                f"the conversation is escalated to {self._escalation.queue!r}: a person owns it "
+                "and the AI no longer replies"
+            )
+        if not reply.text.strip():
+            raise ValueError("reply is empty")
+        if len(reply.text) > MAX_MESSAGE_CHARS:
+            raise ValueError(
+                f"reply has {len(reply.text)} characters; the limit is {MAX_MESSAGE_CHARS}"
+            )
+
     @workflow.signal
     def close(self, request: CloseRequest) -> None:
         if self._close_reason is None:
@@ -169,7 +193,11 @@ class ConversationWorkflow:
             message_count=self._message_count,
             trajectory=self._trajectory,
             escalation=self._escalation,
+            turns=self._turns,
         )
+
+    def _add_turn(self, turn: Turn) -> None:
+        self._turns = [*self._turns, turn][-CONTEXT_MESSAGES:]
 
     async def _handle(self, message: CustomerMessage) -> None:
         self._message_count += 1
@@ -180,7 +208,7 @@ class ConversationWorkflow:
             conversation_id=params.conversation_id,
             message_id=message.message_id,
             text=message.text,
-            context=[ContextMessage(role=Role.CUSTOMER, text=m.text) for m in self._recent],
+            context=[ContextMessage(role=t.role, text=t.text) for t in self._turns],
             country=params.country,
         )
         result: TriageResult = await workflow.execute_activity_method(
@@ -190,6 +218,7 @@ class ConversationWorkflow:
             retry_policy=TRIAGE_RETRY,
         )
         self._recent = [*self._recent, message][-CONTEXT_MESSAGES:]
+        self._add_turn(Turn(role=Role.CUSTOMER, message_id=message.message_id, text=message.text))
         point = TrajectoryPoint.from_result(message.message_id, result)
         self._trajectory = [*self._trajectory, point][-TRAJECTORY_KEPT:]
 
@@ -287,6 +316,7 @@ class ConversationWorkflow:
             recent=self._recent,
             trajectory=self._trajectory,
             pending=self._pending,
+            turns=self._turns,
             escalation=self._escalation,
         )
 

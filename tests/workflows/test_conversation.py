@@ -12,6 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.workflows.conftest import EventLog
 from warmline.conversation import (
     MAX_MESSAGE_CHARS,
+    AIReply,
     CloseRequest,
     ConversationInput,
     ConversationOutcome,
@@ -22,6 +23,7 @@ from warmline.conversation import (
     workflow_id,
 )
 from warmline.events import EventType
+from warmline.triage.types import Role
 from workflows.conversation import ConversationWorkflow
 
 POLICY = EscalationPolicy(
@@ -204,3 +206,36 @@ async def test_long_conversations_continue_as_new_and_keep_their_state(
     latest = await workflow_env.client.get_workflow_handle(handle.id).describe()
     assert handle.result_run_id is not None
     assert latest.run_id != handle.result_run_id, "the conversation did not continue as new"
+
+
+async def test_ai_replies_are_recorded_until_a_person_owns_the_conversation(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    handle, _ = await start(workflow_env, worker)
+    await say(handle, "Where is my parcel?")
+    await handle.execute_update(
+        ConversationWorkflow.record_reply,
+        AIReply(message_id="ai0", text="It left our depot this morning.", model="assistant-v2"),
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as empty:
+        await handle.execute_update(
+            ConversationWorkflow.record_reply, AIReply(message_id="ai1", text="  ")
+        )
+    assert "reply is empty" in str(empty.value.cause)
+
+    await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(message_id="m1", text="Sorry, my dad passed away and it was his gift"),
+    )
+    view = await handle.query(ConversationWorkflow.view)
+    assert [(t.role, t.message_id) for t in view.turns] == [
+        (Role.CUSTOMER, "m0"),
+        (Role.AI, "ai0"),
+        (Role.CUSTOMER, "m1"),
+    ]
+    assert view.status == Status.ESCALATED
+    with pytest.raises(WorkflowUpdateFailedError) as owned:
+        await handle.execute_update(
+            ConversationWorkflow.record_reply, AIReply(message_id="ai2", text="I'm sorry to hear")
+        )
+    assert "a person owns it and the AI no longer replies" in str(owned.value.cause)
