@@ -47,35 +47,6 @@ def ensure_venv() -> None:
         run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
         run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
         stamp.write_text(digest)
-    generate_protos()
-
-
-def generate_protos() -> None:
-    """Compile proto/ into warmline/_proto when the sources changed (generated code is not kept)."""
-    sources = sorted((ROOT / "proto").rglob("*.proto"))
-    if not sources:
-        return
-    out = ROOT / "warmline" / "_proto"
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-    stamp = out / ".sources"
-    if stamp.exists() and stamp.read_text() == digest:
-        return
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    run(
-        BIN / "python",
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{ROOT / 'proto'}",
-        f"--python_out={out}",
-        f"--grpc_python_out={out}",
-        f"--pyi_out={out}",
-        *[str(p) for p in sources],
-    )
-    for package in [out, *[p for p in out.rglob("*") if p.is_dir()]]:
-        (package / "__init__.py").touch()
-    stamp.write_text(digest)
 
 
 def apt_install(packages: list[str]) -> None:

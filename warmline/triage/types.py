@@ -18,6 +18,16 @@ GOEMOTIONS_LABELS: tuple[str, ...] = (
 """The GoEmotions `original` taxonomy, the labels every provider scores."""
 
 
+POSITIVE_EMOTIONS = frozenset(
+    ["admiration", "amusement", "approval", "caring", "excitement", "gratitude", "joy", "love",
+     "optimism", "pride", "relief"]
+)  # fmt: skip
+NEGATIVE_EMOTIONS = frozenset(
+    ["anger", "annoyance", "disappointment", "disapproval", "disgust", "embarrassment", "fear",
+     "grief", "nervousness", "remorse", "sadness"]
+)  # fmt: skip
+
+
 class Role(StrEnum):
     """Who wrote a message in the conversation."""
 
