@@ -1,0 +1,584 @@
+"""The warm handoff: what the specialist receives before the first reply.
+
+`HandoffRequest` is everything the conversation knows when a specialist accepts; the admin's jinja2
+template renders it (sandboxed; customer text is only ever data) into a `HandoffPackage`. A template
+that fails never loses the context: the package then carries a plain built-in summary and the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Generator, Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from pydantic import BaseModel, ConfigDict, Field
+
+from warmline.config.model import Handoff
+from warmline.errors import ConfigError, Diagnostic, WarmlineError
+from warmline.escalation import Escalation, Referral
+from warmline.triage.types import RiskFlag, Role
+
+logger = logging.getLogger(__name__)
+
+MAX_RENDERED_BYTES = 64 * 1024
+"""A rendered summary longer than this (UTF-8) is cut, with a note saying so."""
+RENDER_TIMEOUT = timedelta(seconds=2)
+"""How long one render may run before it is abandoned for the fallback summary."""
+MAX_POWER_BITS = 4096
+"""The largest integer `**` may produce in a template; bigger powers would stall the worker."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class HandoffTurn(_Model):
+    role: Role
+    text: str
+
+
+class HandoffPoint(_Model):
+    """One step of the emotional trajectory, as the template sees it."""
+
+    message_id: str
+    distress: float
+    emotions: dict[str, float]
+    risk_flags: list[RiskFlag] = Field(default_factory=list)
+    confidence: float = 0.0
+
+
+class HandoffRequest(_Model):
+    tenant_id: str
+    conversation_id: str
+    specialist_id: str
+    queue: str
+    escalation: Escalation
+    history: list[HandoffTurn]
+    trajectory: list[HandoffPoint]
+    rationale: str = ""
+    """The triage rationale of the message that escalated."""
+    risk_flags: list[RiskFlag] = Field(default_factory=list)
+    """Every risk flag raised in the conversation so far."""
+    referrals: list[Referral] = Field(default_factory=list)
+    country: str | None = None
+    customer_tier: str = ""
+    waited: timedelta = timedelta(0)
+    notes: list[str] = Field(default_factory=list)
+    """Notes from earlier specialists (a transfer or a hand-back)."""
+    tenant_name: str | None = None
+    """The tenant's display name; the template sees the tenant id when it is not known."""
+    tenant_country: str | None = None
+    """The tenant's default country; `unknown` in the template when it is not known."""
+    tenant_locale: str | None = None
+    """The tenant's default locale; `unknown` in the template when it is not known."""
+
+
+class HandoffPackage(_Model):
+    """The context package: the rendered summary plus the facts it was rendered from."""
+
+    specialist_id: str
+    queue: str
+    rendered: str
+    """The admin's template rendered with the conversation's context."""
+    risk_flags: list[RiskFlag] = Field(default_factory=list)
+    requires_acknowledgement: bool = False
+    """The specialist must acknowledge the risk flags before the first reply."""
+    referrals: list[Referral] = Field(default_factory=list)
+    customer_profile: dict[str, str] = Field(default_factory=dict)
+    """What connectors know about the customer (e.g. the CRM's profile)."""
+    render_error: str | None = None
+    """Set when the template failed; `rendered` then holds a plain fallback summary."""
+    truncated: bool = False
+    """The rendered summary was longer than the size limit and was cut (a note says so)."""
+
+
+# --- the customer's profile --------------------------------------------------------------------
+
+
+class CustomerProfileSource(Protocol):
+    """Where the handoff gets what is known about the customer (a CRM connector implements it)."""
+
+    def lookup(
+        self, tenant_id: str, conversation_id: str, country: str | None, customer_tier: str
+    ) -> dict[str, str]:
+        """The customer's profile as flat string facts; raise when the source cannot answer."""
+        ...
+
+
+class RequestProfileSource:
+    """The default source: only the facts the handoff request already carries."""
+
+    def lookup(
+        self, tenant_id: str, conversation_id: str, country: str | None, customer_tier: str
+    ) -> dict[str, str]:
+        profile: dict[str, str] = {}
+        if country:
+            profile["country"] = country
+        if customer_tier:
+            profile["tier"] = customer_tier
+        return profile
+
+
+# --- what the template sees --------------------------------------------------------------------
+# Plain frozen dataclasses rather than the pydantic models: the template gets a small, documented
+# surface (docs/handoff.md) and nothing else to call.
+
+
+class Facts(dict[str, str]):
+    """Open-ended string facts (`customer`, `profile`): a missing key is empty, not an error.
+
+    Which facts exist depends on the tenant's CRM, so `customer.order_id` must be usable in an
+    `if` or with `default(...)` when the CRM does not know it. Everything else in the context is
+    strict: a misspelt variable or attribute fails the render.
+    """
+
+    def __missing__(self, key: str) -> Undefined:
+        return Undefined(name=key)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationFacts:
+    id: str
+    waiting: str
+    """How long the customer waited for a person, e.g. `2m 10s`."""
+    waited_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class TenantFacts:
+    id: str
+    name: str
+    country: str
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationFacts:
+    reason: str
+    queue: str
+    """The queue the specialist accepted from."""
+    first_queue: str
+    """The queue the escalation was first routed to (differs after a reroute along the chain)."""
+    priority: int
+    rule: str
+    crisis: bool
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralLine:
+    name: str
+    phone: str | None
+    text: str | None
+    url: str | None
+    hours: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrajectoryStep:
+    index: int
+    """1-based position in the conversation's trajectory."""
+    message_id: str
+    distress: float
+    top_emotion: str
+    """The strongest emotion, or `""` when none was scored."""
+    emotions: dict[str, float]
+    risk_flags: list[str]
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryMessage:
+    author: str
+    """`Customer`, `AI` or `Specialist`."""
+    role: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialistFacts:
+    id: str
+
+
+_AUTHORS = {Role.CUSTOMER: "Customer", Role.AI: "AI", Role.SPECIALIST: "Specialist"}
+_ESCAPED_SUFFIXES = frozenset({".html", ".htm", ".xml"})
+_TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})
+
+
+def is_crisis(request: HandoffRequest) -> bool:
+    """A crisis escalation, or any crisis risk flag so far (a transfer after a crisis stays one)."""
+    return request.escalation.crisis or any(flag.is_crisis for flag in request.risk_flags)
+
+
+def human_duration(duration: timedelta) -> str:
+    """`2m 10s`, `1h 5m`, `0s`: whole seconds, zero units left out."""
+    seconds = max(int(duration.total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n]
+    return " ".join(parts) or "0s"
+
+
+# --- the sandbox -------------------------------------------------------------------------------
+
+
+class RenderBudgetError(WarmlineError):
+    """A template ran longer than the render timeout."""
+
+
+_deadline: ContextVar[float | None] = ContextVar("handoff_render_deadline", default=None)
+
+
+def _check_deadline() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderBudgetError("the template ran longer than the render timeout")
+
+
+def _guarded_range(*args: int) -> Iterator[int]:
+    for number in safe_range(*args):
+        _check_deadline()
+        yield number
+
+
+class _HandoffSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox plus a time budget and limits on `*` and `**`.
+
+    The time budget is cooperative: it is checked at every attribute or item lookup, call, `range`
+    step and output chunk, which is where a template spends its time. A runaway that does none of
+    these is left to the activity's start-to-close timeout.
+    """
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, *, autoescape: bool, max_bytes: int) -> None:
+        super().__init__(
+            autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True
+        )
+        self.max_bytes = max_bytes
+        self.globals["range"] = _guarded_range
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _check_deadline()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: str | Any) -> Any:
+        _check_deadline()
+        return super().getitem(obj, argument)
+
+    def call(
+        __self,  # noqa: N805 - jinja2's signature; `self` may be a keyword argument of the call
+        __context: Context,
+        __obj: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        _check_deadline()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_deadline()
+        if operator == "*":
+            sequence, count = (left, right) if isinstance(right, int) else (right, left)
+            if (
+                isinstance(sequence, str | list | tuple)
+                and isinstance(count, int)
+                and len(sequence) * count > self.max_bytes
+            ):
+                raise SecurityError("repetition longer than the rendered size limit")
+            return left * right
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * abs(left).bit_length() > MAX_POWER_BITS
+        ):
+            raise SecurityError(f"power too large (over {MAX_POWER_BITS} bits)")
+        return left**right
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HandoffRenderer:
+    """Renders handoff requests with one compiled template; build once, share between threads.
+
+    Customer text only ever reaches the template as variable values, so `{{ 7*7 }}` written by a
+    customer stays literal. The template itself runs in jinja2's immutable sandbox.
+    """
+
+    source: str
+    name: str = "handoff.md.j2"
+    history_messages: int = 20
+    trajectory: bool = True
+    rationale: bool = True
+    require_risk_acknowledgement: bool = True
+    max_bytes: int = MAX_RENDERED_BYTES
+    timeout: timedelta = RENDER_TIMEOUT
+    filename: str | None = None
+    """Where the template came from, to name its lines in errors; defaults to `name`."""
+    _environment: _HandoffSandbox = field(init=False, repr=False, compare=False)
+    _template: Template = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        environment = _HandoffSandbox(autoescape=_escapes(self.name), max_bytes=self.max_bytes)
+        filename = self.filename or self.name
+        try:
+            code = environment.compile(self.source, name=self.name, filename=filename)
+        except TemplateSyntaxError as error:
+            message = f"handoff template syntax error: {error.message}"
+            raise ConfigError([Diagnostic(Path(filename), error.lineno, 1, message)]) from error
+        template = environment.template_class.from_code(
+            environment, code, environment.make_globals(None)
+        )
+        object.__setattr__(self, "_environment", environment)
+        object.__setattr__(self, "_template", template)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: Path,
+        *,
+        history_messages: int = 20,
+        trajectory: bool = True,
+        rationale: bool = True,
+        require_risk_acknowledgement: bool = True,
+        max_bytes: int = MAX_RENDERED_BYTES,
+        timeout: timedelta = RENDER_TIMEOUT,
+    ) -> HandoffRenderer:
+        """Compile the template at `path`; a syntax error raises `ConfigError` with its line."""
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            message = f"cannot read handoff template: {error}"
+            raise ConfigError([Diagnostic(path, 1, 1, message)]) from error
+        return cls(
+            source,
+            name=path.name,
+            filename=str(path),
+            history_messages=history_messages,
+            trajectory=trajectory,
+            rationale=rationale,
+            require_risk_acknowledgement=require_risk_acknowledgement,
+            max_bytes=max_bytes,
+            timeout=timeout,
+        )
+
+    def render(self, request: HandoffRequest, customer_profile: dict[str, str]) -> HandoffPackage:
+        """The package for `request`; a failing template gives the fallback summary, no error."""
+        context = self.context(request, customer_profile)
+        render_error: str | None = None
+        truncated = False
+        try:
+            rendered, truncated = self._render(context)
+        except Exception as error:  # noqa: BLE001 - any template failure falls back, see docstring
+            render_error = self._describe(error)
+            logger.warning(
+                "handoff template failed for %s/%s: %s",
+                request.tenant_id,
+                request.conversation_id,
+                render_error,
+            )
+            rendered = fallback_summary(request, self._history(request), render_error)
+        if truncated:
+            logger.warning(
+                "handoff for %s/%s cut at %d bytes",
+                request.tenant_id,
+                request.conversation_id,
+                self.max_bytes,
+            )
+        return HandoffPackage(
+            specialist_id=request.specialist_id,
+            queue=request.queue,
+            rendered=rendered,
+            risk_flags=list(request.risk_flags),
+            requires_acknowledgement=self.require_risk_acknowledgement and bool(request.risk_flags),
+            referrals=list(request.referrals),
+            customer_profile=dict(customer_profile),
+            render_error=render_error,
+            truncated=truncated,
+        )
+
+    def context(
+        self, request: HandoffRequest, customer_profile: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The variables the template sees (documented in docs/handoff.md)."""
+        customer = Facts(customer_profile)
+        # The request's country and tier drove routing and the helplines, so they win over the CRM.
+        if request.country:
+            customer["country"] = request.country
+        if request.customer_tier:
+            customer["tier"] = request.customer_tier
+        escalation = request.escalation
+        risk_flags = [str(flag) for flag in request.risk_flags]
+        requires = self.require_risk_acknowledgement and bool(request.risk_flags)
+        rationale: str | Undefined = request.rationale
+        if not (self.rationale and request.rationale):
+            # Undefined but lenient, so `rationale | default("none")` shows the template's text.
+            rationale = Undefined(name="rationale")
+        return {
+            "conversation": ConversationFacts(
+                id=request.conversation_id,
+                waiting=human_duration(request.waited),
+                waited_seconds=max(int(request.waited.total_seconds()), 0),
+            ),
+            "tenant": TenantFacts(
+                id=request.tenant_id,
+                name=request.tenant_name or request.tenant_id,
+                country=request.tenant_country or "unknown",
+                locale=request.tenant_locale or "unknown",
+            ),
+            "escalation": EscalationFacts(
+                reason=escalation.reason,
+                queue=request.queue,
+                first_queue=escalation.queue,
+                priority=escalation.priority,
+                rule=escalation.rule,
+                crisis=escalation.crisis,
+                message_id=escalation.message_id,
+            ),
+            "crisis": is_crisis(request),
+            "risk_flags": risk_flags,
+            "requires_acknowledgement": requires,
+            "referrals": [
+                ReferralLine(name=r.name, phone=r.phone, text=r.text, url=r.url, hours=r.hours)
+                for r in request.referrals
+            ],
+            "customer": customer,
+            "profile": Facts(customer_profile),
+            "trajectory": self._trajectory(request) if self.trajectory else [],
+            "rationale": rationale,
+            "history": self._history(request),
+            "notes": list(request.notes),
+            "specialist": SpecialistFacts(id=request.specialist_id),
+        }
+
+    def _history(self, request: HandoffRequest) -> list[HistoryMessage]:
+        turns = request.history[-self.history_messages :] if self.history_messages else []
+        return [
+            HistoryMessage(author=_AUTHORS[turn.role], role=str(turn.role), text=turn.text)
+            for turn in turns
+        ]
+
+    @staticmethod
+    def _trajectory(request: HandoffRequest) -> list[TrajectoryStep]:
+        return [
+            TrajectoryStep(
+                index=index,
+                message_id=point.message_id,
+                distress=point.distress,
+                top_emotion=max(point.emotions, key=point.emotions.__getitem__, default=""),
+                emotions=dict(point.emotions),
+                risk_flags=[str(flag) for flag in point.risk_flags],
+                confidence=point.confidence,
+            )
+            for index, point in enumerate(request.trajectory, start=1)
+        ]
+
+    def _render(self, context: dict[str, Any]) -> tuple[str, bool]:
+        """The rendered text and whether it was cut at `max_bytes`."""
+        token = _deadline.set(time.monotonic() + self.timeout.total_seconds())
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            stream = self._template.generate(context)
+            try:
+                for chunk in stream:
+                    _check_deadline()
+                    encoded = str(chunk).encode("utf-8")
+                    if size + len(encoded) > self.max_bytes:
+                        chunks.append(encoded[: self.max_bytes - size])
+                        text = b"".join(chunks).decode("utf-8", errors="ignore")
+                        return text + _cut_note(self.max_bytes), True
+                    chunks.append(encoded)
+                    size += len(encoded)
+            finally:
+                if isinstance(stream, Generator):
+                    stream.close()
+        finally:
+            _deadline.reset(token)
+        return b"".join(chunks).decode("utf-8"), False
+
+    def _describe(self, error: Exception) -> str:
+        """`Type: message (template line N)`, the line when the traceback passes through it."""
+        described = f"{type(error).__name__}: {error}"
+        line = getattr(error, "lineno", None)
+        filename = self.filename or self.name
+        for frame in traceback.extract_tb(error.__traceback__):
+            if frame.filename == filename:
+                line = frame.lineno
+        return f"{described} (template line {line})" if line else described
+
+
+def _escapes(name: str) -> bool:
+    """Autoescape HTML and XML templates only: in markdown the specialist would read `&amp;`."""
+    path = Path(name)
+    if path.suffix in _TEMPLATE_SUFFIXES:
+        path = path.with_suffix("")
+    return path.suffix.lower() in _ESCAPED_SUFFIXES
+
+
+def _cut_note(max_bytes: int) -> str:
+    return f"\n\n[… cut here: the handoff summary is longer than {max_bytes} bytes]\n"
+
+
+def fallback_summary(
+    request: HandoffRequest, history: list[HistoryMessage], render_error: str
+) -> str:
+    """A plain summary built without the template, so a broken template still hands over."""
+    escalation = request.escalation
+    lines = [
+        "# Handoff (built-in summary: the handoff template failed)",
+        "",
+        f"Template error: {render_error}",
+        "",
+        f"Conversation: {request.conversation_id} · tenant "
+        f"{request.tenant_name or request.tenant_id} · queue {request.queue}",
+        f"Why: {escalation.reason} (rule {escalation.rule}, priority {escalation.priority})",
+        f"Waiting: {human_duration(request.waited)}",
+    ]
+    if is_crisis(request):
+        lines.append("CRISIS: yes")
+    if request.risk_flags:
+        flags = ", ".join(str(flag) for flag in request.risk_flags)
+        lines.append(f"Risk flags (acknowledge before replying): {flags}")
+    if request.referrals:
+        lines += ["", "Helplines:"]
+        for referral in request.referrals:
+            ways = [
+                f"call {referral.phone}" if referral.phone else "",
+                f"text {referral.text}" if referral.text else "",
+                referral.url or "",
+            ]
+            reach = " · ".join(way for way in ways if way)
+            lines.append(f"- {referral.name} · {reach} ({referral.hours})")
+    if request.notes:
+        lines += ["", "Notes from earlier specialists:"]
+        lines += [f"- {note}" for note in request.notes]
+    if history:
+        lines += ["", "Last messages:"]
+        lines += [f"- {message.author}: {message.text}" for message in history]
+    return "\n".join(lines) + "\n"
+
+
+def renderer_from_config(handoff: Handoff) -> HandoffRenderer:
+    """The renderer for the configuration's `handoff:` section (its template path is absolute)."""
+    context = handoff.context
+    return HandoffRenderer.from_file(
+        handoff.template,
+        history_messages=context.history_messages,
+        trajectory=context.trajectory,
+        rationale=context.rationale,
+        require_risk_acknowledgement=handoff.require_risk_acknowledgement,
+    )
