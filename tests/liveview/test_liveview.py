@@ -1,0 +1,435 @@
+"""The Redis live view against real Redis (both backends) and, for rebuilds, the dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from google.protobuf.duration_pb2 import Duration
+from temporalio import workflow
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from warmline.conversation import ConversationView, Status
+from warmline.conversation import workflow_id as conversation_workflow_id
+from warmline.escalation import (
+    EscalationStatus,
+    EscalationView,
+    Offer,
+    OfferStatus,
+    escalation_workflow_id,
+    offer_id,
+)
+from warmline.liveview import CONVERSATIONS_QUERY, ESCALATIONS_QUERY, LiveView
+
+NOW = datetime.now(UTC)
+TENANT = "acme"
+
+
+def offer(
+    escalation: str,
+    number: int,
+    specialist: str,
+    *,
+    expires_in: timedelta = timedelta(minutes=2),
+    status: OfferStatus = OfferStatus.OPEN,
+    conversation: str = "c-1",
+) -> Offer:
+    return Offer(
+        offer_id=offer_id(escalation, number),
+        specialist_id=specialist,
+        tenant_id=TENANT,
+        conversation_id=conversation,
+        queue="grief",
+        priority=60,
+        reason="bereavement",
+        crisis=False,
+        created_at=NOW,
+        expires_at=datetime.now(UTC) + expires_in,
+        status=status,
+    )
+
+
+def view(
+    conversation: str,
+    *,
+    version: int = 1,
+    status: EscalationStatus = EscalationStatus.WAITING,
+    queue: str = "grief",
+    priority: int = 60,
+    entered: datetime = NOW,
+    offers: list[Offer] | None = None,
+) -> EscalationView:
+    return EscalationView(
+        escalation_id=escalation_workflow_id(TENANT, conversation, 1),
+        version=version,
+        tenant_id=TENANT,
+        conversation_id=conversation,
+        status=status,
+        queue=queue,
+        priority=priority,
+        crisis=False,
+        entered_queue_at=entered,
+        offers=offers or [],
+    )
+
+
+def escalation(conversation: str) -> str:
+    return escalation_workflow_id(TENANT, conversation, 1)
+
+
+@pytest.fixture
+def client(any_redis: str) -> Iterator[redis.Redis]:
+    raw = redis.Redis.from_url(any_redis, decode_responses=True)
+    yield raw
+    raw.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Each test's own key prefix, so tests never see each other's keys."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def live(any_redis: str, prefix: str) -> Iterator[LiveView]:
+    view = LiveView.connect(any_redis, prefix=prefix)
+    yield view
+    view.close()
+
+
+def test_apply_lists_then_removes(live: LiveView, client: redis.Redis, prefix: str) -> None:
+    esc = escalation("c-1")
+    first = view(
+        "c-1",
+        offers=[
+            offer(esc, 1, "dana"),
+            offer(esc, 2, "eli"),
+            offer(esc, 3, "fay", status=OfferStatus.DECLINED),
+        ],
+    )
+    assert live.apply(first)
+
+    assert live.waiting(TENANT, "grief") == [first]
+    assert live.queue_depths(TENANT) == {"grief": 1}
+    assert live.offers_for("dana") == [first.offers[0]]
+    assert live.offers_for("eli") == [first.offers[1]]
+    assert live.offers_for("fay") == []
+    assert live.offer(first.offers[0].offer_id) == first.offers[0]
+    assert live.offer(first.offers[2].offer_id) is None
+
+    # Dana declines: only her offer goes.
+    declined = first.offers[0].model_copy(update={"status": OfferStatus.DECLINED})
+    second = first.model_copy(update={"version": 2, "offers": [declined, first.offers[1]]})
+    assert live.apply(second)
+    assert live.offers_for("dana") == []
+    assert live.offer(declined.offer_id) is None
+    assert live.offers_for("eli") == [first.offers[1]]
+    assert live.waiting(TENANT, "grief") == [second]
+
+    # Eli accepts: the escalation leaves its queue and nothing of it stays but a tombstone.
+    accepted = first.offers[1].model_copy(update={"status": OfferStatus.ACCEPTED})
+    third = second.model_copy(
+        update={"version": 3, "status": EscalationStatus.ACCEPTED, "offers": [declined, accepted]}
+    )
+    assert live.apply(third)
+    assert live.waiting(TENANT, "grief") == []
+    assert live.queue_depths(TENANT) == {}
+    assert live.offers_for("eli") == []
+    assert live.offer(accepted.offer_id) is None
+    tombstone = f"{prefix}:escalation:{esc}:tombstone"
+    assert set(client.scan_iter(f"{prefix}:*")) == {tombstone}
+    assert client.get(tombstone) == "3"
+    assert 0 < client.ttl(tombstone) <= 86_400
+
+    # A late, older view (a retried activity) cannot bring it back.
+    assert not live.apply(second)
+    assert live.waiting(TENANT, "grief") == []
+    assert live.offers_for("eli") == []
+
+
+def test_older_or_equal_version_is_ignored(live: LiveView) -> None:
+    esc = escalation("c-2")
+    newer = view("c-2", version=5, priority=80, offers=[offer(esc, 2, "dana")])
+    assert live.apply(newer)
+
+    older = view("c-2", version=4, queue="general", offers=[offer(esc, 1, "eli")])
+    assert not live.apply(older)
+    same = view("c-2", version=5, queue="general")
+    assert not live.apply(same)
+
+    assert live.waiting(TENANT, "grief") == [newer]
+    assert live.waiting(TENANT, "general") == []
+    assert live.queue_depths(TENANT) == {"grief": 1}
+    assert [o.offer_id for o in live.offers_for("dana")] == [offer_id(esc, 2)]
+    assert live.offers_for("eli") == []
+
+
+def test_queue_order_and_reroute(live: LiveView) -> None:
+    early, late = NOW - timedelta(minutes=5), NOW - timedelta(minutes=1)
+    views = [
+        view("c-low-early", priority=40, entered=early),
+        view("c-high-late", priority=90, entered=late),
+        view("c-mid-late", priority=60, entered=late),
+        view("c-mid-early", priority=60, entered=early),
+    ]
+    for each in views:
+        assert live.apply(each)
+    order = [v.conversation_id for v in live.waiting(TENANT, "grief")]
+    assert order == ["c-high-late", "c-mid-early", "c-mid-late", "c-low-early"]
+    assert live.queue_depths(TENANT) == {"grief": 4}
+
+    # Rerouted along the escalation chain: it leaves one queue and enters the next.
+    rerouted = views[0].model_copy(
+        update={"version": 2, "queue": "supervisors", "entered_queue_at": NOW}
+    )
+    assert live.apply(rerouted)
+    assert "c-low-early" not in [v.conversation_id for v in live.waiting(TENANT, "grief")]
+    assert live.waiting(TENANT, "supervisors") == [rerouted]
+    assert live.queue_depths(TENANT) == {"grief": 3, "supervisors": 1}
+    assert live.queue_depths("another-tenant") == {}
+
+
+def test_offers_soonest_expiry_first_and_expired_hidden(live: LiveView) -> None:
+    one, two, three = escalation("c-a"), escalation("c-b"), escalation("c-c")
+    later = offer(one, 1, "dana", expires_in=timedelta(minutes=10), conversation="c-a")
+    soon = offer(two, 1, "dana", expires_in=timedelta(seconds=30), conversation="c-b")
+    gone = offer(three, 1, "dana", expires_in=timedelta(seconds=-1), conversation="c-c")
+    live.apply(view("c-a", offers=[later]))
+    live.apply(view("c-b", offers=[soon]))
+    live.apply(view("c-c", offers=[gone]))
+
+    assert live.offers_for("dana") == [soon, later]
+    # Expired offers are hidden from the list; the workflow's next view removes them.
+    assert live.offer(gone.offer_id) == gone
+
+
+def test_claim_is_atomic_and_released_only_by_holder(live: LiveView) -> None:
+    specialists = [f"specialist-{n}" for n in range(20)]
+    start = threading.Barrier(len(specialists))
+
+    def race(specialist: str) -> str:
+        start.wait()
+        return live.claim(TENANT, "c-crisis", specialist)
+
+    with ThreadPoolExecutor(max_workers=len(specialists)) as pool:
+        holders = list(pool.map(race, specialists))
+
+    winner = live.claim_holder(TENANT, "c-crisis")
+    assert winner in specialists
+    assert set(holders) == {winner}
+    assert live.claim(TENANT, "c-crisis", winner) == winner  # holding it again is fine
+
+    loser = next(s for s in specialists if s != winner)
+    assert not live.release_claim(TENANT, "c-crisis", loser)
+    assert live.claim_holder(TENANT, "c-crisis") == winner
+    assert live.release_claim(TENANT, "c-crisis", winner)
+    assert live.claim_holder(TENANT, "c-crisis") is None
+    assert not live.release_claim(TENANT, "c-crisis", winner)
+    assert live.claim(TENANT, "c-crisis", loser) == loser
+    assert live.claim_holder(TENANT, "c-other") is None
+
+
+def subscribed(client: redis.Redis, prefix: str, specialist: str) -> None:
+    """Wait until a `wait_for_change` for `specialist` is listening."""
+    channel = f"{prefix}:specialist:{specialist}:changed"
+    for _ in range(200):
+        if dict(client.pubsub_numsub(channel)).get(channel, 0) >= 1:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"nobody subscribed to {channel}")
+
+
+def test_wait_for_change_wakes_only_the_specialist_concerned(
+    live: LiveView, client: redis.Redis, prefix: str
+) -> None:
+    esc = escalation("c-w")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        dana = pool.submit(live.wait_for_change, "dana", 10.0)
+        eli = pool.submit(live.wait_for_change, "eli", 1.5)
+        subscribed(client, prefix, "dana")
+        subscribed(client, prefix, "eli")
+        started = time.monotonic()
+        live.apply(view("c-w", offers=[offer(esc, 1, "dana")]))
+        assert dana.result(timeout=5) is True
+        assert time.monotonic() - started < 2
+        assert eli.result(timeout=5) is False
+
+    # A new version that leaves Dana's offers as they were does not wake her.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(live.wait_for_change, "dana", 1.0)
+        subscribed(client, prefix, "dana")
+        unchanged = view("c-w", version=2, priority=70, offers=[offer(esc, 1, "dana")])
+        unchanged = unchanged.model_copy(update={"offers": live.offers_for("dana")})
+        live.apply(unchanged)
+        assert waiting.result(timeout=5) is False
+
+        # Her offer expiring (the workflow marks it) does.
+        waiting = pool.submit(live.wait_for_change, "dana", 10.0)
+        subscribed(client, prefix, "dana")
+        expired = unchanged.offers[0].model_copy(update={"status": OfferStatus.EXPIRED})
+        live.apply(unchanged.model_copy(update={"version": 3, "offers": [expired]}))
+        assert waiting.result(timeout=5) is True
+
+
+def test_flushall_unbuilds_the_view(live: LiveView, client: redis.Redis, prefix: str) -> None:
+    client.set(f"{prefix}:built", "2025-01-01T00:00:00+00:00")
+    assert live.is_built()
+    live.apply(view("c-f"))
+    client.flushall()
+    assert not live.is_built()
+    assert live.waiting(TENANT, "grief") == []
+
+
+# --- rebuilding from Temporal -------------------------------------------------------------------
+
+
+# Unsandboxed: the sandbox would re-import this module, whose test data reads the clock.
+@workflow.defn(name="EscalationWorkflow", sandboxed=False)
+class StandInEscalation:
+    """Answers `view` like the escalation workflow, with the view it was started with."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self, start: EscalationView) -> None:
+        self._view = start
+        await workflow.wait_condition(lambda: self._done)
+
+    @workflow.query
+    def view(self) -> EscalationView:
+        return self._view
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._done = True
+
+
+@workflow.defn(name="ConversationWorkflow", sandboxed=False)
+class StandInConversation:
+    """Answers `view` like the conversation workflow, with the view it was started with."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self, start: ConversationView) -> None:
+        self._view = start
+        await workflow.wait_condition(lambda: self._done)
+
+    @workflow.query
+    def view(self) -> ConversationView:
+        return self._view
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._done = True
+
+
+@pytest.fixture
+async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
+    """A client of a fresh namespace: a rebuild lists every running workflow of its namespace."""
+    namespace = f"liveview-{uuid.uuid4().hex[:8]}"
+    await dev_client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86_400)
+        )
+    )
+    return await Client.connect(
+        temporal_address, namespace=namespace, data_converter=pydantic_data_converter
+    )
+
+
+@pytest.fixture
+async def stand_ins(namespace_client: Client, task_queue: str) -> AsyncIterator[str]:
+    async with Worker(
+        namespace_client,
+        task_queue=task_queue,
+        workflows=[StandInEscalation, StandInConversation],
+    ):
+        yield task_queue
+
+
+async def listed(client: Client, query: str, count: int) -> None:
+    """Wait until visibility lists `count` workflows for `query`."""
+    for _ in range(100):
+        if (await client.count_workflows(query)).count == count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"visibility never listed {count} workflows for {query!r}")
+
+
+def conversation_view(owner: str | None) -> ConversationView:
+    return ConversationView(
+        status=Status.HANDOFF if owner else Status.ESCALATED,
+        message_count=3,
+        trajectory=[],
+        escalation=None,
+        owner=owner,
+    )
+
+
+async def test_rebuild_from_temporal_after_flushall(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    live = LiveView.connect(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    esc_a, esc_b = escalation("c-r1"), escalation("c-r2")
+    views = [
+        view("c-r1", version=3, priority=90, offers=[offer(esc_a, 1, "dana", conversation="c-r1")]),
+        view("c-r2", version=7, offers=[offer(esc_b, 1, "eli", conversation="c-r2")]),
+    ]
+    for each in views:
+        await namespace_client.start_workflow(
+            "EscalationWorkflow", each, id=each.escalation_id, task_queue=stand_ins
+        )
+    owned = {"c-r3": "fay", "c-r4": None}
+    for conversation, owner in owned.items():
+        await namespace_client.start_workflow(
+            "ConversationWorkflow",
+            conversation_view(owner),
+            id=conversation_workflow_id(TENANT, conversation),
+            task_queue=stand_ins,
+        )
+    await listed(namespace_client, ESCALATIONS_QUERY, 2)
+    await listed(namespace_client, CONVERSATIONS_QUERY, 2)
+
+    assert not await asyncio.to_thread(live.is_built)
+    assert await live.rebuild(namespace_client) == 2
+    assert live.is_built()
+    assert live.waiting(TENANT, "grief") == views
+    assert live.offers_for("dana") == views[0].offers
+    assert live.offers_for("eli") == views[1].offers
+    assert live.claim_holder(TENANT, "c-r3") == "fay"
+    assert live.claim_holder(TENANT, "c-r4") is None
+
+    # Rebuilding again changes nothing: every view is already applied.
+    assert await live.rebuild(namespace_client) == 0
+
+    await asyncio.to_thread(raw.flushall)
+    assert not live.is_built()
+    assert live.waiting(TENANT, "grief") == []
+    assert await live.rebuild(namespace_client) == 2
+    assert live.is_built()
+    assert live.waiting(TENANT, "grief") == views
+    assert live.claim_holder(TENANT, "c-r3") == "fay"
+
+    for each in views:
+        await namespace_client.get_workflow_handle(each.escalation_id).signal("finish")
+    for conversation in owned:
+        handle = namespace_client.get_workflow_handle(
+            conversation_workflow_id(TENANT, conversation)
+        )
+        await handle.signal("finish")
+    live.close()
+    raw.close()
