@@ -6,9 +6,11 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -17,11 +19,20 @@ from temporalio import workflow
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from warmline.conversation import ConversationView, Status
+from warmline.config.loader import load_config
+from warmline.conversation import (
+    CloseRequest,
+    ConversationInput,
+    ConversationView,
+    CustomerMessage,
+    Status,
+)
 from warmline.conversation import workflow_id as conversation_workflow_id
 from warmline.escalation import (
+    AcceptRequest,
     EscalationStatus,
     EscalationView,
     Offer,
@@ -29,8 +40,16 @@ from warmline.escalation import (
     escalation_workflow_id,
     offer_id,
 )
+from warmline.events import EventPublisher
+from warmline.handoff import renderer_from_config
 from warmline.liveview import CONVERSATIONS_QUERY, ESCALATIONS_QUERY, LiveView
+from warmline.runtime import escalation_policy, roster_settings
+from warmline.triage.lexicon import LexiconProvider
+from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
 
+T = TypeVar("T")
 NOW = datetime.now(UTC)
 TENANT = "acme"
 
@@ -431,5 +450,128 @@ async def test_rebuild_from_temporal_after_flushall(
             conversation_workflow_id(TENANT, conversation)
         )
         await handle.signal("finish")
+    live.close()
+    raw.close()
+
+
+# --- the real workflows, through warmline's worker ----------------------------------------------
+
+PEER_SUPPORT = Path(__file__).resolve().parents[2] / "examples" / "peer-support" / "warmline.yaml"
+GRIEF = "My husband passed away yesterday and I don't know what to do"
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    for _ in range(300):
+        found = await probe()
+        if found is not None:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_rebuild_restores_real_escalations_and_claims(
+    namespace_client: Client, task_queue: str, redis_url: str, kafka_bootstrap: str, prefix: str
+) -> None:
+    config = load_config(PEER_SUPPORT, resolve_secrets=False)
+    policy = escalation_policy(config)
+    assert policy.routing is not None
+    roster_id = f"roster/test-{uuid.uuid4().hex[:8]}"
+    policy = policy.model_copy(
+        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
+    )
+    live = LiveView.connect(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=f"events-{uuid.uuid4().hex[:8]}")
+    routing = Routing(
+        roster=roster_settings(config),
+        live_view=live,
+        renderer=renderer_from_config(config.handoff),
+    )
+    tenant = "open-door"
+
+    async def escalate(conversation: str) -> Offer:
+        await namespace_client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(tenant_id=tenant, conversation_id=conversation, policy=policy),
+            id=conversation_workflow_id(tenant, conversation),
+            task_queue=task_queue,
+        )
+        handle = namespace_client.get_workflow_handle_for(
+            ConversationWorkflow.run, conversation_workflow_id(tenant, conversation)
+        )
+        await handle.execute_update(
+            ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=GRIEF)
+        )
+        escalation = namespace_client.get_workflow_handle_for(
+            EscalationWorkflow.run, escalation_workflow_id(tenant, conversation, 1)
+        )
+
+        async def open_offer() -> Offer | None:
+            try:
+                view = await escalation.query(EscalationWorkflow.view)
+            except RPCError:  # the escalation has not started yet
+                return None
+            offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+            return offers[0] if offers else None
+
+        return await eventually(open_offer, f"an offer for {conversation}")
+
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(
+            namespace_client,
+            provider=LexiconProvider(),
+            publisher=publisher,
+            task_queue=task_queue,
+            executor=executor,
+            routing=routing,
+        ):
+            waiting_offer = await escalate("conv-waiting")
+            owned_offer = await escalate("conv-owned")
+            await namespace_client.get_workflow_handle_for(
+                EscalationWorkflow.run, escalation_workflow_id(tenant, "conv-owned", 1)
+            ).execute_update(
+                EscalationWorkflow.accept,
+                AcceptRequest(
+                    offer_id=owned_offer.offer_id, specialist_id=owned_offer.specialist_id
+                ),
+            )
+            owner = owned_offer.specialist_id
+
+            async def owned() -> bool | None:
+                handle = namespace_client.get_workflow_handle_for(
+                    ConversationWorkflow.run, conversation_workflow_id(tenant, "conv-owned")
+                )
+                view = await handle.query(ConversationWorkflow.view)
+                return True if view.owner == owner else None
+
+            await eventually(owned, "the accepted conversation's owner")
+            await listed(namespace_client, ESCALATIONS_QUERY, 1)
+
+            # The workflow's own activity keeps the view current ...
+            async def applied() -> list[Offer] | None:
+                offers = await asyncio.to_thread(live.offers_for, waiting_offer.specialist_id)
+                return offers or None
+
+            assert [o.offer_id for o in await eventually(applied, "the applied offer")] == [
+                waiting_offer.offer_id
+            ]
+            # ... and after the view is lost, a rebuild brings it back from Temporal.
+            await asyncio.to_thread(raw.flushall)
+            assert not await asyncio.to_thread(live.is_built)
+            assert await live.rebuild(namespace_client) == 1
+            assert await asyncio.to_thread(live.is_built)
+            [view] = await asyncio.to_thread(live.waiting, tenant, waiting_offer.queue)
+            assert view.conversation_id == "conv-waiting"
+            offers = await asyncio.to_thread(live.offers_for, waiting_offer.specialist_id)
+            assert [o.offer_id for o in offers] == [waiting_offer.offer_id]
+            assert await asyncio.to_thread(live.claim_holder, tenant, "conv-owned") == owner
+            assert await asyncio.to_thread(live.claim_holder, tenant, "conv-waiting") is None
+
+            for conversation in ("conv-waiting", "conv-owned"):
+                handle = namespace_client.get_workflow_handle_for(
+                    ConversationWorkflow.run, conversation_workflow_id(tenant, conversation)
+                )
+                await handle.signal(ConversationWorkflow.close, CloseRequest())
+    publisher.close()
     live.close()
     raw.close()
