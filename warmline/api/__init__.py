@@ -1,0 +1,1 @@
+"""The gRPC APIs: the specialist service (`server.py`), its backend (`desk.py`) and its auth."""

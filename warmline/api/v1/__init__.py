@@ -1,0 +1,1 @@
+"""Generated modules of the warmline.v1 protos (see warmline/api/generate.py)."""
