@@ -1,0 +1,573 @@
+"""The specialist's desk: what the specialist API does, over Temporal and the Redis live view.
+
+The gRPC servicer authenticates and translates; the desk checks a request against the
+configuration, takes or releases the live view's claim, runs the workflow's update or query and
+turns Temporal's refusals into `RefusalError` with a `Rejection` the servicer maps to a status code.
+Temporal stays the judge: the workflows' update validators decide what may happen, the desk only
+refuses early what the configuration alone already rules out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from types import NoneType
+from typing import Annotated, Any, Final, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.routing import set_availability
+from warmline.api.auth import Caller
+from warmline.config.model import WarmlineConfig
+from warmline.conversation import (
+    MAX_MESSAGE_CHARS,
+    CompleteRequest,
+    ConversationView,
+    Correction,
+    HandBackRequest,
+    SpecialistAction,
+    SpecialistReply,
+    TransferRequest,
+    TriageCorrection,
+    workflow_id,
+)
+from warmline.errors import WarmlineError
+from warmline.escalation import (
+    AcceptRequest,
+    AcceptResult,
+    DeclineRequest,
+    EscalationView,
+    Offer,
+    OfferStatus,
+    Rejection,
+    escalation_of_offer,
+)
+from warmline.handoff import HandoffPackage
+from warmline.liveview import LiveView
+from warmline.roster import AvailabilityRequest, MemberState, roster_workflow_id
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
+
+VIEW_QUERY: Final = "view"
+
+
+class Update:
+    """The names of the workflow updates the desk sends."""
+
+    ACCEPT: Final = "accept"
+    DECLINE: Final = "decline"
+    ACKNOWLEDGE_RISK: Final = "acknowledge_risk"
+    REPLY: Final = "specialist_reply"
+    CORRECT_TRIAGE: Final = "correct_triage"
+    TRANSFER: Final = "transfer"
+    HAND_BACK: Final = "hand_back"
+    COMPLETE: Final = "complete"
+
+
+MAX_ID_CHARS: Final = 256
+MAX_NOTE_CHARS: Final = 4_000
+MAX_REASON_CHARS: Final = 500
+MAX_LABELS: Final = 20
+HANDOFF_WAIT: Final = timedelta(seconds=5)
+"""How long Accept and GetHandoff wait for the handoff package to be rendered."""
+HANDOFF_POLL: Final = timedelta(milliseconds=100)
+WATCH_SLICE_S: Final = 5.0
+"""How long one wait for an offer change blocks a thread; a cancelled watch frees it after this."""
+MAX_WATCHERS: Final = 64
+"""Threads for blocking Redis calls: one per open WatchOffers stream, plus the short calls."""
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class DeskError(WarmlineError):
+    """A specialist's request could not be carried out."""
+
+
+class RefusalError(DeskError):
+    """The request is refused for a reason the caller can act on; `rejection` names the status."""
+
+    def __init__(self, rejection: Rejection, message: str) -> None:
+        super().__init__(message)
+        self.rejection = rejection
+        self.message = message
+
+
+class HandoffNotReadyError(DeskError):
+    """The handoff package is still being prepared; asking again shortly will succeed."""
+
+
+class BackendUnavailableError(DeskError):
+    """A backend warmline needs (the roster workflow) is not running."""
+
+
+# --- validated requests ---------------------------------------------------------------------------
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+"""Tenant ids, queues, labels and outcomes: the configuration's identifier form."""
+ExternalId = Annotated[
+    str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x1f]+$")
+]
+"""Conversation and message ids: chosen by the business's systems, so only bounded in size."""
+Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS)]
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OfferCommand(Command):
+    offer_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS * 2)]
+
+    @property
+    def escalation_id(self) -> str:
+        escalation = escalation_of_offer(self.offer_id)
+        if escalation is None:
+            raise RefusalError(Rejection.INVALID_ARGUMENT, f"malformed offer id {self.offer_id!r}")
+        return escalation
+
+    @field_validator("offer_id")
+    @classmethod
+    def _well_formed(cls, value: str) -> str:
+        if escalation_of_offer(value) is None:
+            raise ValueError("not an offer id (they read 'escalation/…/offer/<n>')")
+        return value
+
+
+class Decline(OfferCommand):
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS)] = ""
+
+
+class ConversationRef(Command):
+    tenant_id: Slug
+    conversation_id: ExternalId
+
+    @property
+    def workflow_id(self) -> str:
+        return workflow_id(self.tenant_id, self.conversation_id)
+
+
+def _has_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+class Reply(ConversationRef):
+    message_id: ExternalId
+    text: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
+
+    _text = field_validator("text")(_has_text)
+
+
+class CorrectTriage(ConversationRef):
+    message_id: ExternalId | None = None
+    labels: Annotated[list[Slug], Field(min_length=1, max_length=MAX_LABELS)]
+    note: Note = ""
+
+
+class Transfer(ConversationRef):
+    queue: Slug
+    note: Note = ""
+
+
+class HandBack(ConversationRef):
+    note: Note
+
+    _note = field_validator("note")(_has_text)
+
+
+class Complete(ConversationRef):
+    outcome: Slug
+    summary: Note = ""
+
+
+def command(model: type[ModelT], **fields: Any) -> ModelT:
+    """`model` validated from `fields`; a validation error is refused as INVALID_ARGUMENT."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise RefusalError(Rejection.INVALID_ARGUMENT, _describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in detail["loc"]) or "request"
+        message = detail["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    result: AcceptResult
+    handoff: HandoffPackage | None
+    """None when the package was not rendered within `HANDOFF_WAIT` (ask `handoff` again)."""
+
+
+@dataclass(frozen=True)
+class OfferChange:
+    """One item of a watch: an open offer, an offer gone, or the end of the initial snapshot."""
+
+    offer: Offer | None = None
+    gone: str | None = None
+    synced: bool = False
+
+
+# --- the desk -------------------------------------------------------------------------------------
+
+
+class Desk:
+    """What specialists can do; one per API process, shared by every call.
+
+    Takes its clients ready-made: the Temporal client (with `pydantic_data_converter`), the live
+    view and the thread pool that runs the live view's blocking Redis calls.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        live_view: LiveView,
+        config: WarmlineConfig,
+        executor: ThreadPoolExecutor,
+        *,
+        handoff_wait: timedelta = HANDOFF_WAIT,
+        watch_slice_s: float = WATCH_SLICE_S,
+    ) -> None:
+        self._client = client
+        self._live = live_view
+        self._executor = executor
+        self._queue_skills = {q.name: frozenset(q.skills) for q in config.routing.queues}
+        self._roster_id = roster_workflow_id(config.metadata.name)
+        self._handoff_wait = handoff_wait
+        self._watch_slice_s = watch_slice_s
+
+    # --- offers -----------------------------------------------------------------------------------
+
+    async def watch(self, caller: Caller) -> AsyncIterator[OfferChange]:
+        """The caller's open offers, a `synced` marker, then every change, until cancelled."""
+        if not await self._blocking(self._live.is_built):
+            await self._live.rebuild(self._client)
+        shown: dict[str, Offer] = {}
+        first = True
+        while True:
+            offers = {
+                offer.offer_id: offer
+                for offer in await self._blocking(self._live.offers_for, caller.specialist_id)
+                if self._may_see(caller, offer)
+            }
+            for offer_id in [o for o in shown if o not in offers]:
+                del shown[offer_id]
+                yield OfferChange(gone=offer_id)
+            for offer_id, offer in offers.items():
+                if shown.get(offer_id) != offer:
+                    shown[offer_id] = offer
+                    yield OfferChange(offer=offer)
+            if first:
+                first = False
+                yield OfferChange(synced=True)
+            await self._blocking(
+                self._live.wait_for_change, caller.specialist_id, self._next_wait(offers.values())
+            )
+
+    def _next_wait(self, offers: Iterable[Offer]) -> float:
+        """Wake for the next change or, at the latest, when the soonest offer expires."""
+        expiries = [offer.expires_at.timestamp() for offer in offers]
+        if not expiries:
+            return self._watch_slice_s
+        # Expiry times are the workflow's, which the live view compares with the wall clock too.
+        return max(0.05, min(self._watch_slice_s, min(expiries) - time.time() + 0.05))
+
+    def _may_see(self, caller: Caller, offer: Offer) -> bool:
+        if offer.specialist_id != caller.specialist_id:
+            return False
+        needed = self._queue_skills.get(offer.queue)
+        return needed is not None and needed <= caller.skills
+
+    async def accept(self, caller: Caller, request: OfferCommand) -> Accepted:
+        """Claim the conversation, accept the offer, then wait a little for the handoff."""
+        offer = await self._offer_for(caller, request)
+        tenant, conversation = offer.tenant_id, offer.conversation_id
+        held_before = await self._blocking(self._live.claim_holder, tenant, conversation)
+        holder = await self._blocking(self._live.claim, tenant, conversation, caller.specialist_id)
+        if holder != caller.specialist_id:
+            raise RefusalError(
+                Rejection.FAILED_PRECONDITION,
+                "the conversation was already accepted by another specialist",
+            )
+        try:
+            result: AcceptResult = await self._update(
+                request.escalation_id,
+                Update.ACCEPT,
+                AcceptRequest(offer_id=request.offer_id, specialist_id=caller.specialist_id),
+                result_type=AcceptResult,
+                missing="no such offer",
+                ended="the offer is no longer open",
+            )
+        except BaseException:
+            # Keep a claim this specialist held before (a retried accept), drop one taken now.
+            if held_before != caller.specialist_id:
+                await self._blocking(
+                    self._live.release_claim, tenant, conversation, caller.specialist_id
+                )
+            raise
+        ref = ConversationRef(tenant_id=result.tenant_id, conversation_id=result.conversation_id)
+        try:
+            handoff = await self._wait_for_handoff(caller, ref)
+        except HandoffNotReadyError:
+            handoff = None
+        return Accepted(result=result, handoff=handoff)
+
+    async def decline(self, caller: Caller, request: Decline) -> None:
+        await self._offer_for(caller, request)
+        await self._update(
+            request.escalation_id,
+            Update.DECLINE,
+            DeclineRequest(
+                offer_id=request.offer_id,
+                specialist_id=caller.specialist_id,
+                reason=request.reason,
+            ),
+            result_type=NoneType,
+            missing="no such offer",
+            ended="the offer is no longer open",
+        )
+
+    async def _offer_for(self, caller: Caller, request: OfferCommand) -> Offer:
+        """The offer, if it was made to the caller in a queue whose skills they have.
+
+        The live view has every open offer; one it lacks (closed, or the view was lost) is looked up
+        in its escalation, which also knows closed offers.
+        """
+        offer = await self._blocking(self._live.offer, request.offer_id)
+        if offer is None:
+            view: EscalationView = await self._query(
+                request.escalation_id, EscalationView, missing="no such offer"
+            )
+            offer = next((o for o in view.offers if o.offer_id == request.offer_id), None)
+            if offer is None:
+                raise RefusalError(Rejection.NOT_FOUND, "no such offer")
+        if offer.specialist_id != caller.specialist_id:
+            raise RefusalError(
+                Rejection.PERMISSION_DENIED, "this offer was made to another specialist"
+            )
+        needed = self._queue_skills.get(offer.queue)
+        if needed is None or not needed <= caller.skills:
+            raise RefusalError(
+                Rejection.PERMISSION_DENIED,
+                f"you do not have the skills of queue {offer.queue!r}",
+            )
+        if offer.status is not OfferStatus.OPEN:
+            raise RefusalError(
+                Rejection.FAILED_PRECONDITION,
+                f"the offer is no longer open (it was {offer.status.value})",
+            )
+        return offer
+
+    # --- conversations ----------------------------------------------------------------------------
+
+    async def handoff(self, caller: Caller, ref: ConversationRef) -> HandoffPackage:
+        """The handoff package of a conversation the caller owns; waits a little for it."""
+        return await self._wait_for_handoff(caller, ref)
+
+    async def conversation(self, caller: Caller, ref: ConversationRef) -> ConversationView:
+        return await self._owned_view(caller, ref)
+
+    async def acknowledge_risk(self, caller: Caller, ref: ConversationRef) -> None:
+        await self._conversation_update(
+            ref, Update.ACKNOWLEDGE_RISK, SpecialistAction(specialist_id=caller.specialist_id)
+        )
+
+    async def reply(self, caller: Caller, request: Reply) -> None:
+        await self._conversation_update(
+            request,
+            Update.REPLY,
+            SpecialistReply(
+                specialist_id=caller.specialist_id,
+                message_id=request.message_id,
+                text=request.text,
+            ),
+        )
+
+    async def correct_triage(self, caller: Caller, request: CorrectTriage) -> Correction:
+        correction: Correction = await self._conversation_update(
+            request,
+            Update.CORRECT_TRIAGE,
+            TriageCorrection(
+                specialist_id=caller.specialist_id,
+                message_id=request.message_id,
+                labels=request.labels,
+                note=request.note,
+            ),
+            result_type=Correction,
+        )
+        return correction
+
+    async def transfer(self, caller: Caller, request: Transfer) -> None:
+        if request.queue not in self._queue_skills:
+            raise RefusalError(Rejection.INVALID_ARGUMENT, f"unknown queue {request.queue!r}")
+        await self._conversation_update(
+            request,
+            Update.TRANSFER,
+            TransferRequest(
+                specialist_id=caller.specialist_id, queue=request.queue, note=request.note
+            ),
+        )
+        await self._release(caller, request)
+
+    async def hand_back(self, caller: Caller, request: HandBack) -> None:
+        await self._conversation_update(
+            request,
+            Update.HAND_BACK,
+            HandBackRequest(specialist_id=caller.specialist_id, note=request.note),
+        )
+        await self._release(caller, request)
+
+    async def complete(self, caller: Caller, request: Complete) -> None:
+        await self._conversation_update(
+            request,
+            Update.COMPLETE,
+            CompleteRequest(
+                specialist_id=caller.specialist_id,
+                outcome=request.outcome,
+                summary=request.summary,
+            ),
+        )
+        await self._release(caller, request)
+
+    async def set_availability(self, caller: Caller, available: bool) -> MemberState:
+        request = AvailabilityRequest(specialist_id=caller.specialist_id, available=available)
+        try:
+            return await set_availability(self._client, self._roster_id, request)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                raise BackendUnavailableError(
+                    "the roster is not running yet; try again shortly"
+                ) from None
+            raise
+        except WorkflowUpdateFailedError as error:
+            raise _refusal(error) from None
+
+    async def _release(self, caller: Caller, ref: ConversationRef) -> None:
+        await self._blocking(
+            self._live.release_claim, ref.tenant_id, ref.conversation_id, caller.specialist_id
+        )
+
+    async def _owned_view(self, caller: Caller, ref: ConversationRef) -> ConversationView:
+        view: ConversationView = await self._query(
+            ref.workflow_id, ConversationView, missing="no such conversation"
+        )
+        if view.owner != caller.specialist_id:
+            raise RefusalError(Rejection.PERMISSION_DENIED, "you do not own this conversation")
+        return view
+
+    async def _wait_for_handoff(self, caller: Caller, ref: ConversationRef) -> HandoffPackage:
+        """The package rendered for the caller (rendering runs after the accept, as an activity)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._handoff_wait.total_seconds()
+        while True:
+            view = await self._owned_view(caller, ref)
+            if view.handoff is not None and view.handoff.specialist_id == caller.specialist_id:
+                return view.handoff
+            if loop.time() >= deadline:
+                raise HandoffNotReadyError(
+                    "the handoff package is still being prepared; ask again shortly"
+                )
+            await asyncio.sleep(HANDOFF_POLL.total_seconds())
+
+    async def _conversation_update(
+        self,
+        ref: ConversationRef,
+        update: str,
+        argument: BaseModel,
+        *,
+        result_type: type[Any] = NoneType,
+    ) -> Any:
+        return await self._update(
+            ref.workflow_id,
+            update,
+            argument,
+            result_type=result_type,
+            missing="no such conversation",
+            ended="the conversation has ended",
+        )
+
+    # --- Temporal ---------------------------------------------------------------------------------
+
+    async def _update(
+        self,
+        workflow: str,
+        update: str,
+        argument: BaseModel,
+        *,
+        result_type: type[Any],
+        missing: str,
+        ended: str,
+    ) -> Any:
+        handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
+        try:
+            return await handle.execute_update(update, argument, result_type=result_type)
+        except WorkflowUpdateFailedError as error:
+            raise _refusal(error) from None
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            # Both a workflow that never existed and one that finished answer NOT_FOUND.
+            raise await self._gone(handle, missing, ended) from None
+
+    async def _query(self, workflow: str, result_type: type[ModelT], *, missing: str) -> ModelT:
+        handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
+        try:
+            view: ModelT = await handle.query(VIEW_QUERY, result_type=result_type)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                raise RefusalError(Rejection.NOT_FOUND, missing) from None
+            raise
+        except WorkflowQueryFailedError as error:
+            raise DeskError(f"the {VIEW_QUERY} query failed: {error}") from None
+        return view
+
+    async def _gone(
+        self, handle: WorkflowHandle[Any, Any], missing: str, ended: str
+    ) -> RefusalError:
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                return RefusalError(Rejection.NOT_FOUND, missing)
+            raise
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            return RefusalError(Rejection.NOT_FOUND, missing)
+        return RefusalError(Rejection.FAILED_PRECONDITION, ended)
+
+    async def _blocking(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a blocking live-view call on the desk's thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+
+def _refusal(error: WorkflowUpdateFailedError) -> Exception:
+    """The validator's refusal as `RefusalError`; any other failure stays what it is."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type in set(Rejection):
+        return RefusalError(Rejection(cause.type), cause.message)
+    return error

@@ -1,0 +1,428 @@
+"""The specialist gRPC service (`warmline.v1.SpecialistService`) over grpc.aio, with health and
+reflection.
+
+Each call authenticates its bearer token, validates the request into a desk command, lets the
+`Desk` do the work and maps what the desk refuses to a status code with the desk's message.
+`serve()` runs the whole process: configuration, Temporal client, live view, server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final, NoReturn, TypeVar
+
+import grpc
+import redis
+from google.protobuf.timestamp_pb2 import Timestamp
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+# The asyncio health servicer (exported as `health.aio`, which grpc-stubs does not declare).
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from typing_extensions import override
+
+from warmline.api import desk as commands
+from warmline.api.auth import Authenticator, Caller, UnauthenticatedError
+from warmline.api.desk import (
+    MAX_WATCHERS,
+    BackendUnavailableError,
+    Desk,
+    HandoffNotReadyError,
+    RefusalError,
+    command,
+)
+from warmline.api.v1 import specialist_pb2 as pb
+from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
+from warmline.conversation import ConversationView
+from warmline.escalation import Offer, Rejection
+from warmline.handoff import HandoffPackage
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["SpecialistService"].full_name
+DEFAULT_LISTEN: Final = "127.0.0.1:50051"
+STOP_GRACE_S: Final = 5.0
+"""How long running calls may finish when the server stops (open watches are cancelled)."""
+
+STATUS_OF: Final = {
+    Rejection.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    Rejection.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Rejection.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Rejection.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+TRANSIENT_TEMPORAL: Final = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+ResponseT = TypeVar("ResponseT")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class SpecialistService(pb_grpc.SpecialistServiceServicer):
+    """The servicer: authentication, translation and status codes; the desk does the work."""
+
+    def __init__(self, desk: Desk, authenticator: Authenticator) -> None:
+        self._desk = desk
+        self._auth = authenticator
+
+    # --- offers -----------------------------------------------------------------------------------
+
+    @override
+    async def WatchOffers(
+        self, request: pb.WatchOffersRequest, context: Context
+    ) -> AsyncIterator[pb.OfferEvent]:
+        caller = await self._authenticate(context)
+        try:
+            async for change in self._desk.watch(caller):
+                if change.offer is not None:
+                    yield pb.OfferEvent(offered=_offer(change.offer))
+                elif change.gone is not None:
+                    yield pb.OfferEvent(gone=pb.OfferGone(offer_id=change.gone))
+                else:
+                    yield pb.OfferEvent(synced=pb.Synced())
+        except Exception as error:  # noqa: BLE001 - every failure becomes a status, see _abort
+            await _abort(context, error)
+
+    @override
+    async def Accept(self, request: pb.AcceptRequest, context: Context) -> pb.AcceptResponse:
+        async def accept(caller: Caller) -> pb.AcceptResponse:
+            accepted = await self._desk.accept(
+                caller, command(commands.OfferCommand, offer_id=request.offer_id)
+            )
+            result = accepted.result
+            response = pb.AcceptResponse(
+                offer_id=result.offer_id,
+                tenant_id=result.tenant_id,
+                conversation_id=result.conversation_id,
+                queue=result.queue,
+            )
+            if accepted.handoff is not None:
+                response.handoff.CopyFrom(
+                    _handoff(result.tenant_id, result.conversation_id, accepted.handoff)
+                )
+            return response
+
+        return await self._call(context, accept)
+
+    @override
+    async def Decline(self, request: pb.DeclineRequest, context: Context) -> pb.DeclineResponse:
+        async def decline(caller: Caller) -> pb.DeclineResponse:
+            await self._desk.decline(
+                caller,
+                command(commands.Decline, offer_id=request.offer_id, reason=request.reason),
+            )
+            return pb.DeclineResponse()
+
+        return await self._call(context, decline)
+
+    # --- conversations ----------------------------------------------------------------------------
+
+    @override
+    async def GetHandoff(self, request: pb.GetHandoffRequest, context: Context) -> pb.Handoff:
+        async def get_handoff(caller: Caller) -> pb.Handoff:
+            ref = _ref(request)
+            package = await self._desk.handoff(caller, ref)
+            return _handoff(ref.tenant_id, ref.conversation_id, package)
+
+        return await self._call(context, get_handoff)
+
+    @override
+    async def GetConversation(
+        self, request: pb.GetConversationRequest, context: Context
+    ) -> pb.Conversation:
+        async def get_conversation(caller: Caller) -> pb.Conversation:
+            ref = _ref(request)
+            view = await self._desk.conversation(caller, ref)
+            return _conversation(ref, view)
+
+        return await self._call(context, get_conversation)
+
+    @override
+    async def AcknowledgeRisk(
+        self, request: pb.AcknowledgeRiskRequest, context: Context
+    ) -> pb.AcknowledgeRiskResponse:
+        async def acknowledge(caller: Caller) -> pb.AcknowledgeRiskResponse:
+            await self._desk.acknowledge_risk(caller, _ref(request))
+            return pb.AcknowledgeRiskResponse()
+
+        return await self._call(context, acknowledge)
+
+    @override
+    async def Reply(self, request: pb.ReplyRequest, context: Context) -> pb.ReplyResponse:
+        async def reply(caller: Caller) -> pb.ReplyResponse:
+            await self._desk.reply(
+                caller,
+                command(
+                    commands.Reply,
+                    tenant_id=request.tenant_id,
+                    conversation_id=request.conversation_id,
+                    message_id=request.message_id,
+                    text=request.text,
+                ),
+            )
+            return pb.ReplyResponse()
+
+        return await self._call(context, reply)
+
+    @override
+    async def CorrectTriage(
+        self, request: pb.CorrectTriageRequest, context: Context
+    ) -> pb.CorrectTriageResponse:
+        async def correct(caller: Caller) -> pb.CorrectTriageResponse:
+            correction = await self._desk.correct_triage(
+                caller,
+                command(
+                    commands.CorrectTriage,
+                    tenant_id=request.tenant_id,
+                    conversation_id=request.conversation_id,
+                    message_id=request.message_id or None,
+                    labels=list(request.labels),
+                    note=request.note,
+                ),
+            )
+            return pb.CorrectTriageResponse(
+                message_id=correction.message_id,
+                labels=correction.labels,
+                ai_labels=correction.ai_labels,
+            )
+
+        return await self._call(context, correct)
+
+    @override
+    async def Transfer(self, request: pb.TransferRequest, context: Context) -> pb.TransferResponse:
+        async def transfer(caller: Caller) -> pb.TransferResponse:
+            await self._desk.transfer(
+                caller,
+                command(
+                    commands.Transfer,
+                    tenant_id=request.tenant_id,
+                    conversation_id=request.conversation_id,
+                    queue=request.queue,
+                    note=request.note,
+                ),
+            )
+            return pb.TransferResponse()
+
+        return await self._call(context, transfer)
+
+    @override
+    async def HandBack(self, request: pb.HandBackRequest, context: Context) -> pb.HandBackResponse:
+        async def hand_back(caller: Caller) -> pb.HandBackResponse:
+            await self._desk.hand_back(
+                caller,
+                command(
+                    commands.HandBack,
+                    tenant_id=request.tenant_id,
+                    conversation_id=request.conversation_id,
+                    note=request.note,
+                ),
+            )
+            return pb.HandBackResponse()
+
+        return await self._call(context, hand_back)
+
+    @override
+    async def Complete(self, request: pb.CompleteRequest, context: Context) -> pb.CompleteResponse:
+        async def complete(caller: Caller) -> pb.CompleteResponse:
+            await self._desk.complete(
+                caller,
+                command(
+                    commands.Complete,
+                    tenant_id=request.tenant_id,
+                    conversation_id=request.conversation_id,
+                    outcome=request.outcome,
+                    summary=request.summary,
+                ),
+            )
+            return pb.CompleteResponse()
+
+        return await self._call(context, complete)
+
+    @override
+    async def SetAvailability(
+        self, request: pb.SetAvailabilityRequest, context: Context
+    ) -> pb.SetAvailabilityResponse:
+        async def set_availability(caller: Caller) -> pb.SetAvailabilityResponse:
+            state = await self._desk.set_availability(caller, request.available)
+            return pb.SetAvailabilityResponse(
+                available=state.available, conversations=len(state.conversations)
+            )
+
+        return await self._call(context, set_availability)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    async def _authenticate(self, context: Context) -> Caller:
+        try:
+            return self._auth.authenticate(context.invocation_metadata())
+        except UnauthenticatedError as error:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+
+    async def _call(
+        self, context: Context, action: Callable[[Caller], Awaitable[ResponseT]]
+    ) -> ResponseT:
+        caller = await self._authenticate(context)
+        try:
+            return await action(caller)
+        except Exception as error:  # noqa: BLE001 - every failure becomes a status, see _abort
+            await _abort(context, error)
+
+
+async def _abort(context: Context, error: Exception) -> NoReturn:
+    """End the call with the status `error` stands for; unexpected errors are logged, not shown."""
+    if isinstance(error, RefusalError):
+        await context.abort(STATUS_OF[error.rejection], error.message)
+    if isinstance(error, HandoffNotReadyError | BackendUnavailableError):
+        await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+    if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+        log.warning("live view unreachable: %s", error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "the live view is unreachable; retry")
+    if isinstance(error, RPCError) and error.status in TRANSIENT_TEMPORAL:
+        log.warning("Temporal unreachable: %s", error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "Temporal is unreachable; retry")
+    log.exception("specialist API call failed", exc_info=error)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged on the server)")
+
+
+def _ref(request: Any) -> commands.ConversationRef:
+    return command(
+        commands.ConversationRef,
+        tenant_id=request.tenant_id,
+        conversation_id=request.conversation_id,
+    )
+
+
+# --- model to message -----------------------------------------------------------------------------
+
+
+def _timestamp(moment: datetime) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def _offer(offer: Offer) -> pb.Offer:
+    return pb.Offer(
+        offer_id=offer.offer_id,
+        tenant_id=offer.tenant_id,
+        conversation_id=offer.conversation_id,
+        queue=offer.queue,
+        priority=offer.priority,
+        reason=offer.reason,
+        crisis=offer.crisis,
+        created_at=_timestamp(offer.created_at),
+        expires_at=_timestamp(offer.expires_at),
+    )
+
+
+def _handoff(tenant_id: str, conversation_id: str, package: HandoffPackage) -> pb.Handoff:
+    return pb.Handoff(
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        queue=package.queue,
+        rendered=package.rendered,
+        risk_flags=[flag.value for flag in package.risk_flags],
+        requires_acknowledgement=package.requires_acknowledgement,
+        referrals=[
+            pb.Referral(
+                name=referral.name,
+                phone=referral.phone or "",
+                text=referral.text or "",
+                url=referral.url or "",
+                hours=referral.hours,
+            )
+            for referral in package.referrals
+        ],
+        customer_profile=package.customer_profile,
+        render_error=package.render_error or "",
+    )
+
+
+def _conversation(ref: commands.ConversationRef, view: ConversationView) -> pb.Conversation:
+    message = pb.Conversation(
+        tenant_id=ref.tenant_id,
+        conversation_id=ref.conversation_id,
+        status=view.status.value,
+        turns=[
+            pb.Turn(role=turn.role.value, message_id=turn.message_id, text=turn.text)
+            for turn in view.turns
+        ],
+        risk_acknowledged=view.risk_acknowledged,
+        distress=view.trajectory[-1].distress if view.trajectory else 0.0,
+        message_count=view.message_count,
+    )
+    if view.handoff is not None:
+        message.handoff.CopyFrom(_handoff(ref.tenant_id, ref.conversation_id, view.handoff))
+    return message
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+
+async def start_server(
+    desk: Desk, authenticator: Authenticator, listen: str = DEFAULT_LISTEN
+) -> tuple[grpc.aio.Server, int]:
+    """Start the specialist service with health and reflection on `listen`; returns the port.
+
+    `listen` is `host:port`; port 0 picks a free one. The connection is plaintext: put TLS in
+    front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
+    """
+    server = grpc.aio.server()
+    pb_grpc.add_SpecialistServiceServicer_to_server(SpecialistService(desk, authenticator), server)
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [
+            SERVICE_NAME,
+            health.SERVICE_NAME,
+            reflection.SERVICE_NAME,
+        ],
+        server,
+    )
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    for service in (SERVICE_NAME, ""):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return server, port
+
+
+async def serve(
+    config_path: Path,
+    *,
+    temporal: str,
+    namespace: str = "default",
+    redis_url: str,
+    listen: str = DEFAULT_LISTEN,
+) -> None:
+    """Run the specialist API until SIGTERM or SIGINT, then stop gracefully."""
+    from warmline.config.loader import load_config
+    from warmline.liveview import LiveView
+
+    config = load_config(config_path)
+    authenticator = Authenticator.from_config(config)
+    client = await Client.connect(
+        temporal, namespace=namespace, data_converter=pydantic_data_converter
+    )
+    live_view = LiveView.connect(redis_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    with ThreadPoolExecutor(MAX_WATCHERS, thread_name_prefix="specialist-api") as executor:
+        desk = Desk(client, live_view, config, executor)
+        server, port = await start_server(desk, authenticator, listen)
+        log.info("specialist API listening on port %d", port)
+        try:
+            await stop.wait()
+        finally:
+            await server.stop(STOP_GRACE_S)
+            live_view.close()
