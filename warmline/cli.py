@@ -94,6 +94,41 @@ def worker(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def api(
+    config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
+    temporal: Annotated[
+        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
+    ] = "127.0.0.1:7233",
+    namespace: Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE")] = "default",
+    redis: Annotated[
+        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the live view.")
+    ] = "redis://127.0.0.1:6379/0",
+    listen: Annotated[
+        str, typer.Option(envvar="WARMLINE_API_LISTEN", help="host:port to serve gRPC on.")
+    ] = "127.0.0.1:50051",
+) -> None:
+    """Serve the specialist gRPC API (with health and reflection); stops gracefully on SIGTERM."""
+    import asyncio
+    import logging
+
+    from warmline.api.server import serve
+    from warmline.errors import ConfigError, WarmlineError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(
+            serve(config, temporal=temporal, namespace=namespace, redis_url=redis, listen=listen)
+        )
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (WarmlineError, RuntimeError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
 @services_app.command("up")
 def services_up(
     only: Annotated[
