@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that measure warmline against a baseline in the same run (see README.md)."""
