@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from warmline.config.model import LexiconProvider as LexiconProviderConfig
 from warmline.config.model import LlmProvider as LlmProviderConfig
+from warmline.config.model import LocalProvider as LocalProviderConfig
 from warmline.config.model import Provider, WarmlineConfig
 from warmline.conversation import EscalationPolicy, RuleSpec
 from warmline.errors import WarmlineError
@@ -48,6 +49,8 @@ def build_provider(provider: Provider) -> TriageProvider:
             max_retries=provider.max_retries,
         )
         return providers.build_provider("llm", llm=settings)
+    if isinstance(provider, LocalProviderConfig):
+        return providers.build_provider("local", model_path=provider.model_path)
     raise UnsupportedProviderError(
         f"the {provider.type!r} triage provider is not available in this version yet; "
         "use `provider: {type: lexicon}` or `provider: {type: llm, ...}`"

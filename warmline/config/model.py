@@ -159,11 +159,11 @@ class LexiconProvider(Model):
 
 
 class LocalProvider(Model):
-    """A locally trained classifier loaded from disk."""
+    """A locally trained classifier (TF-IDF + logistic regression) loaded from disk."""
 
     type: Literal["local"]
-    model_path: RelativePath
-    """Directory or file of the trained model."""
+    model_path: RelativePath | None = None
+    """Model directory (`model.json` + `weights.npz`); omit it for the model warmline ships."""
 
 
 class LlmProvider(Model):

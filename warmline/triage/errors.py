@@ -39,3 +39,11 @@ class ProviderRejectedError(PermanentTriageProviderError):
 
 class ModelRefusalError(PermanentTriageProviderError):
     """The model declined to answer the triage question."""
+
+
+class ModelLoadError(TriageError):
+    """A local model directory is missing, corrupt or of a format this version cannot read."""
+
+
+class TrainingDataError(TriageError):
+    """A training file cannot be used at all (missing, or no usable row); the message says why."""

@@ -15,6 +15,7 @@ from warmline.triage.crisis import apply_screen, screen
 from warmline.triage.errors import TriageError
 from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.llm import LLMProvider, LLMSettings
+from warmline.triage.local import LocalProvider
 from warmline.triage.types import TriageRequest, TriageResult
 
 
@@ -35,7 +36,7 @@ def triage(provider: TriageProvider, request: TriageRequest) -> TriageResult:
     return apply_screen(provider.triage(request), screen(request.text))
 
 
-ProviderKind = Literal["lexicon", "llm"]
+ProviderKind = Literal["lexicon", "llm", "local"]
 
 
 def build_provider(
@@ -44,6 +45,7 @@ def build_provider(
     lexicon_extra: Path | None = None,
     llm: LLMSettings | None = None,
     http_client: httpx.Client | None = None,
+    model_path: Path | None = None,
 ) -> TriageProvider:
     """Build the provider the configuration names; the worker calls this once at start-up."""
     if kind == "lexicon":
@@ -52,4 +54,7 @@ def build_provider(
         if llm is None:
             raise TriageError("the llm triage provider needs LLMSettings (base_url, model, ...)")
         return LLMProvider(llm, client=http_client)
-    raise TriageError(f"unknown triage provider {kind!r}; known: lexicon, llm")
+    if kind == "local":
+        # None loads the model shipped with the package.
+        return LocalProvider.from_path(model_path)
+    raise TriageError(f"unknown triage provider {kind!r}; known: lexicon, llm, local")
