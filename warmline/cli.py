@@ -61,6 +61,9 @@ def worker(
     kafka: Annotated[
         str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
     ] = "127.0.0.1:9092",
+    redis: Annotated[
+        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the live view.")
+    ] = "redis://127.0.0.1:6379/0",
     task_queue: Annotated[str, typer.Option(envvar="WARMLINE_TASK_QUEUE")] = "warmline",
     events_topic: Annotated[
         str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", help="Kafka topic for domain events.")
@@ -81,6 +84,7 @@ def worker(
                 temporal=temporal,
                 namespace=namespace,
                 kafka=kafka,
+                redis=redis,
                 task_queue=task_queue,
                 events_topic=events_topic,
             )
@@ -107,6 +111,9 @@ def api(
     listen: Annotated[
         str, typer.Option(envvar="WARMLINE_API_LISTEN", help="host:port to serve gRPC on.")
     ] = "127.0.0.1:50051",
+    task_queue: Annotated[
+        str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
+    ] = "warmline",
 ) -> None:
     """Serve the specialist gRPC API (with health and reflection); stops gracefully on SIGTERM."""
     import asyncio
@@ -118,7 +125,14 @@ def api(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         asyncio.run(
-            serve(config, temporal=temporal, namespace=namespace, redis_url=redis, listen=listen)
+            serve(
+                config,
+                temporal=temporal,
+                namespace=namespace,
+                redis_url=redis,
+                listen=listen,
+                task_queue=task_queue,
+            )
         )
     except ConfigError as error:
         for diagnostic in error.diagnostics:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,16 +12,31 @@ from pathlib import Path
 
 import grpc
 import pytest
-from temporalio.client import Client
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.routing import ensure_roster
 from warmline.api.auth import Authenticator
-from warmline.api.desk import Desk
+from warmline.api.desk import HANDOFF_WAIT, Desk
 from warmline.api.server import start_server
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
+from warmline.conversation import (
+    ConversationInput,
+    ConversationOutcome,
+    EscalationPolicy,
+    workflow_id,
+)
+from warmline.events import EventPublisher
+from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
+from warmline.runtime import escalation_policy, roster_settings
+from warmline.triage.lexicon import LexiconProvider
+from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+from workflows.conversation import ConversationWorkflow
 
 PEER_SUPPORT = Path(__file__).resolve().parents[2] / "examples" / "peer-support" / "warmline.yaml"
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"
@@ -60,10 +76,17 @@ def peer_support() -> WarmlineConfig:
 
 
 async def run_api(
-    client: Client, live_view: LiveView, config: WarmlineConfig, **desk_options: object
+    client: Client,
+    live_view: LiveView,
+    config: WarmlineConfig,
+    *,
+    roster_id: str | None = None,
+    handoff_wait: timedelta = HANDOFF_WAIT,
 ) -> AsyncIterator[Api]:
     with ThreadPoolExecutor(8, thread_name_prefix="test-api") as executor:
-        desk = Desk(client, live_view, config, executor, **desk_options)  # type: ignore[arg-type]
+        desk = Desk(
+            client, live_view, config, executor, roster_id=roster_id, handoff_wait=handoff_wait
+        )
         server, port = await start_server(desk, Authenticator.from_config(config), "127.0.0.1:0")
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
@@ -88,4 +111,95 @@ async def offline_api(peer_support: WarmlineConfig) -> AsyncIterator[Api]:
         async for api in run_api(client, live_view, peer_support, handoff_wait=timedelta(0)):
             yield api
     finally:
+        live_view.close()
+
+
+# --- a whole deployment: dev server namespace, real worker, Kafka, Redis -------------------------
+
+
+@dataclass
+class Deployment:
+    """The peer-support deployment with its own namespace, task queue, roster and live view."""
+
+    client: Client
+    task_queue: str
+    policy: EscalationPolicy
+    live_view: LiveView
+    api: Api
+
+    async def start_conversation(self, policy: EscalationPolicy | None = None) -> Conversation:
+        conversation = f"conv-{uuid.uuid4().hex[:8]}"
+        return await self.client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(
+                tenant_id=TENANT,
+                conversation_id=conversation,
+                country="GB",
+                policy=policy or self.policy,
+            ),
+            id=workflow_id(TENANT, conversation),
+            task_queue=self.task_queue,
+        )
+
+
+TENANT = "open-door"
+Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
+
+
+@pytest.fixture
+async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
+    """A client of a fresh namespace: a live-view rebuild queries every running escalation of
+    its namespace, and other tests' escalations have no worker left to answer."""
+    namespace = f"api-{uuid.uuid4().hex[:8]}"
+    await dev_client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86_400)
+        )
+    )
+    return await Client.connect(
+        temporal_address, namespace=namespace, data_converter=pydantic_data_converter
+    )
+
+
+@pytest.fixture
+async def deployment(
+    namespace_client: Client,
+    peer_support: WarmlineConfig,
+    kafka_bootstrap: str,
+    redis_url: str,
+    task_queue: str,
+) -> AsyncIterator[Deployment]:
+    """warmline's real worker and the specialist API over the same Temporal, Kafka and Redis."""
+    policy = escalation_policy(peer_support)
+    assert policy.routing is not None
+    roster_id = f"roster/test-{uuid.uuid4().hex[:8]}"
+    policy = policy.model_copy(
+        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
+    )
+    live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=f"events-{uuid.uuid4().hex[:8]}")
+    routing = Routing(
+        roster=roster_settings(peer_support),
+        live_view=live_view,
+        renderer=renderer_from_config(peer_support.handoff),
+    )
+    try:
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+            async with build_worker(
+                namespace_client,
+                provider=LexiconProvider(),
+                publisher=publisher,
+                task_queue=task_queue,
+                executor=executor,
+                routing=routing,
+            ):
+                await ensure_roster(
+                    namespace_client, roster_id, routing.roster, task_queue=task_queue
+                )
+                async for api in run_api(
+                    namespace_client, live_view, peer_support, roster_id=roster_id
+                ):
+                    yield Deployment(namespace_client, task_queue, policy, live_view, api)
+    finally:
+        publisher.close()
         live_view.close()

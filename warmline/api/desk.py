@@ -250,6 +250,7 @@ class Desk:
         config: WarmlineConfig,
         executor: ThreadPoolExecutor,
         *,
+        roster_id: str | None = None,
         handoff_wait: timedelta = HANDOFF_WAIT,
         watch_slice_s: float = WATCH_SLICE_S,
     ) -> None:
@@ -257,7 +258,7 @@ class Desk:
         self._live = live_view
         self._executor = executor
         self._queue_skills = {q.name: frozenset(q.skills) for q in config.routing.queues}
-        self._roster_id = roster_workflow_id(config.metadata.name)
+        self._roster_id = roster_id or roster_workflow_id(config.metadata.name)
         self._handoff_wait = handoff_wait
         self._watch_slice_s = watch_slice_s
 
@@ -332,7 +333,7 @@ class Desk:
             raise
         ref = ConversationRef(tenant_id=result.tenant_id, conversation_id=result.conversation_id)
         try:
-            handoff = await self._wait_for_handoff(caller, ref)
+            handoff = await self._wait_for_handoff(caller, ref, accepted=True)
         except HandoffNotReadyError:
             handoff = None
         return Accepted(result=result, handoff=handoff)
@@ -387,7 +388,8 @@ class Desk:
 
     async def handoff(self, caller: Caller, ref: ConversationRef) -> HandoffPackage:
         """The handoff package of a conversation the caller owns; waits a little for it."""
-        return await self._wait_for_handoff(caller, ref)
+        holder = await self._blocking(self._live.claim_holder, ref.tenant_id, ref.conversation_id)
+        return await self._wait_for_handoff(caller, ref, accepted=holder == caller.specialist_id)
 
     async def conversation(self, caller: Caller, ref: ConversationRef) -> ConversationView:
         return await self._owned_view(caller, ref)
@@ -480,14 +482,27 @@ class Desk:
             raise RefusalError(Rejection.PERMISSION_DENIED, "you do not own this conversation")
         return view
 
-    async def _wait_for_handoff(self, caller: Caller, ref: ConversationRef) -> HandoffPackage:
-        """The package rendered for the caller (rendering runs after the accept, as an activity)."""
+    async def _wait_for_handoff(
+        self, caller: Caller, ref: ConversationRef, *, accepted: bool
+    ) -> HandoffPackage:
+        """The package rendered for the caller, waiting a little for it.
+
+        An accept returns before the escalation has told the conversation, and the package is
+        rendered after that (as an activity), so just after an accept the conversation may show no
+        owner yet. Someone who did not just accept (nor holds the claim) is refused at once.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._handoff_wait.total_seconds()
         while True:
-            view = await self._owned_view(caller, ref)
-            if view.handoff is not None and view.handoff.specialist_id == caller.specialist_id:
-                return view.handoff
+            view: ConversationView = await self._query(
+                ref.workflow_id, ConversationView, missing="no such conversation"
+            )
+            mine = view.owner == caller.specialist_id
+            if mine and view.handoff is not None:
+                if view.handoff.specialist_id == caller.specialist_id:
+                    return view.handoff
+            elif view.owner is not None or not accepted:
+                raise RefusalError(Rejection.PERMISSION_DENIED, "you do not own this conversation")
             if loop.time() >= deadline:
                 raise HandoffNotReadyError(
                     "the handoff package is still being prepared; ask again shortly"

@@ -45,6 +45,7 @@ from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
 from warmline.conversation import ConversationView
 from warmline.escalation import Offer, Rejection
 from warmline.handoff import HandoffPackage
+from warmline.roster import roster_workflow_id
 
 log = logging.getLogger(__name__)
 
@@ -402,8 +403,12 @@ async def serve(
     namespace: str = "default",
     redis_url: str,
     listen: str = DEFAULT_LISTEN,
+    task_queue: str = "warmline",
 ) -> None:
-    """Run the specialist API until SIGTERM or SIGINT, then stop gracefully."""
+    """Run the specialist API until SIGTERM or SIGINT, then stop gracefully.
+
+    `task_queue` is the workers' task queue, which names the roster availability goes to.
+    """
     from warmline.config.loader import load_config
     from warmline.liveview import LiveView
 
@@ -418,7 +423,8 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(MAX_WATCHERS, thread_name_prefix="specialist-api") as executor:
-        desk = Desk(client, live_view, config, executor)
+        roster_id = roster_workflow_id(config.metadata.name, task_queue)
+        desk = Desk(client, live_view, config, executor, roster_id=roster_id)
         server, port = await start_server(desk, authenticator, listen)
         log.info("specialist API listening on port %d", port)
         try:

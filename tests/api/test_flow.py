@@ -1,0 +1,288 @@
+"""The specialist API against warmline's real workflows: dev server, Kafka and Redis.
+
+The deployment is the peer-support example: `listening` needs the `listening` skill, `crisis` is
+offered to the three crisis-trained staff at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.api.conftest import Api, Conversation, Deployment, bearer, run_api
+from warmline.api.v1 import specialist_pb2 as pb
+from warmline.config.model import WarmlineConfig
+from warmline.conversation import CustomerMessage
+from warmline.escalation import escalation_workflow_id
+from workflows.conversation import ConversationWorkflow
+
+GRIEF = "My husband passed away yesterday and I don't know what to do"
+CRISIS = "I want to end it all, nobody would miss me"
+SPECIALISTS = ["vol-aoife", "vol-marcus", "staff-ren", "staff-nia", "staff-luis"]
+WAIT_S = 30.0
+
+
+async def say(conversation: Conversation, text: str) -> None:
+    message = CustomerMessage(message_id=uuid.uuid4().hex[:6], text=text)
+    await conversation.execute_update(ConversationWorkflow.add_message, message)
+
+
+async def only_available(api: Api, specialist: str) -> None:
+    for other in SPECIALISTS:
+        response = await api.stub.SetAvailability(
+            pb.SetAvailabilityRequest(available=other == specialist), metadata=bearer(other)
+        )
+        assert response.available is (other == specialist)
+
+
+async def next_event(stream: Any) -> pb.OfferEvent:
+    event = await asyncio.wait_for(stream.read(), WAIT_S)
+    assert event is not grpc.aio.EOF
+    assert isinstance(event, pb.OfferEvent)
+    return event
+
+
+async def refused(call: Any) -> tuple[grpc.StatusCode, str]:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value.code(), caught.value.details() or ""
+
+
+def ids(conversation: Conversation) -> dict[str, str]:
+    _, tenant_id, conversation_id = conversation.id.split("/", 2)
+    return {"tenant_id": tenant_id, "conversation_id": conversation_id}
+
+
+async def test_watch_accept_handoff_reply_complete(deployment: Deployment) -> None:
+    api = deployment.api
+    await only_available(api, "vol-marcus")
+    watch = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-marcus"))
+    assert (await next_event(watch)).WhichOneof("event") == "synced"
+
+    conversation = await deployment.start_conversation()
+    await say(conversation, GRIEF)
+    event = await next_event(watch)
+    assert event.WhichOneof("event") == "offered"
+    offer = event.offered
+    assert (offer.tenant_id, offer.queue) == ("open-door", "listening")
+    assert offer.conversation_id == ids(conversation)["conversation_id"]
+    assert offer.expires_at.ToDatetime() > offer.created_at.ToDatetime()
+
+    for call in (
+        api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-aoife")),
+        api.stub.Decline(
+            pb.DeclineRequest(offer_id=offer.offer_id, reason="mine now"),
+            metadata=bearer("vol-aoife"),
+        ),
+    ):
+        code, details = await refused(call)
+        assert code is grpc.StatusCode.PERMISSION_DENIED
+        assert "another specialist" in details
+    missing = offer.offer_id.rsplit("/", 1)[0] + "/99"
+    code, _ = await refused(
+        api.stub.Accept(pb.AcceptRequest(offer_id=missing), metadata=bearer("vol-marcus"))
+    )
+    assert code is grpc.StatusCode.NOT_FOUND
+
+    accepted = await api.stub.Accept(
+        pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus")
+    )
+    assert accepted.conversation_id == offer.conversation_id
+    assert accepted.queue == "listening"
+    assert accepted.HasField("handoff")
+    assert GRIEF in accepted.handoff.rendered
+    assert not accepted.handoff.requires_acknowledgement
+    gone = await next_event(watch)
+    assert gone.WhichOneof("event") == "gone"
+    assert gone.gone.offer_id == offer.offer_id
+    watch.cancel()
+
+    code, _ = await refused(
+        api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
+    )
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    where = ids(conversation)
+    code, details = await refused(
+        api.stub.GetConversation(pb.GetConversationRequest(**where), metadata=bearer("vol-aoife"))
+    )
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    assert details == "you do not own this conversation"
+    code, _ = await refused(
+        api.stub.Reply(
+            pb.ReplyRequest(**where, message_id="a1", text="Hello"), metadata=bearer("vol-aoife")
+        )
+    )
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    handoff = await api.stub.GetHandoff(
+        pb.GetHandoffRequest(**where), metadata=bearer("vol-marcus")
+    )
+    assert handoff == accepted.handoff
+
+    await api.stub.Reply(
+        pb.ReplyRequest(**where, message_id="s1", text="I'm so sorry. I'm here."),
+        metadata=bearer("vol-marcus"),
+    )
+    view = await api.stub.GetConversation(
+        pb.GetConversationRequest(**where), metadata=bearer("vol-marcus")
+    )
+    assert view.status == "handoff"
+    assert [(t.role, t.text) for t in view.turns][-1] == ("specialist", "I'm so sorry. I'm here.")
+    assert view.handoff == accepted.handoff
+
+    await api.stub.Complete(
+        pb.CompleteRequest(**where, outcome="resolved", summary="listened"),
+        metadata=bearer("vol-marcus"),
+    )
+    assert (await conversation.result()).handoff_outcome == "resolved"
+    assert deployment.live_view.claim_holder(where["tenant_id"], where["conversation_id"]) is None
+    code, details = await refused(
+        api.stub.Reply(
+            pb.ReplyRequest(**where, message_id="s2", text="One more thing"),
+            metadata=bearer("vol-marcus"),
+        )
+    )
+    assert code is grpc.StatusCode.FAILED_PRECONDITION, details
+
+
+async def test_crisis_first_accept_wins_and_risk_must_be_acknowledged(
+    deployment: Deployment,
+) -> None:
+    api = deployment.api
+    conversation = await deployment.start_conversation()
+    await say(conversation, CRISIS)
+    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
+    offers = await offers_of(api, escalation, ["staff-ren", "staff-nia", "staff-luis"])
+
+    code, _ = await refused(
+        api.stub.Accept(
+            pb.AcceptRequest(offer_id=offers["staff-ren"].offer_id), metadata=bearer("vol-marcus")
+        )
+    )
+    assert code is grpc.StatusCode.PERMISSION_DENIED
+    accepted = await api.stub.Accept(
+        pb.AcceptRequest(offer_id=offers["staff-ren"].offer_id), metadata=bearer("staff-ren")
+    )
+    assert accepted.handoff.requires_acknowledgement
+    assert accepted.handoff.risk_flags
+    assert accepted.handoff.referrals
+    code, details = await refused(
+        api.stub.Accept(
+            pb.AcceptRequest(offer_id=offers["staff-nia"].offer_id), metadata=bearer("staff-nia")
+        )
+    )
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "staff-ren" not in details
+
+    where = ids(conversation)
+    reply = pb.ReplyRequest(**where, message_id="s1", text="I'm here with you.")
+    code, details = await refused(api.stub.Reply(reply, metadata=bearer("staff-ren")))
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "acknowledge" in details
+    await api.stub.AcknowledgeRisk(pb.AcknowledgeRiskRequest(**where), metadata=bearer("staff-ren"))
+    await api.stub.Reply(reply, metadata=bearer("staff-ren"))
+    correction = await api.stub.CorrectTriage(
+        pb.CorrectTriageRequest(**where, labels=["fear", "sadness"], note="frightened, not angry"),
+        metadata=bearer("staff-ren"),
+    )
+    assert list(correction.labels) == ["fear", "sadness"]
+    assert correction.message_id
+
+    await api.stub.HandBack(
+        pb.HandBackRequest(**where, note="calmer now; check in tomorrow"),
+        metadata=bearer("staff-ren"),
+    )
+    assert deployment.live_view.claim_holder(where["tenant_id"], where["conversation_id"]) is None
+    code, _ = await refused(
+        api.stub.Reply(
+            pb.ReplyRequest(**where, message_id="s2", text="Still there?"),
+            metadata=bearer("staff-ren"),
+        )
+    )
+    assert code in {grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+async def offers_of(api: Api, escalation: str, specialists: list[str]) -> dict[str, pb.Offer]:
+    """Each specialist's open offer of `escalation`, as their own WatchOffers shows it."""
+    found: dict[str, pb.Offer] = {}
+    for specialist in specialists:
+        watch = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer(specialist))
+        try:
+            while specialist not in found:
+                event = await next_event(watch)
+                if event.WhichOneof("event") == "offered" and event.offered.offer_id.startswith(
+                    escalation
+                ):
+                    found[specialist] = event.offered
+        finally:
+            watch.cancel()
+    return found
+
+
+async def test_an_expired_offer_cannot_be_accepted(deployment: Deployment) -> None:
+    api = deployment.api
+    assert deployment.policy.routing is not None
+    quick = deployment.policy.routing.model_copy(
+        update={
+            "queues": [
+                queue.model_copy(update={"accept_within": timedelta(seconds=2)})
+                for queue in deployment.policy.routing.queues
+            ]
+        }
+    )
+    await only_available(api, "vol-aoife")
+    conversation = await deployment.start_conversation(
+        deployment.policy.model_copy(update={"routing": quick})
+    )
+    await say(conversation, GRIEF)
+    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
+    offer = (await offers_of(api, escalation, ["vol-aoife"]))["vol-aoife"]
+    await asyncio.sleep(3)
+
+    code, details = await refused(
+        api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-aoife"))
+    )
+
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "expired" in details
+
+
+async def test_offers_of_a_queue_whose_skills_the_caller_lacks_are_hidden_and_refused(
+    deployment: Deployment, peer_support: WarmlineConfig
+) -> None:
+    """The API's configuration now asks `listening` for `bereavement`, which Marcus lacks."""
+    stricter = peer_support.model_copy(
+        update={
+            "routing": peer_support.routing.model_copy(
+                update={
+                    "queues": [
+                        q.model_copy(update={"skills": [*q.skills, "bereavement"]})
+                        if q.name == "listening"
+                        else q
+                        for q in peer_support.routing.queues
+                    ]
+                }
+            )
+        }
+    )
+    await only_available(deployment.api, "vol-marcus")
+    conversation = await deployment.start_conversation()
+    await say(conversation, GRIEF)
+    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
+    offer = (await offers_of(deployment.api, escalation, ["vol-marcus"]))["vol-marcus"]
+
+    async for api in run_api(deployment.client, deployment.live_view, stricter):
+        watch = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-marcus"))
+        assert (await next_event(watch)).WhichOneof("event") == "synced"
+        watch.cancel()
+        code, details = await refused(
+            api.stub.Accept(
+                pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus")
+            )
+        )
+        assert code is grpc.StatusCode.PERMISSION_DENIED
+        assert "skills" in details
