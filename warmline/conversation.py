@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from warmline.escalation import Escalation, RoutingPolicy
+from warmline.handoff import HandoffPackage
 from warmline.triage.types import RiskFlag, Role, TriageResult
 
 MAX_MESSAGE_CHARS = 20_000
@@ -36,6 +38,12 @@ class EscalationPolicy(_Model):
     """The part of the configuration a conversation needs, snapshotted when it starts."""
 
     rules: list[RuleSpec] = Field(default_factory=list)
+    routing: RoutingPolicy | None = None
+    """Queues, crisis lane and roster; without it an escalation is recorded but not routed."""
+    require_risk_acknowledgement: bool = True
+    satisfaction_survey: bool = False
+    survey_within: timedelta = timedelta(hours=1)
+    """How long a completed conversation waits for the customer's satisfaction score."""
     crisis_queue: str = "crisis"
     crisis_priority: int = 100
     inactivity_timeout: timedelta = timedelta(hours=24)
@@ -45,6 +53,11 @@ class EscalationPolicy(_Model):
 class Status(StrEnum):
     OPEN = "open"
     ESCALATED = "escalated"
+    """Waiting for a specialist to accept."""
+    HANDOFF = "handoff"
+    """A specialist owns the conversation; the AI does not reply."""
+    SURVEY = "survey"
+    """Completed; waiting for the customer's satisfaction score."""
     CLOSED = "closed"
 
 
@@ -92,6 +105,7 @@ class TrajectoryPoint(_Model):
     risk_flags: list[RiskFlag]
     confidence: float
     model_version: str
+    rationale: str = ""
 
     @classmethod
     def from_result(cls, message_id: str, result: TriageResult) -> TrajectoryPoint:
@@ -102,19 +116,19 @@ class TrajectoryPoint(_Model):
             risk_flags=result.risk_flags,
             confidence=result.confidence,
             model_version=result.model_version,
+            rationale=result.rationale,
         )
 
 
-class Escalation(_Model):
-    """Why and where the conversation was escalated."""
+class HandoffState(_Model):
+    """A specialist's hold on the conversation, carried across continue-as-new."""
 
+    owner: str
     queue: str
-    reason: str
-    priority: int
-    rule: str
-    """The rule that fired, or `crisis` for the crisis screen."""
-    crisis: bool
-    message_id: str
+    package: HandoffPackage | None = None
+    acknowledged: bool = False
+    corrections: list[Correction] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
 class Carry(_Model):
@@ -127,6 +141,9 @@ class Carry(_Model):
     turns: list[Turn] = Field(default_factory=list)
     """The recent transcript, AI replies included."""
     escalation: Escalation | None = None
+    handoff: HandoffState | None = None
+    escalations: int = 0
+    handled_by: list[str] = Field(default_factory=list)
 
 
 class ConversationInput(_Model):
@@ -144,6 +161,68 @@ class CloseRequest(_Model):
     reason: str = "resolved"
 
 
+# --- what a specialist does with a conversation they own ------------------------------------------
+
+
+class SpecialistAction(_Model):
+    """An action with no payload beyond who takes it (e.g. acknowledging risk flags)."""
+
+    specialist_id: str
+
+
+class SpecialistReply(_Model):
+    specialist_id: str
+    message_id: str
+    text: str
+
+
+class TriageCorrection(_Model):
+    """A specialist's correction of the AI's reading ("not angry: grieving"); a candidate label."""
+
+    specialist_id: str
+    message_id: str | None = None
+    """The message corrected; None for the latest."""
+    labels: list[str]
+    """The emotions the specialist reads, e.g. `["grief"]`."""
+    note: str = ""
+
+
+class TransferRequest(_Model):
+    specialist_id: str
+    queue: str
+    note: str = ""
+
+
+class HandBackRequest(_Model):
+    """Hand the conversation back to the AI; the note enters the AI's context."""
+
+    specialist_id: str
+    note: str
+
+
+class CompleteRequest(_Model):
+    specialist_id: str
+    outcome: str
+    """e.g. `resolved`, `referred`, `follow_up`."""
+    summary: str = ""
+
+
+class SatisfactionRating(_Model):
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: str = ""
+
+
+class Correction(_Model):
+    """A correction as the conversation keeps it."""
+
+    specialist_id: str
+    message_id: str
+    labels: list[str]
+    note: str
+    ai_labels: list[str]
+    """What the AI read, for the annotation loop's disagreement sampling."""
+
+
 class ConversationView(_Model):
     """What a query of a running conversation shows."""
 
@@ -152,7 +231,14 @@ class ConversationView(_Model):
     trajectory: list[TrajectoryPoint]
     escalation: Escalation | None
     turns: list[Turn] = Field(default_factory=list)
-    """The recent transcript: customer messages and AI replies."""
+    """The recent transcript: customer messages, AI and specialist replies."""
+    owner: str | None = None
+    """The specialist who owns the conversation."""
+    handoff: HandoffPackage | None = None
+    risk_acknowledged: bool = False
+    corrections: list[Correction] = Field(default_factory=list)
+    escalations: int = 0
+    """Escalations so far (a transfer or a second escalation after a hand-back adds one)."""
 
 
 class ConversationOutcome(_Model):
@@ -160,6 +246,10 @@ class ConversationOutcome(_Model):
     message_count: int
     escalation: Escalation | None
     closed_reason: str
+    handoff_outcome: str | None = None
+    satisfaction: int | None = None
+    handled_by: list[str] = Field(default_factory=list)
+    """Specialists who owned the conversation, in order."""
 
 
 def workflow_id(tenant_id: str, conversation_id: str) -> str:

@@ -343,8 +343,10 @@ class LiveView:
 
     # --- rebuilding from Temporal -----------------------------------------------------------------
 
-    async def rebuild(self, client: Client) -> int:
+    async def rebuild(self, client: Client, *, task_queue: str | None = None) -> int:
         """Apply every running escalation's view and restore the claims of owned conversations.
+
+        With `task_queue`, only the workflows of that task queue (one deployment) are read.
 
         Returns how many escalation views were applied (a view already newer in Redis is not).
         The marker is set only once everything was read, so a failed rebuild is simply run again.
@@ -365,9 +367,14 @@ class LiveView:
                 if view is not None and view.owner is not None:
                     await asyncio.to_thread(self.claim, *ids, view.owner)
 
-        escalations = [(e.id, e.run_id) async for e in client.list_workflows(ESCALATIONS_QUERY)]
+        scope = f" AND TaskQueue = '{task_queue}'" if task_queue else ""
+        escalations = [
+            (e.id, e.run_id) async for e in client.list_workflows(ESCALATIONS_QUERY + scope)
+        ]
         applied = await asyncio.gather(*(rebuild_escalation(*e) for e in escalations))
-        conversations = [(c.id, c.run_id) async for c in client.list_workflows(CONVERSATIONS_QUERY)]
+        conversations = [
+            (c.id, c.run_id) async for c in client.list_workflows(CONVERSATIONS_QUERY + scope)
+        ]
         await asyncio.gather(*(restore_claim(*c) for c in conversations))
         await asyncio.to_thread(self._client.set, self._built_key(), datetime.now(UTC).isoformat())
         return sum(applied)

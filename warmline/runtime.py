@@ -8,17 +8,24 @@ from warmline.config.model import LocalProvider as LocalProviderConfig
 from warmline.config.model import Provider, WarmlineConfig
 from warmline.conversation import EscalationPolicy, RuleSpec
 from warmline.errors import WarmlineError
+from warmline.escalation import CrisisLane, QueueSpec, Referral, RoutingPolicy
+from warmline.roster import RosterMember, RosterSettings, roster_workflow_id
 from warmline.triage import provider as providers
 from warmline.triage.llm import LLMSettings
 from warmline.triage.provider import TriageProvider
+
+DEFAULT_TASK_QUEUE = "warmline"
+"""The task queue workers serve unless told otherwise."""
 
 
 class UnsupportedProviderError(WarmlineError):
     """The configuration names a triage provider this version cannot run."""
 
 
-def escalation_policy(config: WarmlineConfig) -> EscalationPolicy:
-    """The snapshot of rules and limits a new conversation starts with."""
+def escalation_policy(
+    config: WarmlineConfig, *, task_queue: str = DEFAULT_TASK_QUEUE
+) -> EscalationPolicy:
+    """The snapshot of rules and limits a new conversation on `task_queue` starts with."""
     return EscalationPolicy(
         rules=[
             RuleSpec(
@@ -30,9 +37,60 @@ def escalation_policy(config: WarmlineConfig) -> EscalationPolicy:
             )
             for rule in config.triage.rules
         ],
+        routing=routing_policy(config, task_queue=task_queue),
         crisis_queue=config.triage.crisis.queue,
         inactivity_timeout=config.routing.inactivity_timeout,
         max_messages_before_continue_as_new=config.routing.max_messages_before_continue_as_new,
+        require_risk_acknowledgement=config.handoff.require_risk_acknowledgement,
+        satisfaction_survey=config.handoff.satisfaction_survey,
+    )
+
+
+def routing_policy(
+    config: WarmlineConfig, *, task_queue: str = DEFAULT_TASK_QUEUE
+) -> RoutingPolicy:
+    """The queues, crisis lane and roster an escalation on `task_queue` routes with."""
+    crisis = config.triage.crisis
+    return RoutingPolicy(
+        roster_id=roster_workflow_id(config.metadata.name, task_queue),
+        queues=[
+            QueueSpec(
+                name=queue.name,
+                skills=queue.skills,
+                priority=queue.priority,
+                accept_within=queue.accept_within,
+                escalation_chain=queue.escalation_chain,
+                supervisor=queue.supervisor,
+                intense=queue.intense,
+            )
+            for queue in config.routing.queues
+        ],
+        crisis=CrisisLane(
+            queue=crisis.queue,
+            offer_to=crisis.offer_to,
+            accept_within=crisis.accept_within,
+            supervisor=crisis.supervisor,
+            referrals={
+                country: [Referral(**line.model_dump()) for line in lines]
+                for country, lines in crisis.referrals.items()
+            },
+        ),
+    )
+
+
+def roster_settings(config: WarmlineConfig) -> RosterSettings:
+    """The specialists the roster knows and the strategy it ranks them by."""
+    strategy = config.routing.strategy
+    return RosterSettings(
+        members=[
+            RosterMember(
+                id=s.id, skills=s.skills, capacity=s.capacity, crisis_trained=s.crisis_trained
+            )
+            for s in config.routing.specialists
+        ],
+        # The wellness-aware strategy arrives with the wellness issue; until then its place is
+        # held by TaskRouter's longest-idle selection.
+        strategy="longest_idle" if strategy == "wellness_aware" else strategy,
     )
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.routing import ensure_roster
 from warmline.config.loader import load_config
 from warmline.events import EventPublisher
-from warmline.runtime import build_provider
-from warmline.worker import ACTIVITY_THREADS, build_worker
+from warmline.handoff import renderer_from_config
+from warmline.liveview import LiveView
+from warmline.runtime import build_provider, roster_settings, routing_policy
+from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 
 
 async def run_worker(
@@ -23,6 +26,7 @@ async def run_worker(
     temporal: str,
     namespace: str,
     kafka: str,
+    redis: str,
     task_queue: str,
     events_topic: str,
 ) -> None:
@@ -33,6 +37,12 @@ async def run_worker(
         temporal, namespace=namespace, data_converter=pydantic_data_converter
     )
     publisher = EventPublisher.connect(kafka, topic=events_topic)
+    live_view = LiveView.connect(redis)
+    routing = Routing(
+        roster=roster_settings(config),
+        live_view=live_view,
+        renderer=renderer_from_config(config.handoff),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -45,8 +55,14 @@ async def run_worker(
                 publisher=publisher,
                 task_queue=task_queue,
                 executor=executor,
+                routing=routing,
             )
             async with worker:
+                roster_id = routing_policy(config, task_queue=task_queue).roster_id
+                await ensure_roster(client, roster_id, routing.roster, task_queue=task_queue)
+                if not await asyncio.to_thread(live_view.is_built):
+                    rebuilt = await live_view.rebuild(client, task_queue=task_queue)
+                    print(f"live view rebuilt: {rebuilt} escalation(s)", file=sys.stderr)
                 print(
                     f"worker ready: task queue {task_queue!r} on {temporal}, events to {kafka}",
                     file=sys.stderr,
@@ -56,3 +72,4 @@ async def run_worker(
                 print("shutting down: finishing in-flight activities", file=sys.stderr, flush=True)
     finally:
         publisher.close()
+        live_view.close()

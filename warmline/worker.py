@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.events import EventActivities
+from activities.handoff import HandoffActivities
+from activities.liveview import LiveViewActivities
+from activities.routing import RosterActivities
 from activities.triage import TriageActivities
 from warmline.events import EventPublisher
+from warmline.handoff import CustomerProfileSource, HandoffRenderer, RequestProfileSource
+from warmline.liveview import LiveView
+from warmline.roster import RosterSettings
+from warmline.runtime import DEFAULT_TASK_QUEUE
 from warmline.triage.provider import TriageProvider
 from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
+from workflows.roster import RosterWorkflow
 
-DEFAULT_TASK_QUEUE = "warmline"
-# Activities are synchronous (blocking Kafka and provider calls) and run on this pool.
+# Activities are synchronous (blocking Kafka, Redis and provider calls) and run on this pool.
 ACTIVITY_THREADS = 16
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What escalations need besides triage and events: the roster, live view and handoff."""
+
+    roster: RosterSettings
+    live_view: LiveView
+    renderer: HandoffRenderer
+    profiles: CustomerProfileSource | None = None
 
 
 def build_worker(
@@ -25,18 +45,34 @@ def build_worker(
     publisher: EventPublisher,
     task_queue: str = DEFAULT_TASK_QUEUE,
     executor: ThreadPoolExecutor,
+    routing: Routing | None = None,
 ) -> Worker:
     """A worker for all of warmline's workflows and activities on one task queue.
 
-    The client must use `pydantic_data_converter`; the caller owns (and shuts down) the executor.
+    Without `routing`, conversations that carry no routing policy still run (escalations are
+    recorded but not offered to anyone). The client must use `pydantic_data_converter`; the
+    caller owns (and shuts down) the executor.
     """
     triage = TriageActivities(provider)
     events = EventActivities(publisher)
+    activities: list[Any] = [triage.triage_message, events.publish_events]
+    if routing is not None:
+        roster = RosterActivities(client, routing.roster)
+        view = LiveViewActivities(routing.live_view)
+        handoff = HandoffActivities(routing.renderer, routing.profiles or RequestProfileSource())
+        activities += [
+            roster.reserve,
+            roster.release,
+            roster.occupy,
+            roster.free,
+            view.sync_live_view,
+            handoff.render_handoff,
+        ]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ConversationWorkflow],
-        activities=[triage.triage_message, events.publish_events],
+        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow],
+        activities=activities,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
     )

@@ -2,20 +2,29 @@
 
 It takes customer messages through a validated update, has each one triaged by an activity (the
 crisis screen always runs), keeps the emotional trajectory, applies the configured escalation rules,
-emits a domain event for every step, closes on request or after inactivity, and continues as new
-before its history grows long. Everything that touches the outside world is an activity.
+and on an escalation starts an `EscalationWorkflow` child to find a specialist. Once one accepts,
+it renders the warm handoff and holds the specialist's side of the conversation: risk
+acknowledgement, replies, corrections of the AI's reading, transfer, hand-back to the AI, completion
+and the customer's satisfaction score. It emits a domain event for every step, closes on request
+or after inactivity, and continues as new before its history grows long. Everything that touches
+the outside world is an activity.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
+    from activities.handoff import HandoffActivities
+    from activities.routing import FreeCall, RosterActivities
     from activities.triage import TriageActivities
     from warmline.config.expressions import (
         Condition,
@@ -28,26 +37,49 @@ with workflow.unsafe.imports_passed_through():
         AIReply,
         Carry,
         CloseRequest,
+        CompleteRequest,
         ConversationInput,
         ConversationOutcome,
         ConversationView,
+        Correction,
         CustomerMessage,
-        Escalation,
+        HandBackRequest,
+        HandoffState,
         MessageAccepted,
         RuleSpec,
+        SatisfactionRating,
+        SpecialistAction,
+        SpecialistReply,
         Status,
         TrajectoryPoint,
+        TransferRequest,
+        TriageCorrection,
         Turn,
     )
+    from warmline.escalation import (
+        ASSIGNED_SIGNAL,
+        CRISIS_NOTICE_SIGNAL,
+        Assignment,
+        CrisisNotice,
+        Escalation,
+        EscalationInput,
+        Rejection,
+        escalation_workflow_id,
+    )
     from warmline.events import DomainEvent, EventType, event_id
+    from warmline.handoff import HandoffPoint, HandoffRequest, HandoffTurn
+    from warmline.roster import FreeRequest
     from warmline.triage.types import (
+        GOEMOTIONS_LABELS,
         NEGATIVE_EMOTIONS,
         POSITIVE_EMOTIONS,
         ContextMessage,
+        RiskFlag,
         Role,
         TriageRequest,
         TriageResult,
     )
+    from workflows.escalation import EscalationWorkflow
 
 # Triage is worth retrying a few times; past that the activity error surfaces in the history.
 TRIAGE_RETRY = RetryPolicy(
@@ -56,7 +88,7 @@ TRIAGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=5,
 )
-# Events must never be lost: publishing retries until Kafka is back, however long that takes.
+# Events and roster changes must never be lost: retry until Kafka (or Temporal) is back.
 PUBLISH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -65,8 +97,14 @@ PUBLISH_RETRY = RetryPolicy(
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
+TURNS_KEPT = 200
+"""Transcript turns kept in state (and carried over) for the handoff's history."""
 TRAJECTORY_KEPT = 100
 """Trajectory points kept in state (and carried over); rules look back at most this far."""
+
+
+def _reject(message: str, rejection: Rejection) -> ApplicationError:
+    return ApplicationError(message, type=rejection.value)
 
 
 @workflow.defn
@@ -85,6 +123,13 @@ class ConversationWorkflow:
         self._trajectory: list[TrajectoryPoint] = list(carry.trajectory) if carry else []
         self._message_count = carry.message_count if carry else 0
         self._escalation: Escalation | None = carry.escalation if carry else None
+        """The escalation in force: set from the escalation until a hand-back to the AI."""
+        self._last_escalation = self._escalation
+        self._escalations = carry.escalations if carry else 0
+        self._handoff: HandoffState | None = carry.handoff if carry else None
+        self._handled_by: list[str] = list(carry.handled_by) if carry else []
+        self._notes: list[str] = list(self._handoff.notes) if self._handoff else []
+        """Notes from earlier specialists, passed on to the next handoff."""
         self._seen: set[str] = {
             *(t.message_id for t in self._turns if t.role is Role.CUSTOMER),
             *(m.message_id for m in self._pending),
@@ -93,6 +138,14 @@ class ConversationWorkflow:
         self._handled_this_run = 0
         self._answers: dict[str, MessageAccepted] = {}
         """Answers waiting for their update handler to pick them up."""
+        self._assignments: list[Assignment] = []
+        self._notices: list[CrisisNotice] = []
+        self._waiting_for_specialist = False
+        self._survey_open = False
+        self._handoff_outcome: str | None = None
+        self._satisfaction: int | None = None
+        self._lock = asyncio.Lock()
+        """Held by every step that awaits: messages, specialists' actions, assignments."""
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationOutcome:
@@ -105,37 +158,66 @@ class ConversationWorkflow:
         while True:
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._pending) or self._close_reason is not None,
-                    timeout=policy.inactivity_timeout,
+                    lambda: (
+                        bool(self._pending or self._assignments or self._notices)
+                        or self._close_reason is not None
+                    ),
+                    timeout=policy.survey_within
+                    if self._survey_open
+                    else policy.inactivity_timeout,
                 )
             except TimeoutError:
-                self._close_reason = "inactivity"
-            # Messages accepted before a close are still triaged: nothing accepted is dropped.
-            while self._pending:
-                await self._handle(self._pending.pop(0))
+                self._close_reason = "completed" if self._survey_open else "inactivity"
+            async with self._lock:
+                # Messages accepted before a close are still triaged: nothing accepted is dropped.
+                while self._assignments:
+                    await self._take_assignment(self._assignments.pop(0))
+                while self._notices:
+                    await self._send_referrals(self._notices.pop(0))
+                while self._pending:
+                    await self._handle(self._pending.pop(0))
             if self._close_reason is not None:
                 break
-            if self._handled_this_run >= policy.max_messages_before_continue_as_new:
-                # A handler still waiting means a message arrived meanwhile: triage it first.
+            if (
+                self._handled_this_run >= policy.max_messages_before_continue_as_new
+                and not self._waiting_for_specialist
+            ):
+                # A handler still running means work arrived meanwhile: do it first.
                 await workflow.wait_condition(
-                    lambda: workflow.all_handlers_finished() or bool(self._pending)
+                    lambda: (
+                        workflow.all_handlers_finished() or bool(self._pending or self._assignments)
+                    )
                 )
-                if not self._pending:
+                if not (self._pending or self._assignments or self._notices):
                     workflow.continue_as_new(params.model_copy(update={"carry": self._carry()}))
 
-        closed = self._event(
-            EventType.CONVERSATION_CLOSED,
-            "closed",
-            {"reason": self._close_reason, "messages": self._message_count},
-        )
-        await self._publish([closed])
+        async with self._lock:
+            if self._handoff is not None:
+                # The customer left while a specialist held the conversation: free the slot.
+                await self._free(self._handoff.owner)
+            closed = self._event(
+                EventType.CONVERSATION_CLOSED,
+                "closed",
+                {
+                    "reason": self._close_reason,
+                    "messages": self._message_count,
+                    "outcome": self._handoff_outcome,
+                    "satisfaction": self._satisfaction,
+                },
+            )
+            await self._publish([closed])
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ConversationOutcome(
             conversation_id=params.conversation_id,
             message_count=self._message_count,
-            escalation=self._escalation,
+            escalation=self._last_escalation,
             closed_reason=self._close_reason or "resolved",
+            handoff_outcome=self._handoff_outcome,
+            satisfaction=self._satisfaction,
+            handled_by=self._handled_by,
         )
+
+    # --- the customer and the AI ---------------------------------------------------------------
 
     @workflow.update
     async def add_message(self, message: CustomerMessage) -> MessageAccepted:
@@ -149,8 +231,7 @@ class ConversationWorkflow:
 
     @add_message.validator
     def _validate_message(self, message: CustomerMessage) -> None:
-        if self._close_reason is not None:
-            raise ValueError(f"conversation is closed ({self._close_reason})")
+        self._refuse_if_closed()
         if not message.text.strip():
             raise ValueError("message is empty")
         if len(message.text) > MAX_MESSAGE_CHARS:
@@ -167,43 +248,318 @@ class ConversationWorkflow:
 
     @record_reply.validator
     def _validate_reply(self, reply: AIReply) -> None:
-        if self._close_reason is not None:
-            raise ValueError(f"conversation is closed ({self._close_reason})")
+        self._refuse_if_closed()
         if self._escalation is not None:
             raise ValueError(
                 f"the conversation is escalated to {self._escalation.queue!r}: a person owns it "
                 "and the AI no longer replies"
             )
-        if not reply.text.strip():
-            raise ValueError("reply is empty")
-        if len(reply.text) > MAX_MESSAGE_CHARS:
-            raise ValueError(
-                f"reply has {len(reply.text)} characters; the limit is {MAX_MESSAGE_CHARS}"
-            )
+        _check_text(reply.text, "reply")
 
     @workflow.signal
     def close(self, request: CloseRequest) -> None:
         if self._close_reason is None:
             self._close_reason = request.reason
 
+    @workflow.update
+    async def rate(self, rating: SatisfactionRating) -> None:
+        """The customer's satisfaction score, asked for when a specialist completed the handoff."""
+        async with self._lock:
+            self._satisfaction = rating.score
+            self._survey_open = False
+            await self._publish(
+                [
+                    self._event(
+                        EventType.SATISFACTION_RECORDED,
+                        "rated",
+                        {"score": rating.score, "outcome": self._handoff_outcome},
+                    )
+                ]
+            )
+            self._close_reason = "completed"
+
+    @rate.validator
+    def _validate_rating(self, rating: SatisfactionRating) -> None:
+        if not self._survey_open:
+            raise _reject("no satisfaction survey is open", Rejection.FAILED_PRECONDITION)
+
+    # --- escalation and handoff ---------------------------------------------------------------
+
+    @workflow.signal(name=ASSIGNED_SIGNAL)
+    def assigned(self, assignment: Assignment) -> None:
+        """A specialist accepted the escalation's offer (sent by the escalation workflow)."""
+        self._assignments.append(assignment)
+
+    @workflow.signal(name=CRISIS_NOTICE_SIGNAL)
+    def crisis_notice(self, notice: CrisisNotice) -> None:
+        """Nobody accepted the crisis in time: the customer gets the referral resources now."""
+        self._notices.append(notice)
+
+    @workflow.update
+    async def acknowledge_risk(self, action: SpecialistAction) -> None:
+        async with self._lock:
+            handoff = self._owned_by(action.specialist_id)
+            if handoff.acknowledged:
+                return
+            self._handoff = handoff.model_copy(update={"acknowledged": True})
+            flags = handoff.package.risk_flags if handoff.package else []
+            await self._publish(
+                [
+                    self._event(
+                        EventType.RISK_ACKNOWLEDGED,
+                        f"{self._escalations}/acknowledged",
+                        {
+                            "specialist": action.specialist_id,
+                            "risk_flags": [f.value for f in flags],
+                        },
+                    )
+                ]
+            )
+
+    @acknowledge_risk.validator
+    def _validate_acknowledgement(self, action: SpecialistAction) -> None:
+        handoff = self._owned_by(action.specialist_id)
+        if handoff.package is None:
+            raise _reject(
+                "the handoff package is still being prepared", Rejection.FAILED_PRECONDITION
+            )
+
+    @workflow.update
+    def specialist_reply(self, reply: SpecialistReply) -> None:
+        self._add_turn(Turn(role=Role.SPECIALIST, message_id=reply.message_id, text=reply.text))
+
+    @specialist_reply.validator
+    def _validate_specialist_reply(self, reply: SpecialistReply) -> None:
+        handoff = self._owned_by(reply.specialist_id)
+        if handoff.package is None:
+            raise _reject(
+                "read the handoff first: it is still being prepared", Rejection.FAILED_PRECONDITION
+            )
+        if handoff.package.requires_acknowledgement and not handoff.acknowledged:
+            flags = ", ".join(f.value for f in handoff.package.risk_flags)
+            raise _reject(
+                f"acknowledge the risk flags ({flags}) before replying",
+                Rejection.FAILED_PRECONDITION,
+            )
+        try:
+            _check_text(reply.text, "reply")
+        except ValueError as error:
+            raise _reject(str(error), Rejection.INVALID_ARGUMENT) from None
+
+    @workflow.update
+    async def correct_triage(self, correction: TriageCorrection) -> Correction:
+        async with self._lock:
+            handoff = self._owned_by(correction.specialist_id)
+            point = self._point(correction.message_id)
+            ai_labels = sorted(point.emotions, key=lambda label: -point.emotions[label])[:3]
+            kept = Correction(
+                specialist_id=correction.specialist_id,
+                message_id=point.message_id,
+                labels=correction.labels,
+                note=correction.note,
+                ai_labels=ai_labels,
+            )
+            self._handoff = handoff.model_copy(update={"corrections": [*handoff.corrections, kept]})
+            number = len(handoff.corrections) + 1
+            await self._publish(
+                [
+                    self._event(
+                        EventType.TRIAGE_CORRECTED,
+                        f"{self._escalations}/corrected/{number}",
+                        {**kept.model_dump(mode="json"), "model_version": point.model_version},
+                    )
+                ]
+            )
+            return kept
+
+    @correct_triage.validator
+    def _validate_correction(self, correction: TriageCorrection) -> None:
+        self._owned_by(correction.specialist_id)
+        if not correction.labels:
+            raise _reject("give at least one label", Rejection.INVALID_ARGUMENT)
+        unknown = [label for label in correction.labels if label not in GOEMOTIONS_LABELS]
+        if unknown:
+            raise _reject(
+                f"unknown label(s) {', '.join(unknown)}; use the GoEmotions labels",
+                Rejection.INVALID_ARGUMENT,
+            )
+        self._point(correction.message_id)
+
+    @workflow.update
+    async def transfer(self, request: TransferRequest) -> None:
+        """Move the conversation to another queue; the context goes with it."""
+        async with self._lock:
+            handoff = self._owned_by(request.specialist_id)
+            routing = self._params.policy.routing
+            if routing is None:
+                raise _reject("this deployment has no queues", Rejection.FAILED_PRECONDITION)
+            from_queue = handoff.queue
+            await self._free(request.specialist_id)
+            self._handoff = None
+            queue = routing.queue(request.queue)
+            note = f"{request.specialist_id} transferred from {from_queue}: {request.note}".strip()
+            escalation = Escalation(
+                queue=queue.name,
+                reason=f"Transferred from {from_queue}. {request.note}".strip(),
+                priority=queue.priority,
+                rule="transfer",
+                crisis=queue.name == routing.crisis.queue,
+                message_id=self._last_message_id(),
+            )
+            await self._publish(
+                [
+                    self._event(
+                        EventType.ESCALATION_REROUTED,
+                        f"{self._escalations}/transferred",
+                        {
+                            "from_queue": from_queue,
+                            "to_queue": queue.name,
+                            "reason": "transfer",
+                            "specialist": request.specialist_id,
+                            "note": request.note,
+                        },
+                    )
+                ]
+            )
+            await self._escalate(
+                escalation, exclude=[request.specialist_id], notes=[*handoff.notes, note]
+            )
+
+    @transfer.validator
+    def _validate_transfer(self, request: TransferRequest) -> None:
+        handoff = self._owned_by(request.specialist_id)
+        routing = self._params.policy.routing
+        if routing is None or request.queue not in routing.queue_names:
+            known = ", ".join(routing.queue_names) if routing else "none"
+            raise _reject(
+                f"no queue {request.queue!r}; queues: {known}", Rejection.INVALID_ARGUMENT
+            )
+        if request.queue == handoff.queue:
+            raise _reject(
+                f"the conversation is already in {request.queue!r}", Rejection.INVALID_ARGUMENT
+            )
+
+    @workflow.update
+    async def hand_back(self, request: HandBackRequest) -> None:
+        """Give the conversation back to the AI, which reads the note with the next message."""
+        async with self._lock:
+            self._owned_by(request.specialist_id)
+            await self._free(request.specialist_id)
+            self._handoff = None
+            self._escalation = None
+            self._add_turn(
+                Turn(
+                    role=Role.SPECIALIST,
+                    message_id=f"handback-{self._escalations}",
+                    text=f"Note for the AI from {request.specialist_id}: {request.note}",
+                )
+            )
+            await self._publish(
+                [
+                    self._event(
+                        EventType.HANDOFF_RETURNED,
+                        f"{self._escalations}/returned",
+                        {"specialist": request.specialist_id, "note": request.note},
+                    )
+                ]
+            )
+
+    @hand_back.validator
+    def _validate_hand_back(self, request: HandBackRequest) -> None:
+        self._owned_by(request.specialist_id)
+        if not request.note.strip():
+            raise _reject("leave the AI a note", Rejection.INVALID_ARGUMENT)
+
+    @workflow.update
+    async def complete(self, request: CompleteRequest) -> None:
+        async with self._lock:
+            handoff = self._owned_by(request.specialist_id)
+            await self._free(request.specialist_id)
+            self._handoff = None
+            self._handoff_outcome = request.outcome
+            await self._publish(
+                [
+                    self._event(
+                        EventType.HANDOFF_COMPLETED,
+                        f"{self._escalations}/completed",
+                        {
+                            "specialist": request.specialist_id,
+                            "queue": handoff.queue,
+                            "outcome": request.outcome,
+                            "summary": request.summary,
+                        },
+                    )
+                ]
+            )
+            if self._params.policy.satisfaction_survey:
+                self._survey_open = True
+            else:
+                self._close_reason = "completed"
+
+    @complete.validator
+    def _validate_complete(self, request: CompleteRequest) -> None:
+        self._owned_by(request.specialist_id)
+        if not request.outcome.strip():
+            raise _reject("give an outcome, e.g. 'resolved'", Rejection.INVALID_ARGUMENT)
+
     @workflow.query
     def view(self) -> ConversationView:
         if self._close_reason is not None:
             status = Status.CLOSED
+        elif self._survey_open:
+            status = Status.SURVEY
+        elif self._handoff is not None:
+            status = Status.HANDOFF
         elif self._escalation is not None:
             status = Status.ESCALATED
         else:
             status = Status.OPEN
+        handoff = self._handoff
         return ConversationView(
             status=status,
             message_count=self._message_count,
             trajectory=self._trajectory,
             escalation=self._escalation,
             turns=self._turns,
+            owner=handoff.owner if handoff else None,
+            handoff=handoff.package if handoff else None,
+            risk_acknowledged=handoff.acknowledged if handoff else False,
+            corrections=handoff.corrections if handoff else [],
+            escalations=self._escalations,
         )
 
+    # --- steps ----------------------------------------------------------------------------------
+
+    def _refuse_if_closed(self) -> None:
+        if self._close_reason is not None:
+            raise ValueError(f"conversation is closed ({self._close_reason})")
+
+    def _owned_by(self, specialist_id: str) -> HandoffState:
+        """The handoff, if `specialist_id` holds it; otherwise the reason they may not act."""
+        self._refuse_if_closed()
+        if self._handoff is None:
+            raise _reject("no specialist owns this conversation now", Rejection.FAILED_PRECONDITION)
+        if self._handoff.owner != specialist_id:
+            raise _reject(
+                "the conversation is owned by another specialist", Rejection.PERMISSION_DENIED
+            )
+        return self._handoff
+
+    def _point(self, message_id: str | None) -> TrajectoryPoint:
+        if not self._trajectory:
+            raise _reject("no message has been triaged yet", Rejection.FAILED_PRECONDITION)
+        if message_id is None:
+            return self._trajectory[-1]
+        for point in self._trajectory:
+            if point.message_id == message_id:
+                return point
+        raise _reject(f"no triaged message {message_id!r}", Rejection.NOT_FOUND)
+
+    def _last_message_id(self) -> str:
+        return self._trajectory[-1].message_id if self._trajectory else ""
+
     def _add_turn(self, turn: Turn) -> None:
-        self._turns = [*self._turns, turn][-CONTEXT_MESSAGES:]
+        self._turns = [*self._turns, turn][-TURNS_KEPT:]
 
     async def _handle(self, message: CustomerMessage) -> None:
         self._message_count += 1
@@ -214,7 +570,9 @@ class ConversationWorkflow:
             conversation_id=params.conversation_id,
             message_id=message.message_id,
             text=message.text,
-            context=[ContextMessage(role=t.role, text=t.text) for t in self._turns],
+            context=[
+                ContextMessage(role=t.role, text=t.text) for t in self._turns[-CONTEXT_MESSAGES:]
+            ],
             country=params.country,
         )
         result: TriageResult = await workflow.execute_activity_method(
@@ -239,22 +597,167 @@ class ConversationWorkflow:
                     {"message_id": step, "risk_flags": [f.value for f in result.risk_flags]},
                 )
             )
-        if self._escalation is None:
-            self._escalation = self._decide(result, step)
-            if self._escalation is not None:
-                events.append(
-                    self._event(
-                        EventType.CONVERSATION_ESCALATED,
-                        f"{step}/escalated",
-                        self._escalation.model_dump(mode="json"),
-                    )
+        escalation = self._decide(result, step) if self._escalation is None else None
+        if escalation is not None:
+            events.append(
+                self._event(
+                    EventType.CONVERSATION_ESCALATED,
+                    f"{step}/escalated",
+                    escalation.model_dump(mode="json"),
                 )
+            )
         await self._publish(events)
+        if escalation is not None:
+            notes = self._handoff.notes if self._handoff else []
+            await self._escalate(escalation, exclude=[], notes=notes)
         self._answers[step] = MessageAccepted(
             message_id=step,
             distress=result.distress,
             crisis=result.crisis,
             escalated=self._escalation is not None,
+        )
+
+    async def _escalate(
+        self, escalation: Escalation, *, exclude: list[str], notes: list[str]
+    ) -> None:
+        """Record the escalation and, when routing is configured, start finding a specialist."""
+        self._escalation = escalation
+        self._last_escalation = escalation
+        self._escalations += 1
+        self._notes = notes
+        routing = self._params.policy.routing
+        if routing is None:
+            return
+        params = self._params
+        self._waiting_for_specialist = True
+        await workflow.start_child_workflow(
+            EscalationWorkflow.run,
+            EscalationInput(
+                tenant_id=params.tenant_id,
+                conversation_id=params.conversation_id,
+                sequence=self._escalations,
+                escalation=escalation,
+                routing=routing,
+                country=params.country,
+                conversation_workflow_id=workflow.info().workflow_id,
+                exclude=exclude,
+            ),
+            id=escalation_workflow_id(params.tenant_id, params.conversation_id, self._escalations),
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+        )
+
+    async def _take_assignment(self, assignment: Assignment) -> None:
+        """A specialist accepted: they own the conversation once the handoff is rendered."""
+        if assignment.sequence != self._escalations or self._escalation is None:
+            workflow.logger.warning("ignoring a stale assignment %s", assignment.offer_id)
+            return
+        self._waiting_for_specialist = False
+        self._handled_by = [*self._handled_by, assignment.specialist_id]
+        self._handoff = HandoffState(
+            owner=assignment.specialist_id, queue=assignment.queue, notes=self._notes
+        )
+        package = await workflow.execute_activity_method(
+            HandoffActivities.render_handoff,
+            self._handoff_request(assignment),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=TRIAGE_RETRY,
+        )
+        if self._handoff is not None and self._handoff.owner == assignment.specialist_id:
+            self._handoff = self._handoff.model_copy(update={"package": package})
+
+    def _handoff_request(self, assignment: Assignment) -> HandoffRequest:
+        params = self._params
+        escalation = self._escalation
+        if escalation is None:
+            raise RuntimeError("a handoff needs an escalation")
+        flags: list[RiskFlag] = []
+        for point in self._trajectory:
+            flags.extend(f for f in point.risk_flags if f not in flags)
+        routing = params.policy.routing
+        referrals = (
+            routing.crisis.referrals_for(params.country)
+            if routing is not None and escalation.crisis
+            else []
+        )
+        rationale = next(
+            (p.rationale for p in self._trajectory if p.message_id == escalation.message_id), ""
+        )
+        return HandoffRequest(
+            tenant_id=params.tenant_id,
+            conversation_id=params.conversation_id,
+            specialist_id=assignment.specialist_id,
+            queue=assignment.queue,
+            escalation=escalation,
+            history=[HandoffTurn(role=t.role, text=t.text) for t in self._turns],
+            trajectory=[
+                HandoffPoint(
+                    message_id=p.message_id,
+                    distress=p.distress,
+                    emotions=p.emotions,
+                    risk_flags=p.risk_flags,
+                    confidence=p.confidence,
+                )
+                for p in self._trajectory
+            ],
+            rationale=rationale,
+            risk_flags=flags,
+            referrals=referrals,
+            country=params.country,
+            customer_tier=params.customer_tier,
+            waited=assignment.waited,
+            notes=self._notes,
+        )
+
+    async def _send_referrals(self, notice: CrisisNotice) -> None:
+        lines = [
+            " · ".join(
+                part
+                for part in (
+                    r.name,
+                    f"call {r.phone}" if r.phone else "",
+                    f"text {r.text}" if r.text else "",
+                    r.url or "",
+                    r.hours,
+                )
+                if part
+            )
+            for r in notice.referrals
+        ]
+        self._add_turn(
+            Turn(
+                role=Role.SYSTEM,
+                message_id=f"referrals-{self._escalations}",
+                text="You can reach someone right now:\n" + "\n".join(lines),
+            )
+        )
+        await self._publish(
+            [
+                self._event(
+                    EventType.REFERRALS_SENT,
+                    f"{self._escalations}/referrals",
+                    {
+                        "country": self._params.country,
+                        "referrals": [r.model_dump(mode="json") for r in notice.referrals],
+                        "supervisor": notice.supervisor,
+                    },
+                )
+            ]
+        )
+
+    async def _free(self, specialist_id: str) -> None:
+        routing = self._params.policy.routing
+        if routing is None:
+            return
+        await workflow.execute_activity_method(
+            RosterActivities.free,
+            FreeCall(
+                roster_id=routing.roster_id,
+                request=FreeRequest(
+                    specialist_id=specialist_id, conversation_id=self._params.conversation_id
+                ),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=PUBLISH_RETRY,
         )
 
     def _decide(self, result: TriageResult, message_id: str) -> Escalation | None:
@@ -283,7 +786,7 @@ class ConversationWorkflow:
                     reason=rule.reason,
                     priority=rule.priority,
                     rule=rule.name,
-                    crisis=False,
+                    crisis=rule.queue == policy.crisis_queue,
                     message_id=message_id,
                 )
         return None
@@ -323,6 +826,9 @@ class ConversationWorkflow:
             pending=self._pending,
             turns=self._turns,
             escalation=self._escalation,
+            handoff=self._handoff,
+            escalations=self._escalations,
+            handled_by=self._handled_by,
         )
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
@@ -343,6 +849,13 @@ class ConversationWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=PUBLISH_RETRY,
         )
+
+
+def _check_text(text: str, what: str) -> None:
+    if not text.strip():
+        raise ValueError(f"{what} is empty")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"{what} has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}")
 
 
 def _triaged_data(result: TriageResult, message_id: str) -> dict[str, Any]:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
 from temporalio.testing import WorkflowEnvironment
 
+from activities.routing import ensure_roster
+from warmline.config.loader import load_config
+from warmline.conversation import EscalationPolicy
 from warmline.events import DomainEvent, EventPublisher, from_record
+from warmline.handoff import renderer_from_config
+from warmline.liveview import LiveView
+from warmline.runtime import escalation_policy, roster_settings
 from warmline.triage.lexicon import LexiconProvider
-from warmline.worker import ACTIVITY_THREADS, build_worker
+from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 
 
 class EventLog:
@@ -67,3 +75,51 @@ async def worker(
         ):
             yield task_queue
     publisher.close()
+
+
+PEER_SUPPORT = Path(__file__).resolve().parents[2] / "examples" / "peer-support" / "warmline.yaml"
+
+
+@dataclass
+class RoutedDeployment:
+    """A worker with routing (roster, live view, handoff) for the peer-support example."""
+
+    task_queue: str
+    policy: EscalationPolicy
+    live_view: LiveView
+
+
+@pytest.fixture
+async def routed(
+    workflow_env: WorkflowEnvironment, event_log: EventLog, task_queue: str, redis_url: str
+) -> AsyncIterator[RoutedDeployment]:
+    """The peer-support deployment on a fresh task queue, roster and live-view prefix."""
+    config = load_config(PEER_SUPPORT, resolve_secrets=False)
+    policy = escalation_policy(config)
+    assert policy.routing is not None
+    roster_id = f"roster/test-{uuid.uuid4().hex[:8]}"
+    policy = policy.model_copy(
+        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
+    )
+    live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
+    routing = Routing(
+        roster=roster_settings(config),
+        live_view=live_view,
+        renderer=renderer_from_config(config.handoff),
+    )
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(
+            workflow_env.client,
+            provider=LexiconProvider(),
+            publisher=publisher,
+            task_queue=task_queue,
+            executor=executor,
+            routing=routing,
+        ):
+            await ensure_roster(
+                workflow_env.client, roster_id, routing.roster, task_queue=task_queue
+            )
+            yield RoutedDeployment(task_queue=task_queue, policy=policy, live_view=live_view)
+    publisher.close()
+    live_view.close()

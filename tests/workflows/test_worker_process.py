@@ -23,16 +23,18 @@ from temporalio.client import Client, WorkflowHandle
 from tests.workflows.conftest import EventLog
 from warmline.config.loader import load_config
 from warmline.conversation import (
-    CloseRequest,
+    CompleteRequest,
     ConversationInput,
     ConversationOutcome,
     CustomerMessage,
     MessageAccepted,
     workflow_id,
 )
+from warmline.escalation import AcceptRequest, OfferStatus, escalation_workflow_id
 from warmline.events import EventType
 from warmline.runtime import escalation_policy
 from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
 
 WARMLINE = Path(sys.executable).parent / "warmline"
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "online-shop" / "warmline.yaml"
@@ -40,7 +42,7 @@ SECRETS = dict.fromkeys(set(re.findall(r"\$\{([A-Z0-9_]+)\}", CONFIG.read_text()
 
 
 class WorkerProcess:
-    def __init__(self, temporal: str, kafka: str, topic: str, task_queue: str) -> None:
+    def __init__(self, temporal: str, kafka: str, redis: str, topic: str, task_queue: str) -> None:
         self.process = subprocess.Popen(
             [
                 str(WARMLINE),
@@ -51,6 +53,8 @@ class WorkerProcess:
                 temporal,
                 "--kafka",
                 kafka,
+                "--redis",
+                redis,
                 "--task-queue",
                 task_queue,
             ],
@@ -59,8 +63,12 @@ class WorkerProcess:
             text=True,
         )
         assert self.process.stderr is not None
-        first = self.process.stderr.readline()
-        assert "worker ready" in first, first + self.process.stderr.read()
+        said: list[str] = []
+        for line in self.process.stderr:
+            said.append(line)
+            if "worker ready" in line:
+                return
+        raise AssertionError("the worker exited before it was ready:\n" + "".join(said))
 
     def stop(self, sig: signal.Signals) -> int:
         self.process.send_signal(sig)
@@ -95,10 +103,13 @@ async def test_worker_serves_and_stops_gracefully_on_sigterm(
     dev_client: Client,
     temporal_address: str,
     kafka_bootstrap: str,
+    redis_url: str,
     topic_log: EventLog,
     task_queue: str,
 ) -> None:
-    worker = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
+    worker = WorkerProcess(
+        temporal_address, kafka_bootstrap, redis_url, topic_log.topic, task_queue
+    )
     try:
         handle = await start_conversation(dev_client, task_queue)
         answer = await handle.execute_update(
@@ -115,10 +126,11 @@ async def test_conversations_survive_a_killed_worker(
     dev_client: Client,
     temporal_address: str,
     kafka_bootstrap: str,
+    redis_url: str,
     topic_log: EventLog,
     task_queue: str,
 ) -> None:
-    first = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
+    first = WorkerProcess(temporal_address, kafka_bootstrap, redis_url, topic_log.topic, task_queue)
     handles = [await start_conversation(dev_client, task_queue) for _ in range(5)]
     await asyncio.gather(*tell_all(handles, "m0", "Where is my order?"))
     # Messages in flight when the worker dies: the updates are durable and wait for a worker.
@@ -129,12 +141,13 @@ async def test_conversations_survive_a_killed_worker(
     await asyncio.sleep(0.2)
     first.stop(signal.SIGKILL)
 
-    second = WorkerProcess(temporal_address, kafka_bootstrap, topic_log.topic, task_queue)
+    second = WorkerProcess(
+        temporal_address, kafka_bootstrap, redis_url, topic_log.topic, task_queue
+    )
     try:
         answers = await asyncio.wait_for(asyncio.gather(*pending), timeout=120)
         assert all(a.escalated for a in answers)
-        for handle in handles:
-            await handle.signal(ConversationWorkflow.close, CloseRequest())
+        await asyncio.wait_for(asyncio.gather(*(hand_off(dev_client, h) for h in handles)), 120)
         outcomes = await asyncio.gather(*(h.result() for h in handles))
     finally:
         second.stop(signal.SIGTERM)
@@ -142,16 +155,49 @@ async def test_conversations_survive_a_killed_worker(
     for outcome in outcomes:
         assert outcome.message_count == 2
         assert outcome.escalation is not None
+        assert outcome.handoff_outcome == "resolved"
         events = topic_log.read(outcome.conversation_id, until=EventType.CONVERSATION_CLOSED)
-        escalations = {e.id for e in events if e.type == EventType.CONVERSATION_ESCALATED}
-        assert len(escalations) == 1, f"{outcome.conversation_id}: {len(escalations)} escalations"
+        for once in (
+            EventType.CONVERSATION_ESCALATED,
+            EventType.HANDOFF_ACCEPTED,
+            EventType.HANDOFF_COMPLETED,
+        ):
+            found = {e.id for e in events if e.type == once}
+            assert len(found) == 1, f"{outcome.conversation_id}: {len(found)} {once}"
+
+
+async def hand_off(
+    client: Client, handle: WorkflowHandle[ConversationWorkflow, ConversationOutcome]
+) -> None:
+    """A specialist accepts the conversation's offer, reads the handoff and completes it."""
+    conversation = handle.id.rsplit("/", 1)[1]
+    escalation = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("fernhill", conversation, 1)
+    )
+    while True:
+        view = await escalation.query(EscalationWorkflow.view)
+        offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+        if offers:
+            break
+        await asyncio.sleep(0.2)
+    offer = offers[0]
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+    )
+    while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110 - polling a query
+        await asyncio.sleep(0.2)
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+    )
 
 
 async def start_conversation(
     client: Client, task_queue: str
 ) -> WorkflowHandle[ConversationWorkflow, ConversationOutcome]:
     conversation = f"conv-{uuid.uuid4().hex[:8]}"
-    policy = escalation_policy(load_config(CONFIG, resolve_secrets=False))
+    policy = escalation_policy(load_config(CONFIG, resolve_secrets=False), task_queue=task_queue)
     return await client.start_workflow(
         ConversationWorkflow.run,
         ConversationInput(tenant_id="fernhill", conversation_id=conversation, policy=policy),

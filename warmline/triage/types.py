@@ -34,6 +34,8 @@ class Role(StrEnum):
     CUSTOMER = "customer"
     AI = "ai"
     SPECIALIST = "specialist"
+    SYSTEM = "system"
+    """warmline itself, e.g. the crisis referrals sent to the customer."""
 
 
 class RiskFlag(StrEnum):

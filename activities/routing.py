@@ -1,0 +1,118 @@
+"""Roster activities: how escalations and conversations reserve, occupy and free specialists.
+
+Workflows cannot send updates to other workflows, so these activities do it with the worker's
+Temporal client. Each roster operation is idempotent, so Temporal may retry these freely. The
+roster workflow is started on first use with the deployment's configured members.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
+
+from warmline.roster import (
+    AvailabilityRequest,
+    FreeRequest,
+    MemberState,
+    OccupyRequest,
+    ReleaseRequest,
+    ReserveRequest,
+    ReserveResult,
+    RosterInput,
+    RosterSettings,
+)
+from workflows.roster import RosterWorkflow
+
+ArgT = TypeVar("ArgT")
+ResultT = TypeVar("ResultT")
+
+
+class ReserveCall(BaseModel):
+    roster_id: str
+    request: ReserveRequest
+
+
+class ReleaseCall(BaseModel):
+    roster_id: str
+    request: ReleaseRequest
+
+
+class OccupyCall(BaseModel):
+    roster_id: str
+    request: OccupyRequest
+
+
+class FreeCall(BaseModel):
+    roster_id: str
+    request: FreeRequest
+
+
+async def ensure_roster(
+    client: Client, roster_id: str, settings: RosterSettings, *, task_queue: str
+) -> WorkflowHandle[RosterWorkflow, None]:
+    """Start the roster if it is not running, then give it these settings (members, strategy)."""
+    try:
+        handle = await client.start_workflow(
+            RosterWorkflow.run,
+            RosterInput(roster_id=roster_id, settings=settings),
+            id=roster_id,
+            task_queue=task_queue,
+        )
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle_for(RosterWorkflow.run, roster_id)
+        await handle.execute_update(RosterWorkflow.configure, settings)
+    return handle
+
+
+async def set_availability(
+    client: Client, roster_id: str, request: AvailabilityRequest
+) -> MemberState:
+    handle = client.get_workflow_handle_for(RosterWorkflow.run, roster_id)
+    return await handle.execute_update(RosterWorkflow.set_availability, request)
+
+
+class RosterActivities:
+    """Built once by the worker with its client and the configured roster settings."""
+
+    def __init__(self, client: Client, settings: RosterSettings) -> None:
+        self._client = client
+        self._settings = settings
+
+    @activity.defn(name="roster_reserve")
+    async def reserve(self, call: ReserveCall) -> ReserveResult:
+        return await self._update(call.roster_id, RosterWorkflow.reserve, call.request)
+
+    @activity.defn(name="roster_release")
+    async def release(self, call: ReleaseCall) -> None:
+        await self._update(call.roster_id, RosterWorkflow.release, call.request)
+
+    @activity.defn(name="roster_occupy")
+    async def occupy(self, call: OccupyCall) -> None:
+        await self._update(call.roster_id, RosterWorkflow.occupy, call.request)
+
+    @activity.defn(name="roster_free")
+    async def free(self, call: FreeCall) -> None:
+        await self._update(call.roster_id, RosterWorkflow.free, call.request)
+
+    async def _update(
+        self,
+        roster_id: str,
+        update: UpdateMethodMultiParam[[RosterWorkflow, ArgT], ResultT],
+        argument: ArgT,
+    ) -> ResultT:
+        handle = self._client.get_workflow_handle_for(RosterWorkflow.run, roster_id)
+        try:
+            return await handle.execute_update(update, argument)
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await ensure_roster(
+            self._client, roster_id, self._settings, task_queue=activity.info().task_queue
+        )
+        return await handle.execute_update(update, argument)

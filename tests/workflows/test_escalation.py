@@ -1,0 +1,523 @@
+"""Escalation, offers and the warm handoff on the time-skipping server, with real Kafka and Redis.
+
+The deployment is the peer-support example: `listening` (chain → listening-priority → crisis),
+and a crisis lane offering to three crisis-trained people at once for 20 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflows.conftest import EventLog, RoutedDeployment
+from warmline.conversation import (
+    AIReply,
+    CompleteRequest,
+    ConversationInput,
+    ConversationOutcome,
+    CustomerMessage,
+    HandBackRequest,
+    SatisfactionRating,
+    SpecialistAction,
+    SpecialistReply,
+    Status,
+    TransferRequest,
+    TriageCorrection,
+    workflow_id,
+)
+from warmline.escalation import (
+    AcceptRequest,
+    DeclineRequest,
+    EscalationView,
+    Offer,
+    OfferStatus,
+    escalation_workflow_id,
+)
+from warmline.events import EventType
+from warmline.roster import AvailabilityRequest, RosterView
+from warmline.triage.types import Role
+from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
+from workflows.roster import RosterWorkflow
+
+T = TypeVar("T")
+Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
+GRIEF = "My husband passed away yesterday and I don't know what to do"
+CRISIS = "I want to end it all, nobody would miss me"
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]],
+    what: str,
+    *,
+    skipping: WorkflowEnvironment | None = None,
+    step: timedelta = timedelta(seconds=1),
+    polls: int = 150,
+) -> T:
+    """Poll `probe` until it returns something; with `skipping`, each poll also skips `step`.
+
+    Time is skipped in small steps: one long skip of the test server is fragile under load.
+    """
+    for _ in range(polls):
+        found = await probe()
+        if found is not None:
+            return found
+        if skipping is not None:
+            await skipping.sleep(step)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Scene:
+    """One conversation of the peer-support deployment and the helpers to act on it."""
+
+    def __init__(self, env: WorkflowEnvironment, deployment: RoutedDeployment) -> None:
+        self.env = env
+        self.deployment = deployment
+        self.conversation = f"conv-{uuid.uuid4().hex[:8]}"
+        self.handle: Conversation
+
+    async def start(self, *, survey: bool = False, country: str = "GB") -> Scene:
+        policy = self.deployment.policy.model_copy(update={"satisfaction_survey": survey})
+        self.handle = await self.env.client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(
+                tenant_id="open-door",
+                conversation_id=self.conversation,
+                country=country,
+                policy=policy,
+            ),
+            id=workflow_id("open-door", self.conversation),
+            task_queue=self.deployment.task_queue,
+        )
+        return self
+
+    async def say(self, text: str, message_id: str | None = None) -> None:
+        message = CustomerMessage(message_id=message_id or uuid.uuid4().hex[:6], text=text)
+        await self.handle.execute_update(ConversationWorkflow.add_message, message)
+
+    def escalation(self, sequence: int = 1) -> WorkflowHandle[EscalationWorkflow, object]:
+        return self.env.client.get_workflow_handle_for(
+            EscalationWorkflow.run,
+            escalation_workflow_id("open-door", self.conversation, sequence),
+        )
+
+    async def escalation_view(self, sequence: int = 1) -> EscalationView:
+        return await self.escalation(sequence).query(EscalationWorkflow.view)
+
+    async def open_offers(
+        self, count: int = 1, sequence: int = 1, *, skip_time: bool = False
+    ) -> list[Offer]:
+        async def probe() -> list[Offer] | None:
+            try:
+                view = await self.escalation_view(sequence)
+            except Exception:  # noqa: BLE001 - the child may not have started yet
+                return None
+            offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+            return offers if len(offers) >= count else None
+
+        skipping = self.env if skip_time else None
+        return await eventually(probe, f"{count} open offer(s)", skipping=skipping)
+
+    async def accept(self, offer: Offer, sequence: int = 1) -> None:
+        await self.escalation(sequence).execute_update(
+            EscalationWorkflow.accept,
+            AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+        )
+
+    async def owned_by(self, specialist: str) -> None:
+        async def probe() -> bool | None:
+            view = await self.handle.query(ConversationWorkflow.view)
+            return True if view.owner == specialist and view.handoff is not None else None
+
+        await eventually(probe, f"handoff to {specialist}")
+
+
+def rejection(caught: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> tuple[str, str]:
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause.type or "", cause.message
+
+
+async def set_available(
+    env: WorkflowEnvironment, deployment: RoutedDeployment, specialist: str, available: bool
+) -> None:
+    assert deployment.policy.routing is not None
+    roster = env.client.get_workflow_handle_for(
+        RosterWorkflow.run, deployment.policy.routing.roster_id
+    )
+    await roster.execute_update(
+        RosterWorkflow.set_availability,
+        AvailabilityRequest(specialist_id=specialist, available=available),
+    )
+
+
+async def test_grief_is_offered_accepted_handed_off_and_completed(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say("Hi, I need some help with something")
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+    assert offer.queue == "listening"
+    assert routed.live_view.offers_for(offer.specialist_id)[0].offer_id == offer.offer_id
+
+    await scene.accept(offer)
+    await scene.owned_by(offer.specialist_id)
+    view = await scene.handle.query(ConversationWorkflow.view)
+    assert view.status == Status.HANDOFF
+    assert view.handoff is not None
+    assert "The person is talking about a loss." in view.handoff.rendered
+    assert GRIEF in view.handoff.rendered
+    assert not view.handoff.requires_acknowledgement
+
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.handle.execute_update(
+            ConversationWorkflow.record_reply, AIReply(message_id="ai1", text="I can help!")
+        )
+    assert "the AI no longer replies" in str(caught.value.cause)
+    await scene.handle.execute_update(
+        ConversationWorkflow.specialist_reply,
+        SpecialistReply(specialist_id=offer.specialist_id, message_id="s1", text="I'm here."),
+    )
+    await scene.handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+    )
+    outcome = await scene.handle.result()
+    assert outcome.handoff_outcome == "resolved"
+    assert outcome.handled_by == [offer.specialist_id]
+    assert routed.live_view.offers_for(offer.specialist_id) == []
+
+    events = event_log.read(scene.conversation, until=EventType.CONVERSATION_CLOSED)
+    types = [e.type for e in events]
+    assert types.index(EventType.CONVERSATION_ESCALATED) < types.index(EventType.OFFER_CREATED)
+    assert types.index(EventType.OFFER_CREATED) < types.index(EventType.HANDOFF_ACCEPTED)
+    assert types.index(EventType.HANDOFF_ACCEPTED) < types.index(EventType.HANDOFF_COMPLETED)
+    escalated = next(e for e in events if e.type == EventType.CONVERSATION_ESCALATED)
+    assert {"queue", "reason", "priority"} <= escalated.data.keys()
+    accepted = next(e for e in events if e.type == EventType.HANDOFF_ACCEPTED)
+    assert accepted.data["specialist"] == offer.specialist_id
+    completed = next(e for e in events if e.type == EventType.HANDOFF_COMPLETED)
+    assert completed.data["outcome"] == "resolved"
+    assert all(e.subject == scene.conversation for e in events)
+
+
+async def test_a_decline_goes_to_the_next_candidate(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [first] = await scene.open_offers()
+    await scene.escalation().execute_update(
+        EscalationWorkflow.decline,
+        DeclineRequest(
+            offer_id=first.offer_id, specialist_id=first.specialist_id, reason="on a call"
+        ),
+    )
+
+    async def second_offer() -> Offer | None:
+        view = await scene.escalation_view()
+        fresh = [o for o in view.offers if o.status is OfferStatus.OPEN]
+        return fresh[0] if fresh else None
+
+    second = await eventually(second_offer, "the next offer")
+    assert second.specialist_id != first.specialist_id
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.accept(first)
+    assert rejection(caught)[0] == "FailedPrecondition"
+    declined = event_log.read(scene.conversation, until=EventType.OFFER_DECLINED)
+    event = next(e for e in declined if e.type == EventType.OFFER_DECLINED)
+    assert event.data["reason"] == "on a call"
+
+
+async def test_an_expired_offer_breaches_the_sla_and_moves_along_the_chain(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+
+    async def rerouted() -> EscalationView | None:
+        view = await scene.escalation_view()
+        return view if view.queue == "listening-priority" else None
+
+    view = await eventually(
+        rerouted, "the reroute", skipping=workflow_env, step=timedelta(seconds=10)
+    )
+    assert view.sla_breaches == 1
+    assert next(o for o in view.offers if o.offer_id == offer.offer_id).status == (
+        OfferStatus.EXPIRED
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.accept(offer)
+    kind, message = rejection(caught)
+    assert kind == "FailedPrecondition"
+    assert "expired" in message
+    events = event_log.read(scene.conversation, until=EventType.ESCALATION_REROUTED)
+    reroute = next(e for e in events if e.type == EventType.ESCALATION_REROUTED)
+    assert reroute.data == {
+        "from_queue": "listening",
+        "to_queue": "listening-priority",
+        "reason": "sla_missed",
+    }
+    assert any(e.type == EventType.OFFER_EXPIRED for e in events)
+
+
+async def test_a_crisis_is_offered_to_three_at_once_and_the_first_accept_wins(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(CRISIS)
+    offers = await scene.open_offers(count=3)
+    assert {o.specialist_id for o in offers} == {"staff-ren", "staff-nia", "staff-luis"}
+    assert all(o.crisis and o.queue == "crisis" for o in offers)
+    winner, loser = offers[0], offers[1]
+    await scene.accept(winner)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.accept(loser)
+    assert rejection(caught) == ("FailedPrecondition", "the conversation was already accepted")
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.escalation().execute_update(
+            EscalationWorkflow.accept,
+            AcceptRequest(offer_id=loser.offer_id, specialist_id=winner.specialist_id),
+        )
+    assert rejection(caught)[0] == "PermissionDenied"
+
+    await scene.owned_by(winner.specialist_id)
+    view = await scene.handle.query(ConversationWorkflow.view)
+    assert view.handoff is not None
+    assert view.handoff.requires_acknowledgement
+    assert "Samaritans" in view.handoff.rendered
+    reply = SpecialistReply(specialist_id=winner.specialist_id, message_id="s1", text="Hi.")
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+    kind, message = rejection(caught)
+    assert kind == "FailedPrecondition"
+    assert "acknowledge the risk flags" in message
+    await scene.handle.execute_update(
+        ConversationWorkflow.acknowledge_risk,
+        SpecialistAction(specialist_id=winner.specialist_id),
+    )
+    await scene.handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+
+    events = event_log.read(scene.conversation, until=EventType.OFFER_WITHDRAWN)
+    withdrawn = {e.data["specialist"] for e in events if e.type == EventType.OFFER_WITHDRAWN}
+    assert withdrawn == {o.specialist_id for o in offers} - {winner.specialist_id}
+    assert scene.conversation in [
+        c
+        for m in (await roster_view(workflow_env, routed)).members
+        if m.member.id == winner.specialist_id
+        for c in m.state.conversations
+    ]
+
+
+async def roster_view(env: WorkflowEnvironment, deployment: RoutedDeployment) -> RosterView:
+    assert deployment.policy.routing is not None
+    roster = env.client.get_workflow_handle_for(
+        RosterWorkflow.run, deployment.policy.routing.roster_id
+    )
+    return await roster.query(RosterWorkflow.view)
+
+
+async def test_an_unanswered_crisis_pages_the_supervisor_and_sends_referrals(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start(country="US")
+    await scene.say(CRISIS)
+    await scene.open_offers(count=3)
+
+    async def referred() -> bool | None:
+        return (await scene.escalation_view()).referrals_sent or None
+
+    await eventually(referred, "the referrals", skipping=workflow_env)
+    events = event_log.read(scene.conversation, until=EventType.REFERRALS_SENT)
+    paged = next(e for e in events if e.type == EventType.SUPERVISOR_PAGED)
+    assert paged.data["supervisor"] == "sup-night"
+    referrals = next(e for e in events if e.type == EventType.REFERRALS_SENT)
+    assert [r["name"] for r in referrals.data["referrals"]] == ["988 Suicide & Crisis Lifeline"]
+    assert sum(e.type == EventType.OFFER_EXPIRED for e in events) == 3
+    view = await scene.handle.query(ConversationWorkflow.view)
+    assert view.turns[-1].role == Role.SYSTEM
+    assert "988" in view.turns[-1].text
+    # The lane keeps looking: fresh offers go out after the page.
+    offers = await scene.open_offers(count=1, skip_time=True)
+    assert all(o.crisis for o in offers)
+
+
+async def test_nobody_available_moves_along_the_chain_then_pages(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    for person in ("vol-aoife", "vol-marcus", "staff-ren", "staff-nia", "staff-luis"):
+        await set_available(workflow_env, routed, person, False)
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+
+    async def paged() -> str | None:
+        return (await scene.escalation_view()).paged_supervisor
+
+    page = await eventually(paged, "the page", skipping=workflow_env, step=timedelta(seconds=10))
+    assert page == "sup-night"
+    events = event_log.read(scene.conversation, until=EventType.SUPERVISOR_PAGED)
+    reroutes = [
+        (e.data["from_queue"], e.data["to_queue"])
+        for e in events
+        if e.type == EventType.ESCALATION_REROUTED
+    ]
+    assert reroutes == [("listening", "listening-priority"), ("listening-priority", "crisis")]
+    paged = next(e for e in events if e.type == EventType.SUPERVISOR_PAGED)
+    assert paged.data["supervisor"] == "sup-night"
+    assert not any(e.type == EventType.OFFER_CREATED for e in events)
+
+    await set_available(workflow_env, routed, "staff-nia", True)
+    [offer] = await scene.open_offers(skip_time=True)
+    assert offer.specialist_id == "staff-nia"
+
+
+async def test_transfer_keeps_the_context_and_hand_back_resumes_the_ai(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF, message_id="m1")
+    [offer] = await scene.open_offers()
+    await scene.accept(offer)
+    await scene.owned_by(offer.specialist_id)
+    await scene.handle.execute_update(
+        ConversationWorkflow.transfer,
+        TransferRequest(
+            specialist_id=offer.specialist_id, queue="crisis", note="mentions not eating"
+        ),
+    )
+    crisis_offers = await scene.open_offers(sequence=2)
+    assert offer.specialist_id not in {o.specialist_id for o in crisis_offers}
+    assert all(o.queue == "crisis" and o.crisis for o in crisis_offers)
+    second = crisis_offers[0]
+    await scene.accept(second, sequence=2)
+    await scene.owned_by(second.specialist_id)
+    view = await scene.handle.query(ConversationWorkflow.view)
+    assert view.handoff is not None
+    assert GRIEF in view.handoff.rendered
+    assert view.escalations == 2
+
+    correction = await scene.handle.execute_update(
+        ConversationWorkflow.correct_triage,
+        TriageCorrection(specialist_id=second.specialist_id, labels=["grief"], note="not anger"),
+    )
+    assert correction.message_id == "m1"
+    await scene.handle.execute_update(
+        ConversationWorkflow.hand_back,
+        HandBackRequest(specialist_id=second.specialist_id, note="She is calmer; be gentle."),
+    )
+    view = await scene.handle.query(ConversationWorkflow.view)
+    assert view.status == Status.OPEN
+    assert view.owner is None
+    assert "be gentle" in view.turns[-1].text
+    await scene.handle.execute_update(
+        ConversationWorkflow.record_reply, AIReply(message_id="ai1", text="I'm still here.")
+    )
+    events = event_log.read(scene.conversation, until=EventType.HANDOFF_RETURNED)
+    rerouted = next(e for e in events if e.type == EventType.ESCALATION_REROUTED)
+    assert (rerouted.data["from_queue"], rerouted.data["to_queue"]) == ("listening", "crisis")
+    corrected = next(e for e in events if e.type == EventType.TRIAGE_CORRECTED)
+    assert corrected.data["labels"] == ["grief"]
+    assert corrected.data["ai_labels"]
+
+
+async def test_only_the_owner_may_act_and_bad_requests_are_refused(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.escalation().execute_update(
+            EscalationWorkflow.accept,
+            AcceptRequest(offer_id=offer.offer_id + "9", specialist_id=offer.specialist_id),
+        )
+    assert rejection(caught)[0] == "NotFound"
+    await scene.accept(offer)
+    await scene.owned_by(offer.specialist_id)
+    someone_else = "vol-marcus" if offer.specialist_id != "vol-marcus" else "vol-aoife"
+    cases = [
+        (
+            ConversationWorkflow.complete,
+            CompleteRequest(specialist_id=someone_else, outcome="resolved"),
+            "PermissionDenied",
+        ),
+        (
+            ConversationWorkflow.transfer,
+            TransferRequest(specialist_id=offer.specialist_id, queue="nowhere"),
+            "InvalidArgument",
+        ),
+        (
+            ConversationWorkflow.correct_triage,
+            TriageCorrection(specialist_id=offer.specialist_id, labels=["hangry"]),
+            "InvalidArgument",
+        ),
+        (
+            ConversationWorkflow.specialist_reply,
+            SpecialistReply(specialist_id=offer.specialist_id, message_id="s", text="  "),
+            "InvalidArgument",
+        ),
+        (
+            ConversationWorkflow.rate,
+            SatisfactionRating(score=5),
+            "FailedPrecondition",
+        ),
+    ]
+    for update, argument, expected in cases:
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await scene.handle.execute_update(update, argument)  # type: ignore[arg-type]
+        assert rejection(caught)[0] == expected, (update, rejection(caught))
+    assert (await scene.handle.query(ConversationWorkflow.view)).owner == offer.specialist_id
+
+
+async def test_the_satisfaction_score_is_recorded_with_the_outcome(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start(survey=True)
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+    await scene.accept(offer)
+    await scene.owned_by(offer.specialist_id)
+    await scene.handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+    )
+    assert (await scene.handle.query(ConversationWorkflow.view)).status == Status.SURVEY
+    await scene.handle.execute_update(ConversationWorkflow.rate, SatisfactionRating(score=4))
+    outcome = await scene.handle.result()
+    assert (outcome.handoff_outcome, outcome.satisfaction) == ("resolved", 4)
+    closed = event_log.read(scene.conversation, until=EventType.CONVERSATION_CLOSED)[-1]
+    assert closed.data["satisfaction"] == 4
+
+
+async def test_capacity_holds_across_conversations(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment
+) -> None:
+    for person in ("vol-marcus", "staff-ren", "staff-nia", "staff-luis"):
+        await set_available(workflow_env, routed, person, False)
+    first = await Scene(workflow_env, routed).start()
+    await first.say(GRIEF)
+    [offer] = await first.open_offers()
+    assert offer.specialist_id == "vol-aoife"
+    second = await Scene(workflow_env, routed).start()
+    await second.say(GRIEF)
+    await asyncio.sleep(1.0)
+    view = await second.escalation_view()
+    assert view.offers == [], "vol-aoife has capacity 1 and already holds an offer"
+    await first.accept(offer)
+    await first.owned_by("vol-aoife")
+    await first.handle.execute_update(
+        ConversationWorkflow.complete, CompleteRequest(specialist_id="vol-aoife", outcome="ok")
+    )
+    [freed] = await second.open_offers(skip_time=True)
+    assert freed.specialist_id == "vol-aoife"

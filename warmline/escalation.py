@@ -1,0 +1,244 @@
+"""The escalation's shared types: queues, offers, the crisis lane, and what specialists send.
+
+An escalation finds a person for a conversation: `EscalationWorkflow` makes offers (one at a time,
+or up to K at once in the crisis lane), runs the SLA timers and walks the queue's escalation chain;
+the conversation it belongs to keeps the handoff once someone accepts. Every model crosses a
+Temporal boundary, so new fields must be optional.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Escalation(_Model):
+    """Why and where the conversation was escalated."""
+
+    queue: str
+    reason: str
+    priority: int
+    rule: str
+    """The rule that fired, or `crisis` for the crisis screen."""
+    crisis: bool
+    message_id: str
+
+
+class QueueSpec(_Model):
+    """A handoff queue as the escalation workflow sees it (snapshotted from the configuration)."""
+
+    name: str
+    skills: list[str] = Field(default_factory=list)
+    priority: int = 50
+    accept_within: timedelta = timedelta(minutes=2)
+    """How long an offer stays open, and how long the queue may wait with nobody to offer to."""
+    escalation_chain: list[str] = Field(default_factory=list)
+    supervisor: str | None = None
+    intense: bool = False
+
+
+class Referral(_Model):
+    """A helpline offered to a customer in crisis."""
+
+    name: str
+    phone: str | None = None
+    text: str | None = None
+    url: str | None = None
+    hours: str = "24/7"
+
+
+class CrisisLane(_Model):
+    """The crisis lane: K offers at once, a deadline, then the supervisor and the helplines."""
+
+    queue: str
+    offer_to: Annotated[int, Field(ge=1)] = 3
+    accept_within: timedelta = timedelta(seconds=30)
+    supervisor: str
+    referrals: dict[str, list[Referral]] = Field(default_factory=dict)
+    """Helplines by ISO country code, `default` for everywhere else."""
+
+    def referrals_for(self, country: str | None) -> list[Referral]:
+        """The helplines for `country`, else the `default` ones."""
+        if country and country in self.referrals:
+            return self.referrals[country]
+        return self.referrals.get("default", [])
+
+
+class RoutingPolicy(_Model):
+    """What an escalation needs from the configuration, snapshotted when the conversation starts."""
+
+    roster_id: str
+    """Workflow id of the roster that holds specialists' availability and load."""
+    queues: list[QueueSpec]
+    crisis: CrisisLane
+    wait_retry: timedelta = timedelta(seconds=5)
+    """With nobody eligible, how often the escalation asks the roster again."""
+
+    def queue(self, name: str) -> QueueSpec:
+        """The queue called `name`; configuration validation guarantees it exists."""
+        for queue in self.queues:
+            if queue.name == name:
+                return queue
+        raise KeyError(f"unknown queue {name!r}")
+
+    @property
+    def queue_names(self) -> list[str]:
+        return [queue.name for queue in self.queues]
+
+
+class EscalationInput(_Model):
+    tenant_id: str
+    conversation_id: str
+    sequence: int
+    """1 for the conversation's first escalation, 2 after a transfer or hand-back, and so on."""
+    escalation: Escalation
+    routing: RoutingPolicy
+    country: str | None = None
+    conversation_workflow_id: str
+    """Where the escalation reports an accept, a page or referrals (by signal)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Specialists not to offer to (e.g. the one who transferred the conversation away)."""
+
+
+class OfferStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+    """Another specialist accepted first, or the conversation ended."""
+
+
+class Offer(_Model):
+    """An offer of one conversation to one specialist."""
+
+    offer_id: str
+    specialist_id: str
+    tenant_id: str
+    conversation_id: str
+    queue: str
+    priority: int
+    reason: str
+    crisis: bool
+    created_at: datetime
+    expires_at: datetime
+    status: OfferStatus = OfferStatus.OPEN
+
+
+class AcceptRequest(_Model):
+    offer_id: str
+    specialist_id: str
+
+
+class AcceptResult(_Model):
+    offer_id: str
+    tenant_id: str
+    conversation_id: str
+    queue: str
+    conversation_workflow_id: str
+
+
+class DeclineRequest(_Model):
+    offer_id: str
+    specialist_id: str
+    reason: str = ""
+
+
+class EscalationStatus(StrEnum):
+    WAITING = "waiting"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+
+
+class EscalationView(_Model):
+    """What a query of a running escalation shows (and what the live view is rebuilt from)."""
+
+    escalation_id: str
+    """The escalation's workflow id."""
+    version: int = 0
+    """Grows with every change, so the live view never applies an older view over a newer one."""
+    tenant_id: str
+    conversation_id: str
+    status: EscalationStatus
+    queue: str
+    priority: int
+    crisis: bool
+    entered_queue_at: datetime
+    offers: list[Offer]
+    paged_supervisor: str | None = None
+    referrals_sent: bool = False
+    sla_breaches: int = 0
+    reroutes: int = 0
+
+
+class EscalationOutcome(_Model):
+    status: EscalationStatus
+    accepted_by: str | None = None
+    queue: str
+    offer_id: str | None = None
+    waited: timedelta
+    sla_breaches: int = 0
+    reroutes: int = 0
+
+
+class Assignment(_Model):
+    """Sent to the conversation when a specialist accepted its escalation."""
+
+    specialist_id: str
+    queue: str
+    offer_id: str
+    sequence: int
+    accepted_at: datetime
+    waited: timedelta
+
+
+class CrisisNotice(_Model):
+    """Sent to the conversation when the crisis lane's deadline passed with nobody accepting."""
+
+    supervisor: str
+    referrals: list[Referral]
+
+
+def escalation_workflow_id(tenant_id: str, conversation_id: str, sequence: int) -> str:
+    return f"escalation/{tenant_id}/{conversation_id}/{sequence}"
+
+
+OFFER_MARK = "/offer/"
+
+
+def offer_id(escalation_workflow_id: str, number: int) -> str:
+    """Offer ids name their escalation workflow, so an accept can be routed to it directly."""
+    return f"{escalation_workflow_id}{OFFER_MARK}{number}"
+
+
+def escalation_of_offer(offer: str) -> str | None:
+    """The escalation workflow id an offer id belongs to, or None for a malformed id."""
+    head, mark, number = offer.rpartition(OFFER_MARK)
+    if not mark or not head.startswith("escalation/") or not number.isdigit():
+        return None
+    return head
+
+
+class Rejection(StrEnum):
+    """Why a specialist's request was refused: the `type` of the ApplicationError validators raise.
+
+    The gRPC API maps each to its status code, so keep these names stable.
+    """
+
+    INVALID_ARGUMENT = "InvalidArgument"
+    NOT_FOUND = "NotFound"
+    PERMISSION_DENIED = "PermissionDenied"
+    FAILED_PRECONDITION = "FailedPrecondition"
+
+
+ASSIGNED_SIGNAL = "assigned"
+"""The conversation's signal for an accepted offer (takes an `Assignment`)."""
+CRISIS_NOTICE_SIGNAL = "crisis_notice"
+"""The conversation's signal for a crisis nobody accepted in time (takes a `CrisisNotice`)."""

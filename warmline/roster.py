@@ -1,0 +1,129 @@
+"""The roster's shared types: who the specialists are, what each is doing, how offers reserve them.
+
+One `RosterWorkflow` per deployment is the source of truth for availability and load across every
+conversation: an offer reserves a slot of a specialist's capacity, an accept turns the reservation
+into an owned conversation, and a decline, expiry or withdrawal releases it. Each operation is
+idempotent (a retried activity repeats it harmlessly).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from warmline.routing import SpecialistState
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RosterMember(_Model):
+    """A specialist as configured."""
+
+    id: str
+    skills: list[str] = Field(default_factory=list)
+    capacity: int = Field(default=2, ge=1)
+    crisis_trained: bool = False
+
+
+class Reservation(_Model):
+    """An open offer holding one slot of a specialist's capacity."""
+
+    offer_id: str
+    specialist_id: str
+    conversation_id: str
+
+
+class MemberState(_Model):
+    """What the roster knows of one specialist now."""
+
+    id: str
+    available: bool = True
+    conversations: list[str] = Field(default_factory=list)
+    """Conversations the specialist owns."""
+    idle_since: datetime | None = None
+    offers_received: int = 0
+
+
+class RosterSettings(_Model):
+    members: list[RosterMember]
+    strategy: str = "longest_idle"
+
+
+class RosterInput(_Model):
+    roster_id: str
+    settings: RosterSettings
+    states: list[MemberState] = Field(default_factory=list)
+    """Carried over when the roster continues as new."""
+    reservations: list[Reservation] = Field(default_factory=list)
+
+
+class ReserveRequest(_Model):
+    """Reserve up to `len(offer_ids)` eligible specialists, best first, one per offer id."""
+
+    conversation_id: str
+    offer_ids: list[str]
+    skills: list[str] = Field(default_factory=list)
+    crisis: bool = False
+    exclude: list[str] = Field(default_factory=list)
+
+
+class ReserveResult(_Model):
+    reservations: list[Reservation]
+
+
+class ReleaseRequest(_Model):
+    """An offer was declined, expired or withdrawn: its slot is free again."""
+
+    offer_id: str
+    idle: bool = True
+    """Whether the specialist counts as idle from now (a decline or expiry, not a withdrawal)."""
+
+
+class OccupyRequest(_Model):
+    """An offer was accepted: the specialist now owns the conversation."""
+
+    offer_id: str
+
+
+class FreeRequest(_Model):
+    """A specialist no longer owns a conversation (completed, transferred or handed back)."""
+
+    specialist_id: str
+    conversation_id: str
+
+
+class AvailabilityRequest(_Model):
+    specialist_id: str
+    available: bool
+
+
+class RosterMemberView(_Model):
+    member: RosterMember
+    state: MemberState
+    reserved: int
+
+    @property
+    def routing_state(self) -> SpecialistState:
+        return SpecialistState(
+            id=self.member.id,
+            skills=frozenset(self.member.skills),
+            capacity=self.member.capacity,
+            active=len(self.state.conversations) + self.reserved,
+            available=self.state.available,
+            crisis_trained=self.member.crisis_trained,
+            idle_since=self.state.idle_since,
+            offers_received=self.state.offers_received,
+        )
+
+
+class RosterView(_Model):
+    members: list[RosterMemberView]
+    reservations: list[Reservation]
+
+
+def roster_workflow_id(deployment: str, task_queue: str = "warmline") -> str:
+    """One roster per deployment and task queue: the workers serving that queue run it."""
+    return f"roster/{deployment}/{task_queue}"

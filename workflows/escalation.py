@@ -1,0 +1,543 @@
+"""EscalationWorkflow: finds a specialist for one escalated conversation, or pages a supervisor.
+
+A child of the conversation. In an ordinary queue it offers the conversation to one eligible
+specialist at a time: a decline goes to the next candidate; an offer that expires is an SLA breach
+and moves the escalation along the queue's escalation chain, as does waiting `accept_within` with
+nobody to offer to; once the chain is exhausted the queue's supervisor is paged and offers go on.
+In the crisis lane it offers to up to K crisis-trained specialists at once, the first accept wins
+and the other offers are withdrawn; if nobody accepts by the lane's deadline the supervisor is paged
+and the customer is sent the referral resources, and offers go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.events import EventActivities, EventBatch
+    from activities.liveview import LiveViewActivities
+    from activities.routing import OccupyCall, ReleaseCall, ReserveCall, RosterActivities
+    from warmline.escalation import (
+        ASSIGNED_SIGNAL,
+        CRISIS_NOTICE_SIGNAL,
+        AcceptRequest,
+        AcceptResult,
+        Assignment,
+        CrisisNotice,
+        DeclineRequest,
+        EscalationInput,
+        EscalationOutcome,
+        EscalationStatus,
+        EscalationView,
+        Offer,
+        OfferStatus,
+        QueueSpec,
+        Rejection,
+        offer_id,
+    )
+    from warmline.events import DomainEvent, EventType, event_id
+    from warmline.roster import OccupyRequest, ReleaseRequest, ReserveRequest
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Roster updates and events must happen: retry until they do.
+DURABLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+# The live view is rebuildable: a few quick attempts, then a later change or a rebuild repairs it.
+VIEW_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+SUPERVISOR_QUEUE = "supervisor"
+MAX_WAIT_RETRY = timedelta(minutes=2)
+"""Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
+
+
+@workflow.defn
+class EscalationWorkflow:
+    @workflow.init
+    def __init__(self, params: EscalationInput) -> None:
+        self._params = params
+        self._id = workflow.info().workflow_id
+        self._queue: QueueSpec = params.routing.queue(params.escalation.queue)
+        self._crisis = params.escalation.crisis
+        self._offers: dict[str, Offer] = {}
+        self._offers_made = 0
+        self._excluded: set[str] = set(params.exclude)
+        self._declines: list[tuple[Offer, str]] = []
+        """Offers declined (with the reason), waiting for the loop to publish and release them."""
+        self._idle_polls = 0
+        """Roster asks in a row that found nobody; the wait between asks doubles with each."""
+        self._accepted: Offer | None = None
+        self._status = EscalationStatus.WAITING
+        self._started = workflow.now()
+        self._entered_queue = self._started
+        self._paged: str | None = None
+        self._referrals_sent = False
+        self._breaches = 0
+        self._reroutes = 0
+        self._version = 0
+
+    @workflow.run
+    async def run(self, params: EscalationInput) -> EscalationOutcome:
+        try:
+            if self._crisis:
+                await self._crisis_lane()
+            else:
+                await self._queue_chain()
+            await self._on_accept()
+        except asyncio.CancelledError:
+            # The conversation ended before anyone accepted: withdraw what is still offered.
+            self._status = EscalationStatus.CANCELLED
+            await self._close_open(OfferStatus.WITHDRAWN, "conversation closed")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        accepted = self._accepted
+        return EscalationOutcome(
+            status=self._status,
+            accepted_by=accepted.specialist_id if accepted else None,
+            queue=self._queue.name,
+            offer_id=accepted.offer_id if accepted else None,
+            waited=workflow.now() - self._started,
+            sla_breaches=self._breaches,
+            reroutes=self._reroutes,
+        )
+
+    # --- specialists' requests ----------------------------------------------------------------
+
+    @workflow.update
+    def accept(self, request: AcceptRequest) -> AcceptResult:
+        offer = self._offers[request.offer_id]
+        self._accepted = offer.model_copy(update={"status": OfferStatus.ACCEPTED})
+        self._offers[offer.offer_id] = self._accepted
+        self._status = EscalationStatus.ACCEPTED
+        return AcceptResult(
+            offer_id=offer.offer_id,
+            tenant_id=self._params.tenant_id,
+            conversation_id=self._params.conversation_id,
+            queue=offer.queue,
+            conversation_workflow_id=self._params.conversation_workflow_id,
+        )
+
+    @accept.validator
+    def _validate_accept(self, request: AcceptRequest) -> None:
+        self._open_offer_of(request.offer_id, request.specialist_id)
+
+    @workflow.update
+    def decline(self, request: DeclineRequest) -> None:
+        offer = self._offers[request.offer_id]
+        self._close(offer, OfferStatus.DECLINED)
+        self._excluded.add(offer.specialist_id)
+        self._declines.append((offer, request.reason))
+
+    @decline.validator
+    def _validate_decline(self, request: DeclineRequest) -> None:
+        self._open_offer_of(request.offer_id, request.specialist_id)
+
+    @workflow.query
+    def view(self) -> EscalationView:
+        return EscalationView(
+            escalation_id=self._id,
+            version=self._version,
+            tenant_id=self._params.tenant_id,
+            conversation_id=self._params.conversation_id,
+            status=self._status,
+            queue=self._queue.name,
+            priority=self._params.escalation.priority,
+            crisis=self._crisis,
+            entered_queue_at=self._entered_queue,
+            offers=list(self._offers.values()),
+            paged_supervisor=self._paged,
+            referrals_sent=self._referrals_sent,
+            sla_breaches=self._breaches,
+            reroutes=self._reroutes,
+        )
+
+    def _open_offer_of(self, offer: str, specialist_id: str) -> None:
+        found = self._offers.get(offer)
+        if found is None:
+            raise ApplicationError(f"no such offer {offer!r}", type=Rejection.NOT_FOUND)
+        if found.specialist_id != specialist_id:
+            raise ApplicationError(
+                "this offer was made to another specialist", type=Rejection.PERMISSION_DENIED
+            )
+        if self._accepted is not None:
+            raise ApplicationError(
+                "the conversation was already accepted", type=Rejection.FAILED_PRECONDITION
+            )
+        if found.status is not OfferStatus.OPEN or workflow.now() >= found.expires_at:
+            raise ApplicationError(
+                f"the offer is no longer open (it was {found.status.value})"
+                if found.status is not OfferStatus.OPEN
+                else "the offer expired",
+                type=Rejection.FAILED_PRECONDITION,
+            )
+
+    # --- routing ------------------------------------------------------------------------------
+
+    async def _queue_chain(self) -> None:
+        """One offer at a time; move along the chain on an SLA miss; then page the supervisor."""
+        visited = {self._queue.name}
+        while True:
+            if await self._work_queue(parallel=1, deadline=None):
+                return
+            self._breaches += 1
+            following = [q for q in self._queue.escalation_chain if q not in visited]
+            if following:
+                await self._reroute(following[0], "sla_missed")
+                visited.add(following[0])
+                continue
+            await self._page(self._queue.supervisor, "escalation chain exhausted")
+            # Paged: keep offering in the last queue, to everyone again, until someone accepts.
+            while not await self._work_queue(parallel=1, deadline=None):
+                self._excluded.clear()
+            return
+
+    async def _crisis_lane(self) -> None:
+        """K offers at once until the lane's deadline; then page, send referrals, keep offering."""
+        lane = self._params.routing.crisis
+        deadline = self._entered_queue + lane.accept_within
+        if await self._work_queue(parallel=lane.offer_to, deadline=deadline):
+            return
+        self._breaches += 1
+        await self._page(lane.supervisor, "nobody accepted the crisis in time")
+        await self._send_referrals()
+        while not await self._work_queue(parallel=lane.offer_to, deadline=None):
+            self._excluded.clear()
+
+    async def _work_queue(self, *, parallel: int, deadline: datetime | None) -> bool:
+        """Offer in the current queue until someone accepts (True) or the queue is given up.
+
+        Without a `deadline` (ordinary queues) the queue is given up when an offer expires or when
+        nobody could be offered the conversation for `accept_within`; with one (the crisis lane),
+        when the deadline passes.
+        """
+        within = (
+            self._params.routing.crisis.accept_within
+            if self._crisis
+            else (self._queue.accept_within)
+        )
+        nobody_since: datetime | None = None
+        while True:
+            if self._accepted is not None:
+                return True
+            await self._settle_declines()
+            now = workflow.now()
+            if deadline is not None and now >= deadline:
+                await self._close_open(OfferStatus.EXPIRED, "deadline passed")
+                return False
+            open_offers = self._open()
+            wanted = parallel - len(open_offers)
+            if wanted > 0:
+                expires = now + within if deadline is None else deadline
+                made = await self._make_offers(wanted, expires)
+                if self._accepted is not None:
+                    return True
+                open_offers = self._open()
+                if made:
+                    nobody_since = None
+                elif not open_offers:
+                    nobody_since = nobody_since or now
+                    if deadline is None and now - nobody_since >= within:
+                        return False
+            wake = self._next_wake(open_offers, deadline, nobody_since, within)
+            await self._wait_until(wake)
+            if deadline is None and await self._expire_due():
+                return False
+            if deadline is not None:
+                await self._expire_due()
+
+    def _next_wake(
+        self,
+        open_offers: list[Offer],
+        deadline: datetime | None,
+        nobody_since: datetime | None,
+        within: timedelta,
+    ) -> datetime:
+        now = workflow.now()
+        moments = [o.expires_at for o in open_offers]
+        if deadline is not None:
+            moments.append(deadline)
+        if len(open_offers) < (self._params.routing.crisis.offer_to if self._crisis else 1):
+            backoff = self._params.routing.wait_retry * 2 ** min(self._idle_polls, 6)
+            moments.append(now + min(backoff, MAX_WAIT_RETRY))
+        if nobody_since is not None and deadline is None:
+            moments.append(nobody_since + within)
+        return min(moments)
+
+    async def _wait_until(self, moment: datetime) -> None:
+        """Sleep until `moment`, waking early for an accept or a decline."""
+        timeout = max(moment - workflow.now(), timedelta(milliseconds=1))
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._accepted is not None or bool(self._declines), timeout=timeout
+            )
+
+    async def _make_offers(self, wanted: int, expires: datetime) -> int:
+        numbers = range(self._offers_made + 1, self._offers_made + wanted + 1)
+        ids = [offer_id(self._id, n) for n in numbers]
+        result = await workflow.execute_activity_method(
+            RosterActivities.reserve,
+            ReserveCall(
+                roster_id=self._params.routing.roster_id,
+                request=ReserveRequest(
+                    conversation_id=self._params.conversation_id,
+                    offer_ids=ids,
+                    skills=self._queue.skills,
+                    crisis=self._crisis,
+                    exclude=sorted(self._excluded),
+                ),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+        self._offers_made += wanted
+        if not result.reservations:
+            self._idle_polls += 1
+            return 0
+        self._idle_polls = 0
+        now = workflow.now()
+        events = []
+        for reservation in result.reservations:
+            offer = Offer(
+                offer_id=reservation.offer_id,
+                specialist_id=reservation.specialist_id,
+                tenant_id=self._params.tenant_id,
+                conversation_id=self._params.conversation_id,
+                queue=self._queue.name,
+                priority=self._params.escalation.priority,
+                reason=self._params.escalation.reason,
+                crisis=self._crisis,
+                created_at=now,
+                expires_at=expires,
+            )
+            self._offers[offer.offer_id] = offer
+            events.append(
+                self._event(
+                    EventType.OFFER_CREATED,
+                    f"{offer.offer_id}/created",
+                    {
+                        "offer_id": offer.offer_id,
+                        "specialist": offer.specialist_id,
+                        "queue": offer.queue,
+                        "priority": offer.priority,
+                        "crisis": offer.crisis,
+                        "expires_at": offer.expires_at.isoformat(),
+                    },
+                )
+            )
+        await self._announce(events)
+        return len(result.reservations)
+
+    async def _settle_declines(self) -> None:
+        """Publish and release the offers specialists declined since the last look."""
+        while self._declines:
+            offer, reason = self._declines.pop(0)
+            await self._release(offer, idle=True)
+            await self._announce(
+                [
+                    self._event(
+                        EventType.OFFER_DECLINED,
+                        f"{offer.offer_id}/declined",
+                        {
+                            "offer_id": offer.offer_id,
+                            "specialist": offer.specialist_id,
+                            "queue": offer.queue,
+                            "reason": reason,
+                        },
+                    )
+                ]
+            )
+
+    async def _expire_due(self) -> bool:
+        """Expire the open offers past their time; True if any expired."""
+        now = workflow.now()
+        due = [o for o in self._open() if o.expires_at <= now]
+        for offer in due:
+            self._close(offer, OfferStatus.EXPIRED)
+            self._excluded.add(offer.specialist_id)
+            await self._release(offer, idle=True)
+        if due:
+            await self._announce(
+                [
+                    self._event(
+                        EventType.OFFER_EXPIRED,
+                        f"{o.offer_id}/expired",
+                        {"offer_id": o.offer_id, "specialist": o.specialist_id, "queue": o.queue},
+                    )
+                    for o in due
+                ]
+            )
+        return bool(due)
+
+    async def _close_open(self, status: OfferStatus, reason: str) -> None:
+        """Expire or withdraw every open offer (a deadline passed, someone else accepted...)."""
+        closing = self._open()
+        event_type = (
+            EventType.OFFER_EXPIRED if status is OfferStatus.EXPIRED else EventType.OFFER_WITHDRAWN
+        )
+        for offer in closing:
+            self._close(offer, status)
+            if status is OfferStatus.EXPIRED:
+                self._excluded.add(offer.specialist_id)
+            await self._release(offer, idle=status is OfferStatus.EXPIRED)
+        await self._announce(
+            [
+                self._event(
+                    event_type,
+                    f"{o.offer_id}/{status.value}",
+                    {
+                        "offer_id": o.offer_id,
+                        "specialist": o.specialist_id,
+                        "queue": o.queue,
+                        "reason": reason,
+                    },
+                )
+                for o in closing
+            ]
+        )
+
+    async def _on_accept(self) -> None:
+        """The first accept won: withdraw other offers, occupy the roster, tell the conversation."""
+        accepted = self._accepted
+        if accepted is None:
+            raise RuntimeError("_on_accept runs only after an accept")
+        await self._close_open(OfferStatus.WITHDRAWN, "accepted by another specialist")
+        await workflow.execute_activity_method(
+            RosterActivities.occupy,
+            OccupyCall(
+                roster_id=self._params.routing.roster_id,
+                request=OccupyRequest(offer_id=accepted.offer_id),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+        waited = workflow.now() - self._started
+        await self._tell_conversation(
+            ASSIGNED_SIGNAL,
+            Assignment(
+                specialist_id=accepted.specialist_id,
+                queue=accepted.queue,
+                offer_id=accepted.offer_id,
+                sequence=self._params.sequence,
+                accepted_at=workflow.now(),
+                waited=waited,
+            ),
+        )
+        await self._announce(
+            [
+                self._event(
+                    EventType.HANDOFF_ACCEPTED,
+                    "accepted",
+                    {
+                        "specialist": accepted.specialist_id,
+                        "queue": accepted.queue,
+                        "offer_id": accepted.offer_id,
+                        "crisis": self._crisis,
+                        "waited_ms": int(waited.total_seconds() * 1000),
+                    },
+                )
+            ]
+        )
+
+    async def _reroute(self, to_queue: str, reason: str) -> None:
+        from_queue = self._queue.name
+        self._queue = self._params.routing.queue(to_queue)
+        self._entered_queue = workflow.now()
+        self._reroutes += 1
+        await self._announce(
+            [
+                self._event(
+                    EventType.ESCALATION_REROUTED,
+                    f"rerouted/{self._reroutes}",
+                    {"from_queue": from_queue, "to_queue": to_queue, "reason": reason},
+                )
+            ]
+        )
+
+    async def _page(self, supervisor: str | None, reason: str) -> None:
+        self._paged = supervisor or SUPERVISOR_QUEUE
+        await self._announce(
+            [
+                self._event(
+                    EventType.SUPERVISOR_PAGED,
+                    "paged",
+                    {"supervisor": supervisor, "queue": self._queue.name, "reason": reason},
+                )
+            ]
+        )
+
+    async def _send_referrals(self) -> None:
+        lane = self._params.routing.crisis
+        self._referrals_sent = True
+        await self._tell_conversation(
+            CRISIS_NOTICE_SIGNAL,
+            CrisisNotice(
+                supervisor=lane.supervisor,
+                referrals=lane.referrals_for(self._params.country),
+            ),
+        )
+
+    # --- bookkeeping ----------------------------------------------------------------------------
+
+    async def _tell_conversation(self, signal: str, payload: Assignment | CrisisNotice) -> None:
+        handle = workflow.get_external_workflow_handle(self._params.conversation_workflow_id)
+        try:
+            await handle.signal(signal, payload)
+        except FailureError as error:
+            # The conversation ended meanwhile; its close cancels this escalation anyway.
+            workflow.logger.warning("conversation did not take %s: %s", signal, error)
+
+    def _open(self) -> list[Offer]:
+        return [o for o in self._offers.values() if o.status is OfferStatus.OPEN]
+
+    def _close(self, offer: Offer, status: OfferStatus) -> None:
+        self._offers[offer.offer_id] = offer.model_copy(update={"status": status})
+
+    async def _release(self, offer: Offer, *, idle: bool) -> None:
+        await workflow.execute_activity_method(
+            RosterActivities.release,
+            ReleaseCall(
+                roster_id=self._params.routing.roster_id,
+                request=ReleaseRequest(offer_id=offer.offer_id, idle=idle),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+
+    async def _announce(self, events: list[DomainEvent]) -> None:
+        """Publish the events and bring the live view up to date, side by side."""
+        self._version += 1
+        view = workflow.start_activity_method(
+            LiveViewActivities.sync_live_view,
+            self.view(),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=VIEW_RETRY,
+        )
+        if events:
+            await workflow.execute_activity_method(
+                EventActivities.publish_events,
+                EventBatch(events=events),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
+        try:
+            await view
+        except ActivityError as error:
+            workflow.logger.warning("live view not updated (a rebuild repairs it): %s", error)
+
+    def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
+        params = self._params
+        return DomainEvent(
+            id=event_id(self._id, step),
+            type=event_type,
+            source=f"/warmline/tenants/{params.tenant_id}",
+            subject=params.conversation_id,
+            time=workflow.now(),
+            data=data,
+        )

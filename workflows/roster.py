@@ -1,0 +1,174 @@
+"""RosterWorkflow: one per deployment, the durable record of specialists' availability and load.
+
+Escalations reserve specialists here (an update, so two escalations can never take the last slot of
+the same person), accepts turn reservations into owned conversations, and completions free them.
+All handlers are synchronous, so updates apply one at a time in history order; the workflow
+continues as new before its history grows long.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from warmline.roster import (
+        AvailabilityRequest,
+        FreeRequest,
+        MemberState,
+        OccupyRequest,
+        ReleaseRequest,
+        Reservation,
+        ReserveRequest,
+        ReserveResult,
+        RosterInput,
+        RosterMemberView,
+        RosterSettings,
+        RosterView,
+    )
+    from warmline.routing import RoutingRequest, candidates, strategy_named
+
+CONTINUE_AS_NEW_AFTER = 2_000
+"""Operations per run; each is one update in the history."""
+
+
+@workflow.defn
+class RosterWorkflow:
+    @workflow.init
+    def __init__(self, params: RosterInput) -> None:
+        self._roster_id = params.roster_id
+        self._settings = params.settings
+        self._states: dict[str, MemberState] = {s.id: s for s in params.states}
+        self._reservations: dict[str, Reservation] = {r.offer_id: r for r in params.reservations}
+        self._operations = 0
+        self._configure(params.settings)
+
+    @workflow.run
+    async def run(self, params: RosterInput) -> None:
+        await workflow.wait_condition(lambda: self._operations >= CONTINUE_AS_NEW_AFTER)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            RosterInput(
+                roster_id=self._roster_id,
+                settings=self._settings,
+                states=list(self._states.values()),
+                reservations=list(self._reservations.values()),
+            )
+        )
+
+    @workflow.update
+    def configure(self, settings: RosterSettings) -> None:
+        """Replace the members (a new configuration); known people keep their state."""
+        self._operations += 1
+        self._configure(settings)
+
+    @configure.validator
+    def _validate_configure(self, settings: RosterSettings) -> None:
+        strategy_named(settings.strategy)
+
+    @workflow.update
+    def reserve(self, request: ReserveRequest) -> ReserveResult:
+        """Reserve the best eligible specialists, one per offer id; repeats return the same."""
+        self._operations += 1
+        known = [self._reservations[o] for o in request.offer_ids if o in self._reservations]
+        if known:
+            return ReserveResult(reservations=known)
+        # Nobody gets two offers of one conversation, nor an offer of one they already own.
+        routing = RoutingRequest(
+            skills=frozenset(request.skills),
+            crisis=request.crisis,
+            exclude=frozenset(request.exclude) | self._offered_this(request),
+        )
+        states = [view.routing_state for view in self._views()]
+        ranked = candidates(routing, states, strategy_named(self._settings.strategy))
+        chosen = []
+        for offer, specialist in zip(request.offer_ids, ranked, strict=False):
+            reservation = Reservation(
+                offer_id=offer,
+                specialist_id=specialist.id,
+                conversation_id=request.conversation_id,
+            )
+            self._reservations[offer] = reservation
+            state = self._states[specialist.id]
+            self._states[specialist.id] = state.model_copy(
+                update={"offers_received": state.offers_received + 1}
+            )
+            chosen.append(reservation)
+        return ReserveResult(reservations=chosen)
+
+    @workflow.update
+    def release(self, request: ReleaseRequest) -> None:
+        self._operations += 1
+        reservation = self._reservations.pop(request.offer_id, None)
+        if reservation is not None and request.idle:
+            self._mark_idle(reservation.specialist_id)
+
+    @workflow.update
+    def occupy(self, request: OccupyRequest) -> None:
+        self._operations += 1
+        reservation = self._reservations.pop(request.offer_id, None)
+        if reservation is None:
+            return
+        state = self._states[reservation.specialist_id]
+        if reservation.conversation_id not in state.conversations:
+            self._states[reservation.specialist_id] = state.model_copy(
+                update={"conversations": [*state.conversations, reservation.conversation_id]}
+            )
+
+    @workflow.update
+    def free(self, request: FreeRequest) -> None:
+        self._operations += 1
+        state = self._states.get(request.specialist_id)
+        if state is None or request.conversation_id not in state.conversations:
+            return
+        conversations = [c for c in state.conversations if c != request.conversation_id]
+        self._states[request.specialist_id] = state.model_copy(
+            update={"conversations": conversations, "idle_since": workflow.now()}
+        )
+
+    @workflow.update
+    def set_availability(self, request: AvailabilityRequest) -> MemberState:
+        self._operations += 1
+        state = self._states[request.specialist_id]
+        if state.available != request.available:
+            state = state.model_copy(
+                update={"available": request.available, "idle_since": workflow.now()}
+            )
+            self._states[request.specialist_id] = state
+        return state
+
+    @set_availability.validator
+    def _validate_availability(self, request: AvailabilityRequest) -> None:
+        if request.specialist_id not in self._members:
+            raise ValueError(f"unknown specialist {request.specialist_id!r}")
+
+    @workflow.query
+    def view(self) -> RosterView:
+        return RosterView(members=self._views(), reservations=list(self._reservations.values()))
+
+    def _configure(self, settings: RosterSettings) -> None:
+        self._settings = settings
+        self._members = {m.id: m for m in settings.members}
+        for member in settings.members:
+            self._states.setdefault(member.id, MemberState(id=member.id))
+
+    def _views(self) -> list[RosterMemberView]:
+        reserved: dict[str, int] = {}
+        for reservation in self._reservations.values():
+            reserved[reservation.specialist_id] = reserved.get(reservation.specialist_id, 0) + 1
+        return [
+            RosterMemberView(member=m, state=self._states[m.id], reserved=reserved.get(m.id, 0))
+            for m in self._members.values()
+        ]
+
+    def _offered_this(self, request: ReserveRequest) -> set[str]:
+        """Specialists holding an open offer of this conversation or already owning it."""
+        return {
+            r.specialist_id
+            for r in self._reservations.values()
+            if r.conversation_id == request.conversation_id
+        } | {s.id for s in self._states.values() if request.conversation_id in s.conversations}
+
+    def _mark_idle(self, specialist_id: str) -> None:
+        state = self._states.get(specialist_id)
+        if state is not None:
+            self._states[specialist_id] = state.model_copy(update={"idle_since": workflow.now()})
