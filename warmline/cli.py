@@ -143,6 +143,47 @@ def api(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="The scenario file.")],
+    config: Annotated[
+        Path | None,
+        typer.Option(help="The configuration, unless the scenario names one with `config:`."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    kafka: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap servers; default: an embedded broker.")
+    ] = None,
+    redis: Annotated[
+        str | None, typer.Option(help="Redis URL; default: an embedded Redis.")
+    ] = None,
+) -> None:
+    """Run a scenario on the time-skipping test server; exit 1 if an expectation fails."""
+    from kafka.errors import KafkaError
+    from rich.console import Console
+
+    from warmline.errors import ConfigError, WarmlineError
+    from warmline.simulate import load_scenario, run_scenario
+
+    try:
+        loaded = load_scenario(scenario, config_path=config)
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    try:
+        report = run_scenario(loaded, kafka=kafka, redis=redis)
+    except (WarmlineError, KafkaError, RuntimeError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        report.render(Console(width=None if sys.stdout.isatty() else 140))
+    if not report.passed:
+        raise typer.Exit(1)
+
+
 @services_app.command("up")
 def services_up(
     only: Annotated[

@@ -1,0 +1,159 @@
+"""What a simulation shows: the event timeline, each expectation's result and the failed steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from warmline.events import DomainEvent
+from warmline.simulate.runner import Run, StepError
+from warmline.simulate.scenario import Expectation, Scenario
+
+DATA_SHOWN = 90
+"""Characters of an event's data shown in the timeline table."""
+
+
+@dataclass(frozen=True)
+class Result:
+    expectation: Expectation
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Report:
+    scenario: Scenario
+    run: Run
+    results: list[Result]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results) and not self.run.step_errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario.metadata.name,
+            "passed": self.passed,
+            "timeline": [
+                {
+                    "type": event.type.value,
+                    "offset_s": _offset_s(offset),
+                    "subject": event.subject,
+                    "data": event.data,
+                }
+                for offset, event in self.run.events
+            ],
+            "expectations": [
+                {
+                    "expect": r.expectation.model_dump(mode="json", exclude_none=True),
+                    "passed": r.passed,
+                    "detail": r.detail,
+                }
+                for r in self.results
+            ],
+            "step_errors": [
+                {"step": e.index, "at_s": _offset_s(e.at), "kind": e.kind, "error": e.message}
+                for e in self.run.step_errors
+            ],
+        }
+
+    def render(self, console: Console) -> None:
+        name = self.scenario.metadata.name
+        table = Table(title=f"scenario {name}: timeline", title_justify="left", expand=False)
+        table.add_column("offset", justify="right", no_wrap=True)
+        table.add_column("event", no_wrap=True)
+        table.add_column("subject", no_wrap=True)
+        table.add_column("data", overflow="fold")
+        for offset, event in self.run.events:
+            table.add_row(
+                f"{_offset_s(offset):g}s", _short(event.type.value), event.subject, _data(event)
+            )
+        console.print(table)
+        for error in self.run.step_errors:
+            console.print(Text(f"✗ step {_step(error)}: {error.message}", style="red"))
+        for result in self.results:
+            mark, style = ("✓", "green") if result.passed else ("✗", "red")
+            line = f"{mark} {result.expectation.describe()}: {result.detail}"
+            console.print(Text(line, style=style))
+        verdict = "passed" if self.passed else "FAILED"
+        console.print(Text(f"scenario {name} {verdict}", style="bold"))
+
+
+def evaluate(scenario: Scenario, run: Run) -> Report:
+    return Report(scenario, run, [_check(e, run.events) for e in scenario.expect])
+
+
+def _check(expectation: Expectation, events: list[tuple[timedelta, DomainEvent]]) -> Result:
+    of_type = [(o, e) for o, e in events if e.type == expectation.type]
+    matching = [
+        (offset, event)
+        for offset, event in of_type
+        if (expectation.subject is None or event.subject == expectation.subject)
+        and _contains(event.data, expectation.data)
+    ]
+    in_time = [
+        (o, e)
+        for o, e in matching
+        if expectation.within is None or _offset_s(o) <= expectation.within.total_seconds()
+    ]
+    if expectation.negated:
+        if not in_time:
+            return Result(expectation, passed=True, detail="no such event")
+        offset, _ = in_time[0]
+        return Result(expectation, passed=False, detail=f"happened at {_offset_s(offset):g}s")
+    if in_time:
+        offset, _ = in_time[0]
+        return Result(expectation, passed=True, detail=f"at {_offset_s(offset):g}s")
+    if matching:
+        late = _offset_s(matching[0][0])
+        return Result(expectation, passed=False, detail=f"happened only at {late:g}s, too late")
+    if of_type:
+        seen = "; ".join(f"{e.subject} {_compact(e.data)}" for _, e in of_type[:3])
+        return Result(
+            expectation, passed=False, detail=f"no {_short(expectation.type.value)} matched: {seen}"
+        )
+    return Result(
+        expectation, passed=False, detail=f"no {_short(expectation.type.value)} event at all"
+    )
+
+
+def _contains(data: Any, wanted: Any) -> bool:
+    """`wanted` is a subset of `data`: mappings recursively, everything else by equality."""
+    if isinstance(wanted, dict):
+        return isinstance(data, dict) and all(
+            key in data and _contains(data[key], value) for key, value in wanted.items()
+        )
+    return bool(data == wanted)
+
+
+def _offset_s(offset: timedelta) -> int:
+    """Whole seconds: a step's own work adds milliseconds of real time, which rounding hides."""
+    return round(offset.total_seconds())
+
+
+def _short(event_type: str) -> str:
+    return event_type.removeprefix("io.warmline.").removesuffix(".v1")
+
+
+def _step(error: StepError) -> str:
+    return f"{error.index + 1} (at {_offset_s(error.at):g}s, {error.kind})"
+
+
+def _compact(data: dict[str, Any]) -> str:
+    shown = {
+        key: value
+        for key, value in data.items()
+        if not isinstance(value, dict)
+        and not (isinstance(value, list) and any(isinstance(v, dict) for v in value))
+    }
+    return ", ".join(f"{key}={value}" for key, value in shown.items())
+
+
+def _data(event: DomainEvent) -> str:
+    text = _compact(event.data)
+    return text if len(text) <= DATA_SHOWN else text[: DATA_SHOWN - 1] + "…"
