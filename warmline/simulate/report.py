@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from warmline.config.durations import format_duration
 from warmline.events import DomainEvent
 from warmline.simulate.runner import Run, StepError
 from warmline.simulate.scenario import Expectation, Scenario
@@ -50,7 +51,7 @@ class Report:
             ],
             "expectations": [
                 {
-                    "expect": r.expectation.model_dump(mode="json", exclude_none=True),
+                    "expect": _expect_json(r.expectation),
                     "passed": r.passed,
                     "detail": r.detail,
                 }
@@ -120,6 +121,13 @@ def _check(expectation: Expectation, events: list[tuple[timedelta, DomainEvent]]
     return Result(
         expectation, passed=False, detail=f"no {_short(expectation.type.value)} event at all"
     )
+
+
+def _expect_json(expectation: Expectation) -> dict[str, Any]:
+    shown = expectation.model_dump(mode="json", exclude_none=True, exclude={"within"})
+    if expectation.within is not None:
+        shown["within"] = format_duration(expectation.within)
+    return shown
 
 
 def _contains(data: Any, wanted: Any) -> bool:

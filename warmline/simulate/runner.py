@@ -20,6 +20,7 @@ from kafka import KafkaConsumer
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -116,6 +117,7 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server_path()),
+        runtime=_quiet_runtime(),
     )
     run = Run()
     try:
@@ -141,6 +143,12 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         publisher.close()
         live_view.close()
     return run
+
+
+def _quiet_runtime() -> Runtime:
+    """A runtime whose core logs only errors: its warnings would land in the `--json` output."""
+    logging = LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+    return Runtime(telemetry=TelemetryConfig(logging=logging))
 
 
 def _roster(scenario: Scenario, config: WarmlineConfig) -> RosterSettings:

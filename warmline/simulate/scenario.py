@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails, PydanticCustomError
 from rapidfuzz import process
 
-from warmline.config.durations import Duration
+from warmline.config.durations import Duration, format_duration
 from warmline.config.model import WarmlineConfig
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
@@ -206,7 +206,7 @@ class Expectation(_Model):
         if self.data:
             parts.append(f"data={self.data}")
         if self.within is not None:
-            parts.append(f"within {_seconds(self.within)}")
+            parts.append(f"within {format_duration(self.within)}")
         return " ".join(parts)
 
 
@@ -229,10 +229,6 @@ class Scenario(_Model):
         if longest is not None:
             return max(longest, last_step)
         return last_step + timedelta(minutes=10)
-
-
-def _seconds(value: timedelta) -> str:
-    return f"{value.total_seconds():g}s"
 
 
 class LoadedScenario:
