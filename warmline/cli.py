@@ -184,6 +184,79 @@ def simulate(
         raise typer.Exit(1)
 
 
+@app.command()
+def demo(
+    conversations: Annotated[
+        int, typer.Option(min=1, help="How many scripted conversations to replay.")
+    ] = 50,
+    seed: Annotated[
+        int, typer.Option(help="Seed for the order of scripts and people's choices.")
+    ] = 7,
+    config: Annotated[
+        Path | None, typer.Option(help="A configuration to run instead of the bundled demo one.")
+    ] = None,
+    temporal: Annotated[
+        str | None, typer.Option(help="Use this Temporal frontend instead of starting one.")
+    ] = None,
+    kafka: Annotated[
+        str | None, typer.Option(help="Use these Kafka bootstrap servers instead of a broker.")
+    ] = None,
+    redis: Annotated[
+        str | None, typer.Option(help="Use this Redis URL instead of starting a server.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+    ] = False,
+) -> None:
+    """Run the main job on this machine: conversations, triage, escalation, specialists."""
+    from kafka.errors import KafkaError
+    from redis.exceptions import RedisError
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from warmline.demo.runner import DemoOptions, run_demo
+    from warmline.demo.runner import Progress as DemoProgress
+    from warmline.demo.summary import render
+    from warmline.errors import ConfigError, WarmlineError
+
+    options = DemoOptions(
+        conversations=conversations,
+        seed=seed,
+        config=config,
+        temporal=temporal,
+        kafka=kafka,
+        redis=redis,
+    )
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=as_json,
+    )
+    task = bar.add_task("starting", total=None)
+    hooks = DemoProgress(
+        status=lambda text: bar.update(task, description=text),
+        started=lambda total: bar.update(task, total=total),
+        advance=lambda: bar.advance(task),
+    )
+    try:
+        with bar:
+            summary = run_demo(options, hooks)
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (WarmlineError, KafkaError, RedisError, RuntimeError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(summary.model_dump_json())
+    else:
+        typer.echo(render(summary))
+
+
 @services_app.command("up")
 def services_up(
     only: Annotated[

@@ -1,0 +1,263 @@
+"""Run the demo: services, the in-process worker, customers, specialists, then the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from activities.routing import ensure_roster
+from warmline.config.loader import load_config
+from warmline.config.model import WarmlineConfig
+from warmline.conversation import (
+    CloseRequest,
+    ConversationInput,
+    ConversationOutcome,
+    CustomerMessage,
+    EscalationPolicy,
+    workflow_id,
+)
+from warmline.demo.scripts import SCRIPTS, Script
+from warmline.demo.specialists import Desk, Specialist
+from warmline.demo.summary import Summary, read_events, summarise
+from warmline.errors import ServiceError
+from warmline.events import EventPublisher
+from warmline.handoff import renderer_from_config
+from warmline.liveview import LiveView
+from warmline.runtime import build_provider, escalation_policy, roster_settings
+from warmline.services import Endpoints, LocalServices, ServiceName
+from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+from workflows.conversation import ConversationWorkflow
+
+CONCURRENCY = 8
+"""Conversations in flight at once: enough to keep every specialist busy on two cores."""
+TYPING_S = (0.1, 0.6)
+"""The pause between a customer's messages."""
+CONVERSATION_TIMEOUT_S = 60.0
+"""An escalated conversation nobody finished by then is closed by the customer leaving."""
+TENANT = "brightwell"
+
+Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
+
+
+def bundled_config() -> Path:
+    """The demo's own configuration, shipped inside the package."""
+    return Path(str(resources.files("warmline.demo").joinpath("demo.yaml")))
+
+
+def demo_tokens(config_path: Path) -> dict[str, str]:
+    """A throwaway token for every `${WARMLINE_DEMO_TOKEN_...}` secret the configuration names."""
+    text = config_path.read_text(encoding="utf-8")
+    names = {part.split("}", 1)[0] for part in text.split("${")[1:]}
+    return {name: uuid.uuid4().hex for name in names if name.startswith("WARMLINE_DEMO_TOKEN_")}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    conversations: int = 50
+    seed: int = 7
+    config: Path | None = None
+    temporal: str | None = None
+    kafka: str | None = None
+    redis: str | None = None
+
+
+@dataclass
+class Progress:
+    """Callbacks the command line hooks its progress bar to."""
+
+    status: Callable[[str], None] = lambda _text: None
+    started: Callable[[int], None] = lambda _total: None
+    advance: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Run:
+    """One run's names and measurements."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    triage_ms: list[float] = field(default_factory=list)
+
+    @property
+    def task_queue(self) -> str:
+        return f"warmline-demo-{self.run_id}"
+
+    @property
+    def topic(self) -> str:
+        return f"warmline.demo.{self.run_id}.events"
+
+
+@contextmanager
+def services(options: DemoOptions, progress: Progress) -> Iterator[Endpoints]:
+    """The services given on the command line plus embedded ones for the rest, stopped after."""
+    given = {
+        ServiceName.TEMPORAL: options.temporal,
+        ServiceName.KAFKA: options.kafka,
+        ServiceName.REDIS: options.redis,
+    }
+    missing = {name for name, address in given.items() if address is None}
+    if not missing:
+        yield Endpoints(temporal=options.temporal, kafka=options.kafka, redis=options.redis)
+        return
+    progress.status(f"starting {', '.join(sorted(missing))}")
+    with LocalServices(only=missing, embedded=True) as started:
+        yield Endpoints(
+            temporal=options.temporal or started.temporal,
+            kafka=options.kafka or started.kafka,
+            redis=options.redis or started.redis,
+        )
+
+
+def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
+    """Run the whole demo and return its summary; services started here are always stopped."""
+    progress = progress or Progress()
+    with services(options, progress) as endpoints:
+        return asyncio.run(_run(options, endpoints, progress))
+
+
+async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -> Summary:
+    if not (endpoints.temporal and endpoints.kafka and endpoints.redis):
+        raise ServiceError("the demo needs Temporal, Kafka and Redis addresses")
+    config_path = options.config or bundled_config()
+    config = load_config(config_path, env=demo_tokens(config_path))
+    run = Run()
+    began = time.monotonic()
+    client = await Client.connect(endpoints.temporal, data_converter=pydantic_data_converter)
+    publisher = EventPublisher.connect(endpoints.kafka, topic=run.topic)
+    live_view = LiveView.connect(endpoints.redis, prefix=f"warmline-demo-{run.run_id}")
+    routing = Routing(
+        roster=roster_settings(config),
+        live_view=live_view,
+        renderer=renderer_from_config(config.handoff),
+    )
+    policy = escalation_policy(config, task_queue=run.task_queue)
+    if policy.routing is None:
+        raise ServiceError("the demo configuration has no routing")
+    roster_id = policy.routing.roster_id
+    conversation_ids: set[str] = set()
+    try:
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+            worker = build_worker(
+                client,
+                provider=build_provider(config.triage.provider),
+                publisher=publisher,
+                task_queue=run.task_queue,
+                executor=executor,
+                routing=routing,
+            )
+            async with worker:
+                await ensure_roster(client, roster_id, routing.roster, task_queue=run.task_queue)
+                conversation_ids = await _replay(
+                    options, config, client, live_view, policy, run, progress
+                )
+        progress.status("reading the events back")
+        events = await asyncio.to_thread(
+            read_events, endpoints.kafka, run.topic, conversations=conversation_ids
+        )
+    finally:
+        publisher.close()
+        live_view.close()
+    return summarise(events, triage_ms=run.triage_ms, duration_s=time.monotonic() - began)
+
+
+async def _replay(
+    options: DemoOptions,
+    config: WarmlineConfig,
+    client: Client,
+    live_view: LiveView,
+    policy: EscalationPolicy,
+    run: Run,
+    progress: Progress,
+) -> set[str]:
+    """Play the conversations with the specialists at work; return the conversation ids."""
+    desk = Desk(client=client, live_view=live_view)
+    specialists = [
+        asyncio.create_task(Specialist(s.id, desk, seed=options.seed).run())
+        for s in config.routing.specialists
+    ]
+    plan = list(_plan(options))
+    progress.started(len(plan))
+    progress.status("replaying conversations")
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(conversation_id: str, script: Script, rng: random.Random) -> None:
+        async with gate:
+            await _converse(client, desk, policy, run, conversation_id, script, rng)
+        progress.advance()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for index, (conversation_id, script) in enumerate(plan):
+                rng = random.Random(f"{options.seed}:{index}")  # noqa: S311 - a simulation, not security
+                group.create_task(one(conversation_id, script, rng))
+    finally:
+        for task in specialists:
+            task.cancel()
+        await asyncio.gather(*specialists, return_exceptions=True)
+    return {conversation_id for conversation_id, _ in plan}
+
+
+def _plan(options: DemoOptions) -> Iterator[tuple[str, Script]]:
+    """`N` conversations cycling through every script in a seeded order (a crisis comes early)."""
+    rng = random.Random(options.seed)  # noqa: S311 - a simulation, not security
+    order = list(SCRIPTS)
+    rng.shuffle(order)
+    run_tag = uuid.uuid4().hex[:6]
+    for index in range(options.conversations):
+        script = order[index % len(order)]
+        yield f"demo-{run_tag}-{index + 1:03d}-{script.name}", script
+
+
+async def _converse(
+    client: Client,
+    desk: Desk,
+    policy: EscalationPolicy,
+    run: Run,
+    conversation_id: str,
+    script: Script,
+    rng: random.Random,
+) -> None:
+    """One customer: send the script's messages, then leave or wait for the specialist."""
+    handle: Conversation = await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(
+            tenant_id=TENANT, conversation_id=conversation_id, country=script.country, policy=policy
+        ),
+        id=workflow_id(TENANT, conversation_id),
+        task_queue=run.task_queue,
+    )
+    done = desk.customer_done(conversation_id)
+    escalated = False
+    try:
+        for number, text in enumerate(script.messages, start=1):
+            sent = time.perf_counter()
+            try:
+                answer = await handle.execute_update(
+                    ConversationWorkflow.add_message,
+                    CustomerMessage(message_id=f"m{number}", text=text),
+                )
+            except (WorkflowUpdateFailedError, RPCError):
+                break  # The specialist already closed the conversation.
+            run.triage_ms.append((time.perf_counter() - sent) * 1000)
+            escalated = escalated or answer.escalated
+            await asyncio.sleep(rng.uniform(*TYPING_S))
+    finally:
+        done.set()
+    if not escalated:
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="resolved"))
+    try:
+        await asyncio.wait_for(handle.result(), CONVERSATION_TIMEOUT_S)
+    except TimeoutError:
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+        await handle.result()
