@@ -186,7 +186,7 @@ async def _replay(
         asyncio.create_task(Specialist(s.id, desk, seed=options.seed).run())
         for s in config.routing.specialists
     ]
-    plan = list(_plan(options))
+    plan = list(plan_conversations(options))
     progress.started(len(plan))
     progress.status("replaying conversations")
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -208,7 +208,7 @@ async def _replay(
     return {conversation_id for conversation_id, _ in plan}
 
 
-def _plan(options: DemoOptions) -> Iterator[tuple[str, Script]]:
+def plan_conversations(options: DemoOptions) -> Iterator[tuple[str, Script]]:
     """`N` conversations cycling through every script in a seeded order (a crisis comes early)."""
     rng = random.Random(options.seed)  # noqa: S311 - a simulation, not security
     order = list(SCRIPTS)

@@ -1,0 +1,112 @@
+"""`warmline demo` end to end through the real command line: against the session's services and on
+the embedded default it starts itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from warmline.demo.runner import DemoOptions, plan_conversations
+from warmline.demo.scripts import SCRIPTS, Kind
+from warmline.events import EventType
+
+WARMLINE = Path(sys.executable).parent / "warmline"
+KEYS = {
+    "conversations",
+    "messages",
+    "escalations",
+    "reroutes",
+    "sla_breaches",
+    "handoffs",
+    "crises",
+    "latency_ms",
+    "events",
+    "duration_s",
+}
+LATENCIES = {"triage_p50", "triage_p99", "accept_p50", "accept_p99"}
+SEED = 7
+
+
+def run_demo(*args: str, timeout_s: float = 120) -> dict[str, Any]:
+    completed = subprocess.run(
+        [str(WARMLINE), "demo", "--json", "--seed", str(SEED), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.strip().splitlines()
+    assert len(lines) == 1, completed.stdout
+    summary: dict[str, Any] = json.loads(lines[0])
+    return summary
+
+
+def check(summary: dict[str, Any], conversations: int) -> None:
+    assert set(summary) == KEYS
+    assert summary["conversations"] == conversations
+    assert summary["messages"] >= conversations
+    assert summary["handoffs"] >= 1
+    assert sum(summary["escalations"].values()) >= summary["handoffs"]
+    assert set(summary["latency_ms"]) == LATENCIES
+    assert all(value > 0 for value in summary["latency_ms"].values())
+    events = summary["events"]
+    assert events[EventType.CONVERSATION_STARTED] == conversations
+    assert events[EventType.CONVERSATION_CLOSED] == conversations
+    assert events[EventType.MESSAGE_TRIAGED] == summary["messages"]
+    assert events[EventType.HANDOFF_ACCEPTED] == summary["handoffs"]
+    assert summary["duration_s"] > 0
+
+
+def kinds_played(conversations: int) -> set[Kind]:
+    options = DemoOptions(conversations=conversations, seed=SEED)
+    return {script.kind for _, script in plan_conversations(options)}
+
+
+def test_there_are_enough_varied_scripts() -> None:
+    assert len(SCRIPTS) >= 30
+    assert {script.kind for script in SCRIPTS} == set(Kind)
+    assert all(2 <= len(script.messages) <= 5 for script in SCRIPTS if script.kind != Kind.ROUTINE)
+    assert len({script.name for script in SCRIPTS}) == len(SCRIPTS)
+
+
+def test_demo_against_the_sessions_services(
+    temporal_address: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    assert Kind.CRISIS in kinds_played(8)
+    summary = run_demo(
+        "--conversations",
+        "8",
+        "--temporal",
+        temporal_address,
+        "--kafka",
+        kafka_bootstrap,
+        "--redis",
+        redis_url,
+    )
+    check(summary, 8)
+    assert summary["crises"] >= 1
+    assert summary["escalations"].get("crisis", 0) >= 1
+
+
+def test_demo_starts_the_embedded_services_itself() -> None:
+    summary = run_demo("--conversations", "6")
+    check(summary, 6)
+
+
+def test_a_service_that_cannot_be_reached_is_a_clear_error() -> None:
+    completed = subprocess.run(
+        [str(WARMLINE), "demo", "--conversations", "1", "--temporal", "127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert "error:" in completed.stderr
+    assert "Traceback" not in completed.stderr
