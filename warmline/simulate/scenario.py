@@ -162,7 +162,7 @@ def _event_type(value: Any) -> Any:
         match = process.extractOne(value, known, score_cutoff=60)
         hint = f"; did you mean {match[0]!r}?" if match else ""
         raise PydanticCustomError(
-            "event_type", "unknown event type {value!r}{hint}", {"value": value, "hint": hint}
+            "event_type", "unknown event type {value}{hint}", {"value": repr(value), "hint": hint}
         )
     return value
 
@@ -283,7 +283,7 @@ def _cross_check(
 
     def report(loc: PathKey, message: str) -> None:
         line, column = document.locate(loc)
-        problems.append(Diagnostic(document.path, line, column, message))
+        problems.append(Diagnostic(document.path, line, column, f"{_dotted(loc)}: {message}"))
 
     if scenario.specialists is not None:
         ids = [s.id for s in scenario.specialists]

@@ -1,0 +1,161 @@
+"""`warmline simulate`: every shipped scenario passes; failures exit 1; invalid scenarios exit 2.
+
+The shipped scenarios run in process against the session's embedded Kafka broker and Redis; the
+exit codes are checked through the real command line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from warmline.services import Endpoints
+from warmline.simulate import load_scenario, run_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
+ONLINE_SHOP = ROOT / "examples" / "online-shop" / "warmline.yaml"
+WARMLINE = Path(sys.executable).parent / "warmline"
+GRIEF = "My mother died last week and the gift I ordered for her arrived today"
+
+
+def test_at_least_ten_scenarios_ship() -> None:
+    assert len(SCENARIOS) >= 10
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenario_passes(path: Path, embedded_services: Endpoints) -> None:
+    report = run_scenario(
+        load_scenario(path), kafka=embedded_services.kafka, redis=embedded_services.redis
+    )
+    failed = [r.detail for r in report.results if not r.passed]
+    assert report.passed, (failed, report.run.step_errors)
+
+
+def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(WARMLINE), "simulate", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def write(tmp_path: Path, body: str, name: str = "scenario.yaml") -> Path:
+    path = tmp_path / name
+    header = "apiVersion: warmline/v1\nkind: Scenario\nmetadata: {name: probe}\n"
+    path.write_text(header + body, encoding="utf-8")
+    return path
+
+
+def test_a_failing_expectation_and_a_failed_step_exit_1(
+    tmp_path: Path, embedded_services: Endpoints
+) -> None:
+    path = write(
+        tmp_path,
+        f"""steps:
+  - at: 0s
+    message: {{conversation: c1, text: "{GRIEF}"}}
+  - at: 10s
+    accept: {{specialist: sp-priya, conversation: c1}}
+expect:
+  - event: io.warmline.offer.created.v1
+    data: {{specialist: sp-jonas}}
+    within: 1s
+  - event: io.warmline.handoff.completed.v1
+    within: 1m
+""",
+    )
+    services = ["--kafka", embedded_services.kafka or "", "--redis", embedded_services.redis or ""]
+    result = simulate(path, "--config", ONLINE_SHOP, *services)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "✓ event io.warmline.offer.created.v1" in result.stdout
+    assert "✗ event io.warmline.handoff.completed.v1 within 1m: no handoff.completed" in (
+        result.stdout
+    )
+    assert "✗ step 2 (at 10s, accept): sp-priya has no open offer of c1 now" in result.stdout
+
+    as_json = simulate(path, "--config", ONLINE_SHOP, "--json", *services)
+    assert as_json.returncode == 1
+    report = json.loads(as_json.stdout)
+    assert report["passed"] is False
+    assert [e["passed"] for e in report["expectations"]] == [True, False]
+    assert report["step_errors"][0]["kind"] == "accept"
+    assert report["timeline"][0] == {
+        "type": "io.warmline.conversation.started.v1",
+        "offset_s": 0,
+        "subject": "c1",
+        "data": {"channel": "chat"},
+    }
+
+
+STEP = "steps:\n  - at: 0s\n    message: {conversation: c1, text: hi}\n"
+INVALID = [
+    pytest.param(
+        "stpes: []\n", "4:1: (top level): unknown key 'stpes'; did you mean 'steps'?", id="typo"
+    ),
+    pytest.param(
+        "steps:\n  - at: 90\n    close: {conversation: c1}\n",
+        "5:9: steps[0].at: duration '90' needs a unit",
+        id="bad-duration",
+    ),
+    pytest.param(
+        STEP + "expect:\n  - event: io.warmline.offer.create.v1\n",
+        "8:12: expect[0].event: unknown event type 'io.warmline.offer.create.v1'; "
+        "did you mean 'io.warmline.offer.created.v1'?",
+        id="unknown-event-type",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    greet: {conversation: c1}\n",
+        "6:5: steps[0]: unknown key 'greet'",
+        id="unknown-step-kind",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    message: {conversation: c1, text: hi}\n"
+        "    close: {conversation: c1}\n",
+        "5:5: steps[0]: a step needs exactly one of",
+        id="two-step-kinds",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    accept: {specialist: sp-jonsa, conversation: c1}\n",
+        "6:26: steps[0].accept.specialist: unknown specialist 'sp-jonsa'; did you mean 'sp-jonas'?",
+        id="unknown-specialist",
+    ),
+    pytest.param("steps: [\n", "5:1: invalid YAML", id="not-yaml"),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), INVALID)
+def test_an_invalid_scenario_exits_2_with_its_position(
+    tmp_path: Path, body: str, expected: str
+) -> None:
+    path = write(tmp_path, body)
+    result = simulate(path, "--config", ONLINE_SHOP)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert f"{path}:{expected}" in result.stderr
+
+
+def test_a_missing_scenario_or_configuration_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    result = simulate(missing, "--config", ONLINE_SHOP)
+    assert result.returncode == 2
+    assert f"{missing}:1:1: no such file or directory" in result.stderr
+
+    path = write(tmp_path, STEP)
+    result = simulate(path, "--config", tmp_path / "absent.yaml")
+    assert result.returncode == 2
+    assert f"{tmp_path / 'absent.yaml'}:1:1: no such file or directory" in result.stderr
+
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("apiVersion: warmline/v1\nkind: WarmlineConfig\nmetadta: {}\n")
+    result = simulate(path, "--config", bad_config)
+    assert result.returncode == 2
+    assert f"{bad_config}:3:1: (top level): unknown key 'metadta'" in result.stderr
+    assert "Traceback" not in result.stderr
