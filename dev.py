@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Everyday tasks with nothing but Python 3.11+: set up, run the main job, run the checks.
 
-    python3 dev.py demo    set up .venv and run the main job
+    python3 dev.py demo    set up .venv and run the main job, `warmline demo` (arguments pass on)
     python3 dev.py test    set up .venv and system services, then lint, type check and test
     python3 dev.py lint    ruff and mypy only
 
@@ -74,7 +74,7 @@ def main(argv: list[str]) -> None:
     extra = argv[1:]
     if task == "demo":
         ensure_venv()
-        run(BIN / "warmline", "validate", "examples/")
+        run(BIN / "warmline", "demo", *extra)
     elif task == "lint":
         ensure_venv()
         lint()
