@@ -13,7 +13,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from warmline.conversation import (
@@ -184,7 +184,7 @@ class Specialist:
         while loop.time() < deadline:
             try:
                 view = await handle.query(ConversationWorkflow.view)
-            except RPCError:
+            except (RPCError, WorkflowQueryFailedError):
                 return None
             if view.owner == self.id and view.handoff is not None:
                 return view
