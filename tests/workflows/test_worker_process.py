@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from warmline.conversation import (
     ConversationOutcome,
     CustomerMessage,
     MessageAccepted,
+    SatisfactionRating,
     workflow_id,
 )
 from warmline.escalation import AcceptRequest, OfferStatus, escalation_workflow_id
@@ -63,12 +65,18 @@ class WorkerProcess:
             text=True,
         )
         assert self.process.stderr is not None
-        said: list[str] = []
+        self.said: list[str] = []
         for line in self.process.stderr:
-            said.append(line)
+            self.said.append(line)
             if "worker ready" in line:
+                # Keep draining: a full stderr pipe would block the worker's logging.
+                threading.Thread(target=self._drain, daemon=True).start()
                 return
-        raise AssertionError("the worker exited before it was ready:\n" + "".join(said))
+        raise AssertionError("the worker exited before it was ready:\n" + "".join(self.said))
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        self.said.extend(self.process.stderr)
 
     def stop(self, sig: signal.Signals) -> int:
         self.process.send_signal(sig)
@@ -148,14 +156,14 @@ async def test_conversations_survive_a_killed_worker(
         answers = await asyncio.wait_for(asyncio.gather(*pending), timeout=120)
         assert all(a.escalated for a in answers)
         await asyncio.wait_for(asyncio.gather(*(hand_off(dev_client, h) for h in handles)), 120)
-        outcomes = await asyncio.gather(*(h.result() for h in handles))
+        outcomes = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 60)
     finally:
         second.stop(signal.SIGTERM)
 
     for outcome in outcomes:
         assert outcome.message_count == 2
         assert outcome.escalation is not None
-        assert outcome.handoff_outcome == "resolved"
+        assert (outcome.handoff_outcome, outcome.satisfaction) == ("resolved", 5)
         events = topic_log.read(outcome.conversation_id, until=EventType.CONVERSATION_CLOSED)
         for once in (
             EventType.CONVERSATION_ESCALATED,
@@ -191,6 +199,8 @@ async def hand_off(
         ConversationWorkflow.complete,
         CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
     )
+    # The online shop asks the customer for a satisfaction score before the conversation closes.
+    await handle.execute_update(ConversationWorkflow.rate, SatisfactionRating(score=5))
 
 
 async def start_conversation(
