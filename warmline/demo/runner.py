@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -46,7 +47,6 @@ TYPING_S = (0.1, 0.6)
 """The pause between a customer's messages."""
 CONVERSATION_TIMEOUT_S = 60.0
 """An escalated conversation nobody finished by then is closed by the customer leaving."""
-TENANT = "brightwell"
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
 
@@ -86,6 +86,8 @@ class Progress:
 class Run:
     """One run's names and measurements."""
 
+    tenant: str
+    """The tenant every conversation belongs to: the configuration's first."""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     triage_ms: list[float] = field(default_factory=list)
 
@@ -130,8 +132,9 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
     if not (endpoints.temporal and endpoints.kafka and endpoints.redis):
         raise ServiceError("the demo needs Temporal, Kafka and Redis addresses")
     config_path = options.config or bundled_config()
-    config = load_config(config_path, env=demo_tokens(config_path))
-    run = Run()
+    # Secrets of another --config come from the environment; the demo's own are throwaway.
+    config = load_config(config_path, env={**os.environ, **demo_tokens(config_path)})
+    run = Run(tenant=config.tenants[0].id)
     began = time.monotonic()
     client = await Client.connect(endpoints.temporal, data_converter=pydantic_data_converter)
     publisher = EventPublisher.connect(endpoints.kafka, topic=run.topic)
@@ -232,9 +235,12 @@ async def _converse(
     handle: Conversation = await client.start_workflow(
         ConversationWorkflow.run,
         ConversationInput(
-            tenant_id=TENANT, conversation_id=conversation_id, country=script.country, policy=policy
+            tenant_id=run.tenant,
+            conversation_id=conversation_id,
+            country=script.country,
+            policy=policy,
         ),
-        id=workflow_id(TENANT, conversation_id),
+        id=workflow_id(run.tenant, conversation_id),
         task_queue=run.task_queue,
     )
     done = desk.customer_done(conversation_id)
