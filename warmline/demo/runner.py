@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -47,6 +51,9 @@ TYPING_S = (0.1, 0.6)
 """The pause between a customer's messages."""
 CONVERSATION_TIMEOUT_S = 60.0
 """An escalated conversation nobody finished by then is closed by the customer leaving."""
+
+SHUTDOWN_S = 10.0
+"""How long an interrupted demo waits for its worker to finish before it exits anyway."""
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
 
@@ -100,32 +107,80 @@ class Run:
         return f"warmline.demo.{self.run_id}.events"
 
 
-@contextmanager
-def services(options: DemoOptions, progress: Progress) -> Iterator[Endpoints]:
-    """The services given on the command line plus embedded ones for the rest, stopped after."""
+def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
+    """Run the whole demo and return its summary; services started here are always stopped.
+
+    Whatever `options` gives no address for is started embedded, and stopped at the end, after
+    an error, on Ctrl-C and on SIGTERM.
+    """
+    progress = progress or Progress()
     given = {
         ServiceName.TEMPORAL: options.temporal,
         ServiceName.KAFKA: options.kafka,
         ServiceName.REDIS: options.redis,
     }
     missing = {name for name, address in given.items() if address is None}
-    if not missing:
-        yield Endpoints(temporal=options.temporal, kafka=options.kafka, redis=options.redis)
+    local = LocalServices(only=missing, embedded=True)
+    with stopped_on_signal(local):
+        try:
+            if missing:
+                progress.status(f"starting {', '.join(sorted(missing))}")
+            started = local.start() if missing else Endpoints()
+            endpoints = Endpoints(
+                temporal=options.temporal or started.temporal,
+                kafka=options.kafka or started.kafka,
+                redis=options.redis or started.redis,
+            )
+            summary = run_bounded(_run(options, endpoints, progress))
+        finally:
+            local.stop()
+    # After a failure the services' logs stay in their scratch directory as evidence.
+    local.cleanup()
+    return summary
+
+
+def run_bounded(main: Coroutine[Any, Any, Summary]) -> Summary:
+    """Run `main` on a fresh event loop; on an interrupt give it `SHUTDOWN_S` to unwind, no more.
+
+    `asyncio.run` would wait for every task without limit, and a worker whose server has just been
+    stopped can take a long time to give up.
+    """
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main)
+    try:
+        return loop.run_until_complete(task)
+    except KeyboardInterrupt:
+        # Interrupted: the half-finished updates of simulated people are not worth a traceback.
+        loop.set_exception_handler(lambda _loop, _context: None)
+        task.cancel()
+        loop.run_until_complete(asyncio.wait([task], timeout=SHUTDOWN_S))
+        raise
+    finally:
+        if task.done():
+            loop.close()
+
+
+@contextmanager
+def stopped_on_signal(local: LocalServices) -> Iterator[None]:
+    """On SIGTERM or Ctrl-C, stop the services first, then unwind like Ctrl-C.
+
+    The services go first because unwinding waits for the in-process worker, which may itself wait
+    on them; with them gone it finishes promptly.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    progress.status(f"starting {', '.join(sorted(missing))}")
-    with LocalServices(only=missing, embedded=True) as started:
-        yield Endpoints(
-            temporal=options.temporal or started.temporal,
-            kafka=options.kafka or started.kafka,
-            redis=options.redis or started.redis,
-        )
 
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        local.stop()
+        raise KeyboardInterrupt
 
-def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
-    """Run the whole demo and return its summary; services started here are always stopped."""
-    progress = progress or Progress()
-    with services(options, progress) as endpoints:
-        return asyncio.run(_run(options, endpoints, progress))
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -> Summary:
