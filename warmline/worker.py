@@ -53,9 +53,13 @@ def build_worker(
     recorded but not offered to anyone). The client must use `pydantic_data_converter`; the
     caller owns (and shuts down) the executor.
     """
-    triage = TriageActivities(provider)
+    triage = TriageActivities(provider, publisher)
     events = EventActivities(publisher)
-    activities: list[Any] = [triage.triage_message, events.publish_events]
+    activities: list[Any] = [
+        triage.triage_message,
+        triage.triage_and_publish,
+        events.publish_events,
+    ]
     if routing is not None:
         roster = RosterActivities(client, routing.roster)
         view = LiveViewActivities(routing.live_view)

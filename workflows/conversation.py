@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
     from activities.handoff import HandoffActivities
     from activities.routing import FreeCall, RosterActivities
-    from activities.triage import TriageActivities
+    from activities.triage import EventStamp, TriageActivities, TriageCall, triage_events
     from warmline.config.expressions import (
         Condition,
         EvaluationContext,
@@ -95,6 +95,8 @@ PUBLISH_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+TRIAGE_PUBLISHES = "triage-publishes-its-events"
+"""Patch marker: from here on the triage activity publishes `message.triaged` itself."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -421,9 +423,8 @@ class ConversationWorkflow:
                     )
                 ]
             )
-            await self._escalate(
-                escalation, exclude=[request.specialist_id], notes=[*handoff.notes, note]
-            )
+            self._record_escalation(escalation, [*handoff.notes, note])
+            await self._route(escalation, exclude=[request.specialist_id])
 
     @transfer.validator
     def _validate_transfer(self, request: TransferRequest) -> None:
@@ -575,28 +576,32 @@ class ConversationWorkflow:
             ],
             country=params.country,
         )
-        result: TriageResult = await workflow.execute_activity_method(
-            TriageActivities.triage_message,
-            request,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=TRIAGE_RETRY,
+        step = message.message_id
+        stamp = EventStamp(
+            scope=workflow.info().workflow_id,
+            source=f"/warmline/tenants/{params.tenant_id}",
+            time=workflow.now(),
         )
+        events: list[DomainEvent] = []
+        if workflow.patched(TRIAGE_PUBLISHES):
+            result: TriageResult = await workflow.execute_activity_method(
+                TriageActivities.triage_and_publish,
+                TriageCall(request=request, stamp=stamp),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=TRIAGE_RETRY,
+            )
+        else:
+            result = await workflow.execute_activity_method(
+                TriageActivities.triage_message,
+                request,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=TRIAGE_RETRY,
+            )
+            events = triage_events(result, step, stamp, params.conversation_id)
         self._add_turn(Turn(role=Role.CUSTOMER, message_id=message.message_id, text=message.text))
         point = TrajectoryPoint.from_result(message.message_id, result)
         self._trajectory = [*self._trajectory, point][-TRAJECTORY_KEPT:]
 
-        step = message.message_id
-        events = [
-            self._event(EventType.MESSAGE_TRIAGED, f"{step}/triaged", _triaged_data(result, step))
-        ]
-        if result.crisis:
-            events.append(
-                self._event(
-                    EventType.CRISIS_DETECTED,
-                    f"{step}/crisis",
-                    {"message_id": step, "risk_flags": [f.value for f in result.risk_flags]},
-                )
-            )
         escalation = self._decide(result, step) if self._escalation is None else None
         if escalation is not None:
             events.append(
@@ -606,10 +611,13 @@ class ConversationWorkflow:
                     escalation.model_dump(mode="json"),
                 )
             )
-        await self._publish(events)
         if escalation is not None:
-            notes = self._handoff.notes if self._handoff else []
-            await self._escalate(escalation, exclude=[], notes=notes)
+            self._record_escalation(escalation, self._handoff.notes if self._handoff else [])
+        if events:
+            await self._publish(events)
+        if escalation is not None:
+            await self._route(escalation, exclude=[])
+        # Answered once every effect of the message is durable, so nothing is left in flight.
         self._answers[step] = MessageAccepted(
             message_id=step,
             distress=result.distress,
@@ -617,14 +625,14 @@ class ConversationWorkflow:
             escalated=self._escalation is not None,
         )
 
-    async def _escalate(
-        self, escalation: Escalation, *, exclude: list[str], notes: list[str]
-    ) -> None:
-        """Record the escalation and, when routing is configured, start finding a specialist."""
+    def _record_escalation(self, escalation: Escalation, notes: list[str]) -> None:
         self._escalation = escalation
         self._last_escalation = escalation
         self._escalations += 1
         self._notes = notes
+
+    async def _route(self, escalation: Escalation, *, exclude: list[str]) -> None:
+        """When routing is configured, start the escalation that finds a specialist."""
         routing = self._params.policy.routing
         if routing is None:
             return
@@ -856,10 +864,3 @@ def _check_text(text: str, what: str) -> None:
         raise ValueError(f"{what} is empty")
     if len(text) > MAX_MESSAGE_CHARS:
         raise ValueError(f"{what} has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}")
-
-
-def _triaged_data(result: TriageResult, message_id: str) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        **result.model_dump(mode="json", exclude={"provider"}),
-    }
