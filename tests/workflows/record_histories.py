@@ -1,13 +1,18 @@
-"""Record ConversationWorkflow histories into tests/histories/ for the replay tests.
+"""Record workflow histories into tests/histories/ for the replay tests.
 
-Run after a deliberate, versioned change to the workflow (old histories stay as they are):
+Run after a deliberate, versioned change to a workflow (old histories stay as they are):
 
-    .venv/bin/python -m tests.workflows.record_histories
+    .venv/bin/python -m tests.workflows.record_histories          # everything
+    .venv/bin/python -m tests.workflows.record_histories routed   # only the routed histories
+
+`conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
+conversation, its escalation and the roster, each saved under its own workflow type.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,13 +21,29 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.routing import ensure_roster
+from tests.workflows.conftest import PEER_SUPPORT
 from tests.workflows.test_conversation import POLICY
-from warmline.conversation import CloseRequest, ConversationInput, CustomerMessage, workflow_id
+from warmline.config.loader import load_config
+from warmline.conversation import (
+    CloseRequest,
+    CompleteRequest,
+    ConversationInput,
+    CustomerMessage,
+    SpecialistAction,
+    SpecialistReply,
+    workflow_id,
+)
+from warmline.escalation import AcceptRequest, OfferStatus, escalation_workflow_id
 from warmline.events import EventPublisher
+from warmline.handoff import renderer_from_config
+from warmline.liveview import LiveView
+from warmline.runtime import escalation_policy, roster_settings
 from warmline.services import LocalServices, ServiceName, temporal_test_server_path
 from warmline.triage.lexicon import LexiconProvider
-from warmline.worker import ACTIVITY_THREADS, build_worker
+from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 SCRIPTS: dict[str, tuple[list[str], bool]] = {
@@ -32,6 +53,16 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "conversation-inactivity": (["hello?"], False),
     "conversation-continue-as-new": (["one", "two", "three", "four", "I am so scared"], True),
 }
+ROUTED: dict[str, str] = {
+    "routed-grief": "My husband passed away yesterday and I don't know what to do",
+    "routed-crisis": "I want to end it all, nobody would miss me",
+}
+
+
+async def save(client: Client, workflow: str, name: str) -> None:
+    history = await client.get_workflow_handle(workflow).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
 
 
 async def record(client: Client, task_queue: str) -> None:
@@ -60,10 +91,75 @@ async def record(client: Client, task_queue: str) -> None:
         print(f"recorded {name}: {len(history.events)} events")
 
 
-async def main() -> None:
-    with LocalServices(only={ServiceName.KAFKA}) as endpoints:
+async def record_routed(client: Client, task_queue: str, roster_id: str) -> None:
+    """A handoff from first message to completion, through the escalation and the roster."""
+    config = load_config(PEER_SUPPORT, resolve_secrets=False)
+    policy = escalation_policy(config, task_queue=task_queue)
+    assert policy.routing is not None
+    policy = policy.model_copy(
+        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
+    )
+    for name, text in ROUTED.items():
+        conversation = f"{name}-{uuid.uuid4().hex[:6]}"
+        handle = await client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(
+                tenant_id="open-door", conversation_id=conversation, country="GB", policy=policy
+            ),
+            id=workflow_id("open-door", conversation),
+            task_queue=task_queue,
+        )
+        await handle.execute_update(
+            ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=text)
+        )
+        escalation = client.get_workflow_handle_for(
+            EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 1)
+        )
+        while True:
+            view = await escalation.query(EscalationWorkflow.view)
+            offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+            if offers:
+                break
+            await asyncio.sleep(0.2)
+        offer = offers[0]
+        specialist = offer.specialist_id
+        await escalation.execute_update(
+            EscalationWorkflow.accept,
+            AcceptRequest(offer_id=offer.offer_id, specialist_id=specialist),
+        )
+        await escalation.result()
+        while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        await handle.execute_update(
+            ConversationWorkflow.acknowledge_risk, SpecialistAction(specialist_id=specialist)
+        )
+        await handle.execute_update(
+            ConversationWorkflow.specialist_reply,
+            SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you."),
+        )
+        await handle.execute_update(
+            ConversationWorkflow.complete,
+            CompleteRequest(specialist_id=specialist, outcome="resolved"),
+        )
+        await handle.result()
+        await save(client, handle.id, f"{name}-conversation")
+        await save(client, escalation.id, f"{name}-escalation")
+    await save(client, roster_id, "routed-roster")
+
+
+async def main(only_routed: bool) -> None:
+    services = {ServiceName.KAFKA, ServiceName.REDIS}
+    with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
+        assert endpoints.redis is not None
         publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
+        live_view = LiveView.connect(endpoints.redis, prefix="recordings")
+        config = load_config(PEER_SUPPORT, resolve_secrets=False)
+        routing = Routing(
+            roster=roster_settings(config),
+            live_view=live_view,
+            renderer=renderer_from_config(config.handoff),
+        )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(temporal_test_server_path()),
@@ -76,13 +172,19 @@ async def main() -> None:
                     publisher=publisher,
                     task_queue="record",
                     executor=pool,
+                    routing=routing,
                 )
                 async with worker:
-                    await record(env.client, "record")
+                    if not only_routed:
+                        await record(env.client, "record")
+                    roster_id = "roster/recordings/record"
+                    await ensure_roster(env.client, roster_id, routing.roster, task_queue="record")
+                    await record_routed(env.client, "record", roster_id)
         finally:
             await env.shutdown()
             publisher.close()
+            live_view.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(only_routed=sys.argv[1:] == ["routed"]))

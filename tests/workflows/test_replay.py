@@ -1,4 +1,4 @@
-"""Every recorded history replays against today's ConversationWorkflow without non-determinism."""
+"""Every recorded history replays against today's workflows without non-determinism."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
+from workflows.roster import RosterWorkflow
 
-HISTORIES = sorted(
-    (Path(__file__).resolve().parent.parent / "histories").glob("conversation-*.json")
-)
+HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
 
 
 def test_histories_were_recorded() -> None:
-    assert len(HISTORIES) >= 5
+    names = {p.stem for p in HISTORIES}
+    assert len([n for n in names if n.startswith("conversation-")]) >= 5
+    assert {"routed-grief-escalation", "routed-crisis-escalation", "routed-roster"} <= names
 
 
 @pytest.mark.parametrize(
@@ -25,6 +27,9 @@ def test_histories_were_recorded() -> None:
 )
 async def test_history_replays(path: Path, recorded: str) -> None:
     history = WorkflowHistory.from_json(path.stem, recorded)
-    replayer = Replayer(workflows=[ConversationWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow],
+        data_converter=pydantic_data_converter,
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
