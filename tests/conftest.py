@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -79,6 +81,21 @@ def redis_url(services: Endpoints) -> str:
 async def dev_client(temporal_address: str) -> Client:
     """A client of the real dev server, speaking pydantic models."""
     return await Client.connect(temporal_address, data_converter=pydantic_data_converter)
+
+
+@pytest.fixture
+async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
+    """A client of a fresh namespace of the dev server, for tests that list every running
+    workflow of their namespace (a live-view rebuild): other tests' workflows stay out of it."""
+    namespace = f"test-{uuid.uuid4().hex[:8]}"
+    await dev_client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86_400)
+        )
+    )
+    return await Client.connect(
+        temporal_address, namespace=namespace, data_converter=pydantic_data_converter
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.duration_pb2 import Duration
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -144,21 +142,6 @@ class Deployment:
 
 TENANT = "open-door"
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
-
-
-@pytest.fixture
-async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
-    """A client of a fresh namespace: a live-view rebuild queries every running escalation of
-    its namespace, and other tests' escalations have no worker left to answer."""
-    namespace = f"api-{uuid.uuid4().hex[:8]}"
-    await dev_client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86_400)
-        )
-    )
-    return await Client.connect(
-        temporal_address, namespace=namespace, data_converter=pydantic_data_converter
-    )
 
 
 @pytest.fixture

@@ -229,7 +229,7 @@ async def test_an_expired_offer_cannot_be_accepted(deployment: Deployment) -> No
     quick = deployment.policy.routing.model_copy(
         update={
             "queues": [
-                queue.model_copy(update={"accept_within": timedelta(seconds=2)})
+                queue.model_copy(update={"accept_within": timedelta(seconds=8)})
                 for queue in deployment.policy.routing.queues
             ]
         }
@@ -241,7 +241,7 @@ async def test_an_expired_offer_cannot_be_accepted(deployment: Deployment) -> No
     await say(conversation, GRIEF)
     escalation = escalation_workflow_id(**ids(conversation), sequence=1)
     offer = (await offers_of(api, escalation, ["vol-aoife"]))["vol-aoife"]
-    await asyncio.sleep(3)
+    await asyncio.sleep(9)
 
     code, details = await refused(
         api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-aoife"))

@@ -14,11 +14,8 @@ from typing import TypeVar
 
 import pytest
 import redis
-from google.protobuf.duration_pb2 import Duration
 from temporalio import workflow
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -353,20 +350,6 @@ class StandInConversation:
     @workflow.signal
     def finish(self) -> None:
         self._done = True
-
-
-@pytest.fixture
-async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
-    """A client of a fresh namespace: a rebuild lists every running workflow of its namespace."""
-    namespace = f"liveview-{uuid.uuid4().hex[:8]}"
-    await dev_client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86_400)
-        )
-    )
-    return await Client.connect(
-        temporal_address, namespace=namespace, data_converter=pydantic_data_converter
-    )
 
 
 @pytest.fixture

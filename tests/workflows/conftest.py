@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
@@ -87,6 +89,8 @@ class RoutedDeployment:
     task_queue: str
     policy: EscalationPolicy
     live_view: LiveView
+    started: list[str] = field(default_factory=list)
+    """Workflow ids to terminate after the test, so no timer of theirs outlives the worker."""
 
 
 @pytest.fixture
@@ -120,6 +124,11 @@ async def routed(
             await ensure_roster(
                 workflow_env.client, roster_id, routing.roster, task_queue=task_queue
             )
-            yield RoutedDeployment(task_queue=task_queue, policy=policy, live_view=live_view)
+            deployment = RoutedDeployment(task_queue=task_queue, policy=policy, live_view=live_view)
+            yield deployment
+            # Leftover timers with no worker to answer them would stall later tests' time skipping.
+            for workflow_id in [*deployment.started, roster_id]:
+                with contextlib.suppress(RPCError):
+                    await workflow_env.client.get_workflow_handle(workflow_id).terminate()
     publisher.close()
     live_view.close()

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -43,12 +44,29 @@ from warmline.escalation import (
 )
 from warmline.events import EventType
 from warmline.roster import AvailabilityRequest, RosterView
+from warmline.services import temporal_test_server_path
 from warmline.triage.types import Role
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
 
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this module's own: workflows other modules leave behind, with
+    no worker left to run their tasks, hold the shared server's clock back."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(temporal_test_server_path()),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
 GRIEF = "My husband passed away yesterday and I don't know what to do"
 CRISIS = "I want to end it all, nobody would miss me"
@@ -98,6 +116,10 @@ class Scene:
             id=workflow_id("open-door", self.conversation),
             task_queue=self.deployment.task_queue,
         )
+        self.deployment.started += [
+            self.handle.id,
+            *(escalation_workflow_id("open-door", self.conversation, n) for n in (1, 2, 3)),
+        ]
         return self
 
     async def say(self, text: str, message_id: str | None = None) -> None:
