@@ -30,6 +30,8 @@ class EventStamp(BaseModel):
 class TriageCall(BaseModel):
     request: TriageRequest
     stamp: EventStamp
+    preceding: list[DomainEvent] = []
+    """Events the workflow has not published yet (`conversation.started`), sent first."""
 
 
 def triage_events(
@@ -81,6 +83,9 @@ class TriageActivities:
         result = triage(self._provider, call.request)
         request = call.request
         self._publisher.publish(
-            triage_events(result, request.message_id, call.stamp, request.conversation_id)
+            [
+                *call.preceding,
+                *triage_events(result, request.message_id, call.stamp, request.conversation_id),
+            ]
         )
         return result

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         ConversationView,
         Correction,
         CustomerMessage,
+        EscalationPolicy,
         HandBackRequest,
         HandoffState,
         MessageAccepted,
@@ -96,6 +97,9 @@ PUBLISH_RETRY = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 TRIAGE_PUBLISHES = "triage-publishes-its-events"
+LEAN_MESSAGES = "started-with-first-triage-one-inactivity-timer"
+"""Patch marker: `conversation.started` goes out with the first triage's events, and one inactivity
+timer runs per quiet spell instead of one per message."""
 """Patch marker: from here on the triage activity publishes `message.triaged` itself."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
@@ -146,30 +150,24 @@ class ConversationWorkflow:
         self._survey_open = False
         self._handoff_outcome: str | None = None
         self._satisfaction: int | None = None
+        self._unannounced: list[DomainEvent] = []
+        """Events published with the next triage (or the close): `conversation.started`."""
+        self._last_activity = workflow.now()
+        self._idle = False
+        """Set by the inactivity watcher once nothing happened for the inactivity timeout."""
         self._lock = asyncio.Lock()
         """Held by every step that awaits: messages, specialists' actions, assignments."""
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationOutcome:
-        if params.carry is None:
-            started = self._event(
-                EventType.CONVERSATION_STARTED, "started", {"channel": params.channel}
-            )
-            await self._publish([started])
         policy = params.policy
+        lean = workflow.patched(LEAN_MESSAGES)
+        if params.carry is None:
+            await self._announce_start(lean=lean)
+        if lean:
+            watcher = asyncio.create_task(self._watch_inactivity(policy.inactivity_timeout))
         while True:
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        bool(self._pending or self._assignments or self._notices)
-                        or self._close_reason is not None
-                    ),
-                    timeout=policy.survey_within
-                    if self._survey_open
-                    else policy.inactivity_timeout,
-                )
-            except TimeoutError:
-                self._close_reason = "completed" if self._survey_open else "inactivity"
+            await self._wait_for_work(policy, lean=lean)
             async with self._lock:
                 # Messages accepted before a close are still triaged: nothing accepted is dropped.
                 while self._assignments:
@@ -178,6 +176,8 @@ class ConversationWorkflow:
                     await self._send_referrals(self._notices.pop(0))
                 while self._pending:
                     await self._handle(self._pending.pop(0))
+            self._last_activity = workflow.now()
+            self._idle = False
             if self._close_reason is not None:
                 break
             if (
@@ -207,7 +207,10 @@ class ConversationWorkflow:
                     "satisfaction": self._satisfaction,
                 },
             )
-            await self._publish([closed])
+            await self._publish([*self._unannounced, closed])
+            self._unannounced = []
+        if lean:
+            watcher.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return ConversationOutcome(
             conversation_id=params.conversation_id,
@@ -218,6 +221,48 @@ class ConversationWorkflow:
             satisfaction=self._satisfaction,
             handled_by=self._handled_by,
         )
+
+    async def _wait_for_work(self, policy: EscalationPolicy, *, lean: bool) -> None:
+        """Until there is work or the conversation closes (asked to, or by a timeout)."""
+        if lean and not self._survey_open:
+            await workflow.wait_condition(
+                lambda: self._has_work() or self._close_reason is not None or self._idle
+            )
+            if self._idle and not self._has_work() and self._close_reason is None:
+                self._close_reason = "inactivity"
+        else:
+            try:
+                await workflow.wait_condition(
+                    lambda: self._has_work() or self._close_reason is not None,
+                    timeout=policy.survey_within
+                    if self._survey_open
+                    else policy.inactivity_timeout,
+                )
+            except TimeoutError:
+                self._close_reason = "completed" if self._survey_open else "inactivity"
+
+    async def _announce_start(self, *, lean: bool) -> None:
+        started = self._event(
+            EventType.CONVERSATION_STARTED, "started", {"channel": self._params.channel}
+        )
+        if lean:
+            self._unannounced.append(started)
+        else:
+            await self._publish([started])
+
+    def _has_work(self) -> bool:
+        return bool(self._pending or self._assignments or self._notices)
+
+    async def _watch_inactivity(self, quiet_for: timedelta) -> None:
+        """One timer per quiet spell rather than one per message: wake when `timeout` has passed
+        since the last activity, and sleep on if something happened meanwhile."""
+        while True:
+            remaining = self._last_activity + quiet_for - workflow.now()
+            if remaining > timedelta(0):
+                await workflow.sleep(remaining)
+                continue
+            self._idle = True
+            await workflow.wait_condition(lambda: not self._idle)
 
     # --- the customer and the AI ---------------------------------------------------------------
 
@@ -586,10 +631,11 @@ class ConversationWorkflow:
         if workflow.patched(TRIAGE_PUBLISHES):
             result: TriageResult = await workflow.execute_activity_method(
                 TriageActivities.triage_and_publish,
-                TriageCall(request=request, stamp=stamp),
+                TriageCall(request=request, stamp=stamp, preceding=self._unannounced),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=TRIAGE_RETRY,
             )
+            self._unannounced = []
         else:
             result = await workflow.execute_activity_method(
                 TriageActivities.triage_message,

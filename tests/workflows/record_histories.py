@@ -3,7 +3,7 @@
 Run after a deliberate, versioned change to a workflow (old histories stay as they are):
 
     .venv/bin/python -m tests.workflows.record_histories          # everything
-    .venv/bin/python -m tests.workflows.record_histories routed   # only the routed histories
+    .venv/bin/python -m tests.workflows.record_histories routed   # routed + the newest path
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type.
@@ -52,6 +52,8 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "conversation-crisis": (["nobody would miss me, I want to end it all"], True),
     "conversation-inactivity": (["hello?"], False),
     "conversation-continue-as-new": (["one", "two", "three", "four", "I am so scared"], True),
+    "conversation-lean-routine": (["Where is my parcel?", "Thanks, that helps"], True),
+    "conversation-lean-inactivity": (["hello?", "anyone there?"], False),
 }
 ROUTED: dict[str, str] = {
     "routed-grief": "My husband passed away yesterday and I don't know what to do",
@@ -65,8 +67,10 @@ async def save(client: Client, workflow: str, name: str) -> None:
     print(f"recorded {name}: {len(history.events)} events")
 
 
-async def record(client: Client, task_queue: str) -> None:
-    for name, (texts, close) in SCRIPTS.items():
+async def record(
+    client: Client, task_queue: str, scripts: dict[str, tuple[list[str], bool]]
+) -> None:
+    for name, (texts, close) in scripts.items():
         policy = POLICY
         if name.endswith("continue-as-new"):
             policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 3})
@@ -176,7 +180,10 @@ async def main(only_routed: bool) -> None:
                 )
                 async with worker:
                     if not only_routed:
-                        await record(env.client, "record")
+                        await record(env.client, "record", SCRIPTS)
+                    else:
+                        lean = {n: v for n, v in SCRIPTS.items() if "-lean-" in n}
+                        await record(env.client, "record", lean)
                     roster_id = "roster/recordings/record"
                     await ensure_roster(env.client, roster_id, routing.roster, task_queue="record")
                     await record_routed(env.client, "record", roster_id)
