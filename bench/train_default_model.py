@@ -9,6 +9,7 @@ directory (by default the one inside the package) and prints its dev scores and 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from warmline.triage.training import read_split, train
 from warmline.triage.types import TriageRequest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path("/work/shared/data/goemotions")
+DATA = Path(
+    os.environ.get(
+        "WARMLINE_GOEMOTIONS",
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "goemotions",
+    )
+)
 OUT = ROOT / "warmline" / "triage" / "models" / DEFAULT_MODEL
 
 
