@@ -99,12 +99,12 @@ def _check_file(
     for problem in problems:
         line, column = document.locate(problem.loc)
         if problem.file is not None:
-            origin = f"{_dotted(problem.loc)} in {path}:{line}"
+            origin = f"{dotted(problem.loc)} in {path}:{line}"
             message = f"{problem.message} (used by {origin})"
             diagnostics.append(Diagnostic(problem.file, problem.line or 1, 1, message))
             continue
         diagnostics.append(
-            Diagnostic(path, line, column, f"{_dotted(problem.loc)}: {problem.message}")
+            Diagnostic(path, line, column, f"{dotted(problem.loc)}: {problem.message}")
         )
     return (None if diagnostics else config), _sorted(diagnostics)
 
@@ -144,7 +144,7 @@ def _check_header(document: SourceDocument) -> list[Diagnostic]:
     return []
 
 
-def _data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
+def data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
     """Drop the parts of a pydantic location that are not in the data (union tags, `[key]`)."""
     node: Any = document.data
     path: list[str | int] = []
@@ -160,7 +160,7 @@ def _data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
     return tuple(path)
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
+def dotted(loc: tuple[int | str, ...]) -> str:
     text = ""
     for element in loc:
         text += f"[{element}]" if isinstance(element, int) else f".{element}" if text else element
@@ -173,18 +173,18 @@ def _describe(value: Any) -> str:
 
 def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
     kind = detail["type"]
-    loc = _data_path(document, detail["loc"])
+    loc = data_path(document, detail["loc"])
     ctx = detail.get("ctx") or {}
     message = detail["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         name = str(loc[-1])
-        hint = _suggest(name, _allowed_keys(detail["loc"][:-1]))
-        where = _dotted(loc[:-1])
+        hint = suggest(name, allowed_keys(detail["loc"][:-1]))
+        where = dotted(loc[:-1])
         line, column = document.locate(loc, at_key=True)
         return Diagnostic(document.path, line, column, f"{where}: unknown key {name!r}{hint}")
     if kind == "missing":
         line, column = document.locate(loc[:-1], at_key=True)
-        where = _dotted(loc[:-1])
+        where = dotted(loc[:-1])
         return Diagnostic(document.path, line, column, f"{where}: missing required key {loc[-1]!r}")
     line, column = document.locate(loc, at_key=bool(detail["loc"]) and _is_key(detail["loc"]))
     if kind == "condition":
@@ -195,23 +195,23 @@ def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
         message = f"expected a mapping, found {_describe(detail['input'])}"
     elif kind == "list_type":
         message = f"expected a list, found {_describe(detail['input'])}"
-    return Diagnostic(document.path, line, column, f"{_dotted(loc)}: {message}")
+    return Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}")
 
 
 def _is_key(loc: tuple[int | str, ...]) -> bool:
     return isinstance(loc[-1], str) and loc[-1] == "[key]"
 
 
-def _suggest(name: str, known: list[str]) -> str:
+def suggest(name: str, known: list[str]) -> str:
     match = process.extractOne(name, known, score_cutoff=60)
     if match:
         return f"; did you mean {match[0]!r}?"
     return f"; expected one of: {', '.join(known)}" if known else ""
 
 
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the model accepts at a pydantic location, to suggest a correction."""
-    candidates: list[Any] = [WarmlineConfig]
+def allowed_keys(loc: tuple[int | str, ...], root: type[BaseModel] = WarmlineConfig) -> list[str]:
+    """The keys the model (`root` at the top) accepts at a pydantic location, for suggestions."""
+    candidates: list[Any] = [root]
     for element in loc:
         following: list[Any] = []
         for candidate in _flatten(candidates):

@@ -7,8 +7,6 @@ scenario is reported the way a bad configuration is, never with a traceback.
 
 from __future__ import annotations
 
-import types
-import typing
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +16,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from rapidfuzz import process
 
 from warmline.config.durations import Duration, format_duration
+from warmline.config.loader import allowed_keys, data_path, dotted, suggest
 from warmline.config.model import WarmlineConfig
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
@@ -283,7 +282,7 @@ def _cross_check(
 
     def report(loc: PathKey, message: str) -> None:
         line, column = document.locate(loc)
-        problems.append(Diagnostic(document.path, line, column, f"{_dotted(loc)}: {message}"))
+        problems.append(Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}"))
 
     if scenario.specialists is not None:
         ids = [s.id for s in scenario.specialists]
@@ -303,12 +302,12 @@ def _cross_check(
         if isinstance(who, str) and who not in ids:
             report(
                 ("steps", index, step.kind, "specialist"),
-                f"unknown specialist {who!r}{_suggest(who, ids)}",
+                f"unknown specialist {who!r}{suggest(who, ids)}",
             )
         if isinstance(action, TransferStep) and action.queue not in queues:
             report(
                 ("steps", index, step.kind, "queue"),
-                f"unknown queue {action.queue!r}{_suggest(action.queue, queues)}",
+                f"unknown queue {action.queue!r}{suggest(action.queue, queues)}",
             )
     return problems
 
@@ -317,20 +316,20 @@ def _cross_check(
 
 
 def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
-    loc = _data_path(document, detail["loc"])
+    loc = data_path(document, detail["loc"])
     kind = detail["type"]
     message = detail["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         name = str(loc[-1])
         line, column = document.locate(loc, at_key=True)
-        hint = _suggest(name, _allowed_keys(detail["loc"][:-1]))
+        hint = suggest(name, allowed_keys(detail["loc"][:-1], Scenario))
         return Diagnostic(
-            document.path, line, column, f"{_dotted(loc[:-1])}: unknown key {name!r}{hint}"
+            document.path, line, column, f"{dotted(loc[:-1])}: unknown key {name!r}{hint}"
         )
     if kind == "missing":
         line, column = document.locate(loc[:-1], at_key=True)
         message = f"missing required key {loc[-1]!r}"
-        return Diagnostic(document.path, line, column, f"{_dotted(loc[:-1])}: {message}")
+        return Diagnostic(document.path, line, column, f"{dotted(loc[:-1])}: {message}")
     if kind == "literal_error" and loc and loc[-1] in {"apiVersion", "kind"}:
         wanted = API_VERSION if loc[-1] == "apiVersion" else KIND
         message = f"must be {wanted!r}, found {detail['input']!r}"
@@ -339,71 +338,4 @@ def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
     elif kind == "list_type":
         message = "expected a list"
     line, column = document.locate(loc)
-    return Diagnostic(document.path, line, column, f"{_dotted(loc)}: {message}")
-
-
-def _data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
-    """The part of a pydantic location that exists in the data, plus a missing last key."""
-    node: Any = document.data
-    path: list[str | int] = []
-    for index, element in enumerate(loc):
-        in_mapping = isinstance(node, dict) and isinstance(element, str) and element in node
-        in_list = isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
-        if in_mapping or in_list:
-            node = node[element]
-            path.append(element)
-        elif index == len(loc) - 1:
-            path.append(element)
-    return tuple(path)
-
-
-def _dotted(loc: PathKey) -> str:
-    text = ""
-    for element in loc:
-        text += f"[{element}]" if isinstance(element, int) else f".{element}" if text else element
-    return text or "(top level)"
-
-
-def _suggest(name: str, known: list[str]) -> str:
-    match = process.extractOne(name, known, score_cutoff=60)
-    if match:
-        return f"; did you mean {match[0]!r}?"
-    return f"; expected one of: {', '.join(known)}" if known else ""
-
-
-def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
-    """The keys the scenario model accepts at a pydantic location."""
-    current: Any = Scenario
-    for element in loc:
-        current = _unwrap(current)
-        if isinstance(element, int) and typing.get_origin(current) is list:
-            current = typing.get_args(current)[0]
-        elif isinstance(current, type) and issubclass(current, BaseModel):
-            field = next(
-                (
-                    info.annotation
-                    for name, info in current.model_fields.items()
-                    if element in {name, info.alias}
-                ),
-                None,
-            )
-            if field is None:
-                return []
-            current = field
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return [info.alias or name for name, info in current.model_fields.items()]
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """`X | None` → X; Annotated[X, ...] → X."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _unwrap(typing.get_args(annotation)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        members = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _unwrap(members[0]) if len(members) == 1 else annotation
-    return annotation
+    return Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}")
