@@ -146,7 +146,6 @@ class ConversationWorkflow:
         """Answers waiting for their update handler to pick them up."""
         self._assignments: list[Assignment] = []
         self._notices: list[CrisisNotice] = []
-        self._waiting_for_specialist = False
         self._survey_open = False
         self._handoff_outcome: str | None = None
         self._satisfaction: int | None = None
@@ -182,7 +181,7 @@ class ConversationWorkflow:
                 break
             if (
                 self._handled_this_run >= policy.max_messages_before_continue_as_new
-                and not self._waiting_for_specialist
+                and not self._waiting_for_specialist()
             ):
                 # A handler still running means work arrived meanwhile: do it first.
                 await workflow.wait_condition(
@@ -249,6 +248,15 @@ class ConversationWorkflow:
             self._unannounced.append(started)
         else:
             await self._publish([started])
+
+    def _waiting_for_specialist(self) -> bool:
+        """An escalation child is still looking for someone (no continue-as-new meanwhile)."""
+        return (
+            self._params.policy.routing is not None
+            and self._escalation is not None
+            and self._handoff is None
+            and not self._survey_open
+        )
 
     def _has_work(self) -> bool:
         return bool(self._pending or self._assignments or self._notices)
@@ -683,7 +691,6 @@ class ConversationWorkflow:
         if routing is None:
             return
         params = self._params
-        self._waiting_for_specialist = True
         await workflow.start_child_workflow(
             EscalationWorkflow.run,
             EscalationInput(
@@ -705,7 +712,6 @@ class ConversationWorkflow:
         if assignment.sequence != self._escalations or self._escalation is None:
             workflow.logger.warning("ignoring a stale assignment %s", assignment.offer_id)
             return
-        self._waiting_for_specialist = False
         self._handled_by = [*self._handled_by, assignment.specialist_id]
         self._handoff = HandoffState(
             owner=assignment.specialist_id, queue=assignment.queue, notes=self._notes
