@@ -27,6 +27,7 @@ def test_the_shop_runs_the_lexicon_and_its_rules() -> None:
     assert policy.rules[0].when == "distress >= 0.7 for 2 messages"
     assert policy.crisis_queue == config.triage.crisis.queue
     assert policy.inactivity_timeout == config.routing.inactivity_timeout > timedelta(0)
+    assert policy.triage_as_local_activity, "an in-process provider triages in a local activity"
 
 
 def test_the_insurer_runs_its_llm() -> None:
@@ -35,3 +36,4 @@ def test_the_insurer_runs_its_llm() -> None:
     provider = build_provider(config.triage.provider)
     assert isinstance(provider, LLMProvider)
     assert provider.model_version == "llm:triage-small-2026-10"
+    assert not escalation_policy(config).triage_as_local_activity, "a network call is an activity"

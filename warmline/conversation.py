@@ -48,6 +48,11 @@ class EscalationPolicy(_Model):
     crisis_priority: int = 100
     inactivity_timeout: timedelta = timedelta(hours=24)
     max_messages_before_continue_as_new: Annotated[int, Field(ge=2)] = 500
+    triage_as_local_activity: bool = False
+    """Triage each message in a local activity, inside the workflow task that takes the message,
+    rather than as a scheduled activity: no activity task, no second workflow task, a third of the
+    history events. Right for providers that answer in milliseconds (`lexicon`, `local`); the
+    `llm` provider, whose calls take seconds and need the server's timeouts, keeps a regular one."""
 
 
 class Status(StrEnum):

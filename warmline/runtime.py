@@ -43,6 +43,7 @@ def escalation_policy(
         max_messages_before_continue_as_new=config.routing.max_messages_before_continue_as_new,
         require_risk_acknowledgement=config.handoff.require_risk_acknowledgement,
         satisfaction_survey=config.handoff.satisfaction_survey,
+        triage_as_local_activity=config.triage.provider.type != "llm",
     )
 
 

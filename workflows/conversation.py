@@ -97,10 +97,13 @@ PUBLISH_RETRY = RetryPolicy(
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 TRIAGE_PUBLISHES = "triage-publishes-its-events"
+"""Patch marker: from here on the triage activity publishes `message.triaged` itself."""
 LEAN_MESSAGES = "started-with-first-triage-one-inactivity-timer"
 """Patch marker: `conversation.started` goes out with the first triage's events, and one inactivity
 timer runs per quiet spell instead of one per message."""
-"""Patch marker: from here on the triage activity publishes `message.triaged` itself."""
+LOCAL_ACTIVITIES = "short-steps-as-local-activities"
+"""Patch marker: event publishes, and triage when the policy asks for it
+(`EscalationPolicy.triage_as_local_activity`), run as local activities inside the workflow task."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -637,12 +640,21 @@ class ConversationWorkflow:
         )
         events: list[DomainEvent] = []
         if workflow.patched(TRIAGE_PUBLISHES):
-            result: TriageResult = await workflow.execute_activity_method(
-                TriageActivities.triage_and_publish,
-                TriageCall(request=request, stamp=stamp, preceding=self._unannounced),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=TRIAGE_RETRY,
-            )
+            call = TriageCall(request=request, stamp=stamp, preceding=self._unannounced)
+            if params.policy.triage_as_local_activity and workflow.patched(LOCAL_ACTIVITIES):
+                result: TriageResult = await workflow.execute_local_activity_method(
+                    TriageActivities.triage_and_publish,
+                    call,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=TRIAGE_RETRY,
+                )
+            else:
+                result = await workflow.execute_activity_method(
+                    TriageActivities.triage_and_publish,
+                    call,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=TRIAGE_RETRY,
+                )
             self._unannounced = []
         else:
             result = await workflow.execute_activity_method(
@@ -903,6 +915,16 @@ class ConversationWorkflow:
         )
 
     async def _publish(self, events: list[DomainEvent]) -> None:
+        if workflow.patched(LOCAL_ACTIVITIES):
+            # A publish takes milliseconds; run in the workflow task it needs no activity task and
+            # no second workflow task. Retries past the local retry threshold become timers.
+            await workflow.execute_local_activity_method(
+                EventActivities.publish_events,
+                EventBatch(events=events),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=PUBLISH_RETRY,
+            )
+            return
         await workflow.execute_activity_method(
             EventActivities.publish_events,
             EventBatch(events=events),

@@ -3,10 +3,13 @@
 Run after a deliberate, versioned change to a workflow (old histories stay as they are):
 
     .venv/bin/python -m tests.workflows.record_histories          # everything
-    .venv/bin/python -m tests.workflows.record_histories routed   # routed + the newest path
+    .venv/bin/python -m tests.workflows.record_histories newest   # only the newest path
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
-conversation, its escalation and the roster, each saved under its own workflow type.
+conversation, its escalation and the roster, each saved under its own workflow type. The newest
+path is `conversation-local-*` and `routed-local-*`: triage and event publishes as local
+activities. Older recordings stay as they are, so the replay tests keep covering every path a
+running workflow may still be on.
 """
 
 from __future__ import annotations
@@ -54,10 +57,15 @@ SCRIPTS: dict[str, tuple[list[str], bool]] = {
     "conversation-continue-as-new": (["one", "two", "three", "four", "I am so scared"], True),
     "conversation-lean-routine": (["Where is my parcel?", "Thanks, that helps"], True),
     "conversation-lean-inactivity": (["hello?", "anyone there?"], False),
+    "conversation-local-routine": (["Where is my parcel?", "Thanks, that helps"], True),
+    "conversation-local-crisis": (["hello", "nobody would miss me, I want to end it all"], True),
+    "conversation-local-inactivity": (["hello?", "anyone there?"], False),
 }
+NEWEST = "-local-"
+"""The marker in the names of the newest path's recordings."""
 ROUTED: dict[str, str] = {
-    "routed-grief": "My husband passed away yesterday and I don't know what to do",
-    "routed-crisis": "I want to end it all, nobody would miss me",
+    "grief": "My husband passed away yesterday and I don't know what to do",
+    "crisis": "I want to end it all, nobody would miss me",
 }
 
 
@@ -74,6 +82,8 @@ async def record(
         policy = POLICY
         if name.endswith("continue-as-new"):
             policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 3})
+        if NEWEST in name:
+            policy = POLICY.model_copy(update={"triage_as_local_activity": True})
         conversation = f"{name}-{uuid.uuid4().hex[:6]}"
         handle = await client.start_workflow(
             ConversationWorkflow.run,
@@ -95,7 +105,7 @@ async def record(
         print(f"recorded {name}: {len(history.events)} events")
 
 
-async def record_routed(client: Client, task_queue: str, roster_id: str) -> None:
+async def record_routed(client: Client, task_queue: str, roster_id: str, prefix: str) -> None:
     """A handoff from first message to completion, through the escalation and the roster."""
     config = load_config(PEER_SUPPORT, resolve_secrets=False)
     policy = escalation_policy(config, task_queue=task_queue)
@@ -103,7 +113,8 @@ async def record_routed(client: Client, task_queue: str, roster_id: str) -> None
     policy = policy.model_copy(
         update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
     )
-    for name, text in ROUTED.items():
+    for case, text in ROUTED.items():
+        name = f"{prefix}-{case}"
         conversation = f"{name}-{uuid.uuid4().hex[:6]}"
         handle = await client.start_workflow(
             ConversationWorkflow.run,
@@ -148,10 +159,10 @@ async def record_routed(client: Client, task_queue: str, roster_id: str) -> None
         await handle.result()
         await save(client, handle.id, f"{name}-conversation")
         await save(client, escalation.id, f"{name}-escalation")
-    await save(client, roster_id, "routed-roster")
+    await save(client, roster_id, f"{prefix}-roster")
 
 
-async def main(only_routed: bool) -> None:
+async def main(only_newest: bool) -> None:
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -179,14 +190,13 @@ async def main(only_routed: bool) -> None:
                     routing=routing,
                 )
                 async with worker:
-                    if not only_routed:
-                        await record(env.client, "record", SCRIPTS)
-                    else:
-                        lean = {n: v for n, v in SCRIPTS.items() if "-lean-" in n}
-                        await record(env.client, "record", lean)
+                    scripts = SCRIPTS
+                    if only_newest:
+                        scripts = {n: v for n, v in SCRIPTS.items() if NEWEST in n}
+                    await record(env.client, "record", scripts)
                     roster_id = "roster/recordings/record"
                     await ensure_roster(env.client, roster_id, routing.roster, task_queue="record")
-                    await record_routed(env.client, "record", roster_id)
+                    await record_routed(env.client, "record", roster_id, prefix="routed-local")
         finally:
             await env.shutdown()
             publisher.close()
@@ -194,4 +204,4 @@ async def main(only_routed: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(only_routed=sys.argv[1:] == ["routed"]))
+    asyncio.run(main(only_newest=sys.argv[1:] == ["newest"]))

@@ -70,13 +70,28 @@ async def say(
         )
 
 
+@pytest.mark.parametrize("triage_locally", [False, True], ids=["triage-activity", "local"])
 async def test_routine_conversation_is_triaged_and_closes_without_escalation(
-    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog, triage_locally: bool
 ) -> None:
-    handle, conversation = await start(workflow_env, worker)
+    policy = POLICY.model_copy(update={"triage_as_local_activity": triage_locally})
+    handle, conversation = await start(workflow_env, worker, policy)
     await say(handle, "Hi, where is my parcel?", "Thanks, that is helpful")
     await handle.signal(ConversationWorkflow.close, CloseRequest(reason="resolved"))
     outcome = await handle.result()
+
+    history = await handle.fetch_history()
+    scheduled = [
+        e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    local_runs = [
+        e
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    # The close's publish always runs locally; the two triages do as well when the policy asks.
+    assert len(scheduled) == (0 if triage_locally else 2)
+    assert len(local_runs) == (3 if triage_locally else 1)
 
     assert outcome.message_count == 2
     assert outcome.escalation is None
