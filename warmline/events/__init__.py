@@ -8,8 +8,8 @@ from warmline.events.envelope import (
     from_record,
     to_record,
 )
-from warmline.events.publisher import EVENTS_TOPIC, EventPublisher, PublishError
-from warmline.events.types import EventType
+from warmline.events.publisher import EventPublisher, PublishError
+from warmline.events.types import EVENTS_TOPIC, EventType
 
 __all__ = [
     "EVENTS_TOPIC",

@@ -12,8 +12,8 @@ from kafka.errors import KafkaError
 
 from warmline.errors import WarmlineError
 from warmline.events.envelope import DomainEvent, to_record
+from warmline.events.types import EVENTS_TOPIC
 
-EVENTS_TOPIC = "warmline.events.v1"
 # The producer's own retries stay on, bounded by this delivery timeout: with idempotence the broker
 # drops a retried batch it already has (by producer id and sequence number), so they never double
 # an event. Past the timeout the activity attempt fails and Temporal's retry policy takes over,

@@ -7,6 +7,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+EVENTS_TOPIC = "warmline.events.v1"
+"""Conversation, escalation, handoff and model events, keyed by conversation id."""
+WELLNESS_TOPIC = "warmline.wellness.v1"
+"""Wellness events, keyed by worker id; kept apart so only HR connectors need access to it."""
+INBOUND_MESSAGES_TOPIC = "warmline.inbound.messages.v1"
+"""Customer messages from channels and the CRM, keyed by conversation id."""
+INBOUND_HR_TOPIC = "warmline.inbound.hr.v1"
+"""Shift schedules and availability from HR, keyed by worker id."""
+DEADLETTER_TOPIC = "warmline.deadletter.v1"
+"""Records a consumer could not process: the original bytes, with why and where in headers."""
+
 
 class EventType(StrEnum):
     """Every domain event type; `subject` is the conversation id or, for wellness, the worker id."""
@@ -42,12 +53,35 @@ class EventType(StrEnum):
     WELLNESS_ROTATION_STARTED = "io.warmline.wellness.rotation.started.v1"
     WELLNESS_ROTATION_ENDED = "io.warmline.wellness.rotation.ended.v1"
 
+    INBOUND_MESSAGE_RECEIVED = "io.warmline.inbound.message.received.v1"
+    INBOUND_AVAILABILITY_CHANGED = "io.warmline.inbound.availability.changed.v1"
+    INBOUND_SHIFT_SCHEDULED = "io.warmline.inbound.shift.scheduled.v1"
+
     @property
     def keyed_by_worker(self) -> bool:
-        """Wellness events are keyed (and ordered) per worker; all others per conversation."""
-        return self.value.startswith("io.warmline.wellness.")
+        """Wellness and HR events are keyed (and ordered) per worker; others per conversation."""
+        return self.value.startswith("io.warmline.wellness.") or self in _HR_INBOUND
+
+    @property
+    def inbound(self) -> bool:
+        """Sent to warmline (by channels, the CRM, HR) rather than emitted by it."""
+        return self.value.startswith("io.warmline.inbound.")
+
+    @property
+    def topic(self) -> str:
+        """The Kafka topic events of this type travel on (see docs/events.md, Topics)."""
+        if self is EventType.INBOUND_MESSAGE_RECEIVED:
+            return INBOUND_MESSAGES_TOPIC
+        if self in _HR_INBOUND:
+            return INBOUND_HR_TOPIC
+        if self.value.startswith("io.warmline.wellness."):
+            return WELLNESS_TOPIC
+        return EVENTS_TOPIC
 
     @property
     def version(self) -> int:
         """The schema version at the end of the type name (`.v1` → 1)."""
         return int(self.value.rsplit(".v", 1)[1])
+
+
+_HR_INBOUND = frozenset({EventType.INBOUND_AVAILABILITY_CHANGED, EventType.INBOUND_SHIFT_SCHEDULED})

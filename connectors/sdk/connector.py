@@ -1,0 +1,139 @@
+"""The base class of every connector: typed handlers per event type, and the errors they raise.
+
+A connector subclasses `Connector`, names itself, declares its settings as a pydantic model, and
+marks async methods with `@handles(EventType....)`. The runner (`connectors.sdk.runner`) does the
+rest: consuming, decoding, dropping duplicates, retrying with backoff and jitter, dead-lettering,
+committing offsets and shutting down cleanly.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from warmline.errors import WarmlineError
+from warmline.events.catalog import EventData, parse_data
+from warmline.events.envelope import DomainEvent
+from warmline.events.types import EventType
+
+DataT = TypeVar("DataT", bound=EventData)
+_HANDLES = "__warmline_handles__"
+_BATCH = "__warmline_batch__"
+
+
+@dataclass(frozen=True)
+class Event(Generic[DataT]):
+    """One event as a handler receives it: the CloudEvents attributes and the typed data."""
+
+    id: str
+    type: EventType
+    source: str
+    subject: str
+    """The conversation id, or the worker id for wellness and HR events."""
+    time: datetime
+    data: DataT
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> Event[EventData]:
+        """Type an envelope's data by the catalog; raises `EventDataError` when it does not fit."""
+        return Event(
+            id=event.id,
+            type=event.type,
+            source=event.source,
+            subject=event.subject,
+            time=event.time,
+            data=parse_data(event.type, event.data),
+        )
+
+
+class ConnectorError(WarmlineError):
+    """Base of the errors a handler raises to tell the runner what to do."""
+
+
+class RetryableError(ConnectorError):
+    """Try again later (a 5xx, a timeout, a 429); `retry_after` in seconds, when the API said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ConnectorError):
+    """Retrying cannot help (the API refused the request as invalid): dead-letter at once."""
+
+
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the runner hands a connector besides its settings."""
+
+    name: str
+    """The connector's name in the configuration (also its consumer group and dedupe scope)."""
+    secrets: Mapping[str, str]
+    """Resolved secrets from the configuration's `secrets:` (API keys, signing keys)."""
+    base_dir: str = "."
+    """Directory of the configuration file, for relative template paths."""
+
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+def handles(*types: EventType, batch: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """Mark a connector method as the handler of these event types.
+
+    The method takes one `Event[...]`, or with `batch=True` a list of them (every event of those
+    types in one poll, in partition order). It returns when the effect is done; it raises
+    `RetryableError` or `PermanentError` (anything else counts as retryable).
+    """
+    if not types:
+        raise TypeError("@handles needs at least one event type")
+
+    def mark(method: Callable[..., Any]) -> Any:
+        if not inspect.iscoroutinefunction(method):
+            raise TypeError(f"{method.__qualname__}: a handler must be `async def`")
+        setattr(method, _HANDLES, tuple(types))
+        setattr(method, _BATCH, batch)
+        return method
+
+    return mark
+
+
+class Connector:
+    """Subclass it, set `type_name` and `Settings`, and write `@handles` methods."""
+
+    type_name: ClassVar[str] = ""
+    """The `type:` a configuration uses to pick this connector (e.g. `hubspot`)."""
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    """The connector's `settings:` block, validated when the runner starts."""
+
+    def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    async def start(self) -> None:
+        """Open clients before the first event (override; the default does nothing)."""
+
+    async def stop(self) -> None:
+        """Close clients after the last event (override; the default does nothing)."""
+
+    @classmethod
+    def handler_table(cls) -> dict[EventType, tuple[str, bool]]:
+        """Event type → (method name, batch?) for every `@handles` method."""
+        table: dict[EventType, tuple[str, bool]] = {}
+        for name, member in inspect.getmembers(cls, inspect.isfunction):
+            for event_type in getattr(member, _HANDLES, ()):
+                if event_type in table:
+                    raise TypeError(
+                        f"{cls.__name__}: {event_type.value} is handled by both "
+                        f"{table[event_type][0]} and {name}"
+                    )
+                table[event_type] = (name, bool(getattr(member, _BATCH, False)))
+        return table

@@ -1,0 +1,293 @@
+"""Runs a connector against Kafka: at-least-once delivery, exactly-once effect through dedupe.
+
+One poll is one batch. Every record of it is decoded and typed (a record that is not a warmline
+event is dead-lettered with the reason), duplicates are dropped by event id, and the rest go to
+the connector's handlers: events of one subject in order, different subjects concurrently. A
+handler that fails is retried with exponential backoff and full jitter (honouring a
+`retry_after`), and dead-lettered after `max_attempts` or at once for a `PermanentError`. Only
+when every record of the batch is handled or dead-lettered are the ids marked done and the offsets
+committed; a crash before that redelivers the batch and the dedupe drops what was already done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+)
+
+from connectors.sdk.connector import (
+    Connector,
+    ConnectorError,
+    Event,
+    PermanentError,
+    RetryableError,
+)
+from warmline.events.catalog import EventData, EventDataError
+from warmline.events.deadletter import DeadLetters, Origin
+from warmline.events.dedupe import Deduper
+from warmline.events.envelope import EventDecodeError, from_record
+from warmline.events.types import EVENTS_TOPIC, EventType
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How a connector consumes; the defaults suit a production broker."""
+
+    topics: tuple[str, ...] = (EVENTS_TOPIC,)
+    events: tuple[str, ...] = ("*",)
+    """CloudEvents types to deliver (`fnmatch` patterns, e.g. `io.warmline.handoff.*`)."""
+    group_id: str | None = None
+    """The Kafka consumer group; `warmline-connector-<name>` by default."""
+    max_attempts: int = 5
+    initial_backoff: timedelta = timedelta(milliseconds=500)
+    max_backoff: timedelta = timedelta(seconds=30)
+    batch_size: int = 100
+    concurrency: int = 8
+    """Subjects handled at the same time (events of one subject are always in order)."""
+    poll_timeout: timedelta = timedelta(milliseconds=500)
+    max_poll_interval: timedelta = timedelta(minutes=10)
+    """Longer than the slowest batch with all its retries, or the group rebalances under it."""
+
+
+@dataclass
+class RunnerStats:
+    """Counters a test or a health check reads."""
+
+    handled: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    """Events of types the connector does not take."""
+    retries: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    handled_ids: list[str] = field(default_factory=list)
+
+
+class _StopRequestedError(Exception):
+    """Shutdown began while a handler waited to retry: leave the batch uncommitted."""
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord
+    event: Event[EventData]
+
+
+class ConnectorRunner:
+    """Consumes for one connector until `stop()`; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        *,
+        bootstrap: str,
+        deduper: Deduper,
+        dead_letters: DeadLetters,
+        settings: RunnerSettings | None = None,
+    ) -> None:
+        self.connector = connector
+        self.settings = settings or RunnerSettings()
+        self.stats = RunnerStats()
+        self._bootstrap = bootstrap
+        self._deduper = deduper
+        self._dead_letters = dead_letters
+        self._table = type(connector).handler_table()
+        self._stop = asyncio.Event()
+        self._consumer: KafkaConsumer | None = None
+        self.assigned = asyncio.Event()
+        """Set once the consumer group gave this runner its partitions."""
+
+    @property
+    def name(self) -> str:
+        return self.connector.context.name
+
+    def stop(self) -> None:
+        """Finish the batch in hand (or abandon it uncommitted if a retry is waiting), then stop."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        consumer = await asyncio.to_thread(self._connect)
+        self._consumer = consumer
+        await self.connector.start()
+        try:
+            while not self._stop.is_set():
+                records = await asyncio.to_thread(self._poll, consumer)
+                if consumer.assignment():
+                    self.assigned.set()
+                if not records:
+                    continue
+                try:
+                    await self._process(records)
+                except _StopRequestedError:
+                    log.info("%s: stopping with a batch uncommitted; it is redelivered", self.name)
+                    break
+                await asyncio.to_thread(consumer.commit)
+                self.stats.batches += 1
+        finally:
+            await self.connector.stop()
+            await asyncio.to_thread(consumer.close, autocommit=False)
+
+    # --- consuming ---------------------------------------------------------------------------
+
+    def _connect(self) -> KafkaConsumer:
+        s = self.settings
+        return KafkaConsumer(
+            *s.topics,
+            bootstrap_servers=self._bootstrap,
+            group_id=s.group_id or f"warmline-connector-{self.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_size,
+            max_poll_interval_ms=int(s.max_poll_interval.total_seconds() * 1000),
+            fetch_max_bytes=64 * 1_048_576,
+            max_partition_fetch_bytes=16 * 1_048_576,
+        )
+
+    def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
+        timeout_ms = int(self.settings.poll_timeout.total_seconds() * 1000)
+        polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.batch_size)
+        return [record for batch in polled.values() for record in batch]
+
+    async def _process(self, records: Sequence[ConsumerRecord]) -> None:
+        items: list[_Item] = []
+        for record in records:
+            item = await self._decode(record)
+            if item is not None:
+                items.append(item)
+        fresh = set(self._deduper.unseen([i.event.id for i in items]))
+        self.stats.duplicates += len(items) - len(fresh)
+        kept: list[_Item] = []
+        for item in items:
+            if item.event.id in fresh:
+                fresh.discard(item.event.id)
+                kept.append(item)
+        await self._dispatch(kept)
+        self._deduper.mark_done([i.event.id for i in kept])
+
+    async def _decode(self, record: ConsumerRecord) -> _Item | None:
+        headers = [(k, v) for k, v in (record.headers or [])]
+        try:
+            envelope = from_record(record.key, headers, record.value or b"")
+            event = Event.of(envelope)
+        except (EventDecodeError, EventDataError) as error:
+            await self._dead_letter(record, error.reason, attempts=0)
+            return None
+        if event.type not in self._table or not self._wanted(event.type):
+            self.stats.skipped += 1
+            return None
+        return _Item(record, event)
+
+    def _wanted(self, event_type: EventType) -> bool:
+        return any(fnmatch.fnmatchcase(event_type.value, p) for p in self.settings.events)
+
+    # --- handling ----------------------------------------------------------------------------
+
+    async def _dispatch(self, items: list[_Item]) -> None:
+        batched: dict[str, list[_Item]] = defaultdict(list)
+        by_subject: dict[str, list[_Item]] = defaultdict(list)
+        for item in items:
+            method, batch = self._table[item.event.type]
+            (batched[method] if batch else by_subject[item.event.subject]).append(item)
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def in_order(group: list[_Item]) -> None:
+            async with limit:
+                for item in group:
+                    await self._deliver([item], batch=False)
+
+        stopping = False
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for group in by_subject.values():
+                    tasks.create_task(in_order(group))
+                for group in batched.values():
+                    tasks.create_task(self._deliver(group, batch=True))
+        except* _StopRequestedError:
+            stopping = True
+        if stopping:
+            raise _StopRequestedError
+
+    async def _deliver(self, items: list[_Item], *, batch: bool) -> None:
+        method_name, _ = self._table[items[0].event.type]
+        method = getattr(self.connector, method_name)
+        argument: Any = [i.event for i in items] if batch else items[0].event
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.settings.max_attempts),
+                wait=self._wait,
+                retry=retry_if_not_exception_type((PermanentError, _StopRequestedError)),
+                reraise=True,
+                sleep=self._sleep,
+                before_sleep=self._count_retry,
+            ):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    await method(argument)
+        except _StopRequestedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any handler failure ends in the dead letter
+            reason = f"{method_name} failed after {attempts} attempt(s): {_describe(error)}"
+            log.warning("%s: %s", self.name, reason)
+            for item in items:
+                await self._dead_letter(item.record, reason, attempts=attempts)
+            return
+        self.stats.handled += len(items)
+        self.stats.handled_ids.extend(i.event.id for i in items)
+
+    def _wait(self, state: RetryCallState) -> float:
+        """Exponential backoff with full jitter, or the API's Retry-After when it gave one."""
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableError) and error.retry_after is not None:
+            return min(error.retry_after, self.settings.max_backoff.total_seconds())
+        ceiling = min(
+            self.settings.max_backoff.total_seconds(),
+            self.settings.initial_backoff.total_seconds() * 2 ** (state.attempt_number - 1),
+        )
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep between attempts, cut short by shutdown."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+            raise _StopRequestedError
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, *, attempts: int) -> None:
+        origin = Origin(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=[(k, v) for k, v in (record.headers or [])],
+        )
+        await asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=attempts)
+        self.stats.dead_lettered += 1
+
+
+def _describe(error: BaseException) -> str:
+    """A connector's own errors speak for themselves; others get their type named."""
+    if isinstance(error, ConnectorError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

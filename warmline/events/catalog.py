@@ -1,0 +1,359 @@
+"""The event catalog: one pydantic model for the `data` of every CloudEvents type warmline uses.
+
+These models are the contract with connectors. `docs/events.md` and the JSON Schemas under
+`docs/schemas/events/` are generated from them (`python -m warmline.events.docs`), and a test fails
+when the generated files are out of date.
+
+Evolution: a new optional field is additive and keeps the type's version, so every model tolerates
+fields it does not know (a connector built against v1 keeps working when v1 grows). Removing or
+renaming a field, or changing its meaning or type, is breaking: it needs a new `.vN` type, emitted
+beside the old one for as long as connectors need it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from warmline.errors import WarmlineError
+from warmline.events.types import EventType
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class EventData(BaseModel):
+    """The data of one event type. Unknown fields are kept: additive changes keep the version."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class EventDataError(WarmlineError):
+    """An event's data does not match its type's model; `reason` says where."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+# --- conversation ----------------------------------------------------------------------------
+
+
+class ConversationStarted(EventData):
+    """A conversation began (published with its first message's triage)."""
+
+    channel: str
+    """Where the customer writes from: `chat`, `email`, `sms`, ..."""
+
+
+class Emotion(BaseModel):
+    label: str
+    """A GoEmotions label, e.g. `grief`."""
+    score: Score
+
+
+class MessageTriaged(EventData):
+    """The AI read a customer message. Carries no message text: only what triage made of it."""
+
+    message_id: str
+    emotions: list[Emotion]
+    """Highest score first."""
+    distress: Score
+    risk_flags: list[str] = Field(default_factory=list)
+    """`suicidal_ideation`, `self_harm`, `harm_to_others`, `abuse`, `medical_emergency`,
+    `hostile`."""
+    crisis: bool = False
+    confidence: Score
+    rationale: str
+    model_version: str
+
+
+class CrisisDetected(EventData):
+    """The crisis screen or the provider flagged a risk: it goes to the crisis lane."""
+
+    message_id: str
+    risk_flags: list[str]
+
+
+class ConversationEscalated(EventData):
+    """A rule or the crisis screen escalated the conversation to a queue."""
+
+    queue: str
+    reason: str
+    priority: int
+    rule: str
+    """The rule that fired, or `crisis`."""
+    crisis: bool
+    message_id: str
+
+
+class ConversationClosed(EventData):
+    """The conversation ended: resolved, completed by a specialist, or inactive."""
+
+    reason: str | None
+    """`resolved`, `completed`, `inactivity`, or what the caller gave."""
+    messages: int
+    outcome: str | None = None
+    """The specialist's outcome when a handoff completed."""
+    satisfaction: int | None = None
+
+
+class ConversationRated(EventData):
+    """The customer's satisfaction score after a completed handoff."""
+
+    score: int
+    outcome: str | None = None
+
+
+# --- escalation and handoff ------------------------------------------------------------------
+
+
+class OfferCreated(EventData):
+    """A specialist was offered the conversation."""
+
+    offer_id: str
+    specialist: str
+    queue: str
+    priority: int
+    crisis: bool
+    expires_at: datetime
+
+
+class OfferDeclined(EventData):
+    offer_id: str
+    specialist: str
+    queue: str
+    reason: str
+
+
+class OfferExpired(EventData):
+    """Nobody answered the offer in time: an SLA breach of the queue."""
+
+    offer_id: str
+    specialist: str
+    queue: str
+    reason: str = ""
+
+
+class OfferWithdrawn(EventData):
+    """Another specialist accepted first (crisis lane) or the conversation ended."""
+
+    offer_id: str
+    specialist: str
+    queue: str
+    reason: str
+
+
+class EscalationRerouted(EventData):
+    """The escalation moved along the queue's escalation chain, or a specialist transferred it."""
+
+    from_queue: str
+    to_queue: str
+    reason: str
+    specialist: str | None = None
+    """Who transferred it, for a transfer."""
+
+
+class SupervisorPaged(EventData):
+    supervisor: str | None
+    queue: str
+    reason: str
+
+
+class Referral(BaseModel):
+    name: str
+    phone: str | None = None
+    text: str | None = None
+    url: str | None = None
+    hours: str = "24/7"
+
+
+class ReferralsSent(EventData):
+    """Nobody in the crisis lane accepted in time; the customer got the helplines."""
+
+    country: str | None
+    referrals: list[Referral]
+    supervisor: str | None = None
+
+
+class HandoffAccepted(EventData):
+    specialist: str
+    queue: str
+    offer_id: str
+    crisis: bool
+    waited_ms: int
+    """From the escalation to the accept."""
+
+
+class RiskAcknowledged(EventData):
+    specialist: str
+    risk_flags: list[str]
+
+
+class TriageCorrected(EventData):
+    """A specialist corrected the AI's reading; a candidate training label for annotation."""
+
+    specialist_id: str
+    message_id: str
+    labels: list[str]
+    note: str
+    ai_labels: list[str]
+    model_version: str
+
+
+class HandoffReturned(EventData):
+    """The specialist handed the conversation back to the AI with a note."""
+
+    specialist: str
+    note: str
+
+
+class HandoffCompleted(EventData):
+    specialist: str
+    queue: str
+    outcome: str
+    summary: str = ""
+
+
+# --- model lifecycle (the annotation loop) ---------------------------------------------------
+
+
+class ModelPromoted(EventData):
+    model_version: str
+    previous_version: str | None = None
+    macro_f1: float
+    previous_macro_f1: float | None = None
+
+
+class ModelRejected(EventData):
+    model_version: str
+    reason: str
+    macro_f1: float | None = None
+
+
+# --- wellness (keyed by worker; never conversation content) ----------------------------------
+
+
+class WellnessExposureUpdated(EventData):
+    exposure_minutes: float
+    """Intensity-weighted minutes in the current shift."""
+    budget_minutes: float
+
+
+class WellnessBreakStarted(EventData):
+    reason: str
+    until: datetime
+
+
+class WellnessBreakEnded(EventData):
+    reason: str = ""
+
+
+class WellnessCheckinRequested(EventData):
+    reason: str
+
+
+class WellnessCheckinSubmitted(EventData):
+    """That a check-in happened; the worker's note never leaves warmline."""
+
+    mood: int | None = None
+
+
+class WellnessBudgetExceeded(EventData):
+    exposure_minutes: float
+    budget_minutes: float
+
+
+class WellnessRotationStarted(EventData):
+    off_queues: list[str]
+    until: datetime
+
+
+class WellnessRotationEnded(EventData):
+    queues: list[str] = Field(default_factory=list)
+
+
+# --- inbound: what channels, the CRM and HR send warmline ------------------------------------
+
+
+class InboundMessage(EventData):
+    """A customer message from a channel or the CRM; subject is the conversation id."""
+
+    tenant_id: str
+    conversation_id: str
+    message_id: str
+    """Unique within the conversation; a repeated id is not triaged twice."""
+    text: str
+    channel: str = "chat"
+    country: str | None = None
+    """ISO 3166-1 alpha-2, to pick crisis helplines; the tenant's default otherwise."""
+
+
+class InboundAvailability(EventData):
+    """HR or a workforce tool says a specialist became (un)available; subject is the worker id."""
+
+    specialist_id: str
+    available: bool
+    reason: str = ""
+
+
+class InboundShift(EventData):
+    """A shift from the HR system's schedule; subject is the worker id."""
+
+    worker_id: str
+    shift_id: str
+    starts_at: datetime
+    ends_at: datetime
+    queues: list[str] = Field(default_factory=list)
+    """Queues the worker staffs in this shift; empty for all their skills."""
+
+
+CATALOG: dict[EventType, type[EventData]] = {
+    EventType.CONVERSATION_STARTED: ConversationStarted,
+    EventType.MESSAGE_TRIAGED: MessageTriaged,
+    EventType.CRISIS_DETECTED: CrisisDetected,
+    EventType.CONVERSATION_ESCALATED: ConversationEscalated,
+    EventType.OFFER_CREATED: OfferCreated,
+    EventType.OFFER_DECLINED: OfferDeclined,
+    EventType.OFFER_EXPIRED: OfferExpired,
+    EventType.OFFER_WITHDRAWN: OfferWithdrawn,
+    EventType.ESCALATION_REROUTED: EscalationRerouted,
+    EventType.HANDOFF_ACCEPTED: HandoffAccepted,
+    EventType.HANDOFF_COMPLETED: HandoffCompleted,
+    EventType.CONVERSATION_CLOSED: ConversationClosed,
+    EventType.SUPERVISOR_PAGED: SupervisorPaged,
+    EventType.REFERRALS_SENT: ReferralsSent,
+    EventType.RISK_ACKNOWLEDGED: RiskAcknowledged,
+    EventType.TRIAGE_CORRECTED: TriageCorrected,
+    EventType.HANDOFF_RETURNED: HandoffReturned,
+    EventType.SATISFACTION_RECORDED: ConversationRated,
+    EventType.MODEL_PROMOTED: ModelPromoted,
+    EventType.MODEL_REJECTED: ModelRejected,
+    EventType.WELLNESS_EXPOSURE_UPDATED: WellnessExposureUpdated,
+    EventType.WELLNESS_BREAK_STARTED: WellnessBreakStarted,
+    EventType.WELLNESS_BREAK_ENDED: WellnessBreakEnded,
+    EventType.WELLNESS_CHECKIN_REQUESTED: WellnessCheckinRequested,
+    EventType.WELLNESS_CHECKIN_SUBMITTED: WellnessCheckinSubmitted,
+    EventType.WELLNESS_BUDGET_EXCEEDED: WellnessBudgetExceeded,
+    EventType.WELLNESS_ROTATION_STARTED: WellnessRotationStarted,
+    EventType.WELLNESS_ROTATION_ENDED: WellnessRotationEnded,
+    EventType.INBOUND_MESSAGE_RECEIVED: InboundMessage,
+    EventType.INBOUND_AVAILABILITY_CHANGED: InboundAvailability,
+    EventType.INBOUND_SHIFT_SCHEDULED: InboundShift,
+}
+
+
+def data_model(event_type: EventType) -> type[EventData]:
+    return CATALOG[event_type]
+
+
+def parse_data(event_type: EventType, data: dict[str, Any]) -> EventData:
+    """The event's data as its type's model, or `EventDataError` naming the wrong fields."""
+    try:
+        return CATALOG[event_type].model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in error.errors()
+        )
+        raise EventDataError(f"{event_type.value} data is invalid: {problems}") from None

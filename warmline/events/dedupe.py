@@ -1,0 +1,54 @@
+"""Dropping events a consumer has already handled, by event id, in Redis with a TTL.
+
+Delivery is at least once end to end: Kafka redelivers after a crash or a rebalance, and a retried
+activity re-sends an event with the same deterministic id. A consumer asks `unseen` before
+handling a batch and calls `mark_done` only once its effects are durable, so a crash between the
+two re-handles the event rather than losing it; the effect is exactly once as long as handling the
+same event again within the TTL is prevented here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from redis import Redis
+
+DEFAULT_TTL = timedelta(days=7)
+"""Longer than any redelivery: Kafka's retention of an uncommitted offset and Temporal's retries."""
+
+
+class Deduper:
+    """Remembers which event ids one consumer (`scope`, e.g. a connector's name) has handled."""
+
+    def __init__(self, client: Redis, *, scope: str, ttl: timedelta = DEFAULT_TTL) -> None:
+        self._client = client
+        self._prefix = f"warmline:dedupe:{scope}:"
+        self._ttl_ms = int(ttl.total_seconds() * 1000)
+
+    @classmethod
+    def connect(cls, url: str, *, scope: str, ttl: timedelta = DEFAULT_TTL) -> Deduper:
+        return cls(Redis.from_url(url), scope=scope, ttl=ttl)
+
+    def unseen(self, event_ids: Sequence[str]) -> list[str]:
+        """The ids not handled yet, in order, each once (a batch may repeat an id)."""
+        if not event_ids:
+            return []
+        known = self._client.mget([self._prefix + i for i in event_ids])
+        fresh: list[str] = []
+        taken: set[str] = set()
+        for event_id, value in zip(event_ids, known, strict=True):
+            if value is None and event_id not in taken:
+                taken.add(event_id)
+                fresh.append(event_id)
+        return fresh
+
+    def mark_done(self, event_ids: Iterable[str]) -> None:
+        """Record the ids as handled, for the TTL."""
+        pipeline = self._client.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipeline.set(self._prefix + event_id, b"1", px=self._ttl_ms)
+        pipeline.execute()
+
+    def close(self) -> None:
+        self._client.close()
