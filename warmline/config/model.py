@@ -6,6 +6,7 @@ complete and explain every key.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -21,6 +22,7 @@ from pydantic import (
     PlainValidator,
     ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -28,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from warmline.config.durations import Duration
 from warmline.config.expressions import Condition, ExpressionError, parse_condition
 from warmline.config.secrets import Secret
+from warmline.events.types import EventType
 
 API_VERSION = "warmline/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
@@ -600,23 +603,40 @@ class Wellness(Model):
 
 # --- connectors ---------------------------------------------------------------------------------
 
-SettingValue = str | int | float | bool | list[str | int | float | bool]
+Scalar = str | int | float | bool
+SettingValue = Scalar | list[Scalar] | dict[str, Scalar]
+"""A connector setting; a mapping (e.g. CRM field → template) is one level deep."""
+ConnectorType = Annotated[str, Field(pattern=r"^([a-z][a-z0-9_-]*|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")]
 
 
 class Connector(Model):
     """Turns warmline events into CRM / HR records and feeds inbound events back in."""
 
     name: Identifier
-    type: Literal["hubspot", "zendesk", "salesforce", "bamboohr", "workday", "webhook", "grpc"]
-    """Connector implementation."""
+    type: ConnectorType
+    """Connector implementation: `hubspot`, `webhook`, `bamboohr`, `grpc`, a type registered by a
+    package under the `warmline.connectors` entry points, or `package.module:Class`."""
     events: list[str] = Field(default_factory=lambda: ["*"])
-    """CloudEvents types delivered to the connector (`*` suffix wildcards allowed)."""
+    """CloudEvents types delivered to the connector (`*` wildcards, e.g.
+    `io.warmline.handoff.*`)."""
     settings: dict[str, SettingValue] = Field(default_factory=dict)
     """Non-secret settings; credentials go in `secrets`."""
     secrets: dict[str, Secret] = Field(default_factory=dict)
     """Credentials, each an `${ENV}` reference."""
     payload_template: RelativePath | None = None
     """Optional Jinja2 template for the outgoing payload."""
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, patterns: list[str]) -> list[str]:
+        known = [t.value for t in EventType if not t.inbound]
+        for pattern in patterns:
+            if not any(fnmatch.fnmatchcase(name, pattern) for name in known):
+                raise ValueError(
+                    f"{pattern!r} matches no event type warmline emits "
+                    "(they look like io.warmline.handoff.accepted.v1; see docs/events.md)"
+                )
+        return patterns
 
 
 # --- top level ----------------------------------------------------------------------------------
