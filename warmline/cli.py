@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 services_app = typer.Typer(help="Start and stop real local services (Temporal, Kafka, Redis).")
 app.add_typer(services_app, name="services")
+connector_app = typer.Typer(help="Run connectors that carry warmline's events to CRM and HR.")
+app.add_typer(connector_app, name="connector")
 
 EXIT_INVALID = 2
 
@@ -32,9 +34,10 @@ def validate(
     ],
 ) -> None:
     """Check workflow configuration files; print every problem as FILE:LINE:COL: message."""
+    from connectors.sdk.run import check_connectors
     from warmline.config.loader import validate_paths
 
-    diagnostics, checked = validate_paths(paths)
+    diagnostics, checked = validate_paths(paths, extra=check_connectors)
     for diagnostic in diagnostics:
         typer.echo(diagnostic.render())
     if diagnostics:
@@ -255,6 +258,46 @@ def demo(
         typer.echo(summary.model_dump_json())
     else:
         typer.echo(render(summary))
+
+
+@connector_app.command("run")
+def connector_run(
+    name: Annotated[str, typer.Argument(help="The connector's `name` in the configuration.")],
+    config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
+    kafka: Annotated[
+        str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
+    ] = "127.0.0.1:9092",
+    redis: Annotated[
+        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dropping duplicates.")
+    ] = "redis://127.0.0.1:6379/0",
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(help="Topic(s) to consume; default warmline.events.v1.", show_default=False),
+    ] = None,
+) -> None:
+    """Run one configured connector until SIGTERM or Ctrl-C (see docs/connectors.md)."""
+    import asyncio
+    import logging
+
+    from kafka.errors import KafkaError
+
+    from connectors.sdk.run import run_connector
+    from warmline.errors import ConfigError, WarmlineError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(
+            run_connector(
+                name, config, kafka=kafka, redis=redis, topics=tuple(topic) if topic else None
+            )
+        )
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (WarmlineError, KafkaError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 @services_app.command("up")

@@ -33,15 +33,3 @@ class ConfigError(WarmlineError):
 
 class ServiceError(WarmlineError):
     """A local service (Temporal, Kafka, Redis) could not be started, reached or stopped."""
-
-
-class ConnectorError(WarmlineError):
-    """A connector failed to deliver an event."""
-
-
-class RetryableConnectorError(ConnectorError):
-    """A connector failure a later attempt may fix (timeouts, 5xx, 429)."""
-
-
-class PermanentConnectorError(ConnectorError):
-    """A connector failure no retry can fix (4xx other than 429, malformed payload)."""

@@ -107,7 +107,10 @@ def handles(*types: EventType, batch: bool = False) -> Callable[[Callable[..., A
 
 
 class Connector:
-    """Subclass it, set `type_name` and `Settings`, and write `@handles` methods."""
+    """Subclass it, set `type_name` and `Settings`, and write `@handles` methods.
+
+    Annotate `settings: MySettings` in the subclass to have `self.settings` typed as your model.
+    """
 
     type_name: ClassVar[str] = ""
     """The `type:` a configuration uses to pick this connector (e.g. `hubspot`)."""

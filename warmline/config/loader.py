@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,17 @@ SKIPPED_DIRECTORIES = frozenset({"scenarios"})
 _TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
 
 
-def validate_paths(paths: list[Path]) -> tuple[list[Diagnostic], int]:
+ExtraCheck = Callable[[Path, WarmlineConfig], list[Diagnostic]]
+"""A check of a valid configuration by a part of warmline the loader does not know (connectors)."""
+
+
+def validate_paths(
+    paths: list[Path], *, extra: ExtraCheck | None = None
+) -> tuple[list[Diagnostic], int]:
     """Validate files and directories (recursively); return all diagnostics and files checked.
 
-    Secrets are not resolved: validation runs on machines without them.
+    Secrets are not resolved: validation runs on machines without them. `extra` runs on each
+    file that is otherwise valid.
     """
     diagnostics: list[Diagnostic] = []
     checked = 0
@@ -42,7 +49,10 @@ def validate_paths(paths: list[Path]) -> tuple[list[Diagnostic], int]:
             continue
         for file in _config_files(path):
             checked += 1
-            diagnostics.extend(_check_file(file, resolve_secrets=False, env=None)[1])
+            config, found = _check_file(file, resolve_secrets=False, env=None)
+            diagnostics.extend(found)
+            if config is not None and extra is not None:
+                diagnostics.extend(extra(file, config))
     return diagnostics, checked
 
 
@@ -107,6 +117,24 @@ def _check_file(
             Diagnostic(path, line, column, f"{dotted(problem.loc)}: {problem.message}")
         )
     return (None if diagnostics else config), _sorted(diagnostics)
+
+
+def located(
+    path: Path, error: ValidationError, prefix: tuple[int | str, ...] = ()
+) -> list[Diagnostic]:
+    """FILE:LINE:COL diagnostics for a validation error of a part of a configuration file.
+
+    For checks that run after `load_config`, such as a connector's own settings model: `prefix`
+    is where the validated part sits in the file (e.g. `("connectors", 0, "settings")`).
+    """
+    try:
+        document = load_document(path)
+    except YamlSourceError as problem:
+        return [Diagnostic(path, problem.line, problem.column, problem.message)]
+    details = [
+        ErrorDetails(**{**detail, "loc": (*prefix, *detail["loc"])}) for detail in error.errors()
+    ]
+    return _sorted(_diagnostic(document, detail) for detail in details)
 
 
 def _sorted(diagnostics: Iterator[Diagnostic] | list[Diagnostic]) -> list[Diagnostic]:

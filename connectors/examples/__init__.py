@@ -1,0 +1,1 @@
+"""Example connectors: small, complete, and run by the tests exactly as documented."""

@@ -1,0 +1,115 @@
+"""`warmline connector run NAME --config FILE`: one configured connector, until SIGTERM or Ctrl-C.
+
+The connector's entry in the configuration picks its class (`type:`), its settings (validated by
+the class's `Settings` model, with FILE:LINE:COL errors), its secrets and the event types it gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from connectors.sdk.connector import Connector, ConnectorContext
+from connectors.sdk.registry import UnknownConnectorError, resolve
+from connectors.sdk.runner import ConnectorRunner, RunnerSettings
+from warmline.config.loader import load_config, located
+from warmline.config.model import Connector as ConnectorConfig
+from warmline.config.model import WarmlineConfig
+from warmline.errors import ConfigError, Diagnostic, WarmlineError
+from warmline.events.deadletter import DeadLetters
+from warmline.events.dedupe import Deduper
+
+log = logging.getLogger(__name__)
+
+
+class MissingSecretError(WarmlineError):
+    """A secret the connector needs is not set in the environment."""
+
+
+def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
+    """Every connector's type resolves and its settings fit its model (for `validate` too)."""
+    diagnostics: list[Diagnostic] = []
+    for index, entry in enumerate(config.connectors):
+        try:
+            resolve(entry.type).Settings.model_validate(entry.settings)
+        except UnknownConnectorError as error:
+            diagnostics.append(_at(path, ("connectors", index, "type"), str(error)))
+        except ValidationError as error:
+            diagnostics.extend(located(path, error, ("connectors", index, "settings")))
+    return diagnostics
+
+
+def build(
+    entry: ConnectorConfig, *, base_dir: Path, env: Mapping[str, str] | None = None
+) -> Connector:
+    """The connector instance a configuration entry describes, its secrets read from `env`.
+
+    Only this connector's secrets are read, so a connector process needs no other credentials.
+    """
+    connector_type = resolve(entry.type)
+    settings = connector_type.Settings.model_validate(entry.settings)
+    source = os.environ if env is None else env
+    secrets = {name: source.get(ref.name) for name, ref in entry.secrets.items()}
+    missing = [entry.secrets[name].name for name, value in secrets.items() if value is None]
+    if missing:
+        raise MissingSecretError(
+            f"connector {entry.name!r} needs environment variable(s) {', '.join(missing)}"
+        )
+    context = ConnectorContext(
+        name=entry.name,
+        secrets={name: value for name, value in secrets.items() if value is not None},
+        base_dir=str(base_dir),
+    )
+    return connector_type(settings, context)
+
+
+async def run_connector(
+    name: str,
+    config_path: Path,
+    *,
+    kafka: str,
+    redis: str,
+    topics: tuple[str, ...] | None = None,
+) -> None:
+    """Load, validate and run the connector called `name` until a signal stops it."""
+    config = load_config(config_path, resolve_secrets=False)
+    entry = next((c for c in config.connectors if c.name == name), None)
+    if entry is None:
+        known = ", ".join(c.name for c in config.connectors) or "none"
+        raise ConfigError(
+            [_at(config_path, ("connectors",), f"no connector named {name!r} (defined: {known})")]
+        )
+    problems = check_connectors(config_path, config.model_copy(update={"connectors": [entry]}))
+    if problems:
+        raise ConfigError(problems)
+    connector = build(entry, base_dir=config_path.parent)
+    settings = RunnerSettings(events=tuple(entry.events))
+    if topics:
+        settings = replace(settings, topics=topics)
+    runner = ConnectorRunner(
+        connector,
+        bootstrap=kafka,
+        deduper=Deduper.connect(redis, scope=f"connector:{entry.name}"),
+        dead_letters=DeadLetters.connect(kafka, consumer=f"connector:{entry.name}"),
+        settings=settings,
+    )
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, runner.stop)
+    log.info("connector %s (%s) running on %s", entry.name, entry.type, ", ".join(settings.topics))
+    await runner.run()
+    log.info("connector %s stopped", entry.name)
+
+
+def _at(path: Path, loc: tuple[int | str, ...], message: str) -> Diagnostic:
+    from warmline.config.yamlsource import load_document
+
+    line, column = load_document(path).locate(loc)
+    return Diagnostic(path, line, column, message)
