@@ -32,7 +32,9 @@ def test_names_promised_by_the_conversation_contract() -> None:
     assert promised <= {t.value for t in EventType}
 
 
-def test_wellness_events_are_keyed_by_worker_and_the_rest_by_conversation() -> None:
+def test_wellness_and_hr_events_are_keyed_by_worker_and_the_rest_by_conversation() -> None:
     assert EventType.WELLNESS_BREAK_STARTED.keyed_by_worker
+    assert EventType.INBOUND_AVAILABILITY_CHANGED.keyed_by_worker
     assert not EventType.HANDOFF_ACCEPTED.keyed_by_worker
-    assert sum(t.keyed_by_worker for t in EventType) == 8
+    assert not EventType.INBOUND_MESSAGE_RECEIVED.keyed_by_worker
+    assert sum(t.keyed_by_worker for t in EventType) == 8 + 2

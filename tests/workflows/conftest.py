@@ -18,6 +18,7 @@ from activities.routing import ensure_roster
 from warmline.config.loader import load_config
 from warmline.conversation import EscalationPolicy
 from warmline.events import DomainEvent, EventPublisher, from_record
+from warmline.events.catalog import parse_data
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import escalation_policy, roster_settings
@@ -46,7 +47,11 @@ class EventLog:
             if any(e.type == until for e in mine):
                 return mine
             for records in self._consumer.poll(timeout_ms=500).values():
-                self.events.extend(from_record(r.key, list(r.headers), r.value) for r in records)
+                for record in records:
+                    event = from_record(record.key, list(record.headers), record.value)
+                    # Every event the workflows emit must fit its catalog model (the contract).
+                    parse_data(event.type, event.data)
+                    self.events.append(event)
         raise AssertionError(f"no {until} event for {subject} within {timeout_s}s")
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ Score = Annotated[float, Field(ge=0.0, le=1.0)]
 class EventData(BaseModel):
     """The data of one event type. Unknown fields are kept: additive changes keep the version."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, use_attribute_docstrings=True)
 
 
 class EventDataError(WarmlineError):
@@ -48,6 +48,8 @@ class ConversationStarted(EventData):
 
 
 class Emotion(BaseModel):
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
     label: str
     """A GoEmotions label, e.g. `grief`."""
     score: Score
@@ -57,35 +59,46 @@ class MessageTriaged(EventData):
     """The AI read a customer message. Carries no message text: only what triage made of it."""
 
     message_id: str
+    """The customer message's id within the conversation."""
     emotions: list[Emotion]
     """Highest score first."""
     distress: Score
+    """How distressed the customer reads, 0 (calm) to 1."""
     risk_flags: list[str] = Field(default_factory=list)
     """`suicidal_ideation`, `self_harm`, `harm_to_others`, `abuse`, `medical_emergency`,
     `hostile`."""
     crisis: bool = False
     confidence: Score
+    """How sure the provider is of its reading, 0 to 1."""
     rationale: str
+    """Why triage read the message this way, in a sentence (no customer text quoted)."""
     model_version: str
+    """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
 
 
 class CrisisDetected(EventData):
     """The crisis screen or the provider flagged a risk: it goes to the crisis lane."""
 
     message_id: str
+    """The customer message's id within the conversation."""
     risk_flags: list[str]
+    """The risks found, e.g. `self_harm`."""
 
 
 class ConversationEscalated(EventData):
     """A rule or the crisis screen escalated the conversation to a queue."""
 
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     reason: str
     priority: int
+    """Higher first; a crisis jumps every queue."""
     rule: str
     """The rule that fired, or `crisis`."""
     crisis: bool
+    """Whether this is the crisis lane."""
     message_id: str
+    """The customer message's id within the conversation."""
 
 
 class ConversationClosed(EventData):
@@ -94,6 +107,7 @@ class ConversationClosed(EventData):
     reason: str | None
     """`resolved`, `completed`, `inactivity`, or what the caller gave."""
     messages: int
+    """Customer messages in the whole conversation."""
     outcome: str | None = None
     """The specialist's outcome when a handoff completed."""
     satisfaction: int | None = None
@@ -103,6 +117,7 @@ class ConversationRated(EventData):
     """The customer's satisfaction score after a completed handoff."""
 
     score: int
+    """The customer's satisfaction score."""
     outcome: str | None = None
 
 
@@ -113,17 +128,26 @@ class OfferCreated(EventData):
     """A specialist was offered the conversation."""
 
     offer_id: str
+    """Identifies the offer (escalation and attempt)."""
     specialist: str
+    """The specialist's id from the configuration."""
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     priority: int
+    """Higher first; a crisis jumps every queue."""
     crisis: bool
+    """Whether this is the crisis lane."""
     expires_at: datetime
+    """When the offer lapses if not accepted (`accept_within`)."""
 
 
 class OfferDeclined(EventData):
     offer_id: str
+    """Identifies the offer (escalation and attempt)."""
     specialist: str
+    """The specialist's id from the configuration."""
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     reason: str
 
 
@@ -131,8 +155,11 @@ class OfferExpired(EventData):
     """Nobody answered the offer in time: an SLA breach of the queue."""
 
     offer_id: str
+    """Identifies the offer (escalation and attempt)."""
     specialist: str
+    """The specialist's id from the configuration."""
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     reason: str = ""
 
 
@@ -140,8 +167,11 @@ class OfferWithdrawn(EventData):
     """Another specialist accepted first (crisis lane) or the conversation ended."""
 
     offer_id: str
+    """Identifies the offer (escalation and attempt)."""
     specialist: str
+    """The specialist's id from the configuration."""
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     reason: str
 
 
@@ -149,7 +179,9 @@ class EscalationRerouted(EventData):
     """The escalation moved along the queue's escalation chain, or a specialist transferred it."""
 
     from_queue: str
+    """The queue the escalation leaves."""
     to_queue: str
+    """The queue it goes to next."""
     reason: str
     specialist: str | None = None
     """Who transferred it, for a transfer."""
@@ -158,10 +190,13 @@ class EscalationRerouted(EventData):
 class SupervisorPaged(EventData):
     supervisor: str | None
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     reason: str
 
 
 class Referral(BaseModel):
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
     name: str
     phone: str | None = None
     text: str | None = None
@@ -179,16 +214,22 @@ class ReferralsSent(EventData):
 
 class HandoffAccepted(EventData):
     specialist: str
+    """The specialist's id from the configuration."""
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     offer_id: str
+    """Identifies the offer (escalation and attempt)."""
     crisis: bool
+    """Whether this is the crisis lane."""
     waited_ms: int
     """From the escalation to the accept."""
 
 
 class RiskAcknowledged(EventData):
     specialist: str
+    """The specialist's id from the configuration."""
     risk_flags: list[str]
+    """The risks found, e.g. `self_harm`."""
 
 
 class TriageCorrected(EventData):
@@ -196,23 +237,33 @@ class TriageCorrected(EventData):
 
     specialist_id: str
     message_id: str
+    """The customer message's id within the conversation."""
     labels: list[str]
+    """The emotions the specialist reads, e.g. `grief`."""
     note: str
+    """The specialist's note."""
     ai_labels: list[str]
+    """What the AI read, for the annotation loop."""
     model_version: str
+    """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
 
 
 class HandoffReturned(EventData):
     """The specialist handed the conversation back to the AI with a note."""
 
     specialist: str
+    """The specialist's id from the configuration."""
     note: str
+    """The specialist's note."""
 
 
 class HandoffCompleted(EventData):
     specialist: str
+    """The specialist's id from the configuration."""
     queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
     outcome: str
+    """How the specialist closed it, e.g. `resolved`, `referred`."""
     summary: str = ""
 
 
@@ -221,6 +272,7 @@ class HandoffCompleted(EventData):
 
 class ModelPromoted(EventData):
     model_version: str
+    """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
     previous_version: str | None = None
     macro_f1: float
     previous_macro_f1: float | None = None
@@ -228,6 +280,7 @@ class ModelPromoted(EventData):
 
 class ModelRejected(EventData):
     model_version: str
+    """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
     reason: str
     macro_f1: float | None = None
 
