@@ -128,6 +128,22 @@ def start_kafka(workdir: Path) -> RunningService:
     return RunningService(ServiceName.KAFKA, bootstrap, process)
 
 
+def restart_kafka(workdir: Path, stopped: RunningService) -> RunningService:
+    """Start a stopped `start_kafka` broker again on its address and log directory.
+
+    Its topics, offsets and consumer groups are kept: for outage tests, where a broker goes away
+    and comes back as it would after a crash or a rolling restart.
+    """
+    properties = workdir / "kafka" / "server.properties"
+    if not properties.is_file():
+        raise ServiceError(f"no Kafka broker was started in {workdir}")
+    if stopped.process.alive():
+        raise ServiceError("the broker is still running; stop it before restarting it")
+    process = ServiceProcess.spawn("kafka", stopped.process.command, workdir / "kafka.log")
+    process.wait_ready(lambda: answers_metadata(stopped.address), READY_TIMEOUT_S)
+    return RunningService(ServiceName.KAFKA, stopped.address, process)
+
+
 def start_embedded_kafka(workdir: Path) -> RunningService:
     """Start the embedded Kafka-protocol broker (tansu, in memory) for machines without Java."""
     port = free_port()
