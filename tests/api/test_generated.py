@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from warmline.api import generate
 
 
@@ -25,7 +27,8 @@ def test_stale_names_a_changed_and_a_leftover_module(tmp_path: Path) -> None:
     assert stale == ["retired_pb2.py", "specialist_pb2.py"]
 
 
-def test_generated_imports_point_into_warmline_api() -> None:
-    grpc_module = (generate.OUTPUT / "specialist_pb2_grpc.py").read_text()
-    assert "from warmline.api.v1 import specialist_pb2" in grpc_module
+@pytest.mark.parametrize("proto", ["specialist", "connector"])
+def test_generated_imports_point_into_warmline_api(proto: str) -> None:
+    grpc_module = (generate.OUTPUT / f"{proto}_pb2_grpc.py").read_text()
+    assert f"from warmline.api.v1 import {proto}_pb2" in grpc_module
     assert "from warmline.v1 import" not in grpc_module
