@@ -100,6 +100,13 @@ class MessageAccepted(_Model):
     """The conversation is escalated (by this message or an earlier one)."""
 
 
+class RefusedMessage(_Model):
+    """A signalled customer message the conversation dropped (a signal cannot be refused)."""
+
+    message_id: str
+    reason: str
+
+
 class TrajectoryPoint(_Model):
     """One step of the emotional trajectory: how the customer read at one message."""
 
@@ -244,6 +251,9 @@ class ConversationView(_Model):
     corrections: list[Correction] = Field(default_factory=list)
     escalations: int = 0
     """Escalations so far (a transfer or a second escalation after a hand-back adds one)."""
+    refused: list[RefusedMessage] = Field(default_factory=list)
+    """Messages signalled by the inbound bridge and dropped (empty, too long, or the conversation
+    was closing), with why; the bridge checks first, so this is rare."""
 
 
 class ConversationOutcome(_Model):

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         HandBackRequest,
         HandoffState,
         MessageAccepted,
+        RefusedMessage,
         RuleSpec,
         SatisfactionRating,
         SpecialistAction,
@@ -110,6 +111,8 @@ TURNS_KEPT = 200
 """Transcript turns kept in state (and carried over) for the handoff's history."""
 TRAJECTORY_KEPT = 100
 """Trajectory points kept in state (and carried over); rules look back at most this far."""
+REFUSED_KEPT = 20
+"""Refused `receive_message` signals kept for the view (not carried over)."""
 
 
 def _reject(message: str, rejection: Rejection) -> ApplicationError:
@@ -143,6 +146,8 @@ class ConversationWorkflow:
             *(t.message_id for t in self._turns if t.role is Role.CUSTOMER),
             *(m.message_id for m in self._pending),
         }
+        self._refused: list[RefusedMessage] = []
+        """Signalled messages dropped because `add_message` would have refused them."""
         self._close_reason: str | None = None
         self._handled_this_run = 0
         self._answers: dict[str, MessageAccepted] = {}
@@ -290,14 +295,32 @@ class ConversationWorkflow:
     @add_message.validator
     def _validate_message(self, message: CustomerMessage) -> None:
         self._refuse_if_closed()
-        if not message.text.strip():
-            raise ValueError("message is empty")
-        if len(message.text) > MAX_MESSAGE_CHARS:
-            raise ValueError(
-                f"message has {len(message.text)} characters; the limit is {MAX_MESSAGE_CHARS}"
-            )
-        if not message.message_id.strip():
-            raise ValueError("message_id is empty")
+        problem = _message_problem(message)
+        if problem is not None:
+            raise ValueError(problem)
+
+    @workflow.signal
+    def receive_message(self, message: CustomerMessage) -> None:
+        """Take a customer message from the inbound bridge, which signals-with-start: the first
+        message starts the conversation. A repeated id is not re-triaged, as with `add_message`;
+        a signal cannot be refused, so a message `add_message` would refuse (empty, too long, the
+        conversation closing) is dropped and kept in the view's `refused` list instead."""
+        if message.message_id in self._seen:
+            return
+        problem = (
+            f"conversation is closed ({self._close_reason})"
+            if self._close_reason is not None
+            else _message_problem(message)
+        )
+        if problem is not None:
+            # The reason only: customer text stays out of logs.
+            workflow.logger.warning("refused message %s: %s", message.message_id, problem)
+            if all(r.message_id != message.message_id for r in self._refused):
+                refused = RefusedMessage(message_id=message.message_id, reason=problem)
+                self._refused = [*self._refused, refused][-REFUSED_KEPT:]
+            return
+        self._seen.add(message.message_id)
+        self._pending.append(message)
 
     @workflow.update
     def record_reply(self, reply: AIReply) -> None:
@@ -583,6 +606,7 @@ class ConversationWorkflow:
             risk_acknowledged=handoff.acknowledged if handoff else False,
             corrections=handoff.corrections if handoff else [],
             escalations=self._escalations,
+            refused=self._refused,
         )
 
     # --- steps ----------------------------------------------------------------------------------
@@ -931,6 +955,17 @@ class ConversationWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=PUBLISH_RETRY,
         )
+
+
+def _message_problem(message: CustomerMessage) -> str | None:
+    """Why a customer message cannot be taken, or None."""
+    if not message.text.strip():
+        return "message is empty"
+    if len(message.text) > MAX_MESSAGE_CHARS:
+        return f"message has {len(message.text)} characters; the limit is {MAX_MESSAGE_CHARS}"
+    if not message.message_id.strip():
+        return "message_id is empty"
+    return None
 
 
 def _check_text(text: str, what: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -205,6 +206,63 @@ async def test_a_repeated_message_id_is_not_triaged_twice(
     assert not first.duplicate
     assert again.duplicate
     assert (await handle.query(ConversationWorkflow.view)).message_count == 1
+
+
+async def test_signal_with_start_creates_the_conversation_and_triages_a_message_once(
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+) -> None:
+    """What the inbound bridge does: signal-with-start, and at least once (so maybe twice)."""
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    first = CustomerMessage(message_id="m0", text="Where is my parcel?")
+
+    async def deliver(message: CustomerMessage) -> WorkflowHandle[Any, Any]:
+        return await workflow_env.client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(tenant_id="acme", conversation_id=conversation, policy=POLICY),
+            id=workflow_id("acme", conversation),
+            task_queue=worker,
+            start_signal="receive_message",
+            start_signal_args=[message],
+        )
+
+    started = await deliver(first)
+    again = await deliver(first)
+    assert again.result_run_id == started.result_run_id, "the second delivery started a new run"
+    handle = workflow_env.client.get_workflow_handle_for(
+        ConversationWorkflow.run, workflow_id("acme", conversation)
+    )
+    # Messages are triaged in arrival order: once m1's update is answered, m0 was triaged.
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text="Thanks!")
+    )
+    view = await handle.query(ConversationWorkflow.view)
+    assert [p.message_id for p in view.trajectory] == ["m0", "m1"]
+    await handle.signal(ConversationWorkflow.close, CloseRequest())
+    assert (await handle.result()).message_count == 2
+    events = event_log.read(conversation, until=EventType.CONVERSATION_CLOSED)
+    triaged = [e.data["message_id"] for e in events if e.type == EventType.MESSAGE_TRIAGED]
+    assert triaged == ["m0", "m1"]
+    assert [e.type for e in events].count(EventType.CONVERSATION_STARTED) == 1
+
+
+async def test_a_signalled_message_that_an_update_would_refuse_is_dropped_and_shown(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    handle, _ = await start(workflow_env, worker)
+    for message_id, text in [("empty", "  "), ("long", "x" * (MAX_MESSAGE_CHARS + 1))]:
+        await handle.signal(
+            ConversationWorkflow.receive_message, CustomerMessage(message_id=message_id, text=text)
+        )
+        await handle.signal(
+            ConversationWorkflow.receive_message, CustomerMessage(message_id=message_id, text=text)
+        )
+    await say(handle, "sorry, my order is late")
+    view = await handle.query(ConversationWorkflow.view)
+    assert view.message_count == 1
+    assert [(r.message_id, r.reason.split(";")[0]) for r in view.refused] == [
+        ("empty", "message is empty"),
+        ("long", f"message has {MAX_MESSAGE_CHARS + 1} characters"),
+    ]
 
 
 async def test_long_conversations_continue_as_new_and_keep_their_state(
