@@ -148,3 +148,11 @@ def test_an_unknown_connector_name_is_a_clear_error(
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 2
     assert "no connector named 'crm' (defined: team-chat)" in stderr
+
+
+def test_the_connector_guide_shows_the_example_as_it_is() -> None:
+    root = Path(__file__).resolve().parents[2]
+    guide = (root / "docs" / "connectors.md").read_text()
+    example = (root / "connectors" / "examples" / "team_chat.py").read_text()
+    assert f"```python\n{example}```" in guide, "docs/connectors.md must show team_chat.py verbatim"
+    assert len([line for line in example.splitlines() if line.strip()]) <= 35
