@@ -274,14 +274,7 @@ class ConnectorRunner:
         self.stats.retries += 1
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, *, attempts: int) -> None:
-        origin = Origin(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
-            headers=[(k, v) for k, v in (record.headers or [])],
-        )
+        origin = Origin.of(record)
         await asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=attempts)
         self.stats.dead_lettered += 1
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from warmline.errors import WarmlineError
@@ -52,6 +53,18 @@ class Origin:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> Origin:
+        """Where a consumed record came from, with its bytes, ready to be dead-lettered."""
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=[(k, v) for k, v in (record.headers or [])],
+        )
 
 
 class DeadLetters:
