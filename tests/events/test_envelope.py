@@ -74,7 +74,7 @@ def replace_header(
                 replace_header(r.headers, "ce_type", b"io.warmline.message.triaged.v9"),
                 r.value,
             ),
-            "unknown event type 'io.warmline.message.triaged.v9'",
+            "unknown event type 'io.warmline.message.triaged.v9': this consumer knows v1",
         ),
         (lambda r: (replace_header(r.headers, "ce_source", b"\xc3\x28"), r.value), "not UTF-8"),
     ],

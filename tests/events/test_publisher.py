@@ -61,3 +61,35 @@ def test_published_events_arrive_in_order_per_subject(any_kafka: str) -> None:
     assert received["conv-a"] == [e for e in sent if e.subject == "conv-a"]
     assert received["conv-b"] == [e for e in sent if e.subject == "conv-b"]
     assert all(len(p) == 1 for p in partitions.values()), "a subject's events span partitions"
+
+
+def test_wellness_events_go_to_their_own_topic(kafka_bootstrap: str) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    events, wellness = f"events-{suffix}", f"wellness-{suffix}"
+    conversation = conversation_events("conv-c", 1)[0]
+    exposure = DomainEvent(
+        id=event_id("wellness/sam", "exposure/1"),
+        type=EventType.WELLNESS_EXPOSURE_UPDATED,
+        source="/warmline/tenants/acme",
+        subject="sam",
+        time=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+        data={"exposure_minutes": 42.0, "budget_minutes": 240.0},
+    )
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=events, wellness_topic=wellness)
+    try:
+        publisher.publish([conversation, exposure])
+    finally:
+        publisher.close()
+    for topic, expected in ((events, conversation), (wellness, exposure)):
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=5000,
+        )
+        try:
+            found = [from_record(r.key, list(r.headers), r.value) for r in consumer]
+        finally:
+            consumer.close()
+        assert [e.id for e in found] == [expected.id]
+        assert found[0].subject == expected.subject

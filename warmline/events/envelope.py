@@ -105,7 +105,7 @@ def from_record(key: bytes | None, headers: list[tuple[str, bytes]], value: byte
     try:
         event_type = EventType(type_name)
     except ValueError:
-        raise EventDecodeError(f"unknown event type {type_name!r}") from None
+        raise EventDecodeError(_unknown_type(type_name)) from None
     data = cloud_event.get_data()
     if isinstance(data, bytes):
         raise EventDecodeError("data is not UTF-8")
@@ -133,3 +133,14 @@ def _json_problem(text: str) -> str:
     except json.JSONDecodeError as error:
         return f"{error.msg} at line {error.lineno} column {error.colno}"
     return "found a JSON string"
+
+
+def _unknown_type(type_name: str) -> str:
+    """Name what is known when only the version differs, so the fix is obvious."""
+    family = type_name.rsplit(".v", 1)[0]
+    versions = sorted(
+        t.value.rsplit(".", 1)[1] for t in EventType if t.value.startswith(family + ".v")
+    )
+    if versions:
+        return f"unknown event type {type_name!r}: this consumer knows {', '.join(versions)}"
+    return f"unknown event type {type_name!r}"

@@ -12,7 +12,7 @@ from kafka.errors import KafkaError
 
 from warmline.errors import WarmlineError
 from warmline.events.envelope import DomainEvent, to_record
-from warmline.events.types import EVENTS_TOPIC
+from warmline.events.types import EVENTS_TOPIC, WELLNESS_TOPIC
 
 # The producer's own retries stay on, bounded by this delivery timeout: with idempotence the broker
 # drops a retried batch it already has (by producer id and sequence number), so they never double
@@ -29,12 +29,21 @@ class PublishError(WarmlineError):
 class EventPublisher:
     """The one way warmline puts domain events on Kafka."""
 
-    def __init__(self, producer: KafkaProducer, *, topic: str = EVENTS_TOPIC) -> None:
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        *,
+        topic: str = EVENTS_TOPIC,
+        wellness_topic: str = WELLNESS_TOPIC,
+    ) -> None:
         self._producer = producer
         self.topic = topic
+        self.wellness_topic = wellness_topic
 
     @classmethod
-    def connect(cls, bootstrap: str, *, topic: str = EVENTS_TOPIC) -> EventPublisher:
+    def connect(
+        cls, bootstrap: str, *, topic: str = EVENTS_TOPIC, wellness_topic: str = WELLNESS_TOPIC
+    ) -> EventPublisher:
         producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
@@ -44,7 +53,7 @@ class EventPublisher:
             max_request_size=MAX_EVENT_BYTES,
             linger_ms=2,
         )
-        return cls(producer, topic=topic)
+        return cls(producer, topic=topic, wellness_topic=wellness_topic)
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
         """Send the events, keyed by subject, and return once Kafka acknowledged every one."""
@@ -54,7 +63,10 @@ class EventPublisher:
                 record = to_record(event)
                 futures.append(
                     self._producer.send(
-                        self.topic, key=record.key, value=record.value, headers=record.headers
+                        self.topic_of(event),
+                        key=record.key,
+                        value=record.value,
+                        headers=record.headers,
                     )
                 )
             self._producer.flush(timeout=DELIVERY_TIMEOUT_MS / 1000)
@@ -64,6 +76,10 @@ class EventPublisher:
             raise PublishError(
                 f"Kafka did not acknowledge events on {self.topic}: {error}"
             ) from error
+
+    def topic_of(self, event: DomainEvent) -> str:
+        """Wellness events go to their own topic (only HR reads it); the rest to `topic`."""
+        return self.wellness_topic if event.type.topic == WELLNESS_TOPIC else self.topic
 
     def close(self) -> None:
         self._producer.close(timeout=5)
