@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import math
 import os
 import resource
 import sys
@@ -42,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
+    from bench.common import percentile, run_on_services
     from warmline.conversation import (
         CloseRequest,
         ConversationInput,
@@ -53,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         workflow_id,
     )
     from warmline.events import EventPublisher
-    from warmline.services import LocalServices, ServiceName
+    from warmline.services import Endpoints, LocalServices, ServiceName
     from warmline.triage.lexicon import LexiconProvider
     from warmline.triage.provider import TriageProvider, triage
     from warmline.triage.types import ContextMessage, Role, TriageRequest, TriageResult
@@ -145,15 +144,6 @@ class TimedProvider:
         result = self._inner.triage(request)
         self._clock.mark(request.conversation_id, request.message_id)
         return result
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile; NaN for no values."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 @dataclass(frozen=True)
@@ -707,23 +697,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The sandbox imports each workflow's module afresh for every workflow run. Measure both sides
     # as deployed, where modules have cached bytecode, even if PYTHONDONTWRITEBYTECODE is set here.
     sys.dont_write_bytecode = False
-    console = Console(stderr=True)
-    local = LocalServices(only={ServiceName.TEMPORAL, ServiceName.KAFKA})
-    with console.status("starting the Temporal dev server and Apache Kafka"):
-        endpoints = local.start()
-    try:
+
+    def measure(local: LocalServices, endpoints: Endpoints) -> dict[str, Any]:
         assert endpoints.temporal is not None
         assert endpoints.kafka is not None
         pids = {name: service.process.pid for name, service in local.running.items()}
-        summary = asyncio.run(run(args, endpoints.temporal, endpoints.kafka, pids))
-    finally:
-        local.stop()
-    local.cleanup()
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print_table(summary, Console())
-    return 0
+        return asyncio.run(run(args, endpoints.temporal, endpoints.kafka, pids))
+
+    return run_on_services(
+        {ServiceName.TEMPORAL, ServiceName.KAFKA}, measure, print_table, as_json=args.json
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 import time
 import uuid
@@ -30,14 +29,15 @@ from rich.table import Table
 from temporalio.testing import ActivityEnvironment
 
 from activities.events import EventActivities, EventBatch
+from bench.common import percentile, run_on_services
 from connectors.sdk import Connector, Event, handles
 from connectors.sdk.runner import RunnerSettings
 from connectors.sdk.testkit import ConnectorHarness
 from warmline.events.catalog import MessageTriaged
 from warmline.events.envelope import DomainEvent, event_id
-from warmline.events.publisher import DELIVERY_TIMEOUT_MS, MAX_EVENT_BYTES, EventPublisher
+from warmline.events.publisher import PRODUCER_SETTINGS, EventPublisher
 from warmline.events.types import EventType
-from warmline.services import LocalServices, ServiceName
+from warmline.services import Endpoints, LocalServices, ServiceName
 
 THROUGHPUT_TARGET = 0.8
 """warmline events/s must be at least this fraction of the bare producer's (the issue)."""
@@ -69,13 +69,6 @@ def make_events(count: int, *, scope: str) -> list[DomainEvent]:
     ]
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
-
-
 # --- throughput ---------------------------------------------------------------------------------
 
 
@@ -93,15 +86,7 @@ def warmline_throughput(bootstrap: str, events: list[DomainEvent], batch: int) -
 
 def bare_throughput(bootstrap: str, events: list[DomainEvent], batch: int) -> float:
     """The same settings as `EventPublisher.connect`, a record of the same size built by hand."""
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        enable_idempotence=True,
-        acks="all",
-        delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
-        request_timeout_ms=DELIVERY_TIMEOUT_MS // 2,
-        max_request_size=MAX_EVENT_BYTES,
-        linger_ms=2,
-    )
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **PRODUCER_SETTINGS)
     topic = f"bench-bare-{uuid.uuid4().hex[:6]}"
 
     def send(chunk: list[DomainEvent]) -> None:
@@ -268,22 +253,15 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(stderr=True)
-    local = LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS})
-    with console.status("starting Apache Kafka and Redis"):
-        endpoints = local.start()
-    try:
+
+    def measure(_: LocalServices, endpoints: Endpoints) -> dict[str, Any]:
         assert endpoints.kafka is not None
         assert endpoints.redis is not None
-        summary = run(args, endpoints.kafka, endpoints.redis)
-    finally:
-        local.stop()
-    local.cleanup()
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print_table(summary, Console())
-    return 0
+        return run(args, endpoints.kafka, endpoints.redis)
+
+    return run_on_services(
+        {ServiceName.KAFKA, ServiceName.REDIS}, measure, print_table, as_json=args.json
+    )
 
 
 if __name__ == "__main__":

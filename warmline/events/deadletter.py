@@ -14,6 +14,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from warmline.errors import WarmlineError
+from warmline.events.publisher import PRODUCER_SETTINGS
 from warmline.events.types import DEADLETTER_TOPIC
 
 MAX_DEAD_LETTER_BYTES = 10 * 1_048_576
@@ -81,12 +82,8 @@ class DeadLetters:
     def connect(
         cls, bootstrap: str, *, consumer: str, topic: str = DEADLETTER_TOPIC
     ) -> DeadLetters:
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            max_request_size=MAX_DEAD_LETTER_BYTES,
-        )
+        settings = {**PRODUCER_SETTINGS, "max_request_size": MAX_DEAD_LETTER_BYTES}
+        producer = KafkaProducer(bootstrap_servers=bootstrap, **settings)
         return cls(producer, consumer=consumer, topic=topic)
 
     def send(self, origin: Origin, reason: str, *, attempts: int = 1) -> None:

@@ -6,6 +6,7 @@ Blocking: call it from `def` activities (the worker's thread pool) or through `a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -20,6 +21,17 @@ from warmline.events.types import EVENTS_TOPIC, WELLNESS_TOPIC
 # re-sending the same deterministic event ids, which consumers drop as duplicates.
 DELIVERY_TIMEOUT_MS = 20_000
 MAX_EVENT_BYTES = 1_048_576
+
+
+PRODUCER_SETTINGS: dict[str, Any] = {
+    "enable_idempotence": True,
+    "acks": "all",
+    "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,
+    "request_timeout_ms": DELIVERY_TIMEOUT_MS // 2,
+    "max_request_size": MAX_EVENT_BYTES,
+    "linger_ms": 2,
+}
+"""The idempotent producer's settings (the dead-letter writer and the benchmark use them too)."""
 
 
 class PublishError(WarmlineError):
@@ -44,15 +56,7 @@ class EventPublisher:
     def connect(
         cls, bootstrap: str, *, topic: str = EVENTS_TOPIC, wellness_topic: str = WELLNESS_TOPIC
     ) -> EventPublisher:
-        producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
-            request_timeout_ms=DELIVERY_TIMEOUT_MS // 2,
-            max_request_size=MAX_EVENT_BYTES,
-            linger_ms=2,
-        )
+        producer = KafkaProducer(bootstrap_servers=bootstrap, **PRODUCER_SETTINGS)
         return cls(producer, topic=topic, wellness_topic=wellness_topic)
 
     def publish(self, events: Sequence[DomainEvent]) -> None:
