@@ -102,6 +102,70 @@ def worker(
 
 
 @app.command()
+def bridge(
+    config: Annotated[Path, typer.Option(help="The workers' warmline configuration file.")],
+    temporal: Annotated[
+        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
+    ] = "127.0.0.1:7233",
+    namespace: Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE")] = "default",
+    kafka: Annotated[
+        str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
+    ] = "127.0.0.1:9092",
+    redis: Annotated[
+        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dedupe and shifts.")
+    ] = "redis://127.0.0.1:6379/0",
+    task_queue: Annotated[
+        str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
+    ] = "warmline",
+    group: Annotated[
+        str, typer.Option(envvar="WARMLINE_BRIDGE_GROUP", help="Kafka consumer group.")
+    ] = "warmline-bridge",
+    messages_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_INBOUND_MESSAGES_TOPIC")
+    ] = "warmline.inbound.messages.v1",
+    hr_topic: Annotated[str, typer.Option(envvar="WARMLINE_INBOUND_HR_TOPIC")] = (
+        "warmline.inbound.hr.v1"
+    ),
+    dead_letter_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC")
+    ] = "warmline.deadletter.v1",
+) -> None:
+    """Bridge inbound messages and HR records into Temporal; stops gracefully on SIGTERM."""
+    import asyncio
+    import logging
+
+    from kafka.errors import KafkaError
+
+    from warmline.bridge import BridgeSettings
+    from warmline.bridge.run import run_bridge
+    from warmline.errors import ConfigError, WarmlineError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = BridgeSettings(
+        task_queue=task_queue, messages_topic=messages_topic, hr_topic=hr_topic, group_id=group
+    )
+    try:
+        asyncio.run(
+            run_bridge(
+                config,
+                temporal=temporal,
+                namespace=namespace,
+                kafka=kafka,
+                redis=redis,
+                settings=settings,
+                dead_letter_topic=dead_letter_topic,
+            )
+        )
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (WarmlineError, KafkaError, RuntimeError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
 def api(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
     temporal: Annotated[

@@ -18,6 +18,9 @@ from warmline.triage.types import RiskFlag, Role, TriageResult
 
 MAX_MESSAGE_CHARS = 20_000
 """Longer messages are refused at the door with a clear error (a 1 MB paste is not a message)."""
+RECEIVE_MESSAGE_SIGNAL = "receive_message"
+"""The conversation's signal for a customer message (takes a `CustomerMessage`): what the inbound
+bridge signals-with-start, since a signal (unlike the `add_message` update) can start a workflow."""
 
 
 class _Model(BaseModel):

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from warmline.conversation import (
         MAX_MESSAGE_CHARS,
+        RECEIVE_MESSAGE_SIGNAL,
         AIReply,
         Carry,
         CloseRequest,
@@ -299,7 +300,7 @@ class ConversationWorkflow:
         if problem is not None:
             raise ValueError(problem)
 
-    @workflow.signal
+    @workflow.signal(name=RECEIVE_MESSAGE_SIGNAL)
     def receive_message(self, message: CustomerMessage) -> None:
         """Take a customer message from the inbound bridge, which signals-with-start: the first
         message starts the conversation. A repeated id is not re-triaged, as with `add_message`;

@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.workflows.conftest import EventLog
 from warmline.conversation import (
     MAX_MESSAGE_CHARS,
+    RECEIVE_MESSAGE_SIGNAL,
     AIReply,
     CloseRequest,
     ConversationInput,
@@ -221,7 +222,7 @@ async def test_signal_with_start_creates_the_conversation_and_triages_a_message_
             ConversationInput(tenant_id="acme", conversation_id=conversation, policy=POLICY),
             id=workflow_id("acme", conversation),
             task_queue=worker,
-            start_signal="receive_message",
+            start_signal=RECEIVE_MESSAGE_SIGNAL,
             start_signal_args=[message],
         )
 
