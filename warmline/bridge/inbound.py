@@ -402,34 +402,33 @@ class InboundBridge:
         try:
             await self._until_done(item.what, item.apply)
         except _UnprocessableError as error:
-            await self._dead_letter(item.record, error.reason)
+            reason = error.reason
+        except RPCError as error:
+            # Only a refusal of the request itself gets here (`_is_outage`): e.g. an id too long.
+            reason = f"Temporal refused {item.what}: {error.message}"
+        else:
+            return
+        await self._dead_letter(item.record, reason)
 
     async def _signal_message(
         self, data: InboundMessage, tenant: Tenant, conversation: str
     ) -> None:
-        try:
-            await self._client.start_workflow(
-                ConversationWorkflow.run,
-                ConversationInput(
-                    tenant_id=data.tenant_id,
-                    conversation_id=data.conversation_id,
-                    channel=data.channel,
-                    country=data.country or tenant.country,
-                    locale=tenant.locale,
-                    policy=self._policy,
-                ),
-                id=conversation,
-                task_queue=self.settings.task_queue,
-                start_signal=RECEIVE_MESSAGE_SIGNAL,
-                start_signal_args=[CustomerMessage(message_id=data.message_id, text=data.text)],
-                rpc_timeout=self.settings.call_timeout,
-            )
-        except RPCError as error:
-            if error.status is RPCStatusCode.INVALID_ARGUMENT:
-                raise _UnprocessableError(
-                    f"Temporal refused the message: {error.message}"
-                ) from None
-            raise
+        await self._client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(
+                tenant_id=data.tenant_id,
+                conversation_id=data.conversation_id,
+                channel=data.channel,
+                country=data.country or tenant.country,
+                locale=tenant.locale,
+                policy=self._policy,
+            ),
+            id=conversation,
+            task_queue=self.settings.task_queue,
+            start_signal=RECEIVE_MESSAGE_SIGNAL,
+            start_signal_args=[CustomerMessage(message_id=data.message_id, text=data.text)],
+            rpc_timeout=self.settings.call_timeout,
+        )
         self.stats.messages += 1
 
     async def _set_availability(self, request: AvailabilityRequest, *, update_id: str) -> None:
@@ -556,10 +555,12 @@ def _unknown_version(headers: list[tuple[str, bytes]]) -> str | None:
 
 
 def _is_outage(error: BaseException) -> bool:
-    """Whether `error` means a service is unreachable (retry) rather than a bug (raise)."""
-    if isinstance(error, RuntimeError) and not isinstance(error, RPCError):
+    """Whether `error` means a service is out (retry) rather than a refusal or a bug (raise)."""
+    if isinstance(error, RPCError):
+        return error.status is not RPCStatusCode.INVALID_ARGUMENT
+    if isinstance(error, RuntimeError):
         return str(error).startswith(_TEMPORAL_UNREACHABLE)
-    return not isinstance(error, WorkflowUpdateFailedError)
+    return True
 
 
 def _describe(error: BaseException) -> str:

@@ -1,0 +1,270 @@
+"""The inbound bridge end to end: Kafka records in, conversations and roster changes in Temporal.
+
+Real services throughout: the dev server with warmline's worker, Apache Kafka, Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from tests.bridge.conftest import PEER_SUPPORT, Inbound, Sent, until
+from warmline.conversation import MAX_MESSAGE_CHARS
+from warmline.events import EventType, to_record
+from workflows.roster import RosterWorkflow
+
+WARMLINE = Path(sys.executable).parent / "warmline"
+UNREACHABLE_TEMPORAL = "127.0.0.1:9"
+
+
+async def test_a_message_starts_a_conversation_that_triages_it_once(inbound: Inbound) -> None:
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    first = inbound.message(conversation, "m0", "Where is my parcel?")
+    # The CRM sent m0 twice under two event ids; Kafka redelivers the first record too.
+    again = inbound.message(conversation, "m0", "Where is my parcel?")
+    running = await inbound.run()
+    await inbound.send(first, first, again)
+    await until(lambda: running.bridge.stats.batches >= 1, what="a batch", task=running)
+    await inbound.send(inbound.message(conversation, "m1", "Thanks, that is helpful"))
+    view = await inbound.view(conversation, messages=2)
+    assert [p.message_id for p in view.trajectory] == ["m0", "m1"]
+    assert view.message_count == 2
+    assert running.bridge.stats.duplicates == 1
+    await running.stop()
+    stats = running.bridge.stats
+    assert (stats.messages, stats.dead_lettered) == (3, 0)
+
+    # Everything was committed: a bridge of the same group starts after it and re-signals nothing.
+    committed = inbound.committed()
+    assert sum(committed.values()) == 4
+    restarted = await inbound.run()
+    await asyncio.sleep(1)
+    await restarted.stop()
+    assert restarted.bridge.stats.messages == 0
+
+    # A bridge killed before it committed (here: a group and dedupe with no memory of the records)
+    # signals every message again; the conversation still triages each once.
+    amnesiac = await inbound.run(inbound.bridge(group=f"again-{uuid.uuid4().hex[:6]}"))
+    await until(lambda: amnesiac.bridge.stats.messages == 3, what="re-signalled", task=amnesiac)
+    await amnesiac.stop()
+    view = await inbound.view(conversation, messages=2)
+    assert view.message_count == 2
+
+
+async def test_nothing_is_committed_or_dead_lettered_while_temporal_is_down(
+    inbound: Inbound,
+) -> None:
+    down = await Client.connect(
+        UNREACHABLE_TEMPORAL, data_converter=pydantic_data_converter, lazy=True
+    )
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    outage = await inbound.run(inbound.bridge(client=down))
+    await inbound.send(inbound.message(conversation, "m0", "Is anyone there?"))
+    await until(lambda: outage.bridge.stats.retries >= 3, what="retries", task=outage)
+    await outage.stop()
+    assert (outage.bridge.stats.messages, outage.bridge.stats.dead_lettered) == (0, 0)
+    assert inbound.committed() == {}
+
+    # Temporal is back (the bridge restarts with a working client): the record was kept.
+    back = await inbound.run()
+    view = await inbound.view(conversation, messages=1)
+    await back.stop()
+    assert view.trajectory[0].message_id == "m0"
+    assert sum(inbound.committed().values()) == 1
+
+
+async def test_availability_updates_the_roster_and_shifts_are_kept(inbound: Inbound) -> None:
+    away = inbound.event(
+        EventType.INBOUND_AVAILABILITY_CHANGED,
+        {"specialist_id": "vol-marcus", "available": False, "reason": "sick leave"},
+        subject="vol-marcus",
+    )
+    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    shift = inbound.event(
+        EventType.INBOUND_SHIFT_SCHEDULED,
+        {
+            "worker_id": "vol-aoife",
+            "shift_id": "s-1",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=8)).isoformat(),
+            "queues": ["listening"],
+        },
+        subject="vol-aoife",
+    )
+    running = await inbound.run()
+    # No worker has started the roster of this task queue yet: the bridge starts it.
+    await inbound.send(away, shift, away)
+    await until(
+        lambda: running.bridge.stats.availability + running.bridge.stats.shifts == 2,
+        what="availability and shift",
+        task=running,
+    )
+    await running.stop()
+    assert running.bridge.stats.duplicates == 1
+    roster = inbound.client.get_workflow_handle_for(RosterWorkflow.run, inbound.roster_id)
+    members = {m.member.id: m.state for m in (await roster.query(RosterWorkflow.view)).members}
+    assert not members["vol-marcus"].available
+    assert members["vol-aoife"].available
+    kept = inbound.shifts.shifts("vol-aoife")
+    assert [(s.shift_id, s.starts_at, s.queues) for s in kept] == [("s-1", starts, ["listening"])]
+
+
+async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_bridge_goes_on(
+    inbound: Inbound,
+) -> None:
+    topic, hr = inbound.settings.messages_topic, inbound.settings.hr_topic
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    good = to_record(inbound.message(conversation, "m0", "Hello, is this the right place?"))
+
+    def retyped(type_name: bytes) -> list[tuple[str, bytes]]:
+        return [(k, type_name if k == "ce_type" else v) for k, v in good.headers]
+
+    def with_data(**changes: object) -> bytes:
+        return json.dumps({**json.loads(good.value), **changes}).encode()
+
+    bad: list[tuple[str, bytes, list[tuple[str, bytes]], str]] = [
+        (topic, b"not json {", good.headers, "data is not a JSON object: Expecting value"),
+        (topic, good.value, [], "not a CloudEvent: missing header(s) ce_id, ce_type"),
+        (
+            topic,
+            good.value,
+            retyped(b"io.warmline.inbound.parcel.lost.v1"),
+            "unknown event type 'io.warmline.inbound.parcel.lost.v1'",
+        ),
+        (
+            topic,
+            good.value,
+            retyped(b"io.warmline.inbound.message.received.v2"),
+            "unsupported version v2 of io.warmline.inbound.message.received; "
+            "this warmline takes v1",
+        ),
+        (
+            topic,
+            with_data(text="x" * (5 * 1_048_576)),
+            good.headers,
+            "bytes; the bridge takes at most 1,048,576",
+        ),
+        (topic, b'{"text": "\xff\xfe"}', good.headers, "UTF-8"),
+        (
+            topic,
+            with_data(tenant_id="nobody"),
+            good.headers,
+            "unknown tenant 'nobody'; this deployment serves open-door, open-door-us",
+        ),
+        (topic, with_data(text=" \n "), good.headers, "the message text is empty"),
+        (
+            topic,
+            with_data(text="x" * (MAX_MESSAGE_CHARS + 1)),
+            good.headers,
+            "the message text has 20,001 characters; the limit is 20,000",
+        ),
+        (topic, with_data(message_id=None), good.headers, "message_id: Input should be"),
+        (
+            topic,
+            with_data(conversation_id="elsewhere"),
+            good.headers,
+            f"subject '{conversation}' is not the conversation id 'elsewhere'",
+        ),
+        (hr, good.value, good.headers, f"does not belong on {hr}"),
+    ]
+    availability = to_record(
+        inbound.event(
+            EventType.INBOUND_AVAILABILITY_CHANGED,
+            {"specialist_id": "vol-nobody", "available": True},
+            subject="vol-nobody",
+        )
+    )
+    bad.append((hr, availability.value, availability.headers, "unknown specialist 'vol-nobody'"))
+    too_long = to_record(inbound.message("c" * 1100, "m0", "Hello?"))
+    bad.append((topic, too_long.value, too_long.headers, "Temporal refused message m0 of"))
+
+    running = await inbound.run()
+    where: dict[tuple[str, int, int], str] = {}
+    for to, value, headers, reason in bad:
+        sent: Sent = await inbound.send_raw(to, value, headers=headers, key=good.key)
+        where[(sent.topic, sent.partition, sent.offset)] = reason
+    await inbound.send_raw(topic, good.value, headers=good.headers, key=good.key)
+    view = await inbound.view(conversation, messages=1)
+    assert view.trajectory[0].message_id == "m0"
+    await until(lambda: running.bridge.stats.dead_lettered == len(bad), what="dead letters")
+    await running.stop()
+
+    letters = inbound.dead_letters(expect=len(bad))
+    assert len(letters) == len(bad)
+    for letter in letters:
+        h = letter.headers
+        coordinates = (h["dlq.topic"].decode(), int(h["dlq.partition"]), int(h["dlq.offset"]))
+        assert coordinates in where, coordinates
+        assert where.pop(coordinates) in letter.reason, (coordinates, letter.reason)
+        assert h["dlq.consumer"] == b"bridge"
+    assert where == {}
+    biggest = max(letters, key=lambda letter: len(letter.value or b""))
+    assert len(biggest.value or b"") > 5 * 1_048_576, "the 5 MB record is kept whole"
+
+
+def test_a_bad_config_exits_2_with_positions(tmp_path: Path) -> None:
+    broken = tmp_path / "warmline.yaml"
+    broken.write_text("apiVersion: warmline/v1\nkind: WarmlineConfig\nroutng: {}\n")
+    result = subprocess.run(
+        [str(WARMLINE), "bridge", "--config", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{broken}:3:1: (top level): unknown key 'routng'; did you mean 'routing'?" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+async def test_warmline_bridge_bridges_until_sigterm(
+    inbound: Inbound, temporal_address: str
+) -> None:
+    s = inbound.settings
+    process = await asyncio.create_subprocess_exec(
+        str(WARMLINE),
+        "bridge",
+        "--config",
+        str(PEER_SUPPORT),
+        "--temporal",
+        temporal_address,
+        "--kafka",
+        inbound.kafka,
+        "--redis",
+        inbound.redis_url,
+        "--task-queue",
+        s.task_queue,
+        "--group",
+        s.group_id,
+        "--messages-topic",
+        s.messages_topic,
+        "--hr-topic",
+        s.hr_topic,
+        env={**os.environ, "WARMLINE_DEADLETTER_TOPIC": inbound.dead_letter_topic},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        conversation = f"conv-{uuid.uuid4().hex[:8]}"
+        await inbound.send(inbound.message(conversation, "m0", "Hello there"))
+        view = await inbound.view(conversation, messages=1)
+        assert view.message_count == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    said = stderr.decode()
+    assert process.returncode == 0, said
+    assert "bridge ready" in said
+    assert "Traceback" not in said
+    assert sum(inbound.committed().values()) == 1
