@@ -295,7 +295,10 @@ class InboundBridge:
         try:
             event = from_record(record.key, headers, value)
         except EventDecodeError as error:
-            raise _UnprocessableError(_unknown_version(headers) or error.reason) from None
+            reason = error.reason
+            if reason.startswith("unknown event type"):
+                reason = _unknown_version(headers) or reason
+            raise _UnprocessableError(reason) from None
         takes = self._takes.get(record.topic, ())
         if event.type not in takes:
             raise _UnprocessableError(
@@ -493,7 +496,7 @@ class InboundBridge:
                     attempt,
                     delay,
                 )
-            await self._pause(delay)
+                await self._pause(delay)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""
