@@ -145,8 +145,7 @@ async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_brid
             topic,
             good.value,
             retyped(b"io.warmline.inbound.message.received.v2"),
-            "unsupported version v2 of io.warmline.inbound.message.received; "
-            "this warmline takes v1",
+            "unknown event type 'io.warmline.inbound.message.received.v2': this consumer knows v1",
         ),
         (
             topic,

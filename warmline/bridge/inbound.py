@@ -295,10 +295,7 @@ class InboundBridge:
         try:
             event = from_record(record.key, headers, value)
         except EventDecodeError as error:
-            reason = error.reason
-            if reason.startswith("unknown event type"):
-                reason = _unknown_version(headers) or reason
-            raise _UnprocessableError(reason) from None
+            raise _UnprocessableError(error.reason) from None
         takes = self._takes.get(record.topic, ())
         if event.type not in takes:
             raise _UnprocessableError(
@@ -539,22 +536,6 @@ def _same_subject(event: DomainEvent, expected: str, what: str) -> None:
     """The subject orders the topic (it is the record key); it must be what the data names."""
     if event.subject and event.subject != expected:
         raise _UnprocessableError(f"subject {event.subject!r} is not the {what} {expected!r}")
-
-
-def _unknown_version(headers: list[tuple[str, bytes]]) -> str | None:
-    """A clearer reason for a known type at a version this bridge does not take."""
-    raw = next((v for k, v in headers if k.lower() == "ce_type"), None)
-    if raw is None:
-        return None
-    name = raw.decode(errors="replace")
-    base, dot, version = name.rpartition(".v")
-    if not dot or not version.isdigit():
-        return None
-    known = [t for t in EventType if t.value.rpartition(".v")[0] == base]
-    if not known or any(t.value == name for t in known):
-        return None
-    takes = ", ".join(f"v{t.version}" for t in known)
-    return f"unsupported version v{version} of {base}; this warmline takes {takes}"
 
 
 def _is_outage(error: BaseException) -> bool:
