@@ -88,6 +88,7 @@ class Inbound:
     shifts: ShiftStore
     started: list[str] = field(default_factory=list)
     """Workflow ids to terminate after the test."""
+    _closing: list[Deduper | DeadLetters] = field(default_factory=list)
     _producer: KafkaProducer | None = None
 
     @property
@@ -98,14 +99,17 @@ class Inbound:
         self, *, client: Client | None = None, group: str | None = None, scope: str | None = None
     ) -> InboundBridge:
         settings = replace(self.settings, group_id=group or self.settings.group_id)
+        deduper = Deduper.connect(self.redis_url, scope=scope or settings.group_id)
+        dead_letters = DeadLetters.connect(
+            self.kafka, consumer="bridge", topic=self.dead_letter_topic
+        )
+        self._closing += [deduper, dead_letters]
         return InboundBridge(
             client or self.client,
             self.config,
             bootstrap=self.kafka,
-            deduper=Deduper.connect(self.redis_url, scope=scope or settings.group_id),
-            dead_letters=DeadLetters.connect(
-                self.kafka, consumer="bridge", topic=self.dead_letter_topic
-            ),
+            deduper=deduper,
+            dead_letters=dead_letters,
             shifts=self.shifts,
             settings=settings,
         )
@@ -234,6 +238,8 @@ class Inbound:
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=5)
+        for closing in self._closing:
+            closing.close()
 
 
 async def until(
