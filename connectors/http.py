@@ -1,0 +1,236 @@
+"""What the reference connectors (HubSpot, webhook, BambooHR) share about talking HTTP.
+
+An API's answer becomes the SDK's verdict here, once: timeouts, connection failures and 5xx are
+`RetryableError`; a 429 is retryable after its `Retry-After`; any other 4xx is a `PermanentError`
+naming the status and the start of the body; a 2xx whose body is not the JSON expected is retryable
+with the reason, so after the runner's attempts it lands in the dead letter saying why. Request
+bodies written by admins as jinja2 templates render here too, in jinja2's immutable sandbox.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, Undefined
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import TypeAdapter, ValidationError
+
+from connectors.sdk.connector import Event, PermanentError, RetryableError
+
+T = TypeVar("T")
+
+EXCERPT_CHARS = 200
+"""How much of an error body goes into the error message (and so into the dead letter)."""
+MAX_RENDERED_CHARS = 256 * 1024
+"""A rendered template longer than this is a template bug, not a payload."""
+_MAX_POWER_BITS = 4096
+
+
+# --- answers and failures ----------------------------------------------------------------------
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds from now: either form RFC 9110 allows (seconds or HTTP-date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def excerpt(response: httpx.Response, *, error_header: str | None = None) -> str:
+    """The start of the body on one line, or the API's error header when the body is empty."""
+    text = " ".join(response.text.split())
+    if not text and error_header:
+        text = response.headers.get(error_header, "")
+    if len(text) > EXCERPT_CHARS:
+        text = text[:EXCERPT_CHARS] + "…"
+    return text or "(empty body)"
+
+
+def check_status(response: httpx.Response, what: str, *, error_header: str | None = None) -> None:
+    """Return for a 2xx; otherwise raise the SDK error the status calls for."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    said = f"{what}: HTTP {status}: {excerpt(response, error_header=error_header)}"
+    if status == 429 or status >= 500 or status == 408:
+        wait = retry_after_seconds(response.headers.get("Retry-After"))
+        raise RetryableError(said, retry_after=wait)
+    raise PermanentError(said)
+
+
+def transport_error(error: httpx.TransportError, what: str, timeout: float | None) -> Exception:
+    """The SDK error for a request that got no answer."""
+    if isinstance(error, httpx.UnsupportedProtocol):
+        return PermanentError(f"{what}: {error}")
+    if isinstance(error, httpx.TimeoutException):
+        limit = f" after {timeout:g}s" if timeout is not None else ""
+        return RetryableError(f"{what}: timed out{limit} ({type(error).__name__})")
+    return RetryableError(f"{what}: {type(error).__name__}: {error or 'no answer'}")
+
+
+def _timeout_of(client: httpx.AsyncClient | httpx.Client) -> float | None:
+    return client.timeout.read
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    error_header: str | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """One request; a 2xx response, or the SDK error saying whether a retry can help."""
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.TransportError as error:
+        raise transport_error(error, what, _timeout_of(client)) from error
+    check_status(response, what, error_header=error_header)
+    return response
+
+
+def send_sync(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    error_header: str | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """`send` for blocking callers (the handoff activity's customer-profile lookup)."""
+    try:
+        response = client.request(method, url, **kwargs)
+    except httpx.TransportError as error:
+        raise transport_error(error, what, _timeout_of(client)) from error
+    check_status(response, what, error_header=error_header)
+    return response
+
+
+def parse_body(response: httpx.Response, shape: TypeAdapter[T], what: str) -> T:
+    """The 2xx body as `shape`; a body that is not that JSON is a retryable, named failure.
+
+    An API that answers 200 with an HTML error page or half a document is misbehaving, usually
+    briefly (a proxy, a deploy): retrying is right, and the reason travels to the dead letter.
+    """
+    try:
+        return shape.validate_json(response.content)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise RetryableError(
+            f"{what}: HTTP {response.status_code} with a body that is not the expected JSON "
+            f"({where}: {first['msg']}): {excerpt(response)}"
+        ) from None
+
+
+# --- events as JSON ------------------------------------------------------------------------------
+
+
+def structured_event(event: Event[Any]) -> dict[str, Any]:
+    """The event in CloudEvents 1.0 structured JSON form (what a webhook gets by default)."""
+    return {
+        "specversion": "1.0",
+        "id": event.id,
+        "type": event.type.value,
+        "source": event.source,
+        "subject": event.subject,
+        "time": event.time.isoformat(),
+        "datacontenttype": "application/json",
+        "data": event.data.model_dump(mode="json"),
+    }
+
+
+def template_context(event: Event[Any]) -> dict[str, Any]:
+    """What a connector template sees: `event` (structured form) and `data` (its data)."""
+    structured = structured_event(event)
+    return {"event": structured, "data": structured["data"]}
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` kept from building huge values."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            sequence, count = (left, right) if isinstance(right, int) else (right, left)
+            if (
+                isinstance(sequence, str | list | tuple)
+                and isinstance(count, int)
+                and len(sequence) * count > MAX_RENDERED_CHARS
+            ):
+                raise SecurityError("repetition longer than the rendered size limit")
+            return left * right
+        if (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right * abs(left).bit_length() > _MAX_POWER_BITS
+        ):
+            raise SecurityError(f"power too large (over {_MAX_POWER_BITS} bits)")
+        return left**right
+
+
+class TemplateSourceError(ValueError):
+    """A template does not compile; `line` is where, within the template.
+
+    A `ValueError`, so that a settings validator turns it into a FILE:LINE:COL configuration error.
+    """
+
+    def __init__(self, name: str, line: int, message: str) -> None:
+        super().__init__(f"template {name}: line {line}: {message}")
+        self.line = line
+
+
+def _undefined_in_json(value: object) -> object:
+    """`tojson` of a missing value: say which one, as printing it would, not "not serializable"."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def compile_template(source: str, name: str) -> Template:
+    """Compile an admin-written template in the sandbox, or raise `TemplateSourceError`."""
+    environment = _Sandbox(undefined=StrictUndefined, autoescape=False)
+    environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _undefined_in_json}
+    try:
+        return environment.from_string(source)
+    except TemplateSyntaxError as error:
+        raise TemplateSourceError(name, error.lineno, error.message or "syntax error") from None
+
+
+def render(template: Template, name: str, context: Mapping[str, Any]) -> str:
+    """Render in the sandbox; a template that cannot render this event is a permanent failure."""
+    try:
+        return "".join(_bounded(template.generate(dict(context))))
+    except (TemplateError, ArithmeticError, TypeError, ValueError) as error:
+        raise PermanentError(f"template {name} failed: {type(error).__name__}: {error}") from None
+
+
+def _bounded(chunks: Iterator[str]) -> Iterator[str]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_RENDERED_CHARS:
+            raise SecurityError(f"rendered output over {MAX_RENDERED_CHARS} characters")
+        yield chunk

@@ -1,0 +1,196 @@
+"""A signed webhook: every delivered event POSTed as JSON to one URL, retried until it lands.
+
+The body is the event in CloudEvents 1.0 structured JSON form (`application/cloudevents+json`), or
+the rendered `payload_template` when the settings name one (a jinja2 file relative to the
+configuration, rendered in a sandbox with `event` and `data`). Each request carries:
+
+- `X-Warmline-Signature: sha256=<hex>`: HMAC-SHA256 with the secret `signing_secret` over
+  `<timestamp>.<body>`;
+- `X-Warmline-Timestamp`: unix seconds when it was signed (a receiver rejects old ones: replay);
+- `X-Warmline-Event-Id` and `X-Warmline-Event-Type` (a receiver drops an id it has seen: a retry
+  after a lost response delivers the same event again).
+
+A receiver checks the first two with `verify_signature`. Any 2xx is success; timeouts, connection
+failures, 5xx and 429 are retried; other answers dead-letter the event at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from jinja2 import Template
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+
+from connectors.http import (
+    TemplateSourceError,
+    compile_template,
+    render,
+    send,
+    structured_event,
+    template_context,
+)
+from connectors.sdk.connector import (
+    Connector,
+    ConnectorContext,
+    Event,
+    PermanentError,
+    handles,
+)
+from warmline.errors import ConfigError, Diagnostic, WarmlineError
+from warmline.events.types import EventType
+
+SIGNATURE_HEADER = "X-Warmline-Signature"
+TIMESTAMP_HEADER = "X-Warmline-Timestamp"
+EVENT_ID_HEADER = "X-Warmline-Event-Id"
+EVENT_TYPE_HEADER = "X-Warmline-Event-Type"
+CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
+DEFAULT_TOLERANCE = 300.0
+"""Seconds a signature stays acceptable, either side of the receiver's clock."""
+_OUTBOUND = tuple(t for t in EventType if not t.inbound)
+
+
+def sign(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The `X-Warmline-Signature` value for `body` signed at `timestamp`."""
+    message = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(
+    secret: str,
+    timestamp: str | int,
+    body: bytes | str,
+    signature: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """Whether a request is warmline's, signed within `tolerance` seconds of `now` (replay).
+
+    `timestamp` and `signature` are the `X-Warmline-Timestamp` and `X-Warmline-Signature`
+    headers, `body` the raw request body, byte for byte as received.
+    """
+    try:
+        signed_at = int(str(timestamp).strip())
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - signed_at) > tolerance:
+        return False
+    raw = body.encode() if isinstance(body, str) else body
+    return hmac.compare_digest(sign(secret, signed_at, raw), signature.strip())
+
+
+class WebhookSettings(BaseModel):
+    """The `settings:` of a `type: webhook` connector."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    url: str
+    """Where every event is POSTed (`https://` in production)."""
+    timeout_seconds: PositiveFloat = 10.0
+    payload_template: str | None = None
+    """A jinja2 file, relative to the configuration file, rendering the body instead of the
+    CloudEvents JSON form."""
+    content_type: str = "application/json"
+    """The body's media type when `payload_template` renders it; JSON is checked to parse."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra fixed request headers (not secrets: those belong in `secrets`)."""
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("url must be an http:// or https:// URL")
+        return url
+
+
+class MissingSecretError(WarmlineError):
+    """The connector's configuration lacks a secret it cannot work without."""
+
+
+class WebhookConnector(Connector):
+    """POSTs each event, signed, to `settings.url` (see the module docstring)."""
+
+    type_name: ClassVar[str] = "webhook"
+    Settings: ClassVar[type[BaseModel]] = WebhookSettings
+    settings: WebhookSettings
+
+    def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        secret = context.secrets.get("signing_secret")
+        if not secret:
+            raise MissingSecretError(f"connector {context.name!r} needs the secret signing_secret")
+        self._secret = secret
+        self._template: Template | None = None
+        self._template_name = ""
+        if self.settings.payload_template is not None:
+            path = Path(context.base_dir) / self.settings.payload_template
+            self._template_name = path.name
+            self._template = _load(path)
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self.settings.timeout_seconds, follow_redirects=False
+        )
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @handles(*_OUTBOUND)
+    async def deliver(self, event: Event[Any]) -> None:
+        """POST the event; return once the receiver answered 2xx."""
+        if self._client is None:
+            raise RuntimeError("WebhookConnector: start() first")
+        body, content_type = self.body(event)
+        timestamp = int(time.time())
+        headers = {
+            **self.settings.headers,
+            "Content-Type": content_type,
+            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+            TIMESTAMP_HEADER: str(timestamp),
+            EVENT_ID_HEADER: event.id,
+            EVENT_TYPE_HEADER: event.type.value,
+        }
+        what = f"POST {event.type.value} {event.id} to the webhook"
+        await send(
+            self._client, "POST", self.settings.url, what=what, content=body, headers=headers
+        )
+
+    def body(self, event: Event[Any]) -> tuple[bytes, str]:
+        """The request body and its content type."""
+        if self._template is None:
+            structured = json.dumps(structured_event(event), separators=(",", ":"))
+            return structured.encode(), CLOUDEVENTS_JSON
+        rendered = render(self._template, self._template_name, template_context(event))
+        if "json" in self.settings.content_type:
+            try:
+                json.loads(rendered)
+            except json.JSONDecodeError as error:
+                raise PermanentError(
+                    f"template {self._template_name} rendered invalid JSON for {event.type.value}:"
+                    f" {error.msg} at line {error.lineno} column {error.colno}"
+                ) from None
+        return rendered.encode(), self.settings.content_type
+
+
+def _load(path: Path) -> Template:
+    """Read and compile the payload template; a problem is a `ConfigError` naming the file."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            [Diagnostic(path, 1, 1, f"cannot read payload template: {error}")]
+        ) from None
+    try:
+        return compile_template(source, path.name)
+    except TemplateSourceError as error:
+        raise ConfigError([Diagnostic(path, error.line, 1, str(error))]) from None
