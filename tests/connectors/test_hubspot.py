@@ -1,0 +1,303 @@
+"""The HubSpot connector through the test kit: the real broker and Redis, a fake HubSpot."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.http import retry_after_seconds
+from connectors.hubspot import HubSpotConnector, HubSpotProfileSource, HubSpotSettings
+from connectors.sdk.connector import ConnectorContext, PermanentError, RetryableError
+from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness, DeadLetter
+from tests.connectors.fakes import HUBSPOT_TOKEN, FakeHubSpot, Fault, consuming
+from warmline.events.types import EventType
+from warmline.handoff import CustomerProfileSource
+
+TICKETS = "/crm/v3/objects/tickets"
+SEARCH = "/crm/v3/objects/tickets/search"
+# Room for a Retry-After of a second; backoff without one stays in the tens of milliseconds.
+RUNNER = replace(FAST_RETRIES, max_backoff=timedelta(seconds=3))
+
+
+def escalated(**changes: Any) -> dict[str, Any]:
+    return {
+        "queue": "claims",
+        "reason": "grief after a bereavement claim",
+        "priority": 5,
+        "rule": "grief",
+        "crisis": False,
+        "message_id": "m1",
+    } | changes
+
+
+ACCEPTED = {
+    "specialist": "sam",
+    "queue": "claims",
+    "offer_id": "o1",
+    "crisis": True,
+    "waited_ms": 1500,
+}
+COMPLETED = {"specialist": "sam", "queue": "claims", "outcome": "resolved"}
+CLOSED = {"reason": "completed", "messages": 7}
+
+
+def settings(hub: FakeHubSpot, **changes: Any) -> dict[str, Any]:
+    return {
+        "base_url": hub.url,
+        "timeout_seconds": 0.5,
+        "ticket_properties": {
+            "subject": "Escalation {{ event.subject }} to {{ data.queue }}",
+            "content": "{{ data.reason }}",
+            "hs_ticket_priority": (
+                "{{ data.priority_label | default('HIGH' if data.crisis else 'MEDIUM') }}"
+            ),
+        },
+    } | changes
+
+
+def harness(
+    hub: FakeHubSpot, kafka: str, redis: str, **changes: Any
+) -> AbstractAsyncContextManager[ConnectorHarness]:
+    return consuming(
+        lambda: ConnectorHarness(
+            HubSpotConnector,
+            settings(hub, **changes),
+            kafka=kafka,
+            redis=redis,
+            secrets={"access_token": HUBSPOT_TOKEN},
+            runner=RUNNER,
+        )
+    )
+
+
+def tickets_of(hub: FakeHubSpot, conversation: str) -> list[Mapping[str, str]]:
+    return [
+        t.properties
+        for t in hub.tickets.values()
+        if t.properties.get("warmline_conversation_id") == conversation
+    ]
+
+
+def creates_of(hub: FakeHubSpot, conversation: str) -> list[int]:
+    """Statuses of the ticket creations sent for `conversation`."""
+    return [
+        r.status
+        for r in hub.seen("POST", TICKETS)
+        if r.json()["properties"]["warmline_conversation_id"] == conversation
+    ]
+
+
+def searches_of(hub: FakeHubSpot, conversation: str) -> list[tuple[float, int]]:
+    return [
+        (r.at, r.status)
+        for r in hub.seen("POST", SEARCH)
+        if r.json()["filterGroups"][0]["filters"][0]["value"] == conversation
+    ]
+
+
+async def dead_letters(kit: ConnectorHarness, count: int) -> dict[str, DeadLetter]:
+    """Once the runner dead-lettered `count` events, the dead letters by conversation.
+
+    (`kit.dead_letters` blocks: waiting in it would stall the runner on this same event loop.)
+    """
+    await kit.wait_for(lambda: kit.runner.stats.dead_lettered >= count)
+    letters = kit.dead_letters(expect=count)
+    assert len(letters) == count
+    return {(letter.key or b"").decode(): letter for letter in letters}
+
+
+async def test_one_ticket_per_conversation_with_a_note_then_closed(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    with FakeHubSpot() as hub:
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            escalation = kit.event(
+                EventType.CONVERSATION_ESCALATED, escalated(crisis=True), subject="conv-a"
+            )
+            accepted = kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="conv-a")
+            completed = kit.event(EventType.HANDOFF_COMPLETED, COMPLETED, subject="conv-a")
+            closed = kit.event(EventType.CONVERSATION_CLOSED, CLOSED, subject="conv-a")
+            ai_only = kit.event(EventType.CONVERSATION_CLOSED, CLOSED, subject="conv-ai-only")
+            await kit.emit(escalation, escalation, accepted, completed, closed, ai_only)
+            await kit.wait_handled(5)
+            assert kit.runner.stats.duplicates == 1
+            assert kit.dead_letters() == []
+
+        [ticket] = hub.tickets.values()
+        assert ticket.properties == {
+            "subject": "Escalation conv-a to claims",
+            "content": "grief after a bereavement claim",
+            "hs_ticket_priority": "HIGH",
+            "hs_pipeline": "0",
+            "hs_pipeline_stage": "4",
+            "warmline_conversation_id": "conv-a",
+        }
+        [note] = hub.notes.values()
+        assert note.associations == {ticket.id}
+        body = note.properties["hs_note_body"]
+        assert body == "Handoff accepted by sam from queue claims (crisis lane) after 1.5 s."
+        assert note.properties["hs_timestamp"] == accepted.time.isoformat(
+            timespec="milliseconds"
+        ).replace("+00:00", "Z")
+        # Closed twice (completed, then closed); the AI-only conversation had no ticket to close.
+        assert [r.path for r in hub.seen("PATCH")] == [f"{TICKETS}/{ticket.id}"] * 2
+        assert [r.status for r in hub.seen()] == [r.status for r in hub.seen() if r.status < 300]
+
+        # A restarted connector whose dedupe forgot the event, and a second escalation of the
+        # same conversation: HubSpot's search finds the ticket, so no second one.
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            again = kit.event(
+                EventType.CONVERSATION_ESCALATED, escalated(queue="grief"), subject="conv-a"
+            )
+            await kit.emit(escalation, again)
+            await kit.wait_handled(2)
+        assert len(hub.tickets) == 1
+        assert creates_of(hub, "conv-a") == [201]
+
+
+async def test_retries_500s_timeouts_and_429_then_succeeds(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    with FakeHubSpot() as hub:
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            hub.fail_next(2, Fault("error", status=503, method="POST", path=TICKETS))
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-5xx")
+            )
+            await kit.wait_handled(1)
+            assert creates_of(hub, "c-5xx") == [503, 503, 201]
+            assert len(tickets_of(hub, "c-5xx")) == 1
+
+            # The ticket is created but the answer never arrives: the retry finds it by search.
+            hub.fail_next(1, Fault("timeout", delay=1.5, method="POST", path=TICKETS))
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-slow")
+            )
+            await kit.wait_handled(2)
+            assert creates_of(hub, "c-slow") == [201]
+            assert len(tickets_of(hub, "c-slow")) == 1
+            assert len(searches_of(hub, "c-slow")) == 2
+
+            hub.fail_next(1, Fault("rate_limit", retry_after="1", method="POST", path=SEARCH))
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-429")
+            )
+            await kit.wait_handled(3)
+            (limited_at, limited), (retried_at, ok) = searches_of(hub, "c-429")
+            assert (limited, ok) == (429, 200)
+            assert retried_at - limited_at >= 0.95, "Retry-After: 1 was not honoured"
+
+            retries = kit.runner.stats.retries
+            hub.fail_next(1, Fault("slow", delay=0.3, method="POST", path=SEARCH))
+            started = time.monotonic()
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-lag")
+            )
+            await kit.wait_handled(4)
+            assert time.monotonic() - started >= 0.3
+            assert kit.runner.stats.retries == retries, "a slow answer within the timeout is fine"
+            assert len(tickets_of(hub, "c-lag")) == 1
+            assert kit.dead_letters() == []
+
+
+async def test_garbage_refusals_and_missing_tickets_end_in_the_dead_letter(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    with FakeHubSpot() as hub:
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            hub.fail_next(5, Fault("garbage", method="POST", path=SEARCH))
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-junk")
+            )
+            junk = (await dead_letters(kit, 1))["c-junk"]
+            assert "on_escalated failed after 5 attempt(s)" in junk.reason
+            assert "HTTP 200 with a body that is not the expected JSON" in junk.reason
+            assert "502 Bad Gateway" in junk.reason
+            assert hub.faults_left() == 0
+
+            # The template maps a value this portal does not allow: HubSpot says 400, no retry.
+            refused = escalated(priority_label="SEVERE")
+            await kit.emit(kit.event(EventType.CONVERSATION_ESCALATED, refused, subject="c-400"))
+            invalid = (await dead_letters(kit, 2))["c-400"]
+            assert "on_escalated failed after 1 attempt(s)" in invalid.reason
+            assert "HTTP 400" in invalid.reason
+            assert "SEVERE was not one of the allowed options" in invalid.reason
+            assert creates_of(hub, "c-400") == [400]
+
+            # Accepted for a conversation HubSpot has no ticket for: retried, then dead-lettered.
+            await kit.emit(kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="c-none"))
+            orphan = (await dead_letters(kit, 3))["c-none"]
+            assert "on_accepted failed after 5 attempt(s)" in orphan.reason
+            assert "no HubSpot ticket for conversation c-none" in orphan.reason
+            assert hub.tickets == {}
+            assert kit.runner.stats.handled == 0
+
+
+def test_profile_lookup_gives_the_contact_facts() -> None:
+    with FakeHubSpot() as hub:
+        open_ticket = hub.add_ticket({"hs_pipeline": "0", "hs_pipeline_stage": "2"})
+        closed_ticket = hub.add_ticket({"hs_pipeline": "0", "hs_pipeline_stage": "4"})
+        contact = hub.add_contact(
+            {
+                "firstname": "Ada",
+                "lastname": "Okafor",
+                "lifecyclestage": "customer",
+                "warmline_conversation_id": "conv-p",
+            },
+            tickets=(open_ticket, closed_ticket),
+        )
+        source: CustomerProfileSource = HubSpotProfileSource(
+            HUBSPOT_TOKEN, base_url=hub.url, timeout_seconds=0.5
+        )
+        assert source.lookup("harbour", "conv-p", "GB", "gold") == {
+            "hubspot_contact_id": contact,
+            "name": "Ada Okafor",
+            "lifecycle_stage": "customer",
+            "open_tickets": "1",
+        }
+        assert source.lookup("harbour", "conv-unknown", None, "") == {}
+
+        hub.fail_next(1, Fault("error", status=503))
+        with pytest.raises(RetryableError, match="HTTP 503"):
+            source.lookup("harbour", "conv-p", None, "")
+        hub.fail_next(1, Fault("timeout", delay=1.0))
+        with pytest.raises(RetryableError, match=r"timed out after 0\.5s"):
+            source.lookup("harbour", "conv-p", None, "")
+
+        wrong = HubSpotProfileSource("pat-revoked", base_url=hub.url, timeout_seconds=0.5)
+        with pytest.raises(PermanentError, match=r"HTTP 401.*INVALID_AUTHENTICATION"):
+            wrong.lookup("harbour", "conv-p", None, "")
+        wrong.close()
+        assert isinstance(source, HubSpotProfileSource)
+        source.close()
+
+
+def test_settings_are_checked_when_the_configuration_is() -> None:
+    with pytest.raises(ValidationError, match="come from `pipeline` and `open_stage`"):
+        HubSpotSettings.model_validate({"ticket_properties": {"hs_pipeline_stage": "2"}})
+    with pytest.raises(ValidationError, match=r"ticket_properties\.subject: line 1"):
+        HubSpotSettings.model_validate({"ticket_properties": {"subject": "{{ data.queue "}})
+    with pytest.raises(ValidationError, match="note_template: line 2"):
+        HubSpotSettings.model_validate({"note_template": "ok\n{% if %}"})
+    with pytest.raises(ValidationError, match="extra"):
+        HubSpotSettings.model_validate({"portal": 1})
+    with pytest.raises(Exception, match="needs the secret access_token"):
+        HubSpotConnector(HubSpotSettings(), ConnectorContext(name="crm", secrets={}))
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds("120") == 120.0
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds(later, now=now) == 30.0
+    assert retry_after_seconds(format_datetime(now - timedelta(hours=1), usegmt=True), now=now) == 0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
