@@ -49,6 +49,26 @@ def ensure_venv() -> None:
         stamp.write_text(digest)
 
 
+def ensure_node_packages() -> None:
+    """`npm ci` for the TypeScript reference connector, whose tests run it under Node."""
+    package = ROOT / "connectors" / "examples" / "ts-connector"
+    stamp = package / "node_modules" / ".warmline-installed"
+    digest = hashlib.sha256((package / "package-lock.json").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        message = f"Node 20+ with npm is needed for {package.relative_to(ROOT)} and its tests"
+        if os.environ.get("CI"):
+            sys.exit(f"missing node/npm: {message}")
+        print(f"warning: {message}; its tests will fail", file=sys.stderr)
+        return
+    print(f"+ npm ci --silent  (in {package.relative_to(ROOT)})", flush=True)
+    if subprocess.run([npm, "ci", "--silent"], cwd=package, check=False).returncode != 0:
+        sys.exit(f"npm ci failed in {package.relative_to(ROOT)}")
+    stamp.write_text(digest)
+
+
 def apt_install(packages: list[str]) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         sys.exit(f"missing system packages {packages}; install them (e.g. apt-get install ...)")
@@ -81,6 +101,7 @@ def main(argv: list[str]) -> None:
     elif task == "test":
         ensure_venv()
         ensure_system_tools()
+        ensure_node_packages()
         lint()
         run(BIN / "pytest", *extra)
     else:
