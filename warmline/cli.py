@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from warmline.triage.commands import triage_app
+
 app = typer.Typer(
     name="warmline",
     help="Human–AI collaboration for emotionally demanding customer work.",
@@ -23,6 +25,7 @@ services_app = typer.Typer(help="Start and stop real local services (Temporal, K
 app.add_typer(services_app, name="services")
 connector_app = typer.Typer(help="Run connectors that carry warmline's events to CRM and HR.")
 app.add_typer(connector_app, name="connector")
+app.add_typer(triage_app, name="triage")
 
 EXIT_INVALID = 2
 

@@ -18,6 +18,7 @@ from warmline.config.model import LocalProvider as LocalProviderConfig
 from warmline.runtime import build_provider
 from warmline.triage import provider as providers
 from warmline.triage.errors import ModelLoadError, TrainingDataError
+from warmline.triage.evaluate import f1_scores
 from warmline.triage.local import (
     MODEL_CARD,
     TAXONOMIES,
@@ -27,7 +28,7 @@ from warmline.triage.local import (
     default_model_dir,
 )
 from warmline.triage.provider import triage
-from warmline.triage.training import f1_scores, read_split, train
+from warmline.triage.training import read_split, train
 from warmline.triage.types import GOEMOTIONS_LABELS, RiskFlag, TriageRequest, TriageResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,9 +145,11 @@ def test_malformed_rows_are_counted_with_reasons(small_model: LocalModel, data_d
     assert small_model.card.data.train_skipped == {}
     examples = small_model.card.data.skipped_examples
     assert len(examples) == len(MALFORMED)
-    assert examples[0] == "dev.tsv:101: wrong_column_count"
-    assert "dev.tsv:" in examples[-1]
-    assert examples[-1].endswith("label_not_an_integer")
+    assert examples[0] == (
+        "dev.tsv:101:16: wrong_column_count: 1 tab-separated column(s), expected 3 "
+        "(text, labels, id)"
+    )
+    assert examples[-1].startswith("dev.tsv:701:24: label_not_an_integer: found 'joy'")
     assert read_split(data_dir / "dev.tsv", len(GOEMOTIONS_LABELS)).skipped == expected
 
 

@@ -36,9 +36,11 @@ from warmline.triage.types import (
 )
 
 FORMAT_VERSION = 1
-DEFAULT_MODEL = "goemotions-original"
+DEFAULT_TAXONOMY = "original"
 MODEL_CARD = "model.json"
 WEIGHTS = "weights.npz"
+CURRENT = "CURRENT"
+"""In a registry's taxonomy directory, the file naming the version in use (one line, e.g. `v2`)."""
 
 TAXONOMIES: dict[str, tuple[str, ...]] = {
     "original": GOEMOTIONS_LABELS,
@@ -51,6 +53,8 @@ TAXONOMIES: dict[str, tuple[str, ...]] = {
 # weights for the negative emotions; the `group` taxonomy only knows "negative" as a whole.
 _GROUP_DISTRESS = {"negative": 0.8}
 _MIN_SHOWN = 0.05
+_VERSION = re.compile(r"v[1-9][0-9]*")
+_KNOWN = ", ".join(TAXONOMIES)
 _NEUTRAL_LIKE = frozenset(["neutral", "ambiguous"])
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
@@ -236,7 +240,7 @@ class LocalModel:
         where = str(directory)
         if not directory.is_dir():
             raise ModelLoadError(
-                f"{where}: no model directory here; train one with bench/train_default_model.py "
+                f"{where}: no model directory here; train one with `warmline triage train` "
                 "or omit model_path to use the model shipped with warmline"
             )
         card_file, weights_file = directory / MODEL_CARD, directory / WEIGHTS
@@ -299,9 +303,35 @@ def _read_weights(data: bytes, where: str) -> dict[str, FloatArray]:
         raise ModelLoadError(f"{where}: {WEIGHTS} cannot be read as numpy arrays: {exc}") from exc
 
 
-def default_model_dir() -> Traversable:
-    """The model shipped inside the package (GoEmotions, `original` taxonomy)."""
-    return resources.files("warmline.triage") / "models" / DEFAULT_MODEL
+def shipped_registry() -> Traversable:
+    """The registry inside the package: one default model per taxonomy."""
+    return resources.files("warmline.triage") / "models"
+
+
+def resolve_model_dir(path: Traversable, taxonomy: str = DEFAULT_TAXONOMY) -> Traversable:
+    """The model directory `path` names: a model itself, a taxonomy's directory in a registry
+    (its `CURRENT` version) or a registry root (the `taxonomy` directory's current version)."""
+    if (path / MODEL_CARD).is_file():
+        return path
+    pointer = path / CURRENT
+    if pointer.is_file():
+        version = pointer.read_text(encoding="utf-8").strip()
+        if not _VERSION.fullmatch(version):
+            raise ModelLoadError(
+                f"{pointer}: {version!r} is not a version name like v1; point it at one of the "
+                "version directories beside it"
+            )
+        return path / version
+    if (path / taxonomy / CURRENT).is_file():
+        return resolve_model_dir(path / taxonomy, taxonomy)
+    return path
+
+
+def default_model_dir(taxonomy: str = DEFAULT_TAXONOMY) -> Traversable:
+    """The current version of the model shipped inside the package for `taxonomy`."""
+    if taxonomy not in TAXONOMIES:
+        raise ModelLoadError(f"no model ships for taxonomy {taxonomy!r}; known: {_KNOWN}")
+    return resolve_model_dir(shipped_registry() / taxonomy, taxonomy)
 
 
 def _distress_weight(label: str) -> float:
@@ -323,8 +353,10 @@ class LocalProvider:
 
     @classmethod
     def from_path(cls, path: Path | None) -> LocalProvider:
-        """The model at `path`, or the shipped default when `path` is None."""
-        return cls(LocalModel.load(path if path is not None else default_model_dir()))
+        """The model at `path` (a model, or a registry's current `original` model), or the
+        shipped default when `path` is None."""
+        directory = default_model_dir() if path is None else resolve_model_dir(path)
+        return cls(LocalModel.load(directory))
 
     @property
     def model(self) -> LocalModel:

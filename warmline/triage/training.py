@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from warmline.errors import Diagnostic
 from warmline.triage.errors import TrainingDataError
+from warmline.triage.evaluate import f1_scores
 from warmline.triage.local import (
     FORMAT_VERSION,
     TAXONOMIES,
@@ -37,6 +39,7 @@ ATTRIBUTION = (
     "GoEmotions-pytorch replication."
 )
 _SHOWN_EXAMPLES = 10
+_KEPT_PROBLEMS = 1000
 _THRESHOLDS = np.round(np.arange(0.02, 0.96, 0.01), 2)
 # A label never seen in training: a strongly negative bias so the model never predicts it.
 _UNSEEN_BIAS = -8.0
@@ -53,12 +56,34 @@ class Split:
     texts: list[str] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
-    examples: list[str] = field(default_factory=list)
+    problems: list[Diagnostic] = field(default_factory=list)
+    """The first `_KEPT_PROBLEMS` skipped rows, each at its FILE:LINE:COL with the reason."""
 
-    def skip(self, line: int, reason: str) -> None:
+    def skip(self, line: int, column: int, reason: str, detail: str) -> None:
         self.skipped[reason] += 1
-        if len(self.examples) < _SHOWN_EXAMPLES:
-            self.examples.append(f"{self.path.name}:{line}: {reason}")
+        if len(self.problems) < _KEPT_PROBLEMS:
+            self.problems.append(Diagnostic(self.path, line, column, f"{reason}: {detail}"))
+
+    @property
+    def rows_read(self) -> int:
+        """Rows in the file that were not blank: used plus skipped."""
+        return len(self.texts) + sum(self.skipped.values())
+
+    @property
+    def examples(self) -> list[str]:
+        """The first few skipped rows as `FILE:LINE:COL: reason: detail`, file name only."""
+        return [
+            Diagnostic(Path(p.path.name), p.line, p.column, p.message).render()
+            for p in self.problems[:_SHOWN_EXAMPLES]
+        ]
+
+    def summary(self) -> str:
+        """`N of M rows skipped in FILE (reason: count, ...)`, or that none was."""
+        total = sum(self.skipped.values())
+        if not total:
+            return f"{self.path}: all {len(self.texts)} rows used"
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
+        return f"{self.path}: {total} of {self.rows_read} rows skipped ({reasons})"
 
     def matrix(self, n_labels: int) -> BoolArray:
         """The targets as a rows x labels boolean matrix."""
@@ -68,36 +93,75 @@ class Split:
         return y
 
 
+def _parse_labels(
+    split: Split, number: int, decoded: str, label_text: str, n_labels: int
+) -> list[int] | None:
+    """The row's label indices, or None after recording why they cannot be used."""
+    column = decoded.index("\t") + 2
+    labels: set[int] = set()
+    for part in label_text.split(","):
+        try:
+            label = int(part)
+        except ValueError:
+            shown = repr(part) if part else "nothing"
+            split.skip(
+                number,
+                column,
+                "label_not_an_integer",
+                f"found {shown} where a label index was expected (comma-separated integers)",
+            )
+            return None
+        if not 0 <= label < n_labels:
+            split.skip(
+                number,
+                column,
+                "label_out_of_range",
+                f"label {label} is outside 0..{n_labels - 1} ({n_labels} labels in the taxonomy)",
+            )
+            return None
+        labels.add(label)
+        column += len(part) + 1
+    return sorted(labels)
+
+
 def read_split(path: Path, n_labels: int) -> Split:
-    """Read `text<TAB>label indices<TAB>id` rows, skipping and counting the malformed ones."""
+    """Read `text<TAB>label indices<TAB>id` rows, skipping and counting the malformed ones.
+
+    Every skipped row is counted under its reason and the first ones are kept as diagnostics at
+    FILE:LINE:COL; the caller decides whether any skipped row is fatal (`warmline triage train`
+    refuses them unless told to skip).
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise TrainingDataError(f"{path}: cannot read the data file: {exc}") from exc
+        reason = exc.strerror or str(exc)
+        raise TrainingDataError(f"{path}: cannot read the data file: {reason}") from exc
     split = Split(path=path, sha256=hashlib.sha256(raw).hexdigest())
     for number, line in enumerate(raw.split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
             decoded = line.decode("utf-8").rstrip("\r")
-        except UnicodeDecodeError:
-            split.skip(number, "invalid_utf8")
+        except UnicodeDecodeError as exc:
+            bad = f"byte {line[exc.start]:#04x} is not UTF-8"
+            split.skip(number, exc.start + 1, "invalid_utf8", bad)
             continue
         columns = decoded.split("\t")
         if len(columns) != 3:
-            split.skip(number, "wrong_column_count")
+            where = len(decoded) + 1 if len(columns) < 3 else len("\t".join(columns[:3])) + 1
+            split.skip(
+                number,
+                where,
+                "wrong_column_count",
+                f"{len(columns)} tab-separated column(s), expected 3 (text, labels, id)",
+            )
             continue
         text, label_text, _ = columns
         if not text.strip():
-            split.skip(number, "empty_text")
+            split.skip(number, 1, "empty_text", "the text column is empty")
             continue
-        try:
-            labels = sorted({int(part) for part in label_text.split(",")})
-        except ValueError:
-            split.skip(number, "label_not_an_integer")
-            continue
-        if any(label < 0 or label >= n_labels for label in labels):
-            split.skip(number, "label_out_of_range")
+        labels = _parse_labels(split, number, decoded, label_text, n_labels)
+        if labels is None:
             continue
         split.texts.append(text)
         split.targets.append(labels)
@@ -118,23 +182,15 @@ def check_labels(train_path: Path, taxonomy: str) -> tuple[str, ...]:
     if beside.is_file():
         found = tuple(beside.read_text(encoding="utf-8").split())
         if found != labels:
+            line = next(
+                (i for i, (a, b) in enumerate(zip(found, labels, strict=False), 1) if a != b),
+                min(len(found), len(labels)) + 1,
+            )
             raise TrainingDataError(
-                f"{beside}: labels {found} are not the {taxonomy!r} taxonomy {labels}; "
+                f"{beside}:{line}:1: labels {found} are not the {taxonomy!r} taxonomy {labels}; "
                 "pass the taxonomy that matches the data"
             )
     return labels
-
-
-def f1_scores(truth: BoolArray, predicted: BoolArray) -> tuple[float, float, list[float]]:
-    """Macro F1 (every label; one never true nor predicted scores 0), micro F1, F1 per label."""
-    tp = (truth & predicted).sum(axis=0).astype(np.float64)
-    fp = (~truth & predicted).sum(axis=0).astype(np.float64)
-    fn = (truth & ~predicted).sum(axis=0).astype(np.float64)
-    denominator = 2 * tp + fp + fn
-    per_label = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    total = 2 * tp.sum() + fp.sum() + fn.sum()
-    micro = float(2 * tp.sum() / total) if total else 0.0
-    return float(per_label.mean()), micro, [float(f) for f in per_label]
 
 
 def tune_thresholds(probabilities: FloatArray, truth: BoolArray) -> list[float]:
@@ -152,18 +208,61 @@ def tune_thresholds(probabilities: FloatArray, truth: BoolArray) -> list[float]:
     return thresholds
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How a taxonomy's default model is trained; `warmline triage train` flags override it."""
+
+    c: float
+    max_features: int | None
+    min_df: int = 2
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+
+
+RECIPES: dict[str, Recipe] = {
+    "original": Recipe(c=4.0, max_features=60_000),
+    "group": Recipe(c=1.0, max_features=60_000),
+    "ekman": Recipe(c=1.0, max_features=60_000),
+}
+"""Per taxonomy, the settings that scored best on data held out of train (see docs/triage.md)."""
+
+
 def train(
     train_path: Path,
     dev_path: Path,
     taxonomy: str = "original",
     *,
     features: FeatureSpec | None = None,
-    max_features: int = 60_000,
-    min_df: int = 2,
-    c: float = 4.0,
+    max_features: int | None = None,
+    min_df: int | None = None,
+    c: float | None = None,
     parent_version: str | None = None,
 ) -> LocalModel:
     """Train a model on `train_path`, tune its thresholds and measure it on `dev_path`."""
+    labels = check_labels(train_path, taxonomy)
+    return fit(
+        read_split(train_path, len(labels)),
+        read_split(dev_path, len(labels)),
+        taxonomy,
+        features=features,
+        max_features=max_features,
+        min_df=min_df,
+        c=c,
+        parent_version=parent_version,
+    )
+
+
+def fit(
+    train_split: Split,
+    dev_split: Split,
+    taxonomy: str,
+    *,
+    features: FeatureSpec | None = None,
+    max_features: int | None = None,
+    min_df: int | None = None,
+    c: float | None = None,
+    parent_version: str | None = None,
+) -> LocalModel:
+    """Train on rows already read; settings left as None come from the taxonomy's `Recipe`."""
     try:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -172,10 +271,15 @@ def train(
             "training needs scikit-learn: pip install 'warmline[train]'"
         ) from exc
 
-    labels = check_labels(train_path, taxonomy)
-    spec = features if features is not None else FeatureSpec()
-    train_split = read_split(train_path, len(labels))
-    dev_split = read_split(dev_path, len(labels))
+    if taxonomy not in TAXONOMIES:
+        raise TrainingDataError(f"unknown taxonomy {taxonomy!r}; known: {', '.join(TAXONOMIES)}")
+    labels = TAXONOMIES[taxonomy]
+    recipe = RECIPES[taxonomy]
+    spec = features if features is not None else recipe.features
+    c = c if c is not None else recipe.c
+    max_features = max_features if max_features is not None else recipe.max_features
+    min_df = min_df if min_df is not None else recipe.min_df
+    train_path, dev_path = train_split.path, dev_split.path
 
     vectorizer = TfidfVectorizer(
         analyzer=spec.analyze,
@@ -218,11 +322,11 @@ def train(
         "min_df": min_df,
         "idf": "smooth",
     }
-    recipe = json.dumps(
+    fingerprint = json.dumps(
         [train_split.sha256, dev_split.sha256, taxonomy, spec.model_dump(mode="json"), trainer],
         sort_keys=True,
     )
-    digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
     card = ModelCard(
         format_version=FORMAT_VERSION,
         model_version=f"local:goemotions-{taxonomy}:{digest}",

@@ -1,0 +1,192 @@
+"""A model registry on disk: every trained local model kept as a numbered version with its record.
+
+    DIR/<taxonomy>/CURRENT                     the version in use, one line such as `v2`
+    DIR/<taxonomy>/<version>/model.json        the model card (`LocalModel.save`)
+    DIR/<taxonomy>/<version>/weights.npz
+    DIR/<taxonomy>/<version>/metadata.json     `Metadata`: data hashes, metrics, parent, command
+
+A version is written under a hidden name and renamed into place, then `CURRENT` is replaced
+atomically, so a reader never sees half a model. Versions are never overwritten; the previous
+current version becomes the new one's parent. `warmline/triage/models/` is such a registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from warmline.triage.errors import ModelLoadError
+from warmline.triage.evaluate import Evaluation
+from warmline.triage.local import CURRENT, MODEL_CARD, TAXONOMIES, LocalModel
+
+METADATA = "metadata.json"
+_VERSION = re.compile(r"v([1-9][0-9]*)")
+
+
+class DataFile(BaseModel):
+    """One data file a model was trained or tuned on: its name, hash and how it was used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    sha256: str
+    rows: int
+    skipped: dict[str, int]
+
+
+class Metadata(BaseModel):
+    """`metadata.json`: the registry's record of one version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format_version: Literal[1] = 1
+    version: str
+    """The registry's name for it, `v1`, `v2`, ... in the order they were trained."""
+    model_version: str
+    """The model card's version, which `TriageResult.model_version` carries."""
+    taxonomy: str
+    parent_version: str | None
+    """The version that was current in this registry when this one was trained."""
+    created_at: datetime
+    command: list[str]
+    """The command line that trained it."""
+    data: dict[str, DataFile]
+    """`train` (what the weights were fit on) and `dev` (where thresholds were tuned)."""
+    metrics: dict[str, Evaluation]
+    """Per data file, by its stem: `dev` from training, `test` once `eval --record` ran on it."""
+    attribution: str
+
+
+def versions(taxonomy_dir: Path) -> list[str]:
+    """The version directories of one taxonomy, oldest first."""
+    if not taxonomy_dir.is_dir():
+        return []
+    found = [
+        (int(match.group(1)), entry.name)
+        for entry in taxonomy_dir.iterdir()
+        if entry.is_dir() and (match := _VERSION.fullmatch(entry.name))
+    ]
+    return [name for _, name in sorted(found)]
+
+
+def current(taxonomy_dir: Path | Traversable) -> str | None:
+    """The version `CURRENT` names, or None in an empty registry."""
+    pointer = taxonomy_dir / CURRENT
+    if not pointer.is_file():
+        return None
+    return pointer.read_text(encoding="utf-8").strip() or None
+
+
+def read_metadata(model_dir: Path | Traversable) -> Metadata | None:
+    """The version's `metadata.json`, or None for a model directory outside a registry."""
+    source = model_dir / METADATA
+    if not source.is_file():
+        return None
+    try:
+        return Metadata.model_validate_json(source.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()[:5]
+        )
+        raise ModelLoadError(f"{source}: invalid registry metadata: {problems}") from exc
+
+
+def parent_of(root: Path, taxonomy: str) -> tuple[str | None, str | None]:
+    """The current version of `taxonomy` in `root` and its model version, if there is one."""
+    taxonomy_dir = root / taxonomy
+    version = current(taxonomy_dir)
+    if version is None:
+        return None, None
+    card = taxonomy_dir / version / MODEL_CARD
+    try:
+        model_version = json.loads(card.read_text(encoding="utf-8"))["model_version"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(
+            f"{card}: cannot read the current version's model card: {exc}; repair {CURRENT} "
+            "so it names a complete version"
+        ) from exc
+    return version, str(model_version)
+
+
+def publish(
+    root: Path,
+    model: LocalModel,
+    *,
+    data: dict[str, DataFile],
+    metrics: dict[str, Evaluation],
+    command: list[str],
+) -> tuple[Path, Metadata]:
+    """Add `model` to the registry at `root` as a new version and make it current."""
+    taxonomy = model.card.taxonomy
+    if taxonomy not in TAXONOMIES:
+        raise ModelLoadError(f"cannot register a model of unknown taxonomy {taxonomy!r}")
+    taxonomy_dir = root / taxonomy
+    taxonomy_dir.mkdir(parents=True, exist_ok=True)
+    parent, _ = parent_of(root, taxonomy)
+    existing = versions(taxonomy_dir)
+    number = int(existing[-1][1:]) + 1 if existing else 1
+    version = f"v{number}"
+    metadata = Metadata(
+        version=version,
+        model_version=model.model_version,
+        taxonomy=taxonomy,
+        parent_version=parent,
+        created_at=datetime.now(UTC),
+        command=command,
+        data=data,
+        metrics=metrics,
+        attribution=model.card.attribution,
+    )
+    staging = taxonomy_dir / f".{version}.{os.getpid()}.partial"
+    try:
+        model.save(staging)
+        _write_json(staging / METADATA, metadata)
+        # A rename onto an existing directory fails, so two trainers never share a version.
+        staging.rename(taxonomy_dir / version)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _point(taxonomy_dir, version)
+    return taxonomy_dir / version, metadata
+
+
+def record(model_dir: Path, key: str, evaluation: Evaluation) -> Metadata:
+    """Store `evaluation` in the version's metadata under `key` (the data file's stem)."""
+    metadata = read_metadata(model_dir)
+    if metadata is None:
+        raise ModelLoadError(
+            f"{model_dir}: not a registry version (no {METADATA}); only models trained with "
+            "`warmline triage train` can record metrics"
+        )
+    if evaluation.model_version != metadata.model_version:
+        raise ModelLoadError(
+            f"{model_dir}: the evaluation is of {evaluation.model_version}, the metadata of "
+            f"{metadata.model_version}"
+        )
+    updated = metadata.model_copy(update={"metrics": {**metadata.metrics, key: evaluation}})
+    _write_json(model_dir / METADATA, updated)
+    return updated
+
+
+def _point(taxonomy_dir: Path, version: str) -> None:
+    staging = taxonomy_dir / f".{CURRENT}.{os.getpid()}"
+    staging.write_text(version + "\n", encoding="utf-8")
+    staging.replace(taxonomy_dir / CURRENT)
+
+
+def _write_json(target: Path, metadata: Metadata) -> None:
+    staging = target.with_name(f".{target.name}.{os.getpid()}")
+    staging.write_text(
+        json.dumps(metadata.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    staging.replace(target)
