@@ -160,8 +160,14 @@ class _Hub:
         for stream in list(self.streams):
             self.detach(stream)
 
-    def live(self, name: str) -> list[_Stream]:
-        return [s for s in self.streams if s.name == name and not s.closed]
+    def live(self, name: str, event_type: str) -> list[_Stream]:
+        """Connected processes of `name` that subscribed to `event_type` themselves (processes
+        sharing a name should subscribe alike; none is sent a type it did not ask for)."""
+        return [
+            s
+            for s in self.streams
+            if s.name == name and not s.closed and _matches(s.patterns, event_type)
+        ]
 
     async def changed(self) -> None:
         """Until a process subscribes or disconnects."""
@@ -246,7 +252,7 @@ class _GatewayService(pb_grpc.ConnectorGatewayServicer):
                     delivery_id = nack.delivery_id
                     outcome = _Nacked(nack.reason or "no reason given", nack.permanent)
                 else:
-                    log.warning("connector %s: ignored a message that is not an ack", stream.name)
+                    log.warning("connector %s: ignored a %s message", stream.name, kind or "empty")
                     continue
                 if not stream.settle(delivery_id, outcome):
                     log.warning(
@@ -256,8 +262,8 @@ class _GatewayService(pb_grpc.ConnectorGatewayServicer):
                         kind,
                         delivery_id,
                     )
-        except grpc.aio.AioRpcError as error:
-            log.info("connector %s: stream read ended: %s", stream.name, error.code())
+        except Exception as error:  # noqa: BLE001 - however reading ends, the stream ends with it
+            log.info("connector %s: stream read ended: %r", stream.name, error)
         finally:
             self._hub.detach(stream)
 
@@ -404,7 +410,7 @@ class GrpcGatewayConnector(Connector):
         delivery_id = uuid.uuid4().hex
         try:
             async with asyncio.timeout_at(deadline):
-                while not (live := hub.live(name)):
+                while not (live := hub.live(name, event.type.value)):
                     await hub.changed()
                 stream = min(live, key=lambda s: len(s.pending))
                 async with slots:
