@@ -1,0 +1,342 @@
+"""BambooHR: wellness exposure and rotations out as table rows, shift schedules in as events.
+
+The subset of BambooHR's API used, under `{base_url}/api/gateway.php/{subdomain}/v1` (HTTP Basic
+auth: the secret `api_key` as user name, `x` as password; `Accept: application/json`, without which
+BambooHR answers XML):
+
+- `POST /employees/{employeeId}/tables/{table}` adds a row to an employee's (custom) table:
+  - `exposure_table` (default `customWarmlineExposure`), for `wellness.exposure.updated`, one row
+    per worker per delivered batch with that worker's latest figure: `date` (YYYY-MM-DD),
+    `customRecordedAt`, `customExposureMinutes`, `customBudgetMinutes`, `customWarmlineEventId`;
+  - `rotation_table` (default `customWarmlineRotation`), for `wellness.budget.exceeded`,
+    `wellness.rotation.started` and `wellness.rotation.ended`: `date`, `customEvent`
+    (`budget_exceeded`, `rotation_started`, `rotation_ended`), `customQueues` (comma-separated),
+    `customUntil`, `customExposureMinutes`, `customBudgetMinutes`, `customWarmlineEventId`.
+- `GET /employees/all/tables/{shift_table}` (default `customWarmlineShifts`) reads every
+  employee's rows of a custom shift table: `id`, `employeeId`, `customStartsAt`, `customEndsAt`
+  (ISO 8601 with a zone) and `customQueues` (comma-separated queue names, empty for all).
+
+Only these figures leave warmline: exposure minutes, budgets, rotation queues and times. Check-ins
+(moods, notes) and breaks are not sent, and no conversation content ever is. Workers map to
+employees through `settings.employees` (worker id → BambooHR employee id); events of a worker not
+in it are skipped with a warning, as is a shift row of an employee not in it.
+
+Shifts become `io.warmline.inbound.shift.scheduled.v1` events on the inbound HR topic with ids
+derived from the row and its content (`event_id`): pulling again re-sends nothing this process sent
+already, and what a restarted process re-sends carries the same ids, which consumers drop. A moved
+shift has new content, so a new id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from connectors.http import parse_body, send
+from connectors.sdk.connector import (
+    Connector,
+    ConnectorContext,
+    Event,
+    PermanentError,
+    handles,
+)
+from warmline.config.durations import Duration
+from warmline.errors import WarmlineError
+from warmline.events.catalog import (
+    InboundShift,
+    WellnessBudgetExceeded,
+    WellnessExposureUpdated,
+    WellnessRotationEnded,
+    WellnessRotationStarted,
+)
+from warmline.events.envelope import DomainEvent, event_id
+from warmline.events.publisher import EventPublisher
+from warmline.events.types import INBOUND_HR_TOPIC, EventType
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.bamboohr.com"
+ERROR_HEADER = "X-BambooHR-Error-Message"
+"""Where BambooHR explains a refusal; its error bodies are often empty."""
+_PUBLISHED_MEMORY = 50_000
+
+
+class BambooHRSettings(BaseModel):
+    """The `settings:` of a `type: bamboohr` connector."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    subdomain: str
+    """The company's BambooHR subdomain (`acme` for acme.bamboohr.com)."""
+    base_url: str = DEFAULT_BASE_URL
+    employees: dict[str, str] = Field(default_factory=dict)
+    """Worker id (as in warmline's configuration) → BambooHR employee id."""
+    exposure_table: str = "customWarmlineExposure"
+    rotation_table: str = "customWarmlineRotation"
+    shift_table: str = "customWarmlineShifts"
+    timeout_seconds: PositiveFloat = 10.0
+    pull_interval: Duration | None = None
+    """Pull shifts this often while the connector runs (e.g. `15m`); never when unset."""
+    pull_horizon: Duration = timedelta(days=7)
+    """Shifts starting further ahead than this are left for a later pull."""
+    kafka_bootstrap: str | None = None
+    """The broker the pulled shifts are published to; needed with `pull_interval`."""
+    inbound_topic: str = INBOUND_HR_TOPIC
+
+    @model_validator(mode="after")
+    def _pull_needs_a_broker(self) -> BambooHRSettings:
+        if self.pull_interval is not None:
+            if self.pull_interval <= timedelta(0):
+                raise ValueError("pull_interval must be longer than 0s")
+            if not self.kafka_bootstrap:
+                raise ValueError("pull_interval needs kafka_bootstrap to publish the shifts to")
+        return self
+
+
+class _ShiftRow(BaseModel):
+    """One row of the shift table as BambooHR returns it (every value a string)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    employee_id: str = Field(alias="employeeId")
+    starts_at: AwareDatetime = Field(alias="customStartsAt")
+    ends_at: AwareDatetime = Field(alias="customEndsAt")
+    queues: str | None = Field(default=None, alias="customQueues")
+
+
+_ROWS = TypeAdapter(list[dict[str, Any]])
+
+
+class MissingSecretError(WarmlineError):
+    """The connector's configuration lacks a secret it cannot work without."""
+
+
+class BambooHRConnector(Connector):
+    """Wellness figures to BambooHR tables, shifts from BambooHR (see the module docstring)."""
+
+    type_name: ClassVar[str] = "bamboohr"
+    Settings: ClassVar[type[BaseModel]] = BambooHRSettings
+    settings: BambooHRSettings
+
+    def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
+        super().__init__(settings, context)
+        key = context.secrets.get("api_key")
+        if not key:
+            raise MissingSecretError(f"connector {context.name!r} needs the secret api_key")
+        self._key = key
+        self._workers = {employee: worker for worker, employee in self.settings.employees.items()}
+        self._client: httpx.AsyncClient | None = None
+        self._publisher: EventPublisher | None = None
+        self._puller: asyncio.Task[None] | None = None
+        self._published: dict[str, None] = {}
+        """Ids of shift events this process published, oldest first."""
+
+    @property
+    def api(self) -> str:
+        return f"/api/gateway.php/{self.settings.subdomain}/v1"
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=self.settings.base_url,
+            auth=httpx.BasicAuth(self._key, "x"),
+            headers={"Accept": "application/json"},
+            timeout=self.settings.timeout_seconds,
+        )
+        if self.settings.pull_interval is not None and self.settings.kafka_bootstrap:
+            self._publisher = await asyncio.to_thread(
+                EventPublisher.connect,
+                self.settings.kafka_bootstrap,
+                topic=self.settings.inbound_topic,
+            )
+            self._puller = asyncio.create_task(self._pull_every(self.settings.pull_interval))
+
+    async def stop(self) -> None:
+        if self._puller is not None:
+            self._puller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._puller
+            self._puller = None
+        if self._publisher is not None:
+            await asyncio.to_thread(self._publisher.close)
+            self._publisher = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise RuntimeError("BambooHRConnector: start() first")
+        return self._client
+
+    # --- wellness out ----------------------------------------------------------------------------
+
+    @handles(EventType.WELLNESS_EXPOSURE_UPDATED, batch=True)
+    async def on_exposure(self, events: list[Event[WellnessExposureUpdated]]) -> None:
+        """One row per worker with the batch's latest figure (the earlier ones it supersedes)."""
+        latest: dict[str, Event[WellnessExposureUpdated]] = {}
+        for event in events:
+            if event.subject not in latest or event.time >= latest[event.subject].time:
+                latest[event.subject] = event
+        for worker, event in latest.items():
+            row = {
+                "date": event.time.date().isoformat(),
+                "customRecordedAt": event.time.isoformat(),
+                "customExposureMinutes": _minutes(event.data.exposure_minutes),
+                "customBudgetMinutes": _minutes(event.data.budget_minutes),
+                "customWarmlineEventId": event.id,
+            }
+            try:
+                await self._add_row(worker, self.settings.exposure_table, row)
+            except PermanentError as error:
+                # Failing the batch would dead-letter every other worker's figure with it; the
+                # worker's next update supersedes this one anyway.
+                log.error("%s: exposure of %s not recorded: %s", self.context.name, worker, error)
+
+    @handles(
+        EventType.WELLNESS_BUDGET_EXCEEDED,
+        EventType.WELLNESS_ROTATION_STARTED,
+        EventType.WELLNESS_ROTATION_ENDED,
+    )
+    async def on_rotation(
+        self,
+        event: Event[WellnessBudgetExceeded | WellnessRotationStarted | WellnessRotationEnded],
+    ) -> None:
+        """A row in the rotation table: budget exceeded, rotated off queues, back on them."""
+        row = {"date": event.time.date().isoformat(), "customWarmlineEventId": event.id}
+        data = event.data
+        if isinstance(data, WellnessBudgetExceeded):
+            row |= {
+                "customEvent": "budget_exceeded",
+                "customExposureMinutes": _minutes(data.exposure_minutes),
+                "customBudgetMinutes": _minutes(data.budget_minutes),
+            }
+        elif isinstance(data, WellnessRotationStarted):
+            row |= {
+                "customEvent": "rotation_started",
+                "customQueues": ",".join(data.off_queues),
+                "customUntil": data.until.isoformat(),
+            }
+        else:
+            row |= {"customEvent": "rotation_ended", "customQueues": ",".join(data.queues)}
+        await self._add_row(event.subject, self.settings.rotation_table, row)
+
+    async def _add_row(self, worker: str, table: str, row: dict[str, str]) -> None:
+        employee = self.settings.employees.get(worker)
+        if employee is None:
+            log.warning(
+                "%s: worker %s has no BambooHR employee id in settings.employees; skipped",
+                self.context.name,
+                worker,
+            )
+            return
+        await send(
+            self.client,
+            "POST",
+            f"{self.api}/employees/{employee}/tables/{table}",
+            what=f"add a {table} row for employee {employee}",
+            error_header=ERROR_HEADER,
+            json=row,
+        )
+
+    # --- shifts in -------------------------------------------------------------------------------
+
+    async def fetch_shifts(self, *, now: datetime | None = None) -> list[DomainEvent]:
+        """The shift table's current and coming shifts (within `pull_horizon`) as events."""
+        current = now or datetime.now(UTC)
+        table = self.settings.shift_table
+        what = f"read the {table} table"
+        response = await send(
+            self.client,
+            "GET",
+            f"{self.api}/employees/all/tables/{table}",
+            what=what,
+            error_header=ERROR_HEADER,
+        )
+        events: list[DomainEvent] = []
+        for raw in parse_body(response, _ROWS, what):
+            try:
+                row = _ShiftRow.model_validate(raw)
+            except ValidationError as error:
+                log.warning("%s: %s row %s skipped: %s", self.context.name, table, raw, error)
+                continue
+            worker = self._workers.get(row.employee_id)
+            if worker is None or row.ends_at <= current:
+                continue
+            if row.starts_at > current + self.settings.pull_horizon:
+                continue
+            events.append(self._shift_event(row, worker, current))
+        return events
+
+    async def pull_shifts(self, *, now: datetime | None = None) -> list[DomainEvent]:
+        """Fetch the shifts and publish those this process has not published; return those."""
+        if self._publisher is None:
+            if not self.settings.kafka_bootstrap:
+                raise RuntimeError("pull_shifts needs settings.kafka_bootstrap")
+            self._publisher = await asyncio.to_thread(
+                EventPublisher.connect,
+                self.settings.kafka_bootstrap,
+                topic=self.settings.inbound_topic,
+            )
+        fresh = [e for e in await self.fetch_shifts(now=now) if e.id not in self._published]
+        if fresh:
+            await asyncio.to_thread(self._publisher.publish, fresh)
+        for event in fresh:
+            self._published[event.id] = None
+        while len(self._published) > _PUBLISHED_MEMORY:
+            del self._published[next(iter(self._published))]
+        return fresh
+
+    async def _pull_every(self, interval: timedelta) -> None:
+        while True:
+            try:
+                published = await self.pull_shifts()
+                if published:
+                    log.info("%s: %d shift(s) published", self.context.name, len(published))
+            except WarmlineError as error:
+                log.warning(
+                    "%s: shift pull failed, next in %s: %s", self.context.name, interval, error
+                )
+            # The loop outlives any one failure; the next pull may well succeed.
+            except Exception:
+                log.exception("%s: shift pull failed unexpectedly", self.context.name)
+            await asyncio.sleep(interval.total_seconds())
+
+    def _shift_event(self, row: _ShiftRow, worker: str, now: datetime) -> DomainEvent:
+        queues = [q.strip() for q in (row.queues or "").split(",") if q.strip()]
+        data = InboundShift(
+            worker_id=worker,
+            shift_id=f"bamboohr-{row.id}",
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            queues=queues,
+        )
+        content = f"{row.starts_at.isoformat()}|{row.ends_at.isoformat()}|{','.join(queues)}"
+        return DomainEvent(
+            id=event_id(f"bamboohr/{self.settings.subdomain}", f"shift/{row.id}/{content}"),
+            type=EventType.INBOUND_SHIFT_SCHEDULED,
+            source=f"/connectors/bamboohr/{self.context.name}",
+            subject=worker,
+            time=now,
+            data=data.model_dump(mode="json"),
+        )
+
+
+def _minutes(value: float) -> str:
+    return f"{value:.1f}"

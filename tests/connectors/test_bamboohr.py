@@ -1,0 +1,332 @@
+"""The BambooHR connector: wellness rows out through the test kit, shifts pulled in as events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer
+from pydantic import ValidationError
+
+from connectors.bamboohr import BambooHRConnector, BambooHRSettings
+from connectors.sdk.connector import ConnectorContext, PermanentError, RetryableError
+from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness
+from tests.connectors.fakes import BAMBOOHR_KEY, FakeBambooHR, Fault, consuming
+from warmline.events.envelope import DomainEvent, from_record
+from warmline.events.publisher import EventPublisher
+from warmline.events.types import EventType
+
+RUNNER = replace(FAST_RETRIES, max_backoff=timedelta(seconds=3))
+EMPLOYEES = {"w-ana": "101", "w-ben": "102", "w-gone": "999"}
+EXPOSURE = "customWarmlineExposure"
+ROTATION = "customWarmlineRotation"
+
+
+def settings(fake: FakeBambooHR, **changes: Any) -> dict[str, Any]:
+    return {
+        "subdomain": fake.subdomain,
+        "base_url": fake.url,
+        "employees": EMPLOYEES,
+        "timeout_seconds": 0.5,
+    } | changes
+
+
+def harness(
+    fake: FakeBambooHR, kafka: str, redis: str
+) -> AbstractAsyncContextManager[ConnectorHarness]:
+    return consuming(
+        lambda: ConnectorHarness(
+            BambooHRConnector,
+            settings(fake),
+            kafka=kafka,
+            redis=redis,
+            secrets={"api_key": BAMBOOHR_KEY},
+            runner=RUNNER,
+        )
+    )
+
+
+async def emit(kit: ConnectorHarness, *events: DomainEvent) -> None:
+    """Publish onto the kit's topic, wellness events too.
+
+    `kit.emit`'s publisher sends wellness events to the production wellness topic, which the
+    kit's runner does not read; this one sends both kinds to the kit's topic.
+    """
+    publisher = await asyncio.to_thread(
+        EventPublisher.connect, kit.kafka, topic=kit.topic, wellness_topic=kit.topic
+    )
+    try:
+        await asyncio.to_thread(publisher.publish, list(events))
+    finally:
+        await asyncio.to_thread(publisher.close)
+
+
+def exposure(minutes: float) -> dict[str, Any]:
+    return {"exposure_minutes": minutes, "budget_minutes": 240.0}
+
+
+def rows_of(fake: FakeBambooHR, table: str, employee: str) -> list[dict[str, str]]:
+    return [
+        {k: v for k, v in row.items() if k not in ("id", "employeeId")}
+        for row in fake.table(table)
+        if row["employeeId"] == employee
+    ]
+
+
+async def test_wellness_figures_become_rows_and_nothing_else_leaves(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    until = datetime(2025, 3, 1, 15, 30, tzinfo=UTC)
+    with FakeBambooHR() as fake:
+        async with harness(fake, kafka_bootstrap, redis_url) as kit:
+            updates = [
+                kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(m), subject="w-ana")
+                for m in (10.0, 20.0, 35.5)
+            ]
+            ben = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(5), subject="w-ben")
+            unmapped = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(9), subject="w-zed")
+            unknown = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(9), subject="w-gone")
+            exceeded = kit.event(
+                EventType.WELLNESS_BUDGET_EXCEEDED,
+                {"exposure_minutes": 245.0, "budget_minutes": 240.0},
+                subject="w-ana",
+            )
+            rotated = kit.event(
+                EventType.WELLNESS_ROTATION_STARTED,
+                {"off_queues": ["grief", "crisis"], "until": until.isoformat()},
+                subject="w-ana",
+            )
+            back = kit.event(
+                EventType.WELLNESS_ROTATION_ENDED, {"queues": ["grief"]}, subject="w-ana"
+            )
+            checkin = kit.event(
+                EventType.WELLNESS_CHECKIN_SUBMITTED,
+                {"mood": 2, "note": "I cried after the third call"},
+                subject="w-ana",
+            )
+            await emit(kit, *updates, ben, unmapped, unknown, exceeded, rotated, back, checkin)
+            await kit.wait_handled(9)
+            await kit.wait_for(lambda: kit.runner.stats.skipped >= 1)
+            assert kit.runner.stats.dead_lettered == 0
+
+        # However the updates fell into batches, the last row holds the latest figure.
+        ana = rows_of(fake, EXPOSURE, "101")
+        assert 1 <= len(ana) <= 3
+        assert ana[-1] == {
+            "date": updates[-1].time.date().isoformat(),
+            "customRecordedAt": updates[-1].time.isoformat(),
+            "customExposureMinutes": "35.5",
+            "customBudgetMinutes": "240.0",
+            "customWarmlineEventId": updates[-1].id,
+        }
+        assert [r["customExposureMinutes"] for r in rows_of(fake, EXPOSURE, "102")] == ["5.0"]
+        day = exceeded.time.date().isoformat()
+        assert rows_of(fake, ROTATION, "101") == [
+            {
+                "date": day,
+                "customEvent": "budget_exceeded",
+                "customExposureMinutes": "245.0",
+                "customBudgetMinutes": "240.0",
+                "customWarmlineEventId": exceeded.id,
+            },
+            {
+                "date": rotated.time.date().isoformat(),
+                "customEvent": "rotation_started",
+                "customQueues": "grief,crisis",
+                "customUntil": until.isoformat(),
+                "customWarmlineEventId": rotated.id,
+            },
+            {
+                "date": back.time.date().isoformat(),
+                "customEvent": "rotation_ended",
+                "customQueues": "grief",
+                "customWarmlineEventId": back.id,
+            },
+        ]
+        # The unknown employee's figure was refused (404) and logged, not retried forever.
+        assert [r.status for r in fake.seen() if "/999/" in r.path] == [404]
+        sent = b"".join(r.body for r in fake.seen())
+        assert b"cried" not in sent
+        assert b"mood" not in sent
+        assert all(r.headers["accept"] == "application/json" for r in fake.seen())
+
+
+async def test_retries_then_records_and_a_refusal_is_dead_lettered_at_once(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    def ended(worker: str) -> DomainEvent:
+        return kit.event(EventType.WELLNESS_ROTATION_ENDED, {"queues": ["claims"]}, subject=worker)
+
+    with FakeBambooHR() as fake:
+        async with harness(fake, kafka_bootstrap, redis_url) as kit:
+            fake.fail_next(2, Fault("error", status=503))
+            await emit(kit, ended("w-ana"))
+            await kit.wait_handled(1)
+            assert [r.status for r in fake.seen()] == [503, 503, 200]
+            assert len(rows_of(fake, ROTATION, "101")) == 1
+
+            # Recorded, but the answer is lost: the retry records it again (at least once), and
+            # the rows carry the event id that tells them apart from a real second rotation.
+            fake.fail_next(1, Fault("timeout", delay=1.5))
+            lost = ended("w-ben")
+            await emit(kit, lost)
+            await kit.wait_handled(2)
+            rows = rows_of(fake, ROTATION, "102")
+            assert [r["customWarmlineEventId"] for r in rows] == [lost.id, lost.id]
+
+            fake.fail_next(1, Fault("rate_limit", retry_after="1"))
+            await emit(kit, ended("w-ana"))
+            await kit.wait_handled(3)
+            limited, retried = fake.seen()[-2:]
+            assert (limited.status, retried.status) == (429, 200)
+            assert retried.at - limited.at >= 0.95, "Retry-After: 1 was not honoured"
+
+            await emit(kit, ended("w-gone"))
+            await kit.wait_for(lambda: kit.runner.stats.dead_lettered >= 1)
+            [refused] = kit.dead_letters(expect=1)
+            assert "on_rotation failed after 1 attempt(s)" in refused.reason
+            assert "HTTP 404: Employee not found" in refused.reason
+
+
+async def read_shift_events(
+    kafka: str, topic: str, *, at_least: int, within: float = 20.0
+) -> list[DomainEvent]:
+    """Every record on `topic`, decoded, once there are `at_least` (or `within` seconds passed)."""
+
+    def read() -> list[DomainEvent]:
+        consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=kafka,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=500,
+        )
+        found: list[DomainEvent] = []
+        deadline = time.monotonic() + within
+        try:
+            while len(found) < at_least and time.monotonic() < deadline:
+                found.extend(
+                    from_record(r.key, list(r.headers or []), r.value or b"") for r in consumer
+                )
+        finally:
+            consumer.close()
+        return found
+
+    return await asyncio.to_thread(read)
+
+
+@asynccontextmanager
+async def started(fake: FakeBambooHR, **changes: Any) -> AsyncIterator[BambooHRConnector]:
+    connector = BambooHRConnector(
+        BambooHRSettings.model_validate(settings(fake, **changes)),
+        ConnectorContext(name="hr", secrets={"api_key": BAMBOOHR_KEY}),
+    )
+    await connector.start()
+    try:
+        yield connector
+    finally:
+        await connector.stop()
+
+
+async def test_shifts_are_pulled_into_inbound_events_without_duplicates(
+    kafka_bootstrap: str,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    topic = f"test-inbound-hr-{uuid.uuid4().hex[:10]}"
+    with FakeBambooHR() as fake:
+        current = fake.add_shift(
+            "101", now - timedelta(hours=1), now + timedelta(hours=7), "claims, grief"
+        )
+        coming = fake.add_shift("102", now + timedelta(days=1), now + timedelta(days=1, hours=8))
+        fake.add_shift("101", now - timedelta(hours=10), now - timedelta(hours=2))  # over
+        fake.add_shift("103", now, now + timedelta(hours=8))  # not a warmline worker
+        fake.add_shift("102", now + timedelta(days=10), now + timedelta(days=10, hours=8))
+        fake.add_shift("101", "tomorrow morning", "tomorrow evening")  # unreadable: skipped
+
+        async with started(fake, kafka_bootstrap=kafka_bootstrap, inbound_topic=topic) as hr:
+            first = await hr.pull_shifts(now=now)
+            assert await hr.pull_shifts(now=now) == []
+        assert {(e.subject, e.data["shift_id"]) for e in first} == {
+            ("w-ana", f"bamboohr-{current}"),
+            ("w-ben", f"bamboohr-{coming}"),
+        }
+        ana = next(e for e in first if e.subject == "w-ana")
+        assert ana.type is EventType.INBOUND_SHIFT_SCHEDULED
+        assert ana.data == {
+            "worker_id": "w-ana",
+            "shift_id": f"bamboohr-{current}",
+            "starts_at": (now - timedelta(hours=1)).isoformat().replace("+00:00", "Z"),
+            "ends_at": (now + timedelta(hours=7)).isoformat().replace("+00:00", "Z"),
+            "queues": ["claims", "grief"],
+        }
+
+        # A restarted process sends the same shifts again under the same ids; a moved one is new.
+        fake.move_shift(coming, now + timedelta(days=1, hours=1), now + timedelta(days=1, hours=9))
+        async with started(fake, kafka_bootstrap=kafka_bootstrap, inbound_topic=topic) as hr:
+            again = await hr.pull_shifts(now=now)
+        assert len(again) == 2
+        assert next(e.id for e in again if e.subject == "w-ana") == ana.id
+        moved = next(e for e in again if e.subject == "w-ben")
+        assert moved.id not in {e.id for e in first}
+        assert moved.data["shift_id"] == f"bamboohr-{coming}"
+
+        events = await read_shift_events(kafka_bootstrap, topic, at_least=4)
+        assert len(events) == 4
+        assert len({e.id for e in events}) == 3, "consumers drop the re-sent one by its id"
+        assert {(e.subject, e.type) for e in events} == {
+            ("w-ana", EventType.INBOUND_SHIFT_SCHEDULED),
+            ("w-ben", EventType.INBOUND_SHIFT_SCHEDULED),
+        }
+
+        async with started(fake, kafka_bootstrap=kafka_bootstrap, inbound_topic=topic) as hr:
+            fake.fail_next(1, Fault("garbage", method="GET"))
+            with pytest.raises(
+                RetryableError, match="HTTP 200 with a body that is not the expected"
+            ):
+                await hr.fetch_shifts(now=now)
+        wrong = ConnectorContext(name="hr", secrets={"api_key": "revoked"})
+        stale = BambooHRConnector(BambooHRSettings.model_validate(settings(fake)), wrong)
+        await stale.start()
+        with pytest.raises(PermanentError, match="HTTP 401: Invalid API key"):
+            await stale.fetch_shifts(now=now)
+        await stale.stop()
+
+
+async def test_the_pull_runs_every_interval_while_the_connector_runs(kafka_bootstrap: str) -> None:
+    topic = f"test-inbound-hr-{uuid.uuid4().hex[:10]}"
+    start = datetime.now(UTC)
+    with FakeBambooHR() as fake:
+        fake.add_shift("101", start, start + timedelta(hours=8), "claims")
+        changes = {
+            "kafka_bootstrap": kafka_bootstrap,
+            "inbound_topic": topic,
+            "pull_interval": "200ms",
+        }
+        async with started(fake, **changes):
+            [event] = await read_shift_events(kafka_bootstrap, topic, at_least=1)
+            pulls = len(fake.seen("GET"))
+            await asyncio.sleep(1.0)
+            assert len(fake.seen("GET")) >= pulls + 3
+        assert event.subject == "w-ana"
+        assert len(await read_shift_events(kafka_bootstrap, topic, at_least=2, within=2)) == 1
+        pulls = len(fake.seen("GET"))
+        await asyncio.sleep(0.5)
+        assert len(fake.seen("GET")) == pulls, "stop() ends the pulls"
+
+
+def test_a_pull_interval_needs_a_broker() -> None:
+    with pytest.raises(ValidationError, match="pull_interval needs kafka_bootstrap"):
+        BambooHRSettings.model_validate({"subdomain": "acme", "pull_interval": "15m"})
+    with pytest.raises(ValidationError, match="needs a unit"):
+        BambooHRSettings.model_validate({"subdomain": "acme", "pull_interval": 900})
+    parsed = BambooHRSettings.model_validate(
+        {"subdomain": "acme", "pull_interval": "15m", "kafka_bootstrap": "k:9092"}
+    )
+    assert parsed.pull_interval == timedelta(minutes=15)
