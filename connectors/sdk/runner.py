@@ -16,6 +16,7 @@ import contextlib
 import fnmatch
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -148,9 +149,9 @@ class ConnectorRunner:
     # --- consuming ---------------------------------------------------------------------------
 
     def _connect(self) -> KafkaConsumer:
+        """A consumer that subscribes once its topics exist (see `warmline.events.admin`)."""
         s = self.settings
-        return KafkaConsumer(
-            *s.topics,
+        consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=s.group_id or f"warmline-connector-{self.name}",
             enable_auto_commit=False,
@@ -160,6 +161,17 @@ class ConnectorRunner:
             fetch_max_bytes=64 * 1_048_576,
             max_partition_fetch_bytes=16 * 1_048_576,
         )
+        waited = 0.0
+        while not self._stop.is_set():
+            missing = set(s.topics) - consumer.topics()
+            if not missing:
+                break
+            if waited % 10 == 0:
+                log.info("%s: waiting for topic(s) %s to exist", self.name, ", ".join(missing))
+            time.sleep(0.5)
+            waited += 0.5
+        consumer.subscribe(list(s.topics))
+        return consumer
 
     def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
         timeout_ms = int(self.settings.poll_timeout.total_seconds() * 1000)

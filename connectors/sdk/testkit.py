@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from connectors.sdk.connector import Connector, ConnectorContext
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
+from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
 from warmline.events.deadletter import REASON_HEADER, DeadLetters
 from warmline.events.dedupe import Deduper
@@ -99,6 +100,7 @@ class ConnectorHarness:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ConnectorHarness:
+        await asyncio.to_thread(ensure_topics, self.kafka, [self.topic, self.dead_letter_topic])
         self._task = asyncio.create_task(self.runner.run())
         return self
 
