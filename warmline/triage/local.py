@@ -324,6 +324,12 @@ def resolve_model_dir(path: Traversable, taxonomy: str = DEFAULT_TAXONOMY) -> Tr
         return path / version
     if (path / taxonomy / CURRENT).is_file():
         return resolve_model_dir(path / taxonomy, taxonomy)
+    others = [name for name in TAXONOMIES if (path / name / CURRENT).is_file()]
+    if others:
+        raise ModelLoadError(
+            f"{path}: this registry has no {taxonomy!r} model, only {', '.join(others)}; train "
+            f"one with `warmline triage train --taxonomy {taxonomy} --out {path}`"
+        )
     return path
 
 

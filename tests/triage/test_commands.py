@@ -1,0 +1,267 @@
+"""`warmline triage train` and `eval` through the real CLI, the registry, and the shipped models.
+
+Training runs on small slices of the real GoEmotions splits so the tests stay fast; the shipped
+models are checked against the full data files they record and scored on a sample of dev.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from warmline.cli import app
+from warmline.triage.errors import ModelLoadError
+from warmline.triage.local import (
+    CURRENT,
+    TAXONOMIES,
+    LocalModel,
+    LocalProvider,
+    default_model_dir,
+    resolve_model_dir,
+)
+from warmline.triage.registry import METADATA, Metadata, read_metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("WARMLINE_GOEMOTIONS", ROOT.parent / "shared" / "data" / "goemotions"))
+TRAIN_ROWS = 2500
+DEV_ROWS = 600
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _goemotions_is_there() -> None:
+    """A missing data set is a failure that says where it was looked for, never a skip."""
+    for taxonomy in TAXONOMIES:
+        assert (DATA / taxonomy / "train.tsv").is_file(), (
+            f"GoEmotions not found at {DATA}; put shared/ beside the repository or set "
+            "WARMLINE_GOEMOTIONS"
+        )
+
+
+def _head(path: Path, start: int, rows: int) -> bytes:
+    with path.open("rb") as source:
+        lines = source.read().split(b"\n")
+    return b"\n".join(lines[start : start + rows]) + b"\n"
+
+
+@pytest.fixture(scope="module")
+def ekman(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Slices of the real ekman splits: train.tsv, dev.tsv, test.tsv (later dev rows), labels."""
+    folder = tmp_path_factory.mktemp("ekman")
+    source = DATA / "ekman"
+    (folder / "labels.txt").write_bytes((source / "labels.txt").read_bytes())
+    (folder / "train.tsv").write_bytes(_head(source / "train.tsv", 0, TRAIN_ROWS))
+    (folder / "dev.tsv").write_bytes(_head(source / "dev.tsv", 0, DEV_ROWS))
+    (folder / "test.tsv").write_bytes(_head(source / "dev.tsv", DEV_ROWS, DEV_ROWS))
+    return folder
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, ["triage", *[str(a) for a in args]])
+
+
+def train(data: Path, out: Path, *extra: str) -> Result:
+    return run("train", "--data", data, "--taxonomy", "ekman", "--out", out, *extra)
+
+
+@pytest.fixture(scope="module")
+def registry(ekman: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with two ekman versions trained on the slices."""
+    out = tmp_path_factory.mktemp("registry")
+    for _ in range(2):
+        result = train(ekman / "train.tsv", out, "--max-features", "8000")
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_adds_versions_with_metadata(registry: Path, ekman: Path) -> None:
+    taxonomy_dir = registry / "ekman"
+    assert (taxonomy_dir / CURRENT).read_text(encoding="utf-8").strip() == "v2"
+    first, second = (read_metadata(taxonomy_dir / v) for v in ("v1", "v2"))
+    assert isinstance(first, Metadata)
+    assert isinstance(second, Metadata)
+    assert (first.version, first.parent_version) == ("v1", None)
+    assert (second.version, second.parent_version) == ("v2", "v1")
+    assert second.taxonomy == "ekman"
+    assert second.created_at >= first.created_at
+    train_sha = hashlib.sha256((ekman / "train.tsv").read_bytes()).hexdigest()
+    assert second.data["train"].sha256 == train_sha
+    assert second.data["train"].rows == TRAIN_ROWS
+    assert second.data["dev"].rows == DEV_ROWS
+    assert second.command[:3] == ["warmline", "triage", "train"]
+    assert "--max-features" in second.command
+    assert "GoEmotions" in second.attribution
+    dev = second.metrics["dev"]
+    assert dev.rows == DEV_ROWS
+    assert set(dev.per_label) == set(TAXONOMIES["ekman"])
+    assert dev.latency_ms is not None
+    # The card of v2 names v1's model as its parent, as audit trails read it.
+    v2 = LocalModel.load(taxonomy_dir / "v2")
+    assert v2.card.parent_version == LocalModel.load(taxonomy_dir / "v1").model_version
+
+
+def test_a_registry_path_resolves_to_its_current_version(registry: Path) -> None:
+    current = registry / "ekman" / "v2"
+    assert resolve_model_dir(registry, "ekman") == current
+    assert resolve_model_dir(registry / "ekman", "ekman") == current
+    assert resolve_model_dir(current, "ekman") == current
+
+
+def test_eval_prints_the_scores_and_latency(registry: Path, ekman: Path) -> None:
+    result = run("eval", "--data", ekman / "dev.tsv", "--taxonomy", "ekman", "--model", registry)
+    assert result.exit_code == 0, result.output
+    for part in ("macro-F1", "micro-F1", "precision", "recall", "p50", "p99", "disgust"):
+        assert part in result.stdout
+
+
+def test_eval_json_matches_what_training_recorded(registry: Path, ekman: Path) -> None:
+    result = run(
+        "eval", "--data", ekman / "dev.tsv", "--taxonomy", "ekman", "--model", registry, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"macro_f1", "micro_f1", "per_label", "latency_ms"} <= set(report)
+    assert set(report["latency_ms"]) >= {"p50", "p99"}
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+    assert set(report["per_label"]["fear"]) >= {"precision", "recall", "f1", "support"}
+    recorded = read_metadata(registry / "ekman" / "v2")
+    assert recorded is not None
+    # Same messages through the same path: the same predictions as at training time.
+    assert report["macro_f1"] == recorded.metrics["dev"].macro_f1
+    assert report["micro_f1"] == recorded.metrics["dev"].micro_f1
+
+
+def test_eval_record_keeps_the_scores_in_metadata(registry: Path, ekman: Path) -> None:
+    args = ("eval", "--data", ekman / "test.tsv", "--taxonomy", "ekman", "--model", registry)
+    result = run(*args, "--record", "--json")
+    assert result.exit_code == 0, result.output
+    metadata = json.loads((registry / "ekman" / "v2" / METADATA).read_text(encoding="utf-8"))
+    assert metadata["metrics"]["test"]["macro_f1"] == json.loads(result.stdout)["macro_f1"]
+    assert metadata["metrics"]["test"]["data_file"] == "test.tsv"
+    assert "dev" in metadata["metrics"]
+
+
+BAD_ROWS = [
+    (b"only one column", "wrong_column_count"),
+    (b"   \t3\tx1", "empty_text"),
+    (b"fine text\t3,9\tx2", "label_out_of_range"),
+]
+
+
+def test_malformed_rows_are_refused_with_their_positions(ekman: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "train.tsv"
+    lines = _head(ekman / "train.tsv", 0, 500).rstrip(b"\n").split(b"\n")
+    for offset, (row, _) in enumerate(BAD_ROWS):
+        lines.insert(100 * (offset + 1), row)
+    bad.write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "dev.tsv").write_bytes((ekman / "dev.tsv").read_bytes())
+    (tmp_path / "labels.txt").write_bytes((ekman / "labels.txt").read_bytes())
+    out = tmp_path / "registry"
+
+    refused = train(bad, out)
+    assert refused.exit_code == 2
+    assert "Traceback" not in refused.output
+    assert f"{bad}:101:16: wrong_column_count" in refused.stderr
+    assert f"{bad}:201:1: empty_text" in refused.stderr
+    assert f"{bad}:301:13: label_out_of_range: label 9 is outside 0..6" in refused.stderr
+    assert "3 of 503 rows skipped" in refused.stderr
+    assert "--skip-bad-rows" in refused.stderr
+    assert not (out / "ekman").exists()
+
+    skipped = train(bad, out, "--skip-bad-rows", "--max-features", "5000")
+    assert skipped.exit_code == 0, skipped.output
+    summary = "3 of 503 rows skipped (empty_text: 1, label_out_of_range: 1, wrong_column_count: 1)"
+    assert summary in skipped.stderr
+    metadata = read_metadata(out / "ekman" / "v1")
+    assert metadata is not None
+    assert metadata.data["train"].rows == 500
+    assert metadata.data["train"].skipped == {reason: 1 for _, reason in BAD_ROWS}
+    card = LocalModel.load(out / "ekman" / "v1").card
+    assert card.data.train_skipped == metadata.data["train"].skipped
+    assert card.data.skipped_examples[0].startswith("train.tsv:101:16: wrong_column_count")
+
+
+def test_bad_arguments_exit_2_without_a_traceback(
+    registry: Path, ekman: Path, tmp_path: Path
+) -> None:
+    cases = [
+        (
+            train(tmp_path / "missing.tsv", tmp_path / "r"),
+            f"{tmp_path / 'missing.tsv'}: no such data file",
+        ),
+        (
+            run("train", "--data", ekman / "train.tsv", "--taxonomy", "group", "--out", tmp_path),
+            f"{ekman / 'labels.txt'}:1:1: labels",
+        ),
+        (train(ekman / "train.tsv", ekman / "labels.txt"), "must be a registry directory"),
+        (
+            run("eval", "--data", ekman / "dev.tsv", "--taxonomy", "ekman", "--model", tmp_path),
+            "model.json is missing",
+        ),
+        (
+            run(
+                "eval", "--data", ekman / "dev.tsv", "--taxonomy", "original", "--model", registry
+            ),
+            "this registry has no 'original' model, only ekman",
+        ),
+        (
+            run(
+                "eval", "--data", ekman / "dev.tsv", "--taxonomy", "original", "--model",
+                registry / "ekman",
+            ),
+            "this model is for the 'ekman' taxonomy",
+        ),
+    ]  # fmt: skip
+    for result, message in cases:
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr
+        assert "Traceback" not in result.output
+    unknown = run("eval", "--data", ekman / "dev.tsv", "--taxonomy", "plutchik")
+    assert unknown.exit_code == 2
+
+
+@pytest.mark.parametrize("taxonomy", list(TAXONOMIES))
+def test_a_default_model_ships_for_each_taxonomy(taxonomy: str) -> None:
+    directory = default_model_dir(taxonomy)
+    model = LocalModel.load(directory)
+    assert model.card.taxonomy == taxonomy
+    assert model.labels == list(TAXONOMIES[taxonomy])
+    assert "CC BY 4.0" in model.card.attribution
+    metadata = read_metadata(directory)
+    assert metadata is not None
+    assert metadata.model_version == model.model_version
+    # The recorded hashes are those of the real splits: the model was trained on GoEmotions.
+    for split in ("train", "dev"):
+        expected = hashlib.sha256((DATA / taxonomy / f"{split}.tsv").read_bytes()).hexdigest()
+        assert metadata.data[split].sha256 == expected
+    assert metadata.data["train"].rows > 43_000
+    assert metadata.data["train"].skipped == {}
+    size = sum(len((directory / part).read_bytes()) for part in ("model.json", "weights.npz"))
+    assert size < 12_000_000
+
+
+@pytest.mark.parametrize(
+    ("taxonomy", "floor"), [("original", 0.40), ("group", 0.60), ("ekman", 0.52)]
+)
+def test_shipped_models_score_on_a_dev_sample(taxonomy: str, floor: float, tmp_path: Path) -> None:
+    sample = tmp_path / "sample.tsv"
+    sample.write_bytes(_head(DATA / taxonomy / "dev.tsv", 0, 1500))
+    result = run("eval", "--data", sample, "--taxonomy", taxonomy, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rows"] == 1500
+    assert report["macro_f1"] >= floor
+    # Generous: a loaded CI machine shares two cores; docs/benchmarks.md records the real figure.
+    assert report["latency_ms"]["p99"] < 50
+
+
+def test_the_engine_keeps_reading_the_original_taxonomy(registry: Path) -> None:
+    provider = LocalProvider()
+    assert provider.model.card.taxonomy == "original"
+    assert provider.model_version.startswith("local:goemotions-original:")
+    with pytest.raises(ModelLoadError, match="no 'original' model, only ekman"):
+        LocalProvider.from_path(registry)
