@@ -34,7 +34,7 @@ def settings(fake: FakeBambooHR, **changes: Any) -> dict[str, Any]:
         "subdomain": fake.subdomain,
         "base_url": fake.url,
         "employees": EMPLOYEES,
-        "timeout_seconds": 0.5,
+        "timeout_seconds": 1.0,
     } | changes
 
 
@@ -174,7 +174,7 @@ async def test_retries_then_records_and_a_refusal_is_dead_lettered_at_once(
 
             # Recorded, but the answer is lost: the retry records it again (at least once), and
             # the rows carry the event id that tells them apart from a real second rotation.
-            fake.fail_next(1, Fault("timeout", delay=1.5))
+            fake.fail_next(1, Fault("timeout", delay=2.0))
             lost = ended("w-ben")
             await emit(kit, lost)
             await kit.wait_handled(2)

@@ -49,7 +49,7 @@ def harness(
     return consuming(
         lambda: ConnectorHarness(
             WebhookConnector,
-            {"url": url, "timeout_seconds": 0.5} | settings,
+            {"url": url, "timeout_seconds": 1.0} | settings,
             kafka=kafka,
             redis=redis,
             secrets={"signing_secret": secret},
@@ -141,7 +141,7 @@ async def test_retries_then_delivers_and_refusals_are_dead_lettered_at_once(
             assert [r.status for r in receiver.seen()] == [502, 502, 200]
 
             # Delivered, but the answer is lost: delivered again with the same event id.
-            receiver.fail_next(1, Fault("timeout", delay=1.5))
+            receiver.fail_next(1, Fault("timeout", delay=2.0))
             timed_out = kit.event(EventType.CONVERSATION_CLOSED, CLOSED, subject="c-timeout")
             await kit.emit(timed_out)
             await kit.wait_handled(2)
