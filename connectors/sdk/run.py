@@ -7,11 +7,11 @@ the class's `Settings` model, with FILE:LINE:COL errors), its secrets and the ev
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import os
 import signal
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,6 +25,7 @@ from warmline.config.model import WarmlineConfig
 from warmline.errors import ConfigError, Diagnostic, WarmlineError
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
+from warmline.events.types import EVENTS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,32 @@ def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     for index, entry in enumerate(config.connectors):
         try:
-            resolve(entry.type).Settings.model_validate(entry.settings)
+            connector_type = resolve(entry.type)
+            connector_type.Settings.model_validate(settings_of(entry, connector_type))
         except UnknownConnectorError as error:
             diagnostics.append(_at(path, ("connectors", index, "type"), str(error)))
         except ValidationError as error:
             diagnostics.extend(located(path, error, ("connectors", index, "settings")))
     return diagnostics
+
+
+def settings_of(entry: ConnectorConfig, connector_type: type[Connector]) -> dict[str, object]:
+    """The entry's settings, with its top-level `payload_template` for connectors that take one."""
+    settings: dict[str, object] = dict(entry.settings)
+    takes_template = "payload_template" in connector_type.Settings.model_fields
+    if entry.payload_template is not None and takes_template:
+        settings.setdefault("payload_template", str(entry.payload_template))
+    return settings
+
+
+def topics_for(entry: ConnectorConfig, connector_type: type[Connector]) -> tuple[str, ...]:
+    """The topics carrying the event types this connector handles and its entry asks for."""
+    wanted = {
+        event_type.topic
+        for event_type in connector_type.handler_table()
+        if any(fnmatch.fnmatchcase(event_type.value, p) for p in entry.events)
+    }
+    return tuple(sorted(wanted)) or (EVENTS_TOPIC,)
 
 
 def build(
@@ -54,7 +75,7 @@ def build(
     Only this connector's secrets are read, so a connector process needs no other credentials.
     """
     connector_type = resolve(entry.type)
-    settings = connector_type.Settings.model_validate(entry.settings)
+    settings = connector_type.Settings.model_validate(settings_of(entry, connector_type))
     source = os.environ if env is None else env
     secrets = {name: source.get(ref.name) for name, ref in entry.secrets.items()}
     missing = [entry.secrets[name].name for name, value in secrets.items() if value is None]
@@ -90,9 +111,9 @@ async def run_connector(
     if problems:
         raise ConfigError(problems)
     connector = build(entry, base_dir=config_path.parent)
-    settings = RunnerSettings(events=tuple(entry.events))
-    if topics:
-        settings = replace(settings, topics=topics)
+    settings = RunnerSettings(
+        events=tuple(entry.events), topics=topics or topics_for(entry, type(connector))
+    )
     runner = ConnectorRunner(
         connector,
         bootstrap=kafka,

@@ -87,7 +87,8 @@ class ConnectorHarness:
         self.connector = connector_type(
             parsed, ConnectorContext(name=self.name, secrets=dict(secrets or {}))
         )
-        self._publisher = EventPublisher.connect(kafka, topic=self.topic)
+        # Everything the kit emits goes to its one fresh topic, wellness events included.
+        self._publisher = EventPublisher.connect(kafka, topic=self.topic, wellness_topic=self.topic)
         self.runner = ConnectorRunner(
             self.connector,
             bootstrap=kafka,

@@ -156,3 +156,15 @@ def test_the_connector_guide_shows_the_example_as_it_is() -> None:
     example = (root / "connectors" / "examples" / "team_chat.py").read_text()
     assert f"```python\n{example}```" in guide, "docs/connectors.md must show team_chat.py verbatim"
     assert len([line for line in example.splitlines() if line.strip()]) <= 35
+
+
+def test_a_connector_reads_the_topics_of_what_it_handles() -> None:
+    from connectors.bamboohr import BambooHRConnector
+    from connectors.examples.team_chat import TeamChatAlerts
+    from connectors.sdk.run import topics_for
+    from warmline.config.model import Connector as Entry
+
+    hr = Entry(name="hr", type="bamboohr", events=["io.warmline.wellness.*"])
+    chat = Entry(name="chat", type="team-chat", events=["io.warmline.crisis.*"])
+    assert topics_for(hr, BambooHRConnector) == ("warmline.wellness.v1",)
+    assert topics_for(chat, TeamChatAlerts) == ("warmline.events.v1",)
