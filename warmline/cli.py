@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +30,27 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(triage_app, name="triage")
 
 EXIT_INVALID = 2
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """End a command with a message, never a traceback, for what a user can fix: a configuration
+    problem exits 2 with its FILE:LINE:COL lines, anything else (a service that does not answer,
+    a file that cannot be read) exits 1."""
+    from kafka.errors import KafkaError
+    from redis.exceptions import RedisError
+
+    from warmline.errors import ConfigError, WarmlineError
+
+    try:
+        yield
+    except ConfigError as error:
+        for diagnostic in error.diagnostics:
+            typer.echo(diagnostic.render(), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (WarmlineError, KafkaError, RedisError, RuntimeError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -78,12 +101,9 @@ def worker(
     """Run warmline's workflows and activities; stops gracefully on SIGTERM."""
     import asyncio
 
-    from kafka.errors import KafkaError
-
-    from warmline.errors import ConfigError, WarmlineError
     from warmline.serve import run_worker
 
-    try:
+    with _user_errors():
         asyncio.run(
             run_worker(
                 config,
@@ -95,13 +115,6 @@ def worker(
                 events_topic=events_topic,
             )
         )
-    except ConfigError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.render(), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (WarmlineError, KafkaError, RuntimeError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -137,17 +150,14 @@ def bridge(
     import asyncio
     import logging
 
-    from kafka.errors import KafkaError
-
     from warmline.bridge import BridgeSettings
     from warmline.bridge.run import run_bridge
-    from warmline.errors import ConfigError, WarmlineError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = BridgeSettings(
         task_queue=task_queue, messages_topic=messages_topic, hr_topic=hr_topic, group_id=group
     )
-    try:
+    with _user_errors():
         asyncio.run(
             run_bridge(
                 config,
@@ -159,13 +169,6 @@ def bridge(
                 dead_letter_topic=dead_letter_topic,
             )
         )
-    except ConfigError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.render(), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (WarmlineError, KafkaError, RuntimeError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -190,10 +193,9 @@ def api(
     import logging
 
     from warmline.api.server import serve
-    from warmline.errors import ConfigError, WarmlineError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
+    with _user_errors():
         asyncio.run(
             serve(
                 config,
@@ -204,13 +206,6 @@ def api(
                 task_queue=task_queue,
             )
         )
-    except ConfigError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.render(), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (WarmlineError, RuntimeError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -229,23 +224,13 @@ def simulate(
     ] = None,
 ) -> None:
     """Run a scenario on the time-skipping test server; exit 1 if an expectation fails."""
-    from kafka.errors import KafkaError
     from rich.console import Console
 
-    from warmline.errors import ConfigError, WarmlineError
     from warmline.simulate import load_scenario, run_scenario
 
-    try:
+    with _user_errors():
         loaded = load_scenario(scenario, config_path=config)
-    except ConfigError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.render(), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    try:
         report = run_scenario(loaded, kafka=kafka, redis=redis)
-    except (WarmlineError, KafkaError, RuntimeError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
@@ -279,15 +264,12 @@ def demo(
     ] = False,
 ) -> None:
     """Run the main job on this machine: conversations, triage, escalation, specialists."""
-    from kafka.errors import KafkaError
-    from redis.exceptions import RedisError
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from warmline.demo.runner import DemoOptions, run_demo
     from warmline.demo.runner import Progress as DemoProgress
     from warmline.demo.summary import render
-    from warmline.errors import ConfigError, WarmlineError
 
     options = DemoOptions(
         conversations=conversations,
@@ -311,16 +293,8 @@ def demo(
         started=lambda total: bar.update(task, total=total),
         advance=lambda: bar.advance(task),
     )
-    try:
-        with bar:
-            summary = run_demo(options, hooks)
-    except ConfigError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.render(), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (WarmlineError, KafkaError, RedisError, RuntimeError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+    with _user_errors(), bar:
+        summary = run_demo(options, hooks)
     if as_json:
         typer.echo(summary.model_dump_json())
     else:
@@ -346,25 +320,15 @@ def connector_run(
     import asyncio
     import logging
 
-    from kafka.errors import KafkaError
-
     from connectors.sdk.run import run_connector
-    from warmline.errors import ConfigError, WarmlineError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
+    with _user_errors():
         asyncio.run(
             run_connector(
                 name, config, kafka=kafka, redis=redis, topics=tuple(topic) if topic else None
             )
         )
-    except ConfigError as error:
-        for diagnostic in error.diagnostics:
-            typer.echo(diagnostic.render(), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (WarmlineError, KafkaError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
 
 
 @services_app.command("up")
