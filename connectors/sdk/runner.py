@@ -16,7 +16,6 @@ import contextlib
 import fnmatch
 import logging
 import random
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from connectors.sdk.connector import (
     RetryableError,
 )
 from warmline.events.catalog import EventData, EventDataError
+from warmline.events.consuming import open_consumer, poll_records
 from warmline.events.deadletter import DeadLetters, Origin
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import EventDecodeError, from_record
@@ -149,34 +149,19 @@ class ConnectorRunner:
     # --- consuming ---------------------------------------------------------------------------
 
     def _connect(self) -> KafkaConsumer:
-        """A consumer that subscribes once its topics exist (see `warmline.events.admin`)."""
         s = self.settings
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+        return open_consumer(
+            self._bootstrap,
+            s.topics,
             group_id=s.group_id or f"warmline-connector-{self.name}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.batch_size,
-            max_poll_interval_ms=int(s.max_poll_interval.total_seconds() * 1000),
-            fetch_max_bytes=64 * 1_048_576,
-            max_partition_fetch_bytes=16 * 1_048_576,
+            batch_size=s.batch_size,
+            max_poll_interval=s.max_poll_interval,
+            stopping=self._stop.is_set,
         )
-        waited = 0.0
-        while not self._stop.is_set():
-            missing = set(s.topics) - consumer.topics()
-            if not missing:
-                break
-            if waited % 10 == 0:
-                log.info("%s: waiting for topic(s) %s to exist", self.name, ", ".join(missing))
-            time.sleep(0.5)
-            waited += 0.5
-        consumer.subscribe(list(s.topics))
-        return consumer
 
     def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
-        timeout_ms = int(self.settings.poll_timeout.total_seconds() * 1000)
-        polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.batch_size)
-        return [record for batch in polled.values() for record in batch]
+        s = self.settings
+        return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
     async def _process(self, records: Sequence[ConsumerRecord]) -> None:
         items: list[_Item] = []

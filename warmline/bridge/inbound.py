@@ -55,6 +55,7 @@ from warmline.events.catalog import (
     InboundShift,
     parse_data,
 )
+from warmline.events.consuming import open_consumer, poll_records
 from warmline.events.deadletter import DeadLetterError, DeadLetters, Origin
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import DomainEvent, EventDecodeError, from_record
@@ -229,24 +230,18 @@ class InboundBridge:
 
     def _connect(self) -> KafkaConsumer:
         s = self.settings
-        return KafkaConsumer(
-            s.messages_topic,
-            s.hr_topic,
-            bootstrap_servers=self._bootstrap,
+        return open_consumer(
+            self._bootstrap,
+            [s.messages_topic, s.hr_topic],
             group_id=s.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.batch_size,
-            max_poll_interval_ms=int(s.max_poll_interval.total_seconds() * 1000),
-            # Oversized records must still be fetched, to be dead-lettered rather than stuck on.
-            fetch_max_bytes=64 * 1_048_576,
-            max_partition_fetch_bytes=16 * 1_048_576,
+            batch_size=s.batch_size,
+            max_poll_interval=s.max_poll_interval,
+            stopping=self._stop.is_set,
         )
 
     def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
-        timeout_ms = int(self.settings.poll_timeout.total_seconds() * 1000)
-        polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.batch_size)
-        return [record for batch in polled.values() for record in batch]
+        s = self.settings
+        return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
     def _commit(self, consumer: KafkaConsumer) -> bool:
         try:
