@@ -123,10 +123,6 @@ class _ShiftRow(BaseModel):
 _ROWS = TypeAdapter(list[dict[str, Any]])
 
 
-class MissingSecretError(WarmlineError):
-    """The connector's configuration lacks a secret it cannot work without."""
-
-
 class BambooHRConnector(Connector):
     """Wellness figures to BambooHR tables, shifts from BambooHR (see the module docstring)."""
 
@@ -136,10 +132,7 @@ class BambooHRConnector(Connector):
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        key = context.secrets.get("api_key")
-        if not key:
-            raise MissingSecretError(f"connector {context.name!r} needs the secret api_key")
-        self._key = key
+        self._key = self.secret("api_key")
         self._workers = {employee: worker for worker, employee in self.settings.employees.items()}
         self._client: httpx.AsyncClient | None = None
         self._publisher: EventPublisher | None = None

@@ -42,7 +42,6 @@ from connectors.sdk.connector import (
     RetryableError,
     handles,
 )
-from warmline.errors import WarmlineError
 from warmline.events.catalog import (
     ConversationClosed,
     ConversationEscalated,
@@ -134,10 +133,6 @@ _OBJECT = TypeAdapter(_Object)
 _SEARCH = TypeAdapter(_SearchPage)
 
 
-class MissingSecretError(WarmlineError):
-    """The connector's configuration lacks a secret it cannot work without."""
-
-
 def _search_body(filters: list[dict[str, str]], properties: list[str]) -> dict[str, Any]:
     return {"filterGroups": [{"filters": filters}], "properties": properties, "limit": 10}
 
@@ -155,10 +150,7 @@ class HubSpotConnector(Connector):
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        token = context.secrets.get("access_token")
-        if not token:
-            raise MissingSecretError(f"connector {context.name!r} needs the secret access_token")
-        self._token = token
+        self._token = self.secret("access_token")
         s = self.settings
         self._properties = {
             name: compile_template(source, f"ticket_properties.{name}")

@@ -42,7 +42,7 @@ from connectors.sdk.connector import (
     PermanentError,
     handles,
 )
-from warmline.errors import ConfigError, Diagnostic, WarmlineError
+from warmline.errors import ConfigError, Diagnostic
 from warmline.events.types import EventType
 
 SIGNATURE_HEADER = "X-Warmline-Signature"
@@ -110,10 +110,6 @@ class WebhookSettings(BaseModel):
         return url
 
 
-class MissingSecretError(WarmlineError):
-    """The connector's configuration lacks a secret it cannot work without."""
-
-
 class WebhookConnector(Connector):
     """POSTs each event, signed, to `settings.url` (see the module docstring)."""
 
@@ -123,10 +119,7 @@ class WebhookConnector(Connector):
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        secret = context.secrets.get("signing_secret")
-        if not secret:
-            raise MissingSecretError(f"connector {context.name!r} needs the secret signing_secret")
-        self._secret = secret
+        self._secret = self.secret("signing_secret")
         self._template: Template | None = None
         self._template_name = ""
         if self.settings.payload_template is not None:

@@ -31,6 +31,18 @@ app.add_typer(triage_app, name="triage")
 
 EXIT_INVALID = 2
 
+# Options several commands take, spelt the same everywhere (each also read from its env var).
+TemporalAddress = Annotated[
+    str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
+]
+Namespace = Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE", help="Temporal namespace.")]
+KafkaBootstrap = Annotated[
+    str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
+]
+TaskQueue = Annotated[
+    str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
+]
+
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
@@ -83,17 +95,13 @@ def schema() -> None:
 @app.command()
 def worker(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
-    temporal: Annotated[
-        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
-    ] = "127.0.0.1:7233",
-    namespace: Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE")] = "default",
-    kafka: Annotated[
-        str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
-    ] = "127.0.0.1:9092",
+    temporal: TemporalAddress = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
         str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the live view.")
     ] = "redis://127.0.0.1:6379/0",
-    task_queue: Annotated[str, typer.Option(envvar="WARMLINE_TASK_QUEUE")] = "warmline",
+    task_queue: TaskQueue = "warmline",
     events_topic: Annotated[
         str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", help="Kafka topic for domain events.")
     ] = "warmline.events.v1",
@@ -120,19 +128,13 @@ def worker(
 @app.command()
 def bridge(
     config: Annotated[Path, typer.Option(help="The workers' warmline configuration file.")],
-    temporal: Annotated[
-        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
-    ] = "127.0.0.1:7233",
-    namespace: Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE")] = "default",
-    kafka: Annotated[
-        str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
-    ] = "127.0.0.1:9092",
+    temporal: TemporalAddress = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
         str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dedupe and shifts.")
     ] = "redis://127.0.0.1:6379/0",
-    task_queue: Annotated[
-        str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
-    ] = "warmline",
+    task_queue: TaskQueue = "warmline",
     group: Annotated[
         str, typer.Option(envvar="WARMLINE_BRIDGE_GROUP", help="Kafka consumer group.")
     ] = "warmline-bridge",
@@ -174,19 +176,15 @@ def bridge(
 @app.command()
 def api(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
-    temporal: Annotated[
-        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
-    ] = "127.0.0.1:7233",
-    namespace: Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE")] = "default",
+    temporal: TemporalAddress = "127.0.0.1:7233",
+    namespace: Namespace = "default",
     redis: Annotated[
         str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the live view.")
     ] = "redis://127.0.0.1:6379/0",
     listen: Annotated[
         str, typer.Option(envvar="WARMLINE_API_LISTEN", help="host:port to serve gRPC on.")
     ] = "127.0.0.1:50051",
-    task_queue: Annotated[
-        str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
-    ] = "warmline",
+    task_queue: TaskQueue = "warmline",
 ) -> None:
     """Serve the specialist gRPC API (with health and reflection); stops gracefully on SIGTERM."""
     import asyncio
@@ -305,9 +303,7 @@ def demo(
 def connector_run(
     name: Annotated[str, typer.Argument(help="The connector's `name` in the configuration.")],
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
-    kafka: Annotated[
-        str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
-    ] = "127.0.0.1:9092",
+    kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
         str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dropping duplicates.")
     ] = "redis://127.0.0.1:6379/0",

@@ -67,6 +67,10 @@ class PermanentError(ConnectorError):
     """Retrying cannot help (the API refused the request as invalid): dead-letter at once."""
 
 
+class MissingSecretError(ConnectorError):
+    """The configuration lacks a secret the connector cannot work without."""
+
+
 class NoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -120,6 +124,13 @@ class Connector:
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         self.settings = settings
         self.context = context
+
+    def secret(self, name: str) -> str:
+        """A secret from the configuration's `secrets:`; `MissingSecretError` when it is absent."""
+        value = self.context.secrets.get(name)
+        if not value:
+            raise MissingSecretError(f"connector {self.context.name!r} needs the secret {name}")
+        return value
 
     async def start(self) -> None:
         """Open clients before the first event (override; the default does nothing)."""

@@ -16,22 +16,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from connectors.sdk.connector import Connector, ConnectorContext
+from connectors.sdk.connector import Connector, ConnectorContext, MissingSecretError
 from connectors.sdk.registry import UnknownConnectorError, resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
 from warmline.config.loader import load_config, located
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
-from warmline.errors import ConfigError, Diagnostic, WarmlineError
+from warmline.errors import ConfigError, Diagnostic
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
 
 log = logging.getLogger(__name__)
-
-
-class MissingSecretError(WarmlineError):
-    """A secret the connector needs is not set in the environment."""
 
 
 def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
