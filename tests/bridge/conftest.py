@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
 from redis import Redis
 from temporalio.client import Client
@@ -117,7 +118,9 @@ class Inbound:
     async def run(self, bridge: InboundBridge | None = None) -> Running:
         bridge = bridge or self.bridge()
         running = Running(bridge, asyncio.create_task(bridge.run()))
-        await until(bridge.assigned.is_set, what="partitions assigned", task=running)
+        # Usually a second or two; a fresh broker on a busy machine can take much longer to
+        # coordinate a new group (NOT_COORDINATOR until its `__consumer_offsets` partition loads).
+        await until(bridge.assigned.is_set, what="partitions assigned", within=60, task=running)
         return running
 
     # --- producing ----------------------------------------------------------------------------
@@ -283,6 +286,13 @@ async def inbound(
         renderer=renderer_from_config(peer_support.handoff),
     )
     shifts = ShiftStore(Redis.from_url(redis_url), deployment="peer-support", prefix=f"t-{suffix}")
+    topics = [f"inbound-messages-{suffix}", f"inbound-hr-{suffix}", f"deadletters-{suffix}"]
+    # Created up front as in production: the bridge subscribes only once its topics exist.
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1) for t in topics])
+    finally:
+        admin.close()
     inbound = Inbound(
         client=dev_client,
         config=peer_support,
@@ -291,11 +301,11 @@ async def inbound(
         settings=replace(
             FAST,
             task_queue=task_queue,
-            messages_topic=f"inbound-messages-{suffix}",
-            hr_topic=f"inbound-hr-{suffix}",
+            messages_topic=topics[0],
+            hr_topic=topics[1],
             group_id=f"bridge-{suffix}",
         ),
-        dead_letter_topic=f"deadletters-{suffix}",
+        dead_letter_topic=topics[2],
         shifts=shifts,
     )
     try:

@@ -265,5 +265,11 @@ async def test_warmline_bridge_bridges_until_sigterm(
     said = stderr.decode()
     assert process.returncode == 0, said
     assert "bridge ready" in said
-    assert "Traceback" not in said
+    # kafka-python may log a dropped connection with its traceback; no frame may be warmline's.
+    ours = [
+        line
+        for line in said.splitlines()
+        if line.lstrip().startswith('File "') and "site-packages" not in line
+    ]
+    assert ours == [], said
     assert sum(inbound.committed().values()) == 1
