@@ -32,8 +32,9 @@ from warmline.events.catalog import EventData
 from warmline.events.envelope import from_record
 from warmline.events.publisher import EventPublisher
 from warmline.events.types import EventType
-from warmline.services.base import RunningService
-from warmline.services.kafka import restart_kafka, start_kafka
+from warmline.services.base import RunningService, ServiceName
+from warmline.services.kafka import restart_kafka
+from warmline.services.local import start_service
 from warmline.triage.lexicon import LexiconProvider
 from warmline.worker import ACTIVITY_THREADS, build_worker
 from workflows.conversation import ConversationWorkflow
@@ -61,7 +62,7 @@ class Counter(Connector):
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[list[RunningService]]:
     """A broker of this test's own (the session's must stay up), restartable in place."""
-    holder = [start_kafka(tmp_path)]
+    holder = [start_service(ServiceName.KAFKA, tmp_path, embedded=False, persist=False)]
     yield holder
     holder[-1].process.stop()
 

@@ -110,9 +110,6 @@ class BridgeSettings:
     concurrency: int = 16
     """Conversations (or workers) handed on at the same time; one's records always go in order."""
     poll_timeout: timedelta = timedelta(milliseconds=500)
-    join_timeout: timedelta = timedelta(seconds=2)
-    """How long a poll may wait while the bridge has no partitions (joining its group): with
-    kafka-python 3.0 a join that a poll's timeout cuts short can hang for minutes."""
     call_timeout: timedelta = timedelta(seconds=10)
     """How long one Temporal call may take before it counts as failed and is retried."""
     initial_backoff: timedelta = timedelta(milliseconds=500)
@@ -244,9 +241,7 @@ class InboundBridge:
 
     def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
         s = self.settings
-        # A join must complete inside one poll (see `join_timeout`); it has no records to wait for.
-        timeout = s.poll_timeout if consumer.assignment() else max(s.poll_timeout, s.join_timeout)
-        return poll_records(consumer, timeout=timeout, batch_size=s.batch_size)
+        return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
     def _commit(self, consumer: KafkaConsumer) -> bool:
         try:

@@ -86,6 +86,9 @@ def start_kafka(workdir: Path) -> RunningService:
                 f"log.dirs={home / 'data'}",
                 "num.partitions=3",
                 "offsets.topic.replication.factor=1",
+                # Few group-offset partitions: a cold broker loads them before a group's first
+                # join is answered, and one node needs no more.
+                "offsets.topic.num.partitions=5",
                 "transaction.state.log.replication.factor=1",
                 "transaction.state.log.min.isr=1",
                 "share.coordinator.state.topic.replication.factor=1",
