@@ -162,6 +162,10 @@ class HubSpotConnector(Connector):
         # search index can lag a new ticket by seconds. The tickets stay the source of truth.
         self._tickets: OrderedDict[str, str] = OrderedDict()
 
+    def profile_source(self) -> HubSpotProfileSource:
+        """The customer's HubSpot contact for the handoff, with this connector's settings."""
+        return HubSpotProfileSource.from_settings(self.settings, self._token)
+
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
             base_url=self.settings.base_url,

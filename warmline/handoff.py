@@ -129,6 +129,34 @@ class RequestProfileSource:
         return profile
 
 
+class CombinedProfileSource:
+    """Facts from several sources, earlier ones first; a source that fails is logged and skipped,
+    so one CRM outage does not take the others' facts away from the specialist."""
+
+    def __init__(self, sources: list[CustomerProfileSource]) -> None:
+        self.sources = sources
+
+    def lookup(
+        self, tenant_id: str, conversation_id: str, country: str | None, customer_tier: str
+    ) -> dict[str, str]:
+        profile: dict[str, str] = {}
+        for source in self.sources:
+            try:
+                found = source.lookup(tenant_id, conversation_id, country, customer_tier)
+            except Exception:
+                logger.warning(
+                    "customer profile source %s failed for %s/%s",
+                    type(source).__name__,
+                    tenant_id,
+                    conversation_id,
+                    exc_info=True,
+                )
+                continue
+            for key, value in found.items():
+                profile.setdefault(key, value)
+        return profile
+
+
 # --- what the template sees --------------------------------------------------------------------
 # Plain frozen dataclasses rather than the pydantic models: the template gets a small, documented
 # surface (docs/handoff.md) and nothing else to call.

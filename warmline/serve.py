@@ -13,11 +13,36 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.routing import ensure_roster
 from warmline.config.loader import load_config
+from warmline.config.model import WarmlineConfig
+from warmline.errors import WarmlineError
 from warmline.events import EventPublisher
-from warmline.handoff import renderer_from_config
+from warmline.handoff import (
+    CombinedProfileSource,
+    CustomerProfileSource,
+    RequestProfileSource,
+    renderer_from_config,
+)
 from warmline.liveview import LiveView
 from warmline.runtime import build_provider, roster_settings, routing_policy
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+
+
+def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSource:
+    """The request's own facts, then those of each connector `handoff.context.
+    customer_profile_from` names, in that order."""
+    from connectors.sdk.run import build
+
+    sources: list[CustomerProfileSource] = [RequestProfileSource()]
+    for name in config.handoff.context.customer_profile_from:
+        entry = next(c for c in config.connectors if c.name == name)
+        source = build(entry, base_dir=base_dir).profile_source()
+        if source is None:
+            raise WarmlineError(
+                f"connector {name!r} (type {entry.type}) cannot look up customer profiles; "
+                "remove it from handoff.context.customer_profile_from"
+            )
+        sources.append(source)
+    return CombinedProfileSource(sources)
 
 
 async def run_worker(
@@ -42,6 +67,7 @@ async def run_worker(
         roster=roster_settings(config),
         live_view=live_view,
         renderer=renderer_from_config(config.handoff),
+        profiles=profile_sources(config, config_path.parent),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

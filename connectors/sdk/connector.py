@@ -20,6 +20,7 @@ from warmline.errors import WarmlineError
 from warmline.events.catalog import EventData, parse_data
 from warmline.events.envelope import DomainEvent
 from warmline.events.types import EventType
+from warmline.handoff import CustomerProfileSource
 
 DataT = TypeVar("DataT", bound=EventData)
 _HANDLES = "__warmline_handles__"
@@ -131,6 +132,11 @@ class Connector:
         if not value:
             raise MissingSecretError(f"connector {self.context.name!r} needs the secret {name}")
         return value
+
+    def profile_source(self) -> CustomerProfileSource | None:
+        """What this connector knows about customers, for the handoff (`handoff.context.
+        customer_profile_from`); CRM connectors override it, the default knows nothing."""
+        return None
 
     async def start(self) -> None:
         """Open clients before the first event (override; the default does nothing)."""
