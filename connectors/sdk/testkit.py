@@ -170,30 +170,38 @@ class ConnectorHarness:
 
     def dead_letters(self, *, expect: int | None = None, timeout: float = 30.0) -> list[DeadLetter]:
         """Read the dead-letter topic; with `expect`, until that many are there."""
-        consumer = KafkaConsumer(
-            self.dead_letter_topic,
-            bootstrap_servers=self.kafka,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=500,
-            fetch_max_bytes=64 * 1_048_576,
-            max_partition_fetch_bytes=16 * 1_048_576,
-        )
-        found: list[DeadLetter] = []
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                for record in consumer:
-                    headers = dict(record.headers or [])
-                    found.append(
-                        DeadLetter(
-                            reason=headers.get(REASON_HEADER, b"").decode(),
-                            key=record.key,
-                            value=record.value,
-                            headers=headers,
-                        )
+        return read_dead_letters(self.kafka, self.dead_letter_topic, expect=expect, timeout=timeout)
+
+
+def read_dead_letters(
+    kafka: str, topic: str, *, expect: int | None = None, timeout: float = 30.0
+) -> list[DeadLetter]:
+    """Every record on a dead-letter topic; with `expect`, read until that many are there (or
+    `timeout` seconds passed)."""
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+        fetch_max_bytes=64 * 1_048_576,
+        max_partition_fetch_bytes=16 * 1_048_576,
+    )
+    found: list[DeadLetter] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            for record in consumer:
+                headers = dict(record.headers or [])
+                found.append(
+                    DeadLetter(
+                        reason=headers.get(REASON_HEADER, b"").decode(),
+                        key=record.key,
+                        value=record.value,
+                        headers=headers,
                     )
-                if expect is None or len(found) >= expect or time.monotonic() > deadline:
-                    return found
-        finally:
-            consumer.close()
+                )
+            if expect is None or len(found) >= expect or time.monotonic() > deadline:
+                return found
+    finally:
+        consumer.close()

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
 from redis import Redis
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from connectors.sdk.testkit import DeadLetter, read_dead_letters
 from warmline.bridge import BridgeSettings, InboundBridge, ShiftStore
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
@@ -57,13 +58,6 @@ class Sent:
     topic: str
     partition: int
     offset: int
-
-
-@dataclass(frozen=True)
-class Letter:
-    reason: str
-    headers: dict[str, bytes]
-    value: bytes | None
 
 
 @dataclass
@@ -201,27 +195,8 @@ class Inbound:
                 raise AssertionError(f"{conversation} did not triage {messages} message(s)")
             await asyncio.sleep(0.1)
 
-    def dead_letters(self, expect: int) -> list[Letter]:
-        consumer = KafkaConsumer(
-            self.dead_letter_topic,
-            bootstrap_servers=self.kafka,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=500,
-            fetch_max_bytes=64 * 1_048_576,
-            max_partition_fetch_bytes=16 * 1_048_576,
-        )
-        found: list[Letter] = []
-        deadline = time.monotonic() + 30
-        try:
-            while len(found) < expect and time.monotonic() < deadline:
-                for record in consumer:
-                    headers = dict(record.headers or [])
-                    reason = headers.get("dlq.reason", b"").decode()
-                    found.append(Letter(reason, headers, record.value))
-        finally:
-            consumer.close()
-        return found
+    def dead_letters(self, expect: int) -> list[DeadLetter]:
+        return read_dead_letters(self.kafka, self.dead_letter_topic, expect=expect)
 
     def committed(self, group: str | None = None) -> dict[tuple[str, int], int]:
         """The group's committed offsets on the inbound topics, by (topic, partition)."""
