@@ -1,0 +1,1 @@
+"""The annotator feedback loop: sampling, labelling, agreement, gold labels and retraining."""

@@ -1,0 +1,1 @@
+"""Emotional-labour protection: exposure budgets, breaks, check-ins and rotation."""

@@ -1,0 +1,89 @@
+"""The Redis view of each worker's wellness state, kept current by the wellness workflow.
+
+Routing and annotation assignment read it to decide who may be offered intense work. Like the live
+view it is a fast copy, never the source of truth: the workflow rewrites a worker's whole state
+after every change, and a worker with no state in Redis is treated as fresh (no exposure, not on
+break), so a lost view can only make routing less careful until the next change, never stall it.
+
+Key: `<prefix>:<deployment>:<worker>` (string): the JSON of `WorkerWellness`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis import Redis
+
+DEFAULT_PREFIX = "warmline:wellness"
+
+
+class WorkerWellness(BaseModel):
+    """One worker's wellness state as routing and assignment see it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    worker_id: str
+    exposure_minutes: float = Field(default=0.0, ge=0.0)
+    """Intensity-weighted minutes in the current shift."""
+    budget_minutes: float | None = None
+    """The shift's exposure budget; None when no policy applies."""
+    on_break: bool = False
+    break_until: datetime | None = None
+    over_budget: bool = False
+    rotated_off_intense: bool = False
+    """Off intense queues (budget reached, or the cooldown after it is still running)."""
+    rotation_until: datetime | None = None
+    consecutive_crisis: int = Field(default=0, ge=0)
+    crisis_blocked: bool = False
+    """No crisis offers until a break (the cap on consecutive crisis conversations was reached)."""
+    updated_at: datetime | None = None
+
+    @property
+    def may_take_intense(self) -> bool:
+        """Whether an offer from an intense queue (or an intense annotation item) may reach them."""
+        return not (self.on_break or self.over_budget or self.rotated_off_intense)
+
+    @property
+    def may_take_any(self) -> bool:
+        """Whether any new offer may reach them (a break stops all new offers)."""
+        return not self.on_break
+
+
+class WellnessStateStore:
+    """Reads and writes the wellness view of one deployment's workers."""
+
+    def __init__(self, client: Redis, *, deployment: str, prefix: str = DEFAULT_PREFIX) -> None:
+        self._client = client
+        self._prefix = f"{prefix}:{deployment}:"
+
+    @classmethod
+    def connect(
+        cls, url: str, *, deployment: str, prefix: str = DEFAULT_PREFIX
+    ) -> WellnessStateStore:
+        return cls(Redis.from_url(url), deployment=deployment, prefix=prefix)
+
+    def key(self, worker_id: str) -> str:
+        return self._prefix + worker_id
+
+    def write(self, state: WorkerWellness) -> None:
+        self._client.set(self.key(state.worker_id), state.model_dump_json())
+
+    def read(self, worker_ids: Iterable[str]) -> dict[str, WorkerWellness]:
+        """Each worker's state; a worker with nothing stored gets a fresh default state."""
+        ids = list(worker_ids)
+        if not ids:
+            return {}
+        stored = self._client.mget([self.key(worker_id) for worker_id in ids])
+        return {
+            worker_id: (
+                WorkerWellness.model_validate_json(raw)
+                if raw is not None
+                else WorkerWellness(worker_id=worker_id)
+            )
+            for worker_id, raw in zip(ids, stored, strict=True)
+        }
+
+    def close(self) -> None:
+        self._client.close()
