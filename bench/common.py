@@ -43,3 +43,17 @@ def run_on_services(
     else:
         show(summary, Console())
     return 0
+
+
+def gini(values: Sequence[float]) -> float:
+    """The Gini coefficient of non-negative values: 0 when all are equal, towards 1 when one
+    person carries everything. NaN for no values; 0 when all are zero."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    total = sum(ordered)
+    if total == 0:
+        return 0.0
+    count = len(ordered)
+    weighted = sum((rank + 1) * value for rank, value in enumerate(ordered))
+    return (2 * weighted) / (count * total) - (count + 1) / count
