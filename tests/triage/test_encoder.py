@@ -176,3 +176,31 @@ def test_heads_refuse_an_encoder_they_were_not_trained_on(
     (tmp_path / "model" / MODEL_CARD).write_text(json.dumps(card), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="neither in the model directory nor shipped"):
         LocalModel.load(tmp_path / "model")
+
+
+def test_train_command_takes_a_fine_tuned_encoder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from warmline.cli import app
+
+    own = tmp_path / "finetuned"
+    own.mkdir()
+    shipped = shipped_encoders() / DEFAULT_ENCODER
+    for name in (ENCODER_FILE, TOKENIZER_FILE):
+        (own / name).write_bytes((shipped / name).read_bytes())
+    source = DATA / "ekman"
+    for split, rows in (("train", 400), ("dev", 200)):
+        lines = (source / f"{split}.tsv").read_bytes().split(b"\n")[:rows]
+        (tmp_path / f"{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "registry"
+    args = ["triage", "train", "--data", str(tmp_path / "train.tsv"), "--taxonomy", "ekman"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--encoder", str(own)])
+    assert result.exit_code == 0, result.output
+    version = out / "ekman" / "v1"
+    assert (version / ENCODER_FILE).is_file()
+    metadata = registry.read_metadata(version)
+    assert metadata is not None
+    assert metadata.command[-2:] == ["--encoder", str(own)]
+    model = LocalModel.load(version)
+    assert model.head is not None
+    assert str(model.head.encoder.directory) == str(version)
