@@ -174,7 +174,8 @@ def test_save_and_load_give_identical_predictions(small_model: LocalModel, saved
     ]:
         assert loaded.predict(text) == small_model.predict(text)
     card = json.loads((saved / MODEL_CARD).read_text(encoding="utf-8"))
-    assert card["format_version"] == 1
+    assert card["format_version"] == 2
+    assert card["encoder"]["name"] == "minilm-l6-goemotions-v1"
     assert card["taxonomy"] == "original"
     assert len(card["data"]["train_sha256"]) == 64
     assert "GoEmotions" in card["attribution"]
@@ -204,7 +205,8 @@ def _replace_weights(data: bytes) -> Callable[[Path], None]:
 def _pickled_arrays() -> bytes:
     buffer = io.BytesIO()
     objects = np.array([{"a": 1}], dtype=object)
-    np.savez(buffer, vocabulary=objects, idf=objects, weights=objects, bias=objects)
+    names = ("vocabulary", "idf", "weights", "bias", "head_weights", "head_bias")
+    np.savez(buffer, **dict.fromkeys(names, objects))
     return buffer.getvalue()
 
 

@@ -63,10 +63,26 @@ def train_command(
     max_features: Annotated[
         int | None, typer.Option(min=1, help="Vocabulary size cap; default per taxonomy.")
     ] = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(
+            help="Encoder directory from bench/finetune_encoder.py (copied into the model); "
+            "default: the encoder shipped with warmline."
+        ),
+    ] = None,
 ) -> None:
     """Train a model on --data, tune its thresholds on --dev, add it to the registry at --out."""
     try:
-        _train(data, taxonomy.value, out, dev, skip_bad_rows=skip_bad_rows, c=c, cap=max_features)
+        _train(
+            data,
+            taxonomy.value,
+            out,
+            dev,
+            skip_bad_rows=skip_bad_rows,
+            c=c,
+            cap=max_features,
+            encoder_dir=encoder,
+        )
     except _RefusedError as refused:
         for line in refused.lines:
             typer.echo(line, err=True)
@@ -112,8 +128,10 @@ def _train(
     skip_bad_rows: bool,
     c: float | None,
     cap: int | None,
+    encoder_dir: Path | None = None,
 ) -> None:
     from warmline.triage import registry
+    from warmline.triage.encoder import Encoder
     from warmline.triage.errors import TriageError
     from warmline.triage.evaluate import evaluate
     from warmline.triage.training import fit
@@ -126,7 +144,13 @@ def _train(
         dev_split, _ = _read(dev_path, taxonomy, skip_bad_rows=skip_bad_rows)
         _, parent_model = registry.parent_of(out, taxonomy)
         model = fit(
-            train_split, dev_split, taxonomy, c=c, max_features=cap, parent_version=parent_model
+            train_split,
+            dev_split,
+            taxonomy,
+            c=c,
+            max_features=cap,
+            parent_version=parent_model,
+            encoder=Encoder(encoder_dir) if encoder_dir is not None else None,
         )
     except TriageError as error:
         raise _RefusedError(str(error)) from None
@@ -157,6 +181,7 @@ def _train(
     command += ["--skip-bad-rows"] if skip_bad_rows else []
     command += ["--c", str(c)] if c is not None else []
     command += ["--max-features", str(cap)] if cap is not None else []
+    command += ["--encoder", str(encoder_dir)] if encoder_dir is not None else []
     where, metadata = registry.publish(
         out, model, data=files, metrics={"dev": dev_scores}, command=command
     )

@@ -1,8 +1,11 @@
-"""The local provider: a multi-label emotion classifier trained on GoEmotions, run with numpy only.
+"""The local provider: a multi-label emotion classifier trained on GoEmotions, run on the CPU.
 
 A model is a directory with `model.json` (the card: labels, tuned thresholds, feature spec, data
 hash, dev metrics, versions) and `weights.npz` (plain numpy arrays, read with pickle disabled), so
-loading a model file can never run code. Training lives in `warmline.triage.training`.
+loading a model file can never run code. Two classifiers are mixed: logistic regressions over
+TF-IDF n-grams (numpy only) and, from format 2 on, logistic heads over the embedding of the shared
+fine-tuned encoder (`warmline.triage.encoder`, onnxruntime). Training lives in
+`warmline.triage.training`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -25,6 +29,14 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from warmline.triage.encoder import (
+    ENCODER_FILE,
+    TOKENIZER_FILE,
+    Encoder,
+    EncoderRef,
+    load_encoder,
+    shipped_encoders,
+)
 from warmline.triage.errors import ModelLoadError
 from warmline.triage.lexicon import DISTRESS_WEIGHTS
 from warmline.triage.types import (
@@ -35,7 +47,9 @@ from warmline.triage.types import (
     TriageResult,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Format 2 adds the encoder head (`ModelCard.encoder`); format 1 (TF-IDF only) still loads."""
+_READABLE_FORMATS = (1, 2)
 DEFAULT_TAXONOMY = "original"
 MODEL_CARD = "model.json"
 WEIGHTS = "weights.npz"
@@ -123,7 +137,7 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    format_version: Literal[1]
+    format_version: Literal[1, 2]
     model_version: str
     parent_version: str | None
     created_at: datetime
@@ -134,6 +148,8 @@ class ModelCard(BaseModel):
     vocabulary_size: int
     weights_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     """Hash of `weights.npz`, written by `save`; None for a model not saved yet."""
+    encoder: EncoderRef | None = None
+    """The encoder whose embedding the second classifier reads; None for a TF-IDF-only model."""
     data: DataSummary
     dev_metrics: DevMetrics
     trainer: dict[str, Any]
@@ -141,8 +157,19 @@ class ModelCard(BaseModel):
     attribution: str
 
 
+@dataclass(frozen=True)
+class EncoderHead:
+    """One logistic output per label over the encoder's embedding (standardisation folded in)."""
+
+    encoder: Encoder
+    weights: FloatArray
+    """dimensions x labels"""
+    bias: FloatArray
+
+
 class LocalModel:
-    """A linear one-vs-rest classifier over TF-IDF features, one logistic output per label.
+    """One-vs-rest logistic classifiers, one output per label: over TF-IDF features, mixed with
+    heads over the fine-tuned encoder's embedding when the card names an encoder.
 
     `predict` returns *calibrated* scores: each label's probability is mapped piecewise-linearly so
     that its tuned threshold lands on 0.5. A score of 0.5 or more therefore means "the model says
@@ -157,7 +184,15 @@ class LocalModel:
         idf: FloatArray,
         weights: FloatArray,
         bias: FloatArray,
+        head: EncoderHead | None = None,
     ) -> None:
+        if (head is None) != (card.encoder is None) or (
+            head is not None and head.weights.shape != (head.encoder.dimensions, len(card.labels))
+        ):
+            raise ModelLoadError(
+                f"model {card.model_version}: the card's encoder and the encoder head do not "
+                "match; retrain the model"
+            )
         if weights.shape != (len(vocabulary), len(card.labels)) or idf.shape != (len(vocabulary),):
             raise ModelLoadError(
                 f"model {card.model_version}: weights {weights.shape} and idf {idf.shape} do not "
@@ -170,6 +205,7 @@ class LocalModel:
         self._weights = weights.astype(np.float32)
         self._bias = bias.astype(np.float32)
         self._thresholds = np.asarray(card.thresholds, dtype=np.float32)
+        self.head = head
 
     @property
     def labels(self) -> list[str]:
@@ -185,7 +221,25 @@ class LocalModel:
         return sum(1 for w in words if w in self._index) / len(words) if words else 0.0
 
     def probabilities(self, text: str) -> FloatArray:
-        """The raw logistic probability of every label, in `labels` order."""
+        """The probability of every label, in `labels` order (the two classifiers mixed)."""
+        tfidf = self.tfidf_probabilities(text)
+        if self.head is None or self.card.encoder is None:
+            return tfidf
+        mix = self.card.encoder.mix
+        encoded = self.head_probabilities(self.head.encoder.embed(text)[None, :])[0]
+        result: FloatArray = (mix * encoded + (1.0 - mix) * tfidf).astype(np.float32)
+        return result
+
+    def head_probabilities(self, embeddings: FloatArray) -> FloatArray:
+        """The encoder head's probabilities for rows of embeddings."""
+        if self.head is None:
+            raise ModelLoadError(f"model {self.model_version} has no encoder head")
+        logits = embeddings @ self.head.weights + self.head.bias
+        result: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return result
+
+    def tfidf_probabilities(self, text: str) -> FloatArray:
+        """The TF-IDF classifier's logistic probability of every label."""
         counts = Counter(
             self._index[f] for f in self.card.features.analyze(text) if f in self._index
         )
@@ -215,16 +269,25 @@ class LocalModel:
         return {label: float(s) for label, s in zip(self.labels, scores, strict=True)}
 
     def save(self, directory: Path) -> None:
-        """Write `weights.npz` and `model.json` (the card records the weights' hash)."""
+        """Write `weights.npz` and `model.json` (the card records the weights' hash); an encoder
+        that does not ship with warmline is copied beside them."""
         directory.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            vocabulary=np.frombuffer("\n".join(self.vocabulary).encode("utf-8"), dtype=np.uint8),
-            idf=self._idf,
-            weights=self._weights.astype(np.float16),
-            bias=self._bias,
-        )
+        arrays: dict[str, npt.NDArray[Any]] = {
+            "vocabulary": np.frombuffer("\n".join(self.vocabulary).encode("utf-8"), dtype=np.uint8),
+            "idf": self._idf,
+            "weights": self._weights.astype(np.float16),
+            "bias": self._bias,
+        }
+        if self.head is not None:
+            arrays["head_weights"] = self.head.weights
+            arrays["head_bias"] = self.head.bias
+            if not _is_shipped(self.head.encoder):
+                for name in (ENCODER_FILE, TOKENIZER_FILE):
+                    (directory / name).write_bytes(
+                        (self.head.encoder.directory / name).read_bytes()
+                    )
+        np.savez_compressed(buffer, allow_pickle=False, **arrays)
         data = buffer.getvalue()
         card = self.card.model_copy(update={"weights_sha256": hashlib.sha256(data).hexdigest()})
         (directory / WEIGHTS).write_bytes(data)
@@ -257,7 +320,17 @@ class LocalModel:
                 f"{where}: {WEIGHTS} does not match the sha256 recorded in {MODEL_CARD}; the files "
                 "come from different models or were damaged; copy the whole directory again"
             )
-        arrays = _read_weights(data, where)
+        arrays = _read_weights(data, where, with_head=card.encoder is not None)
+        head = None
+        if card.encoder is not None:
+            encoder = load_encoder(card.encoder.name, directory)
+            if encoder.sha256 != card.encoder.sha256:
+                raise ModelLoadError(
+                    f"{where}: encoder {card.encoder.name!r} is not the file the heads were "
+                    f"trained on (sha256 {encoder.sha256[:12]}, card {card.encoder.sha256[:12]}); "
+                    "retrain the model on this encoder"
+                )
+            head = EncoderHead(encoder, arrays["head_weights"], arrays["head_bias"])
         vocabulary = bytes(arrays["vocabulary"]).decode("utf-8").split("\n")
         if len(card.labels) != len(card.thresholds) or len(vocabulary) != card.vocabulary_size:
             raise ModelLoadError(
@@ -265,7 +338,7 @@ class LocalModel:
                 f"thresholds and {card.vocabulary_size} features, {WEIGHTS} has "
                 f"{len(vocabulary)}; retrain the model"
             )
-        return cls(card, vocabulary, arrays["idf"], arrays["weights"], arrays["bias"])
+        return cls(card, vocabulary, arrays["idf"], arrays["weights"], arrays["bias"], head)
 
 
 def _read_card(card_file: Traversable, where: str) -> ModelCard:
@@ -276,7 +349,7 @@ def _read_card(card_file: Traversable, where: str) -> ModelCard:
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{where}: {MODEL_CARD} is not a JSON object")
     version = raw.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in _READABLE_FORMATS:
         raise ModelLoadError(
             f"{where}: model format {version!r}, this warmline reads format {FORMAT_VERSION}; "
             "retrain the model with this version or upgrade warmline"
@@ -291,8 +364,15 @@ def _read_card(card_file: Traversable, where: str) -> ModelCard:
         raise ModelLoadError(f"{where}: {MODEL_CARD} is invalid: {problems}") from exc
 
 
-def _read_weights(data: bytes, where: str) -> dict[str, FloatArray]:
-    needed = ("vocabulary", "idf", "weights", "bias")
+def _is_shipped(encoder: Encoder) -> bool:
+    shipped = shipped_encoders() / encoder.name / ENCODER_FILE
+    return str(encoder.directory) == str(shipped_encoders() / encoder.name) and shipped.is_file()
+
+
+def _read_weights(data: bytes, where: str, *, with_head: bool) -> dict[str, FloatArray]:
+    needed: tuple[str, ...] = ("vocabulary", "idf", "weights", "bias")
+    if with_head:
+        needed += ("head_weights", "head_bias")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             missing = [name for name in needed if name not in npz.files]

@@ -1,9 +1,12 @@
 """Training the local triage model on GoEmotions-format data (scikit-learn, CPU only).
 
 `train()` reads the train and dev splits, learns TF-IDF word and character n-gram features and one
-logistic regression per label, tunes each label's decision threshold on dev only, and returns a
-`LocalModel` ready to `save`. Rows that cannot be used are skipped and counted with their reason in
-the model card (`data.train_skipped`, `data.dev_skipped`, `data.skipped_examples`).
+logistic regression per label, then one logistic head per label over the shipped fine-tuned
+encoder's embedding (the encoder itself stays frozen: fine-tuning it is the offline
+`bench/finetune_encoder.py`), picks on dev how to mix the two and each label's decision
+threshold, and returns a `LocalModel` ready to `save`. Rows that cannot be used are skipped and
+counted with their reason in the model card (`data.train_skipped`, `data.dev_skipped`,
+`data.skipped_examples`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from warmline.errors import Diagnostic
+from warmline.triage.encoder import Encoder, EncoderRef, default_encoder
 from warmline.triage.errors import TrainingDataError
 from warmline.triage.evaluate import f1_scores
 from warmline.triage.local import (
@@ -27,6 +31,7 @@ from warmline.triage.local import (
     TAXONOMIES,
     DataSummary,
     DevMetrics,
+    EncoderHead,
     FeatureSpec,
     FloatArray,
     LocalModel,
@@ -227,12 +232,14 @@ class Recipe:
     max_features: int | None
     min_df: int = 2
     features: FeatureSpec = field(default_factory=FeatureSpec)
+    head_c: float = 0.5
+    """Inverse regularisation of the encoder heads (features standardised)."""
 
 
 RECIPES: dict[str, Recipe] = {
-    "original": Recipe(c=4.0, max_features=60_000),
-    "group": Recipe(c=1.0, max_features=None),
-    "ekman": Recipe(c=1.0, max_features=60_000),
+    "original": Recipe(c=4.0, max_features=60_000, head_c=0.5),
+    "group": Recipe(c=1.0, max_features=None, head_c=0.05),
+    "ekman": Recipe(c=1.0, max_features=60_000, head_c=0.05),
 }
 """Per taxonomy, the settings that scored best on data held out of train (see docs/triage.md)."""
 
@@ -247,6 +254,8 @@ def train(
     min_df: int | None = None,
     c: float | None = None,
     parent_version: str | None = None,
+    encoder: Encoder | None = None,
+    use_encoder: bool = True,
 ) -> LocalModel:
     """Train a model on `train_path`, tune its thresholds and measure it on `dev_path`."""
     labels = check_labels(train_path, taxonomy)
@@ -259,6 +268,8 @@ def train(
         min_df=min_df,
         c=c,
         parent_version=parent_version,
+        encoder=encoder,
+        use_encoder=use_encoder,
     )
 
 
@@ -272,8 +283,14 @@ def fit(
     min_df: int | None = None,
     c: float | None = None,
     parent_version: str | None = None,
+    encoder: Encoder | None = None,
+    use_encoder: bool = True,
 ) -> LocalModel:
-    """Train on rows already read; settings left as None come from the taxonomy's `Recipe`."""
+    """Train on rows already read; settings left as None come from the taxonomy's `Recipe`.
+
+    With `use_encoder` (the default) the model also gets heads over `encoder`'s embedding (the
+    shipped encoder when None); only the heads are trained, so a few thousand rows take seconds.
+    """
     try:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -321,11 +338,8 @@ def fit(
     x_dev = vectorizer.transform(dev_split.texts)
     y_dev = dev_split.matrix(len(labels))
     dev_probabilities = 1.0 / (1.0 + np.exp(-(x_dev @ weights + bias)))
-    thresholds = tune_thresholds(dev_probabilities, y_dev)
-    macro, micro, per_label = f1_scores(
-        y_dev, dev_probabilities >= np.asarray(thresholds, dtype=np.float32)
-    )
-
+    head: EncoderHead | None = None
+    encoder_ref: EncoderRef | None = None
     trainer: dict[str, Any] = {
         "classifier": "one-vs-rest LogisticRegression (liblinear)",
         "c": c,
@@ -334,13 +348,40 @@ def fit(
         "idf": "smooth",
         "threshold_window": THRESHOLD_WINDOW,
     }
+    if use_encoder:
+        encoder = encoder if encoder is not None else default_encoder()
+        head = _fit_head(encoder, train_split, y_train, recipe.head_c)
+        head_dev = _head_probabilities(head, encoder.embed_many(dev_split.texts))
+        mix = _choose_mix(head_dev, dev_probabilities, y_dev)
+        dev_probabilities = mix * head_dev + (1.0 - mix) * dev_probabilities
+        encoder_ref = EncoderRef(
+            name=encoder.name, sha256=encoder.sha256, dimensions=encoder.dimensions, mix=mix
+        )
+        trainer["encoder_head"] = {
+            "classifier": "one-vs-rest LogisticRegression (lbfgs), standardised embedding",
+            "c": recipe.head_c,
+            "encoder": encoder.name,
+            "mix": mix,
+        }
+    thresholds = tune_thresholds(dev_probabilities, y_dev)
+    macro, micro, per_label = f1_scores(
+        y_dev, dev_probabilities >= np.asarray(thresholds, dtype=np.float32)
+    )
+
     fingerprint = json.dumps(
-        [train_split.sha256, dev_split.sha256, taxonomy, spec.model_dump(mode="json"), trainer],
+        [
+            train_split.sha256,
+            dev_split.sha256,
+            taxonomy,
+            spec.model_dump(mode="json"),
+            trainer,
+            encoder_ref.sha256 if encoder_ref else None,
+        ],
         sort_keys=True,
     )
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
     card = ModelCard(
-        format_version=FORMAT_VERSION,
+        format_version=FORMAT_VERSION if encoder_ref else 1,
         model_version=f"local:goemotions-{taxonomy}:{digest}",
         parent_version=parent_version,
         created_at=datetime.now(UTC),
@@ -349,6 +390,7 @@ def fit(
         thresholds=thresholds,
         features=spec,
         vocabulary_size=len(vocabulary),
+        encoder=encoder_ref,
         data=DataSummary(
             train_file=train_path.name,
             train_sha256=train_split.sha256,
@@ -370,4 +412,63 @@ def fit(
         attribution=ATTRIBUTION,
     )
     idf = np.asarray(vectorizer.idf_, dtype=np.float32)
-    return LocalModel(card, vocabulary, idf, weights, bias)
+    return LocalModel(card, vocabulary, idf, weights, bias, head)
+
+
+def _fit_head(encoder: Encoder, split: Split, truth: BoolArray, c: float) -> EncoderHead:
+    """One L2-regularised logistic regression per label over the standardised embedding (the
+    objective of scikit-learn's `LogisticRegression(C=c)`), all labels solved as one L-BFGS
+    problem, then folded back into weights and bias over the raw embedding."""
+    from scipy.optimize import minimize
+    from threadpoolctl import threadpool_limits
+
+    x = encoder.embed_many(split.texts).astype(np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    standard = (x - mean) / scale
+    rows, dims = standard.shape
+    y = truth.astype(np.float64)
+    seen: BoolArray = np.asarray(truth.any(axis=0) & ~truth.all(axis=0), dtype=np.bool_)
+
+    def loss(flat: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        w = flat[: dims * y.shape[1]].reshape(dims, y.shape[1])
+        b = flat[dims * y.shape[1] :]
+        z = standard @ w + b
+        # log(1 + e^z) - y z, computed without overflow.
+        value = float((np.logaddexp(0.0, z) - y * z).sum() + 0.5 * (w * w).sum() / c)
+        error = 1.0 / (1.0 + np.exp(-z)) - y
+        grad_w = standard.T @ error + w / c
+        return value / rows, np.concatenate([grad_w.ravel(), error.sum(axis=0)]) / rows
+
+    start = np.zeros(dims * y.shape[1] + y.shape[1])
+    # The matrices are small: BLAS threads only spin against each other and the other workers.
+    with threadpool_limits(1):
+        solution = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    w = solution.x[: dims * y.shape[1]].reshape(dims, y.shape[1]) / scale[:, None]
+    b = solution.x[dims * y.shape[1] :] - mean @ w
+    weights = np.where(seen[None, :], w, 0.0).astype(np.float32)
+    bias = np.where(seen, b, _UNSEEN_BIAS).astype(np.float32)
+    return EncoderHead(encoder, weights, bias)
+
+
+def _head_probabilities(head: EncoderHead, embeddings: FloatArray) -> FloatArray:
+    result: FloatArray = (1.0 / (1.0 + np.exp(-(embeddings @ head.weights + head.bias)))).astype(
+        np.float32
+    )
+    return result
+
+
+_MIXES = np.round(np.arange(0.0, 1.01, 0.1), 1)
+
+
+def _choose_mix(encoded: FloatArray, tfidf: FloatArray, truth: BoolArray) -> float:
+    """The weight of the encoder head's probability that maximises dev macro-F1, thresholds
+    tuned for each candidate (the TF-IDF classifier catches rare words the encoder blurs)."""
+    best, best_f1 = 1.0, -1.0
+    for mix in _MIXES:
+        mixed = mix * encoded + (1.0 - mix) * tfidf
+        thresholds = np.asarray(tune_thresholds(mixed, truth), dtype=np.float32)
+        macro = f1_scores(truth, mixed >= thresholds)[0]
+        if macro > best_f1:
+            best, best_f1 = float(mix), macro
+    return best

