@@ -13,6 +13,7 @@ retraining workflow for a round and ends.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -88,10 +89,12 @@ class RetrainingWorkflow:
                 if not self._queued:
                     break
             wakeups += 1
-            await workflow.wait_condition(
-                lambda: self._notified or bool(self._queued),
-                timeout=self._settings.check_interval,
-            )
+            with contextlib.suppress(TimeoutError):
+                # Timing out is the periodic check: count even without a signal.
+                await workflow.wait_condition(
+                    lambda: self._notified or bool(self._queued),
+                    timeout=self._settings.check_interval,
+                )
             self._notified = False
             requests, self._queued = self._queued, []
             total: int = await workflow.execute_activity(

@@ -151,3 +151,26 @@ async def test_a_worse_candidate_is_rejected(
     assert registry.current(settings.registry / settings.taxonomy) == "v1"
     events = worker.events.read(_subject(deployment), until=EventType.MODEL_REJECTED)
     assert [e.type for e in events] == [EventType.MODEL_REJECTED]
+
+
+async def test_the_periodic_check_trains_without_any_signal(
+    workflow_env: WorkflowEnvironment, worker: Running, deployment: Deployment, cleanup: None
+) -> None:
+    settings = deployment.settings
+    await retraining.notify_gold_labels(
+        worker.client,
+        settings.deployment,
+        settings.taxonomy,
+        start=settings,
+        task_queue=worker.task_queue,
+    )
+    deployment.add_gold(0, 300)
+    status = await retraining.status(worker.client, settings.deployment, settings.taxonomy)
+    assert status.rounds == 0
+
+    await workflow_env.sleep(settings.check_interval)
+    status = await _decided(worker, deployment, rounds=1)
+
+    assert status.last_decision is not None
+    assert status.last_decision.outcome == "promoted"
+    assert status.trained_through == 300
