@@ -8,6 +8,7 @@ tests train on are written to the test's temporary directory, never into the rep
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -112,7 +113,6 @@ def base_model_dir(slices: dict[str, Path], tmp_path_factory: pytest.TempPathFac
 def deployment(
     tmp_path: Path, slices: dict[str, Path], base_model_dir: Path, redis_url: str
 ) -> Iterator[Deployment]:
-    import shutil
 
     root = tmp_path / "registry"
     shutil.copytree(base_model_dir, root)
@@ -130,6 +130,28 @@ def deployment(
     store = GoldLabelStore(Redis.from_url(redis_url), deployment=name)
     yield Deployment(settings=settings, store=store, train_rows=_lines("train.tsv"))
     store.close()
+
+
+def write_config(tmp_path: Path, deployment: Deployment, extra: str = "") -> Path:
+    """The peer-support example pointed at this test's registry and data."""
+    settings = deployment.settings
+    where = tmp_path / "peer-support"
+    shutil.copytree(ROOT / "examples" / "peer-support", where)
+    text = (where / "warmline.yaml").read_text(encoding="utf-8")
+    name = text.split("metadata:\n  name: ", 1)[1].split("\n", 1)[0]
+    text = text.replace(f"metadata:\n  name: {name}", f"metadata:\n  name: {settings.deployment}")
+    text = text.replace(
+        "  retraining:\n",
+        "  retraining:\n"
+        f"    taxonomy: {settings.taxonomy}\n"
+        f"    registry: {settings.registry}\n"
+        f"    base_data: {settings.base_data}\n"
+        f"    dev_data: {settings.dev_data}\n"
+        f"    holdout_data: {settings.holdout_data}\n" + extra,
+    )
+    path = where / "warmline.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @dataclass

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from tests.retraining.conftest import BASE_ROWS, Deployment
 from warmline.annotation.gold import GoldLabel
 from warmline.retraining.data import assemble, held_out
-from warmline.retraining.rounds import train_candidate
+from warmline.retraining.rounds import retrain_once, train_candidate
 from warmline.retraining.rules import ModelScore, crisis_recall, judge
 from warmline.triage import registry
 from warmline.triage.evaluate import Evaluation, LabelScores
@@ -123,3 +124,27 @@ def test_a_retried_training_step_finds_its_candidate_instead_of_training_another
     assert registry.current(settings.registry / settings.taxonomy) == "v1"
     other = train_candidate(settings, gold, round_id="wf/round-2")
     assert other.version == "v3"
+
+
+def test_malformed_data_rows_are_counted_in_the_decision_not_dropped_silently(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    settings = deployment.settings
+    assert settings.base_data is not None
+    broken = tmp_path / "base-with-bad-rows.tsv"
+    good = settings.base_data.read_text(encoding="utf-8")
+    broken.write_text(good + "no tabs here\n\t1\tid-x\nfine text\t9\tid-y\n", encoding="utf-8")
+    settings = settings.model_copy(update={"base_data": broken})
+    deployment.add_gold(0, 300)
+
+    decision = retrain_once(
+        settings, deployment.store.read(settings.taxonomy), round_id="test/round-1"
+    )
+
+    assert decision.data_skipped["train"] == {
+        "wrong_column_count": 1,
+        "empty_text": 1,
+        "label_out_of_range": 1,
+    }
+    assert decision.data_skipped["dev"] == {}
+    assert decision.data_skipped["holdout"] == {}

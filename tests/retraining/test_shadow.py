@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
-from tests.retraining.conftest import ROOT, Deployment, Running
+from tests.retraining.conftest import Deployment, Running, write_config
 from warmline.cli import app
 from warmline.events import EventType
 from warmline.events.catalog import ModelPromoted, parse_data
@@ -78,7 +77,7 @@ def test_a_candidate_in_shadow_scores_every_message_and_decides_nothing(
     assert 0 <= stats.same_labels <= stats.messages
     assert stats.same_top_emotion <= stats.messages
 
-    config = _config(tmp_path, deployment)
+    config = write_config(tmp_path, deployment)
     result = CliRunner().invoke(
         app,
         ["triage", "shadow", "--config", str(config), "--redis", redis_url, "--json"],
@@ -95,31 +94,9 @@ def test_a_candidate_in_shadow_scores_every_message_and_decides_nothing(
     assert shadow_log.read(settings.taxonomy, candidate.version).messages == len(MESSAGES)
 
 
-def _config(tmp_path: Path, deployment: Deployment) -> Path:
-    """The peer-support example pointed at this test's registry and data."""
-    settings = deployment.settings
-    where = tmp_path / "peer-support"
-    shutil.copytree(ROOT / "examples" / "peer-support", where)
-    text = (where / "warmline.yaml").read_text(encoding="utf-8")
-    name = text.split("metadata:\n  name: ", 1)[1].split("\n", 1)[0]
-    text = text.replace(f"metadata:\n  name: {name}", f"metadata:\n  name: {settings.deployment}")
-    text = text.replace(
-        "  retraining:\n",
-        "  retraining:\n"
-        f"    taxonomy: {settings.taxonomy}\n"
-        f"    registry: {settings.registry}\n"
-        f"    base_data: {settings.base_data}\n"
-        f"    dev_data: {settings.dev_data}\n"
-        f"    holdout_data: {settings.holdout_data}\n",
-    )
-    path = where / "warmline.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def test_shadow_command_without_any_shadow_says_so(deployment: Deployment, tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        app, ["triage", "shadow", "--config", str(_config(tmp_path, deployment))]
+        app, ["triage", "shadow", "--config", str(write_config(tmp_path, deployment))]
     )
     assert result.exit_code == 2
     assert "no candidate has been in shadow" in result.stderr

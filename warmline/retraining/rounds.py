@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from warmline.annotation.gold import GoldLabel
 from warmline.retraining import promotion
@@ -113,6 +113,8 @@ class RoundDecision(BaseModel):
     crisis_recall_before: float | None = None
     crisis_recall_after: float | None = None
     gold: GoldAccount | None = None
+    data_skipped: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Rows of the data files left out, by role (`train`, `dev`, `holdout`) and reason."""
     holdout_rows: int = 0
     shadow: ShadowStats | None = None
 
@@ -290,6 +292,7 @@ def conclude(
         crisis_recall_before=current.crisis_recall if current else None,
         crisis_recall_after=verdict.candidate_score.crisis_recall,
         gold=candidate.gold,
+        data_skipped={**candidate.skipped, "holdout": verdict.holdout_skipped},
         holdout_rows=verdict.holdout_rows,
         shadow=shadow,
     )
