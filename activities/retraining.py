@@ -20,7 +20,6 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from warmline.annotation.gold import GoldLabel, GoldLabelStore
-from warmline.errors import WarmlineError
 from warmline.events import DomainEvent, EventPublisher, EventType, event_id
 from warmline.retraining import promotion, rounds
 from warmline.retraining.client import signal_round
@@ -44,7 +43,7 @@ T = TypeVar("T")
 
 
 @contextmanager
-def _heartbeating() -> Iterator[Callable[[str], None]]:
+def heartbeating() -> Iterator[Callable[[str], None]]:
     """Heartbeat from a side thread until the block ends; yields a progress callback."""
     stop = threading.Event()
     state = {"step": "starting"}
@@ -111,9 +110,11 @@ class RetrainingActivities:
     def _read_gold(self, settings: RetrainingSettings, end: int) -> list[GoldLabel]:
         labels = self._gold(settings).read(settings.taxonomy, start=0, limit=end)
         if len(labels) != end:
-            raise WarmlineError(
+            raise ApplicationError(
                 f"the gold-label store of {settings.deployment}/{settings.taxonomy} holds "
-                f"{len(labels)} labels, the round counted {end}; was the stream trimmed?"
+                f"{len(labels)} labels, the round counted {end}; was the stream trimmed?",
+                type="GoldStoreShrank",
+                non_retryable=True,
             )
         return labels
 
@@ -125,7 +126,7 @@ class RetrainingActivities:
     def train_candidate(self, request: TrainRequest) -> Candidate:
         settings = request.settings
         gold = self._read_gold(settings, request.gold_end)
-        with _heartbeating() as progress:
+        with heartbeating() as progress:
             candidate = _permanent(
                 lambda: rounds.train_candidate(
                     settings, gold, round_id=request.round_id, progress=progress
@@ -149,7 +150,7 @@ class RetrainingActivities:
     def evaluate_candidate(self, request: EvaluateRequest) -> Verdict:
         settings = request.settings
         gold = self._read_gold(settings, request.candidate.gold_end)
-        with _heartbeating() as progress:
+        with heartbeating() as progress:
             return _permanent(
                 lambda: rounds.evaluate_candidate(
                     settings, request.candidate, gold, progress=progress
