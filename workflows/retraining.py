@@ -39,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
 
 CONTINUE_AS_NEW_AFTER = 500
 """Wake-ups per run (each a timer or signal and a count activity)."""
+MAX_QUEUED = 20
+"""Requested rounds that may wait at once; `run_round` refuses more."""
 COUNT_TIMEOUT = timedelta(seconds=30)
 TRAIN_TIMEOUT = timedelta(hours=2)
 EVALUATE_TIMEOUT = timedelta(hours=1)
@@ -239,6 +241,13 @@ class RetrainingWorkflow:
         self._queued.append((ticket, request))
         await workflow.wait_condition(lambda: ticket in self._answers)
         return self._answers.pop(ticket)
+
+    @run_round.validator
+    def _validate_run_round(self, request: RoundRequest) -> None:
+        if len(self._queued) >= MAX_QUEUED:
+            raise ValueError(
+                f"{len(self._queued)} rounds are already waiting; ask again once they are decided"
+            )
 
     @workflow.query
     def status(self) -> RetrainingStatus:

@@ -174,3 +174,9 @@ async def test_the_periodic_check_trains_without_any_signal(
     assert status.last_decision is not None
     assert status.last_decision.outcome == "promoted"
     assert status.trained_through == 300
+
+
+async def test_notifying_a_deployment_without_retraining_says_so(worker: Running) -> None:
+    with pytest.raises(retraining.RetrainingNotRunningError) as error:
+        await retraining.notify_gold_labels(worker.client, "nobody-here", "group", 3)
+    assert "no retraining workflow runs for nobody-here/group" in str(error.value)
