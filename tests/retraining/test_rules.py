@@ -75,6 +75,8 @@ def test_every_gold_label_read_is_trained_on_held_out_or_skipped_with_a_reason(
     deployment: Deployment,
 ) -> None:
     settings = deployment.settings
+    assert settings.holdout_data is not None
+    assert settings.base_data is not None
     rows = deployment.train_rows[BASE_ROWS : BASE_ROWS + 100]
     gold = deployment.store.read(settings.taxonomy)
     assert gold == []
@@ -92,17 +94,21 @@ def test_every_gold_label_read_is_trained_on_held_out_or_skipped_with_a_reason(
         odd("x2", taxonomy="ekman"),
         odd("x3", text="  "),
         odd("x4", labels=[]),
+        odd("x5", text=settings.holdout_data.read_text(encoding="utf-8").split("\t", 1)[0]),
+        odd("x6", text=settings.base_data.read_text(encoding="utf-8").split("\t", 1)[0]),
     ]
     data = assemble(settings, gold)
 
     account = data.gold
-    assert account.read == 105
+    assert account.read == 107
     assert account.skipped == {
         "duplicate_item": 1,
         "unknown_label": 1,
         "other_taxonomy": 1,
         "empty_text": 1,
         "no_label": 1,
+        "in_holdout_data": 1,
+        "in_base_data": 1,
     }
     assert account.trained + account.held_out == len(rows)
     assert len(data.train.texts) == BASE_ROWS + account.trained

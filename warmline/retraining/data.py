@@ -31,7 +31,9 @@ class GoldAccount(BaseModel):
     held_out: int
     skipped: dict[str, int]
     """By reason: `duplicate_item` (an item seen earlier in the stream), `other_taxonomy`,
-    `unknown_label` (not a label of the taxonomy), `no_label`, `empty_text`."""
+    `unknown_label` (not a label of the taxonomy), `no_label`, `empty_text`, `in_holdout_data`
+    (its text is a row of `holdout_data`: it is scored on, never trained on) and `in_base_data`
+    (its text is already a training row of `base_data`)."""
 
 
 @dataclass
@@ -71,7 +73,14 @@ def _combine(name: str, base: Split | None, rows: list[tuple[str, list[int]]], t
 def assemble(settings: RetrainingSettings, gold: list[GoldLabel]) -> RoundData:
     """Read the data files and sort the gold labels into training and held-out rows."""
     labels = TAXONOMIES[settings.taxonomy]
+    n = len(labels)
     index = {label: i for i, label in enumerate(labels)}
+    base = read_split(settings.base_data, n) if settings.base_data is not None else None
+    holdout_file = (
+        read_split(settings.holdout_data, n) if settings.holdout_data is not None else None
+    )
+    base_texts = {t.strip() for t in base.texts} if base is not None else set()
+    holdout_texts = {t.strip() for t in holdout_file.texts} if holdout_file else set()
     skipped: Counter[str] = Counter()
     seen: set[str] = set()
     train_rows: list[tuple[str, list[int]]] = []
@@ -89,17 +98,17 @@ def assemble(settings: RetrainingSettings, gold: list[GoldLabel]) -> RoundData:
             skipped["no_label"] += 1
         elif not label.text.strip():
             skipped["empty_text"] += 1
+        elif label.text.strip() in holdout_texts:
+            # Training on a row of the held-out slice would flatter the candidate.
+            skipped["in_holdout_data"] += 1
+        elif label.text.strip() in base_texts:
+            skipped["in_base_data"] += 1
         else:
             row = (label.text, sorted({index[name] for name in label.labels}))
             side = (
                 holdout_rows if held_out(label.item_id, settings.holdout_fraction) else train_rows
             )
             side.append(row)
-    n = len(labels)
-    base = read_split(settings.base_data, n) if settings.base_data is not None else None
-    holdout_file = (
-        read_split(settings.holdout_data, n) if settings.holdout_data is not None else None
-    )
     base_name = settings.base_data.name if settings.base_data is not None else "no-base"
     holdout_name = settings.holdout_data.name if settings.holdout_data is not None else "no-file"
     return RoundData(
