@@ -99,13 +99,26 @@ class RetrainingWorkflow:
                 )
             self._notified = False
             requests, self._queued = self._queued, []
-            total: int = await workflow.execute_activity(
-                "count_gold_labels",
-                CountRequest(settings=self._settings),
-                result_type=int,
-                start_to_close_timeout=COUNT_TIMEOUT,
-                retry_policy=STORE_RETRY,
-            )
+            try:
+                total: int = await workflow.execute_activity(
+                    "count_gold_labels",
+                    CountRequest(settings=self._settings),
+                    result_type=int,
+                    start_to_close_timeout=COUNT_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+            except ActivityError as error:
+                # The store is out for minutes: try again at the next wake-up, answer who asked.
+                reason = f"cannot count gold labels: {_reason(error)}"
+                workflow.logger.error("retraining: %s", reason)
+                failed = RoundDecision(
+                    round_id=f"{workflow.info().workflow_id}/round-{self._rounds + 1}",
+                    taxonomy=self._settings.taxonomy,
+                    outcome="failed",
+                    reason=reason,
+                )
+                self._answer(requests, failed)
+                continue
             new = total - self._trained_through
             threshold = self._settings.after_gold_labels
             due = threshold is not None and new >= threshold
@@ -120,9 +133,7 @@ class RetrainingWorkflow:
                 decision = await self._round(total)
             else:
                 continue
-            for ticket, _ in requests:
-                if ticket is not None:
-                    self._answers[ticket] = decision
+            self._answer(requests, decision)
         workflow.continue_as_new(
             RetrainingInput(
                 settings=self._settings,
@@ -131,6 +142,13 @@ class RetrainingWorkflow:
                 last_decision=self._last,
             )
         )
+
+    def _answer(
+        self, requests: list[tuple[int | None, RoundRequest]], decision: RoundDecision
+    ) -> None:
+        for ticket, _ in requests:
+            if ticket is not None:
+                self._answers[ticket] = decision
 
     @staticmethod
     def _history_full(wakeups: int) -> bool:
@@ -190,8 +208,7 @@ class RetrainingWorkflow:
             )
             self._trained_through = gold_end
         except ActivityError as error:
-            cause = error.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+            reason = _reason(error)
             workflow.logger.error("retraining round %s failed: %s", round_id, reason)
             # The labels stay new: the next wake-up tries again once the cause is fixed.
             decision = RoundDecision(
@@ -260,6 +277,11 @@ class RetrainingWorkflow:
             in_shadow=self._shadow,
             last_decision=self._last,
         )
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
 
 
 @workflow.defn
