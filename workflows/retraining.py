@@ -117,6 +117,7 @@ class RetrainingWorkflow:
                     outcome="failed",
                     reason=reason,
                 )
+                self._last = failed
                 self._answer(requests, failed)
                 continue
             new = total - self._trained_through

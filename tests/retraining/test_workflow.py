@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+from redis import Redis
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -180,3 +182,36 @@ async def test_notifying_a_deployment_without_retraining_says_so(worker: Running
     with pytest.raises(retraining.RetrainingNotRunningError) as error:
         await retraining.notify_gold_labels(worker.client, "nobody-here", "group", 3)
     assert "no retraining workflow runs for nobody-here/group" in str(error.value)
+
+
+async def test_a_broken_gold_label_store_fails_the_wake_up_not_the_workflow(
+    workflow_env: WorkflowEnvironment,
+    worker: Running,
+    deployment: Deployment,
+    redis_url: str,
+    cleanup: None,
+) -> None:
+    settings = deployment.settings
+    broken = Redis.from_url(redis_url)
+    stream = f"warmline:gold:{settings.deployment}:{settings.taxonomy}:stream"
+    broken.set(stream, "not a stream")  # every count now fails with WRONGTYPE
+    await retraining.notify_gold_labels(
+        worker.client,
+        settings.deployment,
+        settings.taxonomy,
+        start=settings,
+        task_queue=worker.task_queue,
+    )
+    await workflow_env.sleep(timedelta(minutes=10))
+    status = await _decided(worker, deployment, rounds=0)
+    assert status.last_decision is not None
+    assert status.last_decision.outcome == "failed"
+    assert "cannot count gold labels" in status.last_decision.reason
+
+    broken.delete(stream)
+    broken.close()
+    deployment.add_gold(0, 300)
+    await retraining.notify_gold_labels(worker.client, settings.deployment, settings.taxonomy)
+    status = await _decided(worker, deployment, rounds=1)
+    assert status.last_decision is not None
+    assert status.last_decision.outcome == "promoted"
