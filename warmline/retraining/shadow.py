@@ -119,7 +119,8 @@ class RegistryProvider:
         self._version: str | None = None
         self._shadow_version: str | None = None
         self._provider: LocalProvider | None = None
-        self._shadow: LocalProvider | None = None
+        self._shadow: tuple[str, LocalProvider] | None = None
+        """The version in shadow and its provider, replaced as one (readers take no lock)."""
         self._refresh(force=True)
 
     @property
@@ -167,15 +168,16 @@ class RegistryProvider:
                 self._shadow = None
                 if shadow is not None:
                     try:
-                        self._shadow = self._load(shadow)
+                        self._shadow = (shadow, self._load(shadow))
                     except ModelLoadError as exc:
                         log.error("cannot load shadow candidate %s: %s", shadow, exc)
                 self._shadow_version = shadow
 
     def triage(self, request: TriageRequest) -> TriageResult:
         result = self._serving().triage(request)
-        shadow, version = self._shadow, self._shadow_version
-        if shadow is not None and version is not None and self._shadow_log is not None:
+        in_shadow = self._shadow
+        if in_shadow is not None and self._shadow_log is not None:
+            version, shadow = in_shadow
             reading = shadow.triage(request)
             try:
                 self._shadow_log.record(
