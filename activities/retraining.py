@@ -198,6 +198,7 @@ class RetrainingActivities:
             "crisis_recall": decision.crisis_recall_after,
             "margin": verdict.margin,
             "gold_labels": decision.gold.trained if decision.gold else 0,
+            "gold_skipped": decision.gold.skipped if decision.gold else {},
             "holdout_rows": decision.holdout_rows,
         }
         current = verdict.current_score

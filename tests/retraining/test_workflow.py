@@ -80,6 +80,7 @@ async def test_enough_gold_labels_train_and_promote_a_better_candidate_once(
     assert data.previous_registry_version == "v1"
     assert data.macro_f1 == decision.macro_f1_after
     assert data.gold_labels == decision.gold.trained
+    assert data.gold_skipped == {}
     assert data.crisis_recall is not None
     assert data.previous_crisis_recall is not None
     assert data.crisis_recall >= data.previous_crisis_recall

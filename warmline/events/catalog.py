@@ -294,6 +294,8 @@ class ModelPromoted(EventData):
     """The promotion margin of macro-F1 the candidate had to gain."""
     gold_labels: int | None = None
     """Gold labels the model was trained on (besides the base data)."""
+    gold_skipped: dict[str, int] | None = None
+    """Gold labels read but not used, by reason (e.g. `duplicate_item`, `unknown_label`)."""
     holdout_rows: int | None = None
     """Rows of the held-out slice both models were scored on."""
     shadow: dict[str, Any] | None = None
@@ -323,6 +325,8 @@ class ModelRejected(EventData):
     """The promotion margin of macro-F1 the candidate had to gain."""
     gold_labels: int | None = None
     """Gold labels the candidate was trained on (besides the base data)."""
+    gold_skipped: dict[str, int] | None = None
+    """Gold labels read but not used, by reason (e.g. `duplicate_item`, `unknown_label`)."""
     holdout_rows: int | None = None
     """Rows of the held-out slice both models were scored on."""
 
