@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -34,6 +36,8 @@ from warmline.retraining.settings import (
 from warmline.retraining.shadow import ShadowLog
 from warmline.runtime import build_provider, roster_settings, routing_policy
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+
+REDIS_TIMEOUT_S = 1.0
 
 
 def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSource:
@@ -66,7 +70,14 @@ async def run_worker(
 ) -> None:
     """Serve until SIGTERM or SIGINT; in-flight activities finish before the process exits."""
     config = load_config(config_path)
-    store = Redis.from_url(redis)
+    # Retries belong to Temporal; the short timeouts keep an unreachable Redis from holding up
+    # triage, which records shadow results through this client.
+    store = Redis.from_url(
+        redis,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+    )
     provider = build_provider(
         config.triage.provider, shadow_log=ShadowLog(store, deployment=config.metadata.name)
     )
