@@ -164,3 +164,26 @@ async def test_shadow_mode_keeps_a_passing_candidate_in_shadow_then_promotes_it(
     assert isinstance(data, ModelPromoted)
     assert data.shadow is not None
     assert data.shadow["messages"] == len(MESSAGES)
+
+
+def test_an_unreachable_redis_never_changes_the_answer_and_pauses_shadow_scoring(
+    deployment: Deployment,
+) -> None:
+    settings = deployment.settings
+    deployment.add_gold(0, 300)
+    candidate = train_candidate(
+        settings, deployment.store.read(settings.taxonomy), round_id="test/round-1"
+    )
+    promotion.start_shadow(settings.registry, settings.taxonomy, candidate.version)
+    # Nothing listens on port 1: every write fails at once.
+    dead = ShadowLog(Redis.from_url("redis://127.0.0.1:1/0"), deployment=settings.deployment)
+    provider = RegistryProvider(
+        settings.registry, settings.taxonomy, shadow_log=dead, check_every=0.0
+    )
+    plain = RegistryProvider(settings.registry, settings.taxonomy, check_every=0.0)
+
+    answers = [triage(provider, r) for r in _requests()]
+
+    assert answers == [triage(plain, r) for r in _requests()]
+    assert provider.shadow_paused
+    assert not plain.shadow_paused

@@ -27,6 +27,8 @@ from warmline.triage.types import TriageRequest, TriageResult
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "warmline:shadow"
+SHADOW_PAUSE_S = 30.0
+"""After Redis fails to record a shadow result, how long messages are not shadow-scored."""
 _FIELDS = (
     "messages",
     "same_top_emotion",
@@ -118,6 +120,7 @@ class RegistryProvider:
         self._checked = float("-inf")
         self._version: str | None = None
         self._shadow_version: str | None = None
+        self._shadow_paused_until = float("-inf")
         self._provider: LocalProvider | None = None
         self._shadow: tuple[str, LocalProvider] | None = None
         """The version in shadow and its provider, replaced as one (readers take no lock)."""
@@ -131,6 +134,11 @@ class RegistryProvider:
     @property
     def model_version(self) -> str:
         return self._serving().model_version
+
+    @property
+    def shadow_paused(self) -> bool:
+        """Shadow scoring is paused after Redis failed to record a result."""
+        return time.monotonic() < self._shadow_paused_until
 
     def _serving(self) -> LocalProvider:
         self._refresh()
@@ -176,7 +184,7 @@ class RegistryProvider:
     def triage(self, request: TriageRequest) -> TriageResult:
         result = self._serving().triage(request)
         in_shadow = self._shadow
-        if in_shadow is not None and self._shadow_log is not None:
+        if in_shadow is not None and self._shadow_log is not None and not self.shadow_paused:
             version, shadow = in_shadow
             reading = shadow.triage(request)
             try:
@@ -184,6 +192,10 @@ class RegistryProvider:
                     self._taxonomy, version, result, reading, self._crisis_labels
                 )
             except RedisError as exc:
-                # Shadow scoring must never change what triage answers.
-                log.warning("shadow result of %s not recorded: %s", version, exc)
+                # Shadow scoring must never change what triage answers, nor slow it down for
+                # long: after a failure, messages go unscored for a while.
+                self._shadow_paused_until = time.monotonic() + SHADOW_PAUSE_S
+                log.warning(
+                    "shadow results of %s not recorded for %.0f s: %s", version, SHADOW_PAUSE_S, exc
+                )
         return result
