@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from warmline.retraining.commands import retrain_command, rollback_command, shadow_command
 from warmline.triage.commands import triage_app
 
 app = typer.Typer(
@@ -28,6 +29,9 @@ app.add_typer(services_app, name="services")
 connector_app = typer.Typer(help="Run connectors that carry warmline's events to CRM and HR.")
 app.add_typer(connector_app, name="connector")
 app.add_typer(triage_app, name="triage")
+triage_app.command("rollback")(rollback_command)
+triage_app.command("shadow")(shadow_command)
+triage_app.command("retrain")(retrain_command)
 
 EXIT_INVALID = 2
 

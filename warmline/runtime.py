@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from warmline.config.model import LexiconProvider as LexiconProviderConfig
 from warmline.config.model import LlmProvider as LlmProviderConfig
 from warmline.config.model import LocalProvider as LocalProviderConfig
@@ -9,9 +11,12 @@ from warmline.config.model import Provider, WarmlineConfig
 from warmline.conversation import EscalationPolicy, RuleSpec
 from warmline.errors import WarmlineError
 from warmline.escalation import CrisisLane, QueueSpec, Referral, RoutingPolicy
+from warmline.retraining.settings import CRISIS_LABELS
+from warmline.retraining.shadow import RegistryProvider, ShadowLog
 from warmline.roster import RosterMember, RosterSettings, roster_workflow_id
 from warmline.triage import provider as providers
 from warmline.triage.llm import LLMSettings
+from warmline.triage.local import CURRENT, TAXONOMIES
 from warmline.triage.provider import TriageProvider
 
 DEFAULT_TASK_QUEUE = "warmline"
@@ -95,8 +100,23 @@ def roster_settings(config: WarmlineConfig) -> RosterSettings:
     )
 
 
-def build_provider(provider: Provider) -> TriageProvider:
-    """The triage provider the configuration asks for (secrets must have been resolved)."""
+def _registry_of(path: Path | None) -> tuple[Path, str] | None:
+    """The registry root and taxonomy a model path serves from, or None for a plain model."""
+    if path is None:
+        return None
+    if (path / "original" / CURRENT).is_file():
+        return path, "original"
+    if (path / CURRENT).is_file() and path.name in TAXONOMIES:
+        return path.parent, path.name
+    return None
+
+
+def build_provider(provider: Provider, *, shadow_log: ShadowLog | None = None) -> TriageProvider:
+    """The triage provider the configuration asks for (secrets must have been resolved).
+
+    A local provider whose `model_path` is a registry serves its current version and follows
+    promotions and rollbacks (`RegistryProvider`); `shadow_log` keeps the shadow results.
+    """
     if isinstance(provider, LexiconProviderConfig):
         return providers.build_provider("lexicon", lexicon_extra=provider.lexicon)
     if isinstance(provider, LlmProviderConfig):
@@ -109,6 +129,12 @@ def build_provider(provider: Provider) -> TriageProvider:
         )
         return providers.build_provider("llm", llm=settings)
     if isinstance(provider, LocalProviderConfig):
+        served = _registry_of(provider.model_path)
+        if served is not None:
+            root, taxonomy = served
+            return RegistryProvider(
+                root, taxonomy, shadow_log=shadow_log, crisis_labels=CRISIS_LABELS[taxonomy]
+            )
         return providers.build_provider("local", model_path=provider.model_path)
     raise UnsupportedProviderError(
         f"the {provider.type!r} triage provider is not available in this version yet; "

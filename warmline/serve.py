@@ -8,9 +8,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.retraining import RetrainingActivities
 from activities.routing import ensure_roster
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
@@ -23,8 +27,17 @@ from warmline.handoff import (
     renderer_from_config,
 )
 from warmline.liveview import LiveView
+from warmline.retraining.client import ensure_retraining
+from warmline.retraining.settings import (
+    RetrainingDisabledError,
+    RetrainingSettings,
+    retraining_settings,
+)
+from warmline.retraining.shadow import ShadowLog
 from warmline.runtime import build_provider, roster_settings, routing_policy
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+
+REDIS_TIMEOUT_S = 1.0
 
 
 def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSource:
@@ -57,7 +70,22 @@ async def run_worker(
 ) -> None:
     """Serve until SIGTERM or SIGINT; in-flight activities finish before the process exits."""
     config = load_config(config_path)
-    provider = build_provider(config.triage.provider)
+    # Retries belong to Temporal; the short timeouts keep an unreachable Redis from holding up
+    # triage, which records shadow results through this client.
+    store = Redis.from_url(
+        redis,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+    )
+    provider = build_provider(
+        config.triage.provider, shadow_log=ShadowLog(store, deployment=config.metadata.name)
+    )
+    retraining: RetrainingSettings | None = None
+    try:
+        retraining = retraining_settings(config)
+    except RetrainingDisabledError as reason:
+        print(f"retraining off: {reason}", file=sys.stderr)
     client = await Client.connect(
         temporal, namespace=namespace, data_converter=pydantic_data_converter
     )
@@ -82,8 +110,11 @@ async def run_worker(
                 task_queue=task_queue,
                 executor=executor,
                 routing=routing,
+                retraining=(RetrainingActivities(client, store, publisher) if retraining else None),
             )
             async with worker:
+                if retraining is not None:
+                    await ensure_retraining(client, retraining, task_queue=task_queue)
                 roster_id = routing_policy(config, task_queue=task_queue).roster_id
                 await ensure_roster(client, roster_id, routing.roster, task_queue=task_queue)
                 if not await asyncio.to_thread(live_view.is_built):
@@ -99,3 +130,4 @@ async def run_worker(
     finally:
         publisher.close()
         live_view.close()
+        store.close()

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from activities.events import EventActivities
 from activities.handoff import HandoffActivities
 from activities.liveview import LiveViewActivities
+from activities.retraining import RetrainingActivities
 from activities.routing import RosterActivities
 from activities.triage import TriageActivities
 from warmline.events import EventPublisher
@@ -22,6 +23,7 @@ from warmline.runtime import DEFAULT_TASK_QUEUE
 from warmline.triage.provider import TriageProvider
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
+from workflows.retraining import RetrainingWorkflow, ScheduledRetrainingWorkflow
 from workflows.roster import RosterWorkflow
 
 # Activities are synchronous (blocking Kafka, Redis and provider calls) and run on this pool.
@@ -46,12 +48,14 @@ def build_worker(
     task_queue: str = DEFAULT_TASK_QUEUE,
     executor: ThreadPoolExecutor,
     routing: Routing | None = None,
+    retraining: RetrainingActivities | None = None,
 ) -> Worker:
     """A worker for all of warmline's workflows and activities on one task queue.
 
     Without `routing`, conversations that carry no routing policy still run (escalations are
     recorded but not offered to anyone). The client must use `pydantic_data_converter`; the
-    caller owns (and shuts down) the executor.
+    caller owns (and shuts down) the executor. With `retraining`, the worker also trains,
+    scores and promotes triage models (`RetrainingWorkflow`).
     """
     triage = TriageActivities(provider, publisher)
     events = EventActivities(publisher)
@@ -72,10 +76,18 @@ def build_worker(
             view.sync_live_view,
             handoff.render_handoff,
         ]
+    if retraining is not None:
+        activities += retraining.activities
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow],
+        workflows=[
+            ConversationWorkflow,
+            EscalationWorkflow,
+            RosterWorkflow,
+            RetrainingWorkflow,
+            ScheduledRetrainingWorkflow,
+        ],
         activities=activities,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -444,6 +444,33 @@ class Retraining(Model):
     """A candidate must beat the current macro-F1 by at least this much."""
     crisis_recall_must_not_drop: Literal[True] = True
     """A candidate with lower crisis recall is never promoted (fixed)."""
+    taxonomy: Literal["original", "group", "ekman"] | None = None
+    """The model taxonomy retrained; default: the one `annotation.taxonomy.builtin` names, else
+    `original` (the taxonomy the conversation engine reads)."""
+    registry: RelativePath | None = None
+    """Model registry directory (`DIR/<taxonomy>/<version>/`, `CURRENT`); retraining is off
+    without it. Point `triage.provider.model_path` at it so a promotion changes what serves."""
+    base_data: RelativePath | None = None
+    """GoEmotions-format TSV every candidate is trained on besides the gold labels; omit it to
+    train on gold labels only."""
+    dev_data: RelativePath | None = None
+    """TSV the candidate's per-label thresholds are tuned on; default: `dev.tsv` beside
+    `base_data`."""
+    holdout_data: RelativePath | None = None
+    """TSV added to the held-out slice both the current model and the candidate are scored on."""
+    holdout_fraction: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2
+    """Share of gold labels kept out of training for the held-out slice (chosen by item id, so
+    a gold label stays on its side in every round)."""
+    crisis_labels: list[str] | None = None
+    """Labels whose recall is crisis recall; default per taxonomy: grief, fear, sadness and
+    nervousness (`original`), fear and sadness (`ekman`), negative (`group`)."""
+    check_interval: Duration = timedelta(hours=1)
+    """How often the retraining workflow counts new gold labels without being told of any."""
+    shadow: bool = False
+    """A candidate that passes evaluation first scores live traffic beside the current model,
+    without acting, for `shadow_period`; it is promoted after."""
+    shadow_period: Duration = timedelta(hours=24)
+    """How long a candidate stays in shadow before it is promoted."""
 
     @model_validator(mode="after")
     def _trigger(self) -> Retraining:
@@ -485,6 +512,27 @@ class Annotation(Model):
     @model_validator(mode="after")
     def _unique_annotators(self) -> Annotation:
         _unique([a.id for a in self.annotators], "annotator")
+        return self
+
+    @property
+    def model_taxonomy(self) -> str:
+        """The model taxonomy retraining trains: its own setting, the built-in annotation
+        taxonomy's, or `original`."""
+        if self.retraining.taxonomy is not None:
+            return self.retraining.taxonomy
+        if self.taxonomy.builtin is not None:
+            return self.taxonomy.builtin.removeprefix("goemotions/")
+        return "original"
+
+    @model_validator(mode="after")
+    def _crisis_labels(self) -> Annotation:
+        labels = BUILTIN_TAXONOMIES[f"goemotions/{self.model_taxonomy}"]
+        unknown = [x for x in self.retraining.crisis_labels or [] if x not in labels]
+        if unknown:
+            raise ValueError(
+                f"retraining.crisis_labels {unknown} are not labels of the "
+                f"{self.model_taxonomy!r} model taxonomy ({', '.join(labels)})"
+            )
         return self
 
 

@@ -271,18 +271,64 @@ class HandoffCompleted(EventData):
 
 
 class ModelPromoted(EventData):
+    """A retrained triage model passed the promotion rule and now serves (subject
+    `<deployment>/<taxonomy>`)."""
+
     model_version: str
     """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
     previous_version: str | None = None
     macro_f1: float
     previous_macro_f1: float | None = None
+    taxonomy: str | None = None
+    """The model taxonomy: `original`, `group` or `ekman`."""
+    version: str | None = None
+    """The registry's name of the promoted version, e.g. `v3`."""
+    previous_registry_version: str | None = None
+    """The registry version it replaced (what `warmline triage rollback` goes back to)."""
+    round_id: str | None = None
+    """The retraining round that trained it."""
+    crisis_recall: float | None = None
+    """Pooled recall over the crisis labels on the held-out slice."""
+    previous_crisis_recall: float | None = None
+    margin: float | None = None
+    """The promotion margin of macro-F1 the candidate had to gain."""
+    gold_labels: int | None = None
+    """Gold labels the model was trained on (besides the base data)."""
+    gold_skipped: dict[str, int] | None = None
+    """Gold labels read but not used, by reason (e.g. `duplicate_item`, `unknown_label`)."""
+    holdout_rows: int | None = None
+    """Rows of the held-out slice both models were scored on."""
+    shadow: dict[str, Any] | None = None
+    """How it read live traffic beside the old model while in shadow, when shadow mode is on."""
 
 
 class ModelRejected(EventData):
+    """A retrained candidate failed the promotion rule; the current model keeps serving."""
+
     model_version: str
     """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
     reason: str
     macro_f1: float | None = None
+    taxonomy: str | None = None
+    """The model taxonomy: `original`, `group` or `ekman`."""
+    version: str | None = None
+    """The registry's name of the rejected candidate, e.g. `v4`."""
+    round_id: str | None = None
+    """The retraining round that trained it."""
+    crisis_recall: float | None = None
+    """Pooled recall over the crisis labels on the held-out slice."""
+    current_version: str | None = None
+    """The model that keeps serving."""
+    current_macro_f1: float | None = None
+    current_crisis_recall: float | None = None
+    margin: float | None = None
+    """The promotion margin of macro-F1 the candidate had to gain."""
+    gold_labels: int | None = None
+    """Gold labels the candidate was trained on (besides the base data)."""
+    gold_skipped: dict[str, int] | None = None
+    """Gold labels read but not used, by reason (e.g. `duplicate_item`, `unknown_label`)."""
+    holdout_rows: int | None = None
+    """Rows of the held-out slice both models were scored on."""
 
 
 # --- wellness (keyed by worker; never conversation content) ----------------------------------

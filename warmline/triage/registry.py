@@ -124,8 +124,10 @@ def publish(
     data: dict[str, DataFile],
     metrics: dict[str, Evaluation],
     command: list[str],
+    make_current: bool = True,
 ) -> tuple[Path, Metadata]:
-    """Add `model` to the registry at `root` as a new version and make it current."""
+    """Add `model` to the registry at `root` as a new version and make it current (unless
+    `make_current` is False: a retraining candidate waits for its promotion)."""
     taxonomy = model.card.taxonomy
     if taxonomy not in TAXONOMIES:
         raise ModelLoadError(f"cannot register a model of unknown taxonomy {taxonomy!r}")
@@ -155,8 +157,18 @@ def publish(
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _point(taxonomy_dir, version)
+    if make_current:
+        _point(taxonomy_dir, version)
     return taxonomy_dir / version, metadata
+
+
+def set_current(root: Path, taxonomy: str, version: str) -> None:
+    """Point the taxonomy's `CURRENT` at an existing version, atomically (promotion, rollback)."""
+    taxonomy_dir = root / taxonomy
+    if version not in versions(taxonomy_dir):
+        known = ", ".join(versions(taxonomy_dir)) or "none"
+        raise ModelLoadError(f"{taxonomy_dir}: no version {version!r} (versions: {known})")
+    _point(taxonomy_dir, version)
 
 
 def record(model_dir: Path, key: str, evaluation: Evaluation) -> Metadata:

@@ -1,0 +1,34 @@
+"""Every recorded retraining history replays against today's workflows without non-determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.retraining import RetrainingWorkflow, ScheduledRetrainingWorkflow
+
+HISTORIES = sorted(
+    (Path(__file__).resolve().parent.parent / "histories" / "retraining").glob("*.json")
+)
+
+
+def test_histories_were_recorded() -> None:
+    names = {p.stem for p in HISTORIES}
+    assert {"promoted", "rejected", "shadow", "failed", "scheduled", "scheduled-tick"} <= names
+
+
+@pytest.mark.parametrize(
+    ("path", "recorded"), [(p, p.read_text()) for p in HISTORIES], ids=[p.stem for p in HISTORIES]
+)
+async def test_history_replays(path: Path, recorded: str) -> None:
+    history = WorkflowHistory.from_json(path.stem, recorded)
+    replayer = Replayer(
+        workflows=[RetrainingWorkflow, ScheduledRetrainingWorkflow],
+        data_converter=pydantic_data_converter,
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

@@ -1,0 +1,189 @@
+"""Shadow mode: a candidate scores live traffic beside the current model without acting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from tests.retraining.conftest import Deployment, Running, write_config
+from warmline.cli import app
+from warmline.events import EventType
+from warmline.events.catalog import ModelPromoted, parse_data
+from warmline.retraining import client as retraining
+from warmline.retraining import promotion
+from warmline.retraining.contracts import RoundRequest, retraining_workflow_id
+from warmline.retraining.rounds import train_candidate
+from warmline.retraining.shadow import RegistryProvider, ShadowLog
+from warmline.triage import registry
+from warmline.triage.provider import triage
+from warmline.triage.types import TriageRequest
+
+MESSAGES = [
+    "I am so angry about this bill",
+    "thank you, that was really helpful",
+    "my dad died last week and I can't cope",
+    "where is my parcel?",
+    "this is the worst service ever",
+    "ok",
+]
+
+
+@pytest.fixture
+def shadow_log(redis_url: str, deployment: Deployment) -> Iterator[ShadowLog]:
+    client = Redis.from_url(redis_url)
+    yield ShadowLog(client, deployment=deployment.settings.deployment)
+    client.close()
+
+
+def _requests() -> list[TriageRequest]:
+    return [
+        TriageRequest(tenant_id="t", conversation_id="c", message_id=str(i), text=text)
+        for i, text in enumerate(MESSAGES)
+    ]
+
+
+def test_a_candidate_in_shadow_scores_every_message_and_decides_nothing(
+    deployment: Deployment, shadow_log: ShadowLog, tmp_path: Path, redis_url: str
+) -> None:
+    settings = deployment.settings
+    deployment.add_gold(0, 300)
+    candidate = train_candidate(
+        settings, deployment.store.read(settings.taxonomy), round_id="test/round-1"
+    )
+    provider = RegistryProvider(
+        settings.registry, settings.taxonomy, shadow_log=shadow_log, check_every=0.0
+    )
+    serving = provider.model_version
+    alone = [triage(provider, r) for r in _requests()]
+
+    promotion.start_shadow(settings.registry, settings.taxonomy, candidate.version)
+    shadowed = [triage(provider, r) for r in _requests()]
+
+    # What triage answers (and the conversation acts on) is the current model's reading.
+    assert shadowed == alone
+    assert {r.model_version for r in shadowed} == {serving}
+    stats = shadow_log.read(settings.taxonomy, candidate.version)
+    assert stats.messages == len(MESSAGES)
+    assert 0 <= stats.same_labels <= stats.messages
+    assert stats.same_top_emotion <= stats.messages
+
+    config = write_config(tmp_path, deployment)
+    result = CliRunner().invoke(
+        app,
+        ["triage", "shadow", "--config", str(config), "--redis", redis_url, "--json"],
+    )
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["version"] == candidate.version
+    assert shown["messages"] == len(MESSAGES)
+    assert shown["in_shadow"] is True
+    assert shown["current"] == "v1"
+
+    promotion.clear_shadow(settings.registry, settings.taxonomy, candidate.version)
+    triage(provider, _requests()[0])
+    assert shadow_log.read(settings.taxonomy, candidate.version).messages == len(MESSAGES)
+
+
+def test_shadow_command_without_any_shadow_says_so(deployment: Deployment, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["triage", "shadow", "--config", str(write_config(tmp_path, deployment))]
+    )
+    assert result.exit_code == 2
+    assert "no candidate has been in shadow" in result.stderr
+
+
+@pytest.fixture
+async def cleanup(workflow_env: WorkflowEnvironment, deployment: Deployment) -> AsyncIterator[None]:
+    yield
+    workflow_id = retraining_workflow_id(
+        deployment.settings.deployment, deployment.settings.taxonomy
+    )
+    with contextlib.suppress(RPCError):
+        await workflow_env.client.get_workflow_handle(workflow_id).terminate()
+
+
+async def test_shadow_mode_keeps_a_passing_candidate_in_shadow_then_promotes_it(
+    workflow_env: WorkflowEnvironment,
+    worker: Running,
+    deployment: Deployment,
+    shadow_log: ShadowLog,
+    cleanup: None,
+) -> None:
+    settings = deployment.settings.model_copy(
+        update={"shadow": True, "shadow_period": timedelta(hours=6)}
+    )
+    deployment.add_gold(0, 300)
+    provider = RegistryProvider(
+        settings.registry, settings.taxonomy, shadow_log=shadow_log, check_every=0.0
+    )
+    before = provider.model_version
+    # A signal, not the run_round update: the test server loses an update across skipped time.
+    await retraining.signal_round(
+        worker.client, settings, RoundRequest(reason="test"), task_queue=worker.task_queue
+    )
+    for _ in range(300):
+        status = await retraining.status(worker.client, settings.deployment, settings.taxonomy)
+        if status.in_shadow and promotion.shadow_version(settings.registry, settings.taxonomy):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the candidate never went into shadow")
+    assert status.in_shadow == "v2"
+    for request in _requests():
+        assert triage(provider, request).model_version == before
+    assert registry.current(settings.registry / settings.taxonomy) == "v1"
+
+    await workflow_env.sleep(timedelta(hours=6, minutes=1))
+    for _ in range(300):
+        status = await retraining.status(worker.client, settings.deployment, settings.taxonomy)
+        if status.last_decision is not None:
+            break
+        await asyncio.sleep(0.2)
+    decision = status.last_decision
+    assert decision is not None
+
+    assert decision.outcome == "promoted", decision.reason
+    assert decision.shadow is not None
+    assert decision.shadow.messages == len(MESSAGES)
+    assert promotion.shadow_version(settings.registry, settings.taxonomy) is None
+    assert provider.triage(_requests()[0]).model_version != before
+    events = worker.events.read(
+        f"{settings.deployment}/{settings.taxonomy}", until=EventType.MODEL_PROMOTED
+    )
+    data = parse_data(EventType.MODEL_PROMOTED, events[-1].data)
+    assert isinstance(data, ModelPromoted)
+    assert data.shadow is not None
+    assert data.shadow["messages"] == len(MESSAGES)
+
+
+def test_an_unreachable_redis_never_changes_the_answer_and_pauses_shadow_scoring(
+    deployment: Deployment,
+) -> None:
+    settings = deployment.settings
+    deployment.add_gold(0, 300)
+    candidate = train_candidate(
+        settings, deployment.store.read(settings.taxonomy), round_id="test/round-1"
+    )
+    promotion.start_shadow(settings.registry, settings.taxonomy, candidate.version)
+    # Nothing listens on port 1: every write fails at once.
+    dead = ShadowLog(Redis.from_url("redis://127.0.0.1:1/0"), deployment=settings.deployment)
+    provider = RegistryProvider(
+        settings.registry, settings.taxonomy, shadow_log=dead, check_every=0.0
+    )
+    plain = RegistryProvider(settings.registry, settings.taxonomy, check_every=0.0)
+
+    answers = [triage(provider, r) for r in _requests()]
+
+    assert answers == [triage(plain, r) for r in _requests()]
+    assert provider.shadow_paused
+    assert not plain.shadow_paused

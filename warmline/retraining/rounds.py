@@ -1,0 +1,311 @@
+"""One retraining round without Temporal: train a candidate, score it, promote or reject it.
+
+The workflow runs these steps as activities; `retrain_once` runs them in a row, for a benchmark or
+an operator. Each step is idempotent: the candidate of a round is found again by its round id in
+the registry's metadata, so a retried step never trains or registers a second model for the same
+gold labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from warmline.annotation.gold import GoldLabel
+from warmline.retraining import promotion
+from warmline.retraining.data import GoldAccount, assemble
+from warmline.retraining.rules import Judgement, ModelScore, judge, score
+from warmline.retraining.settings import RetrainingSettings
+from warmline.triage import registry
+from warmline.triage.errors import TrainingDataError
+from warmline.triage.evaluate import evaluate
+from warmline.triage.local import LocalModel
+from warmline.triage.registry import DataFile
+from warmline.triage.training import fit
+
+ROUND_COMMAND = "warmline-retraining"
+"""First word of `Metadata.command` for a candidate, followed by `--round <id>`."""
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class Candidate(BaseModel):
+    """A trained candidate, registered but not current."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: str
+    taxonomy: str
+    version: str
+    model_version: str
+    parent_version: str | None
+    """The registry version current when it was trained."""
+    gold_end: int
+    """Gold labels at positions 0 .. gold_end-1 were read for it."""
+    gold: GoldAccount
+    train_rows: int
+    skipped: dict[str, dict[str, int]]
+    """Rows of the data files left out, by file role (`train`, `dev`) and reason."""
+
+
+class Verdict(BaseModel):
+    """The candidate and the current model scored on the same held-out slice, and the rule's
+    judgement."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    candidate: Candidate
+    candidate_score: ModelScore
+    current_score: ModelScore | None
+    holdout_rows: int
+    holdout_skipped: dict[str, int]
+    margin: float
+    judgement: Judgement
+
+
+class ShadowStats(BaseModel):
+    """How a candidate in shadow read live traffic beside the current model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    messages: int = 0
+    same_top_emotion: int = 0
+    """Messages where both models' strongest emotion is the same."""
+    same_labels: int = 0
+    """Messages where both models see the same set of emotions (score 0.5 or more)."""
+    crisis_labels_current_only: int = 0
+    """Messages where only the current model sees a crisis label."""
+    crisis_labels_candidate_only: int = 0
+    mean_distress_difference: float = 0.0
+    """Mean of candidate minus current distress."""
+
+    @property
+    def agreement(self) -> float | None:
+        return round(self.same_labels / self.messages, 4) if self.messages else None
+
+
+Outcome = Literal["promoted", "rejected", "failed", "skipped"]
+
+
+class RoundDecision(BaseModel):
+    """What a round decided, with the numbers behind it: what `run_round` returns."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round_id: str
+    taxonomy: str
+    outcome: Outcome
+    reason: str
+    candidate_version: str | None = None
+    model_version: str | None = None
+    previous_version: str | None = None
+    """What was current before the round (and still is, unless promoted)."""
+    macro_f1_before: float | None = None
+    macro_f1_after: float | None = None
+    """The candidate's macro-F1 on the held-out slice (whether promoted or not)."""
+    crisis_recall_before: float | None = None
+    crisis_recall_after: float | None = None
+    gold: GoldAccount | None = None
+    data_skipped: dict[str, dict[str, int]] = Field(default_factory=dict)
+    """Rows of the data files left out, by role (`train`, `dev`, `holdout`) and reason."""
+    holdout_rows: int = 0
+    shadow: ShadowStats | None = None
+
+
+def find_candidate(settings: RetrainingSettings, round_id: str) -> Candidate | None:
+    """The candidate an earlier attempt of this round registered, if any."""
+    taxonomy_dir = settings.registry / settings.taxonomy
+    for version in reversed(registry.versions(taxonomy_dir)):
+        metadata = registry.read_metadata(taxonomy_dir / version)
+        if metadata is None or metadata.command[:3] != [ROUND_COMMAND, "--round", round_id]:
+            continue
+        recorded = metadata.command[3:]
+        if len(recorded) == 2 and recorded[0] == "--candidate":
+            found = Candidate.model_validate_json(recorded[1])
+            return found.model_copy(update={"version": version})
+    return None
+
+
+def train_candidate(
+    settings: RetrainingSettings,
+    gold: list[GoldLabel],
+    *,
+    round_id: str,
+    progress: Progress = _quiet,
+) -> Candidate:
+    """Train on base data plus the gold labels not held out; register it without promoting it."""
+    found = find_candidate(settings, round_id)
+    if found is not None:
+        return found
+    progress("reading data")
+    data = assemble(settings, gold)
+    if not data.train.texts:
+        raise TrainingDataError(
+            f"round {round_id}: nothing to train on ({data.gold.read} gold labels, "
+            f"{data.gold.held_out} held out, skipped {data.gold.skipped or 'none'}, no base_data)"
+        )
+    parent, _ = registry.parent_of(settings.registry, settings.taxonomy)
+    progress(f"training on {len(data.train.texts)} rows")
+    model = fit(data.train, data.dev, settings.taxonomy, parent_version=parent)
+    candidate = Candidate(
+        round_id=round_id,
+        taxonomy=settings.taxonomy,
+        version="",
+        model_version=model.model_version,
+        parent_version=parent,
+        gold_end=len(gold),
+        gold=data.gold,
+        train_rows=len(data.train.texts),
+        skipped={"train": dict(data.train.skipped), "dev": dict(data.dev.skipped)},
+    )
+    progress("registering the candidate")
+    dev_eval = evaluate(
+        model,
+        data.dev.texts,
+        data.dev.matrix(len(model.labels)),
+        data_file=data.dev.path.name,
+        data_sha256=data.dev.sha256,
+        skipped=dict(data.dev.skipped),
+    )
+    _, metadata = registry.publish(
+        settings.registry,
+        model,
+        data={
+            "train": DataFile(
+                file=data.train.path.name,
+                sha256=data.train.sha256,
+                rows=len(data.train.texts),
+                skipped=dict(data.train.skipped),
+            ),
+            "dev": DataFile(
+                file=data.dev.path.name,
+                sha256=data.dev.sha256,
+                rows=len(data.dev.texts),
+                skipped=dict(data.dev.skipped),
+            ),
+        },
+        metrics={"dev": dev_eval},
+        command=[
+            ROUND_COMMAND,
+            "--round",
+            round_id,
+            "--candidate",
+            candidate.model_dump_json(),
+        ],
+        make_current=False,
+    )
+    return candidate.model_copy(update={"version": metadata.version})
+
+
+def evaluate_candidate(
+    settings: RetrainingSettings,
+    candidate: Candidate,
+    gold: list[GoldLabel],
+    *,
+    progress: Progress = _quiet,
+) -> Verdict:
+    """Score the candidate and the current model on the round's held-out slice and judge."""
+    data = assemble(settings, gold)
+    taxonomy_dir = settings.registry / settings.taxonomy
+    holdout = data.holdout
+    if not holdout.texts:
+        raise TrainingDataError(
+            f"round {candidate.round_id}: the held-out slice is empty; set holdout_data or a "
+            "holdout_fraction above 0"
+        )
+
+    def measure(version: str) -> ModelScore:
+        model = LocalModel.load(taxonomy_dir / version)
+        evaluation = evaluate(
+            model,
+            holdout.texts,
+            holdout.matrix(len(model.labels)),
+            data_file=holdout.path.name,
+            data_sha256=holdout.sha256,
+            skipped=dict(holdout.skipped),
+        )
+        return score(evaluation, version, settings.crisis_labels)
+
+    progress(f"scoring {candidate.version} on {len(holdout.texts)} held-out rows")
+    candidate_score = measure(candidate.version)
+    now = promotion.current(settings.registry, settings.taxonomy)
+    current_score = None
+    if now is not None and now != candidate.version:
+        progress(f"scoring the current model {now}")
+        current_score = measure(now)
+    return Verdict(
+        candidate=candidate,
+        candidate_score=candidate_score,
+        current_score=current_score,
+        holdout_rows=len(holdout.texts),
+        holdout_skipped=dict(holdout.skipped),
+        margin=settings.promotion_margin,
+        judgement=judge(current_score, candidate_score, settings.promotion_margin),
+    )
+
+
+def conclude(
+    settings: RetrainingSettings, verdict: Verdict, *, shadow: ShadowStats | None = None
+) -> RoundDecision:
+    """Promote or reject the candidate as judged, record it in the registry's history."""
+    candidate = verdict.candidate
+    actor = f"retraining:{candidate.round_id}"
+    before = promotion.current(settings.registry, settings.taxonomy)
+    if verdict.judgement.promote:
+        replaced = promotion.promote(
+            settings.registry,
+            settings.taxonomy,
+            candidate.version,
+            actor=actor,
+            reason=verdict.judgement.reason,
+        )
+        outcome: Outcome = "promoted"
+    else:
+        promotion.note(
+            settings.registry,
+            settings.taxonomy,
+            promotion.Action.REJECTED,
+            candidate.version,
+            actor=actor,
+            reason=verdict.judgement.reason,
+        )
+        replaced = before
+        outcome = "rejected"
+    current = verdict.current_score
+    return RoundDecision(
+        round_id=candidate.round_id,
+        taxonomy=candidate.taxonomy,
+        outcome=outcome,
+        reason=verdict.judgement.reason,
+        candidate_version=candidate.version,
+        model_version=candidate.model_version,
+        previous_version=replaced,
+        macro_f1_before=current.macro_f1 if current else None,
+        macro_f1_after=verdict.candidate_score.macro_f1,
+        crisis_recall_before=current.crisis_recall if current else None,
+        crisis_recall_after=verdict.candidate_score.crisis_recall,
+        gold=candidate.gold,
+        data_skipped={**candidate.skipped, "holdout": verdict.holdout_skipped},
+        holdout_rows=verdict.holdout_rows,
+        shadow=shadow,
+    )
+
+
+def retrain_once(
+    settings: RetrainingSettings,
+    gold: list[GoldLabel],
+    *,
+    round_id: str,
+    progress: Progress = _quiet,
+) -> RoundDecision:
+    """Train, score and promote or reject in one call (no shadow period, no events)."""
+    candidate = train_candidate(settings, gold, round_id=round_id, progress=progress)
+    verdict = evaluate_candidate(settings, candidate, gold, progress=progress)
+    return conclude(settings, verdict)

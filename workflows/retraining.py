@@ -1,0 +1,303 @@
+"""RetrainingWorkflow: one per deployment and taxonomy, turning new gold labels into candidates.
+
+It wakes when told that gold labels were added (a signal), when asked for a round (a signal from
+the schedule, or the `run_round` update that returns the decision), and every `check_interval`.
+It counts the gold labels in the store (an activity); with at least `after_gold_labels` new ones,
+or when asked, it fixes how many labels the round reads, trains a candidate on them, scores it
+and the current model on the held-out slice, optionally keeps it in shadow for `shadow_period`,
+and promotes or rejects it. Rounds run one at a time; a label is read by the round that counted
+it and never again as new, so a repeated signal or a retried activity never trains twice on the
+same labels. `ScheduledRetrainingWorkflow` is what the Temporal Schedule starts: it asks the
+retraining workflow for a round and ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from warmline.retraining.contracts import (
+        ConcludeRequest,
+        CountRequest,
+        EvaluateRequest,
+        GoldLabelsAdded,
+        RetrainingInput,
+        RetrainingStatus,
+        RoundRequest,
+        ScheduledRound,
+        ShadowRequest,
+        SignalRequest,
+        TrainRequest,
+    )
+    from warmline.retraining.rounds import Candidate, RoundDecision, ShadowStats, Verdict
+    from warmline.retraining.settings import RetrainingSettings
+
+CONTINUE_AS_NEW_AFTER = 500
+"""Wake-ups per run (each a timer or signal and a count activity)."""
+MAX_QUEUED = 20
+"""Requested rounds that may wait at once; `run_round` refuses more."""
+COUNT_TIMEOUT = timedelta(seconds=30)
+TRAIN_TIMEOUT = timedelta(hours=2)
+EVALUATE_TIMEOUT = timedelta(hours=1)
+HEARTBEAT_TIMEOUT = timedelta(minutes=2)
+STEP_TIMEOUT = timedelta(minutes=2)
+PERMANENT = ["TrainingDataError", "ModelLoadError", "RetrainingDisabledError"]
+"""Errors a retry cannot fix: bad data or a broken registry. The round fails and says why."""
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+"""Redis, Kafka and the registry's disk: brief outages, retried for about three minutes."""
+TRAIN_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=10),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=3,
+    non_retryable_error_types=PERMANENT,
+)
+"""A lost worker mid-training: try again twice; the candidate of the round is found, not redone."""
+
+
+@workflow.defn
+class RetrainingWorkflow:
+    @workflow.init
+    def __init__(self, params: RetrainingInput) -> None:
+        self._settings = params.settings
+        self._trained_through = params.trained_through
+        self._rounds = params.rounds
+        self._last = params.last_decision
+        self._notified = False
+        self._queued: list[tuple[int | None, RoundRequest]] = []
+        """Requested rounds not started yet: (ticket of a waiting update or None, request)."""
+        self._answers: dict[int, RoundDecision] = {}
+        self._tickets = 0
+        self._running = False
+        self._shadow: str | None = None
+
+    @workflow.run
+    async def run(self, params: RetrainingInput) -> None:
+        wakeups = 0
+        while True:
+            if self._history_full(wakeups) and not self._queued:
+                # An update arriving now waits for a round: serve it before moving on.
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() or bool(self._queued)
+                )
+                if not self._queued:
+                    break
+            wakeups += 1
+            with contextlib.suppress(TimeoutError):
+                # Timing out is the periodic check: count even without a signal.
+                await workflow.wait_condition(
+                    lambda: self._notified or bool(self._queued),
+                    timeout=self._settings.check_interval,
+                )
+            self._notified = False
+            requests, self._queued = self._queued, []
+            try:
+                total: int = await workflow.execute_activity(
+                    "count_gold_labels",
+                    CountRequest(settings=self._settings),
+                    result_type=int,
+                    start_to_close_timeout=COUNT_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+            except ActivityError as error:
+                # The store is out for minutes: try again at the next wake-up, answer who asked.
+                reason = f"cannot count gold labels: {_reason(error)}"
+                workflow.logger.error("retraining: %s", reason)
+                failed = RoundDecision(
+                    round_id=f"{workflow.info().workflow_id}/round-{self._rounds + 1}",
+                    taxonomy=self._settings.taxonomy,
+                    outcome="failed",
+                    reason=reason,
+                )
+                self._last = failed
+                self._answer(requests, failed)
+                continue
+            new = total - self._trained_through
+            threshold = self._settings.after_gold_labels
+            due = threshold is not None and new >= threshold
+            if requests and not due and new <= 0 and not any(r.force for _, r in requests):
+                decision = RoundDecision(
+                    round_id=f"{workflow.info().workflow_id}/round-{self._rounds}",
+                    taxonomy=self._settings.taxonomy,
+                    outcome="skipped",
+                    reason=f"no new gold label since the last round (read through {total})",
+                )
+            elif due or requests:
+                decision = await self._round(total)
+            else:
+                continue
+            self._answer(requests, decision)
+        workflow.continue_as_new(
+            RetrainingInput(
+                settings=self._settings,
+                trained_through=self._trained_through,
+                rounds=self._rounds,
+                last_decision=self._last,
+            )
+        )
+
+    def _answer(
+        self, requests: list[tuple[int | None, RoundRequest]], decision: RoundDecision
+    ) -> None:
+        for ticket, _ in requests:
+            if ticket is not None:
+                self._answers[ticket] = decision
+
+    @staticmethod
+    def _history_full(wakeups: int) -> bool:
+        return wakeups >= CONTINUE_AS_NEW_AFTER or workflow.info().is_continue_as_new_suggested()
+
+    async def _round(self, gold_end: int) -> RoundDecision:
+        self._rounds += 1
+        self._running = True
+        settings = self._settings
+        round_id = f"{workflow.info().workflow_id}/round-{self._rounds}"
+        decision: RoundDecision
+        try:
+            candidate: Candidate = await workflow.execute_activity(
+                "train_candidate",
+                TrainRequest(settings=settings, round_id=round_id, gold_end=gold_end),
+                result_type=Candidate,
+                start_to_close_timeout=TRAIN_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=TRAIN_RETRY,
+            )
+            verdict: Verdict = await workflow.execute_activity(
+                "evaluate_candidate",
+                EvaluateRequest(settings=settings, candidate=candidate),
+                result_type=Verdict,
+                start_to_close_timeout=EVALUATE_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=TRAIN_RETRY,
+            )
+            shadow: ShadowStats | None = None
+            if verdict.judgement.promote and settings.shadow:
+                self._shadow = candidate.version
+                shadow_request = ShadowRequest(
+                    settings=settings, round_id=round_id, version=candidate.version
+                )
+                await workflow.execute_activity(
+                    "start_shadow",
+                    shadow_request,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+                await workflow.sleep(settings.shadow_period)
+                shadow = await workflow.execute_activity(
+                    "read_shadow",
+                    shadow_request,
+                    result_type=ShadowStats,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+            decision = await workflow.execute_activity(
+                "conclude_round",
+                ConcludeRequest(
+                    settings=settings, verdict=verdict, shadow=shadow, time=workflow.now()
+                ),
+                result_type=RoundDecision,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+            self._trained_through = gold_end
+        except ActivityError as error:
+            reason = _reason(error)
+            workflow.logger.error("retraining round %s failed: %s", round_id, reason)
+            # The labels stay new: the next wake-up tries again once the cause is fixed.
+            decision = RoundDecision(
+                round_id=round_id,
+                taxonomy=settings.taxonomy,
+                outcome="failed",
+                reason=reason,
+            )
+        finally:
+            self._running = False
+            self._shadow = None
+        self._last = decision
+        return decision
+
+    @workflow.signal
+    def gold_labels_added(self, added: GoldLabelsAdded) -> None:
+        """New gold labels were recorded; the next wake-up counts them (repeats are harmless)."""
+        self._notified = True
+
+    @workflow.signal
+    def retrain_now(self, request: RoundRequest) -> None:
+        """Run a round at the next wake-up (the schedule's trigger)."""
+        self._queued.append((None, request))
+
+    @workflow.signal
+    def configure(self, settings: RetrainingSettings) -> None:
+        """New settings from a (re)started worker's configuration, used from the next round."""
+        if (settings.deployment, settings.taxonomy) != (
+            self._settings.deployment,
+            self._settings.taxonomy,
+        ):
+            workflow.logger.warning(
+                "settings for %s/%s ignored by the workflow of %s/%s",
+                settings.deployment,
+                settings.taxonomy,
+                self._settings.deployment,
+                self._settings.taxonomy,
+            )
+            return
+        self._settings = settings
+
+    @workflow.update
+    async def run_round(self, request: RoundRequest) -> RoundDecision:
+        """Run a round now and answer with its decision (macro-F1 before and after)."""
+        ticket = self._tickets
+        self._tickets += 1
+        self._queued.append((ticket, request))
+        await workflow.wait_condition(lambda: ticket in self._answers)
+        return self._answers.pop(ticket)
+
+    @run_round.validator
+    def _validate_run_round(self, request: RoundRequest) -> None:
+        if len(self._queued) >= MAX_QUEUED:
+            raise ValueError(
+                f"{len(self._queued)} rounds are already waiting; ask again once they are decided"
+            )
+
+    @workflow.query
+    def status(self) -> RetrainingStatus:
+        return RetrainingStatus(
+            deployment=self._settings.deployment,
+            taxonomy=self._settings.taxonomy,
+            trained_through=self._trained_through,
+            rounds=self._rounds,
+            running=self._running,
+            in_shadow=self._shadow,
+            last_decision=self._last,
+        )
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+
+
+@workflow.defn
+class ScheduledRetrainingWorkflow:
+    """Started by the retraining schedule: asks the retraining workflow for a round."""
+
+    @workflow.run
+    async def run(self, params: ScheduledRound) -> None:
+        await workflow.execute_activity(
+            "request_round",
+            SignalRequest(
+                settings=params.settings,
+                task_queue=workflow.info().task_queue,
+                request=RoundRequest(trigger="schedule", reason="scheduled retraining"),
+            ),
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STORE_RETRY,
+        )
