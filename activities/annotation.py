@@ -113,6 +113,9 @@ class AnnotationActivities:
         text, redactions = self._redactor.redact(item.text)
         return PreparedItem(
             item_id=item.item_id,
+            tenant_id=item.tenant_id,
+            conversation_id=item.conversation_id,
+            message_id=item.message_id,
             kind=item.kind,
             text=text,
             redactions=redactions,

@@ -102,6 +102,10 @@ class TextItem(_Model):
     item_id: str
     text: str
     kind: ItemKind = ItemKind.EMOTION
+    tenant_id: str = ""
+    conversation_id: str = ""
+    """Where the text comes from, if anywhere; events about the item use it as their subject."""
+    message_id: str = ""
     sources: list[Source] = Field(default_factory=lambda: [Source.RANDOM])
     distress: float = 0.0
     crisis: bool = False
