@@ -20,6 +20,7 @@ from importlib import resources
 import scrubadub
 from scrubadub.detectors import Detector, UserSuppliedFilthDetector
 from scrubadub.filth import Filth, NameFilth
+from scrubadub.post_processors import FilthReplacer, PrefixSuffixReplacer
 
 NAME_LISTS = ("dist.female.first", "dist.male.first")
 _WORD = re.compile(r"\b[A-Z][a-z'’-]+\b")
@@ -78,7 +79,11 @@ class Redactor:
 
     def redact(self, text: str, *, known_names: Iterable[str] = ()) -> tuple[str, int]:
         """The redacted text and how many pieces of personal data were replaced."""
-        scrubber = scrubadub.Scrubber(locale=self._locale)
+        # Placeholders through post-processors: scrubadub deprecated its default replace_with.
+        scrubber = scrubadub.Scrubber(
+            locale=self._locale,
+            post_processor_list=[FilthReplacer(), PrefixSuffixReplacer(prefix="{{", suffix="}}")],
+        )
         scrubber.add_detector(FirstNameDetector(locale=self._locale))
         names = sorted({*self._known, *(n.strip() for n in known_names if n.strip())})
         if names:
