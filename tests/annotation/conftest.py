@@ -74,14 +74,16 @@ class LoopKit:
         """Events about `subject` from real Kafka; off the event loop, so the worker keeps going."""
         return await asyncio.to_thread(self.events.read, subject, until=until, timeout_s=timeout_s)
 
-    async def wait_for_tasks(self, loop: AnnotationLoop, count: int) -> list[Task]:
+    async def wait_for_tasks(
+        self, loop: AnnotationLoop, count: int, *, timeout_s: float = 5.0
+    ) -> list[Task]:
         """The open tasks, once there are at least `count` (items are prepared by activities)."""
-        for _ in range(100):
+        for _ in range(int(timeout_s * 20)):
             tasks = await loop.tasks()
             if len(tasks) >= count:
                 return tasks
             await asyncio.sleep(0.05)
-        raise AssertionError(f"fewer than {count} open tasks after 5 s")
+        raise AssertionError(f"fewer than {count} open tasks after {timeout_s} s")
 
     async def start(self, policy: AnnotationPolicy) -> AnnotationLoop:
         await start_loop(self.client, policy, task_queue=self.task_queue)
