@@ -415,10 +415,17 @@ class AnnotationWorkflow:
                 continue
             self._remember_seen(item.item_id)
             self._items += 1
+            able = len([a for a in self._policy.annotators if self._may_label(item, a.id)])
+            if able == 0:
+                workflow.logger.warning(
+                    "no annotator has the skill and language for %s; dropped", item.item_id
+                )
+                self._dropped += 1
+                continue
             self._tasks[item.item_id] = Task(
                 task_id=item.item_id,
                 item=item,
-                required=min(self._policy.overlap, max(1, len(self._policy.annotators))),
+                required=min(self._policy.overlap, able),
                 created_at=workflow.now(),
             )
 
@@ -427,16 +434,20 @@ class AnnotationWorkflow:
             return False
         if task.kind is TaskKind.ADJUDICATION:
             return self._may_adjudicate(task, annotator)
+        return self._may_label(task.item, annotator)
+
+    def _may_label(self, item: PreparedItem, annotator: str) -> bool:
+        """Skill and language; crisis items only for the crisis-skilled, if anyone is."""
         spec = self._policy.annotator(annotator)
         if spec is None:
             return False
-        skill = TONE_SKILL if task.item.kind is ItemKind.TONE else EMOTION_SKILL
+        skill = TONE_SKILL if item.kind is ItemKind.TONE else EMOTION_SKILL
         if skill not in spec.skills:
             return False
         crisis_trained = [a for a in self._policy.annotators if CRISIS_SKILL in a.skills]
-        if task.item.crisis and crisis_trained and CRISIS_SKILL not in spec.skills:
+        if item.crisis and crisis_trained and CRISIS_SKILL not in spec.skills:
             return False
-        language = task.item.language.split("-")[0]
+        language = item.language.split("-")[0]
         return any(lang.split("-")[0] == language for lang in spec.languages)
 
     def _may_adjudicate(self, task: Task, annotator: str) -> bool:

@@ -168,9 +168,17 @@ async def test_assignment_respects_skill_language_and_wellness(kit: LoopKit) -> 
         TextItem(item_id="t/c4/m1/emotion", text="Ich bin so traurig", language="de"),
         TextItem(item_id="t/c4/m2/emotion", text="I can't go on", crisis=True, distress=0.95),
         TextItem(item_id="t/c4/m3/emotion", text="so sad and scared", distress=0.9),
+        TextItem(item_id="t/c4/m4/emotion", text="je suis triste", language="fr"),
     ]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
     await kit.wait_for_tasks(loop, 3)
+    # Nobody reads French: the item is dropped rather than left open for ever.
+    for _ in range(100):
+        if (await loop.report()).dropped:
+            break
+        await asyncio.sleep(0.05)
+    assert (await loop.report()).dropped == 1
+    assert "t/c4/m4/emotion" not in {t.task_id for t in await loop.tasks()}
 
     assert (await loop.next_task("an-ben")).task is None, "no emotion skill"
     german = (await loop.next_task("an-ada")).task
