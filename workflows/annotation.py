@@ -123,7 +123,10 @@ class AnnotationWorkflow:
             (stat.annotator_id, stat.band.value): stat for stat in carry.exposure
         }
         self._quality: dict[str, ReplyQuality] = {q.model_version: q for q in carry.reply_quality}
-        self._pending: list[ItemRequest | TextItem] = []
+        self._pending: list[ItemRequest | TextItem] = [
+            *carry.pending_items,
+            *carry.pending_texts,
+        ]
         self._flush_requested = False
         self._stopping = False
         self._lock = asyncio.Lock()
@@ -813,4 +816,6 @@ class AnnotationWorkflow:
             exposure=list(self._exposure.values()),
             reply_quality=list(self._quality.values()),
             flagged=list(self._flagged_keys)[-DONE_KEPT:],
+            pending_items=[p for p in self._pending if isinstance(p, ItemRequest)],
+            pending_texts=[p for p in self._pending if isinstance(p, TextItem)],
         )

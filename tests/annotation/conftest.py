@@ -67,6 +67,7 @@ class LoopKit:
     events: EventLog
     wellness_events: EventLog
     started: list[str]
+    env: WorkflowEnvironment
 
     async def read_events(
         self, subject: str, *, until: str, timeout_s: float = 20.0
@@ -135,7 +136,14 @@ async def kit(
             annotation=annotation,
         ):
             kit = LoopKit(
-                workflow_env.client, task_queue, gold, wellness, event_log, wellness_log, []
+                workflow_env.client,
+                task_queue,
+                gold,
+                wellness,
+                event_log,
+                wellness_log,
+                [],
+                workflow_env,
             )
             yield kit
             for workflow_id in kit.started:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.annotation.conftest import LoopKit
 from tests.api.conftest import load_peer_support
+from warmline.annotation.annotators import work_tasks
 from warmline.annotation.client import AnnotationLoop, submit_texts
 from warmline.annotation.model import TextItem, policy_from_config
 from warmline.api.annotator import AnnotatorService
@@ -187,3 +188,33 @@ async def test_annotator_flow_and_every_bad_input(served: Served) -> None:
     empty = await stub.NextTask(pb.NextTaskRequest(), metadata=served.auth("an-kit"))
     assert not empty.HasField("task")
     assert empty.reason
+
+
+async def test_simulated_annotators_close_the_loop(served: Served, kit: LoopKit) -> None:
+    policy = policy_from_config(served.config, batch_size=2).model_copy(update={"overlap": 2})
+    await submit_texts(
+        kit.client,
+        policy,
+        [
+            TextItem(item_id=f"open-door/c9/m{n}/emotion", conversation_id="c9", text=text)
+            for n, text in ((2, "thank you so much"), (3, "this is wonderful news"))
+        ],
+        task_queue=kit.task_queue,
+    )
+    await kit.wait_for_tasks(served.loop, 3)
+
+    def choose(task: pb.AnnotationTask) -> list[str]:
+        return ["sadness"] if "hopeless" in task.text else ["gratitude"]
+
+    runs = {
+        worker: await work_tasks(
+            served.stub, served.config.annotation.annotators[i].token.reveal(), choose
+        )
+        for i, worker in enumerate(("an-kit", "an-dee", "an-ash"))
+    }
+    assert sum(run.labelled for run in runs.values()) == 3 * 2, "k=2 labels for each of 3 items"
+    assert all(run.reason for run in runs.values())
+    await served.loop.flush()
+    report = await served.loop.report()
+    assert report.gold == 3
+    assert kit.gold.count("original") == 3

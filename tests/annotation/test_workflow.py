@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.annotation.conftest import LoopKit, make_policy
-from warmline.annotation.client import AnnotationLoop, AnnotationRefusedError, submit_texts
+from warmline.annotation.client import (
+    AnnotationLoop,
+    AnnotationRefusedError,
+    submit_item,
+    submit_texts,
+)
 from warmline.annotation.model import (
+    AnnotationCarry,
+    AnnotationInput,
     AnnotatorSpec,
     ExposureBand,
     ItemKind,
+    ItemRequest,
+    PreparedItem,
     Source,
+    Task,
     TaskKind,
     TextItem,
+    annotation_workflow_id,
+)
+from warmline.conversation import (
+    AIReply,
+    ConversationInput,
+    CustomerMessage,
+    EscalationPolicy,
+    workflow_id,
 )
 from warmline.events import EventType
 from warmline.events.catalog import AnnotationGoldRecorded, parse_data
 from warmline.wellness.view import WorkerWellness
+from workflows.annotation import AnnotationWorkflow
+from workflows.conversation import ConversationWorkflow
 
 
 def texts(*pairs: tuple[str, str], **fields: object) -> list[TextItem]:
@@ -298,3 +320,94 @@ async def test_agreement_against_exposure(kit: LoopKit) -> None:
     assert bands[("an-ada", ExposureBand.FRESH)].agreed == 2
     per_annotator = {s.annotator_id: s for s in report.batches[0].per_annotator}
     assert per_annotator["an-ben"].mean_exposure_minutes == pytest.approx(200.0)
+
+
+async def test_a_lapsed_assignment_goes_to_someone_else(kit: LoopKit) -> None:
+    policy = make_policy(deployment="lease", overlap=1, lease_seconds=1800)
+    loop = await kit.start(policy)
+    await submit_texts(
+        kit.client, policy, texts(("t/c8/m1/emotion", "hmm")), task_queue=kit.task_queue
+    )
+    await kit.wait_for_tasks(loop, 1)
+    held = (await loop.next_task("an-ben")).task
+    assert held is not None
+    assert (await loop.next_task("an-cai")).task is None
+    await kit.env.sleep(timedelta(minutes=31))
+    taken = (await loop.next_task("an-cai")).task
+    assert taken is not None
+    assert taken.task_id == held.task_id
+    with pytest.raises(AnnotationRefusedError) as lapsed:
+        await loop.submit("an-ben", held.task_id, ["neutral"])
+    assert lapsed.value.kind == "PermissionDenied"
+
+
+async def test_a_continued_run_keeps_its_tasks_and_pending_items(kit: LoopKit) -> None:
+    policy = make_policy(deployment="carried", overlap=1)
+    carried = Task(
+        task_id="t/c10/m1/emotion",
+        item=PreparedItem(item_id="t/c10/m1/emotion", text="carried over"),
+        required=1,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    carry = AnnotationCarry(
+        tasks=[carried],
+        seen=["t/c10/m1/emotion"],
+        items=1,
+        gold=5,
+        pending_texts=[TextItem(item_id="t/c10/m2/emotion", text="still to prepare")],
+    )
+    await kit.client.start_workflow(
+        AnnotationWorkflow.run,
+        AnnotationInput(policy=policy, carry=carry),
+        id=annotation_workflow_id(policy.deployment),
+        task_queue=kit.task_queue,
+    )
+    kit.started.append(annotation_workflow_id(policy.deployment))
+    loop = AnnotationLoop(kit.client, policy.deployment)
+    tasks = await kit.wait_for_tasks(loop, 2)
+    assert {t.task_id for t in tasks} == {"t/c10/m1/emotion", "t/c10/m2/emotion"}
+    first = (await loop.next_task("an-ada")).task
+    assert first is not None
+    assert first.text == "carried over"
+    report = await loop.report()
+    assert (report.items, report.gold) == (2, 5)
+
+
+async def test_tone_audit_of_a_real_conversations_replies(kit: LoopKit) -> None:
+    policy = make_policy(deployment="tone-conv", overlap=1, tone_audit_fraction=1.0)
+    loop = await kit.start(policy)
+    conversation = f"c-{uuid.uuid4().hex[:8]}"
+    handle = await kit.client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(
+            tenant_id="open-door", conversation_id=conversation, policy=EscalationPolicy()
+        ),
+        id=workflow_id("open-door", conversation),
+        task_queue=kit.task_queue,
+    )
+    kit.started.append(handle.id)
+    await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(message_id="m1", text="My mum died last week and the bill is wrong"),
+    )
+    await handle.execute_update(
+        ConversationWorkflow.record_reply,
+        AIReply(message_id="ai1", text="Cheer up, Margaret! Let's fix that bill."),
+    )
+    await submit_item(
+        kit.client,
+        policy,
+        ItemRequest(
+            tenant_id="open-door",
+            conversation_id=conversation,
+            kind=ItemKind.TONE,
+            sources=[Source.TONE_AUDIT],
+        ),
+        task_queue=kit.task_queue,
+    )
+    [task] = await kit.wait_for_tasks(loop, 1)
+    assert task.item.kind is ItemKind.TONE
+    assert task.item.message_id == "ai1"
+    assert task.item.text == "Cheer up, {{NAME}}! Let's fix that bill."
+    assert task.item.model_version, "the model that read the message the reply answers"
+    assert task.item.distress > 0

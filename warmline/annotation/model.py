@@ -427,6 +427,9 @@ class AnnotationCarry(_Model):
     exposure: list[ExposureStat] = Field(default_factory=list)
     reply_quality: list[ReplyQuality] = Field(default_factory=list)
     flagged: list[str] = Field(default_factory=list)
+    pending_items: list[ItemRequest] = Field(default_factory=list)
+    pending_texts: list[TextItem] = Field(default_factory=list)
+    """Submissions not prepared yet when the run continued as new."""
 
 
 class AnnotationInput(_Model):

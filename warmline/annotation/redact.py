@@ -6,14 +6,17 @@ licence numbers. Names need a model scrubadub does not ship offline (spaCy or Te
 so a detector plugged into scrubadub looks capitalised words up in the US census first-name lists
 the `names` package ships, and takes a following capitalised word as the surname; names warmline
 knows (the customer's profile, the configured people) are matched exactly as well. A redaction
-errs towards removing too much: "Grace" at the start of a sentence is lost, a customer's name is
-not leaked.
+errs towards removing too much: "Grace" at the start of a sentence is lost.
+
+The census lists miss many names (most that are not common in the US, e.g. "Priya"). A deployment
+with a spaCy model installed should add scrubadub's model-based detector through
+`extra_detectors` (e.g. `scrubadub_spacy.detectors.SpacyEntityDetector`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from functools import lru_cache
 from importlib import resources
 
@@ -73,9 +76,16 @@ class FirstNameDetector(Detector):  # type: ignore[misc]
 class Redactor:
     """Replaces personal data with placeholders such as `{{NAME}}`, `{{PHONE}}`, `{{EMAIL}}`."""
 
-    def __init__(self, *, locale: str = "en_GB", known_names: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        locale: str = "en_GB",
+        known_names: Iterable[str] = (),
+        extra_detectors: Sequence[Detector] = (),
+    ) -> None:
         self._locale = locale
         self._known = sorted({name.strip() for name in known_names if name.strip()})
+        self._extra = list(extra_detectors)
 
     def redact(self, text: str, *, known_names: Iterable[str] = ()) -> tuple[str, int]:
         """The redacted text and how many pieces of personal data were replaced."""
@@ -85,6 +95,8 @@ class Redactor:
             post_processor_list=[FilthReplacer(), PrefixSuffixReplacer(prefix="{{", suffix="}}")],
         )
         scrubber.add_detector(FirstNameDetector(locale=self._locale))
+        for detector in self._extra:
+            scrubber.add_detector(detector)
         names = sorted({*self._known, *(n.strip() for n in known_names if n.strip())})
         if names:
             scrubber.add_detector(
