@@ -113,6 +113,7 @@ class AnnotationWorkflow:
         self._flagged_keys: dict[str, None] = dict.fromkeys(carry.flagged)
         self._seen: dict[str, None] = dict.fromkeys(carry.seen)
         self._done: dict[str, dict[str, list[str]]] = dict(carry.done)
+        self._done_distress: dict[str, float] = dict(carry.done_distress)
         self._batch = carry.batch
         self._gold = carry.gold
         self._dropped = carry.dropped
@@ -320,7 +321,9 @@ class AnnotationWorkflow:
                     request.annotator_id,
                     {
                         "task_id": request.task_id,
-                        "distress": item.distress if item else 0.0,
+                        "distress": item.distress
+                        if item
+                        else self._done_distress.get(request.task_id, 0.0),
                         "crisis": item.crisis if item else False,
                     },
                 )
@@ -537,8 +540,11 @@ class AnnotationWorkflow:
 
     def _remember(self, task: Task) -> None:
         self._done[task.task_id] = {**self._done.get(task.task_id, {}), **task.labels}
+        self._done_distress[task.task_id] = task.item.distress
         while len(self._done) > DONE_KEPT:
             del self._done[next(iter(self._done))]
+        while len(self._done_distress) > DONE_KEPT:
+            del self._done_distress[next(iter(self._done_distress))]
 
     def _remember_seen(self, item_id: str) -> None:
         self._seen[item_id] = None
@@ -705,6 +711,7 @@ class AnnotationWorkflow:
             annotators=sorted(labellers),
             model_version=item.model_version or None,
             created_at=workflow.now(),
+            candidate_labels=policy.to_model_labels(item.candidate_labels),
         )
         recorded = await workflow.execute_activity_method(
             AnnotationActivities.record_gold,
@@ -732,6 +739,7 @@ class AnnotationWorkflow:
                         "adjudicated": adjudicated,
                         "annotators": len(labellers),
                         "model_version": item.model_version,
+                        "candidate_labels": item.candidate_labels,
                     },
                     tenant=item.tenant_id,
                 )
@@ -807,6 +815,7 @@ class AnnotationWorkflow:
             labelled=[*self._labelled, *self._resolved_later],
             seen=list(self._seen),
             done=self._done,
+            done_distress=self._done_distress,
             batch=self._batch,
             gold=self._gold,
             dropped=self._dropped,

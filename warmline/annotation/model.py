@@ -418,6 +418,7 @@ class AnnotationCarry(_Model):
     labelled: list[Task] = Field(default_factory=list)
     seen: list[str] = Field(default_factory=list)
     done: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
+    done_distress: dict[str, float] = Field(default_factory=dict)
     batch: int = 0
     gold: int = 0
     dropped: int = 0

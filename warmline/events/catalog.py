@@ -312,6 +312,8 @@ class AnnotationGoldRecorded(EventData):
     """How many annotators labelled the item."""
     model_version: str = ""
     """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
+    candidate_labels: list[str] = Field(default_factory=list)
+    """The specialist's correction that put the item in the loop, if any (their labels)."""
 
 
 class AnnotationBatchMeasured(EventData):
