@@ -13,7 +13,6 @@ touches the outside world is an activity.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -130,7 +129,6 @@ class AnnotationWorkflow:
         ]
         self._flush_requested = False
         self._stopping = False
-        self._lock = asyncio.Lock()
 
     @workflow.run
     async def run(self, params: AnnotationInput) -> AnnotationReport:
@@ -179,40 +177,46 @@ class AnnotationWorkflow:
 
     @workflow.update
     async def next_task(self, request: NextTaskRequest) -> NextTaskResult:
-        async with self._lock:
-            annotator = request.annotator_id
-            now = workflow.now()
-            for task in self._tasks.values():
-                if annotator in task.assigned:
-                    return NextTaskResult(task=self._view(task, annotator))
-            states = await workflow.execute_activity_method(
-                AnnotationActivities.read_wellness,
-                WellnessCall(worker_ids=[annotator]),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=READ_RETRY,
+        annotator = request.annotator_id
+        held = self._held(annotator)
+        if held is not None:
+            return NextTaskResult(task=self._view(held, annotator))
+        states = await workflow.execute_activity_method(
+            AnnotationActivities.read_wellness,
+            WellnessCall(worker_ids=[annotator]),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=READ_RETRY,
+        )
+        # Another call of the same annotator's may have assigned them a task during the read.
+        # Nothing below awaits, so the choice and the assignment are one atomic step.
+        held = self._held(annotator)
+        if held is not None:
+            return NextTaskResult(task=self._view(held, annotator))
+        state = states.states[annotator]
+        if not state.may_take_any:
+            return NextTaskResult(reason="you are on a break: no new tasks until it ends")
+        self._expire_leases()
+        held_back = False
+        for task in self._tasks.values():
+            if not self._eligible(task, annotator):
+                continue
+            if self._intense(task.item) and not state.may_take_intense:
+                held_back = True
+                continue
+            assigned = self._replace(
+                task,
+                assigned={**task.assigned, annotator: workflow.now()},
+                exposure={**task.exposure, annotator: state.exposure_minutes},
+                budget={**task.budget, annotator: state.budget_minutes or 0.0},
             )
-            state = states.states[annotator]
-            if not state.may_take_any:
-                return NextTaskResult(reason="you are on a break: no new tasks until it ends")
-            self._expire_leases()
-            held_back = False
-            for task in self._tasks.values():
-                if not self._eligible(task, annotator):
-                    continue
-                if self._intense(task.item) and not state.may_take_intense:
-                    held_back = True
-                    continue
-                assigned = self._replace(
-                    task,
-                    assigned={**task.assigned, annotator: now},
-                    exposure={**task.exposure, annotator: state.exposure_minutes},
-                    budget={**task.budget, annotator: state.budget_minutes or 0.0},
-                )
-                return NextTaskResult(task=self._view(assigned, annotator))
-            reason = "no open task for you right now"
-            if held_back:
-                reason += " (high-distress items are held back while your exposure is high)"
-            return NextTaskResult(reason=reason)
+            return NextTaskResult(task=self._view(assigned, annotator))
+        reason = "no open task for you right now"
+        if held_back:
+            reason += " (high-distress items are held back while your exposure is high)"
+        return NextTaskResult(reason=reason)
+
+    def _held(self, annotator: str) -> Task | None:
+        return next((t for t in self._tasks.values() if annotator in t.assigned), None)
 
     @next_task.validator
     def _validate_next_task(self, request: NextTaskRequest) -> None:

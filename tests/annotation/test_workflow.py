@@ -411,3 +411,17 @@ async def test_tone_audit_of_a_real_conversations_replies(kit: LoopKit) -> None:
     assert task.item.text == "Cheer up, {{NAME}}! Let's fix that bill."
     assert task.item.model_version, "the model that read the message the reply answers"
     assert task.item.distress > 0
+
+
+async def test_concurrent_requests_of_one_annotator_hold_one_task(kit: LoopKit) -> None:
+    policy = make_policy(deployment="concurrent", overlap=1)
+    loop = await kit.start(policy)
+    items = texts(("t/c11/m1/emotion", "one"), ("t/c11/m2/emotion", "two"))
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await kit.wait_for_tasks(loop, 2)
+    first, second = await asyncio.gather(loop.next_task("an-ada"), loop.next_task("an-ada"))
+    assert first.task is not None
+    assert second.task is not None
+    assert first.task.task_id == second.task.task_id
+    held = [t for t in await loop.tasks() if "an-ada" in t.assigned]
+    assert len(held) == 1
