@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PrepareCall,
         TextCall,
         WellnessCall,
+        item_id,
     )
     from activities.events import EventActivities, EventBatch
     from warmline.annotation.agreement import majority, unanimous, votes
@@ -58,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         ReplyQuality,
         RevealRequest,
         SkipRequest,
+        Source,
         SubmitResult,
         Task,
         TaskKind,
@@ -396,6 +398,18 @@ class AnnotationWorkflow:
             )
             self._add_items([item])
             return
+        if request.message_id is not None:
+            # A message sampled again (a crisis flag and low confidence, say) needs no second
+            # fetch: an open task only gains the reason, a finished one is not annotated twice.
+            known = item_id(
+                request.tenant_id, request.conversation_id, request.message_id, request.kind
+            )
+            open_task = self._tasks.get(known)
+            if open_task is not None:
+                self._merge(open_task, request.sources, request.crisis, request.candidate_labels)
+                return
+            if known in self._seen:
+                return
         prepared = await workflow.execute_activity_method(
             AnnotationActivities.prepare_items,
             PrepareCall(request=request, tone_audit_fraction=self._policy.tone_audit_fraction),
@@ -410,16 +424,7 @@ class AnnotationWorkflow:
         for item in items:
             open_task = self._tasks.get(item.item_id)
             if open_task is not None:
-                sources = list(dict.fromkeys([*open_task.item.sources, *item.sources]))
-                merged = open_task.item.model_copy(
-                    update={
-                        "sources": sources,
-                        "crisis": open_task.item.crisis or item.crisis,
-                        "candidate_labels": open_task.item.candidate_labels
-                        or item.candidate_labels,
-                    }
-                )
-                self._replace(open_task, item=merged)
+                self._merge(open_task, item.sources, item.crisis, item.candidate_labels)
                 continue
             if item.item_id in self._seen:
                 continue
@@ -438,6 +443,18 @@ class AnnotationWorkflow:
                 required=min(self._policy.overlap, able),
                 created_at=workflow.now(),
             )
+
+    def _merge(
+        self, task: Task, sources: list[Source], crisis: bool, candidate_labels: list[str]
+    ) -> None:
+        merged = task.item.model_copy(
+            update={
+                "sources": list(dict.fromkeys([*task.item.sources, *sources])),
+                "crisis": task.item.crisis or crisis,
+                "candidate_labels": task.item.candidate_labels or candidate_labels,
+            }
+        )
+        self._replace(task, item=merged)
 
     def _eligible(self, task: Task, annotator: str) -> bool:
         if annotator in task.labels or annotator in task.excluded or task.full:

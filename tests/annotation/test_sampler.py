@@ -9,7 +9,8 @@ from redis import Redis
 
 from tests.annotation.conftest import LoopKit, make_policy
 from tests.api.conftest import load_peer_support
-from warmline.annotation.client import AnnotationLoop
+from warmline.annotation.client import AnnotationLoop, submit_item
+from warmline.annotation.model import ItemRequest, Source
 from warmline.annotation.sampler import AnnotationSampler, SamplerSettings
 from warmline.conversation import (
     ConversationInput,
@@ -76,6 +77,23 @@ async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_u
         assert "hopeless" in task.item.text
         assert task.item.redactions >= 3
         assert task.item.model_version
+
+        # Sampled again for another reason: the open task gains it, no second item.
+        again = ItemRequest(
+            tenant_id="open-door",
+            conversation_id=conversation,
+            message_id="m1",
+            sources=[Source.CRISIS],
+            crisis=True,
+        )
+        await submit_item(kit.client, policy, again, task_queue=kit.task_queue)
+        for _ in range(100):
+            [task] = await loop.tasks()
+            if Source.CRISIS in task.item.sources:
+                break
+            await asyncio.sleep(0.05)
+        assert task.item.sources == [Source.LOW_CONFIDENCE, Source.CRISIS]
+        assert task.item.crisis
 
         # The same event again (a redelivery) and a broken record of a sampled type.
         publisher = EventPublisher.connect(kit.events.bootstrap, topic=kit.events.topic)
