@@ -171,6 +171,17 @@ class AnnotationWorkflow:
         self._pending.append(item)
 
     @workflow.signal
+    def set_policy(self, policy: AnnotationPolicy) -> None:
+        """A redeployed configuration: new annotators, thresholds and sampling shares apply to
+        what happens from now on (open tasks keep their overlap)."""
+        if policy.deployment != self._policy.deployment:
+            workflow.logger.warning(
+                "policy of %r ignored by the loop of %r", policy.deployment, self._policy.deployment
+            )
+            return
+        self._policy = policy
+
+    @workflow.signal
     def stop(self) -> None:
         """Finish the loop (open tasks are abandoned); used by tests and decommissioning."""
         self._stopping = True

@@ -12,6 +12,7 @@ from tests.annotation.conftest import LoopKit, make_policy
 from warmline.annotation.client import (
     AnnotationLoop,
     AnnotationRefusedError,
+    apply_policy,
     submit_item,
     submit_texts,
 )
@@ -425,3 +426,20 @@ async def test_concurrent_requests_of_one_annotator_hold_one_task(kit: LoopKit) 
     assert first.task.task_id == second.task.task_id
     held = [t for t in await loop.tasks() if "an-ada" in t.assigned]
     assert len(held) == 1
+
+
+async def test_a_redeployed_policy_reaches_the_running_loop(kit: LoopKit) -> None:
+    policy = make_policy(deployment="redeploy", overlap=1)
+    loop = await kit.start(policy)
+    with pytest.raises(AnnotationRefusedError):
+        await loop.next_task("an-new")
+    grown = policy.model_copy(
+        update={"annotators": [*policy.annotators, AnnotatorSpec(id="an-new")]}
+    )
+    await apply_policy(kit.client, grown, task_queue=kit.task_queue)
+    await submit_texts(
+        kit.client, grown, texts(("t/c12/m1/emotion", "hello")), task_queue=kit.task_queue
+    )
+    await kit.wait_for_tasks(loop, 1)
+    task = (await loop.next_task("an-new")).task
+    assert task is not None

@@ -65,6 +65,18 @@ async def start_loop(client: Client, policy: AnnotationPolicy, *, task_queue: st
     )
 
 
+async def apply_policy(client: Client, policy: AnnotationPolicy, *, task_queue: str) -> None:
+    """Start the loop with `policy`, or hand a running loop the (redeployed) policy."""
+    await client.start_workflow(
+        AnnotationWorkflow.run,
+        AnnotationInput(policy=policy),
+        id=annotation_workflow_id(policy.deployment),
+        task_queue=task_queue,
+        start_signal="set_policy",
+        start_signal_args=[policy],
+    )
+
+
 async def submit_item(
     client: Client, policy: AnnotationPolicy, request: ItemRequest, *, task_queue: str
 ) -> None:

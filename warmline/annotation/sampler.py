@@ -32,7 +32,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from warmline.annotation.client import AnnotationLoop, submit_item
+from warmline.annotation.client import AnnotationLoop, apply_policy, submit_item
 from warmline.annotation.model import (
     AnnotationPolicy,
     AnnotationReport,
@@ -117,6 +117,12 @@ class AnnotationSampler:
         self._stop.set()
 
     async def run(self) -> None:
+        # The configuration this sampler was started with is the loop's policy from now on.
+        await self._until_done(
+            functools.partial(
+                apply_policy, self._client, self._policy, task_queue=self.settings.task_queue
+            )
+        )
         consumer = await asyncio.to_thread(self._connect)
         try:
             while not self._stop.is_set():
