@@ -32,6 +32,8 @@ app.add_typer(triage_app, name="triage")
 triage_app.command("rollback")(rollback_command)
 triage_app.command("shadow")(shadow_command)
 triage_app.command("retrain")(retrain_command)
+annotate_app = typer.Typer(help="The annotation loop: sample AI decisions, report agreement.")
+app.add_typer(annotate_app, name="annotate")
 
 EXIT_INVALID = 2
 
@@ -381,3 +383,84 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@annotate_app.command("sample")
+def annotate_sample(
+    config: Annotated[Path, typer.Option(help="The workers' warmline configuration file.")],
+    temporal: TemporalAddress = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    kafka: KafkaBootstrap = "127.0.0.1:9092",
+    redis: Annotated[
+        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dedupe.")
+    ] = "redis://127.0.0.1:6379/0",
+    task_queue: TaskQueue = "warmline",
+    group: Annotated[
+        str, typer.Option(envvar="WARMLINE_SAMPLER_GROUP", help="Kafka consumer group.")
+    ] = "warmline-annotation-sampler",
+    events_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC")
+    ] = "warmline.events.v1",
+    dead_letter_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC")
+    ] = "warmline.deadletter.v1",
+) -> None:
+    """Feed sampled AI decisions to the annotation loop; stops gracefully on SIGTERM."""
+    import asyncio
+    import logging
+
+    from warmline.annotation.sampler import SamplerSettings, run_sampler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = SamplerSettings(task_queue=task_queue, events_topic=events_topic, group_id=group)
+    with _user_errors():
+        asyncio.run(
+            run_sampler(
+                config,
+                temporal=temporal,
+                namespace=namespace,
+                kafka=kafka,
+                redis=redis,
+                settings=settings,
+                dead_letter_topic=dead_letter_topic,
+            )
+        )
+
+
+@annotate_app.command("report")
+def annotate_report(
+    config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
+    temporal: TemporalAddress = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Agreement per batch, agreement against exposure, reply quality per model version."""
+    import asyncio
+
+    from warmline.annotation.sampler import read_report
+
+    with _user_errors():
+        report = asyncio.run(read_report(config, temporal=temporal, namespace=namespace))
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    typer.echo(
+        f"items {report.items}, open tasks {report.open_tasks}, gold {report.gold}, "
+        f"dropped {report.dropped}, flagged distressing {report.flags}"
+    )
+    for batch in report.batches:
+        alpha = "n/a" if batch.alpha is None else f"{batch.alpha:.3f}"
+        typer.echo(
+            f"batch {batch.batch} ({batch.kind.value}): alpha {alpha} over {batch.items} items, "
+            f"{batch.annotators} annotators; {batch.adjudicated} to adjudication"
+        )
+    for stat in sorted(report.exposure, key=lambda s: (s.annotator_id, s.band.value)):
+        typer.echo(
+            f"{stat.annotator_id} at {stat.band.value} of budget: agreed {stat.agreed}/"
+            f"{stat.items} ({stat.rate:.0%})"
+        )
+    for quality in report.reply_quality:
+        typer.echo(
+            f"replies of {quality.model_version}: {quality.rate:.0%} appropriate of "
+            f"{quality.audited} audited"
+        )

@@ -35,7 +35,7 @@ from warmline.retraining.settings import (
 )
 from warmline.retraining.shadow import ShadowLog
 from warmline.runtime import build_provider, roster_settings, routing_policy
-from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
 
 REDIS_TIMEOUT_S = 1.0
 
@@ -56,6 +56,26 @@ def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSo
             )
         sources.append(source)
     return CombinedProfileSource(sources)
+
+
+def annotation_services(config: WarmlineConfig, redis_url: str) -> Annotation:
+    """The annotation loop's stores for this deployment, and a redactor that also knows the
+    names of the configured people."""
+    from warmline.annotation.gold import GoldLabelStore
+    from warmline.annotation.redact import Redactor
+    from warmline.wellness.view import WellnessStateStore
+
+    deployment = config.metadata.name
+    people = [
+        *(s.name for s in config.routing.specialists),
+        *(s.name for s in config.routing.supervisors),
+        *(a.name for a in config.annotation.annotators),
+    ]
+    return Annotation(
+        gold=GoldLabelStore.connect(redis_url, deployment=deployment),
+        wellness=WellnessStateStore.connect(redis_url, deployment=deployment),
+        redactor=Redactor(known_names=people),
+    )
 
 
 async def run_worker(
@@ -97,6 +117,7 @@ async def run_worker(
         renderer=renderer_from_config(config.handoff),
         profiles=profile_sources(config, config_path.parent),
     )
+    annotation = annotation_services(config, redis)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -111,6 +132,7 @@ async def run_worker(
                 executor=executor,
                 routing=routing,
                 retraining=(RetrainingActivities(client, store, publisher) if retraining else None),
+                annotation=annotation,
             )
             async with worker:
                 if retraining is not None:
@@ -131,3 +153,5 @@ async def run_worker(
         publisher.close()
         live_view.close()
         store.close()
+        annotation.gold.close()
+        annotation.wellness.close()

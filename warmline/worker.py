@@ -9,18 +9,23 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.annotation import AnnotationActivities
 from activities.events import EventActivities
 from activities.handoff import HandoffActivities
 from activities.liveview import LiveViewActivities
 from activities.retraining import RetrainingActivities
 from activities.routing import RosterActivities
 from activities.triage import TriageActivities
+from warmline.annotation.gold import GoldLabelStore
+from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
 from warmline.handoff import CustomerProfileSource, HandoffRenderer, RequestProfileSource
 from warmline.liveview import LiveView
 from warmline.roster import RosterSettings
 from warmline.runtime import DEFAULT_TASK_QUEUE
 from warmline.triage.provider import TriageProvider
+from warmline.wellness.view import WellnessStateStore
+from workflows.annotation import AnnotationWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.retraining import RetrainingWorkflow, ScheduledRetrainingWorkflow
@@ -40,6 +45,15 @@ class Routing:
     profiles: CustomerProfileSource | None = None
 
 
+@dataclass(frozen=True)
+class Annotation:
+    """What the annotation loop needs: the gold-label store, the wellness view, a redactor."""
+
+    gold: GoldLabelStore
+    wellness: WellnessStateStore
+    redactor: Redactor
+
+
 def build_worker(
     client: Client,
     *,
@@ -49,6 +63,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
     routing: Routing | None = None,
     retraining: RetrainingActivities | None = None,
+    annotation: Annotation | None = None,
 ) -> Worker:
     """A worker for all of warmline's workflows and activities on one task queue.
 
@@ -76,18 +91,26 @@ def build_worker(
             view.sync_live_view,
             handoff.render_handoff,
         ]
+    workflows: list[type] = [ConversationWorkflow, EscalationWorkflow, RosterWorkflow]
     if retraining is not None:
         activities += retraining.activities
+        workflows += [RetrainingWorkflow, ScheduledRetrainingWorkflow]
+    if annotation is not None:
+        loop = AnnotationActivities(
+            client, annotation.gold, annotation.wellness, annotation.redactor
+        )
+        activities += [
+            loop.prepare_items,
+            loop.prepare_text,
+            loop.read_wellness,
+            loop.measure_agreement,
+            loop.record_gold,
+        ]
+        workflows.append(AnnotationWorkflow)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[
-            ConversationWorkflow,
-            EscalationWorkflow,
-            RosterWorkflow,
-            RetrainingWorkflow,
-            ScheduledRetrainingWorkflow,
-        ],
+        workflows=workflows,
         activities=activities,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,

@@ -37,4 +37,4 @@ def test_wellness_and_hr_events_are_keyed_by_worker_and_the_rest_by_conversation
     assert EventType.INBOUND_AVAILABILITY_CHANGED.keyed_by_worker
     assert not EventType.HANDOFF_ACCEPTED.keyed_by_worker
     assert not EventType.INBOUND_MESSAGE_RECEIVED.keyed_by_worker
-    assert sum(t.keyed_by_worker for t in EventType) == 8 + 2
+    assert sum(t.keyed_by_worker for t in EventType) == 9 + 2

@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workflows.annotation import AnnotationWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
@@ -28,7 +29,7 @@ def test_histories_were_recorded() -> None:
 async def test_history_replays(path: Path, recorded: str) -> None:
     history = WorkflowHistory.from_json(path.stem, recorded)
     replayer = Replayer(
-        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow],
+        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow, AnnotationWorkflow],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

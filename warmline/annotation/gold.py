@@ -48,6 +48,8 @@ class GoldLabel(BaseModel):
     model_version: str | None = None
     """The model whose triage was annotated."""
     created_at: datetime
+    candidate_labels: list[str] = Field(default_factory=list)
+    """A specialist's correction that put the item in the loop (model taxonomy), if any."""
 
 
 class GoldLabelStore:

@@ -31,6 +31,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
 from warmline.api import desk as commands
+from warmline.api.annotator import SERVICE_NAME as ANNOTATOR_SERVICE_NAME
+from warmline.api.annotator import AnnotatorService
 from warmline.api.auth import Authenticator, Caller, UnauthenticatedError
 from warmline.api.desk import (
     MAX_WATCHERS,
@@ -40,6 +42,7 @@ from warmline.api.desk import (
     RefusalError,
     command,
 )
+from warmline.api.v1 import annotator_pb2_grpc
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
 from warmline.conversation import ConversationView
@@ -368,30 +371,34 @@ def _conversation(ref: commands.ConversationRef, view: ConversationView) -> pb.C
 
 
 async def start_server(
-    desk: Desk, authenticator: Authenticator, listen: str = DEFAULT_LISTEN
+    desk: Desk,
+    authenticator: Authenticator,
+    listen: str = DEFAULT_LISTEN,
+    *,
+    annotator: AnnotatorService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start the specialist service with health and reflection on `listen`; returns the port.
+    """Start the specialist service (and the annotator service, if given) with health and
+    reflection on `listen`; returns the port.
 
     `listen` is `host:port`; port 0 picks a free one. The connection is plaintext: put TLS in
     front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
     """
     server = grpc.aio.server()
     pb_grpc.add_SpecialistServiceServicer_to_server(SpecialistService(desk, authenticator), server)
+    services = [SERVICE_NAME]
+    if annotator is not None:
+        annotator_pb2_grpc.add_AnnotatorServiceServicer_to_server(annotator, server)
+        services.append(ANNOTATOR_SERVICE_NAME)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [
-            SERVICE_NAME,
-            health.SERVICE_NAME,
-            reflection.SERVICE_NAME,
-        ],
-        server,
+        [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
-    for service in (SERVICE_NAME, ""):
+    for service in (*services, ""):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     return server, port
 
@@ -425,7 +432,8 @@ async def serve(
     with ThreadPoolExecutor(MAX_WATCHERS, thread_name_prefix="specialist-api") as executor:
         roster_id = roster_workflow_id(config.metadata.name, task_queue)
         desk = Desk(client, live_view, config, executor, roster_id=roster_id)
-        server, port = await start_server(desk, authenticator, listen)
+        annotator = AnnotatorService(client, config)
+        server, port = await start_server(desk, authenticator, listen, annotator=annotator)
         log.info("specialist API listening on port %d", port)
         try:
             await stop.wait()

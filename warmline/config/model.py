@@ -488,6 +488,11 @@ class Annotator(Model):
     name: str
     senior: bool = False
     """Senior annotators adjudicate."""
+    skills: list[Identifier] = Field(default_factory=lambda: ["emotions", "tone"])
+    """Task kinds they take: `emotions` (label messages), `tone` (audit AI replies), `crisis`
+    (crisis items; when no annotator has it, crisis items go to anyone)."""
+    languages: list[Locale] = Field(default_factory=lambda: ["en"])
+    """Languages they read; items in other languages are not assigned to them."""
     token: Secret
 
 
@@ -507,6 +512,8 @@ class Annotation(Model):
     content_warnings: ContentWarnings = Field(default_factory=ContentWarnings)
     tone_audit_fraction: Fraction = 0.05
     """Share of AI replies audited for tone."""
+    batch_size: Annotated[int, Field(ge=2, le=1000)] = 20
+    """Labelled items per agreement batch (Krippendorff's alpha is measured per batch)."""
     retraining: Retraining = Field(default_factory=lambda: Retraining(after_gold_labels=500))
 
     @model_validator(mode="after")

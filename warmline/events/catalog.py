@@ -331,6 +331,65 @@ class ModelRejected(EventData):
     """Rows of the held-out slice both models were scored on."""
 
 
+# --- annotation (no message text: the redacted text stays in the gold-label store) ------------
+
+
+class AnnotationGoldRecorded(EventData):
+    """Annotators agreed (or an adjudicator decided) on an item's labels: a gold label for
+    retraining. Subject: the conversation id."""
+
+    item_id: str
+    """The annotated item: `<tenant>/<conversation>/<message>/<kind>`."""
+    message_id: str
+    """The customer message's id within the conversation."""
+    labels: list[str]
+    """The gold labels in the model's taxonomy (after the configured label mapping)."""
+    annotator_labels: list[str]
+    """The same labels in the annotators' taxonomy."""
+    taxonomy: str
+    """The model's taxonomy: `original`, `group` or `ekman`."""
+    sources: list[str]
+    """Why the item was sampled: `low_confidence`, `escalation`, `crisis`, `random`,
+    `disagreement`, `correction`."""
+    alpha: float | None = None
+    """Krippendorff's alpha of the item's batch."""
+    adjudicated: bool = False
+    annotators: int
+    """How many annotators labelled the item."""
+    model_version: str = ""
+    """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
+    candidate_labels: list[str] = Field(default_factory=list)
+    """The specialist's correction that put the item in the loop, if any (their labels)."""
+
+
+class AnnotationBatchMeasured(EventData):
+    """Agreement of one batch of labelled items. Subject: the deployment name."""
+
+    batch: int
+    kind: str
+    """`emotion` (customer messages) or `tone` (AI replies)."""
+    alpha: float | None
+    """Krippendorff's alpha (nominal, per label present/absent); null when undefined."""
+    items: int
+    annotators: int
+    threshold: float
+    gold: int
+    adjudicated: int
+    """Items sent to adjudication."""
+
+
+class AnnotationReplyAudited(EventData):
+    """Annotators audited the tone of an AI reply. Subject: the conversation id."""
+
+    item_id: str
+    message_id: str
+    """The AI reply's id within the conversation."""
+    model_version: str
+    findings: list[str]
+    """`appropriate`, or any of `tone_deaf`, `dismissive`, `sycophantic`, `unsafe_in_crisis`."""
+    appropriate: bool
+
+
 # --- wellness (keyed by worker; never conversation content) ----------------------------------
 
 
@@ -371,6 +430,15 @@ class WellnessRotationStarted(EventData):
 
 class WellnessRotationEnded(EventData):
     queues: list[str] = Field(default_factory=list)
+
+
+class WellnessAnnotationFlagged(EventData):
+    """An annotator flagged an item as distressing to read: counts towards their exposure."""
+
+    task_id: str
+    distress: float
+    """Triage distress of the item, 0 to 1."""
+    crisis: bool = False
 
 
 # --- inbound: what channels, the CRM and HR send warmline ------------------------------------
@@ -429,6 +497,9 @@ CATALOG: dict[EventType, type[EventData]] = {
     EventType.SATISFACTION_RECORDED: ConversationRated,
     EventType.MODEL_PROMOTED: ModelPromoted,
     EventType.MODEL_REJECTED: ModelRejected,
+    EventType.ANNOTATION_GOLD_RECORDED: AnnotationGoldRecorded,
+    EventType.ANNOTATION_BATCH_MEASURED: AnnotationBatchMeasured,
+    EventType.ANNOTATION_REPLY_AUDITED: AnnotationReplyAudited,
     EventType.WELLNESS_EXPOSURE_UPDATED: WellnessExposureUpdated,
     EventType.WELLNESS_BREAK_STARTED: WellnessBreakStarted,
     EventType.WELLNESS_BREAK_ENDED: WellnessBreakEnded,
@@ -437,6 +508,7 @@ CATALOG: dict[EventType, type[EventData]] = {
     EventType.WELLNESS_BUDGET_EXCEEDED: WellnessBudgetExceeded,
     EventType.WELLNESS_ROTATION_STARTED: WellnessRotationStarted,
     EventType.WELLNESS_ROTATION_ENDED: WellnessRotationEnded,
+    EventType.WELLNESS_ITEM_FLAGGED: WellnessAnnotationFlagged,
     EventType.INBOUND_MESSAGE_RECEIVED: InboundMessage,
     EventType.INBOUND_AVAILABILITY_CHANGED: InboundAvailability,
     EventType.INBOUND_SHIFT_SCHEDULED: InboundShift,

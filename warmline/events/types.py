@@ -44,6 +44,10 @@ class EventType(StrEnum):
     MODEL_PROMOTED = "io.warmline.model.promoted.v1"
     MODEL_REJECTED = "io.warmline.model.rejected.v1"
 
+    ANNOTATION_GOLD_RECORDED = "io.warmline.annotation.gold.recorded.v1"
+    ANNOTATION_BATCH_MEASURED = "io.warmline.annotation.batch.measured.v1"
+    ANNOTATION_REPLY_AUDITED = "io.warmline.annotation.reply.audited.v1"
+
     WELLNESS_EXPOSURE_UPDATED = "io.warmline.wellness.exposure.updated.v1"
     WELLNESS_BREAK_STARTED = "io.warmline.wellness.break.started.v1"
     WELLNESS_BREAK_ENDED = "io.warmline.wellness.break.ended.v1"
@@ -52,6 +56,7 @@ class EventType(StrEnum):
     WELLNESS_BUDGET_EXCEEDED = "io.warmline.wellness.budget.exceeded.v1"
     WELLNESS_ROTATION_STARTED = "io.warmline.wellness.rotation.started.v1"
     WELLNESS_ROTATION_ENDED = "io.warmline.wellness.rotation.ended.v1"
+    WELLNESS_ITEM_FLAGGED = "io.warmline.wellness.annotation.flagged.v1"
 
     INBOUND_MESSAGE_RECEIVED = "io.warmline.inbound.message.received.v1"
     INBOUND_AVAILABILITY_CHANGED = "io.warmline.inbound.availability.changed.v1"

@@ -1,0 +1,181 @@
+"""Record AnnotationWorkflow histories into tests/histories/ for the replay tests.
+
+Run after a deliberate, versioned change to the workflow (old histories stay as they are):
+
+    .venv/bin/python -m tests.annotation.record_histories
+
+`annotation-loop` takes items through overlap, a skip, a distress flag, a reveal, agreement and
+gold labels, and a tone audit; `annotation-adjudication` through a disagreement settled by a
+senior annotator. Each ends with the `stop` signal, so the history is complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from redis import Redis
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from tests.annotation.conftest import make_policy
+from warmline.annotation.client import AnnotationLoop, start_loop, submit_texts
+from warmline.annotation.gold import GoldLabelStore
+from warmline.annotation.model import (
+    AnnotationPolicy,
+    ItemKind,
+    Source,
+    TextItem,
+    annotation_workflow_id,
+)
+from warmline.annotation.redact import Redactor
+from warmline.events import EventPublisher
+from warmline.services import LocalServices, ServiceName, temporal_test_server_path
+from warmline.triage.lexicon import LexiconProvider
+from warmline.wellness.view import WellnessStateStore, WorkerWellness
+from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
+from workflows.annotation import AnnotationWorkflow
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+TASK_QUEUE = "record"
+
+
+def item(message: str, text: str, **fields: object) -> TextItem:
+    return TextItem.model_validate(
+        {
+            "item_id": f"acme/c1/{message}/{fields.get('kind', ItemKind.EMOTION)}",
+            "tenant_id": "acme",
+            "conversation_id": "c1",
+            "message_id": message,
+            "text": text,
+            **fields,
+        }
+    )
+
+
+async def wait_for(loop: AnnotationLoop, count: int) -> None:
+    while len(await loop.tasks()) < count:  # noqa: ASYNC110 - a query, not an event to wait on
+        await asyncio.sleep(0.05)
+
+
+async def take(loop: AnnotationLoop, annotator: str) -> str:
+    result = await loop.next_task(annotator)
+    assert result.task is not None, result.reason
+    return result.task.task_id
+
+
+async def finish(client: Client, policy: AnnotationPolicy, name: str) -> None:
+    handle = client.get_workflow_handle_for(
+        AnnotationWorkflow.run, annotation_workflow_id(policy.deployment)
+    )
+    await handle.signal(AnnotationWorkflow.stop)
+    await handle.result()
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+async def record_loop(client: Client, wellness: WellnessStateStore) -> None:
+    policy = make_policy(deployment="record-loop")
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    wellness.write(WorkerWellness(worker_id="an-cai", exposure_minutes=90.0, budget_minutes=240.0))
+    items = [
+        item("m1", "I'm Sam, my dog died and I can't stop crying", distress=0.8),
+        item("m2", "Great, the parcel arrived, thanks!"),
+        item(
+            "ai1",
+            "Cheer up!",
+            kind=ItemKind.TONE,
+            sources=[Source.TONE_AUDIT],
+            model_version="llm:v1",
+        ),
+        item(
+            "ai2",
+            "I'm sorry, that sounds so hard.",
+            kind=ItemKind.TONE,
+            sources=[Source.TONE_AUDIT],
+            model_version="llm:v1",
+        ),
+    ]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 4)
+    first = await take(loop, "an-ben")
+    await loop.flag("an-ben", first, "hard to read")
+    await loop.skip("an-ben", first, "too close to home")
+    for annotator in ("an-ada", "an-cai", "an-ben"):
+        while True:
+            result = await loop.next_task(annotator)
+            if result.task is None:
+                break
+            task = result.task
+            if task.blurred:
+                await loop.reveal(annotator, task.task_id)
+            if task.item_kind is ItemKind.TONE:
+                labels = ["dismissive"] if "ai1" in task.task_id else ["appropriate"]
+            else:
+                labels = ["sadness"] if "m1" in task.task_id else ["joy"]
+            await loop.submit(annotator, task.task_id, labels)
+    await loop.flush()
+    await finish(client, policy, "annotation-loop")
+
+
+async def record_adjudication(client: Client) -> None:
+    policy = make_policy(deployment="record-adjudication")
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    await submit_texts(
+        client,
+        policy,
+        [item("m1", "ugh, fine"), item("m2", "whatever you say")],
+        task_queue=TASK_QUEUE,
+    )
+    await wait_for(loop, 2)
+    for annotator, labels in (("an-ben", ["anger", "joy"]), ("an-cai", ["joy", "anger"])):
+        for chosen in labels:
+            task_id = await take(loop, annotator)
+            await loop.submit(annotator, task_id, [chosen])
+    await wait_for(loop, 2)
+    for _ in range(2):
+        task_id = await take(loop, "an-ada")
+        await loop.submit("an-ada", task_id, ["anger"])
+    await loop.flush()
+    await finish(client, policy, "annotation-adjudication")
+
+
+async def main() -> None:
+    with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
+        assert endpoints.kafka is not None
+        assert endpoints.redis is not None
+        publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
+        redis = Redis.from_url(endpoints.redis)
+        wellness = WellnessStateStore(redis, deployment="record")
+        annotation = Annotation(
+            gold=GoldLabelStore(redis, deployment="record"), wellness=wellness, redactor=Redactor()
+        )
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=str(temporal_test_server_path()),
+        )
+        try:
+            with ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
+                async with build_worker(
+                    env.client,
+                    provider=LexiconProvider(),
+                    publisher=publisher,
+                    task_queue=TASK_QUEUE,
+                    executor=pool,
+                    annotation=annotation,
+                ):
+                    await record_loop(env.client, wellness)
+                    await record_adjudication(env.client)
+        finally:
+            await env.shutdown()
+            publisher.close()
+            redis.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,184 @@
+"""Talking to the annotation loop from Python: start it, submit items, pull and label tasks.
+
+The sampler, the annotator API and benchmarks all go through these functions, so the workflow's
+signal, update and query names live in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+
+from warmline.annotation.model import (
+    AnnotationInput,
+    AnnotationPolicy,
+    AnnotationReport,
+    FlagRequest,
+    FlagResult,
+    FlushResult,
+    ItemRequest,
+    LabelSubmission,
+    NextTaskRequest,
+    NextTaskResult,
+    RevealRequest,
+    SkipRequest,
+    SubmitResult,
+    Task,
+    TaskView,
+    TextItem,
+    annotation_workflow_id,
+)
+from warmline.annotation.redact import Redactor
+from warmline.errors import WarmlineError
+from workflows.annotation import AnnotationWorkflow, Rejected
+
+ResultT = TypeVar("ResultT", bound=BaseModel)
+LoopHandle = WorkflowHandle[AnnotationWorkflow, AnnotationReport]
+
+
+class AnnotationRefusedError(WarmlineError):
+    """The loop refused a request; `kind` is one of `Rejected`'s names (a gRPC status)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+async def start_loop(client: Client, policy: AnnotationPolicy, *, task_queue: str) -> LoopHandle:
+    """The deployment's annotation workflow, started if it is not running."""
+    return await client.start_workflow(
+        AnnotationWorkflow.run,
+        AnnotationInput(policy=policy),
+        id=annotation_workflow_id(policy.deployment),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def apply_policy(client: Client, policy: AnnotationPolicy, *, task_queue: str) -> None:
+    """Start the loop with `policy`, or hand a running loop the (redeployed) policy."""
+    await client.start_workflow(
+        AnnotationWorkflow.run,
+        AnnotationInput(policy=policy),
+        id=annotation_workflow_id(policy.deployment),
+        task_queue=task_queue,
+        start_signal="set_policy",
+        start_signal_args=[policy],
+    )
+
+
+async def submit_item(
+    client: Client, policy: AnnotationPolicy, request: ItemRequest, *, task_queue: str
+) -> None:
+    """Signal-with-start: the loop annotates the message (it fetches and redacts the text)."""
+    await client.start_workflow(
+        AnnotationWorkflow.run,
+        AnnotationInput(policy=policy),
+        id=annotation_workflow_id(policy.deployment),
+        task_queue=task_queue,
+        start_signal="submit_item",
+        start_signal_args=[request],
+    )
+
+
+async def submit_texts(
+    client: Client,
+    policy: AnnotationPolicy,
+    items: Iterable[TextItem],
+    *,
+    task_queue: str,
+    redactor: Redactor | None = None,
+) -> int:
+    """Annotate texts the caller holds (benchmarks, imports); redacted here before they are sent,
+    so no personal data enters the workflow's history. Returns how many were sent."""
+    redactor = redactor or Redactor()
+    sent = 0
+    for item in items:
+        text, _ = redactor.redact(item.text)
+        await client.start_workflow(
+            AnnotationWorkflow.run,
+            AnnotationInput(policy=policy),
+            id=annotation_workflow_id(policy.deployment),
+            task_queue=task_queue,
+            start_signal="submit_text",
+            start_signal_args=[item.model_copy(update={"text": text})],
+        )
+        sent += 1
+    return sent
+
+
+class AnnotationLoop:
+    """The updates and queries of one deployment's running loop, with refusals as exceptions."""
+
+    def __init__(self, client: Client, deployment: str) -> None:
+        self._handle: LoopHandle = client.get_workflow_handle_for(
+            AnnotationWorkflow.run, annotation_workflow_id(deployment)
+        )
+
+    async def next_task(self, annotator_id: str) -> NextTaskResult:
+        return await self._update(
+            "next_task", NextTaskRequest(annotator_id=annotator_id), NextTaskResult
+        )
+
+    async def submit(self, annotator_id: str, task_id: str, labels: list[str]) -> SubmitResult:
+        submission = LabelSubmission(annotator_id=annotator_id, task_id=task_id, labels=labels)
+        return await self._update("submit_labels", submission, SubmitResult)
+
+    async def skip(self, annotator_id: str, task_id: str, reason: str) -> None:
+        request = SkipRequest(annotator_id=annotator_id, task_id=task_id, reason=reason)
+        await self._execute("skip_task", request, None)
+
+    async def flag(self, annotator_id: str, task_id: str, note: str = "") -> FlagResult:
+        request = FlagRequest(annotator_id=annotator_id, task_id=task_id, note=note)
+        return await self._update("flag_distressing", request, FlagResult)
+
+    async def reveal(self, annotator_id: str, task_id: str) -> TaskView:
+        request = RevealRequest(annotator_id=annotator_id, task_id=task_id)
+        return await self._update("reveal_text", request, TaskView)
+
+    async def flush(self) -> FlushResult:
+        return await self._update("flush", None, FlushResult)
+
+    async def report(self) -> AnnotationReport:
+        return await self._handle.query(AnnotationWorkflow.report)
+
+    async def tasks(self) -> list[Task]:
+        """Open tasks, with every annotator's labels (for supervisors and tests)."""
+        return await self._handle.query(AnnotationWorkflow.open_tasks)
+
+    async def _update(
+        self, name: str, argument: BaseModel | None, result: type[ResultT]
+    ) -> ResultT:
+        value = await self._execute(name, argument, result)
+        if not isinstance(value, result):
+            raise TypeError(f"the {name} update answered {type(value).__name__}, not {result}")
+        return value
+
+    async def _execute(self, name: str, argument: BaseModel | None, result: Any) -> Any:
+        args = [] if argument is None else [argument]
+        try:
+            return await self._handle.execute_update(name, args=args, result_type=result)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
+                raise AnnotationRefusedError(cause.type, cause.message) from None
+            raise
+
+
+_REFUSALS = {
+    Rejected.INVALID_ARGUMENT,
+    Rejected.NOT_FOUND,
+    Rejected.PERMISSION_DENIED,
+    Rejected.FAILED_PRECONDITION,
+    Rejected.ALREADY_EXISTS,
+}

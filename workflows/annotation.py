@@ -1,0 +1,862 @@
+"""AnnotationWorkflow: one per deployment, the human feedback loop that teaches triage.
+
+Sampled items arrive by signal (`submit_item` from the sampler, `submit_text` from callers that
+hold redacted text); an activity fetches and redacts the message and the item becomes a task for
+`overlap` annotators. Annotators pull tasks through the `next_task` update, which reads their
+wellness state (an activity) so nobody on a break gets work and nobody over budget gets a
+high-distress item; they submit labels, skip with a reason or flag an item as distressing. Labelled
+items are measured in batches with Krippendorff's alpha; below the threshold, items the annotators
+disagreed on go to adjudication. Gold labels are recorded in the gold-label store and emitted as
+events; tone audits of AI replies feed a reply-quality rate per model version. Everything that
+touches the outside world is an activity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.annotation import (
+        AgreementCall,
+        AnnotationActivities,
+        GoldCall,
+        PrepareCall,
+        TextCall,
+        WellnessCall,
+        item_id,
+    )
+    from activities.events import EventActivities, EventBatch
+    from warmline.annotation.agreement import majority, unanimous, votes
+    from warmline.annotation.gold import GoldLabel
+    from warmline.annotation.model import (
+        CRISIS_SKILL,
+        EMOTION_SKILL,
+        MAX_LABELS,
+        MAX_REASON_CHARS,
+        TONE_SKILL,
+        AnnotationCarry,
+        AnnotationInput,
+        AnnotationPolicy,
+        AnnotationReport,
+        AnnotatorBatchStat,
+        BatchReport,
+        ExposureStat,
+        FlagRequest,
+        FlagResult,
+        FlushResult,
+        ItemKind,
+        ItemRequest,
+        LabelSubmission,
+        NextTaskRequest,
+        NextTaskResult,
+        PreparedItem,
+        ReplyQuality,
+        RevealRequest,
+        SkipRequest,
+        Source,
+        SubmitResult,
+        Task,
+        TaskKind,
+        TaskView,
+        TextItem,
+        annotation_workflow_id,
+        exposure_band,
+    )
+    from warmline.events import DomainEvent, EventType, event_id
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+READ_RETRY = RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=200))
+"""Wellness reads answer an annotator waiting on `next_task`: fail fast rather than hang."""
+DURABLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+"""Preparing items, gold labels and events must never be lost: retry until the backend is back."""
+DONE_KEPT = 2000
+"""Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
+SEEN_KEPT = 20000
+BATCHES_KEPT = 200
+FLAG_WARNING = "This message reads as highly distressed"
+
+
+class Rejected:
+    """`ApplicationError` types an update refuses with; the API maps them to status codes."""
+
+    INVALID_ARGUMENT = "InvalidArgument"
+    NOT_FOUND = "NotFound"
+    PERMISSION_DENIED = "PermissionDenied"
+    FAILED_PRECONDITION = "FailedPrecondition"
+    ALREADY_EXISTS = "AlreadyExists"
+
+
+def _reject(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+@workflow.defn
+class AnnotationWorkflow:
+    @workflow.init
+    def __init__(self, params: AnnotationInput) -> None:
+        carry = params.carry or AnnotationCarry()
+        self._policy: AnnotationPolicy = params.policy
+        self._tasks: dict[str, Task] = {task.task_id: task for task in carry.tasks}
+        self._labelled: list[Task] = [t for t in carry.labelled if t.kind is TaskKind.LABEL]
+        self._resolved_later: list[Task] = [
+            t for t in carry.labelled if t.kind is TaskKind.ADJUDICATION
+        ]
+        self._flagged_keys: dict[str, None] = dict.fromkeys(carry.flagged)
+        self._seen: dict[str, None] = dict.fromkeys(carry.seen)
+        self._done: dict[str, dict[str, list[str]]] = dict(carry.done)
+        self._done_distress: dict[str, float] = dict(carry.done_distress)
+        self._batch = carry.batch
+        self._gold = carry.gold
+        self._dropped = carry.dropped
+        self._flags = carry.flags
+        self._items = carry.items
+        self._batches: list[BatchReport] = list(carry.batches)
+        self._exposure: dict[tuple[str, str], ExposureStat] = {
+            (stat.annotator_id, stat.band.value): stat for stat in carry.exposure
+        }
+        self._quality: dict[str, ReplyQuality] = {q.model_version: q for q in carry.reply_quality}
+        self._pending: list[ItemRequest | TextItem] = [
+            *carry.pending_items,
+            *carry.pending_texts,
+        ]
+        self._flush_requested = False
+        self._stopping = False
+
+    @workflow.run
+    async def run(self, params: AnnotationInput) -> AnnotationReport:
+        while True:
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._pending)
+                    or self._flush_requested
+                    or self._stopping
+                    or self._batch_ready()
+                    or workflow.info().is_continue_as_new_suggested()
+                )
+            )
+            while self._pending:
+                await self._prepare(self._pending.pop(0))
+            while self._batch_ready():
+                await self._measure_batches(only_full=True)
+            if self._flush_requested:
+                await self._measure_batches(only_full=False)
+                self._flush_requested = False
+            if self._stopping:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return self.report()
+            if workflow.info().is_continue_as_new_suggested() and not self._pending:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(AnnotationInput(policy=self._policy, carry=self._carry()))
+
+    # --- signals ----------------------------------------------------------------------------------
+
+    @workflow.signal
+    def submit_item(self, request: ItemRequest) -> None:
+        """Annotate a sampled message (or, for a tone audit, a conversation's AI replies)."""
+        self._pending.append(request)
+
+    @workflow.signal
+    def submit_text(self, item: TextItem) -> None:
+        """Annotate a text the caller holds; it is redacted again before anyone sees it."""
+        self._pending.append(item)
+
+    @workflow.signal
+    def set_policy(self, policy: AnnotationPolicy) -> None:
+        """A redeployed configuration: new annotators, thresholds and sampling shares apply to
+        what happens from now on (open tasks keep their overlap)."""
+        if policy.deployment != self._policy.deployment:
+            workflow.logger.warning(
+                "policy of %r ignored by the loop of %r", policy.deployment, self._policy.deployment
+            )
+            return
+        self._policy = policy
+
+    @workflow.signal
+    def stop(self) -> None:
+        """Finish the loop (open tasks are abandoned); used by tests and decommissioning."""
+        self._stopping = True
+
+    # --- updates ----------------------------------------------------------------------------------
+
+    @workflow.update
+    async def next_task(self, request: NextTaskRequest) -> NextTaskResult:
+        annotator = request.annotator_id
+        held = self._held(annotator)
+        if held is not None:
+            return NextTaskResult(task=self._view(held, annotator))
+        states = await workflow.execute_activity_method(
+            AnnotationActivities.read_wellness,
+            WellnessCall(worker_ids=[annotator]),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=READ_RETRY,
+        )
+        # Another call of the same annotator's may have assigned them a task during the read.
+        # Nothing below awaits, so the choice and the assignment are one atomic step.
+        held = self._held(annotator)
+        if held is not None:
+            return NextTaskResult(task=self._view(held, annotator))
+        state = states.states[annotator]
+        if not state.may_take_any:
+            return NextTaskResult(reason="you are on a break: no new tasks until it ends")
+        self._expire_leases()
+        held_back = False
+        for task in self._tasks.values():
+            if not self._eligible(task, annotator):
+                continue
+            if self._intense(task.item) and not state.may_take_intense:
+                held_back = True
+                continue
+            assigned = self._replace(
+                task,
+                assigned={**task.assigned, annotator: workflow.now()},
+                exposure={**task.exposure, annotator: state.exposure_minutes},
+                budget={**task.budget, annotator: state.budget_minutes or 0.0},
+            )
+            return NextTaskResult(task=self._view(assigned, annotator))
+        reason = "no open task for you right now"
+        if held_back:
+            reason += " (high-distress items are held back while your exposure is high)"
+        return NextTaskResult(reason=reason)
+
+    def _held(self, annotator: str) -> Task | None:
+        return next((t for t in self._tasks.values() if annotator in t.assigned), None)
+
+    @next_task.validator
+    def _validate_next_task(self, request: NextTaskRequest) -> None:
+        if self._stopping:
+            raise _reject("the annotation loop is stopping", Rejected.FAILED_PRECONDITION)
+        if not self._is_worker(request.annotator_id):
+            raise _reject("you are not an annotator of this deployment", Rejected.PERMISSION_DENIED)
+
+    @workflow.update
+    def submit_labels(self, submission: LabelSubmission) -> SubmitResult:
+        annotator, task_id = submission.annotator_id, submission.task_id
+        labels = list(dict.fromkeys(submission.labels))
+        earlier = self._earlier_labels(task_id, annotator)
+        if earlier is not None:
+            return SubmitResult(task_id=task_id, duplicate=True)
+        task = self._tasks[task_id]
+        labelled = self._replace(
+            task,
+            assigned={a: t for a, t in task.assigned.items() if a != annotator},
+            labels={**task.labels, annotator: labels},
+        )
+        if labelled.labelled:
+            del self._tasks[task_id]
+            self._remember(labelled)
+            if labelled.kind is TaskKind.ADJUDICATION:
+                self._resolved_later.append(labelled)
+            else:
+                self._labelled.append(labelled)
+        return SubmitResult(task_id=task_id)
+
+    @submit_labels.validator
+    def _validate_submit(self, submission: LabelSubmission) -> None:
+        annotator, task_id = submission.annotator_id, submission.task_id
+        if not submission.labels:
+            raise _reject("choose at least one label", Rejected.INVALID_ARGUMENT)
+        if len(submission.labels) > MAX_LABELS:
+            raise _reject(f"choose at most {MAX_LABELS} labels", Rejected.INVALID_ARGUMENT)
+        earlier = self._earlier_labels(task_id, annotator)
+        if earlier is not None:
+            if sorted(set(earlier)) != sorted(set(submission.labels)):
+                raise _reject(
+                    "you already submitted different labels for this task; they cannot change",
+                    Rejected.ALREADY_EXISTS,
+                )
+            return
+        task = self._owned(task_id, annotator)
+        allowed = self._policy.labels_for(task.item.kind)
+        unknown = [label for label in submission.labels if label not in allowed]
+        if unknown:
+            raise _reject(
+                f"label(s) {', '.join(map(repr, unknown))} are not in the taxonomy "
+                f"({', '.join(allowed)})",
+                Rejected.INVALID_ARGUMENT,
+            )
+        tone = task.item.kind is ItemKind.TONE
+        if tone and "appropriate" in submission.labels and len(set(submission.labels)) > 1:
+            raise _reject(
+                "'appropriate' cannot be combined with a finding", Rejected.INVALID_ARGUMENT
+            )
+
+    @workflow.update
+    def skip_task(self, request: SkipRequest) -> None:
+        """The task goes back to the pool for someone else, never to the caller again."""
+        task = self._tasks[request.task_id]
+        self._replace(
+            task,
+            assigned={a: t for a, t in task.assigned.items() if a != request.annotator_id},
+            excluded=[*task.excluded, request.annotator_id],
+            exposure={a: e for a, e in task.exposure.items() if a != request.annotator_id},
+        )
+        if task.kind is TaskKind.ADJUDICATION:
+            skipped = len(task.excluded) + 1
+            if skipped >= self._policy.max_rounds or self._adjudicators_left(task) <= 1:
+                self._drop(task)
+
+    @skip_task.validator
+    def _validate_skip(self, request: SkipRequest) -> None:
+        if not request.reason.strip():
+            raise _reject("give a reason for skipping", Rejected.INVALID_ARGUMENT)
+        if len(request.reason) > MAX_REASON_CHARS:
+            raise _reject(
+                f"the reason is limited to {MAX_REASON_CHARS} characters", Rejected.INVALID_ARGUMENT
+            )
+        if self._earlier_labels(request.task_id, request.annotator_id) is not None:
+            raise _reject("you already labelled this task", Rejected.FAILED_PRECONDITION)
+        self._owned(request.task_id, request.annotator_id)
+
+    @workflow.update
+    async def flag_distressing(self, request: FlagRequest) -> FlagResult:
+        task = self._tasks.get(request.task_id)
+        item = task.item if task is not None else None
+        if task is not None:
+            if request.annotator_id in task.flagged:
+                return FlagResult(task_id=request.task_id, duplicate=True)
+            self._replace(task, flagged=[*task.flagged, request.annotator_id])
+        key = f"{request.task_id}|{request.annotator_id}"
+        if key in self._flagged_keys:
+            return FlagResult(task_id=request.task_id, duplicate=True)
+        self._flagged_keys[key] = None
+        self._flags += 1
+        await self._publish(
+            [
+                self._event(
+                    EventType.WELLNESS_ITEM_FLAGGED,
+                    f"flag/{key}",
+                    request.annotator_id,
+                    {
+                        "task_id": request.task_id,
+                        "distress": item.distress
+                        if item
+                        else self._done_distress.get(request.task_id, 0.0),
+                        "crisis": item.crisis if item else False,
+                    },
+                )
+            ]
+        )
+        return FlagResult(task_id=request.task_id)
+
+    @flag_distressing.validator
+    def _validate_flag(self, request: FlagRequest) -> None:
+        if len(request.note) > MAX_REASON_CHARS:
+            raise _reject(
+                f"the note is limited to {MAX_REASON_CHARS} characters", Rejected.INVALID_ARGUMENT
+            )
+        if self._earlier_labels(request.task_id, request.annotator_id) is not None:
+            return
+        self._owned(request.task_id, request.annotator_id)
+
+    @workflow.update
+    def reveal_text(self, request: RevealRequest) -> TaskView:
+        """The annotator opts in to read a blurred item."""
+        task = self._tasks[request.task_id]
+        if request.annotator_id not in task.revealed:
+            task = self._replace(task, revealed=[*task.revealed, request.annotator_id])
+        return self._view(task, request.annotator_id)
+
+    @reveal_text.validator
+    def _validate_reveal(self, request: RevealRequest) -> None:
+        self._owned(request.task_id, request.annotator_id)
+
+    @workflow.update
+    async def flush(self) -> FlushResult:
+        """Measure the labelled items now, even if a batch is not full (supervisors, tests)."""
+        before = self._batch
+        self._flush_requested = True
+        await workflow.wait_condition(lambda: not self._flush_requested)
+        return FlushResult(batches=self._batch - before)
+
+    @workflow.query
+    def report(self) -> AnnotationReport:
+        return AnnotationReport(
+            items=self._items,
+            open_tasks=len(self._tasks),
+            gold=self._gold,
+            dropped=self._dropped,
+            batches=self._batches,
+            exposure=list(self._exposure.values()),
+            reply_quality=list(self._quality.values()),
+            flags=self._flags,
+        )
+
+    @workflow.query
+    def open_tasks(self) -> list[Task]:
+        return list(self._tasks.values())
+
+    # --- items and tasks ------------------------------------------------------------------------
+
+    async def _prepare(self, request: ItemRequest | TextItem) -> None:
+        if isinstance(request, TextItem):
+            if request.item_id in self._seen:
+                return
+            item = await workflow.execute_activity_method(
+                AnnotationActivities.prepare_text,
+                TextCall(item=request),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
+            self._add_items([item])
+            return
+        if request.message_id is not None:
+            # A message sampled again (a crisis flag and low confidence, say) needs no second
+            # fetch: an open task only gains the reason, a finished one is not annotated twice.
+            known = item_id(
+                request.tenant_id, request.conversation_id, request.message_id, request.kind
+            )
+            open_task = self._tasks.get(known)
+            if open_task is not None:
+                self._merge(open_task, request.sources, request.crisis, request.candidate_labels)
+                return
+            if known in self._seen:
+                return
+        prepared = await workflow.execute_activity_method(
+            AnnotationActivities.prepare_items,
+            PrepareCall(request=request, tone_audit_fraction=self._policy.tone_audit_fraction),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+        if prepared.problem:
+            workflow.logger.info("item not annotated: %s", prepared.problem)
+        self._add_items(prepared.items)
+
+    def _add_items(self, items: Iterable[PreparedItem]) -> None:
+        for item in items:
+            open_task = self._tasks.get(item.item_id)
+            if open_task is not None:
+                self._merge(open_task, item.sources, item.crisis, item.candidate_labels)
+                continue
+            if item.item_id in self._seen:
+                continue
+            self._remember_seen(item.item_id)
+            self._items += 1
+            able = len([a for a in self._policy.annotators if self._may_label(item, a.id)])
+            if able == 0:
+                workflow.logger.warning(
+                    "no annotator has the skill and language for %s; dropped", item.item_id
+                )
+                self._dropped += 1
+                continue
+            self._tasks[item.item_id] = Task(
+                task_id=item.item_id,
+                item=item,
+                required=min(self._policy.overlap, able),
+                created_at=workflow.now(),
+            )
+
+    def _merge(
+        self, task: Task, sources: list[Source], crisis: bool, candidate_labels: list[str]
+    ) -> None:
+        merged = task.item.model_copy(
+            update={
+                "sources": list(dict.fromkeys([*task.item.sources, *sources])),
+                "crisis": task.item.crisis or crisis,
+                "candidate_labels": task.item.candidate_labels or candidate_labels,
+            }
+        )
+        self._replace(task, item=merged)
+
+    def _eligible(self, task: Task, annotator: str) -> bool:
+        if annotator in task.labels or annotator in task.excluded or task.full:
+            return False
+        if task.kind is TaskKind.ADJUDICATION:
+            return self._may_adjudicate(task, annotator)
+        return self._may_label(task.item, annotator)
+
+    def _may_label(self, item: PreparedItem, annotator: str) -> bool:
+        """Skill and language; crisis items only for the crisis-skilled, if anyone is."""
+        spec = self._policy.annotator(annotator)
+        if spec is None:
+            return False
+        skill = TONE_SKILL if item.kind is ItemKind.TONE else EMOTION_SKILL
+        if skill not in spec.skills:
+            return False
+        crisis_trained = [a for a in self._policy.annotators if CRISIS_SKILL in a.skills]
+        if item.crisis and crisis_trained and CRISIS_SKILL not in spec.skills:
+            return False
+        language = item.language.split("-")[0]
+        return any(lang.split("-")[0] == language for lang in spec.languages)
+
+    def _may_adjudicate(self, task: Task, annotator: str) -> bool:
+        if self._policy.adjudication_by == "supervisor":
+            return annotator in self._policy.supervisors
+        spec = self._policy.annotator(annotator)
+        if spec is None or not spec.senior:
+            return False
+        outsiders = [a.id for a in self._policy.annotators if a.senior and a.id not in task.origin]
+        return annotator not in task.origin or not outsiders
+
+    def _adjudicators_left(self, task: Task) -> int:
+        candidates = (
+            self._policy.supervisors
+            if self._policy.adjudication_by == "supervisor"
+            else [a.id for a in self._policy.annotators if a.senior]
+        )
+        return len([c for c in candidates if c not in task.excluded])
+
+    def _intense(self, item: PreparedItem) -> bool:
+        return item.crisis or item.distress >= self._policy.blur_above_distress
+
+    def _expire_leases(self) -> None:
+        lease = timedelta(seconds=self._policy.lease_seconds)
+        now = workflow.now()
+        for task in list(self._tasks.values()):
+            lapsed = [a for a, at in task.assigned.items() if now - at > lease]
+            if lapsed:
+                self._replace(
+                    task, assigned={a: t for a, t in task.assigned.items() if a not in lapsed}
+                )
+
+    def _view(self, task: Task, annotator: str) -> TaskView:
+        item = task.item
+        policy = self._policy
+        warn = policy.content_warnings and self._intense(item)
+        blurred = (
+            policy.content_warnings
+            and item.distress >= policy.blur_above_distress
+            and annotator not in task.revealed
+        )
+        warning = ""
+        if warn:
+            warning = f"{FLAG_WARNING} (distress {item.distress:.2f})"
+            if item.risk_flags:
+                warning += f" and was flagged for {', '.join(item.risk_flags)}"
+            warning += ". Take a break whenever you need one."
+        return TaskView(
+            task_id=task.task_id,
+            kind=task.kind,
+            item_kind=item.kind,
+            text="" if blurred else item.text,
+            blurred=blurred,
+            content_warning=warning,
+            labels=list(policy.labels_for(item.kind)),
+            prior=task.prior,
+            distress=item.distress,
+            language=item.language,
+            assigned_at=task.assigned.get(annotator, workflow.now()),
+        )
+
+    def _owned(self, task_id: str, annotator: str) -> Task:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise _reject(f"no open task {task_id!r}", Rejected.NOT_FOUND)
+        if annotator not in task.assigned:
+            raise _reject(
+                "this task is not assigned to you (or your assignment lapsed); ask for a new one",
+                Rejected.PERMISSION_DENIED,
+            )
+        return task
+
+    def _earlier_labels(self, task_id: str, annotator: str) -> list[str] | None:
+        task = self._tasks.get(task_id)
+        if task is not None:
+            return task.labels.get(annotator)
+        return self._done.get(task_id, {}).get(annotator)
+
+    def _replace(self, task: Task, **changes: Any) -> Task:
+        updated = task.model_copy(update=changes)
+        if task.task_id in self._tasks:
+            self._tasks[task.task_id] = updated
+        return updated
+
+    def _remember(self, task: Task) -> None:
+        self._done[task.task_id] = {**self._done.get(task.task_id, {}), **task.labels}
+        self._done_distress[task.task_id] = task.item.distress
+        while len(self._done) > DONE_KEPT:
+            del self._done[next(iter(self._done))]
+        while len(self._done_distress) > DONE_KEPT:
+            del self._done_distress[next(iter(self._done_distress))]
+
+    def _remember_seen(self, item_id: str) -> None:
+        self._seen[item_id] = None
+        while len(self._seen) > SEEN_KEPT:
+            del self._seen[next(iter(self._seen))]
+
+    def _is_worker(self, worker_id: str) -> bool:
+        return self._policy.annotator(worker_id) is not None or (
+            self._policy.adjudication_by == "supervisor" and worker_id in self._policy.supervisors
+        )
+
+    def _drop(self, task: Task) -> None:
+        self._tasks.pop(task.task_id, None)
+        self._remember(task)
+        self._dropped += 1
+
+    # --- batches, adjudication, gold ------------------------------------------------------------
+
+    def _batch_ready(self) -> bool:
+        if self._resolved_later:
+            return True
+        size = self._policy.batch_size
+        return any(len(self._of_kind(kind)) >= size for kind in ItemKind)
+
+    def _of_kind(self, kind: ItemKind) -> list[Task]:
+        return [task for task in self._labelled if task.item.kind is kind]
+
+    async def _measure_batches(self, *, only_full: bool) -> None:
+        adjudicated, self._resolved_later = self._resolved_later, []
+        for task in adjudicated:
+            await self._resolve(task.item, task.labels[next(iter(task.labels))], task, task.alpha)
+        for kind in ItemKind:
+            tasks = self._of_kind(kind)
+            while tasks and (len(tasks) >= self._policy.batch_size or not only_full):
+                batch, tasks = tasks[: self._policy.batch_size], tasks[self._policy.batch_size :]
+                taken = {task.task_id for task in batch}
+                self._labelled = [t for t in self._labelled if t.task_id not in taken]
+                await self._measure(kind, batch)
+
+    async def _measure(self, kind: ItemKind, batch: list[Task]) -> None:
+        policy = self._policy
+        self._batch += 1
+        result = await workflow.execute_activity_method(
+            AnnotationActivities.measure_agreement,
+            AgreementCall(
+                items=[task.labels for task in batch], labels=list(policy.labels_for(kind))
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+        alpha = result.alpha
+        agreeing = alpha is None or alpha >= policy.threshold
+        gold: list[tuple[Task, list[str]]] = []
+        to_adjudicate: list[Task] = []
+        for task in batch:
+            chosen = majority(task.labels)
+            if unanimous(task.labels) or (agreeing and chosen):
+                gold.append((task, chosen or list(next(iter(task.labels.values())))))
+            else:
+                to_adjudicate.append(task)
+        stats: dict[str, list[tuple[bool, float]]] = {}
+        for task, labels in gold:
+            for annotator, chosen in task.labels.items():
+                agreed = set(chosen) == set(labels)
+                stats.setdefault(annotator, []).append((agreed, task.exposure.get(annotator, 0.0)))
+        adjudicated = 0
+        for task in to_adjudicate:
+            adjudicated += await self._adjudicate(task, alpha)
+        report = BatchReport(
+            batch=self._batch,
+            kind=kind,
+            alpha=alpha,
+            items=len(batch),
+            annotators=len({a for task in batch for a in task.labels}),
+            threshold=policy.threshold,
+            gold=len(gold),
+            adjudicated=adjudicated,
+            measured_at=workflow.now(),
+            per_annotator=[
+                AnnotatorBatchStat(
+                    annotator_id=annotator,
+                    items=len(rows),
+                    agreed=sum(1 for agreed, _ in rows if agreed),
+                    mean_exposure_minutes=round(sum(e for _, e in rows) / len(rows), 2),
+                )
+                for annotator, rows in sorted(stats.items())
+            ],
+        )
+        self._batches = [*self._batches, report][-BATCHES_KEPT:]
+        await self._publish(
+            [
+                self._event(
+                    EventType.ANNOTATION_BATCH_MEASURED,
+                    f"batch/{self._batch}",
+                    policy.deployment,
+                    report.model_dump(mode="json", exclude={"measured_at", "per_annotator"}),
+                )
+            ]
+        )
+        for task, labels in gold:
+            await self._resolve(task.item, labels, task, alpha, adjudicated=False)
+
+    async def _adjudicate(self, task: Task, alpha: float | None) -> int:
+        """Settle a disagreement: by majority now, or as a task for a senior or a supervisor."""
+        if self._policy.adjudication_by == "majority" or self._adjudicators_left(task) == 0:
+            chosen = majority(task.labels)
+            if chosen:
+                await self._resolve(task.item, chosen, task, alpha, adjudicated=True)
+            else:
+                self._dropped += 1
+            return 1
+        self._tasks[task.task_id] = Task(
+            task_id=task.task_id,
+            kind=TaskKind.ADJUDICATION,
+            item=task.item,
+            required=1,
+            prior=votes(task.labels),
+            origin=task.labels,
+            origin_exposure=task.exposure,
+            origin_budget=task.budget,
+            alpha=alpha,
+            round=1,
+            created_at=workflow.now(),
+        )
+        return 1
+
+    async def _resolve(
+        self,
+        item: PreparedItem,
+        labels: list[str],
+        task: Task,
+        alpha: float | None,
+        *,
+        adjudicated: bool = True,
+    ) -> None:
+        """Record the item's final labels: a gold label, or a tone audit's findings."""
+        labellers = task.origin or task.labels
+        exposure = task.origin_exposure or task.exposure
+        budget = task.origin_budget or task.budget
+        for annotator, chosen in labellers.items():
+            band = exposure_band(exposure.get(annotator, 0.0), budget.get(annotator) or None)
+            key = (annotator, band.value)
+            stat = self._exposure.get(key) or ExposureStat(
+                annotator_id=annotator, band=band, items=0, agreed=0
+            )
+            self._exposure[key] = stat.model_copy(
+                update={
+                    "items": stat.items + 1,
+                    "agreed": stat.agreed + (1 if set(chosen) == set(labels) else 0),
+                }
+            )
+        if item.kind is ItemKind.TONE:
+            await self._record_audit(item, labels)
+            return
+        policy = self._policy
+        gold = GoldLabel(
+            item_id=item.item_id,
+            text=item.text,
+            labels=policy.to_model_labels(labels),
+            taxonomy=policy.model_taxonomy,
+            source=item.sources[0].value if item.sources else "random",
+            alpha=alpha,
+            adjudicated=adjudicated,
+            annotators=sorted(labellers),
+            model_version=item.model_version or None,
+            created_at=workflow.now(),
+            candidate_labels=policy.to_model_labels(item.candidate_labels),
+        )
+        recorded = await workflow.execute_activity_method(
+            AnnotationActivities.record_gold,
+            GoldCall(labels=[gold]),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+        if item.item_id not in recorded.recorded:
+            return
+        self._gold += 1
+        await self._publish(
+            [
+                self._event(
+                    EventType.ANNOTATION_GOLD_RECORDED,
+                    f"gold/{item.item_id}",
+                    item.conversation_id or policy.deployment,
+                    {
+                        "item_id": item.item_id,
+                        "message_id": item.message_id,
+                        "labels": gold.labels,
+                        "annotator_labels": labels,
+                        "taxonomy": gold.taxonomy,
+                        "sources": [source.value for source in item.sources],
+                        "alpha": alpha,
+                        "adjudicated": adjudicated,
+                        "annotators": len(labellers),
+                        "model_version": item.model_version,
+                        "candidate_labels": item.candidate_labels,
+                    },
+                    tenant=item.tenant_id,
+                )
+            ]
+        )
+
+    async def _record_audit(self, item: PreparedItem, labels: list[str]) -> None:
+        findings = [label for label in labels if label != "appropriate"]
+        version = item.model_version or "unknown"
+        quality = self._quality.get(version) or ReplyQuality(
+            model_version=version, audited=0, appropriate=0
+        )
+        counts = dict(quality.findings)
+        for finding in findings:
+            counts[finding] = counts.get(finding, 0) + 1
+        self._quality[version] = quality.model_copy(
+            update={
+                "audited": quality.audited + 1,
+                "appropriate": quality.appropriate + (0 if findings else 1),
+                "findings": counts,
+            }
+        )
+        await self._publish(
+            [
+                self._event(
+                    EventType.ANNOTATION_REPLY_AUDITED,
+                    f"audit/{item.item_id}",
+                    item.conversation_id or self._policy.deployment,
+                    {
+                        "item_id": item.item_id,
+                        "message_id": item.message_id,
+                        "model_version": version,
+                        "findings": findings or ["appropriate"],
+                        "appropriate": not findings,
+                    },
+                    tenant=item.tenant_id,
+                )
+            ]
+        )
+
+    # --- events and carry -----------------------------------------------------------------------
+
+    def _event(
+        self,
+        event_type: EventType,
+        step: str,
+        subject: str,
+        data: dict[str, Any],
+        *,
+        tenant: str = "",
+    ) -> DomainEvent:
+        tenant = tenant or (self._policy.tenants[0] if self._policy.tenants else "default")
+        return DomainEvent(
+            id=event_id(annotation_workflow_id(self._policy.deployment), step),
+            type=event_type,
+            source=f"/warmline/tenants/{tenant}",
+            subject=subject,
+            time=workflow.now(),
+            data=data,
+        )
+
+    async def _publish(self, events: list[DomainEvent]) -> None:
+        await workflow.execute_activity_method(
+            EventActivities.publish_events,
+            EventBatch(events=events),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+
+    def _carry(self) -> AnnotationCarry:
+        return AnnotationCarry(
+            tasks=list(self._tasks.values()),
+            labelled=[*self._labelled, *self._resolved_later],
+            seen=list(self._seen),
+            done=self._done,
+            done_distress=self._done_distress,
+            batch=self._batch,
+            gold=self._gold,
+            dropped=self._dropped,
+            flags=self._flags,
+            items=self._items,
+            batches=self._batches,
+            exposure=list(self._exposure.values()),
+            reply_quality=list(self._quality.values()),
+            flagged=list(self._flagged_keys)[-DONE_KEPT:],
+            pending_items=[p for p in self._pending if isinstance(p, ItemRequest)],
+            pending_texts=[p for p in self._pending if isinstance(p, TextItem)],
+        )
