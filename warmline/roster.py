@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from warmline.routing import SpecialistState
+from warmline.wellness.view import WorkerWellness
 
 
 class _Model(BaseModel):
@@ -68,6 +69,10 @@ class ReserveRequest(_Model):
     skills: list[str] = Field(default_factory=list)
     crisis: bool = False
     exclude: list[str] = Field(default_factory=list)
+    intense: bool = False
+    """The queue is intense (`routing.queues[].intense`)."""
+    wellness: dict[str, WorkerWellness] = Field(default_factory=dict)
+    """Each member's wellness view, read by the reserve activity (a workflow cannot read Redis)."""
 
 
 class ReserveResult(_Model):
@@ -107,6 +112,19 @@ class RosterMemberView(_Model):
 
     @property
     def routing_state(self) -> SpecialistState:
+        return self.routing_state_with(None)
+
+    def routing_state_with(self, wellness: WorkerWellness | None) -> SpecialistState:
+        """The routing snapshot, with the member's wellness view when there is one."""
+        extra = {}
+        if wellness is not None:
+            extra = {
+                "on_break": wellness.on_break,
+                "over_budget": wellness.over_budget,
+                "rotated_off_intense": wellness.rotated_off_intense,
+                "crisis_blocked": wellness.crisis_blocked,
+                "exposure_minutes": wellness.exposure_minutes,
+            }
         return SpecialistState(
             id=self.member.id,
             skills=frozenset(self.member.skills),
@@ -116,6 +134,7 @@ class RosterMemberView(_Model):
             crisis_trained=self.member.crisis_trained,
             idle_since=self.state.idle_since,
             offers_received=self.state.offers_received,
+            **extra,
         )
 
 

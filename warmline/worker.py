@@ -14,15 +14,18 @@ from activities.handoff import HandoffActivities
 from activities.liveview import LiveViewActivities
 from activities.routing import RosterActivities
 from activities.triage import TriageActivities
+from activities.wellness import WellnessActivities
 from warmline.events import EventPublisher
 from warmline.handoff import CustomerProfileSource, HandoffRenderer, RequestProfileSource
 from warmline.liveview import LiveView
 from warmline.roster import RosterSettings
 from warmline.runtime import DEFAULT_TASK_QUEUE
 from warmline.triage.provider import TriageProvider
+from warmline.wellness.view import WellnessStateStore
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
+from workflows.wellness import WellnessWorkflow
 
 # Activities are synchronous (blocking Kafka, Redis and provider calls) and run on this pool.
 ACTIVITY_THREADS = 16
@@ -36,6 +39,8 @@ class Routing:
     live_view: LiveView
     renderer: HandoffRenderer
     profiles: CustomerProfileSource | None = None
+    wellness: WellnessStateStore | None = None
+    """The workers' wellness view: the roster's reserve reads it, wellness workflows write it."""
 
 
 def build_worker(
@@ -61,7 +66,7 @@ def build_worker(
         events.publish_events,
     ]
     if routing is not None:
-        roster = RosterActivities(client, routing.roster)
+        roster = RosterActivities(client, routing.roster, wellness=routing.wellness)
         view = LiveViewActivities(routing.live_view)
         handoff = HandoffActivities(routing.renderer, routing.profiles or RequestProfileSource())
         activities += [
@@ -72,10 +77,12 @@ def build_worker(
             view.sync_live_view,
             handoff.render_handoff,
         ]
+        if routing.wellness is not None:
+            activities.append(WellnessActivities(routing.wellness, publisher).sync)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow],
+        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow, WellnessWorkflow],
         activities=activities,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
