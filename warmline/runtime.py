@@ -13,7 +13,7 @@ from warmline.roster import RosterMember, RosterSettings, roster_workflow_id
 from warmline.triage import provider as providers
 from warmline.triage.llm import LLMSettings
 from warmline.triage.provider import TriageProvider
-from warmline.wellness.policy import WellnessPolicy
+from warmline.wellness.policy import WellnessPolicy, WorkerKind
 
 DEFAULT_TASK_QUEUE = "warmline"
 """The task queue workers serve unless told otherwise."""
@@ -122,6 +122,13 @@ def wellness_policy(config: WarmlineConfig) -> WellnessPolicy:
         intense_queues=[queue.name for queue in config.routing.queues if queue.intense],
         wellness_leads=[s.id for s in config.routing.supervisors if s.wellness_lead],
     )
+
+
+def worker_kinds(config: WarmlineConfig) -> dict[str, WorkerKind]:
+    """Every worker the wellness policy covers: the specialists and the annotators."""
+    kinds = {s.id: WorkerKind.SPECIALIST for s in config.routing.specialists}
+    kinds |= {a.id: WorkerKind.ANNOTATOR for a in config.annotation.annotators}
+    return kinds
 
 
 def build_provider(provider: Provider) -> TriageProvider:
