@@ -42,10 +42,16 @@ from warmline.api.desk import (
 )
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
+from warmline.api.v1 import wellness_pb2_grpc
+from warmline.api.wellness import SERVICE_NAME as WELLNESS_SERVICE
+from warmline.api.wellness import WellnessAuthenticator, WellnessService
 from warmline.conversation import ConversationView
 from warmline.escalation import Offer, Rejection
 from warmline.handoff import HandoffPackage
 from warmline.roster import roster_workflow_id
+from warmline.runtime import wellness_policy, worker_kinds
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.view import WellnessStateStore
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +374,11 @@ def _conversation(ref: commands.ConversationRef, view: ConversationView) -> pb.C
 
 
 async def start_server(
-    desk: Desk, authenticator: Authenticator, listen: str = DEFAULT_LISTEN
+    desk: Desk,
+    authenticator: Authenticator,
+    listen: str = DEFAULT_LISTEN,
+    *,
+    wellness: WellnessService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start the specialist service with health and reflection on `listen`; returns the port.
 
@@ -377,21 +387,20 @@ async def start_server(
     """
     server = grpc.aio.server()
     pb_grpc.add_SpecialistServiceServicer_to_server(SpecialistService(desk, authenticator), server)
+    services = [SERVICE_NAME]
+    if wellness is not None:
+        wellness_pb2_grpc.add_WellnessServiceServicer_to_server(wellness, server)
+        services.append(WELLNESS_SERVICE)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [
-            SERVICE_NAME,
-            health.SERVICE_NAME,
-            reflection.SERVICE_NAME,
-        ],
-        server,
+        [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     port = server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()
-    for service in (SERVICE_NAME, ""):
+    for service in (*services, ""):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     return server, port
 
@@ -425,10 +434,24 @@ async def serve(
     with ThreadPoolExecutor(MAX_WATCHERS, thread_name_prefix="specialist-api") as executor:
         roster_id = roster_workflow_id(config.metadata.name, task_queue)
         desk = Desk(client, live_view, config, executor, roster_id=roster_id)
-        server, port = await start_server(desk, authenticator, listen)
+        store = WellnessStateStore.connect(redis_url, deployment=config.metadata.name)
+        wellness = WellnessService(
+            config,
+            WellnessClient(
+                client,
+                deployment=config.metadata.name,
+                policy=wellness_policy(config),
+                task_queue=task_queue,
+                kinds=worker_kinds(config),
+            ),
+            store,
+            WellnessAuthenticator.from_config(config),
+        )
+        server, port = await start_server(desk, authenticator, listen, wellness=wellness)
         log.info("specialist API listening on port %d", port)
         try:
             await stop.wait()
         finally:
             await server.stop(STOP_GRACE_S)
             live_view.close()
+            store.close()

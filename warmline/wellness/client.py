@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from warmline.wellness.policy import ExposureRecord, Shift, WellnessPolicy, WorkerKind
 from warmline.wellness.types import (
@@ -44,6 +45,10 @@ class WellnessClient:
         self._kinds = kinds or {}
         """Worker id → specialist or annotator (specialist when unknown)."""
         self._rpc_timeout = rpc_timeout
+
+    @property
+    def policy(self) -> WellnessPolicy:
+        return self._policy
 
     def workflow_id(self, worker_id: str) -> str:
         return wellness_workflow_id(self.deployment, worker_id)
@@ -86,15 +91,31 @@ class WellnessClient:
     async def availability(self, worker_id: str, available: bool) -> None:
         await self._signal(worker_id, AVAILABILITY_SIGNAL, Availability(available=available))
 
+    async def ensure(self, worker_id: str) -> None:
+        """Start the worker's workflow unless it runs (a fresh state: no shift, no work yet)."""
+        try:
+            await self._client.start_workflow(
+                WellnessWorkflow.run,
+                self._input(worker_id),
+                id=self.workflow_id(worker_id),
+                task_queue=self._task_queue,
+                rpc_timeout=self._rpc_timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+
+    def _input(self, worker_id: str) -> WellnessInput:
+        return WellnessInput(
+            deployment=self.deployment,
+            worker_id=worker_id,
+            kind=self._kinds.get(worker_id, WorkerKind.SPECIALIST),
+            policy=self._policy,
+        )
+
     async def _signal(self, worker_id: str, signal: str, argument: Any) -> None:
         await self._client.start_workflow(
             WellnessWorkflow.run,
-            WellnessInput(
-                deployment=self.deployment,
-                worker_id=worker_id,
-                kind=self._kinds.get(worker_id, WorkerKind.SPECIALIST),
-                policy=self._policy,
-            ),
+            self._input(worker_id),
             id=self.workflow_id(worker_id),
             task_queue=self._task_queue,
             start_signal=signal,
