@@ -24,6 +24,7 @@ from warmline.handoff import (
 )
 from warmline.liveview import LiveView
 from warmline.runtime import build_provider, roster_settings, routing_policy
+from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 
 
@@ -63,11 +64,13 @@ async def run_worker(
     )
     publisher = EventPublisher.connect(kafka, topic=events_topic)
     live_view = LiveView.connect(redis)
+    wellness = WellnessStateStore.connect(redis, deployment=config.metadata.name)
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
         renderer=renderer_from_config(config.handoff),
         profiles=profile_sources(config, config_path.parent),
+        wellness=wellness,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,3 +102,4 @@ async def run_worker(
     finally:
         publisher.close()
         live_view.close()
+        wellness.close()
