@@ -74,7 +74,7 @@ class WellnessWorkflow:
             if self._synced < self._changes or self._wellness.outbox:
                 await self._sync()
                 continue
-            if self._operations >= CONTINUE_AS_NEW_AFTER or (
+            if self._operations >= (params.continue_as_new_after or CONTINUE_AS_NEW_AFTER) or (
                 workflow.info().is_continue_as_new_suggested()
             ):
                 break
@@ -84,7 +84,15 @@ class WellnessWorkflow:
                 await workflow.wait_condition(lambda: self._synced < self._changes, timeout=timeout)
             except TimeoutError:
                 self._changed()
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        # An update still waiting for its change to reach Redis needs one more sync.
+        while True:
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or self._synced < self._changes
+            )
+            if self._synced < self._changes or self._wellness.outbox:
+                await self._sync()
+            elif workflow.all_handlers_finished():
+                break
         workflow.continue_as_new(
             WellnessInput(
                 deployment=params.deployment,
@@ -92,6 +100,7 @@ class WellnessWorkflow:
                 kind=params.kind,
                 policy=params.policy,
                 state=self._wellness.state,
+                continue_as_new_after=params.continue_as_new_after,
             )
         )
 

@@ -254,3 +254,34 @@ async def test_a_break_the_worker_asked_for_can_end_early_but_not_a_mandatory_on
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=9))
     assert "between 1 and 5" in str(refused.value.cause)
+
+
+async def test_the_workflow_continues_as_new_and_keeps_its_state(
+    workflow_env: WorkflowEnvironment, wellness: WellnessDeployment
+) -> None:
+    client = workflow_env.client
+    workflow_id = wellness_workflow_id(wellness.deployment, "sp-cai")
+    handle = await client.start_workflow(
+        WellnessWorkflow.run,
+        WellnessInput(
+            deployment=wellness.deployment,
+            worker_id="sp-cai",
+            policy=POLICY,
+            continue_as_new_after=3,
+        ),
+        id=workflow_id,
+        task_queue=wellness.task_queue,
+    )
+    wellness.started.append(workflow_id)
+    for n in range(6):
+        view = await handle.execute_update(
+            WellnessWorkflow.record_work, conversation(f"c-{n}", 10, distress=0.5, queue="general")
+        )
+        assert view.exposure_minutes == 10 * (n + 1)
+    # The same record once more, in a later run, still counts once.
+    again = await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-0", 10, distress=0.5, queue="general")
+    )
+    assert again.exposure_minutes == 60
+    description = await client.get_workflow_handle(workflow_id).describe()
+    assert description.run_id != handle.first_execution_run_id

@@ -36,6 +36,8 @@ class WellnessInput(_Model):
     """Carried over when the workflow continues as new."""
     shifts: list[Shift] = Field(default_factory=list)
     """Shifts known when the workflow starts (the bridge's shift store)."""
+    continue_as_new_after: int | None = Field(default=None, ge=1)
+    """Changes per run before continuing as new; the workflow's default (1,000) when unset."""
 
 
 class Availability(_Model):
