@@ -27,6 +27,7 @@ from warmline.roster import (
     ReserveResult,
     RosterInput,
     RosterSettings,
+    WellnessFlags,
 )
 from warmline.wellness.view import WellnessStateStore
 from workflows.roster import RosterWorkflow
@@ -101,7 +102,11 @@ class RosterActivities:
             # wellness view. A member with no view counts as fresh (see WellnessStateStore).
             members = [m.id for m in self._settings.members]
             views = await asyncio.to_thread(self._wellness.read, members)
-            request = request.model_copy(update={"wellness": views})
+            fresh = WellnessFlags()
+            flags = {member: WellnessFlags.of(view) for member, view in views.items()}
+            request = request.model_copy(
+                update={"wellness": {m: f for m, f in flags.items() if f != fresh}}
+            )
         return await self._update(call.roster_id, RosterWorkflow.reserve, request)
 
     @activity.defn(name="roster_release")

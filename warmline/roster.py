@@ -61,6 +61,27 @@ class RosterInput(_Model):
     reservations: list[Reservation] = Field(default_factory=list)
 
 
+class WellnessFlags(_Model):
+    """What routing needs of a member's wellness view: small, since it enters the roster's
+    history with every reserve."""
+
+    on_break: bool = False
+    over_budget: bool = False
+    rotated_off_intense: bool = False
+    crisis_blocked: bool = False
+    exposure_minutes: float = 0.0
+
+    @classmethod
+    def of(cls, view: WorkerWellness) -> WellnessFlags:
+        return cls(
+            on_break=view.on_break,
+            over_budget=view.over_budget,
+            rotated_off_intense=view.rotated_off_intense,
+            crisis_blocked=view.crisis_blocked,
+            exposure_minutes=round(view.exposure_minutes, 3),
+        )
+
+
 class ReserveRequest(_Model):
     """Reserve up to `len(offer_ids)` eligible specialists, best first, one per offer id."""
 
@@ -71,8 +92,9 @@ class ReserveRequest(_Model):
     exclude: list[str] = Field(default_factory=list)
     intense: bool = False
     """The queue is intense (`routing.queues[].intense`)."""
-    wellness: dict[str, WorkerWellness] = Field(default_factory=dict)
-    """Each member's wellness view, read by the reserve activity (a workflow cannot read Redis)."""
+    wellness: dict[str, WellnessFlags] = Field(default_factory=dict)
+    """Members' wellness, read by the reserve activity (a workflow cannot read Redis); a member
+    left out is fresh (no exposure, no break)."""
 
 
 class ReserveResult(_Model):
@@ -114,17 +136,14 @@ class RosterMemberView(_Model):
     def routing_state(self) -> SpecialistState:
         return self.routing_state_with(None)
 
-    def routing_state_with(self, wellness: WorkerWellness | None) -> SpecialistState:
-        """The routing snapshot, with the member's wellness view when there is one."""
+    def routing_state_with(
+        self, wellness: WellnessFlags | WorkerWellness | None
+    ) -> SpecialistState:
+        """The routing snapshot, with the member's wellness when there is one."""
         extra = {}
         if wellness is not None:
-            extra = {
-                "on_break": wellness.on_break,
-                "over_budget": wellness.over_budget,
-                "rotated_off_intense": wellness.rotated_off_intense,
-                "crisis_blocked": wellness.crisis_blocked,
-                "exposure_minutes": wellness.exposure_minutes,
-            }
+            flags = wellness if isinstance(wellness, WellnessFlags) else WellnessFlags.of(wellness)
+            extra = flags.model_dump()
         return SpecialistState(
             id=self.member.id,
             skills=frozenset(self.member.skills),
