@@ -19,6 +19,7 @@ from activities.wellness import WellnessActivities
 from warmline.events import DomainEvent, EventPublisher, from_record
 from warmline.events.catalog import parse_data
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
+from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
 
 
@@ -92,7 +93,7 @@ async def wellness(
         async with Worker(
             workflow_env.client,
             task_queue=task_queue,
-            workflows=[WellnessWorkflow],
+            workflows=[WellnessWorkflow, RosterWorkflow],
             activities=[WellnessActivities(wellness_store, publisher).sync],
             activity_executor=executor,
         ):

@@ -10,17 +10,19 @@ import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from activities.routing import ensure_roster
 from tests.api.conftest import load_peer_support, token_of
 from tests.wellness.conftest import WellnessDeployment
 from warmline.api.auth import Authenticator
 from warmline.api.desk import Desk
 from warmline.api.server import start_server
+from warmline.api.v1 import specialist_pb2, specialist_pb2_grpc
 from warmline.api.v1 import wellness_pb2 as pb
 from warmline.api.v1 import wellness_pb2_grpc as pb_grpc
 from warmline.api.wellness import WellnessAuthenticator, WellnessService
 from warmline.config.model import WarmlineConfig
 from warmline.liveview import LiveView
-from warmline.runtime import wellness_policy, worker_kinds
+from warmline.runtime import roster_settings, wellness_policy, worker_kinds
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.types import wellness_workflow_id
 
@@ -41,6 +43,7 @@ class WellnessApi:
     stub: pb_grpc.WellnessServiceStub
     config: WarmlineConfig
     deployment: WellnessDeployment
+    specialists: specialist_pb2_grpc.SpecialistServiceStub
 
 
 @pytest.fixture
@@ -60,14 +63,24 @@ async def api(
         config, client, wellness.store, WellnessAuthenticator.from_config(config)
     )
     live_view = LiveView.connect(redis_url, prefix="unused")
+    roster_id = f"roster/wellness-{wellness.task_queue}"
+    await ensure_roster(
+        workflow_env.client, roster_id, roster_settings(config), task_queue=wellness.task_queue
+    )
+    wellness.started.append(roster_id)
     with ThreadPoolExecutor(2) as executor:
-        desk = Desk(workflow_env.client, live_view, config, executor)
+        desk = Desk(workflow_env.client, live_view, config, executor, roster_id=roster_id)
         server, port = await start_server(
             desk, Authenticator.from_config(config), "127.0.0.1:0", wellness=service
         )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
-            yield WellnessApi(pb_grpc.WellnessServiceStub(channel), config, wellness)
+            yield WellnessApi(
+                pb_grpc.WellnessServiceStub(channel),
+                config,
+                wellness,
+                specialist_pb2_grpc.SpecialistServiceStub(channel),
+            )
         finally:
             await channel.close()
             await server.stop(grace=None)
@@ -147,3 +160,18 @@ async def test_supervisors_see_teams_and_only_a_permitted_lead_sees_notes(
     assert code == grpc.StatusCode.PERMISSION_DENIED
     code, _ = await refused(stub.GetTeamWellness(pb.GetTeamWellnessRequest()))
     assert code == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_setting_oneself_available_starts_a_shift_without_hr(api: WellnessApi) -> None:
+    me = bearer(token_of("staff-nia"))
+    await api.specialists.SetAvailability(
+        specialist_pb2.SetAvailabilityRequest(available=True), metadata=me
+    )
+    mine = await api.stub.GetMyWellness(pb.GetMyWellnessRequest(), metadata=me)
+    assert mine.state.in_shift
+    await api.specialists.SetAvailability(
+        specialist_pb2.SetAvailabilityRequest(available=False), metadata=me
+    )
+    mine = await api.stub.GetMyWellness(pb.GetMyWellnessRequest(), metadata=me)
+    assert not mine.state.in_shift
+    assert mine.state.checkin_pending

@@ -75,9 +75,17 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class SpecialistService(pb_grpc.SpecialistServiceServicer):
     """The servicer: authentication, translation and status codes; the desk does the work."""
 
-    def __init__(self, desk: Desk, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        authenticator: Authenticator,
+        *,
+        on_availability: Callable[[str, bool], Awaitable[None]] | None = None,
+    ) -> None:
         self._desk = desk
         self._auth = authenticator
+        self._on_availability = on_availability
+        """Also told of the caller's availability (the wellness workflow: shifts without HR)."""
 
     # --- offers -----------------------------------------------------------------------------------
 
@@ -258,6 +266,8 @@ class SpecialistService(pb_grpc.SpecialistServiceServicer):
     ) -> pb.SetAvailabilityResponse:
         async def set_availability(caller: Caller) -> pb.SetAvailabilityResponse:
             state = await self._desk.set_availability(caller, request.available)
+            if self._on_availability is not None:
+                await self._on_availability(caller.specialist_id, request.available)
             return pb.SetAvailabilityResponse(
                 available=state.available, conversations=len(state.conversations)
             )
@@ -386,7 +396,12 @@ async def start_server(
     front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
     """
     server = grpc.aio.server()
-    pb_grpc.add_SpecialistServiceServicer_to_server(SpecialistService(desk, authenticator), server)
+    specialists = SpecialistService(
+        desk,
+        authenticator,
+        on_availability=wellness.availability_changed if wellness is not None else None,
+    )
+    pb_grpc.add_SpecialistServiceServicer_to_server(specialists, server)
     services = [SERVICE_NAME]
     if wellness is not None:
         wellness_pb2_grpc.add_WellnessServiceServicer_to_server(wellness, server)

@@ -128,6 +128,10 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
         }
         self._workers = set(self._kinds)
 
+    async def availability_changed(self, worker_id: str, available: bool) -> None:
+        """The specialist service's `SetAvailability` tells the worker's wellness workflow."""
+        await self._wellness.availability(worker_id, available)
+
     # --- workers ----------------------------------------------------------------------------
 
     @override
