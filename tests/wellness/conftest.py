@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from activities.wellness import WellnessActivities
 from warmline.events import DomainEvent, EventPublisher, from_record
+from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from workflows.roster import RosterWorkflow
@@ -87,6 +88,7 @@ async def wellness(
     wellness_store: WellnessStateStore,
 ) -> AsyncIterator[WellnessDeployment]:
     topic = f"wellness-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
     publisher = EventPublisher.connect(kafka_bootstrap, topic=topic, wellness_topic=topic)
     events = WellnessEvents(kafka_bootstrap, topic)
     with ThreadPoolExecutor(max_workers=4) as executor:

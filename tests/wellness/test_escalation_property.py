@@ -29,6 +29,7 @@ from warmline.escalation import (
     escalation_workflow_id,
 )
 from warmline.events import EventPublisher
+from warmline.events.admin import ensure_topics
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import escalation_policy, roster_settings
@@ -68,6 +69,9 @@ async def deployment(
     config = load_config(PEER_SUPPORT, resolve_secrets=False)
     live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
     topic = f"events-{uuid.uuid4().hex[:8]}"
+    # Created up front: a first publish to a missing topic can block its activity (and so the
+    # time skipping) while the broker creates it.
+    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
     publisher = EventPublisher.connect(kafka_bootstrap, topic=topic, wellness_topic=topic)
     routing = Routing(
         roster=roster_settings(config),
