@@ -7,6 +7,7 @@ roster workflow is started on first use with the deployment's configured members
 
 from __future__ import annotations
 
+import asyncio
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -26,7 +27,9 @@ from warmline.roster import (
     ReserveResult,
     RosterInput,
     RosterSettings,
+    WellnessFlags,
 )
+from warmline.wellness.view import WellnessStateStore
 from workflows.roster import RosterWorkflow
 
 ArgT = TypeVar("ArgT")
@@ -80,13 +83,31 @@ async def set_availability(
 class RosterActivities:
     """Built once by the worker with its client and the configured roster settings."""
 
-    def __init__(self, client: Client, settings: RosterSettings) -> None:
+    def __init__(
+        self,
+        client: Client,
+        settings: RosterSettings,
+        *,
+        wellness: WellnessStateStore | None = None,
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._wellness = wellness
 
     @activity.defn(name="roster_reserve")
     async def reserve(self, call: ReserveCall) -> ReserveResult:
-        return await self._update(call.roster_id, RosterWorkflow.reserve, call.request)
+        request = call.request
+        if self._wellness is not None and not request.wellness:
+            # The roster ranks inside a workflow, which cannot read Redis: hand it each member's
+            # wellness view. A member with no view counts as fresh (see WellnessStateStore).
+            members = [m.id for m in self._settings.members]
+            views = await asyncio.to_thread(self._wellness.read, members)
+            fresh = WellnessFlags()
+            flags = {member: WellnessFlags.of(view) for member, view in views.items()}
+            request = request.model_copy(
+                update={"wellness": {m: f for m, f in flags.items() if f != fresh}}
+            )
+        return await self._update(call.roster_id, RosterWorkflow.reserve, request)
 
     @activity.defn(name="roster_release")
     async def release(self, call: ReleaseCall) -> None:

@@ -5,19 +5,23 @@ auth: the secret `api_key` as user name, `x` as password; `Accept: application/j
 BambooHR answers XML):
 
 - `POST /employees/{employeeId}/tables/{table}` adds a row to an employee's (custom) table:
-  - `exposure_table` (default `customWarmlineExposure`), for `wellness.exposure.updated`, one row
-    per worker per delivered batch with that worker's latest figure: `date` (YYYY-MM-DD),
-    `customRecordedAt`, `customExposureMinutes`, `customBudgetMinutes`, `customWarmlineEventId`;
-  - `rotation_table` (default `customWarmlineRotation`), for `wellness.budget.exceeded`,
-    `wellness.rotation.started` and `wellness.rotation.ended`: `date`, `customEvent`
-    (`budget_exceeded`, `rotation_started`, `rotation_ended`), `customQueues` (comma-separated),
-    `customUntil`, `customExposureMinutes`, `customBudgetMinutes`, `customWarmlineEventId`.
+  - `exposure_table` (default `customWarmlineExposure`) of the `team_employee` record (an HR
+    service record of the team), for `wellness.exposure.updated`: one team-level row per delivered
+    batch, with the latest figure of every worker seen, and only when there are at least
+    `min_group_size` of them: `date` (YYYY-MM-DD), `customRecordedAt`, `customWorkers`,
+    `customExposureMinutes` (the mean), `customBudgetMinutes`, `customWarmlineEventId`. No
+    individual's exposure is ever sent; without `team_employee`, exposure is not sent at all;
+  - `rotation_table` (default `customWarmlineRotation`) of each worker's employee record, for
+    `wellness.budget.exceeded`, `wellness.rotation.started` and `wellness.rotation.ended`: `date`,
+    `customEvent` (`budget_exceeded`, `rotation_started`, `rotation_ended`), `customQueues`
+    (comma-separated), `customUntil`, `customWarmlineEventId` (the fact, not the minutes).
 - `GET /employees/all/tables/{shift_table}` (default `customWarmlineShifts`) reads every
   employee's rows of a custom shift table: `id`, `employeeId`, `customStartsAt`, `customEndsAt`
   (ISO 8601 with a zone) and `customQueues` (comma-separated queue names, empty for all).
 
-Only these figures leave warmline: exposure minutes, budgets, rotation queues and times. Check-ins
-(moods, notes) and breaks are not sent, and no conversation content ever is. Workers map to
+Only these figures leave warmline: team-level mean exposure and budgets (suppressed below
+`min_group_size`), budget breaches, rotation queues and times. Check-ins (moods, notes), breaks and
+individual exposure are not sent, and no conversation content ever is. Workers map to
 employees through `settings.employees` (worker id → BambooHR employee id); events of a worker not
 in it are skipped with a warning, as is a shift row of an employee not in it.
 
@@ -87,6 +91,12 @@ class BambooHRSettings(BaseModel):
     employees: dict[str, str] = Field(default_factory=dict)
     """Worker id (as in warmline's configuration) → BambooHR employee id."""
     exposure_table: str = "customWarmlineExposure"
+    team_employee: str | None = None
+    """BambooHR employee id (an HR service record) whose exposure table takes the team's rows;
+    exposure is not sent when unset."""
+    min_group_size: int = Field(default=5, ge=3)
+    """Team rows are sent only when at least this many workers have a figure (as in warmline's
+    `wellness.min_group_size`)."""
     rotation_table: str = "customWarmlineRotation"
     shift_table: str = "customWarmlineShifts"
     timeout_seconds: PositiveFloat = 10.0
@@ -137,6 +147,8 @@ class BambooHRConnector(Connector):
         self._client: httpx.AsyncClient | None = None
         self._publisher: EventPublisher | None = None
         self._puller: asyncio.Task[None] | None = None
+        self._exposure: dict[str, Event[WellnessExposureUpdated]] = {}
+        """Each worker's latest exposure event (this process's memory), for team rows."""
         self._published: dict[str, None] = {}
         """Ids of shift events this process published, oldest first."""
 
@@ -182,25 +194,48 @@ class BambooHRConnector(Connector):
 
     @handles(EventType.WELLNESS_EXPOSURE_UPDATED, batch=True)
     async def on_exposure(self, events: list[Event[WellnessExposureUpdated]]) -> None:
-        """One row per worker with the batch's latest figure (the earlier ones it supersedes)."""
-        latest: dict[str, Event[WellnessExposureUpdated]] = {}
+        """One team-level row with every worker's latest figure, if the team is large enough."""
         for event in events:
-            if event.subject not in latest or event.time >= latest[event.subject].time:
-                latest[event.subject] = event
-        for worker, event in latest.items():
-            row = {
-                "date": event.time.date().isoformat(),
-                "customRecordedAt": event.time.isoformat(),
-                "customExposureMinutes": _minutes(event.data.exposure_minutes),
-                "customBudgetMinutes": _minutes(event.data.budget_minutes),
-                "customWarmlineEventId": event.id,
-            }
-            try:
-                await self._add_row(worker, self.settings.exposure_table, row)
-            except PermanentError as error:
-                # Failing the batch would dead-letter every other worker's figure with it; the
-                # worker's next update supersedes this one anyway.
-                log.error("%s: exposure of %s not recorded: %s", self.context.name, worker, error)
+            known = self._exposure.get(event.subject)
+            if known is None or event.time >= known.time:
+                self._exposure[event.subject] = event
+        team = self.settings.team_employee
+        figures = list(self._exposure.values())
+        if team is None or not figures:
+            return
+        if len(figures) < self.settings.min_group_size:
+            log.info(
+                "%s: exposure of %d worker(s) not sent: fewer than min_group_size %d",
+                self.context.name,
+                len(figures),
+                self.settings.min_group_size,
+            )
+            return
+        latest = max(figures, key=lambda e: (e.time, e.id))
+        row = {
+            "date": latest.time.date().isoformat(),
+            "customRecordedAt": latest.time.isoformat(),
+            "customWorkers": str(len(figures)),
+            "customExposureMinutes": _minutes(
+                sum(e.data.exposure_minutes for e in figures) / len(figures)
+            ),
+            "customBudgetMinutes": _minutes(
+                sum(e.data.budget_minutes for e in figures) / len(figures)
+            ),
+            "customWarmlineEventId": latest.id,
+        }
+        try:
+            await send(
+                self.client,
+                "POST",
+                f"{self.api}/employees/{team}/tables/{self.settings.exposure_table}",
+                what=f"add a team row to {self.settings.exposure_table}",
+                error_header=ERROR_HEADER,
+                json=row,
+            )
+        except PermanentError as error:
+            # The next batch's row supersedes this one; dead-lettering it would help nobody.
+            log.error("%s: team exposure not recorded: %s", self.context.name, error)
 
     @handles(
         EventType.WELLNESS_BUDGET_EXCEEDED,
@@ -215,11 +250,8 @@ class BambooHRConnector(Connector):
         row = {"date": event.time.date().isoformat(), "customWarmlineEventId": event.id}
         data = event.data
         if isinstance(data, WellnessBudgetExceeded):
-            row |= {
-                "customEvent": "budget_exceeded",
-                "customExposureMinutes": _minutes(data.exposure_minutes),
-                "customBudgetMinutes": _minutes(data.budget_minutes),
-            }
+            # The fact of the breach, not the person's minutes.
+            row |= {"customEvent": "budget_exceeded"}
         elif isinstance(data, WellnessRotationStarted):
             row |= {
                 "customEvent": "rotation_started",

@@ -179,6 +179,45 @@ def bridge(
         )
 
 
+@app.command("wellness-tracker")
+def wellness_tracker(
+    config: Annotated[Path, typer.Option(help="The workers' warmline configuration file.")],
+    temporal: TemporalAddress = "127.0.0.1:7233",
+    namespace: Namespace = "default",
+    kafka: KafkaBootstrap = "127.0.0.1:9092",
+    redis: Annotated[
+        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for conversation tracks.")
+    ] = "redis://127.0.0.1:6379/0",
+    task_queue: TaskQueue = "warmline",
+    events_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC")
+    ] = "warmline.events.v1",
+    group: Annotated[
+        str, typer.Option(envvar="WARMLINE_WELLNESS_TRACKER_GROUP", help="Kafka consumer group.")
+    ] = "warmline-wellness-tracker",
+) -> None:
+    """Count workers' exposure from conversation events into their wellness workflows."""
+    import asyncio
+    import logging
+
+    from warmline.wellness.run import run_tracker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with _user_errors():
+        asyncio.run(
+            run_tracker(
+                config,
+                temporal=temporal,
+                namespace=namespace,
+                kafka=kafka,
+                redis=redis,
+                task_queue=task_queue,
+                events_topic=events_topic,
+                group=group,
+            )
+        )
+
+
 @app.command()
 def api(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],

@@ -13,6 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from warmline.routing import SpecialistState
+from warmline.wellness.view import WorkerWellness
 
 
 class _Model(BaseModel):
@@ -60,6 +61,27 @@ class RosterInput(_Model):
     reservations: list[Reservation] = Field(default_factory=list)
 
 
+class WellnessFlags(_Model):
+    """What routing needs of a member's wellness view: small, since it enters the roster's
+    history with every reserve."""
+
+    on_break: bool = False
+    over_budget: bool = False
+    rotated_off_intense: bool = False
+    crisis_blocked: bool = False
+    exposure_minutes: float = 0.0
+
+    @classmethod
+    def of(cls, view: WorkerWellness) -> WellnessFlags:
+        return cls(
+            on_break=view.on_break,
+            over_budget=view.over_budget,
+            rotated_off_intense=view.rotated_off_intense,
+            crisis_blocked=view.crisis_blocked,
+            exposure_minutes=round(view.exposure_minutes, 3),
+        )
+
+
 class ReserveRequest(_Model):
     """Reserve up to `len(offer_ids)` eligible specialists, best first, one per offer id."""
 
@@ -68,6 +90,11 @@ class ReserveRequest(_Model):
     skills: list[str] = Field(default_factory=list)
     crisis: bool = False
     exclude: list[str] = Field(default_factory=list)
+    intense: bool = False
+    """The queue is intense (`routing.queues[].intense`)."""
+    wellness: dict[str, WellnessFlags] = Field(default_factory=dict)
+    """Members' wellness, read by the reserve activity (a workflow cannot read Redis); a member
+    left out is fresh (no exposure, no break)."""
 
 
 class ReserveResult(_Model):
@@ -107,6 +134,16 @@ class RosterMemberView(_Model):
 
     @property
     def routing_state(self) -> SpecialistState:
+        return self.routing_state_with(None)
+
+    def routing_state_with(
+        self, wellness: WellnessFlags | WorkerWellness | None
+    ) -> SpecialistState:
+        """The routing snapshot, with the member's wellness when there is one."""
+        extra = {}
+        if wellness is not None:
+            flags = wellness if isinstance(wellness, WellnessFlags) else WellnessFlags.of(wellness)
+            extra = flags.model_dump()
         return SpecialistState(
             id=self.member.id,
             skills=frozenset(self.member.skills),
@@ -116,6 +153,7 @@ class RosterMemberView(_Model):
             crisis_trained=self.member.crisis_trained,
             idle_since=self.state.idle_since,
             offers_received=self.state.offers_received,
+            **extra,
         )
 
 

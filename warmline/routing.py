@@ -2,7 +2,9 @@
 
 The escalation workflow calls this with a snapshot of the specialists (availability, load, skills)
 and gets back the candidates to offer to, best first. Strategies are pluggable by name, as in
-Twilio TaskRouter's worker selection; the wellness-aware strategy registers itself the same way.
+Twilio TaskRouter's worker selection. The wellness-aware strategy also brings its own eligibility
+rule (an `Admission`): breaks, budgets, rotation and the consecutive-crisis cap, read from each
+worker's wellness view.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ class SpecialistState(BaseModel):
     """When the specialist last finished or declined work; None if never."""
     offers_received: int = 0
     """Offers made to this specialist so far (round-robin fairness)."""
+    on_break: bool = False
+    """From the wellness view: on a break (no new offers under the wellness-aware strategy)."""
+    over_budget: bool = False
+    """Past this shift's exposure budget: no intense offers under the wellness-aware strategy."""
+    rotated_off_intense: bool = False
+    crisis_blocked: bool = False
+    """At the cap on consecutive crisis conversations: no crisis offers."""
+    exposure_minutes: float = 0.0
+    """Intensity-weighted minutes in the current shift."""
 
     @property
     def free_slots(self) -> int:
@@ -46,10 +57,14 @@ class RoutingRequest(BaseModel):
     crisis: bool = False
     exclude: frozenset[str] = frozenset()
     """Specialists already offered this conversation (declined or let the offer expire)."""
+    intense: bool = False
+    """The queue is intense (the crisis lane always counts as intense)."""
 
 
 Strategy = Callable[[Sequence[SpecialistState]], list[SpecialistState]]
 """Orders eligible specialists, best first. Must be deterministic: it runs inside workflows."""
+Admission = Callable[[RoutingRequest, SpecialistState], bool]
+"""A strategy's own eligibility rule on top of `eligible` (the wellness-aware strategy has one)."""
 
 
 class UnknownStrategyError(WarmlineError):
@@ -89,16 +104,41 @@ def round_robin(candidates: Sequence[SpecialistState]) -> list[SpecialistState]:
     return sorted(candidates, key=lambda s: (s.offers_received, s.id))
 
 
+def wellness_admits(request: RoutingRequest, s: SpecialistState) -> bool:
+    """Nobody on a break gets an offer; nobody over budget or rotated off intense queues gets one
+    from an intense queue or the crisis lane; nobody at the consecutive-crisis cap gets a crisis."""
+    if s.on_break:
+        return False
+    if (request.intense or request.crisis) and (s.over_budget or s.rotated_off_intense):
+        return False
+    return not (request.crisis and s.crisis_blocked)
+
+
+def wellness_aware(candidates: Sequence[SpecialistState]) -> list[SpecialistState]:
+    """The lowest recent exposure first, then TaskRouter's longest idle: with nobody exposed yet
+    it ranks exactly as `longest_idle` does."""
+    return sorted(candidates, key=lambda s: (round(s.exposure_minutes, 3), *_idle_key(s)))
+
+
 _STRATEGIES: dict[str, Strategy] = {
     "longest_idle": longest_idle,
     "least_busy": least_busy,
     "round_robin": round_robin,
+    "wellness_aware": wellness_aware,
 }
+_ADMISSIONS: dict[str, Admission] = {"wellness_aware": wellness_admits}
 
 
-def register_strategy(name: str, strategy: Strategy) -> None:
-    """Make a strategy available by name (the hook the wellness-aware strategy uses)."""
+def register_strategy(name: str, strategy: Strategy, *, admits: Admission | None = None) -> None:
+    """Make a strategy available by name, with its own eligibility rule if it has one."""
     _STRATEGIES[name] = strategy
+    if admits is not None:
+        _ADMISSIONS[name] = admits
+
+
+def admission_named(name: str) -> Admission | None:
+    """The named strategy's own eligibility rule; None for the classic strategies."""
+    return _ADMISSIONS.get(name)
 
 
 def strategy_named(name: str) -> Strategy:
@@ -110,7 +150,13 @@ def strategy_named(name: str) -> Strategy:
 
 
 def candidates(
-    request: RoutingRequest, specialists: Sequence[SpecialistState], strategy: Strategy
+    request: RoutingRequest,
+    specialists: Sequence[SpecialistState],
+    strategy: Strategy,
+    admits: Admission | None = None,
 ) -> list[SpecialistState]:
     """The specialists to offer to, best first."""
-    return strategy(eligible(request, specialists))
+    allowed = eligible(request, specialists)
+    if admits is not None:
+        allowed = [s for s in allowed if admits(request, s)]
+    return strategy(allowed)

@@ -18,6 +18,7 @@ from warmline.triage import provider as providers
 from warmline.triage.llm import LLMSettings
 from warmline.triage.local import CURRENT, TAXONOMIES
 from warmline.triage.provider import TriageProvider
+from warmline.wellness.policy import WellnessPolicy, WorkerKind
 
 DEFAULT_TASK_QUEUE = "warmline"
 """The task queue workers serve unless told otherwise."""
@@ -94,10 +95,45 @@ def roster_settings(config: WarmlineConfig) -> RosterSettings:
             )
             for s in config.routing.specialists
         ],
-        # The wellness-aware strategy arrives with the wellness issue; until then its place is
-        # held by TaskRouter's longest-idle selection.
-        strategy="longest_idle" if strategy == "wellness_aware" else strategy,
+        strategy=strategy,
     )
+
+
+def wellness_policy(config: WarmlineConfig) -> WellnessPolicy:
+    """The snapshot of the `wellness` section a worker's wellness workflow starts with."""
+    wellness = config.wellness
+    weights = wellness.exposure.weights
+    return WellnessPolicy(
+        elevated_at=wellness.exposure.bands.elevated,
+        high_at=wellness.exposure.bands.high,
+        weight_calm=weights.calm,
+        weight_elevated=weights.elevated,
+        weight_high=weights.high,
+        weight_crisis=weights.crisis,
+        weight_hostile=weights.hostile,
+        budget_per_shift=wellness.budget.per_shift,
+        shift_length=wellness.budget.shift_length,
+        break_after_crisis=wellness.breaks.after_crisis,
+        break_after_intense=wellness.breaks.after_intense,
+        break_duration=wellness.breaks.duration,
+        max_consecutive_crisis=wellness.max_consecutive_crisis,
+        checkin_cadence=wellness.checkins.cadence,
+        checkin_triggers=[trigger.value for trigger in wellness.checkins.triggers],
+        scale_min=wellness.checkins.scale.min,
+        scale_max=wellness.checkins.scale.max,
+        note_visibility=wellness.checkins.note_visibility,
+        rotate_at_budget=wellness.rotation.off_intense_at_budget,
+        rotation_cooldown=wellness.rotation.cooldown,
+        intense_queues=[queue.name for queue in config.routing.queues if queue.intense],
+        wellness_leads=[s.id for s in config.routing.supervisors if s.wellness_lead],
+    )
+
+
+def worker_kinds(config: WarmlineConfig) -> dict[str, WorkerKind]:
+    """Every worker the wellness policy covers: the specialists and the annotators."""
+    kinds = {s.id: WorkerKind.SPECIALIST for s in config.routing.specialists}
+    kinds |= {a.id: WorkerKind.ANNOTATOR for a in config.annotation.annotators}
+    return kinds
 
 
 def _registry_of(path: Path | None) -> tuple[Path, str] | None:

@@ -35,6 +35,7 @@ from warmline.retraining.settings import (
 )
 from warmline.retraining.shadow import ShadowLog
 from warmline.runtime import build_provider, roster_settings, routing_policy
+from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
 
 REDIS_TIMEOUT_S = 1.0
@@ -58,12 +59,13 @@ def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSo
     return CombinedProfileSource(sources)
 
 
-def annotation_services(config: WarmlineConfig, redis_url: str) -> Annotation:
+def annotation_services(
+    config: WarmlineConfig, redis_url: str, wellness: WellnessStateStore
+) -> Annotation:
     """The annotation loop's stores for this deployment, and a redactor that also knows the
-    names of the configured people."""
+    names of the configured people; it shares the worker's wellness view."""
     from warmline.annotation.gold import GoldLabelStore
     from warmline.annotation.redact import Redactor
-    from warmline.wellness.view import WellnessStateStore
 
     deployment = config.metadata.name
     people = [
@@ -73,7 +75,7 @@ def annotation_services(config: WarmlineConfig, redis_url: str) -> Annotation:
     ]
     return Annotation(
         gold=GoldLabelStore.connect(redis_url, deployment=deployment),
-        wellness=WellnessStateStore.connect(redis_url, deployment=deployment),
+        wellness=wellness,
         redactor=Redactor(known_names=people),
     )
 
@@ -111,13 +113,15 @@ async def run_worker(
     )
     publisher = EventPublisher.connect(kafka, topic=events_topic)
     live_view = LiveView.connect(redis)
+    wellness = WellnessStateStore.connect(redis, deployment=config.metadata.name)
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
         renderer=renderer_from_config(config.handoff),
         profiles=profile_sources(config, config_path.parent),
+        wellness=wellness,
     )
-    annotation = annotation_services(config, redis)
+    annotation = annotation_services(config, redis, wellness)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -154,4 +158,4 @@ async def run_worker(
         live_view.close()
         store.close()
         annotation.gold.close()
-        annotation.wellness.close()
+        wellness.close()

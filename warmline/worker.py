@@ -16,6 +16,7 @@ from activities.liveview import LiveViewActivities
 from activities.retraining import RetrainingActivities
 from activities.routing import RosterActivities
 from activities.triage import TriageActivities
+from activities.wellness import WellnessActivities
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
@@ -30,6 +31,7 @@ from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.retraining import RetrainingWorkflow, ScheduledRetrainingWorkflow
 from workflows.roster import RosterWorkflow
+from workflows.wellness import WellnessWorkflow
 
 # Activities are synchronous (blocking Kafka, Redis and provider calls) and run on this pool.
 ACTIVITY_THREADS = 16
@@ -43,6 +45,8 @@ class Routing:
     live_view: LiveView
     renderer: HandoffRenderer
     profiles: CustomerProfileSource | None = None
+    wellness: WellnessStateStore | None = None
+    """The workers' wellness view: the roster's reserve reads it, wellness workflows write it."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ def build_worker(
         events.publish_events,
     ]
     if routing is not None:
-        roster = RosterActivities(client, routing.roster)
+        roster = RosterActivities(client, routing.roster, wellness=routing.wellness)
         view = LiveViewActivities(routing.live_view)
         handoff = HandoffActivities(routing.renderer, routing.profiles or RequestProfileSource())
         activities += [
@@ -91,7 +95,14 @@ def build_worker(
             view.sync_live_view,
             handoff.render_handoff,
         ]
-    workflows: list[type] = [ConversationWorkflow, EscalationWorkflow, RosterWorkflow]
+        if routing.wellness is not None:
+            activities.append(WellnessActivities(routing.wellness, publisher).sync)
+    workflows: list[type] = [
+        ConversationWorkflow,
+        EscalationWorkflow,
+        RosterWorkflow,
+        WellnessWorkflow,
+    ]
     if retraining is not None:
         activities += retraining.activities
         workflows += [RetrainingWorkflow, ScheduledRetrainingWorkflow]

@@ -291,6 +291,7 @@ class EscalationWorkflow:
                     skills=self._queue.skills,
                     crisis=self._crisis,
                     exclude=sorted(self._excluded),
+                    intense=self._queue.intense,
                 ),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,

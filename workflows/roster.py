@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         RosterSettings,
         RosterView,
     )
-    from warmline.routing import RoutingRequest, candidates, strategy_named
+    from warmline.routing import RoutingRequest, admission_named, candidates, strategy_named
 
 CONTINUE_AS_NEW_AFTER = 2_000
 """Operations per run; each is one update in the history."""
@@ -77,9 +77,16 @@ class RosterWorkflow:
             skills=frozenset(request.skills),
             crisis=request.crisis,
             exclude=frozenset(request.exclude) | self._offered_this(request),
+            intense=request.intense,
         )
-        states = [view.routing_state for view in self._views()]
-        ranked = candidates(routing, states, strategy_named(self._settings.strategy))
+        # Without wellness views (older requests, classic strategies) this is the old ranking.
+        states = [
+            view.routing_state_with(request.wellness.get(view.member.id)) for view in self._views()
+        ]
+        strategy = self._settings.strategy
+        ranked = candidates(
+            routing, states, strategy_named(strategy), admits=admission_named(strategy)
+        )
         chosen = []
         for offer, specialist in zip(request.offer_ids, ranked, strict=False):
             reservation = Reservation(

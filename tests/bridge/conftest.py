@@ -37,6 +37,7 @@ from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import roster_settings, routing_policy
 from warmline.triage.lexicon import LexiconProvider
+from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
 
@@ -259,6 +260,9 @@ async def inbound(
         roster=roster_settings(peer_support),
         live_view=live_view,
         renderer=renderer_from_config(peer_support.handoff),
+        wellness=WellnessStateStore(
+            Redis.from_url(redis_url), deployment="peer-support", prefix=f"tw-{suffix}"
+        ),
     )
     shifts = ShiftStore(Redis.from_url(redis_url), deployment="peer-support", prefix=f"t-{suffix}")
     topics = [f"inbound-messages-{suffix}", f"inbound-hr-{suffix}", f"deadletters-{suffix}"]
@@ -302,3 +306,5 @@ async def inbound(
         shifts.close()
         publisher.close()
         live_view.close()
+        if routing.wellness is not None:
+            routing.wellness.close()

@@ -21,7 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from tests.bridge.conftest import PEER_SUPPORT, Inbound, Sent, until
 from warmline.conversation import MAX_MESSAGE_CHARS
 from warmline.events import EventType, to_record
+from warmline.wellness.types import wellness_workflow_id
 from workflows.roster import RosterWorkflow
+from workflows.wellness import WellnessWorkflow
 
 WARMLINE = Path(sys.executable).parent / "warmline"
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"
@@ -117,6 +119,18 @@ async def test_availability_updates_the_roster_and_shifts_are_kept(inbound: Inbo
     assert members["vol-aoife"].available
     kept = inbound.shifts.shifts("vol-aoife")
     assert [(s.shift_id, s.starts_at, s.queues) for s in kept] == [("s-1", starts, ["listening"])]
+    # Each worker's wellness workflow got the shift (signal-with-start) and the availability.
+    wellness = {
+        worker: inbound.client.get_workflow_handle_for(
+            WellnessWorkflow.run, wellness_workflow_id("peer-support", worker)
+        )
+        for worker in ("vol-aoife", "vol-marcus")
+    }
+    inbound.started.extend(handle.id for handle in wellness.values())
+    aoife = await wellness["vol-aoife"].query(WellnessWorkflow.state)
+    assert [(s.shift_id, s.starts_at) for s in aoife.upcoming] == [("s-1", starts)]
+    marcus = await wellness["vol-marcus"].query(WellnessWorkflow.state)
+    assert marcus.shift is None
 
 
 async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_bridge_goes_on(

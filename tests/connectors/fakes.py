@@ -659,6 +659,7 @@ EXPOSURE_FIELDS = frozenset(
     {
         "date",
         "customRecordedAt",
+        "customWorkers",
         "customExposureMinutes",
         "customBudgetMinutes",
         "customWarmlineEventId",

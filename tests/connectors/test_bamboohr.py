@@ -26,6 +26,7 @@ from warmline.events.types import EventType
 RUNNER = replace(FAST_RETRIES, max_backoff=timedelta(seconds=3))
 EMPLOYEES = {"w-ana": "101", "w-ben": "102", "w-gone": "999"}
 EXPOSURE = "customWarmlineExposure"
+TEAM = "900"
 ROTATION = "customWarmlineRotation"
 
 
@@ -35,6 +36,8 @@ def settings(fake: FakeBambooHR, **changes: Any) -> dict[str, Any]:
         "base_url": fake.url,
         "employees": EMPLOYEES,
         "timeout_seconds": 1.0,
+        "team_employee": TEAM,
+        "min_group_size": 3,
     } | changes
 
 
@@ -84,7 +87,7 @@ async def test_wellness_figures_become_rows_and_nothing_else_leaves(
     kafka_bootstrap: str, redis_url: str
 ) -> None:
     until = datetime(2025, 3, 1, 15, 30, tzinfo=UTC)
-    with FakeBambooHR() as fake:
+    with FakeBambooHR(employees=("101", "102", "103", TEAM)) as fake:
         async with harness(fake, kafka_bootstrap, redis_url) as kit:
             updates = [
                 kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(m), subject="w-ana")
@@ -116,26 +119,24 @@ async def test_wellness_figures_become_rows_and_nothing_else_leaves(
             await kit.wait_for(lambda: kit.runner.stats.skipped >= 1)
             assert kit.runner.stats.dead_lettered == 0
 
-        # However the updates fell into batches, the last row holds the latest figure.
-        ana = rows_of(fake, EXPOSURE, "101")
-        assert 1 <= len(ana) <= 3
-        assert ana[-1] == {
-            "date": updates[-1].time.date().isoformat(),
-            "customRecordedAt": updates[-1].time.isoformat(),
-            "customExposureMinutes": "35.5",
+        # Only team rows leave, never one person's exposure, and none for fewer than 3 people.
+        assert rows_of(fake, EXPOSURE, "101") == []
+        assert rows_of(fake, EXPOSURE, "102") == []
+        team = rows_of(fake, EXPOSURE, TEAM)
+        assert team
+        assert all(int(r["customWorkers"]) >= 3 for r in team)
+        # However the updates fell into batches, the last row holds everyone's latest figure:
+        # ana 35.5, ben 5, zed 9 and gone 9.
+        assert {k: v for k, v in team[-1].items() if k != "customRecordedAt"} | {"date": ""} == {
+            "date": "",
+            "customWorkers": "4",
+            "customExposureMinutes": "14.6",
             "customBudgetMinutes": "240.0",
-            "customWarmlineEventId": updates[-1].id,
+            "customWarmlineEventId": team[-1]["customWarmlineEventId"],
         }
-        assert [r["customExposureMinutes"] for r in rows_of(fake, EXPOSURE, "102")] == ["5.0"]
         day = exceeded.time.date().isoformat()
         assert rows_of(fake, ROTATION, "101") == [
-            {
-                "date": day,
-                "customEvent": "budget_exceeded",
-                "customExposureMinutes": "245.0",
-                "customBudgetMinutes": "240.0",
-                "customWarmlineEventId": exceeded.id,
-            },
+            {"date": day, "customEvent": "budget_exceeded", "customWarmlineEventId": exceeded.id},
             {
                 "date": rotated.time.date().isoformat(),
                 "customEvent": "rotation_started",
@@ -150,8 +151,6 @@ async def test_wellness_figures_become_rows_and_nothing_else_leaves(
                 "customWarmlineEventId": back.id,
             },
         ]
-        # The unknown employee's figure was refused (404) and logged, not retried forever.
-        assert [r.status for r in fake.seen() if "/999/" in r.path] == [404]
         sent = b"".join(r.body for r in fake.seen())
         assert b"cried" not in sent
         assert b"mood" not in sent

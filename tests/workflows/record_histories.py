@@ -4,12 +4,15 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
 
     .venv/bin/python -m tests.workflows.record_histories          # everything
     .venv/bin/python -m tests.workflows.record_histories newest   # only the newest path
+    .venv/bin/python -m tests.workflows.record_histories wellness # only the wellness recordings
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
 path is `conversation-local-*` and `routed-local-*`: triage and event publishes as local
-activities. Older recordings stay as they are, so the replay tests keep covering every path a
-running workflow may still be on.
+activities. `wellness-*` are a worker's WellnessWorkflow through a shift, and `routed-wellness-*`
+an escalation whose roster ranks with the wellness-aware strategy and the workers' wellness views.
+Older recordings stay as they are, so the replay tests keep covering every path a running workflow
+may still be on.
 """
 
 from __future__ import annotations
@@ -162,7 +165,57 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
     await save(client, roster_id, f"{prefix}-roster")
 
 
-async def main(only_newest: bool) -> None:
+async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
+    """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
+    from datetime import timedelta
+
+    from tests.wellness.test_shift import POLICY as SHIFT_POLICY
+    from tests.wellness.test_shift import conversation
+    from warmline.wellness.policy import Shift
+    from warmline.wellness.types import (
+        BreakRequest,
+        CheckInRequest,
+        EndBreakRequest,
+        WellnessInput,
+        wellness_workflow_id,
+    )
+    from workflows.wellness import WellnessWorkflow
+
+    client = env.client
+    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(minutes=1)
+    worker = f"sp-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        WellnessWorkflow.run,
+        WellnessInput(
+            deployment="recordings",
+            worker_id=worker,
+            policy=SHIFT_POLICY,
+            shifts=[Shift(shift_id="s-1", starts_at=start, ends_at=start + timedelta(hours=3))],
+        ),
+        id=wellness_workflow_id("recordings", worker),
+        task_queue=task_queue,
+    )
+    minute = timedelta(minutes=1)
+    await env.sleep(31 * minute)
+    await handle.signal(
+        WellnessWorkflow.record_exposure, conversation("c-1", 20, crisis=True, queue="crisis")
+    )
+    await env.sleep(40 * minute)
+    await handle.execute_update(
+        WellnessWorkflow.submit_checkin, CheckInRequest(mood=3, note="ok", break_now=True)
+    )
+    await handle.execute_update(WellnessWorkflow.end_break, EndBreakRequest())
+    await handle.signal(
+        WellnessWorkflow.record_exposure,
+        conversation("c-2", 90, distress=0.9, hostile=True, queue="grief"),
+    )
+    await handle.execute_update(WellnessWorkflow.break_now, BreakRequest(minutes=5))
+    await env.sleep(3 * 60 * minute)
+    await save(client, handle.id, "wellness-shift")
+    await handle.terminate()
+
+
+async def main(only_newest: bool, only_wellness: bool = False) -> None:
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -170,10 +223,18 @@ async def main(only_newest: bool) -> None:
         publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
         live_view = LiveView.connect(endpoints.redis, prefix="recordings")
         config = load_config(PEER_SUPPORT, resolve_secrets=False)
+        from redis import Redis
+
+        from warmline.wellness.view import WellnessStateStore, WorkerWellness
+
+        wellness = WellnessStateStore(
+            Redis.from_url(endpoints.redis), deployment="recordings", prefix="recordings"
+        )
         routing = Routing(
             roster=roster_settings(config),
             live_view=live_view,
             renderer=renderer_from_config(config.handoff),
+            wellness=wellness,
         )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
@@ -190,6 +251,19 @@ async def main(only_newest: bool) -> None:
                     routing=routing,
                 )
                 async with worker:
+                    if only_wellness:
+                        await record_wellness(env, "record")
+                        # Two of the team on a break: the roster ranks around them.
+                        for person in ("staff-ren", "vol-aoife"):
+                            wellness.write(WorkerWellness(worker_id=person, on_break=True))
+                        roster_id = "roster/recordings-wellness/record"
+                        await ensure_roster(
+                            env.client, roster_id, routing.roster, task_queue="record"
+                        )
+                        await record_routed(
+                            env.client, "record", roster_id, prefix="routed-wellness"
+                        )
+                        return
                     scripts = SCRIPTS
                     if only_newest:
                         scripts = {n: v for n, v in SCRIPTS.items() if NEWEST in n}
@@ -201,7 +275,10 @@ async def main(only_newest: bool) -> None:
             await env.shutdown()
             publisher.close()
             live_view.close()
+            wellness.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(only_newest=sys.argv[1:] == ["newest"]))
+    asyncio.run(
+        main(only_newest=sys.argv[1:] == ["newest"], only_wellness=sys.argv[1:] == ["wellness"])
+    )

@@ -13,6 +13,7 @@ from workflows.annotation import AnnotationWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
+from workflows.wellness import WellnessWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("*.json"))
 
@@ -21,6 +22,7 @@ def test_histories_were_recorded() -> None:
     names = {p.stem for p in HISTORIES}
     assert len([n for n in names if n.startswith("conversation-")]) >= 5
     assert {"routed-grief-escalation", "routed-crisis-escalation", "routed-roster"} <= names
+    assert {"wellness-shift", "routed-wellness-roster"} <= names
 
 
 @pytest.mark.parametrize(
@@ -29,7 +31,13 @@ def test_histories_were_recorded() -> None:
 async def test_history_replays(path: Path, recorded: str) -> None:
     history = WorkflowHistory.from_json(path.stem, recorded)
     replayer = Replayer(
-        workflows=[ConversationWorkflow, EscalationWorkflow, RosterWorkflow, AnnotationWorkflow],
+        workflows=[
+            ConversationWorkflow,
+            EscalationWorkflow,
+            RosterWorkflow,
+            AnnotationWorkflow,
+            WellnessWorkflow,
+        ],
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -42,13 +42,18 @@ from warmline.api.desk import (
     RefusalError,
     command,
 )
-from warmline.api.v1 import annotator_pb2_grpc
+from warmline.api.v1 import annotator_pb2_grpc, wellness_pb2_grpc
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
+from warmline.api.wellness import SERVICE_NAME as WELLNESS_SERVICE
+from warmline.api.wellness import WellnessAuthenticator, WellnessService
 from warmline.conversation import ConversationView
 from warmline.escalation import Offer, Rejection
 from warmline.handoff import HandoffPackage
 from warmline.roster import roster_workflow_id
+from warmline.runtime import wellness_policy, worker_kinds
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.view import WellnessStateStore
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +77,17 @@ Context = grpc.aio.ServicerContext[Any, Any]
 class SpecialistService(pb_grpc.SpecialistServiceServicer):
     """The servicer: authentication, translation and status codes; the desk does the work."""
 
-    def __init__(self, desk: Desk, authenticator: Authenticator) -> None:
+    def __init__(
+        self,
+        desk: Desk,
+        authenticator: Authenticator,
+        *,
+        on_availability: Callable[[str, bool], Awaitable[None]] | None = None,
+    ) -> None:
         self._desk = desk
         self._auth = authenticator
+        self._on_availability = on_availability
+        """Also told of the caller's availability (the wellness workflow: shifts without HR)."""
 
     # --- offers -----------------------------------------------------------------------------------
 
@@ -255,6 +268,8 @@ class SpecialistService(pb_grpc.SpecialistServiceServicer):
     ) -> pb.SetAvailabilityResponse:
         async def set_availability(caller: Caller) -> pb.SetAvailabilityResponse:
             state = await self._desk.set_availability(caller, request.available)
+            if self._on_availability is not None:
+                await self._on_availability(caller.specialist_id, request.available)
             return pb.SetAvailabilityResponse(
                 available=state.available, conversations=len(state.conversations)
             )
@@ -376,19 +391,28 @@ async def start_server(
     listen: str = DEFAULT_LISTEN,
     *,
     annotator: AnnotatorService | None = None,
+    wellness: WellnessService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start the specialist service (and the annotator service, if given) with health and
-    reflection on `listen`; returns the port.
+    """Start the specialist service (and the annotator and wellness services, if given) with
+    health and reflection on `listen`; returns the port.
 
     `listen` is `host:port`; port 0 picks a free one. The connection is plaintext: put TLS in
     front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
     """
     server = grpc.aio.server()
-    pb_grpc.add_SpecialistServiceServicer_to_server(SpecialistService(desk, authenticator), server)
+    specialists = SpecialistService(
+        desk,
+        authenticator,
+        on_availability=wellness.availability_changed if wellness is not None else None,
+    )
+    pb_grpc.add_SpecialistServiceServicer_to_server(specialists, server)
     services = [SERVICE_NAME]
     if annotator is not None:
         annotator_pb2_grpc.add_AnnotatorServiceServicer_to_server(annotator, server)
         services.append(ANNOTATOR_SERVICE_NAME)
+    if wellness is not None:
+        wellness_pb2_grpc.add_WellnessServiceServicer_to_server(wellness, server)
+        services.append(WELLNESS_SERVICE)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -433,10 +457,26 @@ async def serve(
         roster_id = roster_workflow_id(config.metadata.name, task_queue)
         desk = Desk(client, live_view, config, executor, roster_id=roster_id)
         annotator = AnnotatorService(client, config)
-        server, port = await start_server(desk, authenticator, listen, annotator=annotator)
+        store = WellnessStateStore.connect(redis_url, deployment=config.metadata.name)
+        wellness = WellnessService(
+            config,
+            WellnessClient(
+                client,
+                deployment=config.metadata.name,
+                policy=wellness_policy(config),
+                task_queue=task_queue,
+                kinds=worker_kinds(config),
+            ),
+            store,
+            WellnessAuthenticator.from_config(config),
+        )
+        server, port = await start_server(
+            desk, authenticator, listen, annotator=annotator, wellness=wellness
+        )
         log.info("specialist API listening on port %d", port)
         try:
             await stop.wait()
         finally:
             await server.stop(STOP_GRACE_S)
             live_view.close()
+            store.close()

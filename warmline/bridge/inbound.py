@@ -10,7 +10,8 @@ conversation (or worker) in order:
 - a customer message signals-with-start its `ConversationWorkflow` (`receive_message`): the first
   message starts the conversation;
 - an availability change updates the roster (`set_availability`, the event id as the update id);
-- a shift is kept in Redis (`ShiftStore`) for the wellness workflow.
+- a shift is kept in Redis (`ShiftStore`, for reports) and signalled-with-start to the worker's
+  `WellnessWorkflow`, as is every availability change.
 
 Offsets are committed only once Temporal (and Redis) accepted every effect of the batch. While they
 are unreachable the batch is retried with exponential backoff and full jitter, never dead-lettered
@@ -66,7 +67,11 @@ from warmline.runtime import (
     escalation_policy,
     roster_settings,
     routing_policy,
+    wellness_policy,
+    worker_kinds,
 )
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.policy import Shift
 from workflows.conversation import ConversationWorkflow
 from workflows.roster import RosterWorkflow
 
@@ -192,6 +197,14 @@ class InboundBridge:
         self._policy = escalation_policy(config, task_queue=task_queue)
         self._roster_id = routing_policy(config, task_queue=task_queue).roster_id
         self._roster = roster_settings(config)
+        self._wellness = WellnessClient(
+            client,
+            deployment=config.metadata.name,
+            policy=wellness_policy(config),
+            task_queue=task_queue,
+            kinds=worker_kinds(config),
+            rpc_timeout=self.settings.call_timeout,
+        )
         self._takes: dict[str, tuple[EventType, ...]] = {
             self.settings.messages_topic: (EventType.INBOUND_MESSAGE_RECEIVED,),
             self.settings.hr_topic: (
@@ -447,11 +460,27 @@ class InboundBridge:
         except WorkflowUpdateFailedError as error:
             reason = str(error.cause) if error.cause is not None else str(error)
             raise _UnprocessableError(f"the roster refused the change: {reason}") from None
+        # The worker's wellness workflow follows availability too (a shift starts with it when
+        # HR sent none); a repeat changes nothing, like the roster's.
+        await self._wellness.availability(request.specialist_id, request.available)
         self.stats.availability += 1
 
     async def _keep_shift(self, shift: InboundShift) -> None:
         if not await asyncio.to_thread(self._shifts.record, shift):
             log.info("bridge: shift %s ended long ago; not kept", shift.shift_id)
+            self.stats.shifts += 1
+            return
+        # The store stays for reports; the worker's wellness workflow gets the shift (a shift
+        # sent again under its id replaces the earlier one there too).
+        await self._wellness.shift(
+            shift.worker_id,
+            Shift(
+                shift_id=shift.shift_id,
+                starts_at=shift.starts_at,
+                ends_at=shift.ends_at,
+                queues=shift.queues,
+            ),
+        )
         self.stats.shifts += 1
 
     # --- retrying and dead-lettering ---------------------------------------------------------

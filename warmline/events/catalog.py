@@ -410,6 +410,10 @@ class WellnessBreakEnded(EventData):
 
 class WellnessCheckinRequested(EventData):
     reason: str
+    """`cadence`, a trigger (`after_crisis`, `after_hostile`, `budget_80`, `end_of_shift`), or
+    `missed:<reason>` for a nudge about an unanswered one."""
+    recipient: str = "worker"
+    """Who is asked: `worker`, or `wellness_lead` once a nudge went unanswered too."""
 
 
 class WellnessCheckinSubmitted(EventData):

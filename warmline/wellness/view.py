@@ -39,11 +39,26 @@ class WorkerWellness(BaseModel):
     crisis_blocked: bool = False
     """No crisis offers until a break (the cap on consecutive crisis conversations was reached)."""
     updated_at: datetime | None = None
+    kind: str = "specialist"
+    """`specialist` or `annotator`."""
+    in_shift: bool = False
+    exposure_by_queue: dict[str, float] = Field(default_factory=dict)
+    """This shift's weighted minutes per queue (`annotation` for annotation tasks)."""
+    breaks_taken: int = 0
+    budget_breaches: int = 0
+    checkins_requested: int = 0
+    checkins_submitted: int = 0
+    checkin_pending: bool = False
 
     @property
     def may_take_intense(self) -> bool:
         """Whether an offer from an intense queue (or an intense annotation item) may reach them."""
         return not (self.on_break or self.over_budget or self.rotated_off_intense)
+
+    @property
+    def may_take_crisis(self) -> bool:
+        """Whether a crisis offer may reach them (intense, and under the consecutive-crisis cap)."""
+        return self.may_take_intense and not self.crisis_blocked
 
     @property
     def may_take_any(self) -> bool:

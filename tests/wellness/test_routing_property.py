@@ -1,0 +1,95 @@
+"""Property: under the wellness-aware strategy no intense offer reaches someone on a break or over
+budget, and nobody else eligible is ever left out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.wellness.strategies import Step, days, play
+from warmline.roster import MemberState, RosterMember, RosterMemberView
+from warmline.routing import (
+    RoutingRequest,
+    SpecialistState,
+    admission_named,
+    candidates,
+    eligible,
+    strategy_named,
+)
+from warmline.wellness.policy import Shift
+
+WORKERS = ["w-a", "w-b", "w-c", "w-d", "w-e"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(days, min_size=len(WORKERS), max_size=len(WORKERS)),
+    st.integers(0, 720),
+    st.lists(st.tuples(st.booleans(), st.integers(0, 2), st.booleans()), min_size=5, max_size=5),
+    st.booleans(),
+    st.booleans(),
+)
+def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
+    team_days: list[tuple[list[Shift], list[Step]]],
+    minute: int,
+    members: list[tuple[bool, int, bool]],
+    intense: bool,
+    crisis: bool,
+) -> None:
+    views = {
+        worker: play(worker, schedule, stream, minute)
+        for worker, (schedule, stream) in zip(WORKERS, team_days, strict=True)
+    }
+    states: list[SpecialistState] = []
+    for worker, (available, active, trained) in zip(WORKERS, members, strict=True):
+        member = RosterMember(id=worker, skills=["listening"], capacity=2, crisis_trained=trained)
+        state = MemberState(id=worker, available=available, conversations=["c"] * active)
+        view = RosterMemberView(member=member, state=state, reserved=0)
+        states.append(view.routing_state_with(views[worker]))
+    request = RoutingRequest(skills=frozenset({"listening"}), intense=intense, crisis=crisis)
+
+    offered = candidates(
+        request, states, strategy_named("wellness_aware"), admission_named("wellness_aware")
+    )
+
+    ids = {s.id for s in offered}
+    for worker in ids:
+        view = views[worker]
+        assert view.may_take_any, f"{worker} is on a break: {view}"
+        if intense or crisis:
+            assert view.may_take_intense, f"{worker} is over budget or rotated off: {view}"
+        if crisis:
+            assert view.may_take_crisis, f"{worker} reached the consecutive-crisis cap: {view}"
+    # Nobody eligible and admissible is left out, and the least exposed come first.
+    admissible = {
+        s.id
+        for s in eligible(request, states)
+        if views[s.id].may_take_any
+        and (views[s.id].may_take_intense or not (intense or crisis))
+        and (views[s.id].may_take_crisis or not crisis)
+    }
+    assert ids == admissible
+    exposures = [s.exposure_minutes for s in offered]
+    assert exposures == sorted(exposures)
+
+
+def test_without_wellness_views_the_strategy_ranks_as_longest_idle() -> None:
+    """Old histories and deployments with no views see the same order as before."""
+
+    team = [
+        SpecialistState(
+            id="b", skills=frozenset(), capacity=2, idle_since=datetime(2026, 1, 2, tzinfo=UTC)
+        ),
+        SpecialistState(
+            id="a", skills=frozenset(), capacity=2, idle_since=datetime(2026, 1, 1, tzinfo=UTC)
+        ),
+        SpecialistState(id="c", skills=frozenset(), capacity=2),
+    ]
+    request = RoutingRequest()
+    classic = candidates(request, team, strategy_named("longest_idle"))
+    aware = candidates(
+        request, team, strategy_named("wellness_aware"), admission_named("wellness_aware")
+    )
+    assert [s.id for s in aware] == [s.id for s in classic] == ["c", "a", "b"]

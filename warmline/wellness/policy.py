@@ -1,0 +1,521 @@
+"""The wellness rules as pure, deterministic code: exposure, breaks, check-ins and rotation.
+
+`WellnessWorkflow` keeps one `WellnessState` per worker and calls these functions with
+`workflow.now()`; they change the state and return the events to publish. Nothing here does I/O or
+reads a clock, so the same code runs inside the workflow, in property-based tests and in the
+benchmark. Every model crosses a Temporal boundary: new fields must be optional.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from warmline.errors import WarmlineError
+from warmline.events.types import EventType
+from warmline.wellness.view import WorkerWellness
+
+CHECKIN_NUDGE_AFTER = timedelta(minutes=15)
+"""An unanswered check-in nudges the worker after this long, and the wellness lead after twice
+that."""
+RECENT_CHECKINS = 20
+"""Check-ins (with their notes) the workflow keeps for the worker to read back."""
+MAX_NOTE_CHARACTERS = 2_000
+
+
+class NotOnBreakError(WarmlineError):
+    """The worker asked to end a break they are not on, or one they may not cut short."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class WorkerKind(StrEnum):
+    SPECIALIST = "specialist"
+    ANNOTATOR = "annotator"
+
+
+class BreakReason(StrEnum):
+    AFTER_CRISIS = "after_crisis"
+    AFTER_INTENSE = "after_intense"
+    REQUESTED = "requested"
+    """The worker's own "I need a break now"."""
+
+
+class WellnessPolicy(_Model):
+    """The configuration's `wellness` section, snapshotted when a worker's workflow starts."""
+
+    elevated_at: float = 0.4
+    high_at: float = 0.7
+    weight_calm: float = 0.5
+    weight_elevated: float = 1.0
+    weight_high: float = 2.0
+    weight_crisis: float = 3.0
+    weight_hostile: float = 1.5
+    budget_per_shift: timedelta = timedelta(hours=4)
+    shift_length: timedelta = timedelta(hours=8)
+    break_after_crisis: timedelta = timedelta(minutes=15)
+    break_after_intense: timedelta = timedelta(minutes=90)
+    """A break is due once this much intense weighted time accumulated since the last break."""
+    break_duration: timedelta = timedelta(minutes=10)
+    max_consecutive_crisis: int = 2
+    checkin_cadence: timedelta = timedelta(hours=2)
+    checkin_triggers: list[str] = Field(default_factory=lambda: ["after_crisis", "end_of_shift"])
+    scale_min: int = 1
+    scale_max: int = 5
+    note_visibility: Literal["worker_only", "wellness_lead"] = "worker_only"
+    rotate_at_budget: float = 1.0
+    """Share of the budget at which a worker leaves intense queues."""
+    rotation_cooldown: timedelta = timedelta(minutes=45)
+    intense_queues: list[str] = Field(default_factory=list)
+    wellness_leads: list[str] = Field(default_factory=list)
+
+    @property
+    def budget_minutes(self) -> float:
+        return self.budget_per_shift.total_seconds() / 60
+
+
+class ExposureRecord(_Model):
+    """Work that exposed a worker: one handled conversation or one annotation task."""
+
+    record_id: str
+    """Unique per piece of work (the event id or task id): a record sent twice counts once."""
+    kind: Literal["conversation", "annotation"] = "conversation"
+    minutes: float = Field(ge=0.0, le=24 * 60)
+    """Minutes of work, before weighting."""
+    distress: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The highest distress triage read in the work; None when unknown (counts as calm)."""
+    crisis: bool = False
+    hostile: bool = False
+    queue: str | None = None
+    intense: bool | None = None
+    """Whether it counts as intense work; None: from the queue (or a crisis, or high distress)."""
+    intensity: float | None = Field(default=None, ge=0.0)
+    """An explicit weight (e.g. from the annotation item's content warning) overriding bands."""
+
+
+class Shift(_Model):
+    shift_id: str
+    starts_at: datetime
+    ends_at: datetime
+    queues: list[str] = Field(default_factory=list)
+
+
+class CheckIn(_Model):
+    """A worker's answer. The note stays in the workflow: it never reaches Redis or Kafka."""
+
+    at: datetime
+    mood: int
+    note: str = ""
+    reason: str = ""
+
+
+class PendingCheckIn(_Model):
+    reason: str
+    requested_at: datetime
+    nudges: int = 0
+    """0: asked; 1: the worker was nudged; 2: the wellness lead was told."""
+
+
+class Outgoing(_Model):
+    """An event the workflow will publish: the step makes its id deterministic."""
+
+    type: EventType
+    step: str
+    data: dict[str, object]
+    at: datetime
+    """When it happened: for a timer's work, the moment it fell due (not when the timer fired)."""
+
+
+class WellnessState(_Model):
+    """Everything a worker's workflow knows; carried over when it continues as new."""
+
+    worker_id: str
+    kind: WorkerKind = WorkerKind.SPECIALIST
+    shift: Shift | None = None
+    """The current shift; None between shifts."""
+    upcoming: list[Shift] = Field(default_factory=list)
+    shift_number: int = 0
+    exposure_minutes: float = 0.0
+    exposure_by_queue: dict[str, float] = Field(default_factory=dict)
+    intense_since_break: float = 0.0
+    consecutive_crisis: int = 0
+    crisis_blocked: bool = False
+    break_reason: str | None = None
+    break_until: datetime | None = None
+    breaks_taken: int = 0
+    over_budget: bool = False
+    budget_breaches: int = 0
+    budget_80_asked: bool = False
+    rotated: bool = False
+    """Rotated off intense queues in this shift already (once per shift)."""
+    rotation_until: datetime | None = None
+    next_checkin_at: datetime | None = None
+    pending: PendingCheckIn | None = None
+    checkins_requested: int = 0
+    checkins_submitted: int = 0
+    checkins: list[CheckIn] = Field(default_factory=list)
+    seen_records: list[str] = Field(default_factory=list)
+    """Recent record ids, to count a redelivered record once."""
+    steps: int = 0
+    """Grows with every change; event ids and the view's order derive from it."""
+
+    def view(self, policy: WellnessPolicy, now: datetime) -> WorkerWellness:
+        """What routing and assignment read from Redis (no notes, no moods)."""
+        return WorkerWellness(
+            worker_id=self.worker_id,
+            exposure_minutes=round(self.exposure_minutes, 3),
+            budget_minutes=policy.budget_minutes,
+            on_break=self.break_until is not None,
+            break_until=self.break_until,
+            over_budget=self.over_budget,
+            rotated_off_intense=self.rotation_until is not None,
+            rotation_until=self.rotation_until,
+            consecutive_crisis=self.consecutive_crisis,
+            crisis_blocked=self.crisis_blocked,
+            updated_at=now,
+            kind=self.kind.value,
+            in_shift=self.shift is not None,
+            exposure_by_queue={q: round(m, 3) for q, m in self.exposure_by_queue.items()},
+            breaks_taken=self.breaks_taken,
+            budget_breaches=self.budget_breaches,
+            checkins_requested=self.checkins_requested,
+            checkins_submitted=self.checkins_submitted,
+            checkin_pending=self.pending is not None,
+        )
+
+
+def weight_of(record: ExposureRecord, policy: WellnessPolicy) -> float:
+    """The multiplier for one minute of this work."""
+    if record.intensity is not None:
+        weight = record.intensity
+    elif record.crisis:
+        weight = policy.weight_crisis
+    elif record.distress is not None and record.distress >= policy.high_at:
+        weight = policy.weight_high
+    elif record.distress is not None and record.distress >= policy.elevated_at:
+        weight = policy.weight_elevated
+    else:
+        weight = policy.weight_calm
+    if record.hostile:
+        weight *= policy.weight_hostile
+    return weight
+
+
+def is_intense(record: ExposureRecord, policy: WellnessPolicy) -> bool:
+    if record.intense is not None:
+        return record.intense
+    return (
+        record.crisis
+        or (record.queue is not None and record.queue in policy.intense_queues)
+        or (record.distress is not None and record.distress >= policy.high_at)
+    )
+
+
+class Wellness:
+    """One worker's state machine: each method changes the state and collects events."""
+
+    def __init__(self, state: WellnessState, policy: WellnessPolicy) -> None:
+        self.state = state
+        self.policy = policy
+        self.outbox: list[Outgoing] = []
+        self._moment: datetime | None = None
+
+    # --- inputs -----------------------------------------------------------------------------
+
+    def schedule(self, shift: Shift, now: datetime) -> None:
+        """A shift from HR: replaces one with the same id; starts at once if it is running."""
+        self._at(now)
+        current = self.state.shift
+        if current is not None and current.shift_id == shift.shift_id:
+            self._set(shift=shift)
+            return
+        upcoming = [s for s in self.state.upcoming if s.shift_id != shift.shift_id]
+        if shift.ends_at > now:
+            upcoming.append(shift)
+        upcoming.sort(key=lambda s: (s.starts_at, s.shift_id))
+        self._set(upcoming=upcoming)
+        self.advance(now)
+
+    def availability(self, available: bool, now: datetime) -> None:
+        """The worker (or HR) says they are (un)available: with no shift known, one starts."""
+        self._at(now)
+        if available and self.state.shift is None:
+            self._start_shift(
+                Shift(
+                    shift_id=f"available-{self.state.shift_number + 1}",
+                    starts_at=now,
+                    ends_at=now + self.policy.shift_length,
+                ),
+                now,
+            )
+        elif not available and self.state.shift is not None:
+            self._end_shift(now)
+
+    def record(self, record: ExposureRecord, now: datetime) -> bool:
+        """Count a piece of work; False if this record was counted already."""
+        self._at(now)
+        if record.record_id in self.state.seen_records:
+            return False
+        self._set(seen_records=[*self.state.seen_records[-199:], record.record_id])
+        if self.state.shift is None:
+            # Work outside any known shift opens one, so exposure is never lost.
+            self.availability(True, now)
+        policy = self.policy
+        weighted = record.minutes * weight_of(record, policy)
+        by_queue = dict(self.state.exposure_by_queue)
+        queue = record.queue or record.kind
+        by_queue[queue] = by_queue.get(queue, 0.0) + weighted
+        intense = is_intense(record, policy)
+        self._set(
+            exposure_minutes=self.state.exposure_minutes + weighted,
+            exposure_by_queue=by_queue,
+            intense_since_break=self.state.intense_since_break + (weighted if intense else 0.0),
+        )
+        if record.kind == "conversation":
+            consecutive = self.state.consecutive_crisis + 1 if record.crisis else 0
+            self._set(
+                consecutive_crisis=consecutive,
+                crisis_blocked=consecutive >= policy.max_consecutive_crisis,
+            )
+        self._emit(
+            EventType.WELLNESS_EXPOSURE_UPDATED,
+            {
+                "exposure_minutes": round(self.state.exposure_minutes, 3),
+                "budget_minutes": policy.budget_minutes,
+            },
+        )
+        if record.crisis:
+            self._start_break(BreakReason.AFTER_CRISIS, policy.break_after_crisis, now)
+            self._trigger("after_crisis", now)
+        elif self.state.intense_since_break >= policy.break_after_intense.total_seconds() / 60:
+            self._start_break(BreakReason.AFTER_INTENSE, policy.break_duration, now)
+        if record.hostile:
+            self._trigger("after_hostile", now)
+        self._budget(now)
+        return True
+
+    def break_now(self, minutes: float | None, now: datetime) -> None:
+        """The worker's own break: no new offers from now on."""
+        self._at(now)
+        length = timedelta(minutes=minutes) if minutes else self.policy.break_duration
+        self._start_break(BreakReason.REQUESTED, length, now)
+
+    def end_break(self, now: datetime) -> None:
+        """The worker ends their own break early; a mandatory one cannot be cut short."""
+        if self.state.break_until is None:
+            raise NotOnBreakError("you are not on a break")
+        if self.state.break_reason != BreakReason.REQUESTED:
+            raise NotOnBreakError("a break after a crisis or intense work cannot be cut short")
+        self._finish_break(self._at(now), "ended by the worker")
+
+    def submit_checkin(self, mood: int, note: str, now: datetime) -> None:
+        self._at(now)
+        pending = self.state.pending
+        entry = CheckIn(at=now, mood=mood, note=note, reason=pending.reason if pending else "")
+        self._set(
+            pending=None,
+            checkins_submitted=self.state.checkins_submitted + 1,
+            checkins=[*self.state.checkins[-(RECENT_CHECKINS - 1) :], entry],
+        )
+        # The mood stays in warmline: the event only says a check-in happened.
+        self._emit(EventType.WELLNESS_CHECKIN_SUBMITTED, {})
+
+    # --- time -------------------------------------------------------------------------------
+
+    def advance(self, now: datetime) -> None:
+        """Apply everything due at `now`: shift starts and ends, break and rotation ends,
+        cadence check-ins and nudges. Repeats until nothing more is due."""
+        for _ in range(100):
+            if not self._advance_once(now):
+                return
+
+    def _advance_once(self, now: datetime) -> bool:
+        return (
+            self._shift_due(now)
+            or self._break_due(now)
+            or self._rotation_due(now)
+            or self._nudge_due(now)
+            or self._cadence_due(now)
+        )
+
+    def _shift_due(self, now: datetime) -> bool:
+        state = self.state
+        if state.shift is not None and now >= state.shift.ends_at:
+            self._end_shift(self._at(state.shift.ends_at))
+            return True
+        if state.shift is None and state.upcoming and state.upcoming[0].starts_at <= now:
+            nxt = state.upcoming[0]
+            self._set(upcoming=state.upcoming[1:])
+            if nxt.ends_at > now:
+                self._start_shift(nxt, self._at(nxt.starts_at))
+            return True
+        return False
+
+    def _break_due(self, now: datetime) -> bool:
+        if self.state.break_until is not None and now >= self.state.break_until:
+            self._finish_break(self._at(self.state.break_until), self.state.break_reason or "")
+            return True
+        return False
+
+    def _rotation_due(self, now: datetime) -> bool:
+        if self.state.rotation_until is not None and now >= self.state.rotation_until:
+            self._at(self.state.rotation_until)
+            self._set(rotation_until=None)
+            self._emit(EventType.WELLNESS_ROTATION_ENDED, {"queues": self.policy.intense_queues})
+            return True
+        return False
+
+    def _nudge_due(self, now: datetime) -> bool:
+        pending = self.state.pending
+        if pending is None or pending.nudges >= 2:
+            return False
+        due = pending.requested_at + CHECKIN_NUDGE_AFTER * (pending.nudges + 1)
+        if now < due:
+            return False
+        self._at(due)
+        self._set(pending=pending.model_copy(update={"nudges": pending.nudges + 1}))
+        recipient = "worker" if pending.nudges == 0 else "wellness_lead"
+        self._emit(
+            EventType.WELLNESS_CHECKIN_REQUESTED,
+            {"reason": f"missed:{pending.reason}", "recipient": recipient},
+        )
+        return True
+
+    def _cadence_due(self, now: datetime) -> bool:
+        if self.state.next_checkin_at is None or now < self.state.next_checkin_at:
+            return False
+        due = self._at(self.state.next_checkin_at)
+        self._set(next_checkin_at=due + self.policy.checkin_cadence)
+        self._request_checkin("cadence", due)
+        return True
+
+    def next_wake(self) -> datetime | None:
+        """The earliest moment something falls due, for the workflow's one timer."""
+        state = self.state
+        moments: list[datetime] = []
+        if state.shift is not None:
+            moments.append(state.shift.ends_at)
+            if state.next_checkin_at is not None:
+                moments.append(state.next_checkin_at)
+        elif state.upcoming:
+            moments.append(state.upcoming[0].starts_at)
+        if state.break_until is not None:
+            moments.append(state.break_until)
+        if state.rotation_until is not None:
+            moments.append(state.rotation_until)
+        if state.pending is not None and state.pending.nudges < 2:
+            moments.append(
+                state.pending.requested_at + CHECKIN_NUDGE_AFTER * (state.pending.nudges + 1)
+            )
+        return min(moments) if moments else None
+
+    # --- rules ------------------------------------------------------------------------------
+
+    def _start_shift(self, shift: Shift, now: datetime) -> None:
+        self._set(
+            shift=shift,
+            shift_number=self.state.shift_number + 1,
+            exposure_minutes=0.0,
+            exposure_by_queue={},
+            intense_since_break=0.0,
+            consecutive_crisis=0,
+            crisis_blocked=False,
+            over_budget=False,
+            budget_80_asked=False,
+            rotated=False,
+            rotation_until=None,
+            next_checkin_at=now + self.policy.checkin_cadence,
+            breaks_taken=0,
+            budget_breaches=0,
+            checkins_requested=0,
+            checkins_submitted=0,
+        )
+        self._emit(
+            EventType.WELLNESS_EXPOSURE_UPDATED,
+            {"exposure_minutes": 0.0, "budget_minutes": self.policy.budget_minutes},
+        )
+
+    def _end_shift(self, now: datetime) -> None:
+        self._trigger("end_of_shift", now)
+        if self.state.break_until is not None:
+            self._finish_break(now, "end_of_shift")
+        if self.state.rotation_until is not None:
+            self._set(rotation_until=None)
+            self._emit(EventType.WELLNESS_ROTATION_ENDED, {"queues": self.policy.intense_queues})
+        self._set(shift=None, next_checkin_at=None)
+
+    def _start_break(self, reason: BreakReason, length: timedelta, now: datetime) -> None:
+        until = now + length
+        current = self.state.break_until
+        if current is not None and current >= until:
+            return
+        if current is None:
+            self._set(breaks_taken=self.state.breaks_taken + 1)
+        self._set(break_reason=reason.value, break_until=until)
+        self._emit(
+            EventType.WELLNESS_BREAK_STARTED, {"reason": reason.value, "until": until.isoformat()}
+        )
+
+    def _finish_break(self, now: datetime, reason: str) -> None:
+        # The cap on consecutive crises outlives the break after a crisis (or it could never be
+        # reached); it lifts with a non-crisis conversation or a new shift.
+        self._set(break_reason=None, break_until=None, intense_since_break=0.0)
+        self._emit(EventType.WELLNESS_BREAK_ENDED, {"reason": reason})
+
+    def _budget(self, now: datetime) -> None:
+        policy = self.policy
+        budget = policy.budget_minutes
+        exposure = self.state.exposure_minutes
+        if exposure >= 0.8 * budget and not self.state.budget_80_asked:
+            self._set(budget_80_asked=True)
+            self._trigger("budget_80", now)
+        if exposure >= policy.rotate_at_budget * budget and not self.state.rotated:
+            until = now + policy.rotation_cooldown
+            self._set(rotated=True, rotation_until=until)
+            self._emit(
+                EventType.WELLNESS_ROTATION_STARTED,
+                {"off_queues": policy.intense_queues, "until": until.isoformat()},
+            )
+        if exposure >= budget and not self.state.over_budget:
+            self._set(over_budget=True, budget_breaches=self.state.budget_breaches + 1)
+            self._emit(
+                EventType.WELLNESS_BUDGET_EXCEEDED,
+                {"exposure_minutes": round(exposure, 3), "budget_minutes": budget},
+            )
+
+    def _trigger(self, trigger: str, now: datetime) -> None:
+        if trigger in self.policy.checkin_triggers:
+            self._request_checkin(trigger, now)
+
+    def _request_checkin(self, reason: str, now: datetime) -> None:
+        if self.state.pending is not None:
+            return
+        self._set(
+            pending=PendingCheckIn(reason=reason, requested_at=now),
+            checkins_requested=self.state.checkins_requested + 1,
+        )
+        self._emit(EventType.WELLNESS_CHECKIN_REQUESTED, {"reason": reason, "recipient": "worker"})
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _set(self, **changes: object) -> None:
+        self.state = self.state.model_copy(update=changes)
+
+    def _at(self, moment: datetime) -> datetime:
+        """Act as of `moment` (what falls due is dated when it fell due, not when noticed)."""
+        self._moment = moment
+        return moment
+
+    def _emit(self, event_type: EventType, data: dict[str, object]) -> None:
+        if self._moment is None:
+            raise RuntimeError("Wellness: an event before any moment was set")
+        step = self.state.steps + 1
+        self._set(steps=step)
+        self.outbox.append(
+            Outgoing(type=event_type, step=f"{step}/{event_type.value}", data=data, at=self._moment)
+        )

@@ -1,0 +1,61 @@
+"""`warmline wellness-tracker`: count exposure from the events topic until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from redis import Redis
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from warmline.config.loader import load_config
+from warmline.runtime import wellness_policy, worker_kinds
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.tracker import ExposureTracker, TrackStore
+
+
+async def run_tracker(
+    config_path: Path,
+    *,
+    temporal: str,
+    namespace: str,
+    kafka: str,
+    redis: str,
+    task_queue: str,
+    events_topic: str,
+    group: str,
+) -> None:
+    """Validate the configuration, connect, and track until a signal stops it (reads no secrets)."""
+    config = load_config(config_path, resolve_secrets=False)
+    client = await Client.connect(
+        temporal, namespace=namespace, data_converter=pydantic_data_converter
+    )
+    store = Redis.from_url(redis)
+    tracker = ExposureTracker(
+        WellnessClient(
+            client,
+            deployment=config.metadata.name,
+            policy=wellness_policy(config),
+            task_queue=task_queue,
+            kinds=worker_kinds(config),
+        ),
+        TrackStore(store, deployment=config.metadata.name),
+        bootstrap=kafka,
+        topic=events_topic,
+        group_id=group,
+    )
+    loop = asyncio.get_running_loop()
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, tracker.stop)
+    print(
+        f"wellness tracker ready: {events_topic} (group {group!r}) to task queue {task_queue!r}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        await tracker.run()
+    finally:
+        store.close()

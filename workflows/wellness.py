@@ -1,0 +1,227 @@
+"""WellnessWorkflow: one per worker, the durable record of their exposure, breaks and check-ins.
+
+It counts intensity-weighted minutes of work (signals from the exposure tracker and the annotation
+workflow), follows the worker's shifts (signals from the bridge), and applies the policy's rules
+(`warmline.wellness.policy`): breaks, the consecutive-crisis cap, check-ins and their nudges,
+rotation off intense queues. After every change it rewrites the worker's Redis view, which routing
+reads, and publishes the wellness events. One timer runs at a time: until the next thing due.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.wellness import WellnessActivities, WellnessSync
+    from warmline.escalation import Rejection
+    from warmline.events import DomainEvent, event_id
+    from warmline.wellness.policy import (
+        ExposureRecord,
+        NotOnBreakError,
+        Outgoing,
+        Shift,
+        Wellness,
+        WellnessState,
+    )
+    from warmline.wellness.types import (
+        AVAILABILITY_SIGNAL,
+        RECORD_EXPOSURE_SIGNAL,
+        SHIFT_SIGNAL,
+        Availability,
+        BreakRequest,
+        CheckInHistory,
+        CheckInRequest,
+        EndBreakRequest,
+        WellnessInput,
+    )
+    from warmline.wellness.view import WorkerWellness
+
+SYNC_TIMEOUT = timedelta(seconds=30)
+# The view and the events must reach Redis and Kafka: retry until they do.
+SYNC_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+CONTINUE_AS_NEW_AFTER = 1_000
+"""Changes per run (signals, updates, timers)."""
+
+
+@workflow.defn
+class WellnessWorkflow:
+    @workflow.init
+    def __init__(self, params: WellnessInput) -> None:
+        self._params = params
+        state = params.state or WellnessState(worker_id=params.worker_id, kind=params.kind)
+        self._wellness = Wellness(state, params.policy)
+        self._changes = 1
+        """Grows with every change; the view is written up to `_synced`."""
+        self._synced = 0
+        self._operations = 0
+        now = workflow.now()
+        for shift in params.shifts:
+            self._wellness.schedule(shift, now)
+
+    @workflow.run
+    async def run(self, params: WellnessInput) -> None:
+        while True:
+            now = workflow.now()
+            self._wellness.advance(now)
+            if self._synced < self._changes or self._wellness.outbox:
+                await self._sync()
+                continue
+            if self._operations >= (params.continue_as_new_after or CONTINUE_AS_NEW_AFTER) or (
+                workflow.info().is_continue_as_new_suggested()
+            ):
+                break
+            wake = self._wellness.next_wake()
+            timeout = None if wake is None else max(wake - now, timedelta(milliseconds=1))
+            try:
+                await workflow.wait_condition(lambda: self._synced < self._changes, timeout=timeout)
+            except TimeoutError:
+                self._changed()
+        # An update still waiting for its change to reach Redis needs one more sync.
+        while True:
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or self._synced < self._changes
+            )
+            if self._synced < self._changes or self._wellness.outbox:
+                await self._sync()
+            elif workflow.all_handlers_finished():
+                break
+        workflow.continue_as_new(
+            WellnessInput(
+                deployment=params.deployment,
+                worker_id=params.worker_id,
+                kind=params.kind,
+                policy=params.policy,
+                state=self._wellness.state,
+                continue_as_new_after=params.continue_as_new_after,
+            )
+        )
+
+    # --- signals: work, shifts, availability ---------------------------------------------------
+
+    @workflow.signal(name=RECORD_EXPOSURE_SIGNAL)
+    def record_exposure(self, record: ExposureRecord) -> None:
+        """A conversation handled or an annotation task done; a record id counts once."""
+        if self._wellness.record(record, workflow.now()):
+            self._changed()
+
+    @workflow.signal(name=SHIFT_SIGNAL)
+    def shift_scheduled(self, shift: Shift) -> None:
+        self._wellness.schedule(shift, workflow.now())
+        self._changed()
+
+    @workflow.signal(name=AVAILABILITY_SIGNAL)
+    def availability(self, request: Availability) -> None:
+        self._wellness.availability(request.available, workflow.now())
+        self._changed()
+
+    # --- updates: the worker's own actions -----------------------------------------------------
+
+    @workflow.update
+    async def submit_checkin(self, request: CheckInRequest) -> WorkerWellness:
+        """A check-in answer; with `break_now` the break starts at once. Returns once routing
+        sees the new state."""
+        now = workflow.now()
+        self._wellness.submit_checkin(request.mood, request.note, now)
+        if request.break_now:
+            self._wellness.break_now(None, now)
+        return await self._changed_and_synced()
+
+    @submit_checkin.validator
+    def _validate_checkin(self, request: CheckInRequest) -> None:
+        policy = self._params.policy
+        if not policy.scale_min <= request.mood <= policy.scale_max:
+            raise ApplicationError(
+                f"mood must be between {policy.scale_min} and {policy.scale_max}",
+                type=Rejection.INVALID_ARGUMENT,
+                non_retryable=True,
+            )
+
+    @workflow.update
+    async def break_now(self, request: BreakRequest) -> WorkerWellness:
+        """ "I need a break now": no new offers once this returns; current work continues."""
+        self._wellness.break_now(request.minutes, workflow.now())
+        return await self._changed_and_synced()
+
+    @workflow.update
+    async def end_break(self, request: EndBreakRequest) -> WorkerWellness:
+        """Ends a break the worker asked for; a mandatory break runs its course."""
+        self._wellness.end_break(workflow.now())
+        return await self._changed_and_synced()
+
+    @end_break.validator
+    def _validate_end_break(self, request: EndBreakRequest) -> None:
+        try:
+            Wellness(self._wellness.state, self._params.policy).end_break(workflow.now())
+        except NotOnBreakError as error:
+            raise ApplicationError(
+                str(error), type=Rejection.FAILED_PRECONDITION, non_retryable=True
+            ) from None
+
+    @workflow.update
+    async def record_work(self, record: ExposureRecord) -> WorkerWellness:
+        """`record_exposure` for callers that want the resulting state once routing sees it."""
+        self._wellness.record(record, workflow.now())
+        return await self._changed_and_synced()
+
+    # --- queries ---------------------------------------------------------------------------
+
+    @workflow.query
+    def view(self) -> WorkerWellness:
+        return self._wellness.state.view(self._params.policy, workflow.now())
+
+    @workflow.query
+    def state(self) -> WellnessState:
+        return self._wellness.state
+
+    @workflow.query
+    def checkins(self) -> CheckInHistory:
+        """Notes included: the API shows them to the worker, and to a lead only by policy."""
+        return CheckInHistory(
+            worker_id=self._params.worker_id, checkins=self._wellness.state.checkins
+        )
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._changes += 1
+        self._operations += 1
+
+    async def _changed_and_synced(self) -> WorkerWellness:
+        self._changed()
+        target = self._changes
+        await workflow.wait_condition(lambda: self._synced >= target)
+        return self._wellness.state.view(self._params.policy, workflow.now())
+
+    async def _sync(self) -> None:
+        target = self._changes
+        outgoing, self._wellness.outbox = self._wellness.outbox, []
+        now = workflow.now()
+        await workflow.execute_activity_method(
+            WellnessActivities.sync,
+            WellnessSync(
+                view=self._wellness.state.view(self._params.policy, now),
+                events=[self._event(item) for item in outgoing],
+            ),
+            start_to_close_timeout=SYNC_TIMEOUT,
+            retry_policy=SYNC_RETRY,
+        )
+        self._synced = max(self._synced, target)
+
+    def _event(self, item: Outgoing) -> DomainEvent:
+        params = self._params
+        return DomainEvent(
+            id=event_id(workflow.info().workflow_id, item.step),
+            type=item.type,
+            source=f"/warmline/wellness/{params.deployment}",
+            subject=params.worker_id,
+            time=item.at,
+            data=item.data,
+        )
