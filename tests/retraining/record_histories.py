@@ -62,7 +62,7 @@ class Recorder:
             self.files[name] = where / f"{name}.tsv"
             self.files[name].write_text("\n".join(rows) + "\n", encoding="utf-8")
         self.base = where / "base-registry"
-        model = train(self.files["base"], self.files["dev"], TAXONOMY)
+        model = train(self.files["base"], self.files["dev"], TAXONOMY, use_encoder=False)
         registry.publish(self.base, model, data={}, metrics={}, command=["record", "base"])
 
     def deployment(self, name: str, gold: int, **changes: object) -> RetrainingSettings:

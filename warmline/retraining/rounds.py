@@ -19,6 +19,7 @@ from warmline.retraining.data import GoldAccount, assemble
 from warmline.retraining.rules import Judgement, ModelScore, judge, score
 from warmline.retraining.settings import RetrainingSettings
 from warmline.triage import registry
+from warmline.triage.encoder import Encoder
 from warmline.triage.errors import TrainingDataError
 from warmline.triage.evaluate import evaluate
 from warmline.triage.local import LocalModel
@@ -133,6 +134,18 @@ def find_candidate(settings: RetrainingSettings, round_id: str) -> Candidate | N
     return None
 
 
+def _parent_recipe(settings: RetrainingSettings, parent: str | None) -> tuple[Encoder | None, bool]:
+    """The encoder the candidate is fitted with: the current model's own, or none when the
+    current model is TF-IDF only, so a round measures what the gold labels add rather than a
+    change of recipe. Without a current model, the shipped encoder."""
+    if parent is None:
+        return None, True
+    head = LocalModel.load(settings.registry / settings.taxonomy / parent).head
+    if head is None:
+        return None, False
+    return head.encoder, True
+
+
 def train_candidate(
     settings: RetrainingSettings,
     gold: list[GoldLabel],
@@ -153,7 +166,15 @@ def train_candidate(
         )
     parent, _ = registry.parent_of(settings.registry, settings.taxonomy)
     progress(f"training on {len(data.train.texts)} rows")
-    model = fit(data.train, data.dev, settings.taxonomy, parent_version=parent)
+    encoder, use_encoder = _parent_recipe(settings, parent)
+    model = fit(
+        data.train,
+        data.dev,
+        settings.taxonomy,
+        parent_version=parent,
+        encoder=encoder,
+        use_encoder=use_encoder,
+    )
     candidate = Candidate(
         round_id=round_id,
         taxonomy=settings.taxonomy,
