@@ -87,12 +87,20 @@ expect:
     assert report["passed"] is False
     assert [e["passed"] for e in report["expectations"]] == [True, False]
     assert report["step_errors"][0]["kind"] == "accept"
-    assert report["timeline"][0] == {
+    started = [e for e in report["timeline"] if e["subject"] == "c1"][0]
+    assert started == {
         "type": "io.warmline.conversation.started.v1",
         "offset_s": 0,
         "subject": "c1",
         "data": {"channel": "chat"},
     }
+    # Every available specialist's shift starts with the scenario (wellness on its own topic).
+    shifts = {
+        e["subject"]
+        for e in report["timeline"]
+        if e["type"] == "io.warmline.wellness.exposure.updated.v1" and e["offset_s"] == 0
+    }
+    assert {"sp-jonas", "sp-priya", "sp-olu"} <= shifts
 
 
 STEP = "steps:\n  - at: 0s\n    message: {conversation: c1, text: hi}\n"

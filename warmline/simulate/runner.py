@@ -105,6 +105,8 @@ MAX_SKIP = timedelta(minutes=2)
 """Skips double up to this while no event appears, so quiet hours of a shift pass quickly."""
 SETTLE_S = 0.05
 """Real time given to the worker between skips (spent waiting for events to track)."""
+FETCH_WAIT_MS = 10
+"""How long the broker may hold the tracker pump's fetch for new events."""
 VIEW_QUIET_S = 0.3
 """Before a wellness view is read, the events must have been quiet this long (real time), so
 exposure they carry has reached the view."""
@@ -280,8 +282,13 @@ class _Pump:
     wellness-tracker` would, so exposure is counted before the clock moves on."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
+        # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default): an event
+        # published just after would wait that long, and the clock would skip past it.
         self._consumer = KafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         self.tracker: ExposureTracker | None = None
 
@@ -362,13 +369,12 @@ class _Driver:
                 id=self.annotation_id,
                 task_queue=self.task_queue,
             )
-        self.start = await self.env.get_current_time()
-        # Everyone available starts a shift now, as `SetAvailability` would start it: their
-        # exposure, breaks and check-ins run from the scenario's start.
+        # Everyone available starts a shift, as `SetAvailability` would start it: their exposure,
+        # breaks and check-ins run from the scenario's start (a few milliseconds before it).
         working = [m.id for m in settings.members if m.id not in unavailable]
         for worker in [*working, *(a.id for a in annotators)]:
             await self.wellness.availability(worker, True)
-        await self.pump.drain(VIEW_QUIET_S)
+        self.start = await self.env.get_current_time()
 
     async def play(self, scenario: Scenario) -> tuple[list[StepError], dict[int, WorkerWellness]]:
         errors: list[StepError] = []
