@@ -40,7 +40,6 @@ from warmline.annotation.model import (
     policy_from_config,
 )
 from warmline.annotation.model import AnnotatorSpec as LoopAnnotator
-from warmline.annotation.redact import Redactor
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     CloseRequest,
@@ -245,10 +244,12 @@ def _annotators(scenario: Scenario, config: WarmlineConfig) -> list[LoopAnnotato
 def _annotation(
     scenario: Scenario, config: WarmlineConfig, redis: Redis, store: WellnessStateStore, run: str
 ) -> Annotation | None:
-    """The annotation loop's stores, for a scenario with `annotate` steps (the redactor takes a
-    moment to load its name lists, so only then)."""
+    """The annotation loop's stores, for a scenario with `annotate` steps."""
     if not scenario.annotates:
         return None
+    # scrubadub and its name lists take seconds to import: only scenarios that annotate pay.
+    from warmline.annotation.redact import Redactor
+
     people = [
         *(s.name for s in config.routing.specialists),
         *(s.name for s in config.routing.supervisors),
