@@ -13,15 +13,21 @@ every run.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from redis import Redis
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -103,12 +109,12 @@ real time, so a skip must not carry the clock far past the events they answer.""
 MAX_SKIP = timedelta(minutes=2)
 """Skips double up to this while no event appears, so quiet hours of a shift pass quickly."""
 SETTLE_S = 0.05
-"""Real time given to the worker between skips (spent waiting for events to track)."""
+"""Real time given to the worker between skips, so work a skip triggered gets going."""
 FETCH_WAIT_MS = 10
 """How long the broker may hold the tracker pump's fetch for new events."""
-VIEW_QUIET_S = 0.3
-"""Before a wellness view is read, the events must have been quiet this long (real time), so
-exposure they carry has reached the view."""
+VIEW_SETTLE_S = 0.3
+"""Real time given to the wellness workflows before a view is read, so a signal the tracker just
+sent has reached the view."""
 OFFER_WAIT_S = 3.0
 """How long (real time) a step waits for an offer or a handoff it needs to appear."""
 QUIET_S = 1.5
@@ -283,35 +289,43 @@ class _Pump:
     wellness-tracker` would, so exposure is counted before the clock moves on."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
-        # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default): an event
-        # published just after would wait that long, and the clock would skip past it.
+        # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default), which
+        # would make reading up to the end of the topic slow.
         self._consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=FETCH_WAIT_MS,
+            bootstrap_servers=bootstrap, fetch_max_wait_ms=FETCH_WAIT_MS, enable_auto_commit=False
         )
+        found = self._consumer.partitions_for_topic(topic) or {0}
+        self._partitions = [TopicPartition(topic, partition) for partition in sorted(found)]
+        self._consumer.assign(self._partitions)
+        self._consumer.seek_to_beginning(*self._partitions)
         self.tracker: ExposureTracker | None = None
 
-    async def drain(self, quiet_s: float) -> int:
-        """Track every new event until none arrives for `quiet_s`; how many there were."""
-        seen = 0
-        while True:
-            events = await asyncio.to_thread(self._poll, quiet_s)
-            if not events:
-                return seen
-            seen += len(events)
-            if self.tracker is not None:
-                for event in events:
-                    await self.tracker.handle(event)
+    async def drain(self) -> int:
+        """Track every event published so far; how many there were.
 
-    def _poll(self, timeout_s: float) -> list[DomainEvent]:
-        batch = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
-        return [
-            from_record(r.key, list(r.headers), r.value)
-            for records in batch.values()
-            for r in records
-        ]
+        "So far" is the topic's end now: a step's update publishes before it returns, so what a
+        step caused is tracked before the clock moves on."""
+        events = await asyncio.to_thread(self._read_to_end)
+        if self.tracker is not None:
+            for event in events:
+                await self.tracker.handle(event)
+        return len(events)
+
+    def _read_to_end(self) -> list[DomainEvent]:
+        ends: dict[TopicPartition, int] = self._consumer.end_offsets(self._partitions)
+        events: list[DomainEvent] = []
+        deadline = time.monotonic() + OFFER_WAIT_S
+        # Whatever is not read by the deadline is read by the next drain.
+        while time.monotonic() < deadline and any(
+            self._consumer.position(partition) < end for partition, end in ends.items()
+        ):
+            batch = self._consumer.poll(timeout_ms=100)
+            events.extend(
+                from_record(r.key, list(r.headers), r.value)
+                for records in batch.values()
+                for r in records
+            )
+        return events
 
     def close(self) -> None:
         self._consumer.close()
@@ -373,9 +387,26 @@ class _Driver:
         # Everyone available starts a shift, as `SetAvailability` would start it: their exposure,
         # breaks and check-ins run from the scenario's start (a few milliseconds before it).
         working = [m.id for m in settings.members if m.id not in unavailable]
-        for worker in [*working, *(a.id for a in annotators)]:
+        workers = [*working, *(a.id for a in annotators)]
+        for worker in workers:
             await self.wellness.availability(worker, True)
+        for worker in workers:
+            await self._wait_for_shift(worker)
         self.start = await self.env.get_current_time()
+
+    async def _wait_for_shift(self, worker: str) -> None:
+        """A signal's first workflow task may still be pending when a step's update arrives, and
+        the update could then run first: the shift must have started before any step."""
+        handle = self.wellness.handle(worker)
+        for _ in range(int(OFFER_WAIT_S / 0.05) * 3):
+            try:
+                state = await handle.query(WellnessWorkflow.state)
+            except (RPCError, WorkflowQueryFailedError):
+                state = None
+            if state is not None and state.shift is not None:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"the shift of {worker} did not start")
 
     async def play(self, scenario: Scenario) -> tuple[list[StepError], dict[int, WorkerWellness]]:
         errors: list[StepError] = []
@@ -408,8 +439,7 @@ class _Driver:
                     if step.refused:
                         message += f" ({step.refused!r})"
                     errors.append(StepError(index, step.at, step.kind, message))
-            # An update publishes before it returns: what the step caused is on the topic now.
-            await self.pump.drain(SETTLE_S)
+            await self.pump.drain()
         await self.advance_to(self.start + scenario.horizon)
         return errors, views
 
@@ -420,12 +450,14 @@ class _Driver:
             if now >= moment:
                 return
             await self.env.sleep(min(skip, moment - now))
-            seen = await self.pump.drain(SETTLE_S)
+            await asyncio.sleep(SETTLE_S)
+            seen = await self.pump.drain()
             skip = SKIP if seen else min(skip * 2, MAX_SKIP)
 
     async def _view(self, worker: str) -> WorkerWellness:
         """The worker's wellness view as routing reads it, once pending work has settled."""
-        await self.pump.drain(VIEW_QUIET_S)
+        await self.pump.drain()
+        await asyncio.sleep(VIEW_SETTLE_S)
         view = await asyncio.to_thread(self.store.read, [worker])
         return view[worker]
 
