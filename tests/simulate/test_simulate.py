@@ -15,6 +15,8 @@ import pytest
 
 from warmline.services import Endpoints
 from warmline.simulate import load_scenario, run_scenario
+from warmline.simulate.report import evaluate
+from warmline.simulate.runner import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
@@ -23,8 +25,20 @@ WARMLINE = Path(sys.executable).parent / "warmline"
 GRIEF = "My mother died last week and the gift I ordered for her arrived today"
 
 
+WELLNESS_STEPS = ("checkin:", "break_now:", "end_break:", "annotate:", "- wellness:")
+
+
 def test_at_least_ten_scenarios_ship() -> None:
     assert len(SCENARIOS) >= 10
+
+
+def test_at_least_five_wellness_scenarios_ship() -> None:
+    wellness = [
+        path.stem
+        for path in SCENARIOS
+        if any(step in path.read_text(encoding="utf-8") for step in WELLNESS_STEPS)
+    ]
+    assert len(wellness) >= 5, wellness
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
@@ -87,12 +101,20 @@ expect:
     assert report["passed"] is False
     assert [e["passed"] for e in report["expectations"]] == [True, False]
     assert report["step_errors"][0]["kind"] == "accept"
-    assert report["timeline"][0] == {
+    started = next(e for e in report["timeline"] if e["subject"] == "c1")
+    assert started == {
         "type": "io.warmline.conversation.started.v1",
         "offset_s": 0,
         "subject": "c1",
         "data": {"channel": "chat"},
     }
+    # Every available specialist's shift starts with the scenario (wellness on its own topic).
+    shifts = {
+        e["subject"]
+        for e in report["timeline"]
+        if e["type"] == "io.warmline.wellness.exposure.updated.v1" and e["offset_s"] == 0
+    }
+    assert {"sp-jonas", "sp-priya", "sp-olu"} <= shifts
 
 
 STEP = "steps:\n  - at: 0s\n    message: {conversation: c1, text: hi}\n"
@@ -128,6 +150,62 @@ INVALID = [
         id="unknown-specialist",
     ),
     pytest.param("steps: [\n", "5:1: invalid YAML", id="not-yaml"),
+    pytest.param(
+        "steps:\n  - at: 1s\n    checkin: {worker: sp-olu, mood: 9}\n",
+        "6:37: steps[0].checkin.mood: mood 9 is off the configured scale (1 to 5)",
+        id="mood-off-scale",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    break_now: {worker: sp-jonsa}\n",
+        "6:25: steps[0].break_now.worker: unknown worker 'sp-jonsa'; did you mean 'sp-jonas'?",
+        id="unknown-worker",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    break_now: {worker: sp-olu, minutes: 500}\n",
+        "6:42: steps[0].break_now.minutes: Input should be less than or equal to 240",
+        id="break-too-long",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    annotate: {annotator: an-samm, labels: [joy]}\n",
+        "6:27: steps[0].annotate.annotator: unknown annotator 'an-samm'; did you mean 'an-sam'?",
+        id="unknown-annotator",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    annotate: {annotator: an-sam, labels: [happy, sadnes]}\n",
+        "6:51: steps[0].annotate.labels[1]: label 'sadnes' is not in the taxonomy; "
+        "did you mean 'sadness'?",
+        id="label-not-in-taxonomy",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    annotate: {annotator: an-sam}\n",
+        "6:5: steps[0].annotate: missing required key 'labels'",
+        id="annotate-without-labels",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n    end_break: {worker: sp-olu}\n    refused: 3\n",
+        "7:14: steps[0].refused: Input should be a valid string",
+        id="refused-not-text",
+    ),
+    pytest.param(
+        "expect:\n  - wellness: {worker: sp-olu, at: 1m}\n",
+        "5:15: expect[0].wellness: say what to check: in_shift, on_break",
+        id="wellness-checks-nothing",
+    ),
+    pytest.param(
+        "expect:\n  - wellness: {worker: sp-olu, at: 1m, on_brek: true}\n",
+        "5:40: expect[0].wellness: unknown key 'on_brek'; did you mean 'on_break'?",
+        id="wellness-typo",
+    ),
+    pytest.param(
+        "expect:\n  - wellness: {worker: sp-olu, at: 1m, on_break: true}\n    within: 2m\n",
+        "5:5: expect[0]: a wellness expectation takes worker, at and the state to check",
+        id="wellness-with-within",
+    ),
+    pytest.param(
+        "expect:\n  - wellness: {worker: sp-oul, at: 1m, on_break: true}\n",
+        "5:24: expect[0].wellness.worker: unknown worker 'sp-oul'; did you mean 'sp-olu'?",
+        id="wellness-unknown-worker",
+    ),
 ]
 
 
@@ -159,3 +237,61 @@ def test_a_missing_scenario_or_configuration_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{bad_config}:3:1: (top level): unknown key 'metadta'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_wellness_steps_and_expectations_report_what_went_wrong(
+    tmp_path: Path, embedded_services: Endpoints
+) -> None:
+    """A refused step that was performed, one refused for another reason, and wellness states
+    that do not hold are each reported; the ones that hold pass."""
+    path = write(
+        tmp_path,
+        """steps:
+  - at: 0s
+    break_now: {worker: sp-olu, minutes: 5}
+  - at: 10s
+    checkin: {worker: sp-olu, mood: 4}
+    refused: off the scale
+  - at: 20s
+    end_break: {worker: sp-jonas}
+    refused: cannot be cut short
+  - at: 30s
+    end_break: {worker: sp-olu}
+expect:
+  - wellness: {worker: sp-olu, at: 5s, on_break: true, in_shift: true}
+  - wellness: {worker: sp-olu, at: 40s, on_break: true}
+  - wellness: {worker: sp-jonas, at: 40s, on_break: false, exposure_at_least: 1}
+  - event: io.warmline.wellness.break.ended.v1
+    subject: sp-olu
+    data: {reason: ended by the worker}
+    within: 31s
+  - event: io.warmline.wellness.checkin.submitted.v1
+    subject: sp-olu
+    within: 11s
+""",
+    )
+    report = run_scenario(
+        load_scenario(path, config_path=ONLINE_SHOP),
+        kafka=embedded_services.kafka,
+        redis=embedded_services.redis,
+    )
+    assert not report.passed
+    assert [(e.index, e.kind, e.message) for e in report.run.step_errors] == [
+        (1, "checkin", "performed, but the scenario expects it to be refused ('off the scale')"),
+        (2, "end_break", "refused: you are not on a break"),
+    ]
+    results = [(r.passed, r.detail) for r in report.results]
+    assert results[0] == (True, "exposure 0 min")
+    assert results[1] == (False, "on_break is False")
+    assert results[2] == (False, "exposure is 0, below 1")
+    assert results[3] == (True, "at 30s")
+    assert results[4] == (True, "at 10s")
+    shown = report.as_json()["expectations"][1]["expect"]
+    assert shown == {"wellness": {"worker": "sp-olu", "at": "40s", "on_break": True}}
+
+
+def test_a_wellness_view_never_read_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, "expect:\n  - wellness: {worker: sp-olu, at: 1m, on_break: true}\n")
+    loaded = load_scenario(path, config_path=ONLINE_SHOP)
+    [result] = evaluate(loaded.scenario, Run()).results
+    assert (result.passed, result.detail) == (False, "the view was never read")

@@ -42,6 +42,7 @@ from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import build_provider, escalation_policy, roster_settings
 from warmline.services import Endpoints, LocalServices, ServiceName
+from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
 
@@ -105,6 +106,10 @@ class Run:
     @property
     def topic(self) -> str:
         return f"warmline.demo.{self.run_id}.events"
+
+    @property
+    def wellness_topic(self) -> str:
+        return f"warmline.demo.{self.run_id}.wellness"
 
 
 def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
@@ -192,12 +197,21 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
     run = Run(tenant=config.tenants[0].id)
     began = time.monotonic()
     client = await Client.connect(endpoints.temporal, data_converter=pydantic_data_converter)
-    publisher = EventPublisher.connect(endpoints.kafka, topic=run.topic)
+    publisher = EventPublisher.connect(
+        endpoints.kafka, topic=run.topic, wellness_topic=run.wellness_topic
+    )
     live_view = LiveView.connect(endpoints.redis, prefix=f"warmline-demo-{run.run_id}")
+    # Routing reads the workers' wellness views of this run only (a prefix of its own).
+    wellness = WellnessStateStore.connect(
+        endpoints.redis,
+        deployment=config.metadata.name,
+        prefix=f"warmline-demo-{run.run_id}-wellness",
+    )
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
         renderer=renderer_from_config(config.handoff),
+        wellness=wellness,
     )
     policy = escalation_policy(config, task_queue=run.task_queue)
     if policy.routing is None:
@@ -226,6 +240,7 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
     finally:
         publisher.close()
         live_view.close()
+        wellness.close()
     return summarise(events, triage_ms=run.triage_ms, duration_s=time.monotonic() - began)
 
 

@@ -11,9 +11,10 @@ from rich.table import Table
 from rich.text import Text
 
 from warmline.config.durations import format_duration
-from warmline.events import DomainEvent
+from warmline.events import DomainEvent, EventType
 from warmline.simulate.runner import Run, StepError
-from warmline.simulate.scenario import Expectation, Scenario
+from warmline.simulate.scenario import Expectation, Scenario, WellnessCheck
+from warmline.wellness.view import WorkerWellness
 
 DATA_SHOWN = 90
 """Characters of an event's data shown in the timeline table."""
@@ -86,11 +87,55 @@ class Report:
 
 
 def evaluate(scenario: Scenario, run: Run) -> Report:
-    return Report(scenario, run, [_check(e, run.events) for e in scenario.expect])
+    return Report(
+        scenario,
+        run,
+        [
+            _check_wellness(e, e.wellness, run.views.get(index))
+            if e.wellness is not None
+            else _check(e, e.type, run.events)
+            for index, e in enumerate(scenario.expect)
+        ],
+    )
 
 
-def _check(expectation: Expectation, events: list[tuple[timedelta, DomainEvent]]) -> Result:
-    of_type = [(o, e) for o, e in events if e.type == expectation.type]
+def _check_wellness(
+    expectation: Expectation, check: WellnessCheck, view: WorkerWellness | None
+) -> Result:
+    if view is None:
+        return Result(expectation, passed=False, detail="the view was never read")
+    found = {
+        "in_shift": view.in_shift,
+        "on_break": view.on_break,
+        "over_budget": view.over_budget,
+        "rotated_off": view.rotated_off_intense,
+        "crisis_blocked": view.crisis_blocked,
+        "checkin_pending": view.checkin_pending,
+        "breaks_taken": view.breaks_taken,
+    }
+    wrong = [
+        f"{name} is {found[name]}"
+        for name, wanted in check.wanted().items()
+        if name in found and found[name] != wanted
+    ]
+    exposure = view.exposure_minutes
+    if check.exposure_at_least is not None and exposure < check.exposure_at_least:
+        wrong.append(f"exposure is {exposure:g}, below {check.exposure_at_least:g}")
+    if check.exposure_below is not None and exposure >= check.exposure_below:
+        wrong.append(f"exposure is {exposure:g}, not below {check.exposure_below:g}")
+    if wrong:
+        return Result(expectation, passed=False, detail="; ".join(wrong))
+    return Result(expectation, passed=True, detail=f"exposure {exposure:g} min")
+
+
+def _check(
+    expectation: Expectation,
+    wanted: EventType | None,
+    events: list[tuple[timedelta, DomainEvent]],
+) -> Result:
+    if wanted is None:
+        raise ValueError("an event expectation has an event type")
+    of_type = [(o, e) for o, e in events if e.type == wanted]
     matching = [
         (offset, event)
         for offset, event in of_type
@@ -116,14 +161,17 @@ def _check(expectation: Expectation, events: list[tuple[timedelta, DomainEvent]]
     if of_type:
         seen = "; ".join(f"{e.subject} {_compact(e.data)}" for _, e in of_type[:3])
         return Result(
-            expectation, passed=False, detail=f"no {_short(expectation.type.value)} matched: {seen}"
+            expectation, passed=False, detail=f"no {_short(wanted.value)} matched: {seen}"
         )
-    return Result(
-        expectation, passed=False, detail=f"no {_short(expectation.type.value)} event at all"
-    )
+    return Result(expectation, passed=False, detail=f"no {_short(wanted.value)} event at all")
 
 
 def _expect_json(expectation: Expectation) -> dict[str, Any]:
+    if expectation.wellness is not None:
+        check = expectation.wellness
+        return {
+            "wellness": {"worker": check.worker, "at": format_duration(check.at), **check.wanted()}
+        }
     shown = expectation.model_dump(mode="json", exclude_none=True, exclude={"within"})
     if expectation.within is not None:
         shown["within"] = format_duration(expectation.within)

@@ -1,23 +1,33 @@
 """Runs a scenario against the real workflows on Temporal's time-skipping test server.
 
-A real worker (triage, roster, escalation, handoff, events) serves a fresh task queue; the runner
-moves the test server's clock to each step's time in small skips, performs the step as a
-specialist or customer would, keeps skipping past the scenario's horizon, then reads the domain
-events back from Kafka. Event offsets are workflow time since the start, so an hour of SLA timers
-takes seconds and the timeline is the same on every run.
+A real worker (triage, roster, escalation, handoff, wellness, annotation, events) serves a fresh
+task queue, with wellness-aware routing reading the workers' wellness views; the runner moves the
+test server's clock to each step's time in skips, performs the step as a customer, specialist or
+annotator would, keeps skipping past the scenario's horizon, then reads the domain and wellness
+events back from Kafka. Between skips the real exposure tracker folds the new events, so handled
+conversations count toward the specialists' exposure as in production. Event offsets are workflow
+time since the start, so hours of breaks and check-ins take seconds and the timeline is the same on
+every run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafka import KafkaConsumer
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from kafka import KafkaConsumer, TopicPartition
+from redis import Redis
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
@@ -25,6 +35,17 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
+from warmline.annotation.gold import GoldLabelStore
+from warmline.annotation.model import (
+    AnnotationInput,
+    AnnotationReport,
+    LabelSubmission,
+    NextTaskRequest,
+    TextItem,
+    annotation_workflow_id,
+    policy_from_config,
+)
+from warmline.annotation.model import AnnotatorSpec as LoopAnnotator
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     CloseRequest,
@@ -47,16 +68,21 @@ from warmline.escalation import (
     escalation_workflow_id,
 )
 from warmline.events import DomainEvent, EventPublisher, from_record
+from warmline.events.admin import ensure_topics
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
-from warmline.runtime import build_provider, escalation_policy, roster_settings
+from warmline.runtime import build_provider, escalation_policy, roster_settings, wellness_policy
 from warmline.services import temporal_test_server_path
 from warmline.simulate.scenario import (
+    AnnotateStep,
     AvailabilityStep,
+    BreakStep,
+    CheckInStep,
     CloseStep,
     CompleteStep,
     DeclineStep,
+    EndBreakStep,
     HandBackStep,
     MessageStep,
     OfferStep,
@@ -65,15 +91,30 @@ from warmline.simulate.scenario import (
     Step,
     TransferStep,
 )
-from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.policy import WorkerKind
+from warmline.wellness.tracker import ExposureTracker, TrackStore
+from warmline.wellness.types import BreakRequest, CheckInRequest, EndBreakRequest
+from warmline.wellness.view import WellnessStateStore, WorkerWellness
+from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
+from workflows.annotation import AnnotationWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
+from workflows.wellness import WellnessWorkflow
 
 SKIP = timedelta(seconds=5)
-"""Most workflow time skipped per call: one long skip of the test server is fragile."""
+"""Workflow time skipped per call while things happen: the exposure tracker and the steps act in
+real time, so a skip must not carry the clock far past the events they answer."""
+MAX_SKIP = timedelta(minutes=2)
+"""Skips double up to this while no event appears, so quiet hours of a shift pass quickly."""
 SETTLE_S = 0.05
 """Real time given to the worker between skips, so work a skip triggered gets going."""
+FETCH_WAIT_MS = 10
+"""How long the broker may hold the tracker pump's fetch for new events."""
+VIEW_SETTLE_S = 0.3
+"""Real time given to the wellness workflows before a view is read, so a signal the tracker just
+sent has reached the view."""
 OFFER_WAIT_S = 3.0
 """How long (real time) a step waits for an offer or a handoff it needs to appear."""
 QUIET_S = 1.5
@@ -92,10 +133,12 @@ class StepError:
 
 @dataclass
 class Run:
-    """What a simulation produced: the events with their offsets and the steps that failed."""
+    """What a simulation produced: the events with their offsets, the steps that failed and the
+    wellness views read for the scenario's `wellness` expectations (by expectation index)."""
 
     events: list[tuple[timedelta, DomainEvent]] = field(default_factory=list)
     step_errors: list[StepError] = field(default_factory=list)
+    views: dict[int, WorkerWellness] = field(default_factory=dict)
 
 
 class StepFailedError(Exception):
@@ -107,18 +150,31 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
     run_id = uuid.uuid4().hex[:10]
     task_queue = f"simulate-{run_id}"
     topic = f"simulate-{run_id}"
+    wellness_topic = f"simulate-{run_id}-wellness"
+    deployment = config.metadata.name
+    # A first publish to a missing topic can hold an activity, and with it the time skipping.
+    await asyncio.to_thread(ensure_topics, kafka, [topic, wellness_topic])
     policy = escalation_policy(config, task_queue=task_queue)
     settings = _roster(scenario, config)
-    publisher = EventPublisher.connect(kafka, topic=topic)
+    publisher = EventPublisher.connect(kafka, topic=topic, wellness_topic=wellness_topic)
     live_view = LiveView.connect(redis, prefix=f"simulate-{run_id}")
-    routing = Routing(
-        roster=settings, live_view=live_view, renderer=renderer_from_config(config.handoff)
+    store = WellnessStateStore.connect(
+        redis, deployment=deployment, prefix=f"simulate-{run_id}-wellness"
     )
+    redis_client = Redis.from_url(redis)
+    routing = Routing(
+        roster=settings,
+        live_view=live_view,
+        renderer=renderer_from_config(config.handoff),
+        wellness=store,
+    )
+    annotation = _annotation(scenario, config, redis_client, store, run_id)
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server_path()),
         runtime=_quiet_runtime(),
     )
+    pump = _Pump(kafka, topic)
     run = Run()
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
@@ -129,19 +185,38 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
                 task_queue=task_queue,
                 executor=executor,
                 routing=routing,
+                annotation=annotation,
             ):
-                driver = _Driver(env, config, policy, task_queue)
+                kinds = {member.id: WorkerKind.SPECIALIST for member in settings.members}
+                kinds |= {a.id: WorkerKind.ANNOTATOR for a in _annotators(scenario, config)}
+                wellness = WellnessClient(
+                    env.client,
+                    deployment=deployment,
+                    policy=wellness_policy(config),
+                    task_queue=task_queue,
+                    kinds=kinds,
+                )
+                pump.tracker = ExposureTracker(
+                    wellness,
+                    TrackStore(redis_client, deployment=deployment, prefix=f"simulate-{run_id}"),
+                    bootstrap=kafka,
+                    topic=topic,
+                )
+                driver = _Driver(env, config, policy, task_queue, wellness, store, pump)
                 await driver.prepare(scenario, settings)
-                run.step_errors = await driver.play(scenario)
-                events = await asyncio.to_thread(_read_events, kafka, topic)
+                run.step_errors, run.views = await driver.play(scenario)
+                events = await asyncio.to_thread(_read_events, kafka, [topic, wellness_topic])
                 run.events = sorted(
                     ((event.time - driver.start, event) for event in events),
-                    key=lambda pair: pair[0],
+                    key=lambda pair: (pair[0], pair[1].time),
                 )
     finally:
         await env.shutdown()
+        pump.close()
         publisher.close()
         live_view.close()
+        store.close()
+        redis_client.close()
     return run
 
 
@@ -162,9 +237,40 @@ def _roster(scenario: Scenario, config: WarmlineConfig) -> RosterSettings:
     return settings.model_copy(update={"members": members})
 
 
-def _read_events(bootstrap: str, topic: str) -> list[DomainEvent]:
-    """Everything on the run's topic, read until it has been quiet for a while."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+def _annotators(scenario: Scenario, config: WarmlineConfig) -> list[LoopAnnotator]:
+    """The annotation loop's annotators: the scenario's, else the configuration's."""
+    if scenario.annotators is not None:
+        return [
+            LoopAnnotator(id=a.id, senior=a.senior, skills=a.skills, languages=a.languages)
+            for a in scenario.annotators
+        ]
+    return policy_from_config(config).annotators
+
+
+def _annotation(
+    scenario: Scenario, config: WarmlineConfig, redis: Redis, store: WellnessStateStore, run: str
+) -> Annotation | None:
+    """The annotation loop's stores, for a scenario with `annotate` steps."""
+    if not scenario.annotates:
+        return None
+    # scrubadub and its name lists take seconds to import: only scenarios that annotate pay.
+    from warmline.annotation.redact import Redactor
+
+    people = [
+        *(s.name for s in config.routing.specialists),
+        *(s.name for s in config.routing.supervisors),
+        *(a.name for a in config.annotation.annotators),
+    ]
+    return Annotation(
+        gold=GoldLabelStore(redis, deployment=config.metadata.name, prefix=f"simulate-{run}-gold"),
+        wellness=store,
+        redactor=Redactor(known_names=people),
+    )
+
+
+def _read_events(bootstrap: str, topics: list[str]) -> list[DomainEvent]:
+    """Everything on the run's topics, read until they have been quiet for a while."""
+    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     events: list[DomainEvent] = []
     try:
         quiet = 0.0
@@ -178,21 +284,81 @@ def _read_events(bootstrap: str, topic: str) -> list[DomainEvent]:
     return events
 
 
+class _Pump:
+    """Feeds the run's events to the exposure tracker between skips, as `warmline
+    wellness-tracker` would, so exposure is counted before the clock moves on."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default), which
+        # would make reading up to the end of the topic slow.
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, fetch_max_wait_ms=FETCH_WAIT_MS, enable_auto_commit=False
+        )
+        found = self._consumer.partitions_for_topic(topic) or {0}
+        self._partitions = [TopicPartition(topic, partition) for partition in sorted(found)]
+        self._consumer.assign(self._partitions)
+        self._consumer.seek_to_beginning(*self._partitions)
+        self.tracker: ExposureTracker | None = None
+
+    async def drain(self) -> int:
+        """Track every event published so far; how many there were.
+
+        "So far" is the topic's end now: a step's update publishes before it returns, so what a
+        step caused is tracked before the clock moves on."""
+        events = await asyncio.to_thread(self._read_to_end)
+        if self.tracker is not None:
+            for event in events:
+                await self.tracker.handle(event)
+        return len(events)
+
+    def _read_to_end(self) -> list[DomainEvent]:
+        ends: dict[TopicPartition, int] = self._consumer.end_offsets(self._partitions)
+        events: list[DomainEvent] = []
+        deadline = time.monotonic() + OFFER_WAIT_S
+        # Whatever is not read by the deadline is read by the next drain.
+        while time.monotonic() < deadline and any(
+            self._consumer.position(partition) < end for partition, end in ends.items()
+        ):
+            batch = self._consumer.poll(timeout_ms=100)
+            events.extend(
+                from_record(r.key, list(r.headers), r.value)
+                for records in batch.values()
+                for r in records
+            )
+        return events
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
 class _Driver:
-    """Moves the clock and performs the steps as customers and specialists would."""
+    """Moves the clock and performs the steps as customers, specialists and annotators would."""
 
     def __init__(
-        self, env: WorkflowEnvironment, config: WarmlineConfig, policy: EscalationPolicy, tq: str
+        self,
+        env: WorkflowEnvironment,
+        config: WarmlineConfig,
+        policy: EscalationPolicy,
+        tq: str,
+        wellness: WellnessClient,
+        store: WellnessStateStore,
+        pump: _Pump,
     ) -> None:
         self.env = env
         self.client: Client = env.client
+        self.config = config
         self.tenant = config.tenants[0].id
         self.country = config.tenants[0].country
         self.policy = policy
         self.task_queue = tq
+        self.wellness = wellness
+        self.store = store
+        self.pump = pump
         self.start = datetime.min
         self.conversations: dict[str, Conversation] = {}
         self.messages = 0
+        self.items: dict[str, bool] = {}
+        """Annotation items submitted: item id → crisis."""
 
     @property
     def roster_id(self) -> str:
@@ -200,31 +366,100 @@ class _Driver:
             raise RuntimeError("the policy has routing")
         return self.policy.routing.roster_id
 
+    @property
+    def annotation_id(self) -> str:
+        return annotation_workflow_id(self.config.metadata.name)
+
     async def prepare(self, scenario: Scenario, settings: RosterSettings) -> None:
         await ensure_roster(self.client, self.roster_id, settings, task_queue=self.task_queue)
-        for specialist in scenario.specialists or []:
-            if not specialist.available:
-                await self._set_availability(specialist.id, available=False)
+        unavailable = {s.id for s in scenario.specialists or [] if not s.available}
+        for specialist in unavailable:
+            await self._set_availability(specialist, available=False)
+        annotators = _annotators(scenario, self.config)
+        if scenario.annotates:
+            policy = policy_from_config(self.config).model_copy(update={"annotators": annotators})
+            await self.client.start_workflow(
+                AnnotationWorkflow.run,
+                AnnotationInput(policy=policy),
+                id=self.annotation_id,
+                task_queue=self.task_queue,
+            )
+        # Everyone available starts a shift, as `SetAvailability` would start it: their exposure,
+        # breaks and check-ins run from the scenario's start (a few milliseconds before it).
+        working = [m.id for m in settings.members if m.id not in unavailable]
+        workers = [*working, *(a.id for a in annotators)]
+        for worker in workers:
+            await self.wellness.availability(worker, True)
+        for worker in workers:
+            await self._wait_for_shift(worker)
         self.start = await self.env.get_current_time()
 
-    async def play(self, scenario: Scenario) -> list[StepError]:
+    async def _wait_for_shift(self, worker: str) -> None:
+        """A signal's first workflow task may still be pending when a step's update arrives, and
+        the update could then run first: the shift must have started before any step."""
+        handle = self.wellness.handle(worker)
+        for _ in range(int(OFFER_WAIT_S / 0.05) * 3):
+            try:
+                state = await handle.query(WellnessWorkflow.state)
+            except (RPCError, WorkflowQueryFailedError):
+                state = None
+            if state is not None and state.shift is not None:
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"the shift of {worker} did not start")
+
+    async def play(self, scenario: Scenario) -> tuple[list[StepError], dict[int, WorkerWellness]]:
         errors: list[StepError] = []
-        for index, step in enumerate(scenario.steps):
-            await self.advance_to(self.start + step.at)
+        views: dict[int, WorkerWellness] = {}
+        # Steps and the moments wellness views are read, in time order (a view after the steps
+        # at the same moment).
+        timeline: list[tuple[timedelta, int, int]] = [
+            (step.at, 0, index) for index, step in enumerate(scenario.steps)
+        ] + [
+            (e.wellness.at, 1, index)
+            for index, e in enumerate(scenario.expect)
+            if e.wellness is not None
+        ]
+        for at, kind, index in sorted(timeline):
+            await self.advance_to(self.start + at)
+            if kind == 1:
+                check = scenario.expect[index].wellness
+                if check is not None:
+                    views[index] = await self._view(check.worker)
+                continue
+            step = scenario.steps[index]
             try:
                 await self.perform(step)
             except StepFailedError as error:
-                errors.append(StepError(index, step.at, step.kind, str(error)))
+                if step.refused is None or step.refused not in str(error):
+                    errors.append(StepError(index, step.at, step.kind, str(error)))
+            else:
+                if step.refused is not None:
+                    message = "performed, but the scenario expects it to be refused"
+                    if step.refused:
+                        message += f" ({step.refused!r})"
+                    errors.append(StepError(index, step.at, step.kind, message))
+            await self.pump.drain()
         await self.advance_to(self.start + scenario.horizon)
-        return errors
+        return errors, views
 
     async def advance_to(self, moment: datetime) -> None:
+        skip = SKIP
         while True:
             now = await self.env.get_current_time()
             if now >= moment:
                 return
-            await self.env.sleep(min(SKIP, moment - now))
+            await self.env.sleep(min(skip, moment - now))
             await asyncio.sleep(SETTLE_S)
+            seen = await self.pump.drain()
+            skip = SKIP if seen else min(skip * 2, MAX_SKIP)
+
+    async def _view(self, worker: str) -> WorkerWellness:
+        """The worker's wellness view as routing reads it, once pending work has settled."""
+        await self.pump.drain()
+        await asyncio.sleep(VIEW_SETTLE_S)
+        view = await asyncio.to_thread(self.store.read, [worker])
+        return view[worker]
 
     async def perform(self, step: Step) -> None:
         action = step.action
@@ -233,10 +468,15 @@ class _Driver:
                 await self._message(action)
             elif isinstance(action, AvailabilityStep):
                 await self._set_availability(action.specialist, available=action.available)
+                await self.wellness.availability(action.specialist, action.available)
             elif isinstance(action, CloseStep):
                 await self._conversation(action.conversation).signal(
                     ConversationWorkflow.close, CloseRequest(reason=action.reason)
                 )
+            elif isinstance(action, CheckInStep | BreakStep | EndBreakStep):
+                await self._wellness_action(action)
+            elif isinstance(action, AnnotateStep):
+                await self._annotate(action)
             elif step.kind in {"accept", "decline"} and isinstance(action, OfferStep):
                 await self._answer_offer(step.kind, action)
             else:
@@ -247,6 +487,68 @@ class _Driver:
             raise StepFailedError(f"refused: {reason}") from None
         except RPCError as error:
             raise StepFailedError(f"refused: {error.message}") from None
+
+    async def _wellness_action(self, action: CheckInStep | BreakStep | EndBreakStep) -> None:
+        """A worker's own wellness action: returns once routing sees its effect."""
+        await self.wellness.ensure(action.worker)
+        handle = self.wellness.handle(action.worker)
+        if isinstance(action, CheckInStep):
+            request = CheckInRequest(mood=action.mood, note=action.note, break_now=action.break_now)
+            await handle.execute_update(WellnessWorkflow.submit_checkin, request)
+        elif isinstance(action, BreakStep):
+            await handle.execute_update(
+                WellnessWorkflow.break_now, BreakRequest(minutes=action.minutes)
+            )
+        else:
+            await handle.execute_update(WellnessWorkflow.end_break, EndBreakRequest())
+
+    async def _annotate(self, action: AnnotateStep) -> None:
+        """Submit the item (if any), take the annotator's next task, label it, count the work."""
+        loop = self.client.get_workflow_handle_for(AnnotationWorkflow.run, self.annotation_id)
+        if action.text is not None:
+            item = f"simulated-{len(self.items) + 1}"
+            self.items[item] = action.crisis
+            await loop.signal(
+                AnnotationWorkflow.submit_text,
+                TextItem(
+                    item_id=item,
+                    text=action.text,
+                    tenant_id=self.tenant,
+                    distress=action.distress,
+                    crisis=action.crisis,
+                ),
+            )
+            await self._wait_for_task(loop, item)
+        result = await loop.execute_update(
+            AnnotationWorkflow.next_task, NextTaskRequest(annotator_id=action.annotator)
+        )
+        task = result.task
+        if task is None:
+            raise StepFailedError(f"refused: {result.reason}")
+        await loop.execute_update(
+            AnnotationWorkflow.submit_labels,
+            LabelSubmission(
+                annotator_id=action.annotator, task_id=task.task_id, labels=action.labels
+            ),
+        )
+        await self.wellness.record_annotation(
+            action.annotator,
+            task_id=task.task_id,
+            minutes=action.minutes,
+            distress=task.distress,
+            crisis=self.items.get(task.task_id, False),
+        )
+
+    async def _wait_for_task(
+        self, loop: WorkflowHandle[AnnotationWorkflow, AnnotationReport], item: str
+    ) -> None:
+        """A submitted text becomes a task once the loop's activity has redacted it."""
+        for _ in range(int(OFFER_WAIT_S / 0.1) * 3):
+            tasks = await loop.query(AnnotationWorkflow.open_tasks)
+            if any(task.task_id == item for task in tasks):
+                return
+            await asyncio.sleep(0.1)
+        raise StepFailedError(f"the annotation item {item} did not become a task")
 
     async def _message(self, action: MessageStep) -> None:
         handle = self.conversations.get(action.conversation)

@@ -7,9 +7,11 @@ scenario is reported the way a bad configuration is, never with a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -21,6 +23,7 @@ from warmline.config.model import WarmlineConfig
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
 from warmline.events import EventType
+from warmline.wellness.policy import MAX_NOTE_CHARACTERS
 
 API_VERSION = "warmline/v1"
 KIND = "Scenario"
@@ -33,6 +36,15 @@ class _Model(BaseModel):
 class Metadata(_Model):
     name: str
     description: str = ""
+
+
+class AnnotatorSpec(_Model):
+    """An annotator of the simulated annotation loop (the scenario's replace the config's)."""
+
+    id: str
+    senior: bool = False
+    skills: list[str] = Field(default_factory=lambda: ["emotions", "tone"])
+    languages: list[str] = Field(default_factory=lambda: ["en"])
 
 
 class SpecialistSpec(_Model):
@@ -92,6 +104,42 @@ class CloseStep(_Model):
     reason: str = "resolved"
 
 
+class CheckInStep(_Model):
+    """A worker answers a check-in: a mood on the configured scale, optionally a break now."""
+
+    worker: str
+    mood: int
+    note: str = Field(default="", max_length=MAX_NOTE_CHARACTERS)
+    break_now: bool = False
+
+
+class BreakStep(_Model):
+    """ "I need a break now": no new offers or tasks until it ends."""
+
+    worker: str
+    minutes: Annotated[float, Field(gt=0, le=240)] | None = None
+    """How long; the configuration's `wellness.breaks.duration` when unset."""
+
+
+class EndBreakStep(_Model):
+    """The worker ends a break they asked for (a mandatory break cannot be cut short)."""
+
+    worker: str
+
+
+class AnnotateStep(_Model):
+    """An annotator takes their next task from the annotation loop, labels it and spends
+    `minutes` on it, which counts toward their exposure with the task's distress."""
+
+    annotator: str
+    text: str | None = None
+    """A new item to annotate, submitted to the loop first (redacted like any other)."""
+    distress: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    crisis: bool = False
+    labels: Annotated[list[str], Field(min_length=1)]
+    minutes: Annotated[float, Field(gt=0, le=240)] = 5.0
+
+
 StepAction = (
     MessageStep
     | OfferStep
@@ -102,6 +150,10 @@ StepAction = (
     | HandBackStep
     | AvailabilityStep
     | CloseStep
+    | CheckInStep
+    | BreakStep
+    | EndBreakStep
+    | AnnotateStep
 )
 
 STEP_KINDS = (
@@ -115,6 +167,10 @@ STEP_KINDS = (
     "hand_back",
     "availability",
     "close",
+    "checkin",
+    "break_now",
+    "end_break",
+    "annotate",
 )
 
 
@@ -132,6 +188,12 @@ class Step(_Model):
     hand_back: HandBackStep | None = None
     availability: AvailabilityStep | None = None
     close: CloseStep | None = None
+    checkin: CheckInStep | None = None
+    break_now: BreakStep | None = None
+    end_break: EndBreakStep | None = None
+    annotate: AnnotateStep | None = None
+    refused: str | None = None
+    """The step must be refused, with a reason containing this text ("" for any reason)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -166,11 +228,57 @@ def _event_type(value: Any) -> Any:
     return value
 
 
+class WellnessCheck(_Model):
+    """A worker's wellness state (their Redis view, what routing reads) at `at`."""
+
+    worker: str
+    at: Duration
+    """From the scenario's start; the state after the steps at that moment."""
+    in_shift: bool | None = None
+    on_break: bool | None = None
+    over_budget: bool | None = None
+    rotated_off: bool | None = None
+    """Off the intense queues (rotation or over budget)."""
+    crisis_blocked: bool | None = None
+    checkin_pending: bool | None = None
+    exposure_at_least: Annotated[float, Field(ge=0.0)] | None = None
+    """Intensity-weighted minutes this shift, at least."""
+    exposure_below: Annotated[float, Field(gt=0.0)] | None = None
+    breaks_taken: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> WellnessCheck:
+        if not self.wanted():
+            raise PydanticCustomError(
+                "wellness_check", "say what to check: {fields}", {"fields": ", ".join(CHECKED)}
+            )
+        return self
+
+    def wanted(self) -> dict[str, Any]:
+        """The fields to check, with the values asked for."""
+        return {name: getattr(self, name) for name in CHECKED if getattr(self, name) is not None}
+
+
+CHECKED = (
+    "in_shift",
+    "on_break",
+    "over_budget",
+    "rotated_off",
+    "crisis_blocked",
+    "checkin_pending",
+    "exposure_at_least",
+    "exposure_below",
+    "breaks_taken",
+)
+
+
 class Expectation(_Model):
-    """`event: TYPE` must happen (by `within`), or `not_event: TYPE` must not."""
+    """`event: TYPE` must happen (by `within`), `not_event: TYPE` must not, or a worker's
+    `wellness` state must be as given at a moment."""
 
     event: EventType | None = None
     not_event: EventType | None = None
+    wellness: WellnessCheck | None = None
     subject: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     """A subset the event's data must contain (nested mappings match as subsets too)."""
@@ -181,25 +289,35 @@ class Expectation(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Expectation:
-        if (self.event is None) == (self.not_event is None):
+        kinds = [self.event, self.not_event, self.wellness]
+        if sum(kind is not None for kind in kinds) != 1:
             raise PydanticCustomError(
-                "expectation_kind", "an expectation needs exactly one of event, not_event"
+                "expectation_kind", "an expectation needs exactly one of event, not_event, wellness"
+            )
+        if self.wellness is not None and (self.subject or self.data or self.within):
+            raise PydanticCustomError(
+                "expectation_kind",
+                "a wellness expectation takes worker, at and the state to check "
+                "(subject, data and within are for events)",
             )
         return self
 
     @property
-    def type(self) -> EventType:
-        found = self.event or self.not_event
-        if found is None:
-            raise ValueError("validated expectations have a type")
-        return found
+    def type(self) -> EventType | None:
+        """The event type, for `event` and `not_event` expectations."""
+        return self.event or self.not_event
 
     @property
     def negated(self) -> bool:
         return self.not_event is not None
 
     def describe(self) -> str:
-        parts = [f"{'not_event' if self.negated else 'event'} {self.type.value}"]
+        if self.wellness is not None:
+            check = self.wellness
+            wanted = ", ".join(f"{name}={value}" for name, value in check.wanted().items())
+            return f"wellness {check.worker} at {format_duration(check.at)}: {wanted}"
+        kind = self.type.value if self.type is not None else ""
+        parts = [f"{'not_event' if self.negated else 'event'} {kind}"]
         if self.subject is not None:
             parts.append(f"subject={self.subject}")
         if self.data:
@@ -217,17 +335,31 @@ class Scenario(_Model):
     """The configuration, relative to the scenario file; default: the `--config` option."""
     specialists: list[SpecialistSpec] | None = None
     """The roster; default: the configuration's specialists."""
+    annotators: list[AnnotatorSpec] | None = None
+    """The annotation loop's annotators; default: the configuration's."""
     steps: list[Step] = Field(default_factory=list)
     expect: list[Expectation] = Field(default_factory=list)
 
     @property
     def horizon(self) -> timedelta:
         """How long the scenario runs: past its last step and its longest `within`."""
-        last_step = max((step.at for step in self.steps), default=timedelta())
+        last_step = max(
+            [step.at for step in self.steps] + [check.at for check in self.wellness_checks],
+            default=timedelta(),
+        )
         longest = max((e.within for e in self.expect if e.within is not None), default=None)
         if longest is not None:
             return max(longest, last_step)
         return last_step + timedelta(minutes=10)
+
+    @property
+    def wellness_checks(self) -> list[WellnessCheck]:
+        return [e.wellness for e in self.expect if e.wellness is not None]
+
+    @property
+    def annotates(self) -> bool:
+        """Whether the scenario needs the annotation loop."""
+        return any(step.annotate is not None for step in self.steps)
 
 
 class LoadedScenario:
@@ -274,42 +406,105 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
     return LoadedScenario(scenario, document, config)
 
 
+Report = Callable[[PathKey, str], None]
+
+
 def _cross_check(
     scenario: Scenario, document: SourceDocument, config: WarmlineConfig
 ) -> list[Diagnostic]:
-    """What only the configuration can tell: known specialists and queues, steps in time order."""
+    """What only the configuration can tell: known people, queues and labels, moods on the
+    scale, steps in time order."""
     problems: list[Diagnostic] = []
 
     def report(loc: PathKey, message: str) -> None:
         line, column = document.locate(loc)
         problems.append(Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}"))
 
-    if scenario.specialists is not None:
-        ids = [s.id for s in scenario.specialists]
-        for index, specialist in enumerate(scenario.specialists):
-            if ids.index(specialist.id) != index:
-                report(("specialists", index, "id"), f"duplicate specialist {specialist.id!r}")
-    else:
-        ids = [s.id for s in config.routing.specialists]
-    queues = [q.name for q in config.routing.queues]
+    specialists = _unique(
+        "specialist", "specialists", scenario.specialists, config.routing.specialists, report
+    )
+    annotators = _unique(
+        "annotator", "annotators", scenario.annotators, config.annotation.annotators, report
+    )
+    known = _Known(
+        specialists=specialists,
+        annotators=annotators,
+        queues=[q.name for q in config.routing.queues],
+        labels=list(config.annotation.taxonomy.label_set),
+        scale=(config.wellness.checkins.scale.min, config.wellness.checkins.scale.max),
+    )
     previous = timedelta()
     for index, step in enumerate(scenario.steps):
         if step.at < previous:
             report(("steps", index, "at"), "steps must be in time order")
         previous = max(previous, step.at)
-        action = step.action
-        who = getattr(action, "specialist", None)
-        if isinstance(who, str) and who not in ids:
-            report(
-                ("steps", index, step.kind, "specialist"),
-                f"unknown specialist {who!r}{suggest(who, ids)}",
-            )
-        if isinstance(action, TransferStep) and action.queue not in queues:
-            report(
-                ("steps", index, step.kind, "queue"),
-                f"unknown queue {action.queue!r}{suggest(action.queue, queues)}",
-            )
+        _check_step(("steps", index, step.kind), step.action, known, report)
+    for index, expectation in enumerate(scenario.expect):
+        check = expectation.wellness
+        if check is not None:
+            known.worker(("expect", index, "wellness", "worker"), check.worker, report)
     return problems
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def _unique(
+    what: str,
+    key: str,
+    declared: Sequence[_HasId] | None,
+    configured: Sequence[_HasId],
+    report: Report,
+) -> list[str]:
+    """The ids the scenario declares (each once), else the configuration's."""
+    if declared is None:
+        return [person.id for person in configured]
+    ids = [person.id for person in declared]
+    for index, person in enumerate(declared):
+        if ids.index(person.id) != index:
+            report((key, index, "id"), f"duplicate {what} {person.id!r}")
+    return ids
+
+
+@dataclass(frozen=True)
+class _Known:
+    specialists: list[str]
+    annotators: list[str]
+    queues: list[str]
+    labels: list[str]
+    scale: tuple[int, int]
+
+    def worker(self, loc: PathKey, worker: str, report: Report) -> None:
+        workers = [*self.specialists, *self.annotators]
+        if worker not in workers:
+            report(loc, f"unknown worker {worker!r}{suggest(worker, workers)}")
+
+
+def _check_step(where: PathKey, action: StepAction, known: _Known, report: Report) -> None:
+    who = getattr(action, "specialist", None)
+    if isinstance(who, str) and who not in known.specialists:
+        hint = suggest(who, known.specialists)
+        report((*where, "specialist"), f"unknown specialist {who!r}{hint}")
+    if isinstance(action, CheckInStep | BreakStep | EndBreakStep):
+        known.worker((*where, "worker"), action.worker, report)
+    if isinstance(action, TransferStep) and action.queue not in known.queues:
+        hint = suggest(action.queue, known.queues)
+        report((*where, "queue"), f"unknown queue {action.queue!r}{hint}")
+    low, high = known.scale
+    if isinstance(action, CheckInStep) and not low <= action.mood <= high:
+        message = f"mood {action.mood} is off the configured scale ({low} to {high})"
+        report((*where, "mood"), message)
+    if isinstance(action, AnnotateStep):
+        if action.annotator not in known.annotators:
+            hint = suggest(action.annotator, known.annotators)
+            report((*where, "annotator"), f"unknown annotator {action.annotator!r}{hint}")
+        for position, label in enumerate(action.labels):
+            if label not in known.labels:
+                hint = suggest(label, known.labels)
+                message = f"label {label!r} is not in the taxonomy{hint}"
+                report((*where, "labels", position), message)
 
 
 # --- diagnostics ---------------------------------------------------------------------------------
