@@ -417,8 +417,9 @@ class AnnotationWorkflow:
         # labels' record is topped up to what a flagged item weighs.
         counted = self._worked.get(key)
         if counted is not None and not counted.flagged and workflow.patched(EXPOSURE_PATCH):
-            self._worked[key] = counted.model_copy(update={"flagged": True})
-            await self._record_exposure(ExposureCall(work=counted, late_flag=True))
+            flagged = counted.model_copy(update={"flagged": True})
+            self._worked[key] = flagged
+            await self._record_exposure(ExposureCall(work=flagged, late_flag=True))
         return FlagResult(task_id=request.task_id)
 
     @flag_distressing.validator

@@ -111,6 +111,27 @@ class LoopKit:
         return AnnotationLoop(self.client, policy.deployment)
 
 
+async def terminate_settled(client: Client, workflow_id: str, *, timeout_s: float = 5.0) -> None:
+    """Terminate a workflow once no activity of its is in flight (if it runs at all).
+
+    The time-skipping server keeps its clock locked for a task that a termination cut short, and
+    every later test's `env.sleep` would then wait in real time.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    for _ in range(int(timeout_s * 20)):
+        try:
+            description = await handle.describe()
+        except RPCError:
+            return
+        if not description.raw_description.pending_activities:
+            break
+        await asyncio.sleep(0.05)
+    with contextlib.suppress(RPCError):
+        # Answered only once the worker caught up with the workflow's history.
+        await handle.query("__stack_trace")
+        await handle.terminate()
+
+
 @pytest.fixture
 def event_log(kafka_bootstrap: str) -> Iterator[EventLog]:
     topic = f"events-{uuid.uuid4().hex[:8]}"
@@ -190,7 +211,6 @@ async def kit(
             # Wellness workflows hold timers: left running they would fire in later tests.
             kit.started += [wellness_workflow_id(prefix, a) for a in ANNOTATORS]
             for workflow_id in kit.started:
-                with contextlib.suppress(RPCError):
-                    await workflow_env.client.get_workflow_handle(workflow_id).terminate()
+                await terminate_settled(workflow_env.client, workflow_id)
     publisher.close()
     redis.close()
