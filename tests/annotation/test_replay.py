@@ -15,7 +15,7 @@ HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("
 
 
 def test_histories_were_recorded() -> None:
-    assert {p.stem for p in HISTORIES} >= {"annotation-loop", "annotation-adjudication"}
+    assert {p.stem for p in HISTORIES} >= {"annotation-loop", "annotation-adjudication", "annotation-exposure"}
 
 
 @pytest.mark.parametrize(
