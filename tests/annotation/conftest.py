@@ -112,23 +112,28 @@ class LoopKit:
 
 
 async def terminate_settled(client: Client, workflow_id: str, *, timeout_s: float = 5.0) -> None:
-    """Terminate a workflow once no activity of its is in flight (if it runs at all).
+    """Terminate a workflow once it is at rest (if it runs at all): no activity in flight and
+    its history unchanged across a query, which the worker answers only once it caught up.
 
     The time-skipping server keeps its clock locked for a task that a termination cut short, and
     every later test's `env.sleep` would then wait in real time.
     """
     handle = client.get_workflow_handle(workflow_id)
+    length = -1
     for _ in range(int(timeout_s * 20)):
         try:
             description = await handle.describe()
+            if not description.raw_description.pending_activities:
+                if description.history_length == length:
+                    break
+                length = description.history_length
+                await handle.query("__stack_trace")
+                continue
         except RPCError:
             return
-        if not description.raw_description.pending_activities:
-            break
+        length = -1
         await asyncio.sleep(0.05)
     with contextlib.suppress(RPCError):
-        # Answered only once the worker caught up with the workflow's history.
-        await handle.query("__stack_trace")
         await handle.terminate()
 
 
