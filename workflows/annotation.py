@@ -170,8 +170,8 @@ class AnnotationWorkflow:
                 await self._measure_batches(only_full=True)
             if self._flush_requested:
                 await self._measure_batches(only_full=False)
+                self._flush_requested = False
             await self._announce_gold()
-            self._flush_requested = False
             if self._stopping:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.report()
