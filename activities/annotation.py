@@ -1,5 +1,5 @@
 """The annotation loop's activities: fetch and redact text, read wellness, measure agreement,
-record gold labels.
+record gold labels, count annotators' exposure and tell retraining of new gold labels.
 
 Message text never travels in events: `prepare_items` reads it from the conversation's `view`
 query and redacts it before returning, so only redacted text enters the annotation workflow's
@@ -19,15 +19,21 @@ from temporalio.service import RPCError, RPCStatusCode
 from warmline.annotation import agreement
 from warmline.annotation.gold import GoldLabel, GoldLabelStore
 from warmline.annotation.model import (
+    AnnotationWork,
     ItemKind,
     ItemRequest,
     PreparedItem,
+    TaskKind,
     TextItem,
 )
 from warmline.annotation.redact import Redactor
 from warmline.annotation.sampling import picked
 from warmline.conversation import ConversationView, TrajectoryPoint, Turn, workflow_id
+from warmline.retraining.client import notify_gold_labels
+from warmline.retraining.settings import RetrainingSettings
 from warmline.triage.types import Role
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.policy import ExposureRecord, weight_of
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 
 
@@ -72,6 +78,32 @@ class GoldRecorded(BaseModel):
     """Item ids newly recorded (an item already in the store is not recorded again)."""
 
 
+class ExposureCall(BaseModel):
+    work: AnnotationWork
+    late_flag: bool = False
+    """The annotator flagged the item after sending the labels `work` counted: add only what
+    the flag weighs more."""
+
+
+class ExposureRecorded(BaseModel):
+    record_id: str = ""
+    """The wellness record sent; empty when nothing was (no wellness, nothing to add)."""
+    weight: float = 0.0
+    """The weight its minutes count with (for a late flag: the extra weight)."""
+
+
+class GoldNotice(BaseModel):
+    taxonomy: str
+    """The model taxonomy the gold labels were recorded in."""
+    count: int
+
+
+class GoldNotified(BaseModel):
+    notified: bool
+    reason: str = ""
+    """Why retraining was not told: it is off, or it trains another taxonomy."""
+
+
 def item_id(tenant_id: str, conversation_id: str, message_id: str, kind: ItemKind) -> str:
     return f"{tenant_id}/{conversation_id}/{message_id}/{kind.value}"
 
@@ -85,11 +117,18 @@ class AnnotationActivities:
         gold: GoldLabelStore,
         wellness: WellnessStateStore,
         redactor: Redactor,
+        *,
+        exposure: WellnessClient | None = None,
+        retraining: RetrainingSettings | None = None,
     ) -> None:
         self._client = client
         self._gold = gold
         self._wellness = wellness
         self._redactor = redactor
+        self._exposure = exposure
+        """Signals annotators' wellness workflows; None: annotation work is not counted."""
+        self._retraining = retraining
+        """None: retraining is off in this deployment."""
 
     @activity.defn(name="annotation_prepare_items")
     async def prepare_items(self, call: PrepareCall) -> PreparedItems:
@@ -140,6 +179,78 @@ class AnnotationActivities:
         return GoldRecorded(
             recorded=[label.item_id for label in call.labels if self._gold.record(label)]
         )
+
+    @activity.defn(name="annotation_record_exposure")
+    async def record_exposure(self, call: ExposureCall) -> ExposureRecorded:
+        """Count an annotator's work in their wellness workflow (signal-with-start).
+
+        A flagged item counts as high distress at least (`wellness.exposure.bands.high`), so it
+        weighs `weights.high` unless its own weight is more (a crisis). The record id is the
+        task's, so a retried activity or a repeated submission counts once.
+        """
+        if self._exposure is None:
+            return ExposureRecorded()
+        work = call.work
+        policy = self._exposure.policy
+        task_id = work.task_id
+        if work.kind is TaskKind.ADJUDICATION:
+            # A senior may label an item and later adjudicate it: two pieces of work.
+            task_id = f"{task_id}/adjudication"
+        distress = max(work.distress, policy.high_at) if work.flagged else work.distress
+        record = ExposureRecord(
+            record_id=task_id,
+            kind="annotation",
+            minutes=work.minutes,
+            distress=distress,
+            crisis=work.crisis,
+        )
+        weight = weight_of(record, policy)
+        if not call.late_flag:
+            await self._exposure.record_annotation(
+                work.annotator_id,
+                task_id=task_id,
+                minutes=work.minutes,
+                distress=distress,
+                crisis=work.crisis,
+            )
+            return ExposureRecorded(record_id=f"annotation/{task_id}", weight=weight)
+        counted = weight_of(record.model_copy(update={"distress": work.distress}), policy)
+        extra = weight - counted
+        if extra <= 0 or work.minutes <= 0:
+            return ExposureRecorded()
+        # Not a crisis again: the labels' record already started any break a crisis calls for.
+        await self._exposure.record_annotation(
+            work.annotator_id,
+            task_id=f"{task_id}/flag",
+            minutes=work.minutes,
+            distress=distress,
+            intensity=extra,
+        )
+        return ExposureRecorded(record_id=f"annotation/{task_id}/flag", weight=extra)
+
+    @activity.defn(name="annotation_notify_retraining")
+    async def notify_retraining(self, notice: GoldNotice) -> GoldNotified:
+        """Tell the retraining workflow of new gold labels (starting it if it does not run)."""
+        settings = self._retraining
+        if settings is None:
+            return GoldNotified(notified=False, reason="retraining is off")
+        if notice.taxonomy != settings.taxonomy:
+            reason = (
+                f"gold labels are recorded in the {notice.taxonomy!r} taxonomy but retraining "
+                f"trains {settings.taxonomy!r}; set annotation.retraining.taxonomy to "
+                f"{notice.taxonomy!r} (or map the labels into {settings.taxonomy!r})"
+            )
+            activity.logger.warning("retraining not told: %s", reason)
+            return GoldNotified(notified=False, reason=reason)
+        await notify_gold_labels(
+            self._client,
+            settings.deployment,
+            settings.taxonomy,
+            notice.count,
+            start=settings,
+            task_queue=activity.info().task_queue,
+        )
+        return GoldNotified(notified=True)
 
     # --- preparing ------------------------------------------------------------------------------
 

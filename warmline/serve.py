@@ -34,7 +34,14 @@ from warmline.retraining.settings import (
     retraining_settings,
 )
 from warmline.retraining.shadow import ShadowLog
-from warmline.runtime import build_provider, roster_settings, routing_policy
+from warmline.runtime import (
+    build_provider,
+    roster_settings,
+    routing_policy,
+    wellness_policy,
+    worker_kinds,
+)
+from warmline.wellness.client import WellnessClient
 from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
 
@@ -60,11 +67,20 @@ def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSo
 
 
 def annotation_services(
-    config: WarmlineConfig, redis_url: str, wellness: WellnessStateStore
+    config: WarmlineConfig,
+    redis_url: str,
+    wellness: WellnessStateStore,
+    *,
+    client: Client,
+    task_queue: str,
+    retraining: RetrainingSettings | None,
 ) -> Annotation:
-    """The annotation loop's stores for this deployment, and a redactor that also knows the
-    names of the configured people; it shares the worker's wellness view."""
+    """The annotation loop's stores for this deployment, a redactor that also knows the names
+    of the configured people, the wellness client that counts annotators' work (their wellness
+    workflows run on `task_queue` and write the worker's wellness view) and the retraining
+    settings gold labels are announced to (None: retraining is off)."""
     from warmline.annotation.gold import GoldLabelStore
+    from warmline.annotation.model import policy_from_config
     from warmline.annotation.redact import Redactor
 
     deployment = config.metadata.name
@@ -73,10 +89,27 @@ def annotation_services(
         *(s.name for s in config.routing.supervisors),
         *(a.name for a in config.annotation.annotators),
     ]
+    if retraining is not None:
+        recorded = policy_from_config(config).model_taxonomy
+        if recorded != retraining.taxonomy:
+            print(
+                f"warning: gold labels are recorded in the {recorded!r} taxonomy but retraining "
+                f"trains {retraining.taxonomy!r}: new gold labels will not trigger it; set "
+                f"annotation.retraining.taxonomy: {recorded}",
+                file=sys.stderr,
+            )
     return Annotation(
         gold=GoldLabelStore.connect(redis_url, deployment=deployment),
         wellness=wellness,
         redactor=Redactor(known_names=people),
+        exposure=WellnessClient(
+            client,
+            deployment=deployment,
+            policy=wellness_policy(config),
+            task_queue=task_queue,
+            kinds=worker_kinds(config),
+        ),
+        retraining=retraining,
     )
 
 
@@ -121,7 +154,9 @@ async def run_worker(
         profiles=profile_sources(config, config_path.parent),
         wellness=wellness,
     )
-    annotation = annotation_services(config, redis, wellness)
+    annotation = annotation_services(
+        config, redis, wellness, client=client, task_queue=task_queue, retraining=retraining
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

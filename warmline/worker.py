@@ -22,9 +22,11 @@ from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
 from warmline.handoff import CustomerProfileSource, HandoffRenderer, RequestProfileSource
 from warmline.liveview import LiveView
+from warmline.retraining.settings import RetrainingSettings
 from warmline.roster import RosterSettings
 from warmline.runtime import DEFAULT_TASK_QUEUE
 from warmline.triage.provider import TriageProvider
+from warmline.wellness.client import WellnessClient
 from warmline.wellness.view import WellnessStateStore
 from workflows.annotation import AnnotationWorkflow
 from workflows.conversation import ConversationWorkflow
@@ -51,11 +53,17 @@ class Routing:
 
 @dataclass(frozen=True)
 class Annotation:
-    """What the annotation loop needs: the gold-label store, the wellness view, a redactor."""
+    """What the annotation loop needs: the gold-label store, the wellness view, a redactor, and
+    the two loops it feeds."""
 
     gold: GoldLabelStore
     wellness: WellnessStateStore
     redactor: Redactor
+    exposure: WellnessClient | None = None
+    """Counts annotators' work in their wellness workflows (on this worker's task queue, whose
+    wellness workflows write `wellness`); None: annotation work is not counted."""
+    retraining: RetrainingSettings | None = None
+    """The deployment's retraining, told of new gold labels; None: retraining is off."""
 
 
 def build_worker(
@@ -74,7 +82,8 @@ def build_worker(
     Without `routing`, conversations that carry no routing policy still run (escalations are
     recorded but not offered to anyone). The client must use `pydantic_data_converter`; the
     caller owns (and shuts down) the executor. With `retraining`, the worker also trains,
-    scores and promotes triage models (`RetrainingWorkflow`).
+    scores and promotes triage models (`RetrainingWorkflow`). With `annotation`, it runs the
+    annotation loop; wellness workflows it starts for annotators write `annotation.wellness`.
     """
     triage = TriageActivities(provider, publisher)
     events = EventActivities(publisher)
@@ -95,8 +104,11 @@ def build_worker(
             view.sync_live_view,
             handoff.render_handoff,
         ]
-        if routing.wellness is not None:
-            activities.append(WellnessActivities(routing.wellness, publisher).sync)
+    wellness = routing.wellness if routing is not None else None
+    if wellness is None and annotation is not None and annotation.exposure is not None:
+        wellness = annotation.wellness
+    if wellness is not None:
+        activities.append(WellnessActivities(wellness, publisher).sync)
     workflows: list[type] = [
         ConversationWorkflow,
         EscalationWorkflow,
@@ -108,7 +120,12 @@ def build_worker(
         workflows += [RetrainingWorkflow, ScheduledRetrainingWorkflow]
     if annotation is not None:
         loop = AnnotationActivities(
-            client, annotation.gold, annotation.wellness, annotation.redactor
+            client,
+            annotation.gold,
+            annotation.wellness,
+            annotation.redactor,
+            exposure=annotation.exposure,
+            retraining=annotation.retraining,
         )
         activities += [
             loop.prepare_items,
@@ -116,6 +133,8 @@ def build_worker(
             loop.read_wellness,
             loop.measure_agreement,
             loop.record_gold,
+            loop.record_exposure,
+            loop.notify_retraining,
         ]
         workflows.append(AnnotationWorkflow)
     return Worker(

@@ -7,8 +7,9 @@ wellness state (an activity) so nobody on a break gets work and nobody over budg
 high-distress item; they submit labels, skip with a reason or flag an item as distressing. Labelled
 items are measured in batches with Krippendorff's alpha; below the threshold, items the annotators
 disagreed on go to adjudication. Gold labels are recorded in the gold-label store and emitted as
-events; tone audits of AI replies feed a reply-quality rate per model version. Everything that
-touches the outside world is an activity.
+events, and the retraining workflow is told of them; tone audits of AI replies feed a
+reply-quality rate per model version. Each annotator's time with a task counts toward their
+exposure in their wellness workflow. Everything that touches the outside world is an activity.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.annotation import (
         AgreementCall,
         AnnotationActivities,
+        ExposureCall,
         GoldCall,
+        GoldNotice,
         PrepareCall,
         TextCall,
         WellnessCall,
@@ -44,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         AnnotationInput,
         AnnotationPolicy,
         AnnotationReport,
+        AnnotationWork,
         AnnotatorBatchStat,
         BatchReport,
         ExposureStat,
@@ -78,7 +82,18 @@ DURABLE_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
 )
-"""Preparing items, gold labels and events must never be lost: retry until the backend is back."""
+"""Preparing items, gold labels, events and exposure must never be lost: retry until the backend
+is back."""
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+"""Telling retraining of gold labels is a nudge: its periodic check counts them anyway."""
+EXPOSURE_PATCH = "annotation-exposure"
+"""From this change on, labels (and flags) count toward the annotator's wellness exposure."""
+RETRAINING_PATCH = "annotation-notifies-retraining"
+"""From this change on, recorded gold labels are announced to the retraining workflow."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
 SEEN_KEPT = 20000
@@ -129,6 +144,11 @@ class AnnotationWorkflow:
             *carry.pending_items,
             *carry.pending_texts,
         ]
+        self._worked: dict[str, AnnotationWork] = {
+            f"{work.task_id}|{work.annotator_id}": work for work in carry.worked
+        }
+        self._unannounced = 0
+        """Gold labels recorded since the retraining workflow was last told."""
         self._flush_requested = False
         self._stopping = False
 
@@ -151,6 +171,7 @@ class AnnotationWorkflow:
             if self._flush_requested:
                 await self._measure_batches(only_full=False)
                 self._flush_requested = False
+            await self._announce_gold()
             if self._stopping:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.report()
@@ -231,6 +252,42 @@ class AnnotationWorkflow:
     def _held(self, annotator: str) -> Task | None:
         return next((t for t in self._tasks.values() if annotator in t.assigned), None)
 
+    def _work(self, task: Task, annotator: str) -> AnnotationWork | None:
+        """The annotator's time with the task (they hold it), for their wellness workflow; None
+        for supervisors adjudicating (wellness covers specialists and annotators) and for runs
+        begun before exposure was counted."""
+        handed_out = task.assigned.get(annotator)
+        if (
+            handed_out is None
+            or self._policy.annotator(annotator) is None
+            or not workflow.patched(EXPOSURE_PATCH)
+        ):
+            return None
+        # Past the lease the task could have been taken back: that time is not reading time.
+        elapsed = (workflow.now() - handed_out).total_seconds()
+        seconds = min(max(elapsed, 0.0), float(self._policy.lease_seconds))
+        work = AnnotationWork(
+            annotator_id=annotator,
+            task_id=task.task_id,
+            kind=task.kind,
+            minutes=round(seconds / 60, 3),
+            distress=task.item.distress,
+            crisis=task.item.crisis,
+            flagged=annotator in task.flagged,
+        )
+        self._worked[f"{task.task_id}|{annotator}"] = work
+        while len(self._worked) > DONE_KEPT:
+            del self._worked[next(iter(self._worked))]
+        return work
+
+    async def _record_exposure(self, call: ExposureCall) -> None:
+        await workflow.execute_activity_method(
+            AnnotationActivities.record_exposure,
+            call,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+
     @next_task.validator
     def _validate_next_task(self, request: NextTaskRequest) -> None:
         if self._stopping:
@@ -239,13 +296,14 @@ class AnnotationWorkflow:
             raise _reject("you are not an annotator of this deployment", Rejected.PERMISSION_DENIED)
 
     @workflow.update
-    def submit_labels(self, submission: LabelSubmission) -> SubmitResult:
+    async def submit_labels(self, submission: LabelSubmission) -> SubmitResult:
         annotator, task_id = submission.annotator_id, submission.task_id
         labels = list(dict.fromkeys(submission.labels))
         earlier = self._earlier_labels(task_id, annotator)
         if earlier is not None:
             return SubmitResult(task_id=task_id, duplicate=True)
         task = self._tasks[task_id]
+        work = self._work(task, annotator)
         labelled = self._replace(
             task,
             assigned={a: t for a, t in task.assigned.items() if a != annotator},
@@ -258,6 +316,9 @@ class AnnotationWorkflow:
                 self._resolved_later.append(labelled)
             else:
                 self._labelled.append(labelled)
+        if work is not None:
+            # The labels are in: a repeat while this waits is answered as a duplicate.
+            await self._record_exposure(ExposureCall(work=work))
         return SubmitResult(task_id=task_id)
 
     @submit_labels.validator
@@ -291,9 +352,13 @@ class AnnotationWorkflow:
             )
 
     @workflow.update
-    def skip_task(self, request: SkipRequest) -> None:
-        """The task goes back to the pool for someone else, never to the caller again."""
+    async def skip_task(self, request: SkipRequest) -> None:
+        """The task goes back to the pool for someone else, never to the caller again.
+
+        A skip counts toward exposure only when the annotator flagged the item first."""
         task = self._tasks[request.task_id]
+        flagged = request.annotator_id in task.flagged
+        work = self._work(task, request.annotator_id) if flagged else None
         self._replace(
             task,
             assigned={a: t for a, t in task.assigned.items() if a != request.annotator_id},
@@ -304,6 +369,8 @@ class AnnotationWorkflow:
             skipped = len(task.excluded) + 1
             if skipped >= self._policy.max_rounds or self._adjudicators_left(task) <= 1:
                 self._drop(task)
+        if work is not None:
+            await self._record_exposure(ExposureCall(work=work))
 
     @skip_task.validator
     def _validate_skip(self, request: SkipRequest) -> None:
@@ -346,6 +413,13 @@ class AnnotationWorkflow:
                 )
             ]
         )
+        # Flagged while held, the flag weighs in when the labels are sent; flagged after, the
+        # labels' record is topped up to what a flagged item weighs.
+        counted = self._worked.get(key)
+        if counted is not None and not counted.flagged and workflow.patched(EXPOSURE_PATCH):
+            flagged = counted.model_copy(update={"flagged": True})
+            self._worked[key] = flagged
+            await self._record_exposure(ExposureCall(work=flagged, late_flag=True))
         return FlagResult(task_id=request.task_id)
 
     @flag_distressing.validator
@@ -754,6 +828,7 @@ class AnnotationWorkflow:
         if item.item_id not in recorded.recorded:
             return
         self._gold += 1
+        self._unannounced += 1
         await self._publish(
             [
                 self._event(
@@ -777,6 +852,26 @@ class AnnotationWorkflow:
                 )
             ]
         )
+
+    async def _announce_gold(self) -> None:
+        """Tell the retraining workflow how many gold labels this pass recorded (one signal per
+        pass, not per label). A failure only delays retraining until its periodic check."""
+        count, self._unannounced = self._unannounced, 0
+        if count == 0 or not workflow.patched(RETRAINING_PATCH):
+            return
+        try:
+            await workflow.execute_activity_method(
+                AnnotationActivities.notify_retraining,
+                GoldNotice(taxonomy=self._policy.model_taxonomy, count=count),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except ActivityError as error:
+            workflow.logger.warning(
+                "retraining not told of %d gold label(s): %s; it counts them at its next check",
+                count,
+                error.cause or error,
+            )
 
     async def _record_audit(self, item: PreparedItem, labels: list[str]) -> None:
         findings = [label for label in labels if label != "appropriate"]
@@ -859,4 +954,5 @@ class AnnotationWorkflow:
             flagged=list(self._flagged_keys)[-DONE_KEPT:],
             pending_items=[p for p in self._pending if isinstance(p, ItemRequest)],
             pending_texts=[p for p in self._pending if isinstance(p, TextItem)],
+            worked=list(self._worked.values()),
         )

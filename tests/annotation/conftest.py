@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,11 +27,17 @@ from warmline.annotation.model import (
 from warmline.annotation.redact import Redactor
 from warmline.events import DomainEvent, EventPublisher
 from warmline.events.admin import ensure_topics
+from warmline.retraining.settings import RetrainingSettings
 from warmline.triage.lexicon import LexiconProvider
-from warmline.wellness.view import WellnessStateStore
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.policy import WellnessPolicy, WorkerKind
+from warmline.wellness.types import wellness_workflow_id
+from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
 
 EKMAN = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+ANNOTATORS = ("an-ada", "an-ben", "an-cai", "an-dev", "an-new")
+"""Every annotator id the tests use: their wellness workflows are ended after each test."""
 
 
 def make_policy(**changes: object) -> AnnotationPolicy:
@@ -68,6 +74,19 @@ class LoopKit:
     wellness_events: EventLog
     started: list[str]
     env: WorkflowEnvironment
+    exposure: WellnessClient
+    """Signals the annotators' wellness workflows (the one the annotation activities use)."""
+
+    async def view_when(
+        self, worker_id: str, predicate: Callable[[WorkerWellness], bool], timeout_s: float = 10
+    ) -> WorkerWellness:
+        """The worker's Redis view once `predicate` holds (wellness workflows write it)."""
+        for _ in range(int(timeout_s * 20)):
+            view = await asyncio.to_thread(self.wellness.read, [worker_id])
+            if predicate(view[worker_id]):
+                return view[worker_id]
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the view of {worker_id} never matched: {view[worker_id]}")
 
     async def read_events(
         self, subject: str, *, until: str, timeout_s: float = 20.0
@@ -92,6 +111,32 @@ class LoopKit:
         return AnnotationLoop(self.client, policy.deployment)
 
 
+async def terminate_settled(client: Client, workflow_id: str, *, timeout_s: float = 5.0) -> None:
+    """Terminate a workflow once it is at rest (if it runs at all): no activity in flight and
+    its history unchanged across a query, which the worker answers only once it caught up.
+
+    The time-skipping server keeps its clock locked for a task that a termination cut short, and
+    every later test's `env.sleep` would then wait in real time.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    length = -1
+    for _ in range(int(timeout_s * 20)):
+        try:
+            description = await handle.describe()
+            if not description.raw_description.pending_activities:
+                if description.history_length == length:
+                    break
+                length = description.history_length
+                await handle.query("__stack_trace")
+                continue
+        except RPCError:
+            return
+        length = -1
+        await asyncio.sleep(0.05)
+    with contextlib.suppress(RPCError):
+        await handle.terminate()
+
+
 @pytest.fixture
 def event_log(kafka_bootstrap: str) -> Iterator[EventLog]:
     topic = f"events-{uuid.uuid4().hex[:8]}"
@@ -111,12 +156,20 @@ def wellness_log(event_log: EventLog) -> Iterator[EventLog]:
 
 
 @pytest.fixture
+def retraining() -> RetrainingSettings | None:
+    """The retraining the annotation activities announce gold labels to: off unless a test
+    overrides this fixture."""
+    return None
+
+
+@pytest.fixture
 async def kit(
     workflow_env: WorkflowEnvironment,
     event_log: EventLog,
     wellness_log: EventLog,
     task_queue: str,
     redis_url: str,
+    retraining: RetrainingSettings | None,
 ) -> AsyncIterator[LoopKit]:
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     redis = Redis.from_url(redis_url)
@@ -125,7 +178,20 @@ async def kit(
     publisher = EventPublisher.connect(
         event_log.bootstrap, topic=event_log.topic, wellness_topic=wellness_log.topic
     )
-    annotation = Annotation(gold=gold, wellness=wellness, redactor=Redactor())
+    exposure = WellnessClient(
+        workflow_env.client,
+        deployment=prefix,
+        policy=WellnessPolicy(),
+        task_queue=task_queue,
+        kinds=dict.fromkeys(ANNOTATORS, WorkerKind.ANNOTATOR),
+    )
+    annotation = Annotation(
+        gold=gold,
+        wellness=wellness,
+        redactor=Redactor(),
+        exposure=exposure,
+        retraining=retraining,
+    )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(
             workflow_env.client,
@@ -144,10 +210,12 @@ async def kit(
                 wellness_log,
                 [],
                 workflow_env,
+                exposure,
             )
             yield kit
+            # Wellness workflows hold timers: left running they would fire in later tests.
+            kit.started += [wellness_workflow_id(prefix, a) for a in ANNOTATORS]
             for workflow_id in kit.started:
-                with contextlib.suppress(RPCError):
-                    await workflow_env.client.get_workflow_handle(workflow_id).terminate()
+                await terminate_settled(workflow_env.client, workflow_id)
     publisher.close()
     redis.close()

@@ -1,26 +1,34 @@
 """Record AnnotationWorkflow histories into tests/histories/ for the replay tests.
 
-Run after a deliberate, versioned change to the workflow (old histories stay as they are):
+Run after a deliberate, versioned change to the workflow; old histories stay as they are, so
+name the new ones (no name records them all):
 
-    .venv/bin/python -m tests.annotation.record_histories
+    .venv/bin/python -m tests.annotation.record_histories annotation-exposure
 
 `annotation-loop` takes items through overlap, a skip, a distress flag, a reveal, agreement and
 gold labels, and a tone audit; `annotation-adjudication` through a disagreement settled by a
-senior annotator. Each ends with the `stop` signal, so the history is complete.
+senior annotator (both recorded before annotation work counted toward exposure);
+`annotation-exposure` through labels, a flag before the labels, a flag after them and a flag
+before a skip, each counted in the annotator's wellness workflow, and gold labels announced to
+retraining. Each ends with the `stop` signal, so the history is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.annotation.conftest import make_policy
+from tests.annotation.conftest import ANNOTATORS, make_policy
 from warmline.annotation.client import AnnotationLoop, start_loop, submit_texts
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.model import (
@@ -34,6 +42,9 @@ from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
 from warmline.services import LocalServices, ServiceName, temporal_test_server_path
 from warmline.triage.lexicon import LexiconProvider
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.policy import WellnessPolicy, WorkerKind
+from warmline.wellness.types import wellness_workflow_id
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
 from workflows.annotation import AnnotationWorkflow
@@ -145,20 +156,74 @@ async def record_adjudication(client: Client) -> None:
     await finish(client, policy, "annotation-adjudication")
 
 
-async def main() -> None:
+async def record_exposure(env: WorkflowEnvironment) -> None:
+    client = env.client
+    policy = make_policy(deployment="record-exposure", overlap=1)
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [
+        item("m1", "I'm Sam, my dog died and I can't stop crying", distress=0.8),
+        item("m2", "fine, whatever"),
+        item("m3", "where is my parcel"),
+        item("m4", "I can't do this any more", distress=0.9),
+    ]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 4)
+    high = await take(loop, "an-ada")
+    await env.sleep(timedelta(minutes=6))
+    await loop.submit("an-ada", high, ["sadness"])
+    flagged_first = await take(loop, "an-ben")
+    await env.sleep(timedelta(minutes=4))
+    await loop.flag("an-ben", flagged_first, "this got to me")
+    await loop.submit("an-ben", flagged_first, ["anger"])
+    flagged_after = await take(loop, "an-cai")
+    await env.sleep(timedelta(minutes=3))
+    await loop.submit("an-cai", flagged_after, ["neutral"])
+    await loop.flag("an-cai", flagged_after, "it stayed with me")
+    skipped = await take(loop, "an-ada")
+    await env.sleep(timedelta(minutes=2))
+    await loop.flag("an-ada", skipped)
+    await loop.skip("an-ada", skipped, "too close to home")
+    await loop.flush()
+    await finish(client, policy, "annotation-exposure")
+    for annotator in ANNOTATORS:
+        try:
+            await client.get_workflow_handle(wellness_workflow_id("record", annotator)).terminate()
+        except RPCError:
+            continue
+
+
+async def main(names: list[str]) -> None:
     with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
         assert endpoints.kafka is not None
         assert endpoints.redis is not None
         publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
         redis = Redis.from_url(endpoints.redis)
         wellness = WellnessStateStore(redis, deployment="record")
-        annotation = Annotation(
-            gold=GoldLabelStore(redis, deployment="record"), wellness=wellness, redactor=Redactor()
-        )
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(temporal_test_server_path()),
         )
+        annotation = Annotation(
+            gold=GoldLabelStore(redis, deployment="record"),
+            wellness=wellness,
+            redactor=Redactor(),
+            exposure=WellnessClient(
+                env.client,
+                deployment="record",
+                policy=WellnessPolicy(),
+                task_queue=TASK_QUEUE,
+                kinds=dict.fromkeys(ANNOTATORS, WorkerKind.ANNOTATOR),
+            ),
+        )
+        recordings: dict[str, Callable[[], Awaitable[None]]] = {
+            "annotation-loop": lambda: record_loop(env.client, wellness),
+            "annotation-adjudication": lambda: record_adjudication(env.client),
+            "annotation-exposure": lambda: record_exposure(env),
+        }
+        unknown = set(names) - set(recordings)
+        if unknown:
+            raise SystemExit(f"no recording named {', '.join(sorted(unknown))}")
         try:
             with ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
                 async with build_worker(
@@ -169,8 +234,9 @@ async def main() -> None:
                     executor=pool,
                     annotation=annotation,
                 ):
-                    await record_loop(env.client, wellness)
-                    await record_adjudication(env.client)
+                    for name, record in recordings.items():
+                        if not names or name in names:
+                            await record()
         finally:
             await env.shutdown()
             publisher.close()
@@ -178,4 +244,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -15,7 +15,8 @@ HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("
 
 
 def test_histories_were_recorded() -> None:
-    assert {p.stem for p in HISTORIES} >= {"annotation-loop", "annotation-adjudication"}
+    expected = {"annotation-loop", "annotation-adjudication", "annotation-exposure"}
+    assert {p.stem for p in HISTORIES} >= expected
 
 
 @pytest.mark.parametrize(

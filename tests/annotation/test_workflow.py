@@ -39,6 +39,7 @@ from warmline.conversation import (
 )
 from warmline.events import EventType
 from warmline.events.catalog import AnnotationGoldRecorded, parse_data
+from warmline.wellness.policy import ExposureRecord
 from warmline.wellness.view import WorkerWellness
 from workflows.annotation import AnnotationWorkflow
 from workflows.conversation import ConversationWorkflow
@@ -302,9 +303,13 @@ async def test_tone_audit_reports_reply_quality_per_model_version(kit: LoopKit) 
 async def test_agreement_against_exposure(kit: LoopKit) -> None:
     policy = make_policy(deployment="exposure")
     loop = await kit.start(policy)
-    kit.wellness.write(
-        WorkerWellness(worker_id="an-ben", exposure_minutes=200.0, budget_minutes=240.0)
+    # Earlier work this shift (200 weighted minutes, not intense), through the real workflow:
+    # an-ben's submissions below keep rewriting the view from it.
+    await kit.exposure.record(
+        "an-ben",
+        ExposureRecord(record_id="earlier", minutes=200.0, intensity=1.0, intense=False),
     )
+    await kit.view_when("an-ben", lambda view: view.exposure_minutes == 200.0)
     items = texts(("t/c7/m1/emotion", "so happy"), ("t/c7/m2/emotion", "so angry"))
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
     await kit.wait_for_tasks(loop, 2)

@@ -411,6 +411,21 @@ class ReplyQuality(_Model):
         return self.appropriate / self.audited if self.audited else 0.0
 
 
+class AnnotationWork(_Model):
+    """One annotator's time with one task, as their wellness workflow counts it."""
+
+    annotator_id: str
+    task_id: str
+    kind: TaskKind = TaskKind.LABEL
+    minutes: float = Field(ge=0.0)
+    """From the task being handed out to the labels (or a skip), capped at the lease."""
+    distress: float = 0.0
+    """What triage read in the item."""
+    crisis: bool = False
+    flagged: bool = False
+    """The annotator flagged the item as distressing: it counts as high distress at least."""
+
+
 class AnnotationCarry(_Model):
     """What a continued-as-new run takes over."""
 
@@ -431,6 +446,8 @@ class AnnotationCarry(_Model):
     pending_items: list[ItemRequest] = Field(default_factory=list)
     pending_texts: list[TextItem] = Field(default_factory=list)
     """Submissions not prepared yet when the run continued as new."""
+    worked: list[AnnotationWork] = Field(default_factory=list)
+    """The recent work sent to wellness workflows, so a later flag can weigh it more."""
 
 
 class AnnotationInput(_Model):
