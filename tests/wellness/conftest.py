@@ -11,16 +11,15 @@ from dataclasses import dataclass, field
 
 import pytest
 from kafka import KafkaConsumer
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.wellness import WellnessActivities
+from tests.conftest import time_skipping_env
 from warmline.events import DomainEvent, EventPublisher, from_record
 from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
-from warmline.services.binaries import temporal_test_server_path
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
@@ -75,16 +74,9 @@ class WellnessDeployment:
 
 @pytest.fixture(scope="module")
 async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server per module: wellness workflows are long-running timers, and the
-    session's shared server was seen to stop skipping time for later tests after them."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(temporal_test_server_path()),
-    )
-    try:
+    """A time-skipping server of this module's own (see tests/conftest.py)."""
+    async for env in time_skipping_env():
         yield env
-    finally:
-        await env.shutdown()
 
 
 @pytest.fixture
