@@ -1,7 +1,7 @@
 """The feedback loop closed end to end: does annotated traffic make the served model better?
 
     nice -n 10 .venv/bin/python -m bench.feedback_loop [--noise 0.1] [--annotators 5]
-        [--overlap 3] [--rounds 5] [--per-round 540] [--taxonomy original] [--seed 0]
+        [--overlap 3] [--rounds 4] [--per-round 675] [--taxonomy original] [--seed 0]
         [--base 1000] [--tune 6000] [--holdout N] [--margin 0.01] [--quick]
         [--json] [--plot docs/images/feedback-loop.png]
 
@@ -53,6 +53,7 @@ import grpc
 from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from activities.retraining import RetrainingActivities
 from activities.triage import EventStamp, triage_events
@@ -117,8 +118,8 @@ class Options:
     """One rate for every annotator, or one per annotator."""
     annotators: int = 5
     overlap: int = 3
-    rounds: int = 5
-    per_round: int = 540
+    rounds: int = 4
+    per_round: int = 675
     taxonomy: str = "original"
     seed: int = 0
     base: int = 1000
@@ -449,12 +450,13 @@ async def _run(  # noqa: PLR0915 - one story, told in order
                 finally:
                     await channel.close(grace=None)
                     await server.stop(grace=None)
-                    for workflow_id in (
-                        annotation_workflow_id(deployment),
-                        retraining_workflow_id(deployment, options.taxonomy),
-                    ):
-                        with contextlib.suppress(Exception):
-                            await client.get_workflow_handle(workflow_id).terminate("bench over")
+        # Ended once the worker is gone, so no workflow task of theirs is in flight.
+        for workflow_id in (
+            annotation_workflow_id(deployment),
+            retraining_workflow_id(deployment, options.taxonomy),
+        ):
+            with contextlib.suppress(RPCError):
+                await client.get_workflow_handle(workflow_id).terminate("bench over")
     finally:
         publisher.close()
         live_view.close()
@@ -516,10 +518,7 @@ async def _round(
     submitted = 0
     while True:
         passes += 1
-        runs = await asyncio.gather(
-            *(work_tasks(stub, annotator.token, annotator.choose) for annotator in annotators)
-        )
-        submitted += sum(r.labelled for r in runs)
+        submitted += await _take_turns(stub, annotators)
         await loop.flush()
         if not await loop.tasks():
             break
@@ -574,6 +573,29 @@ async def _round(
         passes=passes,
         labels_submitted=submitted,
     )
+
+
+async def _take_turns(
+    stub: pb_grpc.AnnotatorServiceStub, annotators: list[SimulatedAnnotator]
+) -> int:
+    """Annotators take one task each in turn until none has a task left; labels submitted.
+
+    One request at a time, not every annotator at once: the annotation workflow continues as
+    new only when no update handler is running, and the server refuses a run's 2,001st update.
+    Annotators that never pause keep a handler running at every moment, so the run never gets
+    to continue as new and hits that cap (see docs/feedback-loop.md).
+    """
+    labelled = 0
+    active = list(annotators)
+    while active:
+        still: list[SimulatedAnnotator] = []
+        for annotator in active:
+            run = await work_tasks(stub, annotator.token, annotator.choose, max_tasks=1)
+            labelled += run.labelled
+            if run.reason == "limit":
+                still.append(annotator)
+        active = still
+    return labelled
 
 
 def _sample(
