@@ -42,9 +42,9 @@ def test_a_noiseless_annotator_answers_the_truth_and_a_noisy_one_never_does() ->
     task = pb.AnnotationTask(task_id="t1", kind="label")
     assert annotator(0.0, truth).choose(task) == ["joy", "surprise"]
     noisy = annotator(1.0, truth)
-    for task_id in truth:
+    for task_id, labels in truth.items():
         answer = noisy.choose(pb.AnnotationTask(task_id=task_id, kind="label"))
-        assert not set(answer) & set(truth[task_id])
+        assert not set(answer) & set(labels)
         assert set(answer) <= set(LABELS)
     assert noisy.wrong == noisy.answered == 2
 
@@ -91,7 +91,11 @@ async def test_the_loop_closes_on_real_services(services: Endpoints) -> None:
     assert services.kafka is not None
     assert services.redis is not None
     options = Options(
-        noise=(0.0,), annotators=3, overlap=2, taxonomy="group", **QUICK  # type: ignore[arg-type]
+        noise=(0.0,),
+        annotators=3,
+        overlap=2,
+        taxonomy="group",
+        **QUICK,  # type: ignore[arg-type]
     )
     report = await run(options, services.temporal, services.kafka, services.redis)
 
