@@ -13,6 +13,7 @@ from bench.feedback_loop import (
     SimulatedAnnotator,
     main,
     parse,
+    quick_options,
     run,
 )
 from warmline.api.v1 import annotator_pb2 as pb
@@ -90,13 +91,7 @@ async def test_the_loop_closes_on_real_services(services: Endpoints) -> None:
     assert services.temporal is not None
     assert services.kafka is not None
     assert services.redis is not None
-    options = Options(
-        noise=(0.0,),
-        annotators=3,
-        overlap=2,
-        taxonomy="group",
-        **QUICK,  # type: ignore[arg-type]
-    )
+    options = quick_options(noise=(0.0,), annotators=3, overlap=2, taxonomy="group")
     report = await run(options, services.temporal, services.kafka, services.redis)
 
     assert set(report.as_json()) == REPORT_KEYS
