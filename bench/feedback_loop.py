@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import random
 import re
@@ -53,6 +54,13 @@ import grpc
 from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError
 
 from activities.retraining import RetrainingActivities
@@ -400,7 +408,9 @@ async def _run(  # noqa: PLR0915 - one story, told in order
     gold = GoldLabelStore(redis, deployment=deployment, prefix=settings.gold_prefix)
     wellness = WellnessStateStore(redis, deployment=deployment, prefix=f"bench-{run_id}:wellness")
     live_view = LiveView.connect(redis_url, prefix=f"bench-{run_id}")
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    client = await Client.connect(
+        temporal, data_converter=pydantic_data_converter, runtime=_stderr_runtime()
+    )
     task_queue = f"bench-feedback-{run_id}"
     truth = {row.item_id: row.labels for row in slices.traffic}
     labels = tuple(TAXONOMIES[options.taxonomy])
@@ -475,6 +485,14 @@ async def _run(  # noqa: PLR0915 - one story, told in order
     }
     report.seconds = round(time.perf_counter() - started, 1)
     return report
+
+
+def _stderr_runtime() -> Runtime:
+    """A Temporal runtime whose core warnings (a large continue-as-new payload, say) go through
+    Python logging to stderr: the core prints them to stdout otherwise, into the `--json`."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filtered = TelemetryFilter(core_level="WARN", other_level="ERROR")
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filtered, forwarding)))
 
 
 def _serving_f1(result: RoundResult) -> float | None:
