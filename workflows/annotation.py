@@ -109,6 +109,8 @@ class Rejected:
     PERMISSION_DENIED = "PermissionDenied"
     FAILED_PRECONDITION = "FailedPrecondition"
     ALREADY_EXISTS = "AlreadyExists"
+    UNAVAILABLE = "Unavailable"
+    """The loop is rolling over to a fresh run (continue-as-new); retry in a moment."""
 
 
 def _reject(message: str, kind: str) -> ApplicationError:
@@ -151,6 +153,9 @@ class AnnotationWorkflow:
         """Gold labels recorded since the retraining workflow was last told."""
         self._flush_requested = False
         self._stopping = False
+        self._updates_per_run = params.updates_per_run
+        self._updates = 0
+        """Updates this run accepted; at `updates_per_run` it refuses more and rolls over."""
 
     @workflow.run
     async def run(self, params: AnnotationInput) -> AnnotationReport:
@@ -161,6 +166,7 @@ class AnnotationWorkflow:
                     or self._flush_requested
                     or self._stopping
                     or self._batch_ready()
+                    or self._rollover_due()
                     or workflow.info().is_continue_as_new_suggested()
                 )
             )
@@ -175,9 +181,17 @@ class AnnotationWorkflow:
             if self._stopping:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.report()
-            if workflow.info().is_continue_as_new_suggested() and not self._pending:
+            if (
+                self._rollover_due() or workflow.info().is_continue_as_new_suggested()
+            ) and not self._pending:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(AnnotationInput(policy=self._policy, carry=self._carry()))
+                workflow.continue_as_new(
+                    AnnotationInput(
+                        policy=self._policy,
+                        carry=self._carry(),
+                        updates_per_run=self._updates_per_run,
+                    )
+                )
 
     # --- signals ----------------------------------------------------------------------------------
 
@@ -211,6 +225,7 @@ class AnnotationWorkflow:
 
     @workflow.update
     async def next_task(self, request: NextTaskRequest) -> NextTaskResult:
+        self._updates += 1
         annotator = request.annotator_id
         held = self._held(annotator)
         if held is not None:
@@ -290,6 +305,7 @@ class AnnotationWorkflow:
 
     @next_task.validator
     def _validate_next_task(self, request: NextTaskRequest) -> None:
+        self._accepting()
         if self._stopping:
             raise _reject("the annotation loop is stopping", Rejected.FAILED_PRECONDITION)
         if not self._is_worker(request.annotator_id):
@@ -297,6 +313,7 @@ class AnnotationWorkflow:
 
     @workflow.update
     async def submit_labels(self, submission: LabelSubmission) -> SubmitResult:
+        self._updates += 1
         annotator, task_id = submission.annotator_id, submission.task_id
         labels = list(dict.fromkeys(submission.labels))
         earlier = self._earlier_labels(task_id, annotator)
@@ -323,6 +340,7 @@ class AnnotationWorkflow:
 
     @submit_labels.validator
     def _validate_submit(self, submission: LabelSubmission) -> None:
+        self._accepting()
         annotator, task_id = submission.annotator_id, submission.task_id
         if not submission.labels:
             raise _reject("choose at least one label", Rejected.INVALID_ARGUMENT)
@@ -356,6 +374,7 @@ class AnnotationWorkflow:
         """The task goes back to the pool for someone else, never to the caller again.
 
         A skip counts toward exposure only when the annotator flagged the item first."""
+        self._updates += 1
         task = self._tasks[request.task_id]
         flagged = request.annotator_id in task.flagged
         work = self._work(task, request.annotator_id) if flagged else None
@@ -374,6 +393,7 @@ class AnnotationWorkflow:
 
     @skip_task.validator
     def _validate_skip(self, request: SkipRequest) -> None:
+        self._accepting()
         if not request.reason.strip():
             raise _reject("give a reason for skipping", Rejected.INVALID_ARGUMENT)
         if len(request.reason) > MAX_REASON_CHARS:
@@ -386,6 +406,7 @@ class AnnotationWorkflow:
 
     @workflow.update
     async def flag_distressing(self, request: FlagRequest) -> FlagResult:
+        self._updates += 1
         task = self._tasks.get(request.task_id)
         item = task.item if task is not None else None
         if task is not None:
@@ -424,6 +445,7 @@ class AnnotationWorkflow:
 
     @flag_distressing.validator
     def _validate_flag(self, request: FlagRequest) -> None:
+        self._accepting()
         if len(request.note) > MAX_REASON_CHARS:
             raise _reject(
                 f"the note is limited to {MAX_REASON_CHARS} characters", Rejected.INVALID_ARGUMENT
@@ -435,6 +457,7 @@ class AnnotationWorkflow:
     @workflow.update
     def reveal_text(self, request: RevealRequest) -> TaskView:
         """The annotator opts in to read a blurred item."""
+        self._updates += 1
         task = self._tasks[request.task_id]
         if request.annotator_id not in task.revealed:
             task = self._replace(task, revealed=[*task.revealed, request.annotator_id])
@@ -442,15 +465,37 @@ class AnnotationWorkflow:
 
     @reveal_text.validator
     def _validate_reveal(self, request: RevealRequest) -> None:
+        self._accepting()
         self._owned(request.task_id, request.annotator_id)
 
     @workflow.update
     async def flush(self) -> FlushResult:
         """Measure the labelled items now, even if a batch is not full (supervisors, tests)."""
+        self._updates += 1
         before = self._batch
         self._flush_requested = True
         await workflow.wait_condition(lambda: not self._flush_requested)
         return FlushResult(batches=self._batch - before)
+
+    @flush.validator
+    def _validate_flush(self) -> None:
+        self._accepting()
+
+    def _rollover_due(self) -> bool:
+        return self._updates >= self._updates_per_run
+
+    def _accepting(self) -> None:
+        """Refuse new updates once the run has accepted `updates_per_run`: it can only continue
+        as new when no handler runs, and with several annotators busy one always is, until the
+        server refuses the run's updates altogether. The count lives in the run's own state (the
+        server's continue-as-new suggestion can differ between a speculative task, where a
+        validator runs, and the next one). Refused updates leave no history; the client retries
+        them on the fresh run."""
+        if self._rollover_due():
+            raise _reject(
+                "the annotation loop is rolling over to a fresh run; retry in a moment",
+                Rejected.UNAVAILABLE,
+            )
 
     @workflow.query
     def report(self) -> AnnotationReport:

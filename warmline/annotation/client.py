@@ -17,6 +17,12 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from warmline.annotation.model import (
     AnnotationInput,
@@ -165,14 +171,34 @@ class AnnotationLoop:
         return value
 
     async def _execute(self, name: str, argument: BaseModel | None, result: Any) -> Any:
+        """Run the update; a refusal while the loop rolls over to a fresh run is retried for up
+        to `ROLLOVER_WAIT_S` before it reaches the caller as `Rejected.UNAVAILABLE`."""
         args = [] if argument is None else [argument]
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_rolling_over),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            stop=stop_after_delay(ROLLOVER_WAIT_S),
+            reraise=True,
+        )
         try:
-            return await self._handle.execute_update(name, args=args, result_type=result)
+            async for attempt in retrying:
+                with attempt:
+                    return await self._handle.execute_update(name, args=args, result_type=result)
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
                 raise AnnotationRefusedError(cause.type, cause.message) from None
             raise
+        raise AssertionError("unreachable: tenacity re-raises the last attempt's error")
+
+
+ROLLOVER_WAIT_S = 30.0
+"""How long an update waits for the loop's continue-as-new (normally well under a second)."""
+
+
+def _rolling_over(error: BaseException) -> bool:
+    cause = error.cause if isinstance(error, WorkflowUpdateFailedError) else None
+    return isinstance(cause, ApplicationError) and cause.type == Rejected.UNAVAILABLE
 
 
 _REFUSALS = {
@@ -181,4 +207,5 @@ _REFUSALS = {
     Rejected.PERMISSION_DENIED,
     Rejected.FAILED_PRECONDITION,
     Rejected.ALREADY_EXISTS,
+    Rejected.UNAVAILABLE,
 }

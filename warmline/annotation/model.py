@@ -453,6 +453,8 @@ class AnnotationCarry(_Model):
 class AnnotationInput(_Model):
     policy: AnnotationPolicy
     carry: AnnotationCarry | None = None
+    updates_per_run: int = Field(default=500, ge=1)
+    """Updates a run accepts before it continues as new (Temporal refuses a run's 2,001st)."""
 
 
 class AnnotationReport(_Model):

@@ -49,6 +49,7 @@ STATUS_OF: Final = {
     Rejected.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     Rejected.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
     Rejected.ALREADY_EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Rejected.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 ResponseT = TypeVar("ResponseT")
 Context = grpc.aio.ServicerContext[Any, Any]
