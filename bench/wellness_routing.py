@@ -98,7 +98,7 @@ OVERTIME = timedelta(hours=2)
 """After the last shift, the day stops this much later at the latest (leftovers are closed)."""
 TRACKER_WAIT_S = 30.0
 """Real time a completion may take to reach the wellness workflow through Kafka."""
-QUIET_S = 2.0
+QUIET_S = 1.0
 """Reading the events back stops once the topic has been quiet this long (real time)."""
 
 
@@ -161,7 +161,8 @@ HANDLING_MINUTES: dict[Kind, tuple[float, float, float]] = {
 """(low, high, mode) of a triangular draw: how long a specialist holds the conversation (a
 routine contact that escalates after all takes the first row)."""
 ACCEPT_SECONDS: dict[bool, tuple[float, float, float]] = {False: (5, 50, 15), True: (3, 16, 6)}
-"""(low, high, mode) of how long a specialist takes to accept an offer; True for a crisis."""
+"""(low, high, mode) of how long a specialist takes to accept an offer; True for an offer from
+the crisis queue (a crisis, or an escalation whose chain ended there)."""
 
 
 @dataclass(frozen=True)
@@ -252,10 +253,12 @@ class Day:
     team: tuple[Member, ...]
     contacts: tuple[Contact, ...]
 
-    def accept_after(self, contact: str, specialist: str, *, crisis: bool) -> timedelta:
-        """How long `specialist` takes to accept an offer of `contact`: the same in every run."""
-        rng = random.Random(f"{self.seed}:{contact}:{specialist}:accept")  # noqa: S311 - a simulation
-        low, high, mode = ACCEPT_SECONDS[crisis]
+    def accept_after(self, offer_id: str, specialist: str, *, urgent: bool) -> timedelta:
+        """How long `specialist` takes to accept an offer: a fresh draw per offer (a re-offer is
+        answered anew), the same in every run for the same offer; `urgent` for the crisis
+        queue, whose offers expire within seconds."""
+        rng = random.Random(f"{self.seed}:{offer_id}:{specialist}:accept")  # noqa: S311 - a simulation
+        low, high, mode = ACCEPT_SECONDS[urgent]
         return timedelta(seconds=rng.triangular(low, high, mode))
 
 
@@ -355,6 +358,7 @@ class _Driver:
         self.tenant = config.tenants[0].id
         self.country = config.tenants[0].country
         self.policy = policy
+        self.crisis_queue = config.triage.crisis.queue
         self.task_queue = task_queue
         self.tracker = tracker
         self.progress = progress
@@ -415,7 +419,7 @@ class _Driver:
             self.progress(
                 f"{(now - self.start).total_seconds() / 3600:4.1f} h into the day, "
                 f"{len(self.conversations)}/{len(self.contacts)} contacts, "
-                f"{len(self.waiting)} waiting, {len(self.owner) - len(self.done)} in progress"
+                f"{len(self.waiting)} waiting, {len(set(self.owner) - self.done)} in progress"
             )
         return await self._close_leftovers()
 
@@ -479,7 +483,8 @@ class _Driver:
                 if offer.status is not OfferStatus.OPEN or offer.offer_id in self.offers_seen:
                     continue
                 self.offers_seen.add(offer.offer_id)
-                delay = self.day.accept_after(contact, offer.specialist_id, crisis=offer.crisis)
+                urgent = offer.crisis or offer.queue == self.crisis_queue
+                delay = self.day.accept_after(offer.offer_id, offer.specialist_id, urgent=urgent)
                 self._push(max(offer.created_at + delay, now), "accept", contact, offer.offer_id)
 
     async def _accept(self, contact: str, *, offer_id: str) -> None:
@@ -677,7 +682,9 @@ def read_events(bootstrap: str, topic: str) -> list[DomainEvent]:
                 events.setdefault(event.id, event)
     finally:
         consumer.close()
-    return sorted(events.values(), key=lambda e: (e.time, e.id))
+    # A stable sort: events of one moment stay in publish order, which Kafka keeps per subject
+    # (one worker's events share a key, hence a partition); their ids carry no order.
+    return sorted(events.values(), key=lambda e: e.time)
 
 
 # --- figures ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ conversations the specialists handled."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pytest
@@ -28,10 +29,11 @@ from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
 from warmline.wellness.policy import ExposureRecord, weight_of
 
+CRISIS_SKILLS = ("listening", "crisis")
 TINY_TEAM = (
-    Member("staff-a", crisis_trained=True, capacity=1, starts=0, ends=1.5),
-    Member("staff-b", crisis_trained=True, capacity=1, starts=0, ends=1.5),
-    Member("vol-c", crisis_trained=False, capacity=2, starts=0.25, ends=1.5),
+    Member("staff-a", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
+    Member("staff-b", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
+    Member("vol-c", crisis_trained=False, capacity=2, starts=0.25, ends=1.2),
 )
 EXPECTED_QUEUE = {
     Kind.ROUTINE: None,
@@ -126,7 +128,11 @@ async def test_a_tiny_day_is_fully_accounted_for(kafka_bootstrap: str, redis_url
     day = plan_day(seed=11, contacts=10, hours=1.0, distressed=0.4, crisis=0.2, team=TINY_TEAM)
     strategies = ["longest_idle", CANDIDATE]
     config = load_config(CONFIG, resolve_secrets=False)
-    records = {s: await run_day(day, s, kafka=kafka_bootstrap, redis=redis_url) for s in strategies}
+    # The two runs are independent (each its own test server, topic and keys): run side by side.
+    played = await asyncio.gather(
+        *(run_day(day, s, kafka=kafka_bootstrap, redis=redis_url) for s in strategies)
+    )
+    records = dict(zip(strategies, played, strict=True))
     runs = {s: summarise(day, config, record) for s, record in records.items()}
     assert set(verdict(runs)) >= {"peak_exposure_lower_by", "gini_lower_by", "sla_target_met"}
     team = [m.id for m in TINY_TEAM]
