@@ -881,17 +881,29 @@ def verdict(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
 # --- output ----------------------------------------------------------------------------------
 
 
-def chart(summaries: dict[str, dict[str, Any]], path: Path) -> Path:
+def chart(summary: dict[str, Any], path: Path) -> list[Path]:
+    """Two PNGs: the highest individual exposure of each day per strategy (at `path`), and each
+    specialist's mean exposure per day per strategy (beside it, `-team`)."""
     from bench.plots import grouped_bars
 
-    team = list(next(iter(summaries.values()))["exposure_minutes"])
-    return grouped_bars(
+    runs: dict[str, dict[str, Any]] = summary["runs"]
+    seeds = [f"seed {day['seed']}" for day in summary["days"]]
+    budget = summary["budget_minutes"]
+    peaks = grouped_bars(
         path,
-        groups=team,
-        series={name: list(s["exposure_minutes"].values()) for name, s in summaries.items()},
-        title="Exposure per specialist (mean over the simulated days), by routing strategy",
-        y_label="intensity-weighted minutes",
+        groups=[*seeds, "mean"],
+        series={name: [*s["peak_exposure_by_day"], s["peak_exposure"]] for name, s in runs.items()},
+        title="Highest individual exposure of the day, by routing strategy",
+        y_label=f"weighted minutes (budget {budget:.0f} per shift)",
     )
+    team = grouped_bars(
+        path.with_name(f"{path.stem}-team{path.suffix}"),
+        groups=list(next(iter(runs.values()))["exposure_minutes"]),
+        series={name: list(s["exposure_minutes"].values()) for name, s in runs.items()},
+        title="Each specialist's exposure, mean per day",
+        y_label=f"weighted minutes (budget {budget:.0f} per shift)",
+    )
+    return [peaks, team]
 
 
 def print_table(summary: dict[str, Any], console: Console) -> None:
@@ -930,8 +942,8 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
             f"{result['gini_lower_by']:.1%} lower (target ≥ {PEAK_TARGET:.0%}), SLA attainment "
             f"{result['sla_attainment_change']:+.1%} (target ≥ -{SLA_TOLERANCE:.0%})"
         )
-    if summary.get("chart"):
-        console.print(f"chart: {summary['chart']}")
+    for path in summary.get("charts", []):
+        console.print(f"chart: {path}")
 
 
 async def run_all(
@@ -1039,7 +1051,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if args.chart:
-            summary["chart"] = str(chart(summary["runs"], args.chart))
+            summary["charts"] = [str(p) for p in chart(summary, args.chart)]
         return summary
 
     return run_on_services(
