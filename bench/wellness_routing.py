@@ -381,9 +381,7 @@ class _Driver:
 
     @property
     def roster_id(self) -> str:
-        if self.policy.routing is None:
-            raise RuntimeError("the benchmark's policy has routing")
-        return self.policy.routing.roster_id
+        return policy_roster(self.policy)
 
     def _push(self, when: datetime, kind: str, subject: str, detail: str = "") -> None:
         self._order += 1
@@ -523,9 +521,9 @@ class _Driver:
             return
         self.done.add(contact)
         self.completions += 1
-        await self._tracker_caught_up()
+        await self.tracker_caught_up()
 
-    async def _tracker_caught_up(self) -> None:
+    async def tracker_caught_up(self) -> None:
         """Wait (real time) until the tracker has recorded every completion so far, so a break
         starts when the conversation ended rather than when the clock next moves."""
         deadline = time.monotonic() + TRACKER_WAIT_S
@@ -548,6 +546,7 @@ class _Driver:
 
 
 def team_roster(config: WarmlineConfig, team: Sequence[Member], strategy: str) -> RosterSettings:
+    """The configuration's roster settings with the benchmark's team and `strategy`."""
     strategy_named(strategy)
     members = [
         RosterMember(
@@ -632,7 +631,7 @@ async def run_day(
                             ),
                         )
                     leftovers = await driver.play(start)
-                    await driver._tracker_caught_up()
+                    await driver.tracker_caught_up()
                     states = {
                         m.id: await wellness.handle(m.id).query(WellnessWorkflow.state)
                         for m in day.team
@@ -664,6 +663,7 @@ def _quiet_runtime() -> Runtime:
 
 
 def policy_roster(policy: EscalationPolicy) -> str:
+    """The roster the escalations of `policy` reserve from."""
     if policy.routing is None:
         raise RuntimeError("the benchmark's policy has routing")
     return policy.routing.roster_id
