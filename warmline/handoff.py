@@ -238,7 +238,12 @@ class SpecialistFacts:
     id: str
 
 
-_AUTHORS = {Role.CUSTOMER: "Customer", Role.AI: "AI", Role.SPECIALIST: "Specialist"}
+_AUTHORS = {
+    Role.CUSTOMER: "Customer",
+    Role.AI: "AI",
+    Role.SPECIALIST: "Specialist",
+    Role.SYSTEM: "warmline",
+}
 _ESCAPED_SUFFIXES = frozenset({".html", ".htm", ".xml"})
 _TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})
 

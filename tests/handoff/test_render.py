@@ -134,6 +134,23 @@ def test_peer_support_shows_helplines_and_waiting_time() -> None:
     assert "2. distress 0.90 — sadness" in rendered
 
 
+@pytest.mark.parametrize("template", EXAMPLE_TEMPLATES, ids=lambda p: p.parent.parent.name)
+def test_referrals_already_sent_are_in_the_history(template: Path) -> None:
+    # A crisis nobody accepted in time gets the helplines as a system turn; whoever accepts
+    # later must still get a handoff (this used to fail the render activity for ever).
+    referrals = "You can reach someone right now:\nSamaritans · call 116 123"
+    history = [
+        HandoffTurn(role=Role.CUSTOMER, text=LAST_CUSTOMER_MESSAGE),
+        HandoffTurn(role=Role.SYSTEM, text=referrals),
+    ]
+    renderer = HandoffRenderer.from_file(template, history_messages=20)
+    package = renderer.render(_request(crisis=True, history=history), {})
+
+    assert package.render_error is None, package.render_error
+    assert "call 116 123" in package.rendered
+    assert LAST_CUSTOMER_MESSAGE in package.rendered
+
+
 def test_missing_crm_facts_fall_back_to_the_templates_defaults() -> None:
     renderer = HandoffRenderer.from_file(EXAMPLES / "insurer-claims/templates/handoff.md.j2")
     rendered = renderer.render(_request(crisis=False), {}).rendered
