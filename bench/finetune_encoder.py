@@ -80,8 +80,16 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="train on this many rows (timing)")
     parser.add_argument("--freeze", type=int, default=2, help="lower layers kept frozen")
+    parser.add_argument("--seed", type=int, default=0, help="head initialisation, batch order")
+    parser.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        metavar="TAXONOMY=W",
+        help="loss weight of one taxonomy's labels (default 1 each), e.g. ekman=3",
+    )
     args = parser.parse_args()
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
     base = Path(package_file).parent / "model"
@@ -111,7 +119,16 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / (total - warmup)))
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    label_weights = torch.ones(targets.shape[1])
+    start_column = 0
+    for taxonomy, size in TAXONOMY_SIZES.items():
+        for item in args.weight:
+            name, _, value = item.partition("=")
+            if name == taxonomy:
+                label_weights[start_column : start_column + size] = float(value)
+        start_column += size
+    label_weights *= targets.shape[1] / label_weights.sum()
+    loss_fn = torch.nn.BCEWithLogitsLoss(weight=label_weights)
 
     def batch_tensors(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(encoded[i]) for i in rows)
@@ -127,7 +144,7 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(1 + args.seed)
     step, start = 0, time.perf_counter()
     encoder.train()
     while step < total:
@@ -205,6 +222,13 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
         "batch": args.batch,
         "lr": args.lr,
         "frozen_layers": args.freeze,
+        "seed": args.seed,
+        "loss_weights": {
+            taxonomy: round(float(block[0]), 4)
+            for taxonomy, block in zip(
+                TAXONOMY_SIZES, label_weights.split(list(TAXONOMY_SIZES.values())), strict=True
+            )
+        },
         "max_tokens": MAX_TOKENS,
         "seconds": round(time.perf_counter() - start),
         "encoder_sha256": hashlib.sha256((args.out / "encoder.onnx").read_bytes()).hexdigest(),

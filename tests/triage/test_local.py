@@ -23,12 +23,18 @@ from warmline.triage.local import (
     MODEL_CARD,
     TAXONOMIES,
     WEIGHTS,
+    FeatureSpec,
     LocalModel,
     LocalProvider,
     default_model_dir,
 )
 from warmline.triage.provider import triage
-from warmline.triage.training import read_split, train
+from warmline.triage.training import (
+    TfidfSettings,
+    out_of_fold_probabilities,
+    read_split,
+    train,
+)
 from warmline.triage.types import GOEMOTIONS_LABELS, RiskFlag, TriageRequest, TriageResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -333,3 +339,22 @@ def test_a_group_model_reads_distress_from_negative(tmp_path: Path) -> None:
     assert upset.emotions[0].label == "negative"
     assert pleased.emotions[0].label == "positive"
     assert upset.distress > 0.4 > pleased.distress
+
+
+def test_out_of_fold_probabilities_come_from_models_that_never_saw_the_row() -> None:
+    """Each row's only clue is a word no other row has: a model that saw the row separates the
+    labels, so out-of-fold scores that did would too (thresholds tuned on them would be wrong)."""
+    rng = np.random.default_rng(0)
+    truth = rng.random((600, 1)) < 0.5
+    texts = [f"a message about word{rng.integers(10**9)}" for _ in truth]
+    embeddings = rng.normal(size=(600, 16)).astype(np.float32)
+    settings = TfidfSettings(FeatureSpec(), c=10.0, max_features=None, min_df=1)
+    vectorizer, weights, bias = settings.fit(texts, truth)
+    seen = 1.0 / (1.0 + np.exp(-(vectorizer.transform(texts) @ weights + bias)[:, 0]))
+    held = out_of_fold_probabilities(texts, truth, 5, settings, embeddings, 10.0, 0.5)[:, 0]
+
+    def gap(scores: np.ndarray) -> float:
+        return float(scores[truth[:, 0]].mean() - scores[~truth[:, 0]].mean())
+
+    assert gap(seen) > 0.3
+    assert abs(gap(held)) < 0.1

@@ -12,6 +12,7 @@ counted with their reason in the model card (`data.train_skipped`, `data.dev_ski
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -234,12 +235,15 @@ class Recipe:
     features: FeatureSpec = field(default_factory=FeatureSpec)
     head_c: float = 0.5
     """Inverse regularisation of the encoder heads (features standardised)."""
+    threshold_folds: int = 0
+    """With k > 1, thresholds are tuned on dev plus k-fold out-of-fold predictions over train
+    instead of on dev alone (k more TF-IDF fits: worth it where dev holds few positives)."""
 
 
 RECIPES: dict[str, Recipe] = {
     "original": Recipe(c=4.0, max_features=60_000, head_c=0.5),
     "group": Recipe(c=1.0, max_features=None, head_c=0.05),
-    "ekman": Recipe(c=1.0, max_features=60_000, head_c=0.05),
+    "ekman": Recipe(c=1.0, max_features=60_000, head_c=0.05, threshold_folds=5),
 }
 """Per taxonomy, the settings that scored best on data held out of train (see docs/triage.md)."""
 
@@ -291,13 +295,8 @@ def fit(
     With `use_encoder` (the default) the model also gets heads over `encoder`'s embedding (the
     shipped encoder when None); only the heads are trained, so a few thousand rows take seconds.
     """
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-    except ImportError as exc:
-        raise TrainingDataError(
-            "training needs scikit-learn: pip install 'warmline[train]'"
-        ) from exc
+    if importlib.util.find_spec("sklearn") is None:
+        raise TrainingDataError("training needs scikit-learn: pip install 'warmline[train]'")
 
     if taxonomy not in TAXONOMIES:
         raise TrainingDataError(f"unknown taxonomy {taxonomy!r}; known: {', '.join(TAXONOMIES)}")
@@ -309,35 +308,15 @@ def fit(
     min_df = min_df if min_df is not None else recipe.min_df
     train_path, dev_path = train_split.path, dev_split.path
 
-    vectorizer = TfidfVectorizer(
-        analyzer=spec.analyze,
-        min_df=min_df,
-        max_features=max_features,
-        sublinear_tf=spec.sublinear_tf,
-        dtype=np.float32,
-    )
-    x_train = vectorizer.fit_transform(train_split.texts)
+    tfidf = TfidfSettings(spec, c, max_features, min_df)
     y_train = train_split.matrix(len(labels))
+    vectorizer, weights, bias = tfidf.fit(train_split.texts, y_train)
     vocabulary = [""] * len(vectorizer.vocabulary_)
     for feature, index in vectorizer.vocabulary_.items():
         vocabulary[index] = feature
 
-    weights = np.zeros((len(vocabulary), len(labels)), dtype=np.float32)
-    bias = np.full(len(labels), _UNSEEN_BIAS, dtype=np.float32)
-    for label in range(len(labels)):
-        column = y_train[:, label]
-        if column.all() or not column.any():
-            continue
-        classifier = LogisticRegression(C=c, solver="liblinear", max_iter=200)
-        classifier.fit(x_train, column)
-        weights[:, label] = classifier.coef_[0]
-        bias[label] = classifier.intercept_[0]
-    # Shipped weights are float16; tune and measure with exactly the numbers that ship.
-    weights = weights.astype(np.float16).astype(np.float32)
-
-    x_dev = vectorizer.transform(dev_split.texts)
     y_dev = dev_split.matrix(len(labels))
-    dev_probabilities = 1.0 / (1.0 + np.exp(-(x_dev @ weights + bias)))
+    dev_probabilities = _logistic(vectorizer.transform(dev_split.texts) @ weights + bias)
     head: EncoderHead | None = None
     encoder_ref: EncoderRef | None = None
     trainer: dict[str, Any] = {
@@ -348,9 +327,13 @@ def fit(
         "idf": "smooth",
         "threshold_window": THRESHOLD_WINDOW,
     }
+    mix = 0.0
+    train_embeddings: FloatArray | None = None
     if use_encoder:
         encoder = encoder if encoder is not None else default_encoder()
-        head = _fit_head(encoder, train_split, y_train, recipe.head_c)
+        train_embeddings = encoder.embed_many(train_split.texts)
+        head_weights, head_bias = _fit_head(train_embeddings, y_train, recipe.head_c)
+        head = EncoderHead(encoder, head_weights, head_bias)
         head_dev = _head_probabilities(head, encoder.embed_many(dev_split.texts))
         mix = _choose_mix(head_dev, dev_probabilities, y_dev)
         dev_probabilities = mix * head_dev + (1.0 - mix) * dev_probabilities
@@ -363,7 +346,21 @@ def fit(
             "encoder": encoder.name,
             "mix": mix,
         }
-    thresholds = tune_thresholds(dev_probabilities, y_dev)
+    tuned_on, tuned_truth = dev_probabilities, y_dev
+    if recipe.threshold_folds > 1 and len(train_split.texts) >= recipe.threshold_folds:
+        out_of_fold = out_of_fold_probabilities(
+            train_split.texts,
+            y_train,
+            recipe.threshold_folds,
+            tfidf,
+            train_embeddings,
+            recipe.head_c,
+            mix,
+        )
+        tuned_on = np.concatenate([out_of_fold, dev_probabilities])
+        tuned_truth = np.concatenate([y_train, y_dev])
+        trainer["threshold_folds"] = recipe.threshold_folds
+    thresholds = tune_thresholds(tuned_on, tuned_truth)
     macro, micro, per_label = f1_scores(
         y_dev, dev_probabilities >= np.asarray(thresholds, dtype=np.float32)
     )
@@ -415,14 +412,14 @@ def fit(
     return LocalModel(card, vocabulary, idf, weights, bias, head)
 
 
-def _fit_head(encoder: Encoder, split: Split, truth: BoolArray, c: float) -> EncoderHead:
+def _fit_head(embeddings: FloatArray, truth: BoolArray, c: float) -> tuple[FloatArray, FloatArray]:
     """One L2-regularised logistic regression per label over the standardised embedding (the
     objective of scikit-learn's `LogisticRegression(C=c)`), all labels solved as one L-BFGS
     problem, then folded back into weights and bias over the raw embedding."""
     from scipy.optimize import minimize
     from threadpoolctl import threadpool_limits
 
-    x = encoder.embed_many(split.texts).astype(np.float64)
+    x = embeddings.astype(np.float64)
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6
     standard = (x - mean) / scale
@@ -448,7 +445,74 @@ def _fit_head(encoder: Encoder, split: Split, truth: BoolArray, c: float) -> Enc
     b = solution.x[dims * y.shape[1] :] - mean @ w
     weights = np.where(seen[None, :], w, 0.0).astype(np.float32)
     bias = np.where(seen, b, _UNSEEN_BIAS).astype(np.float32)
-    return EncoderHead(encoder, weights, bias)
+    return weights, bias
+
+
+def _logistic(logits: npt.NDArray[np.floating[Any]]) -> FloatArray:
+    result: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+    return result
+
+
+@dataclass(frozen=True)
+class TfidfSettings:
+    """The TF-IDF classifier's settings, so the main fit and the cross-validation folds agree."""
+
+    spec: FeatureSpec
+    c: float
+    max_features: int | None
+    min_df: int
+
+    def fit(self, texts: list[str], truth: BoolArray) -> tuple[Any, FloatArray, FloatArray]:
+        """The fitted vectorizer, weights (rounded to the float16 that ships) and biases."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        vectorizer = TfidfVectorizer(
+            analyzer=self.spec.analyze,
+            min_df=self.min_df,
+            max_features=self.max_features,
+            sublinear_tf=self.spec.sublinear_tf,
+            dtype=np.float32,
+        )
+        x = vectorizer.fit_transform(texts)
+        weights = np.zeros((x.shape[1], truth.shape[1]), dtype=np.float32)
+        bias = np.full(truth.shape[1], _UNSEEN_BIAS, dtype=np.float32)
+        for label in range(truth.shape[1]):
+            column = truth[:, label]
+            if column.all() or not column.any():
+                continue
+            classifier = LogisticRegression(C=self.c, solver="liblinear", max_iter=200)
+            classifier.fit(x, column)
+            weights[:, label] = classifier.coef_[0]
+            bias[label] = classifier.intercept_[0]
+        # Shipped weights are float16; tune and measure with exactly the numbers that ship.
+        return vectorizer, weights.astype(np.float16).astype(np.float32), bias
+
+
+def out_of_fold_probabilities(
+    texts: list[str],
+    truth: BoolArray,
+    folds: int,
+    tfidf: TfidfSettings,
+    embeddings: FloatArray | None,
+    head_c: float,
+    mix: float,
+) -> FloatArray:
+    """Every train row's mixed probabilities from models fit on the other folds (TF-IDF and
+    encoder head refit per fold, the mix fixed), so thresholds can be tuned on far more rows
+    than dev holds: the rare labels' thresholds then stop following a few dozen dev rows."""
+    order = np.random.default_rng(0).permutation(len(texts))
+    result = np.zeros(truth.shape, dtype=np.float32)
+    for part in np.array_split(order, folds):
+        rest = np.setdiff1d(order, part)
+        vectorizer, weights, bias = tfidf.fit([texts[i] for i in rest], truth[rest])
+        held = _logistic(vectorizer.transform([texts[i] for i in part]) @ weights + bias)
+        if embeddings is not None and mix > 0.0:
+            head_weights, head_bias = _fit_head(embeddings[rest], truth[rest], head_c)
+            encoded = _logistic(embeddings[part] @ head_weights + head_bias)
+            held = mix * encoded + (1.0 - mix) * held
+        result[part] = held
+    return result
 
 
 def _head_probabilities(head: EncoderHead, embeddings: FloatArray) -> FloatArray:
