@@ -98,8 +98,12 @@ async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
     )
 
 
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from its wheel (the SDK would otherwise download one)."""
+@pytest.fixture(scope="module")
+async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from its wheel (the SDK would otherwise download one), one
+    per test module (it starts in a tenth of a second): a workflow ended while a task of it was in
+    flight stops the server skipping time for every later test, so one module's leftovers must
+    not stall another's."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server_path()),
@@ -108,15 +112,6 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
-
-
-@pytest.fixture(scope="session")
-async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping server for the session. Packages whose workflows live long (wellness,
-    annotation) override it with a server per module: a workflow ended while a task of it was in
-    flight was seen to stop the shared server skipping time for every later test."""
-    async for env in time_skipping_env():
-        yield env
 
 
 @pytest.fixture(params=["apache-kafka", "embedded-broker"])

@@ -15,7 +15,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import time_skipping_env
 from tests.workflows.conftest import EventLog
 from warmline.annotation.client import AnnotationLoop, start_loop
 from warmline.annotation.gold import GoldLabelStore
@@ -39,13 +38,6 @@ from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
 EKMAN = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
 ANNOTATORS = ("an-ada", "an-ben", "an-cai", "an-dev", "an-new")
 """Every annotator id the tests use: their wellness workflows are ended after each test."""
-
-
-@pytest.fixture(scope="module")
-async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this module's own (see tests/conftest.py)."""
-    async for env in time_skipping_env():
-        yield env
 
 
 def make_policy(**changes: object) -> AnnotationPolicy:

@@ -16,7 +16,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.wellness import WellnessActivities
-from tests.conftest import time_skipping_env
 from warmline.events import DomainEvent, EventPublisher, from_record
 from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
@@ -70,13 +69,6 @@ class WellnessDeployment:
                 return view
             await asyncio.sleep(0.05)
         raise AssertionError(f"the view of {worker_id} never matched: {view}")
-
-
-@pytest.fixture(scope="module")
-async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this module's own (see tests/conftest.py)."""
-    async for env in time_skipping_env():
-        yield env
 
 
 @pytest.fixture
