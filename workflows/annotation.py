@@ -96,7 +96,9 @@ RETRAINING_PATCH = "annotation-notifies-retraining"
 """From this change on, recorded gold labels are announced to the retraining workflow."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
-SEEN_KEPT = 20000
+SEEN_KEPT = 5000
+"""Sampled item ids remembered so an item is not annotated twice; the gold-label store records
+an item once in any case. Bounded to keep the continue-as-new input well under 512 KB."""
 BATCHES_KEPT = 200
 FLAG_WARNING = "This message reads as highly distressed"
 
