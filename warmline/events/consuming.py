@@ -151,7 +151,8 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
       retry waits leaves the batch uncommitted, to be redelivered, and the dedupe by event id
       drops what was already done.
 
-    Logs go to the subclass's module logger, prefixed with `label`.
+    Logs go to the subclass's module logger (`warmline.bridge.inbound`, ...), prefixed with
+    `label`, so log settings made per consumer keep applying to its loop.
     """
 
     def __init__(
