@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 from redis import Redis
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.annotation.conftest import LoopKit, make_policy
-from tests.api.conftest import load_peer_support
+from tests.api.conftest import UNREACHABLE_TEMPORAL, load_peer_support
 from warmline.annotation.client import AnnotationLoop, submit_item
 from warmline.annotation.model import ItemRequest, Source
 from warmline.annotation.sampler import AnnotationSampler, SamplerSettings
@@ -119,3 +122,41 @@ async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_u
         await running
         dead_letters.close()
         redis.close()
+
+
+async def test_a_sampler_started_while_temporal_is_down_retries_and_stops_cleanly(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    """An outage at start is waited out like any other (it used to end the sampler with an
+    error), and a stop meanwhile ends `run()` quietly, before it consumed anything."""
+    down = await Client.connect(
+        UNREACHABLE_TEMPORAL, data_converter=pydantic_data_converter, lazy=True
+    )
+    redis = Redis.from_url(redis_url)
+    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-sampler")
+    sampler = AnnotationSampler(
+        down,
+        load_peer_support(),
+        bootstrap=kafka_bootstrap,
+        deduper=Deduper(redis, scope=f"test-{uuid.uuid4().hex[:8]}"),
+        dead_letters=dead_letters,
+        settings=SamplerSettings(
+            group_id=f"sampler-{uuid.uuid4().hex[:8]}",
+            initial_backoff=timedelta(milliseconds=20),
+            max_backoff=timedelta(milliseconds=50),
+        ),
+    )
+    running = asyncio.create_task(sampler.run())
+    try:
+        for _ in range(200):
+            if sampler.stats.retries >= 3 or running.done():
+                break
+            await asyncio.sleep(0.05)
+        assert sampler.stats.retries >= 3
+    finally:
+        sampler.stop()
+        await asyncio.wait_for(running, timeout=10)
+        dead_letters.close()
+        redis.close()
+    assert not sampler.assigned.is_set()
+    assert sampler.stats.batches == 0

@@ -2,31 +2,27 @@
 
 For each event the sampling policy picks (`warmline.annotation.sampling.decide`) it signals-with-
 starts the deployment's `AnnotationWorkflow` with an `ItemRequest`, which carries no text: the
-workflow fetches and redacts it. At least once, like the bridge: offsets are committed after a
-batch is handed on, duplicates are dropped by event id (Redis), and a record of a sampled type
-that cannot be decoded or validated goes to the dead-letter topic with the reason. Events of other
-types (including ones a newer warmline emits) are not this consumer's business and are passed
-over without decoding.
+workflow fetches and redacts it. At least once, like the bridge (both are a
+`warmline.events.consuming.BatchConsumer`): offsets are committed after a batch is handed on,
+duplicates are dropped by event id (Redis), an outage is retried rather than dead-lettered, and a
+record of a sampled type that cannot be decoded or validated goes to the dead-letter topic with
+the reason. Events of other types (including ones a newer warmline emits) are not this consumer's
+business and are passed over without decoding.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import random
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
-from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
 from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -45,14 +41,13 @@ from warmline.config.model import WarmlineConfig
 from warmline.errors import WarmlineError
 from warmline.events import EventDecodeError, from_record
 from warmline.events.catalog import EventDataError
-from warmline.events.consuming import open_consumer, poll_records
-from warmline.events.deadletter import DeadLetters, Origin
+from warmline.events.consuming import BatchConsumer
+from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
 from warmline.runtime import DEFAULT_TASK_QUEUE
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 _SAMPLED = {event_type.value.encode() for event_type in SAMPLED_TYPES}
 
 
@@ -82,12 +77,8 @@ class SamplerStats:
     batches: int = 0
 
 
-class _StopRequestedError(Exception):
-    """Shutdown began while a call waited to be retried: leave the batch uncommitted."""
-
-
-class AnnotationSampler:
-    """Consumes the events topic until `stop()`."""
+class AnnotationSampler(BatchConsumer[SamplerSettings, SamplerStats]):
+    """Consumes the events topic until `stop()`; loop, retries and dead letters: `BatchConsumer`."""
 
     def __init__(
         self,
@@ -100,71 +91,31 @@ class AnnotationSampler:
         settings: SamplerSettings | None = None,
         policy: AnnotationPolicy | None = None,
     ) -> None:
-        self.settings = settings or SamplerSettings()
-        self.stats = SamplerStats()
+        settings = settings or SamplerSettings()
+        super().__init__(
+            label="sampler",
+            bootstrap=bootstrap,
+            topics=[settings.events_topic],
+            settings=settings,
+            stats=SamplerStats(),
+            deduper=deduper,
+            dead_letters=dead_letters,
+        )
         self._client = client
-        self._bootstrap = bootstrap
-        self._deduper = deduper
-        self._dead_letters = dead_letters
         self._sampling = config.annotation.sampling
         self._tone_fraction = config.annotation.tone_audit_fraction
         self._policy = policy or policy_from_config(config)
-        self._stop = asyncio.Event()
-        self.assigned = asyncio.Event()
-        """Set once the consumer group gave this sampler its partitions."""
 
-    def stop(self) -> None:
-        self._stop.set()
-
-    async def run(self) -> None:
+    async def _start(self) -> None:
         # The configuration this sampler was started with is the loop's policy from now on.
         await self._until_done(
+            "the annotation policy",
             functools.partial(
                 apply_policy, self._client, self._policy, task_queue=self.settings.task_queue
-            )
-        )
-        consumer = await asyncio.to_thread(self._connect)
-        try:
-            while not self._stop.is_set():
-                records = await asyncio.to_thread(self._poll, consumer)
-                if consumer.assignment():
-                    self.assigned.set()
-                if not records:
-                    continue
-                try:
-                    await self._process(records)
-                except _StopRequestedError:
-                    log.info("sampler: stopping with a batch uncommitted; it is redelivered")
-                    break
-                if await asyncio.to_thread(self._commit, consumer):
-                    self.stats.batches += 1
-        finally:
-            await asyncio.to_thread(consumer.close, autocommit=False)
-
-    def _connect(self) -> KafkaConsumer:
-        s = self.settings
-        return open_consumer(
-            self._bootstrap,
-            [s.events_topic],
-            group_id=s.group_id,
-            batch_size=s.batch_size,
-            max_poll_interval=s.max_poll_interval,
-            stopping=self._stop.is_set,
+            ),
         )
 
-    def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
-        s = self.settings
-        return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
-
-    def _commit(self, consumer: KafkaConsumer) -> bool:
-        try:
-            consumer.commit()
-        except KafkaError as error:
-            log.warning("sampler: offsets not committed (%s); the batch is redelivered", error)
-            return False
-        return True
-
-    async def _process(self, records: Sequence[ConsumerRecord]) -> None:
+    async def _handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
         wanted: list[tuple[str, ConsumerRecord, ItemRequest]] = []
         for record in records:
             headers: list[tuple[str, bytes]] = list(record.headers or [])
@@ -182,55 +133,25 @@ class AnnotationSampler:
                 continue
             wanted.append((event.id, record, request))
         ids = [event_id for event_id, _, _ in wanted]
-        fresh = set(await self._until_done(lambda: asyncio.to_thread(self._deduper.unseen, ids)))
+        fresh = set(await self._unseen(ids))
         for event_id, record, request in wanted:
             if event_id not in fresh:
                 self.stats.duplicates += 1
                 continue
             fresh.discard(event_id)
             try:
-                await self._until_done(functools.partial(self._submit, request))
+                await self._until_done(
+                    f"the item of message {request.message_id}",
+                    functools.partial(self._submit, request),
+                )
             except RPCError as error:
                 await self._dead_letter(record, f"Temporal refused the item: {error.message}")
                 continue
             self.stats.sampled += 1
-        await self._until_done(lambda: asyncio.to_thread(self._deduper.mark_done, ids))
+        await self._mark_done(ids)
 
     async def _submit(self, request: ItemRequest) -> None:
         await submit_item(self._client, self._policy, request, task_queue=self.settings.task_queue)
-
-    async def _until_done(self, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()`'s result, retried with backoff while a service is out."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with asyncio.timeout(self.settings.call_timeout.total_seconds()):
-                    return await call()
-            except RPCError as error:
-                if error.status is RPCStatusCode.INVALID_ARGUMENT:
-                    raise
-                reason = error.message
-            except (TimeoutError, ConnectionError, OSError) as error:
-                reason = f"{type(error).__name__}: {error}"
-            ceiling = min(
-                self.settings.max_backoff.total_seconds(),
-                self.settings.initial_backoff.total_seconds() * 2 ** (attempt - 1),
-            )
-            delay = random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-            self.stats.retries += 1
-            log.warning("sampler: %s; attempt %d, retrying in %.1f s", reason, attempt, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                raise _StopRequestedError
-
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        log.warning("sampler: dead-lettering %s@%d: %s", record.topic, record.offset, reason)
-        origin = Origin.of(record)
-        await self._until_done(
-            lambda: asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=1)
-        )
-        self.stats.dead_lettered += 1
 
 
 CONSUMER_NAME = "warmline-annotation-sampler"

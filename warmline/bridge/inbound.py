@@ -23,20 +23,14 @@ here and by message id in the conversation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
 
-from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
-from redis.exceptions import RedisError
-from temporalio.client import Client, RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.routing import ensure_roster
@@ -56,8 +50,8 @@ from warmline.events.catalog import (
     InboundShift,
     parse_data,
 )
-from warmline.events.consuming import open_consumer, poll_records
-from warmline.events.deadletter import DeadLetterError, DeadLetters, Origin
+from warmline.events.consuming import BatchConsumer, StopRequestedError
+from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import DomainEvent, EventDecodeError, from_record
 from warmline.events.types import INBOUND_HR_TOPIC, INBOUND_MESSAGES_TOPIC, EventType
@@ -77,8 +71,6 @@ from workflows.roster import RosterWorkflow
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 DEDUPE_SCOPE = "bridge"
 """The bridge's ids in the Redis dedupe (`warmline:dedupe:bridge:<event id>`)."""
 CONSUMER_NAME = "bridge"
@@ -86,20 +78,6 @@ CONSUMER_NAME = "bridge"
 MAX_RECORD_BYTES = 1_048_576
 """Larger records are dead-lettered unread: a message's text is at most `MAX_MESSAGE_CHARS`
 characters, a small fraction of this even in JSON's escapes."""
-_TEMPORAL_UNREACHABLE = "Failed client connect"
-"""How a lazily connecting Temporal client says the server is down: a `RuntimeError`, not an
-`RPCError`, so it is recognised by its message."""
-_TRANSIENT = (
-    RPCError,
-    RPCTimeoutOrCancelledError,
-    TimeoutError,
-    RedisError,
-    KafkaError,
-    DeadLetterError,
-    OSError,
-    RuntimeError,
-)
-"""What an outage of Temporal, Redis or Kafka raises (`_is_outage` narrows `RuntimeError`)."""
 
 
 @dataclass(frozen=True)
@@ -149,10 +127,6 @@ class _UnprocessableError(Exception):
         super().__init__(reason)
 
 
-class _StopRequestedError(Exception):
-    """Shutdown began while a call waited to be retried: leave the batch uncommitted."""
-
-
 @dataclass(frozen=True)
 class _Item:
     """A record that passed the checks, and what handing it on means."""
@@ -166,11 +140,12 @@ class _Item:
     apply: Callable[[], Awaitable[None]]
 
 
-class InboundBridge:
+class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
     """Consumes the inbound topics until `stop()`; see the module docstring for the guarantees.
 
     `config` must be the workers' configuration: new conversations start with its escalation
-    policy, and availability is checked against its specialists.
+    policy, and availability is checked against its specialists. The consume loop, the outage
+    retries and the dead letters are `BatchConsumer`'s; this class checks records and hands them on.
     """
 
     def __init__(
@@ -184,12 +159,17 @@ class InboundBridge:
         shifts: ShiftStore,
         settings: BridgeSettings | None = None,
     ) -> None:
-        self.settings = settings or BridgeSettings()
-        self.stats = BridgeStats()
+        settings = settings or BridgeSettings()
+        super().__init__(
+            label="bridge",
+            bootstrap=bootstrap,
+            topics=[settings.messages_topic, settings.hr_topic],
+            settings=settings,
+            stats=BridgeStats(),
+            deduper=deduper,
+            dead_letters=dead_letters,
+        )
         self._client = client
-        self._bootstrap = bootstrap
-        self._deduper = deduper
-        self._dead_letters = dead_letters
         self._shifts = shifts
         task_queue = self.settings.task_queue
         self._tenants: dict[str, Tenant] = {t.id: t for t in config.tenants}
@@ -212,71 +192,17 @@ class InboundBridge:
                 EventType.INBOUND_SHIFT_SCHEDULED,
             ),
         }
-        self._stop = asyncio.Event()
-        self.assigned = asyncio.Event()
-        """Set once the consumer group gave this bridge its partitions."""
 
-    def stop(self) -> None:
-        """Finish the batch in hand (or leave it uncommitted if a retry is waiting), then stop."""
-        self._stop.set()
+    # --- a batch -----------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        consumer = await asyncio.to_thread(self._connect)
-        try:
-            while not self._stop.is_set():
-                records = await asyncio.to_thread(self._poll, consumer)
-                if consumer.assignment():
-                    self.assigned.set()
-                if not records:
-                    continue
-                try:
-                    await self._process(records)
-                except _StopRequestedError:
-                    log.info("bridge: stopping with a batch uncommitted; it is redelivered")
-                    break
-                if await asyncio.to_thread(self._commit, consumer):
-                    self.stats.batches += 1
-        finally:
-            await asyncio.to_thread(consumer.close, autocommit=False)
-
-    # --- consuming ---------------------------------------------------------------------------
-
-    def _connect(self) -> KafkaConsumer:
-        s = self.settings
-        return open_consumer(
-            self._bootstrap,
-            [s.messages_topic, s.hr_topic],
-            group_id=s.group_id,
-            batch_size=s.batch_size,
-            max_poll_interval=s.max_poll_interval,
-            stopping=self._stop.is_set,
-        )
-
-    def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
-        s = self.settings
-        return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
-
-    def _commit(self, consumer: KafkaConsumer) -> bool:
-        try:
-            consumer.commit()
-        except KafkaError as error:
-            # The effects are done and their ids marked: a redelivery is dropped as duplicates.
-            log.warning("bridge: offsets not committed (%s); the batch is redelivered", error)
-            return False
-        return True
-
-    async def _process(self, records: Sequence[ConsumerRecord]) -> None:
+    async def _handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
         items: list[_Item] = []
         for record in records:
             try:
                 items.append(self._read(record))
             except _UnprocessableError as error:
                 await self._dead_letter(record, error.reason)
-        ids = [item.event.id for item in items]
-        unseen = await self._until_done(
-            "dedupe", lambda: asyncio.to_thread(self._deduper.unseen, ids), in_thread=True
-        )
-        fresh = set(unseen)
+        fresh = set(await self._unseen([item.event.id for item in items]))
         kept: list[_Item] = []
         for item in items:
             if item.event.id in fresh:
@@ -284,10 +210,7 @@ class InboundBridge:
                 kept.append(item)
         self.stats.duplicates += len(items) - len(kept)
         await self._dispatch(kept)
-        done = [item.event.id for item in kept]
-        await self._until_done(
-            "dedupe", lambda: asyncio.to_thread(self._deduper.mark_done, done), in_thread=True
-        )
+        await self._mark_done([item.event.id for item in kept])
 
     # --- checking a record -------------------------------------------------------------------
 
@@ -401,10 +324,10 @@ class InboundBridge:
             async with asyncio.TaskGroup() as tasks:
                 for group in by_key.values():
                     tasks.create_task(in_order(group))
-        except* _StopRequestedError:
+        except* StopRequestedError:
             stopping = True
         if stopping:
-            raise _StopRequestedError
+            raise StopRequestedError
 
     async def _deliver(self, item: _Item) -> None:
         try:
@@ -483,72 +406,6 @@ class InboundBridge:
         )
         self.stats.shifts += 1
 
-    # --- retrying and dead-lettering ---------------------------------------------------------
-
-    async def _until_done(
-        self,
-        what: str,
-        call: Callable[[], Awaitable[T]],
-        *,
-        in_thread: bool = False,
-    ) -> T:
-        """`call()`'s result, retried with backoff for as long as the services are out.
-
-        A Temporal call gets `call_timeout` (a hung call is retried like a refused connection);
-        blocking calls `in_thread` rely on their clients' own timeouts, since a thread cannot be
-        cancelled.
-        """
-        limit = None if in_thread else self.settings.call_timeout.total_seconds()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                async with asyncio.timeout(limit):
-                    return await call()
-            except _TRANSIENT as error:
-                if not _is_outage(error):
-                    raise
-                delay = self._backoff(attempt)
-                self.stats.retries += 1
-                log.warning(
-                    "bridge: %s not accepted (%s); attempt %d, retrying in %.1f s",
-                    what,
-                    _describe(error),
-                    attempt,
-                    delay,
-                )
-                await self._pause(delay)
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter."""
-        ceiling = min(
-            self.settings.max_backoff.total_seconds(),
-            self.settings.initial_backoff.total_seconds() * 2 ** (attempt - 1),
-        )
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-
-    async def _pause(self, seconds: float) -> None:
-        """Sleep before a retry, cut short by shutdown."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-            raise _StopRequestedError
-
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        log.warning(
-            "bridge: dead-lettering %s[%d]@%d: %s",
-            record.topic,
-            record.partition,
-            record.offset,
-            reason,
-        )
-        origin = Origin.of(record)
-        await self._until_done(
-            "dead letter",
-            lambda: asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=1),
-            in_thread=True,
-        )
-        self.stats.dead_lettered += 1
-
 
 def _require(**fields: str) -> None:
     for name, value in fields.items():
@@ -560,16 +417,3 @@ def _same_subject(event: DomainEvent, expected: str, what: str) -> None:
     """The subject orders the topic (it is the record key); it must be what the data names."""
     if event.subject and event.subject != expected:
         raise _UnprocessableError(f"subject {event.subject!r} is not the {what} {expected!r}")
-
-
-def _is_outage(error: BaseException) -> bool:
-    """Whether `error` means a service is out (retry) rather than a refusal or a bug (raise)."""
-    if isinstance(error, RPCError):
-        return error.status is not RPCStatusCode.INVALID_ARGUMENT
-    if isinstance(error, RuntimeError):
-        return str(error).startswith(_TEMPORAL_UNREACHABLE)
-    return True
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

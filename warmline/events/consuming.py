@@ -1,4 +1,6 @@
-"""Consuming warmline's topics: the consumer settings every reader shares, and polling.
+"""Consuming warmline's topics: the consumer settings every reader shares, polling, and
+`BatchConsumer`, the consume loop of the consumers that hand records to Temporal and Redis (the
+inbound bridge, the annotation sampler).
 
 Offsets are committed by hand after a batch is done (at least once). The consumer subscribes only
 once its topics exist, so the group's first rebalance already has partitions (see
@@ -8,13 +10,25 @@ are dead-lettered rather than stuck on.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import random
 import time
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Generic, Protocol, TypeVar
 
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from redis.exceptions import RedisError
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from warmline.events.deadletter import DeadLetterError, DeadLetters, Origin
+from warmline.events.dedupe import Deduper
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +81,254 @@ def poll_records(
         timeout = max(timeout, JOIN_TIMEOUT)
     polled = consumer.poll(timeout_ms=int(timeout.total_seconds() * 1000), max_records=batch_size)
     return [record for batch in polled.values() for record in batch]
+
+
+class StopRequestedError(Exception):
+    """Shutdown began while a call waited to be retried: leave the batch uncommitted."""
+
+
+class ConsumerSettings(Protocol):
+    """What `BatchConsumer` reads of a consumer's settings (e.g. `BridgeSettings`)."""
+
+    @property
+    def group_id(self) -> str: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def poll_timeout(self) -> timedelta: ...
+    @property
+    def call_timeout(self) -> timedelta: ...
+    @property
+    def initial_backoff(self) -> timedelta: ...
+    @property
+    def max_backoff(self) -> timedelta: ...
+    @property
+    def max_poll_interval(self) -> timedelta: ...
+
+
+class ConsumerStats(Protocol):
+    """The counters `BatchConsumer` keeps in a consumer's stats (e.g. `BridgeStats`)."""
+
+    dead_lettered: int
+    retries: int
+    """Calls retried because a service did not answer."""
+    batches: int
+    """Batches handled and committed."""
+
+
+SettingsT = TypeVar("SettingsT", bound=ConsumerSettings)
+StatsT = TypeVar("StatsT", bound=ConsumerStats)
+T = TypeVar("T")
+
+_TEMPORAL_UNREACHABLE = "Failed client connect"
+"""How a lazily connecting Temporal client says the server is down: a `RuntimeError`, not an
+`RPCError`, so it is recognised by its message."""
+_TRANSIENT = (
+    RPCError,
+    RPCTimeoutOrCancelledError,
+    TimeoutError,
+    RedisError,
+    KafkaError,
+    DeadLetterError,
+    OSError,
+    RuntimeError,
+)
+"""What an outage of Temporal, Redis or Kafka raises (`_is_outage` narrows `RuntimeError`)."""
+
+
+class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
+    """Consumes its topics until `stop()`, one poll a batch, committing each once it is handled.
+
+    This is the part every warmline consumer that hands records to Temporal and Redis shares, so
+    the guarantees are written once: a subclass says only how a batch is handled
+    (`_handle_batch`), and uses `_until_done`, `_dead_letter`, `_unseen` and `_mark_done` there.
+
+    - A record that cannot be processed is dead-lettered with the reason and the consumer moves on.
+    - An outage is never the record's fault: a call to Temporal, Redis or Kafka that fails because
+      the service is out is retried with exponential backoff and full jitter for as long as it
+      takes, and nothing is committed meanwhile. A refusal or a bug is raised.
+    - Offsets are committed by hand once the whole batch is handled (at least once); a stop while a
+      retry waits leaves the batch uncommitted, to be redelivered, and the dedupe by event id
+      drops what was already done.
+
+    Logs go to the subclass's module logger (`warmline.bridge.inbound`, ...), prefixed with
+    `label`, so log settings made per consumer keep applying to its loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        label: str,
+        bootstrap: str,
+        topics: Sequence[str],
+        settings: SettingsT,
+        stats: StatsT,
+        deduper: Deduper,
+        dead_letters: DeadLetters,
+    ) -> None:
+        self.settings = settings
+        self.stats = stats
+        self._label = label
+        self._log = logging.getLogger(type(self).__module__)
+        self._bootstrap = bootstrap
+        self._topics = list(topics)
+        self._deduper = deduper
+        self._dead_letters = dead_letters
+        self._stop = asyncio.Event()
+        self.assigned = asyncio.Event()
+        """Set once the consumer group gave this consumer its partitions."""
+
+    def stop(self) -> None:
+        """Finish the batch in hand (or leave it uncommitted if a retry is waiting), then stop."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`."""
+        try:
+            await self._start()
+        except StopRequestedError:
+            self._log.info("%s: stopped before consuming", self._label)
+            return
+        consumer = await asyncio.to_thread(self._connect)
+        try:
+            while not self._stop.is_set():
+                records = await asyncio.to_thread(self._poll, consumer)
+                if consumer.assignment():
+                    self.assigned.set()
+                if not records:
+                    continue
+                try:
+                    await self._handle_batch(records)
+                except StopRequestedError:
+                    self._log.info(
+                        "%s: stopping with a batch uncommitted; it is redelivered", self._label
+                    )
+                    break
+                if await asyncio.to_thread(self._commit, consumer):
+                    self.stats.batches += 1
+        finally:
+            await asyncio.to_thread(consumer.close, autocommit=False)
+
+    async def _start(self) -> None:
+        """What to do once before consuming (may use `_until_done`); nothing by default."""
+
+    @abstractmethod
+    async def _handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
+        """Hand on or dead-letter every record; return only when all are done (then it commits)."""
+
+    def _connect(self) -> KafkaConsumer:
+        s = self.settings
+        return open_consumer(
+            self._bootstrap,
+            self._topics,
+            group_id=s.group_id,
+            batch_size=s.batch_size,
+            max_poll_interval=s.max_poll_interval,
+            stopping=self._stop.is_set,
+        )
+
+    def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
+        s = self.settings
+        return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
+
+    def _commit(self, consumer: KafkaConsumer) -> bool:
+        try:
+            consumer.commit()
+        except KafkaError as error:
+            # The effects are done and their ids marked: a redelivery is dropped as duplicates.
+            self._log.warning(
+                "%s: offsets not committed (%s); the batch is redelivered", self._label, error
+            )
+            return False
+        return True
+
+    async def _unseen(self, ids: Sequence[str]) -> list[str]:
+        """The ids not handled before, in order (retried while Redis is out)."""
+        return await self._until_done(
+            "dedupe", lambda: asyncio.to_thread(self._deduper.unseen, ids), in_thread=True
+        )
+
+    async def _mark_done(self, ids: Sequence[str]) -> None:
+        """Remember the ids as handled, before the commit (retried while Redis is out)."""
+        await self._until_done(
+            "dedupe", lambda: asyncio.to_thread(self._deduper.mark_done, ids), in_thread=True
+        )
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        self._log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            self._label,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+        origin = Origin.of(record)
+        await self._until_done(
+            "dead letter",
+            lambda: asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=1),
+            in_thread=True,
+        )
+        self.stats.dead_lettered += 1
+
+    async def _until_done(
+        self,
+        what: str,
+        call: Callable[[], Awaitable[T]],
+        *,
+        in_thread: bool = False,
+    ) -> T:
+        """`call()`'s result, retried with backoff for as long as the services are out.
+
+        A call gets `call_timeout` (a hung call is retried like a refused connection); blocking
+        calls `in_thread` rely on their clients' own timeouts, since a thread cannot be cancelled
+        and a retry beside a still running call could do its work twice.
+        """
+        limit = None if in_thread else self.settings.call_timeout.total_seconds()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(limit):
+                    return await call()
+            except _TRANSIENT as error:
+                if not _is_outage(error):
+                    raise
+                delay = self._backoff(attempt)
+                self.stats.retries += 1
+                self._log.warning(
+                    "%s: %s not accepted (%s); attempt %d, retrying in %.1f s",
+                    self._label,
+                    what,
+                    _describe(error),
+                    attempt,
+                    delay,
+                )
+                await self._pause(delay)
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        ceiling = min(
+            self.settings.max_backoff.total_seconds(),
+            self.settings.initial_backoff.total_seconds() * 2 ** (attempt - 1),
+        )
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep before a retry, cut short by shutdown."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+            raise StopRequestedError
+
+
+def _is_outage(error: BaseException) -> bool:
+    """Whether `error` means a service is out (retry) rather than a refusal or a bug (raise)."""
+    if isinstance(error, RPCError):
+        return error.status is not RPCStatusCode.INVALID_ARGUMENT
+    if isinstance(error, RuntimeError):
+        return str(error).startswith(_TEMPORAL_UNREACHABLE)
+    return True
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
