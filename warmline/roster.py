@@ -70,6 +70,8 @@ class WellnessFlags(_Model):
     rotated_off_intense: bool = False
     crisis_blocked: bool = False
     exposure_minutes: float = 0.0
+    budget_pace: float = 0.0
+    shift_ends_at: datetime | None = None
 
     @classmethod
     def of(cls, view: WorkerWellness) -> WellnessFlags:
@@ -79,7 +81,16 @@ class WellnessFlags(_Model):
             rotated_off_intense=view.rotated_off_intense,
             crisis_blocked=view.crisis_blocked,
             exposure_minutes=round(view.exposure_minutes, 3),
+            budget_pace=view.budget_pace,
+            shift_ends_at=view.shift_ends_at,
         )
+
+    def projected_exposure(self, now: datetime) -> float:
+        """Exposure at the shift's end if the rest of it went at the budget's pace."""
+        if self.shift_ends_at is None or self.shift_ends_at <= now:
+            return self.exposure_minutes
+        left = (self.shift_ends_at - now).total_seconds() / 60
+        return round(self.exposure_minutes + self.budget_pace * left, 3)
 
 
 class ReserveRequest(_Model):
@@ -137,13 +148,23 @@ class RosterMemberView(_Model):
         return self.routing_state_with(None)
 
     def routing_state_with(
-        self, wellness: WellnessFlags | WorkerWellness | None
+        self, wellness: WellnessFlags | WorkerWellness | None, now: datetime | None = None
     ) -> SpecialistState:
         """The routing snapshot, with the member's wellness when there is one."""
-        extra = {}
+        extra: dict[str, object] = {}
         if wellness is not None:
             flags = wellness if isinstance(wellness, WellnessFlags) else WellnessFlags.of(wellness)
-            extra = flags.model_dump()
+            extra = flags.model_dump(
+                include={
+                    "on_break",
+                    "over_budget",
+                    "rotated_off_intense",
+                    "crisis_blocked",
+                    "exposure_minutes",
+                }
+            )
+            if now is not None:
+                extra["projected_exposure"] = flags.projected_exposure(now)
         return SpecialistState(
             id=self.member.id,
             skills=frozenset(self.member.skills),

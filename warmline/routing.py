@@ -42,6 +42,8 @@ class SpecialistState(BaseModel):
     """At the cap on consecutive crisis conversations: no crisis offers."""
     exposure_minutes: float = 0.0
     """Intensity-weighted minutes in the current shift."""
+    projected_exposure: float | None = None
+    """Exposure at the shift's end if the rest of it went at the budget's pace; None unknown."""
 
     @property
     def free_slots(self) -> int:
@@ -115,9 +117,19 @@ def wellness_admits(request: RoutingRequest, s: SpecialistState) -> bool:
 
 
 def wellness_aware(candidates: Sequence[SpecialistState]) -> list[SpecialistState]:
-    """The lowest recent exposure first, then TaskRouter's longest idle: with nobody exposed yet
-    it ranks exactly as `longest_idle` does."""
-    return sorted(candidates, key=lambda s: (round(s.exposure_minutes, 3), *_idle_key(s)))
+    """The lowest exposure first, then TaskRouter's longest idle: with nobody exposed yet it ranks
+    exactly as `longest_idle` does.
+
+    Exposure is the shift's *outlook* when the roster supplies one (`projected_exposure`: what
+    the person has absorbed plus the budget's pace over the rest of their shift). Ranking by
+    exposure alone hands everything to whoever just started: by the evening the late shift has
+    carried the morning's backlog and the whole evening too, and the day's highest exposure is
+    theirs. The outlook spreads the work so that shifts *end* level."""
+    return sorted(candidates, key=lambda s: (round(_outlook(s), 3), *_idle_key(s)))
+
+
+def _outlook(s: SpecialistState) -> float:
+    return s.exposure_minutes if s.projected_exposure is None else s.projected_exposure
 
 
 _STRATEGIES: dict[str, Strategy] = {

@@ -113,6 +113,7 @@ def wellness_policy(config: WarmlineConfig) -> WellnessPolicy:
         weight_hostile=weights.hostile,
         budget_per_shift=wellness.budget.per_shift,
         shift_length=wellness.budget.shift_length,
+        budget_pro_rata=wellness.budget.pro_rata,
         break_after_crisis=wellness.breaks.after_crisis,
         break_after_intense=wellness.breaks.after_intense,
         break_duration=wellness.breaks.duration,

@@ -80,8 +80,14 @@ class RosterWorkflow:
             intense=request.intense,
         )
         # Without wellness views (older requests, classic strategies) this is the old ranking.
+        # Ordinary work is ranked by each shift's outlook; a crisis by exposure now, because a
+        # crisis usually ends its taker's intense work for the shift (a break, rotation, the
+        # budget), so what they will absorb later matters less than what they carry already.
         states = [
-            view.routing_state_with(request.wellness.get(view.member.id)) for view in self._views()
+            view.routing_state_with(
+                request.wellness.get(view.member.id), None if request.crisis else workflow.now()
+            )
+            for view in self._views()
         ]
         strategy = self._settings.strategy
         ranked = candidates(

@@ -3,12 +3,12 @@ budget, and nobody else eligible is ever left out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.wellness.strategies import Step, days, play
+from tests.wellness.strategies import DAY, Step, days, play
 from warmline.roster import MemberState, RosterMember, RosterMemberView
 from warmline.routing import (
     RoutingRequest,
@@ -47,7 +47,9 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
         member = RosterMember(id=worker, skills=["listening"], capacity=2, crisis_trained=trained)
         state = MemberState(id=worker, available=available, conversations=["c"] * active)
         view = RosterMemberView(member=member, state=state, reserved=0)
-        states.append(view.routing_state_with(views[worker]))
+        # As the roster does: the shift's outlook for ordinary work, exposure now for a crisis.
+        now = None if crisis else DAY + timedelta(minutes=minute)
+        states.append(view.routing_state_with(views[worker], now))
     request = RoutingRequest(skills=frozenset({"listening"}), intense=intense, crisis=crisis)
 
     offered = candidates(
@@ -62,7 +64,8 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
             assert view.may_take_intense, f"{worker} is over budget or rotated off: {view}"
         if crisis:
             assert view.may_take_crisis, f"{worker} reached the consecutive-crisis cap: {view}"
-    # Nobody eligible and admissible is left out, and the least exposed come first.
+    # Nobody eligible and admissible is left out, and the least exposed come first: by where
+    # their shift is heading for ordinary work, by where they stand now for a crisis.
     admissible = {
         s.id
         for s in eligible(request, states)
@@ -72,7 +75,18 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
     }
     assert ids == admissible
     exposures = [s.exposure_minutes for s in offered]
-    assert exposures == sorted(exposures)
+    if crisis:
+        assert exposures == sorted(exposures)
+    else:
+        outlook = [s.projected_exposure for s in offered]
+        assert None not in outlook
+        assert outlook == sorted(outlook)  # type: ignore[type-var]
+        for s in offered:
+            view = views[s.id]
+            assert s.projected_exposure is not None
+            assert s.projected_exposure >= s.exposure_minutes
+            if view.shift_ends_at is None:
+                assert s.projected_exposure == s.exposure_minutes
 
 
 def test_without_wellness_views_the_strategy_ranks_as_longest_idle() -> None:

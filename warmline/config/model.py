@@ -587,8 +587,11 @@ class Budget(Model):
     """Exposure allowed per shift."""
 
     per_shift: Duration = timedelta(hours=4)
-    """Intensity-weighted time per shift."""
+    """Intensity-weighted time per shift (of `shift_length`)."""
     shift_length: Duration = timedelta(hours=8)
+    """The shift `per_shift` is written for, and the length of a shift started by availability."""
+    pro_rata: bool = True
+    """A shift of another length (from HR) gets the budget in proportion to its length."""
 
 
 class Breaks(Model):

@@ -58,6 +58,10 @@ class WellnessPolicy(_Model):
     weight_hostile: float = 1.5
     budget_per_shift: timedelta = timedelta(hours=4)
     shift_length: timedelta = timedelta(hours=8)
+    budget_pro_rata: bool = False
+    """The budget is for a shift of `shift_length`; a shift of another length gets its share.
+    False in policies snapshotted before the option existed, so their histories replay as
+    recorded; the configuration's default is True."""
     break_after_crisis: timedelta = timedelta(minutes=15)
     break_after_intense: timedelta = timedelta(minutes=90)
     """A break is due once this much intense weighted time accumulated since the last break."""
@@ -76,7 +80,22 @@ class WellnessPolicy(_Model):
 
     @property
     def budget_minutes(self) -> float:
+        """The budget of a shift of `shift_length`."""
         return self.budget_per_shift.total_seconds() / 60
+
+    @property
+    def budget_pace(self) -> float:
+        """Weighted minutes per minute of shift that spend the budget exactly over a shift."""
+        return self.budget_per_shift / self.shift_length
+
+    def budget_for(self, shift: Shift | None) -> float:
+        """This shift's budget in weighted minutes: pro rata to its length when so configured
+        (a 4-hour shift gets half an 8-hour one's), else the same for every shift."""
+        if not self.budget_pro_rata or shift is None or shift.ends_at <= shift.starts_at:
+            return self.budget_minutes
+        return round(
+            self.budget_minutes * ((shift.ends_at - shift.starts_at) / self.shift_length), 3
+        )
 
 
 class ExposureRecord(_Model):
@@ -169,7 +188,9 @@ class WellnessState(_Model):
         return WorkerWellness(
             worker_id=self.worker_id,
             exposure_minutes=round(self.exposure_minutes, 3),
-            budget_minutes=policy.budget_minutes,
+            budget_minutes=policy.budget_for(self.shift),
+            budget_pace=round(policy.budget_pace, 6),
+            shift_ends_at=self.shift.ends_at if self.shift is not None else None,
             on_break=self.break_until is not None,
             break_until=self.break_until,
             over_budget=self.over_budget,
@@ -286,7 +307,7 @@ class Wellness:
             EventType.WELLNESS_EXPOSURE_UPDATED,
             {
                 "exposure_minutes": round(self.state.exposure_minutes, 3),
-                "budget_minutes": policy.budget_minutes,
+                "budget_minutes": policy.budget_for(self.state.shift),
             },
         )
         if record.crisis:
@@ -437,7 +458,7 @@ class Wellness:
         )
         self._emit(
             EventType.WELLNESS_EXPOSURE_UPDATED,
-            {"exposure_minutes": 0.0, "budget_minutes": self.policy.budget_minutes},
+            {"exposure_minutes": 0.0, "budget_minutes": self.policy.budget_for(self.state.shift)},
         )
 
     def _end_shift(self, now: datetime) -> None:
@@ -469,7 +490,7 @@ class Wellness:
 
     def _budget(self, now: datetime) -> None:
         policy = self.policy
-        budget = policy.budget_minutes
+        budget = policy.budget_for(self.state.shift)
         exposure = self.state.exposure_minutes
         if exposure >= 0.8 * budget and not self.state.budget_80_asked:
             self._set(budget_80_asked=True)

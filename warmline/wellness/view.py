@@ -29,6 +29,10 @@ class WorkerWellness(BaseModel):
     """Intensity-weighted minutes in the current shift."""
     budget_minutes: float | None = None
     """The shift's exposure budget; None when no policy applies."""
+    budget_pace: float = Field(default=0.0, ge=0.0)
+    """Weighted minutes per minute of shift at which the budget lasts exactly one shift."""
+    shift_ends_at: datetime | None = None
+    """When the current shift ends; None between shifts."""
     on_break: bool = False
     break_until: datetime | None = None
     over_budget: bool = False
