@@ -6,9 +6,9 @@ and moves the escalation along the queue's escalation chain, as does waiting `ac
 nobody to offer to; once the chain is exhausted the queue's supervisor is paged and offers go on.
 In the crisis lane it offers to up to K crisis-trained specialists at once, the first accept wins
 and the other offers are withdrawn; with `widen_after` set, the best-ranked specialist alone is
-offered it first and the lane tops up to K offers once `widen_after` has passed. If nobody accepts by
-the lane's deadline the supervisor is paged and the customer is sent the referral resources, and
-offers go on.
+offered it first and the lane tops up to K offers once `widen_after` has passed. If nobody accepts
+by the lane's deadline the supervisor is paged and the customer is sent the referral resources,
+and offers go on.
 """
 
 from __future__ import annotations
