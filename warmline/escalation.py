@@ -55,11 +55,15 @@ class Referral(_Model):
 
 
 class CrisisLane(_Model):
-    """The crisis lane: K offers at once, a deadline, then the supervisor and the helplines."""
+    """The crisis lane: K offers at once (or one first, then K), a deadline, then the supervisor
+    and the helplines."""
 
     queue: str
     offer_to: Annotated[int, Field(ge=1)] = 3
     accept_within: timedelta = timedelta(seconds=30)
+    widen_after: timedelta = timedelta(0)
+    """One offer, to the best-ranked specialist, until this has passed; then `offer_to` at once.
+    Zero (and every history recorded before the field existed) offers to `offer_to` at once."""
     supervisor: str
     referrals: dict[str, list[Referral]] = Field(default_factory=dict)
     """Helplines by ISO country code, `default` for everywhere else."""

@@ -76,6 +76,7 @@ def routing_policy(
             queue=crisis.queue,
             offer_to=crisis.offer_to,
             accept_within=crisis.accept_within,
+            widen_after=crisis.widen_after,
             supervisor=crisis.supervisor,
             referrals={
                 country: [Referral(**line.model_dump()) for line in lines]

@@ -5,8 +5,10 @@ specialist at a time: a decline goes to the next candidate; an offer that expire
 and moves the escalation along the queue's escalation chain, as does waiting `accept_within` with
 nobody to offer to; once the chain is exhausted the queue's supervisor is paged and offers go on.
 In the crisis lane it offers to up to K crisis-trained specialists at once, the first accept wins
-and the other offers are withdrawn; if nobody accepts by the lane's deadline the supervisor is paged
-and the customer is sent the referral resources, and offers go on.
+and the other offers are withdrawn; with `widen_after` set, the best-ranked specialist alone is
+offered it first and the lane tops up to K offers once `widen_after` has passed. If nobody accepts
+by the lane's deadline the supervisor is paged and the customer is sent the referral resources,
+and offers go on.
 """
 
 from __future__ import annotations
@@ -199,10 +201,16 @@ class EscalationWorkflow:
             return
 
     async def _crisis_lane(self) -> None:
-        """K offers at once until the lane's deadline; then page, send referrals, keep offering."""
+        """K offers at once until the lane's deadline; then page, send referrals, keep offering.
+
+        With `widen_after`, one offer at a time (the roster's first choice) until then, so the
+        routing strategy's order decides who gets the first look; the widening adds offers and
+        withdraws none. Zero keeps the commands of histories recorded before the field existed.
+        """
         lane = self._params.routing.crisis
         deadline = self._entered_queue + lane.accept_within
-        if await self._work_queue(parallel=lane.offer_to, deadline=deadline):
+        widen_at = self._entered_queue + lane.widen_after if lane.widen_after else None
+        if await self._work_queue(parallel=lane.offer_to, deadline=deadline, widen_at=widen_at):
             return
         self._breaches += 1
         await self._page(lane.supervisor, "nobody accepted the crisis in time")
@@ -210,12 +218,14 @@ class EscalationWorkflow:
         while not await self._work_queue(parallel=lane.offer_to, deadline=None):
             self._excluded.clear()
 
-    async def _work_queue(self, *, parallel: int, deadline: datetime | None) -> bool:
+    async def _work_queue(
+        self, *, parallel: int, deadline: datetime | None, widen_at: datetime | None = None
+    ) -> bool:
         """Offer in the current queue until someone accepts (True) or the queue is given up.
 
         Without a `deadline` (ordinary queues) the queue is given up when an offer expires or when
         nobody could be offered the conversation for `accept_within`; with one (the crisis lane),
-        when the deadline passes.
+        when the deadline passes. Before `widen_at` at most one offer is open, `parallel` after.
         """
         within = (
             self._params.routing.crisis.accept_within
@@ -232,7 +242,10 @@ class EscalationWorkflow:
                 await self._close_open(OfferStatus.EXPIRED, "deadline passed")
                 return False
             open_offers = self._open()
-            wanted = parallel - len(open_offers)
+            # Until the lane widens, one offer; the widening moment may pass while offers go out.
+            widening = widen_at if widen_at is not None and now < widen_at else None
+            target = 1 if widening is not None else parallel
+            wanted = target - len(open_offers)
             if wanted > 0:
                 expires = now + within if deadline is None else deadline
                 made = await self._make_offers(wanted, expires)
@@ -245,7 +258,7 @@ class EscalationWorkflow:
                     nobody_since = nobody_since or now
                     if deadline is None and now - nobody_since >= within:
                         return False
-            wake = self._next_wake(open_offers, deadline, nobody_since, within)
+            wake = self._next_wake(open_offers, target, deadline, nobody_since, within, widening)
             await self._wait_until(wake)
             if deadline is None and await self._expire_due():
                 return False
@@ -255,15 +268,19 @@ class EscalationWorkflow:
     def _next_wake(
         self,
         open_offers: list[Offer],
+        target: int,
         deadline: datetime | None,
         nobody_since: datetime | None,
         within: timedelta,
+        widening: datetime | None,
     ) -> datetime:
         now = workflow.now()
         moments = [o.expires_at for o in open_offers]
         if deadline is not None:
             moments.append(deadline)
-        if len(open_offers) < (self._params.routing.crisis.offer_to if self._crisis else 1):
+        if widening is not None:
+            moments.append(widening)
+        if len(open_offers) < target:
             backoff = self._params.routing.wait_retry * 2 ** min(self._idle_polls, 6)
             moments.append(now + min(backoff, MAX_WAIT_RETRY))
         if nobody_since is not None and deadline is None:

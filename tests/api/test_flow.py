@@ -1,7 +1,7 @@
 """The specialist API against warmline's real workflows: dev server, Kafka and Redis.
 
 The deployment is the peer-support example: `listening` needs the `listening` skill, `crisis` is
-offered to the three crisis-trained staff at once.
+offered to the three crisis-trained staff (at once in these tests).
 """
 
 from __future__ import annotations
@@ -153,7 +153,14 @@ async def test_crisis_first_accept_wins_and_risk_must_be_acknowledged(
     deployment: Deployment,
 ) -> None:
     api = deployment.api
-    conversation = await deployment.start_conversation()
+    routing = deployment.policy.routing
+    assert routing is not None
+    # All three at once (the example staggers the offers; the workflow tests cover that).
+    lane = routing.crisis.model_copy(update={"widen_after": timedelta(0)})
+    policy = deployment.policy.model_copy(
+        update={"routing": routing.model_copy(update={"crisis": lane})}
+    )
+    conversation = await deployment.start_conversation(policy)
     await say(conversation, CRISIS)
     escalation = escalation_workflow_id(**ids(conversation), sequence=1)
     offers = await offers_of(api, escalation, ["staff-ren", "staff-nia", "staff-luis"])

@@ -113,6 +113,18 @@ def test_unknown_supervisor_and_too_few_crisis_specialists(shop: Path, edit: Edi
     assert any("offer_to is 5 but only 2 crisis_trained" in m for m in messages)
 
 
+def test_the_crisis_lane_must_widen_before_its_deadline(shop: Path, edit: Edit) -> None:
+    edit(shop, "    accept_within: 45s\n", "    accept_within: 45s\n    widen_after: 45s\n")
+    line = _line_of(shop, "    widen_after: 45s")
+    assert _messages(shop) == [
+        f"{shop}:{line}:18: triage.crisis.widen_after: widen_after (45s) must be shorter than "
+        "accept_within (45s), or the lane never widens before the supervisor is paged; "
+        "use 0s to offer to offer_to specialists at once"
+    ]
+    edit(shop, "    widen_after: 45s\n", "    widen_after: 44s\n")
+    assert _messages(shop) == []
+
+
 def test_duplicate_queue_names(shop: Path, edit: Edit) -> None:
     edit(shop, "    - name: crisis\n", "    - name: care\n")
     messages = _messages(shop)

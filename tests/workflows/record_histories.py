@@ -5,12 +5,15 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories          # everything
     .venv/bin/python -m tests.workflows.record_histories newest   # only the newest path
     .venv/bin/python -m tests.workflows.record_histories wellness # only the wellness recordings
+    .venv/bin/python -m tests.workflows.record_histories stagger  # only the staggered crisis lane
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
 path is `conversation-local-*` and `routed-local-*`: triage and event publishes as local
 activities. `wellness-*` are a worker's WellnessWorkflow through a shift, and `routed-wellness-*`
 an escalation whose roster ranks with the wellness-aware strategy and the workers' wellness views.
+`routed-stagger-*` is a crisis in a lane with `widen_after`: the first choice declines, the next
+one is offered it alone, the lane widens, and the second accepts after the widening.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -18,6 +21,7 @@ may still be on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
@@ -40,7 +45,7 @@ from warmline.conversation import (
     SpecialistReply,
     workflow_id,
 )
-from warmline.escalation import AcceptRequest, OfferStatus, escalation_workflow_id
+from warmline.escalation import AcceptRequest, Offer, OfferStatus, escalation_workflow_id
 from warmline.events import EventPublisher
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
@@ -165,6 +170,79 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
     await save(client, roster_id, f"{prefix}-roster")
 
 
+async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A crisis in the peer-support lane (`widen_after: 8s`): decline, a single offer, widening."""
+    from datetime import timedelta
+
+    from warmline.escalation import DeclineRequest, EscalationView
+
+    client = env.client
+    config = load_config(PEER_SUPPORT, resolve_secrets=False)
+    policy = escalation_policy(config, task_queue=task_queue)
+    assert policy.routing is not None
+    assert policy.routing.crisis.widen_after > timedelta(0)
+    policy = policy.model_copy(
+        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
+    )
+    name = "routed-stagger-crisis"
+    conversation = f"{name}-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(
+            tenant_id="open-door", conversation_id=conversation, country="GB", policy=policy
+        ),
+        id=workflow_id("open-door", conversation),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=ROUTED["crisis"])
+    )
+    escalation = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 1)
+    )
+
+    async def open_offers(count: int, *, skip: bool) -> tuple[EscalationView, list[Offer]]:
+        while True:
+            with contextlib.suppress(RPCError):
+                view = await escalation.query(EscalationWorkflow.view)
+                offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+                if len(offers) == count:
+                    return view, offers
+            if skip:
+                await env.sleep(timedelta(seconds=1))
+            await asyncio.sleep(0.2)
+
+    view, [first] = await open_offers(1, skip=False)
+    await escalation.execute_update(
+        EscalationWorkflow.decline,
+        DeclineRequest(offer_id=first.offer_id, specialist_id=first.specialist_id, reason="busy"),
+    )
+    _, [second] = await open_offers(1, skip=False)
+    assert second.specialist_id != first.specialist_id
+    _, widened = await open_offers(2, skip=True)
+    assert second.offer_id in {o.offer_id for o in widened}
+    assert await env.get_current_time() >= view.entered_queue_at + policy.routing.crisis.widen_after
+    specialist = second.specialist_id
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=second.offer_id, specialist_id=specialist),
+    )
+    await escalation.result()
+    while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    await handle.execute_update(
+        ConversationWorkflow.acknowledge_risk, SpecialistAction(specialist_id=specialist)
+    )
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=specialist, outcome="resolved"),
+    )
+    await handle.result()
+    await save(client, handle.id, f"{name}-conversation")
+    await save(client, escalation.id, f"{name}-escalation")
+    await save(client, roster_id, "routed-stagger-roster")
+
+
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
     from datetime import timedelta
@@ -215,7 +293,7 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     await handle.terminate()
 
 
-async def main(only_newest: bool, only_wellness: bool = False) -> None:
+async def main(only_newest: bool, only_wellness: bool = False, only_stagger: bool = False) -> None:
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -251,6 +329,13 @@ async def main(only_newest: bool, only_wellness: bool = False) -> None:
                     routing=routing,
                 )
                 async with worker:
+                    if only_stagger:
+                        roster_id = "roster/recordings-stagger/record"
+                        await ensure_roster(
+                            env.client, roster_id, routing.roster, task_queue="record"
+                        )
+                        await record_staggered(env, "record", roster_id)
+                        return
                     if only_wellness:
                         await record_wellness(env, "record")
                         # Two of the team on a break: the roster ranks around them.
@@ -280,5 +365,9 @@ async def main(only_newest: bool, only_wellness: bool = False) -> None:
 
 if __name__ == "__main__":
     asyncio.run(
-        main(only_newest=sys.argv[1:] == ["newest"], only_wellness=sys.argv[1:] == ["wellness"])
+        main(
+            only_newest=sys.argv[1:] == ["newest"],
+            only_wellness=sys.argv[1:] == ["wellness"],
+            only_stagger=sys.argv[1:] == ["stagger"],
+        )
     )

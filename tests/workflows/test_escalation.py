@@ -1,7 +1,9 @@
 """Escalation, offers and the warm handoff on the time-skipping server, with real Kafka and Redis.
 
 The deployment is the peer-support example: `listening` (chain → listening-priority → crisis),
-and a crisis lane offering to three crisis-trained people at once for 20 s.
+and a crisis lane with a 20 s deadline that offers to the strategy's first crisis-trained choice
+alone for 8 s (`widen_after`), then to three at once; tests of the all-at-once lane set
+`widen_after` to 0.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import pytest
@@ -18,7 +20,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.conftest import EventLog, RoutedDeployment
+from tests.workflows.conftest import PEER_SUPPORT, EventLog, RoutedDeployment
+from warmline.config.loader import load_config
 from warmline.conversation import (
     AIReply,
     CompleteRequest,
@@ -44,6 +47,8 @@ from warmline.escalation import (
 )
 from warmline.events import EventType
 from warmline.roster import AvailabilityRequest, RosterView
+from warmline.routing import RoutingRequest, admission_named, candidates, strategy_named
+from warmline.runtime import roster_settings
 from warmline.services import temporal_test_server_path
 from warmline.triage.types import Role
 from workflows.conversation import ConversationWorkflow
@@ -103,8 +108,17 @@ class Scene:
         self.conversation = f"conv-{uuid.uuid4().hex[:8]}"
         self.handle: Conversation
 
-    async def start(self, *, survey: bool = False, country: str = "GB") -> Scene:
+    async def start(
+        self, *, survey: bool = False, country: str = "GB", widen_after: timedelta | None = None
+    ) -> Scene:
         policy = self.deployment.policy.model_copy(update={"satisfaction_survey": survey})
+        if widen_after is not None:
+            routing = policy.routing
+            assert routing is not None
+            lane = routing.crisis.model_copy(update={"widen_after": widen_after})
+            policy = policy.model_copy(
+                update={"routing": routing.model_copy(update={"crisis": lane})}
+            )
         self.handle = await self.env.client.start_workflow(
             ConversationWorkflow.run,
             ConversationInput(
@@ -297,7 +311,7 @@ async def test_an_expired_offer_breaches_the_sla_and_moves_along_the_chain(
 async def test_a_crisis_is_offered_to_three_at_once_and_the_first_accept_wins(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
-    scene = await Scene(workflow_env, routed).start()
+    scene = await Scene(workflow_env, routed).start(widen_after=timedelta(0))
     await scene.say(CRISIS)
     offers = await scene.open_offers(count=3)
     assert {o.specialist_id for o in offers} == {"staff-ren", "staff-nia", "staff-luis"}
@@ -353,7 +367,7 @@ async def roster_view(env: WorkflowEnvironment, deployment: RoutedDeployment) ->
 async def test_an_unanswered_crisis_pages_the_supervisor_and_sends_referrals(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
-    scene = await Scene(workflow_env, routed).start(country="US")
+    scene = await Scene(workflow_env, routed).start(country="US", widen_after=timedelta(0))
     await scene.say(CRISIS)
     await scene.open_offers(count=3)
 
@@ -373,6 +387,128 @@ async def test_an_unanswered_crisis_pages_the_supervisor_and_sends_referrals(
     # The lane keeps looking: fresh offers go out after the page.
     offers = await scene.open_offers(count=1, skip_time=True)
     assert all(o.crisis for o in offers)
+
+
+WIDEN = timedelta(seconds=8)
+"""The peer-support example's `widen_after`."""
+
+
+async def crisis_ranking(env: WorkflowEnvironment, deployment: RoutedDeployment) -> list[str]:
+    """The crisis-trained specialists in the order the roster's strategy ranks them now."""
+    members = (await roster_view(env, deployment)).members
+    strategy = roster_settings(load_config(PEER_SUPPORT, resolve_secrets=False)).strategy
+    request = RoutingRequest(skills=frozenset({"crisis"}), crisis=True, intense=True)
+    ranked = candidates(
+        request,
+        [m.routing_state for m in members],
+        strategy_named(strategy),
+        admits=admission_named(strategy),
+    )
+    return [s.id for s in ranked]
+
+
+async def skip_to(env: WorkflowEnvironment, moment: datetime) -> None:
+    """Skip time in one-second steps (one long skip is fragile under load) up to `moment`."""
+    while await env.get_current_time() < moment:
+        await env.sleep(timedelta(seconds=1))
+        await asyncio.sleep(0.05)
+
+
+def opened(view: EscalationView) -> list[Offer]:
+    return [o for o in view.offers if o.status is OfferStatus.OPEN]
+
+
+async def test_a_staggered_crisis_is_offered_to_the_first_choice_then_widens(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    assert routed.policy.routing is not None
+    assert routed.policy.routing.crisis.widen_after == WIDEN
+    ranking = await crisis_ranking(workflow_env, routed)
+    assert len(ranking) == 3
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(CRISIS)
+    [first] = await scene.open_offers()
+    assert first.specialist_id == ranking[0]
+    entered = (await scene.escalation_view()).entered_queue_at
+    assert first.expires_at == entered + timedelta(seconds=20)
+
+    await skip_to(workflow_env, entered + WIDEN - timedelta(seconds=2))
+    view = await scene.escalation_view()
+    assert await workflow_env.get_current_time() < entered + WIDEN
+    assert [o.offer_id for o in opened(view)] == [first.offer_id]
+    assert len(view.offers) == 1
+
+    offers = await scene.open_offers(count=3, skip_time=True)
+    assert {o.specialist_id for o in offers} == set(ranking)
+    assert first.offer_id in {o.offer_id for o in offers}
+    assert all(o.expires_at == first.expires_at for o in offers)
+    assert all(o.created_at >= entered + WIDEN for o in offers if o.offer_id != first.offer_id)
+    assert await workflow_env.get_current_time() < first.expires_at
+
+    await scene.accept(first)
+    await scene.owned_by(first.specialist_id)
+    events = event_log.read(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
+    created = [e.data["specialist"] for e in events if e.type == EventType.OFFER_CREATED]
+    assert created[0] == first.specialist_id
+    assert sorted(created) == sorted(ranking)
+    events = event_log.read(scene.conversation, until=EventType.OFFER_WITHDRAWN)
+    withdrawn = {e.data["specialist"] for e in events if e.type == EventType.OFFER_WITHDRAWN}
+    assert withdrawn == set(ranking) - {first.specialist_id}
+    assert not any(e.type == EventType.SUPERVISOR_PAGED for e in events)
+
+
+async def test_an_accept_before_the_widening_makes_no_further_offers(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(CRISIS)
+    [first] = await scene.open_offers()
+    entered = (await scene.escalation_view()).entered_queue_at
+    await skip_to(workflow_env, entered + timedelta(seconds=3))
+    await scene.accept(first)
+    await scene.owned_by(first.specialist_id)
+    await skip_to(workflow_env, entered + WIDEN + timedelta(seconds=2))
+    view = await scene.escalation_view()
+    assert [(o.offer_id, o.status) for o in view.offers] == [(first.offer_id, OfferStatus.ACCEPTED)]
+    events = event_log.read(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
+    assert [e.data["specialist"] for e in events if e.type == EventType.OFFER_CREATED] == [
+        first.specialist_id
+    ]
+
+
+async def test_a_decline_before_the_widening_goes_to_the_next_ranked_alone(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment
+) -> None:
+    ranking = await crisis_ranking(workflow_env, routed)
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(CRISIS)
+    [first] = await scene.open_offers()
+    assert first.specialist_id == ranking[0]
+    entered = (await scene.escalation_view()).entered_queue_at
+    await scene.escalation().execute_update(
+        EscalationWorkflow.decline,
+        DeclineRequest(offer_id=first.offer_id, specialist_id=first.specialist_id, reason="busy"),
+    )
+
+    async def next_offer() -> list[Offer] | None:
+        offers = opened(await scene.escalation_view())
+        return offers or None
+
+    [second] = await eventually(next_offer, "the next-ranked offer")
+    assert second.specialist_id == ranking[1]
+    await skip_to(workflow_env, entered + WIDEN - timedelta(seconds=2))
+    assert [o.offer_id for o in opened(await scene.escalation_view())] == [second.offer_id]
+
+    # The widening tops up to offer_to among those who have not declined.
+    await skip_to(workflow_env, entered + WIDEN + timedelta(seconds=1))
+
+    async def widened() -> list[Offer] | None:
+        offers = opened(await scene.escalation_view())
+        return offers if len(offers) == 2 else None
+
+    offers = await eventually(widened, "the widened offers")
+    assert {o.specialist_id for o in offers} == set(ranking[1:])
+    assert second.offer_id in {o.offer_id for o in offers}
 
 
 async def test_nobody_available_moves_along_the_chain_then_pages(

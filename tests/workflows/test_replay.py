@@ -23,6 +23,7 @@ def test_histories_were_recorded() -> None:
     assert len([n for n in names if n.startswith("conversation-")]) >= 5
     assert {"routed-grief-escalation", "routed-crisis-escalation", "routed-roster"} <= names
     assert {"wellness-shift", "routed-wellness-roster"} <= names
+    assert {"routed-stagger-crisis-escalation", "routed-stagger-crisis-conversation"} <= names
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from warmline.config.durations import Duration
+from warmline.config.durations import Duration, format_duration
 from warmline.config.expressions import Condition, ExpressionError, parse_condition
 from warmline.config.secrets import Secret
 from warmline.events.types import EventType
@@ -221,12 +221,28 @@ class CrisisPolicy(Model):
     """How many crisis-trained specialists are offered a crisis conversation at once."""
     accept_within: Duration = timedelta(seconds=30)
     """If nobody accepts within this time, the supervisor is paged."""
+    widen_after: Duration = timedelta(0)
+    """Stagger the offers: the best-ranked specialist alone gets the first look, and only once this
+    has passed with nobody accepting does the lane offer to `offer_to` at once; `0s` offers to
+    `offer_to` at once from the start. Must be shorter than `accept_within`."""
     supervisor: Identifier
     """Supervisor paged when no specialist accepts in time."""
     referrals: dict[Annotated[str, Field(pattern=r"^([A-Z]{2}|default)$")], list[Helpline]] = Field(
         default_factory=dict
     )
     """Helplines by ISO country code (`default` for everywhere else)."""
+
+    @field_validator("widen_after")
+    @classmethod
+    def _widens_before_the_deadline(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        within = info.data.get("accept_within")
+        if value and isinstance(within, timedelta) and value >= within:
+            raise ValueError(
+                f"widen_after ({format_duration(value)}) must be shorter than accept_within "
+                f"({format_duration(within)}), or the lane never widens before the supervisor "
+                "is paged; use 0s to offer to offer_to specialists at once"
+            )
+        return value
 
 
 class EscalationRule(Model):
