@@ -26,8 +26,9 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -113,6 +114,24 @@ async def record(
         print(f"recorded {name}: {len(history.events)} events")
 
 
+async def accept_crisis(
+    handle: WorkflowHandle[Any, Any],
+    escalation: WorkflowHandle[Any, Any],
+    offer_id: str,
+    specialist: str,
+) -> None:
+    """`specialist` accepts the crisis offer, waits for the handoff card, acknowledges the risk."""
+    await escalation.execute_update(
+        EscalationWorkflow.accept, AcceptRequest(offer_id=offer_id, specialist_id=specialist)
+    )
+    await escalation.result()
+    while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    await handle.execute_update(
+        ConversationWorkflow.acknowledge_risk, SpecialistAction(specialist_id=specialist)
+    )
+
+
 async def record_routed(client: Client, task_queue: str, roster_id: str, prefix: str) -> None:
     """A handoff from first message to completion, through the escalation and the roster."""
     config = load_config(PEER_SUPPORT, resolve_secrets=False)
@@ -146,16 +165,7 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
             await asyncio.sleep(0.2)
         offer = offers[0]
         specialist = offer.specialist_id
-        await escalation.execute_update(
-            EscalationWorkflow.accept,
-            AcceptRequest(offer_id=offer.offer_id, specialist_id=specialist),
-        )
-        await escalation.result()
-        while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
-            await asyncio.sleep(0.2)
-        await handle.execute_update(
-            ConversationWorkflow.acknowledge_risk, SpecialistAction(specialist_id=specialist)
-        )
+        await accept_crisis(handle, escalation, offer.offer_id, specialist)
         await handle.execute_update(
             ConversationWorkflow.specialist_reply,
             SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you."),
@@ -223,16 +233,7 @@ async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id:
     assert second.offer_id in {o.offer_id for o in widened}
     assert await env.get_current_time() >= view.entered_queue_at + policy.routing.crisis.widen_after
     specialist = second.specialist_id
-    await escalation.execute_update(
-        EscalationWorkflow.accept,
-        AcceptRequest(offer_id=second.offer_id, specialist_id=specialist),
-    )
-    await escalation.result()
-    while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
-        await asyncio.sleep(0.2)
-    await handle.execute_update(
-        ConversationWorkflow.acknowledge_risk, SpecialistAction(specialist_id=specialist)
-    )
+    await accept_crisis(handle, escalation, second.offer_id, specialist)
     await handle.execute_update(
         ConversationWorkflow.complete,
         CompleteRequest(specialist_id=specialist, outcome="resolved"),
