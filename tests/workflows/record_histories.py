@@ -42,6 +42,7 @@ from warmline.conversation import (
     CompleteRequest,
     ConversationInput,
     CustomerMessage,
+    EscalationPolicy,
     SpecialistAction,
     SpecialistReply,
     workflow_id,
@@ -114,6 +115,29 @@ async def record(
         print(f"recorded {name}: {len(history.events)} events")
 
 
+async def open_conversation(
+    client: Client, task_queue: str, policy: EscalationPolicy, name: str, text: str
+) -> tuple[WorkflowHandle[Any, Any], WorkflowHandle[Any, Any]]:
+    """A conversation of the `open-door` tenant named after `name`, with its first message, and
+    the handle of the escalation that message is expected to start."""
+    conversation = f"{name}-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(
+            tenant_id="open-door", conversation_id=conversation, country="GB", policy=policy
+        ),
+        id=workflow_id("open-door", conversation),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=text)
+    )
+    escalation = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 1)
+    )
+    return handle, escalation
+
+
 async def accept_crisis(
     handle: WorkflowHandle[Any, Any],
     escalation: WorkflowHandle[Any, Any],
@@ -142,21 +166,7 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
     )
     for case, text in ROUTED.items():
         name = f"{prefix}-{case}"
-        conversation = f"{name}-{uuid.uuid4().hex[:6]}"
-        handle = await client.start_workflow(
-            ConversationWorkflow.run,
-            ConversationInput(
-                tenant_id="open-door", conversation_id=conversation, country="GB", policy=policy
-            ),
-            id=workflow_id("open-door", conversation),
-            task_queue=task_queue,
-        )
-        await handle.execute_update(
-            ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=text)
-        )
-        escalation = client.get_workflow_handle_for(
-            EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 1)
-        )
+        handle, escalation = await open_conversation(client, task_queue, policy, name, text)
         while True:
             view = await escalation.query(EscalationWorkflow.view)
             offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
@@ -195,21 +205,7 @@ async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id:
         update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
     )
     name = "routed-stagger-crisis"
-    conversation = f"{name}-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        ConversationWorkflow.run,
-        ConversationInput(
-            tenant_id="open-door", conversation_id=conversation, country="GB", policy=policy
-        ),
-        id=workflow_id("open-door", conversation),
-        task_queue=task_queue,
-    )
-    await handle.execute_update(
-        ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=ROUTED["crisis"])
-    )
-    escalation = client.get_workflow_handle_for(
-        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 1)
-    )
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["crisis"])
 
     async def open_offers(count: int, *, skip: bool) -> tuple[EscalationView, list[Offer]]:
         while True:
