@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import uuid
 from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from tests.worker_process import start_worker
 from warmline.annotation.client import AnnotationLoop, start_loop, submit_texts
 from warmline.annotation.model import TextItem, annotation_workflow_id, policy_from_config
 from warmline.config.loader import load_config
@@ -28,7 +24,6 @@ from warmline.wellness.types import wellness_workflow_id
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from workflows.wellness import WellnessWorkflow
 
-WARMLINE = Path(sys.executable).parent / "warmline"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "online-shop"
 
 
@@ -42,25 +37,6 @@ def _config(tmp_path: Path) -> Path:
     unique = f"test-{uuid.uuid4().hex[:8]}"
     path.write_text(text.replace(f"metadata:\n  name: {name}", f"metadata:\n  name: {unique}"))
     return path
-
-
-def _start(config: Path, args: list[str], topic: str) -> tuple[subprocess.Popen[str], list[str]]:
-    secrets = dict.fromkeys(re.findall(r"\$\{([A-Z0-9_]+)\}", config.read_text()), "token")
-    process = subprocess.Popen(
-        [str(WARMLINE), "worker", "--config", str(config), *args],
-        env={**os.environ, **secrets, "WARMLINE_EVENTS_TOPIC": topic},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    said: list[str] = []
-    for line in process.stderr:
-        said.append(line)
-        if "worker ready" in line:
-            # Keep draining: a full stderr pipe would block the worker's logging.
-            threading.Thread(target=lambda: said.extend(process.stderr or []), daemon=True).start()
-            break
-    return process, said
 
 
 async def test_the_worker_counts_annotators_labels_in_their_wellness_workflow(
@@ -77,7 +53,9 @@ async def test_the_worker_counts_annotators_labels_in_their_wellness_workflow(
     topic = f"events-{uuid.uuid4().hex[:8]}"
     await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic, WELLNESS_TOPIC])
     args = ["--temporal", temporal_address, "--kafka", kafka_bootstrap, "--redis", redis_url]
-    process, said = _start(path, [*args, "--task-queue", task_queue], topic)
+    process, said = start_worker(
+        ["--config", str(path), *args, "--task-queue", task_queue], secrets_in=path, topic=topic
+    )
     views = WellnessStateStore.connect(redis_url, deployment=policy.deployment)
     started = [annotation_workflow_id(policy.deployment)]
     try:

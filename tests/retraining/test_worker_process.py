@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -18,31 +13,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from tests.retraining.conftest import Deployment, write_config
+from tests.worker_process import start_worker
 from warmline.retraining import client as retraining
 from warmline.retraining.contracts import retraining_workflow_id
 from warmline.triage import registry
-
-WARMLINE = Path(sys.executable).parent / "warmline"
-
-
-def _start_worker(args: list[str], *, secrets_in: Path) -> tuple[subprocess.Popen[str], list[str]]:
-    """`warmline worker ARGS` once it says it is ready, and what it said on stderr."""
-    secrets = dict.fromkeys(re.findall(r"\$\{([A-Z0-9_]+)\}", secrets_in.read_text()), "token")
-    process = subprocess.Popen(
-        [str(WARMLINE), "worker", *args],
-        env={**os.environ, **secrets, "WARMLINE_EVENTS_TOPIC": f"events-{uuid.uuid4().hex[:8]}"},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    said: list[str] = []
-    for line in process.stderr:
-        said.append(line)
-        if "worker ready" in line:
-            # Keep draining: a full stderr pipe would block the worker's logging.
-            threading.Thread(target=lambda: said.extend(process.stderr or []), daemon=True).start()
-            break
-    return process, said
 
 
 async def test_the_worker_runs_retraining_from_the_configuration(
@@ -56,7 +30,7 @@ async def test_the_worker_runs_retraining_from_the_configuration(
     config = write_config(tmp_path, deployment, extra="    check_interval: 1h\n")
     args = ["--config", str(config), "--temporal", temporal_address, "--kafka", kafka_bootstrap]
     args += ["--redis", redis_url, "--task-queue", f"test-{uuid.uuid4()}"]
-    process, said = _start_worker(args, secrets_in=config)
+    process, said = start_worker(args, secrets_in=config, topic=f"events-{uuid.uuid4().hex[:8]}")
     settings = deployment.settings
     try:
         assert process.poll() is None, "".join(said)
