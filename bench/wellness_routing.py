@@ -42,7 +42,12 @@ from kafka import KafkaConsumer
 from redis import Redis
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
@@ -104,7 +109,7 @@ TRACKER_WAIT_S = 30.0
 QUIET_S = 1.0
 """Reading the events back stops once the topic has been quiet this long (real time)."""
 STALL_S = 120.0
-"""A run whose driver reports no progress for this long (real time) is stalled: Temporal's
+"""A run whose driver reports no change for this long (real time) is stalled: Temporal's
 time-skipping test server now and then stops answering a skip (about one run in twenty on this
 machine). The run is abandoned and played again on a fresh server; the day is deterministic, so
 the replay is the same run."""
@@ -517,6 +522,11 @@ class _Driver:
 
     async def _complete(self, contact: str, *, specialist: str) -> None:
         handle = self.conversations[contact]
+        if (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING:
+            # The customer left (the inactivity timeout) as the specialist accepted: the
+            # escalation handed the slot back, and there is nothing left to complete.
+            self.done.add(contact)
+            return
         try:
             await handle.execute_update(
                 ConversationWorkflow.complete,
@@ -1002,11 +1012,13 @@ async def _run_until_done(
 ) -> RunRecord:
     """`run_day`, played again on a fresh server when it stalls (see `STALL_S`)."""
     for attempt in range(1, ATTEMPTS + 1):
-        last = time.monotonic()
+        last, said = time.monotonic(), ""
 
         def heard(text: str) -> None:
-            nonlocal last
-            last = time.monotonic()
+            # Only a change counts: a driver stuck retrying one step repeats the same line.
+            nonlocal last, said
+            if text != said:
+                last, said = time.monotonic(), text
             progress(text)
 
         run = asyncio.create_task(

@@ -25,7 +25,13 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
     from activities.liveview import LiveViewActivities
-    from activities.routing import OccupyCall, ReleaseCall, ReserveCall, RosterActivities
+    from activities.routing import (
+        FreeCall,
+        OccupyCall,
+        ReleaseCall,
+        ReserveCall,
+        RosterActivities,
+    )
     from warmline.escalation import (
         ASSIGNED_SIGNAL,
         CRISIS_NOTICE_SIGNAL,
@@ -45,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         offer_id,
     )
     from warmline.events import DomainEvent, EventType, event_id
-    from warmline.roster import OccupyRequest, ReleaseRequest, ReserveRequest
+    from warmline.roster import FreeRequest, OccupyRequest, ReleaseRequest, ReserveRequest
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Roster updates and events must happen: retry until they do.
@@ -57,6 +63,9 @@ DURABLE_RETRY = RetryPolicy(
 # The live view is rebuildable: a few quick attempts, then a later change or a rebuild repairs it.
 VIEW_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 SUPERVISOR_QUEUE = "supervisor"
+FREE_WHEN_CONVERSATION_GONE = "free-slot-when-the-conversation-is-gone"
+"""Patch marker: an accept whose conversation has already ended frees the roster slot (before,
+the slot stayed occupied and `handoff.accepted` went out for a conversation nobody could hold)."""
 MAX_WAIT_RETRY = timedelta(minutes=2)
 """Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
 
@@ -85,6 +94,10 @@ class EscalationWorkflow:
         self._breaches = 0
         self._reroutes = 0
         self._version = 0
+        self._occupied = False
+        """The accept occupies the specialist's roster slot; the conversation frees it later."""
+        self._told = False
+        """The conversation took the assignment (and with it the duty to free the slot)."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -98,6 +111,14 @@ class EscalationWorkflow:
             # The conversation ended before anyone accepted: withdraw what is still offered.
             self._status = EscalationStatus.CANCELLED
             await self._close_open(OfferStatus.WITHDRAWN, "conversation closed")
+            accepted = self._accepted
+            if (
+                accepted is not None
+                and self._occupied
+                and not self._told
+                and workflow.patched(FREE_WHEN_CONVERSATION_GONE)
+            ):
+                await self._hand_back_slot(accepted)
         await workflow.wait_condition(workflow.all_handlers_finished)
         accepted = self._accepted
         return EscalationOutcome(
@@ -435,8 +456,9 @@ class EscalationWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DURABLE_RETRY,
         )
+        self._occupied = True
         waited = workflow.now() - self._started
-        await self._tell_conversation(
+        self._told = await self._tell_conversation(
             ASSIGNED_SIGNAL,
             Assignment(
                 specialist_id=accepted.specialist_id,
@@ -447,6 +469,9 @@ class EscalationWorkflow:
                 waited=waited,
             ),
         )
+        if not self._told and workflow.patched(FREE_WHEN_CONVERSATION_GONE):
+            await self._hand_back_slot(accepted)
+            return
         await self._announce(
             [
                 self._event(
@@ -503,13 +528,49 @@ class EscalationWorkflow:
 
     # --- bookkeeping ----------------------------------------------------------------------------
 
-    async def _tell_conversation(self, signal: str, payload: Assignment | CrisisNotice) -> None:
+    async def _tell_conversation(self, signal: str, payload: Assignment | CrisisNotice) -> bool:
+        """Signal the conversation; False when it has ended meanwhile (its close cancels this
+        escalation, but an accept can land in the same moment)."""
         handle = workflow.get_external_workflow_handle(self._params.conversation_workflow_id)
         try:
             await handle.signal(signal, payload)
         except FailureError as error:
-            # The conversation ended meanwhile; its close cancels this escalation anyway.
             workflow.logger.warning("conversation did not take %s: %s", signal, error)
+            return False
+        return True
+
+    async def _hand_back_slot(self, accepted: Offer) -> None:
+        """The conversation ended as the specialist accepted it: nobody will ever complete it,
+        so free the roster slot the accept occupied (else the specialist looks busy for good)
+        and end as cancelled."""
+        await workflow.execute_activity_method(
+            RosterActivities.free,
+            FreeCall(
+                roster_id=self._params.routing.roster_id,
+                request=FreeRequest(
+                    specialist_id=accepted.specialist_id,
+                    conversation_id=self._params.conversation_id,
+                ),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DURABLE_RETRY,
+        )
+        self._status = EscalationStatus.CANCELLED
+        self._close(accepted, OfferStatus.WITHDRAWN)
+        await self._announce(
+            [
+                self._event(
+                    EventType.OFFER_WITHDRAWN,
+                    f"{accepted.offer_id}/withdrawn",
+                    {
+                        "offer_id": accepted.offer_id,
+                        "specialist": accepted.specialist_id,
+                        "queue": accepted.queue,
+                        "reason": "conversation closed",
+                    },
+                )
+            ]
+        )
 
     def _open(self) -> list[Offer]:
         return [o for o in self._offers.values() if o.status is OfferStatus.OPEN]

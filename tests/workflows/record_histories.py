@@ -6,6 +6,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories newest   # only the newest path
     .venv/bin/python -m tests.workflows.record_histories wellness # only the wellness recordings
     .venv/bin/python -m tests.workflows.record_histories stagger  # only the staggered crisis lane
+    .venv/bin/python -m tests.workflows.record_histories orphan   # only the orphaned escalation
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -14,6 +15,8 @@ activities. `wellness-*` are a worker's WellnessWorkflow through a shift, and `r
 an escalation whose roster ranks with the wellness-aware strategy and the workers' wellness views.
 `routed-stagger-*` is a crisis in a lane with `widen_after`: the first choice declines, the next
 one is offered it alone, the lane widens, and the second accepts after the widening.
+`routed-orphan-escalation` is an accept that lands after its conversation ended: the escalation
+hands the roster slot back.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -240,6 +243,51 @@ async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id:
     await save(client, roster_id, "routed-stagger-roster")
 
 
+async def record_orphan(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """An escalation whose conversation is gone by the time a specialist accepts."""
+    from warmline.escalation import Escalation, EscalationInput
+
+    client = env.client
+    config = load_config(PEER_SUPPORT, resolve_secrets=False)
+    policy = escalation_policy(config, task_queue=task_queue)
+    assert policy.routing is not None
+    routing = policy.routing.model_copy(update={"roster_id": roster_id})
+    conversation = f"orphan-{uuid.uuid4().hex[:6]}"
+    escalation = await client.start_workflow(
+        EscalationWorkflow.run,
+        EscalationInput(
+            tenant_id="open-door",
+            conversation_id=conversation,
+            sequence=1,
+            escalation=Escalation(
+                queue="listening",
+                reason="The person is talking about a loss.",
+                priority=60,
+                rule="grief",
+                crisis=False,
+                message_id="m1",
+            ),
+            routing=routing,
+            country="GB",
+            conversation_workflow_id=workflow_id("open-door", conversation),
+        ),
+        id=escalation_workflow_id("open-door", conversation, 1),
+        task_queue=task_queue,
+    )
+    while True:
+        view = await escalation.query(EscalationWorkflow.view)
+        offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+        if offers:
+            break
+        await asyncio.sleep(0.2)
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=offers[0].offer_id, specialist_id=offers[0].specialist_id),
+    )
+    await escalation.result()
+    await save(client, escalation.id, "routed-orphan-escalation")
+
+
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
     from datetime import timedelta
@@ -290,7 +338,12 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     await handle.terminate()
 
 
-async def main(only_newest: bool, only_wellness: bool = False, only_stagger: bool = False) -> None:
+async def main(
+    only_newest: bool,
+    only_wellness: bool = False,
+    only_stagger: bool = False,
+    only_orphan: bool = False,
+) -> None:
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -326,6 +379,13 @@ async def main(only_newest: bool, only_wellness: bool = False, only_stagger: boo
                     routing=routing,
                 )
                 async with worker:
+                    if only_orphan:
+                        roster_id = "roster/recordings-orphan/record"
+                        await ensure_roster(
+                            env.client, roster_id, routing.roster, task_queue="record"
+                        )
+                        await record_orphan(env, "record", roster_id)
+                        return
                     if only_stagger:
                         roster_id = "roster/recordings-stagger/record"
                         await ensure_roster(
@@ -366,5 +426,6 @@ if __name__ == "__main__":
             only_newest=sys.argv[1:] == ["newest"],
             only_wellness=sys.argv[1:] == ["wellness"],
             only_stagger=sys.argv[1:] == ["stagger"],
+            only_orphan=sys.argv[1:] == ["orphan"],
         )
     )

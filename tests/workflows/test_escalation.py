@@ -40,6 +40,9 @@ from warmline.conversation import (
 from warmline.escalation import (
     AcceptRequest,
     DeclineRequest,
+    Escalation,
+    EscalationInput,
+    EscalationStatus,
     EscalationView,
     Offer,
     OfferStatus,
@@ -679,3 +682,58 @@ async def test_capacity_holds_across_conversations(
     )
     [freed] = await second.open_offers(skip_time=True)
     assert freed.specialist_id == "vol-aoife"
+
+
+async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    """The customer leaves (the inactivity timeout) in the moment a specialist accepts: the
+    conversation can no longer take the assignment, so the escalation must hand the roster slot
+    back, or the specialist would look busy for the rest of the shift."""
+    assert routed.policy.routing is not None
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    handle = await workflow_env.client.start_workflow(
+        EscalationWorkflow.run,
+        EscalationInput(
+            tenant_id="open-door",
+            conversation_id=conversation,
+            sequence=1,
+            escalation=Escalation(
+                queue="listening",
+                reason="The person is talking about a loss.",
+                priority=60,
+                rule="grief",
+                crisis=False,
+                message_id="m1",
+            ),
+            routing=routed.policy.routing,
+            country="GB",
+            conversation_workflow_id=workflow_id("open-door", conversation),
+        ),
+        id=escalation_workflow_id("open-door", conversation, 1),
+        task_queue=routed.task_queue,
+    )
+    routed.started.append(handle.id)
+
+    async def offer() -> Offer | None:
+        view = await handle.query(EscalationWorkflow.view)
+        return next((o for o in view.offers if o.status is OfferStatus.OPEN), None)
+
+    made = await eventually(offer, "an offer")
+    await handle.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=made.offer_id, specialist_id=made.specialist_id),
+    )
+    outcome = await handle.result()
+    assert outcome.status is EscalationStatus.CANCELLED
+    assert outcome.accepted_by == made.specialist_id
+    member = next(
+        m
+        for m in (await roster_view(workflow_env, routed)).members
+        if m.member.id == made.specialist_id
+    )
+    assert conversation not in member.state.conversations
+    assert member.reserved == 0
+    events = event_log.read(conversation, until=EventType.OFFER_WITHDRAWN)
+    assert [e.type for e in events] == [EventType.OFFER_CREATED, EventType.OFFER_WITHDRAWN]
+    assert events[-1].data["reason"] == "conversation closed"

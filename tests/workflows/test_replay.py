@@ -24,6 +24,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-grief-escalation", "routed-crisis-escalation", "routed-roster"} <= names
     assert {"wellness-shift", "routed-wellness-roster"} <= names
     assert {"routed-stagger-crisis-escalation", "routed-stagger-crisis-conversation"} <= names
+    assert "routed-orphan-escalation" in names
 
 
 @pytest.mark.parametrize(
