@@ -12,6 +12,7 @@ and from their `state` query.
 
     .venv/bin/python -m bench.wellness_routing [--contacts 100] [--seed 7]
         [--strategy longest_idle --strategy least_busy --strategy wellness_aware]
+        [--add-member staff-kofi:crisis:1:2-10]
         [--chart docs/images/wellness-routing.png] [--json]
 
 The deployment is `examples/peer-support/warmline.yaml` as shipped (triage model, rules, queues,
@@ -1094,9 +1095,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="append",
         help=f"routing strategies to compare (default: {BASELINE}, least_busy, {CANDIDATE})",
     )
+    parser.add_argument(
+        "--add-member",
+        action="append",
+        default=[],
+        type=member_spec,
+        metavar="ID:crisis|listening:CAPACITY:STARTS-ENDS",
+        help="one more specialist for the team, e.g. staff-kofi:crisis:1:2-10 (hours from 08:00)",
+    )
     parser.add_argument("--chart", type=Path, help="write a PNG of exposure per specialist")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser.parse_args(argv)
+
+
+def member_spec(text: str) -> Member:
+    """`ID:crisis|listening:CAPACITY:STARTS-ENDS`, e.g. `staff-kofi:crisis:1:2-10`."""
+    try:
+        ident, kind, capacity, hours = text.split(":")
+        starts, ends = (float(h) for h in hours.split("-"))
+        member = Member(
+            ident,
+            crisis_trained=kind == "crisis",
+            capacity=int(capacity),
+            starts=starts,
+            ends=ends,
+            skills=("listening", "crisis") if kind == "crisis" else ("listening",),
+        )
+    except ValueError:
+        member = None
+    if (
+        member is None
+        or kind not in {"crisis", "listening"}
+        or not ident
+        or member.capacity < 1
+        or not 0 <= member.starts < member.ends
+    ):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected ID:crisis|listening:CAPACITY:STARTS-ENDS, "
+            "e.g. staff-kofi:crisis:1:2-10"
+        )
+    return member
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1104,8 +1142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     strategies = args.strategy or [BASELINE, "least_busy", CANDIDATE]
     for name in strategies:
         strategy_named(name)
+    team = TEAM + tuple(args.add_member)
+    if len({m.id for m in team}) < len(team):
+        raise SystemExit("--add-member: a specialist of that id is already on the team")
     days = [
-        plan_day(seed=seed, contacts=args.contacts, distressed=args.distressed, crisis=args.crisis)
+        plan_day(
+            seed=seed,
+            contacts=args.contacts,
+            distressed=args.distressed,
+            crisis=args.crisis,
+            team=team,
+        )
         for seed in range(args.seed, args.seed + args.days)
     ]
     budget = None if args.budget_hours is None else timedelta(hours=args.budget_hours)

@@ -4,6 +4,7 @@ conversations the specialists handled."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from datetime import datetime
 
@@ -16,6 +17,8 @@ from bench.wellness_routing import (
     Kind,
     Member,
     RunRecord,
+    member_spec,
+    parse_args,
     plan_day,
     run_day,
     summarise,
@@ -54,6 +57,31 @@ def test_plan_is_seeded_and_follows_the_mix() -> None:
     hours = [c.arrives.total_seconds() / 3600 for c in day.contacts]
     assert sum(2 <= h < 3 for h in hours) > 1.5 * sum(h < 1 for h in hours)
     assert len({c.id for c in day.contacts}) == 400
+
+
+def test_an_added_member_is_parsed_or_refused_with_the_expected_form() -> None:
+    args = parse_args(
+        ["--add-member", "staff-kofi:crisis:1:2-10", "--add-member", "vol-jo:listening:2:0-6"]
+    )
+    kofi, jo = args.add_member
+    assert kofi == Member(
+        "staff-kofi",
+        crisis_trained=True,
+        capacity=1,
+        starts=2,
+        ends=10,
+        skills=("listening", "crisis"),
+    )
+    assert (jo.crisis_trained, jo.capacity, jo.skills) == (False, 2, ("listening",))
+    for bad in (
+        "staff-kofi",
+        "x:crisis:one:2-10",
+        "x:medic:1:2-10",
+        "x:crisis:1:10-2",
+        ":crisis:1:0-8",
+    ):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"expected ID:crisis\|listening"):
+            member_spec(bad)
 
 
 def test_every_text_routes_as_its_kind() -> None:
