@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
 from warmline.config.loader import load_config
-from warmline.conversation import EscalationPolicy
+from warmline.conversation import EscalationPolicy, workflow_id
+from warmline.escalation import Escalation, EscalationInput, RoutingPolicy
 from warmline.events import DomainEvent, EventPublisher, from_record
 from warmline.events.catalog import parse_data
 from warmline.handoff import renderer_from_config
@@ -137,3 +138,24 @@ async def routed(
                     await workflow_env.client.get_workflow_handle(workflow_id).terminate()
     publisher.close()
     live_view.close()
+
+
+def lone_grief_escalation(routing: RoutingPolicy, conversation: str) -> EscalationInput:
+    """A `listening` escalation started on its own, for a conversation that does not exist: its
+    accept finds the conversation gone, as when the customer leaves in that moment."""
+    return EscalationInput(
+        tenant_id="open-door",
+        conversation_id=conversation,
+        sequence=1,
+        escalation=Escalation(
+            queue="listening",
+            reason="The person is talking about a loss.",
+            priority=60,
+            rule="grief",
+            crisis=False,
+            message_id="m1",
+        ),
+        routing=routing,
+        country="GB",
+        conversation_workflow_id=workflow_id("open-door", conversation),
+    )

@@ -37,7 +37,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
-from tests.workflows.conftest import PEER_SUPPORT
+from tests.workflows.conftest import PEER_SUPPORT, lone_grief_escalation
 from tests.workflows.test_conversation import POLICY
 from warmline.config.loader import load_config
 from warmline.conversation import (
@@ -245,8 +245,6 @@ async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id:
 
 async def record_orphan(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """An escalation whose conversation is gone by the time a specialist accepts."""
-    from warmline.escalation import Escalation, EscalationInput
-
     client = env.client
     config = load_config(PEER_SUPPORT, resolve_secrets=False)
     policy = escalation_policy(config, task_queue=task_queue)
@@ -255,22 +253,7 @@ async def record_orphan(env: WorkflowEnvironment, task_queue: str, roster_id: st
     conversation = f"orphan-{uuid.uuid4().hex[:6]}"
     escalation = await client.start_workflow(
         EscalationWorkflow.run,
-        EscalationInput(
-            tenant_id="open-door",
-            conversation_id=conversation,
-            sequence=1,
-            escalation=Escalation(
-                queue="listening",
-                reason="The person is talking about a loss.",
-                priority=60,
-                rule="grief",
-                crisis=False,
-                message_id="m1",
-            ),
-            routing=routing,
-            country="GB",
-            conversation_workflow_id=workflow_id("open-door", conversation),
-        ),
+        lone_grief_escalation(routing, conversation),
         id=escalation_workflow_id("open-door", conversation, 1),
         task_queue=task_queue,
     )
@@ -378,30 +361,28 @@ async def main(
                     executor=pool,
                     routing=routing,
                 )
+
+                async def own_roster(name: str) -> str:
+                    """A fresh roster for one recording, so its history holds only that one."""
+                    roster_id = f"roster/{name}/record"
+                    await ensure_roster(env.client, roster_id, routing.roster, task_queue="record")
+                    return roster_id
+
                 async with worker:
                     if only_orphan:
-                        roster_id = "roster/recordings-orphan/record"
-                        await ensure_roster(
-                            env.client, roster_id, routing.roster, task_queue="record"
-                        )
-                        await record_orphan(env, "record", roster_id)
+                        await record_orphan(env, "record", await own_roster("recordings-orphan"))
                         return
                     if only_stagger:
-                        roster_id = "roster/recordings-stagger/record"
-                        await ensure_roster(
-                            env.client, roster_id, routing.roster, task_queue="record"
+                        await record_staggered(
+                            env, "record", await own_roster("recordings-stagger")
                         )
-                        await record_staggered(env, "record", roster_id)
                         return
                     if only_wellness:
                         await record_wellness(env, "record")
                         # Two of the team on a break: the roster ranks around them.
                         for person in ("staff-ren", "vol-aoife"):
                             wellness.write(WorkerWellness(worker_id=person, on_break=True))
-                        roster_id = "roster/recordings-wellness/record"
-                        await ensure_roster(
-                            env.client, roster_id, routing.roster, task_queue="record"
-                        )
+                        roster_id = await own_roster("recordings-wellness")
                         await record_routed(
                             env.client, "record", roster_id, prefix="routed-wellness"
                         )
@@ -410,8 +391,7 @@ async def main(
                     if only_newest:
                         scripts = {n: v for n, v in SCRIPTS.items() if NEWEST in n}
                     await record(env.client, "record", scripts)
-                    roster_id = "roster/recordings/record"
-                    await ensure_roster(env.client, roster_id, routing.roster, task_queue="record")
+                    roster_id = await own_roster("recordings")
                     await record_routed(env.client, "record", roster_id, prefix="routed-local")
         finally:
             await env.shutdown()

@@ -20,7 +20,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.conftest import PEER_SUPPORT, EventLog, RoutedDeployment
+from tests.workflows.conftest import (
+    PEER_SUPPORT,
+    EventLog,
+    RoutedDeployment,
+    lone_grief_escalation,
+)
 from warmline.config.loader import load_config
 from warmline.conversation import (
     AIReply,
@@ -40,8 +45,6 @@ from warmline.conversation import (
 from warmline.escalation import (
     AcceptRequest,
     DeclineRequest,
-    Escalation,
-    EscalationInput,
     EscalationStatus,
     EscalationView,
     Offer,
@@ -694,22 +697,7 @@ async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
     conversation = f"conv-{uuid.uuid4().hex[:8]}"
     handle = await workflow_env.client.start_workflow(
         EscalationWorkflow.run,
-        EscalationInput(
-            tenant_id="open-door",
-            conversation_id=conversation,
-            sequence=1,
-            escalation=Escalation(
-                queue="listening",
-                reason="The person is talking about a loss.",
-                priority=60,
-                rule="grief",
-                crisis=False,
-                message_id="m1",
-            ),
-            routing=routed.policy.routing,
-            country="GB",
-            conversation_workflow_id=workflow_id("open-door", conversation),
-        ),
+        lone_grief_escalation(routed.policy.routing, conversation),
         id=escalation_workflow_id("open-door", conversation, 1),
         task_queue=routed.task_queue,
     )
