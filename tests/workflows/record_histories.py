@@ -118,6 +118,16 @@ async def record(
         print(f"recorded {name}: {len(history.events)} events")
 
 
+async def first_open_offer(escalation: WorkflowHandle[Any, Any]) -> Offer:
+    """Wait (real time) for the escalation's first open offer."""
+    while True:
+        view = await escalation.query(EscalationWorkflow.view)
+        offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+        if offers:
+            return offers[0]
+        await asyncio.sleep(0.2)
+
+
 async def open_conversation(
     client: Client, task_queue: str, policy: EscalationPolicy, name: str, text: str
 ) -> tuple[WorkflowHandle[Any, Any], WorkflowHandle[Any, Any]]:
@@ -170,13 +180,7 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
     for case, text in ROUTED.items():
         name = f"{prefix}-{case}"
         handle, escalation = await open_conversation(client, task_queue, policy, name, text)
-        while True:
-            view = await escalation.query(EscalationWorkflow.view)
-            offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
-            if offers:
-                break
-            await asyncio.sleep(0.2)
-        offer = offers[0]
+        offer = await first_open_offer(escalation)
         specialist = offer.specialist_id
         await accept_crisis(handle, escalation, offer.offer_id, specialist)
         await handle.execute_update(
@@ -257,15 +261,10 @@ async def record_orphan(env: WorkflowEnvironment, task_queue: str, roster_id: st
         id=escalation_workflow_id("open-door", conversation, 1),
         task_queue=task_queue,
     )
-    while True:
-        view = await escalation.query(EscalationWorkflow.view)
-        offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
-        if offers:
-            break
-        await asyncio.sleep(0.2)
+    offer = await first_open_offer(escalation)
     await escalation.execute_update(
         EscalationWorkflow.accept,
-        AcceptRequest(offer_id=offers[0].offer_id, specialist_id=offers[0].specialist_id),
+        AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
     )
     await escalation.result()
     await save(client, escalation.id, "routed-orphan-escalation")
