@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -54,6 +55,13 @@ class EventLog:
                     parse_data(event.type, event.data)
                     self.events.append(event)
         raise AssertionError(f"no {until} event for {subject} within {timeout_s}s")
+
+    async def wait_for(
+        self, subject: str, *, until: str, timeout_s: float = 20.0
+    ) -> list[DomainEvent]:
+        """`read` in a thread, for tests whose worker runs on their own event loop: a blocking
+        read there starves the worker that is about to publish the awaited event."""
+        return await asyncio.to_thread(self.read, subject, until=until, timeout_s=timeout_s)
 
     def close(self) -> None:
         if self._consumer is not None:

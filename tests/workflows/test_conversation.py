@@ -98,7 +98,7 @@ async def test_routine_conversation_is_triaged_and_closes_without_escalation(
     assert outcome.message_count == 2
     assert outcome.escalation is None
     assert outcome.closed_reason == "resolved"
-    events = event_log.read(conversation, until=EventType.CONVERSATION_CLOSED)
+    events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_CLOSED)
     assert [e.type for e in events] == [
         EventType.CONVERSATION_STARTED,
         EventType.MESSAGE_TRIAGED,
@@ -123,7 +123,7 @@ async def test_grief_escalates_by_rule_with_the_trajectory_kept(
     assert [p.message_id for p in view.trajectory] == ["m0", "m1"]
     assert view.trajectory[1].distress > view.trajectory[0].distress
 
-    events = event_log.read(conversation, until=EventType.CONVERSATION_ESCALATED)
+    events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_ESCALATED)
     escalated = next(e for e in events if e.type == EventType.CONVERSATION_ESCALATED)
     assert escalated.data["queue"] == "bereavement"
     assert escalated.data["priority"] == 70
@@ -154,7 +154,7 @@ async def test_crisis_jumps_to_the_crisis_lane(
     assert escalation is not None
     assert escalation.crisis
     assert escalation.queue == "crisis"
-    events = event_log.read(conversation, until=EventType.CONVERSATION_ESCALATED)
+    events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_ESCALATED)
     crisis = next(e for e in events if e.type == EventType.CRISIS_DETECTED)
     assert crisis.data["risk_flags"] == ["suicidal_ideation"]
 
@@ -240,7 +240,7 @@ async def test_signal_with_start_creates_the_conversation_and_triages_a_message_
     assert [p.message_id for p in view.trajectory] == ["m0", "m1"]
     await handle.signal(ConversationWorkflow.close, CloseRequest())
     assert (await handle.result()).message_count == 2
-    events = event_log.read(conversation, until=EventType.CONVERSATION_CLOSED)
+    events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_CLOSED)
     triaged = [e.data["message_id"] for e in events if e.type == EventType.MESSAGE_TRIAGED]
     assert triaged == ["m0", "m1"]
     assert [e.type for e in events].count(EventType.CONVERSATION_STARTED) == 1

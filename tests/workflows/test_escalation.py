@@ -239,7 +239,7 @@ async def test_grief_is_offered_accepted_handed_off_and_completed(
     assert outcome.handled_by == [offer.specialist_id]
     assert routed.live_view.offers_for(offer.specialist_id) == []
 
-    events = event_log.read(scene.conversation, until=EventType.CONVERSATION_CLOSED)
+    events = await event_log.wait_for(scene.conversation, until=EventType.CONVERSATION_CLOSED)
     types = [e.type for e in events]
     assert types.index(EventType.CONVERSATION_ESCALATED) < types.index(EventType.OFFER_CREATED)
     assert types.index(EventType.OFFER_CREATED) < types.index(EventType.HANDOFF_ACCEPTED)
@@ -276,7 +276,7 @@ async def test_a_decline_goes_to_the_next_candidate(
     with pytest.raises(WorkflowUpdateFailedError) as caught:
         await scene.accept(first)
     assert rejection(caught)[0] == "FailedPrecondition"
-    declined = event_log.read(scene.conversation, until=EventType.OFFER_DECLINED)
+    declined = await event_log.wait_for(scene.conversation, until=EventType.OFFER_DECLINED)
     event = next(e for e in declined if e.type == EventType.OFFER_DECLINED)
     assert event.data["reason"] == "on a call"
 
@@ -304,7 +304,7 @@ async def test_an_expired_offer_breaches_the_sla_and_moves_along_the_chain(
     kind, message = rejection(caught)
     assert kind == "FailedPrecondition"
     assert "expired" in message
-    events = event_log.read(scene.conversation, until=EventType.ESCALATION_REROUTED)
+    events = await event_log.wait_for(scene.conversation, until=EventType.ESCALATION_REROUTED)
     reroute = next(e for e in events if e.type == EventType.ESCALATION_REROUTED)
     assert reroute.data == {
         "from_queue": "listening",
@@ -351,7 +351,7 @@ async def test_a_crisis_is_offered_to_three_at_once_and_the_first_accept_wins(
     )
     await scene.handle.execute_update(ConversationWorkflow.specialist_reply, reply)
 
-    events = event_log.read(scene.conversation, until=EventType.OFFER_WITHDRAWN)
+    events = await event_log.wait_for(scene.conversation, until=EventType.OFFER_WITHDRAWN)
     withdrawn = {e.data["specialist"] for e in events if e.type == EventType.OFFER_WITHDRAWN}
     assert withdrawn == {o.specialist_id for o in offers} - {winner.specialist_id}
     assert scene.conversation in [
@@ -381,7 +381,7 @@ async def test_an_unanswered_crisis_pages_the_supervisor_and_sends_referrals(
         return (await scene.escalation_view()).referrals_sent or None
 
     await eventually(referred, "the referrals", skipping=workflow_env)
-    events = event_log.read(scene.conversation, until=EventType.REFERRALS_SENT)
+    events = await event_log.wait_for(scene.conversation, until=EventType.REFERRALS_SENT)
     paged = next(e for e in events if e.type == EventType.SUPERVISOR_PAGED)
     assert paged.data["supervisor"] == "sup-night"
     referrals = next(e for e in events if e.type == EventType.REFERRALS_SENT)
@@ -453,11 +453,11 @@ async def test_a_staggered_crisis_is_offered_to_the_first_choice_then_widens(
 
     await scene.accept(first)
     await scene.owned_by(first.specialist_id)
-    events = event_log.read(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
+    events = await event_log.wait_for(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
     created = [e.data["specialist"] for e in events if e.type == EventType.OFFER_CREATED]
     assert created[0] == first.specialist_id
     assert sorted(created) == sorted(ranking)
-    events = event_log.read(scene.conversation, until=EventType.OFFER_WITHDRAWN)
+    events = await event_log.wait_for(scene.conversation, until=EventType.OFFER_WITHDRAWN)
     withdrawn = {e.data["specialist"] for e in events if e.type == EventType.OFFER_WITHDRAWN}
     assert withdrawn == set(ranking) - {first.specialist_id}
     assert not any(e.type == EventType.SUPERVISOR_PAGED for e in events)
@@ -476,7 +476,7 @@ async def test_an_accept_before_the_widening_makes_no_further_offers(
     await skip_to(workflow_env, entered + WIDEN + timedelta(seconds=2))
     view = await scene.escalation_view()
     assert [(o.offer_id, o.status) for o in view.offers] == [(first.offer_id, OfferStatus.ACCEPTED)]
-    events = event_log.read(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
+    events = await event_log.wait_for(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
     assert [e.data["specialist"] for e in events if e.type == EventType.OFFER_CREATED] == [
         first.specialist_id
     ]
@@ -530,7 +530,7 @@ async def test_nobody_available_moves_along_the_chain_then_pages(
 
     page = await eventually(paged, "the page", skipping=workflow_env, step=timedelta(seconds=10))
     assert page == "sup-night"
-    events = event_log.read(scene.conversation, until=EventType.SUPERVISOR_PAGED)
+    events = await event_log.wait_for(scene.conversation, until=EventType.SUPERVISOR_PAGED)
     reroutes = [
         (e.data["from_queue"], e.data["to_queue"])
         for e in events
@@ -587,7 +587,7 @@ async def test_transfer_keeps_the_context_and_hand_back_resumes_the_ai(
     await scene.handle.execute_update(
         ConversationWorkflow.record_reply, AIReply(message_id="ai1", text="I'm still here.")
     )
-    events = event_log.read(scene.conversation, until=EventType.HANDOFF_RETURNED)
+    events = await event_log.wait_for(scene.conversation, until=EventType.HANDOFF_RETURNED)
     rerouted = next(e for e in events if e.type == EventType.ESCALATION_REROUTED)
     assert (rerouted.data["from_queue"], rerouted.data["to_queue"]) == ("listening", "crisis")
     corrected = next(e for e in events if e.type == EventType.TRIAGE_CORRECTED)
@@ -660,7 +660,7 @@ async def test_the_satisfaction_score_is_recorded_with_the_outcome(
     await scene.handle.execute_update(ConversationWorkflow.rate, SatisfactionRating(score=4))
     outcome = await scene.handle.result()
     assert (outcome.handoff_outcome, outcome.satisfaction) == ("resolved", 4)
-    closed = event_log.read(scene.conversation, until=EventType.CONVERSATION_CLOSED)[-1]
+    closed = (await event_log.wait_for(scene.conversation, until=EventType.CONVERSATION_CLOSED))[-1]
     assert closed.data["satisfaction"] == 4
 
 
@@ -722,6 +722,6 @@ async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
     )
     assert conversation not in member.state.conversations
     assert member.reserved == 0
-    events = event_log.read(conversation, until=EventType.OFFER_WITHDRAWN)
+    events = await event_log.wait_for(conversation, until=EventType.OFFER_WITHDRAWN)
     assert [e.type for e in events] == [EventType.OFFER_CREATED, EventType.OFFER_WITHDRAWN]
     assert events[-1].data["reason"] == "conversation closed"
