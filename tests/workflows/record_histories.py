@@ -128,6 +128,33 @@ async def first_open_offer(escalation: WorkflowHandle[Any, Any]) -> Offer:
         await asyncio.sleep(0.2)
 
 
+def peer_support_policy(task_queue: str, roster_id: str) -> EscalationPolicy:
+    """The peer-support example's escalation policy, routed through the roster `roster_id`."""
+    config = load_config(PEER_SUPPORT, resolve_secrets=False)
+    policy = escalation_policy(config, task_queue=task_queue)
+    assert policy.routing is not None
+    return policy.model_copy(
+        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
+    )
+
+
+async def complete_and_save(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    escalation: WorkflowHandle[Any, Any],
+    specialist: str,
+    name: str,
+) -> None:
+    """`specialist` completes the conversation; save it and its escalation as `name`-*."""
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=specialist, outcome="resolved"),
+    )
+    await handle.result()
+    await save(client, handle.id, f"{name}-conversation")
+    await save(client, escalation.id, f"{name}-escalation")
+
+
 async def open_conversation(
     client: Client, task_queue: str, policy: EscalationPolicy, name: str, text: str
 ) -> tuple[WorkflowHandle[Any, Any], WorkflowHandle[Any, Any]]:
@@ -171,12 +198,7 @@ async def accept_crisis(
 
 async def record_routed(client: Client, task_queue: str, roster_id: str, prefix: str) -> None:
     """A handoff from first message to completion, through the escalation and the roster."""
-    config = load_config(PEER_SUPPORT, resolve_secrets=False)
-    policy = escalation_policy(config, task_queue=task_queue)
-    assert policy.routing is not None
-    policy = policy.model_copy(
-        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
-    )
+    policy = peer_support_policy(task_queue, roster_id)
     for case, text in ROUTED.items():
         name = f"{prefix}-{case}"
         handle, escalation = await open_conversation(client, task_queue, policy, name, text)
@@ -187,13 +209,7 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
             ConversationWorkflow.specialist_reply,
             SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you."),
         )
-        await handle.execute_update(
-            ConversationWorkflow.complete,
-            CompleteRequest(specialist_id=specialist, outcome="resolved"),
-        )
-        await handle.result()
-        await save(client, handle.id, f"{name}-conversation")
-        await save(client, escalation.id, f"{name}-escalation")
+        await complete_and_save(client, handle, escalation, specialist, name)
     await save(client, roster_id, f"{prefix}-roster")
 
 
@@ -204,13 +220,9 @@ async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id:
     from warmline.escalation import DeclineRequest, EscalationView
 
     client = env.client
-    config = load_config(PEER_SUPPORT, resolve_secrets=False)
-    policy = escalation_policy(config, task_queue=task_queue)
+    policy = peer_support_policy(task_queue, roster_id)
     assert policy.routing is not None
     assert policy.routing.crisis.widen_after > timedelta(0)
-    policy = policy.model_copy(
-        update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
-    )
     name = "routed-stagger-crisis"
     handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["crisis"])
 
@@ -237,23 +249,15 @@ async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id:
     assert await env.get_current_time() >= view.entered_queue_at + policy.routing.crisis.widen_after
     specialist = second.specialist_id
     await accept_crisis(handle, escalation, second.offer_id, specialist)
-    await handle.execute_update(
-        ConversationWorkflow.complete,
-        CompleteRequest(specialist_id=specialist, outcome="resolved"),
-    )
-    await handle.result()
-    await save(client, handle.id, f"{name}-conversation")
-    await save(client, escalation.id, f"{name}-escalation")
+    await complete_and_save(client, handle, escalation, specialist, name)
     await save(client, roster_id, "routed-stagger-roster")
 
 
 async def record_orphan(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """An escalation whose conversation is gone by the time a specialist accepts."""
     client = env.client
-    config = load_config(PEER_SUPPORT, resolve_secrets=False)
-    policy = escalation_policy(config, task_queue=task_queue)
-    assert policy.routing is not None
-    routing = policy.routing.model_copy(update={"roster_id": roster_id})
+    routing = peer_support_policy(task_queue, roster_id).routing
+    assert routing is not None
     conversation = f"orphan-{uuid.uuid4().hex[:6]}"
     escalation = await client.start_workflow(
         EscalationWorkflow.run,
