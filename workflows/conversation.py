@@ -106,6 +106,9 @@ timer runs per quiet spell instead of one per message."""
 LOCAL_ACTIVITIES = "short-steps-as-local-activities"
 """Patch marker: event publishes, and triage when the policy asks for it
 (`EscalationPolicy.triage_as_local_activity`), run as local activities inside the workflow task."""
+CALL_OFF_SEARCH = "cancel-the-escalation-on-close"
+"""Patch marker: a conversation that closes while its escalation still looks for a specialist
+cancels that escalation itself and waits for it to end."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -165,6 +168,8 @@ class ConversationWorkflow:
         """Set by the inactivity watcher once nothing happened for the inactivity timeout."""
         self._lock = asyncio.Lock()
         """Held by every step that awaits: messages, specialists' actions, assignments."""
+        self._search: workflow.ChildWorkflowHandle[EscalationWorkflow, Any] | None = None
+        """The escalation child started in this run (None after a continue-as-new)."""
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationOutcome:
@@ -202,6 +207,14 @@ class ConversationWorkflow:
                     workflow.continue_as_new(params.model_copy(update={"carry": self._carry()}))
 
         async with self._lock:
+            search = self._search
+            if (
+                search is not None
+                and not search.done()
+                and self._handoff is None
+                and workflow.patched(CALL_OFF_SEARCH)
+            ):
+                await self._call_off(search)
             if self._handoff is not None:
                 # The customer left while a specialist held the conversation: free the slot.
                 await self._free(self._handoff.owner)
@@ -248,6 +261,19 @@ class ConversationWorkflow:
                 )
             except TimeoutError:
                 self._close_reason = "completed" if self._survey_open else "inactivity"
+
+    async def _call_off(
+        self, search: workflow.ChildWorkflowHandle[EscalationWorkflow, Any]
+    ) -> None:
+        """The customer left while the escalation still looks for someone: cancel it and wait
+        until it has withdrawn its offers, rather than leave that to the parent close policy
+        (which Temporal's time-skipping test server does not apply, so a benchmark there would
+        keep offering departed customers to specialists). An accept that won the race arrives
+        as an assignment: that specialist's slot is freed, since nobody is left to talk to."""
+        search.cancel()
+        await workflow.wait([search])
+        while self._assignments:
+            await self._free(self._assignments.pop(0).specialist_id)
 
     async def _announce_start(self, *, lean: bool) -> None:
         started = self._event(
@@ -728,7 +754,7 @@ class ConversationWorkflow:
         if routing is None:
             return
         params = self._params
-        await workflow.start_child_workflow(
+        self._search = await workflow.start_child_workflow(
             EscalationWorkflow.run,
             EscalationInput(
                 tenant_id=params.tenant_id,

@@ -7,6 +7,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories wellness # only the wellness recordings
     .venv/bin/python -m tests.workflows.record_histories stagger  # only the staggered crisis lane
     .venv/bin/python -m tests.workflows.record_histories orphan   # only the orphaned escalation
+    .venv/bin/python -m tests.workflows.record_histories departure # only the customer who leaves
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -16,7 +17,8 @@ an escalation whose roster ranks with the wellness-aware strategy and the worker
 `routed-stagger-*` is a crisis in a lane with `widen_after`: the first choice declines, the next
 one is offered it alone, the lane widens, and the second accepts after the widening.
 `routed-orphan-escalation` is an accept that lands after its conversation ended: the escalation
-hands the roster slot back.
+hands the roster slot back. `routed-departure-*` is a customer who leaves while the escalation
+still offers: the conversation calls the escalation off and waits for it to withdraw its offer.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -274,6 +276,21 @@ async def record_orphan(env: WorkflowEnvironment, task_queue: str, roster_id: st
     await save(client, escalation.id, "routed-orphan-escalation")
 
 
+async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A customer who leaves while their escalation still waits for an accept."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    handle, escalation = await open_conversation(
+        client, task_queue, policy, "departure", ROUTED["grief"]
+    )
+    await first_open_offer(escalation)
+    await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+    await handle.result()
+    await escalation.result()
+    await save(client, handle.id, "routed-departure-conversation")
+    await save(client, escalation.id, "routed-departure-escalation")
+
+
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
     from datetime import timedelta
@@ -329,6 +346,7 @@ async def main(
     only_wellness: bool = False,
     only_stagger: bool = False,
     only_orphan: bool = False,
+    only_departure: bool = False,
 ) -> None:
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
@@ -372,6 +390,11 @@ async def main(
                     return roster_id
 
                 async with worker:
+                    if only_departure:
+                        await record_departure(
+                            env, "record", await own_roster("recordings-departure")
+                        )
+                        return
                     if only_orphan:
                         await record_orphan(env, "record", await own_roster("recordings-orphan"))
                         return
@@ -410,5 +433,6 @@ if __name__ == "__main__":
             only_wellness=sys.argv[1:] == ["wellness"],
             only_stagger=sys.argv[1:] == ["stagger"],
             only_orphan=sys.argv[1:] == ["orphan"],
+            only_departure=sys.argv[1:] == ["departure"],
         )
     )

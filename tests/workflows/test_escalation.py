@@ -29,6 +29,7 @@ from tests.workflows.conftest import (
 from warmline.config.loader import load_config
 from warmline.conversation import (
     AIReply,
+    CloseRequest,
     CompleteRequest,
     ConversationInput,
     ConversationOutcome,
@@ -725,3 +726,32 @@ async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
     events = await event_log.wait_for(conversation, until=EventType.OFFER_WITHDRAWN)
     assert [e.type for e in events] == [EventType.OFFER_CREATED, EventType.OFFER_WITHDRAWN]
     assert events[-1].data["reason"] == "conversation closed"
+
+
+async def test_a_customer_who_leaves_takes_the_offers_with_them(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    """The customer leaves while the escalation still looks for someone: the conversation calls
+    the escalation off before it ends, so no specialist is offered (or holds a reservation for)
+    a customer who is gone."""
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+    await scene.handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+    closed = await scene.handle.result()
+    assert closed.closed_reason == "customer_left"
+
+    outcome = await scene.escalation().result()
+    assert outcome.status is EscalationStatus.CANCELLED
+    assert outcome.accepted_by is None
+    member = next(
+        m
+        for m in (await roster_view(workflow_env, routed)).members
+        if m.member.id == offer.specialist_id
+    )
+    assert member.reserved == 0
+    events = await event_log.wait_for(scene.conversation, until=EventType.CONVERSATION_CLOSED)
+    kinds = [e.type for e in events]
+    withdrawn = kinds.index(EventType.OFFER_WITHDRAWN)
+    assert withdrawn < kinds.index(EventType.CONVERSATION_CLOSED)
+    assert events[withdrawn].data["reason"] == "conversation closed"

@@ -25,6 +25,7 @@ def test_histories_were_recorded() -> None:
     assert {"wellness-shift", "routed-wellness-roster"} <= names
     assert {"routed-stagger-crisis-escalation", "routed-stagger-crisis-conversation"} <= names
     assert "routed-orphan-escalation" in names
+    assert {"routed-departure-conversation", "routed-departure-escalation"} <= names
 
 
 @pytest.mark.parametrize(
