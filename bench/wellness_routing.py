@@ -491,6 +491,9 @@ class _Driver:
                 view = await self._escalation(contact).query(EscalationWorkflow.view)
             except RPCError:
                 continue  # the child is still starting
+            if view.status is EscalationStatus.CANCELLED:
+                # The customer left (the inactivity timeout) before anyone accepted.
+                self.waiting.discard(contact)
             if view.status is not EscalationStatus.WAITING:
                 continue
             for offer in view.offers:
