@@ -153,6 +153,16 @@ async def complete_and_save(
         CompleteRequest(specialist_id=specialist, outcome="resolved"),
     )
     await handle.result()
+    await save_routed(client, handle, escalation, name)
+
+
+async def save_routed(
+    client: Client,
+    handle: WorkflowHandle[Any, Any],
+    escalation: WorkflowHandle[Any, Any],
+    name: str,
+) -> None:
+    """Save a finished conversation and its escalation as `name`-conversation and -escalation."""
     await save(client, handle.id, f"{name}-conversation")
     await save(client, escalation.id, f"{name}-escalation")
 
@@ -287,8 +297,7 @@ async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id:
     await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
     await handle.result()
     await escalation.result()
-    await save(client, handle.id, "routed-departure-conversation")
-    await save(client, escalation.id, "routed-departure-escalation")
+    await save_routed(client, handle, escalation, "routed-departure")
 
 
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
@@ -341,13 +350,9 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     await handle.terminate()
 
 
-async def main(
-    only_newest: bool,
-    only_wellness: bool = False,
-    only_stagger: bool = False,
-    only_orphan: bool = False,
-    only_departure: bool = False,
-) -> None:
+async def main(only: str | None = None) -> None:
+    """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan` or
+    `departure`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -390,20 +395,20 @@ async def main(
                     return roster_id
 
                 async with worker:
-                    if only_departure:
+                    if only == "departure":
                         await record_departure(
                             env, "record", await own_roster("recordings-departure")
                         )
                         return
-                    if only_orphan:
+                    if only == "orphan":
                         await record_orphan(env, "record", await own_roster("recordings-orphan"))
                         return
-                    if only_stagger:
+                    if only == "stagger":
                         await record_staggered(
                             env, "record", await own_roster("recordings-stagger")
                         )
                         return
-                    if only_wellness:
+                    if only == "wellness":
                         await record_wellness(env, "record")
                         # Two of the team on a break: the roster ranks around them.
                         for person in ("staff-ren", "vol-aoife"):
@@ -414,7 +419,7 @@ async def main(
                         )
                         return
                     scripts = SCRIPTS
-                    if only_newest:
+                    if only == "newest":
                         scripts = {n: v for n, v in SCRIPTS.items() if NEWEST in n}
                     await record(env.client, "record", scripts)
                     roster_id = await own_roster("recordings")
@@ -427,12 +432,4 @@ async def main(
 
 
 if __name__ == "__main__":
-    asyncio.run(
-        main(
-            only_newest=sys.argv[1:] == ["newest"],
-            only_wellness=sys.argv[1:] == ["wellness"],
-            only_stagger=sys.argv[1:] == ["stagger"],
-            only_orphan=sys.argv[1:] == ["orphan"],
-            only_departure=sys.argv[1:] == ["departure"],
-        )
-    )
+    asyncio.run(main(sys.argv[1] if len(sys.argv) == 2 else None))
