@@ -9,12 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from warmline.routing import (
+    CRISIS_COVER_RESERVE,
     RoutingRequest,
     SpecialistState,
     UnknownStrategyError,
     candidates,
     eligible,
     register_strategy,
+    reserve_crisis_cover,
     strategy_named,
 )
 
@@ -100,3 +102,57 @@ def test_strategies_are_pluggable_and_unknown_names_are_clear() -> None:
     ]
     with pytest.raises(UnknownStrategyError, match="unknown routing strategy 'fastest'"):
         strategy_named("fastest")
+
+
+def on_shift(
+    name: str, *, trained: bool, hours: float | None, outlook: float | None = 100.0
+) -> SpecialistState:
+    return SpecialistState(
+        id=name,
+        skills=frozenset(),
+        capacity=1,
+        crisis_trained=trained,
+        exposure_minutes=50.0,
+        projected_exposure=outlook,
+        shift_ends_at=None if hours is None else NOW + timedelta(hours=hours),
+    )
+
+
+def test_the_evening_crisis_cover_is_reserved_and_nobody_else() -> None:
+    """Two crisis-trained people work until the day's end: they are the evening cover. Whoever
+    leaves while three or more are still on, the untrained, and anyone whose shift or outlook is
+    unknown keep their outlook."""
+    team = [
+        on_shift("early", trained=True, hours=1),
+        on_shift("mid", trained=True, hours=4),
+        on_shift("late-a", trained=True, hours=8),
+        on_shift("late-b", trained=True, hours=8, outlook=20.0),
+        on_shift("volunteer", trained=False, hours=8),
+        on_shift("unknown-shift", trained=True, hours=None),
+        on_shift("no-outlook", trained=True, hours=1, outlook=None),
+    ]
+    outlook = {s.id: s.projected_exposure for s in reserve_crisis_cover(team)}
+    assert outlook == {
+        "early": 100.0,
+        "mid": 100.0,  # mid, late-a and late-b are still on when mid leaves
+        "late-a": 100.0 + CRISIS_COVER_RESERVE,
+        "late-b": 20.0 + CRISIS_COVER_RESERVE,
+        "volunteer": 100.0,
+        "unknown-shift": 100.0,
+        "no-outlook": None,
+    }
+
+
+def test_with_thin_cover_all_day_every_crisis_trained_person_is_reserved() -> None:
+    team = [
+        on_shift("a", trained=True, hours=2),
+        on_shift("b", trained=True, hours=8),
+        on_shift("c", trained=False, hours=8),
+    ]
+    reserved = reserve_crisis_cover(team)
+    assert [s.projected_exposure for s in reserved] == [
+        100.0 + CRISIS_COVER_RESERVE,
+        100.0 + CRISIS_COVER_RESERVE,
+        100.0,
+    ]
+    assert [s.exposure_minutes for s in reserved] == [50.0, 50.0, 50.0]

@@ -161,6 +161,7 @@ class RosterMemberView(_Model):
                     "rotated_off_intense",
                     "crisis_blocked",
                     "exposure_minutes",
+                    "shift_ends_at",
                 }
             )
             if now is not None:

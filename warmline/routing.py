@@ -44,6 +44,8 @@ class SpecialistState(BaseModel):
     """Intensity-weighted minutes in the current shift."""
     projected_exposure: float | None = None
     """Exposure at the shift's end if the rest of it went at the budget's pace; None unknown."""
+    shift_ends_at: datetime | None = None
+    """When the specialist's shift ends, from the wellness view; None unknown."""
 
     @property
     def free_slots(self) -> int:
@@ -130,6 +132,38 @@ def wellness_aware(candidates: Sequence[SpecialistState]) -> list[SpecialistStat
 
 def _outlook(s: SpecialistState) -> float:
     return s.exposure_minutes if s.projected_exposure is None else s.projected_exposure
+
+
+CRISIS_COVER_RESERVE = 80.0
+"""Weighted minutes added to the outlook of the evening's crisis cover for ordinary work."""
+THIN_CRISIS_COVER = 2
+"""Crisis cover this thin or thinner, until a person's shift ends, makes them evening cover."""
+
+
+def reserve_crisis_cover(team: Sequence[SpecialistState]) -> list[SpecialistState]:
+    """Rank the evening's crisis cover as if more exposed, for ordinary work.
+
+    A crisis-trained person is evening cover when, by the end of their shift, at most
+    `THIN_CRISIS_COVER` crisis-trained people (themselves included) are still on: whoever works
+    the day's last hours. Late crises can go to nobody else, so ordinary work that others can
+    take goes to them first (`CRISIS_COVER_RESERVE` weighted minutes on the outlook): the cover
+    reaches the evening fresh enough to take a crisis without being rotated off or paged past.
+    `team` is everyone on the roster, busy or not (busy people still cover later); people
+    without an outlook (`projected_exposure`) are left as they are. The roster applies this to
+    ordinary work only: a crisis is ranked by the plain outlook, which already sends the day's
+    early crises to whoever goes home sooner.
+    """
+    ends = [s.shift_ends_at for s in team if s.crisis_trained and s.shift_ends_at is not None]
+
+    def reserved(s: SpecialistState) -> SpecialistState:
+        end, outlook = s.shift_ends_at, s.projected_exposure
+        if not s.crisis_trained or end is None or outlook is None:
+            return s
+        if sum(1 for other in ends if other >= end) > THIN_CRISIS_COVER:
+            return s
+        return s.model_copy(update={"projected_exposure": outlook + CRISIS_COVER_RESERVE})
+
+    return [reserved(s) for s in team]
 
 
 _STRATEGIES: dict[str, Strategy] = {

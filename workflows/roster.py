@@ -25,10 +25,18 @@ with workflow.unsafe.imports_passed_through():
         RosterSettings,
         RosterView,
     )
-    from warmline.routing import RoutingRequest, admission_named, candidates, strategy_named
+    from warmline.routing import (
+        RoutingRequest,
+        admission_named,
+        candidates,
+        reserve_crisis_cover,
+        strategy_named,
+    )
 
 CONTINUE_AS_NEW_AFTER = 2_000
 """Operations per run; each is one update in the history."""
+CRISIS_COVER_PATCH = "crisis-by-outlook-and-evening-cover-reserve"
+"""Histories from before it ranked a crisis by exposure now and reserved nobody."""
 
 
 @workflow.defn
@@ -80,15 +88,18 @@ class RosterWorkflow:
             intense=request.intense,
         )
         # Without wellness views (older requests, classic strategies) this is the old ranking.
-        # Ordinary work is ranked by each shift's outlook; a crisis by exposure now, because a
-        # crisis usually ends its taker's intense work for the shift (a break, rotation, the
-        # budget), so what they will absorb later matters less than what they carry already.
+        # Work is ranked by each shift's outlook, a crisis too: the day's early crises then go to
+        # whoever goes home sooner, and for ordinary work the evening's crisis cover is held in
+        # reserve (`reserve_crisis_cover`), so the last hours still have someone fresh for a
+        # crisis. Histories from before ranked a crisis by exposure now and reserved nobody.
+        outlook = workflow.patched(CRISIS_COVER_PATCH)
+        now = workflow.now() if outlook or not request.crisis else None
         states = [
-            view.routing_state_with(
-                request.wellness.get(view.member.id), None if request.crisis else workflow.now()
-            )
+            view.routing_state_with(request.wellness.get(view.member.id), now)
             for view in self._views()
         ]
+        if outlook and not request.crisis:
+            states = reserve_crisis_cover(states)
         strategy = self._settings.strategy
         ranked = candidates(
             routing, states, strategy_named(strategy), admits=admission_named(strategy)

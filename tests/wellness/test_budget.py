@@ -79,16 +79,19 @@ def test_the_outlook_adds_the_budget_pace_over_the_rest_of_the_shift() -> None:
     assert WellnessFlags(exposure_minutes=30.0, budget_pace=0.5).projected_exposure(DAY) == 30.0
 
 
-async def test_the_roster_ranks_ordinary_work_by_outlook_and_a_crisis_by_exposure_now(
+async def test_the_roster_ranks_by_outlook_and_holds_the_evening_crisis_cover_in_reserve(
     workflow_env: WorkflowEnvironment, wellness: WellnessDeployment
 ) -> None:
-    """`late` has less behind her but a whole shift ahead; `early` goes home in an hour. Ordinary
-    work goes to `early`, whose shift will end lower; a crisis to `late`, who is less exposed now
-    (a crisis usually ends a person's intense work for the shift: break, rotation, budget)."""
+    """`late` has nothing behind her but a whole shift ahead, and by its end she is the only
+    crisis-trained person left; the `early` pair go home in an hour. Ordinary work goes to the
+    early pair, then to the volunteer before `late` (the reserve: 240 + 80 against 280); a
+    crisis goes to `early-a`, whose shift will end lowest, not to `late`, the least exposed now."""
     now = await workflow_env.get_current_time()
     members = [
-        RosterMember(id="early", skills=["listening"], capacity=2, crisis_trained=True),
+        RosterMember(id="early-a", skills=["listening"], capacity=2, crisis_trained=True),
+        RosterMember(id="early-b", skills=["listening"], capacity=2, crisis_trained=True),
         RosterMember(id="late", skills=["listening"], capacity=2, crisis_trained=True),
+        RosterMember(id="volunteer", skills=["listening"], capacity=2),
     ]
     roster_id = f"roster/test/{uuid.uuid4().hex[:8]}"
     wellness.started.append(roster_id)
@@ -98,25 +101,33 @@ async def test_the_roster_ranks_ordinary_work_by_outlook_and_a_crisis_by_exposur
         RosterSettings(members=members, strategy="wellness_aware"),
         task_queue=wellness.task_queue,
     )
-    flags = {
-        "early": WellnessFlags(
-            exposure_minutes=60.0, budget_pace=0.5, shift_ends_at=now + timedelta(hours=1)
-        ),
-        "late": WellnessFlags(
-            exposure_minutes=30.0, budget_pace=0.5, shift_ends_at=now + timedelta(hours=8)
-        ),
+
+    def flags(exposure: float, hours: float) -> WellnessFlags:
+        ends = now + timedelta(hours=hours)
+        return WellnessFlags(exposure_minutes=exposure, budget_pace=0.5, shift_ends_at=ends)
+
+    team = {
+        "early-a": flags(100.0, 1),
+        "early-b": flags(110.0, 1),
+        "late": flags(0.0, 8),
+        "volunteer": flags(40.0, 8),
     }
 
-    async def first_choice(conversation: str, *, crisis: bool) -> str:
+    async def ranked(conversation: str, *, crisis: bool, offers: int) -> list[str]:
         request = ReserveRequest(
             conversation_id=conversation,
-            offer_ids=[f"{conversation}/1"],
+            offer_ids=[f"{conversation}/{n}" for n in range(offers)],
             skills=["listening"],
             crisis=crisis,
-            wellness=flags,
+            wellness=team,
         )
         result = await handle.execute_update(RosterWorkflow.reserve, request)
-        return result.reservations[0].specialist_id
+        return [r.specialist_id for r in result.reservations]
 
-    assert await first_choice("c-grief", crisis=False) == "early"
-    assert await first_choice("c-crisis", crisis=True) == "late"
+    assert await ranked("c-grief", crisis=False, offers=4) == [
+        "early-a",
+        "early-b",
+        "volunteer",
+        "late",
+    ]
+    assert await ranked("c-crisis", crisis=True, offers=3) == ["early-a", "early-b", "late"]

@@ -16,6 +16,7 @@ from warmline.routing import (
     admission_named,
     candidates,
     eligible,
+    reserve_crisis_cover,
     strategy_named,
 )
 from warmline.wellness.policy import Shift
@@ -47,9 +48,10 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
         member = RosterMember(id=worker, skills=["listening"], capacity=2, crisis_trained=trained)
         state = MemberState(id=worker, available=available, conversations=["c"] * active)
         view = RosterMemberView(member=member, state=state, reserved=0)
-        # As the roster does: the shift's outlook for ordinary work, exposure now for a crisis.
-        now = None if crisis else DAY + timedelta(minutes=minute)
-        states.append(view.routing_state_with(views[worker], now))
+        # As the roster does: each shift's outlook, the evening cover reserved for ordinary work.
+        states.append(view.routing_state_with(views[worker], DAY + timedelta(minutes=minute)))
+    if not crisis:
+        states = reserve_crisis_cover(states)
     request = RoutingRequest(skills=frozenset({"listening"}), intense=intense, crisis=crisis)
 
     offered = candidates(
@@ -64,8 +66,9 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
             assert view.may_take_intense, f"{worker} is over budget or rotated off: {view}"
         if crisis:
             assert view.may_take_crisis, f"{worker} reached the consecutive-crisis cap: {view}"
-    # Nobody eligible and admissible is left out, and the least exposed come first: by where
-    # their shift is heading for ordinary work, by where they stand now for a crisis.
+    # Nobody eligible and admissible is left out, and the least exposed come first, by where
+    # their shift is heading (the evening's crisis cover counted as more exposed for ordinary
+    # work).
     admissible = {
         s.id
         for s in eligible(request, states)
@@ -74,19 +77,15 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
         and (views[s.id].may_take_crisis or not crisis)
     }
     assert ids == admissible
-    exposures = [s.exposure_minutes for s in offered]
-    if crisis:
-        assert exposures == sorted(exposures)
-    else:
-        outlook = [s.projected_exposure for s in offered]
-        assert None not in outlook
-        assert outlook == sorted(outlook)  # type: ignore[type-var]
-        for s in offered:
-            view = views[s.id]
-            assert s.projected_exposure is not None
-            assert s.projected_exposure >= s.exposure_minutes
-            if view.shift_ends_at is None:
-                assert s.projected_exposure == s.exposure_minutes
+    outlook = [s.projected_exposure for s in offered]
+    assert None not in outlook
+    assert outlook == sorted(outlook)  # type: ignore[type-var]
+    for s in offered:
+        view = views[s.id]
+        assert s.projected_exposure is not None
+        assert s.projected_exposure >= s.exposure_minutes
+        if view.shift_ends_at is None:
+            assert s.projected_exposure == s.exposure_minutes
 
 
 def test_without_wellness_views_the_strategy_ranks_as_longest_idle() -> None:

@@ -8,6 +8,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories stagger  # only the staggered crisis lane
     .venv/bin/python -m tests.workflows.record_histories orphan   # only the orphaned escalation
     .venv/bin/python -m tests.workflows.record_histories departure # only the customer who leaves
+    .venv/bin/python -m tests.workflows.record_histories cover    # only the evening-cover ranking
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -19,6 +20,9 @@ one is offered it alone, the lane widens, and the second accepts after the widen
 `routed-orphan-escalation` is an accept that lands after its conversation ended: the escalation
 hands the roster slot back. `routed-departure-*` is a customer who leaves while the escalation
 still offers: the conversation calls the escalation off and waits for it to withdraw its offer.
+`routed-cover-*` is the wellness-aware roster since it ranks a crisis by each shift's outlook and
+holds the evening's crisis cover in reserve for ordinary work (the team's shifts end at different
+times).
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -351,8 +355,8 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
 
 
 async def main(only: str | None = None) -> None:
-    """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan` or
-    `departure`."""
+    """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
+    `departure` or `cover`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -360,6 +364,8 @@ async def main(only: str | None = None) -> None:
         publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
         live_view = LiveView.connect(endpoints.redis, prefix="recordings")
         config = load_config(PEER_SUPPORT, resolve_secrets=False)
+        from datetime import timedelta
+
         from redis import Redis
 
         from warmline.wellness.view import WellnessStateStore, WorkerWellness
@@ -407,6 +413,29 @@ async def main(only: str | None = None) -> None:
                         await record_staggered(
                             env, "record", await own_roster("recordings-stagger")
                         )
+                        return
+                    if only == "cover":
+                        # Staff-ren goes home in an hour; staff-nia and staff-luis are the
+                        # evening's crisis cover. The grief goes to vol-aoife, the crisis to
+                        # staff-ren, whose shift ends lowest (by exposure now: staff-nia).
+                        ends = await env.get_current_time() + timedelta(hours=6)
+                        for person, exposure, hours in (
+                            ("staff-ren", 155.0, 1),
+                            ("staff-nia", 10.0, 6),
+                            ("staff-luis", 20.0, 6),
+                            ("vol-aoife", 0.0, 6),
+                            ("vol-marcus", 100.0, 6),
+                        ):
+                            wellness.write(
+                                WorkerWellness(
+                                    worker_id=person,
+                                    exposure_minutes=exposure,
+                                    budget_pace=0.5,
+                                    shift_ends_at=ends - timedelta(hours=6 - hours),
+                                )
+                            )
+                        roster_id = await own_roster("recordings-cover")
+                        await record_routed(env.client, "record", roster_id, prefix="routed-cover")
                         return
                     if only == "wellness":
                         await record_wellness(env, "record")

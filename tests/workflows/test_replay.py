@@ -26,6 +26,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-stagger-crisis-escalation", "routed-stagger-crisis-conversation"} <= names
     assert "routed-orphan-escalation" in names
     assert {"routed-departure-conversation", "routed-departure-escalation"} <= names
+    assert {"routed-cover-crisis-escalation", "routed-cover-roster"} <= names
 
 
 @pytest.mark.parametrize(
