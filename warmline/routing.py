@@ -126,7 +126,10 @@ def wellness_aware(candidates: Sequence[SpecialistState]) -> list[SpecialistStat
     the person has absorbed plus the budget's pace over the rest of their shift). Ranking by
     exposure alone hands everything to whoever just started: by the evening the late shift has
     carried the morning's backlog and the whole evening too, and the day's highest exposure is
-    theirs. The outlook spreads the work so that shifts *end* level."""
+    theirs. The outlook spreads the work so that shifts *end* level. For ordinary work the
+    roster has already counted the evening's crisis cover as more exposed
+    (`reserve_crisis_cover`): that needs the whole team, busy people included, and the strategy
+    sees only the eligible."""
     return sorted(candidates, key=lambda s: (round(_outlook(s), 3), *_idle_key(s)))
 
 
