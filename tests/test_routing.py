@@ -10,14 +10,19 @@ from hypothesis import strategies as st
 
 from warmline.routing import (
     CRISIS_COVER_RESERVE,
+    IN_PROGRESS_EXPOSURE,
     RoutingRequest,
     SpecialistState,
     UnknownStrategyError,
+    admission_named,
     candidates,
+    count_work_in_hand,
     eligible,
+    hold_crisis_responder,
     register_strategy,
     reserve_crisis_cover,
     strategy_named,
+    wellness_aware,
 )
 
 SKILLS = ["billing", "bereavement", "crisis", "de", "orders"]
@@ -156,3 +161,56 @@ def test_with_thin_cover_all_day_every_crisis_trained_person_is_reserved() -> No
         100.0,
     ]
     assert [s.exposure_minutes for s in reserved] == [50.0, 50.0, 50.0]
+
+
+def test_work_in_hand_counts_on_the_outlook_until_it_ends() -> None:
+    team = [
+        on_shift("idle", trained=False, hours=4),
+        on_shift("busy", trained=False, hours=4).model_copy(update={"capacity": 2, "active": 1}),
+        on_shift("no-outlook", trained=False, hours=4, outlook=None).model_copy(
+            update={"capacity": 3, "active": 2}
+        ),
+    ]
+    counted = count_work_in_hand(team)
+    assert [s.projected_exposure for s in counted] == [
+        100.0,
+        100.0 + IN_PROGRESS_EXPOSURE,
+        50.0 + 2 * IN_PROGRESS_EXPOSURE,  # without an outlook, the exposure now
+    ]
+    # The idle volunteer now comes before the one already in a conversation.
+    assert [s.id for s in wellness_aware(counted[:2])] == ["idle", "busy"]
+    assert [s.id for s in wellness_aware(team[:2])] == ["busy", "idle"]
+
+
+def test_the_next_crisis_responder_is_held_back_from_ordinary_work() -> None:
+    """The crisis would go to `fresh` (lowest outlook among the crisis-trained who may take one):
+    ordinary work goes to everyone else first, and to `fresh` only when nobody else can."""
+    strategy, admits = strategy_named("wellness_aware"), admission_named("wellness_aware")
+    team = [
+        on_shift("fresh", trained=True, hours=4, outlook=60.0),
+        on_shift("blocked", trained=True, hours=4, outlook=10.0).model_copy(
+            update={"crisis_blocked": True}
+        ),
+        on_shift("trained", trained=True, hours=4, outlook=90.0),
+        on_shift("volunteer", trained=False, hours=4, outlook=30.0),
+    ]
+    held = hold_crisis_responder(team, strategy, admits)
+    assert [s.id for s in held if s.held_for_crisis] == ["fresh"]
+    ordinary = RoutingRequest()
+    ranked = [s.id for s in candidates(ordinary, held, strategy, admits)]
+    assert ranked == ["blocked", "volunteer", "trained", "fresh"]
+    # The one held is the one a crisis would reach (the roster holds nobody for a crisis).
+    crisis = RoutingRequest(crisis=True, intense=True)
+    assert [s.id for s in candidates(crisis, team, strategy, admits)] == ["fresh", "trained"]
+    # Alone, the held person still gets the offer; with no responder nobody is held.
+    assert [s.id for s in candidates(ordinary, held[:1], strategy, admits)] == ["fresh"]
+    untrained = [s for s in team if not s.crisis_trained]
+    assert not any(s.held_for_crisis for s in hold_crisis_responder(untrained, strategy, admits))
+
+
+def test_classic_strategies_ignore_the_hold() -> None:
+    team = [
+        on_shift("a", trained=True, hours=4).model_copy(update={"held_for_crisis": True}),
+        on_shift("b", trained=False, hours=4),
+    ]
+    assert [s.id for s in strategy_named("longest_idle")(team)] == ["a", "b"]

@@ -46,6 +46,9 @@ class SpecialistState(BaseModel):
     """Exposure at the shift's end if the rest of it went at the budget's pace; None unknown."""
     shift_ends_at: datetime | None = None
     """When the specialist's shift ends, from the wellness view; None unknown."""
+    held_for_crisis: bool = False
+    """The next crisis would be offered to them: ordinary work goes to others first
+    (`hold_crisis_responder`; the wellness-aware strategy honours it)."""
 
     @property
     def free_slots(self) -> int:
@@ -126,15 +129,58 @@ def wellness_aware(candidates: Sequence[SpecialistState]) -> list[SpecialistStat
     the person has absorbed plus the budget's pace over the rest of their shift). Ranking by
     exposure alone hands everything to whoever just started: by the evening the late shift has
     carried the morning's backlog and the whole evening too, and the day's highest exposure is
-    theirs. The outlook spreads the work so that shifts *end* level. For ordinary work the
-    roster has already counted the evening's crisis cover as more exposed
-    (`reserve_crisis_cover`): that needs the whole team, busy people included, and the strategy
-    sees only the eligible."""
-    return sorted(candidates, key=lambda s: (round(_outlook(s), 3), *_idle_key(s)))
+    theirs. The outlook spreads the work so that shifts *end* level. Whoever the roster holds
+    for the next crisis (`held_for_crisis`, see `hold_crisis_responder`) comes after everyone
+    else: that needs the whole team, busy people included, and the strategy sees only the
+    eligible."""
+    return sorted(
+        candidates, key=lambda s: (s.held_for_crisis, round(_outlook(s), 3), *_idle_key(s))
+    )
 
 
 def _outlook(s: SpecialistState) -> float:
     return s.exposure_minutes if s.projected_exposure is None else s.projected_exposure
+
+
+IN_PROGRESS_EXPOSURE = 60.0
+"""Weighted minutes counted for each conversation a specialist holds or has been offered, until
+its real exposure is recorded when it ends: about a 25-minute conversation at the high weight."""
+
+
+def count_work_in_hand(team: Sequence[SpecialistState]) -> list[SpecialistState]:
+    """Count the conversations a specialist is in the middle of on their outlook.
+
+    Exposure is recorded when a conversation ends, so someone who took a panicked customer two
+    minutes ago looks as fresh as someone idle, and with room for a second conversation gets it
+    first: two intense conversations at once, the day's highest exposure by the evening. Each
+    conversation in hand (`active`) counts `IN_PROGRESS_EXPOSURE` weighted minutes until then.
+    """
+    return [
+        s.model_copy(update={"projected_exposure": _outlook(s) + IN_PROGRESS_EXPOSURE * s.active})
+        if s.active
+        else s
+        for s in team
+    ]
+
+
+def hold_crisis_responder(
+    team: Sequence[SpecialistState], strategy: Strategy, admits: Admission | None = None
+) -> list[SpecialistState]:
+    """Hold back, for ordinary work, the person the next crisis would be offered to.
+
+    A crisis weighs most of a shift's budget, so the day's highest exposure is mostly a crisis
+    on top of whatever ordinary work its specialist took before it. Crisis lines keep someone
+    on call for that: here it is whoever the strategy would offer a crisis to now (free,
+    crisis-trained, admitted), and ordinary work goes to anyone else first. They still take it
+    when nobody else can, so the hold costs no escalation its SLA; once they take a crisis, or
+    someone else becomes the better choice, the hold moves on. The roster applies this to
+    ordinary work only, and only the wellness-aware strategy reads `held_for_crisis`.
+    """
+    responders = candidates(RoutingRequest(crisis=True, intense=True), team, strategy, admits)
+    if not responders:
+        return list(team)
+    held = responders[0].id
+    return [s.model_copy(update={"held_for_crisis": True}) if s.id == held else s for s in team]
 
 
 CRISIS_COVER_RESERVE = 80.0
@@ -144,7 +190,8 @@ THIN_CRISIS_COVER = 2
 
 
 def reserve_crisis_cover(team: Sequence[SpecialistState]) -> list[SpecialistState]:
-    """Rank the evening's crisis cover as if more exposed, for ordinary work.
+    """Rank the evening's crisis cover as if more exposed, for ordinary work (rosters recorded
+    before `hold_crisis_responder` replaced it, which replay it as they ran).
 
     A crisis-trained person is evening cover when, by the end of their shift, at most
     `THIN_CRISIS_COVER` crisis-trained people (themselves included) are still on: whoever works

@@ -29,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
         RoutingRequest,
         admission_named,
         candidates,
+        count_work_in_hand,
+        hold_crisis_responder,
         reserve_crisis_cover,
         strategy_named,
     )
@@ -37,6 +39,9 @@ CONTINUE_AS_NEW_AFTER = 2_000
 """Operations per run; each is one update in the history."""
 CRISIS_COVER_PATCH = "crisis-by-outlook-and-evening-cover-reserve"
 """Histories from before it ranked a crisis by exposure now and reserved nobody."""
+CRISIS_RESPONDER_PATCH = "work-in-hand-and-crisis-responder-held"
+"""Histories from before it counted work in hand and held the next crisis responder back from
+ordinary work held the evening's crisis cover instead."""
 
 
 @workflow.defn
@@ -88,22 +93,31 @@ class RosterWorkflow:
             intense=request.intense,
         )
         # Without wellness views (older requests, classic strategies) this is the old ranking.
-        # Work is ranked by each shift's outlook, a crisis too: the day's early crises then go to
-        # whoever goes home sooner, and for ordinary work the evening's crisis cover is held in
-        # reserve (`reserve_crisis_cover`), so the last hours still have someone fresh for a
-        # crisis. Histories from before ranked a crisis by exposure now and reserved nobody.
+        # Work is ranked by each shift's outlook, a crisis too (the day's early crises then go to
+        # whoever goes home sooner), with the conversations each person is in the middle of
+        # counted (`count_work_in_hand`); ordinary work goes first to anyone but the person the
+        # next crisis would reach (`hold_crisis_responder`), who then takes it fresh. Histories
+        # from before held the evening's crisis cover instead (`reserve_crisis_cover`), and
+        # those from before that ranked a crisis by exposure now and held nobody.
         outlook = workflow.patched(CRISIS_COVER_PATCH)
         now = workflow.now() if outlook or not request.crisis else None
         states = [
             view.routing_state_with(request.wellness.get(view.member.id), now)
             for view in self._views()
         ]
-        if outlook and not request.crisis:
-            states = reserve_crisis_cover(states)
-        strategy = self._settings.strategy
-        ranked = candidates(
-            routing, states, strategy_named(strategy), admits=admission_named(strategy)
+        strategy, admits = (
+            strategy_named(self._settings.strategy),
+            admission_named(self._settings.strategy),
         )
+        if outlook:
+            responder = workflow.patched(CRISIS_RESPONDER_PATCH)
+            if responder:
+                states = count_work_in_hand(states)
+            if responder and not request.crisis:
+                states = hold_crisis_responder(states, strategy, admits)
+            elif not request.crisis:
+                states = reserve_crisis_cover(states)
+        ranked = candidates(routing, states, strategy, admits=admits)
         chosen = []
         for offer, specialist in zip(request.offer_ids, ranked, strict=False):
             reservation = Reservation(

@@ -79,13 +79,13 @@ def test_the_outlook_adds_the_budget_pace_over_the_rest_of_the_shift() -> None:
     assert WellnessFlags(exposure_minutes=30.0, budget_pace=0.5).projected_exposure(DAY) == 30.0
 
 
-async def test_the_roster_ranks_by_outlook_and_holds_the_evening_crisis_cover_in_reserve(
+async def test_the_roster_counts_work_in_hand_and_holds_the_next_crisis_responder(
     workflow_env: WorkflowEnvironment, wellness: WellnessDeployment
 ) -> None:
-    """`late` has nothing behind her but a whole shift ahead, and by its end she is the only
-    crisis-trained person left; the `early` pair go home in an hour. Ordinary work goes to the
-    early pair, then to the volunteer before `late` (the reserve: 240 + 80 against 280); a
-    crisis goes to `early-a`, whose shift will end lowest, not to `late`, the least exposed now."""
+    """Outlooks (exposure plus the budget's pace to the shift's end): `early-a` 130, `early-b`
+    140, `volunteer` 180, `late` 240. The next crisis would go to `early-a`, so ordinary work
+    goes to everyone else first. Once `early-b` holds a conversation it counts 60 more (200)
+    and the volunteer comes first; a crisis still goes to `early-a`, whose shift ends lowest."""
     now = await workflow_env.get_current_time()
     members = [
         RosterMember(id="early-a", skills=["listening"], capacity=2, crisis_trained=True),
@@ -110,7 +110,7 @@ async def test_the_roster_ranks_by_outlook_and_holds_the_evening_crisis_cover_in
         "early-a": flags(100.0, 1),
         "early-b": flags(110.0, 1),
         "late": flags(0.0, 8),
-        "volunteer": flags(40.0, 8),
+        "volunteer": flags(0.0, 6),
     }
 
     async def ranked(conversation: str, *, crisis: bool, offers: int) -> list[str]:
@@ -124,10 +124,12 @@ async def test_the_roster_ranks_by_outlook_and_holds_the_evening_crisis_cover_in
         result = await handle.execute_update(RosterWorkflow.reserve, request)
         return [r.specialist_id for r in result.reservations]
 
-    assert await ranked("c-grief", crisis=False, offers=4) == [
-        "early-a",
-        "early-b",
+    assert await ranked("c-1", crisis=False, offers=1) == ["early-b"]
+    assert await ranked("c-2", crisis=False, offers=4) == [
         "volunteer",
+        "early-b",
         "late",
+        "early-a",
     ]
-    assert await ranked("c-crisis", crisis=True, offers=3) == ["early-a", "early-b", "late"]
+    # `early-b` is full now; the others each hold one offer of c-2 (60 more apiece).
+    assert await ranked("c-crisis", crisis=True, offers=3) == ["early-a", "late"]

@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from tests.wellness.strategies import DAY, Step, days, play
 from warmline.roster import MemberState, RosterMember, RosterMemberView
 from warmline.routing import (
+    IN_PROGRESS_EXPOSURE,
     RoutingRequest,
     SpecialistState,
     admission_named,
     candidates,
+    count_work_in_hand,
     eligible,
-    reserve_crisis_cover,
+    hold_crisis_responder,
     strategy_named,
 )
 from warmline.wellness.policy import Shift
@@ -48,15 +50,16 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
         member = RosterMember(id=worker, skills=["listening"], capacity=2, crisis_trained=trained)
         state = MemberState(id=worker, available=available, conversations=["c"] * active)
         view = RosterMemberView(member=member, state=state, reserved=0)
-        # As the roster does: each shift's outlook, the evening cover reserved for ordinary work.
+        # As the roster does: each shift's outlook with the work in hand, and the next crisis
+        # responder held back from ordinary work.
         states.append(view.routing_state_with(views[worker], DAY + timedelta(minutes=minute)))
+    strategy, admits = strategy_named("wellness_aware"), admission_named("wellness_aware")
+    states = count_work_in_hand(states)
     if not crisis:
-        states = reserve_crisis_cover(states)
+        states = hold_crisis_responder(states, strategy, admits)
     request = RoutingRequest(skills=frozenset({"listening"}), intense=intense, crisis=crisis)
 
-    offered = candidates(
-        request, states, strategy_named("wellness_aware"), admission_named("wellness_aware")
-    )
+    offered = candidates(request, states, strategy, admits)
 
     ids = {s.id for s in offered}
     for worker in ids:
@@ -67,7 +70,7 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
         if crisis:
             assert view.may_take_crisis, f"{worker} reached the consecutive-crisis cap: {view}"
     # Nobody eligible and admissible is left out, and the least exposed come first, by where
-    # their shift is heading (the evening's crisis cover counted as more exposed for ordinary
+    # their shift is heading with the work in hand (the next crisis responder last for ordinary
     # work).
     admissible = {
         s.id
@@ -77,15 +80,17 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
         and (views[s.id].may_take_crisis or not crisis)
     }
     assert ids == admissible
-    outlook = [s.projected_exposure for s in offered]
-    assert None not in outlook
+    outlook = [(s.held_for_crisis, s.projected_exposure) for s in offered]
+    assert all(o is not None for _, o in outlook)
     assert outlook == sorted(outlook)  # type: ignore[type-var]
+    # At most one person is held, and only for ordinary work.
+    assert sum(s.held_for_crisis for s in states) <= (0 if crisis else 1)
     for s in offered:
         view = views[s.id]
         assert s.projected_exposure is not None
         assert s.projected_exposure >= s.exposure_minutes
         if view.shift_ends_at is None:
-            assert s.projected_exposure == s.exposure_minutes
+            assert s.projected_exposure == s.exposure_minutes + IN_PROGRESS_EXPOSURE * s.active
 
 
 def test_without_wellness_views_the_strategy_ranks_as_longest_idle() -> None:

@@ -9,6 +9,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories orphan   # only the orphaned escalation
     .venv/bin/python -m tests.workflows.record_histories departure # only the customer who leaves
     .venv/bin/python -m tests.workflows.record_histories cover    # only the evening-cover ranking
+    .venv/bin/python -m tests.workflows.record_histories responder # only the held crisis responder
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -22,7 +23,8 @@ hands the roster slot back. `routed-departure-*` is a customer who leaves while 
 still offers: the conversation calls the escalation off and waits for it to withdraw its offer.
 `routed-cover-*` is the wellness-aware roster since it ranks a crisis by each shift's outlook and
 holds the evening's crisis cover in reserve for ordinary work (the team's shifts end at different
-times).
+times). `routed-responder-*` is the same team since the roster counts the work in each person's
+hands and holds the next crisis responder back from ordinary work instead.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -356,7 +358,7 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
 
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure` or `cover`."""
+    `departure`, `cover` or `responder`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -414,10 +416,12 @@ async def main(only: str | None = None) -> None:
                             env, "record", await own_roster("recordings-stagger")
                         )
                         return
-                    if only == "cover":
+                    if only in {"cover", "responder"}:
                         # Staff-ren goes home in an hour; staff-nia and staff-luis are the
                         # evening's crisis cover. The grief goes to vol-aoife, the crisis to
-                        # staff-ren, whose shift ends lowest (by exposure now: staff-nia).
+                        # staff-ren, whose shift ends lowest (by exposure now: staff-nia). With
+                        # the held responder the grief goes to vol-aoife too: staff-ren, the
+                        # next crisis's first choice, is held back from it.
                         ends = await env.get_current_time() + timedelta(hours=6)
                         for person, exposure, hours in (
                             ("staff-ren", 155.0, 1),
@@ -434,8 +438,10 @@ async def main(only: str | None = None) -> None:
                                     shift_ends_at=ends - timedelta(hours=6 - hours),
                                 )
                             )
-                        roster_id = await own_roster("recordings-cover")
-                        await record_routed(env.client, "record", roster_id, prefix="routed-cover")
+                        roster_id = await own_roster(f"recordings-{only}")
+                        await record_routed(
+                            env.client, "record", roster_id, prefix=f"routed-{only}"
+                        )
                         return
                     if only == "wellness":
                         await record_wellness(env, "record")

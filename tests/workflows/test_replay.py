@@ -27,6 +27,7 @@ def test_histories_were_recorded() -> None:
     assert "routed-orphan-escalation" in names
     assert {"routed-departure-conversation", "routed-departure-escalation"} <= names
     assert {"routed-cover-crisis-escalation", "routed-cover-roster"} <= names
+    assert {"routed-responder-crisis-escalation", "routed-responder-roster"} <= names
 
 
 @pytest.mark.parametrize(
