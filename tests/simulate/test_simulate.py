@@ -79,7 +79,7 @@ def test_a_failing_expectation_and_a_failed_step_exit_1(
     accept: {{specialist: sp-priya, conversation: c1}}
 expect:
   - event: io.warmline.offer.created.v1
-    data: {{specialist: sp-jonas}}
+    data: {{specialist: sp-olu}}
     within: 1s
   - event: io.warmline.handoff.completed.v1
     within: 1m
