@@ -172,7 +172,7 @@ def hold_crisis_responder(
     on top of whatever ordinary work its specialist took before it. Crisis lines keep someone
     on call for that: here it is whoever the strategy would offer a crisis to now (free,
     crisis-trained, admitted), and ordinary work goes to anyone else first. They still take it
-    when nobody else can, so the hold costs no escalation its SLA; once they take a crisis, or
+    when nobody else can, so nobody is paged because of the hold; once they take a crisis, or
     someone else becomes the better choice, the hold moves on. The roster applies this to
     ordinary work only, and only the wellness-aware strategy reads `held_for_crisis`.
     """
