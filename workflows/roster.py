@@ -109,14 +109,12 @@ class RosterWorkflow:
             strategy_named(self._settings.strategy),
             admission_named(self._settings.strategy),
         )
-        if outlook:
-            responder = workflow.patched(CRISIS_RESPONDER_PATCH)
-            if responder:
-                states = count_work_in_hand(states)
-            if responder and not request.crisis:
+        if outlook and workflow.patched(CRISIS_RESPONDER_PATCH):
+            states = count_work_in_hand(states)
+            if not request.crisis:
                 states = hold_crisis_responder(states, strategy, admits)
-            elif not request.crisis:
-                states = reserve_crisis_cover(states)
+        elif outlook and not request.crisis:
+            states = reserve_crisis_cover(states)
         ranked = candidates(routing, states, strategy, admits=admits)
         chosen = []
         for offer, specialist in zip(request.offer_ids, ranked, strict=False):

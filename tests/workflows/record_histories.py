@@ -36,6 +36,7 @@ import contextlib
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -233,8 +234,6 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
 
 async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """A crisis in the peer-support lane (`widen_after: 8s`): decline, a single offer, widening."""
-    from datetime import timedelta
-
     from warmline.escalation import DeclineRequest, EscalationView
 
     client = env.client
@@ -308,8 +307,6 @@ async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id:
 
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
-    from datetime import timedelta
-
     from tests.wellness.test_shift import POLICY as SHIFT_POLICY
     from tests.wellness.test_shift import conversation
     from warmline.wellness.policy import Shift
@@ -366,8 +363,6 @@ async def main(only: str | None = None) -> None:
         publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
         live_view = LiveView.connect(endpoints.redis, prefix="recordings")
         config = load_config(PEER_SUPPORT, resolve_secrets=False)
-        from datetime import timedelta
-
         from redis import Redis
 
         from warmline.wellness.view import WellnessStateStore, WorkerWellness
