@@ -19,12 +19,13 @@ from warmline.triage.encoder import (
     TOKENIZER_FILE,
     Encoder,
     default_encoder,
+    load_encoder,
     shipped_encoders,
 )
 from warmline.triage.errors import ModelLoadError
 from warmline.triage.evaluate import evaluate
 from warmline.triage.local import MODEL_CARD, TAXONOMIES, LocalModel, default_model_dir
-from warmline.triage.training import Split, fit, read_split
+from warmline.triage.training import RECIPES, Split, fit, read_split
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WARMLINE_GOEMOTIONS", ROOT.parent / "shared" / "data" / "goemotions"))
@@ -60,21 +61,28 @@ def test_shipped_models_load_and_predict_without_torch() -> None:
     found = json.loads(result.stdout)
     for taxonomy, labels in TAXONOMIES.items():
         assert found[taxonomy]["labels"] == list(labels)
-        assert found[taxonomy]["encoder"] == DEFAULT_ENCODER
+        assert found[taxonomy]["encoder"] == RECIPES[taxonomy].encoder
     assert found["ekman"]["top"] == "anger"
     assert found["group"]["top"] == "negative"
     assert found["original"]["top"] in {"anger", "annoyance"}
 
 
-def test_one_encoder_serves_every_taxonomy() -> None:
-    shas = {LocalModel.load(default_model_dir(t)).card.encoder for t in TAXONOMIES}
-    assert {ref.sha256 for ref in shas if ref} == {default_encoder().sha256}
-    folder = shipped_encoders() / DEFAULT_ENCODER
-    size = len((folder / ENCODER_FILE).read_bytes())
-    assert size < 30_000_000, "the int8 encoder should stay small"
-    info = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
-    assert "Apache-2.0" in info["base"]
-    assert info["holdout"] == 5000
+def test_each_shipped_model_reads_its_recipes_encoder() -> None:
+    for taxonomy in TAXONOMIES:
+        ref = LocalModel.load(default_model_dir(taxonomy)).card.encoder
+        assert ref is not None
+        assert ref.name == RECIPES[taxonomy].encoder
+        assert ref.sha256 == load_encoder(ref.name).sha256
+    # original and group share the first encoder; a model process loads each encoder once.
+    assert RECIPES["original"].encoder == RECIPES["group"].encoder == DEFAULT_ENCODER
+    assert load_encoder(DEFAULT_ENCODER) is default_encoder()
+    for name in {recipe.encoder for recipe in RECIPES.values()}:
+        folder = shipped_encoders() / name
+        size = len((folder / ENCODER_FILE).read_bytes())
+        assert size < 30_000_000, "the int8 encoder should stay small"
+        info = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
+        assert "Apache-2.0" in info["base"]
+        assert info["holdout"] == 5000, "the held-out estimate needs those rows kept out"
 
 
 def test_the_embedding_is_deterministic_and_length_independent_in_shape() -> None:
@@ -100,14 +108,15 @@ def small() -> tuple[LocalModel, Split]:
     return fit(train_split, dev_split, "ekman"), dev_split
 
 
-def test_fit_trains_heads_on_the_shipped_encoder(small: tuple[LocalModel, Split]) -> None:
+def test_fit_trains_heads_on_the_recipes_shipped_encoder(small: tuple[LocalModel, Split]) -> None:
     model, _ = small
     ref = model.card.encoder
     assert ref is not None
-    assert ref.sha256 == default_encoder().sha256
+    assert ref.name == RECIPES["ekman"].encoder != DEFAULT_ENCODER
+    assert ref.sha256 == load_encoder(ref.name).sha256
     assert 0.0 <= ref.mix <= 1.0
     assert model.card.format_version == 2
-    assert model.card.trainer["encoder_head"]["encoder"] == DEFAULT_ENCODER
+    assert model.card.trainer["encoder_head"]["encoder"] == RECIPES["ekman"].encoder
     assert model.labels == list(TAXONOMIES["ekman"])
     # ekman's rare labels get thresholds tuned on out-of-fold train predictions as well as dev.
     assert model.card.trainer["threshold_folds"] == 5
@@ -147,7 +156,7 @@ def test_a_model_on_another_encoder_carries_its_copy(
     model, _ = small
     own = tmp_path / "my-encoder"
     own.mkdir()
-    shipped = shipped_encoders() / DEFAULT_ENCODER
+    shipped = shipped_encoders() / RECIPES["ekman"].encoder
     for name in (ENCODER_FILE, TOKENIZER_FILE):
         (own / name).write_bytes((shipped / name).read_bytes())
     assert model.head is not None

@@ -2,7 +2,8 @@
 
 The encoder is all-MiniLM-L6-v2 (Apache-2.0) fine-tuned once on GoEmotions by
 `bench/finetune_encoder.py`, exported to ONNX with int8 dynamic quantisation (~23 MB). It ships
-once in `warmline/triage/encoders/<name>/` and every taxonomy's model reads its features, so
+in `warmline/triage/encoders/<name>/`; each taxonomy's model names the encoder whose features its
+heads read (`original` and `group` share the first, `ekman` has one fine-tuned further), so
 inference needs onnxruntime and tokenizers, never torch.
 
 Texts are always encoded one at a time: dynamic quantisation scales activations per call, so a
@@ -35,6 +36,7 @@ TOKENIZER_FILE = "tokenizer.json"
 ENCODER_INFO = "encoder.json"
 """How the encoder was fine-tuned (written by `bench/finetune_encoder.py`), for the record."""
 DEFAULT_ENCODER = "minilm-l6-goemotions-v1"
+"""The encoder a taxonomy's recipe uses unless it names another."""
 MAX_TOKENS = 64
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _CACHE_LIMIT = 100_000
@@ -143,11 +145,10 @@ def load_encoder(name: str, model_dir: Path | Traversable | None = None) -> Enco
             f"encoder {name!r} is neither in the model directory nor shipped with this warmline; "
             "copy its encoder.onnx and tokenizer.json beside model.json"
         )
-    if name == DEFAULT_ENCODER:
-        return _shipped(name)
-    return Encoder(directory)
+    return _shipped(name)
 
 
 @cache
 def _shipped(name: str) -> Encoder:
+    """A shipped encoder, loaded once per process however many models read it."""
     return Encoder(shipped_encoders() / name)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from warmline.errors import Diagnostic
-from warmline.triage.encoder import Encoder, EncoderRef, default_encoder
+from warmline.triage.encoder import DEFAULT_ENCODER, Encoder, EncoderRef, load_encoder
 from warmline.triage.errors import TrainingDataError
 from warmline.triage.evaluate import f1_scores
 from warmline.triage.local import (
@@ -235,6 +235,8 @@ class Recipe:
     features: FeatureSpec = field(default_factory=FeatureSpec)
     head_c: float = 0.5
     """Inverse regularisation of the encoder heads (features standardised)."""
+    encoder: str = DEFAULT_ENCODER
+    """The shipped encoder the heads are trained on (`fit` may be given another)."""
     threshold_folds: int = 0
     """With k > 1, thresholds are tuned on dev plus k-fold out-of-fold predictions over train
     instead of on dev alone (k more TF-IDF fits: worth it where dev holds few positives)."""
@@ -243,9 +245,16 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     "original": Recipe(c=4.0, max_features=60_000, head_c=0.5),
     "group": Recipe(c=1.0, max_features=None, head_c=0.05),
-    "ekman": Recipe(c=1.0, max_features=60_000, head_c=0.05, threshold_folds=5),
+    "ekman": Recipe(
+        c=1.0,
+        max_features=60_000,
+        head_c=0.002,
+        encoder="minilm-l6-goemotions-v2",
+        threshold_folds=5,
+    ),
 }
-"""Per taxonomy, the settings that scored best on data held out of train (see docs/triage.md)."""
+"""Per taxonomy, the settings that scored best on data held out of train; `ekman`'s encoder head C
+was chosen on dev, for its own encoder (see docs/triage.md)."""
 
 
 def train(
@@ -293,7 +302,8 @@ def fit(
     """Train on rows already read; settings left as None come from the taxonomy's `Recipe`.
 
     With `use_encoder` (the default) the model also gets heads over `encoder`'s embedding (the
-    shipped encoder when None); only the heads are trained, so a few thousand rows take seconds.
+    recipe's shipped encoder when None); only the heads are trained, so a few thousand rows take
+    seconds.
     """
     if importlib.util.find_spec("sklearn") is None:
         raise TrainingDataError("training needs scikit-learn: pip install 'warmline[train]'")
@@ -330,7 +340,7 @@ def fit(
     mix = 0.0
     train_embeddings: FloatArray | None = None
     if use_encoder:
-        encoder = encoder if encoder is not None else default_encoder()
+        encoder = encoder if encoder is not None else load_encoder(recipe.encoder)
         train_embeddings = encoder.embed_many(train_split.texts)
         head_weights, head_bias = _fit_head(train_embeddings, y_train, recipe.head_c)
         head = EncoderHead(encoder, head_weights, head_bias)
