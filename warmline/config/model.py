@@ -668,7 +668,8 @@ class Wellness(Model):
     budget: Budget = Field(default_factory=Budget)
     breaks: Breaks = Field(default_factory=Breaks)
     max_consecutive_crisis: Annotated[int, Field(ge=1, le=10)] = 2
-    """Crisis conversations in a row before a worker gets no more crisis offers until a break."""
+    """Crisis conversations in a row before a worker gets no more crisis offers until they handle a
+    non-crisis conversation or a new shift starts (a break does not lift it)."""
     checkins: CheckIns = Field(default_factory=CheckIns)
     rotation: Rotation = Field(default_factory=Rotation)
     min_group_size: Annotated[int, Field(ge=3)] = 5

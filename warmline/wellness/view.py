@@ -41,7 +41,8 @@ class WorkerWellness(BaseModel):
     rotation_until: datetime | None = None
     consecutive_crisis: int = Field(default=0, ge=0)
     crisis_blocked: bool = False
-    """No crisis offers until a break (the cap on consecutive crisis conversations was reached)."""
+    """No crisis offers until a non-crisis conversation or a new shift (the cap on consecutive
+    crisis conversations was reached; a break does not lift it)."""
     updated_at: datetime | None = None
     kind: str = "specialist"
     """`specialist` or `annotator`."""
