@@ -18,7 +18,6 @@ from warmline.triage.encoder import (
     ENCODER_FILE,
     TOKENIZER_FILE,
     Encoder,
-    default_encoder,
     load_encoder,
     shipped_encoders,
 )
@@ -75,7 +74,7 @@ def test_each_shipped_model_reads_its_recipes_encoder() -> None:
         assert ref.sha256 == load_encoder(ref.name).sha256
     # original and group share the first encoder; a model process loads each encoder once.
     assert RECIPES["original"].encoder == RECIPES["group"].encoder == DEFAULT_ENCODER
-    assert load_encoder(DEFAULT_ENCODER) is default_encoder()
+    assert load_encoder(DEFAULT_ENCODER) is load_encoder(DEFAULT_ENCODER)
     for name in {recipe.encoder for recipe in RECIPES.values()}:
         folder = shipped_encoders() / name
         size = len((folder / ENCODER_FILE).read_bytes())
@@ -86,7 +85,7 @@ def test_each_shipped_model_reads_its_recipes_encoder() -> None:
 
 
 def test_the_embedding_is_deterministic_and_length_independent_in_shape() -> None:
-    encoder = default_encoder()
+    encoder = load_encoder(DEFAULT_ENCODER)
     short, long = encoder.embed("ok"), encoder.embed("word " * 500)
     assert short.shape == long.shape == (encoder.dimensions,)
     assert np.array_equal(encoder.embed("ok"), short)

@@ -127,12 +127,6 @@ class Encoder:
         return rows
 
 
-@cache
-def default_encoder() -> Encoder:
-    """The encoder shipped with the package (loaded once per process)."""
-    return load_encoder(DEFAULT_ENCODER)
-
-
 def load_encoder(name: str, model_dir: Path | Traversable | None = None) -> Encoder:
     """The encoder a model card names: a copy inside `model_dir`, else the shipped one."""
     if model_dir is not None and (model_dir / ENCODER_FILE).is_file():
