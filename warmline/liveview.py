@@ -325,8 +325,7 @@ class LiveView:
         most one timeout.
         """
         deadline = time.monotonic() + timeout_s
-        # redis-py leaves `pubsub()` unannotated; it returns a `PubSub`.
-        pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub: PubSub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(self._channel(specialist_id))
             while (left := deadline - time.monotonic()) > 0:
