@@ -19,6 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("WARMLINE_VENV", ROOT / ".venv"))
+# Every version the set-up installs, so that a fresh machine and CI get what the suite last passed
+# with; a new release of a linter or a client library cannot turn CI red on its own.
+CONSTRAINTS = ROOT / "constraints.txt"
 BIN = VENV / "bin"
 TYPED_PACKAGES = ["warmline", "workflows", "activities", "connectors"]
 # Debian packages the test suite needs: the real Redis server and Java 17+ with Maven for Kafka.
@@ -42,10 +45,11 @@ def ensure_venv() -> None:
             apt_install(["python3-venv"])
             run(sys.executable, "-m", "venv", VENV)
     stamp = VENV / ".warmline-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    inputs = (ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()
+    digest = hashlib.sha256(inputs).hexdigest()
     if not stamp.exists() or stamp.read_text() != digest:
         run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        run(BIN / "python", "-m", "pip", "install", "--quiet", "-e", ".[dev]", "-c", CONSTRAINTS)
         stamp.write_text(digest)
 
 
