@@ -489,7 +489,8 @@ class Desk:
 
         An accept returns before the escalation has told the conversation, and the package is
         rendered after that (as an activity), so just after an accept the conversation may show no
-        owner yet. Someone who did not just accept (nor holds the claim) is refused at once.
+        owner yet, or its owner without the package. Someone who did not just accept (nor holds
+        the claim) is refused at once.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._handoff_wait.total_seconds()
@@ -498,10 +499,15 @@ class Desk:
                 ref.workflow_id, ConversationView, missing="no such conversation"
             )
             mine = view.owner == caller.specialist_id
-            if mine and view.handoff is not None:
-                if view.handoff.specialist_id == caller.specialist_id:
-                    return view.handoff
-            elif view.owner is not None or not accepted:
+            if (
+                mine
+                and view.handoff is not None
+                and view.handoff.specialist_id == caller.specialist_id
+            ):
+                return view.handoff
+            # The owner waits for their package to be rendered; so does whoever just accepted
+            # while the conversation has no owner yet. Anyone else is refused.
+            if not mine and (view.owner is not None or not accepted):
                 raise RefusalError(Rejection.PERMISSION_DENIED, "you do not own this conversation")
             if loop.time() >= deadline:
                 raise HandoffNotReadyError(
