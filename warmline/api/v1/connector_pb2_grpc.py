@@ -5,7 +5,7 @@ import warnings
 
 from warmline.api.v1 import connector_pb2 as warmline_dot_v1_dot_connector__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
