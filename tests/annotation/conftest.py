@@ -97,18 +97,22 @@ class LoopKit:
     async def wait_for_tasks(
         self, loop: AnnotationLoop, count: int, *, timeout_s: float = 5.0
     ) -> list[Task]:
-        """The open tasks, once there are at least `count` (items are prepared by activities)."""
-        for _ in range(int(timeout_s * 20)):
-            tasks = await loop.tasks()
-            if len(tasks) >= count:
-                return tasks
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"fewer than {count} open tasks after {timeout_s} s")
+        return await wait_for_tasks(loop, count, timeout_s=timeout_s)
 
     async def start(self, policy: AnnotationPolicy) -> AnnotationLoop:
         await start_loop(self.client, policy, task_queue=self.task_queue)
         self.started.append(annotation_workflow_id(policy.deployment))
         return AnnotationLoop(self.client, policy.deployment)
+
+
+async def wait_for_tasks(loop: AnnotationLoop, count: int, *, timeout_s: float = 5.0) -> list[Task]:
+    """The open tasks, once there are at least `count` (items are prepared by activities)."""
+    for _ in range(int(timeout_s * 20)):
+        tasks = await loop.tasks()
+        if len(tasks) >= count:
+            return tasks
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"fewer than {count} open tasks after {timeout_s} s")
 
 
 async def terminate_settled(client: Client, workflow_id: str, *, timeout_s: float = 5.0) -> None:

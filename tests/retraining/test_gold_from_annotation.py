@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.retraining import RetrainingActivities
-from tests.annotation.conftest import make_policy, terminate_settled
+from tests.annotation.conftest import make_policy, terminate_settled, wait_for_tasks
 from tests.retraining.conftest import BASE_ROWS, Deployment, gold_labels
 from tests.workflows.conftest import EventLog
 from warmline.annotation.client import AnnotationLoop, start_loop, submit_texts
@@ -29,7 +29,9 @@ from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
 
 
 async def _label_all(loop: AnnotationLoop, truth: dict[str, list[str]], count: int) -> None:
-    """Both annotators label `count` open tasks with the true labels (so they agree)."""
+    """Both annotators label `count` open tasks with the true labels (so they agree), once the
+    loop has prepared them."""
+    await wait_for_tasks(loop, count)
     for annotator in ("an-ada", "an-ben"):
         for _ in range(count):
             result = await loop.next_task(annotator)
