@@ -88,10 +88,16 @@ class FeatureSpec(BaseModel):
     """Character n-grams inside each word padded with spaces (scikit-learn's `char_wb`)."""
     sublinear_tf: bool = True
 
+    @staticmethod
+    def words(text: str) -> list[str]:
+        """The words of one text as the features see them: lower case, elongations shortened."""
+        plain = _ELONGATED.sub(r"\1\1", text.lower().translate(_APOSTROPHES))
+        words: list[str] = _WORD.findall(plain)
+        return words
+
     def analyze(self, text: str) -> list[str]:
         """The feature strings of one text, repeated as often as they occur."""
-        plain = _ELONGATED.sub(r"\1\1", text.lower().translate(_APOSTROPHES))
-        words = _WORD.findall(plain)
+        words = self.words(text)
         features: list[str] = []
         low, high = self.word_ngrams
         for n in range(low, high + 1):
@@ -217,7 +223,7 @@ class LocalModel:
 
     def coverage(self, text: str) -> float:
         """The share of the message's distinct words the model knows as word features (0..1)."""
-        words = {f for f in self.card.features.analyze(text) if f.startswith("w:") and " " not in f}
+        words = {"w:" + word for word in self.card.features.words(text)}
         return sum(1 for w in words if w in self._index) / len(words) if words else 0.0
 
     def probabilities(self, text: str) -> FloatArray:
