@@ -94,11 +94,6 @@ class LoopKit:
         """Events about `subject` from real Kafka; off the event loop, so the worker keeps going."""
         return await asyncio.to_thread(self.events.read, subject, until=until, timeout_s=timeout_s)
 
-    async def wait_for_tasks(
-        self, loop: AnnotationLoop, count: int, *, timeout_s: float = 5.0
-    ) -> list[Task]:
-        return await wait_for_tasks(loop, count, timeout_s=timeout_s)
-
     async def start(self, policy: AnnotationPolicy) -> AnnotationLoop:
         await start_loop(self.client, policy, task_queue=self.task_queue)
         self.started.append(annotation_workflow_id(policy.deployment))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from tests.annotation.conftest import LoopKit
+from tests.annotation.conftest import LoopKit, wait_for_tasks
 from tests.api.conftest import load_peer_support
 from warmline.annotation.annotators import work_tasks
 from warmline.annotation.client import AnnotationLoop, submit_texts
@@ -66,7 +66,7 @@ async def served(kit: LoopKit, redis_url: str) -> AsyncIterator[Served]:
         ],
         task_queue=kit.task_queue,
     )
-    await kit.wait_for_tasks(loop, 1)
+    await wait_for_tasks(loop, 1)
     live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
     with ThreadPoolExecutor(4) as executor:
         desk = Desk(kit.client, live_view, config, executor)
@@ -201,7 +201,7 @@ async def test_simulated_annotators_close_the_loop(served: Served, kit: LoopKit)
         ],
         task_queue=kit.task_queue,
     )
-    await kit.wait_for_tasks(served.loop, 3)
+    await wait_for_tasks(served.loop, 3)
 
     def choose(task: pb.AnnotationTask) -> list[str]:
         return ["sadness"] if "hopeless" in task.text else ["gratitude"]

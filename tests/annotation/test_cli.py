@@ -7,7 +7,7 @@ import json
 
 from typer.testing import CliRunner
 
-from tests.annotation.conftest import LoopKit, make_policy
+from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from tests.api.conftest import PEER_SUPPORT
 from warmline.annotation.client import submit_texts
 from warmline.annotation.model import TextItem
@@ -39,7 +39,7 @@ async def test_report_as_text_and_json(kit: LoopKit) -> None:
         [TextItem(item_id=f"t/c1/m{n}/emotion", text="so glad") for n in range(2)],
         task_queue=kit.task_queue,
     )
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     for annotator in ("an-ada", "an-ben"):
         for _ in range(2):
             task = (await loop.next_task(annotator)).task

@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.annotation import AnnotationActivities, GoldNotice
-from tests.annotation.conftest import LoopKit, make_policy
+from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from warmline.annotation.client import AnnotationLoop, submit_texts
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.model import TextItem
@@ -65,7 +65,7 @@ async def test_labels_count_weighted_minutes_from_hand_out_to_submission(kit: Lo
         item("c1", "m2", "the parcel came, thanks", distress=0.1),
     ]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
 
     high = await work(kit, loop, "an-ben", 6)
     await loop.submit("an-ben", high, ["sadness"])
@@ -97,7 +97,7 @@ async def test_a_flagged_item_weighs_as_high_distress_whenever_the_flag_comes(
     loop = await kit.start(policy)
     items = [item("c2", f"m{i}", "fine, whatever", distress=0.1) for i in range(1, 4)]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 3)
+    await wait_for_tasks(loop, 3)
 
     # Flagged while held: the labels' record counts at the high weight (4 x 2.0).
     first = await work(kit, loop, "an-ada", 4)
@@ -130,7 +130,7 @@ async def test_time_past_the_lease_is_not_counted(kit: LoopKit) -> None:
     await submit_texts(
         kit.client, policy, [item("c3", "m1", "ok", distress=0.1)], task_queue=kit.task_queue
     )
-    await kit.wait_for_tasks(loop, 1)
+    await wait_for_tasks(loop, 1)
     # Away for 30 minutes; nobody asked for work meanwhile, so the assignment still stands.
     task_id = await work(kit, loop, "an-cai", 30)
     await loop.submit("an-cai", task_id, ["neutral"])
@@ -146,7 +146,7 @@ async def test_a_crisis_item_labelled_sends_the_annotator_on_a_break(kit: LoopKi
         item("c4", "m2", "where is my order", distress=0.2),
     ]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     crisis = await work(kit, loop, "an-ada", 5)
     assert crisis == "t/c4/m1/emotion"
     await loop.submit("an-ada", crisis, ["sadness", "fear"])
@@ -169,12 +169,12 @@ async def test_supervisors_adjudicating_are_not_counted_as_annotators(kit: LoopK
     loop = await kit.start(policy)
     items = [item("c5", "m1", "ugh, fine"), item("c5", "m2", "whatever you say")]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     for annotator, labels in (("an-ben", ["anger", "joy"]), ("an-cai", ["joy", "anger"])):
         for chosen in labels:
             task_id = await work(kit, loop, annotator, 1)
             await loop.submit(annotator, task_id, [chosen])
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     adjudication = await work(kit, loop, "sup-sam", 3)
     await loop.submit("sup-sam", adjudication, ["anger"])
     ben = await kit.view_when("an-ben", lambda v: v.exposure_minutes > 0.9)

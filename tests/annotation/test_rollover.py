@@ -6,7 +6,7 @@ import asyncio
 
 from temporalio.client import Client
 
-from tests.annotation.conftest import LoopKit, make_policy
+from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from warmline.annotation.client import AnnotationLoop, submit_texts
 from warmline.annotation.model import AnnotationInput, TextItem, annotation_workflow_id
 from workflows.annotation import AnnotationWorkflow
@@ -58,7 +58,7 @@ async def test_busy_annotators_do_not_stop_the_loop_rolling_over(kit: LoopKit) -
         for n in range(ITEMS)
     ]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, ITEMS, timeout_s=30)
+    await wait_for_tasks(loop, ITEMS, timeout_s=30)
 
     done = await asyncio.gather(*(work(loop, a) for a in ("an-ada", "an-ben", "an-cai")))
     assert sum(done) == ITEMS * policy.overlap, "every task got its k labels, none twice"

@@ -10,7 +10,7 @@ from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from tests.annotation.conftest import LoopKit, make_policy
+from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from tests.api.conftest import UNREACHABLE_TEMPORAL, load_peer_support
 from warmline.annotation.client import AnnotationLoop, submit_item
 from warmline.annotation.model import ItemRequest, Source
@@ -72,7 +72,7 @@ async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_u
     )
     running = asyncio.create_task(sampler.run())
     try:
-        [task] = await kit.wait_for_tasks(loop, 1, timeout_s=30)
+        [task] = await wait_for_tasks(loop, 1, timeout_s=30)
         assert task.item.message_id == "m1"
         assert task.item.conversation_id == conversation
         for secret in ("Margaret", "Thompson", "07911", "margaret@example.com"):

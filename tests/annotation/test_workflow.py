@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.annotation.conftest import LoopKit, make_policy
+from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from warmline.annotation.client import (
     AnnotationLoop,
     AnnotationRefusedError,
@@ -74,7 +74,7 @@ async def test_overlap_k_gold_recorded_once_and_emitted(kit: LoopKit) -> None:
     loop = await kit.start(policy)
     items = texts(("t/c1/m1/emotion", "I lost my dog today"), ("t/c1/m2/emotion", "I'm thrilled"))
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
 
     # Overlap 2: each task goes to two annotators, never twice to the same one.
     first = await label(loop, "an-ada", ["sadness"])
@@ -121,7 +121,7 @@ async def test_label_outside_taxonomy_and_not_your_task(kit: LoopKit) -> None:
     await submit_texts(
         kit.client, policy, texts(("t/c2/m1/emotion", "meh")), task_queue=kit.task_queue
     )
-    await kit.wait_for_tasks(loop, 1)
+    await wait_for_tasks(loop, 1)
     task = (await loop.next_task("an-ada")).task
     assert task is not None
     with pytest.raises(AnnotationRefusedError) as outside:
@@ -149,14 +149,14 @@ async def test_low_agreement_goes_to_senior_adjudication(kit: LoopKit) -> None:
     loop = await kit.start(policy)
     items = texts(("t/c3/m1/emotion", "ugh, fine"), ("t/c3/m2/emotion", "whatever you say"))
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     # an-ben and an-cai (not the senior) disagree on both items.
     await label(loop, "an-ben", ["anger"])
     await label(loop, "an-ben", ["joy"])
     await label(loop, "an-cai", ["joy"])
     await label(loop, "an-cai", ["anger"])
 
-    tasks = await kit.wait_for_tasks(loop, 2)
+    tasks = await wait_for_tasks(loop, 2)
     assert all(t.kind is TaskKind.ADJUDICATION for t in tasks)
     report = await loop.report()
     assert report.batches[0].alpha is not None
@@ -195,7 +195,7 @@ async def test_assignment_respects_skill_language_and_wellness(kit: LoopKit) -> 
         TextItem(item_id="t/c4/m4/emotion", text="je suis triste", language="fr"),
     ]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 3)
+    await wait_for_tasks(loop, 3)
     # Nobody reads French: the item is dropped rather than left open for ever.
     for _ in range(100):
         if (await loop.report()).dropped:
@@ -239,7 +239,7 @@ async def test_skip_puts_the_task_back_and_flag_counts_once(kit: LoopKit) -> Non
         texts(("t/c5/m1/emotion", "I feel awful"), distress=0.5),
         task_queue=kit.task_queue,
     )
-    await kit.wait_for_tasks(loop, 1)
+    await wait_for_tasks(loop, 1)
     task = (await loop.next_task("an-ben")).task
     assert task is not None
     with pytest.raises(AnnotationRefusedError) as no_reason:
@@ -277,7 +277,7 @@ async def test_tone_audit_reports_reply_quality_per_model_version(kit: LoopKit) 
         for i, text in enumerate(["Cheer up, it could be worse!", "I'm sorry, that sounds hard."])
     ]
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     for annotator in ("an-ada", "an-ben"):
         first = (await loop.next_task(annotator)).task
         assert first is not None
@@ -312,7 +312,7 @@ async def test_agreement_against_exposure(kit: LoopKit) -> None:
     await kit.view_when("an-ben", lambda view: view.exposure_minutes == 200.0)
     items = texts(("t/c7/m1/emotion", "so happy"), ("t/c7/m2/emotion", "so angry"))
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     for annotator in ("an-ada", "an-ben"):
         for _ in range(2):
             task = (await loop.next_task(annotator)).task
@@ -334,7 +334,7 @@ async def test_a_lapsed_assignment_goes_to_someone_else(kit: LoopKit) -> None:
     await submit_texts(
         kit.client, policy, texts(("t/c8/m1/emotion", "hmm")), task_queue=kit.task_queue
     )
-    await kit.wait_for_tasks(loop, 1)
+    await wait_for_tasks(loop, 1)
     held = (await loop.next_task("an-ben")).task
     assert held is not None
     assert (await loop.next_task("an-cai")).task is None
@@ -370,7 +370,7 @@ async def test_a_continued_run_keeps_its_tasks_and_pending_items(kit: LoopKit) -
     )
     kit.started.append(annotation_workflow_id(policy.deployment))
     loop = AnnotationLoop(kit.client, policy.deployment)
-    tasks = await kit.wait_for_tasks(loop, 2)
+    tasks = await wait_for_tasks(loop, 2)
     assert {t.task_id for t in tasks} == {"t/c10/m1/emotion", "t/c10/m2/emotion"}
     first = (await loop.next_task("an-ada")).task
     assert first is not None
@@ -411,7 +411,7 @@ async def test_tone_audit_of_a_real_conversations_replies(kit: LoopKit) -> None:
         ),
         task_queue=kit.task_queue,
     )
-    [task] = await kit.wait_for_tasks(loop, 1)
+    [task] = await wait_for_tasks(loop, 1)
     assert task.item.kind is ItemKind.TONE
     assert task.item.message_id == "ai1"
     assert task.item.text == "Cheer up, {{NAME}}! Let's fix that bill."
@@ -424,7 +424,7 @@ async def test_concurrent_requests_of_one_annotator_hold_one_task(kit: LoopKit) 
     loop = await kit.start(policy)
     items = texts(("t/c11/m1/emotion", "one"), ("t/c11/m2/emotion", "two"))
     await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
-    await kit.wait_for_tasks(loop, 2)
+    await wait_for_tasks(loop, 2)
     first, second = await asyncio.gather(loop.next_task("an-ada"), loop.next_task("an-ada"))
     assert first.task is not None
     assert second.task is not None
@@ -445,6 +445,6 @@ async def test_a_redeployed_policy_reaches_the_running_loop(kit: LoopKit) -> Non
     await submit_texts(
         kit.client, grown, texts(("t/c12/m1/emotion", "hello")), task_queue=kit.task_queue
     )
-    await kit.wait_for_tasks(loop, 1)
+    await wait_for_tasks(loop, 1)
     task = (await loop.next_task("an-new")).task
     assert task is not None
