@@ -46,6 +46,7 @@ from warmline.annotation.model import (
     policy_from_config,
 )
 from warmline.annotation.model import AnnotatorSpec as LoopAnnotator
+from warmline.annotation.redact import Redactor
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     CloseRequest,
@@ -253,9 +254,6 @@ def _annotation(
     """The annotation loop's stores, for a scenario with `annotate` steps."""
     if not scenario.annotates:
         return None
-    # scrubadub and its name lists take seconds to import: only scenarios that annotate pay.
-    from warmline.annotation.redact import Redactor
-
     people = [
         *(s.name for s in config.routing.specialists),
         *(s.name for s in config.routing.supervisors),
@@ -396,7 +394,9 @@ class _Driver:
 
     async def _wait_for_shift(self, worker: str) -> None:
         """A signal's first workflow task may still be pending when a step's update arrives, and
-        the update could then run first: the shift must have started before any step."""
+        the update could then run first: the shift must have started before any step. Routing
+        reads the view the workflow's activity writes a moment later, and ranks a worker with no
+        view as one out of shift, so the view must show the shift too."""
         handle = self.wellness.handle(worker)
         for _ in range(int(OFFER_WAIT_S / 0.05) * 3):
             try:
@@ -404,7 +404,9 @@ class _Driver:
             except (RPCError, WorkflowQueryFailedError):
                 state = None
             if state is not None and state.shift is not None:
-                return
+                view = await asyncio.to_thread(self.store.read, [worker])
+                if view[worker].in_shift:
+                    return
             await asyncio.sleep(0.05)
         raise RuntimeError(f"the shift of {worker} did not start")
 
