@@ -13,14 +13,13 @@ every run.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from redis import Redis
 from temporalio.client import (
     Client,
@@ -94,6 +93,7 @@ from warmline.simulate.scenario import (
 )
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WorkerKind
+from warmline.wellness.pump import TrackerPump
 from warmline.wellness.tracker import ExposureTracker, TrackStore
 from warmline.wellness.types import BreakRequest, CheckInRequest, EndBreakRequest
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
@@ -111,8 +111,6 @@ MAX_SKIP = timedelta(minutes=2)
 """Skips double up to this while no event appears, so quiet hours of a shift pass quickly."""
 SETTLE_S = 0.05
 """Real time given to the worker between skips, so work a skip triggered gets going."""
-FETCH_WAIT_MS = 10
-"""How long the broker may hold the tracker pump's fetch for new events."""
 VIEW_SETTLE_S = 0.3
 """Real time given to the wellness workflows before a view is read, so a signal the tracker just
 sent has reached the view."""
@@ -175,7 +173,7 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         test_server_existing_path=str(temporal_test_server_path()),
         runtime=_quiet_runtime(),
     )
-    pump = _Pump(kafka, topic)
+    pump = TrackerPump(kafka, topic)
     run = Run()
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
@@ -282,53 +280,6 @@ def _read_events(bootstrap: str, topics: list[str]) -> list[DomainEvent]:
     return events
 
 
-class _Pump:
-    """Feeds the run's events to the exposure tracker between skips, as `warmline
-    wellness-tracker` would, so exposure is counted before the clock moves on."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default), which
-        # would make reading up to the end of the topic slow.
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, fetch_max_wait_ms=FETCH_WAIT_MS, enable_auto_commit=False
-        )
-        found = self._consumer.partitions_for_topic(topic) or {0}
-        self._partitions = [TopicPartition(topic, partition) for partition in sorted(found)]
-        self._consumer.assign(self._partitions)
-        self._consumer.seek_to_beginning(*self._partitions)
-        self.tracker: ExposureTracker | None = None
-
-    async def drain(self) -> int:
-        """Track every event published so far; how many there were.
-
-        "So far" is the topic's end now: a step's update publishes before it returns, so what a
-        step caused is tracked before the clock moves on."""
-        events = await asyncio.to_thread(self._read_to_end)
-        if self.tracker is not None:
-            for event in events:
-                await self.tracker.handle(event)
-        return len(events)
-
-    def _read_to_end(self) -> list[DomainEvent]:
-        ends: dict[TopicPartition, int] = self._consumer.end_offsets(self._partitions)
-        events: list[DomainEvent] = []
-        deadline = time.monotonic() + OFFER_WAIT_S
-        # Whatever is not read by the deadline is read by the next drain.
-        while time.monotonic() < deadline and any(
-            self._consumer.position(partition) < end for partition, end in ends.items()
-        ):
-            batch = self._consumer.poll(timeout_ms=100)
-            events.extend(
-                from_record(r.key, list(r.headers), r.value)
-                for records in batch.values()
-                for r in records
-            )
-        return events
-
-    def close(self) -> None:
-        self._consumer.close()
-
-
 class _Driver:
     """Moves the clock and performs the steps as customers, specialists and annotators would."""
 
@@ -340,7 +291,7 @@ class _Driver:
         tq: str,
         wellness: WellnessClient,
         store: WellnessStateStore,
-        pump: _Pump,
+        pump: TrackerPump,
     ) -> None:
         self.env = env
         self.client: Client = env.client

@@ -1,0 +1,64 @@
+"""Read a topic from its start by assignment and hand every event to an exposure tracker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+
+from warmline.events import DomainEvent, from_record
+from warmline.wellness.tracker import ExposureTracker
+
+FETCH_WAIT_MS = 10
+"""How long the broker may hold the pump's fetch for new events."""
+DRAIN_LIMIT_S = 3.0
+"""How long one drain reads at most; what it leaves is read by the next."""
+
+
+class TrackerPump:
+    """Feeds a topic's events to an exposure tracker whenever asked, as `warmline
+    wellness-tracker` would, without a consumer group.
+
+    `warmline simulate` drains it between skips, so exposure is counted before the clock moves
+    on; the demo drains it in a loop. A group would first have to join, which with kafka-python
+    can take seconds (see `warmline.events.consuming.JOIN_TIMEOUT`)."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default), which
+        # would make reading up to the end of the topic slow.
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, fetch_max_wait_ms=FETCH_WAIT_MS, enable_auto_commit=False
+        )
+        found = self._consumer.partitions_for_topic(topic) or {0}
+        self._partitions = [TopicPartition(topic, partition) for partition in sorted(found)]
+        self._consumer.assign(self._partitions)
+        self._consumer.seek_to_beginning(*self._partitions)
+        self.tracker: ExposureTracker | None = None
+
+    async def drain(self) -> int:
+        """Track every event published so far (up to the topic's end now); how many there were."""
+        events = await asyncio.to_thread(self._read_to_end)
+        if self.tracker is not None:
+            for event in events:
+                await self.tracker.handle(event)
+        return len(events)
+
+    def _read_to_end(self) -> list[DomainEvent]:
+        ends: dict[TopicPartition, int] = self._consumer.end_offsets(self._partitions)
+        events: list[DomainEvent] = []
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        # Whatever is not read by the deadline is read by the next drain.
+        while time.monotonic() < deadline and any(
+            self._consumer.position(partition) < end for partition, end in ends.items()
+        ):
+            batch = self._consumer.poll(timeout_ms=100)
+            events.extend(
+                from_record(r.key, list(r.headers), r.value)
+                for records in batch.values()
+                for r in records
+            )
+        return events
+
+    def close(self) -> None:
+        self._consumer.close()
