@@ -24,10 +24,20 @@ KEYS = {
     "handoffs",
     "crises",
     "latency_ms",
+    "wellness",
     "events",
     "duration_s",
 }
 LATENCIES = {"triage_p50", "triage_p99", "accept_p50", "accept_p99"}
+WELLNESS = {
+    "exposure_minutes",
+    "breaks",
+    "checkins_requested",
+    "checkins_submitted",
+    "budget_exceeded",
+    "rotations",
+}
+SPECIALISTS = {"sp-jonas", "sp-priya", "sp-olu", "sp-mei", "sp-carlos", "sp-ines", "sp-sam"}
 SEED = 7
 
 
@@ -61,6 +71,14 @@ def check(summary: dict[str, Any], conversations: int) -> None:
     assert events[EventType.MESSAGE_TRIAGED] == summary["messages"]
     assert events[EventType.HANDOFF_ACCEPTED] == summary["handoffs"]
     assert summary["duration_s"] > 0
+    wellness = summary["wellness"]
+    assert set(wellness) == WELLNESS
+    # Every specialist's shift started; the tracker counted the handled conversations.
+    assert set(wellness["exposure_minutes"]) == SPECIALISTS
+    assert sum(wellness["exposure_minutes"].values()) > 0
+    assert events[EventType.WELLNESS_EXPOSURE_UPDATED] >= len(SPECIALISTS) + 1
+    assert wellness["breaks"] == events.get(EventType.WELLNESS_BREAK_STARTED, 0)
+    assert wellness["checkins_submitted"] <= wellness["checkins_requested"]
 
 
 def kinds_played(conversations: int) -> set[Kind]:
@@ -92,6 +110,11 @@ def test_demo_against_the_sessions_services(
     check(summary, 8)
     assert summary["crises"] >= 1
     assert summary["escalations"].get("crisis", 0) >= 1
+    # A crisis handled (its risk acknowledged, then completed) is a break and a check-in request
+    # (the policy's `after_crisis`).
+    if summary["events"].get(EventType.RISK_ACKNOWLEDGED, 0) >= 1:
+        assert summary["wellness"]["breaks"] >= 1
+        assert summary["wellness"]["checkins_requested"] >= 1
 
 
 def test_demo_starts_the_embedded_services_itself() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from redis import Redis
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -35,13 +37,23 @@ from warmline.conversation import (
 )
 from warmline.demo.scripts import SCRIPTS, Script
 from warmline.demo.specialists import Desk, Specialist
-from warmline.demo.summary import Summary, read_events, summarise
+from warmline.demo.summary import Summary, read_events, read_wellness_events, summarise
 from warmline.errors import ServiceError
 from warmline.events import EventPublisher
+from warmline.events.admin import ensure_topics
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
-from warmline.runtime import build_provider, escalation_policy, roster_settings
+from warmline.runtime import (
+    build_provider,
+    escalation_policy,
+    roster_settings,
+    wellness_policy,
+    worker_kinds,
+)
 from warmline.services import Endpoints, LocalServices, ServiceName
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.pump import TrackerPump
+from warmline.wellness.tracker import ExposureTracker, TrackStore
 from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
@@ -52,6 +64,9 @@ TYPING_S = (0.1, 0.6)
 """The pause between a customer's messages."""
 CONVERSATION_TIMEOUT_S = 60.0
 """An escalated conversation nobody finished by then is closed by the customer leaving."""
+
+PUMP_IDLE_S = 0.2
+"""How long the exposure pump rests after finding no new events."""
 
 SHUTDOWN_S = 10.0
 """How long an interrupted demo waits for its worker to finish before it exits anyway."""
@@ -217,7 +232,27 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
     if policy.routing is None:
         raise ServiceError("the demo configuration has no routing")
     roster_id = policy.routing.roster_id
-    conversation_ids: set[str] = set()
+    # The run's own deployment name keeps its wellness workflows apart from other runs'.
+    deployment = f"{config.metadata.name}-demo-{run.run_id}"
+    wellness_client = WellnessClient(
+        client,
+        deployment=deployment,
+        policy=wellness_policy(config),
+        task_queue=run.task_queue,
+        kinds=worker_kinds(config),
+    )
+    tracks = Redis.from_url(endpoints.redis)
+    specialists = [s.id for s in config.routing.specialists]
+    # The pump reads the run's topic from its start: it must exist first.
+    await asyncio.to_thread(ensure_topics, endpoints.kafka, [run.topic, run.wellness_topic])
+    # Exposure is counted from the run's events as `warmline wellness-tracker` counts it.
+    pump = await asyncio.to_thread(TrackerPump, endpoints.kafka, run.topic)
+    pump.tracker = ExposureTracker(
+        wellness_client,
+        TrackStore(tracks, deployment=deployment, prefix=f"warmline-demo-{run.run_id}"),
+        bootstrap=endpoints.kafka,
+        topic=run.topic,
+    )
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             worker = build_worker(
@@ -230,17 +265,34 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
             )
             async with worker:
                 await ensure_roster(client, roster_id, routing.roster, task_queue=run.task_queue)
-                conversation_ids = await _replay(
-                    options, config, client, live_view, policy, run, progress
+                # Everyone starts a shift, as `SetAvailability` would start it.
+                for specialist in specialists:
+                    await wellness_client.availability(specialist, True)
+                stop = asyncio.Event()
+                tracking = asyncio.create_task(_pump_until(pump, stop))
+                try:
+                    conversation_ids = await _replay(
+                        options, config, client, live_view, policy, run, progress, wellness_client
+                    )
+                    progress.status("reading the events back")
+                    events = await asyncio.to_thread(
+                        read_events, endpoints.kafka, run.topic, conversations=conversation_ids
+                    )
+                finally:
+                    stop.set()
+                    await tracking
+                # Every conversation has closed: what is on the topic now is all there will be.
+                await pump.drain()
+                events += await asyncio.to_thread(
+                    read_wellness_events, endpoints.kafka, run.wellness_topic
                 )
-        progress.status("reading the events back")
-        events = await asyncio.to_thread(
-            read_events, endpoints.kafka, run.topic, conversations=conversation_ids
-        )
+                await _end_wellness(wellness_client, specialists)
     finally:
         publisher.close()
         live_view.close()
         wellness.close()
+        tracks.close()
+        pump.close()
     return summarise(events, triage_ms=run.triage_ms, duration_s=time.monotonic() - began)
 
 
@@ -252,9 +304,10 @@ async def _replay(
     policy: EscalationPolicy,
     run: Run,
     progress: Progress,
+    wellness: WellnessClient,
 ) -> set[str]:
     """Play the conversations with the specialists at work; return the conversation ids."""
-    desk = Desk(client=client, live_view=live_view)
+    desk = Desk(client=client, live_view=live_view, wellness=wellness)
     specialists = [
         asyncio.create_task(Specialist(s.id, desk, seed=options.seed).run())
         for s in config.routing.specialists
@@ -279,6 +332,21 @@ async def _replay(
             task.cancel()
         await asyncio.gather(*specialists, return_exceptions=True)
     return {conversation_id for conversation_id, _ in plan}
+
+
+async def _pump_until(pump: TrackerPump, stop: asyncio.Event) -> None:
+    """Count exposure while the run plays, so that routing sees it (breaks, budgets)."""
+    while not stop.is_set():
+        if not await pump.drain():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), PUMP_IDLE_S)
+
+
+async def _end_wellness(wellness: WellnessClient, specialists: list[str]) -> None:
+    """End the run's wellness workflows: on shared services nothing of a finished run lingers."""
+    for specialist in specialists:
+        with contextlib.suppress(RPCError):
+            await wellness.handle(specialist).terminate(reason="the demo ended")
 
 
 def plan_conversations(options: DemoOptions) -> Iterator[tuple[str, Script]]:

@@ -24,8 +24,11 @@ from warmline.conversation import (
 )
 from warmline.escalation import AcceptRequest, DeclineRequest, Offer, escalation_of_offer
 from warmline.liveview import LiveView
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.types import CheckInRequest
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
+from workflows.wellness import WellnessWorkflow
 
 POLL_S = 0.25
 """How often a specialist's client looks at their open offers."""
@@ -33,6 +36,8 @@ HANDOFF_WAIT_S = 30.0
 """How long a specialist waits for the handoff package after accepting."""
 CUSTOMER_WAIT_S = 45.0
 """How long a specialist keeps a conversation open for a customer still typing."""
+CHECKIN_EVERY = 4
+"""A specialist looks for a check-in request on every this many polls."""
 
 DECLINE_REASONS = (
     "on a call with another customer",
@@ -75,6 +80,8 @@ class Desk:
     """Per conversation id: set once the customer has sent their last message."""
     actions: dict[str, int] = field(default_factory=dict)
     """What the specialists did (accepted, declined, missed, completed), counted."""
+    wellness: WellnessClient | None = None
+    """The specialists' wellness workflows, whose check-in requests they answer."""
 
     def count(self, action: str) -> None:
         self.actions[action] = self.actions.get(action, 0) + 1
@@ -96,8 +103,12 @@ class Specialist:
         self._work: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
+        polls = 0
         try:
             while True:
+                polls += 1
+                if polls % CHECKIN_EVERY == 0:
+                    await self._answer_checkin()
                 offers = await asyncio.to_thread(self.desk.live_view.offers_for, self.id)
                 for offer in offers:
                     if offer.offer_id not in self._seen:
@@ -109,6 +120,22 @@ class Specialist:
         finally:
             for task in list(self._work):
                 task.cancel()
+
+    async def _answer_checkin(self) -> None:
+        """Answer a pending check-in with a mood on the policy's scale, as the app would ask."""
+        if self.desk.wellness is None:
+            return
+        handle = self.desk.wellness.handle(self.id)
+        try:
+            view = await handle.query(WellnessWorkflow.view)
+            if not view.checkin_pending:
+                return
+            policy = self.desk.wellness.policy
+            mood = self.rng.randint(max(policy.scale_min, policy.scale_max - 3), policy.scale_max)
+            await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=mood))
+        except (WorkflowUpdateFailedError, WorkflowQueryFailedError, RPCError):
+            return
+        self.desk.count("checked_in")
 
     async def _consider(self, offer: Offer) -> None:
         temperament = self.temperament

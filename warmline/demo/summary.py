@@ -14,6 +14,8 @@ from warmline.events import DomainEvent, EventType, from_record
 
 READ_TIMEOUT_S = 20.0
 """How long to wait for the last events of the run to arrive on the topic."""
+WELLNESS_QUIET_S = 1.5
+"""The wellness topic is read to its end once nothing new arrived for this long."""
 
 
 class Latencies(BaseModel):
@@ -25,6 +27,20 @@ class Latencies(BaseModel):
     triage_p99: float | None
     accept_p50: float | None
     accept_p99: float | None
+
+
+class WellnessSummary(BaseModel):
+    """What the wellness workflows did with the run's work, from their events."""
+
+    model_config = ConfigDict(frozen=True)
+
+    exposure_minutes: dict[str, float]
+    """Each specialist's intensity-weighted minutes at the end of the run."""
+    breaks: int
+    checkins_requested: int
+    checkins_submitted: int
+    budget_exceeded: int
+    rotations: int
 
 
 class Summary(BaseModel):
@@ -43,6 +59,7 @@ class Summary(BaseModel):
     crises: int
     """Conversations in which the crisis screen fired."""
     latency_ms: Latencies
+    wellness: WellnessSummary
     events: dict[str, int]
     """Every event of the run, counted by CloudEvents type."""
     duration_s: float
@@ -69,6 +86,11 @@ def summarise(
     reroutes = [e for e in events if e.type == EventType.ESCALATION_REROUTED]
     pages = by_type[EventType.SUPERVISOR_PAGED]
     accept_ms = [float(e.data["waited_ms"]) for e in events if e.type == EventType.HANDOFF_ACCEPTED]
+    exposure = {
+        e.subject: round(float(e.data["exposure_minutes"]), 2)
+        for e in sorted(events, key=lambda e: e.time)
+        if e.type == EventType.WELLNESS_EXPOSURE_UPDATED
+    }
     return Summary(
         conversations=by_type[EventType.CONVERSATION_STARTED],
         messages=by_type[EventType.MESSAGE_TRIAGED],
@@ -83,6 +105,14 @@ def summarise(
             triage_p99=percentile(triage_ms, 0.99),
             accept_p50=percentile(accept_ms, 0.5),
             accept_p99=percentile(accept_ms, 0.99),
+        ),
+        wellness=WellnessSummary(
+            exposure_minutes=dict(sorted(exposure.items())),
+            breaks=by_type[EventType.WELLNESS_BREAK_STARTED],
+            checkins_requested=by_type[EventType.WELLNESS_CHECKIN_REQUESTED],
+            checkins_submitted=by_type[EventType.WELLNESS_CHECKIN_SUBMITTED],
+            budget_exceeded=by_type[EventType.WELLNESS_BUDGET_EXCEEDED],
+            rotations=by_type[EventType.WELLNESS_ROTATION_STARTED],
         ),
         events=dict(sorted(by_type.items())),
         duration_s=round(duration_s, 1),
@@ -116,6 +146,32 @@ def read_events(bootstrap: str, topic: str, *, conversations: set[str]) -> list[
     return events
 
 
+def read_wellness_events(bootstrap: str, topic: str) -> list[DomainEvent]:
+    """Every event on the wellness topic, read until it has been quiet for `WELLNESS_QUIET_S`.
+
+    The wellness workflows publish from activities a moment after the work they count, so there
+    is no last event to wait for. Blocking (kafka-python): call it through `asyncio.to_thread`.
+    """
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    events: list[DomainEvent] = []
+    deadline = time.monotonic() + READ_TIMEOUT_S
+    quiet_since = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=250)
+            for records in batch.values():
+                events.extend(from_record(r.key, list(r.headers), r.value) for r in records)
+            if batch:
+                quiet_since = time.monotonic()
+            elif events and time.monotonic() - quiet_since >= WELLNESS_QUIET_S:
+                break
+    finally:
+        consumer.close()
+    return events
+
+
 def render(summary: Summary) -> str:
     """The summary as a readable plain-text table."""
     latency = summary.latency_ms
@@ -134,11 +190,23 @@ def render(summary: Summary) -> str:
         ("crises", str(summary.crises)),
         ("triage latency p50 / p99", f"{ms(latency.triage_p50)} / {ms(latency.triage_p99)}"),
         ("accept latency p50 / p99", f"{ms(latency.accept_p50)} / {ms(latency.accept_p99)}"),
+        ("wellness breaks", str(summary.wellness.breaks)),
+        (
+            "check-ins requested / answered",
+            f"{summary.wellness.checkins_requested} / {summary.wellness.checkins_submitted}",
+        ),
+        ("budgets exceeded", str(summary.wellness.budget_exceeded)),
+        ("rotations off intense queues", str(summary.wellness.rotations)),
         ("events", str(sum(summary.events.values()))),
         ("duration", f"{summary.duration_s:.1f} s"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [f"{label:<{width}}  {value}" for label, value in rows]
+    lines.append("")
+    lines.append("exposure by specialist (intensity-weighted minutes)")
+    exposure = summary.wellness.exposure_minutes
+    name_width = max((len(name) for name in exposure), default=0)
+    lines.extend(f"  {name:<{name_width}}  {minutes:>6.2f}" for name, minutes in exposure.items())
     lines.append("")
     lines.append("events by type")
     kinds = {kind.removeprefix("io.warmline."): count for kind, count in summary.events.items()}
