@@ -69,6 +69,7 @@ from warmline.escalation import (
 )
 from warmline.events import DomainEvent, EventPublisher, from_record
 from warmline.events.admin import ensure_topics
+from warmline.events.pump import EventPump
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
@@ -93,7 +94,6 @@ from warmline.simulate.scenario import (
 )
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WorkerKind
-from warmline.wellness.pump import TrackerPump
 from warmline.wellness.tracker import ExposureTracker, TrackStore
 from warmline.wellness.types import BreakRequest, CheckInRequest, EndBreakRequest
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
@@ -173,7 +173,7 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         test_server_existing_path=str(temporal_test_server_path()),
         runtime=_quiet_runtime(),
     )
-    pump = TrackerPump(kafka, topic)
+    pump = EventPump(kafka, topic)
     run = Run()
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
@@ -195,12 +195,13 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
                     task_queue=task_queue,
                     kinds=kinds,
                 )
-                pump.tracker = ExposureTracker(
+                tracker = ExposureTracker(
                     wellness,
                     TrackStore(redis_client, deployment=deployment, prefix=f"simulate-{run_id}"),
                     bootstrap=kafka,
                     topic=topic,
                 )
+                pump.handlers.append(tracker.handle)
                 driver = _Driver(env, config, policy, task_queue, wellness, store, pump)
                 await driver.prepare(scenario, settings)
                 run.step_errors, run.views = await driver.play(scenario)
@@ -291,7 +292,7 @@ class _Driver:
         tq: str,
         wellness: WellnessClient,
         store: WellnessStateStore,
-        pump: TrackerPump,
+        pump: EventPump,
     ) -> None:
         self.env = env
         self.client: Client = env.client

@@ -1,14 +1,14 @@
-"""Read a topic from its start by assignment and hand every event to an exposure tracker."""
+"""Read a topic from its start by assignment and hand every event to the handlers given."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from kafka import KafkaConsumer, TopicPartition
 
-from warmline.events import DomainEvent, from_record
-from warmline.wellness.tracker import ExposureTracker
+from warmline.events.envelope import DomainEvent, from_record
 
 FETCH_WAIT_MS = 10
 """How long the broker may hold the pump's fetch for new events."""
@@ -16,13 +16,17 @@ DRAIN_LIMIT_S = 3.0
 """How long one drain reads at most; what it leaves is read by the next."""
 
 
-class TrackerPump:
-    """Feeds a topic's events to an exposure tracker whenever asked, as `warmline
-    wellness-tracker` would, without a consumer group.
+EventHandler = Callable[[DomainEvent], Awaitable[None]]
 
-    `warmline simulate` drains it between skips, so exposure is counted before the clock moves
-    on; the demo drains it in a loop. A group would first have to join, which with kafka-python
-    can take seconds (see `warmline.events.consuming.JOIN_TIMEOUT`)."""
+
+class EventPump:
+    """Feeds a topic's events, in order, to its handlers whenever asked, without a consumer group.
+
+    What the long-running consumers (`warmline wellness-tracker`, `warmline annotate sample`) do
+    for a deployment, a pump does for one run: `warmline simulate` drains it between skips, so
+    exposure is counted before the clock moves on; the demo drains it in a loop. A group would
+    first have to join, which with kafka-python can take seconds (see
+    `warmline.events.consuming.JOIN_TIMEOUT`)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         # The broker holds an empty fetch up to fetch_max_wait_ms (500 ms by default), which
@@ -34,14 +38,14 @@ class TrackerPump:
         self._partitions = [TopicPartition(topic, partition) for partition in sorted(found)]
         self._consumer.assign(self._partitions)
         self._consumer.seek_to_beginning(*self._partitions)
-        self.tracker: ExposureTracker | None = None
+        self.handlers: list[EventHandler] = []
 
     async def drain(self) -> int:
-        """Track every event published so far (up to the topic's end now); how many there were."""
+        """Handle every event published so far (up to the topic's end now); how many there were."""
         events = await asyncio.to_thread(self._read_to_end)
-        if self.tracker is not None:
-            for event in events:
-                await self.tracker.handle(event)
+        for event in events:
+            for handle in self.handlers:
+                await handle(event)
         return len(events)
 
     def _read_to_end(self) -> list[DomainEvent]:
