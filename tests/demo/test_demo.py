@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from warmline.demo.runner import DemoOptions, plan_conversations
+from warmline.annotation.model import policy_from_config
+from warmline.annotation.redact import Redactor
+from warmline.config.loader import load_config
+from warmline.demo.annotators import KIND_LABELS, labels_by_text
+from warmline.demo.runner import DemoOptions, bundled_config, demo_tokens, plan_conversations
 from warmline.demo.scripts import SCRIPTS, Kind
 from warmline.events import EventType
 
@@ -25,6 +29,7 @@ KEYS = {
     "crises",
     "latency_ms",
     "wellness",
+    "annotation",
     "events",
     "duration_s",
 }
@@ -37,7 +42,19 @@ WELLNESS = {
     "budget_exceeded",
     "rotations",
 }
-SPECIALISTS = {"sp-jonas", "sp-priya", "sp-olu", "sp-mei", "sp-carlos", "sp-ines", "sp-sam"}
+ANNOTATION = {
+    "items",
+    "tone_audits",
+    "gold_labels",
+    "batches",
+    "alpha",
+    "adjudicated",
+    "open_tasks",
+}
+WORKERS = {
+    *("sp-jonas", "sp-priya", "sp-olu", "sp-mei", "sp-carlos", "sp-ines", "sp-sam"),
+    *("an-lea", "an-sam", "an-mo"),
+}
 SEED = 7
 
 
@@ -73,12 +90,17 @@ def check(summary: dict[str, Any], conversations: int) -> None:
     assert summary["duration_s"] > 0
     wellness = summary["wellness"]
     assert set(wellness) == WELLNESS
-    # Every specialist's shift started; the tracker counted the handled conversations.
-    assert set(wellness["exposure_minutes"]) == SPECIALISTS
+    # Everyone's shift started; the tracker counted the handled conversations.
+    assert set(wellness["exposure_minutes"]) == WORKERS
     assert sum(wellness["exposure_minutes"].values()) > 0
-    assert events[EventType.WELLNESS_EXPOSURE_UPDATED] >= len(SPECIALISTS) + 1
+    assert events[EventType.WELLNESS_EXPOSURE_UPDATED] >= len(WORKERS) + 1
     assert wellness["breaks"] == events.get(EventType.WELLNESS_BREAK_STARTED, 0)
     assert wellness["checkins_submitted"] <= wellness["checkins_requested"]
+    annotation = summary["annotation"]
+    assert set(annotation) == ANNOTATION
+    assert annotation["batches"] == len(annotation["alpha"])
+    assert annotation["gold_labels"] == events.get(EventType.ANNOTATION_GOLD_RECORDED, 0)
+    assert annotation["gold_labels"] <= annotation["items"]
 
 
 def kinds_played(conversations: int) -> set[Kind]:
@@ -115,6 +137,25 @@ def test_demo_against_the_sessions_services(
     if summary["events"].get(EventType.RISK_ACKNOWLEDGED, 0) >= 1:
         assert summary["wellness"]["breaks"] >= 1
         assert summary["wellness"]["checkins_requested"] >= 1
+    # Every crisis flag is sampled (`all_crisis_flags`); three annotators label it, the batch is
+    # measured and the majority's labels become gold.
+    annotation = summary["annotation"]
+    assert annotation["items"] >= 1
+    assert annotation["gold_labels"] >= 1
+    assert annotation["batches"] >= 1
+    assert summary["events"][EventType.ANNOTATION_BATCH_MEASURED] == annotation["batches"]
+
+
+def test_the_annotators_know_every_scripted_message_in_the_demo_taxonomy() -> None:
+    config = load_config(bundled_config(), env=demo_tokens(bundled_config()))
+    taxonomy = set(policy_from_config(config).labels)
+    assert set(KIND_LABELS) == set(Kind)
+    assert all(set(labels) <= taxonomy for labels in KIND_LABELS.values())
+    redactor = Redactor()
+    truths = labels_by_text(SCRIPTS, redactor)
+    for script in SCRIPTS:
+        for text in script.messages:
+            assert truths[redactor.redact(text)[0]] == KIND_LABELS[script.kind], text
 
 
 def test_demo_starts_the_embedded_services_itself() -> None:

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +25,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from activities.routing import ensure_roster
+from warmline.annotation.client import AnnotationLoop, apply_policy, submit_item
+from warmline.annotation.gold import GoldLabelStore
+from warmline.annotation.model import (
+    AnnotationPolicy,
+    annotation_workflow_id,
+    policy_from_config,
+)
+from warmline.annotation.redact import Redactor
+from warmline.annotation.sampling import decide
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
@@ -35,12 +44,21 @@ from warmline.conversation import (
     EscalationPolicy,
     workflow_id,
 )
+from warmline.demo.annotators import Annotator, labels_by_text
 from warmline.demo.scripts import SCRIPTS, Script
 from warmline.demo.specialists import Desk, Specialist
-from warmline.demo.summary import Summary, read_events, read_wellness_events, summarise
+from warmline.demo.summary import (
+    AnnotationSummary,
+    Summary,
+    annotation_summary,
+    read_events,
+    read_wellness_events,
+    summarise,
+)
 from warmline.errors import ServiceError
-from warmline.events import EventPublisher
+from warmline.events import DomainEvent, EventPublisher
 from warmline.events.admin import ensure_topics
+from warmline.events.pump import EventPump
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import (
@@ -52,10 +70,9 @@ from warmline.runtime import (
 )
 from warmline.services import Endpoints, LocalServices, ServiceName
 from warmline.wellness.client import WellnessClient
-from warmline.wellness.pump import TrackerPump
 from warmline.wellness.tracker import ExposureTracker, TrackStore
 from warmline.wellness.view import WellnessStateStore
-from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
+from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
 
 CONCURRENCY = 8
@@ -66,7 +83,10 @@ CONVERSATION_TIMEOUT_S = 60.0
 """An escalated conversation nobody finished by then is closed by the customer leaving."""
 
 PUMP_IDLE_S = 0.2
-"""How long the exposure pump rests after finding no new events."""
+"""How long the event pump rests after finding no new events."""
+ANNOTATION_WAIT_S = 20.0
+"""How long the annotators may go on after the last conversation to finish the open tasks."""
+ANNOTATION_POLL_S = 0.5
 
 SHUTDOWN_S = 10.0
 """How long an interrupted demo waits for its worker to finish before it exits anyway."""
@@ -232,27 +252,20 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
     if policy.routing is None:
         raise ServiceError("the demo configuration has no routing")
     roster_id = policy.routing.roster_id
-    # The run's own deployment name keeps its wellness workflows apart from other runs'.
-    deployment = f"{config.metadata.name}-demo-{run.run_id}"
-    wellness_client = WellnessClient(
-        client,
-        deployment=deployment,
-        policy=wellness_policy(config),
-        task_queue=run.task_queue,
-        kinds=worker_kinds(config),
-    )
     tracks = Redis.from_url(endpoints.redis)
-    specialists = [s.id for s in config.routing.specialists]
+    care = _care(client, config, run, wellness, tracks)
     # The pump reads the run's topic from its start: it must exist first.
     await asyncio.to_thread(ensure_topics, endpoints.kafka, [run.topic, run.wellness_topic])
-    # Exposure is counted from the run's events as `warmline wellness-tracker` counts it.
-    pump = await asyncio.to_thread(TrackerPump, endpoints.kafka, run.topic)
-    pump.tracker = ExposureTracker(
-        wellness_client,
-        TrackStore(tracks, deployment=deployment, prefix=f"warmline-demo-{run.run_id}"),
+    # Exposure is counted from the run's events as `warmline wellness-tracker` counts it, and
+    # the annotation policy samples them as `warmline annotate sample` does.
+    pump = await asyncio.to_thread(EventPump, endpoints.kafka, run.topic)
+    tracker = ExposureTracker(
+        care.wellness,
+        TrackStore(tracks, deployment=care.deployment, prefix=f"warmline-demo-{run.run_id}"),
         bootstrap=endpoints.kafka,
         topic=run.topic,
     )
+    pump.handlers += [tracker.handle, _sampler(client, config, care.policy, run)]
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             worker = build_worker(
@@ -262,38 +275,45 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
                 task_queue=run.task_queue,
                 executor=executor,
                 routing=routing,
+                annotation=care.annotation,
             )
             async with worker:
                 await ensure_roster(client, roster_id, routing.roster, task_queue=run.task_queue)
+                await apply_policy(client, care.policy, task_queue=run.task_queue)
                 # Everyone starts a shift, as `SetAvailability` would start it.
-                for specialist in specialists:
-                    await wellness_client.availability(specialist, True)
-                stop = asyncio.Event()
-                tracking = asyncio.create_task(_pump_until(pump, stop))
-                try:
-                    conversation_ids = await _replay(
-                        options, config, client, live_view, policy, run, progress, wellness_client
-                    )
-                    progress.status("reading the events back")
-                    events = await asyncio.to_thread(
-                        read_events, endpoints.kafka, run.topic, conversations=conversation_ids
-                    )
-                finally:
-                    stop.set()
-                    await tracking
+                for person in care.workers:
+                    await care.wellness.availability(person, True)
+                conversation_ids, labelled = await _play(
+                    options, config, client, live_view, policy, run, progress, care, pump
+                )
+                progress.status("reading the events back")
+                events = await asyncio.to_thread(
+                    read_events, endpoints.kafka, run.topic, conversations=conversation_ids
+                )
                 # Every conversation has closed: what is on the topic now is all there will be.
                 await pump.drain()
                 events += await asyncio.to_thread(
                     read_wellness_events, endpoints.kafka, run.wellness_topic
                 )
-                await _end_wellness(wellness_client, specialists)
+        # After the worker has stopped, so no activity of theirs is still running.
+        await _end_workflows(
+            [
+                client.get_workflow_handle(annotation_workflow_id(care.deployment)),
+                *(care.wellness.handle(person) for person in care.workers),
+            ]
+        )
     finally:
         publisher.close()
         live_view.close()
         wellness.close()
         tracks.close()
         pump.close()
-    return summarise(events, triage_ms=run.triage_ms, duration_s=time.monotonic() - began)
+    return summarise(
+        events,
+        triage_ms=run.triage_ms,
+        annotation=labelled,
+        duration_s=time.monotonic() - began,
+    )
 
 
 async def _replay(
@@ -334,19 +354,130 @@ async def _replay(
     return {conversation_id for conversation_id, _ in plan}
 
 
-async def _pump_until(pump: TrackerPump, stop: asyncio.Event) -> None:
-    """Count exposure while the run plays, so that routing sees it (breaks, budgets)."""
+@dataclass(frozen=True)
+class Care:
+    """The run's wellness and annotation side, under a deployment name of the run's own, so that
+    the long-running workflows of runs against shared services stay apart."""
+
+    deployment: str
+    wellness: WellnessClient
+    annotation: Annotation
+    policy: AnnotationPolicy
+    workers: list[str]
+    """Everyone the wellness policy covers: the specialists and the annotators."""
+
+
+def _care(
+    client: Client, config: WarmlineConfig, run: Run, views: WellnessStateStore, redis: Redis
+) -> Care:
+    deployment = f"{config.metadata.name}-demo-{run.run_id}"
+    kinds = worker_kinds(config)
+    wellness = WellnessClient(
+        client,
+        deployment=deployment,
+        policy=wellness_policy(config),
+        task_queue=run.task_queue,
+        kinds=kinds,
+    )
+    people = [
+        *(s.name for s in config.routing.specialists),
+        *(s.name for s in config.routing.supervisors),
+        *(a.name for a in config.annotation.annotators),
+    ]
+    annotation = Annotation(
+        gold=GoldLabelStore(redis, deployment=deployment, prefix=f"warmline-demo-{run.run_id}"),
+        wellness=views,
+        redactor=Redactor(known_names=people),
+        exposure=wellness,
+    )
+    policy = policy_from_config(config).model_copy(update={"deployment": deployment})
+    return Care(deployment, wellness, annotation, policy, list(kinds))
+
+
+def _sampler(
+    client: Client, config: WarmlineConfig, policy: AnnotationPolicy, run: Run
+) -> Callable[[DomainEvent], Coroutine[Any, Any, None]]:
+    """An event handler that hands the annotation loop what the sampling policy picks."""
+    sampling = config.annotation.sampling
+    tone_fraction = config.annotation.tone_audit_fraction
+
+    async def sample(event: DomainEvent) -> None:
+        request = decide(event, sampling, tone_audit_fraction=tone_fraction)
+        if request is not None:
+            await submit_item(client, policy, request, task_queue=run.task_queue)
+
+    return sample
+
+
+async def _play(
+    options: DemoOptions,
+    config: WarmlineConfig,
+    client: Client,
+    live_view: LiveView,
+    policy: EscalationPolicy,
+    run: Run,
+    progress: Progress,
+    care: Care,
+    pump: EventPump,
+) -> tuple[set[str], AnnotationSummary]:
+    """The conversations with the specialists, the annotators and the event pump at work; then
+    the annotators finish the open tasks. Returns the conversation ids and the annotation."""
+    truths = await asyncio.to_thread(labels_by_text, SCRIPTS, care.annotation.redactor)
+    loop = AnnotationLoop(client, care.deployment)
+    annotators = [
+        asyncio.create_task(
+            Annotator(a.id, loop, truths, seed=options.seed, wellness=care.wellness).run()
+        )
+        for a in config.annotation.annotators
+    ]
+    stop = asyncio.Event()
+    pumping = asyncio.create_task(_pump_until(pump, stop))
+    try:
+        conversation_ids = await _replay(
+            options, config, client, live_view, policy, run, progress, care.wellness
+        )
+        progress.status("annotating the last items")
+        return conversation_ids, await _annotated(loop)
+    finally:
+        for task in annotators:
+            task.cancel()
+        await asyncio.gather(*annotators, return_exceptions=True)
+        stop.set()
+        await pumping
+
+
+async def _annotated(loop: AnnotationLoop) -> AnnotationSummary:
+    """Let the annotators finish the open tasks, measure the last (partial) batch, let the senior
+    annotator adjudicate what it sends to adjudication, and report."""
+    await _until_labelled(loop)
+    await loop.flush()
+    await _until_labelled(loop)
+    return annotation_summary(await loop.report())
+
+
+async def _until_labelled(loop: AnnotationLoop) -> None:
+    """Wait until no task is open, up to `ANNOTATION_WAIT_S`."""
+    for _ in range(int(ANNOTATION_WAIT_S / ANNOTATION_POLL_S)):
+        report = await loop.report()
+        if report.items and not report.open_tasks:
+            return
+        await asyncio.sleep(ANNOTATION_POLL_S)
+
+
+async def _pump_until(pump: EventPump, stop: asyncio.Event) -> None:
+    """Count exposure and sample items while the run plays, so routing sees breaks and budgets."""
     while not stop.is_set():
         if not await pump.drain():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), PUMP_IDLE_S)
 
 
-async def _end_wellness(wellness: WellnessClient, specialists: list[str]) -> None:
-    """End the run's wellness workflows: on shared services nothing of a finished run lingers."""
-    for specialist in specialists:
+async def _end_workflows(handles: Iterable[WorkflowHandle[Any, Any]]) -> None:
+    """End the run's long-running workflows (wellness, annotation): on shared services nothing
+    of a finished run lingers."""
+    for handle in handles:
         with contextlib.suppress(RPCError):
-            await wellness.handle(specialist).terminate(reason="the demo ended")
+            await handle.terminate(reason="the demo ended")
 
 
 def plan_conversations(options: DemoOptions) -> Iterator[tuple[str, Script]]:

@@ -22,13 +22,12 @@ from warmline.conversation import (
     SpecialistAction,
     SpecialistReply,
 )
+from warmline.demo.checkins import answer_checkin
 from warmline.escalation import AcceptRequest, DeclineRequest, Offer, escalation_of_offer
 from warmline.liveview import LiveView
 from warmline.wellness.client import WellnessClient
-from warmline.wellness.types import CheckInRequest
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
-from workflows.wellness import WellnessWorkflow
 
 POLL_S = 0.25
 """How often a specialist's client looks at their open offers."""
@@ -122,20 +121,10 @@ class Specialist:
                 task.cancel()
 
     async def _answer_checkin(self) -> None:
-        """Answer a pending check-in with a mood on the policy's scale, as the app would ask."""
-        if self.desk.wellness is None:
-            return
-        handle = self.desk.wellness.handle(self.id)
-        try:
-            view = await handle.query(WellnessWorkflow.view)
-            if not view.checkin_pending:
-                return
-            policy = self.desk.wellness.policy
-            mood = self.rng.randint(max(policy.scale_min, policy.scale_max - 3), policy.scale_max)
-            await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=mood))
-        except (WorkflowUpdateFailedError, WorkflowQueryFailedError, RPCError):
-            return
-        self.desk.count("checked_in")
+        if self.desk.wellness is not None and await answer_checkin(
+            self.desk.wellness, self.id, self.rng
+        ):
+            self.desk.count("checked_in")
 
     async def _consider(self, offer: Offer) -> None:
         temperament = self.temperament

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from kafka import KafkaConsumer
 from pydantic import BaseModel, ConfigDict
 
+from warmline.annotation.model import AnnotationReport, ItemKind
 from warmline.events import DomainEvent, EventType, from_record
 
 READ_TIMEOUT_S = 20.0
@@ -43,6 +44,37 @@ class WellnessSummary(BaseModel):
     rotations: int
 
 
+class AnnotationSummary(BaseModel):
+    """What the annotation loop made of the run's sampled messages and replies."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: int
+    """Messages and AI replies the sampling policy picked (after the loop's own dedupe)."""
+    tone_audits: int
+    """Of `items`, AI replies audited for tone."""
+    gold_labels: int
+    batches: int
+    alpha: list[float | None]
+    """Krippendorff's alpha of each measured batch, in order (None: undefined)."""
+    adjudicated: int
+    """Items whose agreement fell below the threshold and went to adjudication."""
+    open_tasks: int
+    """Tasks still unlabelled when the demo stopped waiting."""
+
+
+def annotation_summary(report: AnnotationReport) -> AnnotationSummary:
+    return AnnotationSummary(
+        items=report.items,
+        tone_audits=sum(b.items for b in report.batches if b.kind is ItemKind.TONE),
+        gold_labels=report.gold,
+        batches=len(report.batches),
+        alpha=[None if b.alpha is None else round(b.alpha, 3) for b in report.batches],
+        adjudicated=sum(b.adjudicated for b in report.batches),
+        open_tasks=report.open_tasks,
+    )
+
+
 class Summary(BaseModel):
     """The demo's report; `--json` prints exactly this."""
 
@@ -60,6 +92,7 @@ class Summary(BaseModel):
     """Conversations in which the crisis screen fired."""
     latency_ms: Latencies
     wellness: WellnessSummary
+    annotation: AnnotationSummary
     events: dict[str, int]
     """Every event of the run, counted by CloudEvents type."""
     duration_s: float
@@ -75,9 +108,14 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 def summarise(
-    events: Iterable[DomainEvent], *, triage_ms: Sequence[float], duration_s: float
+    events: Iterable[DomainEvent],
+    *,
+    triage_ms: Sequence[float],
+    annotation: AnnotationSummary,
+    duration_s: float,
 ) -> Summary:
-    """Count what happened from the events; take the triage latencies the customers measured."""
+    """Count what happened from the events; take the triage latencies the customers measured and
+    the annotation loop's own report."""
     events = list(events)
     by_type = Counter(str(e.type) for e in events)
     escalations = Counter(
@@ -114,6 +152,7 @@ def summarise(
             budget_exceeded=by_type[EventType.WELLNESS_BUDGET_EXCEEDED],
             rotations=by_type[EventType.WELLNESS_ROTATION_STARTED],
         ),
+        annotation=annotation,
         events=dict(sorted(by_type.items())),
         duration_s=round(duration_s, 1),
     )
@@ -175,6 +214,8 @@ def read_wellness_events(bootstrap: str, topic: str) -> list[DomainEvent]:
 def render(summary: Summary) -> str:
     """The summary as a readable plain-text table."""
     latency = summary.latency_ms
+    annotation = summary.annotation
+    alphas = ", ".join("-" if a is None else f"{a:.2f}" for a in annotation.alpha) or "-"
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:,.0f} ms"
@@ -197,13 +238,17 @@ def render(summary: Summary) -> str:
         ),
         ("budgets exceeded", str(summary.wellness.budget_exceeded)),
         ("rotations off intense queues", str(summary.wellness.rotations)),
+        ("annotation items (tone audits)", f"{annotation.items} ({annotation.tone_audits})"),
+        ("gold labels", str(annotation.gold_labels)),
+        ("agreement per batch (alpha)", alphas),
+        ("sent to adjudication", str(annotation.adjudicated)),
         ("events", str(sum(summary.events.values()))),
         ("duration", f"{summary.duration_s:.1f} s"),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [f"{label:<{width}}  {value}" for label, value in rows]
     lines.append("")
-    lines.append("exposure by specialist (intensity-weighted minutes)")
+    lines.append("exposure by person (intensity-weighted minutes)")
     exposure = summary.wellness.exposure_minutes
     name_width = max((len(name) for name in exposure), default=0)
     lines.extend(f"  {name:<{name_width}}  {minutes:>6.2f}" for name, minutes in exposure.items())
