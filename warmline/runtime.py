@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from warmline.annotation.redact import Redactor
 from warmline.config.model import LexiconProvider as LexiconProviderConfig
 from warmline.config.model import LlmProvider as LlmProviderConfig
 from warmline.config.model import LocalProvider as LocalProviderConfig
@@ -128,6 +129,18 @@ def wellness_policy(config: WarmlineConfig) -> WellnessPolicy:
         rotation_cooldown=wellness.rotation.cooldown,
         intense_queues=[queue.name for queue in config.routing.queues if queue.intense],
         wellness_leads=[s.id for s in config.routing.supervisors if s.wellness_lead],
+    )
+
+
+def redactor_for(config: WarmlineConfig) -> Redactor:
+    """A redactor that also knows the names of the configured people (specialists, supervisors,
+    annotators), which the census name lists often miss."""
+    return Redactor(
+        known_names=[
+            *(s.name for s in config.routing.specialists),
+            *(s.name for s in config.routing.supervisors),
+            *(a.name for a in config.annotation.annotators),
+        ]
     )
 
 

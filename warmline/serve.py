@@ -36,6 +36,7 @@ from warmline.retraining.settings import (
 from warmline.retraining.shadow import ShadowLog
 from warmline.runtime import (
     build_provider,
+    redactor_for,
     roster_settings,
     routing_policy,
     wellness_policy,
@@ -81,14 +82,8 @@ def annotation_services(
     settings gold labels are announced to (None: retraining is off)."""
     from warmline.annotation.gold import GoldLabelStore
     from warmline.annotation.model import policy_from_config
-    from warmline.annotation.redact import Redactor
 
     deployment = config.metadata.name
-    people = [
-        *(s.name for s in config.routing.specialists),
-        *(s.name for s in config.routing.supervisors),
-        *(a.name for a in config.annotation.annotators),
-    ]
     if retraining is not None:
         recorded = policy_from_config(config).model_taxonomy
         if recorded != retraining.taxonomy:
@@ -101,7 +96,7 @@ def annotation_services(
     return Annotation(
         gold=GoldLabelStore.connect(redis_url, deployment=deployment),
         wellness=wellness,
-        redactor=Redactor(known_names=people),
+        redactor=redactor_for(config),
         exposure=WellnessClient(
             client,
             deployment=deployment,

@@ -32,7 +32,6 @@ from warmline.annotation.model import (
     annotation_workflow_id,
     policy_from_config,
 )
-from warmline.annotation.redact import Redactor
 from warmline.annotation.sampling import decide
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
@@ -52,18 +51,18 @@ from warmline.demo.summary import (
     Summary,
     annotation_summary,
     read_events,
-    read_wellness_events,
     summarise,
 )
 from warmline.errors import ServiceError
 from warmline.events import DomainEvent, EventPublisher
 from warmline.events.admin import ensure_topics
-from warmline.events.pump import EventPump
+from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import (
     build_provider,
     escalation_policy,
+    redactor_for,
     roster_settings,
     wellness_policy,
     worker_kinds,
@@ -293,7 +292,7 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
                 # Every conversation has closed: what is on the topic now is all there will be.
                 await pump.drain()
                 events += await asyncio.to_thread(
-                    read_wellness_events, endpoints.kafka, run.wellness_topic
+                    read_until_quiet, endpoints.kafka, [run.wellness_topic]
                 )
         # After the worker has stopped, so no activity of theirs is still running.
         await _end_workflows(
@@ -379,15 +378,10 @@ def _care(
         task_queue=run.task_queue,
         kinds=kinds,
     )
-    people = [
-        *(s.name for s in config.routing.specialists),
-        *(s.name for s in config.routing.supervisors),
-        *(a.name for a in config.annotation.annotators),
-    ]
     annotation = Annotation(
         gold=GoldLabelStore(redis, deployment=deployment, prefix=f"warmline-demo-{run.run_id}"),
         wellness=views,
-        redactor=Redactor(known_names=people),
+        redactor=redactor_for(config),
         exposure=wellness,
     )
     policy = policy_from_config(config).model_copy(update={"deployment": deployment})
@@ -447,8 +441,8 @@ async def _play(
 
 
 async def _annotated(loop: AnnotationLoop) -> AnnotationSummary:
-    """Let the annotators finish the open tasks, measure the last (partial) batch, let the senior
-    annotator adjudicate what it sends to adjudication, and report."""
+    """Let the annotators finish the open tasks, measure the last (partial) batch, wait for any
+    adjudication that opens, and report."""
     await _until_labelled(loop)
     await loop.flush()
     await _until_labelled(loop)
@@ -456,10 +450,13 @@ async def _annotated(loop: AnnotationLoop) -> AnnotationSummary:
 
 
 async def _until_labelled(loop: AnnotationLoop) -> None:
-    """Wait until no task is open, up to `ANNOTATION_WAIT_S`."""
+    """Wait until no task has been open for two looks in a row (a sampled item may still be on
+    its way to becoming tasks), up to `ANNOTATION_WAIT_S`."""
+    quiet = 0
     for _ in range(int(ANNOTATION_WAIT_S / ANNOTATION_POLL_S)):
         report = await loop.report()
-        if report.items and not report.open_tasks:
+        quiet = 0 if report.open_tasks else quiet + 1
+        if quiet >= 2:
             return
         await asyncio.sleep(ANNOTATION_POLL_S)
 

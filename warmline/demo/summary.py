@@ -15,8 +15,6 @@ from warmline.events import DomainEvent, EventType, from_record
 
 READ_TIMEOUT_S = 20.0
 """How long to wait for the last events of the run to arrive on the topic."""
-WELLNESS_QUIET_S = 1.5
-"""The wellness topic is read to its end once nothing new arrived for this long."""
 
 
 class Latencies(BaseModel):
@@ -36,7 +34,7 @@ class WellnessSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     exposure_minutes: dict[str, float]
-    """Each specialist's intensity-weighted minutes at the end of the run."""
+    """Each person's (specialists' and annotators') intensity-weighted minutes at the end."""
     breaks: int
     checkins_requested: int
     checkins_submitted: int
@@ -179,32 +177,6 @@ def read_events(bootstrap: str, topic: str, *, conversations: set[str]) -> list[
                     if event.type == EventType.CONVERSATION_CLOSED:
                         closed.add(event.subject)
             if not batch and conversations <= closed:
-                break
-    finally:
-        consumer.close()
-    return events
-
-
-def read_wellness_events(bootstrap: str, topic: str) -> list[DomainEvent]:
-    """Every event on the wellness topic, read until it has been quiet for `WELLNESS_QUIET_S`.
-
-    The wellness workflows publish from activities a moment after the work they count, so there
-    is no last event to wait for. Blocking (kafka-python): call it through `asyncio.to_thread`.
-    """
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    events: list[DomainEvent] = []
-    deadline = time.monotonic() + READ_TIMEOUT_S
-    quiet_since = time.monotonic()
-    try:
-        while time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=250)
-            for records in batch.values():
-                events.extend(from_record(r.key, list(r.headers), r.value) for r in records)
-            if batch:
-                quiet_since = time.monotonic()
-            elif events and time.monotonic() - quiet_since >= WELLNESS_QUIET_S:
                 break
     finally:
         consumer.close()

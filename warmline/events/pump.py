@@ -1,4 +1,4 @@
-"""Read a topic from its start by assignment and hand every event to the handlers given."""
+"""Reading one run's topics from their start: as the events come (a pump), or all at the end."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ FETCH_WAIT_MS = 10
 """How long the broker may hold the pump's fetch for new events."""
 DRAIN_LIMIT_S = 3.0
 """How long one drain reads at most; what it leaves is read by the next."""
+QUIET_S = 1.5
+"""`read_until_quiet` stops once the topics have been quiet this long (real time)."""
+POLL_MS = 500
 
 
 EventHandler = Callable[[DomainEvent], Awaitable[None]]
@@ -66,3 +69,21 @@ class EventPump:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def read_until_quiet(bootstrap: str, topics: list[str]) -> list[DomainEvent]:
+    """Everything on `topics`, read until they have been quiet for `QUIET_S`: for events that
+    follow the work they describe by a moment (wellness workflows publish from activities), so
+    there is no last event to wait for. Blocking (kafka-python): call it in a thread."""
+    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    events: list[DomainEvent] = []
+    try:
+        quiet = 0.0
+        while quiet < QUIET_S:
+            batch = consumer.poll(timeout_ms=POLL_MS)
+            records = [record for records in batch.values() for record in records]
+            quiet = 0.0 if records else quiet + POLL_MS / 1000
+            events.extend(from_record(r.key, list(r.headers), r.value) for r in records)
+    finally:
+        consumer.close()
+    return events

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafka import KafkaConsumer
 from redis import Redis
 from temporalio.client import (
     Client,
@@ -45,7 +44,6 @@ from warmline.annotation.model import (
     policy_from_config,
 )
 from warmline.annotation.model import AnnotatorSpec as LoopAnnotator
-from warmline.annotation.redact import Redactor
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     CloseRequest,
@@ -67,13 +65,19 @@ from warmline.escalation import (
     OfferStatus,
     escalation_workflow_id,
 )
-from warmline.events import DomainEvent, EventPublisher, from_record
+from warmline.events import DomainEvent, EventPublisher
 from warmline.events.admin import ensure_topics
-from warmline.events.pump import EventPump
+from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
-from warmline.runtime import build_provider, escalation_policy, roster_settings, wellness_policy
+from warmline.runtime import (
+    build_provider,
+    escalation_policy,
+    redactor_for,
+    roster_settings,
+    wellness_policy,
+)
 from warmline.services import temporal_test_server_path
 from warmline.simulate.scenario import (
     AnnotateStep,
@@ -116,8 +120,6 @@ VIEW_SETTLE_S = 0.3
 sent has reached the view."""
 OFFER_WAIT_S = 3.0
 """How long (real time) a step waits for an offer or a handoff it needs to appear."""
-QUIET_S = 1.5
-"""Reading events stops once the topic has been quiet this long (real time)."""
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
 
@@ -205,7 +207,7 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
                 driver = _Driver(env, config, policy, task_queue, wellness, store, pump)
                 await driver.prepare(scenario, settings)
                 run.step_errors, run.views = await driver.play(scenario)
-                events = await asyncio.to_thread(_read_events, kafka, [topic, wellness_topic])
+                events = await asyncio.to_thread(read_until_quiet, kafka, [topic, wellness_topic])
                 run.events = sorted(
                     ((event.time - driver.start, event) for event in events),
                     key=lambda pair: (pair[0], pair[1].time),
@@ -253,32 +255,11 @@ def _annotation(
     """The annotation loop's stores, for a scenario with `annotate` steps."""
     if not scenario.annotates:
         return None
-    people = [
-        *(s.name for s in config.routing.specialists),
-        *(s.name for s in config.routing.supervisors),
-        *(a.name for a in config.annotation.annotators),
-    ]
     return Annotation(
         gold=GoldLabelStore(redis, deployment=config.metadata.name, prefix=f"simulate-{run}-gold"),
         wellness=store,
-        redactor=Redactor(known_names=people),
+        redactor=redactor_for(config),
     )
-
-
-def _read_events(bootstrap: str, topics: list[str]) -> list[DomainEvent]:
-    """Everything on the run's topics, read until they have been quiet for a while."""
-    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    events: list[DomainEvent] = []
-    try:
-        quiet = 0.0
-        while quiet < QUIET_S:
-            batch = consumer.poll(timeout_ms=500)
-            records = [record for records in batch.values() for record in records]
-            quiet = 0.0 if records else quiet + 0.5
-            events.extend(from_record(r.key, list(r.headers), r.value) for r in records)
-    finally:
-        consumer.close()
-    return events
 
 
 class _Driver:
