@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import random
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -282,8 +283,16 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
                 # Everyone starts a shift, as `SetAvailability` would start it.
                 for person in care.workers:
                     await care.wellness.availability(person, True)
+                parts = (options, config, client, live_view, policy, run, progress)
+                replay = functools.partial(_replay, *parts, care.wellness)
                 conversation_ids, labelled = await _play(
-                    options, config, client, live_view, policy, run, progress, care, pump
+                    replay,
+                    seed=options.seed,
+                    config=config,
+                    client=client,
+                    care=care,
+                    pump=pump,
+                    progress=progress,
                 )
                 progress.status("reading the events back")
                 events = await asyncio.to_thread(
@@ -404,32 +413,28 @@ def _sampler(
 
 
 async def _play(
-    options: DemoOptions,
+    replay: Callable[[], Awaitable[set[str]]],
+    *,
+    seed: int,
     config: WarmlineConfig,
     client: Client,
-    live_view: LiveView,
-    policy: EscalationPolicy,
-    run: Run,
-    progress: Progress,
     care: Care,
     pump: EventPump,
+    progress: Progress,
 ) -> tuple[set[str], AnnotationSummary]:
-    """The conversations with the specialists, the annotators and the event pump at work; then
-    the annotators finish the open tasks. Returns the conversation ids and the annotation."""
+    """`replay` (the conversations with the specialists at work) with the annotators and the event
+    pump at work too; then the annotators finish the open tasks. Returns the conversation ids and
+    the annotation."""
     truths = await asyncio.to_thread(labels_by_text, SCRIPTS, care.annotation.redactor)
     loop = AnnotationLoop(client, care.deployment)
     annotators = [
-        asyncio.create_task(
-            Annotator(a.id, loop, truths, seed=options.seed, wellness=care.wellness).run()
-        )
+        asyncio.create_task(Annotator(a.id, loop, truths, seed=seed, wellness=care.wellness).run())
         for a in config.annotation.annotators
     ]
     stop = asyncio.Event()
     pumping = asyncio.create_task(_pump_until(pump, stop))
     try:
-        conversation_ids = await _replay(
-            options, config, client, live_view, policy, run, progress, care.wellness
-        )
+        conversation_ids = await replay()
         progress.status("annotating the last items")
         return conversation_ids, await _annotated(loop)
     finally:
