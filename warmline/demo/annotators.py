@@ -72,7 +72,6 @@ class Annotator:
         self.error_rate = ERROR_RATES.get(annotator_id, DEFAULT_ERROR_RATE)
         # A simulation, not security: a seeded generator makes runs repeatable.
         self.rng = random.Random(f"{seed}:{annotator_id}")  # noqa: S311
-        self.submitted = 0
 
     async def run(self) -> None:
         while True:
@@ -107,4 +106,3 @@ class Annotator:
             others = [label for label in task.labels if label not in labels]
             labels = [self.rng.choice(others)] if others else labels
         await self.loop.submit(self.id, task.task_id, labels)
-        self.submitted += 1
