@@ -39,7 +39,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer
 from redis import Redis
 from rich.console import Console
 from rich.table import Table
@@ -73,8 +72,9 @@ from warmline.escalation import (
     OfferStatus,
     escalation_workflow_id,
 )
-from warmline.events import DomainEvent, EventPublisher, EventType, from_record
+from warmline.events import DomainEvent, EventPublisher, EventType
 from warmline.events.admin import ensure_topics
+from warmline.events.pump import read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
@@ -693,19 +693,9 @@ def policy_roster(policy: EscalationPolicy) -> str:
 
 def read_events(bootstrap: str, topic: str) -> list[DomainEvent]:
     """Every event on the run's topic (each once), read until it has been quiet for a while."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     events: dict[str, DomainEvent] = {}
-    try:
-        quiet = 0.0
-        while quiet < QUIET_S:
-            batch = consumer.poll(timeout_ms=500)
-            records = [record for records in batch.values() for record in records]
-            quiet = 0.0 if records else quiet + 0.5
-            for record in records:
-                event = from_record(record.key, list(record.headers), record.value)
-                events.setdefault(event.id, event)
-    finally:
-        consumer.close()
+    for event in read_until_quiet(bootstrap, [topic], quiet_s=QUIET_S):
+        events.setdefault(event.id, event)
     # A stable sort: events of one moment stay in publish order, which Kafka keeps per subject
     # (one worker's events share a key, hence a partition); their ids carry no order.
     return sorted(events.values(), key=lambda e: e.time)

@@ -71,15 +71,17 @@ class EventPump:
         self._consumer.close()
 
 
-def read_until_quiet(bootstrap: str, topics: list[str]) -> list[DomainEvent]:
-    """Everything on `topics`, read until they have been quiet for `QUIET_S`: for events that
+def read_until_quiet(
+    bootstrap: str, topics: list[str], *, quiet_s: float = QUIET_S
+) -> list[DomainEvent]:
+    """Everything on `topics`, read until they have been quiet for `quiet_s`: for events that
     follow the work they describe by a moment (wellness workflows publish from activities), so
     there is no last event to wait for. Blocking (kafka-python): call it in a thread."""
     consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     events: list[DomainEvent] = []
     try:
         quiet = 0.0
-        while quiet < QUIET_S:
+        while quiet < quiet_s:
             batch = consumer.poll(timeout_ms=POLL_MS)
             records = [record for records in batch.values() for record in records]
             quiet = 0.0 if records else quiet + POLL_MS / 1000
