@@ -124,9 +124,8 @@ def _section(event_type: EventType) -> str:
     lines = [f"\n#### `{event_type.value}`\n\n"]
     if doc and not doc.startswith("The data of one event type"):
         lines.append(f"{' '.join(doc.split())}\n\n")
-    key = "worker id" if event_type.keyed_by_worker else "conversation id"
     lines.append(
-        f"Topic `{event_type.topic}`, keyed by {key}. "
+        f"Topic `{event_type.topic}`, keyed by {event_type.subject_kind}. "
         f"Schema: [`{event_type.value}.json`](schemas/events/{event_type.value}.json).\n\n"
     )
     lines.append("| field | type | required | description |\n|---|---|---|---|\n")

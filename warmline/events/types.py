@@ -68,6 +68,17 @@ class EventType(StrEnum):
         return self.value.startswith("io.warmline.wellness.") or self in _HR_INBOUND
 
     @property
+    def subject_kind(self) -> str:
+        """What the `subject` (and so the Kafka key) of this type's events names."""
+        if self.keyed_by_worker:
+            return "worker id"
+        if self in (EventType.MODEL_PROMOTED, EventType.MODEL_REJECTED):
+            return "`<deployment>/<taxonomy>`"
+        if self is EventType.ANNOTATION_BATCH_MEASURED:
+            return "deployment name"
+        return "conversation id"
+
+    @property
     def inbound(self) -> bool:
         """Sent to warmline (by channels, the CRM, HR) rather than emitted by it."""
         return self.value.startswith("io.warmline.inbound.")
