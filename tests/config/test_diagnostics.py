@@ -193,6 +193,32 @@ def test_unknown_taxonomy_label_in_label_map(shop: Path, edit: Edit) -> None:
     )
 
 
+def test_label_map_target_outside_the_model_taxonomy(shop: Path, edit: Edit) -> None:
+    edit(
+        shop,
+        "    builtin: goemotions/ekman\n",
+        "    builtin: goemotions/ekman\n  label_map:\n    anger: rage\n",
+    )
+    line = _line_of(shop, "    anger: rage")
+    assert _messages(shop) == [
+        f"{shop}:{line}:12: annotation.label_map.anger: unknown 'ekman' model label 'rage'; "
+        "known: anger, disgust, fear, joy, sadness, surprise, neutral"
+    ]
+
+
+def test_unmapped_custom_label_outside_the_model_taxonomy(shop: Path, edit: Edit) -> None:
+    edit(
+        shop,
+        "    builtin: goemotions/ekman\n",
+        "    name: shop-emotions\n    labels: [calm, angry]\n  label_map:\n    calm: neutral\n",
+    )
+    line = _line_of(shop, "    labels: [calm, angry]")
+    assert _messages(shop) == [
+        f"{shop}:{line}:20: annotation.taxonomy.labels[1]: unknown 'original' model label "
+        "'angry' (not in label_map, so it is kept as is); did you mean 'anger'?"
+    ]
+
+
 def test_every_problem_is_reported_not_only_the_first(shop: Path, edit: Edit) -> None:
     edit(shop, "    offer_to: 2\n", "    offer_to: many\n")
     edit(shop, "    per_shift: 4h\n", "    per_shift: soon\n")

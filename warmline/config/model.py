@@ -517,7 +517,8 @@ class Annotation(Model):
 
     taxonomy: Taxonomy
     label_map: dict[str, str] = Field(default_factory=dict)
-    """Taxonomy label -> model label, where they differ."""
+    """Taxonomy label -> model label, where they differ; an unmapped label is kept as it is.
+    Every label must end up a label of the model taxonomy (`retraining.taxonomy`)."""
     annotators: list[Annotator] = Field(default_factory=list)
     """People labelling sampled decisions."""
     sampling: Sampling = Field(default_factory=Sampling)

@@ -13,7 +13,7 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from rapidfuzz import process
 
-from warmline.config.model import LexiconProvider, WarmlineConfig
+from warmline.config.model import BUILTIN_TAXONOMIES, LexiconProvider, WarmlineConfig
 from warmline.config.secrets import literal_secret_settings
 
 Loc = tuple[str | int, ...]
@@ -34,9 +34,9 @@ def _did_you_mean(name: str, known: list[str]) -> str:
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
-def _unknown(loc: Loc, what: str, name: str, known: list[str]) -> Problem:
+def _unknown(loc: Loc, what: str, name: str, known: list[str], note: str = "") -> Problem:
     hint = _did_you_mean(name, known) or (f"; known: {', '.join(known)}" if known else "")
-    return Problem(loc, f"unknown {what} {name!r}{hint}")
+    return Problem(loc, f"unknown {what} {name!r}{note}{hint}")
 
 
 def check_references(config: WarmlineConfig) -> list[Problem]:
@@ -119,6 +119,7 @@ def _annotation(config: WarmlineConfig) -> Iterator[Problem]:
     for label in annotation.label_map:
         if label not in labels:
             yield _unknown(("annotation", "label_map", label), "taxonomy label", label, labels)
+    yield from _model_labels(config)
     count = len(annotation.annotators)
     if count and annotation.overlap > count:
         yield Problem(
@@ -131,6 +132,29 @@ def _annotation(config: WarmlineConfig) -> Iterator[Problem]:
             ("annotation", "adjudication", "by"),
             "adjudication by senior_annotator needs an annotator with senior: true",
         )
+
+
+def _model_labels(config: WarmlineConfig) -> Iterator[Problem]:
+    """Every annotation label must land on a label of the model taxonomy retraining trains:
+    retraining drops a gold label with any other label as `unknown_label`, silently and for
+    good, so a typo here would waste every annotator's work on the items that carry it."""
+    annotation = config.annotation
+    taxonomy = annotation.model_taxonomy
+    known = list(BUILTIN_TAXONOMIES[f"goemotions/{taxonomy}"])
+    what = f"{taxonomy!r} model label"
+    for label, target in annotation.label_map.items():
+        # A key that is no annotation label is reported as such; its target does not matter.
+        if label in annotation.taxonomy.label_set and target not in known:
+            yield _unknown(("annotation", "label_map", label), what, target, known)
+    for index, label in enumerate(annotation.taxonomy.label_set):
+        if label not in annotation.label_map and label not in known:
+            where: Loc = (
+                ("annotation", "taxonomy", "labels", index)
+                if annotation.taxonomy.labels is not None
+                else ("annotation", "taxonomy", "builtin")
+            )
+            note = " (not in label_map, so it is kept as is)"
+            yield _unknown(where, what, label, known, note)
 
 
 def _connector_secrets(config: WarmlineConfig) -> Iterator[Problem]:
