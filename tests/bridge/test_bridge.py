@@ -6,21 +6,27 @@ Real services throughout: the dev server with warmline's worker, Apache Kafka, R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.bridge.conftest import PEER_SUPPORT, Inbound, Sent, until
 from warmline.conversation import MAX_MESSAGE_CHARS
-from warmline.events import EventType, to_record
+from warmline.events import DomainEvent, EventType, to_record
+from warmline.wellness.policy import WellnessState, WorkerKind
 from warmline.wellness.types import wellness_workflow_id
 from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
@@ -137,6 +143,64 @@ async def test_availability_updates_the_roster_and_shifts_are_kept(inbound: Inbo
     assert marcus.shift is None
 
 
+async def test_an_annotators_availability_and_shifts_reach_their_wellness_workflow_alone(
+    inbound: Inbound,
+) -> None:
+    annotator = "an-dee"
+
+    def availability(available: bool) -> DomainEvent:
+        data = {"specialist_id": annotator, "available": available, "reason": "rota"}
+        return inbound.event(EventType.INBOUND_AVAILABILITY_CHANGED, data, subject=annotator)
+
+    starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    shift = inbound.event(
+        EventType.INBOUND_SHIFT_SCHEDULED,
+        {
+            "worker_id": annotator,
+            "shift_id": "s-an",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=4)).isoformat(),
+        },
+        subject=annotator,
+    )
+    handle = inbound.client.get_workflow_handle_for(
+        WellnessWorkflow.run, wellness_workflow_id("peer-support", annotator)
+    )
+    inbound.started.append(handle.id)
+
+    async def state_when(predicate: Callable[[WellnessState], bool]) -> WellnessState:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(RPCError):
+                state = await handle.query(WellnessWorkflow.state)
+                if predicate(state):
+                    return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the wellness workflow of {annotator} never matched")
+            await asyncio.sleep(0.1)
+
+    running = await inbound.run()
+    await inbound.send(availability(True), shift)
+    # Available with no shift running: the annotator's wellness workflow starts one, as a
+    # specialist's does; HR's shift waits for its start.
+    state = await state_when(lambda s: s.shift is not None and bool(s.upcoming))
+    assert state.kind is WorkerKind.ANNOTATOR
+    assert state.shift is not None
+    assert state.shift.shift_id.startswith("available-")
+    assert [(s.shift_id, s.starts_at) for s in state.upcoming] == [("s-an", starts)]
+    await inbound.send(availability(False))
+    state = await state_when(lambda s: s.shift is None)
+    assert [s.shift_id for s in state.upcoming] == ["s-an"]
+    await until(lambda: running.bridge.stats.availability == 2, what="both", task=running)
+    await running.stop()
+    assert (running.bridge.stats.shifts, running.bridge.stats.dead_lettered) == (1, 0)
+    # Annotators are in no roster: the bridge neither updated nor started one.
+    roster = inbound.client.get_workflow_handle(inbound.roster_id)
+    with pytest.raises(RPCError) as missing:
+        await roster.describe()
+    assert missing.value.status is RPCStatusCode.NOT_FOUND
+
+
 async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_bridge_goes_on(
     inbound: Inbound,
 ) -> None:
@@ -201,7 +265,15 @@ async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_brid
             subject="vol-nobody",
         )
     )
-    bad.append((hr, availability.value, availability.headers, "unknown specialist 'vol-nobody'"))
+    bad.append(
+        (
+            hr,
+            availability.value,
+            availability.headers,
+            "unknown worker 'vol-nobody': neither in the configuration's routing.specialists nor "
+            "in its annotation.annotators",
+        )
+    )
     too_long = to_record(inbound.message("c" * 1100, "m0", "Hello?"))
     bad.append((topic, too_long.value, too_long.headers, "Temporal refused message m0 of"))
 

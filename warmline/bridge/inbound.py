@@ -3,15 +3,16 @@
 One poll is one batch. Each record is decoded (CloudEvents, binary mode), typed by the event catalog
 and checked against the configuration. A record that cannot be processed — not a warmline event,
 too large, a type that does not belong on its topic, invalid data, an empty or oversized message,
-an unknown tenant or specialist — is dead-lettered with the reason and its coordinates, and the
+an unknown tenant or worker — is dead-lettered with the reason and its coordinates, and the
 bridge moves on. The rest, less the event ids already handled, are handed on, the records of one
 conversation (or worker) in order:
 
 - a customer message signals-with-start its `ConversationWorkflow` (`receive_message`): the first
   message starts the conversation;
-- an availability change updates the roster (`set_availability`, the event id as the update id);
+- a specialist's availability change updates the roster (`set_availability`, the event id as the
+  update id); an annotator's skips it (the roster holds specialists only);
 - a shift is kept in Redis (`ShiftStore`, for reports) and signalled-with-start to the worker's
-  `WellnessWorkflow`, as is every availability change.
+  `WellnessWorkflow`, as is every availability change, a specialist's or an annotator's.
 
 Offsets are committed only once Temporal (and Redis) accepted every effect of the batch. While they
 are unreachable the batch is retried with exponential backoff and full jitter, never dead-lettered
@@ -144,8 +145,9 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
     """Consumes the inbound topics until `stop()`; see the module docstring for the guarantees.
 
     `config` must be the workers' configuration: new conversations start with its escalation
-    policy, and availability is checked against its specialists. The consume loop, the outage
-    retries and the dead letters are `BatchConsumer`'s; this class checks records and hands them on.
+    policy, and availability is checked against its specialists and annotators. The consume loop,
+    the outage retries and the dead letters are `BatchConsumer`'s; this class checks records and
+    hands them on.
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         task_queue = self.settings.task_queue
         self._tenants: dict[str, Tenant] = {t.id: t for t in config.tenants}
         self._specialists = {s.id for s in config.routing.specialists}
+        self._annotators = {a.id for a in config.annotation.annotators}
         self._policy = escalation_policy(config, task_queue=task_queue)
         self._roster_id = routing_policy(config, task_queue=task_queue).roster_id
         self._roster = roster_settings(config)
@@ -273,19 +276,21 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
     def _availability(
         self, record: ConsumerRecord, event: DomainEvent, data: InboundAvailability
     ) -> _Item:
-        if data.specialist_id not in self._specialists:
+        worker = data.specialist_id
+        if worker not in self._specialists and worker not in self._annotators:
             raise _UnprocessableError(
-                f"unknown specialist {data.specialist_id!r}: not in the configuration's "
-                "routing.specialists"
+                f"unknown worker {worker!r}: neither in the configuration's routing.specialists "
+                "nor in its annotation.annotators"
             )
-        _same_subject(event, data.specialist_id, "specialist id")
-        request = AvailabilityRequest(specialist_id=data.specialist_id, available=data.available)
+        _same_subject(event, worker, "worker id")
         return _Item(
             record,
             event,
-            order_key=f"worker/{data.specialist_id}",
-            what=f"availability of {data.specialist_id}",
-            apply=lambda: self._set_availability(request, update_id=f"bridge/{event.id}"),
+            order_key=f"worker/{worker}",
+            what=f"availability of {worker}",
+            apply=lambda: self._set_availability(
+                worker, available=data.available, update_id=f"bridge/{event.id}"
+            ),
         )
 
     def _shift(self, record: ConsumerRecord, event: DomainEvent, data: InboundShift) -> _Item:
@@ -362,7 +367,18 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         )
         self.stats.messages += 1
 
-    async def _set_availability(self, request: AvailabilityRequest, *, update_id: str) -> None:
+    async def _set_availability(self, worker: str, *, available: bool, update_id: str) -> None:
+        # Annotators are in no roster: their wellness workflow alone hears of their availability.
+        if worker in self._specialists:
+            await self._update_roster(
+                AvailabilityRequest(specialist_id=worker, available=available), update_id=update_id
+            )
+        # The worker's wellness workflow follows availability too (a shift starts with it when
+        # HR sent none); a repeat changes nothing, like the roster's.
+        await self._wellness.availability(worker, available)
+        self.stats.availability += 1
+
+    async def _update_roster(self, request: AvailabilityRequest, *, update_id: str) -> None:
         handle = self._client.get_workflow_handle_for(RosterWorkflow.run, self._roster_id)
         timeout = self.settings.call_timeout
         try:
@@ -383,10 +399,6 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         except WorkflowUpdateFailedError as error:
             reason = str(error.cause) if error.cause is not None else str(error)
             raise _UnprocessableError(f"the roster refused the change: {reason}") from None
-        # The worker's wellness workflow follows availability too (a shift starts with it when
-        # HR sent none); a repeat changes nothing, like the roster's.
-        await self._wellness.availability(request.specialist_id, request.available)
-        self.stats.availability += 1
 
     async def _keep_shift(self, shift: InboundShift) -> None:
         if not await asyncio.to_thread(self._shifts.record, shift):

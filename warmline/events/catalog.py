@@ -462,9 +462,12 @@ class InboundMessage(EventData):
 
 
 class InboundAvailability(EventData):
-    """HR or a workforce tool says a specialist became (un)available; subject is the worker id."""
+    """HR or a workforce tool says a worker (a specialist or an annotator) became (un)available;
+    subject is the worker id."""
 
     specialist_id: str
+    """The worker's id: a specialist's (`routing.specialists`) or an annotator's
+    (`annotation.annotators`); the field keeps its v1 name."""
     available: bool
     reason: str = ""
 
