@@ -20,7 +20,8 @@ BambooHR answers XML):
   (ISO 8601 with a zone) and `customQueues` (comma-separated queue names, empty for all).
 
 Only these figures leave warmline: team-level mean exposure and budgets (suppressed below
-`min_group_size`), budget breaches, rotation queues and times. Check-ins (moods, notes), breaks and
+`min_group_size`: the deployment's `wellness.min_group_size`, or the connector's own setting when
+that is larger), budget breaches, rotation queues and times. Check-ins (moods, notes), breaks and
 individual exposure are not sent, and no conversation content ever is. Workers map to
 employees through `settings.employees` (worker id → BambooHR employee id); events of a worker not
 in it are skipped with a warning, as is a shift row of an employee not in it.
@@ -94,9 +95,9 @@ class BambooHRSettings(BaseModel):
     team_employee: str | None = None
     """BambooHR employee id (an HR service record) whose exposure table takes the team's rows;
     exposure is not sent when unset."""
-    min_group_size: int = Field(default=5, ge=3)
-    """Team rows are sent only when at least this many workers have a figure (as in warmline's
-    `wellness.min_group_size`)."""
+    min_group_size: int | None = Field(default=None, ge=3)
+    """A larger minimum group for team rows than the deployment's `wellness.min_group_size`; the
+    larger of the two applies, so this can raise the deployment's minimum, never lower it."""
     rotation_table: str = "customWarmlineRotation"
     shift_table: str = "customWarmlineShifts"
     timeout_seconds: PositiveFloat = 10.0
@@ -143,6 +144,14 @@ class BambooHRConnector(Connector):
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self._key = self.secret("api_key")
+        asked = self.settings.min_group_size
+        if asked is not None and asked < context.min_group_size:
+            log.warning(
+                "%s: settings.min_group_size %s is below wellness.min_group_size %d, which applies",
+                context.name,
+                asked,
+                context.min_group_size,
+            )
         self._workers = {employee: worker for worker, employee in self.settings.employees.items()}
         self._client: httpx.AsyncClient | None = None
         self._publisher: EventPublisher | None = None
@@ -151,6 +160,12 @@ class BambooHRConnector(Connector):
         """Each worker's latest exposure event (this process's memory), for team rows."""
         self._published: dict[str, None] = {}
         """Ids of shift events this process published, oldest first."""
+
+    @property
+    def min_group_size(self) -> int:
+        """The fewest workers a team row may describe: the deployment's `wellness.min_group_size`
+        or `settings.min_group_size`, whichever is larger."""
+        return max(self.context.min_group_size, self.settings.min_group_size or 0)
 
     @property
     def api(self) -> str:
@@ -203,12 +218,12 @@ class BambooHRConnector(Connector):
         figures = list(self._exposure.values())
         if team is None or not figures:
             return
-        if len(figures) < self.settings.min_group_size:
+        if len(figures) < self.min_group_size:
             log.info(
                 "%s: exposure of %d worker(s) not sent: fewer than min_group_size %d",
                 self.context.name,
                 len(figures),
-                self.settings.min_group_size,
+                self.min_group_size,
             )
             return
         latest = max(figures, key=lambda e: (e.time, e.id))

@@ -57,7 +57,7 @@ def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSo
     sources: list[CustomerProfileSource] = [RequestProfileSource()]
     for name in config.handoff.context.customer_profile_from:
         entry = next(c for c in config.connectors if c.name == name)
-        source = build(entry, base_dir=base_dir).profile_source()
+        source = build(config, entry, base_dir=base_dir).profile_source()
         if source is None:
             raise WarmlineError(
                 f"connector {name!r} (type {entry.type}) cannot look up customer profiles; "

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from warmline.config.model import Wellness
 from warmline.errors import WarmlineError
 from warmline.events.catalog import EventData, parse_data
 from warmline.events.envelope import DomainEvent
@@ -25,6 +26,7 @@ from warmline.handoff import CustomerProfileSource
 DataT = TypeVar("DataT", bound=EventData)
 _HANDLES = "__warmline_handles__"
 _BATCH = "__warmline_batch__"
+DEFAULT_MIN_GROUP_SIZE = Wellness().min_group_size
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class ConnectorContext:
     """Resolved secrets from the configuration's `secrets:` (API keys, signing keys)."""
     base_dir: str = "."
     """Directory of the configuration file, for relative template paths."""
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE
+    """The deployment's `wellness.min_group_size`: the fewest people an aggregate this connector
+    sends out may describe. `build` (so `warmline connector run`) fills it from the
+    configuration; a connector may ask for more, never for less."""
 
 
 Handler = Callable[[Any], Awaitable[None]]

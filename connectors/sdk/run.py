@@ -64,11 +64,17 @@ def topics_for(entry: ConnectorConfig, connector_type: type[Connector]) -> tuple
 
 
 def build(
-    entry: ConnectorConfig, *, base_dir: Path, env: Mapping[str, str] | None = None
+    config: WarmlineConfig,
+    entry: ConnectorConfig,
+    *,
+    base_dir: Path,
+    env: Mapping[str, str] | None = None,
 ) -> Connector:
-    """The connector instance a configuration entry describes, its secrets read from `env`.
+    """The connector instance `config`'s `entry` describes, its secrets read from `env`.
 
     Only this connector's secrets are read, so a connector process needs no other credentials.
+    The deployment's `wellness.min_group_size` goes into the context, so no connector setting
+    can let a smaller group's figures out.
     """
     connector_type = resolve(entry.type)
     settings = connector_type.Settings.model_validate(settings_of(entry, connector_type))
@@ -83,6 +89,7 @@ def build(
         name=entry.name,
         secrets={name: value for name, value in secrets.items() if value is not None},
         base_dir=str(base_dir),
+        min_group_size=config.wellness.min_group_size,
     )
     return connector_type(settings, context)
 
@@ -106,7 +113,7 @@ async def run_connector(
     problems = check_connectors(config_path, config.model_copy(update={"connectors": [entry]}))
     if problems:
         raise ConfigError(problems)
-    connector = build(entry, base_dir=config_path.parent)
+    connector = build(config, entry, base_dir=config_path.parent)
     settings = RunnerSettings(
         events=tuple(entry.events), topics=topics or topics_for(entry, type(connector))
     )

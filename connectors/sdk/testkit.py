@@ -26,7 +26,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from pydantic import BaseModel
 
-from connectors.sdk.connector import Connector, ConnectorContext
+from connectors.sdk.connector import DEFAULT_MIN_GROUP_SIZE, Connector, ConnectorContext
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
 from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
@@ -73,7 +73,9 @@ class ConnectorHarness:
         secrets: Mapping[str, str] | None = None,
         runner: RunnerSettings = FAST_RETRIES,
         name: str | None = None,
+        min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     ) -> None:
+        """`min_group_size` stands for the deployment's `wellness.min_group_size`."""
         suffix = uuid.uuid4().hex[:10]
         self.name = name or f"{connector_type.type_name or 'connector'}-{suffix}"
         self.topic = f"testkit-events-{suffix}"
@@ -84,9 +86,10 @@ class ConnectorHarness:
             if isinstance(settings, BaseModel)
             else connector_type.Settings.model_validate(settings)
         )
-        self.connector = connector_type(
-            parsed, ConnectorContext(name=self.name, secrets=dict(secrets or {}))
+        context = ConnectorContext(
+            name=self.name, secrets=dict(secrets or {}), min_group_size=min_group_size
         )
+        self.connector = connector_type(parsed, context)
         # Everything the kit emits goes to its one fresh topic, wellness events included.
         self._publisher = EventPublisher.connect(kafka, topic=self.topic, wellness_topic=self.topic)
         self.runner = ConnectorRunner(

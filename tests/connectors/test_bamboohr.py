@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +17,12 @@ from kafka import KafkaConsumer
 from pydantic import ValidationError
 
 from connectors.bamboohr import BambooHRConnector, BambooHRSettings
-from connectors.sdk.connector import ConnectorContext, PermanentError, RetryableError
+from connectors.sdk.connector import ConnectorContext, Event, PermanentError, RetryableError
+from connectors.sdk.run import build
 from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness
 from tests.connectors.fakes import BAMBOOHR_KEY, FakeBambooHR, Fault, consuming
+from warmline.config.loader import load_config
+from warmline.events.catalog import WellnessExposureUpdated
 from warmline.events.envelope import DomainEvent, from_record
 from warmline.events.publisher import EventPublisher
 from warmline.events.types import EventType
@@ -28,6 +32,7 @@ EMPLOYEES = {"w-ana": "101", "w-ben": "102", "w-gone": "999"}
 EXPOSURE = "customWarmlineExposure"
 TEAM = "900"
 ROTATION = "customWarmlineRotation"
+INSURER = Path(__file__).resolve().parents[2] / "examples" / "insurer-claims"
 
 
 def settings(fake: FakeBambooHR, **changes: Any) -> dict[str, Any]:
@@ -37,7 +42,6 @@ def settings(fake: FakeBambooHR, **changes: Any) -> dict[str, Any]:
         "employees": EMPLOYEES,
         "timeout_seconds": 1.0,
         "team_employee": TEAM,
-        "min_group_size": 3,
     } | changes
 
 
@@ -52,6 +56,7 @@ def harness(
             redis=redis,
             secrets={"api_key": BAMBOOHR_KEY},
             runner=RUNNER,
+            min_group_size=3,
         )
     )
 
@@ -222,10 +227,15 @@ async def read_shift_events(
 
 
 @asynccontextmanager
-async def started(fake: FakeBambooHR, **changes: Any) -> AsyncIterator[BambooHRConnector]:
+async def started(
+    fake: FakeBambooHR, *, deployment_min: int = 3, **changes: Any
+) -> AsyncIterator[BambooHRConnector]:
+    """A started connector; `deployment_min` stands for `wellness.min_group_size`."""
+    context = ConnectorContext(
+        name="hr", secrets={"api_key": BAMBOOHR_KEY}, min_group_size=deployment_min
+    )
     connector = BambooHRConnector(
-        BambooHRSettings.model_validate(settings(fake, **changes)),
-        ConnectorContext(name="hr", secrets={"api_key": BAMBOOHR_KEY}),
+        BambooHRSettings.model_validate(settings(fake, **changes)), context
     )
     await connector.start()
     try:
@@ -303,7 +313,7 @@ async def test_the_pull_runs_every_interval_while_the_connector_runs(kafka_boots
     start = datetime.now(UTC)
     with FakeBambooHR() as fake:
         fake.add_shift("101", start, start + timedelta(hours=8), "claims")
-        changes = {
+        changes: dict[str, Any] = {
             "kafka_bootstrap": kafka_bootstrap,
             "inbound_topic": topic,
             "pull_interval": "200ms",
@@ -329,3 +339,46 @@ def test_a_pull_interval_needs_a_broker() -> None:
         {"subdomain": "acme", "pull_interval": "15m", "kafka_bootstrap": "k:9092"}
     )
     assert parsed.pull_interval == timedelta(minutes=15)
+
+
+def exposure_event(worker: str, minutes: float, at: datetime | None = None) -> Event[Any]:
+    return Event(
+        id=str(uuid.uuid4()),
+        type=EventType.WELLNESS_EXPOSURE_UPDATED,
+        source="/warmline/test",
+        subject=worker,
+        time=at or datetime.now(UTC),
+        data=WellnessExposureUpdated(exposure_minutes=minutes, budget_minutes=240.0),
+    )
+
+
+async def test_the_deployments_min_group_size_applies_whatever_the_setting_says() -> None:
+    with FakeBambooHR(employees=(TEAM,)) as fake:
+        # The connector asks for 3, the deployment for 5: four workers are too few.
+        async with started(fake, deployment_min=5, min_group_size=3) as hr:
+            assert hr.min_group_size == 5
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 * n) for n in range(4)])
+            assert fake.table(EXPOSURE) == []
+            await hr.on_exposure([exposure_event("w-4", 40.0)])
+            assert [r["customWorkers"] for r in fake.table(EXPOSURE)] == ["5"]
+        # The connector may ask for more than the deployment, and then gets it.
+        async with started(fake, deployment_min=3, min_group_size=6) as hr:
+            assert hr.min_group_size == 6
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0) for n in range(5)])
+        # Without a setting of its own it follows the deployment.
+        async with started(fake, deployment_min=4) as hr:
+            assert hr.min_group_size == 4
+        assert len(fake.table(EXPOSURE)) == 1
+
+
+def test_a_configured_connector_gets_the_deployments_min_group_size() -> None:
+    config = load_config(INSURER / "warmline.yaml", resolve_secrets=False)
+    stricter = config.wellness.model_copy(update={"min_group_size": 7})
+    config = config.model_copy(update={"wellness": stricter})
+    [entry] = [c for c in config.connectors if c.type == "bamboohr"]
+    assert entry.settings.get("min_group_size") != 7
+    env = {ref.name: "key" for ref in entry.secrets.values()}
+    connector = build(config, entry, base_dir=INSURER, env=env)
+    assert isinstance(connector, BambooHRConnector)
+    assert connector.context.min_group_size == 7
+    assert connector.min_group_size == 7
