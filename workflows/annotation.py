@@ -3,11 +3,11 @@
 Sampled items arrive by signal (`submit_item` from the sampler, `submit_text` from callers that
 hold redacted text); an activity fetches and redacts the message and the item becomes a task for
 `overlap` annotators. Annotators pull tasks through the `next_task` update, which reads their
-wellness state (an activity) so nobody on a break gets work and nobody over budget gets a
-high-distress item; they submit labels, skip with a reason or flag an item as distressing. Labelled
-items are measured in batches with Krippendorff's alpha; below the threshold, items the annotators
-disagreed on go to adjudication. Gold labels are recorded in the gold-label store and emitted as
-events, and the retraining workflow is told of them; tone audits of AI replies feed a
+wellness state (an activity) so nobody unavailable or on a break gets work and nobody over budget
+gets a high-distress item; they submit labels, skip with a reason or flag an item as distressing.
+Labelled items are measured in batches with Krippendorff's alpha; below the threshold, items the
+annotators disagreed on go to adjudication. Gold labels are recorded in the gold-label store and
+emitted as events, and the retraining workflow is told of them; tone audits of AI replies feed a
 reply-quality rate per model version. Each annotator's time with a task counts toward their
 exposure in their wellness workflow. Everything that touches the outside world is an activity.
 """
@@ -244,6 +244,12 @@ class AnnotationWorkflow:
         if held is not None:
             return NextTaskResult(task=self._view(held, annotator))
         state = states.states[annotator]
+        # Views recorded before `available` existed read as available: older histories take the
+        # same path, and nothing here schedules a command, so no patch is needed.
+        if not state.available:
+            return NextTaskResult(
+                reason="you are unavailable: no new tasks until you (or HR) say you are available"
+            )
         if not state.may_take_any:
             return NextTaskResult(reason="you are on a break: no new tasks until it ends")
         self._expire_leases()

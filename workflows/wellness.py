@@ -1,7 +1,8 @@
 """WellnessWorkflow: one per worker, the durable record of their exposure, breaks and check-ins.
 
 It counts intensity-weighted minutes of work (signals from the exposure tracker and the annotation
-workflow), follows the worker's shifts (signals from the bridge), and applies the policy's rules
+workflow), follows the worker's shifts and availability (signals from the bridge and the APIs; an
+annotator's own availability call is an update), and applies the policy's rules
 (`warmline.wellness.policy`): breaks, the consecutive-crisis cap, check-ins and their nudges,
 rotation off intense queues. After every change it rewrites the worker's Redis view, which routing
 reads, and publishes the wellness events. One timer runs at a time: until the next thing due.
@@ -62,6 +63,10 @@ class WellnessWorkflow:
         """Grows with every change; the view is written up to `_synced`."""
         self._synced = 0
         self._operations = 0
+        self._available = params.available
+        """The last word on availability; kept here, beside the policy's state, and shown in the
+        view (the annotation loop reads it before it hands out a task). It schedules no command,
+        so histories from before it replay unpatched."""
         now = workflow.now()
         for shift in params.shifts:
             self._wellness.schedule(shift, now)
@@ -101,6 +106,7 @@ class WellnessWorkflow:
                 policy=params.policy,
                 state=self._wellness.state,
                 continue_as_new_after=params.continue_as_new_after,
+                available=self._available,
             )
         )
 
@@ -119,7 +125,7 @@ class WellnessWorkflow:
 
     @workflow.signal(name=AVAILABILITY_SIGNAL)
     def availability(self, request: Availability) -> None:
-        self._wellness.availability(request.available, workflow.now())
+        self._set_available(request.available)
         self._changed()
 
     # --- updates: the worker's own actions -----------------------------------------------------
@@ -166,6 +172,12 @@ class WellnessWorkflow:
             ) from None
 
     @workflow.update
+    async def set_availability(self, request: Availability) -> WorkerWellness:
+        """The `availability` signal for a worker who wants to know once assignment sees it."""
+        self._set_available(request.available)
+        return await self._changed_and_synced()
+
+    @workflow.update
     async def record_work(self, record: ExposureRecord) -> WorkerWellness:
         """`record_exposure` for callers that want the resulting state once routing sees it."""
         self._wellness.record(record, workflow.now())
@@ -175,7 +187,7 @@ class WellnessWorkflow:
 
     @workflow.query
     def view(self) -> WorkerWellness:
-        return self._wellness.state.view(self._params.policy, workflow.now())
+        return self._view()
 
     @workflow.query
     def state(self) -> WellnessState:
@@ -190,6 +202,14 @@ class WellnessWorkflow:
 
     # --- plumbing --------------------------------------------------------------------------
 
+    def _set_available(self, available: bool) -> None:
+        self._wellness.availability(available, workflow.now())
+        self._available = available
+
+    def _view(self) -> WorkerWellness:
+        view = self._wellness.state.view(self._params.policy, workflow.now())
+        return view.model_copy(update={"available": self._available})
+
     def _changed(self) -> None:
         self._changes += 1
         self._operations += 1
@@ -198,18 +218,14 @@ class WellnessWorkflow:
         self._changed()
         target = self._changes
         await workflow.wait_condition(lambda: self._synced >= target)
-        return self._wellness.state.view(self._params.policy, workflow.now())
+        return self._view()
 
     async def _sync(self) -> None:
         target = self._changes
         outgoing, self._wellness.outbox = self._wellness.outbox, []
-        now = workflow.now()
         await workflow.execute_activity_method(
             WellnessActivities.sync,
-            WellnessSync(
-                view=self._wellness.state.view(self._params.policy, now),
-                events=[self._event(item) for item in outgoing],
-            ),
+            WellnessSync(view=self._view(), events=[self._event(item) for item in outgoing]),
             start_to_close_timeout=SYNC_TIMEOUT,
             retry_policy=SYNC_RETRY,
         )

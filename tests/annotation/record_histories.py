@@ -10,7 +10,10 @@ gold labels, and a tone audit; `annotation-adjudication` through a disagreement 
 senior annotator (both recorded before annotation work counted toward exposure);
 `annotation-exposure` through labels, a flag before the labels, a flag after them and a flag
 before a skip, each counted in the annotator's wellness workflow, and gold labels announced to
-retraining. Each ends with the `stop` signal, so the history is complete.
+retraining; `annotation-availability` through an annotator who goes unavailable while holding a
+task (they keep it, then get no new one) until HR says they are back, with that annotator's
+wellness workflow saved beside it as `wellness-availability`. Each annotation history ends with the
+`stop` signal, so it is complete.
 """
 
 from __future__ import annotations
@@ -44,10 +47,11 @@ from warmline.services import LocalServices, ServiceName, temporal_test_server_p
 from warmline.triage.lexicon import LexiconProvider
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WellnessPolicy, WorkerKind
-from warmline.wellness.types import wellness_workflow_id
+from warmline.wellness.types import Availability, wellness_workflow_id
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
 from workflows.annotation import AnnotationWorkflow
+from workflows.wellness import WellnessWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 TASK_QUEUE = "record"
@@ -193,6 +197,42 @@ async def record_exposure(env: WorkflowEnvironment) -> None:
             continue
 
 
+async def record_availability(env: WorkflowEnvironment, exposure: WellnessClient) -> None:
+    client = env.client
+    policy = make_policy(deployment="record-availability", overlap=1)
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("m1", "where is my parcel"), item("m2", "thanks, that helps")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 2)
+    held = await take(loop, "an-ben")
+    await env.sleep(timedelta(minutes=3))
+    # The annotator's own call (SetAvailability), then the task they hold, which stays theirs.
+    await exposure.ensure("an-ben")
+    wellness = exposure.handle("an-ben")
+    await wellness.execute_update(WellnessWorkflow.set_availability, Availability(available=False))
+    assert await take(loop, "an-ben") == held
+    await loop.submit("an-ben", held, ["neutral"])
+    refused = await loop.next_task("an-ben")
+    assert refused.task is None, refused.task
+    # HR says they are back (the bridge's signal); the next task is theirs.
+    await exposure.availability("an-ben", True)
+    while not (await wellness.query(WellnessWorkflow.view)).available:  # noqa: ASYNC110 - a query
+        await asyncio.sleep(0.05)
+    await env.sleep(timedelta(minutes=1))
+    await loop.submit("an-ben", await take(loop, "an-ben"), ["joy"])
+    await loop.flush()
+    await finish(client, policy, "annotation-availability")
+    history = await wellness.fetch_history()
+    (HISTORIES / "wellness-availability.json").write_text(history.to_json())
+    print(f"recorded wellness-availability: {len(history.events)} events")
+    for annotator in ANNOTATORS:
+        try:
+            await client.get_workflow_handle(wellness_workflow_id("record", annotator)).terminate()
+        except RPCError:
+            continue
+
+
 async def main(names: list[str]) -> None:
     with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -204,22 +244,24 @@ async def main(names: list[str]) -> None:
             data_converter=pydantic_data_converter,
             test_server_existing_path=str(temporal_test_server_path()),
         )
+        exposure = WellnessClient(
+            env.client,
+            deployment="record",
+            policy=WellnessPolicy(),
+            task_queue=TASK_QUEUE,
+            kinds=dict.fromkeys(ANNOTATORS, WorkerKind.ANNOTATOR),
+        )
         annotation = Annotation(
             gold=GoldLabelStore(redis, deployment="record"),
             wellness=wellness,
             redactor=Redactor(),
-            exposure=WellnessClient(
-                env.client,
-                deployment="record",
-                policy=WellnessPolicy(),
-                task_queue=TASK_QUEUE,
-                kinds=dict.fromkeys(ANNOTATORS, WorkerKind.ANNOTATOR),
-            ),
+            exposure=exposure,
         )
         recordings: dict[str, Callable[[], Awaitable[None]]] = {
             "annotation-loop": lambda: record_loop(env.client, wellness),
             "annotation-adjudication": lambda: record_adjudication(env.client),
             "annotation-exposure": lambda: record_exposure(env),
+            "annotation-availability": lambda: record_availability(env, exposure),
         }
         unknown = set(names) - set(recordings)
         if unknown:

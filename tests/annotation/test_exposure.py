@@ -24,6 +24,7 @@ from warmline.annotation.redact import Redactor
 from warmline.retraining.contracts import retraining_workflow_id
 from warmline.retraining.settings import CRISIS_LABELS, RetrainingSettings
 from warmline.wellness.policy import WellnessState
+from warmline.wellness.types import Availability
 from warmline.wellness.view import WellnessStateStore
 from workflows.wellness import WellnessWorkflow
 
@@ -162,6 +163,38 @@ async def test_a_crisis_item_labelled_sends_the_annotator_on_a_break(kit: LoopKi
     offered = await loop.next_task("an-ada")
     assert offered.task is not None
     assert offered.task.task_id == "t/c4/m2/emotion"
+
+
+async def test_an_unavailable_annotator_gets_no_new_task_but_keeps_the_one_held(
+    kit: LoopKit,
+) -> None:
+    policy = make_policy(deployment="exposure-availability", overlap=1)
+    loop = await kit.start(policy)
+    items = [item("c6", "m1", "where is my order"), item("c6", "m2", "thanks, that helps")]
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    held = await work(kit, loop, "an-ben", 2)
+    # The annotator's own call (the API's SetAvailability): answered once the view says so.
+    await kit.exposure.ensure("an-ben")
+    view = await kit.exposure.handle("an-ben").execute_update(
+        WellnessWorkflow.set_availability, Availability(available=False)
+    )
+    assert not view.available
+    again = await loop.next_task("an-ben")
+    assert again.task is not None
+    assert again.task.task_id == held, "the task they hold stays theirs"
+    await loop.submit("an-ben", held, ["neutral"])
+    refused = await loop.next_task("an-ben")
+    assert refused.task is None
+    assert "unavailable" in refused.reason
+    # The work they finished still counted (it opened a shift); it did not make them available.
+    assert (await state(kit, "an-ben")).exposure_minutes == MINUTES(1.0, abs=0.05)
+    # HR says they are back (the bridge's signal): the next task is theirs again.
+    await kit.exposure.availability("an-ben", True)
+    await kit.view_when("an-ben", lambda v: v.available)
+    offered = await loop.next_task("an-ben")
+    assert offered.task is not None
+    assert offered.task.task_id != held
 
 
 async def test_supervisors_adjudicating_are_not_counted_as_annotators(kit: LoopKit) -> None:

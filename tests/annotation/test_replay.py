@@ -15,7 +15,12 @@ HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("
 
 
 def test_histories_were_recorded() -> None:
-    expected = {"annotation-loop", "annotation-adjudication", "annotation-exposure"}
+    expected = {
+        "annotation-loop",
+        "annotation-adjudication",
+        "annotation-exposure",
+        "annotation-availability",
+    }
     assert {p.stem for p in HISTORIES} >= expected
 
 

@@ -368,7 +368,8 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         self.stats.messages += 1
 
     async def _set_availability(self, worker: str, *, available: bool, update_id: str) -> None:
-        # Annotators are in no roster: their wellness workflow alone hears of their availability.
+        # Annotators are in no roster: their wellness workflow alone holds their availability, and
+        # the annotation loop reads it from the wellness view before it hands out a task.
         if worker in self._specialists:
             await self._update_roster(
                 AvailabilityRequest(specialist_id=worker, available=available), update_id=update_id

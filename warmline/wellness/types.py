@@ -38,9 +38,15 @@ class WellnessInput(_Model):
     """Shifts known when the workflow starts (the bridge's shift store)."""
     continue_as_new_after: int | None = Field(default=None, ge=1)
     """Changes per run before continuing as new; the workflow's default (1,000) when unset."""
+    available: bool = True
+    """The last word on the worker's availability (theirs or HR's); carried over when the
+    workflow continues as new."""
 
 
 class Availability(_Model):
+    """The worker (or HR for them) says they are (un)available: the `availability` signal, and the
+    `set_availability` update of a worker who wants to know once assignment sees it."""
+
     available: bool
 
 

@@ -47,6 +47,10 @@ class WorkerWellness(BaseModel):
     kind: str = "specialist"
     """`specialist` or `annotator`."""
     in_shift: bool = False
+    available: bool = True
+    """The worker's (or HR's) last word on their availability; True until anyone said otherwise,
+    and in views written before the field existed. The annotation loop hands no new task to an
+    annotator who is unavailable (a specialist's offers follow the roster's availability)."""
     exposure_by_queue: dict[str, float] = Field(default_factory=dict)
     """This shift's weighted minutes per queue (`annotation` for annotation tasks)."""
     breaks_taken: int = 0
