@@ -6,11 +6,13 @@ BambooHR answers XML):
 
 - `POST /employees/{employeeId}/tables/{table}` adds a row to an employee's (custom) table:
   - `exposure_table` (default `customWarmlineExposure`) of the `team_employee` record (an HR
-    service record of the team), for `wellness.exposure.updated`: one team-level row per delivered
-    batch, with the latest figure of every worker seen, and only when there are at least
-    `min_group_size` of them: `date` (YYYY-MM-DD), `customRecordedAt`, `customWorkers`,
-    `customExposureMinutes` (the mean), `customBudgetMinutes`, `customWarmlineEventId`. No
-    individual's exposure is ever sent; without `team_employee`, exposure is not sent at all;
+    service record of the team), for `wellness.exposure.updated`: at most one team-level row per
+    `report_period`, over the workers with a figure in that period (each one's latest), sent
+    `report_delay` after the period ends and only when there are at least `min_group_size` of
+    them: `date` (YYYY-MM-DD, the period's start), `customRecordedAt` (its end),
+    `customWorkers`, `customExposureMinutes` (the mean), `customBudgetMinutes`,
+    `customWarmlineEventId` (an id of the period). No individual's exposure is ever sent;
+    without `team_employee`, exposure is not sent at all;
   - `rotation_table` (default `customWarmlineRotation`) of each worker's employee record, for
     `wellness.budget.exceeded`, `wellness.rotation.started` and `wellness.rotation.ended`: `date`,
     `customEvent` (`budget_exceeded`, `rotation_started`, `rotation_ended`), `customQueues`
@@ -18,6 +20,12 @@ BambooHR answers XML):
 - `GET /employees/all/tables/{shift_table}` (default `customWarmlineShifts`) reads every
   employee's rows of a custom shift table: `id`, `employeeId`, `customStartsAt`, `customEndsAt`
   (ISO 8601 with a zone) and `customQueues` (comma-separated queue names, empty for all).
+
+One row per period, never one per delivered batch: two rows a batch apart would differ by one
+worker's update, and their difference would be that worker's exposure. For the same reason a
+period takes no figures once its row is due, so no two rows ever describe one period, and a
+stopped connector drops the periods still open (a restarted one takes figures only for periods
+not yet due).
 
 Only these figures leave warmline: team-level mean exposure and budgets (suppressed below
 `min_group_size`: the deployment's `wellness.min_group_size`, or the connector's own setting when
@@ -79,6 +87,9 @@ DEFAULT_BASE_URL = "https://api.bamboohr.com"
 ERROR_HEADER = "X-BambooHR-Error-Message"
 """Where BambooHR explains a refusal; its error bodies are often empty."""
 _PUBLISHED_MEMORY = 50_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Periods start at multiples of `report_period` since this: `1h` on the hour, `1d` at midnight."""
+_REPORT_RETRY = timedelta(minutes=1)
 
 
 class BambooHRSettings(BaseModel):
@@ -101,6 +112,12 @@ class BambooHRSettings(BaseModel):
     rotation_table: str = "customWarmlineRotation"
     shift_table: str = "customWarmlineShifts"
     timeout_seconds: PositiveFloat = 10.0
+    report_period: Duration = timedelta(hours=1)
+    """Team exposure goes out once per period, over the workers with a figure in it; periods
+    start at multiples of it since 1970-01-01 UTC (`1h` on the hour, `1d` at midnight UTC)."""
+    report_delay: Duration = timedelta(minutes=5)
+    """How long after its end a period's row waits for figures still on their way; a figure that
+    arrives later is left out rather than sent in a second row for the period."""
     pull_interval: Duration | None = None
     """Pull shifts this often while the connector runs (e.g. `15m`); never when unset."""
     pull_horizon: Duration = timedelta(days=7)
@@ -108,6 +125,14 @@ class BambooHRSettings(BaseModel):
     kafka_bootstrap: str | None = None
     """The broker the pulled shifts are published to; needed with `pull_interval`."""
     inbound_topic: str = INBOUND_HR_TOPIC
+
+    @model_validator(mode="after")
+    def _report_period_is_positive(self) -> BambooHRSettings:
+        if self.report_period <= timedelta(0):
+            raise ValueError("report_period must be longer than 0s")
+        if self.report_delay < timedelta(0):
+            raise ValueError("report_delay cannot be negative")
+        return self
 
     @model_validator(mode="after")
     def _pull_needs_a_broker(self) -> BambooHRSettings:
@@ -156,8 +181,11 @@ class BambooHRConnector(Connector):
         self._client: httpx.AsyncClient | None = None
         self._publisher: EventPublisher | None = None
         self._puller: asyncio.Task[None] | None = None
-        self._exposure: dict[str, Event[WellnessExposureUpdated]] = {}
-        """Each worker's latest exposure event (this process's memory), for team rows."""
+        self._reporter: asyncio.Task[None] | None = None
+        self._periods: dict[datetime, dict[str, Event[WellnessExposureUpdated]]] = {}
+        """Per period not yet sent (by its start), each worker's latest exposure event in it."""
+        self._open_from = self._first_open(datetime.now(UTC))
+        """The start of the earliest period still taking figures; `report_exposure` moves it."""
         self._published: dict[str, None] = {}
         """Ids of shift events this process published, oldest first."""
 
@@ -185,8 +213,19 @@ class BambooHRConnector(Connector):
                 topic=self.settings.inbound_topic,
             )
             self._puller = asyncio.create_task(self._pull_every(self.settings.pull_interval))
+        if self.settings.team_employee is not None:
+            # Periods already due may have had their row from a process before this one.
+            self._open_from = self._first_open(datetime.now(UTC))
+            self._reporter = asyncio.create_task(self._report_every())
 
     async def stop(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+            self._reporter = None
+        # Sending an open period's row now could pair it with a later process's for the period.
+        self._periods.clear()
         if self._puller is not None:
             self._puller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -209,48 +248,118 @@ class BambooHRConnector(Connector):
 
     @handles(EventType.WELLNESS_EXPOSURE_UPDATED, batch=True)
     async def on_exposure(self, events: list[Event[WellnessExposureUpdated]]) -> None:
-        """One team-level row with every worker's latest figure, if the team is large enough."""
-        for event in events:
-            known = self._exposure.get(event.subject)
-            if known is None or event.time >= known.time:
-                self._exposure[event.subject] = event
-        team = self.settings.team_employee
-        figures = list(self._exposure.values())
-        if team is None or not figures:
+        """Keep each worker's latest figure per period; `report_exposure` sends the rows."""
+        if self.settings.team_employee is None:
             return
+        late = 0
+        for event in events:
+            start = self._period_of(event.time)
+            if start < self._open_from:
+                late += 1
+                continue
+            figures = self._periods.setdefault(start, {})
+            known = figures.get(event.subject)
+            if known is None or (event.time, event.id) >= (known.time, known.id):
+                figures[event.subject] = event
+        if late:
+            log.info(
+                "%s: %d exposure figure(s) left out: their period's row was due already",
+                self.context.name,
+                late,
+            )
+
+    async def report_exposure(self, *, now: datetime | None = None) -> list[dict[str, str]]:
+        """Send the row of every period `report_delay` past its end; return the rows sent.
+
+        A period's row covers the workers with a figure in it and goes out only when they are at
+        least `min_group_size`; either way the period takes no more figures. A row BambooHR
+        refuses is logged and dropped; one it cannot take now (`RetryableError`) stays for the
+        next call, which sends the same row under the same id.
+        """
+        current = now or datetime.now(UTC)
+        # Closed before the first await, so no figure joins a period while its row is sent.
+        self._open_from = max(self._open_from, self._first_open(current))
+        team = self.settings.team_employee
+        sent: list[dict[str, str]] = []
+        for start in sorted(s for s in self._periods if s < self._open_from):
+            row = self._team_row(start, self._periods[start])
+            if row is not None and team is not None:
+                try:
+                    await send(
+                        self.client,
+                        "POST",
+                        f"{self.api}/employees/{team}/tables/{self.settings.exposure_table}",
+                        what=f"add a team row to {self.settings.exposure_table}",
+                        error_header=ERROR_HEADER,
+                        json=row,
+                    )
+                    sent.append(row)
+                except PermanentError as error:
+                    # Sending it again would be refused again; the next period has its own row.
+                    log.error("%s: team exposure not recorded: %s", self.context.name, error)
+            del self._periods[start]
+        return sent
+
+    def _team_row(
+        self, start: datetime, figures: dict[str, Event[WellnessExposureUpdated]]
+    ) -> dict[str, str] | None:
         if len(figures) < self.min_group_size:
             log.info(
-                "%s: exposure of %d worker(s) not sent: fewer than min_group_size %d",
+                "%s: exposure of %d worker(s) from %s not sent: fewer than min_group_size %d",
                 self.context.name,
                 len(figures),
+                start.isoformat(),
                 self.min_group_size,
             )
-            return
-        latest = max(figures, key=lambda e: (e.time, e.id))
-        row = {
-            "date": latest.time.date().isoformat(),
-            "customRecordedAt": latest.time.isoformat(),
-            "customWorkers": str(len(figures)),
-            "customExposureMinutes": _minutes(
-                sum(e.data.exposure_minutes for e in figures) / len(figures)
+            return None
+        data = [e.data for e in figures.values()]
+        return {
+            "date": start.date().isoformat(),
+            "customRecordedAt": (start + self.settings.report_period).isoformat(),
+            "customWorkers": str(len(data)),
+            "customExposureMinutes": _minutes(sum(d.exposure_minutes for d in data) / len(data)),
+            "customBudgetMinutes": _minutes(sum(d.budget_minutes for d in data) / len(data)),
+            "customWarmlineEventId": event_id(
+                f"bamboohr/{self.settings.subdomain}",
+                f"exposure/{self.settings.team_employee}/{start.isoformat()}",
             ),
-            "customBudgetMinutes": _minutes(
-                sum(e.data.budget_minutes for e in figures) / len(figures)
-            ),
-            "customWarmlineEventId": latest.id,
         }
-        try:
-            await send(
-                self.client,
-                "POST",
-                f"{self.api}/employees/{team}/tables/{self.settings.exposure_table}",
-                what=f"add a team row to {self.settings.exposure_table}",
-                error_header=ERROR_HEADER,
-                json=row,
-            )
-        except PermanentError as error:
-            # The next batch's row supersedes this one; dead-lettering it would help nobody.
-            log.error("%s: team exposure not recorded: %s", self.context.name, error)
+
+    def _period_of(self, moment: datetime) -> datetime:
+        period = self.settings.report_period
+        return _EPOCH + (moment - _EPOCH) // period * period
+
+    def _first_open(self, now: datetime) -> datetime:
+        """The start of the earliest period whose row is not due at `now`."""
+        s = self.settings
+        return self._period_of(now - s.report_period - s.report_delay) + s.report_period
+
+    async def _report_every(self) -> None:
+        retry_at: datetime | None = None
+        while True:
+            now = datetime.now(UTC)
+            s = self.settings
+            wake = self._first_open(now) + s.report_period + s.report_delay
+            if retry_at is not None:
+                wake = min(wake, retry_at)
+            await asyncio.sleep(max(0.0, (wake - now).total_seconds()))
+            retry_at = None
+            try:
+                sent = await self.report_exposure()
+                if sent:
+                    log.info("%s: %d team exposure row(s) sent", self.context.name, len(sent))
+            except WarmlineError as error:
+                retry_at = datetime.now(UTC) + _REPORT_RETRY
+                log.warning(
+                    "%s: team exposure not sent, again in %s: %s",
+                    self.context.name,
+                    _REPORT_RETRY,
+                    error,
+                )
+            # The loop outlives any one failure; the next period's row must still go out.
+            except Exception:
+                retry_at = datetime.now(UTC) + _REPORT_RETRY
+                log.exception("%s: team exposure report failed unexpectedly", self.context.name)
 
     @handles(
         EventType.WELLNESS_BUDGET_EXCEEDED,

@@ -80,6 +80,19 @@ def exposure(minutes: float) -> dict[str, Any]:
     return {"exposure_minutes": minutes, "budget_minutes": 240.0}
 
 
+HOUR = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+"""The start of a report period (`1h` by default) no test has reached: open to figures."""
+
+
+def at(event: DomainEvent, time: datetime) -> DomainEvent:
+    return event.model_copy(update={"time": time})
+
+
+def bamboo(kit: ConnectorHarness) -> BambooHRConnector:
+    assert isinstance(kit.connector, BambooHRConnector)
+    return kit.connector
+
+
 def rows_of(fake: FakeBambooHR, table: str, employee: str) -> list[dict[str, str]]:
     return [
         {k: v for k, v in row.items() if k not in ("id", "employeeId")}
@@ -95,12 +108,16 @@ async def test_wellness_figures_become_rows_and_nothing_else_leaves(
     with FakeBambooHR(employees=("101", "102", "103", TEAM)) as fake:
         async with harness(fake, kafka_bootstrap, redis_url) as kit:
             updates = [
-                kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(m), subject="w-ana")
-                for m in (10.0, 20.0, 35.5)
+                at(
+                    kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(m), subject="w-ana"),
+                    HOUR + timedelta(minutes=n),
+                )
+                for n, m in enumerate((10.0, 20.0, 35.5))
             ]
-            ben = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(5), subject="w-ben")
-            unmapped = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(9), subject="w-zed")
-            unknown = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(9), subject="w-gone")
+            ben, unmapped, unknown = (
+                at(kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(m), subject=w), HOUR)
+                for w, m in (("w-ben", 5), ("w-zed", 9), ("w-gone", 9))
+            )
             exceeded = kit.event(
                 EventType.WELLNESS_BUDGET_EXCEEDED,
                 {"exposure_minutes": 245.0, "budget_minutes": 240.0},
@@ -123,22 +140,29 @@ async def test_wellness_figures_become_rows_and_nothing_else_leaves(
             await kit.wait_handled(9)
             await kit.wait_for(lambda: kit.runner.stats.skipped >= 1)
             assert kit.runner.stats.dead_lettered == 0
+            assert fake.table(EXPOSURE) == [], "nothing before the period's row is due"
+            reported = await bamboo(kit).report_exposure(now=HOUR + timedelta(hours=1, minutes=5))
 
         # Only team rows leave, never one person's exposure, and none for fewer than 3 people.
         assert rows_of(fake, EXPOSURE, "101") == []
         assert rows_of(fake, EXPOSURE, "102") == []
-        team = rows_of(fake, EXPOSURE, TEAM)
-        assert team
-        assert all(int(r["customWorkers"]) >= 3 for r in team)
-        # However the updates fell into batches, the last row holds everyone's latest figure:
-        # ana 35.5, ben 5, zed 9 and gone 9.
-        assert {k: v for k, v in team[-1].items() if k != "customRecordedAt"} | {"date": ""} == {
-            "date": "",
-            "customWorkers": "4",
-            "customExposureMinutes": "14.6",
-            "customBudgetMinutes": "240.0",
-            "customWarmlineEventId": team[-1]["customWarmlineEventId"],
-        }
+        # One row for the period, with each worker's latest figure in it: ana 35.5, ben 5, zed 9
+        # and gone 9.
+        assert (
+            rows_of(fake, EXPOSURE, TEAM)
+            == reported
+            == [
+                {
+                    "date": HOUR.date().isoformat(),
+                    "customRecordedAt": (HOUR + timedelta(hours=1)).isoformat(),
+                    "customWorkers": "4",
+                    "customExposureMinutes": "14.6",
+                    "customBudgetMinutes": "240.0",
+                    "customWarmlineEventId": reported[0]["customWarmlineEventId"],
+                }
+            ]
+        )
+        assert reported[0]["customWarmlineEventId"] not in {e.id for e in (*updates, ben)}
         day = exceeded.time.date().isoformat()
         assert rows_of(fake, ROTATION, "101") == [
             {"date": day, "customEvent": "budget_exceeded", "customWarmlineEventId": exceeded.id},
@@ -355,16 +379,18 @@ def exposure_event(worker: str, minutes: float, at: datetime | None = None) -> E
 async def test_the_deployments_min_group_size_applies_whatever_the_setting_says() -> None:
     with FakeBambooHR(employees=(TEAM,)) as fake:
         # The connector asks for 3, the deployment for 5: four workers are too few.
+        later = HOUR + timedelta(hours=1)
         async with started(fake, deployment_min=5, min_group_size=3) as hr:
             assert hr.min_group_size == 5
-            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 * n) for n in range(4)])
-            assert fake.table(EXPOSURE) == []
-            await hr.on_exposure([exposure_event("w-4", 40.0)])
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 * n, HOUR) for n in range(4)])
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 * n, later) for n in range(5)])
+            await hr.report_exposure(now=HOUR + timedelta(days=1))
             assert [r["customWorkers"] for r in fake.table(EXPOSURE)] == ["5"]
         # The connector may ask for more than the deployment, and then gets it.
         async with started(fake, deployment_min=3, min_group_size=6) as hr:
             assert hr.min_group_size == 6
-            await hr.on_exposure([exposure_event(f"w-{n}", 10.0) for n in range(5)])
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0, HOUR) for n in range(5)])
+            assert await hr.report_exposure(now=HOUR + timedelta(days=1)) == []
         # Without a setting of its own it follows the deployment.
         async with started(fake, deployment_min=4) as hr:
             assert hr.min_group_size == 4
@@ -382,3 +408,78 @@ def test_a_configured_connector_gets_the_deployments_min_group_size() -> None:
     assert isinstance(connector, BambooHRConnector)
     assert connector.context.min_group_size == 7
     assert connector.min_group_size == 7
+
+
+async def test_one_row_per_period_so_no_two_rows_differ_by_one_worker(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    def update(worker: str, minutes: float, time: datetime) -> DomainEvent:
+        event = kit.event(EventType.WELLNESS_EXPOSURE_UPDATED, exposure(minutes), subject=worker)
+        return at(event, time)
+
+    with FakeBambooHR(employees=(TEAM,)) as fake:
+        async with harness(fake, kafka_bootstrap, redis_url) as kit:
+            hr = bamboo(kit)
+            minute = timedelta(minutes=1)
+            await emit(kit, *(update(w, m, HOUR + minute) for w, m in (("a", 10), ("b", 20))))
+            await emit(kit, update("c", 30, HOUR + 2 * minute))
+            await kit.wait_handled(3)
+            # Dee's update alone in a batch: were rows sent per batch, the means of the rows
+            # before and after it would give her figure away.
+            await emit(kit, update("dee", 50, HOUR + 3 * minute))
+            await kit.wait_handled(4)
+            # The next period has one worker only: too few, however many there were before.
+            await emit(kit, update("a", 70, HOUR + timedelta(hours=1, minutes=1)))
+            await kit.wait_handled(5)
+            assert fake.table(EXPOSURE) == []
+
+            # Not due until report_delay (5m) after the period's end.
+            assert await hr.report_exposure(now=HOUR + timedelta(hours=1, minutes=4)) == []
+            [row] = await hr.report_exposure(now=HOUR + timedelta(hours=2, minutes=5))
+            assert row["customWorkers"] == "4"
+            assert row["customExposureMinutes"] == "27.5"
+
+            # A late figure for a period whose row is out makes no second row for it.
+            await emit(kit, update("eve", 99, HOUR + 4 * minute))
+            await kit.wait_handled(6)
+            assert await hr.report_exposure(now=HOUR + timedelta(days=1)) == []
+        assert rows_of(fake, EXPOSURE, TEAM) == [row]
+
+
+async def test_a_row_bamboohr_cannot_take_now_goes_out_later_the_same() -> None:
+    with FakeBambooHR(employees=(TEAM,)) as fake:
+        async with started(fake) as hr:
+            await hr.on_exposure([exposure_event(w, 12.0, HOUR) for w in ("a", "b", "c")])
+            fake.fail_next(1, Fault("error", status=503))
+            due = HOUR + timedelta(hours=1, minutes=5)
+            with pytest.raises(RetryableError):
+                await hr.report_exposure(now=due)
+            # The period is closed even though its row is not out yet.
+            await hr.on_exposure([exposure_event("d", 99.0, HOUR)])
+            [row] = await hr.report_exposure(now=due + timedelta(minutes=1))
+        assert [s.status for s in fake.seen()] == [503, 200]
+        assert [s.json() for s in fake.seen()] == [row, row]
+        assert row["customWorkers"] == "3"
+
+
+async def test_the_rows_go_out_by_themselves_while_the_connector_runs() -> None:
+    with FakeBambooHR(employees=(TEAM,)) as fake:
+        async with started(fake, report_period="1s", report_delay="100ms") as hr:
+            now = datetime.now(UTC)
+            await hr.on_exposure([exposure_event(w, 8.0, now) for w in ("a", "b", "c")])
+            for _ in range(100):
+                if fake.table(EXPOSURE):
+                    break
+                await asyncio.sleep(0.05)
+            # The period's row is out: these figures are too late for it.
+            await hr.on_exposure([exposure_event(w, 8.0, now) for w in ("d", "e", "f")])
+            await asyncio.sleep(1.5)
+        [row] = rows_of(fake, EXPOSURE, TEAM)
+        assert row["customWorkers"] == "3"
+
+
+def test_a_report_period_is_longer_than_nothing() -> None:
+    with pytest.raises(ValidationError, match="report_period must be longer than 0s"):
+        BambooHRSettings.model_validate({"subdomain": "acme", "report_period": "0s"})
+    parsed = BambooHRSettings.model_validate({"subdomain": "acme"})
+    assert (parsed.report_period, parsed.report_delay) == (timedelta(hours=1), timedelta(minutes=5))
