@@ -67,6 +67,8 @@ async def served(kit: LoopKit, redis_url: str) -> AsyncIterator[Served]:
         task_queue=kit.task_queue,
     )
     await wait_for_tasks(loop, 1)
+    # The people's wellness workflows (their work counts there) end with the test.
+    kit.started += [kit.exposure.workflow_id(person) for person in PEOPLE]
     live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
     with ThreadPoolExecutor(4) as executor:
         desk = Desk(kit.client, live_view, config, executor)
@@ -74,7 +76,7 @@ async def served(kit: LoopKit, redis_url: str) -> AsyncIterator[Served]:
             desk,
             Authenticator.from_config(config),
             "127.0.0.1:0",
-            annotator=AnnotatorService(kit.client, config),
+            annotator=AnnotatorService(kit.client, config, wellness=kit.exposure),
         )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
@@ -218,3 +220,69 @@ async def test_simulated_annotators_close_the_loop(served: Served, kit: LoopKit)
     report = await served.loop.report()
     assert report.gold == 3
     assert kit.gold.count("original") == 3
+
+
+async def test_an_annotator_sets_their_own_availability_and_nobody_elses(served: Served) -> None:
+    stub = served.stub
+    away = pb.SetAnnotatorAvailabilityRequest(available=False)
+    assert await code_of(stub.SetAvailability(away)) == grpc.StatusCode.UNAUTHENTICATED
+    nobody = (("authorization", "Bearer nope"),)
+    assert (
+        await code_of(stub.SetAvailability(away, metadata=nobody))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    # A specialist's token is not an annotator's (theirs is SpecialistService.SetAvailability).
+    specialist = served.config.routing.specialists[0].token.reveal()
+    as_specialist = (("authorization", f"Bearer {specialist}"),)
+    assert (
+        await code_of(stub.SetAvailability(away, metadata=as_specialist))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+    assert (
+        await code_of(stub.SetAvailability(away, metadata=served.auth("sup-night")))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+
+    gone = await stub.SetAvailability(away, metadata=served.auth("an-dee"))
+    assert not gone.available
+    assert not gone.in_shift
+    refused = await stub.NextTask(pb.NextTaskRequest(), metadata=served.auth("an-dee"))
+    assert not refused.HasField("task")
+    assert "unavailable" in refused.reason
+    # The token names whose availability changes: everyone else still gets work.
+    other = await stub.NextTask(pb.NextTaskRequest(), metadata=served.auth("an-ash"))
+    assert other.task.task_id == "open-door/c9/m1/emotion"
+
+    back = await stub.SetAvailability(
+        pb.SetAnnotatorAvailabilityRequest(available=True), metadata=served.auth("an-dee")
+    )
+    assert back.available
+    assert back.in_shift, "available with no HR shift known starts one"
+    offered = await stub.NextTask(pb.NextTaskRequest(), metadata=served.auth("an-dee"))
+    assert offered.task.task_id == "open-door/c9/m1/emotion"
+
+
+async def test_set_availability_needs_the_wellness_workflows(
+    kit: LoopKit, served: Served, redis_url: str
+) -> None:
+    live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    with ThreadPoolExecutor(2) as executor:
+        server, port = await start_server(
+            Desk(kit.client, live_view, served.config, executor),
+            Authenticator.from_config(served.config),
+            "127.0.0.1:0",
+            annotator=AnnotatorService(kit.client, served.config),
+        )
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.AnnotatorServiceStub(channel)
+                code = await code_of(
+                    stub.SetAvailability(
+                        pb.SetAnnotatorAvailabilityRequest(available=False),
+                        metadata=served.auth("an-dee"),
+                    )
+                )
+        finally:
+            await server.stop(grace=None)
+            live_view.close()
+    assert code == grpc.StatusCode.UNIMPLEMENTED

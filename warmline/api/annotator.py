@@ -5,6 +5,8 @@ Authentication mirrors the specialist API: a token names one annotator (or a sup
 read the agreement report and adjudicate when the policy says so), compared in constant time
 against every configured token. Requests are validated before Temporal is contacted; the
 workflow's update validators are the final judge, and their refusals become status codes.
+An annotator's own availability goes to their wellness workflow, whose view the loop reads before
+it hands out a task.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from warmline.api.auth import UnauthenticatedError, bearer_token
 from warmline.api.v1 import annotator_pb2 as pb
 from warmline.api.v1 import annotator_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.types import Availability
 from workflows.annotation import Rejected
+from workflows.wellness import WellnessWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +143,14 @@ class InvalidRequestError(Exception):
         self.message = message
 
 
+class NotServedError(Exception):
+    """A call this server was started without what it needs for (UNIMPLEMENTED)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -156,12 +169,19 @@ def _validated(model: type[ModelT], **fields: Any) -> ModelT:
 
 
 class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
-    """Authentication, validation and status codes; the annotation workflow does the work."""
+    """Authentication, validation and status codes; the annotation workflow does the work.
 
-    def __init__(self, client: Client, config: WarmlineConfig) -> None:
+    `wellness` reaches the annotators' wellness workflows (the workers' task queue, where they
+    run); without it `SetAvailability` is UNIMPLEMENTED.
+    """
+
+    def __init__(
+        self, client: Client, config: WarmlineConfig, *, wellness: WellnessClient | None = None
+    ) -> None:
         self._loop = AnnotationLoop(client, config.metadata.name)
         self._auth = WorkerAuthenticator.from_config(config)
         self._labels = frozenset(config.annotation.taxonomy.label_set) | frozenset(TONE_LABELS)
+        self._wellness = wellness
 
     @override
     async def NextTask(self, request: pb.NextTaskRequest, context: Context) -> pb.NextTaskResponse:
@@ -247,6 +267,27 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
 
         return await self._call(context, report)
 
+    @override
+    async def SetAvailability(
+        self, request: pb.SetAnnotatorAvailabilityRequest, context: Context
+    ) -> pb.AnnotatorAvailability:
+        async def set_availability(worker: Worker) -> pb.AnnotatorAvailability:
+            if worker.role is not Role.ANNOTATOR:
+                raise AnnotationRefusedError(
+                    Rejected.PERMISSION_DENIED, "only annotators set their availability here"
+                )
+            if self._wellness is None:
+                raise NotServedError("this server does not reach the wellness workflows")
+            await self._wellness.ensure(worker.worker_id)
+            # An update, not the signal HR's events use: it answers once the wellness view says
+            # so, and the next NextTask reads that view.
+            view = await self._wellness.handle(worker.worker_id).execute_update(
+                WellnessWorkflow.set_availability, Availability(available=request.available)
+            )
+            return pb.AnnotatorAvailability(available=view.available, in_shift=view.in_shift)
+
+        return await self._call(context, set_availability)
+
     # --- plumbing ---------------------------------------------------------------------------------
 
     async def _missing_as_not_found(self, call: Awaitable[ResponseT]) -> ResponseT:
@@ -275,6 +316,8 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
 async def _abort(context: Context, error: Exception) -> NoReturn:
     if isinstance(error, InvalidRequestError):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+    if isinstance(error, NotServedError):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, error.message)
     if isinstance(error, AnnotationRefusedError):
         await context.abort(STATUS_OF.get(error.kind, grpc.StatusCode.INTERNAL), error.message)
     if isinstance(error, RPCError) and error.status in TRANSIENT_TEMPORAL:

@@ -456,19 +456,17 @@ async def serve(
     with ThreadPoolExecutor(MAX_WATCHERS, thread_name_prefix="specialist-api") as executor:
         roster_id = roster_workflow_id(config.metadata.name, task_queue)
         desk = Desk(client, live_view, config, executor, roster_id=roster_id)
-        annotator = AnnotatorService(client, config)
+        workers = WellnessClient(
+            client,
+            deployment=config.metadata.name,
+            policy=wellness_policy(config),
+            task_queue=task_queue,
+            kinds=worker_kinds(config),
+        )
+        annotator = AnnotatorService(client, config, wellness=workers)
         store = WellnessStateStore.connect(redis_url, deployment=config.metadata.name)
         wellness = WellnessService(
-            config,
-            WellnessClient(
-                client,
-                deployment=config.metadata.name,
-                policy=wellness_policy(config),
-                task_queue=task_queue,
-                kinds=worker_kinds(config),
-            ),
-            store,
-            WellnessAuthenticator.from_config(config),
+            config, workers, store, WellnessAuthenticator.from_config(config)
         )
         server, port = await start_server(
             desk, authenticator, listen, annotator=annotator, wellness=wellness

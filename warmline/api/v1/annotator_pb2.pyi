@@ -196,3 +196,17 @@ class AgreementReport(_message.Message):
     exposure: _containers.RepeatedCompositeFieldContainer[ExposureAgreement]
     reply_quality: _containers.RepeatedCompositeFieldContainer[ReplyQuality]
     def __init__(self, items: _Optional[int] = ..., open_tasks: _Optional[int] = ..., gold: _Optional[int] = ..., dropped: _Optional[int] = ..., flags: _Optional[int] = ..., batches: _Optional[_Iterable[_Union[BatchAgreement, _Mapping]]] = ..., exposure: _Optional[_Iterable[_Union[ExposureAgreement, _Mapping]]] = ..., reply_quality: _Optional[_Iterable[_Union[ReplyQuality, _Mapping]]] = ...) -> None: ...
+
+class SetAnnotatorAvailabilityRequest(_message.Message):
+    __slots__ = ("available",)
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    def __init__(self, available: _Optional[bool] = ...) -> None: ...
+
+class AnnotatorAvailability(_message.Message):
+    __slots__ = ("available", "in_shift")
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    IN_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    available: bool
+    in_shift: bool
+    def __init__(self, available: _Optional[bool] = ..., in_shift: _Optional[bool] = ...) -> None: ...

@@ -64,6 +64,11 @@ class AnnotatorServiceStub:
                 request_serializer=warmline_dot_v1_dot_annotator__pb2.GetAgreementReportRequest.SerializeToString,
                 response_deserializer=warmline_dot_v1_dot_annotator__pb2.AgreementReport.FromString,
                 _registered_method=True)
+        self.SetAvailability = channel.unary_unary(
+                '/warmline.v1.AnnotatorService/SetAvailability',
+                request_serializer=warmline_dot_v1_dot_annotator__pb2.SetAnnotatorAvailabilityRequest.SerializeToString,
+                response_deserializer=warmline_dot_v1_dot_annotator__pb2.AnnotatorAvailability.FromString,
+                _registered_method=True)
 
 
 class AnnotatorServiceServicer:
@@ -112,6 +117,15 @@ class AnnotatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetAvailability(self, request, context):
+        """Whether the caller gets new tasks (their own availability; HR's availability events set the
+        same). Unavailable, NextTask hands them none from the moment this returns; a task they hold
+        stays theirs. Annotators only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnnotatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +158,11 @@ def add_AnnotatorServiceServicer_to_server(servicer, server):
                     servicer.GetAgreementReport,
                     request_deserializer=warmline_dot_v1_dot_annotator__pb2.GetAgreementReportRequest.FromString,
                     response_serializer=warmline_dot_v1_dot_annotator__pb2.AgreementReport.SerializeToString,
+            ),
+            'SetAvailability': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAvailability,
+                    request_deserializer=warmline_dot_v1_dot_annotator__pb2.SetAnnotatorAvailabilityRequest.FromString,
+                    response_serializer=warmline_dot_v1_dot_annotator__pb2.AnnotatorAvailability.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +327,33 @@ class AnnotatorService:
             '/warmline.v1.AnnotatorService/GetAgreementReport',
             warmline_dot_v1_dot_annotator__pb2.GetAgreementReportRequest.SerializeToString,
             warmline_dot_v1_dot_annotator__pb2.AgreementReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAvailability(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/warmline.v1.AnnotatorService/SetAvailability',
+            warmline_dot_v1_dot_annotator__pb2.SetAnnotatorAvailabilityRequest.SerializeToString,
+            warmline_dot_v1_dot_annotator__pb2.AnnotatorAvailability.FromString,
             options,
             channel_credentials,
             insecure,
