@@ -169,9 +169,11 @@ async def test_setting_oneself_available_starts_a_shift_without_hr(api: Wellness
     )
     mine = await api.stub.GetMyWellness(pb.GetMyWellnessRequest(), metadata=me)
     assert mine.state.in_shift
+    assert mine.state.available
     await api.specialists.SetAvailability(
         specialist_pb2.SetAvailabilityRequest(available=False), metadata=me
     )
     mine = await api.stub.GetMyWellness(pb.GetMyWellnessRequest(), metadata=me)
     assert not mine.state.in_shift
+    assert not mine.state.available
     assert mine.state.checkin_pending

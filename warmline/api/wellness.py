@@ -343,6 +343,7 @@ def _state(view: WorkerWellness) -> pb.WorkerState:
         crisis_blocked=view.crisis_blocked,
         checkin_pending=view.checkin_pending,
         in_shift=view.in_shift,
+        available=view.available,
     )
 
 

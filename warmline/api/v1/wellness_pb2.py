@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awarmline/v1/wellness.proto\x12\x0bwarmline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xposure_minutes\x18\x02 \x01(\x01\x12\x16\n\x0e\x62udget_minutes\x18\x03 \x01(\x01\x12\x10\n\x08on_break\x18\x04 \x01(\x08\x12/\n\x0b\x62reak_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bover_budget\x18\x06 \x01(\x08\x12\x1b\n\x13rotated_off_intense\x18\x07 \x01(\x08\x12\x32\n\x0erotation_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63risis_blocked\x18\t \x01(\x08\x12\x17\n\x0f\x63heckin_pending\x18\n \x01(\x08\x12\x10\n\x08in_shift\x18\x0b \x01(\x08\"]\n\x07\x43heckIn\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04mood\x18\x02 \x01(\x05\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x16\n\x14GetMyWellnessRequest\"\xf7\x01\n\nMyWellness\x12\'\n\x05state\x18\x01 \x01(\x0b\x32\x18.warmline.v1.WorkerState\x12&\n\x08\x63heckins\x18\x02 \x03(\x0b\x32\x14.warmline.v1.CheckIn\x12\x11\n\tscale_min\x18\x03 \x01(\x05\x12\x11\n\tscale_max\x18\x04 \x01(\x05\x12>\n\x0cscale_labels\x18\x05 \x03(\x0b\x32(.warmline.v1.MyWellness.ScaleLabelsEntry\x1a\x32\n\x10ScaleLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x14SubmitCheckInRequest\x12\x0c\n\x04mood\x18\x01 \x01(\x05\x12\x0c\n\x04note\x18\x02 \x01(\t\x12\x11\n\tbreak_now\x18\x03 \x01(\x08\"\"\n\x0f\x42reakNowRequest\x12\x0f\n\x07minutes\x18\x01 \x01(\x01\"\x11\n\x0f\x45ndBreakRequest\"\x18\n\x16GetTeamWellnessRequest\"\xa3\x02\n\x0cGroupFigures\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsuppressed\x18\x03 \x01(\x08\x12\x0f\n\x07workers\x18\x04 \x01(\x05\x12\x1d\n\x15mean_exposure_minutes\x18\x05 \x01(\x01\x12\x14\n\x0c\x62reaks_taken\x18\x06 \x01(\x05\x12\x17\n\x0f\x62udget_breaches\x18\x07 \x01(\x05\x12\x1a\n\x12\x63heckins_requested\x18\x08 \x01(\x05\x12\x1a\n\x12\x63heckins_submitted\x18\t \x01(\x05\x12\x1d\n\x15\x63heckin_participation\x18\n \x01(\x01\x12\x14\n\x0con_break_now\x18\x0b \x01(\x05\x12\x17\n\x0frotated_off_now\x18\x0c \x01(\x05\"Q\n\x0cTeamWellness\x12)\n\x06groups\x18\x01 \x03(\x0b\x32\x19.warmline.v1.GroupFigures\x12\x16\n\x0emin_group_size\x18\x02 \x01(\x05\"+\n\x16GetCheckInNotesRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"I\n\x0c\x43heckInNotes\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12&\n\x08\x63heckins\x18\x02 \x03(\x0b\x32\x14.warmline.v1.CheckIn2\xda\x03\n\x0fWellnessService\x12K\n\rGetMyWellness\x12!.warmline.v1.GetMyWellnessRequest\x1a\x17.warmline.v1.MyWellness\x12L\n\rSubmitCheckIn\x12!.warmline.v1.SubmitCheckInRequest\x1a\x18.warmline.v1.WorkerState\x12\x42\n\x08\x42reakNow\x12\x1c.warmline.v1.BreakNowRequest\x1a\x18.warmline.v1.WorkerState\x12\x42\n\x08\x45ndBreak\x12\x1c.warmline.v1.EndBreakRequest\x1a\x18.warmline.v1.WorkerState\x12Q\n\x0fGetTeamWellness\x12#.warmline.v1.GetTeamWellnessRequest\x1a\x19.warmline.v1.TeamWellness\x12Q\n\x0fGetCheckInNotes\x12#.warmline.v1.GetCheckInNotesRequest\x1a\x19.warmline.v1.CheckInNotesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1awarmline/v1/wellness.proto\x12\x0bwarmline.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x02\n\x0bWorkerState\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x18\n\x10\x65xposure_minutes\x18\x02 \x01(\x01\x12\x16\n\x0e\x62udget_minutes\x18\x03 \x01(\x01\x12\x10\n\x08on_break\x18\x04 \x01(\x08\x12/\n\x0b\x62reak_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bover_budget\x18\x06 \x01(\x08\x12\x1b\n\x13rotated_off_intense\x18\x07 \x01(\x08\x12\x32\n\x0erotation_until\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63risis_blocked\x18\t \x01(\x08\x12\x17\n\x0f\x63heckin_pending\x18\n \x01(\x08\x12\x10\n\x08in_shift\x18\x0b \x01(\x08\x12\x11\n\tavailable\x18\x0c \x01(\x08\"]\n\x07\x43heckIn\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04mood\x18\x02 \x01(\x05\x12\x0c\n\x04note\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\x16\n\x14GetMyWellnessRequest\"\xf7\x01\n\nMyWellness\x12\'\n\x05state\x18\x01 \x01(\x0b\x32\x18.warmline.v1.WorkerState\x12&\n\x08\x63heckins\x18\x02 \x03(\x0b\x32\x14.warmline.v1.CheckIn\x12\x11\n\tscale_min\x18\x03 \x01(\x05\x12\x11\n\tscale_max\x18\x04 \x01(\x05\x12>\n\x0cscale_labels\x18\x05 \x03(\x0b\x32(.warmline.v1.MyWellness.ScaleLabelsEntry\x1a\x32\n\x10ScaleLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x14SubmitCheckInRequest\x12\x0c\n\x04mood\x18\x01 \x01(\x05\x12\x0c\n\x04note\x18\x02 \x01(\t\x12\x11\n\tbreak_now\x18\x03 \x01(\x08\"\"\n\x0f\x42reakNowRequest\x12\x0f\n\x07minutes\x18\x01 \x01(\x01\"\x11\n\x0f\x45ndBreakRequest\"\x18\n\x16GetTeamWellnessRequest\"\xa3\x02\n\x0cGroupFigures\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\nsuppressed\x18\x03 \x01(\x08\x12\x0f\n\x07workers\x18\x04 \x01(\x05\x12\x1d\n\x15mean_exposure_minutes\x18\x05 \x01(\x01\x12\x14\n\x0c\x62reaks_taken\x18\x06 \x01(\x05\x12\x17\n\x0f\x62udget_breaches\x18\x07 \x01(\x05\x12\x1a\n\x12\x63heckins_requested\x18\x08 \x01(\x05\x12\x1a\n\x12\x63heckins_submitted\x18\t \x01(\x05\x12\x1d\n\x15\x63heckin_participation\x18\n \x01(\x01\x12\x14\n\x0con_break_now\x18\x0b \x01(\x05\x12\x17\n\x0frotated_off_now\x18\x0c \x01(\x05\"Q\n\x0cTeamWellness\x12)\n\x06groups\x18\x01 \x03(\x0b\x32\x19.warmline.v1.GroupFigures\x12\x16\n\x0emin_group_size\x18\x02 \x01(\x05\"+\n\x16GetCheckInNotesRequest\x12\x11\n\tworker_id\x18\x01 \x01(\t\"I\n\x0c\x43heckInNotes\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12&\n\x08\x63heckins\x18\x02 \x03(\x0b\x32\x14.warmline.v1.CheckIn2\xda\x03\n\x0fWellnessService\x12K\n\rGetMyWellness\x12!.warmline.v1.GetMyWellnessRequest\x1a\x17.warmline.v1.MyWellness\x12L\n\rSubmitCheckIn\x12!.warmline.v1.SubmitCheckInRequest\x1a\x18.warmline.v1.WorkerState\x12\x42\n\x08\x42reakNow\x12\x1c.warmline.v1.BreakNowRequest\x1a\x18.warmline.v1.WorkerState\x12\x42\n\x08\x45ndBreak\x12\x1c.warmline.v1.EndBreakRequest\x1a\x18.warmline.v1.WorkerState\x12Q\n\x0fGetTeamWellness\x12#.warmline.v1.GetTeamWellnessRequest\x1a\x19.warmline.v1.TeamWellness\x12Q\n\x0fGetCheckInNotes\x12#.warmline.v1.GetCheckInNotesRequest\x1a\x19.warmline.v1.CheckInNotesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,31 +35,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MYWELLNESS_SCALELABELSENTRY']._loaded_options = None
   _globals['_MYWELLNESS_SCALELABELSENTRY']._serialized_options = b'8\001'
   _globals['_WORKERSTATE']._serialized_start=77
-  _globals['_WORKERSTATE']._serialized_end=395
-  _globals['_CHECKIN']._serialized_start=397
-  _globals['_CHECKIN']._serialized_end=490
-  _globals['_GETMYWELLNESSREQUEST']._serialized_start=492
-  _globals['_GETMYWELLNESSREQUEST']._serialized_end=514
-  _globals['_MYWELLNESS']._serialized_start=517
-  _globals['_MYWELLNESS']._serialized_end=764
-  _globals['_MYWELLNESS_SCALELABELSENTRY']._serialized_start=714
-  _globals['_MYWELLNESS_SCALELABELSENTRY']._serialized_end=764
-  _globals['_SUBMITCHECKINREQUEST']._serialized_start=766
-  _globals['_SUBMITCHECKINREQUEST']._serialized_end=835
-  _globals['_BREAKNOWREQUEST']._serialized_start=837
-  _globals['_BREAKNOWREQUEST']._serialized_end=871
-  _globals['_ENDBREAKREQUEST']._serialized_start=873
-  _globals['_ENDBREAKREQUEST']._serialized_end=890
-  _globals['_GETTEAMWELLNESSREQUEST']._serialized_start=892
-  _globals['_GETTEAMWELLNESSREQUEST']._serialized_end=916
-  _globals['_GROUPFIGURES']._serialized_start=919
-  _globals['_GROUPFIGURES']._serialized_end=1210
-  _globals['_TEAMWELLNESS']._serialized_start=1212
-  _globals['_TEAMWELLNESS']._serialized_end=1293
-  _globals['_GETCHECKINNOTESREQUEST']._serialized_start=1295
-  _globals['_GETCHECKINNOTESREQUEST']._serialized_end=1338
-  _globals['_CHECKINNOTES']._serialized_start=1340
-  _globals['_CHECKINNOTES']._serialized_end=1413
-  _globals['_WELLNESSSERVICE']._serialized_start=1416
-  _globals['_WELLNESSSERVICE']._serialized_end=1890
+  _globals['_WORKERSTATE']._serialized_end=414
+  _globals['_CHECKIN']._serialized_start=416
+  _globals['_CHECKIN']._serialized_end=509
+  _globals['_GETMYWELLNESSREQUEST']._serialized_start=511
+  _globals['_GETMYWELLNESSREQUEST']._serialized_end=533
+  _globals['_MYWELLNESS']._serialized_start=536
+  _globals['_MYWELLNESS']._serialized_end=783
+  _globals['_MYWELLNESS_SCALELABELSENTRY']._serialized_start=733
+  _globals['_MYWELLNESS_SCALELABELSENTRY']._serialized_end=783
+  _globals['_SUBMITCHECKINREQUEST']._serialized_start=785
+  _globals['_SUBMITCHECKINREQUEST']._serialized_end=854
+  _globals['_BREAKNOWREQUEST']._serialized_start=856
+  _globals['_BREAKNOWREQUEST']._serialized_end=890
+  _globals['_ENDBREAKREQUEST']._serialized_start=892
+  _globals['_ENDBREAKREQUEST']._serialized_end=909
+  _globals['_GETTEAMWELLNESSREQUEST']._serialized_start=911
+  _globals['_GETTEAMWELLNESSREQUEST']._serialized_end=935
+  _globals['_GROUPFIGURES']._serialized_start=938
+  _globals['_GROUPFIGURES']._serialized_end=1229
+  _globals['_TEAMWELLNESS']._serialized_start=1231
+  _globals['_TEAMWELLNESS']._serialized_end=1312
+  _globals['_GETCHECKINNOTESREQUEST']._serialized_start=1314
+  _globals['_GETCHECKINNOTESREQUEST']._serialized_end=1357
+  _globals['_CHECKINNOTES']._serialized_start=1359
+  _globals['_CHECKINNOTES']._serialized_end=1432
+  _globals['_WELLNESSSERVICE']._serialized_start=1435
+  _globals['_WELLNESSSERVICE']._serialized_end=1909
 # @@protoc_insertion_point(module_scope)

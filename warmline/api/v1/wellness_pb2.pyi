@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkerState(_message.Message):
-    __slots__ = ("worker_id", "exposure_minutes", "budget_minutes", "on_break", "break_until", "over_budget", "rotated_off_intense", "rotation_until", "crisis_blocked", "checkin_pending", "in_shift")
+    __slots__ = ("worker_id", "exposure_minutes", "budget_minutes", "on_break", "break_until", "over_budget", "rotated_off_intense", "rotation_until", "crisis_blocked", "checkin_pending", "in_shift", "available")
     WORKER_ID_FIELD_NUMBER: _ClassVar[int]
     EXPOSURE_MINUTES_FIELD_NUMBER: _ClassVar[int]
     BUDGET_MINUTES_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class WorkerState(_message.Message):
     CRISIS_BLOCKED_FIELD_NUMBER: _ClassVar[int]
     CHECKIN_PENDING_FIELD_NUMBER: _ClassVar[int]
     IN_SHIFT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     worker_id: str
     exposure_minutes: float
     budget_minutes: float
@@ -33,7 +34,8 @@ class WorkerState(_message.Message):
     crisis_blocked: bool
     checkin_pending: bool
     in_shift: bool
-    def __init__(self, worker_id: _Optional[str] = ..., exposure_minutes: _Optional[float] = ..., budget_minutes: _Optional[float] = ..., on_break: _Optional[bool] = ..., break_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., over_budget: _Optional[bool] = ..., rotated_off_intense: _Optional[bool] = ..., rotation_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crisis_blocked: _Optional[bool] = ..., checkin_pending: _Optional[bool] = ..., in_shift: _Optional[bool] = ...) -> None: ...
+    available: bool
+    def __init__(self, worker_id: _Optional[str] = ..., exposure_minutes: _Optional[float] = ..., budget_minutes: _Optional[float] = ..., on_break: _Optional[bool] = ..., break_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., over_budget: _Optional[bool] = ..., rotated_off_intense: _Optional[bool] = ..., rotation_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., crisis_blocked: _Optional[bool] = ..., checkin_pending: _Optional[bool] = ..., in_shift: _Optional[bool] = ..., available: _Optional[bool] = ...) -> None: ...
 
 class CheckIn(_message.Message):
     __slots__ = ("at", "mood", "note", "reason")
