@@ -125,6 +125,7 @@ def wellness_policy(config: WarmlineConfig) -> WellnessPolicy:
         scale_min=wellness.checkins.scale.min,
         scale_max=wellness.checkins.scale.max,
         note_visibility=wellness.checkins.note_visibility,
+        checkin_nudge_after=wellness.checkins.nudge_after,
         rotate_at_budget=wellness.rotation.off_intense_at_budget,
         rotation_cooldown=wellness.rotation.cooldown,
         intense_queues=[queue.name for queue in config.routing.queues if queue.intense],

@@ -202,6 +202,7 @@ async def test_an_eight_hour_shift_with_crises(
     assert when[28] == 6 * H
     assert when[29] == 6 * H + 15 * M
     assert when[30] == 6 * H + 30 * M
+    assert events[30].data["wellness_leads"] == ["sup-lead"]
     assert when[32] == 8 * H
     for started, ended, length in [(3, 5, 15 * M), (11, 14, 15 * M), (22, 23, 10 * M)]:
         until = datetime.fromisoformat(events[started].data["until"])

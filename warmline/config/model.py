@@ -652,6 +652,16 @@ class CheckIns(Model):
     scale: CheckInScale = Field(default_factory=CheckInScale)
     note_visibility: Literal["worker_only", "wellness_lead"] = "worker_only"
     """Who may read free-text notes; aggregates never show individuals."""
+    nudge_after: Duration = timedelta(minutes=15)
+    """An unanswered check-in nudges the worker after this long, and the supervisors with
+    `wellness_lead: true` after twice that."""
+
+    @field_validator("nudge_after")
+    @classmethod
+    def _nudge_later(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("nudge_after must be longer than 0s")
+        return value
 
 
 class Rotation(Model):

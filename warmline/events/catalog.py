@@ -414,6 +414,9 @@ class WellnessCheckinRequested(EventData):
     `missed:<reason>` for a nudge about an unanswered one."""
     recipient: str = "worker"
     """Who is asked: `worker`, or `wellness_lead` once a nudge went unanswered too."""
+    wellness_leads: list[str] = Field(default_factory=list)
+    """For `recipient: wellness_lead`, the supervisor ids with `wellness_lead: true` it goes to
+    (empty when none is configured, and in events from before the field existed)."""
 
 
 class WellnessCheckinSubmitted(EventData):

@@ -18,9 +18,6 @@ from warmline.errors import WarmlineError
 from warmline.events.types import EventType
 from warmline.wellness.view import WorkerWellness
 
-CHECKIN_NUDGE_AFTER = timedelta(minutes=15)
-"""An unanswered check-in nudges the worker after this long, and the wellness lead after twice
-that."""
 RECENT_CHECKINS = 20
 """Check-ins (with their notes) the workflow keeps for the worker to read back."""
 MAX_NOTE_CHARACTERS = 2_000
@@ -72,11 +69,16 @@ class WellnessPolicy(_Model):
     scale_min: int = 1
     scale_max: int = 5
     note_visibility: Literal["worker_only", "wellness_lead"] = "worker_only"
+    checkin_nudge_after: timedelta = timedelta(minutes=15)
+    """An unanswered check-in nudges the worker after this long, and the wellness leads after
+    twice that. Policies snapshotted before it was configurable used 15 minutes."""
     rotate_at_budget: float = 1.0
     """Share of the budget at which a worker leaves intense queues."""
     rotation_cooldown: timedelta = timedelta(minutes=45)
     intense_queues: list[str] = Field(default_factory=list)
     wellness_leads: list[str] = Field(default_factory=list)
+    """Supervisors with `wellness_lead: true`: a check-in nudge that goes to the leads names
+    them."""
 
     @property
     def budget_minutes(self) -> float:
@@ -395,16 +397,15 @@ class Wellness:
         pending = self.state.pending
         if pending is None or pending.nudges >= 2:
             return False
-        due = pending.requested_at + CHECKIN_NUDGE_AFTER * (pending.nudges + 1)
+        due = pending.requested_at + self.policy.checkin_nudge_after * (pending.nudges + 1)
         if now < due:
             return False
         self._at(due)
         self._set(pending=pending.model_copy(update={"nudges": pending.nudges + 1}))
-        recipient = "worker" if pending.nudges == 0 else "wellness_lead"
-        self._emit(
-            EventType.WELLNESS_CHECKIN_REQUESTED,
-            {"reason": f"missed:{pending.reason}", "recipient": recipient},
-        )
+        data: dict[str, object] = {"reason": f"missed:{pending.reason}", "recipient": "worker"}
+        if pending.nudges > 0:
+            data.update(recipient="wellness_lead", wellness_leads=list(self.policy.wellness_leads))
+        self._emit(EventType.WELLNESS_CHECKIN_REQUESTED, data)
         return True
 
     def _cadence_due(self, now: datetime) -> bool:
@@ -430,9 +431,8 @@ class Wellness:
         if state.rotation_until is not None:
             moments.append(state.rotation_until)
         if state.pending is not None and state.pending.nudges < 2:
-            moments.append(
-                state.pending.requested_at + CHECKIN_NUDGE_AFTER * (state.pending.nudges + 1)
-            )
+            nudge_after = self.policy.checkin_nudge_after
+            moments.append(state.pending.requested_at + nudge_after * (state.pending.nudges + 1))
         return min(moments) if moments else None
 
     # --- rules ------------------------------------------------------------------------------
