@@ -77,17 +77,21 @@ def validate(
         list[Path], typer.Argument(help="Configuration files or directories to check.")
     ],
 ) -> None:
-    """Check workflow configuration files; print every problem as FILE:LINE:COL: message."""
+    """Check workflow configuration files; print every problem as FILE:LINE:COL: message, and
+    what is valid but does nothing as FILE:LINE:COL: warning: message (exit status unchanged)."""
     from connectors.sdk.run import check_connectors
-    from warmline.config.loader import validate_paths
+    from warmline.config.loader import check_paths
 
-    diagnostics, checked = validate_paths(paths, extra=check_connectors)
-    for diagnostic in diagnostics:
+    found = check_paths(paths, extra=check_connectors)
+    for diagnostic in sorted(
+        [*found.errors, *found.warnings], key=lambda d: (str(d.path), d.line, d.column)
+    ):
         typer.echo(diagnostic.render())
-    if diagnostics:
-        typer.echo(f"{len(diagnostics)} problem(s) in {checked} file(s)", err=True)
+    warned = f", {len(found.warnings)} warning(s)" if found.warnings else ""
+    if found.errors:
+        typer.echo(f"{len(found.errors)} problem(s){warned} in {found.checked} file(s)", err=True)
         raise typer.Exit(EXIT_INVALID)
-    typer.echo(f"{checked} file(s) valid", err=True)
+    typer.echo(f"{found.checked} file(s) valid{warned}", err=True)
 
 
 @app.command()

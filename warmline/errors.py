@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 class WarmlineError(Exception):
@@ -12,15 +13,20 @@ class WarmlineError(Exception):
 
 @dataclass(frozen=True)
 class Diagnostic:
-    """One problem found in a file, pointing at a line and column (both 1-based)."""
+    """One problem found in a file, pointing at a line and column (both 1-based).
+
+    A warning is something valid that probably does not do what its author meant; it never makes
+    a file invalid."""
 
     path: Path
     line: int
     column: int
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def render(self) -> str:
-        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{self.path}:{self.line}:{self.column}: {label}{self.message}"
 
 
 class ConfigError(WarmlineError):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from warmline.config.loader import validate_paths
+from warmline.config.loader import Validation, check_paths, validate_paths
 
 Edit = Callable[[Path, str, str], Path]
 
@@ -217,6 +217,40 @@ def test_unmapped_custom_label_outside_the_model_taxonomy(shop: Path, edit: Edit
         f"{shop}:{line}:20: annotation.taxonomy.labels[1]: unknown 'original' model label "
         "'angry' (not in label_map, so it is kept as is); did you mean 'anger'?"
     ]
+
+
+def test_retraining_triggers_without_a_registry_are_a_warning(
+    shop: Path, validate: Callable[..., Result]
+) -> None:
+    line = _line_of(shop, '    schedule: "0 3 * * 1"')
+    found = check_paths([shop])
+    assert (found.errors, found.checked) == ([], 1)
+    assert [w.render() for w in found.warnings] == [
+        f"{shop}:{line}:15: warning: annotation.retraining.schedule: retraining is off without "
+        "annotation.retraining.registry (the model registry directory rounds promote into), so "
+        "schedule never starts a round"
+    ]
+    result = validate(shop)
+    assert result.exit_code == 0
+    assert result.stdout == found.warnings[0].render() + "\n"
+    assert "1 file(s) valid, 1 warning(s)" in result.stderr
+
+
+def test_retraining_with_a_registry_but_no_data_is_a_warning(shop: Path, edit: Edit) -> None:
+    edit(shop, '    schedule: "0 3 * * 1"\n', '    schedule: "0 3 * * 1"\n    registry: models/\n')
+    line = _line_of(shop, "    registry: models/")
+    [warning] = check_paths([shop]).warnings
+    assert warning.render().startswith(
+        f"{shop}:{line}:15: warning: annotation.retraining.registry: retraining is off without "
+        "dev_data"
+    )
+    edit(shop, "    registry: models/\n", "    registry: models/\n    dev_data: dev.tsv\n")
+    assert check_paths([shop]).warnings == []
+
+
+def test_no_retraining_section_is_no_warning(shop: Path, edit: Edit) -> None:
+    edit(shop, '  retraining:\n    schedule: "0 3 * * 1"\n    promotion_margin: 0.01\n', "")
+    assert check_paths([shop]) == Validation(errors=[], warnings=[], checked=1)
 
 
 def test_every_problem_is_reported_not_only_the_first(shop: Path, edit: Edit) -> None:

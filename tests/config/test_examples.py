@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from warmline.config.expressions import EvaluationContext
-from warmline.config.loader import load_config, validate_paths
+from warmline.config.loader import check_paths, load_config, validate_paths
 from warmline.config.model import WarmlineConfig, json_schema
 from warmline.errors import ConfigError
+from warmline.retraining.settings import retraining_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -76,6 +77,14 @@ def test_missing_secret_at_load_time_names_the_variable() -> None:
     [diagnostic] = raised.value.diagnostics
     assert "environment variable HARBOUR_HUBSPOT_TOKEN is not set" in diagnostic.message
     assert diagnostic.line > 1
+
+
+def test_the_feedback_loop_example_turns_retraining_on() -> None:
+    path = EXAMPLES / "peer-support" / "warmline.yaml"
+    assert check_paths([path]).warnings == []
+    settings = retraining_settings(load_config(path, resolve_secrets=False))
+    assert settings.registry == path.parent / "models"
+    assert settings.dev_data == path.parent / "data" / "goemotions" / "original" / "dev.tsv"
 
 
 def test_validate_examples_directory_with_the_installed_command() -> None:

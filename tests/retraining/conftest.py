@@ -8,6 +8,7 @@ tests train on are written to the test's temporary directory, never into the rep
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -142,6 +143,8 @@ def write_config(tmp_path: Path, deployment: Deployment, extra: str = "") -> Pat
     text = (where / "warmline.yaml").read_text(encoding="utf-8")
     name = text.split("metadata:\n  name: ", 1)[1].split("\n", 1)[0]
     text = text.replace(f"metadata:\n  name: {name}", f"metadata:\n  name: {settings.deployment}")
+    # The example's own registry and data give way to this test's.
+    text = re.sub(r"^    (registry|base_data): .*\n", "", text, flags=re.MULTILINE)
     text = text.replace(
         "  retraining:\n",
         "  retraining:\n"

@@ -49,9 +49,7 @@ def test_crisis_labels_must_belong_to_the_taxonomy(deployment: Deployment, tmp_p
 
 def test_without_a_registry_retraining_is_off_and_says_why() -> None:
     root = Path(__file__).resolve().parents[2]
-    config = load_config(
-        root / "examples" / "peer-support" / "warmline.yaml", resolve_secrets=False
-    )
+    config = load_config(root / "examples" / "online-shop" / "warmline.yaml", resolve_secrets=False)
     with pytest.raises(RetrainingDisabledError) as error:
         retraining_settings(config)
     assert "annotation.retraining.registry is not set" in str(error.value)

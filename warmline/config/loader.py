@@ -1,7 +1,8 @@
 """Loading and validating configuration files, reporting every problem as FILE:LINE:COL: message.
 
-`load_config` is how the rest of warmline reads configuration; `validate_paths` backs the
-`warmline validate` command. Neither ever lets an exception escape for a bad file.
+`load_config` is how the rest of warmline reads configuration; `check_paths` backs the
+`warmline validate` command, `validate_paths` is its errors alone. None ever lets an exception
+escape for a bad file.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import os
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from rapidfuzz import process
 
 from warmline.config.model import KIND, SUPPORTED_API_VERSIONS, WarmlineConfig
-from warmline.config.references import check_references
+from warmline.config.references import Problem, check_references, check_warnings
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
 
@@ -33,27 +35,45 @@ ExtraCheck = Callable[[Path, WarmlineConfig], list[Diagnostic]]
 """A check of a valid configuration by a part of warmline the loader does not know (connectors)."""
 
 
-def validate_paths(
-    paths: list[Path], *, extra: ExtraCheck | None = None
-) -> tuple[list[Diagnostic], int]:
-    """Validate files and directories (recursively); return all diagnostics and files checked.
+@dataclass(frozen=True)
+class Validation:
+    """What `check_paths` found: errors (the file is invalid), warnings (valid, but a setting as
+    written does nothing) and how many files it checked."""
+
+    errors: list[Diagnostic]
+    warnings: list[Diagnostic]
+    checked: int
+
+
+def check_paths(paths: list[Path], *, extra: ExtraCheck | None = None) -> Validation:
+    """Validate files and directories (recursively): every error and warning, files checked.
 
     Secrets are not resolved: validation runs on machines without them. `extra` runs on each
-    file that is otherwise valid.
+    file that is otherwise valid. Warnings are looked for in valid files only.
     """
-    diagnostics: list[Diagnostic] = []
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
     checked = 0
     for path in paths:
         if not path.exists():
-            diagnostics.append(Diagnostic(path, 1, 1, "no such file or directory"))
+            errors.append(Diagnostic(path, 1, 1, "no such file or directory"))
             continue
         for file in _config_files(path):
             checked += 1
-            config, found = _check_file(file, resolve_secrets=False, env=None)
-            diagnostics.extend(found)
+            config, found, advised = _check_file(file, resolve_secrets=False, env=None)
+            errors.extend(found)
+            warnings.extend(advised)
             if config is not None and extra is not None:
-                diagnostics.extend(extra(file, config))
-    return diagnostics, checked
+                errors.extend(extra(file, config))
+    return Validation(errors=errors, warnings=warnings, checked=checked)
+
+
+def validate_paths(
+    paths: list[Path], *, extra: ExtraCheck | None = None
+) -> tuple[list[Diagnostic], int]:
+    """The errors `check_paths` finds (warnings left out) and the number of files checked."""
+    validation = check_paths(paths, extra=extra)
+    return validation.errors, validation.checked
 
 
 def load_config(
@@ -66,7 +86,7 @@ def load_config(
     """
     if not path.is_file():
         raise ConfigError([Diagnostic(path, 1, 1, "no such file or directory")])
-    config, diagnostics = _check_file(
+    config, diagnostics, _ = _check_file(
         path, resolve_secrets=resolve_secrets, env=os.environ if env is None else env
     )
     if diagnostics or config is None:
@@ -87,14 +107,16 @@ def _config_files(path: Path) -> Iterator[Path]:
 
 def _check_file(
     path: Path, *, resolve_secrets: bool, env: Mapping[str, str] | None
-) -> tuple[WarmlineConfig | None, list[Diagnostic]]:
+) -> tuple[WarmlineConfig | None, list[Diagnostic], list[Diagnostic]]:
+    """The valid configuration (None if there are errors), the errors, and the warnings (looked
+    for in a valid configuration only)."""
     try:
         document = load_document(path)
     except YamlSourceError as error:
-        return None, [Diagnostic(path, error.line, error.column, error.message)]
+        return None, [Diagnostic(path, error.line, error.column, error.message)], []
     header = _check_header(document)
     if header:
-        return None, header
+        return None, header, []
     context = {
         "base_dir": path.parent.absolute(),
         "resolve_secrets": resolve_secrets,
@@ -103,20 +125,25 @@ def _check_file(
     try:
         config = WarmlineConfig.model_validate(document.data, context=context)
     except ValidationError as error:
-        return None, _sorted(_diagnostic(document, detail) for detail in error.errors())
-    problems = check_references(config)
-    diagnostics: list[Diagnostic] = []
-    for problem in problems:
-        line, column = document.locate(problem.loc)
-        if problem.file is not None:
-            origin = f"{dotted(problem.loc)} in {path}:{line}"
-            message = f"{problem.message} (used by {origin})"
-            diagnostics.append(Diagnostic(problem.file, problem.line or 1, 1, message))
-            continue
-        diagnostics.append(
-            Diagnostic(path, line, column, f"{dotted(problem.loc)}: {problem.message}")
-        )
-    return (None if diagnostics else config), _sorted(diagnostics)
+        return None, _sorted(_diagnostic(document, detail) for detail in error.errors()), []
+    diagnostics = [_located(document, problem) for problem in check_references(config)]
+    if diagnostics:
+        return None, _sorted(diagnostics), []
+    warnings = [_located(document, problem, "warning") for problem in check_warnings(config)]
+    return config, [], _sorted(warnings)
+
+
+def _located(
+    document: SourceDocument, problem: Problem, severity: Literal["error", "warning"] = "error"
+) -> Diagnostic:
+    """A cross-reference problem as a diagnostic at its line in the file (or in the other file
+    it lies in, naming where the configuration uses that file)."""
+    path = document.path
+    line, column = document.locate(problem.loc)
+    if problem.file is not None:
+        message = f"{problem.message} (used by {dotted(problem.loc)} in {path}:{line})"
+        return Diagnostic(problem.file, problem.line or 1, 1, message, severity)
+    return Diagnostic(path, line, column, f"{dotted(problem.loc)}: {problem.message}", severity)
 
 
 def located(

@@ -1,6 +1,7 @@
 """Checks that need the whole configuration: names that refer to other sections, and templates.
 
 Each problem carries the path of the offending value so the loader can point at its line.
+`check_warnings` finds settings that are valid but, as written, do nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def check_references(config: WarmlineConfig) -> list[Problem]:
         *_files(config),
         *_templates(config),
     ]
+
+
+def check_warnings(config: WarmlineConfig) -> list[Problem]:
+    """Problems that do not make a configuration invalid but that its author should hear of."""
+    return [*_retraining_off(config)]
 
 
 def _queues(config: WarmlineConfig) -> Iterator[Problem]:
@@ -155,6 +161,32 @@ def _model_labels(config: WarmlineConfig) -> Iterator[Problem]:
             )
             note = " (not in label_map, so it is kept as is)"
             yield _unknown(where, what, label, known, note)
+
+
+def _retraining_off(config: WarmlineConfig) -> Iterator[Problem]:
+    """Retraining triggers written in the file while retraining cannot run: the worker says so
+    only in its start-up log, so without this an admin believes the model is being retrained.
+    Only triggers written count: an absent section's default is no request to retrain."""
+    annotation = config.annotation
+    if "retraining" not in annotation.model_fields_set:
+        return
+    retraining = annotation.retraining
+    written = [k for k in ("schedule", "after_gold_labels") if k in retraining.model_fields_set]
+    if not written:
+        return
+    never = f"{' and '.join(written)} never start{'' if len(written) > 1 else 's'} a round"
+    if retraining.registry is None:
+        yield Problem(
+            ("annotation", "retraining", written[0]),
+            "retraining is off without annotation.retraining.registry (the model registry "
+            f"directory rounds promote into), so {never}",
+        )
+    elif retraining.dev_data is None and retraining.base_data is None:
+        yield Problem(
+            ("annotation", "retraining", "registry"),
+            "retraining is off without dev_data (the TSV the candidate's thresholds are tuned "
+            f"on) or base_data (with a dev.tsv beside it), so {never}",
+        )
 
 
 def _connector_secrets(config: WarmlineConfig) -> Iterator[Problem]:
