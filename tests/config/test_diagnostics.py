@@ -219,6 +219,15 @@ def test_unmapped_custom_label_outside_the_model_taxonomy(shop: Path, edit: Edit
     ]
 
 
+def test_labels_are_checked_in_the_taxonomy_gold_labels_are_recorded_in(
+    shop: Path, edit: Edit
+) -> None:
+    # Gold labels of the ekman annotation taxonomy are recorded in ekman whatever retraining
+    # trains (the worker warns about that mismatch); their labels are all ekman labels.
+    edit(shop, '    schedule: "0 3 * * 1"\n', '    schedule: "0 3 * * 1"\n    taxonomy: group\n')
+    assert _messages(shop) == []
+
+
 def test_retraining_triggers_without_a_registry_are_a_warning(
     shop: Path, validate: Callable[..., Result]
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from warmline.config.model import BUILTIN_TAXONOMIES, WarmlineConfig
+from warmline.config.model import WarmlineConfig
 
 TONE_TAXONOMY = "tone"
 TONE_LABELS: tuple[str, ...] = (
@@ -195,7 +195,7 @@ def policy_from_config(
         deployment=config.metadata.name,
         taxonomy=name,
         labels=list(taxonomy.label_set),
-        model_taxonomy=_model_taxonomy(config),
+        model_taxonomy=annotation.gold_taxonomy,
         label_map=dict(annotation.label_map),
         annotators=[
             AnnotatorSpec(id=a.id, senior=a.senior, skills=list(a.skills), languages=a.languages)
@@ -212,18 +212,6 @@ def policy_from_config(
         batch_size=batch_size or annotation.batch_size,
         tenants=[t.id for t in config.tenants],
     )
-
-
-def _model_taxonomy(config: WarmlineConfig) -> str:
-    """The GoEmotions taxonomy of the model: the builtin's, else the one the mapping lands in."""
-    taxonomy = config.annotation.taxonomy
-    if taxonomy.builtin is not None:
-        return taxonomy.builtin.split("/", 1)[1]
-    mapped = {config.annotation.label_map.get(label, label) for label in taxonomy.label_set}
-    for name in ("goemotions/ekman", "goemotions/group", "goemotions/original"):
-        if mapped <= set(BUILTIN_TAXONOMIES[name]):
-            return name.split("/", 1)[1]
-    return "original"
 
 
 # --- tasks --------------------------------------------------------------------------------------

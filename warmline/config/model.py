@@ -518,7 +518,7 @@ class Annotation(Model):
     taxonomy: Taxonomy
     label_map: dict[str, str] = Field(default_factory=dict)
     """Taxonomy label -> model label, where they differ; an unmapped label is kept as it is.
-    Every label must end up a label of the model taxonomy (`retraining.taxonomy`)."""
+    Every label must end up a label of the model taxonomy gold labels are recorded in."""
     annotators: list[Annotator] = Field(default_factory=list)
     """People labelling sampled decisions."""
     sampling: Sampling = Field(default_factory=Sampling)
@@ -546,6 +546,18 @@ class Annotation(Model):
             return self.retraining.taxonomy
         if self.taxonomy.builtin is not None:
             return self.taxonomy.builtin.removeprefix("goemotions/")
+        return "original"
+
+    @property
+    def gold_taxonomy(self) -> str:
+        """The model taxonomy gold labels are recorded in: the built-in annotation taxonomy's,
+        else the smallest one holding every mapped label, else `original`."""
+        if self.taxonomy.builtin is not None:
+            return self.taxonomy.builtin.removeprefix("goemotions/")
+        mapped = {self.label_map.get(label, label) for label in self.taxonomy.label_set}
+        for name in ("ekman", "group", "original"):
+            if mapped <= set(BUILTIN_TAXONOMIES[f"goemotions/{name}"]):
+                return name
         return "original"
 
     @model_validator(mode="after")

@@ -141,11 +141,13 @@ def _annotation(config: WarmlineConfig) -> Iterator[Problem]:
 
 
 def _model_labels(config: WarmlineConfig) -> Iterator[Problem]:
-    """Every annotation label must land on a label of the model taxonomy retraining trains:
-    retraining drops a gold label with any other label as `unknown_label`, silently and for
-    good, so a typo here would waste every annotator's work on the items that carry it."""
+    """Every annotation label must land on a label of the model taxonomy gold labels are
+    recorded in: retraining drops a gold label with any other label as `unknown_label`, silently
+    and for good, so a typo here would waste every annotator's work on the items that carry it.
+    (Gold labels of another taxonomy than retraining's are a separate matter, which the worker
+    warns about.)"""
     annotation = config.annotation
-    taxonomy = annotation.model_taxonomy
+    taxonomy = annotation.gold_taxonomy
     known = list(BUILTIN_TAXONOMIES[f"goemotions/{taxonomy}"])
     what = f"{taxonomy!r} model label"
     for label, target in annotation.label_map.items():
