@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.api.conftest import load_peer_support
 from warmline.annotation.agreement import alpha, majority, unanimous
@@ -146,6 +147,32 @@ def test_handoff_outcome_disagreement_and_tone_audit() -> None:
         decide(event(EventType.CONVERSATION_CLOSED, closed), SAMPLING, tone_audit_fraction=0)
         is None
     )
+
+
+def test_the_outcomes_that_disagree_are_configured() -> None:
+    done = {"specialist": "sp-1", "queue": "care", "outcome": "not_for_us"}
+    handoff = event(EventType.HANDOFF_COMPLETED, done)
+    assert decide(handoff, SAMPLING, tone_audit_fraction=0) is None
+    own = SAMPLING.model_copy(update={"disagreeing_outcomes": ["not_for_us"]})
+    item = decide(handoff, own, tone_audit_fraction=0)
+    assert item is not None
+    assert item.sources == [Source.DISAGREEMENT]
+    shipped = event(EventType.HANDOFF_COMPLETED, done | {"outcome": "false_alarm"})
+    assert decide(shipped, own, tone_audit_fraction=0) is None
+    off = own.model_copy(update={"disagreements": False})
+    assert decide(handoff, off, tone_audit_fraction=0) is None
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "message"),
+    [
+        (["misrouted", "misrouted"], "disagreeing outcome 'misrouted' is defined twice"),
+        (["False Alarm"], "String should match pattern"),
+    ],
+)
+def test_disagreeing_outcomes_are_checked_at_load(outcomes: list[str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Sampling.model_validate({"disagreeing_outcomes": outcomes})
 
 
 def test_bad_event_data_is_an_error() -> None:

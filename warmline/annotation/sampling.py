@@ -22,8 +22,6 @@ from warmline.events.catalog import (
     parse_data,
 )
 
-DISAGREEING_OUTCOMES = frozenset({"false_alarm", "not_needed", "no_action_needed", "misrouted"})
-"""Handoff outcomes by which a specialist says the AI should not have escalated."""
 SAMPLED_TYPES = frozenset(
     {
         EventType.MESSAGE_TRIAGED,
@@ -93,7 +91,7 @@ def decide(  # noqa: PLR0911 - one return per event type reads plainer than a di
             candidate_labels=data.labels,
         )
     if isinstance(data, HandoffCompleted):
-        wanted = sampling.disagreements and data.outcome in DISAGREEING_OUTCOMES
+        wanted = sampling.disagreements and data.outcome in sampling.disagreeing_outcomes
         return _copy(base, wanted, sources=[Source.DISAGREEMENT])
     return _copy(
         base,

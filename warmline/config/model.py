@@ -420,7 +420,18 @@ class Sampling(Model):
     random_fraction: Fraction = 0.02
     """Share of everything else."""
     disagreements: bool = True
-    """Every case where a specialist disagreed with triage."""
+    """Every case where a specialist disagreed with triage: a triage correction with other labels,
+    or a handoff completed with one of `disagreeing_outcomes`."""
+    disagreeing_outcomes: list[Identifier] = Field(
+        default_factory=lambda: ["false_alarm", "not_needed", "no_action_needed", "misrouted"]
+    )
+    """Handoff outcomes by which a specialist says the AI should not have escalated. The outcome
+    is whatever word the specialist's client sends, so a deployment names its own here."""
+
+    @model_validator(mode="after")
+    def _unique_outcomes(self) -> Sampling:
+        _unique(self.disagreeing_outcomes, "disagreeing outcome")
+        return self
 
 
 class Agreement(Model):
