@@ -22,6 +22,16 @@ def _line_of(path: Path, text: str) -> int:
     return path.read_text(encoding="utf-8").splitlines().index(text) + 1
 
 
+def with_retraining(shop: Path, edit: Edit) -> None:
+    """Give the shop (which has no retraining: it triages with the lexicon) a weekly round."""
+    edit(
+        shop,
+        "  tone_audit_fraction: 0.05\n",
+        '  tone_audit_fraction: 0.05\n  retraining:\n    schedule: "0 3 * * 1"\n'
+        "    promotion_margin: 0.01\n",
+    )
+
+
 def test_unknown_key_suggests_the_known_one(shop: Path, edit: Edit) -> None:
     edit(shop, "    offer_to: 2\n", "    ofer_to: 2\n")
     line = _line_of(shop, "    ofer_to: 2")
@@ -224,13 +234,15 @@ def test_labels_are_checked_in_the_taxonomy_gold_labels_are_recorded_in(
 ) -> None:
     # Gold labels of the ekman annotation taxonomy are recorded in ekman whatever retraining
     # trains (the worker warns about that mismatch); their labels are all ekman labels.
+    with_retraining(shop, edit)
     edit(shop, '    schedule: "0 3 * * 1"\n', '    schedule: "0 3 * * 1"\n    taxonomy: group\n')
     assert _messages(shop) == []
 
 
 def test_retraining_triggers_without_a_registry_are_a_warning(
-    shop: Path, validate: Callable[..., Result]
+    shop: Path, edit: Edit, validate: Callable[..., Result]
 ) -> None:
+    with_retraining(shop, edit)
     line = _line_of(shop, '    schedule: "0 3 * * 1"')
     found = check_paths([shop])
     assert (found.errors, found.checked) == ([], 1)
@@ -246,6 +258,7 @@ def test_retraining_triggers_without_a_registry_are_a_warning(
 
 
 def test_retraining_with_a_registry_but_no_data_is_a_warning(shop: Path, edit: Edit) -> None:
+    with_retraining(shop, edit)
     edit(shop, '    schedule: "0 3 * * 1"\n', '    schedule: "0 3 * * 1"\n    registry: models/\n')
     line = _line_of(shop, "    registry: models/")
     [warning] = check_paths([shop]).warnings
@@ -257,8 +270,7 @@ def test_retraining_with_a_registry_but_no_data_is_a_warning(shop: Path, edit: E
     assert check_paths([shop]).warnings == []
 
 
-def test_no_retraining_section_is_no_warning(shop: Path, edit: Edit) -> None:
-    edit(shop, '  retraining:\n    schedule: "0 3 * * 1"\n    promotion_margin: 0.01\n', "")
+def test_no_retraining_section_is_no_warning(shop: Path) -> None:
     assert check_paths([shop]) == Validation(errors=[], warnings=[], checked=1)
 
 
