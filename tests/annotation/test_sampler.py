@@ -31,7 +31,11 @@ PII = "I'm Margaret Thompson, call 07911 123456 or margaret@example.com, I feel 
 
 async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_url: str) -> None:
     base = load_peer_support()
-    sampling = base.annotation.sampling.model_copy(update={"confidence_below": 1.0})
+    # Every message for low confidence, none at random (the example samples 3 % at random,
+    # keyed by the event id, which would add a `random` source to about one run in 33).
+    sampling = base.annotation.sampling.model_copy(
+        update={"confidence_below": 1.0, "random_fraction": 0.0}
+    )
     config = base.model_copy(
         update={"annotation": base.annotation.model_copy(update={"sampling": sampling})}
     )
