@@ -139,6 +139,9 @@ class OfferCreated(EventData):
     """Whether this is the crisis lane."""
     expires_at: datetime
     """When the offer lapses if not accepted (`accept_within`)."""
+    assigned_by: str | None = None
+    """The supervisor who assigned the paged escalation to this specialist, overriding the
+    wellness filter; absent for the routing's own offers."""
 
 
 class OfferDeclined(EventData):
@@ -185,6 +188,22 @@ class EscalationRerouted(EventData):
     reason: str
     specialist: str | None = None
     """Who transferred it, for a transfer."""
+
+
+class EscalationAssigned(EventData):
+    """A paged supervisor assigned the escalation to a specialist of their choosing; an offer to
+    that specialist (`offer.created` with `assigned_by`) goes out with it."""
+
+    supervisor_id: str
+    """The supervisor's id from the configuration (`routing.supervisors`)."""
+    specialist_id: str
+    """The specialist's id from the configuration."""
+    queue: str
+    """The handoff queue (from the configuration's `routing.queues`)."""
+    reason: str = ""
+    """The supervisor's reason, as they gave it (may be empty)."""
+    offer_id: str | None = None
+    """The offer made to the specialist."""
 
 
 class SupervisorPaged(EventData):
@@ -496,6 +515,7 @@ CATALOG: dict[EventType, type[EventData]] = {
     EventType.OFFER_EXPIRED: OfferExpired,
     EventType.OFFER_WITHDRAWN: OfferWithdrawn,
     EventType.ESCALATION_REROUTED: EscalationRerouted,
+    EventType.ESCALATION_ASSIGNED: EscalationAssigned,
     EventType.HANDOFF_ACCEPTED: HandoffAccepted,
     EventType.HANDOFF_COMPLETED: HandoffCompleted,
     EventType.CONVERSATION_CLOSED: ConversationClosed,

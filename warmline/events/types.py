@@ -31,6 +31,7 @@ class EventType(StrEnum):
     OFFER_EXPIRED = "io.warmline.offer.expired.v1"
     OFFER_WITHDRAWN = "io.warmline.offer.withdrawn.v1"
     ESCALATION_REROUTED = "io.warmline.escalation.rerouted.v1"
+    ESCALATION_ASSIGNED = "io.warmline.escalation.assigned.v1"
     HANDOFF_ACCEPTED = "io.warmline.handoff.accepted.v1"
     HANDOFF_COMPLETED = "io.warmline.handoff.completed.v1"
     CONVERSATION_CLOSED = "io.warmline.conversation.closed.v1"
