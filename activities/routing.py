@@ -18,6 +18,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from warmline.roster import (
+    AssignToRequest,
+    AssignToResult,
     AvailabilityRequest,
     FreeRequest,
     MemberState,
@@ -39,6 +41,11 @@ ResultT = TypeVar("ResultT")
 class ReserveCall(BaseModel):
     roster_id: str
     request: ReserveRequest
+
+
+class AssignToCall(BaseModel):
+    roster_id: str
+    request: AssignToRequest
 
 
 class ReleaseCall(BaseModel):
@@ -108,6 +115,17 @@ class RosterActivities:
                 update={"wellness": {m: f for m, f in flags.items() if f != fresh}}
             )
         return await self._update(call.roster_id, RosterWorkflow.reserve, request)
+
+    @activity.defn(name="roster_assign_to")
+    async def assign_to(self, call: AssignToCall) -> AssignToResult:
+        """A supervisor's assignment: the roster needs only whether the one member is on a break."""
+        request = call.request
+        if self._wellness is not None and request.wellness is None:
+            views = await asyncio.to_thread(self._wellness.read, [request.specialist_id])
+            view = views.get(request.specialist_id)
+            if view is not None:
+                request = request.model_copy(update={"wellness": WellnessFlags.of(view)})
+        return await self._update(call.roster_id, RosterWorkflow.assign_to, request)
 
     @activity.defn(name="roster_release")
     async def release(self, call: ReleaseCall) -> None:

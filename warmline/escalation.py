@@ -134,6 +134,9 @@ class Offer(_Model):
     created_at: datetime
     expires_at: datetime
     status: OfferStatus = OfferStatus.OPEN
+    assigned_by: str | None = None
+    """The supervisor who assigned a paged escalation to this specialist (an override of the
+    wellness filter), or None for an offer the routing made."""
 
 
 class AcceptRequest(_Model):
@@ -151,6 +154,15 @@ class AcceptResult(_Model):
 
 class DeclineRequest(_Model):
     offer_id: str
+    specialist_id: str
+    reason: str = ""
+
+
+class AssignRequest(_Model):
+    """A supervisor assigns a paged escalation to a specialist of their choosing: an offer the
+    wellness filter would not have made, still within the roster's hard limits."""
+
+    supervisor_id: str
     specialist_id: str
     reason: str = ""
 
@@ -177,6 +189,9 @@ class EscalationView(_Model):
     entered_queue_at: datetime
     offers: list[Offer]
     paged_supervisor: str | None = None
+    paged_at: datetime | None = None
+    """When the supervisor was paged (a supervisor may then `assign` the escalation)."""
+    paged_reason: str | None = None
     referrals_sent: bool = False
     sla_breaches: int = 0
     reroutes: int = 0

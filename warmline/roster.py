@@ -112,6 +112,28 @@ class ReserveResult(_Model):
     reservations: list[Reservation]
 
 
+class AssignToRequest(_Model):
+    """Reserve a slot of one named specialist for a supervisor's assignment: the wellness filter
+    and the ranking are overridden, the hard limits are not (a roster member with the queue's
+    skills, crisis-trained for the crisis lane, available, not on a break, a free slot)."""
+
+    conversation_id: str
+    offer_id: str
+    specialist_id: str
+    skills: list[str] = Field(default_factory=list)
+    crisis: bool = False
+    wellness: WellnessFlags | None = None
+    """The member's wellness, read by the assign activity; None is fresh (no break)."""
+
+
+class AssignToResult(_Model):
+    """The reservation, or why the roster refused it (`refused` is a `Rejection` name)."""
+
+    reservation: Reservation | None = None
+    refused: str | None = None
+    message: str = ""
+
+
 class ReleaseRequest(_Model):
     """An offer was declined, expired or withdrawn: its slot is free again."""
 

@@ -98,6 +98,7 @@ def build_worker(
         handoff = HandoffActivities(routing.renderer, routing.profiles or RequestProfileSource())
         activities += [
             roster.reserve,
+            roster.assign_to,
             roster.release,
             roster.occupy,
             roster.free,

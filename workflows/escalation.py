@@ -8,7 +8,9 @@ In the crisis lane it offers to up to K crisis-trained specialists at once, the 
 and the other offers are withdrawn; with `widen_after` set, the best-ranked specialist alone is
 offered it first and the lane tops up to K offers once `widen_after` has passed. If nobody accepts
 by the lane's deadline the supervisor is paged and the customer is sent the referral resources,
-and offers go on.
+and offers go on. Once paged, a supervisor may assign the escalation to a specialist of their
+choosing (the `assign` update): one more offer, beside the ones the routing makes, that overrides
+the wellness filter but not the roster's hard limits; the first accept wins either way.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
     from activities.liveview import LiveViewActivities
     from activities.routing import (
+        AssignToCall,
         FreeCall,
         OccupyCall,
         ReleaseCall,
@@ -38,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         AcceptRequest,
         AcceptResult,
         Assignment,
+        AssignRequest,
         CrisisNotice,
         DeclineRequest,
         EscalationInput,
@@ -51,7 +55,13 @@ with workflow.unsafe.imports_passed_through():
         offer_id,
     )
     from warmline.events import DomainEvent, EventType, event_id
-    from warmline.roster import FreeRequest, OccupyRequest, ReleaseRequest, ReserveRequest
+    from warmline.roster import (
+        AssignToRequest,
+        FreeRequest,
+        OccupyRequest,
+        ReleaseRequest,
+        ReserveRequest,
+    )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Roster updates and events must happen: retry until they do.
@@ -90,6 +100,8 @@ class EscalationWorkflow:
         self._started = workflow.now()
         self._entered_queue = self._started
         self._paged: str | None = None
+        self._paged_at: datetime | None = None
+        self._paged_reason: str | None = None
         self._referrals_sent = False
         self._breaches = 0
         self._reroutes = 0
@@ -98,6 +110,11 @@ class EscalationWorkflow:
         """The accept occupies the specialist's roster slot; the conversation frees it later."""
         self._told = False
         """The conversation took the assignment (and with it the duty to free the slot)."""
+        self._assigning = asyncio.Lock()
+        """One supervisor's assignment at a time (each waits on the roster)."""
+        self._assigned = 0
+        self._nudged = False
+        """A supervisor's offer arrived: the loop wakes to count its expiry in."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -162,6 +179,100 @@ class EscalationWorkflow:
     def _validate_decline(self, request: DeclineRequest) -> None:
         self._open_offer_of(request.offer_id, request.specialist_id)
 
+    # --- supervisors' requests ------------------------------------------------------------------
+
+    @workflow.update
+    async def assign(self, request: AssignRequest) -> Offer:
+        """Offer the paged escalation to the specialist a supervisor names.
+
+        The roster refuses what no supervisor may override (see `RosterWorkflow.assign_to`); its
+        refusal fails this update with the roster's message. The offer expires like any of the
+        queue's, and the offers the routing keeps making stay open beside it.
+        """
+        async with self._assigning:
+            self._assignable()
+            number = self._offers_made + 1
+            self._offers_made += 1
+            made = offer_id(self._id, number)
+            result = await workflow.execute_activity_method(
+                RosterActivities.assign_to,
+                AssignToCall(
+                    roster_id=self._params.routing.roster_id,
+                    request=AssignToRequest(
+                        conversation_id=self._params.conversation_id,
+                        offer_id=made,
+                        specialist_id=request.specialist_id,
+                        skills=self._queue.skills,
+                        crisis=self._crisis,
+                    ),
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
+            if result.reservation is None:
+                raise ApplicationError(
+                    result.message, type=result.refused or Rejection.FAILED_PRECONDITION
+                )
+            # The roster's answer names the offer, as in `_make_offers` (the id it was asked for).
+            made = result.reservation.offer_id
+            if self._accepted is not None or self._status is not EscalationStatus.WAITING:
+                # Someone accepted, or the conversation ended, while the roster answered.
+                await self._release_offer(made, idle=False)
+                raise ApplicationError(
+                    "the conversation was accepted or closed meanwhile",
+                    type=Rejection.FAILED_PRECONDITION,
+                )
+            now = workflow.now()
+            offer = Offer(
+                offer_id=made,
+                specialist_id=request.specialist_id,
+                tenant_id=self._params.tenant_id,
+                conversation_id=self._params.conversation_id,
+                queue=self._queue.name,
+                priority=self._params.escalation.priority,
+                reason=self._params.escalation.reason,
+                crisis=self._crisis,
+                created_at=now,
+                expires_at=now + self._within(),
+                assigned_by=request.supervisor_id,
+            )
+            self._offers[made] = offer
+            self._assigned += 1
+            self._nudged = True
+            await self._announce(
+                [
+                    self._offer_created(offer),
+                    self._event(
+                        EventType.ESCALATION_ASSIGNED,
+                        f"assigned/{self._assigned}",
+                        {
+                            "supervisor_id": request.supervisor_id,
+                            "specialist_id": request.specialist_id,
+                            "queue": offer.queue,
+                            "reason": request.reason,
+                            "offer_id": made,
+                        },
+                    ),
+                ]
+            )
+            return offer
+
+    @assign.validator
+    def _validate_assign(self, request: AssignRequest) -> None:
+        self._assignable()
+
+    def _assignable(self) -> None:
+        if self._accepted is not None or self._status is not EscalationStatus.WAITING:
+            raise ApplicationError(
+                "the escalation was already accepted or has ended",
+                type=Rejection.FAILED_PRECONDITION,
+            )
+        if self._paged is None:
+            raise ApplicationError(
+                "the escalation has not paged a supervisor; the routing is still finding someone",
+                type=Rejection.FAILED_PRECONDITION,
+            )
+
     @workflow.query
     def view(self) -> EscalationView:
         return EscalationView(
@@ -176,6 +287,8 @@ class EscalationWorkflow:
             entered_queue_at=self._entered_queue,
             offers=list(self._offers.values()),
             paged_supervisor=self._paged,
+            paged_at=self._paged_at,
+            paged_reason=self._paged_reason,
             referrals_sent=self._referrals_sent,
             sla_breaches=self._breaches,
             reroutes=self._reroutes,
@@ -248,11 +361,7 @@ class EscalationWorkflow:
         nobody could be offered the conversation for `accept_within`; with one (the crisis lane),
         when the deadline passes. Before `widen_at` at most one offer is open, `parallel` after.
         """
-        within = (
-            self._params.routing.crisis.accept_within
-            if self._crisis
-            else (self._queue.accept_within)
-        )
+        within = self._within()
         nobody_since: datetime | None = None
         while True:
             if self._accepted is not None:
@@ -266,20 +375,25 @@ class EscalationWorkflow:
             # Until the lane widens, one offer; the widening moment may pass while offers go out.
             widening = widen_at if widen_at is not None and now < widen_at else None
             target = 1 if widening is not None else parallel
-            wanted = target - len(open_offers)
+            # A supervisor's offer is one more, not one of the routing's (first accept wins).
+            searching = len([o for o in open_offers if o.assigned_by is None])
+            wanted = target - searching
             if wanted > 0:
                 expires = now + within if deadline is None else deadline
                 made = await self._make_offers(wanted, expires)
                 if self._accepted is not None:
                     return True
                 open_offers = self._open()
+                searching = len([o for o in open_offers if o.assigned_by is None])
                 if made:
                     nobody_since = None
                 elif not open_offers:
                     nobody_since = nobody_since or now
                     if deadline is None and now - nobody_since >= within:
                         return False
-            wake = self._next_wake(open_offers, target, deadline, nobody_since, within, widening)
+            wake = self._next_wake(
+                open_offers, searching < target, deadline, nobody_since, within, widening
+            )
             await self._wait_until(wake)
             if deadline is None and await self._expire_due():
                 return False
@@ -289,7 +403,7 @@ class EscalationWorkflow:
     def _next_wake(
         self,
         open_offers: list[Offer],
-        target: int,
+        short: bool,
         deadline: datetime | None,
         nobody_since: datetime | None,
         within: timedelta,
@@ -301,7 +415,7 @@ class EscalationWorkflow:
             moments.append(deadline)
         if widening is not None:
             moments.append(widening)
-        if len(open_offers) < target:
+        if short:
             backoff = self._params.routing.wait_retry * 2 ** min(self._idle_polls, 6)
             moments.append(now + min(backoff, MAX_WAIT_RETRY))
         if nobody_since is not None and deadline is None:
@@ -309,16 +423,26 @@ class EscalationWorkflow:
         return min(moments)
 
     async def _wait_until(self, moment: datetime) -> None:
-        """Sleep until `moment`, waking early for an accept or a decline."""
+        """Sleep until `moment`, waking early for an accept, a decline or a supervisor's offer."""
         timeout = max(moment - workflow.now(), timedelta(milliseconds=1))
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._accepted is not None or bool(self._declines), timeout=timeout
+                lambda: self._accepted is not None or bool(self._declines) or self._nudged,
+                timeout=timeout,
             )
+        self._nudged = False
+
+    def _within(self) -> timedelta:
+        """How long an offer of the current queue stays open."""
+        if self._crisis:
+            return self._params.routing.crisis.accept_within
+        return self._queue.accept_within
 
     async def _make_offers(self, wanted: int, expires: datetime) -> int:
         numbers = range(self._offers_made + 1, self._offers_made + wanted + 1)
         ids = [offer_id(self._id, n) for n in numbers]
+        # Counted before the roster answers, so a supervisor's offer made meanwhile takes the next.
+        self._offers_made += wanted
         result = await workflow.execute_activity_method(
             RosterActivities.reserve,
             ReserveCall(
@@ -335,7 +459,6 @@ class EscalationWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DURABLE_RETRY,
         )
-        self._offers_made += wanted
         if not result.reservations:
             self._idle_polls += 1
             return 0
@@ -356,22 +479,22 @@ class EscalationWorkflow:
                 expires_at=expires,
             )
             self._offers[offer.offer_id] = offer
-            events.append(
-                self._event(
-                    EventType.OFFER_CREATED,
-                    f"{offer.offer_id}/created",
-                    {
-                        "offer_id": offer.offer_id,
-                        "specialist": offer.specialist_id,
-                        "queue": offer.queue,
-                        "priority": offer.priority,
-                        "crisis": offer.crisis,
-                        "expires_at": offer.expires_at.isoformat(),
-                    },
-                )
-            )
+            events.append(self._offer_created(offer))
         await self._announce(events)
         return len(result.reservations)
+
+    def _offer_created(self, offer: Offer) -> DomainEvent:
+        data: dict[str, Any] = {
+            "offer_id": offer.offer_id,
+            "specialist": offer.specialist_id,
+            "queue": offer.queue,
+            "priority": offer.priority,
+            "crisis": offer.crisis,
+            "expires_at": offer.expires_at.isoformat(),
+        }
+        if offer.assigned_by is not None:
+            data["assigned_by"] = offer.assigned_by
+        return self._event(EventType.OFFER_CREATED, f"{offer.offer_id}/created", data)
 
     async def _settle_declines(self) -> None:
         """Publish and release the offers specialists declined since the last look."""
@@ -505,6 +628,8 @@ class EscalationWorkflow:
 
     async def _page(self, supervisor: str | None, reason: str) -> None:
         self._paged = supervisor or SUPERVISOR_QUEUE
+        self._paged_at = workflow.now()
+        self._paged_reason = reason
         await self._announce(
             [
                 self._event(
@@ -579,11 +704,14 @@ class EscalationWorkflow:
         self._offers[offer.offer_id] = offer.model_copy(update={"status": status})
 
     async def _release(self, offer: Offer, *, idle: bool) -> None:
+        await self._release_offer(offer.offer_id, idle=idle)
+
+    async def _release_offer(self, offer: str, *, idle: bool) -> None:
         await workflow.execute_activity_method(
             RosterActivities.release,
             ReleaseCall(
                 roster_id=self._params.routing.roster_id,
-                request=ReleaseRequest(offer_id=offer.offer_id, idle=idle),
+                request=ReleaseRequest(offer_id=offer, idle=idle),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DURABLE_RETRY,

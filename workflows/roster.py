@@ -11,7 +11,10 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from warmline.escalation import Rejection
     from warmline.roster import (
+        AssignToRequest,
+        AssignToResult,
         AvailabilityRequest,
         FreeRequest,
         MemberState,
@@ -132,6 +135,31 @@ class RosterWorkflow:
         return ReserveResult(reservations=chosen)
 
     @workflow.update
+    def assign_to(self, request: AssignToRequest) -> AssignToResult:
+        """Reserve one named specialist for a supervisor's assignment; a repeat returns the same.
+
+        The wellness filter (exposure budget, rotation, the crisis cap) and the ranking are the
+        supervisor's to override; the roster, skills, availability, breaks and capacity are not.
+        """
+        self._operations += 1
+        known = self._reservations.get(request.offer_id)
+        if known is not None:
+            return AssignToResult(reservation=known)
+        refusal = self._assign_refusal(request)
+        if refusal is not None:
+            rejection, message = refusal
+            # A result, not an error: the assign activity must not retry a refusal.
+            return AssignToResult(refused=rejection.value, message=message)
+        who = request.specialist_id
+        state = self._states[who]
+        reservation = Reservation(
+            offer_id=request.offer_id, specialist_id=who, conversation_id=request.conversation_id
+        )
+        self._reservations[request.offer_id] = reservation
+        self._states[who] = state.model_copy(update={"offers_received": state.offers_received + 1})
+        return AssignToResult(reservation=reservation)
+
+    @workflow.update
     def release(self, request: ReleaseRequest) -> None:
         self._operations += 1
         reservation = self._reservations.pop(request.offer_id, None)
@@ -195,6 +223,42 @@ class RosterWorkflow:
             RosterMemberView(member=m, state=self._states[m.id], reserved=reserved.get(m.id, 0))
             for m in self._members.values()
         ]
+
+    def _assign_refusal(self, request: AssignToRequest) -> tuple[Rejection, str] | None:
+        """Why the roster may not reserve the named specialist, in words a supervisor can act on."""
+        who = request.specialist_id
+        member = self._members.get(who)
+        if member is None:
+            return Rejection.NOT_FOUND, f"{who!r} is not on the roster"
+        state = self._states[who]
+        missing = sorted(set(request.skills) - set(member.skills))
+        offered = self._offered_this(
+            ReserveRequest(conversation_id=request.conversation_id, offer_ids=[])
+        )
+        held = len(state.conversations) + sum(
+            r.specialist_id == who for r in self._reservations.values()
+        )
+        checks = [
+            (bool(missing), f"{who} lacks the queue's skills: {', '.join(missing)}"),
+            (
+                request.crisis and not member.crisis_trained,
+                f"{who} is not crisis-trained (the crisis lane)",
+            ),
+            (
+                request.wellness is not None and request.wellness.on_break,
+                f"{who} is on a break, and a break is never overridden",
+            ),
+            (not state.available, f"{who} is marked unavailable"),
+            (who in offered, f"{who} already holds this conversation or an offer of it"),
+            (
+                held >= member.capacity,
+                f"{who} has no free slot ({held} of {member.capacity} in use)",
+            ),
+        ]
+        for failed, message in checks:
+            if failed:
+                return Rejection.FAILED_PRECONDITION, message
+        return None
 
     def _offered_this(self, request: ReserveRequest) -> set[str]:
         """Specialists holding an open offer of this conversation or already owning it."""

@@ -25,6 +25,7 @@ from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import escalation_policy, roster_settings
 from warmline.triage.lexicon import LexiconProvider
+from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 
 
@@ -103,6 +104,9 @@ class RoutedDeployment:
     task_queue: str
     policy: EscalationPolicy
     live_view: LiveView
+    wellness: WellnessStateStore
+    """The workers' wellness view the roster reads (empty, so everyone is fresh, unless a test
+    writes someone's state)."""
     started: list[str] = field(default_factory=list)
     """Workflow ids to terminate after the test, so no timer of theirs outlives the worker."""
 
@@ -119,12 +123,15 @@ async def routed(
     policy = policy.model_copy(
         update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
     )
-    live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    live_view = LiveView.connect(redis_url, prefix=prefix)
+    wellness = WellnessStateStore.connect(redis_url, deployment="test", prefix=f"{prefix}-wellness")
     publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
         renderer=renderer_from_config(config.handoff),
+        wellness=wellness,
     )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(
@@ -138,7 +145,9 @@ async def routed(
             await ensure_roster(
                 workflow_env.client, roster_id, routing.roster, task_queue=task_queue
             )
-            deployment = RoutedDeployment(task_queue=task_queue, policy=policy, live_view=live_view)
+            deployment = RoutedDeployment(
+                task_queue=task_queue, policy=policy, live_view=live_view, wellness=wellness
+            )
             yield deployment
             # Leftover timers with no worker to answer them would stall later tests' time skipping.
             for workflow_id in [*deployment.started, roster_id]:
@@ -146,6 +155,7 @@ async def routed(
                     await workflow_env.client.get_workflow_handle(workflow_id).terminate()
     publisher.close()
     live_view.close()
+    wellness.close()
 
 
 def lone_grief_escalation(routing: RoutingPolicy, conversation: str) -> EscalationInput:

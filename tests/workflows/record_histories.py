@@ -10,6 +10,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories departure # only the customer who leaves
     .venv/bin/python -m tests.workflows.record_histories cover    # only the evening-cover ranking
     .venv/bin/python -m tests.workflows.record_histories responder # only the held crisis responder
+    .venv/bin/python -m tests.workflows.record_histories assigned  # only a supervisor's assignment
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -24,7 +25,10 @@ still offers: the conversation calls the escalation off and waits for it to with
 `routed-cover-*` is the wellness-aware roster since it ranks a crisis by each shift's outlook and
 holds the evening's crisis cover in reserve for ordinary work (the team's shifts end at different
 times). `routed-responder-*` is the same team since the roster counts the work in each person's
-hands and holds the next crisis responder back from ordinary work instead.
+hands and holds the next crisis responder back from ordinary work instead. `routed-assigned-*` is
+a crisis the wellness filter leaves with nobody (staff-nia at the consecutive-crisis cap, the other
+crisis staff on a break): the lane pages sup-night, who assigns it to staff-luis (refused: on a
+break) and then to staff-nia, who accepts; the roster's history holds its `assign_to`.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -305,6 +309,40 @@ async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id:
     await save_routed(client, handle, escalation, "routed-departure")
 
 
+async def record_assigned(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A paged crisis a supervisor assigns to someone the wellness filter left out."""
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from warmline.escalation import AssignRequest
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    handle, escalation = await open_conversation(
+        client, task_queue, policy, "routed-assigned", ROUTED["crisis"]
+    )
+    while True:
+        with contextlib.suppress(RPCError):
+            if (await escalation.query(EscalationWorkflow.view)).paged_supervisor:
+                break
+        await env.sleep(timedelta(seconds=1))
+        await asyncio.sleep(0.2)
+    with contextlib.suppress(WorkflowUpdateFailedError):
+        await escalation.execute_update(
+            EscalationWorkflow.assign,
+            AssignRequest(supervisor_id="sup-night", specialist_id="staff-luis"),
+        )
+        raise AssertionError("staff-luis is on a break: the assignment must be refused")
+    offer = await escalation.execute_update(
+        EscalationWorkflow.assign,
+        AssignRequest(
+            supervisor_id="sup-night", specialist_id="staff-nia", reason="knows the caller"
+        ),
+    )
+    await accept_crisis(handle, escalation, offer.offer_id, "staff-nia")
+    await complete_and_save(client, handle, escalation, "staff-nia", "routed-assigned")
+    await save(client, roster_id, "routed-assigned-roster")
+
+
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
     from tests.wellness.test_shift import POLICY as SHIFT_POLICY
@@ -355,7 +393,7 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
 
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure`, `cover` or `responder`."""
+    `departure`, `cover`, `responder` or `assigned`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -402,6 +440,13 @@ async def main(only: str | None = None) -> None:
                         await record_departure(
                             env, "record", await own_roster("recordings-departure")
                         )
+                        return
+                    if only == "assigned":
+                        wellness.write(WorkerWellness(worker_id="staff-nia", crisis_blocked=True))
+                        for person in ("staff-ren", "staff-luis"):
+                            wellness.write(WorkerWellness(worker_id=person, on_break=True))
+                        roster_id = await own_roster("recordings-assigned")
+                        await record_assigned(env, "record", roster_id)
                         return
                     if only == "orphan":
                         await record_orphan(env, "record", await own_roster("recordings-orphan"))

@@ -45,7 +45,9 @@ from warmline.conversation import (
 )
 from warmline.escalation import (
     AcceptRequest,
+    AssignRequest,
     DeclineRequest,
+    EscalationOutcome,
     EscalationStatus,
     EscalationView,
     Offer,
@@ -53,11 +55,12 @@ from warmline.escalation import (
     escalation_workflow_id,
 )
 from warmline.events import EventType
-from warmline.roster import AvailabilityRequest, RosterView
+from warmline.roster import AssignToRequest, AvailabilityRequest, RosterView
 from warmline.routing import RoutingRequest, admission_named, candidates, strategy_named
 from warmline.runtime import roster_settings
 from warmline.services import temporal_test_server_path
 from warmline.triage.types import Role
+from warmline.wellness.view import WorkerWellness
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
@@ -755,3 +758,145 @@ async def test_a_customer_who_leaves_takes_the_offers_with_them(
     withdrawn = kinds.index(EventType.OFFER_WITHDRAWN)
     assert withdrawn < kinds.index(EventType.CONVERSATION_CLOSED)
     assert events[withdrawn].data["reason"] == "conversation closed"
+
+
+async def crisis_nobody_may_take(env: WorkflowEnvironment, deployment: RoutedDeployment) -> Scene:
+    """A crisis the wellness filter leaves with nobody: staff-nia is at the consecutive-crisis
+    cap, staff-luis on a break, staff-ren's one slot is taken (the volunteers are not
+    crisis-trained). The lane offers nothing and, after its deadline, pages sup-night."""
+    now = await env.get_current_time()
+    deployment.wellness.write(
+        WorkerWellness(
+            worker_id="staff-nia", consecutive_crisis=3, crisis_blocked=True, updated_at=now
+        )
+    )
+    deployment.wellness.write(
+        WorkerWellness(
+            worker_id="staff-luis",
+            on_break=True,
+            break_until=now + timedelta(hours=1),
+            updated_at=now,
+        )
+    )
+    assert deployment.policy.routing is not None
+    roster = env.client.get_workflow_handle_for(
+        RosterWorkflow.run, deployment.policy.routing.roster_id
+    )
+    elsewhere = await roster.execute_update(
+        RosterWorkflow.assign_to,
+        AssignToRequest(
+            conversation_id="elsewhere", offer_id="elsewhere/offer/1", specialist_id="staff-ren"
+        ),
+    )
+    assert elsewhere.reservation is not None
+    scene = await Scene(env, deployment).start(country="US")
+    await scene.say(CRISIS)
+    return scene
+
+
+def by_supervisor(specialist: str, reason: str = "") -> AssignRequest:
+    return AssignRequest(supervisor_id="sup-night", specialist_id=specialist, reason=reason)
+
+
+async def test_a_paged_supervisor_assigns_someone_the_wellness_filter_left_out(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await crisis_nobody_may_take(workflow_env, routed)
+
+    async def started() -> EscalationView | None:
+        try:
+            return await scene.escalation_view()
+        except Exception:  # noqa: BLE001 - the child may not have started yet
+            return None
+
+    await eventually(started, "the escalation")
+    # Not paged yet: the routing is still looking.
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.escalation().execute_update(
+            EscalationWorkflow.assign, by_supervisor("staff-nia")
+        )
+    assert rejection(caught) == (
+        "FailedPrecondition",
+        "the escalation has not paged a supervisor; the routing is still finding someone",
+    )
+
+    async def paged() -> str | None:
+        return (await scene.escalation_view()).paged_supervisor
+
+    assert await eventually(paged, "the page", skipping=workflow_env) == "sup-night"
+    assert not (await scene.escalation_view()).offers
+
+    refusals = {
+        "nobody": ("NotFound", "'nobody' is not on the roster"),
+        "vol-marcus": ("FailedPrecondition", "vol-marcus lacks the queue's skills: crisis"),
+        "staff-luis": (
+            "FailedPrecondition",
+            "staff-luis is on a break, and a break is never overridden",
+        ),
+        "staff-ren": ("FailedPrecondition", "staff-ren has no free slot (1 of 1 in use)"),
+    }
+    for specialist, expected in refusals.items():
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await scene.escalation().execute_update(
+                EscalationWorkflow.assign, by_supervisor(specialist)
+            )
+        assert rejection(caught) == expected, specialist
+
+    offer = await scene.escalation().execute_update(
+        EscalationWorkflow.assign, by_supervisor("staff-nia", "she knows this caller")
+    )
+    assert offer.specialist_id == "staff-nia"
+    assert offer.assigned_by == "sup-night"
+    assert offer.expires_at - offer.created_at == routed.policy.routing.crisis.accept_within  # type: ignore[union-attr]  # routed always has routing
+    await scene.accept(offer)
+    await scene.owned_by("staff-nia")
+
+    events = await event_log.wait_for(scene.conversation, until=EventType.HANDOFF_ACCEPTED)
+    assigned = next(e for e in events if e.type == EventType.ESCALATION_ASSIGNED)
+    assert assigned.data == {
+        "supervisor_id": "sup-night",
+        "specialist_id": "staff-nia",
+        "queue": "crisis",
+        "reason": "she knows this caller",
+        "offer_id": offer.offer_id,
+    }
+    created = [e for e in events if e.type == EventType.OFFER_CREATED]
+    assert [e.data.get("assigned_by") for e in created] == ["sup-night"]
+    accepted = next(e for e in events if e.type == EventType.HANDOFF_ACCEPTED)
+    assert accepted.data["specialist"] == "staff-nia"
+    roster = await roster_view(workflow_env, routed)
+    nia = next(m for m in roster.members if m.member.id == "staff-nia")
+    assert nia.state.conversations == [scene.conversation]
+    outcome = await scene.escalation().result()
+    assert isinstance(outcome, EscalationOutcome)
+    assert (outcome.status, outcome.accepted_by) == (EscalationStatus.ACCEPTED, "staff-nia")
+
+
+async def test_an_assigned_offer_that_expires_leaves_the_escalation_paged_and_offering(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    scene = await crisis_nobody_may_take(workflow_env, routed)
+
+    async def paged() -> str | None:
+        try:
+            return (await scene.escalation_view()).paged_supervisor
+        except Exception:  # noqa: BLE001 - the child may not have started yet
+            return None
+
+    await eventually(paged, "the page", skipping=workflow_env)
+    offer = await scene.escalation().execute_update(
+        EscalationWorkflow.assign, by_supervisor("staff-nia")
+    )
+
+    async def expired() -> EscalationView | None:
+        view = await scene.escalation_view()
+        return view if view.offers[0].status is OfferStatus.EXPIRED else None
+
+    view = await eventually(expired, "the assigned offer's expiry", skipping=workflow_env)
+    assert [o.offer_id for o in view.offers] == [offer.offer_id]
+    assert view.status is EscalationStatus.WAITING
+    # The slot is free again, and the routing goes on: staff-luis back from his break gets it.
+    routed.wellness.write(WorkerWellness(worker_id="staff-luis"))
+    [fresh] = await scene.open_offers(skip_time=True)
+    assert fresh.specialist_id == "staff-luis"
+    assert fresh.assigned_by is None

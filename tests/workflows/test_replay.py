@@ -28,6 +28,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-departure-conversation", "routed-departure-escalation"} <= names
     assert {"routed-cover-crisis-escalation", "routed-cover-roster"} <= names
     assert {"routed-responder-crisis-escalation", "routed-responder-roster"} <= names
+    assert {"routed-assigned-escalation", "routed-assigned-roster"} <= names
 
 
 @pytest.mark.parametrize(
