@@ -18,8 +18,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from activities.routing import ensure_roster
 from warmline.api.auth import Authenticator
 from warmline.api.desk import HANDOFF_WAIT, Desk
-from warmline.api.server import start_server
+from warmline.api.server import SupervisorService, start_server
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
+from warmline.api.v1 import supervisor_pb2_grpc as spb_grpc
+from warmline.api.wellness import WellnessAuthenticator
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
@@ -33,6 +35,7 @@ from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import escalation_policy, roster_settings
 from warmline.triage.lexicon import LexiconProvider
+from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
 
@@ -66,6 +69,7 @@ class Api:
     channel: grpc.aio.Channel
     stub: pb_grpc.SpecialistServiceStub
     desk: Desk
+    supervisor: spb_grpc.SupervisorServiceStub
 
 
 @pytest.fixture(scope="session")
@@ -85,10 +89,21 @@ async def run_api(
         desk = Desk(
             client, live_view, config, executor, roster_id=roster_id, handoff_wait=handoff_wait
         )
-        server, port = await start_server(desk, Authenticator.from_config(config), "127.0.0.1:0")
+        server, port = await start_server(
+            desk,
+            Authenticator.from_config(config),
+            "127.0.0.1:0",
+            supervisor=SupervisorService(desk, WellnessAuthenticator.from_config(config)),
+        )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
-            yield Api(port, channel, pb_grpc.SpecialistServiceStub(channel), desk)
+            yield Api(
+                port,
+                channel,
+                pb_grpc.SpecialistServiceStub(channel),
+                desk,
+                spb_grpc.SupervisorServiceStub(channel),
+            )
         finally:
             await channel.close()
             await server.stop(grace=None)
@@ -124,6 +139,8 @@ class Deployment:
     policy: EscalationPolicy
     live_view: LiveView
     api: Api
+    wellness: WellnessStateStore
+    """The workers' wellness view the roster reads: empty (everyone fresh) unless a test writes."""
 
     async def start_conversation(self, policy: EscalationPolicy | None = None) -> Conversation:
         conversation = f"conv-{uuid.uuid4().hex[:8]}"
@@ -159,12 +176,15 @@ async def deployment(
     policy = policy.model_copy(
         update={"routing": policy.routing.model_copy(update={"roster_id": roster_id})}
     )
-    live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    live_view = LiveView.connect(redis_url, prefix=prefix)
+    wellness = WellnessStateStore.connect(redis_url, deployment="test", prefix=f"{prefix}-wellness")
     publisher = EventPublisher.connect(kafka_bootstrap, topic=f"events-{uuid.uuid4().hex[:8]}")
     routing = Routing(
         roster=roster_settings(peer_support),
         live_view=live_view,
         renderer=renderer_from_config(peer_support.handoff),
+        wellness=wellness,
     )
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
@@ -182,7 +202,8 @@ async def deployment(
                 async for api in run_api(
                     namespace_client, live_view, peer_support, roster_id=roster_id
                 ):
-                    yield Deployment(namespace_client, task_queue, policy, live_view, api)
+                    yield Deployment(namespace_client, task_queue, policy, live_view, api, wellness)
     finally:
         publisher.close()
         live_view.close()
+        wellness.close()

@@ -41,6 +41,7 @@ from warmline.conversation import (
     HandBackRequest,
     SpecialistAction,
     SpecialistReply,
+    Status,
     TransferRequest,
     TriageCorrection,
     workflow_id,
@@ -49,12 +50,15 @@ from warmline.errors import WarmlineError
 from warmline.escalation import (
     AcceptRequest,
     AcceptResult,
+    AssignRequest,
     DeclineRequest,
+    EscalationStatus,
     EscalationView,
     Offer,
     OfferStatus,
     Rejection,
     escalation_of_offer,
+    escalation_workflow_id,
 )
 from warmline.handoff import HandoffPackage
 from warmline.liveview import LiveView
@@ -70,6 +74,7 @@ class Update:
     """The names of the workflow updates the desk sends."""
 
     ACCEPT: Final = "accept"
+    ASSIGN: Final = "assign"
     DECLINE: Final = "decline"
     ACKNOWLEDGE_RISK: Final = "acknowledge_risk"
     REPLY: Final = "specialist_reply"
@@ -168,6 +173,11 @@ def _has_text(value: str) -> str:
     return value
 
 
+class Assign(ConversationRef):
+    specialist_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+    reason: Annotated[str, Field(max_length=MAX_REASON_CHARS)] = ""
+
+
 class Reply(ConversationRef):
     message_id: ExternalId
     text: Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
@@ -258,6 +268,8 @@ class Desk:
         self._live = live_view
         self._executor = executor
         self._queue_skills = {q.name: frozenset(q.skills) for q in config.routing.queues}
+        self._tenants = [t.id for t in config.tenants]
+        self._queues = [q.name for q in config.routing.queues]
         self._roster_id = roster_id or roster_workflow_id(config.metadata.name)
         self._handoff_wait = handoff_wait
         self._watch_slice_s = watch_slice_s
@@ -337,6 +349,48 @@ class Desk:
         except HandoffNotReadyError:
             handoff = None
         return Accepted(result=result, handoff=handoff)
+
+    # --- supervisors ----------------------------------------------------------------------------
+
+    async def assign(self, supervisor_id: str, request: Assign) -> Offer:
+        """Assign the conversation's paged escalation to a specialist: the escalation's `assign`
+        update judges it (paged, roster member, skills, no break, a free slot) and makes the
+        offer, which the specialist accepts like any other."""
+        view = await self._query(
+            request.workflow_id, ConversationView, missing="no such conversation"
+        )
+        if view.status is not Status.ESCALATED or view.escalations == 0:
+            raise RefusalError(
+                Rejection.FAILED_PRECONDITION, "the conversation is not waiting for a specialist"
+            )
+        escalation = escalation_workflow_id(
+            request.tenant_id, request.conversation_id, view.escalations
+        )
+        offer: Offer = await self._update(
+            escalation,
+            Update.ASSIGN,
+            AssignRequest(
+                supervisor_id=supervisor_id,
+                specialist_id=request.specialist_id,
+                reason=request.reason,
+            ),
+            result_type=Offer,
+            missing="the conversation is not waiting for a specialist",
+            ended="the escalation was already accepted or has ended",
+        )
+        return offer
+
+    async def paged(self) -> list[EscalationView]:
+        """Every waiting escalation that has paged a supervisor, longest paged first, from the
+        live view (the queues' waiting lists)."""
+        views = [
+            view
+            for tenant in self._tenants
+            for queue in self._queues
+            for view in await self._blocking(self._live.waiting, tenant, queue)
+            if view.paged_at is not None and view.status is EscalationStatus.WAITING
+        ]
+        return sorted(views, key=lambda v: (v.paged_at, v.escalation_id))
 
     async def decline(self, caller: Caller, request: Decline) -> None:
         await self._offer_for(caller, request)

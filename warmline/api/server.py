@@ -45,10 +45,12 @@ from warmline.api.desk import (
 from warmline.api.v1 import annotator_pb2_grpc, wellness_pb2_grpc
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
+from warmline.api.v1 import supervisor_pb2 as spb
+from warmline.api.v1 import supervisor_pb2_grpc as spb_grpc
 from warmline.api.wellness import SERVICE_NAME as WELLNESS_SERVICE
-from warmline.api.wellness import WellnessAuthenticator, WellnessService
+from warmline.api.wellness import WellnessAuthenticator, WellnessCaller, WellnessService
 from warmline.conversation import ConversationView
-from warmline.escalation import Offer, Rejection
+from warmline.escalation import Offer, OfferStatus, Rejection
 from warmline.handoff import HandoffPackage
 from warmline.roster import roster_workflow_id
 from warmline.runtime import wellness_policy, worker_kinds
@@ -58,6 +60,7 @@ from warmline.wellness.view import WellnessStateStore
 log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["SpecialistService"].full_name
+SUPERVISOR_SERVICE: Final = spb.DESCRIPTOR.services_by_name["SupervisorService"].full_name
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 STOP_GRACE_S: Final = 5.0
 """How long running calls may finish when the server stops (open watches are cancelled)."""
@@ -294,6 +297,80 @@ class SpecialistService(pb_grpc.SpecialistServiceServicer):
             await _abort(context, error)
 
 
+class SupervisorService(spb_grpc.SupervisorServiceServicer):
+    """Paged escalations for supervisors: list them, assign one to a specialist. Supervisors'
+    tokens are the wellness API's (which knows every role, so a worker's token is told apart
+    from an unknown one); the desk does the work."""
+
+    def __init__(self, desk: Desk, authenticator: WellnessAuthenticator) -> None:
+        self._desk = desk
+        self._auth = authenticator
+
+    @override
+    async def ListPagedEscalations(
+        self, request: spb.ListPagedEscalationsRequest, context: Context
+    ) -> spb.ListPagedEscalationsResponse:
+        async def paged(caller: WellnessCaller) -> spb.ListPagedEscalationsResponse:
+            views = await self._desk.paged()
+            return spb.ListPagedEscalationsResponse(
+                escalations=[
+                    spb.PagedEscalation(
+                        tenant_id=v.tenant_id,
+                        conversation_id=v.conversation_id,
+                        queue=v.queue,
+                        supervisor=v.paged_supervisor or "",
+                        paged_at=_timestamp(v.paged_at) if v.paged_at else None,
+                        reason=v.paged_reason or "",
+                        crisis=v.crisis,
+                        priority=v.priority,
+                        offered_to=[
+                            o.specialist_id for o in v.offers if o.status is OfferStatus.OPEN
+                        ],
+                    )
+                    for v in views
+                ]
+            )
+
+        return await self._call(context, paged)
+
+    @override
+    async def AssignEscalation(
+        self, request: spb.AssignEscalationRequest, context: Context
+    ) -> spb.AssignEscalationResponse:
+        async def assign(caller: WellnessCaller) -> spb.AssignEscalationResponse:
+            offer = await self._desk.assign(
+                caller.id,
+                command(
+                    commands.Assign,
+                    tenant_id=request.tenant_id,
+                    conversation_id=request.conversation_id,
+                    specialist_id=request.specialist_id,
+                    reason=request.reason,
+                ),
+            )
+            return spb.AssignEscalationResponse(
+                offer_id=offer.offer_id,
+                specialist_id=offer.specialist_id,
+                expires_at=_timestamp(offer.expires_at),
+            )
+
+        return await self._call(context, assign)
+
+    async def _call(
+        self, context: Context, action: Callable[[WellnessCaller], Awaitable[ResponseT]]
+    ) -> ResponseT:
+        try:
+            caller = self._auth.authenticate(context.invocation_metadata())
+        except UnauthenticatedError as error:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(error))
+        if caller.role != "supervisor":
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, "this call is for supervisors")
+        try:
+            return await action(caller)
+        except Exception as error:  # noqa: BLE001 - every failure becomes a status, see _abort
+            await _abort(context, error)
+
+
 async def _abort(context: Context, error: Exception) -> NoReturn:
     """End the call with the status `error` stands for; unexpected errors are logged, not shown."""
     if isinstance(error, RefusalError):
@@ -338,6 +415,7 @@ def _offer(offer: Offer) -> pb.Offer:
         crisis=offer.crisis,
         created_at=_timestamp(offer.created_at),
         expires_at=_timestamp(offer.expires_at),
+        assigned_by=offer.assigned_by or "",
     )
 
 
@@ -392,9 +470,10 @@ async def start_server(
     *,
     annotator: AnnotatorService | None = None,
     wellness: WellnessService | None = None,
+    supervisor: SupervisorService | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """Start the specialist service (and the annotator and wellness services, if given) with
-    health and reflection on `listen`; returns the port.
+    """Start the specialist service (and the annotator, wellness and supervisor services, if
+    given) with health and reflection on `listen`; returns the port.
 
     `listen` is `host:port`; port 0 picks a free one. The connection is plaintext: put TLS in
     front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
@@ -413,6 +492,9 @@ async def start_server(
     if wellness is not None:
         wellness_pb2_grpc.add_WellnessServiceServicer_to_server(wellness, server)
         services.append(WELLNESS_SERVICE)
+    if supervisor is not None:
+        spb_grpc.add_SupervisorServiceServicer_to_server(supervisor, server)
+        services.append(SUPERVISOR_SERVICE)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -465,11 +547,15 @@ async def serve(
         )
         annotator = AnnotatorService(client, config, wellness=workers)
         store = WellnessStateStore.connect(redis_url, deployment=config.metadata.name)
-        wellness = WellnessService(
-            config, workers, store, WellnessAuthenticator.from_config(config)
-        )
+        staff = WellnessAuthenticator.from_config(config)
+        wellness = WellnessService(config, workers, store, staff)
         server, port = await start_server(
-            desk, authenticator, listen, annotator=annotator, wellness=wellness
+            desk,
+            authenticator,
+            listen,
+            annotator=annotator,
+            wellness=wellness,
+            supervisor=SupervisorService(desk, staff),
         )
         log.info("specialist API listening on port %d", port)
         try:

@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Offer(_message.Message):
-    __slots__ = ("offer_id", "tenant_id", "conversation_id", "queue", "priority", "reason", "crisis", "created_at", "expires_at")
+    __slots__ = ("offer_id", "tenant_id", "conversation_id", "queue", "priority", "reason", "crisis", "created_at", "expires_at", "assigned_by")
     OFFER_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +20,7 @@ class Offer(_message.Message):
     CRISIS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_BY_FIELD_NUMBER: _ClassVar[int]
     offer_id: str
     tenant_id: str
     conversation_id: str
@@ -29,7 +30,8 @@ class Offer(_message.Message):
     crisis: bool
     created_at: _timestamp_pb2.Timestamp
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, offer_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., queue: _Optional[str] = ..., priority: _Optional[int] = ..., reason: _Optional[str] = ..., crisis: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    assigned_by: str
+    def __init__(self, offer_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., queue: _Optional[str] = ..., priority: _Optional[int] = ..., reason: _Optional[str] = ..., crisis: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., assigned_by: _Optional[str] = ...) -> None: ...
 
 class WatchOffersRequest(_message.Message):
     __slots__ = ()
