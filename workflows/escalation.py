@@ -223,18 +223,8 @@ class EscalationWorkflow:
                     type=Rejection.FAILED_PRECONDITION,
                 )
             now = workflow.now()
-            offer = Offer(
-                offer_id=made,
-                specialist_id=request.specialist_id,
-                tenant_id=self._params.tenant_id,
-                conversation_id=self._params.conversation_id,
-                queue=self._queue.name,
-                priority=self._params.escalation.priority,
-                reason=self._params.escalation.reason,
-                crisis=self._crisis,
-                created_at=now,
-                expires_at=now + self._within(),
-                assigned_by=request.supervisor_id,
+            offer = self._new_offer(
+                made, request.specialist_id, now, now + self._within(), request.supervisor_id
             )
             self._offers[made] = offer
             self._assigned += 1
@@ -466,22 +456,33 @@ class EscalationWorkflow:
         now = workflow.now()
         events = []
         for reservation in result.reservations:
-            offer = Offer(
-                offer_id=reservation.offer_id,
-                specialist_id=reservation.specialist_id,
-                tenant_id=self._params.tenant_id,
-                conversation_id=self._params.conversation_id,
-                queue=self._queue.name,
-                priority=self._params.escalation.priority,
-                reason=self._params.escalation.reason,
-                crisis=self._crisis,
-                created_at=now,
-                expires_at=expires,
-            )
+            offer = self._new_offer(reservation.offer_id, reservation.specialist_id, now, expires)
             self._offers[offer.offer_id] = offer
             events.append(self._offer_created(offer))
         await self._announce(events)
         return len(result.reservations)
+
+    def _new_offer(
+        self,
+        offer: str,
+        specialist: str,
+        now: datetime,
+        expires: datetime,
+        assigned_by: str | None = None,
+    ) -> Offer:
+        return Offer(
+            offer_id=offer,
+            specialist_id=specialist,
+            tenant_id=self._params.tenant_id,
+            conversation_id=self._params.conversation_id,
+            queue=self._queue.name,
+            priority=self._params.escalation.priority,
+            reason=self._params.escalation.reason,
+            crisis=self._crisis,
+            created_at=now,
+            expires_at=expires,
+            assigned_by=assigned_by,
+        )
 
     def _offer_created(self, offer: Offer) -> DomainEvent:
         data: dict[str, Any] = {
