@@ -149,6 +149,19 @@ INVALID = [
         "6:26: steps[0].accept.specialist: unknown specialist 'sp-jonsa'; did you mean 'sp-jonas'?",
         id="unknown-specialist",
     ),
+    pytest.param(
+        "steps:\n  - at: 1s\n"
+        "    assign: {conversation: c1, specialist: sp-jonsa, supervisor: sup-amara}\n",
+        "6:44: steps[0].assign.specialist: unknown specialist 'sp-jonsa'; did you mean 'sp-jonas'?",
+        id="assign-unknown-specialist",
+    ),
+    pytest.param(
+        "steps:\n  - at: 1s\n"
+        "    assign: {conversation: c1, specialist: sp-jonas, supervisor: sup-amra}\n",
+        "6:66: steps[0].assign.supervisor: unknown supervisor 'sup-amra'; "
+        "did you mean 'sup-amara'?",
+        id="assign-unknown-supervisor",
+    ),
     pytest.param("steps: [\n", "5:1: invalid YAML", id="not-yaml"),
     pytest.param(
         "steps:\n  - at: 1s\n    checkin: {worker: sp-olu, mood: 9}\n",
@@ -295,3 +308,27 @@ def test_a_wellness_view_never_read_fails(tmp_path: Path) -> None:
     loaded = load_scenario(path, config_path=ONLINE_SHOP)
     [result] = evaluate(loaded.scenario, Run()).results
     assert (result.passed, result.detail) == (False, "the view was never read")
+
+
+def test_a_refused_assign_is_a_failed_step(tmp_path: Path, embedded_services: Endpoints) -> None:
+    """Without `refused:`, a supervisor's assignment the escalation refuses fails the scenario."""
+    path = write(
+        tmp_path,
+        f"""steps:
+  - at: 0s
+    message: {{conversation: c1, text: "{GRIEF}"}}
+  - at: 10s
+    assign: {{conversation: c1, specialist: sp-olu, supervisor: sup-amara}}
+expect:
+  - not_event: io.warmline.escalation.assigned.v1
+""",
+    )
+    services = ["--kafka", embedded_services.kafka or "", "--redis", embedded_services.redis or ""]
+    result = simulate(path, "--config", ONLINE_SHOP, *services)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "✓ not_event io.warmline.escalation.assigned.v1" in result.stdout
+    assert (
+        "✗ step 2 (at 10s, assign): refused: the escalation has not paged a supervisor"
+        in result.stdout
+    )

@@ -2,12 +2,12 @@
 
 A real worker (triage, roster, escalation, handoff, wellness, annotation, events) serves a fresh
 task queue, with wellness-aware routing reading the workers' wellness views; the runner moves the
-test server's clock to each step's time in skips, performs the step as a customer, specialist or
-annotator would, keeps skipping past the scenario's horizon, then reads the domain and wellness
-events back from Kafka. Between skips the real exposure tracker folds the new events, so handled
-conversations count toward the specialists' exposure as in production. Event offsets are workflow
-time since the start, so hours of breaks and check-ins take seconds and the timeline is the same on
-every run.
+test server's clock to each step's time in skips, performs the step as a customer, specialist,
+supervisor or annotator would, keeps skipping past the scenario's horizon, then reads the domain
+and wellness events back from Kafka. Between skips the real exposure tracker folds the new events,
+so handled conversations count toward the specialists' exposure as in production. Event offsets
+are workflow time since the start, so hours of breaks and check-ins take seconds and the timeline
+is the same on every run.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ from warmline.conversation import (
 )
 from warmline.escalation import (
     AcceptRequest,
+    AssignRequest,
     DeclineRequest,
     Offer,
     OfferStatus,
@@ -81,6 +82,7 @@ from warmline.runtime import (
 from warmline.services import temporal_test_server_path
 from warmline.simulate.scenario import (
     AnnotateStep,
+    AssignStep,
     AvailabilityStep,
     BreakStep,
     CheckInStep,
@@ -263,7 +265,8 @@ def _annotation(
 
 
 class _Driver:
-    """Moves the clock and performs the steps as customers, specialists and annotators would."""
+    """Moves the clock and performs the steps as customers, specialists, supervisors and
+    annotators would."""
 
     def __init__(
         self,
@@ -404,6 +407,8 @@ class _Driver:
             elif isinstance(action, AvailabilityStep):
                 await self._set_availability(action.specialist, available=action.available)
                 await self.wellness.availability(action.specialist, action.available)
+            elif isinstance(action, AssignStep):
+                await self._assign(action)
             elif isinstance(action, CloseStep):
                 await self._conversation(action.conversation).signal(
                     ConversationWorkflow.close, CloseRequest(reason=action.reason)
@@ -542,6 +547,32 @@ class _Driver:
             AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
         )
         await self._wait_for_handoff(handle, action.specialist)
+
+    async def _assign(self, action: AssignStep) -> None:
+        """A paged supervisor's assignment, through the escalation's real `assign` update; the
+        offer it makes is answered by a later `accept` step like any other."""
+        handle = self._conversation(action.conversation)
+        sequence = 0
+        # The escalation starts a moment after the message that caused it.
+        for _ in range(int(OFFER_WAIT_S / 0.1)):
+            sequence = (await handle.query(ConversationWorkflow.view)).escalations
+            if sequence:
+                break
+            await asyncio.sleep(0.1)
+        if not sequence:
+            raise StepFailedError(f"{action.conversation} has not been escalated")
+        escalation = self.client.get_workflow_handle_for(
+            EscalationWorkflow.run,
+            escalation_workflow_id(self.tenant, action.conversation, sequence),
+        )
+        await escalation.execute_update(
+            EscalationWorkflow.assign,
+            AssignRequest(
+                supervisor_id=action.supervisor,
+                specialist_id=action.specialist,
+                reason=action.reason,
+            ),
+        )
 
     async def _open_offer(
         self, escalation: WorkflowHandle[EscalationWorkflow, Any], action: OfferStep

@@ -99,6 +99,16 @@ class AvailabilityStep(_Model):
     available: bool
 
 
+class AssignStep(_Model):
+    """A paged supervisor assigns the conversation's escalation to a specialist of their choosing
+    (the escalation's `assign` update), overriding the wellness filter but never a break."""
+
+    conversation: str
+    specialist: str
+    supervisor: str
+    reason: str = ""
+
+
 class CloseStep(_Model):
     conversation: str
     reason: str = "resolved"
@@ -149,6 +159,7 @@ StepAction = (
     | ReplyStep
     | HandBackStep
     | AvailabilityStep
+    | AssignStep
     | CloseStep
     | CheckInStep
     | BreakStep
@@ -166,6 +177,7 @@ STEP_KINDS = (
     "acknowledge",
     "hand_back",
     "availability",
+    "assign",
     "close",
     "checkin",
     "break_now",
@@ -187,6 +199,7 @@ class Step(_Model):
     acknowledge: OfferStep | None = None
     hand_back: HandBackStep | None = None
     availability: AvailabilityStep | None = None
+    assign: AssignStep | None = None
     close: CloseStep | None = None
     checkin: CheckInStep | None = None
     break_now: BreakStep | None = None
@@ -412,8 +425,8 @@ Report = Callable[[PathKey, str], None]
 def _cross_check(
     scenario: Scenario, document: SourceDocument, config: WarmlineConfig
 ) -> list[Diagnostic]:
-    """What only the configuration can tell: known people, queues and labels, moods on the
-    scale, steps in time order."""
+    """What only the configuration can tell: known people (the supervisors are always the
+    configuration's), queues and labels, moods on the scale, steps in time order."""
     problems: list[Diagnostic] = []
 
     def report(loc: PathKey, message: str) -> None:
@@ -429,6 +442,7 @@ def _cross_check(
     known = _Known(
         specialists=specialists,
         annotators=annotators,
+        supervisors=[s.id for s in config.routing.supervisors],
         queues=[q.name for q in config.routing.queues],
         labels=list(config.annotation.taxonomy.label_set),
         scale=(config.wellness.checkins.scale.min, config.wellness.checkins.scale.max),
@@ -472,6 +486,7 @@ def _unique(
 class _Known:
     specialists: list[str]
     annotators: list[str]
+    supervisors: list[str]
     queues: list[str]
     labels: list[str]
     scale: tuple[int, int]
@@ -489,6 +504,9 @@ def _check_step(where: PathKey, action: StepAction, known: _Known, report: Repor
         report((*where, "specialist"), f"unknown specialist {who!r}{hint}")
     if isinstance(action, CheckInStep | BreakStep | EndBreakStep):
         known.worker((*where, "worker"), action.worker, report)
+    if isinstance(action, AssignStep) and action.supervisor not in known.supervisors:
+        hint = suggest(action.supervisor, known.supervisors)
+        report((*where, "supervisor"), f"unknown supervisor {action.supervisor!r}{hint}")
     if isinstance(action, TransferStep) and action.queue not in known.queues:
         hint = suggest(action.queue, known.queues)
         report((*where, "queue"), f"unknown queue {action.queue!r}{hint}")
