@@ -31,6 +31,7 @@ import math
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -68,7 +69,9 @@ from warmline.conversation import (
 )
 from warmline.escalation import (
     AcceptRequest,
+    AssignRequest,
     EscalationStatus,
+    EscalationView,
     OfferStatus,
     escalation_workflow_id,
 )
@@ -178,6 +181,11 @@ routine contact that escalates after all takes the first row)."""
 ACCEPT_SECONDS: dict[bool, tuple[float, float, float]] = {False: (5, 50, 15), True: (3, 16, 6)}
 """(low, high, mode) of how long a specialist takes to accept an offer; True for an offer from
 the crisis queue (a crisis, or an escalation whose chain ended there)."""
+SUPERVISOR_SECONDS: tuple[float, float, float] = (30, 180, 60)
+"""(low, high, mode) of how long a paged supervisor takes to assign the escalation (with
+`--supervisor-assigns`), and to try again after an assigned offer went unanswered."""
+SUPERVISOR_RETRY = timedelta(minutes=1)
+"""When nobody could be assigned, how long until the supervisor looks again."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +284,12 @@ class Day:
         low, high, mode = ACCEPT_SECONDS[urgent]
         return timedelta(seconds=rng.triangular(low, high, mode))
 
+    def supervisor_after(self, contact: str, attempt: int) -> timedelta:
+        """How long the paged supervisor takes before their `attempt`-th assignment of
+        `contact`'s escalation (the same in every run)."""
+        rng = random.Random(f"{self.seed}:{contact}:{attempt}:supervisor")  # noqa: S311 - a simulation
+        return timedelta(seconds=rng.triangular(*SUPERVISOR_SECONDS))
+
 
 def arrival_rate(hour: float) -> float:
     """The shape of a day's arrivals (relative): a base load with a peak around 10:30 and a
@@ -368,6 +382,7 @@ class _Driver:
         task_queue: str,
         tracker: ExposureTracker,
         progress: Progress,
+        supervisor: str | None = None,
     ) -> None:
         self.env = env
         self.client: Client = env.client
@@ -392,6 +407,11 @@ class _Driver:
         self.owner: dict[str, str] = {}
         self.done: set[str] = set()
         self.completions = 0
+        self.supervisor = supervisor
+        """The supervisor who assigns paged escalations; None: pages go unanswered."""
+        self.idle_since: dict[str, datetime] = {}
+        self.supervise_at: dict[str, datetime] = {}
+        self.assignments: dict[str, int] = {}
 
     @property
     def roster_id(self) -> str:
@@ -443,6 +463,8 @@ class _Driver:
             await self.env.sleep(min(moment - now, MAX_SKIP))
 
     async def _perform(self, due: _Due) -> None:
+        if due.kind == "on":
+            self.idle_since[due.subject] = due.when
         if due.kind in {"on", "off"}:
             await set_availability(
                 self.client,
@@ -503,6 +525,48 @@ class _Driver:
                 urgent = offer.crisis or offer.queue == self.crisis_queue
                 delay = self.day.accept_after(offer.offer_id, offer.specialist_id, urgent=urgent)
                 self._push(max(offer.created_at + delay, now), "accept", contact, offer.offer_id)
+            if self.supervisor is not None and view.paged_at is not None:
+                await self._supervise(contact, view, now)
+
+    async def _supervise(self, contact: str, view: EscalationView, now: datetime) -> None:
+        """The paged supervisor assigns the escalation, once they have reacted, to whoever on
+        shift has been free longest: their console shows who is free, not anyone's exposure
+        (that stays with the worker). The roster refuses a break, a missing skill, a full slot;
+        the next in line is tried, and with nobody left the supervisor looks again later."""
+        assert self.supervisor is not None
+        if any(o.status is OfferStatus.OPEN and o.assigned_by for o in view.offers):
+            return
+        attempt = self.assignments.get(contact, 0)
+        assert view.paged_at is not None
+        due = self.supervise_at.setdefault(
+            contact, view.paged_at + self.day.supervisor_after(contact, attempt)
+        )
+        if now < due:
+            return
+        holding = Counter(self.owner[c] for c in self.owner if c not in self.done)
+        free = [
+            m
+            for m in self.day.team
+            if self.start + timedelta(hours=m.starts) <= now < self.start + timedelta(hours=m.ends)
+            and holding[m.id] < m.capacity
+        ]
+        free.sort(key=lambda m: (self.idle_since.get(m.id, self.start), m.id))
+        for member in free:
+            try:
+                await self._escalation(contact).execute_update(
+                    EscalationWorkflow.assign,
+                    AssignRequest(
+                        supervisor_id=self.supervisor,
+                        specialist_id=member.id,
+                        reason="free the longest",
+                    ),
+                )
+            except WorkflowUpdateFailedError:
+                continue  # refused: the message says why; the next in line
+            self.assignments[contact] = attempt + 1
+            self.supervise_at[contact] = now + self.day.supervisor_after(contact, attempt + 1)
+            return
+        self.supervise_at[contact] = now + SUPERVISOR_RETRY
 
     async def _accept(self, contact: str, *, offer_id: str) -> None:
         if contact not in self.waiting:
@@ -543,6 +607,7 @@ class _Driver:
             return
         self.done.add(contact)
         self.completions += 1
+        self.idle_since[specialist] = await self.env.get_current_time()
         await self.tracker_caught_up()
 
     async def tracker_caught_up(self) -> None:
@@ -587,9 +652,11 @@ async def run_day(
     redis: str,
     config: WarmlineConfig | None = None,
     progress: Progress | None = None,
+    supervisor_assigns: bool = False,
 ) -> RunRecord:
     """Play `day` with routing `strategy` on a fresh time-skipping server; everything else
-    (Kafka topic, Redis keys, task queue) is fresh too. `config`: the peer-support example's."""
+    (Kafka topic, Redis keys, task queue) is fresh too. `config`: the peer-support example's.
+    `supervisor_assigns`: the configuration's first supervisor assigns paged escalations."""
     say = progress or (lambda _text: None)
     began = time.perf_counter()
     config = config or deployment_config()
@@ -640,7 +707,10 @@ async def run_day(
                     await ensure_roster(
                         env.client, policy_roster(policy), settings, task_queue=task_queue
                     )
-                    driver = _Driver(env, day, config, policy, task_queue, tracker, say)
+                    supervisor = config.routing.supervisors[0].id if supervisor_assigns else None
+                    driver = _Driver(
+                        env, day, config, policy, task_queue, tracker, say, supervisor=supervisor
+                    )
                     # A minute's margin: shifts and roster are in place before the day starts.
                     start = await env.get_current_time() + timedelta(minutes=1)
                     for member in day.team:
@@ -744,6 +814,7 @@ def summarise(day: Day, config: WarmlineConfig, run: RunRecord) -> dict[str, Any
     accepted = {e.subject: e for e in events if e.type == EventType.HANDOFF_ACCEPTED}
     closed = {e.subject for e in events if e.type == EventType.CONVERSATION_CLOSED}
     paged = {e.subject for e in events if e.type == EventType.SUPERVISOR_PAGED}
+    assigned = [e for e in events if e.type == EventType.ESCALATION_ASSIGNED]
     referrals = {e.subject for e in events if e.type == EventType.REFERRALS_SENT}
     met = 0
     waits: list[float] = []
@@ -797,6 +868,7 @@ def summarise(day: Day, config: WarmlineConfig, run: RunRecord) -> dict[str, Any
         "wait_p50_s": round(percentile(waits, 0.5), 1),
         "wait_p90_s": round(percentile(waits, 0.9), 1),
         "supervisor_pages": len(paged),
+        "supervisor_assignments": len(assigned),
         "referrals_sent": len(referrals),
         "unaccepted": sorted(set(escalated) - set(accepted)),
         "closed_unfinished": run.closed_early,
@@ -849,6 +921,7 @@ def pool(days: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "wait_p50_s": round(percentile(waits, 0.5), 1),
         "wait_p90_s": round(percentile(waits, 0.9), 1),
         "supervisor_pages": total("supervisor_pages"),
+        "supervisor_assignments": total("supervisor_assignments"),
         "peak_exposure": round(mean("peak_exposure"), 1),
         "peak_exposure_by_day": [d["peak_exposure"] for d in days],
         "peak_exposure_max": max(d["peak_exposure"] for d in days),
@@ -969,6 +1042,7 @@ async def run_all(
     redis: str,
     config: WarmlineConfig | None = None,
     progress: Progress | None = None,
+    supervisor_assigns: bool = False,
 ) -> dict[str, Any]:
     """Play each day once per strategy, one after the other; summarise per day and pooled."""
     config = config or deployment_config()
@@ -985,6 +1059,7 @@ async def run_all(
                 redis=redis,
                 config=config,
                 progress=functools.partial(_prefixed, say, prefix),
+                supervisor_assigns=supervisor_assigns,
             )
             runs[strategy] = summarise(day, config, record)
         per_day.append({"seed": day.seed, "runs": runs, "verdict": verdict(runs)})
@@ -1002,7 +1077,14 @@ class StalledRunError(RuntimeError):
 
 
 async def _run_until_done(
-    day: Day, strategy: str, *, kafka: str, redis: str, config: WarmlineConfig, progress: Progress
+    day: Day,
+    strategy: str,
+    *,
+    kafka: str,
+    redis: str,
+    config: WarmlineConfig,
+    progress: Progress,
+    supervisor_assigns: bool = False,
 ) -> RunRecord:
     """`run_day`, played again on a fresh server when it stalls (see `STALL_S`)."""
     for attempt in range(1, ATTEMPTS + 1):
@@ -1016,7 +1098,15 @@ async def _run_until_done(
             progress(text)
 
         run = asyncio.create_task(
-            run_day(day, strategy, kafka=kafka, redis=redis, config=config, progress=heard)
+            run_day(
+                day,
+                strategy,
+                kafka=kafka,
+                redis=redis,
+                config=config,
+                progress=heard,
+                supervisor_assigns=supervisor_assigns,
+            )
         )
         while not run.done() and time.monotonic() - last < STALL_S:
             await asyncio.wait({run}, timeout=1.0)
@@ -1096,6 +1186,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="ID:crisis|listening:CAPACITY:STARTS-ENDS",
         help="one more specialist for the team, e.g. staff-kofi:crisis:1:2-10 (hours from 08:00)",
     )
+    parser.add_argument(
+        "--supervisor-assigns",
+        action="store_true",
+        help="the paged supervisor assigns each paged escalation to whoever has been free longest",
+    )
     parser.add_argument("--chart", type=Path, help="write a PNG of exposure per specialist")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser.parse_args(argv)
@@ -1164,6 +1259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     redis=endpoints.redis,
                     config=config,
                     progress=status.update,
+                    supervisor_assigns=args.supervisor_assigns,
                 )
             )
         if args.chart:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -14,6 +14,8 @@ from bench.wellness_routing import (
     CANDIDATE,
     CONFIG,
     TEXTS,
+    Contact,
+    Day,
     Kind,
     Member,
     RunRecord,
@@ -198,6 +200,45 @@ async def test_a_tiny_day_is_fully_accounted_for(kafka_bootstrap: str, redis_url
     first, second = (runs[s] for s in strategies)
     assert first["contacts_by_kind"] == second["contacts_by_kind"]
     assert first["escalations_by_queue"] == second["escalations_by_queue"]
+
+
+async def test_a_paged_crisis_is_assigned_by_the_supervisor(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    # One crisis-trained specialist, two crises ten minutes apart: the second finds her busy
+    # and pages; her first crisis ends in a 20-minute break (the roster refuses an assignment
+    # then) and leaves her at the one-crisis cap, which the wellness filter keeps from every
+    # crisis offer and only the supervisor overrides.
+    text = TEXTS[Kind.CRISIS][0]
+    day = Day(
+        seed=1,
+        hours=1.5,
+        team=(
+            Member(
+                "staff-a", crisis_trained=True, capacity=1, starts=0, ends=1.5, skills=CRISIS_SKILLS
+            ),
+        ),
+        contacts=(
+            Contact("c0001-crisis", timedelta(minutes=1), Kind.CRISIS, text, 15.0),
+            Contact("c0002-crisis", timedelta(minutes=6), Kind.CRISIS, text, 10.0),
+        ),
+    )
+    config = load_config(CONFIG, resolve_secrets=False)
+    record = await run_day(
+        day, CANDIDATE, kafka=kafka_bootstrap, redis=redis_url, supervisor_assigns=True
+    )
+    summary = summarise(day, config, record)
+    assert summary["supervisor_pages"] == 1
+    assert summary["supervisor_assignments"] == 1
+    assert summary["unaccepted"] == []
+    assert summary["crisis_per_person"] == {"staff-a": 2}
+    [assigned] = [e for e in record.events if e.type == EventType.ESCALATION_ASSIGNED]
+    first_break_ended = min(
+        e.time for e in record.events if e.type == EventType.WELLNESS_BREAK_ENDED
+    )
+    assert assigned.subject == "c0002-crisis"
+    assert assigned.data["supervisor_id"] == config.routing.supervisors[0].id
+    assert assigned.time >= first_break_ended, "never during her break"
 
 
 def test_summary_of_an_empty_run_is_well_formed() -> None:
