@@ -522,15 +522,28 @@ class _Driver:
             AvailabilityRequest(specialist_id=specialist, available=available),
         )
 
+    async def _escalation_of(
+        self, conversation: str, *, wait_s: float = 0.0
+    ) -> WorkflowHandle[EscalationWorkflow, Any] | None:
+        """The conversation's current escalation; with `wait_s`, waits that long for one that is
+        starting a moment after the message that caused it."""
+        handle = self._conversation(conversation)
+        for attempt in range(max(1, int(wait_s / 0.1))):
+            if attempt:
+                await asyncio.sleep(0.1)
+            sequence = (await handle.query(ConversationWorkflow.view)).escalations
+            if sequence:
+                return self.client.get_workflow_handle_for(
+                    EscalationWorkflow.run,
+                    escalation_workflow_id(self.tenant, conversation, sequence),
+                )
+        return None
+
     async def _answer_offer(self, kind: str, action: OfferStep) -> None:
         handle = self._conversation(action.conversation)
-        sequence = (await handle.query(ConversationWorkflow.view)).escalations
-        escalation = self.client.get_workflow_handle_for(
-            EscalationWorkflow.run,
-            escalation_workflow_id(self.tenant, action.conversation, sequence),
-        )
-        offer = await self._open_offer(escalation, action) if sequence else None
-        if offer is None:
+        escalation = await self._escalation_of(action.conversation)
+        offer = None if escalation is None else await self._open_offer(escalation, action)
+        if escalation is None or offer is None:
             raise StepFailedError(
                 f"{action.specialist} has no open offer of {action.conversation} now"
             )
@@ -551,20 +564,9 @@ class _Driver:
     async def _assign(self, action: AssignStep) -> None:
         """A paged supervisor's assignment, through the escalation's real `assign` update; the
         offer it makes is answered by a later `accept` step like any other."""
-        handle = self._conversation(action.conversation)
-        sequence = 0
-        # The escalation starts a moment after the message that caused it.
-        for _ in range(int(OFFER_WAIT_S / 0.1)):
-            sequence = (await handle.query(ConversationWorkflow.view)).escalations
-            if sequence:
-                break
-            await asyncio.sleep(0.1)
-        if not sequence:
+        escalation = await self._escalation_of(action.conversation, wait_s=OFFER_WAIT_S)
+        if escalation is None:
             raise StepFailedError(f"{action.conversation} has not been escalated")
-        escalation = self.client.get_workflow_handle_for(
-            EscalationWorkflow.run,
-            escalation_workflow_id(self.tenant, action.conversation, sequence),
-        )
         await escalation.execute_update(
             EscalationWorkflow.assign,
             AssignRequest(
