@@ -22,9 +22,12 @@ report of the same days and sets each strategy's peak beside the floor.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,21 +158,37 @@ def peak_bound(day: Day, jobs: Sequence[Job], *, time_limit: float = 20.0) -> Pe
     cost[-1] = 1
     integrality = np.ones(variables)
     integrality[-1] = 0
-    result = milp(
-        cost,
-        constraints=[
-            LinearConstraint(each_once, 1, 1),
-            LinearConstraint(under_peak, -np.inf, 0),
-        ],
-        integrality=integrality,
-        bounds=Bounds(np.zeros(variables), upper),
-        options={"time_limit": time_limit, "disp": False},
-    )
+    with _stdout_silenced():
+        result = milp(
+            cost,
+            constraints=[
+                LinearConstraint(each_once, 1, 1),
+                LinearConstraint(under_peak, -np.inf, 0),
+            ],
+            integrality=integrality,
+            bounds=Bounds(np.zeros(variables), upper),
+            options={"time_limit": time_limit, "disp": False},
+        )
     if result.x is None:
         raise RuntimeError(f"seed {day.seed}: the solver found no assignment ({result.message})")
     optimal = result.status == 0
     floor = float(result.fun) if optimal else float(result.mip_dual_bound)
     return PeakBound(day.seed, round(floor, 1), round(float(result.fun), 1), optimal)
+
+
+@contextlib.contextmanager
+def _stdout_silenced() -> Iterator[None]:
+    """HiGHS (scipy 1.17) writes a debugging line to the process's stdout, below Python, even
+    with `disp` off; it would corrupt `--json`. File descriptor 1 points at /dev/null meanwhile."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with Path(os.devnull).open("w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def compare(bounds: Sequence[PeakBound], report: dict[str, Any]) -> dict[str, Any]:
