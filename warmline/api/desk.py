@@ -375,7 +375,10 @@ class Desk:
                 reason=request.reason,
             ),
             result_type=Offer,
-            missing="the conversation is not waiting for a specialist",
+            # The conversation exists, so its escalation not running yet (just escalated, or no
+            # routing) is a state to wait out, not an unknown name.
+            missing="the conversation's escalation has not paged a supervisor",
+            missing_is=Rejection.FAILED_PRECONDITION,
             ended="the escalation was already accepted or has ended",
         )
         return offer
@@ -597,7 +600,10 @@ class Desk:
         result_type: type[Any],
         missing: str,
         ended: str,
+        missing_is: Rejection = Rejection.NOT_FOUND,
     ) -> Any:
+        """Run `update`; a workflow that does not run is refused as `missing` (with `missing_is`)
+        or, if it finished, as `ended` (FAILED_PRECONDITION)."""
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
         try:
             return await handle.execute_update(update, argument, result_type=result_type)
@@ -607,7 +613,7 @@ class Desk:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
             # Both a workflow that never existed and one that finished answer NOT_FOUND.
-            raise await self._gone(handle, missing, ended) from None
+            raise await self._gone(handle, RefusalError(missing_is, missing), ended) from None
 
     async def _query(self, workflow: str, result_type: type[ModelT], *, missing: str) -> ModelT:
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
@@ -622,16 +628,16 @@ class Desk:
         return view
 
     async def _gone(
-        self, handle: WorkflowHandle[Any, Any], missing: str, ended: str
+        self, handle: WorkflowHandle[Any, Any], missing: RefusalError, ended: str
     ) -> RefusalError:
         try:
             description = await handle.describe()
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
-                return RefusalError(Rejection.NOT_FOUND, missing)
+                return missing
             raise
         if description.status is WorkflowExecutionStatus.RUNNING:
-            return RefusalError(Rejection.NOT_FOUND, missing)
+            return missing
         return RefusalError(Rejection.FAILED_PRECONDITION, ended)
 
     async def _blocking(self, function: Callable[..., T], *args: Any) -> T:
