@@ -41,6 +41,7 @@ from bench.wellness_routing import (
     BASELINE,
     CONFIG,
     PEAK_TARGET,
+    QUEUE_OF,
     TEAM,
     TEXTS,
     Day,
@@ -53,14 +54,6 @@ from warmline.runtime import build_provider, wellness_policy
 from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
 from warmline.wellness.policy import ExposureRecord, weight_of
-
-QUEUE: dict[Kind, str] = {
-    Kind.DISTRESSED: "listening",
-    Kind.PANIC: "listening-priority",
-    Kind.CRISIS: "crisis",
-}
-"""The queue each escalating kind enters (`tests/bench/test_wellness_routing.py` checks that the
-shipped model routes every text so)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +101,7 @@ def exposure_weights(config: WarmlineConfig) -> dict[str, float]:
                 minutes=1.0,
                 distress=result.distress,
                 crisis=result.crisis,
-                queue=QUEUE[kind],
+                queue=QUEUE_OF[kind],
             )
             weights[text] = weight_of(record, policy)
     return weights
@@ -121,7 +114,7 @@ def jobs_of(day: Day, config: WarmlineConfig, weights: dict[str, float]) -> list
             contact=contact.id,
             arrives_h=contact.arrives.total_seconds() / 3600,
             exposure=contact.minutes * weights[contact.text],
-            skills=skills[QUEUE[contact.kind]],
+            skills=skills[str(QUEUE_OF[contact.kind])],
         )
         for contact in day.contacts
         if contact.kind is not Kind.ROUTINE
@@ -173,7 +166,10 @@ def peak_bound(day: Day, jobs: Sequence[Job], *, time_limit: float = 20.0) -> Pe
         raise RuntimeError(f"seed {day.seed}: the solver found no assignment ({result.message})")
     optimal = result.status == 0
     floor = float(result.fun) if optimal else float(result.mip_dual_bound)
-    return PeakBound(day.seed, round(floor, 1), round(float(result.fun), 1), optimal)
+    # Rounded down to a tenth (past float noise: 424.9 * 10 is 4248.99...), so that the figure
+    # printed is still a floor.
+    tenths = math.floor(round(floor * 10, 6))
+    return PeakBound(day.seed, tenths / 10, round(float(result.fun), 1), optimal)
 
 
 @contextlib.contextmanager

@@ -169,6 +169,13 @@ TEXTS: dict[Kind, tuple[str, ...]] = {
 }
 """Opening messages the shipped peer-support triage model routes as the kind says (checked by
 `tests/bench/test_wellness_routing.py`)."""
+QUEUE_OF: dict[Kind, str | None] = {
+    Kind.ROUTINE: None,
+    Kind.DISTRESSED: "listening",
+    Kind.PANIC: "listening-priority",
+    Kind.CRISIS: "crisis",
+}
+"""The queue each kind's opening message is routed to; routine contacts stay with the AI."""
 
 HANDLING_MINUTES: dict[Kind, tuple[float, float, float]] = {
     Kind.ROUTINE: (10, 25, 15),

@@ -71,8 +71,9 @@ def test_the_floor_is_the_best_assignment_there_is(seed: int) -> None:
     day = Day(seed=seed, hours=10, team=TEAM, contacts=())
     bound = peak_bound(day, jobs)
     assert bound.optimal
-    assert bound.floor == pytest.approx(_brute_force(TEAM, jobs), abs=0.06)
-    assert bound.best_found == bound.floor
+    best = _brute_force(TEAM, jobs)
+    assert best - 0.1 < bound.floor <= best + 1e-6  # a floor, rounded down to a tenth
+    assert bound.best_found == round(best, 1)
 
 
 def test_skills_and_shifts_decide_who_can_take_a_job() -> None:

@@ -13,6 +13,7 @@ import pytest
 from bench.wellness_routing import (
     CANDIDATE,
     CONFIG,
+    QUEUE_OF,
     TEXTS,
     Contact,
     Day,
@@ -40,12 +41,6 @@ TINY_TEAM = (
     Member("staff-b", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
     Member("vol-c", crisis_trained=False, capacity=2, starts=0.25, ends=1.2),
 )
-EXPECTED_QUEUE = {
-    Kind.ROUTINE: None,
-    Kind.DISTRESSED: "listening",
-    Kind.PANIC: "listening-priority",
-    Kind.CRISIS: "crisis",
-}
 
 
 def test_plan_is_seeded_and_follows_the_mix() -> None:
@@ -121,7 +116,7 @@ def test_every_text_routes_as_its_kind() -> None:
                 if result.crisis
                 else next((q for q, c in rules if c.evaluate(EvaluationContext([values]))), None)
             )
-            assert queue == EXPECTED_QUEUE[kind], (kind, text, queue)
+            assert queue == QUEUE_OF[kind], (kind, text, queue)
 
 
 def _handled(events: list[DomainEvent]) -> dict[str, float]:
