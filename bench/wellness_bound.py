@@ -1,7 +1,8 @@
 """How low could any routing push the day's peak? A clairvoyant floor under the wellness benchmark.
 
     .venv/bin/python -m bench.wellness_bound [--seed 27] [--days 20] [--contacts 100]
-        [--distressed 0.20] [--crisis 0.04] [--time-limit 20] [--against RUN.json] [--json]
+        [--distressed 0.20] [--crisis 0.04] [--add-member staff-kofi:crisis:1:2-10]
+        [--time-limit 20] [--against RUN.json] [--json]
 
 For each seeded day of `bench/wellness_routing.py` (the same plan, team and shipped triage
 model), this finds the smallest highest individual exposure that any assignment of the day's
@@ -46,6 +47,8 @@ from bench.wellness_routing import (
     TEXTS,
     Day,
     Kind,
+    Member,
+    member_spec,
     plan_day,
 )
 from warmline.config.loader import load_config
@@ -187,18 +190,47 @@ def _stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def compare(bounds: Sequence[PeakBound], report: dict[str, Any]) -> dict[str, Any]:
+def read_report(path: Path) -> dict[str, Any]:
+    """A `bench.wellness_routing --json` report, or a clear exit."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SystemExit(f"--against {path}: not a readable JSON report ({error})") from None
+    if not (
+        isinstance(report, dict)
+        and isinstance(report.get("days"), list)
+        and isinstance(report.get("runs"), dict)
+        and report["runs"]
+    ):
+        raise SystemExit(
+            f"--against {path}: expected the JSON object `bench.wellness_routing --json` prints "
+            "(with `days` and `runs`)"
+        )
+    return report
+
+
+def compare(
+    bounds: Sequence[PeakBound], report: dict[str, Any], team: Sequence[Member] = TEAM
+) -> dict[str, Any]:
     """Each strategy's mean peak in a `bench.wellness_routing` report beside the mean floor of
     the same days, and, against the baseline, what share of the cut the floor allows it made."""
-    seeds = [day["seed"] for day in report["days"]]
+    seeds = [day.get("seed") for day in report["days"]]
     if seeds != [bound.seed for bound in bounds]:
         raise SystemExit(
             f"--against: the report covers seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} days), "
             f"not the {len(bounds)} days from seed {bounds[0].seed}: "
             "pass the same --seed and --days"
         )
-    floor = sum(b.floor for b in bounds) / len(bounds)
     runs = report["runs"]
+    members = sorted(m.id for m in team)
+    for name, run in runs.items():
+        if sorted(run.get("exposure_minutes", {})) != members:
+            raise SystemExit(
+                f"--against: the report's {name} run had another team "
+                f"({', '.join(sorted(run.get('exposure_minutes', {})))}): "
+                "pass the same --add-member options"
+            )
+    floor = sum(b.floor for b in bounds) / len(bounds)
     out: dict[str, Any] = {}
     for name, run in runs.items():
         peak = float(np.mean(run["peak_exposure_by_day"]))
@@ -262,6 +294,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--distressed", type=float, default=0.20, help="share (0.20)")
     parser.add_argument("--crisis", type=float, default=0.04, help="share (0.04)")
     parser.add_argument(
+        "--add-member",
+        action="append",
+        default=[],
+        type=member_spec,
+        metavar="ID:crisis|listening:CAPACITY:STARTS-ENDS",
+        help="one more specialist for the team, as bench.wellness_routing takes it",
+    )
+    parser.add_argument(
         "--time-limit", type=float, default=20.0, help="seconds of search per day (20)"
     )
     parser.add_argument(
@@ -273,7 +313,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    report = json.loads(args.against.read_text(encoding="utf-8")) if args.against else None
+    team = TEAM + tuple(args.add_member)
+    if len({m.id for m in team}) < len(team):
+        raise SystemExit("--add-member: a specialist of that id is already on the team")
+    report = read_report(args.against) if args.against else None
     config = load_config(CONFIG, resolve_secrets=False)
     weights = exposure_weights(config)
     console = Console(stderr=True)
@@ -286,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 contacts=args.contacts,
                 distressed=args.distressed,
                 crisis=args.crisis,
-                team=TEAM,
+                team=team,
             )
             try:
                 bounds.append(
@@ -296,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit(str(error)) from None
     summary = summary_of(bounds)
     if report is not None:
-        summary["against"] = compare(bounds, report)
+        summary["against"] = compare(bounds, report, team)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -128,14 +128,15 @@ def test_a_day_of_the_benchmark_has_a_floor_between_the_obvious_ones(
 
 def test_a_report_is_set_beside_the_floor(tmp_path: Path) -> None:
     bounds = [PeakBound(27, 200.0, 200.0, True), PeakBound(28, 220.0, 221.0, False)]
+    team = {m.id: 0.0 for m in TEAM}
     report = {
         "days": [{"seed": 27}, {"seed": 28}],
         "runs": {
-            "longest_idle": {"peak_exposure_by_day": [300.0, 340.0]},
-            "wellness_aware": {"peak_exposure_by_day": [250.0, 290.0]},
+            "longest_idle": {"peak_exposure_by_day": [300.0, 340.0], "exposure_minutes": team},
+            "wellness_aware": {"peak_exposure_by_day": [250.0, 290.0], "exposure_minutes": team},
         },
     }
-    figures = compare(bounds, report)
+    figures = compare(bounds, report, TEAM)
     assert figures["wellness_aware"]["peak_lower_by"] == pytest.approx(0.1563, abs=1e-4)
     # The baseline peaks 320 on average, the floor 210: the candidate made 50 of the 110.
     assert figures["wellness_aware"]["share_of_possible_cut"] == pytest.approx(50 / 110, abs=1e-4)
@@ -143,4 +144,22 @@ def test_a_report_is_set_beside_the_floor(tmp_path: Path) -> None:
     assert figures["floor"]["target_peak"] == pytest.approx(224.0)
     assert figures["floor"]["target_share_of_possible_cut"] == pytest.approx(96 / 110, abs=1e-4)
     with pytest.raises(SystemExit, match="pass the same --seed and --days"):
-        compare(bounds[:1], report)
+        compare(bounds[:1], report, TEAM)
+    with pytest.raises(SystemExit, match="longest_idle run had another team"):
+        compare(bounds, report, TEAM[:2])
+
+
+def test_a_report_that_is_not_one_is_refused_clearly(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    with pytest.raises(SystemExit, match=r"--against .*missing.json: not a readable JSON report"):
+        main(["--against", str(missing)])
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SystemExit, match="not a readable JSON report"):
+        main(["--against", str(broken)])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"floor_mean": 1}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="expected the JSON object"):
+        main(["--against", str(other)])
+    with pytest.raises(SystemExit, match="already on the team"):
+        main(["--add-member", "staff-ren:crisis:1:0-8"])
