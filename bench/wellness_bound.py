@@ -43,13 +43,12 @@ from bench.wellness_routing import (
     CONFIG,
     PEAK_TARGET,
     QUEUE_OF,
-    TEAM,
     TEXTS,
     Day,
     Kind,
     Member,
-    member_spec,
-    plan_day,
+    add_day_options,
+    days_of,
 )
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
@@ -210,7 +209,7 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def compare(
-    bounds: Sequence[PeakBound], report: dict[str, Any], team: Sequence[Member] = TEAM
+    bounds: Sequence[PeakBound], report: dict[str, Any], team: Sequence[Member]
 ) -> dict[str, Any]:
     """Each strategy's mean peak in a `bench.wellness_routing` report beside the mean floor of
     the same days, and, against the baseline, what share of the cut the floor allows it made."""
@@ -288,19 +287,7 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--seed", type=int, default=7, help="the first day's seed (7)")
-    parser.add_argument("--days", type=int, default=1, help="days, seeds from --seed on (1)")
-    parser.add_argument("--contacts", type=int, default=100, help="contacts in the day (100)")
-    parser.add_argument("--distressed", type=float, default=0.20, help="share (0.20)")
-    parser.add_argument("--crisis", type=float, default=0.04, help="share (0.04)")
-    parser.add_argument(
-        "--add-member",
-        action="append",
-        default=[],
-        type=member_spec,
-        metavar="ID:crisis|listening:CAPACITY:STARTS-ENDS",
-        help="one more specialist for the team, as bench.wellness_routing takes it",
-    )
+    add_day_options(parser)
     parser.add_argument(
         "--time-limit", type=float, default=20.0, help="seconds of search per day (20)"
     )
@@ -313,24 +300,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    team = TEAM + tuple(args.add_member)
-    if len({m.id for m in team}) < len(team):
-        raise SystemExit("--add-member: a specialist of that id is already on the team")
+    days = days_of(args)
     report = read_report(args.against) if args.against else None
     config = load_config(CONFIG, resolve_secrets=False)
     weights = exposure_weights(config)
     console = Console(stderr=True)
     bounds = []
     with console.status("solving") as status:
-        for seed in range(args.seed, args.seed + args.days):
-            status.update(f"seed {seed}")
-            day = plan_day(
-                seed=seed,
-                contacts=args.contacts,
-                distressed=args.distressed,
-                crisis=args.crisis,
-                team=team,
-            )
+        for day in days:
+            status.update(f"seed {day.seed}")
             try:
                 bounds.append(
                     peak_bound(day, jobs_of(day, config, weights), time_limit=args.time_limit)
@@ -339,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SystemExit(str(error)) from None
     summary = summary_of(bounds)
     if report is not None:
-        summary["against"] = compare(bounds, report, team)
+        summary["against"] = compare(bounds, report, days[0].team)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

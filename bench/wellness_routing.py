@@ -1168,23 +1168,14 @@ def deployment_config(budget: timedelta | None = None) -> WarmlineConfig:
     )
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+def add_day_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the simulated days and the team (`bench.wellness_bound` takes
+    the same, so that its floor is of the same days)."""
     parser.add_argument("--contacts", type=int, default=100, help="contacts in the day (100)")
     parser.add_argument("--seed", type=int, default=7, help="the first day's seed (7)")
     parser.add_argument("--days", type=int, default=1, help="days, seeds from --seed on (1)")
-    parser.add_argument(
-        "--budget-hours",
-        type=float,
-        help="exposure budget per shift (default: the configuration's, 3 h)",
-    )
     parser.add_argument("--distressed", type=float, default=0.20, help="share (0.20)")
     parser.add_argument("--crisis", type=float, default=0.04, help="share (0.04)")
-    parser.add_argument(
-        "--strategy",
-        action="append",
-        help=f"routing strategies to compare (default: {BASELINE}, least_busy, {CANDIDATE})",
-    )
     parser.add_argument(
         "--add-member",
         action="append",
@@ -1192,6 +1183,38 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=member_spec,
         metavar="ID:crisis|listening:CAPACITY:STARTS-ENDS",
         help="one more specialist for the team, e.g. staff-kofi:crisis:1:2-10 (hours from 08:00)",
+    )
+
+
+def days_of(args: argparse.Namespace) -> list[Day]:
+    """The days `add_day_options` chose."""
+    team = TEAM + tuple(args.add_member)
+    if len({m.id for m in team}) < len(team):
+        raise SystemExit("--add-member: a specialist of that id is already on the team")
+    return [
+        plan_day(
+            seed=seed,
+            contacts=args.contacts,
+            distressed=args.distressed,
+            crisis=args.crisis,
+            team=team,
+        )
+        for seed in range(args.seed, args.seed + args.days)
+    ]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    add_day_options(parser)
+    parser.add_argument(
+        "--budget-hours",
+        type=float,
+        help="exposure budget per shift (default: the configuration's, 3 h)",
+    )
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        help=f"routing strategies to compare (default: {BASELINE}, least_busy, {CANDIDATE})",
     )
     parser.add_argument(
         "--supervisor-assigns",
@@ -1237,19 +1260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     strategies = args.strategy or [BASELINE, "least_busy", CANDIDATE]
     for name in strategies:
         strategy_named(name)
-    team = TEAM + tuple(args.add_member)
-    if len({m.id for m in team}) < len(team):
-        raise SystemExit("--add-member: a specialist of that id is already on the team")
-    days = [
-        plan_day(
-            seed=seed,
-            contacts=args.contacts,
-            distressed=args.distressed,
-            crisis=args.crisis,
-            team=team,
-        )
-        for seed in range(args.seed, args.seed + args.days)
-    ]
+    days = days_of(args)
     budget = None if args.budget_hours is None else timedelta(hours=args.budget_hours)
     config = deployment_config(budget)
     console = Console(stderr=True)
