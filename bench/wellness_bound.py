@@ -198,8 +198,14 @@ def read_report(path: Path) -> dict[str, Any]:
     if not (
         isinstance(report, dict)
         and isinstance(report.get("days"), list)
+        and report["days"]
+        and all(isinstance(day, dict) for day in report["days"])
         and isinstance(report.get("runs"), dict)
         and report["runs"]
+        and all(
+            isinstance(run, dict) and isinstance(run.get("peak_exposure_by_day"), list)
+            for run in report["runs"].values()
+        )
     ):
         raise SystemExit(
             f"--against {path}: expected the JSON object `bench.wellness_routing --json` prints "
@@ -230,19 +236,18 @@ def compare(
                 "pass the same --add-member options"
             )
     floor = sum(b.floor for b in bounds) / len(bounds)
+    base = float(np.mean(runs[BASELINE]["peak_exposure_by_day"])) if BASELINE in runs else None
     out: dict[str, Any] = {}
     for name, run in runs.items():
         peak = float(np.mean(run["peak_exposure_by_day"]))
         row: dict[str, Any] = {"peak_exposure": round(peak, 1)}
-        if BASELINE in runs:
-            base = float(np.mean(runs[BASELINE]["peak_exposure_by_day"]))
+        if base is not None:
             row["peak_lower_by"] = round(1 - peak / base, 4)
             row["share_of_possible_cut"] = (
                 round((base - peak) / (base - floor), 4) if base > floor else math.nan
             )
         out[name] = row
-    if BASELINE in runs:
-        base = float(np.mean(runs[BASELINE]["peak_exposure_by_day"]))
+    if base is not None:
         out["floor"] = {
             "peak_exposure": round(floor, 1),
             "peak_lower_by": round(1 - floor / base, 4),

@@ -158,8 +158,9 @@ def test_a_report_that_is_not_one_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a readable JSON report"):
         main(["--against", str(broken)])
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"floor_mean": 1}), encoding="utf-8")
-    with pytest.raises(SystemExit, match="expected the JSON object"):
-        main(["--against", str(other)])
+    for wrong in ({"floor_mean": 1}, {"days": [], "runs": {}}, {"days": [{}], "runs": {"x": {}}}):
+        other.write_text(json.dumps(wrong), encoding="utf-8")
+        with pytest.raises(SystemExit, match="expected the JSON object"):
+            main(["--against", str(other)])
     with pytest.raises(SystemExit, match="already on the team"):
         main(["--add-member", "staff-ren:crisis:1:0-8"])
