@@ -126,7 +126,7 @@ def test_a_day_of_the_benchmark_has_a_floor_between_the_obvious_ones(
     assert row["seed"] == 8
 
 
-def test_a_report_is_set_beside_the_floor(tmp_path: Path) -> None:
+def test_a_report_is_set_beside_the_floor() -> None:
     bounds = [PeakBound(27, 200.0, 200.0, True), PeakBound(28, 220.0, 221.0, False)]
     team = {m.id: 0.0 for m in TEAM}
     report = {
