@@ -65,6 +65,21 @@ async def roster_view(deployment: Deployment) -> RosterView:
     return await handle.query(RosterWorkflow.view)
 
 
+async def crisis_that_pages(deployment: Deployment) -> Conversation:
+    """A crisis conversation whose lane gives up (and pages) after two seconds."""
+    routing = deployment.policy.routing
+    assert routing is not None
+    lane = routing.crisis.model_copy(
+        update={"accept_within": timedelta(seconds=2), "widen_after": timedelta(0)}
+    )
+    policy = deployment.policy.model_copy(
+        update={"routing": routing.model_copy(update={"crisis": lane})}
+    )
+    conversation = await deployment.start_conversation(policy)
+    await say(conversation, CRISIS)
+    return conversation
+
+
 async def until_status(conversation: Conversation, status: Status) -> None:
     for _ in range(int(WAIT_S * 5)):
         if (await conversation.query(ConversationWorkflow.view)).status is status:
@@ -115,8 +130,6 @@ async def test_a_supervisor_assigns_a_paged_crisis_to_someone_at_the_crisis_cap(
     deployment: Deployment,
 ) -> None:
     api = deployment.api
-    routing = deployment.policy.routing
-    assert routing is not None
     # Nobody the routing may offer a crisis to: staff-nia is at the consecutive-crisis cap, the
     # other crisis-trained staff are unavailable; the lane gives up after two seconds.
     for other in ("staff-ren", "staff-luis"):
@@ -131,14 +144,7 @@ async def test_a_supervisor_assigns_a_paged_crisis_to_someone_at_the_crisis_cap(
             updated_at=datetime.now(UTC),
         )
     )
-    lane = routing.crisis.model_copy(
-        update={"accept_within": timedelta(seconds=2), "widen_after": timedelta(0)}
-    )
-    policy = deployment.policy.model_copy(
-        update={"routing": routing.model_copy(update={"crisis": lane})}
-    )
-    conversation = await deployment.start_conversation(policy)
-    await say(conversation, CRISIS)
+    conversation = await crisis_that_pages(deployment)
     where = ids(conversation)
 
     listed = await paged(api, where["conversation_id"])
@@ -328,14 +334,7 @@ async def test_the_rosters_refusals_reach_the_supervisor_and_any_supervisor_may_
         ),
     )
     assert elsewhere.reservation is not None
-    lane = routing.crisis.model_copy(
-        update={"accept_within": timedelta(seconds=2), "widen_after": timedelta(0)}
-    )
-    policy = deployment.policy.model_copy(
-        update={"routing": routing.model_copy(update={"crisis": lane})}
-    )
-    conversation = await deployment.start_conversation(policy)
-    await say(conversation, CRISIS)
+    conversation = await crisis_that_pages(deployment)
     where = ids(conversation)
     assert (await paged(api, where["conversation_id"])).supervisor == "sup-night"
 
