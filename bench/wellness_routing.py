@@ -1059,7 +1059,7 @@ async def run_all(
         runs = {}
         for strategy in strategies:
             prefix = f"day {number}/{len(days)}, {strategy}: "
-            record = await _run_until_done(
+            record = await run_until_done(
                 day,
                 strategy,
                 kafka=kafka,
@@ -1083,17 +1083,20 @@ class StalledRunError(RuntimeError):
     """A day's run stalled on every attempt."""
 
 
-async def _run_until_done(
+async def run_until_done(
     day: Day,
     strategy: str,
     *,
     kafka: str,
     redis: str,
-    config: WarmlineConfig,
-    progress: Progress,
+    config: WarmlineConfig | None = None,
+    progress: Progress | None = None,
     supervisor_assigns: bool = False,
+    stall_s: float = STALL_S,
 ) -> RunRecord:
-    """`run_day`, played again on a fresh server when it stalls (see `STALL_S`)."""
+    """`run_day`, played again on a fresh server when it stalls: no change for `stall_s` of
+    real time (see `STALL_S`)."""
+    say: Progress = progress or (lambda _text: None)
     for attempt in range(1, ATTEMPTS + 1):
         last, said = time.monotonic(), ""
 
@@ -1102,7 +1105,7 @@ async def _run_until_done(
             nonlocal last, said
             if text != said:
                 last, said = time.monotonic(), text
-            progress(text)
+            say(text)
 
         run = asyncio.create_task(
             run_day(
@@ -1115,7 +1118,7 @@ async def _run_until_done(
                 supervisor_assigns=supervisor_assigns,
             )
         )
-        while not run.done() and time.monotonic() - last < STALL_S:
+        while not run.done() and time.monotonic() - last < stall_s:
             await asyncio.wait({run}, timeout=1.0)
         if run.done() and not _server_timed_out(run):
             record = run.result()
@@ -1125,7 +1128,7 @@ async def _run_until_done(
             run.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(run, timeout=30)
-        progress(f"stalled (attempt {attempt} of {ATTEMPTS}), playing the day again")
+        say(f"stalled (attempt {attempt} of {ATTEMPTS}), playing the day again")
     raise StalledRunError(f"day {day.seed} with {strategy} stalled {ATTEMPTS} times")
 
 

@@ -23,7 +23,7 @@ from bench.wellness_routing import (
     member_spec,
     parse_args,
     plan_day,
-    run_day,
+    run_until_done,
     summarise,
     verdict,
 )
@@ -36,6 +36,9 @@ from warmline.triage.types import TriageRequest
 from warmline.wellness.policy import ExposureRecord, weight_of
 
 CRISIS_SKILLS = ("listening", "crisis")
+STALL_S = 45.0
+"""A tiny day plays in seconds: a run with no change for this long has met the time-skipping
+server's stall (`bench.wellness_routing.STALL_S`) and is played again on a fresh server."""
 TINY_TEAM = (
     Member("staff-a", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
     Member("staff-b", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
@@ -155,7 +158,10 @@ async def test_a_tiny_day_is_fully_accounted_for(kafka_bootstrap: str, redis_url
     config = load_config(CONFIG, resolve_secrets=False)
     # The two runs are independent (each its own test server, topic and keys): run side by side.
     played = await asyncio.gather(
-        *(run_day(day, s, kafka=kafka_bootstrap, redis=redis_url) for s in strategies)
+        *(
+            run_until_done(day, s, kafka=kafka_bootstrap, redis=redis_url, stall_s=STALL_S)
+            for s in strategies
+        )
     )
     records = dict(zip(strategies, played, strict=True))
     runs = {s: summarise(day, config, record) for s, record in records.items()}
@@ -219,8 +225,13 @@ async def test_a_paged_crisis_is_assigned_by_the_supervisor(
         ),
     )
     config = load_config(CONFIG, resolve_secrets=False)
-    record = await run_day(
-        day, CANDIDATE, kafka=kafka_bootstrap, redis=redis_url, supervisor_assigns=True
+    record = await run_until_done(
+        day,
+        CANDIDATE,
+        kafka=kafka_bootstrap,
+        redis=redis_url,
+        supervisor_assigns=True,
+        stall_s=STALL_S,
     )
     summary = summarise(day, config, record)
     assert summary["supervisor_pages"] == 1
