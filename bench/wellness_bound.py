@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.wellness_bound [--seed 27] [--days 20] [--contacts 100]
         [--distressed 0.20] [--crisis 0.04] [--add-member staff-kofi:crisis:1:2-10]
-        [--time-limit 20] [--against RUN.json] [--json]
+        [--time-limit 20] [--against RUN.json] [--policy [--misses N]] [--json]
 
 For each seeded day of `bench/wellness_routing.py` (the same plan, team and shipped triage
 model), this finds the smallest highest individual exposure that any assignment of the day's
@@ -14,6 +14,13 @@ escalation if they have its queue's skills and their shift has not ended when it
 the figure is a floor under every routing strategy, online or not, that answers every customer:
 a strategy can only come close to it, never below it.
 
+`--policy` adds a second floor, under every strategy that also keeps the wellness policy and the
+SLA: capacity, acceptance within `accept_within` but for at most `--misses` escalations over
+all the days (by default as many as the SLA target allows the `--against` report's baseline),
+the breaks, the budget, the rotation and the consecutive-crisis cap
+(`bench/peak_program.py` says exactly how). Each day is solved for 0, 1, ... late escalations,
+and the late ones are spread over the days where they lower the floor most.
+
 The problem (a min-max assignment, an integer program) is solved with HiGHS through
 `scipy.optimize.milp`; when `--time-limit` stops the search first, the solver's proven lower
 bound is reported, which is still a floor. `--against` reads a `bench.wellness_routing --json`
@@ -23,26 +30,25 @@ report of the same days and sets each strategy's peak beside the floor.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
-import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from scipy.optimize import Bounds, LinearConstraint, milp
 
+from bench.peak_program import Job, Limits, NoAssignmentError, PeakBound, peak_bound
 from bench.wellness_routing import (
     BASELINE,
     CONFIG,
     PEAK_TARGET,
     QUEUE_OF,
+    SLA_TOLERANCE,
     TEXTS,
     Day,
     Kind,
@@ -55,41 +61,41 @@ from warmline.config.model import WarmlineConfig
 from warmline.runtime import build_provider, wellness_policy
 from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
-from warmline.wellness.policy import ExposureRecord, weight_of
+from warmline.wellness.policy import ExposureRecord, Shift, is_intense, weight_of
+
+CLOSE_ENOUGH = 0.5
+"""Once a day's floor under the policy is this close to its relaxed floor, more late
+escalations are not tried: the relaxed floor stands in for them (it is lower, so still a floor)."""
 
 
 @dataclass(frozen=True)
-class Job:
-    """One escalation of the day, as the bound sees it."""
+class Reading:
+    """What the wellness policy makes of one opening message's conversation."""
 
-    contact: str
-    arrives_h: float
-    exposure: float
-    """Weighted minutes: the conversation's minutes times the wellness policy's weight."""
-    skills: frozenset[str]
+    weight: float
+    intense: bool
 
 
 @dataclass(frozen=True)
-class PeakBound:
+class PolicyFloor:
     seed: int
-    floor: float
-    """No assignment of the day's escalations gives a lower highest exposure."""
-    best_found: float
-    """The lowest highest exposure of an assignment the solver found (equal when `optimal`)."""
-    optimal: bool
+    floors: list[float]
+    """The day's floor under the policy with 0, 1, ... late escalations (never rising)."""
+    misses: int
+    """Late escalations the spread over the days gave this day."""
+
+    @property
+    def floor(self) -> float:
+        return self.floors[self.misses]
 
 
-class NoAssignmentError(RuntimeError):
-    """An escalation nobody on the team could take (no one with its skills on shift after it
-    arrives): the day cannot be answered in full, so no floor applies."""
-
-
-def exposure_weights(config: WarmlineConfig) -> dict[str, float]:
-    """The wellness weight of each opening message's conversation, read as the real pipeline
-    reads it: the shipped triage model's distress and crisis flag, then the policy's weights."""
+def readings(config: WarmlineConfig) -> dict[str, Reading]:
+    """The wellness weight of each opening message's conversation, and whether it counts as
+    intense work, read as the real pipeline reads it: the shipped triage model's distress and
+    crisis flag, then the policy."""
     provider = build_provider(config.triage.provider)
     policy = wellness_policy(config)
-    weights = {}
+    read = {}
     for kind, texts in TEXTS.items():
         if kind is Kind.ROUTINE:
             continue
@@ -105,88 +111,125 @@ def exposure_weights(config: WarmlineConfig) -> dict[str, float]:
                 crisis=result.crisis,
                 queue=QUEUE_OF[kind],
             )
-            weights[text] = weight_of(record, policy)
-    return weights
+            read[text] = Reading(weight_of(record, policy), is_intense(record, policy))
+    return read
 
 
-def jobs_of(day: Day, config: WarmlineConfig, weights: dict[str, float]) -> list[Job]:
-    skills = {queue.name: frozenset(queue.skills) for queue in config.routing.queues}
-    return [
-        Job(
-            contact=contact.id,
-            arrives_h=contact.arrives.total_seconds() / 3600,
-            exposure=contact.minutes * weights[contact.text],
-            skills=skills[str(QUEUE_OF[contact.kind])],
+def jobs_of(day: Day, config: WarmlineConfig, read: dict[str, Reading]) -> list[Job]:
+    policy = wellness_policy(config)
+    queues = {queue.name: queue for queue in config.routing.queues}
+    lane = config.triage.crisis
+    jobs = []
+    for contact in day.contacts:
+        if contact.kind is Kind.ROUTINE:
+            continue
+        queue = queues[str(QUEUE_OF[contact.kind])]
+        crisis = contact.kind is Kind.CRISIS
+        exposure = contact.minutes * read[contact.text].weight
+        rest = timedelta(0)
+        if crisis:
+            rest = policy.break_after_crisis
+        elif read[contact.text].intense and exposure >= policy.break_after_intense / _MINUTE:
+            rest = policy.break_duration
+        within = lane.accept_within if crisis else queue.accept_within
+        jobs.append(
+            Job(
+                contact=contact.id,
+                arrives_h=contact.arrives / _HOUR,
+                exposure=exposure,
+                skills=frozenset(queue.skills),
+                hours=contact.minutes / 60,
+                window_h=within / _HOUR,
+                intense=queue.intense or crisis,
+                crisis=crisis,
+                rest_after_h=rest / _HOUR,
+            )
         )
-        for contact in day.contacts
-        if contact.kind is not Kind.ROUTINE
-    ]
+    return jobs
 
 
-def peak_bound(day: Day, jobs: Sequence[Job], *, time_limit: float = 20.0) -> PeakBound:
-    """Minimise the highest total exposure over the team, each job to one eligible person."""
-    team = day.team
-    if not jobs:
-        return PeakBound(day.seed, 0.0, 0.0, optimal=True)
-    people = len(team)
-    variables = len(jobs) * people + 1  # x[job, person], then the peak
-    upper = np.ones(variables)
-    upper[-1] = np.inf
-    for j, job in enumerate(jobs):
-        eligible = [
-            job.skills <= frozenset(member.skills) and job.arrives_h < member.ends
-            for member in team
-        ]
-        if not any(eligible):
-            raise NoAssignmentError(f"seed {day.seed}: nobody could take {job.contact}")
-        for i, ok in enumerate(eligible):
-            if not ok:
-                upper[j * people + i] = 0
-    each_once = np.zeros((len(jobs), variables))
-    for j in range(len(jobs)):
-        each_once[j, j * people : (j + 1) * people] = 1
-    under_peak = np.zeros((people, variables))
-    for i in range(people):
-        under_peak[i, i : len(jobs) * people : people] = [job.exposure for job in jobs]
-        under_peak[i, -1] = -1
-    cost = np.zeros(variables)
-    cost[-1] = 1
-    integrality = np.ones(variables)
-    integrality[-1] = 0
-    with _stdout_silenced():
-        result = milp(
-            cost,
-            constraints=[
-                LinearConstraint(each_once, 1, 1),
-                LinearConstraint(under_peak, -np.inf, 0),
-            ],
-            integrality=integrality,
-            bounds=Bounds(np.zeros(variables), upper),
-            options={"time_limit": time_limit, "disp": False},
+_HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
+
+
+def limits_of(config: WarmlineConfig, team: Sequence[Member]) -> Limits:
+    """The policy's budget for each member's shift (pro rata when it says so), its rotation and
+    its cap on crises in a row."""
+    policy = wellness_policy(config)
+    epoch = datetime(2026, 1, 1, tzinfo=UTC)
+    budget = {
+        m.id: policy.budget_for(
+            Shift(
+                shift_id=m.id,
+                starts_at=epoch + m.starts * _HOUR,
+                ends_at=epoch + m.ends * _HOUR,
+            )
         )
-    if result.x is None:
-        raise RuntimeError(f"seed {day.seed}: the solver found no assignment ({result.message})")
-    optimal = result.status == 0
-    floor = float(result.fun) if optimal else float(result.mip_dual_bound)
-    # Rounded down to a tenth (past float noise: 424.9 * 10 is 4248.99...), so that the figure
-    # printed is still a floor.
-    tenths = math.floor(round(floor * 10, 6))
-    return PeakBound(day.seed, tenths / 10, round(float(result.fun), 1), optimal)
+        for m in team
+    }
+    return Limits(
+        budget=budget,
+        rotate_at=policy.rotate_at_budget,
+        rotation_h=policy.rotation_cooldown / _HOUR,
+        max_consecutive_crisis=policy.max_consecutive_crisis,
+    )
 
 
-@contextlib.contextmanager
-def _stdout_silenced() -> Iterator[None]:
-    """HiGHS (scipy 1.17) writes a debugging line to the process's stdout, below Python, even
-    with `disp` off; it would corrupt `--json`. File descriptor 1 points at /dev/null meanwhile."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with Path(os.devnull).open("w", encoding="utf-8") as null:
-            os.dup2(null.fileno(), 1)
-            yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+def policy_floor(
+    day: Day,
+    jobs: Sequence[Job],
+    limits: Limits,
+    *,
+    relaxed: PeakBound,
+    most_misses: int,
+    time_limit: float,
+) -> list[float]:
+    """The day's floor under the policy for 0 ... `most_misses` late escalations. More late
+    ones never raise it, so each figure is also kept as a floor for fewer."""
+    floors: list[float] = []
+    for misses in range(most_misses + 1):
+        bound = peak_bound(day, jobs, time_limit=time_limit, limits=limits, misses=misses)
+        floors.append(max(bound.floor, relaxed.floor))
+        if floors[-1] <= relaxed.floor + CLOSE_ENOUGH:
+            break
+    floors += [relaxed.floor] * (most_misses + 1 - len(floors))
+    for misses in range(most_misses - 1, -1, -1):
+        floors[misses] = max(floors[misses], floors[misses + 1])
+    return floors
+
+
+def spread_misses(floors_by_day: Sequence[Sequence[float]], misses: int) -> list[int]:
+    """How many late escalations each day gets so that the sum of the days' floors is lowest,
+    with at most `misses` in all (a knapsack over the days)."""
+    best: dict[int, tuple[float, list[int]]] = {0: (0.0, [])}
+    for floors in floors_by_day:
+        following: dict[int, tuple[float, list[int]]] = {}
+        for used, (total, given) in best.items():
+            for extra, floor in enumerate(floors[: misses - used + 1]):
+                option = (total + floor, [*given, extra])
+                if used + extra not in following or option[0] < following[used + extra][0]:
+                    following[used + extra] = option
+        best = following
+    return min(best.values(), key=lambda option: option[0])[1]
+
+
+def misses_allowed(report: dict[str, Any]) -> int:
+    """The most escalations a strategy may leave past their `accept_within` over the report's
+    days and still meet the SLA target against its baseline (as `verdict` rounds it)."""
+    base = report["runs"].get(BASELINE, {})
+    escalations, attainment = base.get("escalations"), base.get("sla_attainment")
+    if not isinstance(escalations, int) or not isinstance(attainment, float | int):
+        raise SystemExit(
+            f"--against: the report has no {BASELINE} run with `escalations` and "
+            "`sla_attainment`; pass --misses N"
+        )
+    misses = 0
+    while (
+        misses < escalations
+        and round((escalations - misses - 1) / escalations, 4) - attainment >= -SLA_TOLERANCE
+    ):
+        misses += 1
+    return misses
 
 
 def read_report(path: Path) -> dict[str, Any]:
@@ -215,10 +258,14 @@ def read_report(path: Path) -> dict[str, Any]:
 
 
 def compare(
-    bounds: Sequence[PeakBound], report: dict[str, Any], team: Sequence[Member]
+    bounds: Sequence[PeakBound],
+    report: dict[str, Any],
+    team: Sequence[Member],
+    policy: Sequence[PolicyFloor] = (),
 ) -> dict[str, Any]:
     """Each strategy's mean peak in a `bench.wellness_routing` report beside the mean floor of
-    the same days, and, against the baseline, what share of the cut the floor allows it made."""
+    the same days, and, against the baseline, what share of the cut the floor allows it made
+    (and of the cut the floor under the policy allows, when there is one)."""
     seeds = [day.get("seed") for day in report["days"]]
     if seeds != [bound.seed for bound in bounds]:
         raise SystemExit(
@@ -235,7 +282,9 @@ def compare(
                 f"({', '.join(sorted(run.get('exposure_minutes', {})))}): "
                 "pass the same --add-member options"
             )
-    floor = sum(b.floor for b in bounds) / len(bounds)
+    floors = {"floor": sum(b.floor for b in bounds) / len(bounds)}
+    if policy:
+        floors["policy_floor"] = sum(p.floor for p in policy) / len(policy)
     base = float(np.mean(runs[BASELINE]["peak_exposure_by_day"])) if BASELINE in runs else None
     out: dict[str, Any] = {}
     for name, run in runs.items():
@@ -243,26 +292,29 @@ def compare(
         row: dict[str, Any] = {"peak_exposure": round(peak, 1)}
         if base is not None:
             row["peak_lower_by"] = round(1 - peak / base, 4)
-            row["share_of_possible_cut"] = (
-                round((base - peak) / (base - floor), 4) if base > floor else math.nan
-            )
+            for floor_name, floor in floors.items():
+                key = "share_of_possible_cut" if floor_name == "floor" else "share_of_policy_cut"
+                row[key] = _share(base - peak, base - floor)
         out[name] = row
     if base is not None:
-        out["floor"] = {
-            "peak_exposure": round(floor, 1),
-            "peak_lower_by": round(1 - floor / base, 4),
-            "target_peak": round((1 - PEAK_TARGET) * base, 1),
-            "target_share_of_possible_cut": round(PEAK_TARGET * base / (base - floor), 4)
-            if base > floor
-            else math.nan,
-        }
+        for floor_name, floor in floors.items():
+            out[floor_name] = {
+                "peak_exposure": round(floor, 1),
+                "peak_lower_by": round(1 - floor / base, 4),
+                "target_peak": round((1 - PEAK_TARGET) * base, 1),
+                "target_share_of_possible_cut": _share(PEAK_TARGET * base, base - floor),
+            }
     return out
 
 
-def summary_of(bounds: Sequence[PeakBound]) -> dict[str, Any]:
-    return {
+def _share(cut: float, possible: float) -> float:
+    return round(cut / possible, 4) if possible > 0 else math.nan
+
+
+def summary_of(bounds: Sequence[PeakBound], policy: Sequence[PolicyFloor] = ()) -> dict[str, Any]:
+    summary: dict[str, Any] = {
         "days": len(bounds),
-        "floor_mean": round(sum(b.floor for b in bounds) / len(bounds), 1),
+        "floor_mean": _floor_mean([b.floor for b in bounds]),
         "best_found_mean": round(sum(b.best_found for b in bounds) / len(bounds), 1),
         "proven_optimal_days": sum(b.optimal for b in bounds),
         "by_day": [
@@ -270,20 +322,53 @@ def summary_of(bounds: Sequence[PeakBound]) -> dict[str, Any]:
             for b in bounds
         ],
     }
+    if policy:
+        summary["policy"] = {
+            "misses": sum(p.misses for p in policy),
+            "floor_mean": _floor_mean([p.floor for p in policy]),
+            "by_day": [
+                {
+                    "seed": p.seed,
+                    "misses": p.misses,
+                    "floor": p.floor,
+                    # None: no run keeps the policy with so few late escalations that day
+                    "floors": [f if math.isfinite(f) else None for f in p.floors],
+                }
+                for p in policy
+            ],
+        }
+    return summary
+
+
+def _floor_mean(floors: Sequence[float]) -> float:
+    """Rounded down: the mean is printed as a floor too."""
+    mean = sum(floors) / len(floors)
+    return math.floor(round(mean * 10, 6)) / 10 if math.isfinite(mean) else mean
 
 
 def print_table(summary: dict[str, Any], console: Console) -> None:
     table = Table(title="highest individual exposure: the clairvoyant floor per day")
-    for column in ("seed", "floor", "best assignment found", "proven optimal"):
+    policy = {row["seed"]: row for row in summary.get("policy", {}).get("by_day", [])}
+    columns = ["seed", "floor", "best assignment found", "proven optimal"]
+    if policy:
+        columns += ["floor under the policy", "late escalations"]
+    for column in columns:
         table.add_column(column, justify="right")
     for row in summary["by_day"]:
-        table.add_row(
+        cells = [
             str(row["seed"]),
             f"{row['floor']:.1f}",
             f"{row['best_found']:.1f}",
             "yes" if row["optimal"] else "no",
-        )
-    table.add_row("mean", f"{summary['floor_mean']:.1f}", f"{summary['best_found_mean']:.1f}", "")
+        ]
+        if policy:
+            kept = policy[row["seed"]]
+            cells += [f"{kept['floor']:.1f}", str(kept["misses"])]
+        table.add_row(*cells)
+    mean = ["mean", f"{summary['floor_mean']:.1f}", f"{summary['best_found_mean']:.1f}", ""]
+    if policy:
+        mean += [f"{summary['policy']['floor_mean']:.1f}", str(summary["policy"]["misses"])]
+    table.add_row(*mean)
     console.print(table)
     for name, row in summary.get("against", {}).items():
         figures = ", ".join(f"{key} {value}" for key, value in row.items())
@@ -294,35 +379,74 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     add_day_options(parser)
     parser.add_argument(
-        "--time-limit", type=float, default=20.0, help="seconds of search per day (20)"
+        "--time-limit", type=float, default=20.0, help="seconds of search per program (20)"
     )
     parser.add_argument(
         "--against", type=Path, help="a `bench.wellness_routing --json` report of the same days"
     )
+    parser.add_argument(
+        "--policy",
+        action="store_true",
+        help="also the floor under strategies that keep the wellness policy and the SLA",
+    )
+    parser.add_argument(
+        "--misses",
+        type=int,
+        help="with --policy: escalations that may be accepted late over all the days "
+        "(default: what the SLA target allows the --against report's baseline)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.misses is not None and (args.misses < 0 or not args.policy):
+        parser.error("--misses takes a count of 0 or more, with --policy")
+    if args.policy and args.misses is None and args.against is None:
+        parser.error("--policy needs --misses N, or --against REPORT to read the SLA target from")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     days = days_of(args)
     report = read_report(args.against) if args.against else None
+    misses = args.misses
+    if args.policy and misses is None and report is not None:
+        misses = misses_allowed(report)
     config = load_config(CONFIG, resolve_secrets=False)
-    weights = exposure_weights(config)
+    read = readings(config)
+    limits = limits_of(config, days[0].team)
     console = Console(stderr=True)
-    bounds = []
+    bounds: list[PeakBound] = []
+    floors_by_day: list[list[float]] = []
     with console.status("solving") as status:
         for day in days:
             status.update(f"seed {day.seed}")
+            jobs = jobs_of(day, config, read)
             try:
-                bounds.append(
-                    peak_bound(day, jobs_of(day, config, weights), time_limit=args.time_limit)
-                )
+                bounds.append(peak_bound(day, jobs, time_limit=args.time_limit))
             except NoAssignmentError as error:
                 raise SystemExit(str(error)) from None
-    summary = summary_of(bounds)
+            if misses is not None:
+                status.update(f"seed {day.seed}, under the policy")
+                floors_by_day.append(
+                    policy_floor(
+                        day,
+                        jobs,
+                        limits,
+                        relaxed=bounds[-1],
+                        most_misses=misses,
+                        time_limit=args.time_limit,
+                    )
+                )
+    policy = []
+    if misses is not None:
+        spread = spread_misses(floors_by_day, misses)
+        policy = [
+            PolicyFloor(day.seed, floors, given)
+            for day, floors, given in zip(days, floors_by_day, spread, strict=True)
+        ]
+    summary = summary_of(bounds, policy)
     if report is not None:
-        summary["against"] = compare(bounds, report, days[0].team)
+        summary["against"] = compare(bounds, report, days[0].team, policy)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
