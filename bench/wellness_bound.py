@@ -63,6 +63,8 @@ from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
 from warmline.wellness.policy import ExposureRecord, Shift, is_intense, weight_of
 
+_HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
 CLOSE_ENOUGH = 0.5
 """Once a day's floor under the policy is this close to its relaxed floor, more late
 escalations are not tried: the relaxed floor stands in for them (it is lower, so still a floor)."""
@@ -146,10 +148,6 @@ def jobs_of(day: Day, config: WarmlineConfig, read: dict[str, Reading]) -> list[
             )
         )
     return jobs
-
-
-_HOUR = timedelta(hours=1)
-_MINUTE = timedelta(minutes=1)
 
 
 def limits_of(config: WarmlineConfig, team: Sequence[Member]) -> Limits:
