@@ -224,6 +224,17 @@ def test_bad_arguments_exit_2_without_a_traceback(
     assert unknown.exit_code == 2
 
 
+def test_a_label_list_that_is_not_utf8_is_refused_at_its_position(
+    ekman: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "train.tsv").write_bytes((ekman / "train.tsv").read_bytes())
+    (tmp_path / "labels.txt").write_bytes(b"anger\ndisg\xe9ust\n")
+    refused = train(tmp_path / "train.tsv", tmp_path / "registry")
+    assert refused.exit_code == 2, refused.output
+    assert f"{tmp_path / 'labels.txt'}:2:5: byte 0xe9 is not UTF-8" in refused.stderr
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
 @pytest.mark.parametrize("taxonomy", list(TAXONOMIES))
 def test_a_default_model_ships_for_each_taxonomy(taxonomy: str) -> None:
     directory = default_model_dir(taxonomy)

@@ -187,7 +187,19 @@ def check_labels(train_path: Path, taxonomy: str) -> tuple[str, ...]:
     labels = TAXONOMIES[taxonomy]
     beside = train_path.parent / "labels.txt"
     if beside.is_file():
-        found = tuple(beside.read_text(encoding="utf-8").split())
+        try:
+            found = tuple(beside.read_bytes().decode("utf-8").split())
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise TrainingDataError(f"{beside}: cannot read the label list: {reason}") from exc
+        except UnicodeDecodeError as exc:
+            raw = exc.object[: exc.start]
+            line = raw.count(b"\n") + 1
+            column = exc.start - (raw.rfind(b"\n") + 1) + 1
+            raise TrainingDataError(
+                f"{beside}:{line}:{column}: byte {exc.object[exc.start]:#04x} is not UTF-8; "
+                "the label list is one label name a line"
+            ) from None
         if found != labels:
             line = next(
                 (i for i, (a, b) in enumerate(zip(found, labels, strict=False), 1) if a != b),
