@@ -224,6 +224,18 @@ def test_bad_arguments_exit_2_without_a_traceback(
     assert unknown.exit_code == 2
 
 
+@pytest.mark.parametrize("strength", ["0", "-1", "nan"])
+def test_a_regularisation_strength_not_above_zero_is_refused(
+    ekman: Path, tmp_path: Path, strength: str
+) -> None:
+    refused = train(ekman / "train.tsv", tmp_path / "registry", "--c", strength)
+    assert refused.exit_code == 2, refused.output
+    assert "Invalid value for '--c'" in refused.output
+    assert "is not greater than 0" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert not (tmp_path / "registry").exists()
+
+
 def test_a_label_list_that_is_not_utf8_is_refused_at_its_position(
     ekman: Path, tmp_path: Path
 ) -> None:

@@ -43,6 +43,13 @@ class _RefusedError(Exception):
         self.lines = lines
 
 
+def _positive(value: float | None) -> float | None:
+    """Refuse a regularisation strength scikit-learn would refuse only after reading the data."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value} is not greater than 0")
+    return value
+
+
 _DATA_HELP = "GoEmotions-format TSV: text<TAB>comma-separated label indices<TAB>id."
 _SKIP_HELP = "Go on without malformed rows (counted by reason and recorded) instead of refusing."
 
@@ -58,7 +65,10 @@ def train_command(
     ] = None,
     skip_bad_rows: Annotated[bool, typer.Option(help=_SKIP_HELP)] = False,
     c: Annotated[
-        float | None, typer.Option(help="Inverse regularisation strength; default per taxonomy.")
+        float | None,
+        typer.Option(
+            callback=_positive, help="Inverse regularisation strength (> 0); default per taxonomy."
+        ),
     ] = None,
     max_features: Annotated[
         int | None, typer.Option(min=1, help="Vocabulary size cap; default per taxonomy.")
