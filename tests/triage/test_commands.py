@@ -224,6 +224,30 @@ def test_bad_arguments_exit_2_without_a_traceback(
     assert unknown.exit_code == 2
 
 
+def test_an_out_below_a_file_is_refused_before_training(ekman: Path, tmp_path: Path) -> None:
+    refused = train(ekman / "train.tsv", ekman / "labels.txt" / "registry")
+    assert refused.exit_code == 2, refused.output
+    expected = f"--out cannot be created, {ekman / 'labels.txt'} is a file"
+    assert expected in refused.stderr
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
+def test_a_registry_that_cannot_be_written_is_refused_without_a_traceback(
+    ekman: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(root: Path, *_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied", str(root / "ekman"))
+
+    monkeypatch.setattr("warmline.triage.registry.publish", read_only)
+    (tmp_path / "train.tsv").write_bytes(_head(ekman / "train.tsv", 0, 200))
+    (tmp_path / "dev.tsv").write_bytes(_head(ekman / "dev.tsv", 0, 100))
+    out = tmp_path / "registry"
+    refused = train(tmp_path / "train.tsv", out, "--max-features", "2000")
+    assert refused.exit_code == 2, refused.output
+    assert f"{out}: cannot write the model: Permission denied" in refused.stderr
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
 @pytest.mark.parametrize("strength", ["0", "-1", "nan"])
 def test_a_regularisation_strength_not_above_zero_is_refused(
     ekman: Path, tmp_path: Path, strength: str

@@ -8,6 +8,7 @@ without them; then how many were skipped, and why, is printed and kept in the mo
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -147,8 +148,7 @@ def _train(
     from warmline.triage.training import fit
 
     dev_path = dev if dev is not None else data.parent / "dev.tsv"
-    if out.exists() and not out.is_dir():
-        raise _RefusedError(f"{out}: --out must be a registry directory, and this is a file")
+    _check_registry_dir(out)
     try:
         train_split, labels = _read(data, taxonomy, skip_bad_rows=skip_bad_rows)
         dev_split, _ = _read(dev_path, taxonomy, skip_bad_rows=skip_bad_rows)
@@ -192,9 +192,12 @@ def _train(
     command += ["--c", str(c)] if c is not None else []
     command += ["--max-features", str(cap)] if cap is not None else []
     command += ["--encoder", str(encoder_dir)] if encoder_dir is not None else []
-    where, metadata = registry.publish(
-        out, model, data=files, metrics={"dev": dev_scores}, command=command
-    )
+    try:
+        where, metadata = registry.publish(
+            out, model, data=files, metrics={"dev": dev_scores}, command=command
+        )
+    except OSError as error:
+        raise _RefusedError(f"{out}: cannot write the model: {error.strerror or error}") from None
     latency = dev_scores.latency_ms
     typer.echo(f"{where}: {metadata.model_version} (parent {metadata.parent_version or 'none'})")
     typer.echo(
@@ -203,6 +206,17 @@ def _train(
     typer.echo(f"dev macro-F1 {dev_scores.macro_f1:.4f}, micro-F1 {dev_scores.micro_f1:.4f}")
     if latency is not None:
         typer.echo(f"latency p50 {latency.p50:.3f} ms, p99 {latency.p99:.3f} ms per message")
+
+
+def _check_registry_dir(out: Path) -> None:
+    """Refuse an --out no model can be written to before training, not after."""
+    if out.exists() and not out.is_dir():
+        raise _RefusedError(f"{out}: --out must be a registry directory, and this is a file")
+    existing = next(folder for folder in (out, *out.absolute().parents) if folder.exists())
+    if not existing.is_dir():
+        raise _RefusedError(f"{out}: --out cannot be created, {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _RefusedError(f"{out}: --out cannot be created, {existing} is not writable")
 
 
 def _eval(
