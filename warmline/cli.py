@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from warmline.addresses import redis_url
 from warmline.retraining.commands import retrain_command, rollback_command, shadow_command
 from warmline.triage.commands import triage_app
 
@@ -109,7 +110,10 @@ def worker(
     namespace: Namespace = "default",
     kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the live view.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL of the live view."
+        ),
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
     events_topic: Annotated[
@@ -142,7 +146,10 @@ def bridge(
     namespace: Namespace = "default",
     kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dedupe and shifts.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL for dedupe and shifts."
+        ),
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
     group: Annotated[
@@ -190,7 +197,10 @@ def wellness_tracker(
     namespace: Namespace = "default",
     kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for conversation tracks.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL for conversation tracks."
+        ),
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
     events_topic: Annotated[
@@ -228,7 +238,10 @@ def api(
     temporal: TemporalAddress = "127.0.0.1:7233",
     namespace: Namespace = "default",
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the live view.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL of the live view."
+        ),
     ] = "redis://127.0.0.1:6379/0",
     listen: Annotated[
         str, typer.Option(envvar="WARMLINE_API_LISTEN", help="host:port to serve gRPC on.")
@@ -267,7 +280,7 @@ def simulate(
         str | None, typer.Option(help="Kafka bootstrap servers; default: an embedded broker.")
     ] = None,
     redis: Annotated[
-        str | None, typer.Option(help="Redis URL; default: an embedded Redis.")
+        str | None, typer.Option(callback=redis_url, help="Redis URL; default: an embedded Redis.")
     ] = None,
 ) -> None:
     """Run a scenario on the time-skipping test server; exit 1 if an expectation fails."""
@@ -304,7 +317,8 @@ def demo(
         str | None, typer.Option(help="Use these Kafka bootstrap servers instead of a broker.")
     ] = None,
     redis: Annotated[
-        str | None, typer.Option(help="Use this Redis URL instead of starting a server.")
+        str | None,
+        typer.Option(callback=redis_url, help="Use this Redis URL instead of starting a server."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
@@ -354,7 +368,10 @@ def connector_run(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
     kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dropping duplicates.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL for dropping duplicates."
+        ),
     ] = "redis://127.0.0.1:6379/0",
     topic: Annotated[
         list[str] | None,
@@ -435,7 +452,7 @@ def annotate_sample(
     namespace: Namespace = "default",
     kafka: KafkaBootstrap = "127.0.0.1:9092",
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL for dedupe.")
+        str, typer.Option(envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL for dedupe.")
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
     group: Annotated[

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from warmline.addresses import redis_url
 from warmline.triage.commands import Taxonomy
 
 if TYPE_CHECKING:
@@ -82,7 +83,10 @@ def _settings(config: Path) -> RetrainingSettings:
 def shadow_command(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
     redis: Annotated[
-        str, typer.Option(envvar="WARMLINE_REDIS", help="Redis URL of the shadow counters.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_REDIS", callback=redis_url, help="Redis URL of the shadow counters."
+        ),
     ] = "redis://127.0.0.1:6379/0",
     version: Annotated[
         str | None,

@@ -1,0 +1,57 @@
+"""A `--redis` value redis-py cannot read is refused when the option is parsed, in every command
+that takes one, before any configuration is read or any service is dialled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from warmline.addresses import redis_url
+from warmline.cli import app
+
+SHOP = Path(__file__).resolve().parents[1] / "examples" / "online-shop" / "warmline.yaml"
+
+COMMANDS = [
+    ["worker", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["bridge", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["wellness-tracker", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["api", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["annotate", "sample", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["connector", "run", "crm", "--config", str(SHOP), "--kafka", "127.0.0.1:1"],
+    ["triage", "shadow", "--config", str(SHOP)],
+    ["simulate", str(SHOP), "--kafka", "127.0.0.1:1"],
+    ["demo", "--temporal", "127.0.0.1:1", "--kafka", "127.0.0.1:1"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0] if "--" in c[1] else c[1])
+def test_a_redis_address_without_a_scheme_is_refused_up_front(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--redis", "localhost:6379"])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--redis'" in result.output
+    assert "redis://" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_the_environment_variable_is_checked_too() -> None:
+    result = CliRunner().invoke(
+        app, COMMANDS[0], env={"WARMLINE_REDIS": "redis://127.0.0.1:port/0"}
+    )
+    assert result.exit_code == 2, result.output
+    assert "Port could not be cast to integer" in result.output
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://cache.internal:6380", "unix:///run/redis.sock"]
+)
+def test_redis_urls_pass_unchanged(url: str) -> None:
+    assert redis_url(url) == url
+    assert redis_url(None) is None
+
+
+def test_the_refusal_names_the_value_and_an_example() -> None:
+    with pytest.raises(typer.BadParameter, match=r"'127\.0\.0\.1:6379'.*e\.g\. redis://"):
+        redis_url("127.0.0.1:6379")
