@@ -1,5 +1,5 @@
-"""A `--redis` value redis-py cannot read is refused when the option is parsed, in every command
-that takes one, before any configuration is read or any service is dialled."""
+"""A `--redis` or `--kafka` value its client cannot read is refused when the option is parsed, in
+every command that takes one, before any configuration is read or any service is dialled."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from warmline.addresses import redis_url
+from warmline.addresses import kafka_bootstrap, redis_url
 from warmline.cli import app
 
 SHOP = Path(__file__).resolve().parents[1] / "examples" / "online-shop" / "warmline.yaml"
@@ -55,3 +55,41 @@ def test_redis_urls_pass_unchanged(url: str) -> None:
 def test_the_refusal_names_the_value_and_an_example() -> None:
     with pytest.raises(typer.BadParameter, match=r"'127\.0\.0\.1:6379'.*e\.g\. redis://"):
         redis_url("127.0.0.1:6379")
+
+
+KAFKA_COMMANDS = [c for c in COMMANDS if "--kafka" in c] + [
+    ["worker", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["bridge", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["wellness-tracker", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+    ["annotate", "sample", "--config", str(SHOP), "--temporal", "127.0.0.1:1"],
+]
+
+
+@pytest.mark.parametrize("command", KAFKA_COMMANDS, ids=lambda c: c[0] if "--" in c[1] else c[1])
+def test_a_kafka_port_that_is_not_a_number_is_refused_up_front(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--kafka", "127.0.0.1:9O92"])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--kafka'" in result.output
+    assert "a port is not a number" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("", "a server has no host"),
+        ("broker-1:9092,,broker-2:9092", "a server has no host"),
+        ("broker-1:", "a port is not a number"),
+        ("broker-1:0", "port 0 is out of range"),
+        ("broker-1:90920", "port 90920 is out of range"),
+    ],
+)
+def test_bootstrap_servers_kafka_could_not_dial_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(typer.BadParameter, match=problem):
+        kafka_bootstrap(value)
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:9092", "a:9092,b:9093", "[::1]:9092", "kafka"])
+def test_bootstrap_servers_pass_unchanged(value: str) -> None:
+    assert kafka_bootstrap(value) == value
+    assert kafka_bootstrap(None) is None

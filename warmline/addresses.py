@@ -18,3 +18,23 @@ def redis_url(value: str | None) -> str | None:
     except ValueError as error:
         raise typer.BadParameter(f"{value!r}: {error}; e.g. redis://127.0.0.1:6379/0") from None
     return value
+
+
+def kafka_bootstrap(value: str | None) -> str | None:
+    """A `--kafka` option's value, refused unless kafka-python can read every server in it as
+    host:port with a port it could dial."""
+    from kafka.cluster import collect_hosts
+
+    if value is None:
+        return None
+    wanted = f"{value!r} is not host:port, comma-separated (e.g. 127.0.0.1:9092)"
+    try:
+        servers = collect_hosts(value)
+    except ValueError:
+        raise typer.BadParameter(f"{wanted}: a port is not a number") from None
+    for host, port, _ in servers:
+        if not host:
+            raise typer.BadParameter(f"{wanted}: a server has no host")
+        if not 0 < port < 2**16:
+            raise typer.BadParameter(f"{wanted}: port {port} is out of range")
+    return value

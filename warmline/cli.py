@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from warmline.addresses import redis_url
+from warmline.addresses import kafka_bootstrap, redis_url
 from warmline.retraining.commands import retrain_command, rollback_command, shadow_command
 from warmline.triage.commands import triage_app
 
@@ -44,7 +44,10 @@ TemporalAddress = Annotated[
 ]
 Namespace = Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE", help="Temporal namespace.")]
 KafkaBootstrap = Annotated[
-    str, typer.Option(envvar="WARMLINE_KAFKA", help="Kafka bootstrap servers.")
+    str,
+    typer.Option(
+        envvar="WARMLINE_KAFKA", callback=kafka_bootstrap, help="Kafka bootstrap servers."
+    ),
 ]
 TaskQueue = Annotated[
     str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
@@ -277,7 +280,10 @@ def simulate(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     kafka: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap servers; default: an embedded broker.")
+        str | None,
+        typer.Option(
+            callback=kafka_bootstrap, help="Kafka bootstrap servers; default: an embedded broker."
+        ),
     ] = None,
     redis: Annotated[
         str | None, typer.Option(callback=redis_url, help="Redis URL; default: an embedded Redis.")
@@ -314,7 +320,10 @@ def demo(
         str | None, typer.Option(help="Use this Temporal frontend instead of starting one.")
     ] = None,
     kafka: Annotated[
-        str | None, typer.Option(help="Use these Kafka bootstrap servers instead of a broker.")
+        str | None,
+        typer.Option(
+            callback=kafka_bootstrap, help="Use these Kafka bootstrap servers instead of a broker."
+        ),
     ] = None,
     redis: Annotated[
         str | None,
