@@ -117,6 +117,12 @@ def test_load_config_of_a_missing_file_raises_config_error(tmp_path: Path) -> No
     assert raised.value.diagnostics[0].line == 1
 
 
+def test_load_config_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory; name the YAML file in it") as raised:
+        load_config(tmp_path)
+    assert raised.value.diagnostics[0].path == tmp_path
+
+
 def test_loaded_rules_evaluate_against_a_conversation() -> None:
     path = EXAMPLES / "online-shop" / "warmline.yaml"
     rule = load_config(path, env=_env_for(path)).triage.rules[0]

@@ -233,6 +233,27 @@ def test_an_invalid_scenario_exits_2_with_its_position(
     assert f"{path}:{expected}" in result.stderr
 
 
+def test_a_directory_given_for_the_scenario_or_its_configuration_is_named_as_one(
+    tmp_path: Path,
+) -> None:
+    result = simulate(tmp_path, "--config", ONLINE_SHOP)
+    assert result.returncode == 2
+    assert f"{tmp_path}:1:1: is a directory; name the YAML file in it" in result.stderr
+
+    path = write(tmp_path, STEP)
+    result = simulate(path, "--config", ONLINE_SHOP.parent)
+    assert result.returncode == 2
+    assert f"{ONLINE_SHOP.parent}:1:1: is a directory; name the YAML file in it" in result.stderr
+
+    (tmp_path / "configs").mkdir()
+    path = write(tmp_path, "config: configs\n" + STEP, name="named.yaml")
+    result = simulate(path)
+    assert result.returncode == 2
+    expected = f"{path}:4:9: config: {str(tmp_path / 'configs')!r}: is a directory"
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_missing_scenario_or_configuration_exits_2(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.yaml"
     result = simulate(missing, "--config", ONLINE_SHOP)

@@ -85,13 +85,22 @@ def load_config(
     the process environment) and a missing variable is an error naming it.
     """
     if not path.is_file():
-        raise ConfigError([Diagnostic(path, 1, 1, "no such file or directory")])
+        raise ConfigError([not_a_file(path)])
     config, diagnostics, _ = _check_file(
         path, resolve_secrets=resolve_secrets, env=os.environ if env is None else env
     )
     if diagnostics or config is None:
         raise ConfigError(diagnostics)
     return config
+
+
+def not_a_file(path: Path) -> Diagnostic:
+    """Why `path`, which is not a regular file, cannot be read as a YAML file."""
+    if path.is_dir():
+        return Diagnostic(path, 1, 1, "is a directory; name the YAML file in it")
+    if path.exists():
+        return Diagnostic(path, 1, 1, "is not a regular file")
+    return Diagnostic(path, 1, 1, "no such file or directory")
 
 
 def _config_files(path: Path) -> Iterator[Path]:

@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from rapidfuzz import process
 
 from warmline.config.durations import Duration, format_duration
-from warmline.config.loader import allowed_keys, data_path, dotted, suggest
+from warmline.config.loader import allowed_keys, data_path, dotted, not_a_file, suggest
 from warmline.config.model import WarmlineConfig
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
@@ -390,7 +390,7 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
     from warmline.config.loader import load_config
 
     if not path.is_file():
-        raise ConfigError([Diagnostic(path, 1, 1, "no such file or directory")])
+        raise ConfigError([not_a_file(path)])
     try:
         document = load_document(path)
     except YamlSourceError as error:
@@ -406,7 +406,8 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
         config_path = path.parent / scenario.config
         if not config_path.is_file():
             line, column = document.locate(("config",))
-            message = f"config: no such file {str(config_path)!r}"
+            problem = not_a_file(config_path).message
+            message = f"config: {str(config_path)!r}: {problem}"
             raise ConfigError([Diagnostic(path, line, column, message)])
     if config_path is None:
         raise ConfigError(
