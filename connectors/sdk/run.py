@@ -16,10 +16,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from connectors.http import TemplateSourceError, compile_template
 from connectors.sdk.connector import Connector, ConnectorContext, MissingSecretError
 from connectors.sdk.registry import UnknownConnectorError, resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
-from warmline.config.loader import load_config, located
+from warmline.config.loader import dotted, load_config, located
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
 from warmline.errors import ConfigError, Diagnostic
@@ -41,7 +42,28 @@ def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
             diagnostics.append(_at(path, ("connectors", index, "type"), str(error)))
         except ValidationError as error:
             diagnostics.extend(located(path, error, ("connectors", index, "settings")))
+        else:
+            diagnostics.extend(_settings_template(path, index, entry))
     return diagnostics
+
+
+def _settings_template(path: Path, index: int, entry: ConnectorConfig) -> list[Diagnostic]:
+    """A `payload_template` written under `settings:`, read and compiled as `build` will (the
+    configuration checks the entry's top-level one)."""
+    template = entry.settings.get("payload_template")
+    if not isinstance(template, str):
+        return []
+    file = path.parent / template
+    loc = ("connectors", index, "settings", "payload_template")
+    if not file.is_file():
+        return [_at(path, loc, f"{dotted(loc)}: payload template not found: {file}")]
+    try:
+        compile_template(file.read_text(encoding="utf-8"), file.name)
+    except (OSError, UnicodeDecodeError) as error:
+        return [_at(path, loc, f"{dotted(loc)}: cannot read payload template {file}: {error}")]
+    except TemplateSourceError as error:
+        return [Diagnostic(file, error.line, 1, str(error))]
+    return []
 
 
 def settings_of(entry: ConnectorConfig, connector_type: type[Connector]) -> dict[str, object]:

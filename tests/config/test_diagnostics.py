@@ -191,6 +191,37 @@ def test_secret_like_connector_setting_must_be_a_reference(shop: Path) -> None:
     assert "secrets must be ${ENV} references" in message
 
 
+def test_a_payload_template_under_settings_is_checked_by_validate(
+    shop: Path, validate: Callable[..., Result]
+) -> None:
+    with shop.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "\nconnectors:\n  - name: desk\n    type: webhook\n    settings:\n"
+            "      url: https://desk.example/hook\n"
+            "      payload_template: templates/desk.json.j2\n"
+            "    secrets:\n      signing_secret: ${DESK_SECRET}\n"
+        )
+    line = _line_of(shop, "      payload_template: templates/desk.json.j2")
+    template = shop.parent / "templates" / "desk.json.j2"
+    missing = validate(shop)
+    assert missing.exit_code == 2, missing.output
+    expected = f"{shop}:{line}:25: connectors[0].settings.payload_template: payload template"
+    assert f"{expected} not found: {template}" in missing.stdout
+
+    template.write_text('{"queue": {{ data.queue | tojson }\n', encoding="utf-8")
+    broken = validate(shop)
+    assert broken.exit_code == 2, broken.output
+    assert f"{template}:1:1: template desk.json.j2: line 1: unexpected '}}'" in broken.stdout
+
+    template.write_bytes(b'{"queue": "caf\xe9"}\n')
+    unreadable = validate(shop)
+    assert unreadable.exit_code == 2, unreadable.output
+    assert f"cannot read payload template {template}" in unreadable.stdout
+
+    template.write_text('{"queue": {{ data.queue | tojson }}}\n', encoding="utf-8")
+    assert validate(shop).exit_code == 0
+
+
 def test_unknown_taxonomy_label_in_label_map(shop: Path, edit: Edit) -> None:
     edit(
         shop,
