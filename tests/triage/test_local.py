@@ -167,6 +167,20 @@ def test_a_file_with_no_usable_row_is_an_error(tmp_path: Path) -> None:
     assert "wrong_column_count" in str(raised.value)
 
 
+def test_a_file_with_no_usable_row_says_where_each_row_went_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"\n".join([line for line, _ in MALFORMED] * 2))
+    with pytest.raises(TrainingDataError) as raised:
+        read_split(bad, len(GOEMOTIONS_LABELS))
+    lines = str(raised.value).splitlines()
+    assert lines[0] == (
+        f"{bad}:1:16: wrong_column_count: 1 tab-separated column(s), expected 3 (text, labels, id)"
+    )
+    assert lines[5].startswith(f"{bad}:6:4: invalid_utf8: byte 0xe9 is not UTF-8")
+    assert lines[10] == f"... and {2 * len(MALFORMED) - 10} more"
+    assert lines[-1].startswith(f"{bad}: no usable row")
+
+
 def test_save_and_load_give_identical_predictions(small_model: LocalModel, saved: Path) -> None:
     loaded = LocalModel.load(saved)
     assert loaded.card.model_version == small_model.card.model_version

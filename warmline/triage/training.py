@@ -173,9 +173,18 @@ def read_split(path: Path, n_labels: int) -> Split:
         split.texts.append(text)
         split.targets.append(labels)
     if not split.texts:
+        # Every row is bad: show where, as a partly bad file does, so the format can be fixed.
+        shown = [problem.render() for problem in split.problems[:_SHOWN_EXAMPLES]]
+        hidden = sum(split.skipped.values()) - len(shown)
         raise TrainingDataError(
-            f"{path}: no usable row (skipped: {dict(split.skipped) or 'none'}); expected "
-            "text<TAB>comma-separated label indices<TAB>id"
+            "\n".join(
+                [
+                    *shown,
+                    *([f"... and {hidden} more"] if hidden > 0 else []),
+                    f"{path}: no usable row (skipped: {dict(split.skipped) or 'none'}); expected "
+                    "text<TAB>comma-separated label indices<TAB>id",
+                ]
+            )
         )
     return split
 
