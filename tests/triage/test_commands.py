@@ -224,6 +224,17 @@ def test_bad_arguments_exit_2_without_a_traceback(
     assert unknown.exit_code == 2
 
 
+def test_a_model_option_that_is_not_a_directory_names_the_option(
+    ekman: Path, tmp_path: Path
+) -> None:
+    for model in (tmp_path / "missing", ekman / "labels.txt"):
+        refused = run("eval", "--data", ekman / "dev.tsv", "--taxonomy", "ekman", "--model", model)
+        assert refused.exit_code == 2, refused.output
+        assert f"{model}: --model must be a model or registry directory" in refused.stderr
+        assert "leave --model out" in refused.stderr
+        assert "model_path" not in refused.stderr
+
+
 def test_an_out_below_a_file_is_refused_before_training(ekman: Path, tmp_path: Path) -> None:
     refused = train(ekman / "train.tsv", ekman / "labels.txt" / "registry")
     assert refused.exit_code == 2, refused.output

@@ -227,6 +227,11 @@ def _eval(
     from warmline.triage.evaluate import evaluate
     from warmline.triage.local import LocalModel, default_model_dir, resolve_model_dir
 
+    if model_path is not None and not model_path.is_dir():
+        raise _RefusedError(
+            f"{model_path}: --model must be a model or registry directory written by "
+            "`warmline triage train`; leave --model out to use the model shipped with warmline"
+        )
     try:
         directory = (
             default_model_dir(taxonomy)
