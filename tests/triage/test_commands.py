@@ -194,6 +194,10 @@ def test_bad_arguments_exit_2_without_a_traceback(
             f"{tmp_path / 'missing.tsv'}: no such data file",
         ),
         (
+            run("eval", "--data", ekman, "--taxonomy", "ekman"),
+            f"{ekman}: is a directory; give the TSV file in it",
+        ),
+        (
             run("train", "--data", ekman / "train.tsv", "--taxonomy", "group", "--out", tmp_path),
             f"{ekman / 'labels.txt'}:1:1: labels",
         ),

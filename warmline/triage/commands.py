@@ -272,6 +272,8 @@ def _read(path: Path, taxonomy: str, *, skip_bad_rows: bool) -> tuple[Split, tup
     """Read one split; malformed rows are refused, or skipped and reported with `skip_bad_rows`."""
     from warmline.triage.training import check_labels, read_split
 
+    if path.is_dir():
+        raise _RefusedError(f"{path}: is a directory; give the TSV file in it, e.g. train.tsv")
     if not path.is_file():
         raise _RefusedError(f"{path}: no such data file")
     labels = check_labels(path, taxonomy)
