@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from warmline.config.loader import Validation, check_paths, validate_paths
+from warmline.config.loader import Validation, check_paths, suggest, validate_paths
 
 Edit = Callable[[Path, str, str], Path]
 
@@ -189,6 +189,21 @@ def test_secret_like_connector_setting_must_be_a_reference(shop: Path) -> None:
     [message] = _messages(shop)
     assert message.startswith(f"{shop}:{line}:18: connectors[0].settings.api_token: setting")
     assert "secrets must be ${ENV} references" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "known", "hint"),
+    [
+        ("capacty", ["id", "skills", "capacity"], "; did you mean 'capacity'?"),
+        ("stpes", ["steps", "expect"], "; did you mean 'steps'?"),
+        ("identifier", ["id", "skills"], "; expected one of: id, skills"),
+        ("escalate", ["at", "message", "close"], "; expected one of: at, message, close"),
+    ],
+)
+def test_a_suggestion_is_a_near_spelling_not_a_word_inside_the_key(
+    name: str, known: list[str], hint: str
+) -> None:
+    assert suggest(name, known) == hint
 
 
 def test_a_payload_template_under_settings_is_checked_by_validate(

@@ -123,6 +123,11 @@ INVALID = [
         "stpes: []\n", "4:1: (top level): unknown key 'stpes'; did you mean 'steps'?", id="typo"
     ),
     pytest.param(
+        "steps:\n  - at: 0s\n    escalate: {conversation: c1}\n",
+        "6:5: steps[0]: unknown key 'escalate'; expected one of: at, message, accept,",
+        id="step-kind-with-a-step-key-inside",
+    ),
+    pytest.param(
         "steps:\n  - at: 90\n    close: {conversation: c1}\n",
         "5:9: steps[0].at: duration '90' needs a unit",
         id="bad-duration",

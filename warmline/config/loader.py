@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 
 from warmline.config.model import KIND, SUPPORTED_API_VERSIONS, WarmlineConfig
 from warmline.config.references import Problem, check_references, check_warnings
@@ -267,7 +267,9 @@ def _is_key(loc: tuple[int | str, ...]) -> bool:
 
 
 def suggest(name: str, known: list[str]) -> str:
-    match = process.extractOne(name, known, score_cutoff=60)
+    # Plain edit-distance similarity: the default (WRatio) scores a short key found inside a longer
+    # word highly, so 'escalate' got "did you mean 'at'?" and 'identifier' "did you mean 'id'?".
+    match = process.extractOne(name, known, scorer=fuzz.ratio, score_cutoff=70)
     if match:
         return f"; did you mean {match[0]!r}?"
     return f"; expected one of: {', '.join(known)}" if known else ""
