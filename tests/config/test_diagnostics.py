@@ -192,6 +192,25 @@ def test_secret_like_connector_setting_must_be_a_reference(shop: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"fuming\tanger\tlots\n", "extra.tsv:1: weight 'lots' is not a number"),
+        (b"fuming\trage\t1.0\n", "extra.tsv:1: unknown emotion label 'rage'"),
+        (b"w\xfctend\tanger\t1.0\n", "extra.tsv:1: byte 0xfc is not UTF-8"),
+    ],
+)
+def test_a_lexicon_the_worker_would_refuse_fails_validation(
+    shop: Path, edit: Edit, content: bytes, problem: str
+) -> None:
+    edit(shop, "    type: lexicon\n", "    type: lexicon\n    lexicon: extra.tsv\n")
+    (shop.parent / "extra.tsv").write_bytes(content)
+    line = _line_of(shop, "    lexicon: extra.tsv")
+    [message] = _messages(shop)
+    assert message.startswith(f"{shop}:{line}:14: triage.provider.lexicon: invalid lexicon: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize(
     ("name", "known", "hint"),
     [
         ("capacty", ["id", "skills", "capacity"], "; did you mean 'capacity'?"),

@@ -110,3 +110,11 @@ def test_a_malformed_lexicon_names_file_and_line(tmp_path: Path, line: str, mess
     with pytest.raises(LexiconError) as caught:
         LexiconProvider(extra)
     assert str(caught.value).endswith(message)
+
+
+def test_a_lexicon_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.tsv"
+    extra.write_bytes(b"# header\nfuming\tanger\t1.0\nw\xfctend\tanger\t1.0\n")
+    with pytest.raises(LexiconError) as caught:
+        LexiconProvider(extra)
+    assert str(caught.value) == f"{extra}:3: byte 0xfc is not UTF-8; save the lexicon as UTF-8"

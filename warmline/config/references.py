@@ -16,6 +16,8 @@ from rapidfuzz import process
 
 from warmline.config.model import BUILTIN_TAXONOMIES, LexiconProvider, WarmlineConfig
 from warmline.config.secrets import literal_secret_settings
+from warmline.triage.errors import LexiconError
+from warmline.triage.lexicon import parse_lexicon, read_lexicon_file
 
 Loc = tuple[str | int, ...]
 
@@ -206,8 +208,17 @@ def _files(config: WarmlineConfig) -> Iterator[Problem]:
     # A local model may be trained after the configuration is written, so only the lexicon,
     # which an admin writes by hand, must already exist.
     lexicon = provider.lexicon if isinstance(provider, LexiconProvider) else None
-    if lexicon is not None and not lexicon.is_file():
-        yield Problem(("triage", "provider", "lexicon"), f"lexicon file not found: {lexicon}")
+    if lexicon is None:
+        return
+    loc = ("triage", "provider", "lexicon")
+    if not lexicon.is_file():
+        yield Problem(loc, f"lexicon file not found: {lexicon}")
+        return
+    # Read as the worker will at start-up, so a lexicon it would refuse fails validation too.
+    try:
+        parse_lexicon(read_lexicon_file(lexicon), str(lexicon))
+    except LexiconError as error:
+        yield Problem(loc, f"invalid lexicon: {error}")
 
 
 def _templates(config: WarmlineConfig) -> Iterator[Problem]:

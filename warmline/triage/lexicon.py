@@ -113,6 +113,21 @@ def parse_lexicon(text: str, origin: str) -> dict[tuple[str, ...], list[_Entry]]
     return dict(lexicon)
 
 
+def read_lexicon_file(path: Path) -> str:
+    """An extra lexicon's text; a file that cannot be read or is not UTF-8 is a `LexiconError`."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise LexiconError(f"{path}: cannot read the lexicon: {error.strerror or error}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise LexiconError(
+            f"{path}:{line}: byte {raw[error.start]:#04x} is not UTF-8; save the lexicon as UTF-8"
+        ) from None
+
+
 class LexiconProvider:
     """Scores the GoEmotions labels from a hand-written lexicon, plus an optional extra file."""
 
@@ -122,7 +137,7 @@ class LexiconProvider:
         builtin = resources.files("warmline.triage").joinpath("lexicon.tsv").read_text()
         sources = [(builtin, "lexicon.tsv")]
         if extra is not None:
-            sources.append((extra.read_text(encoding="utf-8"), str(extra)))
+            sources.append((read_lexicon_file(extra), str(extra)))
         self._lexicon: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
         digest = hashlib.sha256()
         for text, origin in sources:
