@@ -1,5 +1,6 @@
-"""A `--redis` or `--kafka` value its client cannot read is refused when the option is parsed, in
-every command that takes one, before any configuration is read or any service is dialled."""
+"""A `--redis`, `--kafka` or `--temporal` value its client cannot read is refused when the option is
+parsed, in every command that takes one, before any configuration is read or any service is dialled.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import typer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from warmline.addresses import kafka_bootstrap, redis_url
+from warmline.addresses import kafka_bootstrap, redis_url, temporal_address
 from warmline.cli import app
 
 SHOP = Path(__file__).resolve().parents[1] / "examples" / "online-shop" / "warmline.yaml"
@@ -27,12 +28,17 @@ COMMANDS = [
 ]
 
 
+def said(result: Result) -> str:
+    """The output with the error box's borders and line breaks taken out."""
+    return " ".join(result.output.replace("│", " ").split())
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0] if "--" in c[1] else c[1])
 def test_a_redis_address_without_a_scheme_is_refused_up_front(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--redis", "localhost:6379"])
     assert result.exit_code == 2, result.output
-    assert "Invalid value for '--redis'" in result.output
-    assert "redis://" in result.output
+    assert "Invalid value for '--redis'" in said(result)
+    assert "redis://" in said(result)
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -41,7 +47,7 @@ def test_the_environment_variable_is_checked_too() -> None:
         app, COMMANDS[0], env={"WARMLINE_REDIS": "redis://127.0.0.1:port/0"}
     )
     assert result.exit_code == 2, result.output
-    assert "Port could not be cast to integer" in result.output
+    assert "Port could not be cast to integer" in said(result)
 
 
 @pytest.mark.parametrize(
@@ -69,8 +75,8 @@ KAFKA_COMMANDS = [c for c in COMMANDS if "--kafka" in c] + [
 def test_a_kafka_port_that_is_not_a_number_is_refused_up_front(command: list[str]) -> None:
     result = CliRunner().invoke(app, [*command, "--kafka", "127.0.0.1:9O92"])
     assert result.exit_code == 2, result.output
-    assert "Invalid value for '--kafka'" in result.output
-    assert "a port is not a number" in result.output
+    assert "Invalid value for '--kafka'" in said(result)
+    assert "a port is not a number" in said(result)
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
@@ -93,3 +99,46 @@ def test_bootstrap_servers_kafka_could_not_dial_are_refused(value: str, problem:
 def test_bootstrap_servers_pass_unchanged(value: str) -> None:
     assert kafka_bootstrap(value) == value
     assert kafka_bootstrap(None) is None
+
+
+TEMPORAL_COMMANDS = [
+    ["worker", "--config", str(SHOP)],
+    ["bridge", "--config", str(SHOP)],
+    ["wellness-tracker", "--config", str(SHOP)],
+    ["api", "--config", str(SHOP)],
+    ["annotate", "sample", "--config", str(SHOP)],
+    ["annotate", "report", "--config", str(SHOP)],
+    ["triage", "retrain", "--config", str(SHOP)],
+    ["demo", "--kafka", "127.0.0.1:1", "--redis", "redis://127.0.0.1:1/0"],
+]
+
+
+@pytest.mark.parametrize("command", TEMPORAL_COMMANDS, ids=lambda c: c[0] if "--" in c[1] else c[1])
+def test_a_temporal_port_that_is_not_a_number_is_refused_up_front(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--temporal", "127.0.0.1:72three3"])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--temporal'" in said(result)
+    assert "the port must be a number from 1 to 65535" in said(result)
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://127.0.0.1:7233", "leave out the scheme"),
+        ("temporal.internal", "give the host and the port"),
+        (":7233", "give the host and the port"),
+        ("", "give the host and the port"),
+        ("temporal.internal:0", "the port must be a number from 1 to 65535"),
+        ("temporal.internal:-1", "the port must be a number from 1 to 65535"),
+    ],
+)
+def test_temporal_addresses_the_client_could_not_dial_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(typer.BadParameter, match=problem):
+        temporal_address(value)
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:7233", "temporal.internal:7233", "[::1]:7233"])
+def test_temporal_addresses_pass_unchanged(value: str) -> None:
+    assert temporal_address(value) == value
+    assert temporal_address(None) is None

@@ -38,3 +38,19 @@ def kafka_bootstrap(value: str | None) -> str | None:
         if not 0 < port < 2**16:
             raise typer.BadParameter(f"{wanted}: port {port} is out of range")
     return value
+
+
+def temporal_address(value: str | None) -> str | None:
+    """A `--temporal` option's value, refused unless it is host:port with a port that can be
+    dialled (the Temporal client takes no scheme and would dial port 80 when none is given)."""
+    if value is None:
+        return None
+    wanted = f"{value!r} is not host:port (e.g. 127.0.0.1:7233)"
+    if "://" in value:
+        raise typer.BadParameter(f"{wanted}: leave out the scheme")
+    host, colon, port = value.rpartition(":")
+    if not colon or not host:
+        raise typer.BadParameter(f"{wanted}: give the host and the port")
+    if not port.isdecimal() or not 0 < int(port) < 2**16:
+        raise typer.BadParameter(f"{wanted}: the port must be a number from 1 to 65535")
+    return value

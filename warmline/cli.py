@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from warmline.addresses import kafka_bootstrap, redis_url
+from warmline.addresses import kafka_bootstrap, redis_url, temporal_address
 from warmline.retraining.commands import retrain_command, rollback_command, shadow_command
 from warmline.triage.commands import triage_app
 
@@ -40,7 +40,10 @@ EXIT_INVALID = 2
 
 # Options several commands take, spelt the same everywhere (each also read from its env var).
 TemporalAddress = Annotated[
-    str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
+    str,
+    typer.Option(
+        envvar="WARMLINE_TEMPORAL", callback=temporal_address, help="Temporal frontend address."
+    ),
 ]
 Namespace = Annotated[str, typer.Option(envvar="WARMLINE_NAMESPACE", help="Temporal namespace.")]
 KafkaBootstrap = Annotated[
@@ -317,7 +320,10 @@ def demo(
         Path | None, typer.Option(help="A configuration to run instead of the bundled demo one.")
     ] = None,
     temporal: Annotated[
-        str | None, typer.Option(help="Use this Temporal frontend instead of starting one.")
+        str | None,
+        typer.Option(
+            callback=temporal_address, help="Use this Temporal frontend instead of starting one."
+        ),
     ] = None,
     kafka: Annotated[
         str | None,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from warmline.addresses import redis_url
+from warmline.addresses import redis_url, temporal_address
 from warmline.triage.commands import Taxonomy
 
 if TYPE_CHECKING:
@@ -148,7 +148,10 @@ def shadow_command(
 def retrain_command(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
     temporal: Annotated[
-        str, typer.Option(envvar="WARMLINE_TEMPORAL", help="Temporal frontend address.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_TEMPORAL", callback=temporal_address, help="Temporal frontend address."
+        ),
     ] = "127.0.0.1:7233",
     namespace: Annotated[
         str, typer.Option(envvar="WARMLINE_NAMESPACE", help="Temporal namespace.")
