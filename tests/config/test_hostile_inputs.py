@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,6 +114,28 @@ def test_file_over_the_size_limit_is_rejected_up_front(
         handle.write(b"x" * (50 * 1024 * 1024))
         handle.write(b"'\n")
     _assert_invalid(validate(path), path, ":1:1: file is 50.0 MiB; configuration files are limited")
+
+
+def test_a_pipe_named_on_the_command_line_is_validated(
+    tmp_path: Path, validate: Callable[..., Result]
+) -> None:
+    """`warmline validate <(envsubst < warmline.yaml.in)` checks what the pipe carries."""
+    pipe = tmp_path / "generated.yaml"
+    os.mkfifo(pipe)
+    writer = threading.Thread(
+        target=pipe.write_bytes, args=(b"kind: WarmlineConfig\n",), daemon=True
+    )
+    writer.start()
+    result = validate(pipe)
+    writer.join(timeout=10)
+    _assert_invalid(result, pipe, ":1:1: missing apiVersion")
+    assert "1 problem(s) in 1 file(s)" in result.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/null and /dev/zero")
+def test_devices_are_read_and_bounded_not_skipped(validate: Callable[..., Result]) -> None:
+    _assert_invalid(validate("/dev/null"), Path("/dev/null"), ":1:1: file is empty")
+    _assert_invalid(validate("/dev/zero"), Path("/dev/zero"), ":1:1: file is over 5 MiB, the limit")
 
 
 def test_missing_path(tmp_path: Path, validate: Callable[..., Result]) -> None:

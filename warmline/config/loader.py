@@ -104,7 +104,8 @@ def not_a_file(path: Path) -> Diagnostic:
 
 
 def _config_files(path: Path) -> Iterator[Path]:
-    if path.is_file():
+    # A path named explicitly is read whatever it is: a pipe from `<(...)` is a configuration too.
+    if not path.is_dir():
         yield path
         return
     for file in sorted(path.rglob("*")):

@@ -90,9 +90,15 @@ def read_text(path: Path) -> str:
             f"{MAX_FILE_BYTES // 1024 // 1024} MiB"
         )
     try:
-        raw = path.read_bytes()
+        # Bounded even when stat knows no size (a pipe, a device such as /dev/zero).
+        with path.open("rb") as source:
+            raw = source.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise YamlSourceError(f"cannot read file: {error.strerror or error}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise YamlSourceError(
+            f"file is over {MAX_FILE_BYTES // 1024 // 1024} MiB, the limit for configuration files"
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
