@@ -38,6 +38,8 @@ def test_parse(text: str, expected: timedelta) -> None:
         ("1h1h", "largest to smallest"),
         ("-5m", "invalid duration"),
         ("5w", "invalid duration"),
+        ("99999999999d", "is too long; the longest is 999999999d"),
+        ("999999999d24h", "is too long"),
     ],
 )
 def test_refused(text: str, message: str) -> None:

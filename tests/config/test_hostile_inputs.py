@@ -47,6 +47,11 @@ CASES: dict[str, tuple[bytes, str]] = {
         b"apiVersion: warmline/v1\nkind: x\x00y\n",
         ":2:8: control character U+0000",
     ),
+    "huge-duration": (
+        b"apiVersion: warmline/v1\nkind: WarmlineConfig\ntriage:\n  crisis:\n"
+        b"    accept_within: 99999999999d\n",
+        ":5:20: triage.crisis.accept_within: duration '99999999999d' is too long",
+    ),
     "recursive-alias": (b"a: &a [*a]\n", ":1:8: alias *a refers to an anchor"),
     "deep-flow-sequences": (b"[" * 10_000 + b"]" * 10_000, ":1:65: nesting deeper than 64"),
     "deep-flow-mappings": (b"{a: " * 10_000 + b"}" * 10_000, ":1:257: nesting deeper than 64"),

@@ -46,7 +46,12 @@ def parse_duration(text: str) -> timedelta:
                 f"duration {text!r}: units must go from largest to smallest, each at most once"
             )
         last_rank = rank
-        total += int(match.group(1)) * _UNITS[unit]
+        try:
+            total += int(match.group(1)) * _UNITS[unit]
+        except OverflowError:
+            raise DurationError(
+                f"duration {text!r} is too long; the longest is {timedelta.max.days}d"
+            ) from None
         position = match.end()
     if position != len(stripped):
         raise DurationError(
