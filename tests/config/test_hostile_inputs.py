@@ -39,6 +39,11 @@ CASES: dict[str, tuple[bytes, str]] = {
         b"apiVersion: warmline/v1\nkind: Workflow\n",
         ":2:7: kind must be 'WarmlineConfig'",
     ),
+    "a-scenario": (
+        b"apiVersion: warmline/v1\nkind: Scenario\n",
+        ":2:7: kind must be 'WarmlineConfig', found 'Scenario'; a scenario is run with "
+        "`warmline simulate`",
+    ),
     "multiple-documents": (
         b"apiVersion: warmline/v1\n---\napiVersion: warmline/v1\n",
         ":2:1: more than one YAML document",

@@ -238,6 +238,16 @@ def test_an_invalid_scenario_exits_2_with_its_position(
     assert f"{path}:{expected}" in result.stderr
 
 
+def test_a_configuration_given_as_the_scenario_says_so_once() -> None:
+    result = simulate(ONLINE_SHOP, "--config", ONLINE_SHOP)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"{ONLINE_SHOP}:5:7: kind: this is a configuration, not a scenario; give it with "
+        "--config, or in a scenario's config: key"
+    ]
+
+
 def test_a_directory_given_for_the_scenario_or_its_configuration_is_named_as_one(
     tmp_path: Path,
 ) -> None:

@@ -205,7 +205,8 @@ def _check_header(document: SourceDocument) -> list[Diagnostic]:
     kind = data.get("kind")
     if kind != KIND:
         line, column = document.locate(("kind",), at_key="kind" not in data)
-        return [Diagnostic(path, line, column, f"kind must be {KIND!r}, found {kind!r}")]
+        hint = "; a scenario is run with `warmline simulate`" if kind == "Scenario" else ""
+        return [Diagnostic(path, line, column, f"kind must be {KIND!r}, found {kind!r}{hint}")]
     return []
 
 

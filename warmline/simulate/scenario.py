@@ -397,6 +397,13 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
         raise ConfigError([Diagnostic(path, error.line, error.column, error.message)]) from None
     if not isinstance(document.data, dict):
         raise ConfigError([Diagnostic(path, 1, 1, "a scenario is a mapping with apiVersion")])
+    if document.data.get("kind") == "WarmlineConfig":
+        line, column = document.locate(("kind",))
+        message = (
+            "kind: this is a configuration, not a scenario; give it with --config, or in a "
+            "scenario's config: key"
+        )
+        raise ConfigError([Diagnostic(path, line, column, message)])
     try:
         scenario = Scenario.model_validate(document.data)
     except ValidationError as error:
