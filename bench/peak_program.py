@@ -107,8 +107,8 @@ class NoAssignmentError(RuntimeError):
 
 
 class _Program:
-    """A mixed-integer program built a row at a time; every variable is binary but the last
-    one added by `objective`."""
+    """A mixed-integer program built a row at a time: every variable is binary but the one
+    `minimise` minimises, which is continuous and unbounded above."""
 
     def __init__(self) -> None:
         self.upper: list[float] = []
