@@ -152,6 +152,22 @@ BAD_ROWS = [
 ]
 
 
+def test_record_into_a_registry_that_cannot_be_written_is_one_line(
+    registry: Path, ekman: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(target: Path, *_: object) -> None:
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr("warmline.triage.registry._write_json", read_only)
+    args = ("eval", "--data", ekman / "test.tsv", "--taxonomy", "ekman", "--model", registry)
+    refused = run(*args, "--record")
+    assert refused.exit_code == 2, refused.output
+    assert f"{registry / 'ekman' / 'v2'}: cannot record the scores: Permission denied" in (
+        refused.stderr
+    )
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
 def test_malformed_rows_are_refused_with_their_positions(ekman: Path, tmp_path: Path) -> None:
     bad = tmp_path / "train.tsv"
     lines = _head(ekman / "train.tsv", 0, 500).rstrip(b"\n").split(b"\n")

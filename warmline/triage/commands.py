@@ -265,6 +265,9 @@ def _eval(
             registry.record(directory, data.stem, report)
         except TriageError as error:
             raise _RefusedError(str(error)) from None
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise _RefusedError(f"{directory}: cannot record the scores: {reason}") from None
     return report
 
 
