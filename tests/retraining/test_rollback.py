@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.retraining.conftest import Deployment
@@ -82,3 +83,21 @@ def test_rollback_in_an_empty_registry_says_how_to_fill_it(tmp_path: Path) -> No
     assert "no 'ekman' model in this registry" in err
     assert "warmline triage train --taxonomy ekman" in err
     assert "Traceback" not in err
+
+
+def test_rollback_in_a_registry_that_cannot_be_written_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for version in ("v1", "v2"):
+        (tmp_path / "ekman" / version).mkdir(parents=True)
+    (tmp_path / "ekman" / "CURRENT").write_text("v2\n", encoding="utf-8")
+
+    def read_only(taxonomy_dir: Path, version: str) -> None:
+        raise PermissionError(13, "Permission denied", str(taxonomy_dir / "CURRENT"))
+
+    monkeypatch.setattr("warmline.triage.registry._point", read_only)
+    code, out, err = _rollback("--registry", str(tmp_path), "--taxonomy", "ekman", "--to", "v1")
+    assert code == 2
+    assert out == ""
+    assert err == f"error: {tmp_path}: cannot write the registry: Permission denied\n"
+    assert registry.current(tmp_path / "ekman") == "v2"

@@ -57,6 +57,8 @@ def rollback_command(
         )
     except (RollbackError, TriageError) as error:
         raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"{registry}: cannot write the registry: {error.strerror or error}") from None
     if as_json:
         typer.echo(entry.model_dump_json())
     else:
