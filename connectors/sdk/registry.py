@@ -45,6 +45,11 @@ def resolve(type_name: str) -> type[Connector]:
         loaded = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
         raise UnknownConnectorError(f"cannot load connector {target!r}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - an import runs the integrator's code: theirs to fix
+        raise UnknownConnectorError(
+            f"cannot load connector {target!r}: importing {module_name} raised "
+            f"{type(error).__name__}: {error}"
+        ) from None
     if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
         raise UnknownConnectorError(f"{target!r} is not a subclass of connectors.sdk.Connector")
     return loaded

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
+from pathlib import Path
 
+import pytest
 from pydantic import BaseModel
 
 from connectors.sdk import Connector, Event, PermanentError, RetryableError, handles
+from connectors.sdk.registry import UnknownConnectorError, resolve
 from connectors.sdk.testkit import ConnectorHarness
 from warmline.events.catalog import HandoffAccepted, HandoffCompleted, MessageTriaged
 from warmline.events.envelope import to_record
@@ -156,3 +160,23 @@ async def test_bad_records_are_dead_lettered_with_a_reason_and_the_runner_goes_o
     biggest = max(letters, key=lambda letter: len(letter.value or b""))
     assert len(biggest.value or b"") > 5 * 1_048_576, "the 5 MB record is kept whole"
     assert "Field required" in biggest.reason
+
+
+@pytest.mark.parametrize(
+    ("source", "raised"),
+    [
+        ('raise RuntimeError("no config at import")\n', "RuntimeError: no config at import"),
+        ("def deliver(:\n", "SyntaxError: invalid syntax"),
+    ],
+)
+def test_a_connector_module_that_fails_to_import_is_a_connector_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, raised: str
+) -> None:
+    module = f"broken_connector_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(UnknownConnectorError) as caught:
+        resolve(f"{module}:Desk")
+    assert str(caught.value).startswith(
+        f"cannot load connector '{module}:Desk': importing {module} raised {raised}"
+    )
