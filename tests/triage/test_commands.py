@@ -279,14 +279,14 @@ def test_a_registry_that_cannot_be_written_is_refused_without_a_traceback(
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
 
 
-@pytest.mark.parametrize("strength", ["0", "-1", "nan"])
+@pytest.mark.parametrize("strength", ["0", "-1", "nan", "inf"])
 def test_a_regularisation_strength_not_above_zero_is_refused(
     ekman: Path, tmp_path: Path, strength: str
 ) -> None:
     refused = train(ekman / "train.tsv", tmp_path / "registry", "--c", strength)
     assert refused.exit_code == 2, refused.output
     assert "Invalid value for '--c'" in refused.output
-    assert "is not greater than 0" in refused.output
+    assert "is not a finite number greater than 0" in " ".join(refused.output.split())
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
     assert not (tmp_path / "registry").exists()
 

@@ -8,6 +8,7 @@ without them; then how many were skipped, and why, is printed and kept in the mo
 
 from __future__ import annotations
 
+import math
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -46,8 +47,8 @@ class _RefusedError(Exception):
 
 def _positive(value: float | None) -> float | None:
     """Refuse a regularisation strength scikit-learn would refuse only after reading the data."""
-    if value is not None and not value > 0:
-        raise typer.BadParameter(f"{value} is not greater than 0")
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"{value} is not a finite number greater than 0")
     return value
 
 
