@@ -279,6 +279,16 @@ def test_a_registry_that_cannot_be_written_is_refused_without_a_traceback(
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
 
 
+def test_too_little_text_to_train_on_is_refused_without_a_traceback(tmp_path: Path) -> None:
+    data = tmp_path / "train.tsv"
+    data.write_text("Thank you so much!\t3\tx1\n", encoding="utf-8")
+    refused = train(data, tmp_path / "registry", "--dev", data)
+    assert refused.exit_code == 2, refused.output
+    assert f"{data}: too little text to train on: 1 row(s)" in refused.stderr
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert not (tmp_path / "registry" / "ekman").exists()
+
+
 @pytest.mark.parametrize("strength", ["0", "-1", "nan", "inf"])
 def test_a_regularisation_strength_not_above_zero_is_refused(
     ekman: Path, tmp_path: Path, strength: str

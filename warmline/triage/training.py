@@ -341,7 +341,10 @@ def fit(
 
     tfidf = TfidfSettings(spec, c, max_features, min_df)
     y_train = train_split.matrix(len(labels))
-    vectorizer, weights, bias = tfidf.fit(train_split.texts, y_train)
+    try:
+        vectorizer, weights, bias = tfidf.fit(train_split.texts, y_train)
+    except TrainingDataError as error:
+        raise TrainingDataError(f"{train_path}: {error}") from None
     vocabulary = [""] * len(vectorizer.vocabulary_)
     for feature, index in vectorizer.vocabulary_.items():
         vocabulary[index] = feature
@@ -505,7 +508,14 @@ class TfidfSettings:
             sublinear_tf=self.spec.sublinear_tf,
             dtype=np.float32,
         )
-        x = vectorizer.fit_transform(texts)
+        try:
+            x = vectorizer.fit_transform(texts)
+        except ValueError as error:
+            # scikit-learn's words for "no word or n-gram is in min_df rows": too little text.
+            raise TrainingDataError(
+                f"too little text to train on: {len(texts)} row(s), and a word or character "
+                f"n-gram must appear in at least {self.min_df} of them ({error})"
+            ) from None
         weights = np.zeros((x.shape[1], truth.shape[1]), dtype=np.float32)
         bias = np.full(truth.shape[1], _UNSEEN_BIAS, dtype=np.float32)
         for label in range(truth.shape[1]):
