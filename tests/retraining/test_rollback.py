@@ -14,6 +14,7 @@ from warmline.retraining import promotion
 from warmline.retraining.rounds import retrain_once
 from warmline.retraining.shadow import RegistryProvider
 from warmline.triage import registry
+from warmline.triage.errors import ModelLoadError
 from warmline.triage.types import TriageRequest
 
 
@@ -101,3 +102,20 @@ def test_rollback_in_a_registry_that_cannot_be_written_is_one_line(
     assert out == ""
     assert err == f"error: {tmp_path}: cannot write the registry: Permission denied\n"
     assert registry.current(tmp_path / "ekman") == "v2"
+
+
+def test_a_pointer_that_is_not_text_is_named_not_a_traceback(tmp_path: Path) -> None:
+    for version in ("v1", "v2"):
+        (tmp_path / "ekman" / version).mkdir(parents=True)
+    pointer = tmp_path / "ekman" / "CURRENT"
+    pointer.write_bytes(b"v2\xff\n")
+    code, out, err = _rollback("--registry", str(tmp_path), "--taxonomy", "ekman", "--to", "v1")
+    assert code == 2
+    assert out == ""
+    assert f"{pointer}: byte 2 is not UTF-8 text; the file holds one version name" in err
+    assert "Traceback" not in err
+    assert pointer.read_bytes() == b"v2\xff\n"
+    shadow = tmp_path / "ekman" / "SHADOW"
+    shadow.write_bytes(b"\xfe")
+    with pytest.raises(ModelLoadError, match="SHADOW: byte 0 is not UTF-8 text"):
+        promotion.shadow_version(tmp_path, "ekman")

@@ -255,6 +255,15 @@ def test_a_model_option_that_is_not_a_directory_names_the_option(
         assert "model_path" not in refused.stderr
 
 
+def test_a_registry_pointer_that_is_not_text_is_named(ekman: Path, tmp_path: Path) -> None:
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "CURRENT").write_bytes(b"\xffv1\n")
+    refused = run("eval", "--data", ekman / "dev.tsv", "--taxonomy", "ekman", "--model", tmp_path)
+    assert refused.exit_code == 2, refused.output
+    assert f"{tmp_path / 'CURRENT'}: byte 0 is not UTF-8 text" in refused.stderr
+    assert "Traceback" not in refused.output
+
+
 def test_an_out_below_a_file_is_refused_before_training(ekman: Path, tmp_path: Path) -> None:
     refused = train(ekman / "train.tsv", ekman / "labels.txt" / "registry")
     assert refused.exit_code == 2, refused.output

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from warmline.errors import WarmlineError
 from warmline.triage import registry
+from warmline.triage.local import read_pointer
 
 HISTORY = "HISTORY.jsonl"
 SHADOW = "SHADOW"
@@ -190,7 +191,7 @@ def shadow_version(registry_dir: Path, taxonomy: str) -> str | None:
     pointer = registry_dir / taxonomy / SHADOW
     if not pointer.is_file():
         return None
-    return pointer.read_text(encoding="utf-8").strip() or None
+    return read_pointer(pointer) or None
 
 
 def start_shadow(registry_dir: Path, taxonomy: str, version: str) -> None:

@@ -394,6 +394,18 @@ def shipped_registry() -> Traversable:
     return resources.files("warmline.triage") / "models"
 
 
+def read_pointer(pointer: Path | Traversable) -> str:
+    """The version a registry's pointer file (`CURRENT`, `SHADOW`) names, stripped; a file that
+    is not UTF-8 text is a `ModelLoadError` naming it, not a decoding traceback."""
+    try:
+        return pointer.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(
+            f"{pointer}: byte {exc.start} is not UTF-8 text; the file holds one version name "
+            "such as v1"
+        ) from None
+
+
 def resolve_model_dir(path: Traversable, taxonomy: str = DEFAULT_TAXONOMY) -> Traversable:
     """The model directory `path` names: a model itself, a taxonomy's directory in a registry
     (its `CURRENT` version) or a registry root (the `taxonomy` directory's current version)."""
@@ -401,7 +413,7 @@ def resolve_model_dir(path: Traversable, taxonomy: str = DEFAULT_TAXONOMY) -> Tr
         return path
     pointer = path / CURRENT
     if pointer.is_file():
-        version = pointer.read_text(encoding="utf-8").strip()
+        version = read_pointer(pointer)
         if not _VERSION.fullmatch(version):
             raise ModelLoadError(
                 f"{pointer}: {version!r} is not a version name like v1; point it at one of the "

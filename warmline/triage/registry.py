@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from warmline.triage.errors import ModelLoadError
 from warmline.triage.evaluate import Evaluation
-from warmline.triage.local import CURRENT, MODEL_CARD, TAXONOMIES, LocalModel
+from warmline.triage.local import CURRENT, MODEL_CARD, TAXONOMIES, LocalModel, read_pointer
 
 METADATA = "metadata.json"
 _VERSION = re.compile(r"v([1-9][0-9]*)")
@@ -82,7 +82,7 @@ def current(taxonomy_dir: Path | Traversable) -> str | None:
     pointer = taxonomy_dir / CURRENT
     if not pointer.is_file():
         return None
-    return pointer.read_text(encoding="utf-8").strip() or None
+    return read_pointer(pointer) or None
 
 
 def read_metadata(model_dir: Path | Traversable) -> Metadata | None:
