@@ -52,6 +52,10 @@ KafkaBootstrap = Annotated[
         envvar="WARMLINE_KAFKA", callback=kafka_bootstrap, help="Kafka bootstrap servers."
     ),
 ]
+StateDir = Annotated[
+    Path | None,
+    typer.Option(file_okay=False, help="Where pids, data and logs live (a directory)."),
+]
 TaskQueue = Annotated[
     str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
 ]
@@ -419,7 +423,7 @@ def services_up(
         bool,
         typer.Option(help="Use the embedded Kafka-protocol broker and Redis from pip packages."),
     ] = False,
-    state_dir: Annotated[Path | None, typer.Option(help="Where pids, data and logs live.")] = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Start services on free loopback ports, wait until each is ready, print the endpoints."""
     from warmline.errors import ServiceError
@@ -439,7 +443,7 @@ def services_up(
 
 @services_app.command("down")
 def services_down(
-    state_dir: Annotated[Path | None, typer.Option(help="Where pids, data and logs live.")] = None,
+    state_dir: StateDir = None,
 ) -> None:
     """Stop the services started by `warmline services up`."""
     from warmline.services import stop_detached

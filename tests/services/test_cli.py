@@ -76,3 +76,15 @@ def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "unknown service(s) bogus; choose from temporal, kafka, redis" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_state_dir_that_is_a_file_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    taken = tmp_path / "services.json"
+    taken.write_text("{}", encoding="utf-8")
+    for command in ("up", "down"):
+        result = warmline("services", command, "--state-dir", str(taken), cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "Invalid value for '--state-dir'" in result.stderr
+        assert "is a file" in result.stderr
+        assert "Traceback" not in result.stderr + result.stdout
+    assert taken.read_text(encoding="utf-8") == "{}"
