@@ -163,6 +163,14 @@ def test_missing_template_points_at_the_key(shop: Path, edit: Edit) -> None:
     assert message.startswith(f"{shop}:{line}:13: handoff.template: template file not found")
 
 
+def test_a_template_that_is_a_directory_is_named_as_one(shop: Path, edit: Edit) -> None:
+    edit(shop, "  template: templates/handoff.md.j2\n", "  template: templates\n")
+    line = _line_of(shop, "  template: templates")
+    [message] = _messages(shop)
+    assert message.startswith(f"{shop}:{line}:13: handoff.template: template ")
+    assert message.endswith("templates is a directory; name the file in it")
+
+
 def test_literal_secret_is_an_error(shop: Path, edit: Edit) -> None:
     edit(shop, "      token: ${WARMLINE_TOKEN_SP_OLU}\n", "      token: sk-123\n")
     line = _line_of(shop, "      token: sk-123")

@@ -212,7 +212,7 @@ def _files(config: WarmlineConfig) -> Iterator[Problem]:
         return
     loc = ("triage", "provider", "lexicon")
     if not lexicon.is_file():
-        yield Problem(loc, f"lexicon file not found: {lexicon}")
+        yield Problem(loc, _not_a_file("lexicon", lexicon))
         return
     # Read as the worker will at start-up, so a lexicon it would refuse fails validation too.
     try:
@@ -233,7 +233,7 @@ def _templates(config: WarmlineConfig) -> Iterator[Problem]:
 
 def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterator[Problem]:
     if not path.is_file():
-        yield Problem(loc, f"template file not found: {path}")
+        yield Problem(loc, _not_a_file("template", path))
         return
     try:
         source = path.read_text(encoding="utf-8")
@@ -244,3 +244,9 @@ def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterato
         environment.compile(source, name=path.name, filename=str(path))
     except TemplateSyntaxError as error:
         yield Problem(loc, f"template syntax error: {error.message}", path, error.lineno)
+
+
+def _not_a_file(kind: str, path: Path) -> str:
+    if path.is_dir():
+        return f"{kind} {path} is a directory; name the file in it"
+    return f"{kind} file not found: {path}"
