@@ -458,12 +458,8 @@ class _Driver:
                 await self._perform(heapq.heappop(self._agenda))
             if self.waiting and now < closing:
                 await self._look_at_offers()
-            # To the minute: the stall watch counts only a changed line as progress, and a
-            # paged escalation polled every 5 s for a tenth of an hour took longer than its
-            # window on a slow machine, with nothing else changing.
-            minutes = int((now - self.start).total_seconds() // 60)
             self.progress(
-                f"{minutes // 60}:{minutes % 60:02d} into the day, "
+                f"{(now - self.start).total_seconds() / 3600:4.1f} h into the day, "
                 f"{len(self.conversations)}/{len(self.contacts)} contacts, "
                 f"{len(self.waiting)} waiting, {len(set(self.owner) - self.done)} in progress"
             )
