@@ -458,8 +458,11 @@ class _Driver:
                 await self._perform(heapq.heappop(self._agenda))
             if self.waiting and now < closing:
                 await self._look_at_offers()
+            # To the minute: the stall watch counts only a changed line as progress, and a paged
+            # escalation is polled every 5 s with nothing else changing.
+            minutes = int((now - self.start).total_seconds() // 60)
             self.progress(
-                f"{(now - self.start).total_seconds() / 3600:4.1f} h into the day, "
+                f"{minutes // 60}:{minutes % 60:02d} into the day, "
                 f"{len(self.conversations)}/{len(self.contacts)} contacts, "
                 f"{len(self.waiting)} waiting, {len(set(self.owner) - self.done)} in progress"
             )
@@ -684,6 +687,7 @@ async def run_day(
         renderer=renderer_from_config(config.handoff),
         wellness=store,
     )
+    say("starting a time-skipping test server")
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server_path()),
@@ -729,7 +733,9 @@ async def run_day(
                                 ends_at=start + timedelta(hours=member.ends),
                             ),
                         )
+                    say("roster and shifts in place")
                     leftovers = await driver.play(start)
+                    say("waiting for the tracker to record the last completions")
                     await driver.tracker_caught_up()
                     states = {
                         m.id: await wellness.handle(m.id).query(WellnessWorkflow.state)
@@ -1128,8 +1134,11 @@ async def run_until_done(
             run.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(run, timeout=30)
-        say(f"stalled (attempt {attempt} of {ATTEMPTS}), playing the day again")
-    raise StalledRunError(f"day {day.seed} with {strategy} stalled {ATTEMPTS} times")
+        say(f"stalled after {said!r} (attempt {attempt} of {ATTEMPTS}), playing the day again")
+    raise StalledRunError(
+        f"day {day.seed} with {strategy} stalled {ATTEMPTS} times, the last time after "
+        f"{said!r}: no change for {stall_s:g} s of real time"
+    )
 
 
 def _server_timed_out(run: asyncio.Task[RunRecord]) -> bool:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+import bench.wellness_routing
 from bench.wellness_routing import (
     CANDIDATE,
     CONFIG,
@@ -19,7 +20,9 @@ from bench.wellness_routing import (
     Day,
     Kind,
     Member,
+    Progress,
     RunRecord,
+    StalledRunError,
     member_spec,
     parse_args,
     plan_day,
@@ -36,9 +39,10 @@ from warmline.triage.types import TriageRequest
 from warmline.wellness.policy import ExposureRecord, weight_of
 
 CRISIS_SKILLS = ("listening", "crisis")
-STALL_S = 45.0
-"""A tiny day plays in seconds: a run with no change for this long has met the time-skipping
-server's stall (`bench.wellness_routing.STALL_S`) and is played again on a fresh server."""
+STALL_S = 90.0
+"""A tiny day plays in seconds alone and in a minute beside the whole suite on a slow machine: a
+run with no change for this long has met the time-skipping server's stall
+(`bench.wellness_routing.STALL_S`) and is played again on a fresh server."""
 TINY_TEAM = (
     Member("staff-a", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
     Member("staff-b", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
@@ -151,7 +155,7 @@ def _handled(events: list[DomainEvent]) -> dict[str, float]:
     return exposure
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(420)
 async def test_a_tiny_day_is_fully_accounted_for(kafka_bootstrap: str, redis_url: str) -> None:
     day = plan_day(seed=11, contacts=10, hours=1.0, distressed=0.4, crisis=0.2, team=TINY_TEAM)
     strategies = ["longest_idle", CANDIDATE]
@@ -203,6 +207,7 @@ async def test_a_tiny_day_is_fully_accounted_for(kafka_bootstrap: str, redis_url
     assert first["escalations_by_queue"] == second["escalations_by_queue"]
 
 
+@pytest.mark.timeout(420)
 async def test_a_paged_crisis_is_assigned_by_the_supervisor(
     kafka_bootstrap: str, redis_url: str
 ) -> None:
@@ -256,3 +261,35 @@ def test_summary_of_an_empty_run_is_well_formed() -> None:
     assert summary["escalations"] == 0
     assert summary["peak_exposure"] == 0
     assert summary["exposure_gini"] == 0
+
+
+async def test_a_run_whose_driver_repeats_itself_is_played_again_then_given_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stall watch itself, without a server: a run that keeps saying one line is stalled, one
+    # whose line keeps changing is not; the error names the line it stalled after.
+    plays: list[str] = []
+
+    async def stuck(day: Day, strategy: str, *, progress: Progress, **_: object) -> RunRecord:
+        plays.append(strategy)
+        while True:
+            progress("0:05 into the day, 1/1 contacts, 1 waiting, 0 in progress")
+            await asyncio.sleep(0.05)
+
+    monkeypatch.setattr(bench.wellness_routing, "run_day", stuck)
+    day = plan_day(seed=1, contacts=0, team=TINY_TEAM)
+    with pytest.raises(StalledRunError, match=r"stalled 3 times, the last time after '0:05 into"):
+        await run_until_done(day, "longest_idle", kafka="k", redis="r", stall_s=0.3)
+    assert plays == ["longest_idle"] * 3
+
+    async def slow_but_moving(
+        day: Day, strategy: str, *, progress: Progress, **_: object
+    ) -> RunRecord:
+        for minute in range(12):
+            progress(f"0:{minute:02d} into the day")
+            await asyncio.sleep(0.1)
+        return RunRecord(strategy=strategy, events=[], states={}, wall_s=1.2)
+
+    monkeypatch.setattr(bench.wellness_routing, "run_day", slow_but_moving)
+    record = await run_until_done(day, "longest_idle", kafka="k", redis="r", stall_s=0.3)
+    assert record.attempts == 1
