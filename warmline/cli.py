@@ -6,6 +6,7 @@ Heavy modules are imported inside each command so `warmline --help` stays instan
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -455,9 +456,27 @@ def services_down(
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        try:
+            app()
+        finally:
+            # Written output reaches its file here at the latest, so a full disk is reported
+            # below rather than as a traceback at the interpreter's exit.
+            sys.stdout.flush()
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as error:
+        # What escapes the commands' own handling is the output itself failing (`schema >
+        # /dev/full`); click already ends a broken pipe quietly.
+        _discard_stdout()
+        typer.echo(f"error: cannot write the output: {error.strerror or error}", err=True)
+        sys.exit(1)
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the failed buffer is not flushed again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,42 @@ def test_load_config_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
     assert raised.value.diagnostics[0].path == tmp_path
 
 
+def test_validate_of_a_directory_without_configurations_fails_with_the_command(
+    tmp_path: Path,
+) -> None:
+    # A CI check pointed at a mistyped or emptied directory must not pass having read nothing;
+    # a directory of scenarios alone holds no configuration either.
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "crisis.yaml").write_text("name: x\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a configuration\n", encoding="utf-8")
+    completed = subprocess.run(
+        [str(WARMLINE), "validate", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2, completed.stdout + completed.stderr
+    assert completed.stdout == (
+        f"{tmp_path}:1:1: is a directory with no configuration file (*.yaml, *.yml) in it\n"
+    )
+    assert "Traceback" not in completed.stderr
+
+
+def test_schema_to_a_full_disk_is_one_line_and_exit_1() -> None:
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        completed = subprocess.run(
+            [str(WARMLINE), "schema"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert completed.returncode == 1
+    assert completed.stderr == "error: cannot write the output: No space left on device\n"
+
+
 def test_loaded_rules_evaluate_against_a_conversation() -> None:
     path = EXAMPLES / "online-shop" / "warmline.yaml"
     rule = load_config(path, env=_env_for(path)).triage.rules[0]
