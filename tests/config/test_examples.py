@@ -146,7 +146,7 @@ def test_validate_of_a_directory_without_configurations_fails_with_the_command(
 
 
 def test_schema_to_a_full_disk_is_one_line_and_exit_1() -> None:
-    with open("/dev/full", "w", encoding="utf-8") as full:
+    with Path("/dev/full").open("w", encoding="utf-8") as full:
         completed = subprocess.run(
             [str(WARMLINE), "schema"],
             stdout=full,

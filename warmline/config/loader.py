@@ -62,7 +62,8 @@ def check_paths(paths: list[Path], *, extra: ExtraCheck | None = None) -> Valida
         if not files:
             # A mistyped or emptied directory would otherwise pass a CI check with nothing read.
             suffixes = ", ".join(f"*{suffix}" for suffix in sorted(CONFIG_SUFFIXES))
-            errors.append(Diagnostic(path, 1, 1, f"is a directory with no configuration file ({suffixes}) in it"))
+            message = f"is a directory with no configuration file ({suffixes}) in it"
+            errors.append(Diagnostic(path, 1, 1, message))
         for file in files:
             checked += 1
             config, found, advised = _check_file(file, resolve_secrets=False, env=None)
