@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio import workflow
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from warmline.services.temporal import start_temporal
@@ -22,7 +22,11 @@ async def test_workflow_survives_a_dev_server_restart(tmp_path: Path, task_queue
     first = start_temporal(tmp_path, persist=True)
     try:
         client = await Client.connect(first.address, data_converter=pydantic_data_converter)
-        await client.start_workflow(WaitsForeverWorkflow.run, id="survivor", task_queue=task_queue)
+        # Annotated on purpose: mypy 2.4 left to infer a no-argument `start_workflow` on its own
+        # then infers Never for every later `get_workflow_handle_for` in the same run.
+        _started: WorkflowHandle[WaitsForeverWorkflow, None] = await client.start_workflow(
+            WaitsForeverWorkflow.run, id="survivor", task_queue=task_queue
+        )
     finally:
         first.process.stop()
     assert (tmp_path / "temporal.db").stat().st_size > 0
