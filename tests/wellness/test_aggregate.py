@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from warmline.wellness.aggregate import team_figures
 from warmline.wellness.view import WorkerWellness
 
@@ -37,7 +39,12 @@ def test_groups_below_the_size_are_suppressed_and_the_rest_add_up() -> None:
     assert specialists.checkin_participation == 0.7
     assert specialists.on_break_now == 1
     # One annotator, two people on grief, nobody on crisis: suppressed, with no figures at all.
-    for name in [("team", "annotators"), ("queue", "grief"), ("queue", "crisis")]:
+    small: list[tuple[Literal["team", "queue"], str]] = [
+        ("team", "annotators"),
+        ("queue", "grief"),
+        ("queue", "crisis"),
+    ]
+    for name in small:
         assert groups[name].suppressed
         assert groups[name].workers == 0
         assert groups[name].mean_exposure_minutes == 0.0

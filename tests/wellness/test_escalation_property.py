@@ -152,8 +152,8 @@ async def test_wellness_never_overloads_and_the_sla_chain_still_holds(
         worker: play(worker, schedule, stream, minute)
         for worker, (schedule, stream) in zip(SPECIALISTS, team, strict=True)
     }
-    for view in views.values():
-        deployment.store.write(view)
+    for wellness in views.values():
+        deployment.store.write(wellness)
     env = deployment.env
     queues = {q.name: q for q in deployment.config.routing.queues}
     started = await env.get_current_time()

@@ -63,12 +63,14 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
 
     ids = {s.id for s in offered}
     for worker in ids:
-        view = views[worker]
-        assert view.may_take_any, f"{worker} is on a break: {view}"
+        wellness = views[worker]
+        assert wellness.may_take_any, f"{worker} is on a break: {wellness}"
         if intense or crisis:
-            assert view.may_take_intense, f"{worker} is over budget or rotated off: {view}"
+            assert wellness.may_take_intense, f"{worker} is over budget or rotated off: {wellness}"
         if crisis:
-            assert view.may_take_crisis, f"{worker} reached the consecutive-crisis cap: {view}"
+            assert wellness.may_take_crisis, (
+                f"{worker} reached the consecutive-crisis cap: {wellness}"
+            )
     # Nobody eligible and admissible is left out, and the least exposed come first, by where
     # their shift is heading with the work in hand (the next crisis responder last for ordinary
     # work).
@@ -82,14 +84,14 @@ def test_no_offer_from_an_intense_queue_reaches_anyone_on_break_or_over_budget(
     assert ids == admissible
     outlook = [(s.held_for_crisis, s.projected_exposure) for s in offered]
     assert all(o is not None for _, o in outlook)
-    assert outlook == sorted(outlook)  # type: ignore[type-var]
+    assert outlook == sorted(outlook)
     # At most one person is held, and only for ordinary work.
     assert sum(s.held_for_crisis for s in states) <= (0 if crisis else 1)
     for s in offered:
-        view = views[s.id]
+        wellness = views[s.id]
         assert s.projected_exposure is not None
         assert s.projected_exposure >= s.exposure_minutes
-        if view.shift_ends_at is None:
+        if wellness.shift_ends_at is None:
             assert s.projected_exposure == s.exposure_minutes + IN_PROGRESS_EXPOSURE * s.active
 
 
