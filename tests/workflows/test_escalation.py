@@ -12,13 +12,14 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.workflow import UpdateMethodMultiParam
 
 from tests.workflows.conftest import (
     PEER_SUPPORT,
@@ -150,7 +151,9 @@ class Scene:
         message = CustomerMessage(message_id=message_id or uuid.uuid4().hex[:6], text=text)
         await self.handle.execute_update(ConversationWorkflow.add_message, message)
 
-    def escalation(self, sequence: int = 1) -> WorkflowHandle[EscalationWorkflow, object]:
+    def escalation(
+        self, sequence: int = 1
+    ) -> WorkflowHandle[EscalationWorkflow, EscalationOutcome]:
         return self.env.client.get_workflow_handle_for(
             EscalationWorkflow.run,
             escalation_workflow_id("open-door", self.conversation, sequence),
@@ -541,8 +544,8 @@ async def test_nobody_available_moves_along_the_chain_then_pages(
         if e.type == EventType.ESCALATION_REROUTED
     ]
     assert reroutes == [("listening", "listening-priority"), ("listening-priority", "crisis")]
-    paged = next(e for e in events if e.type == EventType.SUPERVISOR_PAGED)
-    assert paged.data["supervisor"] == "sup-night"
+    paged_event = next(e for e in events if e.type == EventType.SUPERVISOR_PAGED)
+    assert paged_event.data["supervisor"] == "sup-night"
     assert not any(e.type == EventType.OFFER_CREATED for e in events)
 
     await set_available(workflow_env, routed, "staff-nia", True)
@@ -614,7 +617,8 @@ async def test_only_the_owner_may_act_and_bad_requests_are_refused(
     await scene.accept(offer)
     await scene.owned_by(offer.specialist_id)
     someone_else = "vol-marcus" if offer.specialist_id != "vol-marcus" else "vol-aoife"
-    cases = [
+    # Each update takes its own request type, so the argument is Any to the handle.
+    cases: list[tuple[UpdateMethodMultiParam[[ConversationWorkflow, Any], object], object, str]] = [
         (
             ConversationWorkflow.complete,
             CompleteRequest(specialist_id=someone_else, outcome="resolved"),
@@ -643,7 +647,7 @@ async def test_only_the_owner_may_act_and_bad_requests_are_refused(
     ]
     for update, argument, expected in cases:
         with pytest.raises(WorkflowUpdateFailedError) as caught:
-            await scene.handle.execute_update(update, argument)  # type: ignore[arg-type]
+            await scene.handle.execute_update(update, argument)
         assert rejection(caught)[0] == expected, (update, rejection(caught))
     assert (await scene.handle.query(ConversationWorkflow.view)).owner == offer.specialist_id
 
