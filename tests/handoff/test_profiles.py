@@ -45,6 +45,7 @@ def test_the_insurer_asks_its_hubspot_connector(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv(name, "s3cret")
     config = load_config(INSURER)
     combined = profile_sources(config, INSURER.parent)
+    assert isinstance(combined, CombinedProfileSource)
     kinds = [type(s) for s in combined.sources]
     assert kinds == [RequestProfileSource, HubSpotProfileSource]
 

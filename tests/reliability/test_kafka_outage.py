@@ -128,9 +128,9 @@ async def test_a_broker_outage_loses_and_doubles_nothing(
                 broker.append(await asyncio.to_thread(restart_kafka, tmp_path, broker[0]))
                 counts = await asyncio.wait_for(asyncio.gather(*talks), timeout=180)
         published = topic_ids(bootstrap, kit.topic)
-        await kit.wait_for(lambda: len(kit.connector.delivered) >= len(set(published)), within=60)
         connector = kit.connector
         assert isinstance(connector, Counter)
+        await kit.wait_for(lambda: len(connector.delivered) >= len(set(published)), within=60)
         delivered = list(connector.delivered)
     publisher.close()
 
