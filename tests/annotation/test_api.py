@@ -82,7 +82,7 @@ async def served(kit: LoopKit, redis_url: str) -> AsyncIterator[Served]:
         try:
             yield Served(config, pb_grpc.AnnotatorServiceStub(channel), loop)
         finally:
-            await channel.close()
+            await channel.close(None)  # no grace, as the default: grpc-stubs omits it
             await server.stop(grace=None)
             live_view.close()
 

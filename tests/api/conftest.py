@@ -105,7 +105,7 @@ async def run_api(
                 spb_grpc.SupervisorServiceStub(channel),
             )
         finally:
-            await channel.close()
+            await channel.close(None)  # no grace, as the default: grpc-stubs omits it
             await server.stop(grace=None)
 
 

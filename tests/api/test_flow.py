@@ -42,7 +42,7 @@ async def only_available(api: Api, specialist: str) -> None:
 
 async def next_event(stream: Any) -> pb.OfferEvent:
     event = await asyncio.wait_for(stream.read(), WAIT_S)
-    assert event is not grpc.aio.EOF
+    assert event is not grpc.aio.EOF  # type: ignore[attr-defined]  # grpc-stubs 1.53 lacks grpc.aio.EOF
     assert isinstance(event, pb.OfferEvent)
     return event
 

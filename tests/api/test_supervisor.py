@@ -38,7 +38,7 @@ def assign(
 
 async def paged(api: Api, conversation_id: str) -> spb.PagedEscalation:
     for _ in range(int(WAIT_S * 5)):
-        listed = await api.supervisor.ListPagedEscalations(
+        listed: spb.ListPagedEscalationsResponse = await api.supervisor.ListPagedEscalations(
             spb.ListPagedEscalationsRequest(), metadata=supervisor("sup-day")
         )
         for escalation in listed.escalations:
@@ -184,7 +184,7 @@ async def test_a_supervisor_assigns_a_paged_crisis_to_someone_at_the_crisis_cap(
     offered: pb.Offer | None = None
     while offered is None:
         event = await asyncio.wait_for(watch.read(), WAIT_S)
-        assert event is not grpc.aio.EOF
+        assert event is not grpc.aio.EOF  # type: ignore[attr-defined]  # grpc-stubs 1.53 lacks grpc.aio.EOF
         if event.WhichOneof("event") == "offered":
             offered = event.offered
     watch.cancel()

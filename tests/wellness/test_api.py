@@ -82,7 +82,7 @@ async def api(
                 specialist_pb2_grpc.SpecialistServiceStub(channel),
             )
         finally:
-            await channel.close()
+            await channel.close(None)  # no grace, as the default: grpc-stubs omits it
             await server.stop(grace=None)
             live_view.close()
 
