@@ -64,7 +64,7 @@ def run(*args: str | Path) -> Result:
     return CliRunner().invoke(app, ["triage", *[str(a) for a in args]])
 
 
-def train(data: Path, out: Path, *extra: str) -> Result:
+def train(data: Path, out: Path, *extra: str | Path) -> Result:
     return run("train", "--data", data, "--taxonomy", "ekman", "--out", out, *extra)
 
 
@@ -306,6 +306,18 @@ def test_a_regularisation_strength_not_above_zero_is_refused(
     assert refused.exit_code == 2, refused.output
     assert "Invalid value for '--c'" in refused.output
     assert "is not a finite number greater than 0" in " ".join(refused.output.split())
+
+
+@pytest.mark.parametrize("strength", ["1e-300", "1e-9", "1e9", "1e300"])
+def test_a_regularisation_strength_the_solver_cannot_use_is_refused(
+    ekman: Path, tmp_path: Path, strength: str
+) -> None:
+    # `--c 1e-300` used to run for minutes before anything was said.
+    refused = train(ekman / "train.tsv", tmp_path / "registry", "--c", strength)
+    assert refused.exit_code == 2, refused.output
+    assert "Invalid value for '--c'" in refused.output
+    assert f"{float(strength):g} is outside 1e-08 to 1e+08" in " ".join(refused.output.split())
+    assert not (tmp_path / "registry").exists()
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
     assert not (tmp_path / "registry").exists()
 

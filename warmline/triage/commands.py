@@ -45,10 +45,23 @@ class _RefusedError(Exception):
         self.lines = lines
 
 
+C_RANGE = (1e-8, 1e8)
+"""Inverse regularisation strengths outside this are all penalty or none: the fit learns nothing
+(or overfits to the last row), and at the extremes the solver never finishes (`--c 1e-300` ran
+for minutes where `1e-12` took seconds). Useful values are around 0.01 to 100."""
+
+
 def _positive(value: float | None) -> float | None:
-    """Refuse a regularisation strength scikit-learn would refuse only after reading the data."""
+    """Refuse a regularisation strength scikit-learn would refuse only after reading the data,
+    or one the solver would not finish with."""
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"{value} is not a finite number greater than 0")
+    low, high = C_RANGE
+    if value is not None and not low <= value <= high:
+        raise typer.BadParameter(
+            f"{value:g} is outside {low:g} to {high:g}, where the fit is all penalty or none "
+            "(useful values lie around 0.01 to 100)"
+        )
     return value
 
 
@@ -69,7 +82,8 @@ def train_command(
     c: Annotated[
         float | None,
         typer.Option(
-            callback=_positive, help="Inverse regularisation strength (> 0); default per taxonomy."
+            callback=_positive,
+            help="Inverse regularisation strength (1e-8 to 1e8); default per taxonomy.",
         ),
     ] = None,
     max_features: Annotated[
