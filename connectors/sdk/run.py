@@ -23,6 +23,7 @@ from connectors.sdk.runner import ConnectorRunner, RunnerSettings
 from warmline.config.loader import dotted, load_config, located
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
+from warmline.config.references import not_a_file_message
 from warmline.errors import ConfigError, Diagnostic
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
@@ -56,7 +57,7 @@ def _settings_template(path: Path, index: int, entry: ConnectorConfig) -> list[D
     file = path.parent / template
     loc = ("connectors", index, "settings", "payload_template")
     if not file.is_file():
-        return [_at(path, loc, f"{dotted(loc)}: payload template not found: {file}")]
+        return [_at(path, loc, f"{dotted(loc)}: {not_a_file_message('payload template', file)}")]
     try:
         compile_template(file.read_text(encoding="utf-8"), file.name)
     except (OSError, UnicodeDecodeError) as error:

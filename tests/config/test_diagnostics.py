@@ -248,7 +248,13 @@ def test_a_payload_template_under_settings_is_checked_by_validate(
     missing = validate(shop)
     assert missing.exit_code == 2, missing.output
     expected = f"{shop}:{line}:25: connectors[0].settings.payload_template: payload template"
-    assert f"{expected} not found: {template}" in missing.stdout
+    assert f"{expected} file not found: {template}" in missing.stdout
+
+    template.mkdir(parents=True)
+    directory = validate(shop)
+    assert directory.exit_code == 2, directory.output
+    assert f"{expected} {template} is a directory; name the file in it" in directory.stdout
+    template.rmdir()
 
     template.write_text('{"queue": {{ data.queue | tojson }\n', encoding="utf-8")
     broken = validate(shop)
@@ -372,8 +378,11 @@ def test_directory_walk_skips_scenarios_but_explicit_files_are_checked(
     scenario = scenarios / "crisis-night.yaml"
     scenario.write_text("conversations: []\n", encoding="utf-8")
     (tmp_path / "examples" / "notes.txt").write_text("not yaml", encoding="utf-8")
-    assert validate_paths([tmp_path]) == ([], 0)
+    # The scenario is skipped, which leaves the walk with no configuration at all: an error.
+    [nothing], checked = validate_paths([tmp_path])
+    assert (nothing.path, checked) == (tmp_path, 0)
+    assert nothing.message.startswith("is a directory with no configuration file")
     diagnostics, checked = validate_paths([scenario])
     assert checked == 1
     assert diagnostics[0].message.startswith("missing apiVersion")
-    assert validate(tmp_path).exit_code == 0
+    assert validate(tmp_path).exit_code == 2

@@ -212,7 +212,7 @@ def _files(config: WarmlineConfig) -> Iterator[Problem]:
         return
     loc = ("triage", "provider", "lexicon")
     if not lexicon.is_file():
-        yield Problem(loc, _not_a_file("lexicon", lexicon))
+        yield Problem(loc, not_a_file_message("lexicon", lexicon))
         return
     # Read as the worker will at start-up, so a lexicon it would refuse fails validation too.
     try:
@@ -233,7 +233,7 @@ def _templates(config: WarmlineConfig) -> Iterator[Problem]:
 
 def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterator[Problem]:
     if not path.is_file():
-        yield Problem(loc, _not_a_file("template", path))
+        yield Problem(loc, not_a_file_message("template", path))
         return
     try:
         source = path.read_text(encoding="utf-8")
@@ -246,7 +246,8 @@ def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterato
         yield Problem(loc, f"template syntax error: {error.message}", path, error.lineno)
 
 
-def _not_a_file(kind: str, path: Path) -> str:
+def not_a_file_message(kind: str, path: Path) -> str:
+    """Why a file setting's `path`, which is not a regular file, cannot be used."""
     if path.is_dir():
         return f"{kind} {path} is a directory; name the file in it"
     return f"{kind} file not found: {path}"
