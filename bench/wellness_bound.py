@@ -34,7 +34,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,14 @@ from bench.wellness_routing import (
     Member,
     add_day_options,
     days_of,
+    member_budget,
 )
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
 from warmline.runtime import build_provider, wellness_policy
 from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
-from warmline.wellness.policy import ExposureRecord, Shift, is_intense, weight_of
+from warmline.wellness.policy import ExposureRecord, is_intense, weight_of
 
 _HOUR = timedelta(hours=1)
 _MINUTE = timedelta(minutes=1)
@@ -154,19 +155,8 @@ def limits_of(config: WarmlineConfig, team: Sequence[Member]) -> Limits:
     """The policy's budget for each member's shift (pro rata when it says so), its rotation and
     its cap on crises in a row."""
     policy = wellness_policy(config)
-    epoch = datetime(2026, 1, 1, tzinfo=UTC)
-    budget = {
-        m.id: policy.budget_for(
-            Shift(
-                shift_id=m.id,
-                starts_at=epoch + m.starts * _HOUR,
-                ends_at=epoch + m.ends * _HOUR,
-            )
-        )
-        for m in team
-    }
     return Limits(
-        budget=budget,
+        budget={m.id: member_budget(config, m) for m in team},
         rotate_at=policy.rotate_at_budget,
         rotation_h=policy.rotation_cooldown / _HOUR,
         max_consecutive_crisis=policy.max_consecutive_crisis,

@@ -1149,9 +1149,13 @@ def _server_timed_out(run: asyncio.Task[RunRecord]) -> bool:
 
 
 def shift_budget(config: WarmlineConfig, team: Sequence[Member]) -> float:
-    """The exposure budget of the team's first shift, in weighted minutes (pro rata to the
-    shift's length when the policy says so: the example's 3 h are for a 6-hour shift)."""
-    member = team[0]
+    """The exposure budget of the team's first shift (see `member_budget`)."""
+    return member_budget(config, team[0])
+
+
+def member_budget(config: WarmlineConfig, member: Member) -> float:
+    """The exposure budget of `member`'s shift, in weighted minutes (pro rata to the shift's
+    length when the policy says so: the example's 3 h are for a 6-hour shift)."""
     epoch = datetime(2026, 1, 1, tzinfo=UTC)
     shift = Shift(
         shift_id="budget",
