@@ -6,15 +6,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _headless() -> None:
+    """Select the Agg backend before pyplot is first imported, or say how to get matplotlib."""
     try:
         import matplotlib
     except ImportError as exc:
         raise SystemExit("charts need matplotlib: pip install 'warmline[bench]'") from exc
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def line_chart(
@@ -27,7 +25,9 @@ def line_chart(
     y_label: str,
 ) -> Path:
     """One line per series over the shared x values, with a marker at every point."""
-    plt = _pyplot()
+    _headless()
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(7, 4), dpi=120)
     for name, values in series.items():
         axes.plot(list(x), list(values), marker="o", label=name)
@@ -52,7 +52,9 @@ def grouped_bars(
     y_label: str,
 ) -> Path:
     """Bars per group (e.g. one per worker), one colour per series (e.g. one per strategy)."""
-    plt = _pyplot()
+    _headless()
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(max(6, len(groups) * 0.8), 4), dpi=120)
     width = 0.8 / max(1, len(series))
     for index, (name, values) in enumerate(series.items()):

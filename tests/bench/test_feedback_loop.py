@@ -51,7 +51,7 @@ def test_a_noiseless_annotator_answers_the_truth_and_a_noisy_one_never_does() ->
 
 
 def test_the_same_task_gets_the_same_answer() -> None:
-    truth = {f"t{i}": ("joy",) for i in range(50)}
+    truth: dict[str, tuple[str, ...]] = {f"t{i}": ("joy",) for i in range(50)}
     first, second = annotator(0.5, truth), annotator(0.5, truth)
     tasks = [pb.AnnotationTask(task_id=t, kind="label") for t in truth]
     answers = [first.choose(t) for t in tasks]

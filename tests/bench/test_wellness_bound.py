@@ -177,7 +177,12 @@ def test_a_report_that_is_not_one_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="not a readable JSON report"):
         main(["--against", str(broken)])
     other = tmp_path / "other.json"
-    for wrong in ({"floor_mean": 1}, {"days": [], "runs": {}}, {"days": [{}], "runs": {"x": {}}}):
+    wrongs: list[dict[str, object]] = [
+        {"floor_mean": 1},
+        {"days": [], "runs": {}},
+        {"days": [{}], "runs": {"x": {}}},
+    ]
+    for wrong in wrongs:
         other.write_text(json.dumps(wrong), encoding="utf-8")
         with pytest.raises(SystemExit, match="expected the JSON object"):
             main(["--against", str(other)])
