@@ -23,7 +23,7 @@ VENV = Path(os.environ.get("WARMLINE_VENV", ROOT / ".venv"))
 # with; a new release of a linter or a client library cannot turn CI red on its own.
 CONSTRAINTS = ROOT / "constraints.txt"
 BIN = VENV / "bin"
-TYPED_PACKAGES = ["warmline", "workflows", "activities", "connectors"]
+TYPED_PACKAGES = ["warmline", "workflows", "activities", "connectors", "bench", "tests"]
 # Debian packages the test suite needs: the real Redis server and Java 17+ with Maven for Kafka.
 SYSTEM_TOOLS = {"redis-server": "redis-server", "java": "openjdk-17-jre-headless", "mvn": "maven"}
 
