@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -15,6 +17,8 @@ from warmline.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*/warmline.yaml"))
+WARMLINE = ROOT / ".venv" / "bin" / "warmline"
+Installed = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 def secret_names(path: Path) -> list[str]:
@@ -50,5 +54,29 @@ def validate() -> Callable[..., Result]:
 
     def run(*paths: Path | str) -> Result:
         return runner.invoke(app, ["validate", *[str(p) for p in paths]])
+
+    return run
+
+
+@pytest.fixture
+def installed() -> Installed:
+    """Run the installed `warmline` console script, as a user or a CI job does, with `args`:
+    exit status, stdout (unless `stdout` is given a file) and stderr, never raising on failure."""
+
+    def run(
+        *args: Path | str,
+        timeout: float = 60,
+        cwd: Path | None = None,
+        stdout: IO[str] | int = subprocess.PIPE,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(WARMLINE), *[str(a) for a in args]],
+            cwd=cwd,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     return run

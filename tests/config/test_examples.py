@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.config.conftest import Installed
 from warmline.config.expressions import EvaluationContext
 from warmline.config.loader import check_paths, load_config, validate_paths
 from warmline.config.model import WarmlineConfig, json_schema
@@ -20,7 +20,6 @@ from warmline.retraining.settings import retraining_settings
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*/warmline.yaml"))
-WARMLINE = ROOT / ".venv" / "bin" / "warmline"
 
 
 def _env_for(path: Path) -> dict[str, str]:
@@ -87,15 +86,8 @@ def test_the_feedback_loop_example_turns_retraining_on() -> None:
     assert settings.dev_data == path.parent / "data" / "goemotions" / "original" / "dev.tsv"
 
 
-def test_validate_examples_directory_with_the_installed_command() -> None:
-    completed = subprocess.run(
-        [str(WARMLINE), "validate", "examples/"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_validate_examples_directory_with_the_installed_command(installed: Installed) -> None:
+    completed = installed("validate", "examples/", cwd=ROOT)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"{len(EXAMPLE_FILES)} file(s) valid" in completed.stderr
 
@@ -124,20 +116,14 @@ def test_load_config_of_a_directory_says_it_is_one(tmp_path: Path) -> None:
 
 
 def test_validate_of_a_directory_without_configurations_fails_with_the_command(
-    tmp_path: Path,
+    tmp_path: Path, installed: Installed
 ) -> None:
     # A CI check pointed at a mistyped or emptied directory must not pass having read nothing;
     # a directory of scenarios alone holds no configuration either.
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "crisis.yaml").write_text("name: x\n", encoding="utf-8")
     (tmp_path / "notes.txt").write_text("not a configuration\n", encoding="utf-8")
-    completed = subprocess.run(
-        [str(WARMLINE), "validate", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = installed("validate", tmp_path)
     assert completed.returncode == 2, completed.stdout + completed.stderr
     assert completed.stdout == (
         f"{tmp_path}:1:1: is a directory with no configuration file (*.yaml, *.yml) in it\n"
@@ -145,16 +131,9 @@ def test_validate_of_a_directory_without_configurations_fails_with_the_command(
     assert "Traceback" not in completed.stderr
 
 
-def test_schema_to_a_full_disk_is_one_line_and_exit_1() -> None:
+def test_schema_to_a_full_disk_is_one_line_and_exit_1(installed: Installed) -> None:
     with Path("/dev/full").open("w", encoding="utf-8") as full:
-        completed = subprocess.run(
-            [str(WARMLINE), "schema"],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        completed = installed("schema", stdout=full)
     assert completed.returncode == 1
     assert completed.stderr == "error: cannot write the output: No space left on device\n"
 

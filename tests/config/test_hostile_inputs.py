@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-ROOT = Path(__file__).resolve().parents[2]
-WARMLINE = ROOT / ".venv" / "bin" / "warmline"
+from tests.config.conftest import Installed
 
 CASES: dict[str, tuple[bytes, str]] = {
     "empty": (b"", ":1:1: file is empty"),
@@ -152,17 +151,13 @@ def test_missing_path(tmp_path: Path, validate: Callable[..., Result]) -> None:
     _assert_invalid(validate(missing), missing, ":1:1: no such file or directory")
 
 
-def test_alias_bomb_is_refused_quickly_by_the_real_command(tmp_path: Path) -> None:
+def test_alias_bomb_is_refused_quickly_by_the_real_command(
+    tmp_path: Path, installed: Installed
+) -> None:
     path = tmp_path / "bomb.yaml"
     path.write_bytes(_alias_bomb())
     # A generous timeout: the point is that it returns at all instead of expanding 9**10 nodes.
-    completed = subprocess.run(
-        [str(WARMLINE), "validate", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    completed = installed("validate", path, timeout=20)
     assert completed.returncode == 2
     assert f"{path}:6:" in completed.stdout
     assert "alias bomb" in completed.stdout
@@ -188,16 +183,10 @@ def test_alias_bomb_screen_alone_is_fast(tmp_path: Path) -> None:
     assert "alias bomb" in completed.stdout
 
 
-def test_every_bad_case_in_one_subprocess_run(tmp_path: Path) -> None:
+def test_every_bad_case_in_one_subprocess_run(tmp_path: Path, installed: Installed) -> None:
     for name, (content, _) in CASES.items():
         (tmp_path / f"{name}.yaml").write_bytes(content)
-    completed = subprocess.run(
-        [str(WARMLINE), "validate", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = installed("validate", tmp_path)
     assert completed.returncode == 2
     assert "Traceback" not in completed.stdout + completed.stderr
     for name, (_, expected) in CASES.items():

@@ -298,25 +298,27 @@ def test_too_little_text_to_train_on_is_refused_without_a_traceback(tmp_path: Pa
     assert not (tmp_path / "registry" / "ekman").exists()
 
 
-@pytest.mark.parametrize("strength", ["0", "-1", "nan", "inf"])
-def test_a_regularisation_strength_not_above_zero_is_refused(
-    ekman: Path, tmp_path: Path, strength: str
-) -> None:
-    refused = train(ekman / "train.tsv", tmp_path / "registry", "--c", strength)
-    assert refused.exit_code == 2, refused.output
-    assert "Invalid value for '--c'" in refused.output
-    assert "is not a finite number greater than 0" in " ".join(refused.output.split())
-
-
-@pytest.mark.parametrize("strength", ["1e-300", "1e-9", "1e9", "1e300"])
+@pytest.mark.parametrize(
+    ("strength", "reason"),
+    [
+        ("0", "0.0 is not a finite number greater than 0"),
+        ("-1", "-1.0 is not a finite number greater than 0"),
+        ("nan", "nan is not a finite number greater than 0"),
+        ("inf", "inf is not a finite number greater than 0"),
+        # `--c 1e-300` used to run for minutes before anything was said.
+        ("1e-300", "1e-300 is outside 1e-08 to 1e+08"),
+        ("1e-9", "1e-09 is outside 1e-08 to 1e+08"),
+        ("1e9", "1e+09 is outside 1e-08 to 1e+08"),
+        ("1e300", "1e+300 is outside 1e-08 to 1e+08"),
+    ],
+)
 def test_a_regularisation_strength_the_solver_cannot_use_is_refused(
-    ekman: Path, tmp_path: Path, strength: str
+    ekman: Path, tmp_path: Path, strength: str, reason: str
 ) -> None:
-    # `--c 1e-300` used to run for minutes before anything was said.
     refused = train(ekman / "train.tsv", tmp_path / "registry", "--c", strength)
     assert refused.exit_code == 2, refused.output
     assert "Invalid value for '--c'" in refused.output
-    assert f"{float(strength):g} is outside 1e-08 to 1e+08" in " ".join(refused.output.split())
+    assert reason in " ".join(refused.output.split())
     assert not (tmp_path / "registry").exists()
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
     assert not (tmp_path / "registry").exists()
