@@ -5,6 +5,7 @@ Heavy modules are imported inside each command so `warmline --help` stays instan
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -465,11 +466,16 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as error:
-        # What escapes the commands' own handling is the output itself failing (`schema >
-        # /dev/full`); click already ends a broken pipe quietly.
+        # Output that cannot be written (`schema > /dev/full`) escapes the commands' own
+        # handling; click already ends a broken pipe quietly. Any other OSError is a bug to see.
+        if error.errno not in _WRITE_FAILURES:
+            raise
         _discard_stdout()
         typer.echo(f"error: cannot write the output: {error.strerror or error}", err=True)
         sys.exit(1)
+
+
+_WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
 def _discard_stdout() -> None:
