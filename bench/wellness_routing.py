@@ -55,7 +55,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster, set_availability
-from bench.common import gini, percentile, run_on_services
+from bench.common import gini, percentile, reduction_interval, run_on_services
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
@@ -968,7 +968,7 @@ def verdict(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     peak, spread = lower("peak_exposure"), lower("exposure_gini")
     sla = round(cand["sla_attainment"] - base["sla_attainment"], 4)
-    return {
+    found: dict[str, Any] = {
         "baseline": BASELINE,
         "peak_exposure_lower_by": peak,
         "gini_lower_by": spread,
@@ -977,6 +977,15 @@ def verdict(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "gini_target_met": spread >= PEAK_TARGET,
         "sla_target_met": sla >= -SLA_TOLERANCE,
     }
+    # Pooled over several days: how far the luck of the days alone could move the two cuts.
+    for key, name in (
+        ("peak_exposure", "peak_exposure_lower_by"),
+        ("exposure_gini", "gini_lower_by"),
+    ):
+        days = f"{key}_by_day"
+        if len(base.get(days, ())) >= 2 and len(base[days]) == len(cand.get(days, ())):
+            found[f"{name}_ci95"] = list(reduction_interval(base[days], cand[days]))
+    return found
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -1039,12 +1048,21 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
     if result:
         console.print(
             f"{CANDIDATE} vs {result['baseline']}: peak exposure "
-            f"{result['peak_exposure_lower_by']:.1%} lower (target ≥ {PEAK_TARGET:.0%}), Gini "
-            f"{result['gini_lower_by']:.1%} lower (target ≥ {PEAK_TARGET:.0%}), SLA attainment "
+            f"{result['peak_exposure_lower_by']:.1%} lower{_interval(result, 'peak')} (target ≥ "
+            f"{PEAK_TARGET:.0%}), Gini {result['gini_lower_by']:.1%} lower"
+            f"{_interval(result, 'gini')} (target ≥ {PEAK_TARGET:.0%}), SLA attainment "
             f"{result['sla_attainment_change']:+.1%} (target ≥ -{SLA_TOLERANCE:.0%})"
         )
     for path in summary.get("charts", []):
         console.print(f"chart: {path}")
+
+
+def _interval(result: dict[str, Any], figure: str) -> str:
+    key = "peak_exposure_lower_by_ci95" if figure == "peak" else "gini_lower_by_ci95"
+    if key not in result:
+        return ""
+    low, high = result[key]
+    return f" (95 % interval over the days {low:.1%} to {high:.1%})"
 
 
 async def run_all(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.common import gini, percentile
+from bench.common import gini, percentile, reduction_interval
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,22 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile(values, 0.99) == 99.0
     assert percentile(values, 0.5) == 50.0
     assert math.isnan(percentile([], 0.5))
+
+
+def test_reduction_interval_brackets_the_cut_and_is_exact_when_every_day_agrees() -> None:
+    baseline = [335.0, 300.0, 400.0, 280.0, 390.0, 310.0]
+    candidate = [260.0, 250.0, 300.0, 270.0, 240.0, 300.0]
+    low, high = reduction_interval(baseline, candidate)
+    cut = 1 - sum(candidate) / sum(baseline)
+    assert low < cut < high
+    assert low > 0
+    assert high < 0.5
+    assert (low, high) == reduction_interval(baseline, candidate), "seeded"
+    # Every day cut by half: no resample of the days can say otherwise.
+    assert reduction_interval([300.0, 200.0, 400.0], [150.0, 100.0, 200.0]) == (0.5, 0.5)
+
+
+def test_reduction_interval_needs_days_in_pairs() -> None:
+    assert all(math.isnan(x) for x in reduction_interval([300.0], [200.0]))
+    with pytest.raises(ValueError, match="one figure per day each"):
+        reduction_interval([300.0, 200.0], [200.0])

@@ -263,6 +263,33 @@ def test_summary_of_an_empty_run_is_well_formed() -> None:
     assert summary["exposure_gini"] == 0
 
 
+def test_a_pooled_verdict_gives_each_cut_an_interval_over_the_days() -> None:
+    def pooled(peaks: list[float], ginis: list[float], met: int) -> dict[str, object]:
+        return {
+            "peak_exposure": sum(peaks) / len(peaks),
+            "peak_exposure_by_day": peaks,
+            "exposure_gini": sum(ginis) / len(ginis),
+            "exposure_gini_by_day": ginis,
+            "sla_attainment": met / 100,
+        }
+
+    runs = {
+        "longest_idle": pooled([400.0, 300.0, 350.0, 320.0], [0.2, 0.3, 0.25, 0.2], 100),
+        CANDIDATE: pooled([250.0, 260.0, 240.0, 300.0], [0.1, 0.2, 0.12, 0.1], 99),
+    }
+    found = verdict(runs)
+    for name in ("peak_exposure_lower_by", "gini_lower_by"):
+        low, high = found[f"{name}_ci95"]
+        assert low < found[name] < high, name
+    # A 23 % cut of the peak misses the target, a 45 % cut of the Gini meets it.
+    assert not found["peak_target_met"]
+    assert found["gini_target_met"]
+    assert found["sla_target_met"]
+    # One day per strategy, as in a day's own verdict: no interval to give.
+    day = {s: {**r, "peak_exposure_by_day": [1.0]} for s, r in runs.items()}
+    assert "peak_exposure_lower_by_ci95" not in verdict(day)
+
+
 async def test_a_run_whose_driver_repeats_itself_is_played_again_then_given_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
