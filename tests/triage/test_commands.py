@@ -28,8 +28,8 @@ from warmline.triage.registry import METADATA, Metadata, read_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WARMLINE_GOEMOTIONS", ROOT.parent / "shared" / "data" / "goemotions"))
-TRAIN_ROWS = 2500
-DEV_ROWS = 600
+TRAIN_ROWS = 1200
+DEV_ROWS = 400
 
 
 @pytest.fixture(scope="module", autouse=True)
