@@ -1,5 +1,5 @@
-"""What the benchmarks share: percentiles, the Gini, a paired bootstrap over days, and running
-against freshly started local services."""
+"""What the benchmarks share: percentiles, the Gini, bootstrap intervals (a cut over days, a
+macro-F1 over rows), and running against freshly started local services."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 
 from warmline.services import Endpoints, LocalServices, ServiceName
@@ -75,7 +76,6 @@ def reduction_interval(
         raise ValueError("baseline and candidate need one figure per day each")
     if len(baseline) < 2:
         return math.nan, math.nan
-    import numpy as np
     from scipy.stats import bootstrap
 
     def lower(base: np.ndarray, cand: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -87,6 +87,36 @@ def reduction_interval(
         lower,
         paired=True,
         n_resamples=5000,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
+    low, high = found.confidence_interval
+    return round(float(low), 4), round(float(high), 4)
+
+
+def macro_f1_interval(
+    truth: np.ndarray, predicted: np.ndarray, confidence: float = 0.95
+) -> tuple[float, float]:
+    """A percentile-bootstrap interval of the macro-F1 of rows x labels matrices, resampling
+    rows: how far another sample of the same size (a withheld test split) could land from the
+    figure measured on this one. Seeded. (nan, nan) for fewer than two rows."""
+    if truth.shape != predicted.shape:
+        raise ValueError("truth and predicted need the same rows and labels")
+    if len(truth) < 2:
+        return math.nan, math.nan
+    from scipy.stats import bootstrap
+
+    from warmline.triage.evaluate import label_scores
+
+    def macro(rows: np.ndarray) -> float:
+        return label_scores(truth[rows], predicted[rows])[0]
+
+    found = bootstrap(
+        (np.arange(len(truth)),),
+        macro,
+        vectorized=False,
+        n_resamples=2000,
         confidence_level=confidence,
         method="percentile",
         rng=np.random.default_rng(0),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from bench.common import gini, percentile, reduction_interval
+from bench.common import gini, macro_f1_interval, percentile, reduction_interval
+from warmline.triage.evaluate import label_scores
 
 
 @pytest.mark.parametrize(
@@ -54,3 +56,17 @@ def test_reduction_interval_needs_days_in_pairs() -> None:
     assert all(math.isnan(x) for x in reduction_interval([300.0], [200.0]))
     with pytest.raises(ValueError, match="one figure per day each"):
         reduction_interval([300.0, 200.0], [200.0])
+
+
+def test_macro_f1_interval_brackets_the_figure_and_is_exact_for_perfect_decisions() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.random((400, 4)) < 0.3
+    noisy = truth ^ (rng.random((400, 4)) < 0.15)
+    figure = label_scores(truth, noisy)[0]
+    low, high = macro_f1_interval(truth, noisy)
+    assert low < figure < high
+    assert high - low < 0.2
+    assert (low, high) == macro_f1_interval(truth, noisy), "seeded"
+    assert macro_f1_interval(truth, truth) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="same rows and labels"):
+        macro_f1_interval(truth, noisy[:10])
