@@ -76,23 +76,13 @@ def reduction_interval(
         raise ValueError("baseline and candidate need one figure per day each")
     if len(baseline) < 2:
         return math.nan, math.nan
-    from scipy.stats import bootstrap
 
     def lower(base: np.ndarray, cand: np.ndarray, axis: int = -1) -> np.ndarray:
         result: np.ndarray = 1 - np.mean(cand, axis=axis) / np.mean(base, axis=axis)
         return result
 
-    found = bootstrap(
-        (np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)),
-        lower,
-        paired=True,
-        n_resamples=5000,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(0),
-    )
-    low, high = found.confidence_interval
-    return round(float(low), 4), round(float(high), 4)
+    samples = (np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float))
+    return _percentile_interval(samples, lower, confidence, 5000, paired=True)
 
 
 def macro_f1_interval(
@@ -105,21 +95,32 @@ def macro_f1_interval(
         raise ValueError("truth and predicted need the same rows and labels")
     if len(truth) < 2:
         return math.nan, math.nan
-    from scipy.stats import bootstrap
-
     from warmline.triage.evaluate import label_scores
 
     def macro(rows: np.ndarray) -> float:
         return label_scores(truth[rows], predicted[rows])[0]
 
+    return _percentile_interval((np.arange(len(truth)),), macro, confidence, 2000, vectorized=False)
+
+
+def _percentile_interval(
+    samples: tuple[np.ndarray, ...],
+    statistic: Callable[..., Any],
+    confidence: float,
+    resamples: int,
+    **options: Any,
+) -> tuple[float, float]:
+    """scipy's percentile bootstrap with a fixed seed, rounded to 4 places."""
+    from scipy.stats import bootstrap
+
     found = bootstrap(
-        (np.arange(len(truth)),),
-        macro,
-        vectorized=False,
-        n_resamples=2000,
+        samples,
+        statistic,
+        n_resamples=resamples,
         confidence_level=confidence,
         method="percentile",
         rng=np.random.default_rng(0),
+        **options,
     )
     low, high = found.confidence_interval
     return round(float(low), 4), round(float(high), 4)
