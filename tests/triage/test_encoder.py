@@ -22,7 +22,7 @@ from warmline.triage.encoder import (
     shipped_encoders,
 )
 from warmline.triage.errors import ModelLoadError
-from warmline.triage.evaluate import evaluate
+from warmline.triage.evaluate import evaluate, label_scores
 from warmline.triage.local import MODEL_CARD, TAXONOMIES, LocalModel, default_model_dir
 from warmline.triage.training import RECIPES, Split, fit, read_split
 
@@ -147,6 +147,11 @@ def test_a_model_round_trips_through_the_registry(
     saved = registry.read_metadata(where)
     assert saved is not None
     assert saved.metrics["dev"].macro_f1 == scores.macro_f1
+    # The decisions scored stay with the evaluation that made them, never in what is recorded.
+    assert scores.decisions is not None
+    assert scores.decisions.shape == (len(dev_split.texts), 7)
+    assert round(label_scores(dev_split.matrix(7), scores.decisions)[0], 4) == scores.macro_f1
+    assert saved.metrics["dev"].decisions is None
 
 
 def test_a_model_on_another_encoder_carries_its_copy(

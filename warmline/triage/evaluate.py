@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from warmline.triage.errors import TrainingDataError
 from warmline.triage.local import LocalModel, LocalProvider
@@ -73,6 +73,13 @@ class Evaluation(BaseModel):
     per_label: dict[str, LabelScores]
     latency_ms: Latency | None = None
     measured_at: datetime
+    _decisions: BoolArray | None = PrivateAttr(default=None)
+
+    @property
+    def decisions(self) -> BoolArray | None:
+        """The rows x labels decisions scored (a label present at a calibrated score of 0.5, as
+        triage reports it); None for an evaluation read back from JSON, which never holds them."""
+        return self._decisions
 
 
 def f1_scores(truth: BoolArray, predicted: BoolArray) -> tuple[float, float, list[float]]:
@@ -149,7 +156,7 @@ def evaluate(
     macro, micro, per_label = label_scores(truth, predicted)
     times.sort()
     cpu_times.sort()
-    return Evaluation(
+    evaluation = Evaluation(
         taxonomy=model.card.taxonomy,
         model_version=model.model_version,
         data_file=data_file,
@@ -177,6 +184,8 @@ def evaluate(
         ),
         measured_at=datetime.now(UTC),
     )
+    evaluation._decisions = predicted
+    return evaluation
 
 
 def render(evaluation: Evaluation) -> str:
