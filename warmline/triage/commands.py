@@ -54,10 +54,12 @@ four minutes, `1e-12` finished in under one). Useful values are around 0.01 to 1
 def _positive(value: float | None) -> float | None:
     """Refuse a regularisation strength scikit-learn would refuse only after reading the data,
     or one the solver would not finish with."""
-    if value is not None and not (value > 0 and math.isfinite(value)):
+    if value is None:
+        return None
+    if not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"{value} is not a finite number greater than 0")
     low, high = C_RANGE
-    if value is not None and not low <= value <= high:
+    if not low <= value <= high:
         raise typer.BadParameter(
             f"{value:g} is outside {low:g} to {high:g}, where the fit is all penalty or none "
             "(useful values lie around 0.01 to 100)"
