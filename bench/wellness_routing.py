@@ -1048,20 +1048,21 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
     if result:
         console.print(
             f"{CANDIDATE} vs {result['baseline']}: peak exposure "
-            f"{result['peak_exposure_lower_by']:.1%} lower{_interval(result, 'peak')} (target ≥ "
-            f"{PEAK_TARGET:.0%}), Gini {result['gini_lower_by']:.1%} lower"
-            f"{_interval(result, 'gini')} (target ≥ {PEAK_TARGET:.0%}), SLA attainment "
+            f"{result['peak_exposure_lower_by']:.1%} lower"
+            f"{_interval(result, 'peak_exposure_lower_by')} (target ≥ {PEAK_TARGET:.0%}), Gini "
+            f"{result['gini_lower_by']:.1%} lower{_interval(result, 'gini_lower_by')} "
+            f"(target ≥ {PEAK_TARGET:.0%}), SLA attainment "
             f"{result['sla_attainment_change']:+.1%} (target ≥ -{SLA_TOLERANCE:.0%})"
         )
     for path in summary.get("charts", []):
         console.print(f"chart: {path}")
 
 
-def _interval(result: dict[str, Any], figure: str) -> str:
-    key = "peak_exposure_lower_by_ci95" if figure == "peak" else "gini_lower_by_ci95"
-    if key not in result:
+def _interval(result: dict[str, Any], cut: str) -> str:
+    """The verdict's interval for `cut` (a `verdict` key), for the printed line; "" for none."""
+    if f"{cut}_ci95" not in result:
         return ""
-    low, high = result[key]
+    low, high = result[f"{cut}_ci95"]
     return f" (95 % interval over the days {low:.1%} to {high:.1%})"
 
 
