@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.conftest import Installed
+from tests.config.conftest import EXAMPLE_FILES, EXAMPLES, ROOT, Installed
 from warmline.config.expressions import EvaluationContext
 from warmline.config.loader import check_paths, load_config, validate_paths
 from warmline.config.model import WarmlineConfig, json_schema
 from warmline.errors import ConfigError
 from warmline.retraining.settings import retraining_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
-EXAMPLE_FILES = sorted(EXAMPLES.glob("*/warmline.yaml"))
 
 
 def _env_for(path: Path) -> dict[str, str]:
