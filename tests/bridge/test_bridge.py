@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.bridge.conftest import PEER_SUPPORT, Inbound, Sent, until
+from tests.worker_process import WARMLINE
 from warmline.conversation import MAX_MESSAGE_CHARS
 from warmline.events import DomainEvent, EventType, to_record
 from warmline.wellness.policy import WellnessState, WorkerKind
@@ -31,7 +31,6 @@ from warmline.wellness.types import wellness_workflow_id
 from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
 
-WARMLINE = Path(sys.executable).parent / "warmline"
 PROJECT = Path(__file__).resolve().parents[2]
 # A traceback frame in one of these is warmline's; the standard library's and the venv's are not.
 OWN_PACKAGES = ("warmline", "workflows", "activities", "connectors")

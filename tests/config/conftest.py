@@ -12,12 +12,12 @@ from typing import IO
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.worker_process import WARMLINE
 from warmline.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*/warmline.yaml"))
-WARMLINE = ROOT / ".venv" / "bin" / "warmline"
 Installed = Callable[..., "subprocess.CompletedProcess[str]"]
 
 

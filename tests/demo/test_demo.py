@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
+from tests.worker_process import WARMLINE
 from warmline.annotation.model import policy_from_config
 from warmline.annotation.redact import Redactor
 from warmline.config.loader import load_config
@@ -18,7 +17,6 @@ from warmline.demo.runner import DemoOptions, bundled_config, demo_tokens, plan_
 from warmline.demo.scripts import SCRIPTS, Kind
 from warmline.events import EventType
 
-WARMLINE = Path(sys.executable).parent / "warmline"
 KEYS = {
     "conversations",
     "messages",

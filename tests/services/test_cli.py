@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import redis
 from kafka import KafkaAdminClient
 
+from tests.worker_process import WARMLINE
 from warmline.services import answers_clients
 from warmline.services.process import pid_alive
-
-WARMLINE = Path(sys.executable).parent / "warmline"
 
 
 def warmline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.worker_process import WARMLINE
 from warmline.services import Endpoints
 from warmline.simulate import load_scenario, run_scenario
 from warmline.simulate.report import evaluate
@@ -21,7 +21,6 @@ from warmline.simulate.runner import Run
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = sorted((ROOT / "examples" / "scenarios").glob("*.yaml"))
 ONLINE_SHOP = ROOT / "examples" / "online-shop" / "warmline.yaml"
-WARMLINE = Path(sys.executable).parent / "warmline"
 GRIEF = "My mother died last week and the gift I ordered for her arrived today"
 
 

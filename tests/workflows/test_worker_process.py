@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Coroutine, Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
+from tests.worker_process import WARMLINE
 from tests.workflows.conftest import EventLog
 from warmline.config.loader import load_config
 from warmline.conversation import (
@@ -38,7 +38,6 @@ from warmline.runtime import escalation_policy
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 
-WARMLINE = Path(sys.executable).parent / "warmline"
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "online-shop" / "warmline.yaml"
 SECRETS = dict.fromkeys(set(re.findall(r"\$\{([A-Z0-9_]+)\}", CONFIG.read_text())), "test-token")
 
