@@ -1,8 +1,9 @@
-"""What a simulation shows: the event timeline, each expectation's result and the failed steps."""
+"""What a simulation produced (`Run`) and shows: the event timeline, each expectation's result and
+the failed steps."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +13,29 @@ from rich.text import Text
 
 from warmline.config.durations import format_duration
 from warmline.events import DomainEvent, EventType
-from warmline.simulate.runner import Run, StepError
 from warmline.simulate.scenario import Expectation, Scenario, WellnessCheck
 from warmline.wellness.view import WorkerWellness
 
 DATA_SHOWN = 90
 """Characters of an event's data shown in the timeline table."""
+
+
+@dataclass(frozen=True)
+class StepError:
+    index: int
+    at: timedelta
+    kind: str
+    message: str
+
+
+@dataclass
+class Run:
+    """What a simulation produced: the events with their offsets, the steps that failed and the
+    wellness views read for the scenario's `wellness` expectations (by expectation index)."""
+
+    events: list[tuple[timedelta, DomainEvent]] = field(default_factory=list)
+    step_errors: list[StepError] = field(default_factory=list)
+    views: dict[int, WorkerWellness] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,7 +65,7 @@ from warmline.escalation import (
     OfferStatus,
     escalation_workflow_id,
 )
-from warmline.events import DomainEvent, EventPublisher
+from warmline.events import EventPublisher
 from warmline.events.admin import ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
@@ -80,6 +79,7 @@ from warmline.runtime import (
     wellness_policy,
 )
 from warmline.services import temporal_test_server_path
+from warmline.simulate.report import Run, StepError
 from warmline.simulate.scenario import (
     AnnotateStep,
     AssignStep,
@@ -124,24 +124,6 @@ OFFER_WAIT_S = 3.0
 """How long (real time) a step waits for an offer or a handoff it needs to appear."""
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
-
-
-@dataclass(frozen=True)
-class StepError:
-    index: int
-    at: timedelta
-    kind: str
-    message: str
-
-
-@dataclass
-class Run:
-    """What a simulation produced: the events with their offsets, the steps that failed and the
-    wellness views read for the scenario's `wellness` expectations (by expectation index)."""
-
-    events: list[tuple[timedelta, DomainEvent]] = field(default_factory=list)
-    step_errors: list[StepError] = field(default_factory=list)
-    views: dict[int, WorkerWellness] = field(default_factory=dict)
 
 
 class StepFailedError(Exception):
