@@ -12,7 +12,6 @@ from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.retraining import RetrainingActivities
 from activities.routing import ensure_roster
@@ -27,6 +26,7 @@ from warmline.handoff import (
     renderer_from_config,
 )
 from warmline.liveview import LiveView
+from warmline.reach import check_redis, temporal_client
 from warmline.retraining.client import ensure_retraining
 from warmline.retraining.settings import (
     RetrainingDisabledError,
@@ -136,9 +136,8 @@ async def run_worker(
         retraining = retraining_settings(config)
     except RetrainingDisabledError as reason:
         print(f"retraining off: {reason}", file=sys.stderr)
-    client = await Client.connect(
-        temporal, namespace=namespace, data_converter=pydantic_data_converter
-    )
+    client = await temporal_client(temporal, namespace)
+    check_redis(redis)
     publisher = EventPublisher.connect(kafka, topic=events_topic)
     live_view = LiveView.connect(redis)
     wellness = WellnessStateStore.connect(redis, deployment=config.metadata.name)

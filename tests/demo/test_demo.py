@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from typing import Any
+
+import pytest
 
 from tests.worker_process import WARMLINE
 from warmline.annotation.model import policy_from_config
@@ -16,6 +19,7 @@ from warmline.demo.annotators import KIND_LABELS, labels_by_text
 from warmline.demo.runner import DemoOptions, bundled_config, demo_tokens, plan_conversations
 from warmline.demo.scripts import SCRIPTS, Kind
 from warmline.events import EventType
+from warmline.services.ports import free_port
 
 KEYS = {
     "conversations",
@@ -161,14 +165,29 @@ def test_demo_starts_the_embedded_services_itself() -> None:
     check(summary, 6)
 
 
-def test_a_service_that_cannot_be_reached_is_a_clear_error() -> None:
+@pytest.mark.parametrize(
+    ("option", "address", "expected"),
+    [
+        ("--temporal", "127.0.0.1:{port}", "cannot reach Temporal at 127.0.0.1:{port}: Connection"),
+        ("--kafka", "127.0.0.1:{port}", "cannot reach Kafka at 127.0.0.1:{port}: no broker"),
+        ("--redis", "redis://:pw@127.0.0.1:{port}/0", "cannot reach Redis at redis://:***@"),
+    ],
+    ids=["temporal", "kafka", "redis"],
+)
+def test_a_service_that_cannot_be_reached_is_a_clear_error(
+    option: str, address: str, expected: str
+) -> None:
+    """A given address is checked before anything starts: one line, exit 1, no hang (a Redis
+    that is down once left the demo retrying its first activity for ever)."""
+    port = free_port()
     completed = subprocess.run(
-        [str(WARMLINE), "demo", "--conversations", "1", "--temporal", "127.0.0.1:1"],
+        [str(WARMLINE), "demo", "--conversations", "1", option, address.format(port=port)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=60,
         check=False,
     )
     assert completed.returncode == 1
-    assert "error:" in completed.stderr
+    assert f"error: {expected.format(port=port)}" in completed.stderr
+    assert not re.search(r"starting (kafka|redis|temporal)", completed.stderr)
     assert "Traceback" not in completed.stderr

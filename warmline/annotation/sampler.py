@@ -25,7 +25,6 @@ from pathlib import Path
 from kafka.consumer.fetcher import ConsumerRecord
 from redis import Redis
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.annotation.client import AnnotationLoop, apply_policy, submit_item
@@ -45,6 +44,7 @@ from warmline.events.consuming import BatchConsumer
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
+from warmline.reach import check_redis, temporal_client
 from warmline.runtime import DEFAULT_TASK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,8 @@ async def run_sampler(
 ) -> None:
     """Validate the configuration, connect, and sample until SIGTERM or SIGINT."""
     config = load_config(config_path, resolve_secrets=False)
-    client = await Client.connect(
-        temporal, namespace=namespace, data_converter=pydantic_data_converter
-    )
+    client = await temporal_client(temporal, namespace)
+    check_redis(redis)
     store = Redis.from_url(
         redis, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )
@@ -206,9 +205,7 @@ async def run_sampler(
 async def read_report(config_path: Path, *, temporal: str, namespace: str) -> AnnotationReport:
     """The running loop's report (the `report` query)."""
     config = load_config(config_path, resolve_secrets=False)
-    client = await Client.connect(
-        temporal, namespace=namespace, data_converter=pydantic_data_converter
-    )
+    client = await temporal_client(temporal, namespace)
     try:
         return await AnnotationLoop(client, config.metadata.name).report()
     except RPCError as error:

@@ -25,8 +25,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 # The asyncio health servicer (exported as `health.aio`, which grpc-stubs does not declare).
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
@@ -52,6 +50,7 @@ from warmline.api.wellness import WellnessAuthenticator, WellnessCaller, Wellnes
 from warmline.conversation import ConversationView
 from warmline.escalation import Offer, OfferStatus, Rejection
 from warmline.handoff import HandoffPackage
+from warmline.reach import check_redis, temporal_client
 from warmline.roster import roster_workflow_id
 from warmline.runtime import wellness_policy, worker_kinds
 from warmline.wellness.client import WellnessClient
@@ -527,9 +526,8 @@ async def serve(
 
     config = load_config(config_path)
     authenticator = Authenticator.from_config(config)
-    client = await Client.connect(
-        temporal, namespace=namespace, data_converter=pydantic_data_converter
-    )
+    client = await temporal_client(temporal, namespace)
+    check_redis(redis_url)
     live_view = LiveView.connect(redis_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 from redis import Redis
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from warmline.bridge.inbound import CONSUMER_NAME, DEDUPE_SCOPE, BridgeSettings, InboundBridge
 from warmline.bridge.shifts import ShiftStore
 from warmline.config.loader import load_config
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
+from warmline.reach import check_redis, temporal_client
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +38,8 @@ async def run_bridge(
     The bridge reads no secrets: it needs the tenants, specialists and escalation policy only.
     """
     config = load_config(config_path, resolve_secrets=False)
-    client = await Client.connect(
-        temporal, namespace=namespace, data_converter=pydantic_data_converter
-    )
+    client = await temporal_client(temporal, namespace)
+    check_redis(redis)
     store = Redis.from_url(
         redis, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )

@@ -22,7 +22,6 @@ from typing import Any
 
 from redis import Redis
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from activities.routing import ensure_roster
@@ -60,6 +59,7 @@ from warmline.events.admin import ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
+from warmline.reach import check_kafka, check_redis, check_temporal, temporal_client
 from warmline.runtime import (
     build_provider,
     escalation_policy,
@@ -160,6 +160,13 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
         ServiceName.REDIS: options.redis,
     }
     missing = {name for name, address in given.items() if address is None}
+    # A service given by address is checked first, so a wrong one costs no start-up of the rest.
+    if options.temporal is not None:
+        check_temporal(options.temporal)
+    if options.kafka is not None:
+        check_kafka(options.kafka)
+    if options.redis is not None:
+        check_redis(options.redis)
     local = LocalServices(only=missing, embedded=True)
     with stopped_on_signal(local):
         try:
@@ -231,7 +238,7 @@ async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -
     config = load_config(config_path, env={**os.environ, **demo_tokens(config_path)})
     run = Run(tenant=config.tenants[0].id)
     began = time.monotonic()
-    client = await Client.connect(endpoints.temporal, data_converter=pydantic_data_converter)
+    client = await temporal_client(endpoints.temporal)
     publisher = EventPublisher.connect(
         endpoints.kafka, topic=run.topic, wellness_topic=run.wellness_topic
     )

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.events.deadletter import DeadLetterError, DeadLetters, Origin
 from warmline.events.dedupe import Deduper
+from warmline.reach import TEMPORAL_UNREACHABLE
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +121,6 @@ SettingsT = TypeVar("SettingsT", bound=ConsumerSettings)
 StatsT = TypeVar("StatsT", bound=ConsumerStats)
 T = TypeVar("T")
 
-_TEMPORAL_UNREACHABLE = "Failed client connect"
-"""How a lazily connecting Temporal client says the server is down: a `RuntimeError`, not an
-`RPCError`, so it is recognised by its message."""
 _TRANSIENT = (
     RPCError,
     RPCTimeoutOrCancelledError,
@@ -326,7 +324,7 @@ def _is_outage(error: BaseException) -> bool:
     if isinstance(error, RPCError):
         return error.status is not RPCStatusCode.INVALID_ARGUMENT
     if isinstance(error, RuntimeError):
-        return str(error).startswith(_TEMPORAL_UNREACHABLE)
+        return str(error).startswith(TEMPORAL_UNREACHABLE)
     return True
 
 

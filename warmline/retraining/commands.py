@@ -169,18 +169,16 @@ def retrain_command(
     """Run a retraining round now through the workers and print its decision."""
     import asyncio
 
-    from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.service import RPCError
 
+    from warmline.errors import ServiceError
+    from warmline.reach import temporal_client
     from warmline.retraining.client import run_round
 
     settings = _settings(config)
 
     async def go() -> str:
-        client = await Client.connect(
-            temporal, namespace=namespace, data_converter=pydantic_data_converter
-        )
+        client = await temporal_client(temporal, namespace)
         decision = await run_round(
             client, settings, task_queue=task_queue, reason="warmline triage retrain", force=force
         )
@@ -188,5 +186,7 @@ def retrain_command(
 
     try:
         typer.echo(asyncio.run(go()))
+    except ServiceError as error:
+        raise _fail(str(error), EXIT_UNAVAILABLE) from None
     except (RPCError, RuntimeError, OSError) as error:
         raise _fail(f"Temporal at {temporal}: {error}", EXIT_UNAVAILABLE) from None

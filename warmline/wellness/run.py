@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from redis import Redis
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from warmline.config.loader import load_config
+from warmline.reach import check_redis, temporal_client
 from warmline.runtime import wellness_policy, worker_kinds
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.tracker import ExposureTracker, TrackStore
@@ -30,9 +29,8 @@ async def run_tracker(
 ) -> None:
     """Validate the configuration, connect, and track until a signal stops it (reads no secrets)."""
     config = load_config(config_path, resolve_secrets=False)
-    client = await Client.connect(
-        temporal, namespace=namespace, data_converter=pydantic_data_converter
-    )
+    client = await temporal_client(temporal, namespace)
+    check_redis(redis)
     store = Redis.from_url(redis)
     tracker = ExposureTracker(
         WellnessClient(

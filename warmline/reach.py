@@ -1,0 +1,108 @@
+"""Connecting to the services a command was pointed at, with an error a user can act on when one
+is not there.
+
+Temporal's client reports a server that is down as a `RuntimeError` carrying the Rust transport's
+debug text, and redis-py connects lazily, so a Redis that is down would surface only in the first
+activity that needs it, to be retried for ever. Commands connect through here at start-up and
+stop with one line instead: which service, at which address, and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, KafkaTimeoutError
+from redis import Redis, RedisError
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from warmline.errors import ServiceError
+
+TEMPORAL_UNREACHABLE = "Failed client connect"
+"""How Temporal's client says it could not connect: a `RuntimeError`, not an `RPCError`, so it is
+recognised by its message (a lazily connecting client says it on its first call)."""
+
+CHECK_TIMEOUT_S = 5.0
+"""How long a start-up check waits for Redis or Kafka to answer."""
+
+_CAUSE = re.compile(r'(?:message|error): "([^"]*)"')
+
+
+async def temporal_client(address: str, namespace: str = "default") -> Client:
+    """A client of the Temporal frontend at `address` with warmline's data converter."""
+    try:
+        return await Client.connect(
+            address, namespace=namespace, data_converter=pydantic_data_converter
+        )
+    except RuntimeError as error:
+        if not str(error).startswith(TEMPORAL_UNREACHABLE):
+            raise
+        raise ServiceError(
+            f"cannot reach Temporal at {address}: {temporal_cause(error)}; "
+            "is the server running there?"
+        ) from None
+
+
+def check_temporal(address: str, namespace: str = "default") -> None:
+    """Raise `ServiceError` unless a client connects to the Temporal frontend at `address` (from
+    code that is not inside an event loop)."""
+    asyncio.run(temporal_client(address, namespace))
+
+
+def temporal_cause(error: RuntimeError) -> str:
+    """The reason inside the transport's debug text (e.g. "Connection refused"), else the text."""
+    causes = _CAUSE.findall(str(error))
+    if causes:
+        return str(causes[-1])
+    return str(error).removeprefix(TEMPORAL_UNREACHABLE).lstrip(": ")
+
+
+def check_redis(url: str) -> None:
+    """Raise `ServiceError` unless the Redis at `url` answers a PING."""
+    client = Redis.from_url(
+        url, socket_connect_timeout=CHECK_TIMEOUT_S, socket_timeout=CHECK_TIMEOUT_S
+    )
+    try:
+        client.ping()
+    except RedisError as error:
+        reason = str(error).rstrip(".")
+        raise ServiceError(
+            f"cannot reach Redis at {without_password(url)}: {reason}; is the server running there?"
+        ) from None
+    finally:
+        client.close()
+
+
+def check_kafka(bootstrap: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
+    """Raise `ServiceError` unless a broker of `bootstrap` answers within `timeout_s`."""
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
+    except KafkaTimeoutError:
+        reason = f"no broker answered within {timeout_s:g} s"
+    except KafkaError as error:
+        reason = str(error)
+    else:
+        admin.close()
+        return
+    raise ServiceError(f"cannot reach Kafka at {bootstrap}: {reason}; is the broker running there?")
+
+
+def without_password(url: str) -> str:
+    """`url` with any password in it replaced by `***`, fit for an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+    return urlunsplit(parts._replace(netloc=netloc))
