@@ -26,7 +26,7 @@ from warmline.handoff import (
     renderer_from_config,
 )
 from warmline.liveview import LiveView
-from warmline.reach import check_redis, temporal_client
+from warmline.reach import check_kafka, check_redis, temporal_client
 from warmline.retraining.client import ensure_retraining
 from warmline.retraining.settings import (
     RetrainingDisabledError,
@@ -138,6 +138,7 @@ async def run_worker(
         print(f"retraining off: {reason}", file=sys.stderr)
     client = await temporal_client(temporal, namespace)
     check_redis(redis)
+    check_kafka(kafka)
     publisher = EventPublisher.connect(kafka, topic=events_topic)
     live_view = LiveView.connect(redis)
     wellness = WellnessStateStore.connect(redis, deployment=config.metadata.name)

@@ -28,6 +28,7 @@ from warmline.errors import ConfigError, Diagnostic
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
+from warmline.reach import check_kafka, check_redis
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ async def run_connector(
     problems = check_connectors(config_path, config.model_copy(update={"connectors": [entry]}))
     if problems:
         raise ConfigError(problems)
+    check_redis(redis)
+    check_kafka(kafka)
     connector = build(config, entry, base_dir=config_path.parent)
     settings = RunnerSettings(
         events=tuple(entry.events), topics=topics or topics_for(entry, type(connector))

@@ -35,6 +35,7 @@ from warmline.conversation import (
 from warmline.escalation import AcceptRequest, OfferStatus, escalation_workflow_id
 from warmline.events import EventType
 from warmline.runtime import escalation_policy
+from warmline.services.ports import free_port
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 
@@ -103,6 +104,31 @@ def test_a_bad_config_exits_2_with_positions(tmp_path: Path) -> None:
     assert (
         f"{broken}:3:1: (top level): unknown key 'routng'; did you mean 'routing'?" in result.stderr
     )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("absent", ["redis", "kafka"])
+def test_a_service_that_is_not_there_stops_the_worker_with_one_line(
+    absent: str, temporal_address: str, kafka_bootstrap: str, redis_url: str
+) -> None:
+    """Before, an absent Redis surfaced only in the first activity (retried for ever), and an
+    absent Kafka after kafka-python's 30 s as `KafkaTimeoutError: Unable to bootstrap`."""
+    nowhere = f"127.0.0.1:{free_port()}"
+    addresses = {"kafka": kafka_bootstrap, "redis": redis_url}
+    addresses[absent] = f"redis://{nowhere}/0" if absent == "redis" else nowhere
+    command = [str(WARMLINE), "worker", "--config", str(CONFIG), "--temporal", temporal_address]
+    command += ["--kafka", addresses["kafka"], "--redis", addresses["redis"]]
+    result = subprocess.run(
+        command,
+        env={**os.environ, **SECRETS},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    service = {"redis": "Redis", "kafka": "Kafka"}[absent]
+    assert f"error: cannot reach {service} at {addresses[absent]}: " in result.stderr
     assert "Traceback" not in result.stderr
 
 

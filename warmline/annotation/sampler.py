@@ -44,7 +44,7 @@ from warmline.events.consuming import BatchConsumer
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
-from warmline.reach import check_redis, temporal_client
+from warmline.reach import check_kafka, check_redis, temporal_client
 from warmline.runtime import DEFAULT_TASK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -173,6 +173,7 @@ async def run_sampler(
     config = load_config(config_path, resolve_secrets=False)
     client = await temporal_client(temporal, namespace)
     check_redis(redis)
+    check_kafka(kafka)
     store = Redis.from_url(
         redis, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )

@@ -15,7 +15,7 @@ from warmline.bridge.shifts import ShiftStore
 from warmline.config.loader import load_config
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
-from warmline.reach import check_redis, temporal_client
+from warmline.reach import check_kafka, check_redis, temporal_client
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ async def run_bridge(
     config = load_config(config_path, resolve_secrets=False)
     client = await temporal_client(temporal, namespace)
     check_redis(redis)
+    check_kafka(kafka)
     store = Redis.from_url(
         redis, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
     )

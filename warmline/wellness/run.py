@@ -10,7 +10,7 @@ from pathlib import Path
 from redis import Redis
 
 from warmline.config.loader import load_config
-from warmline.reach import check_redis, temporal_client
+from warmline.reach import check_kafka, check_redis, temporal_client
 from warmline.runtime import wellness_policy, worker_kinds
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.tracker import ExposureTracker, TrackStore
@@ -31,6 +31,7 @@ async def run_tracker(
     config = load_config(config_path, resolve_secrets=False)
     client = await temporal_client(temporal, namespace)
     check_redis(redis)
+    check_kafka(kafka)
     store = Redis.from_url(redis)
     tracker = ExposureTracker(
         WellnessClient(
