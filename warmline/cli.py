@@ -81,6 +81,8 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_INVALID) from None
     except (WarmlineError, KafkaError, RedisError, RuntimeError, OSError) as error:
         typer.echo(f"error: {error}", err=True)
+        for note in getattr(error, "__notes__", ()):
+            typer.echo(note, err=True)
         raise typer.Exit(1) from None
 
 

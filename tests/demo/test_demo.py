@@ -7,7 +7,9 @@ import json
 import os
 import re
 import subprocess
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -15,10 +17,13 @@ from tests.worker_process import WARMLINE
 from warmline.annotation.model import policy_from_config
 from warmline.annotation.redact import Redactor
 from warmline.config.loader import load_config
+from warmline.demo import runner
 from warmline.demo.annotators import KIND_LABELS, labels_by_text
 from warmline.demo.runner import DemoOptions, bundled_config, demo_tokens, plan_conversations
 from warmline.demo.scripts import SCRIPTS, Kind
+from warmline.errors import ServiceError
 from warmline.events import EventType
+from warmline.services import Endpoints
 from warmline.services.ports import free_port
 
 KEYS = {
@@ -191,3 +196,56 @@ def test_a_service_that_cannot_be_reached_is_a_clear_error(
     assert f"error: {expected.format(port=port)}" in completed.stderr
     assert not re.search(r"starting (kafka|redis|temporal)", completed.stderr)
     assert "Traceback" not in completed.stderr
+
+
+def test_a_configuration_mistake_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.yaml"
+    completed = subprocess.run(
+        [str(WARMLINE), "demo", "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert f"{missing}:1:1: no such file or directory" in completed.stderr
+    assert not re.search(r"starting (kafka|redis|temporal)", completed.stderr)
+
+
+def scratch_directories(where: Path) -> set[Path]:
+    return set(where.glob("warmline-services-*"))
+
+
+def test_a_failed_run_keeps_the_services_logs_and_says_where(
+    services: Endpoints, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only Redis is started here (the session's Temporal and Kafka are given), its scratch
+    directory under `tmp_path`."""
+
+    async def fail(*_: object) -> NoReturn:
+        raise ServiceError("the run failed")
+
+    monkeypatch.setattr(runner, "_run", fail)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    options = DemoOptions(conversations=1, temporal=services.temporal, kafka=services.kafka)
+    with pytest.raises(ServiceError) as raised:
+        runner.run_demo(options)
+    kept = scratch_directories(tmp_path)
+    assert len(kept) == 1
+    directory = kept.pop()
+    assert raised.value.__notes__ == [f"the embedded services' logs are kept in {directory}"]
+    assert (directory / "redis.log").is_file()
+
+
+def test_an_interrupted_run_leaves_nothing_behind(
+    services: Endpoints, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async def interrupted(*_: object) -> NoReturn:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run", interrupted)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    options = DemoOptions(conversations=1, temporal=services.temporal, kafka=services.kafka)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_demo(options)
+    assert scratch_directories(tmp_path) == set()

@@ -100,8 +100,12 @@ def bundled_config() -> Path:
 
 
 def demo_tokens(config_path: Path) -> dict[str, str]:
-    """A throwaway token for every `${WARMLINE_DEMO_TOKEN_...}` secret the configuration names."""
-    text = config_path.read_text(encoding="utf-8")
+    """A throwaway token for every `${WARMLINE_DEMO_TOKEN_...}` secret the configuration names
+    (none for a file that cannot be read: loading it then says why, at its position)."""
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
     names = {part.split("}", 1)[0] for part in text.split("${")[1:]}
     return {name: uuid.uuid4().hex for name in names if name.startswith("WARMLINE_DEMO_TOKEN_")}
 
@@ -160,7 +164,11 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
         ServiceName.REDIS: options.redis,
     }
     missing = {name for name, address in given.items() if address is None}
-    # A service given by address is checked first, so a wrong one costs no start-up of the rest.
+    # The configuration and the services given by address are checked first, so a mistake in
+    # either costs no start-up of the rest.
+    config_path = options.config or bundled_config()
+    # Secrets of another --config come from the environment; the demo's own are throwaway.
+    config = load_config(config_path, env={**os.environ, **demo_tokens(config_path)})
     if options.temporal is not None:
         check_temporal(options.temporal)
     if options.kafka is not None:
@@ -178,10 +186,19 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
                 kafka=options.kafka or started.kafka,
                 redis=options.redis or started.redis,
             )
-            summary = run_bounded(_run(options, endpoints, progress))
+            summary = run_bounded(_run(options, config, endpoints, progress))
+        except KeyboardInterrupt:
+            local.stop()
+            local.cleanup()
+            raise
+        except BaseException as error:
+            # After a failure the services' logs stay in their scratch directory as evidence.
+            if local.log_paths:
+                kept = next(iter(local.log_paths.values())).parent
+                error.add_note(f"the embedded services' logs are kept in {kept}")
+            raise
         finally:
             local.stop()
-    # After a failure the services' logs stay in their scratch directory as evidence.
     local.cleanup()
     return summary
 
@@ -230,12 +247,11 @@ def stopped_on_signal(local: LocalServices) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-async def _run(options: DemoOptions, endpoints: Endpoints, progress: Progress) -> Summary:
+async def _run(
+    options: DemoOptions, config: WarmlineConfig, endpoints: Endpoints, progress: Progress
+) -> Summary:
     if not (endpoints.temporal and endpoints.kafka and endpoints.redis):
         raise ServiceError("the demo needs Temporal, Kafka and Redis addresses")
-    config_path = options.config or bundled_config()
-    # Secrets of another --config come from the environment; the demo's own are throwaway.
-    config = load_config(config_path, env={**os.environ, **demo_tokens(config_path)})
     run = Run(tenant=config.tenants[0].id)
     began = time.monotonic()
     client = await temporal_client(endpoints.temporal)
