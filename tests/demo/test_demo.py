@@ -170,6 +170,17 @@ def test_demo_starts_the_embedded_services_itself() -> None:
     check(summary, 6)
 
 
+def demo_refused(status: int, *args: str) -> str:
+    """Run the demo expecting it to stop with `status` before starting any service; its stderr."""
+    completed = subprocess.run(
+        [str(WARMLINE), "demo", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == status, completed.stderr
+    assert not re.search(r"starting (kafka|redis|temporal)", completed.stderr)
+    assert "Traceback" not in completed.stderr
+    return completed.stderr
+
+
 @pytest.mark.parametrize(
     ("option", "address", "expected"),
     [
@@ -185,31 +196,14 @@ def test_a_service_that_cannot_be_reached_is_a_clear_error(
     """A given address is checked before anything starts: one line, exit 1, no hang (a Redis
     that is down once left the demo retrying its first activity for ever)."""
     port = free_port()
-    completed = subprocess.run(
-        [str(WARMLINE), "demo", "--conversations", "1", option, address.format(port=port)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 1
-    assert f"error: {expected.format(port=port)}" in completed.stderr
-    assert not re.search(r"starting (kafka|redis|temporal)", completed.stderr)
-    assert "Traceback" not in completed.stderr
+    stderr = demo_refused(1, "--conversations", "1", option, address.format(port=port))
+    assert f"error: {expected.format(port=port)}" in stderr
 
 
 def test_a_configuration_mistake_is_reported_before_anything_starts(tmp_path: Path) -> None:
     missing = tmp_path / "absent.yaml"
-    completed = subprocess.run(
-        [str(WARMLINE), "demo", "--config", str(missing)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert completed.returncode == 2
-    assert f"{missing}:1:1: no such file or directory" in completed.stderr
-    assert not re.search(r"starting (kafka|redis|temporal)", completed.stderr)
+    stderr = demo_refused(2, "--config", str(missing))
+    assert f"{missing}:1:1: no such file or directory" in stderr
 
 
 def scratch_directories(where: Path) -> set[Path]:
