@@ -3,6 +3,8 @@ nobody listens on is one line naming the service, its address and why."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from warmline.errors import ServiceError
@@ -53,10 +55,20 @@ def test_a_redis_nobody_runs_is_named_without_its_password() -> None:
     assert "hunter2" not in message
 
 
-def test_a_kafka_nobody_runs_is_named_once_the_wait_is_over() -> None:
-    bootstrap = f"127.0.0.1:{free_port()}"
+def test_a_kafka_nobody_runs_is_named_at_once() -> None:
+    bootstrap = f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
     with pytest.raises(ServiceError) as raised:
-        check_kafka(bootstrap, timeout_s=0.5)
+        check_kafka(bootstrap, timeout_s=30)
+    assert str(raised.value) == (
+        f"cannot reach Kafka at {bootstrap}: Connection refused; is the broker running there?"
+    )
+
+
+def test_a_port_that_listens_but_is_no_broker_is_named_once_the_wait_is_over() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        bootstrap = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ServiceError) as raised:
+            check_kafka(bootstrap, timeout_s=0.5)
     assert str(raised.value) == (
         f"cannot reach Kafka at {bootstrap}: no broker answered within 0.5 s; "
         "is the broker running there?"

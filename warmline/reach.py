@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from urllib.parse import urlsplit, urlunsplit
 
 from kafka import KafkaAdminClient
+from kafka.cluster import collect_hosts
 from kafka.errors import KafkaError, KafkaTimeoutError
 from redis import Redis, RedisError
 from temporalio.client import Client
@@ -77,7 +79,15 @@ def check_redis(url: str) -> None:
 
 
 def check_kafka(bootstrap: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
-    """Raise `ServiceError` unless a broker of `bootstrap` answers within `timeout_s`."""
+    """Raise `ServiceError` unless a broker of `bootstrap` answers within `timeout_s`.
+
+    When no server of `bootstrap` accepts a connection at all, the reason is known at once
+    (kafka-python would only say, at the end of its wait, that it could not bootstrap)."""
+    refused = _unconnectable(bootstrap, timeout_s)
+    if refused is not None:
+        raise ServiceError(
+            f"cannot reach Kafka at {bootstrap}: {refused}; is the broker running there?"
+        )
     timeout_ms = int(timeout_s * 1000)
     try:
         admin = KafkaAdminClient(
@@ -93,6 +103,19 @@ def check_kafka(bootstrap: str, timeout_s: float = CHECK_TIMEOUT_S) -> None:
         admin.close()
         return
     raise ServiceError(f"cannot reach Kafka at {bootstrap}: {reason}; is the broker running there?")
+
+
+def _unconnectable(bootstrap: str, timeout_s: float) -> str | None:
+    """Why no server of `bootstrap` takes a TCP connection, or None when one does."""
+    reasons: list[str] = []
+    for host, port, _family in collect_hosts(bootstrap):
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except OSError as error:
+            reasons.append(error.strerror or str(error))
+        else:
+            return None
+    return "; ".join(dict.fromkeys(reasons)) or None
 
 
 def without_password(url: str) -> str:

@@ -185,7 +185,7 @@ def demo_refused(status: int, *args: str) -> str:
     ("option", "address", "expected"),
     [
         ("--temporal", "127.0.0.1:{port}", "cannot reach Temporal at 127.0.0.1:{port}: Connection"),
-        ("--kafka", "127.0.0.1:{port}", "cannot reach Kafka at 127.0.0.1:{port}: no broker"),
+        ("--kafka", "127.0.0.1:{port}", "cannot reach Kafka at 127.0.0.1:{port}: Connection"),
         ("--redis", "redis://:pw@127.0.0.1:{port}/0", "cannot reach Redis at redis://:***@"),
     ],
     ids=["temporal", "kafka", "redis"],
