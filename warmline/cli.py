@@ -94,7 +94,7 @@ def validate(
 ) -> None:
     """Check workflow configuration files; print every problem as FILE:LINE:COL: message, and
     what is valid but does nothing as FILE:LINE:COL: warning: message (exit status unchanged)."""
-    from connectors.sdk.run import check_connectors
+    from connectors.sdk.check import check_connectors
     from warmline.config.loader import check_paths
 
     found = check_paths(paths, extra=check_connectors)

@@ -1,4 +1,5 @@
-"""The connector SDK: write a connector as typed handlers; the runner does delivery.
+"""The connector SDK: write a connector as typed handlers; the runner (`connectors.sdk.runner`)
+does delivery.
 
 See docs/connectors.md for a complete connector in about thirty lines.
 """
@@ -13,18 +14,14 @@ from connectors.sdk.connector import (
     RetryableError,
     handles,
 )
-from connectors.sdk.runner import ConnectorRunner, RunnerSettings, RunnerStats
 
 __all__ = [
     "Connector",
     "ConnectorContext",
     "ConnectorError",
-    "ConnectorRunner",
     "Event",
     "NoSettings",
     "PermanentError",
     "RetryableError",
-    "RunnerSettings",
-    "RunnerStats",
     "handles",
 ]

@@ -14,67 +14,20 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from connectors.http import TemplateSourceError, compile_template
+from connectors.sdk.check import at_key, check_connectors, settings_of
 from connectors.sdk.connector import Connector, ConnectorContext, MissingSecretError
-from connectors.sdk.registry import UnknownConnectorError, resolve
+from connectors.sdk.registry import resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
-from warmline.config.loader import dotted, load_config, located
+from warmline.config.loader import load_config
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
-from warmline.config.references import not_a_file_message
-from warmline.errors import ConfigError, Diagnostic
+from warmline.errors import ConfigError
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
 from warmline.reach import check_kafka, check_redis
 
 log = logging.getLogger(__name__)
-
-
-def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
-    """Every connector's type resolves and its settings fit its model (for `validate` too)."""
-    diagnostics: list[Diagnostic] = []
-    for index, entry in enumerate(config.connectors):
-        try:
-            connector_type = resolve(entry.type)
-            connector_type.Settings.model_validate(settings_of(entry, connector_type))
-        except UnknownConnectorError as error:
-            diagnostics.append(_at(path, ("connectors", index, "type"), str(error)))
-        except ValidationError as error:
-            diagnostics.extend(located(path, error, ("connectors", index, "settings")))
-        else:
-            diagnostics.extend(_settings_template(path, index, entry))
-    return diagnostics
-
-
-def _settings_template(path: Path, index: int, entry: ConnectorConfig) -> list[Diagnostic]:
-    """A `payload_template` written under `settings:`, read and compiled as `build` will (the
-    configuration checks the entry's top-level one)."""
-    template = entry.settings.get("payload_template")
-    if not isinstance(template, str):
-        return []
-    file = path.parent / template
-    loc = ("connectors", index, "settings", "payload_template")
-    if not file.is_file():
-        return [_at(path, loc, f"{dotted(loc)}: {not_a_file_message('payload template', file)}")]
-    try:
-        compile_template(file.read_text(encoding="utf-8"), file.name)
-    except (OSError, UnicodeDecodeError) as error:
-        return [_at(path, loc, f"{dotted(loc)}: cannot read payload template {file}: {error}")]
-    except TemplateSourceError as error:
-        return [Diagnostic(file, error.line, 1, str(error))]
-    return []
-
-
-def settings_of(entry: ConnectorConfig, connector_type: type[Connector]) -> dict[str, object]:
-    """The entry's settings, with its top-level `payload_template` for connectors that take one."""
-    settings: dict[str, object] = dict(entry.settings)
-    takes_template = "payload_template" in connector_type.Settings.model_fields
-    if entry.payload_template is not None and takes_template:
-        settings.setdefault("payload_template", str(entry.payload_template))
-    return settings
 
 
 def topics_for(entry: ConnectorConfig, connector_type: type[Connector]) -> tuple[str, ...]:
@@ -132,7 +85,11 @@ async def run_connector(
     if entry is None:
         known = ", ".join(c.name for c in config.connectors) or "none"
         raise ConfigError(
-            [_at(config_path, ("connectors",), f"no connector named {name!r} (defined: {known})")]
+            [
+                at_key(
+                    config_path, ("connectors",), f"no connector named {name!r} (defined: {known})"
+                )
+            ]
         )
     problems = check_connectors(config_path, config.model_copy(update={"connectors": [entry]}))
     if problems:
@@ -156,10 +113,3 @@ async def run_connector(
     log.info("connector %s (%s) running on %s", entry.name, entry.type, ", ".join(settings.topics))
     await runner.run()
     log.info("connector %s stopped", entry.name)
-
-
-def _at(path: Path, loc: tuple[int | str, ...], message: str) -> Diagnostic:
-    from warmline.config.yamlsource import load_document
-
-    line, column = load_document(path).locate(loc)
-    return Diagnostic(path, line, column, message)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.imports import loaded_by
 from warmline.events.envelope import DomainEvent
 from warmline.events.publisher import EventPublisher
 from warmline.events.types import EventType
@@ -168,3 +169,10 @@ def test_a_connector_reads_the_topics_of_what_it_handles() -> None:
     chat = Entry(name="chat", type="team-chat", events=["io.warmline.crisis.*"])
     assert topics_for(hr, BambooHRConnector) == ("warmline.wellness.v1",)
     assert topics_for(chat, TeamChatAlerts) == ("warmline.events.v1",)
+
+
+def test_validating_connectors_loads_no_runner() -> None:
+    """`warmline validate` checks connector settings without the runner, its Kafka consumer or
+    Temporal's client: a configuration check answers in about a second."""
+    heavy = ("connectors.sdk.runner", "temporalio.client", "warmline.events.consuming")
+    assert loaded_by("connectors.sdk.check", heavy) == []

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.imports import loaded_by
 from tests.worker_process import WARMLINE
 from warmline.services import Endpoints
 from warmline.simulate import load_scenario, run_scenario
@@ -240,15 +240,8 @@ def test_an_invalid_scenario_exits_2_with_its_position(
 def test_a_scenario_is_checked_before_the_runner_is_loaded() -> None:
     """Loading a scenario must not pull in Temporal's test server and every workflow: a mistake
     in the file is then reported in about a second, not after the runner's imports."""
-    probe = (
-        "import sys, warmline.simulate\n"
-        "print(sorted(m for m in ('warmline.simulate.runner', 'temporalio.testing') "
-        "if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    heavy = ("warmline.simulate.runner", "temporalio.testing")
+    assert loaded_by("warmline.simulate", heavy) == []
 
 
 def test_a_configuration_given_as_the_scenario_says_so_once() -> None:
