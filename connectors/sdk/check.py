@@ -66,6 +66,7 @@ def settings_of(entry: ConnectorConfig, connector_type: type[Connector]) -> dict
 
 
 def at_key(path: Path, loc: tuple[int | str, ...], message: str) -> Diagnostic:
+    """`message` at the position of the key `loc` in the configuration file `path`."""
     from warmline.config.yamlsource import load_document
 
     line, column = load_document(path).locate(loc)

@@ -84,13 +84,8 @@ async def run_connector(
     entry = next((c for c in config.connectors if c.name == name), None)
     if entry is None:
         known = ", ".join(c.name for c in config.connectors) or "none"
-        raise ConfigError(
-            [
-                at_key(
-                    config_path, ("connectors",), f"no connector named {name!r} (defined: {known})"
-                )
-            ]
-        )
+        message = f"no connector named {name!r} (defined: {known})"
+        raise ConfigError([at_key(config_path, ("connectors",), message)])
     problems = check_connectors(config_path, config.model_copy(update={"connectors": [entry]}))
     if problems:
         raise ConfigError(problems)
