@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from bench.wellness_routing import (
     Progress,
     RunRecord,
     StalledRunError,
+    answered,
     member_spec,
     parse_args,
     plan_day,
@@ -320,3 +322,30 @@ async def test_a_run_whose_driver_repeats_itself_is_played_again_then_given_up(
     monkeypatch.setattr(bench.wellness_routing, "run_day", slow_but_moving)
     record = await run_until_done(day, "longest_idle", kafka="k", redis="r", stall_s=0.3)
     assert record.attempts == 1
+
+
+async def test_an_update_the_server_never_answers_is_a_stall_known_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The accept of a supervisor's assignment now and then never returns on the test server:
+    the run is played again as soon as the update's wait ends, not after the stall watch's."""
+    monkeypatch.setattr(bench.wellness_routing, "UPDATE_WAIT_S", 0.2)
+    plays: list[float] = []
+
+    async def never_answered() -> None:
+        await asyncio.Event().wait()
+
+    async def first_update_hangs(
+        day: Day, strategy: str, *, progress: Progress, **_: object
+    ) -> RunRecord:
+        plays.append(time.monotonic())
+        progress("0:37 into the day, 2/2 contacts, 1 waiting, 0 in progress")
+        if len(plays) == 1:
+            await answered(never_answered())
+        return RunRecord(strategy=strategy, events=[], states={}, wall_s=0.1)
+
+    monkeypatch.setattr(bench.wellness_routing, "run_day", first_update_hangs)
+    day = plan_day(seed=1, contacts=0, team=TINY_TEAM)
+    record = await run_until_done(day, CANDIDATE, kafka="k", redis="r", stall_s=60)
+    assert record.attempts == 2
+    assert plays[1] - plays[0] < 5, "played again once the update's wait ended"
