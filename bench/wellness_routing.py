@@ -119,7 +119,7 @@ time-skipping test server now and then stops answering a skip (about one run in 
 machine). The run is abandoned and played again on a fresh server; the day is deterministic, so
 the replay is the same run."""
 ATTEMPTS = 3
-UPDATE_WAIT_S = 20.0
+UPDATE_WAIT_S = 10.0
 """Real time the driver's update may take to be answered. A tiny day's updates take well under a
 second, but the test server now and then never admits one: the accept of a supervisor's
 assignment in the paged-crisis test's day hung in 9 of 25 plays of that day in a loop against
@@ -1136,11 +1136,13 @@ async def run_until_done(
     progress: Progress | None = None,
     supervisor_assigns: bool = False,
     stall_s: float = STALL_S,
+    attempts: int = ATTEMPTS,
 ) -> RunRecord:
     """`run_day`, played again on a fresh server when it stalls: no change for `stall_s` of
-    real time (see `STALL_S`)."""
+    real time (see `STALL_S`), or an update left unanswered (see `UPDATE_WAIT_S`); at most
+    `attempts` plays."""
     say: Progress = progress or (lambda _text: None)
-    for attempt in range(1, ATTEMPTS + 1):
+    for attempt in range(1, attempts + 1):
         last, said = time.monotonic(), ""
 
         def heard(text: str) -> None:
@@ -1171,9 +1173,9 @@ async def run_until_done(
             run.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(run, timeout=30)
-        say(f"stalled after {said!r} (attempt {attempt} of {ATTEMPTS}), playing the day again")
+        say(f"stalled after {said!r} (attempt {attempt} of {attempts}), playing the day again")
     raise StalledRunError(
-        f"day {day.seed} with {strategy} stalled {ATTEMPTS} times, the last time after "
+        f"day {day.seed} with {strategy} stalled {attempts} times, the last time after "
         f"{said!r}: no change for {stall_s:g} s of real time"
     )
 
