@@ -1169,14 +1169,17 @@ async def run_until_done(
             record = run.result()
             record.attempts = attempt
             return record
-        if not run.done():
+        if run.done():
+            why = str(run.exception())
+        else:
+            why = f"no change for {stall_s:g} s of real time"
             run.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(run, timeout=30)
         say(f"stalled after {said!r} (attempt {attempt} of {attempts}), playing the day again")
     raise StalledRunError(
         f"day {day.seed} with {strategy} stalled {attempts} times, the last time after "
-        f"{said!r}: no change for {stall_s:g} s of real time"
+        f"{said!r}: {why}"
     )
 
 

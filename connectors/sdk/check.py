@@ -2,7 +2,8 @@
 schema: each `type:` resolves to a connector class and the entry's settings fit that class's
 `Settings` model, with FILE:LINE:COL positions.
 
-It lives apart from `connectors.sdk.run`, so validating imports no Kafka consumer or runner.
+It lives apart from `connectors.sdk.run`, so validating imports no connector runner, event
+consumer or Temporal client.
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def test_a_connector_reads_the_topics_of_what_it_handles() -> None:
 
 
 def test_validating_connectors_loads_no_runner() -> None:
-    """`warmline validate` checks connector settings without the runner, its Kafka consumer or
+    """`warmline validate` checks connector settings without the runner, the event consumer or
     Temporal's client: a configuration check answers in about a second."""
     heavy = ("connectors.sdk.runner", "temporalio.client", "warmline.events.consuming")
     assert loaded_by("connectors.sdk.check", heavy) == []
