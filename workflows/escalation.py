@@ -76,6 +76,11 @@ SUPERVISOR_QUEUE = "supervisor"
 FREE_WHEN_CONVERSATION_GONE = "free-slot-when-the-conversation-is-gone"
 """Patch marker: an accept whose conversation has already ended frees the roster slot (before,
 the slot stayed occupied and `handoff.accepted` went out for a conversation nobody could hold)."""
+OFFERED_IS_NOT_NOBODY = "an-open-offer-restarts-the-nobody-clock"
+"""Patch marker: an open offer (a supervisor's, beside the routing's search) means somebody has
+been offered the conversation. Before, the moment the queue would be given up for want of
+anybody stayed in the wake-up times after it passed, and the queue polled the roster on 1 ms
+timers until that offer was accepted or expired: hundreds of activities in a crisis lane."""
 MAX_WAIT_RETRY = timedelta(minutes=2)
 """Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
 
@@ -375,7 +380,7 @@ class EscalationWorkflow:
                     return True
                 open_offers = self._open()
                 searching = len([o for o in open_offers if o.assigned_by is None])
-                if made:
+                if made or (open_offers and workflow.patched(OFFERED_IS_NOT_NOBODY)):
                     nobody_since = None
                 elif not open_offers:
                     nobody_since = nobody_since or now

@@ -11,6 +11,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories cover    # only the evening-cover ranking
     .venv/bin/python -m tests.workflows.record_histories responder # only the held crisis responder
     .venv/bin/python -m tests.workflows.record_histories assigned  # only a supervisor's assignment
+    .venv/bin/python -m tests.workflows.record_histories late-assigned # only a late assignment
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -29,6 +30,9 @@ hands and holds the next crisis responder back from ordinary work instead. `rout
 a crisis the wellness filter leaves with nobody (staff-nia at the consecutive-crisis cap, the other
 crisis staff on a break): the lane pages sup-night, who assigns it to staff-luis (refused: on a
 break) and then to staff-nia, who accepts; the roster's history holds its `assign_to`.
+`routed-late-assigned-*` is the same crisis assigned to staff-nia 15 s after the page, accepted 8 s
+later: since an open offer restarts the escalation's nobody clock, it asks the roster once while the
+offer is open, where before it polled on 1 ms timers from the page's 20 s on.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -309,23 +313,27 @@ async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id:
     await save_routed(client, handle, escalation, "routed-departure")
 
 
-async def record_assigned(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
-    """A paged crisis a supervisor assigns to someone the wellness filter left out."""
+async def record_assigned(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str, *, late: bool = False
+) -> None:
+    """A paged crisis a supervisor assigns to someone the wellness filter left out; `late`: 15 s
+    after the page, and accepted 8 s after the assignment."""
     from temporalio.client import WorkflowUpdateFailedError
 
     from warmline.escalation import AssignRequest
 
     client = env.client
     policy = peer_support_policy(task_queue, roster_id)
-    handle, escalation = await open_conversation(
-        client, task_queue, policy, "routed-assigned", ROUTED["crisis"]
-    )
+    name = "routed-late-assigned" if late else "routed-assigned"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["crisis"])
     while True:
         with contextlib.suppress(RPCError):
             if (await escalation.query(EscalationWorkflow.view)).paged_supervisor:
                 break
         await env.sleep(timedelta(seconds=1))
         await asyncio.sleep(0.2)
+    if late:
+        await env.sleep(timedelta(seconds=15))
     with contextlib.suppress(WorkflowUpdateFailedError):
         await escalation.execute_update(
             EscalationWorkflow.assign,
@@ -338,9 +346,11 @@ async def record_assigned(env: WorkflowEnvironment, task_queue: str, roster_id: 
             supervisor_id="sup-night", specialist_id="staff-nia", reason="knows the caller"
         ),
     )
+    if late:
+        await env.sleep(timedelta(seconds=8))
     await accept_crisis(handle, escalation, offer.offer_id, "staff-nia")
-    await complete_and_save(client, handle, escalation, "staff-nia", "routed-assigned")
-    await save(client, roster_id, "routed-assigned-roster")
+    await complete_and_save(client, handle, escalation, "staff-nia", name)
+    await save(client, roster_id, f"{name}-roster")
 
 
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
@@ -393,7 +403,7 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
 
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure`, `cover`, `responder` or `assigned`."""
+    `departure`, `cover`, `responder`, `assigned` or `late-assigned`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -441,12 +451,14 @@ async def main(only: str | None = None) -> None:
                             env, "record", await own_roster("recordings-departure")
                         )
                         return
-                    if only == "assigned":
+                    if only in {"assigned", "late-assigned"}:
                         wellness.write(WorkerWellness(worker_id="staff-nia", crisis_blocked=True))
                         for person in ("staff-ren", "staff-luis"):
                             wellness.write(WorkerWellness(worker_id=person, on_break=True))
-                        roster_id = await own_roster("recordings-assigned")
-                        await record_assigned(env, "record", roster_id)
+                        roster_id = await own_roster(f"recordings-{only}")
+                        await record_assigned(
+                            env, "record", roster_id, late=only == "late-assigned"
+                        )
                         return
                     if only == "orphan":
                         await record_orphan(env, "record", await own_roster("recordings-orphan"))

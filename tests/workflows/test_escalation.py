@@ -876,6 +876,39 @@ async def test_a_paged_supervisor_assigns_someone_the_wellness_filter_left_out(
     assert (outcome.status, outcome.accepted_by) == (EscalationStatus.ACCEPTED, "staff-nia")
 
 
+async def test_an_assigned_offer_held_past_the_nobody_clock_does_not_poll_the_roster(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment
+) -> None:
+    # After the page the queue counts how long nobody could be offered the crisis (the lane's
+    # 20 s). A supervisor's offer made within that time is somebody: the roster is asked again
+    # on the usual backoff, not on 1 ms timers once those 20 s have passed.
+    scene = await crisis_nobody_may_take(workflow_env, routed)
+
+    async def paged() -> str | None:
+        try:
+            return (await scene.escalation_view()).paged_supervisor
+        except Exception:  # noqa: BLE001 - the child may not have started yet
+            return None
+
+    await eventually(paged, "the page", skipping=workflow_env)
+    await workflow_env.sleep(timedelta(seconds=15))
+    offer = await scene.escalation().execute_update(
+        EscalationWorkflow.assign, by_supervisor("staff-nia")
+    )
+    await workflow_env.sleep(timedelta(seconds=8))  # past the page's 20 s, within the offer's
+    await scene.accept(offer)
+    await scene.owned_by("staff-nia")
+
+    history = await scene.escalation().fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    asks_while_assigned = scheduled[scheduled.index("roster_assign_to") :].count("roster_reserve")
+    assert asks_while_assigned <= 2, f"{asks_while_assigned} roster asks while the offer was open"
+
+
 async def test_an_assigned_offer_that_expires_leaves_the_escalation_paged_and_offering(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:

@@ -29,6 +29,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-cover-crisis-escalation", "routed-cover-roster"} <= names
     assert {"routed-responder-crisis-escalation", "routed-responder-roster"} <= names
     assert {"routed-assigned-escalation", "routed-assigned-roster"} <= names
+    assert {"routed-late-assigned-escalation", "routed-late-assigned-roster"} <= names
 
 
 @pytest.mark.parametrize(
