@@ -121,10 +121,13 @@ the replay is the same run."""
 ATTEMPTS = 3
 UPDATE_WAIT_S = 10.0
 """Real time the driver's update may take to be answered. A tiny day's updates take well under a
-second, but the test server now and then never admits one: the accept of a supervisor's
-assignment in the paged-crisis test's day hung in 9 of 25 plays of that day in a loop against
-one Kafka and Redis (the start RPC of the update never returned). The run is then stalled for
-sure, and is played again once this wait ends instead of after `STALL_S` without a change."""
+second, but the test server can leave a workflow without another workflow task, and then never
+admits an update: it refuses a completion that cancels a timer which fired while the task ran
+("invalid history builder state for action", temporalio/sdk-java#2606 and #3088). The escalation
+used to poll the roster on 1 ms timers while a supervisor's offer was open, which made that race
+near-certain: the accept of that offer hung in 9 of 25 plays of the paged-crisis test's day, and
+in none of 25 once the escalation was fixed. Any timer cancelled as it fires can still meet it, so
+such a run is played again once this wait ends instead of after `STALL_S` without a change."""
 
 T = TypeVar("T")
 

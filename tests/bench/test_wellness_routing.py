@@ -46,8 +46,9 @@ STALL_S = 90.0
 run with no change for this long has met the time-skipping server's stall
 (`bench.wellness_routing.STALL_S`) and is played again on a fresh server."""
 ATTEMPTS = 5
-"""The paged-crisis day's accept went unanswered in 2 of 3 plays in one CI run (see
-`bench.wellness_routing.UPDATE_WAIT_S`); each such play costs about 18 s."""
+"""The paged-crisis day's accept went unanswered in 2 of 3 plays in one CI run before the
+escalation stopped polling on 1 ms timers (see `bench.wellness_routing.UPDATE_WAIT_S`); a play
+that meets the test server's timer race costs about 18 s."""
 TINY_TEAM = (
     Member("staff-a", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
     Member("staff-b", crisis_trained=True, capacity=1, starts=0, ends=1.2, skills=CRISIS_SKILLS),
