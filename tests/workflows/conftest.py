@@ -8,10 +8,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer
+from temporalio.client import WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -149,13 +151,35 @@ async def routed(
                 task_queue=task_queue, policy=policy, live_view=live_view, wellness=wellness
             )
             yield deployment
+            polling: dict[str, int] = {}
             # Leftover timers with no worker to answer them would stall later tests' time skipping.
             for workflow_id in [*deployment.started, roster_id]:
+                handle = workflow_env.client.get_workflow_handle(workflow_id)
                 with contextlib.suppress(RPCError):
-                    await workflow_env.client.get_workflow_handle(workflow_id).terminate()
+                    if (count := instant_timers(await handle.fetch_history())) > INSTANT_TIMERS:
+                        polling[workflow_id] = count
+                    await handle.terminate()
+            assert not polling, f"a wake-up moment already past, timers of 1 ms: {polling}"
     publisher.close()
     live_view.close()
     wellness.close()
+
+
+INSTANT_TIMERS = 2
+"""How many 1 ms timers a workflow of a test may start. One is a wake-up moment that passed while
+an activity ran (an offer's deadline); a run of them is a loop waking on a moment already past,
+which asks the roster on every turn (as an escalation did while a supervisor's offer was open)."""
+
+
+def instant_timers(history: WorkflowHistory) -> int:
+    """The timers of `history` that were started to fire at once (1 ms or less)."""
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+        and e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        <= timedelta(milliseconds=1)
+    )
 
 
 def lone_grief_escalation(routing: RoutingPolicy, conversation: str) -> EscalationInput:
