@@ -798,6 +798,18 @@ async def crisis_nobody_may_take(env: WorkflowEnvironment, deployment: RoutedDep
     return scene
 
 
+async def paged(scene: Scene) -> str:
+    """The supervisor the escalation of `scene` paged, skipping time until it has."""
+
+    async def probe() -> str | None:
+        try:
+            return (await scene.escalation_view()).paged_supervisor
+        except Exception:  # noqa: BLE001 - the child may not have started yet
+            return None
+
+    return await eventually(probe, "the page", skipping=scene.env)
+
+
 def by_supervisor(specialist: str, reason: str = "") -> AssignRequest:
     return AssignRequest(supervisor_id="sup-night", specialist_id=specialist, reason=reason)
 
@@ -883,14 +895,7 @@ async def test_an_assigned_offer_held_past_the_nobody_clock_does_not_poll_the_ro
     # 20 s). A supervisor's offer made within that time is somebody: the roster is asked again
     # on the usual backoff, not on 1 ms timers once those 20 s have passed.
     scene = await crisis_nobody_may_take(workflow_env, routed)
-
-    async def paged() -> str | None:
-        try:
-            return (await scene.escalation_view()).paged_supervisor
-        except Exception:  # noqa: BLE001 - the child may not have started yet
-            return None
-
-    await eventually(paged, "the page", skipping=workflow_env)
+    await paged(scene)
     await workflow_env.sleep(timedelta(seconds=15))
     offer = await scene.escalation().execute_update(
         EscalationWorkflow.assign, by_supervisor("staff-nia")
@@ -913,14 +918,7 @@ async def test_an_assigned_offer_that_expires_leaves_the_escalation_paged_and_of
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
     scene = await crisis_nobody_may_take(workflow_env, routed)
-
-    async def paged() -> str | None:
-        try:
-            return (await scene.escalation_view()).paged_supervisor
-        except Exception:  # noqa: BLE001 - the child may not have started yet
-            return None
-
-    await eventually(paged, "the page", skipping=workflow_env)
+    await paged(scene)
     offer = await scene.escalation().execute_update(
         EscalationWorkflow.assign, by_supervisor("staff-nia")
     )
