@@ -374,3 +374,39 @@ expect:
         "✗ step 2 (at 10s, assign): refused: the escalation has not paged a supervisor"
         in result.stdout
     )
+
+
+def test_a_step_the_server_never_answers_ends_the_run_with_a_message(
+    tmp_path: Path, embedded_services: Endpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Temporal's test server can stop answering a workflow's updates (see `ANSWER_WAIT_S`):
+    the run ends with a message naming the step, not a wait for ever."""
+    import asyncio
+
+    from warmline.errors import WarmlineError
+    from warmline.simulate import runner
+
+    async def never_answered(_driver: object, _step: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(runner, "ANSWER_WAIT_S", 0.5)
+    monkeypatch.setattr(runner._Driver, "perform", never_answered)
+    path = write(
+        tmp_path,
+        f"""steps:
+  - at: 0s
+    message: {{conversation: c1, text: "{GRIEF}"}}
+  - at: 1m
+    close: {{conversation: c1}}
+expect:
+  - not_event: io.warmline.escalation.assigned.v1
+""",
+    )
+    loaded = load_scenario(path, config_path=ONLINE_SHOP)
+    with pytest.raises(WarmlineError) as stalled:
+        run_scenario(loaded, kafka=embedded_services.kafka, redis=embedded_services.redis)
+    assert str(stalled.value) == (
+        "step 1 (at 0s, message) had no answer within 0.5 s of real time: Temporal's "
+        "time-skipping test server stopped answering (a fault of that server, "
+        "temporalio/sdk-java#3088); run the scenario again"
+    )

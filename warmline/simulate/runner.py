@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ from warmline.annotation.model import (
     policy_from_config,
 )
 from warmline.annotation.model import AnnotatorSpec as LoopAnnotator
+from warmline.config.durations import format_duration
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     CloseRequest,
@@ -57,6 +59,7 @@ from warmline.conversation import (
     TransferRequest,
     workflow_id,
 )
+from warmline.errors import WarmlineError
 from warmline.escalation import (
     AcceptRequest,
     AssignRequest,
@@ -79,7 +82,7 @@ from warmline.runtime import (
     wellness_policy,
 )
 from warmline.services import temporal_test_server_path
-from warmline.simulate.report import Run, StepError
+from warmline.simulate.report import Run, StepError, step_label
 from warmline.simulate.scenario import (
     AnnotateStep,
     AssignStep,
@@ -122,12 +125,29 @@ VIEW_SETTLE_S = 0.3
 sent has reached the view."""
 OFFER_WAIT_S = 3.0
 """How long (real time) a step waits for an offer or a handoff it needs to appear."""
+ANSWER_WAIT_S = 60.0
+"""Real time a step, or a skip of the clock, may take before the run is given up. Both take
+seconds at most; Temporal's time-skipping test server can leave a workflow without a further
+workflow task (it refuses a completion that cancels a timer which fired while the task ran,
+temporalio/sdk-java#3088), and then never answers an update to it: without a bound the command
+would wait for ever."""
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
 
 
 class StepFailedError(Exception):
     """A step could not be performed (no open offer, refused by the workflow...)."""
+
+
+class SimulationStalledError(WarmlineError):
+    """The test server stopped answering: the run cannot go on, and a second run usually can."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} within {ANSWER_WAIT_S:g} s of real time: Temporal's time-skipping test "
+            "server stopped answering (a fault of that server, temporalio/sdk-java#3088); "
+            "run the scenario again"
+        )
 
 
 async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, redis: str) -> Run:
@@ -204,6 +224,14 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         store.close()
         redis_client.close()
     return run
+
+
+async def answered(work: Awaitable[None], what: str) -> None:
+    """`work` done, or `SimulationStalledError` saying `what` after `ANSWER_WAIT_S`."""
+    try:
+        await asyncio.wait_for(work, ANSWER_WAIT_S)
+    except TimeoutError:
+        raise SimulationStalledError(what) from None
 
 
 def _quiet_runtime() -> Runtime:
@@ -348,8 +376,9 @@ class _Driver:
                     views[index] = await self._view(check.worker)
                 continue
             step = scenario.steps[index]
+            label = step_label(StepError(index, step.at, step.kind, ""))
             try:
-                await self.perform(step)
+                await answered(self.perform(step), f"step {label} had no answer")
             except StepFailedError as error:
                 if step.refused is None or step.refused not in str(error):
                     errors.append(StepError(index, step.at, step.kind, str(error)))
@@ -369,7 +398,10 @@ class _Driver:
             now = await self.env.get_current_time()
             if now >= moment:
                 return
-            await self.env.sleep(min(skip, moment - now))
+            await answered(
+                self.env.sleep(min(skip, moment - now)),
+                f"the clock did not move on from {format_duration(now - self.start)}",
+            )
             await asyncio.sleep(SETTLE_S)
             seen = await self.pump.drain()
             skip = SKIP if seen else min(skip * 2, MAX_SKIP)
