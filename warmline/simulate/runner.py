@@ -329,12 +329,14 @@ class _Driver:
                 task_queue=self.task_queue,
             )
         # Everyone available starts a shift, as `SetAvailability` would start it: their exposure,
-        # breaks and check-ins run from the scenario's start (a few milliseconds before it).
+        # breaks and check-ins run from the scenario's start (a moment before it). One at a time,
+        # in id order: the wellness-aware outlook counts the budget's pace until the shift ends,
+        # so a shift started later ranks later once the starts are a tenth of a second apart (a
+        # loaded machine), and the routing's tie-break on equal outlooks is the id. Started
+        # together, which shift ended first was the machine's choice.
         working = [m.id for m in settings.members if m.id not in unavailable]
-        workers = [*working, *(a.id for a in annotators)]
-        for worker in workers:
+        for worker in sorted([*working, *(a.id for a in annotators)]):
             await self.wellness.availability(worker, True)
-        for worker in workers:
             await self._wait_for_shift(worker)
         self.start = await self.env.get_current_time()
 
