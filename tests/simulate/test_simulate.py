@@ -377,7 +377,7 @@ expect:
 
 
 def test_a_step_the_server_never_answers_ends_the_run_with_a_message(
-    tmp_path: Path, embedded_services: Endpoints, monkeypatch: pytest.MonkeyPatch
+    embedded_services: Endpoints, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Temporal's test server can stop answering a workflow's updates (see `ANSWER_WAIT_S`):
     the run ends with a message naming the step, not a wait for ever."""
@@ -391,18 +391,7 @@ def test_a_step_the_server_never_answers_ends_the_run_with_a_message(
 
     monkeypatch.setattr(runner, "ANSWER_WAIT_S", 0.5)
     monkeypatch.setattr(runner._Driver, "perform", never_answered)
-    path = write(
-        tmp_path,
-        f"""steps:
-  - at: 0s
-    message: {{conversation: c1, text: "{GRIEF}"}}
-  - at: 1m
-    close: {{conversation: c1}}
-expect:
-  - not_event: io.warmline.escalation.assigned.v1
-""",
-    )
-    loaded = load_scenario(path, config_path=ONLINE_SHOP)
+    loaded = load_scenario(ROOT / "examples" / "scenarios" / "crisis-first-accept-wins.yaml")
     with pytest.raises(WarmlineError) as stalled:
         run_scenario(loaded, kafka=embedded_services.kafka, redis=embedded_services.redis)
     assert str(stalled.value) == (

@@ -95,7 +95,8 @@ class Report:
             )
         console.print(table)
         for error in self.run.step_errors:
-            console.print(Text(f"✗ step {step_label(error)}: {error.message}", style="red"))
+            label = step_label(error.index, error.at, error.kind)
+            console.print(Text(f"✗ step {label}: {error.message}", style="red"))
         for result in self.results:
             mark, style = ("✓", "green") if result.passed else ("✗", "red")
             line = f"{mark} {result.expectation.describe()}: {result.detail}"
@@ -214,9 +215,9 @@ def _short(event_type: str) -> str:
     return event_type.removeprefix("io.warmline.").removesuffix(".v1")
 
 
-def step_label(error: StepError) -> str:
+def step_label(index: int, at: timedelta, kind: str) -> str:
     """How a step is named in a report: its number, moment and kind."""
-    return f"{error.index + 1} (at {_offset_s(error.at):g}s, {error.kind})"
+    return f"{index + 1} (at {_offset_s(at):g}s, {kind})"
 
 
 def _compact(data: dict[str, Any]) -> str:

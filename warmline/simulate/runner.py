@@ -378,7 +378,7 @@ class _Driver:
                     views[index] = await self._view(check.worker)
                 continue
             step = scenario.steps[index]
-            label = step_label(StepError(index, step.at, step.kind, ""))
+            label = step_label(index, step.at, step.kind)
             try:
                 await answered(self.perform(step), f"step {label} had no answer")
             except StepFailedError as error:
