@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from warmline.annotation.redact import Redactor
+from warmline.config.model import LLM_CALL_DEADLINE, Provider, WarmlineConfig
 from warmline.config.model import LexiconProvider as LexiconProviderConfig
 from warmline.config.model import LlmProvider as LlmProviderConfig
 from warmline.config.model import LocalProvider as LocalProviderConfig
-from warmline.config.model import Provider, WarmlineConfig
 from warmline.conversation import EscalationPolicy, RuleSpec
 from warmline.errors import WarmlineError
 from warmline.escalation import CrisisLane, QueueSpec, Referral, RoutingPolicy
@@ -178,6 +178,7 @@ def build_provider(provider: Provider, *, shadow_log: ShadowLog | None = None) -
             api_key=provider.api_key.reveal() if provider.api_key else None,
             timeout_s=provider.timeout.total_seconds(),
             max_retries=provider.max_retries,
+            deadline_s=LLM_CALL_DEADLINE.total_seconds(),
         )
         return providers.build_provider("llm", llm=settings)
     if isinstance(provider, LocalProviderConfig):

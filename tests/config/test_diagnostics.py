@@ -57,6 +57,20 @@ def test_unknown_key_inside_a_discriminated_union(shop: Path, edit: Edit) -> Non
     assert "unknown key 'timout'; did you mean 'timeout'?" in message
 
 
+def test_a_model_timeout_past_the_call_deadline_is_refused(shop: Path, edit: Edit) -> None:
+    edit(
+        shop,
+        "  provider:\n    type: lexicon\n",
+        "  provider:\n    type: llm\n    base_url: https://x.example/v1\n    model: m\n"
+        "    timeout: 40s\n",
+    )
+    line = _line_of(shop, "    timeout: 40s")
+    assert _messages(shop) == [
+        f"{shop}:{line}:14: triage.provider.timeout: timeout (40s) must be between 1ms and "
+        "25s: one triage call has 25s for every attempt and wait together"
+    ]
+
+
 def test_unknown_top_level_key_lists_nothing_silly(shop: Path, edit: Edit) -> None:
     edit(shop, "\ntenants:\n", "\ntennants:\n")
     messages = _messages(shop)

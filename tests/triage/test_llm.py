@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from warmline.config.model import LLM_CALL_DEADLINE
 from warmline.triage.errors import (
     MalformedAnswerError,
     ModelRefusalError,
@@ -26,6 +27,7 @@ from warmline.triage.errors import (
 from warmline.triage.llm import LLMProvider, LLMSettings, answer_schema
 from warmline.triage.provider import build_provider, triage
 from warmline.triage.types import ContextMessage, RiskFlag, Role, TriageRequest
+from workflows.conversation import ACTIVITY_TIMEOUT
 
 API_KEY = "test-key"
 MODEL = "triage-mini"
@@ -366,6 +368,34 @@ def test_slow_answer_every_time_is_unavailable(
     fake.script += [Reply(delay_s=0.6, body="{}")] * 2
     with pytest.raises(ProviderUnavailableError, match=r"no answer within 0\.2s"):
         make(url, client, timeout_s=0.2, max_retries=1).triage(REQUEST)
+
+
+def test_retries_stop_at_the_call_deadline(api: tuple[FakeAPI, str], client: httpx.Client) -> None:
+    fake, url = api
+    fake.script += [Reply(delay_s=1.0, body="{}")] * 6
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailableError, match=r"after 2 attempt\(s\), and another would"):
+        make(url, client, timeout_s=0.3, max_retries=5, deadline_s=1.0).triage(REQUEST)
+    assert time.monotonic() - started < 0.9
+    assert fake.calls == 2
+
+
+def test_a_retry_after_past_the_deadline_ends_the_call_at_once(
+    api: tuple[FakeAPI, str], client: httpx.Client
+) -> None:
+    fake, url = api
+    fake.script.append(Reply(429, "{}", {"Retry-After": "30"}))
+    sleeps = Sleeps()
+    with pytest.raises(ProviderUnavailableError, match=r"429 after 1 attempt.*25s deadline"):
+        make(url, client, sleeps, max_backoff_s=60.0).triage(REQUEST)
+    assert fake.calls == 1
+    assert sleeps.waits == []
+
+
+def test_the_call_deadline_fits_in_the_triage_activity() -> None:
+    assert LLMSettings(base_url="http://x", model="m").deadline_s == 25.0
+    assert LLM_CALL_DEADLINE.total_seconds() == 25.0
+    assert LLM_CALL_DEADLINE < ACTIVITY_TIMEOUT
 
 
 def test_unreachable_endpoint_is_unavailable(client: httpx.Client) -> None:

@@ -165,14 +165,22 @@ class LocalProvider(Model):
     """A locally trained classifier (TF-IDF + logistic regression) loaded from disk."""
 
     type: Literal["local"]
+    """Selects this provider: `local`."""
     model_path: RelativePath | None = None
     """Model directory (`model.json` + `weights.npz`); omit it for the model warmline ships."""
+
+
+LLM_CALL_DEADLINE = timedelta(seconds=25)
+"""All of one triage call to a model, its retries and their waits together: under the triage
+activity's 30 s start-to-close timeout, so the provider's own error reaches Temporal rather than a
+timeout that abandons the attempt while its request still runs."""
 
 
 class LlmProvider(Model):
     """An OpenAI-compatible chat-completions endpoint."""
 
     type: Literal["llm"]
+    """Selects this provider: `llm`."""
     base_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
     """Base URL of the API, e.g. `https://api.example.com/v1`."""
     model: str
@@ -180,9 +188,22 @@ class LlmProvider(Model):
     api_key: Secret | None = None
     """API key, as an `${ENV}` reference."""
     timeout: Duration = timedelta(seconds=10)
-    """Per-request timeout."""
+    """Per-request timeout; at most 25s, the time one triage call has for all its attempts."""
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
-    """Attempts after the first, done by Temporal's retry policy (the client retries nothing)."""
+    """Attempts after the first, made by the provider itself on timeouts, 408/409/429 and 5xx
+    (honouring `Retry-After`), as long as they fit in the call's 25s; what still fails is then
+    retried by Temporal's triage retry policy (5 attempts)."""
+
+    @field_validator("timeout")
+    @classmethod
+    def _fits_in_the_call(cls, value: timedelta) -> timedelta:
+        if not value or value > LLM_CALL_DEADLINE:
+            raise ValueError(
+                f"timeout ({format_duration(value)}) must be between 1ms and "
+                f"{format_duration(LLM_CALL_DEADLINE)}: one triage call has "
+                f"{format_duration(LLM_CALL_DEADLINE)} for every attempt and wait together"
+            )
+        return value
 
 
 Provider = Annotated[LexiconProvider | LocalProvider | LlmProvider, Field(discriminator="type")]

@@ -55,6 +55,10 @@ class LLMSettings(BaseModel):
     backoff_s: float = Field(default=0.5, ge=0)
     """First wait between attempts; doubles each retry unless the server sends `Retry-After`."""
     max_backoff_s: float = Field(default=10.0, ge=0)
+    deadline_s: float = Field(default=25.0, gt=0)
+    """All attempts and waits of one call together: no attempt starts, and no wait begins, that
+    would end past it. Under the triage activity's timeout, so the caller sees this provider's
+    error, not an abandoned attempt."""
 
 
 class LLMEmotion(BaseModel):
@@ -191,47 +195,55 @@ class LLMProvider:
         if self._settings.api_key is not None:
             headers["Authorization"] = f"Bearer {self._settings.api_key}"
         attempts = self._settings.max_retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+        started = time.monotonic()
+        for attempt in range(1, attempts + 1):
+            timeout = min(self._settings.timeout_s, self._remaining(started))
+            retry_after: str | None = None
+            cause: httpx.HTTPError | None = None
+            detail = ""
             try:
                 response = self._client.post(
-                    self._url, json=payload, headers=headers, timeout=self._settings.timeout_s
+                    self._url, json=payload, headers=headers, timeout=timeout
                 )
             except httpx.TimeoutException as exc:
-                if last:
-                    raise ProviderUnavailableError(
-                        f"{self._url}: no answer within {self._settings.timeout_s}s "
-                        f"after {attempts} attempt(s)"
-                    ) from exc
-                self._sleep(self._backoff(attempt, None))
-                continue
+                failure, cause = f"no answer within {timeout:.3g}s", exc
             except httpx.TransportError as exc:
-                if last:
-                    raise ProviderUnavailableError(f"{self._url}: {exc}") from exc
-                self._sleep(self._backoff(attempt, None))
-                continue
-            if response.status_code in _RETRYABLE_STATUS:
-                if last:
-                    raise ProviderUnavailableError(
-                        f"{self._url}: HTTP {response.status_code} after {attempts} attempt(s): "
-                        f"{_excerpt(response.text)}"
-                    )
-                self._sleep(self._backoff(attempt, response.headers.get("Retry-After")))
-                continue
-            if response.status_code >= 400:
-                raise ProviderRejectedError(
-                    f"{self._url}: HTTP {response.status_code}: {_excerpt(response.text)}"
-                )
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise MalformedAnswerError(
-                    f"{self._url}: response is not JSON: {_excerpt(response.text)}"
-                ) from exc
-            if not isinstance(body, dict):
-                raise MalformedAnswerError(f"{self._url}: response is not a JSON object")
-            return body
+                failure, cause = str(exc), exc
+            else:
+                if response.status_code not in _RETRYABLE_STATUS:
+                    return self._accepted(response)
+                failure, detail = f"HTTP {response.status_code}", f": {_excerpt(response.text)}"
+                retry_after = response.headers.get("Retry-After")
+            wait = self._backoff(attempt - 1, retry_after)
+            if attempt == attempts:
+                raise ProviderUnavailableError(
+                    f"{self._url}: {failure} after {attempt} attempt(s){detail}"
+                ) from cause
+            if wait + min(self._settings.timeout_s, 1.0) > self._remaining(started):
+                raise ProviderUnavailableError(
+                    f"{self._url}: {failure} after {attempt} attempt(s), and another would end "
+                    f"past the call's {self._settings.deadline_s:g}s deadline{detail}"
+                ) from cause
+            self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def _remaining(self, started: float) -> float:
+        return self._settings.deadline_s - (time.monotonic() - started)
+
+    def _accepted(self, response: httpx.Response) -> dict[str, Any]:
+        if response.status_code >= 400:
+            raise ProviderRejectedError(
+                f"{self._url}: HTTP {response.status_code}: {_excerpt(response.text)}"
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise MalformedAnswerError(
+                f"{self._url}: response is not JSON: {_excerpt(response.text)}"
+            ) from exc
+        if not isinstance(body, dict):
+            raise MalformedAnswerError(f"{self._url}: response is not a JSON object")
+        return body
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
         wait = self._settings.backoff_s * 2.0**attempt
