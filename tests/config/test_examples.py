@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -91,6 +92,39 @@ def test_validate_examples_directory_with_the_installed_command(installed: Insta
 def test_committed_schema_file_is_current() -> None:
     committed = json.loads((EXAMPLES / "warmline.schema.json").read_text(encoding="utf-8"))
     assert committed == json_schema(), "regenerate: warmline schema > examples/warmline.schema.json"
+
+
+def _patterned_defaults(node: object) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str) and isinstance(node.get("default"), str):
+            yield node["pattern"], node["default"]
+        for child in node.values():
+            yield from _patterned_defaults(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _patterned_defaults(child)
+
+
+def test_schema_defaults_are_written_as_a_file_would_write_them() -> None:
+    """An editor that fills in a default must not produce a file that fails validation."""
+    defaults = list(_patterned_defaults(json_schema()))
+    assert len(defaults) >= 10, "the durations' defaults are in the schema"
+    assert [d for p, d in defaults if not re.fullmatch(p, d)] == []
+    assert {"4h", "15m", "0s"} <= {d for _, d in defaults}
+
+
+def test_every_key_in_the_schema_is_described() -> None:
+    """Editors show the description on hover; a duration's generic text says nothing of the key."""
+    schema = json_schema()
+    models = [schema, *schema["$defs"].values()]
+    undescribed = [
+        f"{model.get('title')}.{key}"
+        for model in models
+        for key, field in model.get("properties", {}).items()
+        if not field.get("description", "").strip()
+        or field["description"].startswith("A duration:")
+    ]
+    assert undescribed == []
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.parent.name)

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
 
 from warmline.config.durations import Duration, format_duration
@@ -157,6 +158,7 @@ class LexiconProvider(Model):
     """The built-in lexicon scorer: no model files, no network."""
 
     type: Literal["lexicon"]
+    """Selects this provider: `lexicon`."""
     lexicon: RelativePath | None = None
     """Optional extra lexicon file (one `word<TAB>emotion<TAB>weight` a line)."""
 
@@ -213,6 +215,7 @@ class Helpline(Model):
     """A referral resource offered to a customer in crisis."""
 
     name: str
+    """Name the customer is given, e.g. `Samaritans`."""
     phone: str | None = None
     """Phone number as dialled in the country."""
     text: str | None = None
@@ -270,6 +273,7 @@ class EscalationRule(Model):
     """When a condition holds, the conversation is escalated to a queue."""
 
     name: Identifier
+    """Unique rule name, shown in the handoff as the rule that fired."""
     when: ConditionText
     """Condition in the safe expression language, e.g. `distress >= 0.7 for 2 messages`."""
     queue: Identifier
@@ -286,6 +290,7 @@ class Triage(Model):
     provider: Provider = Field(default_factory=lambda: LexiconProvider(type="lexicon"))
     """The triage model."""
     crisis: CrisisPolicy
+    """The crisis screen, run on every message: where crises go and who is paged."""
     rules: list[EscalationRule] = Field(default_factory=list)
     """Evaluated in order on every message; the first that holds escalates."""
 
@@ -302,7 +307,9 @@ class Specialist(Model):
     """A trained person who takes over escalated conversations."""
 
     id: Identifier
+    """Stable id, used in events, offers and the specialist API."""
     name: str
+    """Display name."""
     skills: list[Identifier] = Field(default_factory=list)
     """Skills offered; a queue only offers to specialists with all its skills."""
     capacity: Annotated[int, Field(ge=1, le=20)] = 2
@@ -319,10 +326,13 @@ class Supervisor(Model):
     """A person paged when offers are not accepted in time; also a wellness lead if flagged."""
 
     id: Identifier
+    """Stable id, named by queues and the crisis lane as the one paged."""
     name: str
+    """Display name."""
     wellness_lead: bool = False
     """May see team-level wellness and, if the policy allows, check-in notes."""
     token: Secret
+    """Bearer token the supervisor client authenticates with."""
 
 
 class Queue(Model):
@@ -394,6 +404,7 @@ class Handoff(Model):
     template: RelativePath
     """Jinja2 template (rendered sandboxed; customer text is passed as data)."""
     context: HandoffContext = Field(default_factory=HandoffContext)
+    """What the handoff package carries besides the rendered summary."""
     require_risk_acknowledgement: bool = True
     """The specialist must acknowledge risk flags before replying."""
     satisfaction_survey: bool = False
@@ -477,6 +488,7 @@ class ContentWarnings(Model):
     """Protection for annotators reading distressing text."""
 
     enabled: bool = True
+    """Show a content warning on distressing items before the text."""
     blur_above_distress: Fraction = 0.7
     """Text is blurred until revealed when triage distress is above this."""
 
@@ -533,7 +545,9 @@ class Annotator(Model):
     """A person labelling AI decisions."""
 
     id: Identifier
+    """Stable id, used in tasks, agreement reports and the annotator API."""
     name: str
+    """Display name."""
     senior: bool = False
     """Senior annotators adjudicate."""
     skills: list[Identifier] = Field(default_factory=lambda: ["emotions", "tone"])
@@ -542,28 +556,35 @@ class Annotator(Model):
     languages: list[Locale] = Field(default_factory=lambda: ["en"])
     """Languages they read; items in other languages are not assigned to them."""
     token: Secret
+    """Bearer token the annotator client authenticates with."""
 
 
 class Annotation(Model):
     """The human feedback loop that keeps teaching the triage model."""
 
     taxonomy: Taxonomy
+    """The labels annotators choose from: a GoEmotions taxonomy or one of your own."""
     label_map: dict[str, str] = Field(default_factory=dict)
     """Taxonomy label -> model label, where they differ; an unmapped label is kept as it is.
     Every label must end up a label of the model taxonomy gold labels are recorded in."""
     annotators: list[Annotator] = Field(default_factory=list)
     """People labelling sampled decisions."""
     sampling: Sampling = Field(default_factory=Sampling)
+    """Which AI decisions become annotation tasks."""
     overlap: Annotated[int, Field(ge=1, le=10)] = 3
     """Annotators labelling each task (k)."""
     agreement: Agreement = Field(default_factory=Agreement)
+    """How agreement is measured per batch, and the threshold below which items are adjudicated."""
     adjudication: Adjudication = Field(default_factory=Adjudication)
+    """Who settles items whose annotators disagree."""
     content_warnings: ContentWarnings = Field(default_factory=ContentWarnings)
+    """Warnings and blur for high-distress items."""
     tone_audit_fraction: Fraction = 0.05
     """Share of AI replies audited for tone."""
     batch_size: Annotated[int, Field(ge=2, le=1000)] = 20
     """Labelled items per agreement batch (Krippendorff's alpha is measured per batch)."""
     retraining: Retraining = Field(default_factory=lambda: Retraining(after_gold_labels=500))
+    """When gold labels retrain the triage model, and what a candidate must beat."""
 
     @model_validator(mode="after")
     def _unique_annotators(self) -> Annotation:
@@ -641,7 +662,9 @@ class Exposure(Model):
     """How emotional exposure is measured."""
 
     bands: DistressBands = Field(default_factory=DistressBands)
+    """Distress levels that make a message elevated or high."""
     weights: ExposureWeights = Field(default_factory=ExposureWeights)
+    """Weight per minute of each kind of work, for intensity-weighted exposure."""
 
 
 class Budget(Model):
@@ -659,9 +682,12 @@ class Breaks(Model):
     """Breaks that are scheduled, not merely suggested."""
 
     after_crisis: Duration = timedelta(minutes=15)
+    """Length of the break that follows every crisis conversation."""
     after_intense: Duration = timedelta(minutes=90)
     """A break is due after this much intense (weighted) time."""
     duration: Duration = timedelta(minutes=10)
+    """Length of the break due after `after_intense` of intense work, and of a break the worker
+    asks for ("I need a break now") without naming its length."""
 
 
 class CheckInScale(Model):
@@ -689,11 +715,13 @@ class CheckIns(Model):
     """Short wellbeing check-ins."""
 
     cadence: Duration = timedelta(hours=2)
+    """Time between regular check-ins during a shift."""
     triggers: list[CheckInTrigger] = Field(
         default_factory=lambda: [CheckInTrigger.AFTER_CRISIS, CheckInTrigger.END_OF_SHIFT]
     )
     """Events that prompt a check-in besides the regular cadence."""
     scale: CheckInScale = Field(default_factory=CheckInScale)
+    """The self-report scale a check-in asks for."""
     note_visibility: Literal["worker_only", "wellness_lead"] = "worker_only"
     """Who may read free-text notes; aggregates never show individuals."""
     nudge_after: Duration = timedelta(minutes=15)
@@ -714,19 +742,25 @@ class Rotation(Model):
     off_intense_at_budget: Fraction = 1.0
     """Share of the budget at which a worker leaves intense queues."""
     cooldown: Duration = timedelta(minutes=45)
+    """How long a rotated worker stays off intense queues."""
 
 
 class Wellness(Model):
     """The emotional-labour policy for specialists and annotators."""
 
     exposure: Exposure = Field(default_factory=Exposure)
+    """How exposure is measured."""
     budget: Budget = Field(default_factory=Budget)
+    """The exposure budget: how much intensity-weighted time a shift allows."""
     breaks: Breaks = Field(default_factory=Breaks)
+    """Mandatory breaks after a crisis and after intense work."""
     max_consecutive_crisis: Annotated[int, Field(ge=1, le=10)] = 2
     """Crisis conversations in a row before a worker gets no more crisis offers until they handle a
     non-crisis conversation or a new shift starts (a break does not lift it)."""
     checkins: CheckIns = Field(default_factory=CheckIns)
+    """Check-in cadence, triggers, scale and who may read notes."""
     rotation: Rotation = Field(default_factory=Rotation)
+    """Moving people off intense queues as their budget runs low."""
     min_group_size: Annotated[int, Field(ge=3)] = 5
     """Aggregates over fewer people than this are suppressed."""
 
@@ -743,6 +777,7 @@ class Connector(Model):
     """Turns warmline events into CRM / HR records and feeds inbound events back in."""
 
     name: Identifier
+    """Unique connector name, named by `handoff.context.customer_profile_from`."""
     type: ConnectorType
     """Connector implementation: `hubspot`, `webhook`, `bamboohr`, `grpc`, a type registered by a
     package under the `warmline.connectors` entry points, or `package.module:Class`."""
@@ -776,7 +811,9 @@ class Metadata(Model):
     """Descriptive information about this configuration."""
 
     name: Identifier
+    """Deployment name: keys its Redis views, event sources and model registry entries."""
     description: str = ""
+    """Free text for people reading the file."""
 
 
 class WarmlineConfig(Model):
@@ -787,14 +824,23 @@ class WarmlineConfig(Model):
     api_version: Literal["warmline/v1"] = Field(alias="apiVersion")
     """Format version; `warmline/v1`."""
     kind: Literal["WarmlineConfig"]
+    """Document kind; `WarmlineConfig`."""
     metadata: Metadata
+    """The deployment's name and description."""
     tenants: Annotated[list[Tenant], Field(min_length=1)]
+    """Businesses this deployment serves (at least one)."""
     triage: Triage
+    """How messages are scored, the crisis screen and escalation rules."""
     routing: Routing
+    """Specialists, supervisors and the queues that offer them escalations."""
     handoff: Handoff
+    """The warm handoff's template and context."""
     annotation: Annotation
+    """Annotators, sampling, agreement and retraining: the feedback loop."""
     wellness: Wellness = Field(default_factory=Wellness)
+    """Exposure budgets, breaks, check-ins and rotation."""
     connectors: list[Connector] = Field(default_factory=list)
+    """Connectors that carry events to CRM and HR systems and back."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> WarmlineConfig:
@@ -811,7 +857,19 @@ def _unique(names: list[str], what: str) -> None:
         seen.add(name)
 
 
+class _ConfigJsonSchema(GenerateJsonSchema):
+    """Defaults as they would be written in the file: a duration as `4h`, not pydantic's `PT4H`
+    (which the schema's own pattern, and validation, refuse)."""
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, timedelta):
+            return format_duration(dft)
+        return super().encode_default(dft)
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the configuration file, for YAML language servers."""
-    schema = WarmlineConfig.model_json_schema(by_alias=True, mode="validation")
+    schema = WarmlineConfig.model_json_schema(
+        by_alias=True, mode="validation", schema_generator=_ConfigJsonSchema
+    )
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
