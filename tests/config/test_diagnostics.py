@@ -194,6 +194,25 @@ def test_literal_secret_is_an_error(shop: Path, edit: Edit) -> None:
     ]
 
 
+def test_a_secret_inside_a_setting_mapping_is_an_error(shop: Path) -> None:
+    with shop.open("a", encoding="utf-8") as config:
+        config.write(
+            "connectors:\n"
+            "  - name: hook\n"
+            "    type: webhook\n"
+            "    settings:\n"
+            "      url: https://hooks.example/warmline\n"
+            '      headers: {X-Team: care, X-Api-Key: "${HOOK_KEY}"}\n'
+            '    secrets: {signing_secret: "${HOOK_SECRET}"}\n'
+        )
+    line = _line_of(shop, '      headers: {X-Team: care, X-Api-Key: "${HOOK_KEY}"}')
+    assert _messages(shop) == [
+        f"{shop}:{line}:42: connectors[0].settings.headers.X-Api-Key: setting "
+        "'headers.X-Api-Key' looks like a secret: secrets must be ${ENV} references under "
+        "'secrets:', not plain settings"
+    ]
+
+
 def test_missing_secret_is_fine_at_validation_time(
     shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -40,4 +40,17 @@ def test_literals_are_refused(value: object) -> None:
 
 def test_secret_like_settings() -> None:
     settings = {"url": "https://x", "api_key": "abc", "password": "pw", "other": "${TOKEN}", "n": 1}
-    assert literal_secret_settings(settings) == ["api_key", "password", "other"]
+    assert literal_secret_settings(settings) == [("api_key",), ("password",), ("other",)]
+
+
+def test_secret_like_values_inside_mappings_and_lists() -> None:
+    settings = {
+        "headers": {"X-Api-Key": "${HOOK_KEY}", "Authorization": "Bearer abc", "X-Team": "care"},
+        "recipients": ["ops@example.com", "${PAGER_TOKEN}"],
+        "fields": {"owner": "{{ data.specialist }}"},
+    }
+    assert literal_secret_settings(settings) == [
+        ("headers", "X-Api-Key"),
+        ("headers", "Authorization"),
+        ("recipients", 1),
+    ]

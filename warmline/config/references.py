@@ -195,9 +195,10 @@ def _retraining_off(config: WarmlineConfig) -> Iterator[Problem]:
 
 def _connector_secrets(config: WarmlineConfig) -> Iterator[Problem]:
     for index, connector in enumerate(config.connectors):
-        for name in literal_secret_settings(connector.settings):
+        for path in literal_secret_settings(connector.settings):
+            name = ".".join(str(part) for part in path)
             yield Problem(
-                ("connectors", index, "settings", name),
+                ("connectors", index, "settings", *path),
                 f"setting {name!r} looks like a secret: secrets must be ${{ENV}} references "
                 "under 'secrets:', not plain settings",
             )

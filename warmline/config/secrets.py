@@ -6,7 +6,7 @@ A literal value in a secret field is rejected; resolution happens at load time, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -16,7 +16,9 @@ from pydantic_core import PydanticCustomError
 SECRET_PATTERN = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"  # noqa: S105 - a pattern, not a password
 _REFERENCE = re.compile(SECRET_PATTERN)
 # Setting names that hold credentials; a literal value under such a name is a leaked secret.
-SECRET_LIKE_NAMES = re.compile(r"(?i)(secret|token|password|passwd|api_?key|credential)")
+SECRET_LIKE_NAMES = re.compile(
+    r"(?i)(secret|token|password|passwd|api_?key|credential|authorization)"
+)
 
 
 class SecretNotResolvedError(LookupError):
@@ -68,13 +70,26 @@ def parse_reference(value: object, env: Mapping[str, str] | None, *, resolve: bo
     return SecretRef(name, source[name])
 
 
-def literal_secret_settings(settings: Mapping[str, object]) -> list[str]:
-    """Names of plain settings that hold a credential (by name) or a `${NAME}` reference."""
-    return [
-        name
-        for name, value in settings.items()
-        if is_reference(value) or (SECRET_LIKE_NAMES.search(name) and isinstance(value, str))
-    ]
+def literal_secret_settings(settings: Mapping[str, object]) -> list[tuple[str | int, ...]]:
+    """Where plain settings hold a credential (by name) or a `${NAME}` reference, as paths into
+    `settings`; values inside a mapping (a header, a CRM field) or a list count too, since they
+    are sent as written just the same."""
+    found: list[tuple[str | int, ...]] = []
+    for name, value in settings.items():
+        found.extend((name, *path) for path in _literal_secrets(name, value))
+    return found
+
+
+def _literal_secrets(name: str, value: object) -> Iterator[tuple[str | int, ...]]:
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            yield from ((key, *path) for path in _literal_secrets(str(key), inner))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            if is_reference(inner):
+                yield (index,)
+    elif is_reference(value) or (SECRET_LIKE_NAMES.search(name) and isinstance(value, str)):
+        yield ()
 
 
 def _validate_secret(value: Any, info: ValidationInfo) -> SecretRef:
