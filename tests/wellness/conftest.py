@@ -16,9 +16,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.wellness import WellnessActivities
+from tests.events.contract import in_catalog
 from warmline.events import DomainEvent, EventPublisher, from_record
 from warmline.events.admin import ensure_topics
-from warmline.events.catalog import parse_data
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
@@ -42,7 +42,7 @@ class WellnessEvents:
             for records in self._consumer.poll(timeout_ms=500).values():
                 for record in records:
                     event = from_record(record.key, list(record.headers), record.value)
-                    parse_data(event.type, event.data)
+                    in_catalog(event)
                     self.events.append(event)
         assert len(self.events) >= count, f"{len(self.events)} events, wanted {count}"
         return self.events

@@ -18,11 +18,11 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
+from tests.events.contract import in_catalog
 from warmline.config.loader import load_config
 from warmline.conversation import EscalationPolicy, workflow_id
 from warmline.escalation import Escalation, EscalationInput, RoutingPolicy
 from warmline.events import DomainEvent, EventPublisher, from_record
-from warmline.events.catalog import parse_data
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import escalation_policy, roster_settings
@@ -54,8 +54,7 @@ class EventLog:
             for records in self._consumer.poll(timeout_ms=500).values():
                 for record in records:
                     event = from_record(record.key, list(record.headers), record.value)
-                    # Every event the workflows emit must fit its catalog model (the contract).
-                    parse_data(event.type, event.data)
+                    in_catalog(event)
                     self.events.append(event)
         raise AssertionError(f"no {until} event for {subject} within {timeout_s}s")
 

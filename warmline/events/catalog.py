@@ -188,6 +188,9 @@ class EscalationRerouted(EventData):
     reason: str
     specialist: str | None = None
     """Who transferred it, for a transfer."""
+    note: str | None = None
+    """The transferring specialist's note to the next queue, for a transfer (free text the
+    specialist wrote; it may quote the customer)."""
 
 
 class EscalationAssigned(EventData):
