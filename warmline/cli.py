@@ -92,8 +92,9 @@ def validate(
         list[Path], typer.Argument(help="Configuration files or directories to check.")
     ],
 ) -> None:
-    """Check workflow configuration files; print every problem as FILE:LINE:COL: message, and
-    what is valid but does nothing as FILE:LINE:COL: warning: message (exit status unchanged)."""
+    """Check configuration files; print every problem as FILE:LINE:COL: message.
+
+    What is valid but does nothing prints as FILE:LINE:COL: warning: message (exit status kept)."""
     from connectors.sdk.check import check_connectors
     from warmline.config.loader import check_paths
 
@@ -262,7 +263,9 @@ def api(
     ] = "127.0.0.1:50051",
     task_queue: TaskQueue = "warmline",
 ) -> None:
-    """Serve the specialist gRPC API (with health and reflection); stops gracefully on SIGTERM."""
+    """Serve the gRPC APIs (specialist, supervisor, annotator, wellness); stops on SIGTERM.
+
+    Also serves health checking and reflection; in-flight calls finish before it exits."""
     import asyncio
     import logging
 
@@ -398,7 +401,11 @@ def connector_run(
     ] = "redis://127.0.0.1:6379/0",
     topic: Annotated[
         list[str] | None,
-        typer.Option(help="Topic(s) to consume; default warmline.events.v1.", show_default=False),
+        typer.Option(
+            help="Topic(s) to consume; default: the topics of the event types the connector "
+            "handles and its entry's events: ask for (warmline.events.v1 if none).",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Run one configured connector until SIGTERM or Ctrl-C (see docs/connectors.md)."""
