@@ -10,7 +10,14 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from warmline.addresses import kafka_bootstrap, redis_url, temporal_address
+from warmline.addresses import (
+    kafka_bootstrap,
+    kafka_topic,
+    kafka_topics,
+    listen_address,
+    redis_url,
+    temporal_address,
+)
 from warmline.cli import app
 
 SHOP = Path(__file__).resolve().parents[1] / "examples" / "online-shop" / "warmline.yaml"
@@ -141,3 +148,55 @@ def test_temporal_addresses_the_client_could_not_dial_are_refused(value: str, pr
 def test_temporal_addresses_pass_unchanged(value: str) -> None:
     assert temporal_address(value) == value
     assert temporal_address(None) is None
+
+
+TOPIC_OPTIONS = [
+    (["worker", "--config", str(SHOP)], "--events-topic"),
+    (["bridge", "--config", str(SHOP)], "--messages-topic"),
+    (["bridge", "--config", str(SHOP)], "--hr-topic"),
+    (["bridge", "--config", str(SHOP)], "--dead-letter-topic"),
+    (["wellness-tracker", "--config", str(SHOP)], "--events-topic"),
+    (["annotate", "sample", "--config", str(SHOP)], "--events-topic"),
+    (["connector", "run", "crm", "--config", str(SHOP)], "--topic"),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "option"), TOPIC_OPTIONS, ids=[f"{c[0]} {o}" for c, o in TOPIC_OPTIONS]
+)
+def test_a_topic_kafka_would_refuse_is_refused_up_front(command: list[str], option: str) -> None:
+    assert "is illegal" in refused_up_front(command, option, "bad topic!")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("", "non-empty"), ("..", "cannot be"), ("a" * 250, "longer than 249"), ("é", "illegal")],
+)
+def test_topic_names_kafka_would_refuse(value: str, problem: str) -> None:
+    with pytest.raises(typer.BadParameter, match=problem):
+        kafka_topic(value)
+
+
+@pytest.mark.parametrize("value", ["warmline.events.v1", "acme_events-2", "a" * 249])
+def test_topic_names_pass_unchanged(value: str) -> None:
+    assert kafka_topic(value) == value
+    assert kafka_topics([value, value]) == [value, value]
+
+
+def test_a_listen_port_over_65535_is_refused_up_front() -> None:
+    message = refused_up_front(["api", "--config", str(SHOP)], "--listen", "127.0.0.1:99999")
+    assert "the port must be a number from 0 to 65535" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("nonsense", "give the host and the port"), (":50051", "give the host and the port")],
+)
+def test_listen_addresses_grpc_could_not_bind_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(typer.BadParameter, match=problem):
+        listen_address(value)
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:50051", "[::]:50051", "0.0.0.0:0"])
+def test_listen_addresses_pass_unchanged(value: str) -> None:
+    assert listen_address(value) == value

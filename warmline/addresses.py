@@ -54,3 +54,38 @@ def temporal_address(value: str | None) -> str | None:
     if not port.isdecimal() or not 0 < int(port) < 2**16:
         raise typer.BadParameter(f"{wanted}: the port must be a number from 1 to 65535")
     return value
+
+
+def listen_address(value: str | None) -> str | None:
+    """A `--listen` option's value: host:port to bind, port 0 (any free port) to 65535; refused
+    before anything starts, since gRPC would otherwise wrap a port over 65535 into another one."""
+    if value is None:
+        return None
+    wanted = f"{value!r} is not host:port to listen on (e.g. 127.0.0.1:50051 or [::]:50051)"
+    host, colon, port = value.rpartition(":")
+    if not colon or not host:
+        raise typer.BadParameter(f"{wanted}: give the host and the port")
+    if not port.isdecimal() or not 0 <= int(port) < 2**16:
+        raise typer.BadParameter(f"{wanted}: the port must be a number from 0 to 65535")
+    return value
+
+
+def kafka_topic(value: str | None) -> str | None:
+    """A topic option's value, refused unless Kafka would accept it as a topic name (a consumer
+    would otherwise wait for it for ever, and a producer fail only when it first publishes)."""
+    from kafka.util import ensure_valid_topic_name
+
+    if value is None:
+        return None
+    try:
+        ensure_valid_topic_name(value)
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r}: {error}") from None
+    return value
+
+
+def kafka_topics(values: list[str] | None) -> list[str] | None:
+    """`kafka_topic` for an option that may be given several times."""
+    if values is None:
+        return None
+    return [topic for value in values if (topic := kafka_topic(value)) is not None]

@@ -16,7 +16,14 @@ from typing import Annotated
 
 import typer
 
-from warmline.addresses import kafka_bootstrap, redis_url, temporal_address
+from warmline.addresses import (
+    kafka_bootstrap,
+    kafka_topic,
+    kafka_topics,
+    listen_address,
+    redis_url,
+    temporal_address,
+)
 from warmline.retraining.commands import retrain_command, rollback_command, shadow_command
 from warmline.triage.commands import triage_app
 
@@ -132,7 +139,12 @@ def worker(
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
     events_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", help="Kafka topic for domain events.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_EVENTS_TOPIC",
+            callback=kafka_topic,
+            help="Kafka topic for domain events.",
+        ),
     ] = "warmline.events.v1",
 ) -> None:
     """Run warmline's workflows and activities; stops gracefully on SIGTERM."""
@@ -171,13 +183,13 @@ def bridge(
         str, typer.Option(envvar="WARMLINE_BRIDGE_GROUP", help="Kafka consumer group.")
     ] = "warmline-bridge",
     messages_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_INBOUND_MESSAGES_TOPIC")
+        str, typer.Option(envvar="WARMLINE_INBOUND_MESSAGES_TOPIC", callback=kafka_topic)
     ] = "warmline.inbound.messages.v1",
-    hr_topic: Annotated[str, typer.Option(envvar="WARMLINE_INBOUND_HR_TOPIC")] = (
-        "warmline.inbound.hr.v1"
-    ),
+    hr_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_INBOUND_HR_TOPIC", callback=kafka_topic)
+    ] = ("warmline.inbound.hr.v1"),
     dead_letter_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC")
+        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
     ] = "warmline.deadletter.v1",
 ) -> None:
     """Bridge inbound messages and HR records into Temporal; stops gracefully on SIGTERM."""
@@ -219,7 +231,7 @@ def wellness_tracker(
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
     events_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC")
+        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", callback=kafka_topic)
     ] = "warmline.events.v1",
     group: Annotated[
         str, typer.Option(envvar="WARMLINE_WELLNESS_TRACKER_GROUP", help="Kafka consumer group.")
@@ -259,7 +271,12 @@ def api(
         ),
     ] = "redis://127.0.0.1:6379/0",
     listen: Annotated[
-        str, typer.Option(envvar="WARMLINE_API_LISTEN", help="host:port to serve gRPC on.")
+        str,
+        typer.Option(
+            envvar="WARMLINE_API_LISTEN",
+            callback=listen_address,
+            help="host:port to serve gRPC on.",
+        ),
     ] = "127.0.0.1:50051",
     task_queue: TaskQueue = "warmline",
 ) -> None:
@@ -290,7 +307,7 @@ def simulate(
     scenario: Annotated[Path, typer.Argument(help="The scenario file.")],
     config: Annotated[
         Path | None,
-        typer.Option(help="The configuration, unless the scenario names one with `config:`."),
+        typer.Option(help="The configuration to run with, instead of the scenario's `config:`."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     kafka: Annotated[
@@ -402,6 +419,7 @@ def connector_run(
     topic: Annotated[
         list[str] | None,
         typer.Option(
+            callback=kafka_topics,
             help="Topic(s) to consume; default: the topics of the event types the connector "
             "handles and its entry's events: ask for (warmline.events.v1 if none).",
             show_default=False,
@@ -423,11 +441,30 @@ def connector_run(
         )
 
 
+def _only_services(value: str | None) -> str | None:
+    """`--only`'s value, refused unless it names known services (leaving it out means all)."""
+    from warmline.errors import ServiceError
+    from warmline.services import parse_only
+
+    if value is None:
+        return None
+    if not value.replace(",", "").strip():
+        raise typer.BadParameter("name temporal, kafka or redis, or leave --only out for all three")
+    try:
+        parse_only(value)
+    except ServiceError as error:
+        raise typer.BadParameter(str(error)) from None
+    return value
+
+
 @services_app.command("up")
 def services_up(
     only: Annotated[
         str | None,
-        typer.Option(help="Comma-separated subset of services: temporal,kafka,redis."),
+        typer.Option(
+            callback=_only_services,
+            help="Comma-separated subset of services: temporal,kafka,redis.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print endpoints as JSON.")] = False,
     embedded: Annotated[
@@ -444,6 +481,10 @@ def services_up(
         endpoints = start_detached(parse_only(only), embedded=embedded, state_dir=state_dir)
     except ServiceError as error:
         typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as error:
+        where = error.filename or state_dir
+        typer.echo(f"error: cannot use {where} for the services' state: {error.strerror}", err=True)
         raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(endpoints.as_json()))
@@ -494,10 +535,6 @@ def _discard_stdout() -> None:
     os.close(devnull)
 
 
-if __name__ == "__main__":
-    main()
-
-
 @annotate_app.command("sample")
 def annotate_sample(
     config: Annotated[Path, typer.Option(help="The workers' warmline configuration file.")],
@@ -512,10 +549,10 @@ def annotate_sample(
         str, typer.Option(envvar="WARMLINE_SAMPLER_GROUP", help="Kafka consumer group.")
     ] = "warmline-annotation-sampler",
     events_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC")
+        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", callback=kafka_topic)
     ] = "warmline.events.v1",
     dead_letter_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC")
+        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
     ] = "warmline.deadletter.v1",
 ) -> None:
     """Feed sampled AI decisions to the annotation loop; stops gracefully on SIGTERM."""
@@ -577,3 +614,7 @@ def annotate_report(
             f"replies of {quality.model_version}: {quality.rate:.0%} appropriate of "
             f"{quality.audited} audited"
         )
+
+
+if __name__ == "__main__":
+    main()

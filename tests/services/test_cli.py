@@ -69,10 +69,27 @@ def test_only_starts_the_named_services(tmp_path: Path) -> None:
         warmline("services", "down", "--state-dir", str(env_dir), cwd=tmp_path)
 
 
-def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
+def test_unknown_service_is_a_usage_error(tmp_path: Path) -> None:
     result = warmline("services", "up", "--only", "redis,bogus", cwd=tmp_path)
+    assert result.returncode == 2
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert "unknown service(s) bogus; choose from temporal, kafka, redis" in said
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_empty_only_is_refused_rather_than_starting_everything(tmp_path: Path) -> None:
+    result = warmline("services", "up", "--only", " , ", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "leave --only out for all three" in " ".join(result.stderr.replace("│", " ").split())
+    assert not (tmp_path / ".warmline").exists()
+
+
+def test_a_state_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    result = warmline(
+        "services", "up", "--only", "redis", "--state-dir", "/proc/warmline", cwd=tmp_path
+    )
     assert result.returncode == 1
-    assert "unknown service(s) bogus; choose from temporal, kafka, redis" in result.stderr
+    assert result.stderr.startswith("error: cannot use /proc/warmline for the services' state")
     assert "Traceback" not in result.stderr + result.stdout
 
 
