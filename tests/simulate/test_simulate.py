@@ -14,6 +14,7 @@ import pytest
 
 from tests.imports import loaded_by
 from tests.worker_process import WARMLINE
+from warmline.errors import ConfigError
 from warmline.services import Endpoints
 from warmline.simulate import load_scenario, run_scenario
 from warmline.simulate.report import Run, evaluate
@@ -168,6 +169,14 @@ INVALID = [
     ),
     pytest.param("steps: [\n", "5:1: invalid YAML", id="not-yaml"),
     pytest.param(
+        "steps: []\n",
+        "4:8: steps: give at least one step: a scenario without steps tests nothing",
+        id="no-steps",
+    ),
+    pytest.param(
+        "expect: []\n", "1:1: (top level): missing required key 'steps'", id="steps-left-out"
+    ),
+    pytest.param(
         "steps:\n  - at: 1s\n    checkin: {worker: sp-olu, mood: 9}\n",
         "6:37: steps[0].checkin.mood: mood 9 is off the configured scale (1 to 5)",
         id="mood-off-scale",
@@ -219,8 +228,8 @@ INVALID = [
         id="wellness-with-within",
     ),
     pytest.param(
-        "expect:\n  - wellness: {worker: sp-oul, at: 1m, on_break: true}\n",
-        "5:24: expect[0].wellness.worker: unknown worker 'sp-oul'; did you mean 'sp-olu'?",
+        STEP + "expect:\n  - wellness: {worker: sp-oul, at: 1m, on_break: true}\n",
+        "8:24: expect[0].wellness.worker: unknown worker 'sp-oul'; did you mean 'sp-olu'?",
         id="wellness-unknown-worker",
     ),
 ]
@@ -273,6 +282,13 @@ def test_a_directory_given_for_the_scenario_or_its_configuration_is_named_as_one
     expected = f"{path}:4:9: config: {str(tmp_path / 'configs')!r}: is a directory"
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_config_option_overrides_the_scenario_s_own(tmp_path: Path) -> None:
+    path = write(tmp_path, "config: absent.yaml\n" + STEP)
+    assert load_scenario(path, config_path=ONLINE_SHOP).config.metadata.name == "online-shop"
+    with pytest.raises(ConfigError, match="no such file"):
+        load_scenario(path)
 
 
 def test_a_missing_scenario_or_configuration_exits_2(tmp_path: Path) -> None:

@@ -345,13 +345,21 @@ class Scenario(_Model):
     kind: Literal["Scenario"]
     metadata: Metadata
     config: str | None = None
-    """The configuration, relative to the scenario file; default: the `--config` option."""
+    """The configuration, relative to the scenario file; the `--config` option overrides it."""
     specialists: list[SpecialistSpec] | None = None
     """The roster; default: the configuration's specialists."""
     annotators: list[AnnotatorSpec] | None = None
     """The annotation loop's annotators; default: the configuration's."""
-    steps: list[Step] = Field(default_factory=list)
+    steps: list[Step]
+    """What happens, in time order: at least one step (a scenario without any tests nothing)."""
     expect: list[Expectation] = Field(default_factory=list)
+
+    @field_validator("steps")
+    @classmethod
+    def _something_happens(cls, steps: list[Step]) -> list[Step]:
+        if not steps:
+            raise ValueError("give at least one step: a scenario without steps tests nothing")
+        return steps
 
     @property
     def horizon(self) -> timedelta:
@@ -409,7 +417,7 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
     except ValidationError as error:
         diagnostics = [_diagnostic(document, detail) for detail in error.errors()]
         raise ConfigError(sorted(diagnostics, key=lambda d: (d.line, d.column))) from None
-    if scenario.config is not None:
+    if scenario.config is not None and config_path is None:
         config_path = path.parent / scenario.config
         if not config_path.is_file():
             line, column = document.locate(("config",))
