@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -506,6 +507,10 @@ def services_down(
 
 def main() -> None:
     """Console-script entry point."""
+    # SIGTERM (a CI job's timeout, `kill`) unwinds like Ctrl-C, so services a command started
+    # for itself (simulate's, the demo's) are stopped by its `finally`, not left running. The
+    # long-running commands install their own graceful handlers over this one.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         try:
             app()
@@ -526,6 +531,10 @@ def main() -> None:
 
 
 _WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _discard_stdout() -> None:

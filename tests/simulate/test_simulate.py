@@ -415,3 +415,67 @@ def test_a_step_the_server_never_answers_ends_the_run_with_a_message(
         "time-skipping test server stopped answering (a fault of that server, "
         "temporalio/sdk-java#3088); run the scenario again"
     )
+
+
+async def test_a_skip_the_server_lets_time_out_is_the_same_stall() -> None:
+    """The test server can also give up on a skip of the clock itself (`Timeout expired`): the
+    run ends with the stall's message, not a traceback; any other RPC error is left alone."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from warmline.simulate.runner import SimulationStalledError, answered
+
+    async def failing(message: str) -> None:
+        raise RPCError(message, RPCStatusCode.UNKNOWN, b"")
+
+    with pytest.raises(SimulationStalledError, match=r"^the skip to 5m had no answer within"):
+        await answered(failing("Timeout expired"), "the skip to 5m had no answer")
+    with pytest.raises(RPCError, match="Namespace"):
+        await answered(failing("Namespace x is not found"), "the skip")
+
+
+def children_of(pid: int) -> set[int]:
+    """The live processes whose parent is `pid` (read from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_sigterm_stops_the_services_the_run_started() -> None:
+    """A CI job's timeout sends SIGTERM: the embedded broker and Redis must not outlive the run."""
+    import contextlib
+    import os
+    import signal
+    import time
+
+    scenario = ROOT / "examples" / "scenarios" / "grief-accepted-completed.yaml"
+    run = subprocess.Popen(
+        [str(WARMLINE), "simulate", str(scenario)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(started) < 2 and time.monotonic() < deadline and run.poll() is None:
+            started = children_of(run.pid)
+            time.sleep(0.2)
+        assert len(started) >= 2, "the run started an embedded broker and Redis"
+        run.send_signal(signal.SIGTERM)
+        run.wait(timeout=60)
+        alive = {pid for pid in started if Path(f"/proc/{pid}").exists()}
+    finally:
+        run.kill()
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    stderr = run.stderr.read() if run.stderr else ""
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    assert alive == set(), f"left running: {alive}"
