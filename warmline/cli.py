@@ -518,6 +518,10 @@ def main() -> None:
             # Written output reaches its file here at the latest, so a full disk is reported
             # below rather than as a traceback at the interpreter's exit.
             sys.stdout.flush()
+    except SystemExit as done:
+        if _TEMPORAL_BRIDGE in sys.modules:
+            _exit_without_teardown(done.code)
+        raise
     except KeyboardInterrupt:
         sys.exit(130)
     except OSError as error:
@@ -531,6 +535,28 @@ def main() -> None:
 
 
 _WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+_TEMPORAL_BRIDGE = "temporalio.bridge.temporal_sdk_bridge"
+
+
+def _exit_without_teardown(code: object) -> None:
+    """End the process once the command is done, skipping the interpreter's teardown.
+
+    Temporal's Rust core keeps threads that may call into Python while the interpreter is
+    finalizing, which aborts a short-lived client process now and then (`Fatal Python error:
+    PyGILState_Release`, exit 134; temporalio/sdk-python#300). Every command has finished and
+    closed what it opened by now, so only the output and the log handlers need flushing.
+    """
+    import logging
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    status = code if isinstance(code, int) else 0 if code is None else 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _terminated(signum: int, _frame: object) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 
 from typer.testing import CliRunner
 
 from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from tests.api.conftest import PEER_SUPPORT
+from tests.worker_process import WARMLINE
 from warmline.annotation.client import submit_texts
 from warmline.annotation.model import TextItem
 from warmline.cli import app
@@ -56,3 +58,25 @@ async def test_report_as_text_and_json(kit: LoopKit) -> None:
     assert code == 0
     assert "gold 2" in out
     assert "batch 1 (emotion)" in out
+
+
+def test_a_short_lived_client_command_never_aborts_at_exit(temporal_address: str) -> None:
+    """Temporal's core could abort a process at interpreter teardown (`PyGILState_Release`, exit
+    134; temporalio/sdk-python#300): 2 of 46 runs of this very command did before the CLI ended
+    such processes without the teardown. Each run must exit with its own status and message."""
+    command = [str(WARMLINE), "annotate", "report", "--config", str(PEER_SUPPORT)]
+    outcomes = [
+        subprocess.run(
+            [*command, "--temporal", temporal_address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for _ in range(12)
+    ]
+    assert [o.returncode for o in outcomes] == [1] * 12, [o.stderr for o in outcomes]
+    assert all(
+        o.stderr == "error: the annotation loop of 'peer-support' is not running\n"
+        for o in outcomes
+    )
