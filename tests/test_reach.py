@@ -36,6 +36,16 @@ async def test_a_client_of_the_real_temporal_has_warmline_s_converter(
     assert client.data_converter.payload_converter_class.__name__ == "PydanticPayloadConverter"
 
 
+async def test_a_namespace_the_real_temporal_lacks_is_named(temporal_address: str) -> None:
+    with pytest.raises(ServiceError) as raised:
+        await temporal_client(temporal_address, "no-such-namespace")
+    assert str(raised.value) == (
+        f"Temporal at {temporal_address} has no namespace 'no-such-namespace'; create it "
+        "(temporal operator namespace create --namespace no-such-namespace) or pass the "
+        "--namespace it has"
+    )
+
+
 def test_a_temporal_nobody_runs_is_named_with_the_reason() -> None:
     address = f"127.0.0.1:{free_port()}"
     with pytest.raises(ServiceError) as raised:

@@ -18,8 +18,10 @@ from kafka import KafkaAdminClient
 from kafka.cluster import collect_hosts
 from kafka.errors import KafkaError, KafkaTimeoutError
 from redis import Redis, RedisError
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.errors import ServiceError
 
@@ -34,9 +36,11 @@ _CAUSE = re.compile(r'(?:message|error): "([^"]*)"')
 
 
 async def temporal_client(address: str, namespace: str = "default") -> Client:
-    """A client of the Temporal frontend at `address` with warmline's data converter."""
+    """A client of the Temporal frontend at `address` with warmline's data converter, once the
+    server has said `namespace` exists (the client itself would only find out at its first call,
+    inside a worker or a request)."""
     try:
-        return await Client.connect(
+        client = await Client.connect(
             address, namespace=namespace, data_converter=pydantic_data_converter
         )
     except RuntimeError as error:
@@ -46,6 +50,21 @@ async def temporal_client(address: str, namespace: str = "default") -> Client:
             f"cannot reach Temporal at {address}: {temporal_cause(error)}; "
             "is the server running there?"
         ) from None
+    try:
+        await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+    except RPCError as error:
+        # Only a namespace the server does not know stops us; a credential that may not describe
+        # namespaces can still run workflows in its own.
+        if error.status != RPCStatusCode.NOT_FOUND:
+            return client
+        raise ServiceError(
+            f"Temporal at {address} has no namespace {namespace!r}; create it "
+            f"(temporal operator namespace create --namespace {namespace}) or pass the "
+            "--namespace it has"
+        ) from None
+    return client
 
 
 def check_temporal(address: str, namespace: str = "default") -> None:
