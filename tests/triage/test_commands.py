@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,13 @@ from warmline.triage.local import (
     default_model_dir,
     resolve_model_dir,
 )
-from warmline.triage.registry import METADATA, Metadata, read_metadata
+from warmline.triage.registry import (
+    METADATA,
+    Metadata,
+    check_version,
+    read_metadata,
+    registry_root,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("WARMLINE_GOEMOTIONS", ROOT.parent / "shared" / "data" / "goemotions"))
@@ -376,3 +383,142 @@ def test_the_engine_keeps_reading_the_original_taxonomy(registry: Path) -> None:
     assert provider.model_version.startswith("local:goemotions-original:")
     with pytest.raises(ModelLoadError, match="no 'original' model, only ekman"):
         LocalProvider.from_path(registry)
+
+
+def test_record_into_the_shipped_model_never_replaces_its_dev_figures_unasked(
+    ekman: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `eval --record` without --model used to rewrite the shipped ekman model's recorded `dev`
+    # figures (5426 rows) with those of whatever slice named dev.tsv was evaluated.
+    shipped = default_model_dir("ekman") / METADATA
+    before = shipped.read_bytes()
+    writes: list[Path] = []
+    monkeypatch.setattr(
+        "warmline.triage.registry._write_json", lambda target, _: writes.append(target)
+    )
+    for extra in ((), ("--json",)):
+        refused = run(
+            "eval", "--data", ekman / "dev.tsv", "--taxonomy", "ekman", "--record", *extra
+        )
+        assert refused.exit_code == 2, refused.output
+        assert refused.stdout == ""
+        assert refused.stderr.startswith(
+            f"{shipped}: 'dev' already records another file, dev.tsv (5426 rows, sha256 "
+        )
+        assert refused.stderr.endswith(
+            "pass --replace to overwrite that record, or rename the "
+            "file to record it under another name\n"
+        )
+    assert writes == []
+    assert shipped.read_bytes() == before
+
+
+def test_record_says_where_and_refuses_to_replace_another_files_record_unasked(
+    registry: Path, ekman: Path, tmp_path: Path
+) -> None:
+    version = registry / "ekman" / "v1"
+    metadata_file = version / METADATA
+    args = ("eval", "--taxonomy", "ekman", "--model", version, "--record", "--json")
+    first = run(*args, "--data", ekman / "test.tsv")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rows"] == DEV_ROWS
+    assert first.stderr == f"recorded as 'test' in {metadata_file}\n"
+
+    again = run(*args, "--data", ekman / "test.tsv")
+    assert again.exit_code == 0, again.output
+    json.loads(again.stdout)
+    sha = hashlib.sha256((ekman / "test.tsv").read_bytes()).hexdigest()
+    assert again.stderr == (
+        f"recorded as 'test' in {metadata_file}, replacing a record of the same file, test.tsv "
+        f"({DEV_ROWS} rows, sha256 {sha[:12]}…)\n"
+    )
+
+    # Another file under the same stem: training's `dev` figures (400 rows) would be lost unnoticed.
+    other = tmp_path / "dev.tsv"
+    other.write_bytes(_head(ekman / "dev.tsv", 0, 200))
+    recorded = metadata_file.read_bytes()
+    refused = run(*args, "--data", other)
+    assert refused.exit_code == 2, refused.output
+    assert refused.stdout == ""
+    assert refused.stderr.startswith(
+        f"{metadata_file}: 'dev' already records another file, dev.tsv ({DEV_ROWS} rows, sha256 "
+    )
+    assert refused.stderr.rstrip().endswith(
+        "pass --replace to overwrite that record, or rename the file to record it under "
+        "another name"
+    )
+    assert metadata_file.read_bytes() == recorded
+
+    replaced = run(*args, "--data", other, "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(replaced.stdout)["rows"] == 200
+    assert f"recorded as 'dev' in {metadata_file}, replacing a record of another file, dev.tsv " \
+        f"({DEV_ROWS} rows, sha256 " in replaced.stderr  # fmt: skip
+    after = read_metadata(version)
+    assert after is not None
+    assert after.metrics["dev"].rows == 200
+
+    alone = run("eval", "--data", other, "--taxonomy", "ekman", "--model", version, "--replace")
+    assert alone.exit_code == 2, alone.output
+    assert alone.stderr == "--replace only applies with --record\n"
+
+
+def test_labels_without_a_training_example_are_reported_and_recorded(
+    ekman: Path, tmp_path: Path
+) -> None:
+    # No row carries disgust (1) or fear (2): the model can never predict them. Training used to
+    # say nothing and make the version current all the same.
+    rows = _head(ekman / "train.tsv", 0, TRAIN_ROWS).rstrip(b"\n").split(b"\n")
+    kept = [row for row in rows if not {b"1", b"2"} & set(row.split(b"\t")[1].split(b","))]
+    data = tmp_path / "train.tsv"
+    data.write_bytes(b"\n".join(kept) + b"\n")
+    out = tmp_path / "registry"
+    result = train(data, out, "--dev", ekman / "dev.tsv", "--max-features", "4000")
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: 2 of 7 ekman labels have no example in {data} and will never be predicted: "
+        "disgust, fear; train on data that carries them before serving v1"
+    ) in result.stderr
+    assert "warning" not in result.stdout
+    card = LocalModel.load(out / "ekman" / "v1").card
+    assert card.data.train_labels_without_examples == ["disgust", "fear"]
+    metadata = read_metadata(out / "ekman" / "v1")
+    assert metadata is not None
+    assert metadata.data["train"].labels_without_examples == ["disgust", "fear"]
+    assert metadata.data["dev"].labels_without_examples == []
+
+
+def test_a_model_trained_on_every_label_lists_none_without_examples(registry: Path) -> None:
+    metadata = read_metadata(registry / "ekman" / "v2")
+    assert metadata is not None
+    assert metadata.data["train"].labels_without_examples == []
+    assert LocalModel.load(registry / "ekman" / "v2").card.data.train_labels_without_examples == []
+
+
+def test_registry_root_accepts_a_taxonomy_directory_and_names_a_file(
+    registry: Path, ekman: Path
+) -> None:
+    # What `warmline triage rollback --registry` resolves: eval's --model takes both forms.
+    assert registry_root(registry, "ekman") == registry
+    assert registry_root(registry / "ekman", "ekman") == registry
+    with pytest.raises(ModelLoadError, match=r"pass the registry directory \(the parent\), e\.g\."):
+        registry_root(registry / "ekman", "group")
+    with pytest.raises(ModelLoadError, match="is a file, and a registry is a directory"):
+        registry_root(ekman / "train.tsv", "ekman")
+
+
+def test_check_version_loads_the_version_as_the_workers_would(
+    registry: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "reg"
+    shutil.copytree(registry / "ekman" / "v1", copy / "ekman" / "v1")
+    check_version(copy, "ekman", "v1")
+    shutil.copytree(copy / "ekman", copy / "group")
+    with pytest.raises(ModelLoadError, match="not 'group'"):
+        check_version(copy, "group", "v1")
+    (copy / "ekman" / "v1" / "model.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=r"model\.json is not valid JSON"):
+        check_version(copy, "ekman", "v1")
+    (copy / "ekman" / "v1" / "model.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"model\.json is missing"):
+        check_version(copy, "ekman", "v1")

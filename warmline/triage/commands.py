@@ -132,12 +132,28 @@ def eval_command(
     skip_bad_rows: Annotated[bool, typer.Option(help=_SKIP_HELP)] = False,
     record: Annotated[
         bool,
-        typer.Option(help="Store the scores in the version's metadata.json under the file's stem."),
+        typer.Option(
+            help="Store the scores in the model version's metadata.json under the file's stem "
+            "(test for test.tsv); another file's scores under that name need --replace."
+        ),
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            help="With --record: overwrite a record of a different data file under the same name."
+        ),
     ] = False,
 ) -> None:
     """Score a model on --data: macro/micro F1, per-label precision/recall/F1, latency p50/p99."""
     try:
-        report = _eval(data, taxonomy.value, model, skip_bad_rows=skip_bad_rows, record=record)
+        report = _eval(
+            data,
+            taxonomy.value,
+            model,
+            skip_bad_rows=skip_bad_rows,
+            record=record,
+            replace=replace,
+        )
     except _RefusedError as refused:
         for line in refused.lines:
             typer.echo(line, err=True)
@@ -195,12 +211,14 @@ def _train(
             sha256=train_split.sha256,
             rows=len(train_split.texts),
             skipped=dict(train_split.skipped),
+            labels_without_examples=model.card.data.train_labels_without_examples,
         ),
         "dev": registry.DataFile(
             file=dev_path.name,
             sha256=dev_split.sha256,
             rows=len(dev_split.texts),
             skipped=dict(dev_split.skipped),
+            labels_without_examples=dev_split.labels_without_examples(labels),
         ),
     }
     command = ["warmline", "triage", "train", "--data", str(data), "--taxonomy", taxonomy]
@@ -223,6 +241,14 @@ def _train(
     typer.echo(f"dev macro-F1 {dev_scores.macro_f1:.4f}, micro-F1 {dev_scores.micro_f1:.4f}")
     if latency is not None:
         typer.echo(f"latency p50 {latency.p50:.3f} ms, p99 {latency.p99:.3f} ms per message")
+    unseen = model.card.data.train_labels_without_examples
+    if unseen:
+        typer.echo(
+            f"warning: {len(unseen)} of {len(labels)} {taxonomy} labels have no example in "
+            f"{data} and will never be predicted: {', '.join(unseen)}; train on data that "
+            f"carries them before serving {metadata.version}",
+            err=True,
+        )
 
 
 def _check_registry_dir(out: Path) -> None:
@@ -237,18 +263,20 @@ def _check_registry_dir(out: Path) -> None:
 
 
 def _eval(
-    data: Path, taxonomy: str, model_path: Path | None, *, skip_bad_rows: bool, record: bool
+    data: Path,
+    taxonomy: str,
+    model_path: Path | None,
+    *,
+    skip_bad_rows: bool,
+    record: bool,
+    replace: bool = False,
 ) -> Evaluation:
     from warmline.triage import registry
     from warmline.triage.errors import TriageError
     from warmline.triage.evaluate import evaluate
     from warmline.triage.local import LocalModel, default_model_dir, resolve_model_dir
 
-    if model_path is not None and not model_path.is_dir():
-        raise _RefusedError(
-            f"{model_path}: --model must be a model or registry directory written by "
-            "`warmline triage train`; leave --model out to use the model shipped with warmline"
-        )
+    _check_eval_options(model_path, record=record, replace=replace)
     try:
         directory = (
             default_model_dir(taxonomy)
@@ -263,8 +291,16 @@ def _eval(
             f"{directory}: this model is for the {model.card.taxonomy!r} taxonomy, the data is "
             f"{taxonomy!r}; pass --model for a {taxonomy} model"
         )
+    record_in: Path | None = None
+    if record:
+        if not isinstance(directory, Path):
+            raise _RefusedError(f"{directory}: --record needs a model directory on disk")
+        record_in = directory
     try:
         split, labels = _read(data, taxonomy, skip_bad_rows=skip_bad_rows)
+        if record_in is not None:
+            # Before the (long) evaluation: a record it would wrongly replace is refused now.
+            registry.check_record(record_in, data.stem, split.sha256, replace=replace)
     except TriageError as error:
         raise _RefusedError(str(error)) from None
     report = evaluate(
@@ -275,17 +311,41 @@ def _eval(
         data_sha256=split.sha256,
         skipped=dict(split.skipped),
     )
-    if record:
-        if not isinstance(directory, Path):
-            raise _RefusedError(f"{directory}: --record needs a model directory on disk")
-        try:
-            registry.record(directory, data.stem, report)
-        except TriageError as error:
-            raise _RefusedError(str(error)) from None
-        except OSError as error:
-            reason = error.strerror or str(error)
-            raise _RefusedError(f"{directory}: cannot record the scores: {reason}") from None
+    if record_in is not None:
+        _record(record_in, data.stem, report, replace=replace)
     return report
+
+
+def _check_eval_options(model_path: Path | None, *, record: bool, replace: bool) -> None:
+    if replace and not record:
+        raise _RefusedError("--replace only applies with --record")
+    if model_path is not None and not model_path.is_dir():
+        raise _RefusedError(
+            f"{model_path}: --model must be a model or registry directory written by "
+            "`warmline triage train`; leave --model out to use the model shipped with warmline"
+        )
+
+
+def _record(directory: Path, key: str, report: Evaluation, *, replace: bool) -> None:
+    """Store the scores in the version's metadata.json; say where on stderr, and what they
+    replaced (stdout stays the report, valid JSON with --json)."""
+    from warmline.triage import registry
+    from warmline.triage.errors import TriageError
+
+    try:
+        earlier = registry.record(directory, key, report, replace=replace)
+    except TriageError as error:
+        raise _RefusedError(str(error)) from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise _RefusedError(f"{directory}: cannot record the scores: {reason}") from None
+    where = f"recorded as {key!r} in {directory / registry.METADATA}"
+    if earlier is not None:
+        same = "the same file" if earlier.data_sha256 == report.data_sha256 else "another file"
+        where += (
+            f", replacing a record of {same}, {earlier.data_file} ({registry.describe(earlier)})"
+        )
+    typer.echo(where, err=True)
 
 
 def _read(path: Path, taxonomy: str, *, skip_bad_rows: bool) -> tuple[Split, tuple[str, ...]]:

@@ -47,3 +47,7 @@ class ModelLoadError(TriageError):
 
 class TrainingDataError(TriageError):
     """A training file cannot be used at all (missing, or no usable row); the message says why."""
+
+
+class RecordConflictError(TriageError):
+    """`eval --record` would replace the scores of another data file recorded under the same key."""

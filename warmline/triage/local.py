@@ -136,6 +136,8 @@ class DataSummary(BaseModel):
     dev_skipped: dict[str, int]
     skipped_examples: list[str]
     """The first few skipped rows of each file as `FILE:LINE: reason`."""
+    train_labels_without_examples: list[str] = []
+    """Labels no training row carries: the model never predicts them (empty for older cards)."""
 
 
 class ModelCard(BaseModel):

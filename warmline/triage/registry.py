@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from warmline.triage.errors import ModelLoadError
+from warmline.triage.errors import ModelLoadError, RecordConflictError
 from warmline.triage.evaluate import Evaluation
 from warmline.triage.local import CURRENT, MODEL_CARD, TAXONOMIES, LocalModel, read_pointer
 
@@ -40,6 +40,8 @@ class DataFile(BaseModel):
     sha256: str
     rows: int
     skipped: dict[str, int]
+    labels_without_examples: list[str] = []
+    """The taxonomy's labels no row of the file carries; for `train`, labels never predicted."""
 
 
 class Metadata(BaseModel):
@@ -171,22 +173,88 @@ def set_current(root: Path, taxonomy: str, version: str) -> None:
     _point(taxonomy_dir, version)
 
 
-def record(model_dir: Path, key: str, evaluation: Evaluation) -> Metadata:
-    """Store `evaluation` in the version's metadata under `key` (the data file's stem)."""
+def registry_root(path: Path, taxonomy: str) -> Path:
+    """The registry a command's `--registry` names: `path` itself, or its parent when `path` is
+    the taxonomy's own directory in a registry (as `eval --model` accepts). A file, or another
+    taxonomy's directory, is a `ModelLoadError` saying what to pass instead."""
+    if path.exists() and not path.is_dir():
+        raise ModelLoadError(
+            f"{path}: is a file, and a registry is a directory (the --out of "
+            "`warmline triage train`)"
+        )
+    if path.name in TAXONOMIES and _holds_versions(path) and not _holds_versions(path / taxonomy):
+        if path.name == taxonomy:
+            return path.parent
+        raise ModelLoadError(
+            f"{path}: is the {path.name!r} taxonomy's directory in a registry; pass the registry "
+            f"directory (the parent), e.g. {path.parent}"
+        )
+    return path
+
+
+def _holds_versions(taxonomy_dir: Path) -> bool:
+    return (taxonomy_dir / CURRENT).is_file() or bool(versions(taxonomy_dir))
+
+
+def check_version(root: Path, taxonomy: str, version: str) -> None:
+    """Load the version as `eval` and the workers would; a version with files missing or damaged,
+    or of another taxonomy, is a `ModelLoadError` naming the problem (before `CURRENT` moves)."""
+    model = LocalModel.load(root / taxonomy / version)
+    if model.card.taxonomy != taxonomy:
+        raise ModelLoadError(
+            f"{root / taxonomy / version}: the model is for the {model.card.taxonomy!r} "
+            f"taxonomy, not {taxonomy!r}"
+        )
+
+
+def record(
+    model_dir: Path, key: str, evaluation: Evaluation, *, replace: bool = False
+) -> Evaluation | None:
+    """Store `evaluation` in the version's metadata under `key` (the data file's stem); returns
+    the record it replaced, if any. A record of another data file (another sha256) under the same
+    key is replaced only with `replace` (see `check_record`)."""
+    metadata = _recordable(model_dir)
+    if evaluation.model_version != metadata.model_version:
+        raise ModelLoadError(
+            f"{model_dir}: the evaluation is of {evaluation.model_version}, the metadata of "
+            f"{metadata.model_version}"
+        )
+    earlier = check_record(model_dir, key, evaluation.data_sha256, replace=replace)
+    updated = metadata.model_copy(update={"metrics": {**metadata.metrics, key: evaluation}})
+    _write_json(model_dir / METADATA, updated)
+    return earlier
+
+
+def check_record(
+    model_dir: Path, key: str, data_sha256: str, *, replace: bool = False
+) -> Evaluation | None:
+    """The record under `key` that recording scores of the file with `data_sha256` would
+    replace, or None; a `RecordConflictError` when that record is of another file and `replace`
+    is False (the earlier figures, such as training's `dev`, would be lost unnoticed)."""
+    earlier = _recordable(model_dir).metrics.get(key)
+    if earlier is not None and earlier.data_sha256 != data_sha256 and not replace:
+        raise RecordConflictError(
+            f"{model_dir / METADATA}: {key!r} already records another file, "
+            f"{earlier.data_file} ({describe(earlier)}), and this one has sha256 "
+            f"{data_sha256[:12]}; pass --replace to overwrite that record, or rename the file "
+            "to record it under another name"
+        )
+    return earlier
+
+
+def describe(evaluation: Evaluation) -> str:
+    """`N rows, sha256 0123456789ab…`: enough to tell two records apart."""
+    return f"{evaluation.rows} rows, sha256 {evaluation.data_sha256[:12]}…"
+
+
+def _recordable(model_dir: Path) -> Metadata:
     metadata = read_metadata(model_dir)
     if metadata is None:
         raise ModelLoadError(
             f"{model_dir}: not a registry version (no {METADATA}); only models trained with "
             "`warmline triage train` can record metrics"
         )
-    if evaluation.model_version != metadata.model_version:
-        raise ModelLoadError(
-            f"{model_dir}: the evaluation is of {evaluation.model_version}, the metadata of "
-            f"{metadata.model_version}"
-        )
-    updated = metadata.model_copy(update={"metrics": {**metadata.metrics, key: evaluation}})
-    _write_json(model_dir / METADATA, updated)
-    return updated
+    return metadata
 
 
 def _point(taxonomy_dir: Path, version: str) -> None:

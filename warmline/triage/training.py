@@ -6,7 +6,8 @@ encoder's embedding (the encoder itself stays frozen: fine-tuning it is the offl
 `bench/finetune_encoder.py`), picks on dev how to mix the two and each label's decision
 threshold, and returns a `LocalModel` ready to `save`. Rows that cannot be used are skipped and
 counted with their reason in the model card (`data.train_skipped`, `data.dev_skipped`,
-`data.skipped_examples`).
+`data.skipped_examples`); labels no training row carries, which the model can never predict, are
+listed in `data.train_labels_without_examples`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +93,11 @@ class Split:
             return f"{self.path}: all {len(self.texts)} rows used"
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped.items()))
         return f"{self.path}: {total} of {self.rows_read} rows skipped ({reasons})"
+
+    def labels_without_examples(self, labels: Sequence[str]) -> list[str]:
+        """The labels, in taxonomy order, that no row of this split carries."""
+        seen = {label for row in self.targets for label in row}
+        return [name for index, name in enumerate(labels) if index not in seen]
 
     def matrix(self, n_labels: int) -> BoolArray:
         """The targets as a rows x labels boolean matrix."""
@@ -432,6 +439,7 @@ def fit(
             dev_rows=len(dev_split.texts),
             dev_skipped=dict(dev_split.skipped),
             skipped_examples=train_split.examples + dev_split.examples,
+            train_labels_without_examples=train_split.labels_without_examples(labels),
         ),
         dev_metrics=DevMetrics(
             macro_f1=round(macro, 4),
