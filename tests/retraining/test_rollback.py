@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from warmline.retraining.rounds import retrain_once
 from warmline.retraining.shadow import RegistryProvider
 from warmline.triage import registry
 from warmline.triage.errors import ModelLoadError
+from warmline.triage.local import default_model_dir
 from warmline.triage.types import TriageRequest
 
 
@@ -89,8 +91,10 @@ def test_rollback_in_an_empty_registry_says_how_to_fill_it(tmp_path: Path) -> No
 def test_rollback_in_a_registry_that_cannot_be_written_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    shipped = Path(str(default_model_dir("ekman")))
     for version in ("v1", "v2"):
-        (tmp_path / "ekman" / version).mkdir(parents=True)
+        # Complete versions: rollback loads its target before it moves CURRENT.
+        shutil.copytree(shipped, tmp_path / "ekman" / version)
     (tmp_path / "ekman" / "CURRENT").write_text("v2\n", encoding="utf-8")
 
     def read_only(taxonomy_dir: Path, version: str) -> None:

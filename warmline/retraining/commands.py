@@ -49,9 +49,11 @@ def rollback_command(
     """
     from warmline.retraining.promotion import RollbackError, rollback
     from warmline.triage.errors import TriageError
+    from warmline.triage.registry import registry_root
 
     who = actor or getpass.getuser()
     try:
+        registry = registry_root(registry, taxonomy.value)
         entry = rollback(
             registry, taxonomy.value, to=to, actor=who, reason=reason or "manual rollback"
         )
@@ -104,6 +106,13 @@ def shadow_command(
     from warmline.retraining.shadow import ShadowLog
 
     settings = _settings(config)
+    if not settings.registry.is_dir():
+        data = settings.base_data or "TRAIN.tsv"
+        raise _fail(
+            f"{settings.registry}: the registry annotation.retraining.registry names does not "
+            f"exist; create it with `warmline triage train --data {data} --taxonomy "
+            f"{settings.taxonomy} --out {settings.registry}`"
+        )
     chosen = version or promotion.shadow_version(settings.registry, settings.taxonomy)
     if chosen is None:
         started = [

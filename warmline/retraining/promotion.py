@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from warmline.errors import WarmlineError
 from warmline.triage import registry
-from warmline.triage.local import read_pointer
+from warmline.triage.errors import ModelLoadError
+from warmline.triage.local import CURRENT, read_pointer
 
 HISTORY = "HISTORY.jsonl"
 SHADOW = "SHADOW"
@@ -163,6 +164,11 @@ def rollback(
             f"{taxonomy_dir}: no {taxonomy!r} model in this registry; train one with "
             f"`warmline triage train --taxonomy {taxonomy} --out {registry_dir}`"
         )
+    if now not in known and to is None:
+        raise RollbackError(
+            f"{taxonomy_dir / CURRENT} is damaged: it names {now!r}, not one of the versions "
+            f"beside it ({', '.join(known)}); pass --to VERSION to point it at a complete one"
+        )
     target = to if to is not None else previous(registry_dir, taxonomy)
     if target is None:
         raise RollbackError(
@@ -173,6 +179,13 @@ def rollback(
         raise RollbackError(f"{taxonomy_dir}: no version {target!r}; versions: {', '.join(known)}")
     if target == now:
         raise RollbackError(f"{taxonomy_dir}: {target} is already current; nothing to roll back")
+    try:
+        # What the workers would load: a version they cannot read is refused, CURRENT unchanged.
+        registry.check_version(registry_dir, taxonomy, target)
+    except ModelLoadError as error:
+        raise RollbackError(
+            f"cannot roll back to {target}, {taxonomy_dir / CURRENT} still names {now}: {error}"
+        ) from None
     registry.set_current(registry_dir, taxonomy, target)
     entry = HistoryEntry(
         at=datetime.now(UTC),
