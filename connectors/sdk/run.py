@@ -87,11 +87,21 @@ async def run_connector(
         message = f"no connector named {name!r} (defined: {known})"
         raise ConfigError([at_key(config_path, ("connectors",), message)])
     problems = check_connectors(config_path, config.model_copy(update={"connectors": [entry]}))
+    index = config.connectors.index(entry)
+    problems += [
+        at_key(
+            config_path,
+            ("connectors", index, "secrets", name),
+            f"connectors[{index}].secrets.{name}: environment variable {ref.name} is not set",
+        )
+        for name, ref in entry.secrets.items()
+        if ref.name not in os.environ
+    ]
     if problems:
         raise ConfigError(problems)
+    connector = build(config, entry, base_dir=config_path.parent)
     check_redis(redis)
     check_kafka(kafka)
-    connector = build(config, entry, base_dir=config_path.parent)
     settings = RunnerSettings(
         events=tuple(entry.events), topics=topics or topics_for(entry, type(connector))
     )

@@ -151,6 +151,26 @@ def test_an_unknown_connector_name_is_a_clear_error(
     assert "no connector named 'crm' (defined: team-chat)" in stderr
 
 
+def test_a_missing_secret_is_a_configuration_error_before_anything_is_dialled(
+    tmp_path: Path,
+) -> None:
+    config = configure(
+        tmp_path,
+        "    settings:\n      webhook_url: http://127.0.0.1:9/\n"
+        '    secrets: {signing_key: "${WARMLINE_TEST_ABSENT_SECRET}"}\n',
+    )
+    # Nothing listens on these: a secret checked only after connecting would say so instead.
+    process = run(config, "team-chat", "127.0.0.1:9", "redis://127.0.0.1:9/0", "unused")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2, stderr
+    lines = config.read_text().splitlines()
+    at = next(n for n, line in enumerate(lines, 1) if "signing_key" in line)
+    assert stderr.splitlines() == [
+        f"{config}:{at}:28: connectors[0].secrets.signing_key: environment variable "
+        "WARMLINE_TEST_ABSENT_SECRET is not set"
+    ]
+
+
 def test_the_connector_guide_shows_the_example_as_it_is() -> None:
     root = Path(__file__).resolve().parents[2]
     guide = (root / "docs" / "connectors.md").read_text()
