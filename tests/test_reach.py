@@ -4,20 +4,24 @@ nobody listens on is one line naming the service, its address and why."""
 from __future__ import annotations
 
 import socket
+import uuid
 
 import pytest
+from temporalio.worker import Worker
 
 from warmline.errors import ServiceError
 from warmline.reach import (
     check_kafka,
     check_redis,
     check_temporal,
+    check_workers,
     temporal_cause,
     temporal_client,
     without_password,
 )
 from warmline.services import Endpoints
 from warmline.services.ports import free_port
+from workflows.roster import RosterWorkflow
 
 
 def test_the_sessions_services_answer(services: Endpoints) -> None:
@@ -44,6 +48,22 @@ async def test_a_namespace_the_real_temporal_lacks_is_named(temporal_address: st
         "(temporal operator namespace create --namespace no-such-namespace) or pass the "
         "--namespace it has"
     )
+
+
+async def test_a_task_queue_no_worker_polls_is_named_after_the_wait(
+    temporal_address: str,
+) -> None:
+    client = await temporal_client(temporal_address)
+    queue = f"nobody-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ServiceError) as raised:
+        await check_workers(client, queue, wait_s=1.0)
+    assert str(raised.value) == (
+        f"no worker polls task queue {queue!r} in namespace 'default'; start `warmline worker "
+        "--config ...`, or pass the --task-queue the workers use"
+    )
+    worker = Worker(client, task_queue=queue, workflows=[RosterWorkflow])
+    async with worker:
+        await check_workers(client, queue, wait_s=10.0)
 
 
 def test_a_temporal_nobody_runs_is_named_with_the_reason() -> None:

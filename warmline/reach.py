@@ -18,7 +18,9 @@ from kafka import KafkaAdminClient
 from kafka.cluster import collect_hosts
 from kafka.errors import KafkaError, KafkaTimeoutError
 from redis import Redis, RedisError
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
@@ -65,6 +67,31 @@ async def temporal_client(address: str, namespace: str = "default") -> Client:
             "--namespace it has"
         ) from None
     return client
+
+
+WORKER_WAIT_S = 10.0
+"""How long a command that needs the workers waits for one to poll its task queue."""
+
+
+async def check_workers(client: Client, task_queue: str, *, wait_s: float = WORKER_WAIT_S) -> None:
+    """Raise `ServiceError` unless a worker polls `task_queue` within `wait_s`: a workflow started
+    there would otherwise wait, silently, for one that never comes."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        described = await client.workflow_service.describe_task_queue(request)
+        if described.pollers:
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            raise ServiceError(
+                f"no worker polls task queue {task_queue!r} in namespace {client.namespace!r}; "
+                "start `warmline worker --config ...`, or pass the --task-queue the workers use"
+            )
+        await asyncio.sleep(0.5)
 
 
 def check_temporal(address: str, namespace: str = "default") -> None:

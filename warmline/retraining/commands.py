@@ -181,13 +181,14 @@ def retrain_command(
     from temporalio.service import RPCError
 
     from warmline.errors import ServiceError
-    from warmline.reach import temporal_client
+    from warmline.reach import check_workers, temporal_client
     from warmline.retraining.client import run_round
 
     settings = _settings(config)
 
     async def go() -> str:
         client = await temporal_client(temporal, namespace)
+        await check_workers(client, task_queue)
         decision = await run_round(
             client, settings, task_queue=task_queue, reason="warmline triage retrain", force=force
         )
