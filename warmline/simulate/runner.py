@@ -73,6 +73,7 @@ from warmline.events.admin import ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
+from warmline.reach import check_redis
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
 from warmline.runtime import (
     build_provider,
@@ -157,6 +158,8 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
     topic = f"simulate-{run_id}"
     wellness_topic = f"simulate-{run_id}-wellness"
     deployment = config.metadata.name
+    # A Redis that does not answer would otherwise fail the first activity, in pages of logs.
+    await asyncio.to_thread(check_redis, redis)
     # A first publish to a missing topic can hold an activity, and with it the time skipping.
     await asyncio.to_thread(ensure_topics, kafka, [topic, wellness_topic])
     policy = escalation_policy(config, task_queue=task_queue)
