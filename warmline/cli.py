@@ -393,13 +393,23 @@ def demo(
         transient=as_json,
     )
     task = bar.add_task("starting", total=None)
+
+    def status(text: str) -> None:
+        # The bar appears with the first step, so a configuration refused up front leaves none.
+        bar.start()
+        bar.update(task, description=text)
+
     hooks = DemoProgress(
-        status=lambda text: bar.update(task, description=text),
+        status=status,
         started=lambda total: bar.update(task, total=total),
         advance=lambda: bar.advance(task),
     )
-    with _user_errors(), bar:
-        summary = run_demo(options, hooks)
+    try:
+        with _user_errors():
+            summary = run_demo(options, hooks)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
     if as_json:
         typer.echo(summary.model_dump_json())
     else:

@@ -203,7 +203,7 @@ def test_a_service_that_cannot_be_reached_is_a_clear_error(
 def test_a_configuration_mistake_is_reported_before_anything_starts(tmp_path: Path) -> None:
     missing = tmp_path / "absent.yaml"
     stderr = demo_refused(2, "--config", str(missing))
-    assert f"{missing}:1:1: no such file or directory" in stderr
+    assert stderr.splitlines() == [f"{missing}:1:1: no such file or directory"], "no progress bar"
 
 
 def scratch_directories(where: Path) -> set[Path]:
