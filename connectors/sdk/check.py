@@ -28,11 +28,14 @@ def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
     for index, entry in enumerate(config.connectors):
         try:
             connector_type = resolve(entry.type)
-            connector_type.Settings.model_validate(settings_of(entry, connector_type))
         except UnknownConnectorError as error:
             diagnostics.append(at_key(path, ("connectors", index, "type"), str(error)))
+            continue
+        try:
+            connector_type.Settings.model_validate(settings_of(entry, connector_type))
         except ValidationError as error:
-            diagnostics.extend(located(path, error, ("connectors", index, "settings")))
+            where = ("connectors", index, "settings")
+            diagnostics.extend(located(path, error, where, connector_type.Settings))
         else:
             diagnostics.extend(_settings_template(path, index, entry))
     return diagnostics

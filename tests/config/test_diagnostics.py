@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from warmline.config.loader import Validation, check_paths, suggest, validate_paths
+from connectors.sdk.check import check_connectors
+from tests.config.conftest import ROOT
+from warmline.config.loader import (
+    Validation,
+    check_paths,
+    load_config,
+    suggest,
+    validate_paths,
+)
 
 Edit = Callable[[Path, str, str], Path]
 
@@ -379,6 +387,7 @@ def test_retraining_with_a_registry_but_no_data_is_a_warning(shop: Path, edit: E
         "dev_data"
     )
     edit(shop, "    registry: models/\n", "    registry: models/\n    dev_data: dev.tsv\n")
+    (shop.parent / "dev.tsv").write_text("text\tlabels\tid\n", encoding="utf-8")
     assert check_paths([shop]).warnings == []
 
 
@@ -419,3 +428,234 @@ def test_directory_walk_skips_scenarios_but_explicit_files_are_checked(
     assert checked == 1
     assert diagnostics[0].message.startswith("missing apiVersion")
     assert validate(tmp_path).exit_code == 2
+
+
+def _at(path: Path, line_text: str, value: str) -> str:
+    """`FILE:LINE:COL` of `value` on the (unique) line `line_text`."""
+    return f"{path}:{_line_of(path, line_text)}:{line_text.index(value) + 1}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "minimum"),
+    [
+        ("    shift_length: 8h", "    shift_length: 0s", "wellness.budget.shift_length", "1m"),
+        ("    per_shift: 4h", "    per_shift: 0s", "wellness.budget.per_shift", "1s"),
+        ("    cadence: 2h", "    cadence: 0s", "wellness.checkins.cadence", "10s"),
+        ("    duration: 10m", "    duration: 0s", "wellness.breaks.duration", "1s"),
+        (
+            "    after_intense: 1h30m",
+            "    after_intense: 0s",
+            "wellness.breaks.after_intense",
+            "1s",
+        ),
+        ("    cooldown: 45m", "    cooldown: 0s", "wellness.rotation.cooldown", "1s"),
+        ("    accept_within: 45s", "    accept_within: 0s", "triage.crisis.accept_within", "1s"),
+        (
+            "      accept_within: 5m",
+            "      accept_within: 0s",
+            "routing.queues[0].accept_within",
+            "1s",
+        ),
+        (
+            "  inactivity_timeout: 48h",
+            "  inactivity_timeout: 0s",
+            "routing.inactivity_timeout",
+            "1m",
+        ),
+    ],
+    ids=lambda value: str(value).strip(),
+)
+def test_a_duration_that_must_be_positive_refuses_0s(
+    shop: Path, edit: Edit, old: str, new: str, where: str, minimum: str
+) -> None:
+    edit(shop, f"{old}\n", f"{new}\n")
+    assert _messages(shop) == [
+        f"{_at(shop, new, '0s')}: {where}: must be at least {minimum} (got 0s)"
+    ]
+
+
+def test_a_checkin_cadence_below_its_floor_names_value_and_minimum(shop: Path, edit: Edit) -> None:
+    edit(shop, "    cadence: 2h\n", "    cadence: 500ms\n")
+    assert _messages(shop) == [
+        f"{_at(shop, '    cadence: 500ms', '500ms')}: wellness.checkins.cadence: must be at least "
+        "10s (got 500ms)"
+    ]
+    edit(shop, "    cadence: 500ms\n", "    cadence: 10s\n")
+    assert _messages(shop) == []
+
+
+def test_the_retraining_check_interval_must_be_at_least_a_minute(shop: Path, edit: Edit) -> None:
+    with_retraining(shop, edit)
+    edit(
+        shop, "    promotion_margin: 0.01\n", "    promotion_margin: 0.01\n    check_interval: 0s\n"
+    )
+    assert _messages(shop) == [
+        f"{_at(shop, '    check_interval: 0s', '0s')}: annotation.retraining.check_interval: "
+        "must be at least 1m (got 0s)"
+    ]
+
+
+def test_0s_stays_valid_where_it_means_none(shop: Path, edit: Edit) -> None:
+    edit(shop, "    after_crisis: 15m\n", "    after_crisis: 0s\n")
+    edit(shop, "    accept_within: 45s\n", "    accept_within: 45s\n    widen_after: 0s\n")
+    assert _messages(shop) == []
+
+
+def test_the_demo_configuration_fits_the_duration_floors() -> None:
+    # The demo scales a shift down to two minutes (check-ins every 20s, breaks of 3s).
+    assert _messages(ROOT / "warmline" / "demo" / "demo.yaml") == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        ("0 25 * * *", "hour 25 is out of range 0-23"),
+        ("99 * * * *", "minute 99 is out of range 0-59"),
+        (
+            "0 3 * * MON-SUNDAY",
+            "day of week 'MON-SUNDAY': the range 'MON-SUNDAY' ends before it starts",
+        ),
+        (
+            "0 3 * * 1/0",
+            "day of week '1/0': the step after '/' in '1/0' must be a whole number >= 1",
+        ),
+        (
+            "0 3 * *",
+            "schedule must be a five-field cron expression (minute hour day-of-month month "
+            "day-of-week, e.g. '0 3 * * 1'); '0 3 * *' has 4 field(s)",
+        ),
+    ],
+)
+def test_a_cron_schedule_temporal_would_refuse_is_reported_at_the_schedule(
+    shop: Path, edit: Edit, schedule: str, message: str
+) -> None:
+    with_retraining(shop, edit)
+    edit(shop, '    schedule: "0 3 * * 1"\n', f'    schedule: "{schedule}"\n')
+    line = f'    schedule: "{schedule}"'
+    assert _messages(shop) == [
+        f"{_at(shop, line, chr(34))}: annotation.retraining.schedule: {message}"
+    ]
+
+
+def test_an_unknown_time_zone_is_refused(shop: Path, edit: Edit) -> None:
+    edit(shop, "    timezone: Europe/Berlin\n", "    timezone: Mars/Olympus\n")
+    edit(shop, "    timezone: Europe/London\n", "    timezone: Europe/Londn\n")
+    assert _messages(shop) == [
+        f"{_at(shop, '    timezone: Europe/Londn', 'Europe')}: tenants[0].timezone: unknown IANA "
+        "time zone 'Europe/Londn'; did you mean 'Europe/London'?",
+        f"{_at(shop, '    timezone: Mars/Olympus', 'Mars')}: tenants[1].timezone: unknown IANA "
+        "time zone 'Mars/Olympus'; e.g. Europe/London, America/New_York, UTC",
+    ]
+
+
+def test_a_duplicate_connector_is_reported_at_the_second_name(shop: Path) -> None:
+    with shop.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "\nconnectors:\n"
+            "  - name: crm\n    type: webhook\n    settings: {url: https://a.example/h}\n"
+            "  - name: crm\n    type: webhook\n    settings: {url: https://b.example/h}\n"
+        )
+    text = shop.read_text(encoding="utf-8").splitlines()
+    first, second = [i + 1 for i, line in enumerate(text) if line == "  - name: crm"]
+    assert _messages(shop) == [
+        f"{shop}:{second}:11: connectors[1].name: connector 'crm' is defined twice "
+        f"(first at line {first})"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "what"),
+    [
+        ("  - id: fernhill-goods-de\n", "  - id: fernhill-goods\n", "tenants[1].id", "tenant"),
+        ("    - id: sp-priya\n", "    - id: sp-jonas\n", "routing.specialists[1].id", "specialist"),
+        ("    - name: crisis\n", "    - name: orders\n", "routing.queues[2].name", "queue"),
+        (
+            "    - name: bereavement\n",
+            "    - name: sustained-distress\n",
+            "triage.rules[1].name",
+            "rule",
+        ),
+        ("    - id: an-mo\n", "    - id: an-lea\n", "annotation.annotators[2].id", "annotator"),
+    ],
+    ids=lambda value: str(value).strip(),
+)
+def test_a_name_defined_twice_is_reported_at_the_second(
+    shop: Path, edit: Edit, old: str, new: str, where: str, what: str
+) -> None:
+    first_text = new.rstrip("\n")
+    first = _line_of(shop, first_text)
+    edit(shop, old, new)
+    name = first_text.split(": ")[1]
+    lines = shop.read_text(encoding="utf-8").splitlines()
+    second = [i + 1 for i, line in enumerate(lines) if line == first_text][1]
+    column = first_text.index(name) + 1
+    assert _messages(shop) == [
+        f"{shop}:{second}:{column}: {where}: {what} {name!r} is defined twice "
+        f"(first at line {first})"
+    ]
+
+
+def test_a_label_given_twice_is_reported_at_the_second(shop: Path, edit: Edit) -> None:
+    edit(shop, "    builtin: goemotions/ekman\n", "    name: shop\n    labels: [joy, fear, joy]\n")
+    line = "    labels: [joy, fear, joy]"
+    assert _messages(shop) == [
+        f"{_at(shop, line, 'joy]')}: annotation.taxonomy.labels[2]: label 'joy' is defined twice "
+        f"(first at line {_line_of(shop, line)})"
+    ]
+
+
+def test_an_unknown_connector_setting_suggests_the_connector_s_own_key(shop: Path) -> None:
+    with shop.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "\nconnectors:\n  - name: crm\n    type: hubspot\n    settings:\n      pipelin: x\n"
+            '    secrets: {access_token: "${HUBSPOT_TOKEN}"}\n'
+        )
+    # As `warmline validate` checks a connector's settings: with its own model, after the file.
+    found = check_connectors(shop, load_config(shop, resolve_secrets=False))
+    assert [d.render() for d in found] == [
+        f"{_at(shop, '      pipelin: x', 'pipelin')}: connectors[0].settings: unknown key "
+        "'pipelin'; did you mean 'pipeline'?"
+    ]
+
+
+def test_retraining_data_not_there_yet_is_a_warning(shop: Path, edit: Edit) -> None:
+    with_retraining(shop, edit)
+    edit(
+        shop,
+        "    promotion_margin: 0.01\n",
+        "    registry: models/\n    base_data: data/train.tsv\n",
+    )
+    found = check_paths([shop])
+    assert found.errors == []
+    assert [w.render() for w in found.warnings] == [
+        f"{_at(shop, '    base_data: data/train.tsv', 'data/')}: warning: "
+        "annotation.retraining.base_data: base_data file not found: "
+        f"{shop.parent / 'data' / 'train.tsv'}; retraining rounds fail until it is there"
+    ]
+    (shop.parent / "data").mkdir()
+    (shop.parent / "data" / "train.tsv").write_text("text\tlabels\tid\n", encoding="utf-8")
+    (shop.parent / "data" / "dev.tsv").write_text("text\tlabels\tid\n", encoding="utf-8")
+    assert check_paths([shop]) == Validation(errors=[], warnings=[], checked=1)
+
+
+def test_retraining_paths_of_the_wrong_kind_are_errors(shop: Path, edit: Edit) -> None:
+    with_retraining(shop, edit)
+    edit(
+        shop,
+        "    promotion_margin: 0.01\n",
+        "    registry: warmline.yaml\n    base_data: templates\n",
+    )
+    edit(shop, "    type: lexicon\n", "    type: local\n    model_path: warmline.yaml\n")
+    assert _messages(shop) == [
+        f"{_at(shop, '    model_path: warmline.yaml', 'warmline')}: triage.provider.model_path: "
+        f"model_path {shop} is a file; name a directory (it may not exist yet)",
+        f"{_at(shop, '    registry: warmline.yaml', 'warmline')}: annotation.retraining.registry: "
+        f"model registry {shop} is a file; name a directory (it may not exist yet)",
+        f"{_at(shop, '    base_data: templates', 'templates')}: annotation.retraining.base_data: "
+        f"base_data {shop.parent / 'templates'} is a directory; name the file in it",
+    ]
+
+
+def test_a_local_model_path_that_does_not_exist_yet_is_fine(shop: Path, edit: Edit) -> None:
+    edit(shop, "    type: lexicon\n", "    type: local\n    model_path: models/\n")
+    assert _messages(shop) == []

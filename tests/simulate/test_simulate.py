@@ -362,7 +362,9 @@ expect:
 
 
 def test_a_wellness_view_never_read_fails(tmp_path: Path) -> None:
-    path = write(tmp_path, "expect:\n  - wellness: {worker: sp-olu, at: 1m, on_break: true}\n")
+    path = write(
+        tmp_path, STEP + "expect:\n  - wellness: {worker: sp-olu, at: 1m, on_break: true}\n"
+    )
     loaded = load_scenario(path, config_path=ONLINE_SHOP)
     [result] = evaluate(loaded.scenario, Run()).results
     assert (result.passed, result.detail) == (False, "the view was never read")

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 DURATION_PATTERN = r"^(?:\d+(?:d|h|ms|m|s))+$"
@@ -98,3 +98,26 @@ Duration = Annotated[
     ),
 ]
 """A non-negative duration written as `30s`, `2m`, `8h`, `1h30m`, `1d` or `500ms`."""
+
+
+def at_least(minimum: timedelta) -> AfterValidator:
+    """A validator refusing a duration shorter than `minimum`, for `Annotated[Duration, ...]`:
+    the error names the value and the minimum, e.g. `must be at least 1m (got 0s)`."""
+
+    def check(value: timedelta) -> timedelta:
+        if value < minimum:
+            raise PydanticCustomError(
+                "duration_too_short",
+                "must be at least {minimum} (got {value})",
+                {"minimum": format_duration(minimum), "value": format_duration(value)},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+PositiveDuration = Annotated[Duration, at_least(timedelta(seconds=1))]
+"""A duration of at least `1s`: a wait or a length that `0s` would make meaningless or make
+spin (an SLA, a break, a budget); the demo scales such times down to seconds."""
+MinuteDuration = Annotated[Duration, at_least(timedelta(minutes=1))]
+"""A duration of at least `1m`: a period that timers or loops repeat on (or divide by)."""

@@ -163,12 +163,17 @@ def _located(
 
 
 def located(
-    path: Path, error: ValidationError, prefix: tuple[int | str, ...] = ()
+    path: Path,
+    error: ValidationError,
+    prefix: tuple[int | str, ...] = (),
+    model: type[BaseModel] | None = None,
 ) -> list[Diagnostic]:
     """FILE:LINE:COL diagnostics for a validation error of a part of a configuration file.
 
     For checks that run after `load_config`, such as a connector's own settings model: `prefix`
-    is where the validated part sits in the file (e.g. `("connectors", 0, "settings")`).
+    is where the validated part sits in the file (e.g. `("connectors", 0, "settings")`), and
+    `model` the model that raised `error`, whose keys an unknown key is compared with for a
+    did-you-mean (without it, only the configuration's own keys are known).
     """
     try:
         document = load_document(path)
@@ -177,7 +182,21 @@ def located(
     details = [
         ErrorDetails(**{**detail, "loc": (*prefix, *detail["loc"])}) for detail in error.errors()
     ]
-    return _sorted(_diagnostic(document, detail) for detail in details)
+    keys = None if model is None else _keys_below(prefix, model)
+    return _sorted(_diagnostic(document, detail, keys) for detail in details)
+
+
+def _keys_below(
+    prefix: tuple[int | str, ...], model: type[BaseModel]
+) -> Callable[[tuple[int | str, ...]], list[str]]:
+    """The keys allowed at a location of the file, for a part validated by `model` at `prefix`."""
+
+    def keys(loc: tuple[int | str, ...]) -> list[str]:
+        if loc[: len(prefix)] == prefix:
+            return allowed_keys(loc[len(prefix) :], model)
+        return allowed_keys(loc)
+
+    return keys
 
 
 def _sorted(diagnostics: Iterator[Diagnostic] | list[Diagnostic]) -> list[Diagnostic]:
@@ -243,14 +262,20 @@ def _describe(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), "a number" if isinstance(value, int | float) else "null")
 
 
-def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
+def _diagnostic(
+    document: SourceDocument,
+    detail: ErrorDetails,
+    keys: Callable[[tuple[int | str, ...]], list[str]] | None = None,
+) -> Diagnostic:
     kind = detail["type"]
-    loc = data_path(document, detail["loc"])
     ctx = detail.get("ctx") or {}
     message = detail["msg"].removeprefix("Value error, ")
+    if kind == "duplicate_name":
+        return _duplicate(document, detail)
+    loc = data_path(document, detail["loc"])
     if kind == "extra_forbidden":
         name = str(loc[-1])
-        hint = suggest(name, allowed_keys(detail["loc"][:-1]))
+        hint = suggest(name, (keys or allowed_keys)(detail["loc"][:-1]))
         where = dotted(loc[:-1])
         line, column = document.locate(loc, at_key=True)
         return Diagnostic(document.path, line, column, f"{where}: unknown key {name!r}{hint}")
@@ -267,6 +292,17 @@ def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
         message = f"expected a mapping, found {_describe(detail['input'])}"
     elif kind == "list_type":
         message = f"expected a list, found {_describe(detail['input'])}"
+    return Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}")
+
+
+def _duplicate(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
+    """A name given twice (see `model._unique`): at the second, naming the first's line. The
+    model's validator raised it, so its location is the model's; the context says where below."""
+    ctx = detail.get("ctx") or {}
+    loc = data_path(document, (*detail["loc"], *ctx["at"]))
+    line, column = document.locate(loc)
+    first, _ = document.locate(data_path(document, (*detail["loc"], *ctx["first"])))
+    message = f"{detail['msg']} (first at line {first})"
     return Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}")
 
 

@@ -7,6 +7,8 @@ complete and explain every key.
 from __future__ import annotations
 
 import fnmatch
+import functools
+import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -27,8 +29,16 @@ from pydantic import (
 )
 from pydantic.json_schema import GenerateJsonSchema
 from pydantic_core import PydanticCustomError
+from rapidfuzz import fuzz, process
 
-from warmline.config.durations import Duration, format_duration
+from warmline.config.cron import CronSchedule
+from warmline.config.durations import (
+    Duration,
+    MinuteDuration,
+    PositiveDuration,
+    at_least,
+    format_duration,
+)
 from warmline.config.expressions import Condition, ExpressionError, parse_condition
 from warmline.config.secrets import Secret
 from warmline.events.types import EventType
@@ -133,6 +143,40 @@ RelativePath = Annotated[
 """A file path written relative to the configuration file, resolved to an absolute path."""
 
 
+def _known_time_zone(name: str) -> str:
+    known = _time_zones()
+    if not known:
+        # No time zone database on this machine (neither the system's nor `tzdata`): nothing
+        # to check against, and refusing every name would refuse every file.
+        return name
+    if name in known:
+        return name
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    else:
+        return name
+    match = process.extractOne(name, sorted(known), scorer=fuzz.ratio, score_cutoff=80)
+    hint = f"did you mean {match[0]!r}?" if match else "e.g. Europe/London, America/New_York, UTC"
+    raise PydanticCustomError(
+        "time_zone", "unknown IANA time zone {name}; {hint}", {"name": repr(name), "hint": hint}
+    )
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(_known_time_zone),
+    Field(examples=["Europe/London", "America/New_York", "UTC"]),
+]
+"""An IANA time zone name that `zoneinfo.ZoneInfo` can load."""
+
+
 # --- tenants ------------------------------------------------------------------------------------
 
 
@@ -147,8 +191,10 @@ class Tenant(Model):
     """Default locale for customer-facing text."""
     country: CountryCode = "GB"
     """Default ISO 3166-1 alpha-2 country, used to pick crisis helplines."""
-    timezone: str = "UTC"
-    """IANA time zone of the tenant's operations (shift boundaries, reports)."""
+    timezone: TimeZoneName = "UTC"
+    """IANA time zone of the tenant's operations, e.g. `Europe/London`. Informational for now:
+    it is checked to be a zone name, but nothing reads it yet; shifts come from HR with their own
+    offsets, and the retraining schedule and reports are in UTC."""
 
 
 # --- triage -------------------------------------------------------------------------------------
@@ -243,8 +289,8 @@ class CrisisPolicy(Model):
     """Risk flags that put a conversation in the crisis lane."""
     offer_to: Annotated[int, Field(ge=1, le=20)] = 3
     """How many crisis-trained specialists are offered a crisis conversation at once."""
-    accept_within: Duration = timedelta(seconds=30)
-    """If nobody accepts within this time, the supervisor is paged."""
+    accept_within: PositiveDuration = timedelta(seconds=30)
+    """If nobody accepts within this time, the supervisor is paged; at least 1s."""
     widen_after: Duration = timedelta(0)
     """Stagger the offers: the best-ranked specialist alone gets the first look, and only once this
     has passed with nobody accepting does the lane offer to `offer_to` at once; `0s` offers to
@@ -296,7 +342,7 @@ class Triage(Model):
 
     @model_validator(mode="after")
     def _unique_rules(self) -> Triage:
-        _unique([rule.name for rule in self.rules], "rule")
+        _unique(self, "rules", "rule", "name")
         return self
 
 
@@ -346,8 +392,9 @@ class Queue(Model):
     """Skills a specialist needs to receive offers from this queue."""
     priority: Annotated[int, Field(ge=0, le=100)] = 50
     """Higher-priority queues are offered first."""
-    accept_within: Duration = timedelta(minutes=2)
-    """SLA: an offer not accepted within this time moves along the escalation chain."""
+    accept_within: PositiveDuration = timedelta(minutes=2)
+    """SLA: an offer not accepted within this time moves along the escalation chain; at least
+    1s."""
     intense: bool = False
     """Counts as intense exposure; rotation moves people off intense queues."""
     escalation_chain: list[Identifier] = Field(default_factory=list)
@@ -369,16 +416,16 @@ class Routing(Model):
     """People paged when offers go unaccepted."""
     queues: list[Queue]
     """Handoff queues, referenced by rules, chains and the crisis lane."""
-    inactivity_timeout: Duration = timedelta(hours=24)
-    """A conversation with no message for this long is closed."""
+    inactivity_timeout: MinuteDuration = timedelta(hours=24)
+    """A conversation with no message for this long is closed; at least 1m."""
     max_messages_before_continue_as_new: Annotated[int, Field(ge=10, le=10_000)] = 500
     """Keeps workflow histories bounded."""
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Routing:
-        _unique([s.id for s in self.specialists], "specialist")
-        _unique([s.id for s in self.supervisors], "supervisor")
-        _unique([q.name for q in self.queues], "queue")
+        _unique(self, "specialists", "specialist", "id")
+        _unique(self, "supervisors", "supervisor", "id")
+        _unique(self, "queues", "queue", "name")
         return self
 
 
@@ -429,7 +476,7 @@ class Taxonomy(Model):
         if (self.builtin is None) == (self.labels is None):
             raise ValueError("give either 'builtin' or 'name' and 'labels'")
         if self.labels is not None:
-            _unique(self.labels, "label")
+            _unique(self, "labels", "label")
         return self
 
     @property
@@ -462,7 +509,7 @@ class Sampling(Model):
 
     @model_validator(mode="after")
     def _unique_outcomes(self) -> Sampling:
-        _unique(self.disagreeing_outcomes, "disagreeing outcome")
+        _unique(self, "disagreeing_outcomes", "disagreeing outcome")
         return self
 
 
@@ -496,8 +543,10 @@ class ContentWarnings(Model):
 class Retraining(Model):
     """When a new triage model version is trained and when it may be promoted."""
 
-    schedule: str | None = None
-    """Cron expression, e.g. `0 3 * * 1`."""
+    schedule: CronSchedule | None = None
+    """Five-field cron expression in UTC (minute hour day-of-month month day-of-week), e.g.
+    `0 3 * * 1`: numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n` and `a-b/n`, month names
+    (`JAN`) and weekday names (`MON`)."""
     after_gold_labels: Annotated[int, Field(ge=1)] | None = None
     """Retrain once this many new gold labels exist."""
     promotion_margin: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
@@ -524,8 +573,9 @@ class Retraining(Model):
     crisis_labels: list[str] | None = None
     """Labels whose recall is crisis recall; default per taxonomy: grief, fear, sadness and
     nervousness (`original`), fear and sadness (`ekman`), negative (`group`)."""
-    check_interval: Duration = timedelta(hours=1)
-    """How often the retraining workflow counts new gold labels without being told of any."""
+    check_interval: MinuteDuration = timedelta(hours=1)
+    """How often the retraining workflow counts new gold labels without being told of any; at
+    least 1m."""
     shadow: bool = False
     """A candidate that passes evaluation first scores live traffic beside the current model,
     without acting, for `shadow_period`; it is promoted after."""
@@ -536,8 +586,6 @@ class Retraining(Model):
     def _trigger(self) -> Retraining:
         if self.schedule is None and self.after_gold_labels is None:
             raise ValueError("give 'schedule', 'after_gold_labels' or both")
-        if self.schedule is not None and len(self.schedule.split()) != 5:
-            raise ValueError("schedule must be a five-field cron expression")
         return self
 
 
@@ -588,7 +636,7 @@ class Annotation(Model):
 
     @model_validator(mode="after")
     def _unique_annotators(self) -> Annotation:
-        _unique([a.id for a in self.annotators], "annotator")
+        _unique(self, "annotators", "annotator", "id")
         return self
 
     @property
@@ -670,10 +718,11 @@ class Exposure(Model):
 class Budget(Model):
     """Exposure allowed per shift."""
 
-    per_shift: Duration = timedelta(hours=4)
-    """Intensity-weighted time per shift (of `shift_length`)."""
-    shift_length: Duration = timedelta(hours=8)
-    """The shift `per_shift` is written for, and the length of a shift started by availability."""
+    per_shift: PositiveDuration = timedelta(hours=4)
+    """Intensity-weighted time per shift (of `shift_length`); at least 1s."""
+    shift_length: MinuteDuration = timedelta(hours=8)
+    """The shift `per_shift` is written for, and the length of a shift started by availability;
+    at least 1m."""
     pro_rata: bool = True
     """A shift of another length (from HR) gets the budget in proportion to its length."""
 
@@ -682,12 +731,13 @@ class Breaks(Model):
     """Breaks that are scheduled, not merely suggested."""
 
     after_crisis: Duration = timedelta(minutes=15)
-    """Length of the break that follows every crisis conversation."""
-    after_intense: Duration = timedelta(minutes=90)
-    """A break is due after this much intense (weighted) time."""
-    duration: Duration = timedelta(minutes=10)
+    """Length of the break that follows every crisis conversation; `0s` gives no time off (the
+    break ends as it starts)."""
+    after_intense: PositiveDuration = timedelta(minutes=90)
+    """A break is due after this much intense (weighted) time; at least 1s."""
+    duration: PositiveDuration = timedelta(minutes=10)
     """Length of the break due after `after_intense` of intense work, and of a break the worker
-    asks for ("I need a break now") without naming its length."""
+    asks for ("I need a break now") without naming its length; at least 1s."""
 
 
 class CheckInScale(Model):
@@ -711,11 +761,16 @@ class CheckInTrigger(StrEnum):
     END_OF_SHIFT = "end_of_shift"
 
 
+CHECKIN_CADENCE_MINIMUM = timedelta(seconds=10)
+"""The shortest check-in cadence: each one is a timer in the worker's wellness workflow."""
+
+
 class CheckIns(Model):
     """Short wellbeing check-ins."""
 
-    cadence: Duration = timedelta(hours=2)
-    """Time between regular check-ins during a shift."""
+    cadence: Annotated[Duration, at_least(CHECKIN_CADENCE_MINIMUM)] = timedelta(hours=2)
+    """Time between regular check-ins during a shift; at least 10s (the demo scales a shift down
+    to minutes; a real one asks every hour or two)."""
     triggers: list[CheckInTrigger] = Field(
         default_factory=lambda: [CheckInTrigger.AFTER_CRISIS, CheckInTrigger.END_OF_SHIFT]
     )
@@ -741,8 +796,8 @@ class Rotation(Model):
 
     off_intense_at_budget: Fraction = 1.0
     """Share of the budget at which a worker leaves intense queues."""
-    cooldown: Duration = timedelta(minutes=45)
-    """How long a rotated worker stays off intense queues."""
+    cooldown: PositiveDuration = timedelta(minutes=45)
+    """How long a rotated worker stays off intense queues; at least 1s."""
 
 
 class Wellness(Model):
@@ -844,17 +899,33 @@ class WarmlineConfig(Model):
 
     @model_validator(mode="after")
     def _unique_names(self) -> WarmlineConfig:
-        _unique([t.id for t in self.tenants], "tenant")
-        _unique([c.name for c in self.connectors], "connector")
+        _unique(self, "tenants", "tenant", "id")
+        _unique(self, "connectors", "connector", "name")
         return self
 
 
-def _unique(names: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for name in names:
+def _unique(model: BaseModel, field: str, what: str, key: str | None = None) -> None:
+    """Refuse a name given twice in the list `field` of `model` (each item's `key`, or the item
+    itself). The error is raised by the model's validator, so it belongs to the model; its
+    context says where below the model the second name (`at`) and the first (`first`) are, for
+    the loader to point at the second and name the line of the first."""
+    items: list[Any] = getattr(model, field) or []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        name = str(item if key is None else getattr(item, key))
         if name in seen:
-            raise ValueError(f"{what} {name!r} is defined twice")
-        seen.add(name)
+            place: tuple[str, ...] = () if key is None else (key,)
+            raise PydanticCustomError(
+                "duplicate_name",
+                "{what} {name} is defined twice",
+                {
+                    "what": what,
+                    "name": repr(name),
+                    "at": (field, index, *place),
+                    "first": (field, seen[name], *place),
+                },
+            )
+        seen[name] = index
 
 
 class _ConfigJsonSchema(GenerateJsonSchema):

@@ -14,7 +14,13 @@ from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 from rapidfuzz import process
 
-from warmline.config.model import BUILTIN_TAXONOMIES, LexiconProvider, WarmlineConfig
+from warmline.config.model import (
+    BUILTIN_TAXONOMIES,
+    LexiconProvider,
+    LocalProvider,
+    Retraining,
+    WarmlineConfig,
+)
 from warmline.config.secrets import literal_secret_settings
 from warmline.triage.errors import LexiconError
 from warmline.triage.lexicon import parse_lexicon, read_lexicon_file
@@ -56,7 +62,7 @@ def check_references(config: WarmlineConfig) -> list[Problem]:
 
 def check_warnings(config: WarmlineConfig) -> list[Problem]:
     """Problems that do not make a configuration invalid but that its author should hear of."""
-    return [*_retraining_off(config)]
+    return [*_retraining_off(config), *_missing_data(config)]
 
 
 def _queues(config: WarmlineConfig) -> Iterator[Problem]:
@@ -204,7 +210,58 @@ def _connector_secrets(config: WarmlineConfig) -> Iterator[Problem]:
             )
 
 
+_DATA_FILES = ("base_data", "dev_data", "holdout_data")
+
+
+def _data_files(retraining: Retraining) -> Iterator[tuple[str, Path]]:
+    for key in _DATA_FILES:
+        path: Path | None = getattr(retraining, key)
+        if path is not None:
+            yield key, path
+
+
+def _missing_data(config: WarmlineConfig) -> Iterator[Problem]:
+    """Retraining data files not there (yet): data is often put in place at deployment, so this
+    is a warning; until it is, a retraining round fails reading it."""
+    for key, path in _data_files(config.annotation.retraining):
+        if not path.exists():
+            yield Problem(
+                ("annotation", "retraining", key),
+                f"{key} file not found: {path}; retraining rounds fail until it is there",
+            )
+
+
+def _retraining_paths(config: WarmlineConfig) -> Iterator[Problem]:
+    """Paths that exist but are the wrong kind of thing: the registry and a local model are
+    directories (which may be created later), the data files are files (which may be put in
+    place later: see `_missing_data`)."""
+    retraining = config.annotation.retraining
+    base: Loc = ("annotation", "retraining")
+    if retraining.registry is not None and _exists_but_not_a_directory(retraining.registry):
+        yield Problem(
+            (*base, "registry"), not_a_directory_message("model registry", retraining.registry)
+        )
+    for key, path in _data_files(retraining):
+        if path.exists() and not path.is_file():
+            yield Problem((*base, key), not_a_file_message(key, path))
+    provider = config.triage.provider
+    if (
+        isinstance(provider, LocalProvider)
+        and provider.model_path is not None
+        and _exists_but_not_a_directory(provider.model_path)
+    ):
+        yield Problem(
+            ("triage", "provider", "model_path"),
+            not_a_directory_message("model_path", provider.model_path),
+        )
+
+
+def _exists_but_not_a_directory(path: Path) -> bool:
+    return path.exists() and not path.is_dir()
+
+
 def _files(config: WarmlineConfig) -> Iterator[Problem]:
+    yield from _retraining_paths(config)
     provider = config.triage.provider
     # A local model may be trained after the configuration is written, so only the lexicon,
     # which an admin writes by hand, must already exist.
@@ -245,6 +302,12 @@ def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterato
         environment.compile(source, name=path.name, filename=str(path))
     except TemplateSyntaxError as error:
         yield Problem(loc, f"template syntax error: {error.message}", path, error.lineno)
+
+
+def not_a_directory_message(kind: str, path: Path) -> str:
+    """Why a directory setting's `path`, which exists but is no directory, cannot be used."""
+    what = "a file" if path.is_file() else "not a directory"
+    return f"{kind} {path} is {what}; name a directory (it may not exist yet)"
 
 
 def not_a_file_message(kind: str, path: Path) -> str:
