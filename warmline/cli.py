@@ -188,7 +188,7 @@ def bridge(
     ] = "warmline.inbound.messages.v1",
     hr_topic: Annotated[
         str, typer.Option(envvar="WARMLINE_INBOUND_HR_TOPIC", callback=kafka_topic)
-    ] = ("warmline.inbound.hr.v1"),
+    ] = "warmline.inbound.hr.v1",
     dead_letter_topic: Annotated[
         str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
     ] = "warmline.deadletter.v1",
