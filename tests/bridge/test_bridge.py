@@ -273,8 +273,13 @@ async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_brid
             "in its annotation.annotators",
         )
     )
+    # Ids the specialist and annotator APIs would refuse: a conversation nobody could serve.
     too_long = to_record(inbound.message("c" * 1100, "m0", "Hello?"))
-    bad.append((topic, too_long.value, too_long.headers, "Temporal refused message m0 of"))
+    bad.append((topic, too_long.value, too_long.headers, "conversation_id: String should have at"))
+    broken = to_record(inbound.message("c-nl\n1", "m0", "Hello?"))
+    bad.append((topic, broken.value, broken.headers, "conversation_id: must not contain control"))
+    bad.append((topic, with_data(message_id="m" * 2000), good.headers, "message_id: String should"))
+    bad.append((topic, with_data(country="GBR"), good.headers, "country: String should match"))
 
     running = await inbound.run()
     where: dict[tuple[str, int, int], str] = {}

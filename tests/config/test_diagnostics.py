@@ -618,6 +618,22 @@ def test_an_unknown_connector_setting_suggests_the_connector_s_own_key(shop: Pat
     ]
 
 
+def test_crisis_helplines_without_a_default_are_a_warning(shop: Path, edit: Edit) -> None:
+    edit(
+        shop,
+        "      default:\n        - name: Find A Helpline\n          url: https://findahelpline.com\n"
+        "          hours: 24/7\n",
+        "",
+    )
+    found = check_paths([shop])
+    assert found.errors == []
+    assert [w.render() for w in found.warnings] == [
+        f"{_at(shop, '      GB:', 'GB')}: warning: triage.crisis.referrals: no 'default' "
+        "helplines: a customer in crisis from a country not listed (DE, GB) gets none when nobody "
+        "accepts in time; add `default:` (e.g. an international directory of helplines)"
+    ]
+
+
 def test_retraining_data_not_there_yet_is_a_warning(shop: Path, edit: Edit) -> None:
     with_retraining(shop, edit)
     edit(

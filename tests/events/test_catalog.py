@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from warmline.events.catalog import CATALOG, EventDataError, HandoffAccepted, parse_data
+from warmline.events.catalog import (
+    CATALOG,
+    EventDataError,
+    HandoffAccepted,
+    InboundMessage,
+    parse_data,
+)
 from warmline.events.docs import SCHEMAS, stale_files
 from warmline.events.types import EVENTS_TOPIC, INBOUND_HR_TOPIC, WELLNESS_TOPIC, EventType
 
@@ -47,3 +53,14 @@ def test_additive_fields_are_kept_and_missing_ones_are_named() -> None:
 def test_topics_and_keys(event_type: EventType, topic: str, by_worker: bool) -> None:
     assert event_type.topic == topic
     assert event_type.keyed_by_worker is by_worker
+
+
+def test_an_inbound_country_is_read_in_either_case_and_ids_are_bounded() -> None:
+    data = {"tenant_id": "acme", "conversation_id": "c1", "message_id": "m1", "text": "hi"}
+    parsed = parse_data(EventType.INBOUND_MESSAGE_RECEIVED, {**data, "country": "gb"})
+    assert isinstance(parsed, InboundMessage)
+    assert parsed.country == "GB", "a lower-case code must still find the GB helplines"
+    with pytest.raises(EventDataError, match="conversation_id: must not contain control"):
+        parse_data(EventType.INBOUND_MESSAGE_RECEIVED, {**data, "conversation_id": "c\t1"})
+    with pytest.raises(EventDataError, match="country: String should match pattern"):
+        parse_data(EventType.INBOUND_MESSAGE_RECEIVED, {**data, "country": "GBR"})

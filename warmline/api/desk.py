@@ -60,6 +60,7 @@ from warmline.escalation import (
     escalation_of_offer,
     escalation_workflow_id,
 )
+from warmline.events.catalog import MAX_EXTERNAL_ID_CHARS, ExternalId
 from warmline.handoff import HandoffPackage
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, MemberState, roster_workflow_id
@@ -84,7 +85,7 @@ class Update:
     COMPLETE: Final = "complete"
 
 
-MAX_ID_CHARS: Final = 256
+MAX_ID_CHARS: Final = MAX_EXTERNAL_ID_CHARS
 MAX_NOTE_CHARS: Final = 4_000
 MAX_REASON_CHARS: Final = 500
 MAX_LABELS: Final = 20
@@ -125,10 +126,6 @@ class BackendUnavailableError(DeskError):
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 """Tenant ids, queues, labels and outcomes: the configuration's identifier form."""
-ExternalId = Annotated[
-    str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"^[^\x00-\x1f]+$")
-]
-"""Conversation and message ids: chosen by the business's systems, so only bounded in size."""
 Note = Annotated[str, Field(max_length=MAX_NOTE_CHARS)]
 
 

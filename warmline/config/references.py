@@ -62,7 +62,20 @@ def check_references(config: WarmlineConfig) -> list[Problem]:
 
 def check_warnings(config: WarmlineConfig) -> list[Problem]:
     """Problems that do not make a configuration invalid but that its author should hear of."""
-    return [*_retraining_off(config), *_missing_data(config)]
+    return [*_retraining_off(config), *_missing_data(config), *_no_default_helplines(config)]
+
+
+def _no_default_helplines(config: WarmlineConfig) -> Iterator[Problem]:
+    crisis = config.triage.crisis
+    if "default" in crisis.referrals:
+        return
+    listed = ", ".join(sorted(crisis.referrals)) or "none"
+    yield Problem(
+        ("triage", "crisis", "referrals") if crisis.referrals else ("triage", "crisis"),
+        f"no 'default' helplines: a customer in crisis from a country not listed ({listed}) "
+        "gets none when nobody accepts in time; add `default:` (e.g. an international "
+        "directory of helplines)",
+    )
 
 
 def _queues(config: WarmlineConfig) -> Iterator[Problem]:

@@ -15,12 +15,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from warmline.errors import WarmlineError
 from warmline.events.types import EventType
 
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+MAX_EXTERNAL_ID_CHARS = 256
+
+
+def _printable(value: str) -> str:
+    if any(ord(character) < 0x20 for character in value):
+        raise ValueError("must not contain control characters (a tab, a newline, NUL, ...)")
+    return value
+
+
+ExternalId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_EXTERNAL_ID_CHARS,
+        json_schema_extra={"pattern": r"^[^\x00-\x1f]+$"},
+    ),
+    AfterValidator(_printable),
+]
+"""A conversation or message id chosen by the business's systems: 1 to 256 characters, none of
+them a control character. The specialist and annotator APIs take no other, so the bridge lets no
+other in (a conversation nobody could then serve)."""
+CountryCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$"), AfterValidator(str.upper)]
+"""ISO 3166-1 alpha-2, in either case (`gb` is read as `GB`)."""
 
 
 class EventData(BaseModel):
@@ -477,13 +501,16 @@ class InboundMessage(EventData):
     """A customer message from a channel or the CRM; subject is the conversation id."""
 
     tenant_id: str
-    conversation_id: str
-    message_id: str
-    """Unique within the conversation; a repeated id is not triaged twice."""
+    conversation_id: ExternalId
+    """1 to 256 characters, no control characters."""
+    message_id: ExternalId
+    """Unique within the conversation; a repeated id is not triaged twice. 1 to 256 characters,
+    no control characters."""
     text: str
     channel: str = "chat"
-    country: str | None = None
-    """ISO 3166-1 alpha-2, to pick crisis helplines; the tenant's default otherwise."""
+    country: CountryCode | None = None
+    """ISO 3166-1 alpha-2 (either case), to pick crisis helplines; the tenant's country
+    otherwise. A country the crisis lane lists no helplines for gets its `default` ones."""
 
 
 class InboundAvailability(EventData):
@@ -558,6 +585,8 @@ def parse_data(event_type: EventType, data: dict[str, Any]) -> EventData:
         return CATALOG[event_type].model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in error.errors()
         )
         raise EventDataError(f"{event_type.value} data is invalid: {problems}") from None
