@@ -485,9 +485,8 @@ def test_sigterm_stops_the_services_the_run_started() -> None:
 
 def test_a_redis_that_does_not_answer_is_one_line(embedded_services: Endpoints) -> None:
     scenario = ROOT / "examples" / "scenarios" / "grief-accepted-completed.yaml"
-    result = simulate(
-        scenario, "--kafka", embedded_services.kafka, "--redis", "redis://127.0.0.1:1/0"
-    )
+    kafka = embedded_services.kafka or ""
+    result = simulate(scenario, "--kafka", kafka, "--redis", "redis://127.0.0.1:1/0")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "error: cannot reach Redis at redis://127.0.0.1:1/0: Error 111 connecting to 127.0.0.1:1. "
