@@ -17,6 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from warmline.liveview import LiveView
 from warmline.roster import (
     AssignToRequest,
     AssignToResult,
@@ -96,10 +97,12 @@ class RosterActivities:
         settings: RosterSettings,
         *,
         wellness: WellnessStateStore | None = None,
+        live_view: LiveView | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._wellness = wellness
+        self._live_view = live_view
 
     @activity.defn(name="roster_reserve")
     async def reserve(self, call: ReserveCall) -> ReserveResult:
@@ -138,6 +141,16 @@ class RosterActivities:
     @activity.defn(name="roster_free")
     async def free(self, call: FreeCall) -> None:
         await self._update(call.roster_id, RosterWorkflow.free, call.request)
+        request = call.request
+        if self._live_view is not None and request.tenant_id is not None:
+            # A conversation that ended without the desk (the customer left, inactivity) would
+            # otherwise keep the claim, and refuse whoever accepts when the customer writes again.
+            await asyncio.to_thread(
+                self._live_view.release_claim,
+                request.tenant_id,
+                request.conversation_id,
+                request.specialist_id,
+            )
 
     async def _update(
         self,

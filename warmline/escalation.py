@@ -248,13 +248,14 @@ def escalation_of_offer(offer: str) -> str | None:
 class Rejection(StrEnum):
     """Why a specialist's request was refused: the `type` of the ApplicationError validators raise.
 
-    The gRPC API maps each to its status code, so keep these names stable.
+    The gRPC API maps each to the status code of the same name, so keep these names stable.
     """
 
     INVALID_ARGUMENT = "InvalidArgument"
     NOT_FOUND = "NotFound"
     PERMISSION_DENIED = "PermissionDenied"
     FAILED_PRECONDITION = "FailedPrecondition"
+    ALREADY_EXISTS = "AlreadyExists"
 
 
 ASSIGNED_SIGNAL = "assigned"

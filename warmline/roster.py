@@ -153,6 +153,9 @@ class FreeRequest(_Model):
 
     specialist_id: str
     conversation_id: str
+    tenant_id: str | None = None
+    """The conversation's tenant, to release the specialist's claim on it in the live view too
+    (None in histories from before the field)."""
 
 
 class AvailabilityRequest(_Model):

@@ -93,7 +93,9 @@ def build_worker(
         events.publish_events,
     ]
     if routing is not None:
-        roster = RosterActivities(client, routing.roster, wellness=routing.wellness)
+        roster = RosterActivities(
+            client, routing.roster, wellness=routing.wellness, live_view=routing.live_view
+        )
         view = LiveViewActivities(routing.live_view)
         handoff = HandoffActivities(routing.renderer, routing.profiles or RequestProfileSource())
         activities += [

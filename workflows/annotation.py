@@ -22,6 +22,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.scope import execution_scope
+
 with workflow.unsafe.imports_passed_through():
     from activities.annotation import (
         AgreementCall,
@@ -69,7 +71,6 @@ with workflow.unsafe.imports_passed_through():
         TaskKind,
         TaskView,
         TextItem,
-        annotation_workflow_id,
         exposure_band,
     )
     from warmline.events import DomainEvent, EventType, event_id
@@ -973,7 +974,7 @@ class AnnotationWorkflow:
     ) -> DomainEvent:
         tenant = tenant or (self._policy.tenants[0] if self._policy.tenants else "default")
         return DomainEvent(
-            id=event_id(annotation_workflow_id(self._policy.deployment), step),
+            id=event_id(execution_scope(), step),
             type=event_type,
             source=f"/warmline/tenants/{tenant}",
             subject=subject,

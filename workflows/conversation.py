@@ -21,6 +21,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
+from workflows.scope import execution_scope
+
 with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
     from activities.handoff import HandoffActivities
@@ -109,6 +111,9 @@ LOCAL_ACTIVITIES = "short-steps-as-local-activities"
 CALL_OFF_SEARCH = "cancel-the-escalation-on-close"
 """Patch marker: a conversation that closes while its escalation still looks for a specialist
 cancels that escalation itself and waits for it to end."""
+A_REPEATED_REPLY_IS_SENT_ONCE = "a-repeated-reply-is-sent-once"
+"""Patch marker: a specialist's reply whose `message_id` was already sent (a client's retry) adds
+no second turn."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -434,7 +439,20 @@ class ConversationWorkflow:
 
     @workflow.update
     def specialist_reply(self, reply: SpecialistReply) -> None:
+        if self._sent(reply) is not None and workflow.patched(A_REPEATED_REPLY_IS_SENT_ONCE):
+            return
         self._add_turn(Turn(role=Role.SPECIALIST, message_id=reply.message_id, text=reply.text))
+
+    def _sent(self, reply: SpecialistReply) -> Turn | None:
+        """The specialist's turn with this reply's `message_id`, if it was sent already."""
+        return next(
+            (
+                turn
+                for turn in self._turns
+                if turn.role is Role.SPECIALIST and turn.message_id == reply.message_id
+            ),
+            None,
+        )
 
     @specialist_reply.validator
     def _validate_specialist_reply(self, reply: SpecialistReply) -> None:
@@ -453,6 +471,13 @@ class ConversationWorkflow:
             _check_text(reply.text, "reply")
         except ValueError as error:
             raise _reject(str(error), Rejection.INVALID_ARGUMENT) from None
+        sent = self._sent(reply)
+        if sent is not None and sent.text != reply.text:
+            raise _reject(
+                f"reply {reply.message_id!r} was already sent with other text; give a new "
+                "reply a new message_id",
+                Rejection.ALREADY_EXISTS,
+            )
 
     @workflow.update
     async def correct_triage(self, correction: TriageCorrection) -> Correction:
@@ -640,7 +665,10 @@ class ConversationWorkflow:
 
     def _refuse_if_closed(self) -> None:
         if self._close_reason is not None:
-            raise ValueError(f"conversation is closed ({self._close_reason})")
+            # A refusal the desk can name (FAILED_PRECONDITION), not an error it cannot.
+            raise _reject(
+                f"the conversation has ended ({self._close_reason})", Rejection.FAILED_PRECONDITION
+            )
 
     def _owned_by(self, specialist_id: str) -> HandoffState:
         """The handoff, if `specialist_id` holds it; otherwise the reason they may not act."""
@@ -685,7 +713,7 @@ class ConversationWorkflow:
         )
         step = message.message_id
         stamp = EventStamp(
-            scope=workflow.info().workflow_id,
+            scope=execution_scope(),
             source=f"/warmline/tenants/{params.tenant_id}",
             time=workflow.now(),
         )
@@ -876,7 +904,9 @@ class ConversationWorkflow:
             FreeCall(
                 roster_id=routing.roster_id,
                 request=FreeRequest(
-                    specialist_id=specialist_id, conversation_id=self._params.conversation_id
+                    specialist_id=specialist_id,
+                    conversation_id=self._params.conversation_id,
+                    tenant_id=self._params.tenant_id,
                 ),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -957,7 +987,7 @@ class ConversationWorkflow:
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
         params = self._params
         return DomainEvent(
-            id=event_id(workflow.info().workflow_id, step),
+            id=event_id(execution_scope(), step),
             type=event_type,
             source=f"/warmline/tenants/{params.tenant_id}",
             subject=params.conversation_id,

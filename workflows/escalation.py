@@ -24,6 +24,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
+from workflows.scope import execution_scope
+
 with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
     from activities.liveview import LiveViewActivities
@@ -747,7 +749,7 @@ class EscalationWorkflow:
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
         params = self._params
         return DomainEvent(
-            id=event_id(self._id, step),
+            id=event_id(execution_scope(), step),
             type=event_type,
             source=f"/warmline/tenants/{params.tenant_id}",
             subject=params.conversation_id,

@@ -16,6 +16,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from workflows.scope import execution_scope
+
 with workflow.unsafe.imports_passed_through():
     from activities.wellness import WellnessActivities, WellnessSync
     from warmline.escalation import Rejection
@@ -234,7 +236,7 @@ class WellnessWorkflow:
     def _event(self, item: Outgoing) -> DomainEvent:
         params = self._params
         return DomainEvent(
-            id=event_id(workflow.info().workflow_id, item.step),
+            id=event_id(execution_scope(), item.step),
             type=item.type,
             source=f"/warmline/wellness/{params.deployment}",
             subject=params.worker_id,

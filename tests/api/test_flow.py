@@ -17,7 +17,7 @@ import pytest
 from tests.api.conftest import Api, Conversation, Deployment, bearer, run_api
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.config.model import WarmlineConfig
-from warmline.conversation import CustomerMessage
+from warmline.conversation import CloseRequest, CustomerMessage
 from warmline.escalation import escalation_workflow_id
 from workflows.conversation import ConversationWorkflow
 
@@ -123,15 +123,23 @@ async def test_watch_accept_handoff_reply_complete(deployment: Deployment) -> No
     )
     assert handoff == accepted.handoff
 
-    await api.stub.Reply(
-        pb.ReplyRequest(**where, message_id="s1", text="I'm so sorry. I'm here."),
-        metadata=bearer("vol-marcus"),
+    sent = pb.ReplyRequest(**where, message_id="s1", text="I'm so sorry. I'm here.")
+    for _ in range(2):  # a client retrying after a lost answer
+        await api.stub.Reply(sent, metadata=bearer("vol-marcus"))
+    code, details = await refused(
+        api.stub.Reply(
+            pb.ReplyRequest(**where, message_id="s1", text="Something else"),
+            metadata=bearer("vol-marcus"),
+        )
     )
+    assert code is grpc.StatusCode.ALREADY_EXISTS
+    assert "give a new reply a new message_id" in details
     view = await api.stub.GetConversation(
         pb.GetConversationRequest(**where), metadata=bearer("vol-marcus")
     )
     assert view.status == "handoff"
     assert [(t.role, t.text) for t in view.turns][-1] == ("specialist", "I'm so sorry. I'm here.")
+    assert [t.message_id for t in view.turns].count("s1") == 1, "the retry was sent once"
     assert view.handoff == accepted.handoff
 
     await api.stub.Complete(
@@ -228,6 +236,32 @@ async def offers_of(api: Api, escalation: str, specialists: list[str]) -> dict[s
         finally:
             watch.cancel()
     return found
+
+
+async def test_a_conversation_that_ends_without_the_desk_frees_its_claim(
+    deployment: Deployment,
+) -> None:
+    """The customer leaves while a specialist holds the conversation: the claim goes with it
+    (else whoever accepts when the customer writes again is refused), and a call that arrives
+    as it closes is a refusal the client can read, not an internal error."""
+    api = deployment.api
+    await only_available(api, "vol-marcus")
+    conversation = await deployment.start_conversation()
+    await say(conversation, GRIEF)
+    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
+    offer = (await offers_of(api, escalation, ["vol-marcus"]))["vol-marcus"]
+    await api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
+    where = ids(conversation)
+    held = (where["tenant_id"], where["conversation_id"])
+    assert deployment.live_view.claim_holder(*held) == "vol-marcus"
+
+    await conversation.signal(ConversationWorkflow.close, CloseRequest(reason="left"))
+    reply = pb.ReplyRequest(**where, message_id="s9", text="Are you still there?")
+    code, details = await refused(api.stub.Reply(reply, metadata=bearer("vol-marcus")))
+    assert code is grpc.StatusCode.FAILED_PRECONDITION, details
+    assert "ended" in details
+    await conversation.result()
+    assert deployment.live_view.claim_holder(*held) is None
 
 
 async def test_an_expired_offer_cannot_be_accepted(deployment: Deployment) -> None:

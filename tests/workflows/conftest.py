@@ -40,8 +40,10 @@ class EventLog:
         self._consumer: KafkaConsumer | None = None
         self.events: list[DomainEvent] = []
 
-    def read(self, subject: str, *, until: str, timeout_s: float = 20.0) -> list[DomainEvent]:
-        """Events about `subject`, read until one of type `until` arrives."""
+    def read(
+        self, subject: str, *, until: str, timeout_s: float = 20.0, count: int = 1
+    ) -> list[DomainEvent]:
+        """Events about `subject`, read until `count` of type `until` have arrived."""
         if self._consumer is None:
             self._consumer = KafkaConsumer(
                 self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest"
@@ -49,7 +51,7 @@ class EventLog:
         polls = int(timeout_s * 2)
         for _ in range(polls):
             mine = [e for e in self.events if e.subject == subject]
-            if any(e.type == until for e in mine):
+            if sum(e.type == until for e in mine) >= count:
                 return mine
             for records in self._consumer.poll(timeout_ms=500).values():
                 for record in records:
@@ -59,11 +61,13 @@ class EventLog:
         raise AssertionError(f"no {until} event for {subject} within {timeout_s}s")
 
     async def wait_for(
-        self, subject: str, *, until: str, timeout_s: float = 20.0
+        self, subject: str, *, until: str, timeout_s: float = 20.0, count: int = 1
     ) -> list[DomainEvent]:
         """`read` in a thread, for tests whose worker runs on their own event loop: a blocking
         read there starves the worker that is about to publish the awaited event."""
-        return await asyncio.to_thread(self.read, subject, until=until, timeout_s=timeout_s)
+        return await asyncio.to_thread(
+            self.read, subject, until=until, timeout_s=timeout_s, count=count
+        )
 
     def close(self) -> None:
         if self._consumer is not None:

@@ -8,6 +8,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories stagger  # only the staggered crisis lane
     .venv/bin/python -m tests.workflows.record_histories orphan   # only the orphaned escalation
     .venv/bin/python -m tests.workflows.record_histories departure # only the customer who leaves
+    .venv/bin/python -m tests.workflows.record_histories repeated-reply # a reply sent twice
     .venv/bin/python -m tests.workflows.record_histories cover    # only the evening-cover ranking
     .venv/bin/python -m tests.workflows.record_histories responder # only the held crisis responder
     .venv/bin/python -m tests.workflows.record_histories assigned  # only a supervisor's assignment
@@ -43,6 +44,7 @@ import asyncio
 import contextlib
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -313,6 +315,25 @@ async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id:
     await save_routed(client, handle, escalation, "routed-departure")
 
 
+async def record_repeated_reply(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A specialist's client sends its reply twice (a retry), then the customer leaves while the
+    specialist still holds the conversation."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    handle, escalation = await open_conversation(
+        client, task_queue, policy, "repeated-reply", ROUTED["grief"]
+    )
+    offer = await first_open_offer(escalation)
+    specialist = offer.specialist_id
+    await accept_crisis(handle, escalation, offer.offer_id, specialist)
+    reply = SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you.")
+    for _ in range(2):
+        await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+    await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+    await handle.result()
+    await save_routed(client, handle, escalation, "routed-repeated-reply")
+
+
 async def record_assigned(
     env: WorkflowEnvironment, task_queue: str, roster_id: str, *, late: bool = False
 ) -> None:
@@ -401,9 +422,19 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     await handle.terminate()
 
 
+Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
+ONE_RECORDING: dict[str, Recording] = {
+    "departure": record_departure,
+    "repeated-reply": record_repeated_reply,
+    "orphan": record_orphan,
+    "stagger": record_staggered,
+}
+"""The groups that are one recording on a roster of their own."""
+
+
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure`, `cover`, `responder`, `assigned` or `late-assigned`."""
+    `departure`, `repeated-reply`, `cover`, `responder`, `assigned` or `late-assigned`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -446,10 +477,9 @@ async def main(only: str | None = None) -> None:
                     return roster_id
 
                 async with worker:
-                    if only == "departure":
-                        await record_departure(
-                            env, "record", await own_roster("recordings-departure")
-                        )
+                    if only in ONE_RECORDING:
+                        roster_id = await own_roster(f"recordings-{only}")
+                        await ONE_RECORDING[only](env, "record", roster_id)
                         return
                     if only in {"assigned", "late-assigned"}:
                         wellness.write(WorkerWellness(worker_id="staff-nia", crisis_blocked=True))
@@ -458,14 +488,6 @@ async def main(only: str | None = None) -> None:
                         roster_id = await own_roster(f"recordings-{only}")
                         await record_assigned(
                             env, "record", roster_id, late=only == "late-assigned"
-                        )
-                        return
-                    if only == "orphan":
-                        await record_orphan(env, "record", await own_roster("recordings-orphan"))
-                        return
-                    if only == "stagger":
-                        await record_staggered(
-                            env, "record", await own_roster("recordings-stagger")
                         )
                         return
                     if only in {"cover", "responder"}:

@@ -110,6 +110,30 @@ async def test_routine_conversation_is_triaged_and_closes_without_escalation(
     assert len({e.id for e in events}) == 4
 
 
+async def test_a_conversation_started_again_after_it_closed_sends_new_event_ids(
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+) -> None:
+    """A customer who writes again after their conversation closed starts it again under the same
+    workflow id; connectors drop an event id they have seen, so no id may repeat."""
+    first, conversation = await start(workflow_env, worker)
+    await say(first, "Hi, where is my parcel?")
+    await first.signal(ConversationWorkflow.close, CloseRequest(reason="resolved"))
+    await first.result()
+    again = await workflow_env.client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=POLICY),
+        id=workflow_id("acme", conversation),
+        task_queue=worker,
+    )
+    await say(again, "Hi, where is my parcel?")
+    await again.signal(ConversationWorkflow.close, CloseRequest(reason="resolved"))
+    await again.result()
+
+    events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_CLOSED, count=2)
+    assert [e.type for e in events].count(EventType.CONVERSATION_STARTED) == 2
+    assert len({e.id for e in events}) == len(events) == 6
+
+
 async def test_grief_escalates_by_rule_with_the_trajectory_kept(
     workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
 ) -> None:

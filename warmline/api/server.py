@@ -64,12 +64,7 @@ DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 STOP_GRACE_S: Final = 5.0
 """How long running calls may finish when the server stops (open watches are cancelled)."""
 
-STATUS_OF: Final = {
-    Rejection.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    Rejection.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Rejection.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    Rejection.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
-}
+STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
 
 TRANSIENT_TEMPORAL: Final = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 ResponseT = TypeVar("ResponseT")

@@ -39,12 +39,7 @@ from workflows.wellness import WellnessWorkflow
 log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["WellnessService"].full_name
-STATUS_OF: Final = {
-    Rejection.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
-    Rejection.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Rejection.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
-    Rejection.FAILED_PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
-}
+STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
 TRANSIENT: Final = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 Context = grpc.aio.ServicerContext[Any, Any]
 ResponseT = TypeVar("ResponseT")

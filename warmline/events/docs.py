@@ -46,20 +46,22 @@ the encoding (`warmline.events.envelope`). Each type's data has a pydantic model
 |---|---|
 | `type` | one of the types below, e.g. `io.warmline.conversation.escalated.v1` |
 | `subject` | the conversation id, the worker id or the deployment: see below |
-| `id` | deterministic: `event_id(workflow id, step)`, so a retried activity re-sends the same id |
+| `id` | deterministic: `event_id(execution, step)`: a retried activity re-sends the same id (1) |
 | `source` | which part of warmline sent it: see below |
 | `time` | when the step happened (workflow time), RFC 3339 with a zone |
 
 | events | `source` | `subject` |
 |---|---|---|
 | conversation, escalation, handoff, triage | `/warmline/tenants/<tenant>` | conversation id |
-| `annotation.*` | `/warmline/tenants/<tenant>` | conversation id, else the deployment (1) |
+| `annotation.*` | `/warmline/tenants/<tenant>` | conversation id, else the deployment (2) |
 | `wellness.annotation.flagged` | `/warmline/tenants/<tenant>` | the annotator's id |
 | other `wellness.*` | `/warmline/wellness/<deployment>` | the worker id |
 | `model.*` | `/warmline/deployments/<deployment>` | `<deployment>/<taxonomy>` |
 | `inbound.*` | the sender, e.g. `/connectors/bamboohr/<name>` | conversation or worker id |
 
-(1) The item's conversation id where it has one; `batch.measured` always has the deployment.
+(1) The execution is the workflow id and its first run id: a conversation started again under its
+id after it closed gets new event ids.
+(2) The item's conversation id where it has one; `batch.measured` always has the deployment.
 
 ## Topics and keys
 

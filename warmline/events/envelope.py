@@ -35,6 +35,16 @@ class EventDecodeError(WarmlineError):
         super().__init__(reason)
 
 
+def execution_scope(workflow_id: str, first_execution_run_id: str) -> str:
+    """The scope of the events of one workflow execution (continue-as-new keeps it).
+
+    The workflow id alone repeats: a customer who writes after their conversation closed starts
+    it again under the same id, and its steps again from the first, so connectors that drop an
+    id they have seen would drop the new conversation's events as duplicates.
+    """
+    return f"{workflow_id}@{first_execution_run_id}"
+
+
 def event_id(scope: str, step: str) -> str:
     """A deterministic event id: a retried activity re-sends the same event, not a new one.
 
