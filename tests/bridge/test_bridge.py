@@ -72,6 +72,23 @@ async def test_a_message_starts_a_conversation_that_triages_it_once(inbound: Inb
     assert view.message_count == 2
 
 
+async def test_two_systems_may_send_the_same_event_id(inbound: Inbound) -> None:
+    """CloudEvents makes `source` and `id` unique together, not `id` alone: the WhatsApp
+    channel's event 42 is not the CRM's event 42."""
+    crm, chat = (f"conv-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    shared = f"42-{uuid.uuid4().hex[:6]}"
+    from_crm = inbound.message(crm, "m0", "Where is my parcel?", event_id=shared)
+    from_chat = inbound.message(chat, "m0", "Hello, anyone there?", event_id=shared).model_copy(
+        update={"source": "/channels/whatsapp"}
+    )
+    running = await inbound.run()
+    await inbound.send(from_crm, from_chat)
+    for conversation in (crm, chat):
+        assert (await inbound.view(conversation, messages=1)).message_count == 1
+    await running.stop()
+    assert (running.bridge.stats.messages, running.bridge.stats.duplicates) == (2, 0)
+
+
 async def test_nothing_is_committed_or_dead_lettered_while_temporal_is_down(
     inbound: Inbound,
 ) -> None:

@@ -4,7 +4,7 @@ One poll is one batch. Each record is decoded (CloudEvents, binary mode), typed 
 and checked against the configuration. A record that cannot be processed — not a warmline event,
 too large, a type that does not belong on its topic, invalid data, an empty or oversized message,
 an unknown tenant or worker — is dead-lettered with the reason and its coordinates, and the
-bridge moves on. The rest, less the event ids already handled, are handed on, the records of one
+bridge moves on. The rest, less the events already handled, are handed on, the records of one
 conversation (or worker) in order:
 
 - a customer message signals-with-start its `ConversationWorkflow` (`receive_message`): the first
@@ -17,8 +17,8 @@ conversation (or worker) in order:
 Offsets are committed only once Temporal (and Redis) accepted every effect of the batch. While they
 are unreachable the batch is retried with exponential backoff and full jitter, never dead-lettered
 (an outage is not the record's fault); a stop meanwhile leaves it uncommitted, to be redelivered.
-Delivery is at least once end to end; the effect is exactly once through the dedupe by event id
-here and by message id in the conversation.
+Delivery is at least once end to end; the effect is exactly once through the dedupe by event
+source and id here and by message id in the conversation.
 """
 
 from __future__ import annotations
@@ -205,15 +205,24 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
                 items.append(self._read(record))
             except _UnprocessableError as error:
                 await self._dead_letter(record, error.reason)
-        fresh = set(await self._unseen([item.event.id for item in items]))
+        fresh = set(await self._unseen([_dedupe_key(item.event) for item in items]))
         kept: list[_Item] = []
         for item in items:
-            if item.event.id in fresh:
-                fresh.discard(item.event.id)
+            if _dedupe_key(item.event) in fresh:
+                fresh.discard(_dedupe_key(item.event))
                 kept.append(item)
+            else:
+                log.info(
+                    "%s: already handled (event %s from %s)",
+                    item.what,
+                    item.event.id,
+                    item.event.source,
+                )
         self.stats.duplicates += len(items) - len(kept)
-        await self._dispatch(kept)
-        await self._mark_done([item.event.id for item in kept])
+        delivered = await self._dispatch(kept)
+        # A record dead-lettered on delivery stays unmarked: fixed and sent again with its id (as
+        # the dead letter's reason asks), it must not be dropped as a duplicate.
+        await self._mark_done([_dedupe_key(item.event) for item in delivered])
 
     # --- checking a record -------------------------------------------------------------------
 
@@ -313,16 +322,19 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
 
     # --- handing on --------------------------------------------------------------------------
 
-    async def _dispatch(self, items: list[_Item]) -> None:
+    async def _dispatch(self, items: list[_Item]) -> list[_Item]:
+        """Deliver the items, one subject's in order; the ones delivered (not dead-lettered)."""
         by_key: dict[str, list[_Item]] = defaultdict(list)
         for item in items:
             by_key[item.order_key].append(item)
         limit = asyncio.Semaphore(self.settings.concurrency)
+        delivered: list[_Item] = []
 
         async def in_order(group: list[_Item]) -> None:
             async with limit:
                 for item in group:
-                    await self._deliver(item)
+                    if await self._deliver(item):
+                        delivered.append(item)
 
         stopping = False
         try:
@@ -333,8 +345,10 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             stopping = True
         if stopping:
             raise StopRequestedError
+        return delivered
 
-    async def _deliver(self, item: _Item) -> None:
+    async def _deliver(self, item: _Item) -> bool:
+        """Hand the item on; False when it went to the dead letter instead."""
         try:
             await self._until_done(item.what, item.apply)
         except _UnprocessableError as error:
@@ -343,8 +357,9 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             # Only a refusal of the request itself gets here (`_is_outage`): e.g. an id too long.
             reason = f"Temporal refused {item.what}: {error.message}"
         else:
-            return
+            return True
         await self._dead_letter(item.record, reason)
+        return False
 
     async def _signal_message(
         self, data: InboundMessage, tenant: Tenant, conversation: str
@@ -430,3 +445,9 @@ def _same_subject(event: DomainEvent, expected: str, what: str) -> None:
     """The subject orders the topic (it is the record key); it must be what the data names."""
     if event.subject and event.subject != expected:
         raise _UnprocessableError(f"subject {event.subject!r} is not the {what} {expected!r}")
+
+
+def _dedupe_key(event: DomainEvent) -> str:
+    """What makes an inbound event unique: CloudEvents asks producers for a unique `source` and
+    `id` together, so two systems may both send an id `42`."""
+    return f"{event.source} {event.id}"
