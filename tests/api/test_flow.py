@@ -102,10 +102,12 @@ async def test_watch_accept_handoff_reply_complete(deployment: Deployment) -> No
     assert gone.gone.offer_id == offer.offer_id
     watch.cancel()
 
-    code, _ = await refused(
-        api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
+    # A retry after a lost answer gets the same answer while the caller holds the conversation.
+    again = await api.stub.Accept(
+        pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus")
     )
-    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert (again.conversation_id, again.queue) == (accepted.conversation_id, "listening")
+    assert again.handoff == accepted.handoff
     where = ids(conversation)
     code, details = await refused(
         api.stub.GetConversation(pb.GetConversationRequest(**where), metadata=bearer("vol-aoife"))
@@ -148,6 +150,11 @@ async def test_watch_accept_handoff_reply_complete(deployment: Deployment) -> No
     )
     assert (await conversation.result()).handoff_outcome == "resolved"
     assert deployment.live_view.claim_holder(where["tenant_id"], where["conversation_id"]) is None
+    code, details = await refused(
+        api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
+    )
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert details == "the offer is no longer open (it was accepted)"
     code, details = await refused(
         api.stub.Reply(
             pb.ReplyRequest(**where, message_id="s2", text="One more thing"),

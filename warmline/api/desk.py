@@ -315,8 +315,10 @@ class Desk:
 
     async def accept(self, caller: Caller, request: OfferCommand) -> Accepted:
         """Claim the conversation, accept the offer, then wait a little for the handoff."""
-        offer = await self._offer_for(caller, request)
+        offer = await self._offer_for(caller, request, accepted_ok=True)
         tenant, conversation = offer.tenant_id, offer.conversation_id
+        if offer.status is OfferStatus.ACCEPTED:
+            return await self._accepted_again(caller, offer)
         held_before = await self._blocking(self._live.claim_holder, tenant, conversation)
         holder = await self._blocking(self._live.claim, tenant, conversation, caller.specialist_id)
         if holder != caller.specialist_id:
@@ -407,11 +409,32 @@ class Desk:
             ended="the offer is no longer open",
         )
 
-    async def _offer_for(self, caller: Caller, request: OfferCommand) -> Offer:
+    async def _accepted_again(self, caller: Caller, offer: Offer) -> Accepted:
+        """A retried accept of the caller's own accepted offer (its answer was lost): the same
+        answer again while they still hold the conversation, else the offer is no longer open."""
+        ref = ConversationRef(tenant_id=offer.tenant_id, conversation_id=offer.conversation_id)
+        view = await self._query(ref.workflow_id, ConversationView, missing="no such conversation")
+        if view.owner != caller.specialist_id:
+            raise RefusalError(
+                Rejection.FAILED_PRECONDITION, "the offer is no longer open (it was accepted)"
+            )
+        result = AcceptResult(
+            offer_id=offer.offer_id,
+            tenant_id=offer.tenant_id,
+            conversation_id=offer.conversation_id,
+            queue=offer.queue,
+            conversation_workflow_id=ref.workflow_id,
+        )
+        return Accepted(result=result, handoff=view.handoff)
+
+    async def _offer_for(
+        self, caller: Caller, request: OfferCommand, *, accepted_ok: bool = False
+    ) -> Offer:
         """The offer, if it was made to the caller in a queue whose skills they have.
 
         The live view has every open offer; one it lacks (closed, or the view was lost) is looked up
-        in its escalation, which also knows closed offers.
+        in its escalation, which also knows closed offers. With `accepted_ok`, an offer the caller
+        accepted is returned too (an accept retried after a lost answer).
         """
         offer = await self._blocking(self._live.offer, request.offer_id)
         if offer is None:
@@ -431,6 +454,8 @@ class Desk:
                 Rejection.PERMISSION_DENIED,
                 f"you do not have the skills of queue {offer.queue!r}",
             )
+        if offer.status is OfferStatus.ACCEPTED and accepted_ok:
+            return offer
         if offer.status is not OfferStatus.OPEN:
             raise RefusalError(
                 Rejection.FAILED_PRECONDITION,
