@@ -256,6 +256,7 @@ class Rejection(StrEnum):
     PERMISSION_DENIED = "PermissionDenied"
     FAILED_PRECONDITION = "FailedPrecondition"
     ALREADY_EXISTS = "AlreadyExists"
+    RESOURCE_EXHAUSTED = "ResourceExhausted"
 
 
 ASSIGNED_SIGNAL = "assigned"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -96,6 +97,10 @@ WATCH_SLICE_S: Final = 5.0
 """How long one wait for an offer change blocks a thread; a cancelled watch frees it after this."""
 MAX_WATCHERS: Final = 64
 """Threads for blocking Redis calls: one per open WatchOffers stream, plus the short calls."""
+MAX_WATCHES_PER_SPECIALIST: Final = 4
+"""Open WatchOffers streams one specialist may hold (a client per device, with room to spare)."""
+MAX_WATCHES: Final = MAX_WATCHERS - 16
+"""Open WatchOffers streams in all: each holds a thread, and the short calls need some left."""
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -270,11 +275,32 @@ class Desk:
         self._roster_id = roster_id or roster_workflow_id(config.metadata.name)
         self._handoff_wait = handoff_wait
         self._watch_slice_s = watch_slice_s
+        self._watching: Counter[str] = Counter()
 
     # --- offers -----------------------------------------------------------------------------------
 
     async def watch(self, caller: Caller) -> AsyncIterator[OfferChange]:
-        """The caller's open offers, a `synced` marker, then every change, until cancelled."""
+        """The caller's open offers, a `synced` marker, then every change, until cancelled; at
+        most `MAX_WATCHES_PER_SPECIALIST` at once for one caller, `MAX_WATCHES` in all."""
+        if self._watching[caller.specialist_id] >= MAX_WATCHES_PER_SPECIALIST:
+            raise RefusalError(
+                Rejection.RESOURCE_EXHAUSTED,
+                f"you already watch your offers on {MAX_WATCHES_PER_SPECIALIST} streams; close "
+                "one first",
+            )
+        if self._watching.total() >= MAX_WATCHES:
+            raise RefusalError(
+                Rejection.RESOURCE_EXHAUSTED,
+                "the server watches offers for as many streams as it can; try again shortly",
+            )
+        self._watching[caller.specialist_id] += 1
+        try:
+            async for change in self._changes(caller):
+                yield change
+        finally:
+            self._watching[caller.specialist_id] -= 1
+
+    async def _changes(self, caller: Caller) -> AsyncIterator[OfferChange]:
         if not await self._blocking(self._live.is_built):
             await self._live.rebuild(self._client)
         shown: dict[str, Offer] = {}
