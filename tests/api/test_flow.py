@@ -209,7 +209,9 @@ async def test_crisis_first_accept_wins_and_risk_must_be_acknowledged(
     await api.stub.AcknowledgeRisk(pb.AcknowledgeRiskRequest(**where), metadata=bearer("staff-ren"))
     await api.stub.Reply(reply, metadata=bearer("staff-ren"))
     correction = await api.stub.CorrectTriage(
-        pb.CorrectTriageRequest(**where, labels=["fear", "sadness"], note="frightened, not angry"),
+        pb.CorrectTriageRequest(
+            **where, labels=["fear", "sadness", "fear"], note="frightened, not angry"
+        ),
         metadata=bearer("staff-ren"),
     )
     assert list(correction.labels) == ["fear", "sadness"]

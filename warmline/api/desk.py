@@ -187,10 +187,17 @@ class Reply(ConversationRef):
     _text = field_validator("text")(_has_text)
 
 
+def _each_once(labels: list[str]) -> list[str]:
+    return list(dict.fromkeys(labels))
+
+
 class CorrectTriage(ConversationRef):
     message_id: ExternalId | None = None
     labels: Annotated[list[Slug], Field(min_length=1, max_length=MAX_LABELS)]
+    """In the order given, each once (`["grief", "grief"]` is `["grief"]`)."""
     note: Note = ""
+
+    _labels = field_validator("labels")(_each_once)
 
 
 class Transfer(ConversationRef):
