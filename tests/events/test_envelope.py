@@ -63,7 +63,7 @@ def replace_header(
         ),
         (lambda r: (r.headers, b"{not json"), "data is not a JSON object: Expecting property name"),
         (lambda r: (r.headers, b"[1, 2]"), "data must be a JSON object"),
-        (lambda r: (r.headers, b'"text"'), "data is not a JSON object"),
+        (lambda r: (r.headers, b'"text"'), "data is not a JSON object: found a JSON string"),
         (lambda r: (r.headers, b"\xff\xfe{}"), "data is not UTF-8"),
         (
             lambda r: (replace_header(r.headers, "ce_type", b"io.warmline.unknown.v1"), r.value),

@@ -120,7 +120,7 @@ def from_record(key: bytes | None, headers: list[tuple[str, bytes]], value: byte
     if isinstance(data, bytes):
         raise EventDecodeError("data is not UTF-8")
     if isinstance(data, str):
-        raise EventDecodeError(f"data is not a JSON object: {_json_problem(data)}")
+        raise EventDecodeError(f"data is not a JSON object: {_json_problem(value)}")
     if not isinstance(data, dict):
         raise EventDecodeError("data must be a JSON object")
     time = cloud_event.get_time()
@@ -136,13 +136,14 @@ def from_record(key: bytes | None, headers: list[tuple[str, bytes]], value: byte
     )
 
 
-def _json_problem(text: str) -> str:
-    """Why `text`, which the CloudEvents SDK could not read as an object, is not one."""
+def _json_problem(value: bytes) -> str:
+    """Why the record's value, which the CloudEvents SDK could not read as an object, is not
+    one: where its JSON breaks, or which JSON it is instead (the SDK hands both on as text)."""
     try:
-        json.loads(text)
+        found = json.loads(value)
     except json.JSONDecodeError as error:
         return f"{error.msg} at line {error.lineno} column {error.colno}"
-    return "found a JSON string"
+    return f"found a JSON {type(found).__name__.replace('str', 'string')}"
 
 
 def _unknown_type(type_name: str) -> str:
