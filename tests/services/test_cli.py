@@ -11,6 +11,7 @@ import redis
 from kafka import KafkaAdminClient
 
 from tests.worker_process import WARMLINE
+from warmline.events.types import WARMLINE_TOPICS
 from warmline.services import answers_clients
 from warmline.services.process import pid_alive
 
@@ -36,6 +37,7 @@ def test_up_json_then_real_clients_then_down(tmp_path: Path) -> None:
     try:
         admin = KafkaAdminClient(bootstrap_servers=endpoints["kafka"])
         assert admin.describe_cluster()["brokers"]
+        assert set(WARMLINE_TOPICS) <= set(admin.list_topics()), "the bridge need not wait"
         admin.close()
         assert redis.Redis.from_url(endpoints["redis"]).ping()
         assert answers_clients(endpoints["temporal"]), "a real Temporal client connects"

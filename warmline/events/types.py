@@ -17,6 +17,14 @@ INBOUND_HR_TOPIC = "warmline.inbound.hr.v1"
 """Shift schedules and availability from HR, keyed by worker id."""
 DEADLETTER_TOPIC = "warmline.deadletter.v1"
 """Records a consumer could not process: the original bytes, with why and where in headers."""
+WARMLINE_TOPICS = (
+    EVENTS_TOPIC,
+    WELLNESS_TOPIC,
+    INBOUND_MESSAGES_TOPIC,
+    INBOUND_HR_TOPIC,
+    DEADLETTER_TOPIC,
+)
+"""Every topic warmline reads or writes under its default name."""
 
 
 class EventType(StrEnum):

@@ -63,6 +63,13 @@ def start_detached(
         )
         _write(state_dir, _State(services=live))
     _write(state_dir, _State(services=live))
+    if ServiceName.KAFKA in only:
+        # A production cluster has its topics provisioned; a local broker gets warmline's default
+        # ones, so the bridge and the connectors need not wait for someone to create them.
+        from warmline.events.admin import ensure_topics
+        from warmline.events.types import WARMLINE_TOPICS
+
+        ensure_topics(live[ServiceName.KAFKA].address, WARMLINE_TOPICS)
     return Endpoints(**{name.value: live[name].address for name in only})
 
 
