@@ -179,7 +179,9 @@ class EscalationView(_Model):
     escalation_id: str
     """The escalation's workflow id."""
     version: int = 0
-    """Grows with every change, so the live view never applies an older view over a newer one."""
+    """Grows with every change, so the live view never applies an older view over a newer one;
+    it starts from the execution's start second (times a million), so an escalation id used again
+    by a conversation started again after it closed counts as newer than the old one's views."""
     tenant_id: str
     conversation_id: str
     status: EscalationStatus

@@ -274,7 +274,7 @@ class EscalationWorkflow:
     def view(self) -> EscalationView:
         return EscalationView(
             escalation_id=self._id,
-            version=self._version,
+            version=_incarnation() + self._version,
             tenant_id=self._params.tenant_id,
             conversation_id=self._params.conversation_id,
             status=self._status,
@@ -756,3 +756,18 @@ class EscalationWorkflow:
             time=workflow.now(),
             data=data,
         )
+
+
+VERSIONS_PER_INCARNATION = 1_000_000
+
+
+def _incarnation() -> int:
+    """Where this execution's view versions start: its start second, times a million.
+
+    A conversation started again after it closed reuses its escalations' ids, and the live view
+    keeps the last version of a finished escalation for a day to ignore late, older applies; the
+    new execution's first views must count as newer than the old one's last, or its offers would
+    never reach the specialists' screens. (A million changes per escalation, and 2^53 in Redis's
+    Lua numbers, leave room for both.)
+    """
+    return int(workflow.info().start_time.timestamp()) * VERSIONS_PER_INCARNATION

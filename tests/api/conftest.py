@@ -142,8 +142,10 @@ class Deployment:
     wellness: WellnessStateStore
     """The workers' wellness view the roster reads: empty (everyone fresh) unless a test writes."""
 
-    async def start_conversation(self, policy: EscalationPolicy | None = None) -> Conversation:
-        conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    async def start_conversation(
+        self, policy: EscalationPolicy | None = None, *, conversation: str | None = None
+    ) -> Conversation:
+        conversation = conversation or f"conv-{uuid.uuid4().hex[:8]}"
         return await self.client.start_workflow(
             ConversationWorkflow.run,
             ConversationInput(

@@ -274,6 +274,31 @@ async def test_a_conversation_that_ends_without_the_desk_frees_its_claim(
     assert deployment.live_view.claim_holder(*held) is None
 
 
+async def test_a_customer_who_writes_again_after_leaving_is_offered_again(
+    deployment: Deployment,
+) -> None:
+    """The conversation starts again under its id, and so does its first escalation: its offer
+    must reach the specialist's screen although the live view still remembers the old one."""
+    api = deployment.api
+    await only_available(api, "vol-marcus")
+    first = await deployment.start_conversation()
+    await say(first, GRIEF)
+    escalation = escalation_workflow_id(**ids(first), sequence=1)
+    before = (await offers_of(api, escalation, ["vol-marcus"]))["vol-marcus"]
+    await first.signal(ConversationWorkflow.close, CloseRequest(reason="left"))
+    await first.result()
+
+    conversation = ids(first)["conversation_id"]
+    again = await deployment.start_conversation(conversation=conversation)
+    await say(again, GRIEF)
+    offer = (await offers_of(api, escalation, ["vol-marcus"]))["vol-marcus"]
+    assert offer.created_at.ToDatetime() > before.created_at.ToDatetime()
+    accepted = await api.stub.Accept(
+        pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus")
+    )
+    assert accepted.conversation_id == conversation
+
+
 async def test_an_expired_offer_cannot_be_accepted(deployment: Deployment) -> None:
     api = deployment.api
     assert deployment.policy.routing is not None
