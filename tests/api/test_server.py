@@ -173,3 +173,28 @@ async def test_an_unreachable_backend_is_unavailable_not_internal(offline_api: A
 
     assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
     assert "9" not in (refused.value.details() or ""), "no addresses leak to clients"
+
+
+@pytest.mark.parametrize(
+    ("method", "streaming"),
+    [("Accept", False), ("WatchOffers", True), ("Reply", False)],
+)
+async def test_bytes_that_are_no_request_are_invalid_arguments_without_a_traceback(
+    offline_api: Api, caplog: pytest.LogCaptureFixture, method: str, streaming: bool
+) -> None:
+    """grpcio itself answered UNKNOWN with the parser's text and logged a traceback each time."""
+    path = f"/{SERVICE}/{method}"
+    identity = {"request_serializer": None, "response_deserializer": None}
+    truncated, not_utf8 = b"\x0a\x05ab", b"\x0a\x02\xff\xfe"  # field 1: 5 bytes promised, 2 sent
+    # A non-UTF-8 string breaks only a method whose field 1 is a string (WatchOffers has none).
+    for garbage in (truncated,) if streaming else (truncated, not_utf8):
+        if streaming:
+            call = offline_api.channel.unary_stream(path, **identity)(garbage)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call.read()
+        else:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await offline_api.channel.unary_unary(path, **identity)(garbage)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert (caught.value.details() or "").startswith(f"the request to {path} is not a valid")
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

@@ -40,6 +40,7 @@ from warmline.api.desk import (
     RefusalError,
     command,
 )
+from warmline.api.malformed import MalformedRequests
 from warmline.api.v1 import annotator_pb2_grpc, wellness_pb2_grpc
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
@@ -472,7 +473,7 @@ async def start_server(
     `listen` is `host:port`; port 0 picks a free one. The connection is plaintext: put TLS in
     front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
     """
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=[MalformedRequests()])
     specialists = SpecialistService(
         desk,
         authenticator,

@@ -1,0 +1,79 @@
+"""Requests that are not protobuf messages of their method's type: `INVALID_ARGUMENT`, one line.
+
+grpcio parses a request before any servicer sees it, and when the bytes do not parse (a client
+built against other protos, a corrupt frame, a string field that is not UTF-8) it answers
+`UNKNOWN` with the parser's exception text and logs an ERROR with a traceback for every such call.
+This interceptor lets such a request through as a marker instead, and the method answers
+`INVALID_ARGUMENT`, before authentication and without logging a traceback: it is the client's
+mistake, not the server's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+if TYPE_CHECKING:
+    _Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # the stubs' generic class is a plain class at run time
+    _Interceptor = grpc.aio.ServerInterceptor
+
+
+@dataclass(frozen=True)
+class _Malformed:
+    """Stands for a request whose bytes did not parse."""
+
+    reason: str
+
+
+class MalformedRequests(_Interceptor):
+    """Turns unparsable requests to unary and server-streaming methods into `INVALID_ARGUMENT`."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.request_deserializer is None or handler.request_streaming:
+            return handler
+        parse = handler.request_deserializer
+        method = handler_call_details.method
+
+        def tolerant(data: bytes) -> Any:
+            try:
+                return parse(data)
+            except DecodeError as error:
+                return _Malformed(f"the request to {method} is not a valid message: {error}")
+
+        if handler.response_streaming:
+            stream: Any = handler.unary_stream
+
+            async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                if isinstance(request, _Malformed):
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+                responses: AsyncIterator[Any] = stream(request, context)
+                async for response in responses:
+                    yield response
+
+            return grpc.unary_stream_rpc_method_handler(
+                streaming,
+                request_deserializer=tolerant,
+                response_serializer=handler.response_serializer,
+            )
+        unary: Any = handler.unary_unary
+
+        async def single(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if isinstance(request, _Malformed):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+            return await unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            single, request_deserializer=tolerant, response_serializer=handler.response_serializer
+        )
