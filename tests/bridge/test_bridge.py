@@ -290,6 +290,25 @@ async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_brid
             "in its annotation.annotators",
         )
     )
+    starts = datetime.now(UTC).replace(microsecond=0)
+    for shift_id, hours, queues, reason in (
+        ("s-decade", 24 * 3650, [], "shift 's-decade' lasts 87,600 h; the longest the bridge"),
+        ("s-queue", 8, ["listenin"], "shift 's-queue' names queue(s) the configuration lacks"),
+    ):
+        shift = to_record(
+            inbound.event(
+                EventType.INBOUND_SHIFT_SCHEDULED,
+                {
+                    "worker_id": "vol-aoife",
+                    "shift_id": shift_id,
+                    "starts_at": starts.isoformat(),
+                    "ends_at": (starts + timedelta(hours=hours)).isoformat(),
+                    "queues": queues,
+                },
+                subject="vol-aoife",
+            )
+        )
+        bad.append((hr, shift.value, shift.headers, reason))
     # Ids the specialist and annotator APIs would refuse: a conversation nobody could serve.
     too_long = to_record(inbound.message("c" * 1100, "m0", "Hello?"))
     bad.append((topic, too_long.value, too_long.headers, "conversation_id: String should have at"))

@@ -72,6 +72,10 @@ from workflows.roster import RosterWorkflow
 
 log = logging.getLogger(__name__)
 
+MAX_SHIFT = timedelta(hours=24)
+"""The longest shift the bridge takes: exposure budgets are per shift, so a year-long shift from a
+slip in an HR export would lift every limit for a year."""
+
 DEDUPE_SCOPE = "bridge"
 """The bridge's ids in the Redis dedupe (`warmline:dedupe:bridge:<event id>`)."""
 CONSUMER_NAME = "bridge"
@@ -176,6 +180,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         task_queue = self.settings.task_queue
         self._tenants: dict[str, Tenant] = {t.id: t for t in config.tenants}
         self._specialists = {s.id for s in config.routing.specialists}
+        self._queues = sorted(q.name for q in config.routing.queues)
         self._annotators = {a.id for a in config.annotation.annotators}
         self._policy = escalation_policy(config, task_queue=task_queue)
         self._roster_id = routing_policy(config, task_queue=task_queue).roster_id
@@ -311,6 +316,18 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             raise _UnprocessableError(
                 f"shift {data.shift_id!r} ends ({data.ends_at.isoformat()}) before it starts "
                 f"({data.starts_at.isoformat()})"
+            )
+        if data.ends_at - data.starts_at > MAX_SHIFT:
+            hours = (data.ends_at - data.starts_at).total_seconds() / 3600
+            raise _UnprocessableError(
+                f"shift {data.shift_id!r} lasts {hours:,.0f} h; the longest the bridge takes is "
+                f"{MAX_SHIFT.total_seconds() / 3600:.0f} h (the budget is per shift)"
+            )
+        unknown = [queue for queue in data.queues if queue not in self._queues]
+        if unknown:
+            raise _UnprocessableError(
+                f"shift {data.shift_id!r} names queue(s) the configuration lacks: "
+                f"{', '.join(unknown)}; known: {', '.join(self._queues)}"
             )
         return _Item(
             record,
