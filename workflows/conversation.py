@@ -114,6 +114,9 @@ cancels that escalation itself and waits for it to end."""
 A_REPEATED_REPLY_IS_SENT_ONCE = "a-repeated-reply-is-sent-once"
 """Patch marker: a specialist's reply whose `message_id` was already sent (a client's retry) adds
 no second turn."""
+A_REPEATED_CORRECTION_IS_KEPT_ONCE = "a-repeated-correction-is-kept-once"
+"""Patch marker: a triage correction equal to the last one (a client's retry) is neither kept nor
+published again."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -492,6 +495,12 @@ class ConversationWorkflow:
                 note=correction.note,
                 ai_labels=ai_labels,
             )
+            if (
+                handoff.corrections
+                and handoff.corrections[-1] == kept
+                and workflow.patched(A_REPEATED_CORRECTION_IS_KEPT_ONCE)
+            ):
+                return kept  # the client's retry: recorded and published already
             self._handoff = handoff.model_copy(update={"corrections": [*handoff.corrections, kept]})
             number = len(handoff.corrections) + 1
             await self._publish(

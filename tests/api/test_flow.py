@@ -208,13 +208,13 @@ async def test_crisis_first_accept_wins_and_risk_must_be_acknowledged(
     assert "acknowledge" in details
     await api.stub.AcknowledgeRisk(pb.AcknowledgeRiskRequest(**where), metadata=bearer("staff-ren"))
     await api.stub.Reply(reply, metadata=bearer("staff-ren"))
-    correction = await api.stub.CorrectTriage(
-        pb.CorrectTriageRequest(
-            **where, labels=["fear", "sadness", "fear"], note="frightened, not angry"
-        ),
-        metadata=bearer("staff-ren"),
+    corrected = pb.CorrectTriageRequest(
+        **where, labels=["fear", "sadness", "fear"], note="frightened, not angry"
     )
+    for _ in range(2):  # a client retrying after a lost answer
+        correction = await api.stub.CorrectTriage(corrected, metadata=bearer("staff-ren"))
     assert list(correction.labels) == ["fear", "sadness"]
+    assert len((await conversation.query(ConversationWorkflow.view)).corrections) == 1
     assert correction.message_id
 
     await api.stub.HandBack(

@@ -67,6 +67,7 @@ from warmline.conversation import (
     EscalationPolicy,
     SpecialistAction,
     SpecialistReply,
+    TriageCorrection,
     workflow_id,
 )
 from warmline.escalation import AcceptRequest, Offer, OfferStatus, escalation_workflow_id
@@ -316,8 +317,8 @@ async def record_departure(env: WorkflowEnvironment, task_queue: str, roster_id:
 
 
 async def record_repeated_reply(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
-    """A specialist's client sends its reply twice (a retry), then the customer leaves while the
-    specialist still holds the conversation."""
+    """A specialist's client sends its reply and a triage correction twice (retries), then the
+    customer leaves while the specialist still holds the conversation."""
     client = env.client
     policy = peer_support_policy(task_queue, roster_id)
     handle, escalation = await open_conversation(
@@ -327,8 +328,10 @@ async def record_repeated_reply(env: WorkflowEnvironment, task_queue: str, roste
     specialist = offer.specialist_id
     await accept_crisis(handle, escalation, offer.offer_id, specialist)
     reply = SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you.")
+    correction = TriageCorrection(specialist_id=specialist, labels=["grief"], note="not anger")
     for _ in range(2):
         await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+        await handle.execute_update(ConversationWorkflow.correct_triage, correction)
     await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
     await handle.result()
     await save_routed(client, handle, escalation, "routed-repeated-reply")
