@@ -9,7 +9,7 @@ import pytest
 from typer.testing import Result
 
 from connectors.sdk.check import check_connectors
-from tests.config.conftest import ROOT
+from tests.config.conftest import ROOT, secret_names
 from warmline.config.loader import (
     Validation,
     check_paths,
@@ -17,6 +17,7 @@ from warmline.config.loader import (
     suggest,
     validate_paths,
 )
+from warmline.errors import ConfigError
 
 Edit = Callable[[Path, str, str], Path]
 
@@ -26,8 +27,9 @@ def _messages(path: Path) -> list[str]:
     return [d.render() for d in diagnostics]
 
 
-def _line_of(path: Path, text: str) -> int:
-    return path.read_text(encoding="utf-8").splitlines().index(text) + 1
+def _line_of(path: Path, text: str, occurrence: int = 1) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [n for n, line in enumerate(lines, 1) if line == text][occurrence - 1]
 
 
 def with_retraining(shop: Path, edit: Edit) -> None:
@@ -219,6 +221,36 @@ def test_a_secret_inside_a_setting_mapping_is_an_error(shop: Path) -> None:
         "'headers.X-Api-Key' looks like a secret: secrets must be ${ENV} references under "
         "'secrets:', not plain settings"
     ]
+
+
+def test_a_token_two_people_share_is_an_error(shop: Path, edit: Edit) -> None:
+    edit(
+        shop,
+        "      token: ${WARMLINE_TOKEN_SUP_AMARA}\n",
+        "      token: ${WARMLINE_TOKEN_SP_OLU}\n",
+    )
+    line = _line_of(shop, "      token: ${WARMLINE_TOKEN_SP_OLU}", occurrence=2)
+    assert _messages(shop) == [
+        f"{shop}:{line}:14: routing.supervisors[0].token: sup-amara's token is sp-olu's too: "
+        "every person needs a token of their own, or one could act as the other"
+    ]
+
+
+def test_two_token_variables_with_one_value_are_an_error_at_start_up(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A specialist's token given to a wellness lead too let the specialist read check-in notes."""
+    for name in secret_names(shop):
+        monkeypatch.setenv(name, f"token-of-{name}")
+    monkeypatch.setenv("WARMLINE_TOKEN_SUP_AMARA", "token-of-WARMLINE_TOKEN_SP_OLU")
+    with pytest.raises(ConfigError) as raised:
+        load_config(shop)
+    [problem] = [d.render() for d in raised.value.diagnostics]
+    assert problem.endswith(
+        "routing.supervisors[0].token: sup-amara's token is sp-olu's too: every person needs a "
+        "token of their own, or one could act as the other"
+    )
+    assert "token-of" not in problem, "the secret itself is never shown"
 
 
 def test_missing_secret_is_fine_at_validation_time(

@@ -21,7 +21,7 @@ from warmline.config.model import (
     Retraining,
     WarmlineConfig,
 )
-from warmline.config.secrets import literal_secret_settings
+from warmline.config.secrets import SecretRef, literal_secret_settings
 from warmline.triage.errors import LexiconError
 from warmline.triage.lexicon import parse_lexicon, read_lexicon_file
 
@@ -53,6 +53,7 @@ def check_references(config: WarmlineConfig) -> list[Problem]:
     return [
         *_queues(config),
         *_people(config),
+        *_tokens(config),
         *_annotation(config),
         *_connector_secrets(config),
         *_files(config),
@@ -138,6 +139,42 @@ def _people(config: WarmlineConfig) -> Iterator[Problem]:
         )
     if checkins.scale.min >= checkins.scale.max:
         yield Problem(("wellness", "checkins", "scale"), "scale min must be below max")
+
+
+def _tokens(config: WarmlineConfig) -> Iterator[Problem]:
+    """A bearer token names one person: shared, one could act as the other (a specialist read
+    check-in notes as a wellness lead). The same `${NAME}` twice is caught by `validate`; two
+    names with the same value once the secrets are read (`load_config`, at start-up)."""
+    people: list[tuple[Loc, str, SecretRef]] = [
+        *(
+            (("routing", "specialists", i, "token"), s.id, s.token)
+            for i, s in enumerate(config.routing.specialists)
+        ),
+        *(
+            (("routing", "supervisors", i, "token"), s.id, s.token)
+            for i, s in enumerate(config.routing.supervisors)
+        ),
+        *(
+            (("annotation", "annotators", i, "token"), a.id, a.token)
+            for i, a in enumerate(config.annotation.annotators)
+        ),
+    ]
+    by_name: dict[str, str] = {}
+    by_value: dict[str, str] = {}
+    for loc, person, token in people:
+        first = by_name.get(token.name) or (
+            by_value.get(token.value) if token.value is not None else None
+        )
+        if first is not None:
+            yield Problem(
+                loc,
+                f"{person}'s token is {first}'s too: every person needs a token of their own, "
+                "or one could act as the other",
+            )
+            continue
+        by_name[token.name] = person
+        if token.value is not None:
+            by_value[token.value] = person
 
 
 def _annotation(config: WarmlineConfig) -> Iterator[Problem]:
