@@ -254,6 +254,12 @@ async def test_a_break_the_worker_asked_for_can_end_early_but_not_a_mandatory_on
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(WellnessWorkflow.end_break, EndBreakRequest())
     assert "cannot be cut short" in str(refused.value.cause)
+    # Asking for a longer break lengthens the mandatory one; it does not make it one to end.
+    longer = await handle.execute_update(WellnessWorkflow.break_now, BreakRequest(minutes=60))
+    assert longer.on_break
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(WellnessWorkflow.end_break, EndBreakRequest())
+    assert "cannot be cut short" in str(refused.value.cause)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=9))
     assert "between 1 and 5" in str(refused.value.cause)

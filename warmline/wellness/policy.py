@@ -477,6 +477,12 @@ class Wellness:
             return
         if current is None:
             self._set(breaks_taken=self.state.breaks_taken + 1)
+        elif reason is BreakReason.REQUESTED and self.state.break_reason not in {
+            None,
+            reason.value,
+        }:
+            # A worker may lengthen a mandatory break, never turn it into one they can end.
+            reason = BreakReason(str(self.state.break_reason))
         self._set(break_reason=reason.value, break_until=until)
         self._emit(
             EventType.WELLNESS_BREAK_STARTED, {"reason": reason.value, "until": until.isoformat()}
