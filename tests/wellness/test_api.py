@@ -120,6 +120,10 @@ async def test_a_worker_checks_in_takes_a_break_at_once_and_ends_it(api: Wellnes
     assert "not on a break" in details
     code, _ = await refused(stub.BreakNow(pb.BreakNowRequest(minutes=500), metadata=me))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+    # A break that would end as it starts, yet count as one taken.
+    code, details = await refused(stub.BreakNow(pb.BreakNowRequest(minutes=1e-300), metadata=me))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "at least 1 minute" in details
 
 
 async def test_supervisors_see_teams_and_only_a_permitted_lead_sees_notes(

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, NoReturn, TypeVar
 import grpc
 import redis
 from google.protobuf.timestamp_pb2 import Timestamp
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -100,6 +100,15 @@ class _CheckIn(BaseModel):
 
 class _Break(BaseModel):
     minutes: float = Field(ge=0, le=240)
+    """0 for the configured length; else at least a minute (a shorter one would end as it
+    started and still count as a break taken)."""
+
+    @field_validator("minutes")
+    @classmethod
+    def _a_minute_at_least(cls, minutes: float) -> float:
+        if 0 < minutes < 1:
+            raise ValueError("a break is at least 1 minute (0 for the configured length)")
+        return minutes
 
 
 class _Worker(BaseModel):
