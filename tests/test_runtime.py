@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
+from tests.worker_process import dummy_secrets
 from warmline.config.loader import load_config
 from warmline.runtime import build_provider, escalation_policy
 from warmline.triage.lexicon import LexiconProvider
@@ -14,13 +14,9 @@ from warmline.triage.llm import LLMProvider
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def secrets_of(config: Path) -> dict[str, str]:
-    return dict.fromkeys(re.findall(r"\$\{([A-Z0-9_]+)\}", config.read_text()), "s3cret")
-
-
 def test_the_shop_runs_the_lexicon_and_its_rules() -> None:
     path = EXAMPLES / "online-shop" / "warmline.yaml"
-    config = load_config(path, env=secrets_of(path))
+    config = load_config(path, env=dummy_secrets(path))
     assert isinstance(build_provider(config.triage.provider), LexiconProvider)
     policy = escalation_policy(config)
     assert [rule.name for rule in policy.rules] == [rule.name for rule in config.triage.rules]
@@ -32,7 +28,7 @@ def test_the_shop_runs_the_lexicon_and_its_rules() -> None:
 
 def test_the_insurer_runs_its_llm() -> None:
     path = EXAMPLES / "insurer-claims" / "warmline.yaml"
-    config = load_config(path, env=secrets_of(path))
+    config = load_config(path, env=dummy_secrets(path))
     provider = build_provider(config.triage.provider)
     assert isinstance(provider, LLMProvider)
     assert provider.model_version == "llm:triage-small-2026-10"

@@ -180,7 +180,7 @@ class EscalationView(_Model):
     """The escalation's workflow id."""
     version: int = 0
     """Grows with every change, so the live view never applies an older view over a newer one;
-    it starts from the execution's start second (times a million), so an escalation id used again
+    it starts from the execution's start millisecond (times 2048), so an escalation id used again
     by a conversation started again after it closed counts as newer than the old one's views."""
     tenant_id: str
     conversation_id: str

@@ -758,16 +758,18 @@ class EscalationWorkflow:
         )
 
 
-VERSIONS_PER_INCARNATION = 1_000_000
+VERSIONS_PER_MILLISECOND = 2048
+"""Room for an execution's changes before the next millisecond's execution would start; and
+2^53 (exact in Redis's Lua numbers) over it is the year 2109 in milliseconds."""
 
 
 def _incarnation() -> int:
-    """Where this execution's view versions start: its start second, times a million.
+    """Where this execution's view versions start: its start millisecond, times 2048.
 
     A conversation started again after it closed reuses its escalations' ids, and the live view
     keeps the last version of a finished escalation for a day to ignore late, older applies; the
     new execution's first views must count as newer than the old one's last, or its offers would
-    never reach the specialists' screens. (A million changes per escalation, and 2^53 in Redis's
-    Lua numbers, leave room for both.)
+    never reach the specialists' screens (with seconds, a restart within the same second did not).
     """
-    return int(workflow.info().start_time.timestamp()) * VERSIONS_PER_INCARNATION
+    started = workflow.info().start_time
+    return int(started.timestamp() * 1000) * VERSIONS_PER_MILLISECOND

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
 from connectors.hubspot import HubSpotProfileSource
+from tests.worker_process import dummy_secrets
 from warmline.config.loader import load_config
 from warmline.errors import WarmlineError
 from warmline.handoff import CombinedProfileSource, RequestProfileSource
@@ -41,8 +41,8 @@ def test_sources_are_merged_in_order_and_a_failing_one_is_skipped() -> None:
 
 
 def test_the_insurer_asks_its_hubspot_connector(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", INSURER.read_text())):
-        monkeypatch.setenv(name, "s3cret")
+    for name, value in dummy_secrets(INSURER).items():
+        monkeypatch.setenv(name, value)
     config = load_config(INSURER)
     combined = profile_sources(config, INSURER.parent)
     assert isinstance(combined, CombinedProfileSource)
@@ -51,8 +51,8 @@ def test_the_insurer_asks_its_hubspot_connector(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_connector_without_profiles_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", INSURER.read_text())):
-        monkeypatch.setenv(name, "s3cret")
+    for name, value in dummy_secrets(INSURER).items():
+        monkeypatch.setenv(name, value)
     config = load_config(INSURER)
     context = config.handoff.context.model_copy(update={"customer_profile_from": ["hr"]})
     handoff = config.handoff.model_copy(update={"context": context})

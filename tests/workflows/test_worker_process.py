@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from tests.worker_process import WARMLINE
+from tests.worker_process import WARMLINE, dummy_secrets
 from tests.workflows.conftest import EventLog
 from warmline.config.loader import load_config
 from warmline.conversation import (
@@ -40,7 +39,7 @@ from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "online-shop" / "warmline.yaml"
-SECRETS = dict.fromkeys(set(re.findall(r"\$\{([A-Z0-9_]+)\}", CONFIG.read_text())), "test-token")
+SECRETS = dummy_secrets(CONFIG)
 
 
 class WorkerProcess:
