@@ -84,7 +84,13 @@ from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
 from warmline.routing import strategy_named
 from warmline.runtime import build_provider, escalation_policy, roster_settings, wellness_policy
-from warmline.services import Endpoints, LocalServices, ServiceName, temporal_test_server_path
+from warmline.services import (
+    Endpoints,
+    LocalServices,
+    ServiceName,
+    gave_up_by_test_server,
+    temporal_test_server_path,
+)
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import Shift, WellnessState
 from warmline.wellness.tracker import ExposureTracker, TrackStore
@@ -1206,7 +1212,7 @@ def _server_timed_out(run: asyncio.Task[RunRecord]) -> bool:
     error = run.exception()
     if isinstance(error, UnansweredUpdateError):
         return True
-    return isinstance(error, RPCError) and "Timeout expired" in error.message
+    return error is not None and gave_up_by_test_server(error)
 
 
 def shift_budget(config: WarmlineConfig, team: Sequence[Member]) -> float:

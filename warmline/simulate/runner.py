@@ -82,7 +82,7 @@ from warmline.runtime import (
     roster_settings,
     wellness_policy,
 )
-from warmline.services import temporal_test_server_path
+from warmline.services import gave_up_by_test_server, temporal_test_server_path
 from warmline.simulate.report import Run, StepError, step_label
 from warmline.simulate.scenario import (
     AnnotateStep,
@@ -236,8 +236,7 @@ async def answered(work: Awaitable[None], what: str) -> None:
     except TimeoutError:
         raise SimulationStalledError(what) from None
     except RPCError as error:
-        # The test server's own deadline on a skip of the clock: the same stall, said by the server.
-        if "Timeout expired" not in error.message:
+        if not gave_up_by_test_server(error):
             raise
         raise SimulationStalledError(what) from None
 
