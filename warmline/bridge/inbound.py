@@ -210,11 +210,12 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
                 items.append(self._read(record))
             except _UnprocessableError as error:
                 await self._dead_letter(record, error.reason)
-        fresh = set(await self._unseen([_dedupe_key(item.event) for item in items]))
+        keys = [_dedupe_key(item.event) for item in items]
+        fresh = set(await self._unseen(keys))
         kept: list[_Item] = []
-        for item in items:
-            if _dedupe_key(item.event) in fresh:
-                fresh.discard(_dedupe_key(item.event))
+        for item, key in zip(items, keys, strict=True):
+            if key in fresh:
+                fresh.discard(key)
                 kept.append(item)
             else:
                 log.info(
