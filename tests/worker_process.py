@@ -12,11 +12,15 @@ from pathlib import Path
 WARMLINE = Path(sys.executable).parent / "warmline"
 
 
+def secret_names(path: Path) -> list[str]:
+    """Every `${NAME}` referenced in a file."""
+    return re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text(encoding="utf-8"))
+
+
 def dummy_secrets(config: Path) -> dict[str, str]:
     """A value for every `${ENV}` secret `config` names, each its own: two people may not share
     a bearer token (`warmline.config.references`), so one dummy for all would be refused."""
-    names = dict.fromkeys(re.findall(r"\$\{([A-Z0-9_]+)\}", config.read_text()))
-    return {name: f"dummy-{name.lower()}" for name in names}
+    return {name: f"dummy-{name.lower()}" for name in dict.fromkeys(secret_names(config))}
 
 
 def start_worker(

@@ -248,6 +248,13 @@ async def offers_of(api: Api, escalation: str, specialists: list[str]) -> dict[s
     return found
 
 
+async def grief_offered(api: Api, conversation: Conversation, specialist: str) -> pb.Offer:
+    """The offer `specialist` sees once the customer writes of a bereavement."""
+    await say(conversation, GRIEF)
+    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
+    return (await offers_of(api, escalation, [specialist]))[specialist]
+
+
 async def test_a_conversation_that_ends_without_the_desk_frees_its_claim(
     deployment: Deployment,
 ) -> None:
@@ -257,9 +264,7 @@ async def test_a_conversation_that_ends_without_the_desk_frees_its_claim(
     api = deployment.api
     await only_available(api, "vol-marcus")
     conversation = await deployment.start_conversation()
-    await say(conversation, GRIEF)
-    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
-    offer = (await offers_of(api, escalation, ["vol-marcus"]))["vol-marcus"]
+    offer = await grief_offered(api, conversation, "vol-marcus")
     await api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
     where = ids(conversation)
     held = (where["tenant_id"], where["conversation_id"])
@@ -282,16 +287,13 @@ async def test_a_customer_who_writes_again_after_leaving_is_offered_again(
     api = deployment.api
     await only_available(api, "vol-marcus")
     first = await deployment.start_conversation()
-    await say(first, GRIEF)
-    escalation = escalation_workflow_id(**ids(first), sequence=1)
-    before = (await offers_of(api, escalation, ["vol-marcus"]))["vol-marcus"]
+    before = await grief_offered(api, first, "vol-marcus")
     await first.signal(ConversationWorkflow.close, CloseRequest(reason="left"))
     await first.result()
 
     conversation = ids(first)["conversation_id"]
     again = await deployment.start_conversation(conversation=conversation)
-    await say(again, GRIEF)
-    offer = (await offers_of(api, escalation, ["vol-marcus"]))["vol-marcus"]
+    offer = await grief_offered(api, again, "vol-marcus")
     assert offer.created_at.ToDatetime() > before.created_at.ToDatetime()
     accepted = await api.stub.Accept(
         pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -19,11 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*/warmline.yaml"))
 Installed = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-def secret_names(path: Path) -> list[str]:
-    """Every `${NAME}` referenced in a file."""
-    return re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture

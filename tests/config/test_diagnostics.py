@@ -9,7 +9,8 @@ import pytest
 from typer.testing import Result
 
 from connectors.sdk.check import check_connectors
-from tests.config.conftest import ROOT, secret_names
+from tests.config.conftest import ROOT
+from tests.worker_process import secret_names
 from warmline.config.loader import (
     Validation,
     check_paths,
