@@ -8,9 +8,10 @@ BambooHR answers XML):
   - `exposure_table` (default `customWarmlineExposure`) of the `team_employee` record (an HR
     service record of the team), for `wellness.exposure.updated`: at most one team-level row per
     `report_period`, over the workers with a figure in that period (each one's latest), sent
-    `report_delay` after the period ends and only when there are at least `min_group_size` of
-    them: `date` (YYYY-MM-DD, the period's start), `customRecordedAt` (its end),
-    `customWorkers`, `customExposureMinutes` (the mean), `customBudgetMinutes`,
+    `report_delay` after the period ends and only when at least `min_group_size` of them have
+    exposure (a shift's start reports 0, which would hide nobody): `date` (YYYY-MM-DD, the
+    period's start), `customRecordedAt` (its end), `customWorkers`, `customExposureMinutes` (the
+    mean), `customBudgetMinutes`,
     `customWarmlineEventId` (an id of the period). No individual's exposure is ever sent;
     without `team_employee`, exposure is not sent at all;
   - `rotation_table` (default `customWarmlineRotation`) of each worker's employee record, for
@@ -303,16 +304,20 @@ class BambooHRConnector(Connector):
     def _team_row(
         self, start: datetime, figures: dict[str, Event[WellnessExposureUpdated]]
     ) -> dict[str, str] | None:
-        if len(figures) < self.min_group_size:
+        data = [e.data for e in figures.values()]
+        # A shift's start reports 0: two such figures beside one worker's would make the mean
+        # that worker's exposure over three.
+        working = sum(d.exposure_minutes > 0 for d in data)
+        if working < self.min_group_size:
             log.info(
-                "%s: exposure of %d worker(s) from %s not sent: fewer than min_group_size %d",
+                "%s: exposure from %s not sent: %d worker(s) with exposure, fewer than "
+                "min_group_size %d",
                 self.context.name,
-                len(figures),
                 start.isoformat(),
+                working,
                 self.min_group_size,
             )
             return None
-        data = [e.data for e in figures.values()]
         return {
             "date": start.date().isoformat(),
             "customRecordedAt": (start + self.settings.report_period).isoformat(),

@@ -382,8 +382,8 @@ async def test_the_deployments_min_group_size_applies_whatever_the_setting_says(
         later = HOUR + timedelta(hours=1)
         async with started(fake, deployment_min=5, min_group_size=3) as hr:
             assert hr.min_group_size == 5
-            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 * n, HOUR) for n in range(4)])
-            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 * n, later) for n in range(5)])
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 + n, HOUR) for n in range(4)])
+            await hr.on_exposure([exposure_event(f"w-{n}", 10.0 + n, later) for n in range(5)])
             await hr.report_exposure(now=HOUR + timedelta(days=1))
             assert [r["customWorkers"] for r in fake.table(EXPOSURE)] == ["5"]
         # The connector may ask for more than the deployment, and then gets it.
@@ -395,6 +395,22 @@ async def test_the_deployments_min_group_size_applies_whatever_the_setting_says(
         async with started(fake, deployment_min=4) as hr:
             assert hr.min_group_size == 4
         assert len(fake.table(EXPOSURE)) == 1
+
+
+async def test_workers_at_zero_do_not_make_up_the_group_size() -> None:
+    """Two shifts starting (each reports 0) beside one worker's figure: the mean times three would
+    be that worker's exposure."""
+    with FakeBambooHR(employees=(TEAM,)) as fake:
+        async with started(fake, deployment_min=3) as hr:
+            starting = [exposure_event(f"w-{n}", 0.0, HOUR) for n in (1, 2)]
+            await hr.on_exposure([*starting, exposure_event("w-3", 42.0, HOUR)])
+            # The next period: three with exposure, and a fourth just starting, who counts.
+            later = HOUR + timedelta(hours=1)
+            await hr.on_exposure([exposure_event(f"w-{n}", 5.0 * n, later) for n in (1, 2, 3)])
+            await hr.on_exposure([exposure_event("w-4", 0.0, later)])
+            await hr.report_exposure(now=HOUR + timedelta(days=1))
+        rows = fake.table(EXPOSURE)
+        assert [(r["customWorkers"], r["customExposureMinutes"]) for r in rows] == [("4", "7.5")]
 
 
 def test_a_configured_connector_gets_the_deployments_min_group_size() -> None:

@@ -88,3 +88,59 @@ def test_shown_queues_leave_no_small_remainder() -> None:
     shown = {g.name: g.workers for g in groups if g.kind == "queue" and not g.suppressed}
     assert shown == {"a": 6, "b": 6}
     assert all(12 - workers >= 5 for workers in shown.values())
+
+
+def test_a_team_where_one_person_has_worked_withholds_that_persons_figures() -> None:
+    """Five on the team, one has worked so far: the mean times five would be her exposure, and
+    the team's one budget breach and rotation would be hers."""
+    team = [worker(1, exposure_minutes=240.0, budget_breaches=1, rotated_off_intense=True)]
+    team += [worker(n, checkins_requested=1, checkins_answered=1) for n in range(2, 6)]
+    specialists = team_figures(team, queues=[], min_group_size=3)[0]
+    assert (specialists.suppressed, specialists.workers) == (False, 5)
+    assert specialists.exposure_withheld
+    assert (specialists.mean_exposure_minutes, specialists.budget_breaches) == (0.0, 0)
+    assert specialists.rotated_off_now == 0
+    assert not specialists.checkins_withheld
+    assert specialists.checkin_participation == 1.0
+    # Once three people have exposure, the mean is theirs and the idle two's together.
+    team[1:3] = [worker(n, exposure_minutes=30.0) for n in (2, 3)]
+    specialists = team_figures(team, queues=[], min_group_size=3)[0]
+    assert not specialists.exposure_withheld
+    assert (specialists.mean_exposure_minutes, specialists.budget_breaches) == (60.0, 1)
+
+
+def test_participation_counts_answers_and_needs_enough_people_asked() -> None:
+    # w-1 missed both check-ins asked of her and sent three of her own: they make up for nothing.
+    team = [worker(1, checkins_requested=2, checkins_submitted=3, checkins_answered=0)]
+    team += [
+        worker(n, checkins_requested=2, checkins_submitted=2, checkins_answered=2) for n in (2, 3)
+    ]
+    specialists = team_figures(team, queues=[], min_group_size=3)[0]
+    assert not specialists.checkins_withheld
+    assert (specialists.checkins_requested, specialists.checkins_answered) == (6, 4)
+    assert specialists.checkins_submitted == 7
+    assert specialists.checkin_participation == round(4 / 6, 3)
+    # Only one of them asked: that one person's participation is withheld.
+    team = [worker(1, checkins_requested=2, checkins_submitted=0)]
+    team += [worker(n, checkins_submitted=1) for n in (2, 3)]
+    specialists = team_figures(team, queues=[], min_group_size=3)[0]
+    assert specialists.checkins_withheld
+    assert (specialists.checkins_requested, specialists.checkins_submitted) == (0, 0)
+    assert specialists.checkin_participation == 0.0
+
+
+def test_idle_teammates_do_not_count_as_cover_for_a_queue() -> None:
+    """Three worked `listening`, one worked a queue no longer configured, two did nothing. The
+    team's total less `listening`'s would be the fourth person's exposure."""
+    team = [
+        worker(n, exposure_minutes=10.0, exposure_by_queue={"listening": 10.0}) for n in (1, 2, 3)
+    ]
+    team += [worker(4, exposure_minutes=25.0, exposure_by_queue={"retired": 25.0})]
+    team += [worker(n) for n in (5, 6)]
+    groups = {
+        (g.kind, g.name): g for g in team_figures(team, queues=["listening"], min_group_size=3)
+    }
+    specialists = groups[("team", "specialists")]
+    assert (specialists.exposure_withheld, specialists.workers) == (False, 6)
+    assert groups[("queue", "listening")].suppressed
+    assert groups[("queue", OTHER_QUEUES)].suppressed

@@ -140,7 +140,10 @@ async def test_supervisors_see_teams_and_only_a_permitted_lead_sees_notes(
     specialists = groups[("team", "specialists")]
     assert not specialists.suppressed
     assert specialists.workers == 5
-    assert specialists.checkins_submitted == 1
+    # One person's unasked check-in, and nobody's exposure yet: both would be one person's.
+    assert specialists.checkins_withheld
+    assert specialists.checkins_submitted == 0
+    assert specialists.exposure_withheld
     # Three annotators and every queue (nobody worked one yet) are under the group size.
     assert groups[("team", "annotators")].suppressed
     assert groups[("team", "annotators")].workers == 0

@@ -58,3 +58,20 @@ def test_a_nudge_delay_of_zero_is_refused() -> None:
     assert CheckIns.model_validate({"nudge_after": "10m"}).nudge_after == 10 * M
     with pytest.raises(ValidationError, match="nudge_after must be longer than 0s"):
         CheckIns.model_validate({"nudge_after": "0s"})
+
+
+def test_only_a_check_in_sent_while_one_was_asked_for_counts_as_an_answer() -> None:
+    policy = WellnessPolicy(checkin_triggers=[], checkin_cadence=2 * H)
+    wellness = Wellness(WellnessState(worker_id="w-1"), policy)
+    wellness.schedule(Shift(shift_id="s-1", starts_at=DAY, ends_at=DAY + 8 * H), DAY)
+    wellness.submit_checkin(4, "", DAY + 30 * M)
+    wellness.advance(DAY + 2 * H)
+    wellness.submit_checkin(3, "", DAY + 2 * H + M)
+    wellness.submit_checkin(3, "", DAY + 2 * H + 2 * M)
+    view = wellness.state.view(policy, DAY + 2 * H + 2 * M)
+    assert (view.checkins_requested, view.checkins_submitted) == (1, 3)
+    assert view.checkins_answered == 1
+    # A new shift counts afresh.
+    wellness.schedule(Shift(shift_id="s-2", starts_at=DAY + 24 * H, ends_at=DAY + 32 * H), DAY)
+    wellness.advance(DAY + 24 * H)
+    assert wellness.state.view(policy, DAY + 24 * H).checkins_answered == 0

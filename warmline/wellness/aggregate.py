@@ -1,7 +1,10 @@
 """Team-level wellness figures for supervisors and HR: per team and per queue, never a person.
 
 A group with fewer people than `wellness.min_group_size` is suppressed (its figures are not
-computed at all), so nobody's exposure or check-ins can be read off a small group.
+computed at all), so nobody's exposure or check-ins can be read off a small group. Within a group
+shown, each figure also needs that many people behind it: a team of five where one person has
+worked so far would otherwise show that person's exposure divided by five, and one person asked
+for check-ins would show that person's participation.
 """
 
 from __future__ import annotations
@@ -23,14 +26,32 @@ class GroupFigures(BaseModel):
     suppressed: bool
     workers: int = 0
     """0 when suppressed: even the head count of a small group is withheld."""
+    exposure_withheld: bool = False
+    """Fewer than `min_group_size` of the group have exposure this shift: the exposure mean,
+    budget breaches and rotations are withheld (0), since they would be those few people's."""
     mean_exposure_minutes: float = 0.0
     breaks_taken: int = 0
     budget_breaches: int = 0
+    checkins_withheld: bool = False
+    """Fewer than `min_group_size` of the group were asked for a check-in: the check-in figures
+    are withheld (0)."""
     checkins_requested: int = 0
     checkins_submitted: int = 0
+    """Every check-in sent, asked for or not."""
+    checkins_answered: int = 0
+    """Check-ins sent while one was asked for."""
     checkin_participation: float = 0.0
+    """`checkins_answered / checkins_requested`: a check-in nobody asked for cannot make up for
+    one somebody missed."""
     on_break_now: int = 0
     rotated_off_now: int = 0
+
+
+def _answered(worker: WorkerWellness) -> int:
+    if worker.checkins_answered is not None:
+        return worker.checkins_answered
+    # A view written before answers were counted apart: at most one answer per request.
+    return min(worker.checkins_submitted, worker.checkins_requested)
 
 
 def _figures(
@@ -42,22 +63,36 @@ def _figures(
 ) -> GroupFigures:
     if len(members) < min_group_size:
         return GroupFigures(kind=kind, name=name, suppressed=True)
-    requested = sum(m.checkins_requested for m in members)
-    submitted = sum(m.checkins_submitted for m in members)
-    return GroupFigures(
+    figures = GroupFigures(
         kind=kind,
         name=name,
         suppressed=False,
         workers=len(members),
-        mean_exposure_minutes=round(sum(exposure) / len(exposure), 1),
         breaks_taken=sum(m.breaks_taken for m in members),
-        budget_breaches=sum(m.budget_breaches for m in members),
-        checkins_requested=requested,
-        checkins_submitted=submitted,
-        checkin_participation=round(min(submitted / requested, 1.0), 3) if requested else 0.0,
         on_break_now=sum(m.on_break for m in members),
-        rotated_off_now=sum(m.rotated_off_intense for m in members),
     )
+    changes: dict[str, object] = {}
+    if sum(minutes > 0 for minutes in exposure) >= min_group_size:
+        changes.update(
+            mean_exposure_minutes=round(sum(exposure) / len(exposure), 1),
+            budget_breaches=sum(m.budget_breaches for m in members),
+            rotated_off_now=sum(m.rotated_off_intense for m in members),
+        )
+    else:
+        changes.update(exposure_withheld=True)
+    asked = [m for m in members if m.checkins_requested > 0]
+    if len(asked) >= min_group_size:
+        requested = sum(m.checkins_requested for m in asked)
+        answered = sum(min(_answered(m), m.checkins_requested) for m in asked)
+        changes.update(
+            checkins_requested=requested,
+            checkins_submitted=sum(m.checkins_submitted for m in members),
+            checkins_answered=answered,
+            checkin_participation=round(answered / requested, 3),
+        )
+    else:
+        changes.update(checkins_withheld=True)
+    return figures.model_copy(update=changes)
 
 
 OTHER_QUEUES = "other queues"
@@ -71,10 +106,10 @@ def team_figures(
     who worked it this shift, with the exposure they took there).
 
     A queue is shown on its own only if it has `min_group_size` people and the rest of the team
-    is either nobody or `min_group_size` people too: else the team's figures less the queue's
-    would be a few people's. The queues not shown are pooled as `other queues`, which grows by the
-    smallest shown queues until it is as large: else the team's exposure less the shown queues'
-    would be the exposure of the one person who worked a small queue.
+    with exposure is either nobody or `min_group_size` people too: else the team's figures less
+    the queue's would be a few people's. The queues not shown are pooled as `other queues`, which
+    grows by the smallest shown queues until it is as large: else the team's exposure less the
+    shown queues' would be the exposure of the one person who worked a small queue.
     """
     everyone = list(views)
     groups = []
@@ -82,11 +117,19 @@ def team_figures(
         members = [v for v in everyone if v.kind == team]
         exposure = [v.exposure_minutes for v in members]
         groups.append(_figures("team", f"{team}s", members, exposure, min_group_size))
-    team_size = sum(v.kind == "specialist" for v in everyone)
-    workers = {queue: [v for v in everyone if queue in v.exposure_by_queue] for queue in queues}
+    # Only those with exposure add to the team's figure; the others cannot hide anyone's in it.
+    working = sum(v.kind == "specialist" and v.exposure_minutes > 0 for v in everyone)
+    workers = {
+        queue: [
+            v
+            for v in everyone
+            if v.kind == "specialist" and v.exposure_by_queue.get(queue, 0.0) > 0
+        ]
+        for queue in queues
+    }
 
     def own(queue: str) -> bool:
-        size, rest = len(workers[queue]), team_size - len(workers[queue])
+        size, rest = len(workers[queue]), working - len(workers[queue])
         return size >= min_group_size and (rest == 0 or rest >= min_group_size)
 
     shown = sorted((q for q in workers if own(q)), key=lambda q: (len(workers[q]), q))
@@ -106,7 +149,7 @@ def team_figures(
     if pooled:
         together = list({v.worker_id: v for q in pooled for v in workers[q]}.values())
         exposure = [sum(v.exposure_by_queue.get(q, 0.0) for q in pooled) for v in together]
-        if 0 < team_size - len(together) < min_group_size:
+        if 0 < working - len(together) < min_group_size:
             groups.append(GroupFigures(kind="queue", name=OTHER_QUEUES, suppressed=True))
         else:
             groups.append(_figures("queue", OTHER_QUEUES, together, exposure, min_group_size))

@@ -179,6 +179,8 @@ class WellnessState(_Model):
     pending: PendingCheckIn | None = None
     checkins_requested: int = 0
     checkins_submitted: int = 0
+    checkins_answered: int = 0
+    """Submissions that answered a request (the rest were the worker's own, unasked)."""
     checkins: list[CheckIn] = Field(default_factory=list)
     seen_records: list[str] = Field(default_factory=list)
     """Recent record ids, to count a redelivered record once."""
@@ -208,6 +210,7 @@ class WellnessState(_Model):
             budget_breaches=self.budget_breaches,
             checkins_requested=self.checkins_requested,
             checkins_submitted=self.checkins_submitted,
+            checkins_answered=self.checkins_answered,
             checkin_pending=self.pending is not None,
         )
 
@@ -343,6 +346,7 @@ class Wellness:
         self._set(
             pending=None,
             checkins_submitted=self.state.checkins_submitted + 1,
+            checkins_answered=self.state.checkins_answered + int(pending is not None),
             checkins=[*self.state.checkins[-(RECENT_CHECKINS - 1) :], entry],
         )
         # The mood stays in warmline: the event only says a check-in happened.
@@ -455,6 +459,7 @@ class Wellness:
             budget_breaches=0,
             checkins_requested=0,
             checkins_submitted=0,
+            checkins_answered=0,
         )
         self._emit(
             EventType.WELLNESS_EXPOSURE_UPDATED,

@@ -57,6 +57,10 @@ class WorkerWellness(BaseModel):
     budget_breaches: int = 0
     checkins_requested: int = 0
     checkins_submitted: int = 0
+    """Every check-in the worker sent this shift, asked for or not."""
+    checkins_answered: int | None = None
+    """The check-ins sent while one was asked for; None in views written before the field
+    existed."""
     checkin_pending: bool = False
 
     @property

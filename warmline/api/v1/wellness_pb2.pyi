@@ -99,7 +99,7 @@ class GetTeamWellnessRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GroupFigures(_message.Message):
-    __slots__ = ("kind", "name", "suppressed", "workers", "mean_exposure_minutes", "breaks_taken", "budget_breaches", "checkins_requested", "checkins_submitted", "checkin_participation", "on_break_now", "rotated_off_now")
+    __slots__ = ("kind", "name", "suppressed", "workers", "mean_exposure_minutes", "breaks_taken", "budget_breaches", "checkins_requested", "checkins_submitted", "checkin_participation", "on_break_now", "rotated_off_now", "exposure_withheld", "checkins_withheld", "checkins_answered")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +112,9 @@ class GroupFigures(_message.Message):
     CHECKIN_PARTICIPATION_FIELD_NUMBER: _ClassVar[int]
     ON_BREAK_NOW_FIELD_NUMBER: _ClassVar[int]
     ROTATED_OFF_NOW_FIELD_NUMBER: _ClassVar[int]
+    EXPOSURE_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    CHECKINS_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    CHECKINS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
     kind: str
     name: str
     suppressed: bool
@@ -124,7 +127,10 @@ class GroupFigures(_message.Message):
     checkin_participation: float
     on_break_now: int
     rotated_off_now: int
-    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., suppressed: _Optional[bool] = ..., workers: _Optional[int] = ..., mean_exposure_minutes: _Optional[float] = ..., breaks_taken: _Optional[int] = ..., budget_breaches: _Optional[int] = ..., checkins_requested: _Optional[int] = ..., checkins_submitted: _Optional[int] = ..., checkin_participation: _Optional[float] = ..., on_break_now: _Optional[int] = ..., rotated_off_now: _Optional[int] = ...) -> None: ...
+    exposure_withheld: bool
+    checkins_withheld: bool
+    checkins_answered: int
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., suppressed: _Optional[bool] = ..., workers: _Optional[int] = ..., mean_exposure_minutes: _Optional[float] = ..., breaks_taken: _Optional[int] = ..., budget_breaches: _Optional[int] = ..., checkins_requested: _Optional[int] = ..., checkins_submitted: _Optional[int] = ..., checkin_participation: _Optional[float] = ..., on_break_now: _Optional[int] = ..., rotated_off_now: _Optional[int] = ..., exposure_withheld: _Optional[bool] = ..., checkins_withheld: _Optional[bool] = ..., checkins_answered: _Optional[int] = ...) -> None: ...
 
 class TeamWellness(_message.Message):
     __slots__ = ("groups", "min_group_size")
