@@ -711,7 +711,7 @@ async def run_day(
     routing = Routing(
         roster=settings,
         live_view=live_view,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
         wellness=store,
     )
     say("starting a time-skipping test server")

@@ -6,7 +6,7 @@ keep replaying after a field is added.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -89,6 +89,9 @@ class Turn(_Model):
     role: Role
     message_id: str
     text: str
+    at: datetime | None = None
+    """When the conversation recorded it (workflow time, UTC); None in transcripts recorded
+    before times were kept."""
 
 
 class MessageAccepted(_Model):

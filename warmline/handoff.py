@@ -13,9 +13,10 @@ import traceback
 from collections.abc import Generator, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError
@@ -23,7 +24,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 from pydantic import BaseModel, ConfigDict, Field
 
-from warmline.config.model import Handoff
+from warmline.config.model import Tenant, WarmlineConfig
 from warmline.errors import ConfigError, Diagnostic, WarmlineError
 from warmline.escalation import Escalation, Referral
 from warmline.triage.types import RiskFlag, Role
@@ -45,6 +46,8 @@ class _Model(BaseModel):
 class HandoffTurn(_Model):
     role: Role
     text: str
+    at: datetime | None = None
+    """When the conversation recorded it; None for turns recorded before times were kept."""
 
 
 class HandoffPoint(_Model):
@@ -188,6 +191,8 @@ class TenantFacts:
     name: str
     country: str
     locale: str
+    timezone: str
+    """The IANA zone history times are shown in: the tenant's `timezone`, else `UTC`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +236,10 @@ class HistoryMessage:
     """`Customer`, `AI` or `Specialist`."""
     role: str
     text: str
+    at: datetime | None
+    """When it was written, in the tenant's time zone; None when the transcript has no time."""
+    time: str
+    """`at` as `HH:MM`, or `""` when it is not known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,6 +370,9 @@ class HandoffRenderer:
     timeout: timedelta = RENDER_TIMEOUT
     filename: str | None = None
     """Where the template came from, to name its lines in errors; defaults to `name`."""
+    tenants: Mapping[str, Tenant] = field(default_factory=dict)
+    """The configured tenants by id: their name, country, locale and time zone fill `tenant`
+    where the request does not carry them."""
     _environment: _HandoffSandbox = field(init=False, repr=False, compare=False)
     _template: Template = field(init=False, repr=False, compare=False)
 
@@ -389,6 +401,7 @@ class HandoffRenderer:
         require_risk_acknowledgement: bool = True,
         max_bytes: int = MAX_RENDERED_BYTES,
         timeout: timedelta = RENDER_TIMEOUT,
+        tenants: Mapping[str, Tenant] | None = None,
     ) -> HandoffRenderer:
         """Compile the template at `path`; a syntax error raises `ConfigError` with its line."""
         try:
@@ -406,6 +419,7 @@ class HandoffRenderer:
             require_risk_acknowledgement=require_risk_acknowledgement,
             max_bytes=max_bytes,
             timeout=timeout,
+            tenants=dict(tenants or {}),
         )
 
     def render(self, request: HandoffRequest, customer_profile: dict[str, str]) -> HandoffPackage:
@@ -466,12 +480,7 @@ class HandoffRenderer:
                 waiting=human_duration(request.waited),
                 waited_seconds=max(int(request.waited.total_seconds()), 0),
             ),
-            "tenant": TenantFacts(
-                id=request.tenant_id,
-                name=request.tenant_name or request.tenant_id,
-                country=request.tenant_country or "unknown",
-                locale=request.tenant_locale or "unknown",
-            ),
+            "tenant": self._tenant(request),
             "escalation": EscalationFacts(
                 reason=escalation.reason,
                 queue=request.queue,
@@ -497,12 +506,32 @@ class HandoffRenderer:
             "specialist": SpecialistFacts(id=request.specialist_id),
         }
 
+    def _tenant(self, request: HandoffRequest) -> TenantFacts:
+        known = self.tenants.get(request.tenant_id)
+        return TenantFacts(
+            id=request.tenant_id,
+            name=request.tenant_name or (known.name if known else request.tenant_id),
+            country=request.tenant_country or (known.country if known else "unknown"),
+            locale=request.tenant_locale or (known.locale if known else "unknown"),
+            timezone=known.timezone if known else "UTC",
+        )
+
     def _history(self, request: HandoffRequest) -> list[HistoryMessage]:
         turns = request.history[-self.history_messages :] if self.history_messages else []
-        return [
-            HistoryMessage(author=_AUTHORS[turn.role], role=str(turn.role), text=turn.text)
-            for turn in turns
-        ]
+        zone = ZoneInfo(self._tenant(request).timezone)
+        messages = []
+        for turn in turns:
+            at = turn.at.astimezone(zone) if turn.at is not None else None
+            messages.append(
+                HistoryMessage(
+                    author=_AUTHORS[turn.role],
+                    role=str(turn.role),
+                    text=turn.text,
+                    at=at,
+                    time=at.strftime("%H:%M") if at is not None else "",
+                )
+            )
+        return messages
 
     @staticmethod
     def _trajectory(request: HandoffRequest) -> list[TrajectoryStep]:
@@ -601,12 +630,17 @@ def fallback_summary(
         lines += [f"- {note}" for note in request.notes]
     if history:
         lines += ["", "Last messages:"]
-        lines += [f"- {message.author}: {message.text}" for message in history]
+        lines += [
+            f"- {message.time + ' ' if message.time else ''}{message.author}: {message.text}"
+            for message in history
+        ]
     return "\n".join(lines) + "\n"
 
 
-def renderer_from_config(handoff: Handoff) -> HandoffRenderer:
-    """The renderer for the configuration's `handoff:` section (its template path is absolute)."""
+def renderer_from_config(config: WarmlineConfig) -> HandoffRenderer:
+    """The renderer for the configuration's `handoff:` section (its template path is absolute),
+    knowing its tenants."""
+    handoff = config.handoff
     context = handoff.context
     return HandoffRenderer.from_file(
         handoff.template,
@@ -614,4 +648,5 @@ def renderer_from_config(handoff: Handoff) -> HandoffRenderer:
         trajectory=context.trajectory,
         rationale=context.rationale,
         require_risk_acknowledgement=handoff.require_risk_acknowledgement,
+        tenants={tenant.id: tenant for tenant in config.tenants},
     )

@@ -145,7 +145,7 @@ async def run_worker(
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
         profiles=profile_sources(config, config_path.parent),
         wellness=wellness,
     )

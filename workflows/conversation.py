@@ -704,6 +704,8 @@ class ConversationWorkflow:
         return self._trajectory[-1].message_id if self._trajectory else ""
 
     def _add_turn(self, turn: Turn) -> None:
+        if turn.at is None:
+            turn = turn.model_copy(update={"at": workflow.now()})
         self._turns = [*self._turns, turn][-TURNS_KEPT:]
 
     async def _handle(self, message: CustomerMessage) -> None:
@@ -848,7 +850,7 @@ class ConversationWorkflow:
             specialist_id=assignment.specialist_id,
             queue=assignment.queue,
             escalation=escalation,
-            history=[HandoffTurn(role=t.role, text=t.text) for t in self._turns],
+            history=[HandoffTurn(role=t.role, text=t.text, at=t.at) for t in self._turns],
             trajectory=[
                 HandoffPoint(
                     message_id=p.message_id,

@@ -185,7 +185,7 @@ async def deployment(
     routing = Routing(
         roster=roster_settings(peer_support),
         live_view=live_view,
-        renderer=renderer_from_config(peer_support.handoff),
+        renderer=renderer_from_config(peer_support),
         wellness=wellness,
     )
     try:

@@ -7,8 +7,9 @@ offered to the three crisis-trained staff (at once in these tests).
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -97,6 +98,9 @@ async def test_watch_accept_handoff_reply_complete(deployment: Deployment) -> No
     assert accepted.queue == "listening"
     assert accepted.HasField("handoff")
     assert GRIEF in accepted.handoff.rendered
+    # The tenant as configured, not its id; each message with its time in the tenant's zone.
+    assert "· Open Door Peer Support ·" in accepted.handoff.rendered
+    assert re.search(r"^> \d\d:\d\d \*\*Customer:\*\* ", accepted.handoff.rendered, re.M)
     assert not accepted.handoff.requires_acknowledgement
     gone = await next_event(watch)
     assert gone.WhichOneof("event") == "gone"
@@ -143,6 +147,9 @@ async def test_watch_accept_handoff_reply_complete(deployment: Deployment) -> No
     assert view.status == "handoff"
     assert [(t.role, t.text) for t in view.turns][-1] == ("specialist", "I'm so sorry. I'm here.")
     assert [t.message_id for t in view.turns].count("s1") == 1, "the retry was sent once"
+    sent_at = [t.sent_at.ToDatetime(tzinfo=UTC) for t in view.turns]
+    assert all(t.HasField("sent_at") for t in view.turns)
+    assert sent_at == sorted(sent_at), "turns come in the order they were recorded"
     assert view.handoff == accepted.handoff
 
     await api.stub.Complete(

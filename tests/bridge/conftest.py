@@ -259,7 +259,7 @@ async def inbound(
     routing = Routing(
         roster=roster_settings(peer_support),
         live_view=live_view,
-        renderer=renderer_from_config(peer_support.handoff),
+        renderer=renderer_from_config(peer_support),
         wellness=WellnessStateStore(
             Redis.from_url(redis_url), deployment="peer-support", prefix=f"tw-{suffix}"
         ),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.handoff import HandoffActivities
+from tests.worker_process import dummy_secrets
+from warmline.config.loader import load_config
 from warmline.config.model import Handoff, HandoffContext
 from warmline.errors import ConfigError
 from warmline.escalation import Escalation, Referral
@@ -19,6 +21,7 @@ from warmline.handoff import (
     HandoffRequest,
     HandoffTurn,
     RequestProfileSource,
+    TenantFacts,
     human_duration,
     renderer_from_config,
 )
@@ -27,6 +30,7 @@ from warmline.triage.types import RiskFlag, Role
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_TEMPLATES = sorted(EXAMPLES.glob("*/templates/handoff.md.j2"))
 LAST_CUSTOMER_MESSAGE = "I just can't see a way through this any more."
+ONLINE_SHOP_ENV = dummy_secrets(EXAMPLES / "online-shop/warmline.yaml")
 
 
 def _request(
@@ -387,7 +391,8 @@ def test_renderer_from_config() -> None:
         context=HandoffContext(history_messages=1, trajectory=False),
         require_risk_acknowledgement=False,
     )
-    renderer = renderer_from_config(handoff)
+    config = load_config(EXAMPLES / "online-shop/warmline.yaml", env=ONLINE_SHOP_ENV)
+    renderer = renderer_from_config(config.model_copy(update={"handoff": handoff}))
 
     assert renderer.history_messages == 1
     assert not renderer.trajectory
@@ -396,6 +401,43 @@ def test_renderer_from_config() -> None:
     assert not package.requires_acknowledgement
     assert "distress" not in package.rendered
     assert "my refund still has not arrived" not in package.rendered
+
+
+def test_the_tenant_and_message_times_come_from_the_configuration() -> None:
+    """The conversation carries only the tenant's id; its name, locale, country and time zone
+    are the configuration's."""
+    config = load_config(EXAMPLES / "online-shop/warmline.yaml", env=ONLINE_SHOP_ENV)
+    renderer = renderer_from_config(config)
+    winter, summer = (
+        datetime(2026, 12, 7, 14, 3, tzinfo=UTC),
+        datetime(2026, 7, 1, 9, 30, tzinfo=UTC),
+    )
+    history = [
+        HandoffTurn(role=Role.CUSTOMER, text="Where is my parcel?", at=winter),
+        HandoffTurn(role=Role.AI, text="Let me look.", at=summer),
+        HandoffTurn(role=Role.CUSTOMER, text=LAST_CUSTOMER_MESSAGE),
+    ]
+    request = _request(crisis=False, history=history, tenant_id="fernhill-goods", tenant_name=None)
+    context = renderer.context(request, {})
+    assert context["tenant"] == TenantFacts(
+        id="fernhill-goods",
+        name="Fernhill Goods",
+        country="GB",
+        locale="en-GB",
+        timezone="Europe/London",
+    )
+    assert [m.time for m in context["history"]] == ["14:03", "10:30", ""]
+    assert context["history"][1].at == summer
+    package = renderer.render(request, {})
+    assert "(Fernhill Goods)" in package.rendered
+    assert "locale en-GB" in package.rendered
+    assert "- 14:03 **Customer**: Where is my parcel?" in package.rendered
+    # The fallback summary shows the times too; a tenant not configured reads in UTC.
+    broken = HandoffRenderer("{{ nope }}", tenants=renderer.tenants)
+    assert "- 10:30 AI: Let me look." in broken.render(request, {}).rendered
+    other = renderer.context(request.model_copy(update={"tenant_id": "elsewhere"}), {})
+    assert (other["tenant"].name, other["tenant"].timezone) == ("elsewhere", "UTC")
+    assert [m.time for m in other["history"]] == ["14:03", "09:30", ""]
 
 
 class _BrokenCrm:

@@ -468,7 +468,7 @@ async def test_rebuild_restores_real_escalations_and_claims(
     routing = Routing(
         roster=roster_settings(config),
         live_view=live,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
     )
     tenant = "open-door"
 

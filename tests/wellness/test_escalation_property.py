@@ -76,7 +76,7 @@ async def deployment(
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
         wellness=wellness_store,
     )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:

@@ -135,7 +135,7 @@ async def routed(
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
         wellness=wellness,
     )
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:

@@ -455,7 +455,7 @@ async def main(only: str | None = None) -> None:
         routing = Routing(
             roster=roster_settings(config),
             live_view=live_view,
-            renderer=renderer_from_config(config.handoff),
+            renderer=renderer_from_config(config),
             wellness=wellness,
         )
         env = await WorkflowEnvironment.start_time_skipping(

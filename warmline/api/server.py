@@ -443,7 +443,12 @@ def _conversation(ref: commands.ConversationRef, view: ConversationView) -> pb.C
         conversation_id=ref.conversation_id,
         status=view.status.value,
         turns=[
-            pb.Turn(role=turn.role.value, message_id=turn.message_id, text=turn.text)
+            pb.Turn(
+                role=turn.role.value,
+                message_id=turn.message_id,
+                text=turn.text,
+                sent_at=_timestamp(turn.at) if turn.at else None,
+            )
             for turn in view.turns
         ],
         risk_acknowledged=view.risk_acknowledged,

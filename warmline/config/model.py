@@ -192,9 +192,9 @@ class Tenant(Model):
     country: CountryCode = "GB"
     """Default ISO 3166-1 alpha-2 country, used to pick crisis helplines."""
     timezone: TimeZoneName = "UTC"
-    """IANA time zone of the tenant's operations, e.g. `Europe/London`. Informational for now:
-    it is checked to be a zone name, but nothing reads it yet; shifts come from HR with their own
-    offsets, and the retraining schedule and reports are in UTC."""
+    """IANA time zone of the tenant's operations, e.g. `Europe/London`: the handoff shows message
+    times in it. Shifts come from HR with their own offsets, and the retraining schedule and
+    reports are in UTC."""
 
 
 # --- triage -------------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ async def _run(
     routing = Routing(
         roster=roster_settings(config),
         live_view=live_view,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
         wellness=wellness,
     )
     policy = escalation_policy(config, task_queue=run.task_queue)

@@ -173,7 +173,7 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
     routing = Routing(
         roster=settings,
         live_view=live_view,
-        renderer=renderer_from_config(config.handoff),
+        renderer=renderer_from_config(config),
         wellness=store,
     )
     annotation = _annotation(scenario, config, redis_client, store, run_id)

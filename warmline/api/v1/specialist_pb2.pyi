@@ -149,14 +149,16 @@ class GetConversationRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., conversation_id: _Optional[str] = ...) -> None: ...
 
 class Turn(_message.Message):
-    __slots__ = ("role", "message_id", "text")
+    __slots__ = ("role", "message_id", "text", "sent_at")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
     role: str
     message_id: str
     text: str
-    def __init__(self, role: _Optional[str] = ..., message_id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+    sent_at: _timestamp_pb2.Timestamp
+    def __init__(self, role: _Optional[str] = ..., message_id: _Optional[str] = ..., text: _Optional[str] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Conversation(_message.Message):
     __slots__ = ("tenant_id", "conversation_id", "status", "turns", "risk_acknowledged", "handoff", "distress", "message_count")
