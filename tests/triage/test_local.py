@@ -159,6 +159,19 @@ def test_malformed_rows_are_counted_with_reasons(small_model: LocalModel, data_d
     assert read_split(data_dir / "dev.tsv", len(GOEMOTIONS_LABELS)).skipped == expected
 
 
+def test_a_row_of_blanks_is_counted_and_only_an_empty_line_is_no_row(tmp_path: Path) -> None:
+    data = tmp_path / "blanks.tsv"
+    data.write_bytes(b"fine\t27\tx1\n\t\t\n   \t \t \n   \r\n\r\n\nalso fine\t27\tx2\n")
+    split = read_split(data, len(GOEMOTIONS_LABELS))
+    assert split.texts == ["fine", "also fine"]
+    assert split.skipped == {"empty_text": 2, "wrong_column_count": 1}
+    assert [p.render().split(": ")[0] for p in split.problems] == [
+        f"{data}:2:1",
+        f"{data}:3:1",
+        f"{data}:4:4",
+    ]
+
+
 def test_a_file_with_no_usable_row_is_an_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_bytes(b"\n".join(line for line, _ in MALFORMED))

@@ -152,7 +152,8 @@ def read_split(path: Path, n_labels: int) -> Split:
         raise TrainingDataError(f"{path}: cannot read the data file: {reason}") from exc
     split = Split(path=path, sha256=hashlib.sha256(raw).hexdigest())
     for number, line in enumerate(raw.split(b"\n"), start=1):
-        if not line.strip():
+        if not line.rstrip(b"\r"):
+            # Only a truly empty line is no row; one of spaces or tabs is a malformed row.
             continue
         try:
             decoded = line.decode("utf-8").rstrip("\r")
