@@ -226,7 +226,13 @@ class RetrainingActivities:
                 {
                     **common,
                     "reason": decision.reason,
-                    "current_version": current.model_version if current else None,
+                    "current_version": (
+                        current.model_version
+                        if current is not None and current.version == decision.previous_version
+                        # Not the version it was judged against (a stale verdict): the one
+                        # that keeps serving.
+                        else rounds.model_version_of(settings, decision.previous_version)
+                    ),
                     "current_macro_f1": decision.macro_f1_before,
                     "current_crisis_recall": decision.crisis_recall_before,
                 },

@@ -7,7 +7,11 @@ or when asked, it fixes how many labels the round reads, trains a candidate on t
 and the current model on the held-out slice, optionally keeps it in shadow for `shadow_period`,
 and promotes or rejects it. Rounds run one at a time; a label is read by the round that counted
 it and never again as new, so a repeated signal or a retried activity never trains twice on the
-same labels. `ScheduledRetrainingWorkflow` is what the Temporal Schedule starts: it asks the
+same labels. A round that fails for good (data that cannot make a round, a broken registry) is not
+tried again by itself until the gold-label count changes; a `run_round` request or new settings
+try at once. Round ids are scoped to the workflow execution (its id and first run id), so a
+workflow started again under the same id never reuses an earlier execution's candidate nor repeats
+its event ids. `ScheduledRetrainingWorkflow` is what the Temporal Schedule starts: it asks the
 retraining workflow for a round and ends.
 """
 
@@ -37,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
     from warmline.retraining.rounds import Candidate, RoundDecision, ShadowStats, Verdict
     from warmline.retraining.settings import RetrainingSettings
 
+from workflows.scope import execution_scope
+
 CONTINUE_AS_NEW_AFTER = 500
 """Wake-ups per run (each a timer or signal and a count activity)."""
 MAX_QUEUED = 20
@@ -61,6 +67,12 @@ TRAIN_RETRY = RetryPolicy(
     non_retryable_error_types=PERMANENT,
 )
 """A lost worker mid-training: try again twice; the candidate of the round is found, not redone."""
+ROUND_IDS_PATCH = "retraining-round-ids-per-execution"
+"""From this change on, round ids start with the execution scope (`<workflow id>@<first run
+id>/round-N`) instead of the workflow id alone."""
+NO_RETRY_PATCH = "retraining-waits-for-new-gold-after-failure"
+"""From this change on, a round that failed for good is not run again by a wake-up until the
+gold-label count changes."""
 
 
 @workflow.defn
@@ -71,6 +83,7 @@ class RetrainingWorkflow:
         self._trained_through = params.trained_through
         self._rounds = params.rounds
         self._last = params.last_decision
+        self._failed_at = params.failed_at
         self._notified = False
         self._queued: list[tuple[int | None, RoundRequest]] = []
         """Requested rounds not started yet: (ticket of a waiting update or None, request)."""
@@ -112,7 +125,7 @@ class RetrainingWorkflow:
                 reason = f"cannot count gold labels: {_reason(error)}"
                 workflow.logger.error("retraining: %s", reason)
                 failed = RoundDecision(
-                    round_id=f"{workflow.info().workflow_id}/round-{self._rounds + 1}",
+                    round_id=self._round_id(self._rounds + 1),
                     taxonomy=self._settings.taxonomy,
                     outcome="failed",
                     reason=reason,
@@ -125,12 +138,12 @@ class RetrainingWorkflow:
             due = threshold is not None and new >= threshold
             if requests and not due and new <= 0 and not any(r.force for _, r in requests):
                 decision = RoundDecision(
-                    round_id=f"{workflow.info().workflow_id}/round-{self._rounds}",
+                    round_id=self._round_id(self._rounds),
                     taxonomy=self._settings.taxonomy,
                     outcome="skipped",
                     reason=f"no new gold label since the last round (read through {total})",
                 )
-            elif due or requests:
+            elif (due or requests) and not self._waits_for_new_gold(total, requests):
                 decision = await self._round(total)
             else:
                 continue
@@ -141,6 +154,7 @@ class RetrainingWorkflow:
                 trained_through=self._trained_through,
                 rounds=self._rounds,
                 last_decision=self._last,
+                failed_at=self._failed_at,
             )
         )
 
@@ -155,11 +169,29 @@ class RetrainingWorkflow:
     def _history_full(wakeups: int) -> bool:
         return wakeups >= CONTINUE_AS_NEW_AFTER or workflow.info().is_continue_as_new_suggested()
 
+    @staticmethod
+    def _round_id(number: int) -> str:
+        """Unique across executions: a workflow started again under the same id (after one was
+        terminated) counts rounds from 1 again, and must neither find the earlier execution's
+        candidates nor repeat its event ids."""
+        if workflow.patched(ROUND_IDS_PATCH):
+            return f"{execution_scope()}/round-{number}"
+        return f"{workflow.info().workflow_id}/round-{number}"
+
+    def _waits_for_new_gold(
+        self, total: int, requests: list[tuple[int | None, RoundRequest]]
+    ) -> bool:
+        """The last round failed for good on exactly these gold labels, and nobody waits for an
+        answer: trying again would only fail again, so only a change of the count (or a
+        `run_round` request, or new settings) runs a round."""
+        asked = any(ticket is not None or r.trigger == "request" for ticket, r in requests)
+        return total == self._failed_at and not asked and workflow.patched(NO_RETRY_PATCH)
+
     async def _round(self, gold_end: int) -> RoundDecision:
         self._rounds += 1
         self._running = True
         settings = self._settings
-        round_id = f"{workflow.info().workflow_id}/round-{self._rounds}"
+        round_id = self._round_id(self._rounds)
         decision: RoundDecision
         try:
             candidate: Candidate = await workflow.execute_activity(
@@ -208,10 +240,19 @@ class RetrainingWorkflow:
                 retry_policy=STORE_RETRY,
             )
             self._trained_through = gold_end
+            self._failed_at = None
         except ActivityError as error:
             reason = _reason(error)
             workflow.logger.error("retraining round %s failed: %s", round_id, reason)
-            # The labels stay new: the next wake-up tries again once the cause is fixed.
+            # The labels stay new: a passing fault is tried again at the next wake-up; one no
+            # retry can fix waits for the gold-label count to change.
+            permanent = _permanent(error) and workflow.patched(NO_RETRY_PATCH)
+            self._failed_at = gold_end if permanent else None
+            if permanent:
+                reason += (
+                    f"; no round runs by itself again until the gold-label count changes from "
+                    f"{gold_end} (`warmline triage retrain` tries at once)"
+                )
             decision = RoundDecision(
                 round_id=round_id,
                 taxonomy=settings.taxonomy,
@@ -249,6 +290,9 @@ class RetrainingWorkflow:
                 self._settings.taxonomy,
             )
             return
+        if settings != self._settings:
+            # The data or registry may be fixed now: a round that failed for good may pass.
+            self._failed_at = None
         self._settings = settings
 
     @workflow.update
@@ -277,12 +321,20 @@ class RetrainingWorkflow:
             running=self._running,
             in_shadow=self._shadow,
             last_decision=self._last,
+            failed_at=self._failed_at,
         )
 
 
 def _reason(error: ActivityError) -> str:
     cause = error.cause
     return cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+
+
+def _permanent(error: ActivityError) -> bool:
+    """The activity failed with an error no retry can fix (its non-retryable application error:
+    bad data, a broken registry, a shrunk gold-label store), not a passing fault."""
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type in PERMANENT)
 
 
 @workflow.defn

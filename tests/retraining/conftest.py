@@ -7,11 +7,13 @@ tests train on are written to the test's temporary directory, never into the rep
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,12 +22,15 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.retraining import RetrainingActivities
 from tests.workflows.conftest import EventLog
 from warmline.annotation.gold import GoldLabel, GoldLabelStore
 from warmline.events import EventPublisher
+from warmline.retraining import client as retraining
+from warmline.retraining.contracts import RetrainingStatus, retraining_workflow_id
 from warmline.retraining.settings import CRISIS_LABELS, RetrainingSettings
 from warmline.triage import registry
 from warmline.triage.lexicon import LexiconProvider
@@ -81,6 +86,10 @@ class Deployment:
     def add_gold(self, start: int, count: int, *, shuffle_labels: bool = False) -> int:
         """Record gold labels for train.tsv rows after the base slice; returns how many kept."""
         rows = self.train_rows[BASE_ROWS + start : BASE_ROWS + start + count]
+        return self.add_gold_rows(rows, shuffle_labels=shuffle_labels)
+
+    def add_gold_rows(self, rows: list[str], *, shuffle_labels: bool = False) -> int:
+        """Record gold labels for these train.tsv rows; returns how many kept."""
         return sum(self.store.record(g) for g in gold_labels(rows, shuffle_labels=shuffle_labels))
 
 
@@ -190,6 +199,37 @@ def event_log(kafka_bootstrap: str) -> Iterator[EventLog]:
     log = EventLog(kafka_bootstrap, f"events-{uuid.uuid4().hex[:8]}")
     yield log
     log.close()
+
+
+@pytest.fixture
+async def terminate_retraining(
+    workflow_env: WorkflowEnvironment, deployment: Deployment
+) -> AsyncIterator[None]:
+    """Terminates the deployment's retraining workflow after the test: a long-running workflow's
+    timer with no worker left would stall later tests' time skipping."""
+    yield
+    settings = deployment.settings
+    workflow_id = retraining_workflow_id(settings.deployment, settings.taxonomy)
+    with contextlib.suppress(RPCError):
+        await workflow_env.client.get_workflow_handle(workflow_id).terminate()
+
+
+async def wait_for_status(
+    client: Client,
+    settings: RetrainingSettings,
+    done: Callable[[RetrainingStatus], bool],
+    what: str,
+    *,
+    timeout_s: float = 60.0,
+) -> RetrainingStatus:
+    """The retraining workflow's status once `done` holds for it."""
+    last: RetrainingStatus | None = None
+    for _ in range(int(timeout_s / 0.2)):
+        last = await retraining.status(client, settings.deployment, settings.taxonomy)
+        if done(last):
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no {what} within {timeout_s:.0f} s; last status: {last}")
 
 
 @pytest.fixture

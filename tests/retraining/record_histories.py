@@ -1,8 +1,14 @@
 """Record retraining workflow histories into tests/histories/retraining/ for the replay test.
 
-Run after a deliberate, versioned change to a retraining workflow (old histories stay):
+Run after a deliberate, versioned change to a retraining workflow; old histories stay, since
+they are what keeps the old side of each `workflow.patched` branch replaying:
 
-    .venv/bin/python -m tests.retraining.record_histories
+    .venv/bin/python -m tests.retraining.record_histories [SCENARIO ...] [--overwrite]
+
+Without a scenario it records those whose histories are missing; a scenario whose histories
+exist is recorded again only with `--overwrite`. Scenarios: `original` (promoted, rejected,
+shadow, failed, scheduled, scheduled-tick: recorded before round ids were scoped to the
+execution), `failed-no-retry`, `shadow-rollback` and `restarted`.
 
 Uses the embedded Kafka broker and Redis, the time-skipping test server and GoEmotions slices
 written to a temporary directory.
@@ -12,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -28,12 +36,15 @@ from tests.retraining.conftest import BASE_ROWS, DATA, TAXONOMY, gold_labels
 from warmline.annotation.gold import GoldLabelStore
 from warmline.events import EventPublisher
 from warmline.retraining import client as retraining
+from warmline.retraining import promotion
 from warmline.retraining.contracts import (
     RetrainingStatus,
     RoundRequest,
     ScheduledRound,
     retraining_workflow_id,
 )
+from warmline.retraining.data import held_out
+from warmline.retraining.rounds import retrain_once
 from warmline.retraining.settings import CRISIS_LABELS, RetrainingSettings
 from warmline.services import LocalServices, ServiceName, temporal_test_server_path
 from warmline.triage import registry
@@ -65,7 +76,11 @@ class Recorder:
         model = train(self.files["base"], self.files["dev"], TAXONOMY, use_encoder=False)
         registry.publish(self.base, model, data={}, metrics={}, command=["record", "base"])
 
-    def deployment(self, name: str, gold: int, **changes: object) -> RetrainingSettings:
+    def deployment(
+        self, name: str, gold: int, *, rows: list[str] | None = None, **changes: object
+    ) -> RetrainingSettings:
+        """A registry with v1 and `gold` gold labels from the rows after the base slice (or
+        these `rows`)."""
         root = self.where / name
         shutil.copytree(self.base, root)
         deployment = f"record-{name}-{uuid.uuid4().hex[:6]}"
@@ -79,11 +94,19 @@ class Recorder:
             after_gold_labels=300,
             crisis_labels=CRISIS_LABELS[TAXONOMY],
         ).model_copy(update=changes)
-        store = GoldLabelStore(self.redis, deployment=deployment)
-        rows = self.train_rows[BASE_ROWS : BASE_ROWS + gold]
+        self.add_gold(settings, rows or self.train_rows[BASE_ROWS : BASE_ROWS + gold], name)
+        return settings
+
+    def add_gold(self, settings: RetrainingSettings, rows: list[str], name: str = "") -> None:
+        store = GoldLabelStore(self.redis, deployment=settings.deployment)
         for label in gold_labels(rows, shuffle_labels=name == "rejected"):
             store.record(label)
-        return settings
+
+    def split_rows(self, *, held: bool, count: int) -> list[str]:
+        """Rows after the base slice whose item id falls (or not) in the held-out 20 %."""
+        return [
+            row for row in self.train_rows[BASE_ROWS:] if held_out(row.split("\t")[2], 0.2) == held
+        ][:count]
 
     async def decided(self, settings: RetrainingSettings, rounds: int) -> RetrainingStatus:
         while True:
@@ -97,7 +120,90 @@ class Recorder:
         (HISTORIES / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name}: {len(history.events)} events")
 
-    async def record(self, env: WorkflowEnvironment) -> None:
+    async def terminate(self, *settings: RetrainingSettings) -> None:
+        for each in settings:
+            handle = self.client.get_workflow_handle(
+                retraining_workflow_id(each.deployment, TAXONOMY)
+            )
+            status = (await handle.describe()).status
+            assert status is WorkflowExecutionStatus.RUNNING, (each.deployment, status)
+            await handle.terminate()
+
+    async def record_failed_no_retry(self, env: WorkflowEnvironment) -> None:
+        """A round fails for good (no held-out row) before training; the periodic checks and a
+        scheduled request do not try again; one more gold label does."""
+        failed = self.deployment(
+            "failed-no-retry",
+            5,
+            rows=self.split_rows(held=False, count=5),
+            holdout_data=None,
+            after_gold_labels=5,
+        )
+        await retraining.notify_gold_labels(
+            self.client, failed.deployment, TAXONOMY, 5, start=failed, task_queue=QUEUE
+        )
+        status = await self.decided(failed, 1)
+        assert status.last_decision is not None
+        assert status.last_decision.outcome == "failed", status.last_decision
+        for _ in range(2):
+            await env.sleep(failed.check_interval + timedelta(minutes=1))
+            await asyncio.sleep(0.5)
+        await retraining.signal_round(
+            self.client, failed, RoundRequest(trigger="schedule"), task_queue=QUEUE
+        )
+        await asyncio.sleep(1.0)
+        status = await retraining.status(self.client, failed.deployment, TAXONOMY)
+        assert (status.rounds, status.failed_at) == (1, 5), status
+        self.add_gold(failed, self.split_rows(held=True, count=1))
+        await retraining.notify_gold_labels(self.client, failed.deployment, TAXONOMY)
+        status = await self.decided(failed, 2)
+        assert status.last_decision is not None
+        assert status.last_decision.outcome != "failed", status.last_decision
+        await self.save(retraining_workflow_id(failed.deployment, TAXONOMY), "failed-no-retry")
+        await self.terminate(failed)
+
+    async def record_shadow_rollback(self, env: WorkflowEnvironment) -> None:
+        """An operator rolls back while the candidate is in shadow: the round rejects it."""
+        stale = self.deployment(
+            "shadow-rollback",
+            300,
+            shadow=True,
+            shadow_period=timedelta(hours=6),
+            promotion_margin=0.0,
+        )
+        gold = GoldLabelStore(self.redis, deployment=stale.deployment).read(TAXONOMY)
+        first = retrain_once(stale, gold, round_id="record/round-1")
+        assert first.outcome == "promoted", first
+        await retraining.signal_round(self.client, stale, RoundRequest(), task_queue=QUEUE)
+        for _ in range(300):
+            if promotion.shadow_version(stale.registry, TAXONOMY) == "v3":
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the candidate v3 never went into shadow")
+        promotion.rollback(stale.registry, TAXONOMY, to=None, actor="record", reason="rollback")
+        await env.sleep(timedelta(hours=6, minutes=1))
+        status = await self.decided(stale, 1)
+        assert status.last_decision is not None
+        assert status.last_decision.outcome == "rejected", status.last_decision
+        await self.save(retraining_workflow_id(stale.deployment, TAXONOMY), "shadow-rollback")
+        await self.terminate(stale)
+
+    async def record_restarted(self, env: WorkflowEnvironment) -> None:
+        """A workflow terminated and started again under its id: the second execution's round 1
+        trains its own candidate (the history saved is the second execution's)."""
+        restarted = self.deployment("restarted", 300)
+        first = await retraining.run_round(self.client, restarted, task_queue=QUEUE)
+        assert first.outcome == "promoted", first
+        await self.terminate(restarted)
+        self.add_gold(restarted, self.train_rows[BASE_ROWS + 300 : BASE_ROWS + 340])
+        second = await retraining.run_round(self.client, restarted, task_queue=QUEUE)
+        assert second.round_id != first.round_id, second
+        assert second.candidate_version == "v3", second
+        await self.save(retraining_workflow_id(restarted.deployment, TAXONOMY), "restarted")
+        await self.terminate(restarted)
+
+    async def record_original(self, env: WorkflowEnvironment) -> None:
         promoted = self.deployment("promoted", 300)
         await retraining.notify_gold_labels(
             self.client,
@@ -147,18 +253,50 @@ class Recorder:
         await self.decided(scheduled, 1)
         await self.save(tick, "scheduled-tick")
         await self.save(retraining_workflow_id(scheduled.deployment, TAXONOMY), "scheduled")
-
-        for settings in (promoted, rejected, shadow, failed, scheduled):
-            handle = self.client.get_workflow_handle(
-                retraining_workflow_id(settings.deployment, TAXONOMY)
-            )
-            status = (await handle.describe()).status
-            assert status is WorkflowExecutionStatus.RUNNING, (settings.deployment, status)
-            await handle.terminate()
+        await self.terminate(promoted, rejected, shadow, failed, scheduled)
 
 
-async def main() -> None:
+SCENARIOS: dict[
+    str, tuple[list[str], Callable[[Recorder, WorkflowEnvironment], Awaitable[None]]]
+] = {
+    "original": (
+        ["promoted", "rejected", "shadow", "failed", "scheduled", "scheduled-tick"],
+        Recorder.record_original,
+    ),
+    "failed-no-retry": (["failed-no-retry"], Recorder.record_failed_no_retry),
+    "shadow-rollback": (["shadow-rollback"], Recorder.record_shadow_rollback),
+    "restarted": (["restarted"], Recorder.record_restarted),
+}
+"""Each scenario: the histories it writes, and how."""
+
+
+def chosen(args: list[str]) -> list[str]:
+    """The scenarios to record: those named (all of them with `--overwrite`, or only those with a
+    history missing), or without names those with a history missing."""
+    overwrite = "--overwrite" in args
+    names = [a for a in args if a != "--overwrite"]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+
+    def missing(name: str) -> bool:
+        return any(not (HISTORIES / f"{h}.json").is_file() for h in SCENARIOS[name][0])
+
+    wanted = names or list(SCENARIOS)
+    kept = [n for n in wanted if not overwrite and not missing(n)]
+    if names and kept:
+        raise SystemExit(
+            f"{', '.join(kept)} already recorded in {HISTORIES}; pass --overwrite to record again "
+            "(old histories keep the old side of each patch replaying)"
+        )
+    return [n for n in wanted if n not in kept]
+
+
+async def main(scenarios: list[str]) -> None:
     HISTORIES.mkdir(parents=True, exist_ok=True)
+    if not scenarios:
+        print(f"every scenario is recorded in {HISTORIES}")
+        return
     with (
         LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints,
         tempfile.TemporaryDirectory() as where,
@@ -182,7 +320,9 @@ async def main() -> None:
                     retraining=RetrainingActivities(env.client, redis, publisher),
                 )
                 async with worker:
-                    await Recorder(env.client, redis, Path(where)).record(env)
+                    recorder = Recorder(env.client, redis, Path(where))
+                    for name in scenarios:
+                        await SCENARIOS[name][1](recorder, env)
         finally:
             await env.shutdown()
             publisher.close()
@@ -190,4 +330,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(chosen(sys.argv[1:])))

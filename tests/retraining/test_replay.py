@@ -1,7 +1,13 @@
-"""Every recorded retraining history replays against today's workflows without non-determinism."""
+"""Every recorded retraining history replays against today's workflows without non-determinism.
+
+The original histories predate the patches and replay their old side; `failed-no-retry`,
+`shadow-rollback` and `restarted` were recorded with them and replay their new side.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +15,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.retraining import RetrainingWorkflow, ScheduledRetrainingWorkflow
+from workflows.retraining import (
+    NO_RETRY_PATCH,
+    ROUND_IDS_PATCH,
+    RetrainingWorkflow,
+    ScheduledRetrainingWorkflow,
+)
 
 HISTORIES = sorted(
     (Path(__file__).resolve().parent.parent / "histories" / "retraining").glob("*.json")
@@ -19,6 +30,35 @@ HISTORIES = sorted(
 def test_histories_were_recorded() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"promoted", "rejected", "shadow", "failed", "scheduled", "scheduled-tick"} <= names
+    assert {"failed-no-retry", "shadow-rollback", "restarted"} <= names
+
+
+def _patches(recorded: str) -> set[str]:
+    """The ids of the patch markers a history holds."""
+    found: set[str] = set()
+    for event in json.loads(recorded)["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if marker is None or marker.get("markerName") != "core_patch":
+            continue
+        for payload in marker["details"]["patch-data"]["payloads"]:
+            found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "patches"),
+    [
+        ("promoted", set()),
+        ("shadow", set()),
+        ("failed", set()),
+        ("failed-no-retry", {ROUND_IDS_PATCH, NO_RETRY_PATCH}),
+        ("shadow-rollback", {ROUND_IDS_PATCH}),
+        ("restarted", {ROUND_IDS_PATCH}),
+    ],
+)
+def test_histories_cover_both_sides_of_each_patch(name: str, patches: set[str]) -> None:
+    by_name = {p.stem: p for p in HISTORIES}
+    assert _patches(by_name[name].read_text()) == patches
 
 
 @pytest.mark.parametrize(

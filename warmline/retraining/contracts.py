@@ -31,6 +31,9 @@ class RetrainingInput(BaseModel):
     rounds: int = 0
     """Rounds started so far (round ids count on across runs)."""
     last_decision: RoundDecision | None = None
+    failed_at: int | None = None
+    """The gold-label count a round failed on for good (bad data, a broken registry): no round
+    runs by itself again until the count changes."""
 
 
 class GoldLabelsAdded(BaseModel):
@@ -61,6 +64,9 @@ class RetrainingStatus(BaseModel):
     """A round is in progress (training, scoring or in shadow)."""
     in_shadow: str | None
     last_decision: RoundDecision | None
+    failed_at: int | None = None
+    """The gold-label count the last round failed on for good; rounds wait for new gold labels
+    (or a `run_round` request, or new settings) before trying again."""
 
 
 class CountRequest(BaseModel):

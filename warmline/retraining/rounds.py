@@ -1,9 +1,10 @@
 """One retraining round without Temporal: train a candidate, score it, promote or reject it.
 
 The workflow runs these steps as activities; `retrain_once` runs them in a row, for a benchmark or
-an operator. Each step is idempotent: the candidate of a round is found again by its round id in
-the registry's metadata, so a retried step never trains or registers a second model for the same
-gold labels.
+an operator. Each step is idempotent: the candidate of a round is found again by its round id and
+the gold labels it read (`gold_end`) in the registry's metadata, so a retried step never trains or
+registers a second model for the same gold labels, and a round id used again on other gold labels
+never reuses a model trained on fewer.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from warmline.annotation.gold import GoldLabel
 from warmline.retraining import promotion
-from warmline.retraining.data import GoldAccount, assemble
+from warmline.retraining.data import GoldAccount, RoundData, assemble
 from warmline.retraining.rules import Judgement, ModelScore, judge, score
 from warmline.retraining.settings import RetrainingSettings
 from warmline.triage import registry
@@ -120,8 +121,12 @@ class RoundDecision(BaseModel):
     shadow: ShadowStats | None = None
 
 
-def find_candidate(settings: RetrainingSettings, round_id: str) -> Candidate | None:
-    """The candidate an earlier attempt of this round registered, if any."""
+def find_candidate(
+    settings: RetrainingSettings, round_id: str, gold_end: int | None = None
+) -> Candidate | None:
+    """The candidate an earlier attempt of this round registered, if any; with `gold_end`, only
+    one trained on exactly that many gold labels (the same round id on other labels is another
+    round, whose candidate must be trained anew)."""
     taxonomy_dir = settings.registry / settings.taxonomy
     for version in reversed(registry.versions(taxonomy_dir)):
         metadata = registry.read_metadata(taxonomy_dir / version)
@@ -130,8 +135,40 @@ def find_candidate(settings: RetrainingSettings, round_id: str) -> Candidate | N
         recorded = metadata.command[3:]
         if len(recorded) == 2 and recorded[0] == "--candidate":
             found = Candidate.model_validate_json(recorded[1])
+            if gold_end is not None and found.gold_end != gold_end:
+                continue
             return found.model_copy(update={"version": version})
     return None
+
+
+def holdout_problem(settings: RetrainingSettings, data: RoundData, round_id: str) -> str | None:
+    """Why the round has no held-out row to score on, or None when it has some.
+
+    Checked before training: without a held-out slice no candidate can be judged, so training one
+    would only add a version to the registry that nothing can promote.
+    """
+    if data.holdout.texts:
+        return None
+    account = data.gold
+    if settings.holdout_data is not None:
+        skipped = dict(data.holdout.skipped) or "none"
+        source = f"holdout_data {settings.holdout_data} has no usable row (skipped: {skipped})"
+    else:
+        source = "no holdout_data is set"
+    if settings.holdout_fraction <= 0:
+        return (
+            f"round {round_id}: the held-out slice is empty: {source} and holdout_fraction is "
+            f"{settings.holdout_fraction:g}, so no gold label is held out; set holdout_data to a "
+            "TSV of labelled rows, or a holdout_fraction above 0"
+        )
+    usable = account.trained + account.held_out
+    return (
+        f"round {round_id}: the held-out slice is empty: {source}, and none of the "
+        f"{account.read} gold labels read ({usable} usable, skipped "
+        f"{account.skipped or 'none'}) fell in the held-out {settings.holdout_fraction:.0%} "
+        "(chosen by a hash of each item id); set holdout_data to a TSV of labelled rows, or "
+        "record more gold labels"
+    )
 
 
 def _parent_recipe(settings: RetrainingSettings, parent: str | None) -> tuple[Encoder | None, bool]:
@@ -153,8 +190,12 @@ def train_candidate(
     round_id: str,
     progress: Progress = _quiet,
 ) -> Candidate:
-    """Train on base data plus the gold labels not held out; register it without promoting it."""
-    found = find_candidate(settings, round_id)
+    """Train on base data plus the gold labels not held out; register it without promoting it.
+
+    Data that cannot make a round (nothing to train on, an empty held-out slice) is refused with
+    `TrainingDataError` before anything is trained or registered.
+    """
+    found = find_candidate(settings, round_id, len(gold))
     if found is not None:
         return found
     progress("reading data")
@@ -164,6 +205,9 @@ def train_candidate(
             f"round {round_id}: nothing to train on ({data.gold.read} gold labels, "
             f"{data.gold.held_out} held out, skipped {data.gold.skipped or 'none'}, no base_data)"
         )
+    problem = holdout_problem(settings, data, round_id)
+    if problem is not None:
+        raise TrainingDataError(problem)
     parent, _ = registry.parent_of(settings.registry, settings.taxonomy)
     progress(f"training on {len(data.train.texts)} rows")
     encoder, use_encoder = _parent_recipe(settings, parent)
@@ -236,11 +280,9 @@ def evaluate_candidate(
     data = assemble(settings, gold)
     taxonomy_dir = settings.registry / settings.taxonomy
     holdout = data.holdout
-    if not holdout.texts:
-        raise TrainingDataError(
-            f"round {candidate.round_id}: the held-out slice is empty; set holdout_data or a "
-            "holdout_fraction above 0"
-        )
+    problem = holdout_problem(settings, data, candidate.round_id)
+    if problem is not None:
+        raise TrainingDataError(problem)
 
     def measure(version: str) -> ModelScore:
         model = LocalModel.load(taxonomy_dir / version)
@@ -272,20 +314,55 @@ def evaluate_candidate(
     )
 
 
+def stale_verdict(settings: RetrainingSettings, verdict: Verdict) -> str | None:
+    """Why a verdict to promote no longer holds, or None: it compared the candidate with the
+    version current at scoring time, and `CURRENT` has moved since (a rollback or a promotion
+    while the candidate was in shadow). A verdict to reject stands whatever is current."""
+    candidate = verdict.candidate
+    judged = verdict.current_score.version if verdict.current_score is not None else None
+    now = promotion.current(settings.registry, settings.taxonomy)
+    if not verdict.judgement.promote or now in (judged, candidate.version):
+        # Unchanged, or an earlier attempt of this step already promoted it.
+        return None
+    against = f"against {judged}" if judged is not None else "with no current model"
+    moved = ""
+    for entry in reversed(promotion.history(settings.registry, settings.taxonomy)):
+        if entry.to_version == now and entry.action in (
+            promotion.Action.PROMOTED,
+            promotion.Action.ROLLED_BACK,
+        ):
+            moved = f" ({entry.action.value} by {entry.actor}: {entry.reason})"
+            break
+    return (
+        f"the current model changed while the round ran: {candidate.version} was judged "
+        f"{against}, but {now or 'no version'} is current now{moved}; it is not promoted on a "
+        f"stale verdict; run `warmline triage retrain --force` for a round judged against "
+        f"{now or 'no current model'}"
+    )
+
+
 def conclude(
     settings: RetrainingSettings, verdict: Verdict, *, shadow: ShadowStats | None = None
 ) -> RoundDecision:
-    """Promote or reject the candidate as judged, record it in the registry's history."""
+    """Promote or reject the candidate as judged, record it in the registry's history.
+
+    A verdict judged against a version that is no longer current (an operator rolled back while
+    the candidate was in shadow) is stale: the candidate is rejected, not promoted over a model it
+    was never compared with. The shadow counters are reported, not judged: see
+    docs/retraining.md#shadow-mode.
+    """
     candidate = verdict.candidate
     actor = f"retraining:{candidate.round_id}"
     before = promotion.current(settings.registry, settings.taxonomy)
-    if verdict.judgement.promote:
+    stale = stale_verdict(settings, verdict)
+    reason = stale if stale is not None else verdict.judgement.reason
+    if verdict.judgement.promote and stale is None:
         replaced = promotion.promote(
             settings.registry,
             settings.taxonomy,
             candidate.version,
             actor=actor,
-            reason=verdict.judgement.reason,
+            reason=reason,
         )
         outcome: Outcome = "promoted"
     else:
@@ -295,16 +372,20 @@ def conclude(
             promotion.Action.REJECTED,
             candidate.version,
             actor=actor,
-            reason=verdict.judgement.reason,
+            reason=reason,
         )
         replaced = before
         outcome = "rejected"
+    # Scores of a version that is no longer current (the verdict's, when CURRENT moved since) are
+    # not reported as the current model's.
     current = verdict.current_score
+    if current is not None and current.version != replaced:
+        current = None
     return RoundDecision(
         round_id=candidate.round_id,
         taxonomy=candidate.taxonomy,
         outcome=outcome,
-        reason=verdict.judgement.reason,
+        reason=reason,
         candidate_version=candidate.version,
         model_version=candidate.model_version,
         previous_version=replaced,
@@ -317,6 +398,14 @@ def conclude(
         holdout_rows=verdict.holdout_rows,
         shadow=shadow,
     )
+
+
+def model_version_of(settings: RetrainingSettings, version: str | None) -> str | None:
+    """The model version (`local:...`) of a registry version, from its metadata; None if unknown."""
+    if version is None:
+        return None
+    metadata = registry.read_metadata(settings.registry / settings.taxonomy / version)
+    return metadata.model_version if metadata is not None else None
 
 
 def retrain_once(
