@@ -26,7 +26,7 @@ from warmline.annotation.model import (
     TaskKind,
     TextItem,
 )
-from warmline.annotation.redact import Redactor
+from warmline.annotation.redact import Redactor, profile_values
 from warmline.annotation.sampling import picked
 from warmline.conversation import ConversationView, TrajectoryPoint, Turn, workflow_id
 from warmline.retraining.client import notify_gold_labels
@@ -257,11 +257,8 @@ class AnnotationActivities:
     def _prepare(
         self, request: ItemRequest, view: ConversationView, tone_fraction: float
     ) -> PreparedItems:
-        names = [
-            value
-            for key, value in (view.handoff.customer_profile if view.handoff else {}).items()
-            if "name" in key.lower()
-        ]
+        # The profile's names, e-mail, phone, address ...: redacted wherever the texts have them.
+        names = profile_values(view.handoff.customer_profile if view.handoff else {})
         points = {point.message_id: point for point in view.trajectory}
         if request.kind is ItemKind.TONE:
             return self._tone_items(request, view, points, tone_fraction, names)

@@ -134,14 +134,23 @@ def wellness_policy(config: WarmlineConfig) -> WellnessPolicy:
 
 
 def redactor_for(config: WarmlineConfig) -> Redactor:
-    """A redactor that also knows the names of the configured people (specialists, supervisors,
+    """A redactor that looks for the phone numbers (and postcodes and other regional formats) of
+    every configured tenant's locale and country, as a number is only recognised in its region's
+    format, and that knows the names of the configured people (specialists, supervisors,
     annotators), which the census name lists often miss."""
     return Redactor(
+        regions=[
+            region
+            for tenant in config.tenants
+            # A locale's region ("en-US") may differ from the country ("GB"): both are looked for.
+            for region in (tenant.country, tenant.locale.partition("-")[2])
+            if region
+        ],
         known_names=[
             *(s.name for s in config.routing.specialists),
             *(s.name for s in config.routing.supervisors),
             *(a.name for a in config.annotation.annotators),
-        ]
+        ],
     )
 
 

@@ -1,0 +1,320 @@
+"""Redaction: what the audit found leaking or damaged, and ordinary words that must stay.
+
+No services: the redactor and the activities' preparing of texts are called directly.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import pytest
+from temporalio.client import Client
+
+from activities.annotation import AnnotationActivities, TextCall
+from tests.api.conftest import load_peer_support
+from warmline.annotation.gold import GoldLabelStore
+from warmline.annotation.model import ItemKind, ItemRequest, Source, TextItem
+from warmline.annotation.redact import Redactor, profile_kind, profile_values
+from warmline.config.model import Tenant
+from warmline.conversation import ConversationView, Status, Turn
+from warmline.handoff import HandoffPackage
+from warmline.runtime import redactor_for
+from warmline.triage.types import Role
+from warmline.wellness.view import WellnessStateStore
+
+# --- 1. card numbers written in groups ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my card 4532 0151 1283 0366 pls", "my card {{CREDIT_CARD}} pls"),
+        ("4532-0151-1283-0366", "{{CREDIT_CARD}}"),
+        ("card 4532015112830366", "card {{CREDIT_CARD}}"),
+        ("amex 3782 822463 10005 thanks", "amex {{CREDIT_CARD}} thanks"),
+        ("My card is 4111 1111 1111 1111 exp 12/25", "My card is {{CREDIT_CARD}} exp 12/25"),
+    ],
+)
+def test_redact_card_numbers_with_separators(text: str, expected: str) -> None:
+    assert Redactor().redact(text) == (expected, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 12345",
+        "a date 2026-12-07",
+        "room 101",
+        # Grouped like a card, but not one: the Luhn check fails.
+        "ref 4532 0151 1283 0367",
+        "sort code 12-34-56",
+    ],
+)
+def test_redact_leaves_numbers_that_are_no_card(text: str) -> None:
+    assert Redactor().redact(text) == (text, 0)
+
+
+# --- 2. phone numbers of every configured tenant's region -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call (212) 736-5000", "call {{PHONE}}"),
+        ("call 212-736-5000 tomorrow", "call {{PHONE}} tomorrow"),
+        ("call me on 07911 123456", "call me on {{PHONE}}"),
+        ("ring 020 7123 4567 now", "ring {{PHONE}} now"),
+    ],
+)
+def test_redact_phone_numbers_of_the_configured_regions(text: str, expected: str) -> None:
+    """The peer-support example has a tenant in Great Britain and one in the US."""
+    assert redactor_for(load_peer_support()).redact(text) == (expected, 1)
+
+
+@pytest.mark.parametrize(
+    ("locale", "country"),
+    [("en-US", "GB"), ("en-GB", "US"), ("en", "US")],
+)
+def test_redact_phone_regions_come_from_tenant_locale_and_country(
+    locale: str, country: str
+) -> None:
+    base = load_peer_support()
+    tenant = Tenant(id="t1", name="One", locale=locale, country=country)
+    redactor = redactor_for(base.model_copy(update={"tenants": [tenant]}))
+    assert redactor.redact("call (212) 736-5000") == ("call {{PHONE}}", 1)
+    assert redactor.redact("call me on 07911 123456") == ("call me on {{PHONE}}", 1)
+
+
+def test_redact_phone_regions_without_an_english_locale() -> None:
+    """scrubadub accepts only locales Python knows: Germany's is `de_DE` (there is no `en_DE`),
+    and Kosovo has none, so only its phone numbers are looked for."""
+    base = load_peer_support()
+    tenant = Tenant(id="t1", name="Eins", locale="de-DE", country="DE")
+    redactor = redactor_for(base.model_copy(update={"tenants": [tenant]}))
+    assert redactor.redact("ruf mich an: 0176 12345678") == ("ruf mich an: {{PHONE}}", 1)
+    kosovo = Redactor(regions=["XK"])
+    assert kosovo.regions == ["GB", "XK"]
+    assert kosovo.redact("call 044 123 456") == ("call {{PHONE}}", 1)
+
+
+def test_redact_phone_regions_are_given_to_the_redactor() -> None:
+    assert Redactor(regions=["US"]).redact("call (212) 736-5000") == ("call {{PHONE}}", 1)
+    assert Redactor(locale="en-US", regions=["GB", "DE"]).locales == ["en_US", "de_DE", "en_GB"]
+
+
+# --- 3. e-mail addresses taken whole ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Email me at jane.doe@example.com please", "Email me at {{EMAIL}} please"),
+        ("reach me at jane.doe@example.com", "reach me at {{EMAIL}}"),
+        ("mail jane.doe@example.com", "mail {{EMAIL}}"),
+        ("write to me at bob+help@mail.example.co.uk.", "write to me at {{EMAIL}}."),
+        ("my email is john at gmail dot com", "my email is {{EMAIL}}"),
+    ],
+)
+def test_redact_email_addresses_whole(text: str, expected: str) -> None:
+    assert Redactor().redact(text) == (expected, 1)
+
+
+def test_redact_leaves_a_time_said_with_at() -> None:
+    assert Redactor().redact("meet me at 10.30 at the station") == (
+        "meet me at 10.30 at the station",
+        0,
+    )
+
+
+# --- 4. surnames with apostrophes, hyphens and inner capitals ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("This is Siobhan O'Neill", "This is {{NAME}}"),
+        ("This is Siobhan O’Neill, my husband died", "This is {{NAME}}, my husband died"),
+        ("this is Mohammed Al-Fayed", "this is {{NAME}}"),
+        ("I am John McDonald", "I am {{NAME}}"),
+        ("ask for Mary Smith-Jones", "ask for {{NAME}}"),
+        ("Mary's mum called", "{{NAME}}'s mum called"),
+    ],
+)
+def test_redact_surnames_whole(text: str, expected: str) -> None:
+    assert Redactor().redact(text) == (expected, 1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I feel O.K.",
+        "Don't worry about it",
+        "Ok thanks",
+        "So I called again",
+        "I am so scared and alone tonight",
+    ],
+)
+def test_redact_leaves_ordinary_words(text: str) -> None:
+    assert Redactor().redact(text) == (text, 0)
+
+
+# --- 5. known names word by word, and the profile's other values ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "count"),
+    [
+        ("hi it's Priya here", "hi it's {{NAME}} here", 1),
+        ("sharma is my surname", "{{NAME}} is my surname", 1),
+        ("I'm Priya Sharma", "I'm {{NAME}}", 1),
+        ("PRIYA and priya", "{{NAME}} and {{NAME}}", 2),
+    ],
+)
+def test_redact_known_name_parts(text: str, expected: str, count: int) -> None:
+    assert Redactor().redact(text, known_names=["Priya Sharma"]) == (expected, count)
+    assert Redactor(known_names=["Priya Sharma"]).redact(text) == (expected, count)
+
+
+@pytest.mark.parametrize(
+    ("known", "text"),
+    [
+        (["Dee"], "Deep down I know"),
+        (["Will Brown"], "I will post the brown envelope"),
+        (["Mr Al de Souza"], "Mr Jones said the film was de rigueur"),
+    ],
+)
+def test_redact_known_name_parts_leave_ordinary_words(known: list[str], text: str) -> None:
+    assert Redactor().redact(text, known_names=known) == (text, 0)
+
+
+def test_redact_known_name_parts_that_are_words_when_capitalised() -> None:
+    assert Redactor().redact("Will called, he will call again", known_names=["Will Brown"]) == (
+        "{{NAME}} called, he will call again",
+        1,
+    )
+
+
+PROFILE = {
+    "name": "Priya Sharma",
+    "contact_email": "ps1985@example.org",
+    "mobilePhone": "07911 123456",
+    "address": "12 Elm Row, Leith",
+    "tier": "gold",
+    "country": "GB",
+    "hubspot_contact_id": "12345",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I live at 12 Elm Row, Leith", "I live at {{ADDRESS}}"),
+        ("I moved to leith last year", "I moved to {{ADDRESS}} last year"),
+        ("it's Priya, mail PS1985@example.org", "it's {{NAME}}, mail {{EMAIL}}"),
+        # Not personal: the tier, the country and the CRM's id stay.
+        ("my gold tier in GB, order 12345", "my gold tier in GB, order 12345"),
+    ],
+)
+def test_redact_profile_values(text: str, expected: str) -> None:
+    assert Redactor().redact(text, known_names=profile_values(PROFILE))[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("name", "name"),
+        ("firstname", "name"),
+        ("nickname", "name"),
+        ("Last Name", "name"),
+        ("contact_email", "email"),
+        ("mobilePhone", "phone"),
+        ("tel", "phone"),
+        ("zip", "postalcode"),
+        ("home_address", "address"),
+        ("dob", "date_of_birth"),
+        ("tier", None),
+        ("country", None),
+        ("lifecycle_stage", None),
+        ("hubspot_contact_id", None),
+        ("mailing_list", None),
+        ("hotel_booking", None),
+    ],
+)
+def test_redact_profile_keys_by_kind(key: str, kind: str | None) -> None:
+    assert profile_kind(key) == kind
+
+
+def test_prepared_item_redacts_the_profile_of_the_handoff() -> None:
+    view = ConversationView(
+        status=Status.HANDOFF,
+        message_count=1,
+        trajectory=[],
+        escalation=None,
+        turns=[Turn(role=Role.CUSTOMER, message_id="m1", text="hi it's Priya from Leith")],
+        handoff=HandoffPackage(
+            specialist_id="sp-1", queue="general", rendered="", customer_profile=PROFILE
+        ),
+    )
+    request = ItemRequest(
+        tenant_id="t1", conversation_id="c1", message_id="m1", sources=[Source.RANDOM]
+    )
+    prepared = activities(Redactor())._prepare(request, view, 0.0)
+    [item] = prepared.items
+    assert item.kind is ItemKind.EMOTION
+    assert (item.text, item.redactions) == ("hi it's {{NAME}} from {{ADDRESS}}", 2)
+
+
+# --- 6. redacting again changes nothing -------------------------------------------------------
+
+TWICE = [
+    "Mail Dee at dee.smith@gmail.com or ring 07911 123456, my card 4532015112830366",
+    "Email me at jane.doe@example.com please",
+    "This is Siobhan O'Neill, call (212) 736-5000",
+    "Hi I'm Mary, call 07700 900123 or 07911 123456",
+]
+
+
+@pytest.mark.parametrize("text", TWICE)
+def test_redact_twice_is_redact_once(text: str) -> None:
+    redactor = Redactor(known_names=["Sam Mills", "Dee"])
+    once = redactor.redact(text)
+    assert once[1] >= 1
+    assert redactor.redact(once[0]) == once
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("Hi {{NAME}}, call {{PHONE}}", 2),
+        ("Mail {{EMAIL+NAME}} today", 1),
+        ("{{NAME}}{{PHONE}}", 2),
+    ],
+)
+def test_redact_keeps_placeholders_and_counts_them(text: str, count: int) -> None:
+    assert Redactor().redact(text) == (text, count)
+
+
+def test_redact_finds_more_beside_placeholders() -> None:
+    assert Redactor().redact("{{NAME}} here, mail jane.doe@example.com") == (
+        "{{NAME}} here, mail {{EMAIL}}",
+        2,
+    )
+
+
+@pytest.mark.parametrize("text", TWICE)
+def test_prepared_text_keeps_the_count_of_the_callers_redaction(text: str) -> None:
+    """`submit_texts` redacts before sending, then the activity redacts again."""
+    redactor = Redactor(known_names=["Sam Mills", "Dee"])
+    sent, count = redactor.redact(text)
+    prepared = activities(redactor).prepare_text(TextCall(item=TextItem(item_id="i1", text=sent)))
+    assert (prepared.text, prepared.redactions) == (sent, count)
+
+
+def activities(redactor: Redactor) -> AnnotationActivities:
+    """Activities whose client and stores are never used by the preparing of texts."""
+    return AnnotationActivities(
+        cast(Client, None),
+        cast(GoldLabelStore, None),
+        cast(WellnessStateStore, None),
+        redactor,
+    )

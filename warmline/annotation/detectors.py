@@ -1,0 +1,190 @@
+"""The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names,
+card numbers written in groups, and e-mail addresses taken whole.
+
+Importing scrubadub imports nltk and with it scipy, seconds of start-up; this module is imported
+only when the first text is redacted, so a worker or a command that never redacts does not pay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Generator
+from functools import lru_cache
+from importlib import resources
+
+from scrubadub.detectors import CreditCardDetector, Detector, EmailDetector
+from scrubadub.filth import CreditCardFilth, EmailFilth, Filth, NameFilth
+
+from warmline.annotation.redact import SENTENCE_WORDS
+
+NAME_LISTS = ("dist.female.first", "dist.male.first")
+
+# One capitalised name, taken whole: a particle with an apostrophe or hyphen ("O'Neill",
+# "D'Angelo", "al-Sayed"), an inner capital ("McDonald", "MacLeod", "DiCaprio") and hyphenated
+# parts ("Al-Fayed", "Smith-Jones"). A word cut at its apostrophe or hyphen left the rest of the
+# surname in the text ("{{NAME}}Neill"). A possessive "'s" is not part of the name, but a word
+# going on after an apostrophe is no name ("Don't").
+_PART = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?"
+_WORD = re.compile(rf"\b(?:[A-Za-z][a-z]{{0,2}}['’-])?{_PART}(?:-{_PART})*\b(?!['’](?!s\b)[a-z])")
+
+
+@lru_cache(maxsize=1)
+def first_names() -> frozenset[str]:
+    """Upper-case first names from the census lists shipped in the `names` package."""
+    found: set[str] = set()
+    for list_name in NAME_LISTS:
+        text = resources.files("names").joinpath(list_name).read_text(encoding="ascii")
+        found.update(line.split(None, 1)[0] for line in text.splitlines() if line.strip())
+    return frozenset(found - {word.upper() for word in SENTENCE_WORDS})
+
+
+def is_first_name(word: str) -> bool:
+    """Whether a capitalised word is a census first name; a hyphenated one ("Mary-Jane") by its
+    first part, as the lists hold few double names, unless that part is a short particle ("Al-"
+    of "Al-Aqsa")."""
+    known = first_names()
+    first, hyphen, _ = word.partition("-")
+    return word.upper() in known or (bool(hyphen) and len(first) > 2 and first.upper() in known)
+
+
+# scrubadub ships no type information, so its base class is Any to mypy.
+class FirstNameDetector(Detector):  # type: ignore[misc]
+    """Capitalised census first names, with the capitalised word after them as a surname."""
+
+    filth_cls = NameFilth
+    name = "census_name"
+
+    def iter_filth(
+        self, text: str, document_name: str | None = None
+    ) -> Generator[Filth, None, None]:
+        matches = list(_WORD.finditer(text))
+        index = 0
+        while index < len(matches):
+            match = matches[index]
+            if not is_first_name(match.group()):
+                index += 1
+                continue
+            end = match.end()
+            following = matches[index + 1] if index + 1 < len(matches) else None
+            if following is not None and text[end : following.start()] == " ":
+                end = following.end()
+                index += 1
+            index += 1
+            yield NameFilth(
+                beg=match.start(),
+                end=end,
+                text=text[match.start() : end],
+                detector_name=self.name,
+                document_name=document_name,
+                locale=self.locale,
+            )
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn check every payment card number passes."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+# Digits in groups with one space or dash between them ("4532 0151 1283 0366", "4532-0151-...").
+_DIGIT_RUN = re.compile(r"(?<![\w-])\d+(?:[ -]\d+)*(?!\w)")
+_CARD_LENGTHS = range(13, 20)
+_CARD_FIRST_DIGITS = frozenset("23456")
+"""Mastercard's 2-series, Amex, Diners and JCB, Visa, Mastercard, Discover, Maestro and UnionPay."""
+
+
+class CardNumberDetector(CreditCardDetector):  # type: ignore[misc]
+    """Card numbers with spaces or dashes between their groups, which scrubadub's regex (written
+    for the digits alone) does not match. A run of digit groups is a card number when a stretch of
+    whole groups has a card's length, starts like one and passes the Luhn check, so an order
+    number, a date or a phone number beside it are left alone."""
+
+    name = "card_number"
+
+    def iter_filth(
+        self, text: str, document_name: str | None = None
+    ) -> Generator[Filth, None, None]:
+        for run in _DIGIT_RUN.finditer(text):
+            groups = list(re.finditer(r"\d+", run.group()))
+            first = 0
+            while first < len(groups):
+                last = self._card_end(groups, first)
+                if last is None:
+                    first += 1
+                    continue
+                beg, end = run.start() + groups[first].start(), run.start() + groups[last].end()
+                yield CreditCardFilth(
+                    beg=beg,
+                    end=end,
+                    text=text[beg:end],
+                    detector_name=self.name,
+                    document_name=document_name,
+                    locale=self.locale,
+                )
+                first = last + 1
+
+    @staticmethod
+    def _card_end(groups: list[re.Match[str]], first: int) -> int | None:
+        """The last of the longest stretch of groups from `first` on that is a card number; a
+        stretch ends at a card's greatest length, so a long run of numbers costs little."""
+        found = None
+        digits = ""
+        for last in range(first, len(groups)):
+            digits += groups[last].group()
+            if len(digits) > _CARD_LENGTHS[-1]:
+                break
+            if (
+                len(digits) in _CARD_LENGTHS
+                and digits[0] in _CARD_FIRST_DIGITS
+                and luhn_valid(digits)
+            ):
+                found = last
+        return found
+
+
+# An address with its `@`: what scrubadub's pattern takes, less its "john at gmail dot com" form.
+_ADDRESS = re.compile(
+    r"(?<![\w.+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\b",
+    re.IGNORECASE,
+)
+
+
+# The end of an address spelt out ("john at gmail dot com"): a top-level domain of letters.
+_SPELT_OUT_END = re.compile(r"(?:\.|\sdot\s)[a-z]{2,}$", re.IGNORECASE)
+
+
+class WholeEmailDetector(EmailDetector):  # type: ignore[misc]
+    """scrubadub's e-mail detector, with an address written with `@` always taken whole.
+
+    scrubadub also matches addresses spelt out with the word "at", and that reading wins where
+    the two overlap: "Email me at jane.doe@example.com" gave "me at jane.doe" as the address and
+    left "@example.com" in the text. Here a spelt-out match that overlaps an `@` address is
+    dropped for the `@` address, and one whose domain does not end in letters is no address
+    ("meet at 10.30" is a time)."""
+
+    name = "email"
+
+    def iter_filth(
+        self, text: str, document_name: str | None = None
+    ) -> Generator[Filth, None, None]:
+        addresses = [match.span() for match in _ADDRESS.finditer(text)]
+        for filth in super().iter_filth(text, document_name=document_name):
+            if "@" not in filth.text and not _SPELT_OUT_END.search(filth.text):
+                continue
+            if not any(filth.beg < end and beg < filth.end for beg, end in addresses):
+                yield filth
+        for beg, end in addresses:
+            yield EmailFilth(
+                beg=beg,
+                end=end,
+                text=text[beg:end],
+                detector_name=self.name,
+                document_name=document_name,
+                locale=self.locale,
+            )
