@@ -18,6 +18,9 @@ BambooHR answers XML):
     `wellness.budget.exceeded`, `wellness.rotation.started` and `wellness.rotation.ended`: `date`,
     `customEvent` (`budget_exceeded`, `rotation_started`, `rotation_ended`), `customQueues`
     (comma-separated), `customUntil`, `customWarmlineEventId` (the fact, not the minutes).
+- `GET /employees/{employeeId}/tables/{table}` reads that employee's rows before a row is sent
+  again after a failure that may not have been one (a timeout, a 5xx, an answer that did not
+  parse): a row whose `customWarmlineEventId` is there already is not added twice.
 - `GET /employees/all/tables/{shift_table}` (default `customWarmlineShifts`) reads every
   employee's rows of a custom shift table: `id`, `employeeId`, `customStartsAt`, `customEndsAt`
   (ISO 8601 with a zone) and `customQueues` (comma-separated queue names, empty for all).
@@ -88,6 +91,7 @@ DEFAULT_BASE_URL = "https://api.bamboohr.com"
 ERROR_HEADER = "X-BambooHR-Error-Message"
 """Where BambooHR explains a refusal; its error bodies are often empty."""
 _PUBLISHED_MEMORY = 50_000
+_IN_DOUBT_MEMORY = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Periods start at multiples of `report_period` since this: `1h` on the hour, `1d` at midnight."""
 _REPORT_RETRY = timedelta(minutes=1)
@@ -189,6 +193,9 @@ class BambooHRConnector(Connector):
         """The start of the earliest period still taking figures; `report_exposure` moves it."""
         self._published: dict[str, None] = {}
         """Ids of shift events this process published, oldest first."""
+        self._in_doubt: dict[str, None] = {}
+        """`customWarmlineEventId`s of rows whose POST failed without a refusal: BambooHR may
+        have stored them. Oldest first."""
 
     @property
     def min_group_size(self) -> int:
@@ -275,7 +282,8 @@ class BambooHRConnector(Connector):
         A period's row covers the workers with a figure in it and goes out only when they are at
         least `min_group_size`; either way the period takes no more figures. A row BambooHR
         refuses is logged and dropped; one it cannot take now (`RetryableError`) stays for the
-        next call, which sends the same row under the same id.
+        next call, which sends the same row under the same id unless BambooHR stored it after
+        all (a timeout whose answer was lost).
         """
         current = now or datetime.now(UTC)
         # Closed before the first await, so no figure joins a period while its row is sent.
@@ -286,14 +294,7 @@ class BambooHRConnector(Connector):
             row = self._team_row(start, self._periods[start])
             if row is not None and team is not None:
                 try:
-                    await send(
-                        self.client,
-                        "POST",
-                        f"{self.api}/employees/{team}/tables/{self.settings.exposure_table}",
-                        what=f"add a team row to {self.settings.exposure_table}",
-                        error_header=ERROR_HEADER,
-                        json=row,
-                    )
+                    await self._add_once(team, self.settings.exposure_table, row)
                     sent.append(row)
                 except PermanentError as error:
                     # Sending it again would be refused again; the next period has its own row.
@@ -400,14 +401,38 @@ class BambooHRConnector(Connector):
                 worker,
             )
             return
+        await self._add_once(employee, table, row)
+
+    async def _add_once(self, employee: str, table: str, row: dict[str, str]) -> None:
+        """POST the row, unless an earlier POST of it that failed without a refusal (its answer
+        lost) stored it after all: then it is among the employee's rows already."""
+        url = f"{self.api}/employees/{employee}/tables/{table}"
+        marker = row["customWarmlineEventId"]
+        if marker in self._in_doubt:
+            what = f"read the {table} rows of employee {employee}"
+            response = await send(self.client, "GET", url, what=what, error_header=ERROR_HEADER)
+            stored = parse_body(response, _ROWS, what)
+            if any(r.get("customWarmlineEventId") == marker for r in stored):
+                log.info(
+                    "%s: the %s row %s is stored already (an earlier answer was lost)",
+                    self.context.name,
+                    table,
+                    marker,
+                )
+                self._in_doubt.pop(marker, None)
+                return
+        self._in_doubt[marker] = None
+        while len(self._in_doubt) > _IN_DOUBT_MEMORY:
+            del self._in_doubt[next(iter(self._in_doubt))]
         await send(
             self.client,
             "POST",
-            f"{self.api}/employees/{employee}/tables/{table}",
+            url,
             what=f"add a {table} row for employee {employee}",
             error_header=ERROR_HEADER,
             json=row,
         )
+        self._in_doubt.pop(marker, None)
 
     # --- shifts in -------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 # The asyncio health servicer (exported as `health.aio`, which grpc-stubs does not declare).
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from typing_extensions import override
 
 from connectors.sdk.connector import (
@@ -42,7 +42,7 @@ from connectors.sdk.connector import (
 )
 from warmline.api.v1 import connector_pb2 as pb
 from warmline.api.v1 import connector_pb2_grpc as pb_grpc
-from warmline.config.durations import Duration, format_duration
+from warmline.config.durations import PositiveDuration, format_duration
 from warmline.errors import WarmlineError
 from warmline.events.catalog import EventData
 from warmline.events.envelope import CONTENT_TYPE
@@ -79,10 +79,18 @@ class GrpcGatewaySettings(BaseModel):
     listen: Annotated[str, Field(pattern=r"^\S+:\d{1,5}$")] = DEFAULT_LISTEN
     """`host:port` the gateway listens on; port 0 picks a free one. Plaintext: put TLS in front
     (a mesh or a proxy) outside a trusted network, since tokens cross it."""
-    ack_timeout: Duration = timedelta(seconds=30)
+    ack_timeout: PositiveDuration = timedelta(seconds=30)
     """How long one attempt may take: waiting for a subscribed process, then for its ack."""
     max_in_flight: Annotated[int, Field(ge=1)] = 64
     """Deliveries awaiting an ack at once, across every connected process."""
+
+    @field_validator("listen")
+    @classmethod
+    def _port_in_range(cls, listen: str) -> str:
+        port = int(listen.rpartition(":")[2])
+        if port > 65535:
+            raise ValueError(f"port {port} does not exist: use 1-65535, or 0 for a free one")
+        return listen
 
 
 @dataclass(frozen=True)

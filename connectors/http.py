@@ -4,22 +4,27 @@ An API's answer becomes the SDK's verdict here, once: timeouts, connection failu
 `RetryableError`; a 429 is retryable after its `Retry-After`; any other 4xx is a `PermanentError`
 naming the status and the start of the body; a 2xx whose body is not the JSON expected is retryable
 with the reason, so after the runner's attempts it lands in the dead letter saying why. Request
-bodies written by admins as jinja2 templates render here too, in jinja2's immutable sandbox.
+bodies written by admins as jinja2 templates render here too, in jinja2's immutable sandbox,
+escaped for the body's media type, and URLs from settings are checked here.
 """
 
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connectors.sdk.connector import Event, PermanentError, RetryableError
 
@@ -30,6 +35,33 @@ EXCERPT_CHARS = 200
 MAX_RENDERED_CHARS = 256 * 1024
 """A rendered template longer than this is a template bug, not a payload."""
 _MAX_POWER_BITS = 4096
+
+
+# --- URLs from settings --------------------------------------------------------------------------
+
+
+def http_url(url: str, *, credentials: str) -> str:
+    """`url` when it is an absolute `http://` or `https://` URL with a host and no user-info;
+    otherwise a `ValueError` saying what to write (a settings validator turns it into a
+    FILE:LINE:COL configuration error). `credentials` says where the service's credentials go
+    instead of `user:password@`: a URL is logged and shown in errors, a secret is not."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        hint = f"; did you mean 'https://{url}'?" if "://" not in url and url else ""
+        raise ValueError(
+            f"{url!r} is not an http:// or https:// URL with a host "
+            f"(e.g. https://api.example.com){hint}"
+        )
+    if "@" in parts.netloc:
+        raise ValueError(
+            "the URL carries credentials (user:password@), and URLs are written to logs and "
+            f"error messages: remove them; {credentials}"
+        )
+    try:
+        parts.port  # noqa: B018 - reading it checks the port's range
+    except ValueError as error:
+        raise ValueError(f"{url!r}: {error}") from None
+    return url
 
 
 # --- answers and failures ----------------------------------------------------------------------
@@ -209,14 +241,67 @@ def _undefined_in_json(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def compile_template(source: str, name: str) -> Template:
-    """Compile an admin-written template in the sandbox, or raise `TemplateSourceError`."""
-    environment = _Sandbox(undefined=StrictUndefined, autoescape=False)
+def _media_type(content_type: str) -> str:
+    return content_type.partition(";")[0].strip().lower()
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a body of `content_type` is JSON (`application/json`, `...+json`)."""
+    media = _media_type(content_type)
+    return media.endswith(("/json", "+json"))
+
+
+def _is_markup(content_type: str) -> bool:
+    media = _media_type(content_type)
+    return media in ("text/html", "text/xml", "application/xml") or media.endswith("+xml")
+
+
+def _json_string_content(value: object) -> object:
+    """The `finalize` of JSON templates: what a `{{ }}` prints, when a plain string, is escaped
+    as JSON string content (quotes, backslashes, control characters), so free text inside
+    `"{{ data.summary }}"` stays that one string however it is quoted. What is already marked
+    safe (`tojson`'s output, `| safe`) and other values (numbers) print as they are."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return json.dumps(value, ensure_ascii=False)[1:-1]
+    return value
+
+
+def compile_template(source: str, name: str, *, content_type: str | None = None) -> Template:
+    """Compile an admin-written template in the sandbox, or raise `TemplateSourceError`.
+
+    `content_type` is the media type of what it renders, and picks how every `{{ }}` output is
+    escaped: as JSON string content for JSON (see `_json_string_content`), as HTML for HTML and
+    XML; not at all for anything else or without one (text sent on as a value, such as a
+    HubSpot property, which the JSON encoder of the request escapes).
+    """
+    finalize: Callable[[object], object] | None = None
+    if content_type is not None and is_json(content_type):
+        finalize = _json_string_content
+    autoescape = content_type is not None and _is_markup(content_type)
+    environment = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, finalize=finalize)
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _undefined_in_json}
     try:
         return environment.from_string(source)
     except TemplateSyntaxError as error:
         raise TemplateSourceError(name, error.lineno, error.message or "syntax error") from None
+
+
+def compile_templates(templates: Mapping[str, str], setting: str) -> None:
+    """Compile a setting that maps keys to templates, for the setting's validator.
+
+    Raises a `ValidationError` with an error at the key of each template that does not compile:
+    raised in a validator, its errors keep their keys below the setting's location, so each is
+    reported at its own line rather than all at the setting's first key.
+    """
+    errors: list[InitErrorDetails] = []
+    for key, source in templates.items():
+        try:
+            compile_template(source, f"{setting}.{key}")
+        except TemplateSourceError as error:
+            problem = PydanticCustomError("template", "{message}", {"message": str(error)})
+            errors.append(InitErrorDetails(type=problem, loc=(key,), input=source))
+    if errors:
+        raise ValidationError.from_exception_data(setting, errors)
 
 
 def render(template: Template, name: str, context: Mapping[str, Any]) -> str:

@@ -2,15 +2,25 @@
 
 The subset of HubSpot's CRM v3 API used (Bearer private-app token from the secret `access_token`):
 
-- `POST /crm/v3/objects/tickets/search`: find the conversation's ticket by the custom ticket
-  property `conversation_property` (default `warmline_conversation_id`; create it in HubSpot as a
-  single-line text property). The ticket itself is the memory: a restart or a redelivered event
-  finds it instead of creating a second one.
+- `GET /crm/v3/objects/tickets/{conversation}?idProperty={conversation_property}`: read the
+  conversation's ticket by the custom ticket property `conversation_property` (default
+  `warmline_conversation_id`; create it in HubSpot as a single-line text property with unique
+  values, `hasUniqueValue: true`). The ticket itself is the memory: a restart, a redelivered event
+  or a retry after a lost answer reads it instead of creating a second one. Unlike search, whose
+  index trails a new ticket by seconds, this read sees it at once. Should HubSpot refuse the read
+  (the property was created without unique values), `POST /crm/v3/objects/tickets/search` with
+  the property EQ the conversation id stands in, with that lag.
 - `POST /crm/v3/objects/tickets`: create it on `conversation.escalated`, with `hs_pipeline`,
   `hs_pipeline_stage` (the open stage), the conversation property and `ticket_properties`, each a
-  jinja2 template rendered in a sandbox with `event` (CloudEvents JSON form) and `data`.
+  jinja2 template rendered in a sandbox with `event` (CloudEvents JSON form) and `data`. A 409
+  Conflict (a ticket holds that unique value already) means it exists: it is read instead.
 - `POST /crm/v3/objects/notes`: on `handoff.accepted`, a note (`hs_note_body` from `note_template`,
-  `hs_timestamp`) associated with the ticket (HubSpot-defined association type 228, note → ticket).
+  then an HTML comment marking the event id; `hs_timestamp`, the event's time) associated with
+  the ticket (HubSpot-defined association type 228, note → ticket). When an earlier attempt at
+  the note failed without a clear refusal (it may have been created), the ticket's notes are
+  listed first (`GET /crm/v4/objects/tickets/{id}/associations/notes`, not behind the search
+  index) and read (`POST /crm/v3/objects/notes/batch/read`), and a note marked with the event
+  is not created again.
 - `PATCH /crm/v3/objects/tickets/{id}`: on `handoff.completed` or `conversation.closed`, move it to
   the closed stage.
 
@@ -20,25 +30,35 @@ The subset of HubSpot's CRM v3 API used (Bearer private-app token from the secre
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections import OrderedDict
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, TypeAdapter, field_validator
 
 from connectors.http import (
+    check_status,
     compile_template,
+    compile_templates,
+    excerpt,
+    http_url,
     parse_body,
     render,
     send,
     send_sync,
     template_context,
+    transport_error,
 )
 from connectors.sdk.connector import (
     Connector,
     ConnectorContext,
     Event,
+    PermanentError,
     RetryableError,
     handles,
 )
@@ -56,10 +76,15 @@ DEFAULT_BASE_URL = "https://api.hubapi.com"
 TICKETS = "/crm/v3/objects/tickets"
 NOTES = "/crm/v3/objects/notes"
 CONTACTS = "/crm/v3/objects/contacts"
+TICKET_NOTES = "/crm/v4/objects/tickets/{ticket}/associations/notes"
 NOTE_TO_TICKET = 228
 """HubSpot's own association type id for note → ticket."""
 _SET_ELSEWHERE = frozenset({"hs_pipeline", "hs_pipeline_stage"})
 _CACHE_SIZE = 10_000
+_ASSOCIATIONS_PAGE = 500
+_BATCH_READ = 100
+"""The most ids one `batch/read` takes."""
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:]+(?:-[A-Za-z0-9_.:]+)*")
 
 DEFAULT_TICKET_PROPERTIES = {
     "subject": "warmline escalation {{ event.subject }} to {{ data.queue }}",
@@ -87,11 +112,13 @@ class HubSpotSettings(BaseModel):
     closed_stage: str = "4"
     """Stage a completed or closed conversation's ticket moves to (`4`, "Closed")."""
     conversation_property: str = "warmline_conversation_id"
-    """The custom ticket property holding the conversation id; searched to stay idempotent."""
+    """The custom ticket property holding the conversation id (unique values): the ticket is read
+    by it (`idProperty`) to stay idempotent."""
     ticket_properties: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_TICKET_PROPERTIES)
     )
-    """Ticket property → jinja2 template over `event` and `data`."""
+    """Ticket property → jinja2 template over `event` and `data` (one that does not compile is
+    reported at its own key)."""
     note_template: str = DEFAULT_NOTE_TEMPLATE
     """The note body added when a specialist accepts (jinja2, `event` and `data`)."""
     contact_property: str = "warmline_conversation_id"
@@ -106,9 +133,15 @@ class HubSpotSettings(BaseModel):
             raise ValueError(
                 f"{', '.join(clash)} come from `pipeline` and `open_stage`; remove them here"
             )
-        for name, source in properties.items():
-            compile_template(source, f"ticket_properties.{name}")
+        compile_templates(properties, "ticket_properties")
         return properties
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return http_url(
+            url, credentials="the private app's token goes in `secrets:` as `access_token`"
+        )
 
     @field_validator("note_template")
     @classmethod
@@ -129,8 +162,35 @@ class _SearchPage(BaseModel):
     results: list[_Object]
 
 
+class _Associated(BaseModel):
+    to_object_id: int | str = Field(alias="toObjectId")
+
+
+class _After(BaseModel):
+    after: str
+
+
+class _Paging(BaseModel):
+    next: _After | None = None
+
+
+class _AssociationsPage(BaseModel):
+    """A page of `GET /crm/v4/objects/{type}/{id}/associations/{toType}`."""
+
+    results: list[_Associated]
+    paging: _Paging | None = None
+
+
+class _BatchRead(BaseModel):
+    """`POST .../batch/read`: 200, or 207 with `errors` for ids not found (deleted meanwhile)."""
+
+    results: list[_Object]
+
+
 _OBJECT = TypeAdapter(_Object)
 _SEARCH = TypeAdapter(_SearchPage)
+_ASSOCIATIONS = TypeAdapter(_AssociationsPage)
+_BATCH = TypeAdapter(_BatchRead)
 
 
 def _search_body(filters: list[dict[str, str]], properties: list[str]) -> dict[str, Any]:
@@ -146,6 +206,10 @@ class HubSpotConnector(Connector):
 
     type_name: ClassVar[str] = "hubspot"
     Settings: ClassVar[type[BaseModel]] = HubSpotSettings
+    template_settings: ClassVar[dict[str, tuple[EventType, ...]]] = {
+        "ticket_properties": (EventType.CONVERSATION_ESCALATED,),
+        "note_template": (EventType.HANDOFF_ACCEPTED,),
+    }
     settings: HubSpotSettings
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
@@ -158,9 +222,12 @@ class HubSpotConnector(Connector):
         }
         self._note = compile_template(s.note_template, "note_template")
         self._client: httpx.AsyncClient | None = None
-        # Saves a search when one process sees escalation and accept back to back; HubSpot's
-        # search index can lag a new ticket by seconds. The tickets stay the source of truth.
+        # Saves a read when one process sees escalation and accept back to back. The tickets
+        # stay the source of truth.
         self._tickets: OrderedDict[str, str] = OrderedDict()
+        self._notes_in_doubt: OrderedDict[str, None] = OrderedDict()
+        """Ids of accept events whose note create failed without a refusal: it may exist."""
+        self._searching_warned = False
 
     def profile_source(self) -> HubSpotProfileSource:
         """The customer's HubSpot contact for the handoff, with this connector's settings."""
@@ -205,18 +272,37 @@ class HubSpotConnector(Connector):
             self.settings.conversation_property: conversation,
         }
         what = f"create HubSpot ticket for {conversation}"
-        response = await send(
-            self.client, "POST", TICKETS, what=what, json={"properties": properties}
+        response = await self._request(
+            "POST", TICKETS, what=what, answered={409}, json={"properties": properties}
         )
+        if response.status_code == 409:
+            # The unique conversation property is taken: by this conversation's ticket, created
+            # by an attempt whose answer was lost or by another process.
+            existing = await self.find_ticket(conversation)
+            if existing is None:
+                raise PermanentError(
+                    f"{what}: HTTP 409, yet no ticket reads as {conversation}: {excerpt(response)}"
+                )
+            log.info("%s: conversation %s already has ticket %s", self.name, conversation, existing)
+            return
         ticket = parse_body(response, _OBJECT, what).id
         self._remember(conversation, ticket)
         log.info("%s: ticket %s for conversation %s", self.name, ticket, conversation)
 
     @handles(EventType.HANDOFF_ACCEPTED)
     async def on_accepted(self, event: Event[HandoffAccepted]) -> None:
-        """Note on the ticket who accepted, from which queue, after how long."""
+        """Note on the ticket who accepted, from which queue, after how long; once per event."""
         ticket = await self._ticket_or_retry(event.subject)
-        body = render(self._note, "note_template", template_context(event))
+        if event.id in self._notes_in_doubt and await self._has_note(ticket, event):
+            log.info(
+                "%s: ticket %s has the note of %s already (an earlier answer was lost)",
+                self.name,
+                ticket,
+                event.id,
+            )
+            self._notes_in_doubt.pop(event.id, None)
+            return
+        body = render(self._note, "note_template", template_context(event)) + _note_marker(event.id)
         note = {
             "properties": {"hs_note_body": body, "hs_timestamp": _hubspot_time(event)},
             "associations": [
@@ -232,8 +318,10 @@ class HubSpotConnector(Connector):
             ],
         }
         what = f"add HubSpot note to ticket {ticket}"
+        _remember_bounded(self._notes_in_doubt, event.id)
         response = await send(self.client, "POST", NOTES, what=what, json=note)
         parse_body(response, _OBJECT, what)
+        self._notes_in_doubt.pop(event.id, None)
 
     @handles(EventType.HANDOFF_COMPLETED, EventType.CONVERSATION_CLOSED)
     async def on_ended(self, event: Event[HandoffCompleted | ConversationClosed]) -> None:
@@ -252,10 +340,39 @@ class HubSpotConnector(Connector):
     # --- tickets ---------------------------------------------------------------------------------
 
     async def find_ticket(self, conversation: str) -> str | None:
-        """The id of the conversation's ticket, from the cache or HubSpot's search."""
+        """The id of the conversation's ticket: from the cache, else read by the unique
+        conversation property (HubSpot's search only when HubSpot refuses that read)."""
         if conversation in self._tickets:
             self._tickets.move_to_end(conversation)
             return self._tickets[conversation]
+        prop = self.settings.conversation_property
+        what = f"read the HubSpot ticket of {conversation}"
+        response = await self._request(
+            "GET",
+            f"{TICKETS}/{quote(conversation, safe='')}",
+            what=what,
+            answered={400, 404},
+            params={"idProperty": prop, "properties": f"{prop},hs_pipeline_stage"},
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code == 400:
+            if not self._searching_warned:
+                self._searching_warned = True
+                log.warning(
+                    "%s: HubSpot does not read tickets by %s (%s): create it as a unique-value "
+                    "property (hasUniqueValue). Searching instead, whose index trails a new "
+                    "ticket by seconds: a retry in that time can create a second ticket",
+                    self.name,
+                    prop,
+                    excerpt(response),
+                )
+            return await self._search_ticket(conversation)
+        ticket = parse_body(response, _OBJECT, what).id
+        self._remember(conversation, ticket)
+        return ticket
+
+    async def _search_ticket(self, conversation: str) -> str | None:
         what = f"search HubSpot tickets for {conversation}"
         filters = [
             {
@@ -279,15 +396,55 @@ class HubSpotConnector(Connector):
         if ticket is None:
             raise RetryableError(
                 f"no HubSpot ticket for conversation {conversation} yet (its escalation not "
-                "handled, or HubSpot's search not yet showing the new ticket)"
+                "handled yet)"
             )
         return ticket
 
     def _remember(self, conversation: str, ticket: str) -> None:
-        self._tickets[conversation] = ticket
-        self._tickets.move_to_end(conversation)
-        while len(self._tickets) > _CACHE_SIZE:
-            self._tickets.popitem(last=False)
+        _remember_bounded(self._tickets, conversation, ticket)
+
+    async def _has_note(self, ticket: str, event: Event[Any]) -> bool:
+        """Whether the ticket has `event`'s note: one marked with its id (or, should HubSpot have
+        dropped the marker, one at its exact time). Reads associations and objects, which see a
+        new note at once, unlike search."""
+        what = f"list the notes of HubSpot ticket {ticket}"
+        url = TICKET_NOTES.format(ticket=quote(ticket, safe=""))
+        notes: list[str] = []
+        params: dict[str, str | int] = {"limit": _ASSOCIATIONS_PAGE}
+        while True:
+            response = await send(self.client, "GET", url, what=what, params=params)
+            page = parse_body(response, _ASSOCIATIONS, what)
+            notes.extend(str(found.to_object_id) for found in page.results)
+            if page.paging is None or page.paging.next is None:
+                break
+            params = {"limit": _ASSOCIATIONS_PAGE, "after": page.paging.next.after}
+        marker = _note_marker(event.id)
+        what = f"read the notes of HubSpot ticket {ticket}"
+        for start in range(0, len(notes), _BATCH_READ):
+            body = {
+                "inputs": [{"id": note} for note in notes[start : start + _BATCH_READ]],
+                "properties": ["hs_note_body", "hs_timestamp"],
+                "propertiesWithHistory": [],
+            }
+            response = await send(self.client, "POST", f"{NOTES}/batch/read", what=what, json=body)
+            for note in parse_body(response, _BATCH, what).results:
+                if marker in (note.properties.get("hs_note_body") or "") or _same_instant(
+                    note.properties.get("hs_timestamp"), event.time
+                ):
+                    return True
+        return False
+
+    async def _request(
+        self, method: str, url: str, *, what: str, answered: set[int], **kwargs: Any
+    ) -> httpx.Response:
+        """`send`, except that a status in `answered` is returned for the caller to read."""
+        try:
+            response = await self.client.request(method, url, **kwargs)
+        except httpx.TransportError as error:
+            raise transport_error(error, what, self.client.timeout.read) from error
+        if response.status_code not in answered:
+            check_status(response, what)
+        return response
 
     @property
     def name(self) -> str:
@@ -296,6 +453,39 @@ class HubSpotConnector(Connector):
 
 def _hubspot_time(event: Event[Any]) -> str:
     return event.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _same_instant(hubspot_time: str | None, moment: datetime) -> bool:
+    """Whether a HubSpot datetime (ISO 8601 or epoch milliseconds) is `moment`, to the ms."""
+    if not hubspot_time:
+        return False
+    try:
+        if hubspot_time.isdigit():
+            return int(hubspot_time) == _epoch_ms(moment)
+        return _epoch_ms(datetime.fromisoformat(hubspot_time)) == _epoch_ms(moment)
+    except ValueError:
+        return False
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return (moment - datetime.fromtimestamp(0, moment.tzinfo)) // timedelta(milliseconds=1)
+
+
+def _note_marker(event_id: str) -> str:
+    """The end of an event's note body: an HTML comment naming the event, unseen in HubSpot."""
+    tag = event_id
+    if not _PLAIN_ID.fullmatch(event_id):
+        # `--` or `>` would end the comment early.
+        tag = "sha256-" + hashlib.sha256(event_id.encode()).hexdigest()
+    return f"<!-- warmline-event {tag} -->"
+
+
+def _remember_bounded(memory: OrderedDict[str, Any], key: str, value: Any = None) -> None:
+    """Keep `key` as the newest entry of `memory`, dropping the oldest past `_CACHE_SIZE`."""
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > _CACHE_SIZE:
+        memory.popitem(last=False)
 
 
 # --- the customer profile for the handoff --------------------------------------------------------

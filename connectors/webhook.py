@@ -19,17 +19,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 from jinja2 import Template
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveFloat, field_validator
 
 from connectors.http import (
     TemplateSourceError,
     compile_template,
+    http_url,
+    is_json,
     render,
     send,
     structured_event,
@@ -53,6 +57,62 @@ CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
 DEFAULT_TOLERANCE = 300.0
 """Seconds a signature stays acceptable, either side of the receiver's clock."""
 _OUTBOUND = tuple(t for t in EventType if not t.inbound)
+_OWN_HEADERS = frozenset(
+    h.lower()
+    for h in (
+        "Content-Type",
+        SIGNATURE_HEADER,
+        TIMESTAMP_HEADER,
+        EVENT_ID_HEADER,
+        EVENT_TYPE_HEADER,
+    )
+)
+_TRANSPORT_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+    }
+)
+"""Headers the HTTP client sets from the URL and the body, or that govern the connection."""
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL = re.compile(r"[\x00-\x08\n-\x1f\x7f]")
+
+
+def _extra_header(name: str) -> str:
+    """An extra header's name, unless it is not one or would collide (case-insensitively, as
+    HTTP compares them) with a header the connector or the HTTP client sets: sent beside it, a
+    `content-type` or `x-warmline-signature` would contradict or forge the real one."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"{name!r} is not an HTTP header name")
+    if name.lower() in _OWN_HEADERS:
+        raise ValueError(
+            f"header {name!r} is set by the webhook itself (Content-Type from `content_type`, "
+            "the X-Warmline-* headers when it signs): remove it here"
+        )
+    if name.lower() in _TRANSPORT_HEADERS:
+        raise ValueError(
+            f"header {name!r} is the HTTP client's to set (from `url` and the body, or for the "
+            "connection): remove it here"
+        )
+    return name
+
+
+def _header_value(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("a header value cannot hold line breaks or control characters")
+    return value
+
+
+HeaderName = Annotated[str, AfterValidator(_extra_header)]
+HeaderValue = Annotated[str, AfterValidator(_header_value)]
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -98,16 +158,21 @@ class WebhookSettings(BaseModel):
     """A jinja2 file, relative to the configuration file, rendering the body instead of the
     CloudEvents JSON form."""
     content_type: str = "application/json"
-    """The body's media type when `payload_template` renders it; JSON is checked to parse."""
-    headers: dict[str, str] = Field(default_factory=dict)
-    """Extra fixed request headers (not secrets: those belong in `secrets`)."""
+    """The body's media type when `payload_template` renders it. For JSON, every `{{ }}` output
+    that is a string is escaped as JSON string content and the body is checked to parse; for
+    HTML and XML, outputs are HTML-escaped."""
+    headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+    """Extra fixed request headers (not secrets: those belong in `secrets`), none of the
+    connector's own nor of those the HTTP client sets."""
 
     @field_validator("url")
     @classmethod
     def _absolute(cls, url: str) -> str:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("url must be an http:// or https:// URL")
-        return url
+        return http_url(
+            url,
+            credentials="have the receiver check the X-Warmline-Signature instead, made with "
+            "the `signing_secret` from `secrets:`",
+        )
 
 
 class WebhookConnector(Connector):
@@ -115,6 +180,9 @@ class WebhookConnector(Connector):
 
     type_name: ClassVar[str] = "webhook"
     Settings: ClassVar[type[BaseModel]] = WebhookSettings
+    template_settings: ClassVar[Mapping[str, tuple[EventType, ...]]] = {
+        "payload_template": _OUTBOUND
+    }
     settings: WebhookSettings
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
@@ -125,7 +193,7 @@ class WebhookConnector(Connector):
         if self.settings.payload_template is not None:
             path = Path(context.base_dir) / self.settings.payload_template
             self._template_name = path.name
-            self._template = _load(path)
+            self._template = _load(path, self.settings.content_type)
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
@@ -145,14 +213,17 @@ class WebhookConnector(Connector):
             raise RuntimeError("WebhookConnector: start() first")
         body, content_type = self.body(event)
         timestamp = int(time.time())
-        headers = {
-            **self.settings.headers,
-            "Content-Type": content_type,
-            SIGNATURE_HEADER: sign(self._secret, timestamp, body),
-            TIMESTAMP_HEADER: str(timestamp),
-            EVENT_ID_HEADER: event.id,
-            EVENT_TYPE_HEADER: event.type.value,
-        }
+        # Case-insensitive, so the connector's own headers replace any extra one of that name.
+        headers = httpx.Headers(self.settings.headers)
+        headers.update(
+            {
+                "Content-Type": content_type,
+                SIGNATURE_HEADER: sign(self._secret, timestamp, body),
+                TIMESTAMP_HEADER: str(timestamp),
+                EVENT_ID_HEADER: event.id,
+                EVENT_TYPE_HEADER: event.type.value,
+            }
+        )
         what = f"POST {event.type.value} {event.id} to the webhook"
         await send(
             self._client, "POST", self.settings.url, what=what, content=body, headers=headers
@@ -164,7 +235,7 @@ class WebhookConnector(Connector):
             structured = json.dumps(structured_event(event), separators=(",", ":"))
             return structured.encode(), CLOUDEVENTS_JSON
         rendered = render(self._template, self._template_name, template_context(event))
-        if "json" in self.settings.content_type:
+        if is_json(self.settings.content_type):
             try:
                 json.loads(rendered)
             except json.JSONDecodeError as error:
@@ -175,8 +246,9 @@ class WebhookConnector(Connector):
         return rendered.encode(), self.settings.content_type
 
 
-def _load(path: Path) -> Template:
-    """Read and compile the payload template; a problem is a `ConfigError` naming the file."""
+def _load(path: Path, content_type: str) -> Template:
+    """Read and compile the payload template, escaping for `content_type`; a problem is a
+    `ConfigError` naming the file."""
     try:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -184,6 +256,6 @@ def _load(path: Path) -> Template:
             [Diagnostic(path, 1, 1, f"cannot read payload template: {error}")]
         ) from None
     try:
-        return compile_template(source, path.name)
+        return compile_template(source, path.name, content_type=content_type)
     except TemplateSourceError as error:
         raise ConfigError([Diagnostic(path, error.line, 1, str(error))]) from None

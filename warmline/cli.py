@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -69,6 +70,14 @@ StateDir = Annotated[
 TaskQueue = Annotated[
     str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
 ]
+
+
+def _log_to_stderr() -> None:
+    """INFO lines on stderr for the long-running commands, without httpx's: it logs each
+    request's URL at INFO, and a URL may carry a credential (a query-string key, a hook's path)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 @contextmanager
@@ -195,12 +204,11 @@ def bridge(
 ) -> None:
     """Bridge inbound messages and HR records into Temporal; stops gracefully on SIGTERM."""
     import asyncio
-    import logging
 
     from warmline.bridge import BridgeSettings
     from warmline.bridge.run import run_bridge
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     settings = BridgeSettings(
         task_queue=task_queue, messages_topic=messages_topic, hr_topic=hr_topic, group_id=group
     )
@@ -240,11 +248,10 @@ def wellness_tracker(
 ) -> None:
     """Count workers' exposure from conversation events into their wellness workflows."""
     import asyncio
-    import logging
 
     from warmline.wellness.run import run_tracker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     with _user_errors():
         asyncio.run(
             run_tracker(
@@ -285,11 +292,10 @@ def api(
 
     Also serves health checking and reflection; in-flight calls finish before it exits."""
     import asyncio
-    import logging
 
     from warmline.api.server import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     with _user_errors():
         asyncio.run(
             serve(
@@ -439,11 +445,10 @@ def connector_run(
 ) -> None:
     """Run one configured connector until SIGTERM or Ctrl-C (see docs/connectors.md)."""
     import asyncio
-    import logging
 
     from connectors.sdk.run import run_connector
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     with _user_errors():
         asyncio.run(
             run_connector(
@@ -602,11 +607,10 @@ def annotate_sample(
 ) -> None:
     """Feed sampled AI decisions to the annotation loop; stops gracefully on SIGTERM."""
     import asyncio
-    import logging
 
     from warmline.annotation.sampler import SamplerSettings, run_sampler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _log_to_stderr()
     settings = SamplerSettings(task_queue=task_queue, events_topic=events_topic, group_id=group)
     with _user_errors():
         asyncio.run(

@@ -1,6 +1,7 @@
 """What `warmline validate` checks of a configuration's connectors, beyond the configuration's own
 schema: each `type:` resolves to a connector class and the entry's settings fit that class's
-`Settings` model, with FILE:LINE:COL positions.
+`Settings` model, with FILE:LINE:COL positions; and the templates among them (the connector's
+`template_settings`) read only fields the events they render have.
 
 It lives apart from `connectors.sdk.run`, so validating imports no connector runner, event
 consumer or Temporal client.
@@ -8,18 +9,29 @@ consumer or Temporal client.
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import ValidationError
+from jinja2 import Environment, TemplateSyntaxError, nodes
+from pydantic import BaseModel, ValidationError
 
 from connectors.http import TemplateSourceError, compile_template
 from connectors.sdk.connector import Connector
 from connectors.sdk.registry import UnknownConnectorError, resolve
-from warmline.config.loader import dotted, located
+from warmline.config.loader import dotted, located, suggest
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
 from warmline.config.references import not_a_file_message
 from warmline.errors import Diagnostic
+from warmline.events.catalog import data_model
+from warmline.events.types import EventType
+
+EVENT_KEYS = ("specversion", "id", "type", "source", "subject", "time", "datacontenttype", "data")
+"""What a template's `event` holds (`connectors.http.structured_event`)."""
+_GUARDS = frozenset({"defined", "undefined"})
+_DEFAULTS = frozenset({"default", "d"})
 
 
 def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
@@ -32,12 +44,15 @@ def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
             diagnostics.append(at_key(path, ("connectors", index, "type"), str(error)))
             continue
         try:
-            connector_type.Settings.model_validate(settings_of(entry, connector_type))
+            settings = connector_type.Settings.model_validate(settings_of(entry, connector_type))
         except ValidationError as error:
             where = ("connectors", index, "settings")
             diagnostics.extend(located(path, error, where, connector_type.Settings))
-        else:
-            diagnostics.extend(_settings_template(path, index, entry))
+            continue
+        template_problems = _settings_template(path, index, entry)
+        diagnostics.extend(template_problems)
+        if not template_problems:
+            diagnostics.extend(_template_reads(path, index, entry, connector_type, settings))
     return diagnostics
 
 
@@ -58,6 +73,135 @@ def _settings_template(path: Path, index: int, entry: ConnectorConfig) -> list[D
     except TemplateSourceError as error:
         return [Diagnostic(file, error.line, 1, str(error))]
     return []
+
+
+def _template_reads(
+    path: Path,
+    index: int,
+    entry: ConnectorConfig,
+    connector_type: type[Connector],
+    settings: BaseModel,
+) -> list[Diagnostic]:
+    """A field a template reads that no event it renders has (a misspelt `data.reasn`), which
+    would fail every such event at run time.
+
+    Checked on the template's text rather than by rendering it with a sample event: a sample
+    cannot stand for every event (an empty list, a missing optional field) and would raise
+    errors that real events do not. A read guarded by `is defined` or `| default` is left alone.
+    """
+    handled = [
+        t
+        for t in connector_type.handler_table()
+        if any(fnmatch.fnmatchcase(t.value, p) for p in entry.events)
+    ]
+    diagnostics: list[Diagnostic] = []
+    for name, rendered_for in connector_type.template_settings.items():
+        types = [t for t in rendered_for if t in handled]
+        value = getattr(settings, name, None)
+        loc = ("connectors", index, "settings", name)
+        if not types or value is None:
+            continue
+        if name == "payload_template" and isinstance(value, str):
+            file = path.parent / value
+            try:
+                source = file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # the configuration's own check says why
+            diagnostics += [
+                Diagnostic(file, line, 1, f"template {file.name}: line {line}: {problem}")
+                for line, problem in unknown_reads(source, types)
+            ]
+        elif name in entry.settings and isinstance(value, str):
+            diagnostics += [
+                at_key(path, loc, f"{dotted(loc)}: {problem}")
+                for _, problem in unknown_reads(value, types)
+            ]
+        elif name in entry.settings and isinstance(value, Mapping):
+            diagnostics += [
+                at_key(path, (*loc, key), f"{dotted((*loc, key))}: {problem}")
+                for key, source in value.items()
+                if isinstance(source, str)
+                for _, problem in unknown_reads(source, types)
+            ]
+    return diagnostics
+
+
+@dataclass(frozen=True)
+class _Read:
+    """`data.<name>` or `event.<name>` read at `line` of a template."""
+
+    line: int
+    base: str
+    name: str
+    guarded: bool
+
+
+def unknown_reads(source: str, types: Sequence[EventType]) -> list[tuple[int, str]]:
+    """(line, problem) for each `data.X`, `event.data.X` or `event.X` of a template that no
+    event of `types` has; a template that does not parse, or rebinds `data` or `event`, gives
+    none (its compile error is reported elsewhere)."""
+    try:
+        tree = Environment().parse(source)  # noqa: S701 - parsed to be read, never rendered
+    except TemplateSyntaxError:
+        return []
+    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    fields = sorted({f for t in types for f in _fields(t)})
+    kinds = ", ".join(t.value for t in types)
+    problems: list[tuple[int, str]] = []
+    reads = list(_reads(tree))
+    guarded = {(r.base, r.name) for r in reads if r.guarded}
+    for read in reads:
+        if read.base in stored or (read.base, read.name) in guarded:
+            continue
+        known = fields if read.base == "data" else list(EVENT_KEYS)
+        if read.name in known:
+            continue
+        what = "the data of " + kinds if read.base == "data" else "an event"
+        problems.append(
+            (read.line, f"{read.base}.{read.name} is not in {what}{suggest(read.name, known)}")
+        )
+    return problems
+
+
+def _fields(event_type: EventType) -> list[str]:
+    model = data_model(event_type)
+    return [*model.model_fields, *model.model_computed_fields]
+
+
+def _reads(tree: nodes.Template) -> Iterator[_Read]:
+    guarded_ids = {
+        id(n.node)
+        for n in tree.find_all((nodes.Test, nodes.Filter))
+        if n.name in (_GUARDS if isinstance(n, nodes.Test) else _DEFAULTS)
+    }
+    called = {id(n.node) for n in tree.find_all(nodes.Call)}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(node, nodes.Getattr | nodes.Getitem) or id(node) in called:
+            continue
+        name, inner = _key(node), node.node
+        if name is None:
+            continue
+        if isinstance(inner, nodes.Name) and inner.name in ("data", "event"):
+            base = inner.name
+        elif (
+            isinstance(inner, nodes.Getattr | nodes.Getitem)
+            and _key(inner) == "data"
+            and isinstance(inner.node, nodes.Name)
+            and inner.node.name == "event"
+        ):
+            base = "data"
+        else:
+            continue
+        yield _Read(node.lineno, base, name, id(node) in guarded_ids)
+
+
+def _key(node: nodes.Getattr | nodes.Getitem) -> str | None:
+    """The attribute or constant string key `node` reads, if it is one."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        return node.arg.value
+    return None
 
 
 def settings_of(entry: ConnectorConfig, connector_type: type[Connector]) -> dict[str, object]:

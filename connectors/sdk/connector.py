@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -84,8 +84,9 @@ class ConnectorContext:
 
     name: str
     """The connector's name in the configuration (also its consumer group and dedupe scope)."""
-    secrets: Mapping[str, str]
-    """Resolved secrets from the configuration's `secrets:` (API keys, signing keys)."""
+    secrets: Mapping[str, str] = field(repr=False)
+    """Resolved secrets from the configuration's `secrets:` (API keys, signing keys); left out
+    of the repr, so a logged or printed context shows none."""
     base_dir: str = "."
     """Directory of the configuration file, for relative template paths."""
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE
@@ -127,6 +128,10 @@ class Connector:
     """The `type:` a configuration uses to pick this connector (e.g. `hubspot`)."""
     Settings: ClassVar[type[BaseModel]] = NoSettings
     """The connector's `settings:` block, validated when the runner starts."""
+    template_settings: ClassVar[Mapping[str, tuple[EventType, ...]]] = {}
+    """Settings that are jinja2 templates over `event` and `data` (a template, a mapping of
+    them, or `payload_template`, a template file's path) → the event types each renders.
+    `warmline validate` reports a field one reads that none of those events has."""
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         self.settings = settings

@@ -4,9 +4,14 @@ One poll is one batch. Every record of it is decoded and typed (a record that is
 event is dead-lettered with the reason), duplicates are dropped by event id, and the rest go to
 the connector's handlers: events of one subject in order, different subjects concurrently. A
 handler that fails is retried with exponential backoff and full jitter (honouring a
-`retry_after`), and dead-lettered after `max_attempts` or at once for a `PermanentError`. Only
-when every record of the batch is handled or dead-lettered are the ids marked done and the offsets
-committed; a crash before that redelivers the batch and the dedupe drops what was already done.
+`retry_after`), and dead-lettered after `max_attempts` or at once for a `PermanentError`.
+
+Each event's id is marked done as soon as it is handled or dead-lettered, and the offsets are
+committed once every record of the batch is. Whatever leaves a batch unfinished leaves it
+uncommitted, to be delivered again, and the dedupe drops what was already done: a crash; a stop
+(handlers under way finish, one waiting to retry gives up, no further event starts); a batch
+that ran out of time (no event starts after `BATCH_SHARE` of `max_poll_interval`, so the consumer
+polls again before Kafka takes its partitions away); and a commit Kafka refuses.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -47,6 +53,12 @@ from warmline.events.types import EVENTS_TOPIC, EventType
 
 log = logging.getLogger(__name__)
 
+BATCH_SHARE = 0.5
+"""The share of `max_poll_interval` after a poll during which events of its batch may start. The
+rest of a batch is left for the next poll, and the other share is for the events under way to
+finish, retries included: a batch must end, and the consumer poll again, within
+`max_poll_interval`, or Kafka gives its partitions to another consumer and refuses its commit."""
+
 
 @dataclass(frozen=True)
 class RunnerSettings:
@@ -65,7 +77,8 @@ class RunnerSettings:
     """Subjects handled at the same time (events of one subject are always in order)."""
     poll_timeout: timedelta = timedelta(milliseconds=500)
     max_poll_interval: timedelta = timedelta(minutes=10)
-    """Longer than the slowest batch with all its retries, or the group rebalances under it."""
+    """Kafka's limit between two polls. Events of a batch start only in its first `BATCH_SHARE`
+    (the rest is redelivered), so the slowest event with all its retries must fit in the rest."""
 
 
 @dataclass
@@ -83,7 +96,8 @@ class RunnerStats:
 
 
 class _StopRequestedError(Exception):
-    """Shutdown began while a handler waited to retry: leave the batch uncommitted."""
+    """Shutdown began while a handler waited to retry: that handler gives up, its event is left
+    for redelivery."""
 
 
 @dataclass
@@ -121,7 +135,8 @@ class ConnectorRunner:
         return self.connector.context.name
 
     def stop(self) -> None:
-        """Finish the batch in hand (or abandon it uncommitted if a retry is waiting), then stop."""
+        """Let the handlers under way finish (one waiting to retry gives up), start no other
+        event, and stop; a batch left unfinished stays uncommitted, to be redelivered."""
         self._stop.set()
 
     async def run(self) -> None:
@@ -135,13 +150,27 @@ class ConnectorRunner:
                     self.assigned.set()
                 if not records:
                     continue
-                try:
-                    await self._process(records)
-                except _StopRequestedError:
-                    log.info("%s: stopping with a batch uncommitted; it is redelivered", self.name)
-                    break
-                await asyncio.to_thread(consumer.commit)
-                self.stats.batches += 1
+                budget = self.settings.max_poll_interval.total_seconds() * BATCH_SHARE
+                left = await self._process(records, asyncio.get_running_loop().time() + budget)
+                if not left:
+                    if await asyncio.to_thread(self._commit, consumer):
+                        self.stats.batches += 1
+                elif self._stop.is_set():
+                    log.info(
+                        "%s: stopping with %d event(s) of the batch not done; the batch is left "
+                        "uncommitted and redelivered",
+                        self.name,
+                        len(left),
+                    )
+                else:
+                    log.warning(
+                        "%s: %d event(s) of the batch not started within %.0f s of the poll; "
+                        "they are redelivered",
+                        self.name,
+                        len(left),
+                        budget,
+                    )
+                    await asyncio.to_thread(self._rewind, consumer, [i.record for i in left])
         finally:
             await self.connector.stop()
             await asyncio.to_thread(consumer.close, autocommit=False)
@@ -163,7 +192,37 @@ class ConnectorRunner:
         s = self.settings
         return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
-    async def _process(self, records: Sequence[ConsumerRecord]) -> None:
+    def _commit(self, consumer: KafkaConsumer) -> bool:
+        """Commit the batch; when Kafka refuses (the group rebalanced because the batch outlived
+        `max_poll_interval`), log it and go on: the batch is redelivered, and the dedupe drops
+        its events, each marked done when it was."""
+        try:
+            consumer.commit()
+        except KafkaError as error:
+            log.warning(
+                "%s: offsets not committed (%s: %s); the batch is redelivered and its events "
+                "already done are dropped as duplicates",
+                self.name,
+                type(error).__name__,
+                error,
+            )
+            return False
+        return True
+
+    def _rewind(self, consumer: KafkaConsumer, left: Sequence[ConsumerRecord]) -> None:
+        """Poll `left` again: each partition goes back to its first record not done."""
+        first: dict[TopicPartition, int] = {}
+        for record in left:
+            partition = TopicPartition(record.topic, record.partition)
+            first[partition] = min(record.offset, first.get(partition, record.offset))
+        assigned = consumer.assignment()
+        for partition, offset in first.items():
+            # A partition taken away meanwhile is redelivered from its committed offset anyway.
+            if partition in assigned:
+                consumer.seek(partition, offset)
+
+    async def _process(self, records: Sequence[ConsumerRecord], deadline: float) -> list[_Item]:
+        """Handle a batch; the events left for redelivery (stopped, or out of time)."""
         items: list[_Item] = []
         for record in records:
             item = await self._decode(record)
@@ -176,8 +235,7 @@ class ConnectorRunner:
             if item.event.id in fresh:
                 fresh.discard(item.event.id)
                 kept.append(item)
-        await self._dispatch(kept)
-        self._deduper.mark_done([i.event.id for i in kept])
+        return await self._dispatch(kept, deadline)
 
     async def _decode(self, record: ConsumerRecord) -> _Item | None:
         headers = [(k, v) for k, v in (record.headers or [])]
@@ -197,32 +255,45 @@ class ConnectorRunner:
 
     # --- handling ----------------------------------------------------------------------------
 
-    async def _dispatch(self, items: list[_Item]) -> None:
+    async def _dispatch(self, items: list[_Item], deadline: float) -> list[_Item]:
+        """Hand `items` to the handlers; those not done (see `_may_start`) are returned.
+
+        A subject whose event is not done leaves its later events too, so they keep their order.
+        """
         batched: dict[str, list[_Item]] = defaultdict(list)
         by_subject: dict[str, list[_Item]] = defaultdict(list)
         for item in items:
             method, batch = self._table[item.event.type]
             (batched[method] if batch else by_subject[item.event.subject]).append(item)
         limit = asyncio.Semaphore(self.settings.concurrency)
+        left: list[_Item] = []
 
         async def in_order(group: list[_Item]) -> None:
             async with limit:
-                for item in group:
-                    await self._deliver([item], batch=False)
+                for index, item in enumerate(group):
+                    if not (self._may_start(deadline) and await self._deliver([item], batch=False)):
+                        left.extend(group[index:])
+                        return
 
-        stopping = False
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                for group in by_subject.values():
-                    tasks.create_task(in_order(group))
-                for group in batched.values():
-                    tasks.create_task(self._deliver(group, batch=True))
-        except* _StopRequestedError:
-            stopping = True
-        if stopping:
-            raise _StopRequestedError
+        async def together(group: list[_Item]) -> None:
+            if not (self._may_start(deadline) and await self._deliver(group, batch=True)):
+                left.extend(group)
 
-    async def _deliver(self, items: list[_Item], *, batch: bool) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for group in by_subject.values():
+                tasks.create_task(in_order(group))
+            for group in batched.values():
+                tasks.create_task(together(group))
+        return left
+
+    def _may_start(self, deadline: float) -> bool:
+        """Whether another event of the batch may start: not after `stop()`, nor past the
+        batch's deadline (see `BATCH_SHARE`)."""
+        return not self._stop.is_set() and asyncio.get_running_loop().time() < deadline
+
+    async def _deliver(self, items: list[_Item], *, batch: bool) -> bool:
+        """Handle `items` (or dead-letter them) and mark them done; False when a stop made the
+        handler give up while it waited to retry (they are left for redelivery)."""
         method_name, _ = self._table[items[0].event.type]
         method = getattr(self.connector, method_name)
         argument: Any = [i.event for i in items] if batch else items[0].event
@@ -240,15 +311,24 @@ class ConnectorRunner:
                     attempts = attempt.retry_state.attempt_number
                     await method(argument)
         except _StopRequestedError:
-            raise
+            log.info("%s: %s gave up its retry to stop", self.name, method_name)
+            return False
         except Exception as error:  # noqa: BLE001 - any handler failure ends in the dead letter
             reason = f"{method_name} failed after {attempts} attempt(s): {_describe(error)}"
             log.warning("%s: %s", self.name, reason)
             for item in items:
                 await self._dead_letter(item.record, reason, attempts=attempts)
-            return
+            await self._mark_done(items)
+            return True
+        await self._mark_done(items)
         self.stats.handled += len(items)
         self.stats.handled_ids.extend(i.event.id for i in items)
+        return True
+
+    async def _mark_done(self, items: list[_Item]) -> None:
+        """Remember the events as done at once: a batch left unfinished is redelivered, and
+        this is what keeps their effects from happening twice."""
+        await asyncio.to_thread(self._deduper.mark_done, [i.event.id for i in items])
 
     def _wait(self, state: RetryCallState) -> float:
         """Exponential backoff with full jitter, or the API's Retry-After when it gave one."""

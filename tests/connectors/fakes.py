@@ -9,6 +9,10 @@ Failure injection: `fail_next(n, Fault(...))` makes the next `n` requests (optio
 matching a method and path) answer 5xx, time out, answer 429 with `Retry-After`, answer slowly, or
 answer 200 with a body that is not JSON.
 
+`FakeHubSpot` models its search index's lag: a ticket or note created through the API is found by
+`.../search` only `search_lag` seconds later, while reading it by id or by a unique-value property
+(`GET .../tickets/{value}?idProperty=...`), the v4 associations and batch read see it at once.
+
 `consuming` starts the test kit and returns once its runner holds the topic's partitions.
 """
 
@@ -24,11 +28,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
@@ -273,6 +277,19 @@ TICKET_PROPERTIES = frozenset(
 NOTE_PROPERTIES = frozenset({"hs_note_body", "hs_timestamp", "hubspot_owner_id"})
 PRIORITIES = frozenset({"LOW", "MEDIUM", "HIGH", "URGENT"})
 _OBJECT_PATH = re.compile(r"^/crm/v3/objects/(tickets|notes|contacts)(?:/(search|[^/]+))?$")
+_BATCH_READ_PATH = re.compile(r"^/crm/v3/objects/(tickets|notes|contacts)/batch/read$")
+_ASSOCIATIONS_PATH = re.compile(
+    r"^/crm/v4/objects/(tickets|notes|contacts)/([^/]+)/associations/(tickets|notes|contacts)$"
+)
+ASSOCIATION_TYPES = {
+    ("notes", "tickets"): 228,
+    ("tickets", "notes"): 227,
+    ("contacts", "tickets"): 15,
+    ("tickets", "contacts"): 16,
+}
+"""HubSpot-defined association type ids, by (from, to) object type."""
+BATCH_READ_LIMIT = 100
+ASSOCIATIONS_PAGE_LIMIT = 500
 
 
 @dataclass
@@ -282,6 +299,8 @@ class CrmObject:
     associations: set[str] = field(default_factory=set)
     """Ids of associated objects (a note's ticket, a contact's tickets)."""
     created: str = field(default_factory=lambda: datetime.now().astimezone().isoformat())
+    indexed_at: float = 0.0
+    """`time.monotonic()` from which search finds it (0: indexed already)."""
 
     def view(self, wanted: list[str] | None = None) -> dict[str, Any]:
         properties = dict(self.properties)
@@ -298,17 +317,26 @@ class CrmObject:
 
 
 class FakeHubSpot(FakeAPI):
-    """CRM v3 tickets (create, search, update), notes (create) and contacts (search)."""
+    """CRM v3 tickets (create, read, search, update), notes (create, batch read), contacts
+    (search), and v4 associations (list).
+
+    `unique_properties` are the ticket properties created with `hasUniqueValue: true`: a ticket can
+    be read by one (`idProperty`), and a create repeating a value is refused with 409 Conflict.
+    """
 
     def __init__(
         self,
         *,
         token: str = HUBSPOT_TOKEN,
         pipelines: dict[str, list[str]] | None = None,
+        search_lag: float = 3.0,
+        unique_properties: frozenset[str] = frozenset({"warmline_conversation_id"}),
     ) -> None:
         super().__init__()
         self.token = token
         self.pipelines = pipelines or {"0": ["1", "2", "3", "4"]}
+        self.search_lag = search_lag
+        self.unique_properties = unique_properties
         self.objects: dict[str, dict[str, CrmObject]] = {"tickets": {}, "notes": {}, "contacts": {}}
         self._ids = iter(range(5_001, 10**9))
 
@@ -341,7 +369,7 @@ class FakeHubSpot(FakeAPI):
     # --- the API ---------------------------------------------------------------------------------
 
     # One early answer per refusal the real API gives, in the order it checks.
-    def answer(  # noqa: PLR0911
+    def answer(  # noqa: PLR0911, PLR0912
         self,
         method: str,
         path: str,
@@ -362,10 +390,20 @@ class FakeHubSpot(FakeAPI):
             return _hubspot_error(
                 401, "INVALID_AUTHENTICATION", "Authentication credentials are invalid"
             )
+        associations = _ASSOCIATIONS_PATH.match(path)
+        if associations is not None:
+            if method != "GET":
+                return _hubspot_error(405, "VALIDATION_ERROR", f"{method} is not supported here")
+            kind, object_id, to_kind = associations.groups()
+            return self._associations(kind, unquote(object_id), to_kind, query)
+        batch_read = _BATCH_READ_PATH.match(path)
         match = _OBJECT_PATH.match(path)
-        if match is None:
+        if batch_read is not None:
+            kind, rest = batch_read.group(1), "batch/read"
+        elif match is not None:
+            kind, rest = match.group(1), match.group(2)
+        else:
             return Reply(404, b"", {"Content-Type": "text/html"})
-        kind, rest = match.group(1), match.group(2)
         if method in ("POST", "PATCH"):
             if not _is_json(headers):
                 return _hubspot_error(415, "VALIDATION_ERROR", "Unsupported Media Type")
@@ -383,6 +421,10 @@ class FakeHubSpot(FakeAPI):
             payload = {}
         if method == "POST" and rest == "search":
             return self._search(kind, payload)
+        if method == "POST" and rest == "batch/read":
+            return self._batch_read(kind, payload)
+        if method == "GET" and kind == "tickets" and rest is not None:
+            return self._read_ticket(unquote(rest), query)
         if method == "POST" and rest is None and kind == "tickets":
             return self._create_ticket(payload)
         if method == "POST" and rest is None and kind == "notes":
@@ -461,9 +503,47 @@ class FakeHubSpot(FakeAPI):
         refused = self._check_ticket(properties, None)
         if refused is not None:
             return refused
-        ticket = CrmObject(str(next(self._ids)), properties)
+        for name in sorted(self.unique_properties.intersection(properties)):
+            for other in self.objects["tickets"].values():
+                if other.properties.get(name) == properties[name]:
+                    return _hubspot_error(
+                        409,
+                        "CONFLICT",
+                        f"A ticket with {name} {properties[name]} already exists. "
+                        f"Existing ID: {other.id}",
+                    )
+        ticket = CrmObject(
+            str(next(self._ids)), properties, indexed_at=time.monotonic() + self.search_lag
+        )
         self.objects["tickets"][ticket.id] = ticket
         return Reply.json(201, ticket.view())
+
+    def _read_ticket(self, value: str, query: dict[str, list[str]]) -> Reply:
+        """`GET /crm/v3/objects/tickets/{ticketId}`, by id or by a unique-value `idProperty`."""
+        id_property = query.get("idProperty", [""])[0] or None
+        if id_property is not None and id_property not in self.unique_properties:
+            return _hubspot_error(
+                400,
+                "VALIDATION_ERROR",
+                f"{id_property} is not a unique identifier property for tickets",
+            )
+        found = next(
+            (
+                ticket
+                for ticket in self.objects["tickets"].values()
+                if (ticket.properties.get(id_property) if id_property else ticket.id) == value
+            ),
+            None,
+        )
+        if found is None:
+            return _hubspot_error(
+                404,
+                "OBJECT_NOT_FOUND",
+                "Object not found.  objectId are usually numeric.",
+                context={"id": [value]},
+            )
+        wanted = [p for ps in query.get("properties", []) for p in ps.split(",") if p]
+        return Reply.json(200, found.view(wanted or None))
 
     def _update_ticket(self, ticket_id: str, payload: dict[str, Any]) -> Reply:
         ticket = self.objects["tickets"].get(ticket_id)
@@ -511,7 +591,12 @@ class FakeHubSpot(FakeAPI):
             if types != [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 228}]:
                 return _hubspot_error(400, "VALIDATION_ERROR", f"invalid association types {types}")
             targets.add(str(to))
-        note = CrmObject(str(next(self._ids)), properties, targets)
+        note = CrmObject(
+            str(next(self._ids)),
+            properties,
+            targets,
+            indexed_at=time.monotonic() + self.search_lag,
+        )
         self.objects["notes"][note.id] = note
         return Reply.json(201, note.view())
 
@@ -522,7 +607,10 @@ class FakeHubSpot(FakeAPI):
         if not 1 <= limit <= 200:
             return _hubspot_error(400, "VALIDATION_ERROR", "limit must be between 1 and 200")
         found: list[CrmObject] = []
+        now = time.monotonic()
         for item in self.objects[kind].values():
+            if item.indexed_at > now:
+                continue  # not in the search index yet
             if not groups or any(
                 self._group_holds(kind, item, g.get("filters") or []) for g in groups
             ):
@@ -530,6 +618,108 @@ class FakeHubSpot(FakeAPI):
         found.sort(key=lambda o: int(o.id))
         results = [o.view(wanted if isinstance(wanted, list) else None) for o in found[:limit]]
         return Reply.json(200, {"total": len(found), "results": results})
+
+    def _batch_read(self, kind: str, payload: dict[str, Any]) -> Reply:
+        """`POST /crm/v3/objects/{kind}/batch/read`: 200, or 207 naming the ids not found."""
+        required = ("inputs", "properties", "propertiesWithHistory")
+        missing = [name for name in required if name not in payload]
+        if missing:
+            return _hubspot_error(
+                400,
+                "VALIDATION_ERROR",
+                "Invalid input JSON: Cannot build BatchReadInputSimplePublicObjectId, some of "
+                f"required attributes are not set [{', '.join(missing)}]",
+            )
+        inputs, wanted = payload["inputs"], payload["properties"]
+        if (
+            not isinstance(inputs, list)
+            or not isinstance(wanted, list)
+            or not all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in inputs)
+        ):
+            return _hubspot_error(
+                400, "VALIDATION_ERROR", "inputs must be [{id}] and properties a list of names"
+            )
+        if len(inputs) > BATCH_READ_LIMIT:
+            return _hubspot_error(
+                400, "VALIDATION_ERROR", f"Batch input limit is {BATCH_READ_LIMIT} inputs"
+            )
+        if payload.get("idProperty") not in (None, "hs_object_id"):
+            return _hubspot_error(400, "VALIDATION_ERROR", "idProperty is not supported here")
+        ids = [i["id"] for i in inputs]
+        found = [self.objects[kind][i].view(wanted) for i in ids if i in self.objects[kind]]
+        absent = [i for i in ids if i not in self.objects[kind]]
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": found,
+            "startedAt": now,
+            "completedAt": now,
+        }
+        if not absent:
+            return Reply.json(200, body)
+        body["numErrors"] = 1
+        body["errors"] = [
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": f"Could not get some {kind[:-1].upper()} objects, they may be deleted "
+                "or not exist. Check that ids are valid.",
+                "context": {"ids": absent},
+            }
+        ]
+        return Reply.json(207, body)
+
+    def _associations(
+        self, kind: str, object_id: str, to_kind: str, query: dict[str, list[str]]
+    ) -> Reply:
+        """`GET /crm/v4/objects/{kind}/{id}/associations/{to_kind}`, a page at a time."""
+        type_id = ASSOCIATION_TYPES.get((kind, to_kind))
+        if type_id is None:
+            return _hubspot_error(
+                400, "VALIDATION_ERROR", f"No association types from {kind} to {to_kind}"
+            )
+        source = self.objects[kind].get(object_id)
+        if source is None:
+            return _hubspot_error(
+                404,
+                "OBJECT_NOT_FOUND",
+                f"No {kind[:-1]} with id {object_id}",
+                context={"id": [object_id]},
+            )
+        try:
+            limit = int((query.get("limit") or [str(ASSOCIATIONS_PAGE_LIMIT)])[0])
+            start = int((query.get("after") or ["0"])[0])
+        except ValueError:
+            return _hubspot_error(400, "VALIDATION_ERROR", "limit and after must be integers")
+        if not 1 <= limit <= ASSOCIATIONS_PAGE_LIMIT or start < 0:
+            return _hubspot_error(
+                400, "VALIDATION_ERROR", f"limit must be between 1 and {ASSOCIATIONS_PAGE_LIMIT}"
+            )
+        linked = sorted(
+            (
+                other.id
+                for other in self.objects[to_kind].values()
+                if object_id in other.associations or other.id in source.associations
+            ),
+            key=int,
+        )
+        page = linked[start : start + limit]
+        body: dict[str, Any] = {
+            "results": [
+                {
+                    "toObjectId": int(other),
+                    "associationTypes": [
+                        {"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}
+                    ],
+                }
+                for other in page
+            ]
+        }
+        if start + limit < len(linked):
+            after = str(start + limit)
+            link = f"{self.url}/crm/v4/objects/{kind}/{object_id}/associations/{to_kind}"
+            body["paging"] = {"next": {"after": after, "link": f"{link}?after={after}"}}
+        return Reply.json(200, body)
 
     def _group_holds(self, kind: str, item: CrmObject, filters: list[dict[str, Any]]) -> bool:
         for condition in filters:

@@ -32,6 +32,7 @@ EMPLOYEES = {"w-ana": "101", "w-ben": "102", "w-gone": "999"}
 EXPOSURE = "customWarmlineExposure"
 TEAM = "900"
 ROTATION = "customWarmlineRotation"
+API = "/api/gateway.php/harbourmutual/v1"
 INSURER = Path(__file__).resolve().parents[2] / "examples" / "insurer-claims"
 
 
@@ -194,25 +195,39 @@ async def test_retries_then_records_and_a_refusal_is_dead_lettered_at_once(
 
     with FakeBambooHR() as fake:
         async with harness(fake, kafka_bootstrap, redis_url) as kit:
-            fake.fail_next(2, Fault("error", status=503))
+            fake.fail_next(2, Fault("error", status=503, method="POST"))
             await emit(kit, ended("w-ana"))
             await kit.wait_handled(1)
-            assert [r.status for r in fake.seen()] == [503, 503, 200]
+            assert [r.status for r in fake.seen("POST")] == [503, 503, 200]
+            # Before each POST again, the employee's rows: the 503s had stored nothing.
+            assert [(r.method, r.status) for r in fake.seen()] == [
+                ("POST", 503),
+                ("GET", 200),
+                ("POST", 503),
+                ("GET", 200),
+                ("POST", 200),
+            ]
+            assert {r.path for r in fake.seen("GET")} == {f"{API}/employees/101/tables/{ROTATION}"}
             assert len(rows_of(fake, ROTATION, "101")) == 1
 
-            # Recorded, but the answer is lost: the retry records it again (at least once), and
-            # the rows carry the event id that tells them apart from a real second rotation.
-            fake.fail_next(1, Fault("timeout", delay=2.0))
+            # Recorded, but the answer is lost: the retry reads the employee's rows, finds the
+            # row with the event's id and does not add it again.
+            fake.fail_next(1, Fault("timeout", delay=2.0, method="POST"))
             lost = ended("w-ben")
             await emit(kit, lost)
             await kit.wait_handled(2)
             rows = rows_of(fake, ROTATION, "102")
-            assert [r["customWarmlineEventId"] for r in rows] == [lost.id, lost.id]
+            assert [r["customWarmlineEventId"] for r in rows] == [lost.id]
+            ben = f"{API}/employees/102/tables/{ROTATION}"
+            assert [(r.method, r.status) for r in fake.seen(path=ben)] == [
+                ("POST", 200),
+                ("GET", 200),
+            ]
 
-            fake.fail_next(1, Fault("rate_limit", retry_after="1"))
+            fake.fail_next(1, Fault("rate_limit", retry_after="1", method="POST"))
             await emit(kit, ended("w-ana"))
             await kit.wait_handled(3)
-            limited, retried = fake.seen()[-2:]
+            limited, retried = fake.seen("POST")[-2:]
             assert (limited.status, retried.status) == (429, 200)
             assert retried.at - limited.at >= 0.95, "Retry-After: 1 was not honoured"
 
@@ -473,9 +488,31 @@ async def test_a_row_bamboohr_cannot_take_now_goes_out_later_the_same() -> None:
             # The period is closed even though its row is not out yet.
             await hr.on_exposure([exposure_event("d", 99.0, HOUR)])
             [row] = await hr.report_exposure(now=due + timedelta(minutes=1))
-        assert [s.status for s in fake.seen()] == [503, 200]
-        assert [s.json() for s in fake.seen()] == [row, row]
+        assert [(s.method, s.status) for s in fake.seen()] == [
+            ("POST", 503),
+            ("GET", 200),
+            ("POST", 200),
+        ]
+        assert [s.json() for s in fake.seen("POST")] == [row, row]
         assert row["customWorkers"] == "3"
+
+
+async def test_a_team_row_whose_answer_was_lost_is_not_sent_again() -> None:
+    with FakeBambooHR(employees=(TEAM,)) as fake:
+        async with started(fake) as hr:
+            await hr.on_exposure([exposure_event(w, 12.0, HOUR) for w in ("a", "b", "c")])
+            fake.fail_next(1, Fault("timeout", delay=2.0, method="POST"))
+            due = HOUR + timedelta(hours=1, minutes=5)
+            with pytest.raises(RetryableError, match="timed out"):
+                await hr.report_exposure(now=due)
+            # BambooHR stored it: the next report finds it among the team's rows.
+            [row] = await hr.report_exposure(now=due + timedelta(minutes=1))
+            assert await hr.report_exposure(now=due + timedelta(minutes=2)) == []
+        assert rows_of(fake, EXPOSURE, TEAM) == [row]
+        assert [(s.method, s.path) for s in fake.seen()] == [
+            ("POST", f"{API}/employees/{TEAM}/tables/{EXPOSURE}"),
+            ("GET", f"{API}/employees/{TEAM}/tables/{EXPOSURE}"),
+        ]
 
 
 async def test_the_rows_go_out_by_themselves_while_the_connector_runs() -> None:

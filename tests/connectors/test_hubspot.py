@@ -18,11 +18,14 @@ from connectors.hubspot import HubSpotConnector, HubSpotProfileSource, HubSpotSe
 from connectors.sdk.connector import ConnectorContext, PermanentError, RetryableError
 from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness, DeadLetter
 from tests.connectors.fakes import HUBSPOT_TOKEN, FakeHubSpot, Fault, consuming
+from warmline.events.envelope import DomainEvent
 from warmline.events.types import EventType
 from warmline.handoff import CustomerProfileSource
 
 TICKETS = "/crm/v3/objects/tickets"
 SEARCH = "/crm/v3/objects/tickets/search"
+NOTES = "/crm/v3/objects/notes"
+READ_NOTES = "/crm/v3/objects/notes/batch/read"
 # Room for a Retry-After of a second; backoff without one stays in the tens of milliseconds.
 RUNNER = replace(FAST_RETRIES, max_backoff=timedelta(seconds=3))
 
@@ -103,6 +106,21 @@ def searches_of(hub: FakeHubSpot, conversation: str) -> list[tuple[float, int]]:
     ]
 
 
+def reads_of(hub: FakeHubSpot, conversation: str) -> list[tuple[float, int]]:
+    """When the conversation's ticket was read by its unique property, and the statuses."""
+    reads = hub.seen("GET", f"{TICKETS}/{conversation}")
+    assert all(r.query["idProperty"] == ["warmline_conversation_id"] for r in reads)
+    return [(r.at, r.status) for r in reads]
+
+
+def ticket_notes(ticket: str) -> str:
+    return f"/crm/v4/objects/tickets/{ticket}/associations/notes"
+
+
+def marker(event: DomainEvent) -> str:
+    return f"<!-- warmline-event {event.id} -->"
+
+
 async def dead_letters(kit: ConnectorHarness, count: int) -> dict[str, DeadLetter]:
     """Once the runner dead-lettered `count` events, the dead letters by conversation.
 
@@ -143,16 +161,22 @@ async def test_one_ticket_per_conversation_with_a_note_then_closed(
         [note] = hub.notes.values()
         assert note.associations == {ticket.id}
         body = note.properties["hs_note_body"]
-        assert body == "Handoff accepted by sam from queue claims (crisis lane) after 1.5 s."
+        accept_text = "Handoff accepted by sam from queue claims (crisis lane) after 1.5 s."
+        assert body == accept_text + marker(accepted)
         assert note.properties["hs_timestamp"] == accepted.time.isoformat(
             timespec="milliseconds"
         ).replace("+00:00", "Z")
         # Closed twice (completed, then closed); the AI-only conversation had no ticket to close.
         assert [r.path for r in hub.seen("PATCH")] == [f"{TICKETS}/{ticket.id}"] * 2
-        assert [r.status for r in hub.seen()] == [r.status for r in hub.seen() if r.status < 300]
+        # Only the reads of tickets not there yet (before the escalation's create, and the
+        # AI-only conversation's) find nothing; HubSpot's lagging search is not used.
+        assert [r.status for r in hub.seen() if r.status >= 300] == [404, 404]
+        assert reads_of(hub, "conv-a")[0][1] == 404
+        assert reads_of(hub, "conv-ai-only")[0][1] == 404
+        assert hub.seen("POST", SEARCH) == []
 
         # A restarted connector whose dedupe forgot the event, and a second escalation of the
-        # same conversation: HubSpot's search finds the ticket, so no second one.
+        # same conversation: the ticket is read by its conversation property, so no second one.
         async with harness(hub, kafka_bootstrap, redis_url) as kit:
             again = kit.event(
                 EventType.CONVERSATION_ESCALATED, escalated(queue="grief"), subject="conv-a"
@@ -176,7 +200,8 @@ async def test_retries_500s_timeouts_and_429_then_succeeds(
             assert creates_of(hub, "c-5xx") == [503, 503, 201]
             assert len(tickets_of(hub, "c-5xx")) == 1
 
-            # The ticket is created but the answer never arrives: the retry finds it by search.
+            # The ticket is created but the answer never arrives, and HubSpot's search does not
+            # show it for seconds yet: the retry reads it by its conversation property.
             hub.fail_next(1, Fault("timeout", delay=2.0, method="POST", path=TICKETS))
             await kit.emit(
                 kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-slow")
@@ -184,19 +209,22 @@ async def test_retries_500s_timeouts_and_429_then_succeeds(
             await kit.wait_handled(2)
             assert creates_of(hub, "c-slow") == [201]
             assert len(tickets_of(hub, "c-slow")) == 1
-            assert len(searches_of(hub, "c-slow")) == 2
+            assert [status for _, status in reads_of(hub, "c-slow")] == [404, 200]
+            assert searches_of(hub, "c-slow") == []
 
-            hub.fail_next(1, Fault("rate_limit", retry_after="1", method="POST", path=SEARCH))
+            hub.fail_next(
+                1, Fault("rate_limit", retry_after="1", method="GET", path=f"{TICKETS}/c-429")
+            )
             await kit.emit(
                 kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-429")
             )
             await kit.wait_handled(3)
-            (limited_at, limited), (retried_at, ok) = searches_of(hub, "c-429")
-            assert (limited, ok) == (429, 200)
+            (limited_at, limited), (retried_at, ok) = reads_of(hub, "c-429")
+            assert (limited, ok) == (429, 404)
             assert retried_at - limited_at >= 0.95, "Retry-After: 1 was not honoured"
 
             retries = kit.runner.stats.retries
-            hub.fail_next(1, Fault("slow", delay=0.3, method="POST", path=SEARCH))
+            hub.fail_next(1, Fault("slow", delay=0.3, method="GET", path=f"{TICKETS}/c-lag"))
             started = time.monotonic()
             await kit.emit(
                 kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-lag")
@@ -213,7 +241,7 @@ async def test_garbage_refusals_and_missing_tickets_end_in_the_dead_letter(
 ) -> None:
     with FakeHubSpot() as hub:
         async with harness(hub, kafka_bootstrap, redis_url) as kit:
-            hub.fail_next(5, Fault("garbage", method="POST", path=SEARCH))
+            hub.fail_next(5, Fault("garbage", method="GET", path=f"{TICKETS}/c-junk"))
             await kit.emit(
                 kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-junk")
             )
@@ -239,6 +267,101 @@ async def test_garbage_refusals_and_missing_tickets_end_in_the_dead_letter(
             assert "no HubSpot ticket for conversation c-none" in orphan.reason
             assert hub.tickets == {}
             assert kit.runner.stats.handled == 0
+
+
+async def test_a_note_whose_answer_was_lost_is_not_added_again(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    with FakeHubSpot() as hub:
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            escalation = kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-n")
+            await kit.emit(escalation)
+            await kit.wait_handled(1)
+            [ticket] = hub.tickets
+
+            # The note is created but the answer never arrives: before posting it again, the
+            # retry reads the ticket's notes (not through the lagging search) and finds it.
+            hub.fail_next(1, Fault("timeout", delay=2.0, method="POST", path=NOTES))
+            lost = kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="c-n")
+            await kit.emit(lost)
+            await kit.wait_handled(2)
+            [note] = hub.notes.values()
+            assert note.properties["hs_note_body"].endswith(marker(lost))
+            assert [r.status for r in hub.seen("POST", NOTES)] == [201]
+            [listed] = hub.seen("GET", ticket_notes(ticket))
+            assert (listed.status, listed.query["limit"]) == (200, ["500"])
+            [read] = hub.seen("POST", READ_NOTES)
+            assert read.status == 200
+            assert read.json() == {
+                "inputs": [{"id": note.id}],
+                "properties": ["hs_note_body", "hs_timestamp"],
+                "propertiesWithHistory": [],
+            }
+
+            # A later handoff's note, refused with a 503 (nothing created): the retry finds no
+            # note of this event among the ticket's notes and adds it.
+            hub.fail_next(1, Fault("error", status=503, method="POST", path=NOTES))
+            later = kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="c-n")
+            later = later.model_copy(update={"time": lost.time + timedelta(minutes=20)})
+            await kit.emit(later)
+            await kit.wait_handled(3)
+            assert [r.status for r in hub.seen("POST", NOTES)] == [201, 503, 201]
+            assert len(hub.seen("POST", READ_NOTES)) == 2
+            bodies = [n.properties["hs_note_body"] for n in hub.notes.values()]
+            assert sorted(b[b.index("<!--") :] for b in bodies) == sorted(
+                [marker(lost), marker(later)]
+            )
+            assert all(n.associations == {ticket} for n in hub.notes.values())
+            assert kit.dead_letters() == []
+
+
+async def test_a_conflict_on_create_is_the_ticket_created_meanwhile(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    with FakeHubSpot() as hub:
+        # Another process creates the ticket between this one's read (a 404) and its create.
+        created = hub.add_ticket(
+            {"hs_pipeline": "0", "hs_pipeline_stage": "1", "warmline_conversation_id": "c-race"}
+        )
+        hub.fail_next(1, Fault("error", status=404, method="GET", path=f"{TICKETS}/c-race"))
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-race")
+            )
+            await kit.emit(kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="c-race"))
+            await kit.wait_handled(2)
+            assert kit.dead_letters() == []
+        assert creates_of(hub, "c-race") == [409]
+        assert [status for _, status in reads_of(hub, "c-race")] == [404, 200]
+        assert list(hub.tickets) == [created]
+        [note] = hub.notes.values()
+        assert note.associations == {created}
+
+
+async def test_without_a_unique_property_the_ticket_is_searched(
+    kafka_bootstrap: str, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A portal whose conversation property was created without unique values: HubSpot refuses
+    to read by it, and search stands in (with its index's lag, warned about once)."""
+    with FakeHubSpot(unique_properties=frozenset(), search_lag=0.0) as hub:
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-plain")
+            )
+            await kit.wait_handled(1)
+        async with harness(hub, kafka_bootstrap, redis_url) as kit:
+            await kit.emit(
+                kit.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-plain"),
+                kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="c-plain"),
+            )
+            await kit.wait_handled(2)
+            assert kit.dead_letters() == []
+        assert creates_of(hub, "c-plain") == [201]
+        assert [status for _, status in reads_of(hub, "c-plain")] == [400, 400]
+        assert [status for _, status in searches_of(hub, "c-plain")] == [200, 200]
+        assert len(hub.notes) == 1
+        warnings = [r for r in caplog.records if "unique-value property" in r.getMessage()]
+        assert len(warnings) == 2, "once per connector process"
 
 
 def test_profile_lookup_gives_the_contact_facts() -> None:
