@@ -95,6 +95,16 @@ EXPOSURE_PATCH = "annotation-exposure"
 """From this change on, labels (and flags) count toward the annotator's wellness exposure."""
 RETRAINING_PATCH = "annotation-notifies-retraining"
 """From this change on, recorded gold labels are announced to the retraining workflow."""
+REACHABLE_PATCH = "annotation-overlap-reachable"
+"""From this change on, a label task that can no longer get `required` labels (its eligible
+annotators skipped it, or a crisis flag narrowed who may take it) asks for what it can still get,
+and is dropped when that is nothing."""
+ADJUDICATOR_PATCH = "annotation-adjudicator-eligibility"
+"""From this change on, a senior annotator adjudicates only items they could label (skill,
+language, crisis training)."""
+LATE_CORRECTION_PATCH = "annotation-late-correction"
+"""From this change on, a specialist's correction of an item labelled but not yet measured joins
+the item, and so the gold label's provenance."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
 SEEN_KEPT = 5000
@@ -387,16 +397,18 @@ class AnnotationWorkflow:
         task = self._tasks[request.task_id]
         flagged = request.annotator_id in task.flagged
         work = self._work(task, request.annotator_id) if flagged else None
-        self._replace(
+        skipped = self._replace(
             task,
             assigned={a: t for a, t in task.assigned.items() if a != request.annotator_id},
             excluded=[*task.excluded, request.annotator_id],
             exposure={a: e for a, e in task.exposure.items() if a != request.annotator_id},
         )
         if task.kind is TaskKind.ADJUDICATION:
-            skipped = len(task.excluded) + 1
-            if skipped >= self._policy.max_rounds or self._adjudicators_left(task) <= 1:
+            rounds = len(task.excluded) + 1
+            if rounds >= self._policy.max_rounds or self._adjudicators_left(task) <= 1:
                 self._drop(task)
+        else:
+            self._settle_reachable(skipped)
         if work is not None:
             await self._record_exposure(ExposureCall(work=work))
 
@@ -418,7 +430,11 @@ class AnnotationWorkflow:
         self._updates += 1
         task = self._tasks.get(request.task_id)
         item = task.item if task is not None else None
-        if task is not None:
+        # An original labeller flagging the item while it awaits adjudication is not part of the
+        # adjudication: their flag weighs on their own labels' record below.
+        if task is not None and (
+            request.annotator_id in task.assigned or request.annotator_id in task.labels
+        ):
             if request.annotator_id in task.flagged:
                 return FlagResult(task_id=request.task_id, duplicate=True)
             self._replace(task, flagged=[*task.flagged, request.annotator_id])
@@ -548,6 +564,7 @@ class AnnotationWorkflow:
                 self._merge(open_task, request.sources, request.crisis, request.candidate_labels)
                 return
             if known in self._seen:
+                self._merge_late(known, request.sources, request.candidate_labels)
                 return
         prepared = await workflow.execute_activity_method(
             AnnotationActivities.prepare_items,
@@ -566,6 +583,7 @@ class AnnotationWorkflow:
                 self._merge(open_task, item.sources, item.crisis, item.candidate_labels)
                 continue
             if item.item_id in self._seen:
+                self._merge_late(item.item_id, item.sources, item.candidate_labels)
                 continue
             self._remember_seen(item.item_id)
             self._items += 1
@@ -593,7 +611,67 @@ class AnnotationWorkflow:
                 "candidate_labels": task.item.candidate_labels or candidate_labels,
             }
         )
-        self._replace(task, item=merged)
+        updated = self._replace(task, item=merged)
+        if merged.crisis and not task.item.crisis:
+            # Crisis items go to the crisis-trained: fewer may be able to take it now.
+            self._settle_reachable(updated)
+
+    def _merge_late(self, item_id: str, sources: list[Source], candidate_labels: list[str]) -> None:
+        """A specialist's correction of an item already labelled: while its labels wait to be
+        measured (or its adjudication to be resolved) it joins the item like an open task's, so
+        the gold label's provenance keeps it. Once the gold label is recorded it is not kept:
+        the store and the event record an item once."""
+        if not candidate_labels:
+            return
+        for waiting in (self._labelled, self._resolved_later):
+            for index, task in enumerate(waiting):
+                if task.task_id != item_id:
+                    continue
+                if task.item.candidate_labels or not workflow.patched(LATE_CORRECTION_PATCH):
+                    return
+                item = task.item.model_copy(
+                    update={
+                        "sources": list(dict.fromkeys([*task.item.sources, *sources])),
+                        "candidate_labels": candidate_labels,
+                    }
+                )
+                waiting[index] = task.model_copy(update={"item": item})
+                return
+        workflow.logger.info(
+            "a correction of %s came after the item was settled (gold label or dropped); not kept",
+            item_id,
+        )
+
+    def _settle_reachable(self, task: Task) -> None:
+        """A label task asks only for the labels it can still get: its labels so far and the
+        eligible annotators who have not labelled or skipped it. Fewer than `required`, it is
+        under-overlapped (measured once those have labelled it, at once if they all have); none
+        at all, it is dropped. Adjudications have their own rounds (see `skip_task`)."""
+        if task.kind is not TaskKind.LABEL or task.task_id not in self._tasks:
+            return
+        able = {a.id for a in self._policy.annotators if self._may_label(task.item, a.id)}
+        left = (able | set(task.assigned)) - set(task.labels) - set(task.excluded)
+        reachable = len(task.labels) + len(left)
+        if reachable >= task.required or not workflow.patched(REACHABLE_PATCH):
+            return
+        if reachable == 0:
+            workflow.logger.warning(
+                "nobody left to label %s (every eligible annotator skipped it); dropped",
+                task.task_id,
+            )
+            self._drop(task)
+            return
+        workflow.logger.warning(
+            "%s is under-overlapped: %d of %d labels can still be had",
+            task.task_id,
+            reachable,
+            task.required,
+        )
+        lowered = self._replace(task, required=reachable)
+        if lowered.labelled:
+            del self._tasks[lowered.task_id]
+            self._remember(lowered)
+            self._labelled.append(lowered)
 
     def _eligible(self, task: Task, annotator: str) -> bool:
         if annotator in task.labels or annotator in task.excluded or task.full:
@@ -617,21 +695,28 @@ class AnnotationWorkflow:
         return any(lang.split("-")[0] == language for lang in spec.languages)
 
     def _may_adjudicate(self, task: Task, annotator: str) -> bool:
-        if self._policy.adjudication_by == "supervisor":
-            return annotator in self._policy.supervisors
-        spec = self._policy.annotator(annotator)
-        if spec is None or not spec.senior:
+        """One of the task's adjudicators, preferring those who did not label the item."""
+        adjudicators = self._adjudicators(task)
+        if annotator not in adjudicators:
             return False
-        outsiders = [a.id for a in self._policy.annotators if a.senior and a.id not in task.origin]
+        if self._policy.adjudication_by == "supervisor":
+            return True
+        outsiders = [a for a in adjudicators if a not in task.origin]
         return annotator not in task.origin or not outsiders
 
+    def _adjudicators(self, task: Task) -> list[str]:
+        """Who may settle the item: the supervisors when the configuration says so (it gives
+        them no languages or skills), else the senior annotators who could label it."""
+        if self._policy.adjudication_by == "supervisor":
+            return list(self._policy.supervisors)
+        seniors = [a.id for a in self._policy.annotators if a.senior]
+        able = [a for a in seniors if self._may_label(task.item, a)]
+        if able != seniors and workflow.patched(ADJUDICATOR_PATCH):
+            return able
+        return seniors
+
     def _adjudicators_left(self, task: Task) -> int:
-        candidates = (
-            self._policy.supervisors
-            if self._policy.adjudication_by == "supervisor"
-            else [a.id for a in self._policy.annotators if a.senior]
-        )
-        return len([c for c in candidates if c not in task.excluded])
+        return len([c for c in self._adjudicators(task) if c not in task.excluded])
 
     def _intense(self, item: PreparedItem) -> bool:
         return item.crisis or item.distress >= self._policy.blur_above_distress
@@ -687,10 +772,19 @@ class AnnotationWorkflow:
         return task
 
     def _earlier_labels(self, task_id: str, annotator: str) -> list[str] | None:
+        """The labels the annotator already submitted for `task_id`, if any.
+
+        An adjudication reuses its item's task id, so the labels it settles (`origin`) are
+        earlier submissions under that id too, except for the adjudicator holding it: what they
+        send now is the adjudication."""
         task = self._tasks.get(task_id)
-        if task is not None:
-            return task.labels.get(annotator)
-        return self._done.get(task_id, {}).get(annotator)
+        if task is None:
+            return self._done.get(task_id, {}).get(annotator)
+        if annotator in task.labels:
+            return task.labels[annotator]
+        if task.kind is TaskKind.ADJUDICATION and annotator not in task.assigned:
+            return task.origin.get(annotator)
+        return None
 
     def _replace(self, task: Task, **changes: Any) -> Task:
         updated = task.model_copy(update=changes)
@@ -717,8 +811,11 @@ class AnnotationWorkflow:
         )
 
     def _drop(self, task: Task) -> None:
+        """Give up on an open task; an adjudication's labellers count against what more than
+        half of them chose (none: nobody agreed)."""
         self._tasks.pop(task.task_id, None)
         self._remember(task)
+        self._count_agreement(task, majority(task.origin or task.labels))
         self._dropped += 1
 
     # --- batches, adjudication, gold ------------------------------------------------------------
@@ -765,10 +862,14 @@ class AnnotationWorkflow:
                 gold.append((task, chosen or list(next(iter(task.labels.values())))))
             else:
                 to_adjudicate.append(task)
+        # Every labelled item counts for its labellers: against its gold label, or for an item
+        # sent to adjudication against what more than half of them chose (none: nobody agreed).
+        settled = {task.task_id: labels for task, labels in gold}
         stats: dict[str, list[tuple[bool, float]]] = {}
-        for task, labels in gold:
+        for task in batch:
+            reference = settled.get(task.task_id) or majority(task.labels)
             for annotator, chosen in task.labels.items():
-                agreed = set(chosen) == set(labels)
+                agreed = bool(reference) and set(chosen) == set(reference)
                 stats.setdefault(annotator, []).append((agreed, task.exposure.get(annotator, 0.0)))
         adjudicated = 0
         for task in to_adjudicate:
@@ -814,6 +915,7 @@ class AnnotationWorkflow:
             if chosen:
                 await self._resolve(task.item, chosen, task, alpha, adjudicated=True)
             else:
+                self._count_agreement(task, [])
                 self._dropped += 1
             return 1
         self._tasks[task.task_id] = Task(
@@ -842,20 +944,7 @@ class AnnotationWorkflow:
     ) -> None:
         """Record the item's final labels: a gold label, or a tone audit's findings."""
         labellers = task.origin or task.labels
-        exposure = task.origin_exposure or task.exposure
-        budget = task.origin_budget or task.budget
-        for annotator, chosen in labellers.items():
-            band = exposure_band(exposure.get(annotator, 0.0), budget.get(annotator) or None)
-            key = (annotator, band.value)
-            stat = self._exposure.get(key) or ExposureStat(
-                annotator_id=annotator, band=band, items=0, agreed=0
-            )
-            self._exposure[key] = stat.model_copy(
-                update={
-                    "items": stat.items + 1,
-                    "agreed": stat.agreed + (1 if set(chosen) == set(labels) else 0),
-                }
-            )
+        self._count_agreement(task, labels)
         if item.kind is ItemKind.TONE:
             await self._record_audit(item, labels)
             return
@@ -906,6 +995,23 @@ class AnnotationWorkflow:
                 )
             ]
         )
+
+    def _count_agreement(self, task: Task, final: list[str]) -> None:
+        """Agreement against exposure: each labeller's item, agreed when their labels equal the
+        item's final labels (none for an item dropped without a majority: nobody agreed)."""
+        labellers = task.origin or task.labels
+        exposure = task.origin_exposure or task.exposure
+        budget = task.origin_budget or task.budget
+        for annotator, chosen in labellers.items():
+            band = exposure_band(exposure.get(annotator, 0.0), budget.get(annotator) or None)
+            key = (annotator, band.value)
+            stat = self._exposure.get(key) or ExposureStat(
+                annotator_id=annotator, band=band, items=0, agreed=0
+            )
+            agreed = bool(final) and set(chosen) == set(final)
+            self._exposure[key] = stat.model_copy(
+                update={"items": stat.items + 1, "agreed": stat.agreed + (1 if agreed else 0)}
+            )
 
     async def _announce_gold(self) -> None:
         """Tell the retraining workflow how many gold labels this pass recorded (one signal per

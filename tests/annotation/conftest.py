@@ -162,18 +162,27 @@ def retraining() -> RetrainingSettings | None:
 
 
 @pytest.fixture
+def wellness_redis_url(redis_url: str) -> str:
+    """The Redis holding the wellness view the loop reads: the test Redis, unless a test
+    parametrizes this with one that does not answer (an outage)."""
+    return redis_url
+
+
+@pytest.fixture
 async def kit(
     workflow_env: WorkflowEnvironment,
     event_log: EventLog,
     wellness_log: EventLog,
     task_queue: str,
     redis_url: str,
+    wellness_redis_url: str,
     retraining: RetrainingSettings | None,
 ) -> AsyncIterator[LoopKit]:
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     redis = Redis.from_url(redis_url)
+    wellness_redis = Redis.from_url(wellness_redis_url)
     gold = GoldLabelStore(redis, deployment="test", prefix=f"{prefix}:gold")
-    wellness = WellnessStateStore(redis, deployment="test", prefix=f"{prefix}:wellness")
+    wellness = WellnessStateStore(wellness_redis, deployment="test", prefix=f"{prefix}:wellness")
     publisher = EventPublisher.connect(
         event_log.bootstrap, topic=event_log.topic, wellness_topic=wellness_log.topic
     )
@@ -217,4 +226,5 @@ async def kit(
             for workflow_id in kit.started:
                 await terminate_settled(workflow_env.client, workflow_id)
     publisher.close()
+    wellness_redis.close()
     redis.close()

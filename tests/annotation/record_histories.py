@@ -12,8 +12,14 @@ senior annotator (both recorded before annotation work counted toward exposure);
 before a skip, each counted in the annotator's wellness workflow, and gold labels announced to
 retraining; `annotation-availability` through an annotator who goes unavailable while holding a
 task (they keep it, then get no new one) until HR says they are back, with that annotator's
-wellness workflow saved beside it as `wellness-availability`. Each annotation history ends with the
-`stop` signal, so it is complete.
+wellness workflow saved beside it as `wellness-availability`; `annotation-reachable` through
+tasks every eligible annotator skipped (one under-overlapped and measured, one dropped) and a
+crisis flag that narrows who may take a task; `annotation-adjudicator-language` through German
+disagreements that an English-only senior is not offered, an original labeller repeating their
+labels and flagging the item meanwhile, and an adjudication skipped out;
+`annotation-late-correction` through a specialist's correction arriving once the item is labelled
+(kept with its gold label) and once the gold label is recorded (not kept). Each annotation
+history ends with the `stop` signal, so it is complete.
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.annotation.conftest import ANNOTATORS, make_policy
-from warmline.annotation.client import AnnotationLoop, start_loop, submit_texts
+from warmline.annotation.client import AnnotationLoop, start_loop, submit_item, submit_texts
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.model import (
     AnnotationPolicy,
+    AnnotatorSpec,
     ItemKind,
+    ItemRequest,
     Source,
     TextItem,
     annotation_workflow_id,
@@ -90,6 +98,15 @@ async def finish(client: Client, policy: AnnotationPolicy, name: str) -> None:
     history = await handle.fetch_history()
     (HISTORIES / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}: {len(history.events)} events")
+
+
+async def end_wellness(client: Client) -> None:
+    """End the annotators' wellness workflows the recording's work started (they hold timers)."""
+    for annotator in ANNOTATORS:
+        try:
+            await client.get_workflow_handle(wellness_workflow_id("record", annotator)).terminate()
+        except RPCError:
+            continue
 
 
 async def record_loop(client: Client, wellness: WellnessStateStore) -> None:
@@ -190,11 +207,7 @@ async def record_exposure(env: WorkflowEnvironment) -> None:
     await loop.skip("an-ada", skipped, "too close to home")
     await loop.flush()
     await finish(client, policy, "annotation-exposure")
-    for annotator in ANNOTATORS:
-        try:
-            await client.get_workflow_handle(wellness_workflow_id("record", annotator)).terminate()
-        except RPCError:
-            continue
+    await end_wellness(client)
 
 
 async def record_availability(env: WorkflowEnvironment, exposure: WellnessClient) -> None:
@@ -226,11 +239,101 @@ async def record_availability(env: WorkflowEnvironment, exposure: WellnessClient
     history = await wellness.fetch_history()
     (HISTORIES / "wellness-availability.json").write_text(history.to_json())
     print(f"recorded wellness-availability: {len(history.events)} events")
-    for annotator in ANNOTATORS:
-        try:
-            await client.get_workflow_handle(wellness_workflow_id("record", annotator)).terminate()
-        except RPCError:
-            continue
+    await end_wellness(client)
+
+
+async def record_reachable(client: Client) -> None:
+    policy = make_policy(
+        deployment="record-reachable",
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True),
+            AnnotatorSpec(id="an-ben"),
+            AnnotatorSpec(id="an-new", skills=["emotions", "crisis"]),
+        ],
+    )
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("r1", "meh"), item("r2", "whatever"), item("r3", "I can't cope")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 3)
+    # r3 sampled again for a crisis: only the crisis-trained an-new may take it (overlap 1 now);
+    # the crisis then sends an-new on a break, so no other recording has them work.
+    crisis = ItemRequest(
+        tenant_id="acme",
+        conversation_id="c1",
+        message_id="r3",
+        sources=[Source.CRISIS],
+        crisis=True,
+    )
+    await submit_item(client, policy, crisis, task_queue=TASK_QUEUE)
+    while not any(t.item.crisis for t in await loop.tasks()):  # noqa: ASYNC110 - a query
+        await asyncio.sleep(0.05)
+    # r1: an-ada labels it and the others skip it (under-overlapped); r2: everyone skips it.
+    await loop.submit("an-ada", await take(loop, "an-ada"), ["neutral"])
+    await loop.skip("an-ada", await take(loop, "an-ada"), "not sure")
+    for annotator in ("an-ben", "an-new"):
+        for _ in range(2):
+            await loop.skip(annotator, await take(loop, annotator), "not sure")
+    await loop.submit("an-new", await take(loop, "an-new"), ["fear"])
+    await loop.flush()
+    await finish(client, policy, "annotation-reachable")
+    await end_wellness(client)
+
+
+async def record_adjudicator_language(client: Client) -> None:
+    policy = make_policy(
+        deployment="record-adjudicator-language",
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True, languages=["en"]),
+            AnnotatorSpec(id="an-dev", senior=True, languages=["de"]),
+            AnnotatorSpec(id="an-ben", languages=["en", "de"]),
+            AnnotatorSpec(id="an-cai", languages=["de"]),
+        ],
+    )
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("g1", "na toll", language="de"), item("g2", "wie auch immer", language="de")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 2)
+    for annotator, labels in (("an-ben", ["anger", "joy"]), ("an-cai", ["joy", "anger"])):
+        for chosen in labels:
+            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    await wait_for(loop, 2)
+    # an-ben's client repeats its labels of g1, and an-ben flags it, while it is adjudicated.
+    first = "acme/c1/g1/emotion"
+    assert (await loop.submit("an-ben", first, ["anger"])).duplicate
+    await loop.flag("an-ben", first, "it stayed with me")
+    refused = await loop.next_task("an-ada")
+    assert refused.task is None, "an-ada reads no German"
+    await loop.submit("an-dev", await take(loop, "an-dev"), ["anger"])
+    await loop.skip("an-dev", await take(loop, "an-dev"), "cannot decide")
+    await loop.flush()
+    await finish(client, policy, "annotation-adjudicator-language")
+    await end_wellness(client)
+
+
+async def record_late_correction(client: Client) -> None:
+    policy = make_policy(deployment="record-late-correction")
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    await submit_texts(client, policy, [item("l1", "I miss her so much")], task_queue=TASK_QUEUE)
+    await wait_for(loop, 1)
+    for annotator in ("an-ada", "an-ben"):
+        await loop.submit(annotator, await take(loop, annotator), ["sadness"])
+    correction = ItemRequest(
+        tenant_id="acme",
+        conversation_id="c1",
+        message_id="l1",
+        sources=[Source.CORRECTION],
+        candidate_labels=["sadness"],
+    )
+    # Labelled, not measured: the correction joins the gold label; once recorded, it does not.
+    await submit_item(client, policy, correction, task_queue=TASK_QUEUE)
+    await loop.flush()
+    await submit_item(client, policy, correction, task_queue=TASK_QUEUE)
+    await loop.flush()
+    await finish(client, policy, "annotation-late-correction")
+    await end_wellness(client)
 
 
 async def main(names: list[str]) -> None:
@@ -262,6 +365,9 @@ async def main(names: list[str]) -> None:
             "annotation-adjudication": lambda: record_adjudication(env.client),
             "annotation-exposure": lambda: record_exposure(env),
             "annotation-availability": lambda: record_availability(env, exposure),
+            "annotation-reachable": lambda: record_reachable(env.client),
+            "annotation-adjudicator-language": lambda: record_adjudicator_language(env.client),
+            "annotation-late-correction": lambda: record_late_correction(env.client),
         }
         unknown = set(names) - set(recordings)
         if unknown:

@@ -13,7 +13,11 @@ import pytest
 from tests.annotation.conftest import LoopKit, wait_for_tasks
 from tests.api.conftest import load_peer_support
 from warmline.annotation.annotators import work_tasks
-from warmline.annotation.client import AnnotationLoop, submit_texts
+from warmline.annotation.client import (
+    AnnotationLoop,
+    AnnotationUnavailableError,
+    submit_texts,
+)
 from warmline.annotation.model import TextItem, policy_from_config
 from warmline.api.annotator import AnnotatorService
 from warmline.api.auth import Authenticator
@@ -25,6 +29,8 @@ from warmline.config.model import WarmlineConfig
 from warmline.liveview import LiveView
 
 PEOPLE = ("an-kit", "an-dee", "an-ash", "an-yu", "sup-night")
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+"""Nothing listens on port 1: every connection is refused."""
 
 
 def bearer(config: WarmlineConfig, worker_id: str) -> tuple[tuple[str, str], ...]:
@@ -286,3 +292,19 @@ async def test_set_availability_needs_the_wellness_workflows(
             await server.stop(grace=None)
             live_view.close()
     assert code == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize("wellness_redis_url", [UNREACHABLE_REDIS])
+async def test_an_unreachable_wellness_view_is_unavailable_not_internal(served: Served) -> None:
+    """NextTask reads the caller's wellness view from Redis (an activity, which gives up after
+    its retries); with Redis down the caller is told to retry, as for Temporal."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await served.stub.NextTask(pb.NextTaskRequest(), metadata=served.auth("an-kit"))
+    assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+    details = refused.value.details() or ""
+    assert "retry" in details
+    assert "127.0.0.1" not in details, "no addresses leak to clients"
+    with pytest.raises(AnnotationUnavailableError) as unavailable:
+        await served.loop.next_task("an-kit")
+    assert unavailable.value.kind == "Unavailable"
+    assert "annotation_read_wellness" in unavailable.value.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,32 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.annotation import AnnotationWorkflow
+from workflows.annotation import (
+    ADJUDICATOR_PATCH,
+    LATE_CORRECTION_PATCH,
+    REACHABLE_PATCH,
+    AnnotationWorkflow,
+)
 
 HISTORIES = sorted((Path(__file__).resolve().parent.parent / "histories").glob("annotation-*.json"))
+PATCHED_PATHS = {
+    "annotation-reachable": REACHABLE_PATCH,
+    "annotation-adjudicator-language": ADJUDICATOR_PATCH,
+    "annotation-late-correction": LATE_CORRECTION_PATCH,
+}
+"""Histories recorded for a versioned change, and the patch whose new path each takes."""
+
+
+def patches(history: WorkflowHistory) -> set[str]:
+    """The patch ids the run recorded (one marker each, where its new path was first taken)."""
+    return {
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)[
+            "id"
+        ]
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
+    }
 
 
 def test_histories_were_recorded() -> None:
@@ -20,8 +44,19 @@ def test_histories_were_recorded() -> None:
         "annotation-adjudication",
         "annotation-exposure",
         "annotation-availability",
+        *PATCHED_PATHS,
     }
     assert {p.stem for p in HISTORIES} >= expected
+
+
+@pytest.mark.parametrize(("name", "patch"), PATCHED_PATHS.items())
+def test_a_versioned_change_has_a_history_of_its_new_path(name: str, patch: str) -> None:
+    path = HISTORIES[0].parent / f"{name}.json"
+    assert patch in patches(WorkflowHistory.from_json(name, path.read_text()))
+    older = [p for p in HISTORIES if p.stem not in PATCHED_PATHS]
+    assert older, "histories recorded before the change"
+    for earlier in older:
+        assert patch not in patches(WorkflowHistory.from_json(earlier.stem, earlier.read_text()))
 
 
 @pytest.mark.parametrize(

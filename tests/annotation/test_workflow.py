@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from warmline.annotation.client import (
 from warmline.annotation.model import (
     AnnotationCarry,
     AnnotationInput,
+    AnnotationReport,
     AnnotatorSpec,
     ExposureBand,
     ItemKind,
@@ -27,6 +29,7 @@ from warmline.annotation.model import (
     Source,
     Task,
     TaskKind,
+    TaskView,
     TextItem,
     annotation_workflow_id,
 )
@@ -67,6 +70,32 @@ async def label(loop: AnnotationLoop, annotator: str, labels: list[str]) -> str:
     assert result.task is not None, result.reason
     await loop.submit(annotator, result.task.task_id, labels)
     return result.task.task_id
+
+
+async def take(loop: AnnotationLoop, annotator: str) -> TaskView:
+    result = await loop.next_task(annotator)
+    assert result.task is not None, result.reason
+    return result.task
+
+
+async def report_when(
+    loop: AnnotationLoop, predicate: Callable[[AnnotationReport], bool], timeout_s: float = 5.0
+) -> AnnotationReport:
+    """The report once `predicate` holds (batches are measured after the update returns)."""
+    for _ in range(int(timeout_s * 20)):
+        report = await loop.report()
+        if predicate(report):
+            return report
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the report never matched: {report}")
+
+
+async def disagree(loop: AnnotationLoop, first: str, second: str) -> list[str]:
+    """`first` and `second` label the two open items anger/joy and joy/anger: alpha is far below
+    the threshold. Returns the task ids in `first`'s order."""
+    ids = [await label(loop, first, ["anger"]), await label(loop, first, ["joy"])]
+    assert [await label(loop, second, ["joy"]), await label(loop, second, ["anger"])] == ids
+    return ids
 
 
 async def test_overlap_k_gold_recorded_once_and_emitted(kit: LoopKit) -> None:
@@ -448,3 +477,263 @@ async def test_a_redeployed_policy_reaches_the_running_loop(kit: LoopKit) -> Non
     await wait_for_tasks(loop, 1)
     task = (await loop.next_task("an-new")).task
     assert task is not None
+
+
+async def test_a_task_every_eligible_annotator_skipped_is_settled(kit: LoopKit) -> None:
+    """Overlap 2 of three annotators: once the others skipped, the labels that can still be had
+    are enough (under-overlapped); with none labelled and nobody left, the item is dropped."""
+    policy = make_policy(deployment="skipped-out", overlap=2)
+    loop = await kit.start(policy)
+    items = texts(("t/c13/m1/emotion", "meh"), ("t/c13/m2/emotion", "whatever"))
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    labelled = await label(loop, "an-ada", ["neutral"])
+    skipped = (await take(loop, "an-ada")).task_id
+    await loop.skip("an-ada", skipped, "not sure")
+    for annotator in ("an-ben", "an-cai"):
+        for _ in range(2):
+            task = await take(loop, annotator)
+            await loop.skip(annotator, task.task_id, "not sure")
+
+    assert await loop.tasks() == [], "nothing is left open for ever"
+    for annotator in ("an-ada", "an-ben", "an-cai"):
+        assert (await loop.next_task(annotator)).task is None
+    assert (await loop.flush()).batches == 1
+    report = await loop.report()
+    assert (report.gold, report.dropped, report.open_tasks) == (1, 1, 0)
+    [gold] = kit.gold.read("ekman")
+    assert gold.item_id == labelled
+    assert gold.annotators == ["an-ada"]
+
+
+async def test_a_crisis_flag_that_narrows_who_may_label_lowers_the_overlap(kit: LoopKit) -> None:
+    policy = make_policy(
+        deployment="crisis-later",
+        overlap=2,
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True),
+            AnnotatorSpec(id="an-ben"),
+            AnnotatorSpec(id="an-dev", skills=["emotions", "crisis"]),
+        ],
+    )
+    loop = await kit.start(policy)
+    await submit_texts(
+        kit.client, policy, texts(("t/c14/m1/emotion", "I can't cope")), task_queue=kit.task_queue
+    )
+    [task] = await wait_for_tasks(loop, 1)
+    assert task.required == 2
+    # The same message sampled again for a crisis: only the crisis-trained may take it now.
+    await submit_item(
+        kit.client,
+        policy,
+        ItemRequest(
+            tenant_id="t",
+            conversation_id="c14",
+            message_id="m1",
+            sources=[Source.CRISIS],
+            crisis=True,
+        ),
+        task_queue=kit.task_queue,
+    )
+    for _ in range(100):
+        [task] = await loop.tasks()
+        if task.item.crisis:
+            break
+        await asyncio.sleep(0.05)
+    assert task.required == 1
+    assert (await loop.next_task("an-ben")).task is None
+    await label(loop, "an-dev", ["fear"])
+    await loop.flush()
+    assert (await loop.report()).gold == 1
+
+
+async def test_an_original_labeller_may_repeat_and_flag_while_the_item_is_adjudicated(
+    kit: LoopKit,
+) -> None:
+    policy = make_policy(deployment="adjudicated-repeat")
+    loop = await kit.start(policy)
+    items = texts(("t/c15/m1/emotion", "ugh, fine"), ("t/c15/m2/emotion", "whatever you say"))
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    first, _ = await disagree(loop, "an-ben", "an-cai")
+    tasks = await wait_for_tasks(loop, 2)
+    assert all(t.kind is TaskKind.ADJUDICATION for t in tasks)
+
+    # an-ben's client retries its submission: the task id is now the adjudication's.
+    repeated = await loop.submit("an-ben", first, ["anger"])
+    assert repeated.duplicate
+    with pytest.raises(AnnotationRefusedError) as changed:
+        await loop.submit("an-ben", first, ["fear"])
+    assert changed.value.kind == "AlreadyExists"
+    with pytest.raises(AnnotationRefusedError) as skipped:
+        await loop.skip("an-ben", first, "changed my mind")
+    assert skipped.value.kind == "FailedPrecondition"
+    flagged = await loop.flag("an-ben", first, "it stayed with me")
+    assert not flagged.duplicate
+    assert (await loop.flag("an-ben", first)).duplicate
+    [adjudication] = [t for t in await loop.tasks() if t.task_id == first]
+    assert adjudication.labels == {}
+    assert adjudication.flagged == [], "an-ben's flag is theirs, not the adjudicator's"
+
+    held = await take(loop, "an-ada")
+    await loop.submit("an-ada", held.task_id, ["anger"])
+    report = await report_when(loop, lambda r: r.gold == 1)
+    assert report.flags == 1
+
+
+async def test_a_senior_who_labelled_the_item_adjudicates_it_when_nobody_else_can(
+    kit: LoopKit,
+) -> None:
+    policy = make_policy(
+        deployment="senior-labelled",
+        annotators=[AnnotatorSpec(id="an-ada", senior=True), AnnotatorSpec(id="an-ben")],
+    )
+    loop = await kit.start(policy)
+    items = texts(("t/c16/m1/emotion", "ugh, fine"), ("t/c16/m2/emotion", "whatever you say"))
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    first, _ = await disagree(loop, "an-ada", "an-ben")
+    await wait_for_tasks(loop, 2)
+    # Not holding the adjudication, a repeat of her labels is a repeat ...
+    assert (await loop.submit("an-ada", first, ["anger"])).duplicate
+    # ... holding it, what she sends is the adjudication, whatever she chose before.
+    held = await take(loop, "an-ada")
+    assert held.kind is TaskKind.ADJUDICATION
+    assert held.task_id == first
+    settled = await loop.submit("an-ada", first, ["joy"])
+    assert not settled.duplicate
+    await report_when(loop, lambda r: r.gold == 1)
+    [gold] = kit.gold.read("ekman")
+    assert gold.labels == ["joy"]
+    assert gold.adjudicated
+
+
+GERMAN = [
+    TextItem(item_id="t/c17/m1/emotion", text="na toll", language="de"),
+    TextItem(item_id="t/c17/m2/emotion", text="wie auch immer", language="de"),
+]
+
+
+async def test_a_senior_adjudicates_only_items_in_their_languages(kit: LoopKit) -> None:
+    policy = make_policy(
+        deployment="adjudicate-de",
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True, languages=["en"]),
+            AnnotatorSpec(id="an-dev", senior=True, languages=["de"]),
+            AnnotatorSpec(id="an-ben", languages=["en", "de"]),
+            AnnotatorSpec(id="an-cai", languages=["de"]),
+        ],
+    )
+    loop = await kit.start(policy)
+    await submit_texts(kit.client, policy, GERMAN, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    await disagree(loop, "an-ben", "an-cai")
+    tasks = await wait_for_tasks(loop, 2)
+    assert all(t.kind is TaskKind.ADJUDICATION for t in tasks)
+
+    assert (await loop.next_task("an-ada")).task is None, "an-ada reads no German"
+    adjudication = await take(loop, "an-dev")
+    assert adjudication.kind is TaskKind.ADJUDICATION
+    assert adjudication.language == "de"
+
+
+async def test_without_a_senior_for_the_language_the_majority_settles(kit: LoopKit) -> None:
+    """Nobody able to adjudicate: majority; two annotators who disagree have none, so the items
+    are dropped, and still count in each annotator's agreement figures."""
+    policy = make_policy(
+        deployment="majority-de",
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True, languages=["en"]),
+            AnnotatorSpec(id="an-ben", languages=["de"]),
+            AnnotatorSpec(id="an-cai", languages=["de"]),
+        ],
+    )
+    loop = await kit.start(policy)
+    await submit_texts(kit.client, policy, GERMAN, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    await disagree(loop, "an-ben", "an-cai")
+
+    report = await report_when(loop, lambda r: r.dropped == 2)
+    assert await loop.tasks() == []
+    assert (await loop.next_task("an-ada")).task is None
+    assert report.batches[0].adjudicated == 2
+    exposure = {s.annotator_id: (s.items, s.agreed) for s in report.exposure}
+    assert exposure == {"an-ben": (2, 0), "an-cai": (2, 0)}
+    per_annotator = {s.annotator_id: (s.items, s.agreed) for s in report.batches[0].per_annotator}
+    assert per_annotator == {"an-ben": (2, 0), "an-cai": (2, 0)}
+
+
+async def test_per_annotator_figures_count_the_items_sent_to_adjudication(kit: LoopKit) -> None:
+    policy = make_policy(deployment="per-annotator", batch_size=4)
+    loop = await kit.start(policy)
+    items = texts(*((f"t/c18/m{n}/emotion", text) for n, text in enumerate("abcd", start=1)))
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 4)
+    # an-ben and an-cai agree on one item of four.
+    ben = [["anger"], ["joy"], ["fear"], ["sadness"]]
+    cai = [["joy"], ["anger"], ["sadness"], ["sadness"]]
+    ids = [await label(loop, "an-ben", labels) for labels in ben]
+    assert [await label(loop, "an-cai", labels) for labels in cai] == ids
+
+    report = await report_when(loop, lambda r: bool(r.batches))
+    [batch] = report.batches
+    assert batch.alpha is not None
+    assert batch.alpha < policy.threshold
+    assert (batch.gold, batch.adjudicated) == (1, 3)
+    per_annotator = {s.annotator_id: (s.items, s.agreed) for s in batch.per_annotator}
+    assert per_annotator == {"an-ben": (4, 1), "an-cai": (4, 1)}
+
+
+async def test_items_dropped_without_a_majority_count_against_exposure(kit: LoopKit) -> None:
+    policy = make_policy(deployment="majority-drop", adjudication_by="majority")
+    loop = await kit.start(policy)
+    items = texts(("t/c20/m1/emotion", "ugh, fine"), ("t/c20/m2/emotion", "whatever you say"))
+    await submit_texts(kit.client, policy, items, task_queue=kit.task_queue)
+    await wait_for_tasks(loop, 2)
+    await disagree(loop, "an-ben", "an-cai")
+
+    report = await report_when(loop, lambda r: r.dropped == 2)
+    assert report.gold == 0
+    exposure = {s.annotator_id: (s.band, s.items, s.agreed) for s in report.exposure}
+    assert exposure == {
+        "an-ben": (ExposureBand.FRESH, 2, 0),
+        "an-cai": (ExposureBand.FRESH, 2, 0),
+    }
+
+
+async def test_a_correction_after_the_labels_joins_the_gold_labels_provenance(
+    kit: LoopKit,
+) -> None:
+    policy = make_policy(deployment="late-correction")
+    loop = await kit.start(policy)
+    await submit_texts(
+        kit.client,
+        policy,
+        texts(("t/c19/m1/emotion", "I miss her so much")),
+        task_queue=kit.task_queue,
+    )
+    await wait_for_tasks(loop, 1)
+    await label(loop, "an-ada", ["sadness"])
+    await label(loop, "an-ben", ["sadness"])
+    # Labelled, waiting for its batch: the specialist's correction arrives now.
+    correction = ItemRequest(
+        tenant_id="t",
+        conversation_id="c19",
+        message_id="m1",
+        sources=[Source.CORRECTION],
+        candidate_labels=["sadness", "fear"],
+    )
+    await submit_item(kit.client, policy, correction, task_queue=kit.task_queue)
+    await loop.flush()
+    [gold] = kit.gold.read("ekman")
+    assert gold.candidate_labels == ["sadness", "fear"]
+    assert gold.source == "random", "why it was sampled first"
+    events = await kit.read_events("c19", until=EventType.ANNOTATION_GOLD_RECORDED)
+    [recorded] = [e for e in events if e.type == EventType.ANNOTATION_GOLD_RECORDED]
+    assert recorded.data["candidate_labels"] == ["sadness", "fear"]
+    assert recorded.data["sources"] == ["random", "correction"]
+
+    # Once the gold label is recorded, a correction changes nothing (it is recorded once).
+    await submit_item(kit.client, policy, correction, task_queue=kit.task_queue)
+    assert (await loop.flush()).batches == 0
+    assert kit.gold.count("ekman") == 1

@@ -16,7 +16,8 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -58,6 +59,18 @@ class AnnotationRefusedError(WarmlineError):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+class AnnotationUnavailableError(AnnotationRefusedError):
+    """An update failed because an activity it waits on could not reach its backend (Redis, for
+    the wellness view `next_task` reads) through its retries: `Rejected.UNAVAILABLE`, retry later.
+    `detail` is the activity and its error, for the server's log, not the caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            Rejected.UNAVAILABLE, "a store the annotation loop reads is unreachable; retry"
+        )
+        self.detail = detail
 
 
 async def start_loop(client: Client, policy: AnnotationPolicy, *, task_queue: str) -> LoopHandle:
@@ -188,6 +201,10 @@ class AnnotationLoop:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
                 raise AnnotationRefusedError(cause.type, cause.message) from None
+            if isinstance(cause, ActivityError) and _unreachable(cause):
+                raise AnnotationUnavailableError(
+                    f"{cause.activity_type}: {cause.cause or cause}"
+                ) from error
             raise
         raise AssertionError("unreachable: tenacity re-raises the last attempt's error")
 
@@ -199,6 +216,24 @@ ROLLOVER_WAIT_S = 30.0
 def _rolling_over(error: BaseException) -> bool:
     cause = error.cause if isinstance(error, WorkflowUpdateFailedError) else None
     return isinstance(cause, ApplicationError) and cause.type == Rejected.UNAVAILABLE
+
+
+UNREACHABLE_ERRORS = frozenset({"ConnectionError", "TimeoutError"})
+"""Error types an activity reports for a backend it cannot reach: redis-py's and Python's
+`ConnectionError` and `TimeoutError` (a failed activity carries its exception's class name)."""
+
+
+def _unreachable(error: ActivityError) -> bool:
+    """The activity gave up on a backend: it timed out, or failed to connect or to be answered;
+    any other activity failure is a fault of ours and stays an error."""
+    cause = error.cause
+    while cause is not None:
+        if isinstance(cause, ActivityTimeoutError) or (
+            isinstance(cause, ApplicationError) and cause.type in UNREACHABLE_ERRORS
+        ):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 _REFUSALS = {

@@ -26,7 +26,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
-from warmline.annotation.client import AnnotationLoop, AnnotationRefusedError
+from warmline.annotation.client import (
+    AnnotationLoop,
+    AnnotationRefusedError,
+    AnnotationUnavailableError,
+)
 from warmline.annotation.model import (
     MAX_LABELS,
     MAX_REASON_CHARS,
@@ -318,6 +322,8 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
     if isinstance(error, NotServedError):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, error.message)
+    if isinstance(error, AnnotationUnavailableError):
+        log.warning("annotation loop backend unreachable: %s", error.detail)
     if isinstance(error, AnnotationRefusedError):
         await context.abort(STATUS_OF.get(error.kind, grpc.StatusCode.INTERNAL), error.message)
     if isinstance(error, RPCError) and error.status in TRANSIENT_TEMPORAL:
