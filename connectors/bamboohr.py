@@ -169,6 +169,7 @@ class BambooHRConnector(Connector):
 
     type_name: ClassVar[str] = "bamboohr"
     Settings: ClassVar[type[BaseModel]] = BambooHRSettings
+    required_secrets: ClassVar[tuple[str, ...]] = ("api_key",)
     settings: BambooHRSettings
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:

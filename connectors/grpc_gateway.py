@@ -17,7 +17,7 @@ import hmac
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Final
@@ -67,6 +67,10 @@ KEEPALIVE: Final = (
 """Ping idle subscribers so a process that vanished without closing its socket is noticed."""
 
 Context = grpc.aio.ServicerContext[pb.SubscribeRequest, pb.Delivery]
+
+
+def _is_token(name: str) -> bool:
+    return name == TOKEN_SECRET or name.startswith(f"{TOKEN_SECRET}.")
 
 
 class GatewayConfigError(WarmlineError):
@@ -291,6 +295,16 @@ class GrpcGatewayConnector(Connector):
     Settings = GrpcGatewaySettings
     settings: GrpcGatewaySettings
 
+    @classmethod
+    @override
+    def secrets_problem(cls, names: Collection[str]) -> str | None:
+        if any(_is_token(name) for name in names):
+            return None
+        return (
+            f"needs a `{TOKEN_SECRET}` secret, or `{TOKEN_SECRET}.<connector_name>` per connector "
+            f"process (found: {', '.join(sorted(names)) or 'none'})"
+        )
+
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
         self.port: int | None = None
@@ -308,11 +322,9 @@ class GrpcGatewayConnector(Connector):
     @override
     async def start(self) -> None:
         secrets = dict(self.context.secrets)
-        if not any(n == TOKEN_SECRET or n.startswith(f"{TOKEN_SECRET}.") for n in secrets):
-            raise GatewayConfigError(
-                f"connector {self.context.name!r} (grpc) needs a `{TOKEN_SECRET}` secret, or "
-                f"`{TOKEN_SECRET}.<connector_name>` per connector process"
-            )
+        problem = self.secrets_problem(secrets)
+        if problem is not None:
+            raise GatewayConfigError(f"connector {self.context.name!r} (grpc) {problem}")
         self._hub = _Hub()
         self._slots = asyncio.Semaphore(self.settings.max_in_flight)
         server = grpc.aio.server(options=KEEPALIVE)

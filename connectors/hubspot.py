@@ -210,6 +210,7 @@ class HubSpotConnector(Connector):
         "ticket_properties": (EventType.CONVERSATION_ESCALATED,),
         "note_template": (EventType.HANDOFF_ACCEPTED,),
     }
+    required_secrets: ClassVar[tuple[str, ...]] = ("access_token",)
     settings: HubSpotSettings
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:

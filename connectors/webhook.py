@@ -183,6 +183,7 @@ class WebhookConnector(Connector):
     template_settings: ClassVar[Mapping[str, tuple[EventType, ...]]] = {
         "payload_template": _OUTBOUND
     }
+    required_secrets: ClassVar[tuple[str, ...]] = ("signing_secret",)
     settings: WebhookSettings
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:

@@ -49,6 +49,12 @@ def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
             where = ("connectors", index, "settings")
             diagnostics.extend(located(path, error, where, connector_type.Settings))
             continue
+        problem = connector_type.secrets_problem(list(entry.secrets))
+        if problem is not None:
+            key = "secrets" if entry.secrets else "type"
+            secrets_at: tuple[int | str, ...] = ("connectors", index, key)
+            message = f"{dotted(secrets_at)}: {entry.type} {problem}"
+            diagnostics.append(at_key(path, secrets_at, message))
         template_problems = _settings_template(path, index, entry)
         diagnostics.extend(template_problems)
         if not template_problems:

@@ -9,7 +9,7 @@ committing offsets and shutting down cleanly.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -133,9 +133,26 @@ class Connector:
     them, or `payload_template`, a template file's path) → the event types each renders.
     `warmline validate` reports a field one reads that none of those events has."""
 
+    required_secrets: ClassVar[tuple[str, ...]] = ()
+    """The names under `secrets:` the connector cannot run without; `warmline validate` reports
+    one that is missing (with a did-you-mean for a misspelt one)."""
+
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         self.settings = settings
         self.context = context
+
+    @classmethod
+    def secrets_problem(cls, names: Collection[str]) -> str | None:
+        """Why a configuration's secret `names` cannot run this connector, or None; override it
+        for a rule `required_secrets` cannot say."""
+        from warmline.config.loader import suggest
+
+        missing = [name for name in cls.required_secrets if name not in names]
+        if not missing:
+            return None
+        hint = suggest(missing[0], sorted(set(names) - set(cls.required_secrets)))
+        close = hint if hint.startswith("; did you mean") else ""
+        return f"needs the secret {missing[0]} under `secrets:`{close}"
 
     def secret(self, name: str) -> str:
         """A secret from the configuration's `secrets:`; `MissingSecretError` when it is absent."""

@@ -171,3 +171,28 @@ def test_reads_a_template_guards_are_left_alone(tmp_path: Path) -> None:
     )
     config = variant(tmp_path, 'content: "{{ data.reason }}"', guarded)
     assert problems(config) == []
+
+
+def test_a_misspelt_secret_is_reported_at_validate_not_at_start(tmp_path: Path) -> None:
+    config = variant(
+        tmp_path, "access_token: ${HARBOUR_HUBSPOT_TOKEN}", "acess_token: ${HARBOUR_HUBSPOT_TOKEN}"
+    )
+    at = line_of(config, "acess_token")
+    assert problems(config) == [
+        f"{config}:{at}:7: connectors[0].secrets: hubspot needs the secret access_token under "
+        "`secrets:`; did you mean 'acess_token'?"
+    ]
+
+
+def test_a_gateway_needs_a_token_secret(tmp_path: Path) -> None:
+    config = variant(
+        tmp_path,
+        "  - name: claims-system\n",
+        GATEWAY.replace("99999", "7070").replace("0s", "30s").replace("token:", "tokn:")
+        + "  - name: claims-system\n",
+    )
+    at = line_of(config, "tokn:")
+    assert problems(config) == [
+        f"{config}:{at}:7: connectors[2].secrets: grpc needs a `token` secret, or "
+        "`token.<connector_name>` per connector process (found: tokn)"
+    ]
