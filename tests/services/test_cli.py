@@ -105,3 +105,43 @@ def test_a_state_dir_that_is_a_file_is_refused_before_anything_starts(tmp_path: 
         assert "is a file" in result.stderr
         assert "Traceback" not in result.stderr + result.stdout
     assert taken.read_text(encoding="utf-8") == "{}"
+
+
+def test_a_pid_reused_by_another_process_is_neither_the_service_nor_stopped(
+    tmp_path: Path,
+) -> None:
+    """After a crash or a reboot the recorded pid may be someone else's: `down` must not kill it
+    and `up` must not report a dead address as running."""
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        state_dir = tmp_path / "state"
+        state_dir.mkdir()
+        entry = {"pid": other.pid, "address": "redis://127.0.0.1:1/0", "log": "x", "started": 1}
+        (state_dir / "services.json").write_text(json.dumps({"services": {"redis": entry}}))
+        down = warmline("services", "down", "--state-dir", str(state_dir), cwd=tmp_path)
+        assert down.returncode == 0, down.stderr
+        assert other.poll() is None, "an unrelated process was killed"
+        assert "nothing was running" in down.stderr, down.stderr
+        (state_dir / "services.json").write_text(json.dumps({"services": {"redis": entry}}))
+        up = warmline(
+            "services",
+            "up",
+            "--only",
+            "redis",
+            "--embedded",
+            "--json",
+            "--state-dir",
+            str(state_dir),
+            cwd=tmp_path,
+        )
+        try:
+            assert up.returncode == 0, up.stderr
+            address = json.loads(up.stdout)["redis"]
+            assert address != entry["address"]
+            assert redis.Redis.from_url(address).ping()
+        finally:
+            warmline("services", "down", "--state-dir", str(state_dir), cwd=tmp_path)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from warmline.services.base import ServiceName
 from warmline.services.local import Endpoints, start_service
-from warmline.services.process import pid_alive, stop_pid
+from warmline.services.process import pid_alive, started_at, stop_pid
 
 STATE_FILE = "services.json"
 
@@ -19,6 +19,15 @@ class _Entry(BaseModel):
     pid: int
     address: str
     log: str
+    started: int | None = None
+    """The process's start time (`started_at`); None in state files written before it was kept."""
+
+    def running(self) -> bool:
+        """Whether the recorded process still runs: after a crash or a reboot its pid may belong
+        to another process, which must be neither reported as the service nor stopped."""
+        if not pid_alive(self.pid):
+            return False
+        return self.started is None or started_at(self.pid) == self.started
 
 
 class _State(BaseModel):
@@ -53,13 +62,14 @@ def start_detached(
     state_dir = state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
     state = _read(state_dir)
-    live = {name: e for name, e in state.services.items() if pid_alive(e.pid)}
+    live = {name: e for name, e in state.services.items() if e.running()}
     for name in sorted(only - set(live)):
         service = start_service(name, state_dir, embedded=embedded, persist=True)
         live[name] = _Entry(
             pid=service.process.pid,
             address=service.address,
             log=str(service.process.log_path),
+            started=started_at(service.process.pid),
         )
         _write(state_dir, _State(services=live))
     _write(state_dir, _State(services=live))
@@ -79,7 +89,7 @@ def stop_detached(*, state_dir: Path | None) -> list[str]:
     state = _read(state_dir)
     stopped = []
     for name, entry in sorted(state.services.items()):
-        if pid_alive(entry.pid):
+        if entry.running():
             stop_pid(entry.pid)
             stopped.append(name.value)
     (state_dir / STATE_FILE).unlink(missing_ok=True)

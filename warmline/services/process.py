@@ -103,6 +103,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def started_at(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (`/proc/<pid>/stat`, field 22); None
+    when it is gone or the system has no /proc. With the pid it names one process: a pid is
+    reused, a pid and its start time are not (until a reboot resets the ticks, a reused pid
+    starting at the very same tick is all but impossible)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
 def stop_pid(pid: int, grace: float = 10.0) -> None:
     """Stop the session led by `pid`: SIGTERM, then SIGKILL after `grace` seconds."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
