@@ -50,6 +50,29 @@ def test_shipped_scenario_passes(path: Path, embedded_services: Endpoints) -> No
     assert report.passed, (failed, report.run.step_errors)
 
 
+def test_without_the_break_the_offer_reaches_the_worker(embedded_services: Endpoints) -> None:
+    """break-now-stops-offers tests the break: played without its `break_now` and `end_break`,
+    sp-olu's decline sends the offer to sp-jonas at once, and the scenario fails."""
+    from warmline.simulate.scenario import LoadedScenario
+
+    loaded = load_scenario(ROOT / "examples" / "scenarios" / "break-now-stops-offers.yaml")
+    kept = [s for s in loaded.scenario.steps if s.kind not in {"break_now", "end_break"}]
+    assert len(kept) == len(loaded.scenario.steps) - 2
+    unbroken = loaded.scenario.model_copy(update={"steps": kept})
+    report = run_scenario(
+        LoadedScenario(unbroken, loaded.document, loaded.config),
+        kafka=embedded_services.kafka,
+        redis=embedded_services.redis,
+    )
+    assert not report.passed
+    no_offer = next(
+        r
+        for r in report.results
+        if r.expectation.negated and r.expectation.data == {"specialist": "sp-jonas"}
+    )
+    assert (no_offer.passed, no_offer.detail) == (False, "happened at 20s")
+
+
 def simulate(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(WARMLINE), "simulate", *map(str, args)],
@@ -100,7 +123,12 @@ expect:
     report = json.loads(as_json.stdout)
     assert report["passed"] is False
     assert [e["passed"] for e in report["expectations"]] == [True, False]
-    assert report["step_errors"][0]["kind"] == "accept"
+    # Numbered from 1 as in the text ("✗ step 2"); no `data` echoed where none was asked for.
+    assert [(e["step"], e["kind"]) for e in report["step_errors"]] == [(2, "accept")]
+    assert report["expectations"][1]["expect"] == {
+        "event": "io.warmline.handoff.completed.v1",
+        "within": "1m",
+    }
     started = next(e for e in report["timeline"] if e["subject"] == "c1")
     assert started == {
         "type": "io.warmline.conversation.started.v1",

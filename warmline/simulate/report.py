@@ -23,9 +23,15 @@ DATA_SHOWN = 90
 @dataclass(frozen=True)
 class StepError:
     index: int
+    """From 0, into the scenario's `steps`; reports number steps from 1 (`number`)."""
     at: timedelta
     kind: str
     message: str
+
+    @property
+    def number(self) -> int:
+        """The step's number as reports show it, text and `--json` alike: the first is 1."""
+        return self.index + 1
 
 
 @dataclass
@@ -43,6 +49,9 @@ class Result:
     expectation: Expectation
     passed: bool
     detail: str
+    exposure_minutes: float | None = None
+    """For a wellness expectation whose view was read, the exposure it held, unrounded (the
+    detail rounds it to a tenth of a minute)."""
 
 
 @dataclass(frozen=True)
@@ -68,16 +77,9 @@ class Report:
                 }
                 for offset, event in self.run.events
             ],
-            "expectations": [
-                {
-                    "expect": _expect_json(r.expectation),
-                    "passed": r.passed,
-                    "detail": r.detail,
-                }
-                for r in self.results
-            ],
+            "expectations": [_result_json(r) for r in self.results],
             "step_errors": [
-                {"step": e.index, "at_s": _offset_s(e.at), "kind": e.kind, "error": e.message}
+                {"step": e.number, "at_s": _offset_s(e.at), "kind": e.kind, "error": e.message}
                 for e in self.run.step_errors
             ],
         }
@@ -138,13 +140,23 @@ def _check_wellness(
         if name in found and found[name] != wanted
     ]
     exposure = view.exposure_minutes
-    if check.exposure_at_least is not None and exposure < check.exposure_at_least:
-        wrong.append(f"exposure is {exposure:g}, below {check.exposure_at_least:g}")
-    if check.exposure_below is not None and exposure >= check.exposure_below:
-        wrong.append(f"exposure is {exposure:g}, not below {check.exposure_below:g}")
-    if wrong:
-        return Result(expectation, passed=False, detail="; ".join(wrong))
-    return Result(expectation, passed=True, detail=f"exposure {exposure:g} min")
+    low, high = check.exposure_at_least, check.exposure_below
+    if low is not None and exposure < low:
+        wrong.append(f"exposure is {_minutes(exposure, low)}, below {low:g}")
+    if high is not None and exposure >= high:
+        wrong.append(f"exposure is {_minutes(exposure, high)}, not below {high:g}")
+    passed = not wrong
+    detail = "; ".join(wrong) if wrong else f"exposure {_minutes(exposure)} min"
+    return Result(expectation, passed=passed, detail=detail, exposure_minutes=exposure)
+
+
+def _minutes(exposure: float, bound: float | None = None) -> str:
+    """Exposure to a tenth of a minute (it comes from real times, milliseconds included), or to
+    six significant digits where the tenth would look equal to the bound it missed."""
+    shown = round(exposure, 1)
+    if bound is not None and shown == bound:
+        return f"{exposure:g}"
+    return f"{shown:g}"
 
 
 def _check(
@@ -185,13 +197,27 @@ def _check(
     return Result(expectation, passed=False, detail=f"no {_short(wanted.value)} event at all")
 
 
+def _result_json(result: Result) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "expect": _expect_json(result.expectation),
+        "passed": result.passed,
+        "detail": result.detail,
+    }
+    if result.exposure_minutes is not None:
+        shown["exposure_minutes"] = result.exposure_minutes
+    return shown
+
+
 def _expect_json(expectation: Expectation) -> dict[str, Any]:
+    """The expectation as written: no `data` when it asks for none, `within` as a duration."""
     if expectation.wellness is not None:
         check = expectation.wellness
         return {
             "wellness": {"worker": check.worker, "at": format_duration(check.at), **check.wanted()}
         }
-    shown = expectation.model_dump(mode="json", exclude_none=True, exclude={"within"})
+    shown = expectation.model_dump(mode="json", exclude_none=True, exclude={"within", "data"})
+    if expectation.data:
+        shown["data"] = expectation.data
     if expectation.within is not None:
         shown["within"] = format_duration(expectation.within)
     return shown
@@ -216,7 +242,7 @@ def _short(event_type: str) -> str:
 
 
 def step_label(index: int, at: timedelta, kind: str) -> str:
-    """How a step is named in a report: its number, moment and kind."""
+    """How a step is named in a report: its number (from 1, as in `--json`), moment and kind."""
     return f"{index + 1} (at {_offset_s(at):g}s, {kind})"
 
 

@@ -7,13 +7,21 @@ scenario is reported the way a bad configuration is, never with a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 from rapidfuzz import process
 
@@ -23,10 +31,40 @@ from warmline.config.model import WarmlineConfig
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
 from warmline.events import EventType
+from warmline.events.catalog import data_model
 from warmline.wellness.policy import MAX_NOTE_CHARACTERS
 
 API_VERSION = "warmline/v1"
 KIND = "Scenario"
+
+MAX_SCENARIO_TIME = timedelta(hours=24)
+"""The latest a step, a wellness check or a `within` may be. Time skipping is not free: the
+runner skips in steps of at most two minutes and lets the worker settle after each, so a quiet
+hour still costs seconds of real time (`within: 12h` took two minutes), and a scenario of days
+would run for many minutes."""
+
+
+def _within_the_bound(value: timedelta) -> timedelta:
+    if value > MAX_SCENARIO_TIME:
+        raise PydanticCustomError(
+            "scenario_too_long",
+            "{value} is past {bound}, the longest a scenario may run: every simulated hour costs "
+            "real time (a quiet 12h takes about two minutes); split a longer story into "
+            "several scenarios",
+            {"value": _hours(value), "bound": _hours(MAX_SCENARIO_TIME)},
+        )
+    return value
+
+
+def _hours(value: timedelta) -> str:
+    """A duration of a day or more in hours, as `at` and `within` are mostly written: `24h1s`,
+    `48h` (`format_duration` says `1d1s`, `2d`)."""
+    hours, rest = divmod(value, timedelta(hours=1))
+    return f"{hours}h{format_duration(rest) if rest else ''}"
+
+
+ScenarioTime = Annotated[Duration, AfterValidator(_within_the_bound)]
+"""A moment of the scenario, from its start: at most `MAX_SCENARIO_TIME`."""
 
 
 class _Model(BaseModel):
@@ -189,7 +227,7 @@ STEP_KINDS = (
 class Step(_Model):
     """At `at` after the scenario starts, exactly one action happens."""
 
-    at: Duration
+    at: ScenarioTime
     message: MessageStep | None = None
     accept: OfferStep | None = None
     decline: DeclineStep | None = None
@@ -245,7 +283,7 @@ class WellnessCheck(_Model):
     """A worker's wellness state (their Redis view, what routing reads) at `at`."""
 
     worker: str
-    at: Duration
+    at: ScenarioTime
     """From the scenario's start; the state after the steps at that moment."""
     in_shift: bool | None = None
     on_break: bool | None = None
@@ -295,7 +333,7 @@ class Expectation(_Model):
     subject: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     """A subset the event's data must contain (nested mappings match as subsets too)."""
-    within: Duration | None = None
+    within: ScenarioTime | None = None
     """Measured from the scenario's start."""
 
     _check_types = field_validator("event", "not_event", mode="before")(_event_type)
@@ -307,7 +345,8 @@ class Expectation(_Model):
             raise PydanticCustomError(
                 "expectation_kind", "an expectation needs exactly one of event, not_event, wellness"
             )
-        if self.wellness is not None and (self.subject or self.data or self.within):
+        # Given at all, even empty (`data: {}`, `within: 0s`): a wellness check has no use for them.
+        if self.wellness is not None and self.model_fields_set & {"subject", "data", "within"}:
             raise PydanticCustomError(
                 "expectation_kind",
                 "a wellness expectation takes worker, at and the state to check "
@@ -435,19 +474,25 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
     return LoadedScenario(scenario, document, config)
 
 
-Report = Callable[[PathKey, str], None]
+class Report(Protocol):
+    def __call__(self, loc: PathKey, message: str, *, key: bool = False) -> None:
+        """Record a problem at `loc`; with `key`, `loc` ends with a key that should not be there:
+        the position is the key's and the message names the mapping holding it."""
 
 
 def _cross_check(
     scenario: Scenario, document: SourceDocument, config: WarmlineConfig
 ) -> list[Diagnostic]:
-    """What only the configuration can tell: known people (the supervisors are always the
-    configuration's), queues and labels, moods on the scale, steps in time order."""
+    """What only the configuration or the scenario as a whole can tell: known people (the
+    supervisors are always the configuration's), queues and labels, moods on the scale, steps in
+    time order about conversations already started, expectations about those conversations and
+    people with data keys their event has."""
     problems: list[Diagnostic] = []
 
-    def report(loc: PathKey, message: str) -> None:
-        line, column = document.locate(loc)
-        problems.append(Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}"))
+    def report(loc: PathKey, message: str, *, key: bool = False) -> None:
+        line, column = document.locate(loc, at_key=key)
+        where = loc[:-1] if key else loc
+        problems.append(Diagnostic(document.path, line, column, f"{dotted(where)}: {message}"))
 
     specialists = _unique(
         "specialist", "specialists", scenario.specialists, config.routing.specialists, report
@@ -455,24 +500,38 @@ def _cross_check(
     annotators = _unique(
         "annotator", "annotators", scenario.annotators, config.annotation.annotators, report
     )
+    queues = [q.name for q in config.routing.queues]
+    if config.triage.crisis.queue not in queues:
+        queues.append(config.triage.crisis.queue)
+    # Each conversation's first message: the step that starts it.
+    firsts: dict[str, int] = {}
+    for index, step in enumerate(scenario.steps):
+        if isinstance(step.action, MessageStep):
+            firsts.setdefault(step.action.conversation, index)
     known = _Known(
         specialists=specialists,
         annotators=annotators,
         supervisors=[s.id for s in config.routing.supervisors],
-        queues=[q.name for q in config.routing.queues],
+        queues=queues,
         labels=list(config.annotation.taxonomy.label_set),
         scale=(config.wellness.checkins.scale.min, config.wellness.checkins.scale.max),
+        conversations=list(firsts),
+        deployment=config.metadata.name,
     )
     previous = timedelta()
     for index, step in enumerate(scenario.steps):
         if step.at < previous:
             report(("steps", index, "at"), "steps must be in time order")
         previous = max(previous, step.at)
-        _check_step(("steps", index, step.kind), step.action, known, report)
+        where: PathKey = ("steps", index, step.kind)
+        _check_step(where, step.action, known, report)
+        _check_started(where, index, step.action, firsts, report)
     for index, expectation in enumerate(scenario.expect):
         check = expectation.wellness
         if check is not None:
-            known.worker(("expect", index, "wellness", "worker"), check.worker, report)
+            _check_wellness(("expect", index, "wellness"), check, known, report)
+        elif expectation.type is not None:
+            _check_event(("expect", index), expectation, expectation.type, known, report)
     return problems
 
 
@@ -506,11 +565,27 @@ class _Known:
     queues: list[str]
     labels: list[str]
     scale: tuple[int, int]
+    conversations: list[str]
+    """The conversations the scenario's `message` steps start."""
+    deployment: str
+    """The configuration's name: the subject of the annotation loop's own events."""
+
+    @property
+    def workers(self) -> list[str]:
+        return [*self.specialists, *self.annotators]
 
     def worker(self, loc: PathKey, worker: str, report: Report) -> None:
-        workers = [*self.specialists, *self.annotators]
-        if worker not in workers:
-            report(loc, f"unknown worker {worker!r}{suggest(worker, workers)}")
+        if worker not in self.workers:
+            report(loc, f"unknown worker {worker!r}{suggest(worker, self.workers)}")
+
+    def ids(self, kind: str) -> list[str]:
+        """The ids of a kind of `_REFERENCES`."""
+        return {
+            "specialist": self.specialists,
+            "supervisor": self.supervisors,
+            "queue": self.queues,
+            "worker": self.workers,
+        }[kind]
 
 
 def _check_step(where: PathKey, action: StepAction, known: _Known, report: Report) -> None:
@@ -539,6 +614,120 @@ def _check_step(where: PathKey, action: StepAction, known: _Known, report: Repor
                 hint = suggest(label, known.labels)
                 message = f"label {label!r} is not in the taxonomy{hint}"
                 report((*where, "labels", position), message)
+
+
+def _check_started(
+    where: PathKey, index: int, action: StepAction, firsts: dict[str, int], report: Report
+) -> None:
+    """A step about a conversation comes after the `message` step that starts it: the runner
+    could only fail it, after playing everything before it."""
+    conversation = getattr(action, "conversation", None)
+    if isinstance(action, MessageStep) or not isinstance(conversation, str):
+        return
+    first = firsts.get(conversation)
+    if first is None:
+        hint = suggest(conversation, list(firsts))
+        message = f"conversation {conversation!r} is never started (no message step names it){hint}"
+        report((*where, "conversation"), message)
+    elif first > index:
+        message = (
+            f"conversation {conversation!r} starts only at steps[{first}], its first message; "
+            "a step about it must come after that"
+        )
+        report((*where, "conversation"), message)
+
+
+def _check_wellness(where: PathKey, check: WellnessCheck, known: _Known, report: Report) -> None:
+    known.worker((*where, "worker"), check.worker, report)
+    low, high = check.exposure_at_least, check.exposure_below
+    if low is not None and high is not None and low >= high:
+        message = (
+            f"must be above exposure_at_least ({low:g}): no exposure is at least {low:g} "
+            f"and below {high:g}"
+        )
+        report((*where, "exposure_below"), message)
+
+
+_REFERENCES: dict[str, str] = {
+    "specialist": "specialist",
+    "specialist_id": "specialist",
+    "supervisor": "supervisor",
+    "supervisor_id": "supervisor",
+    "assigned_by": "supervisor",
+    "wellness_leads": "supervisor",
+    "queue": "queue",
+    "from_queue": "queue",
+    "to_queue": "queue",
+    "off_queues": "queue",
+    "queues": "queue",
+    "worker_id": "worker",
+}
+"""Event data keys whose values (or list items) name someone or a queue of the configuration or
+the scenario's roster, and what they name."""
+
+_WORKER_SUBJECTS = frozenset(
+    {EventType.INBOUND_AVAILABILITY_CHANGED, EventType.INBOUND_SHIFT_SCHEDULED}
+)
+"""Event types besides the wellness ones whose subject is a worker id."""
+
+
+def _check_event(
+    where: PathKey,
+    expectation: Expectation,
+    event_type: EventType,
+    known: _Known,
+    report: Report,
+) -> None:
+    """An event expectation names a subject the scenario can produce and only data keys of the
+    event type's model, with the values of references known: a typo would otherwise match no
+    event, and a `not_event` would pass whatever happened."""
+    subject = expectation.subject
+    if subject is not None:
+        _check_subject((*where, "subject"), subject, event_type, known, report)
+    fields = list(data_model(event_type).model_fields)
+    for name, value in expectation.data.items():
+        if name not in fields:
+            hint = suggest(name, fields)
+            message = f"unknown key {name!r}: {event_type.value} has no such data{hint}"
+            report((*where, "data", name), message, key=True)
+            continue
+        kind = _REFERENCES.get(name)
+        if kind == "specialist" and event_type is EventType.INBOUND_AVAILABILITY_CHANGED:
+            kind = "worker"
+        if kind is not None:
+            _check_reference((*where, "data", name), kind, value, known, report)
+
+
+def _check_subject(
+    loc: PathKey, subject: str, event_type: EventType, known: _Known, report: Report
+) -> None:
+    family = event_type.value.removeprefix("io.warmline.").split(".")[0]
+    if family == "wellness" or event_type in _WORKER_SUBJECTS:
+        if subject not in known.workers:
+            hint = suggest(subject, known.workers)
+            message = f"unknown worker {subject!r} (a wellness event's subject is a worker){hint}"
+            report(loc, message)
+        return
+    if family == "model":
+        return  # `<deployment>/<taxonomy>`, from retraining, which a scenario does not run
+    subjects = known.conversations
+    what = "a conversation a message step starts"
+    if family == "annotation":
+        subjects = [*subjects, known.deployment]
+        what += f" or the deployment {known.deployment!r}"
+    if subject not in subjects:
+        report(loc, f"{subject!r} is not {what}{suggest(subject, subjects)}")
+
+
+def _check_reference(loc: PathKey, kind: str, value: Any, known: _Known, report: Report) -> None:
+    """A name of a specialist, supervisor, queue or worker, or a list of them; null is left to
+    the match (an event may hold none)."""
+    ids = known.ids(kind)
+    if isinstance(value, list):
+        for position, item in enumerate(value):
+            _check_reference((*loc, position), kind, item, known, report)
+    elif isinstance(value, str) and value not in ids:
+        report(loc, f"unknown {kind} {value!r}{suggest(value, ids)}")
 
 
 # --- diagnostics ---------------------------------------------------------------------------------
