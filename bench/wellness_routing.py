@@ -82,7 +82,7 @@ from warmline.events.pump import read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
-from warmline.routing import strategy_named
+from warmline.routing import admission_named, strategy_named
 from warmline.runtime import build_provider, escalation_policy, roster_settings, wellness_policy
 from warmline.services import (
     Endpoints,
@@ -678,7 +678,11 @@ def team_roster(config: WarmlineConfig, team: Sequence[Member], strategy: str) -
         )
         for m in team
     ]
-    return roster_settings(config).model_copy(update={"members": members, "strategy": strategy})
+    # The TaskRouter-style strategies, the baselines here, ignore wellness, breaks included
+    # (docs/benchmarks.md); `wellness_aware` reads it, and stops offers on a break by itself.
+    reads_wellness = admission_named(strategy) is not None
+    changes = {"members": members, "strategy": strategy, "breaks_stop_offers": reads_wellness}
+    return roster_settings(config).model_copy(update=changes)
 
 
 async def run_day(

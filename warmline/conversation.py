@@ -162,6 +162,16 @@ class Carry(_Model):
     handoff: HandoffState | None = None
     escalations: int = 0
     handled_by: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    """Notes from earlier specialists (transfers and hand-backs) for the next handoff; empty in
+    carries written before it was kept, whose notes were the handoff's."""
+    last_escalation: Escalation | None = None
+    """The latest escalation, for the outcome, also once it ended (hand-back, completion); None
+    in carries written before it was kept, where it was `escalation`."""
+    survey_open: bool = False
+    """The specialist completed and the customer's satisfaction score is awaited."""
+    handoff_outcome: str | None = None
+    """The outcome of the last completed handoff."""
 
 
 class ConversationInput(_Model):

@@ -259,7 +259,13 @@ _TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".jinja2"})
 
 def is_crisis(request: HandoffRequest) -> bool:
     """A crisis escalation, or any crisis risk flag so far (a transfer after a crisis stays one)."""
-    return request.escalation.crisis or any(flag.is_crisis for flag in request.risk_flags)
+    return crisis_by(request.escalation, request.risk_flags)
+
+
+def crisis_by(escalation: Escalation, risk_flags: list[RiskFlag]) -> bool:
+    """A crisis escalation, or any crisis risk flag among `risk_flags`: `is_crisis` of a request
+    not built yet, so the conversation gives every crisis handoff its helplines."""
+    return escalation.crisis or any(flag.is_crisis for flag in risk_flags)
 
 
 def human_duration(duration: timedelta) -> str:

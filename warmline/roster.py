@@ -29,12 +29,31 @@ class RosterMember(_Model):
     crisis_trained: bool = False
 
 
+ConversationKey = tuple[str | None, str]
+"""A conversation as the roster knows it: its tenant (None when recorded before tenants were
+kept) and its id, which is unique only within the tenant."""
+
+
+def same_conversation(a: ConversationKey, b: ConversationKey) -> bool:
+    """Whether two keys name one conversation: the same id in the same tenant. A key without a
+    tenant (from a history recorded before the roster kept them) matches the id in any tenant,
+    as every key did then."""
+    (tenant_a, id_a), (tenant_b, id_b) = a, b
+    return id_a == id_b and (tenant_a is None or tenant_b is None or tenant_a == tenant_b)
+
+
 class Reservation(_Model):
     """An open offer holding one slot of a specialist's capacity."""
 
     offer_id: str
     specialist_id: str
     conversation_id: str
+    tenant_id: str | None = None
+    """The conversation's tenant (None in histories from before the field)."""
+
+    @property
+    def conversation(self) -> ConversationKey:
+        return (self.tenant_id, self.conversation_id)
 
 
 class MemberState(_Model):
@@ -43,14 +62,36 @@ class MemberState(_Model):
     id: str
     available: bool = True
     conversations: list[str] = Field(default_factory=list)
-    """Conversations the specialist owns."""
+    """Conversations the specialist owns (their ids; two tenants' may be alike)."""
     idle_since: datetime | None = None
     offers_received: int = 0
+    tenants: list[str | None] = Field(default_factory=list)
+    """The tenant of each of `conversations`, in order; shorter in states carried over from
+    before the field (their conversations have no tenant: `owned`)."""
+
+    @property
+    def owned(self) -> list[ConversationKey]:
+        """The conversations the specialist owns, keyed by tenant and id."""
+        tenants = [*self.tenants, *[None] * (len(self.conversations) - len(self.tenants))]
+        return list(zip(tenants, self.conversations, strict=True))
+
+    def owns(self, conversation: ConversationKey) -> bool:
+        return any(same_conversation(conversation, mine) for mine in self.owned)
+
+    def with_owned(self, owned: list[ConversationKey]) -> MemberState:
+        """This state with these conversations owned instead."""
+        return self.model_copy(
+            update={"conversations": [c for _, c in owned], "tenants": [t for t, _ in owned]}
+        )
 
 
 class RosterSettings(_Model):
     members: list[RosterMember]
     strategy: str = "longest_idle"
+    breaks_stop_offers: bool = True
+    """A worker on a break (their wellness view says so) gets no new offer under every strategy,
+    not only `wellness_aware`. Only the routing benchmark's TaskRouter-style baseline turns it
+    off, since that baseline is defined as ignoring wellness altogether."""
 
 
 class RosterInput(_Model):
@@ -106,6 +147,13 @@ class ReserveRequest(_Model):
     wellness: dict[str, WellnessFlags] = Field(default_factory=dict)
     """Members' wellness, read by the reserve activity (a workflow cannot read Redis); a member
     left out is fresh (no exposure, no break)."""
+    tenant_id: str | None = None
+    """The conversation's tenant: conversation ids are unique only within one (None in
+    histories from before the field)."""
+
+    @property
+    def conversation(self) -> ConversationKey:
+        return (self.tenant_id, self.conversation_id)
 
 
 class ReserveResult(_Model):
@@ -124,6 +172,12 @@ class AssignToRequest(_Model):
     crisis: bool = False
     wellness: WellnessFlags | None = None
     """The member's wellness, read by the assign activity; None is fresh (no break)."""
+    tenant_id: str | None = None
+    """The conversation's tenant (None in histories from before the field)."""
+
+    @property
+    def conversation(self) -> ConversationKey:
+        return (self.tenant_id, self.conversation_id)
 
 
 class AssignToResult(_Model):
@@ -154,8 +208,13 @@ class FreeRequest(_Model):
     specialist_id: str
     conversation_id: str
     tenant_id: str | None = None
-    """The conversation's tenant, to release the specialist's claim on it in the live view too
-    (None in histories from before the field)."""
+    """The conversation's tenant, which with the id names the conversation on the roster, and
+    to release the specialist's claim on it in the live view too (None in histories from before
+    the field)."""
+
+    @property
+    def conversation(self) -> ConversationKey:
+        return (self.tenant_id, self.conversation_id)
 
 
 class AvailabilityRequest(_Model):

@@ -111,6 +111,16 @@ def round_robin(candidates: Sequence[SpecialistState]) -> list[SpecialistState]:
     return sorted(candidates, key=lambda s: (s.offers_received, s.id))
 
 
+def not_on_break(admits: Admission | None) -> Admission:
+    """`admits` with a break stopping every new offer, whatever the strategy: the classic ones
+    admit everyone eligible, and "I need a break now" must take effect under them too."""
+
+    def admitted(request: RoutingRequest, s: SpecialistState) -> bool:
+        return not s.on_break and (admits is None or admits(request, s))
+
+    return admitted
+
+
 def wellness_admits(request: RoutingRequest, s: SpecialistState) -> bool:
     """Nobody on a break gets an offer; nobody over budget or rotated off intense queues gets one
     from an intense queue or the crisis lane; nobody at the consecutive-crisis cap gets a crisis."""

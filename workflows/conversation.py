@@ -72,7 +72,7 @@ with workflow.unsafe.imports_passed_through():
         escalation_workflow_id,
     )
     from warmline.events import DomainEvent, EventType, event_id
-    from warmline.handoff import HandoffPoint, HandoffRequest, HandoffTurn
+    from warmline.handoff import HandoffPoint, HandoffRequest, HandoffTurn, crisis_by
     from warmline.roster import FreeRequest
     from warmline.triage.types import (
         GOEMOTIONS_LABELS,
@@ -117,6 +117,10 @@ no second turn."""
 A_REPEATED_CORRECTION_IS_KEPT_ONCE = "a-repeated-correction-is-kept-once"
 """Patch marker: a triage correction equal to the last one (a client's retry) is neither kept nor
 published again."""
+A_COMPLETION_ENDS_THE_ESCALATION = "a-completion-ends-the-escalation"
+"""Patch marker: a specialist's `complete` ends the escalation, so the customer's messages during
+the satisfaction survey are screened for escalation again (a crisis escalates and closes the
+survey); before, nothing escalated after a completion."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -147,13 +151,17 @@ class ConversationWorkflow:
         self._trajectory: list[TrajectoryPoint] = list(carry.trajectory) if carry else []
         self._message_count = carry.message_count if carry else 0
         self._escalation: Escalation | None = carry.escalation if carry else None
-        """The escalation in force: set from the escalation until a hand-back to the AI."""
-        self._last_escalation = self._escalation
+        """The escalation in force: set from the escalation until a hand-back to the AI or the
+        specialist's completion."""
+        self._last_escalation = (carry.last_escalation or carry.escalation) if carry else None
         self._escalations = carry.escalations if carry else 0
         self._handoff: HandoffState | None = carry.handoff if carry else None
         self._handled_by: list[str] = list(carry.handled_by) if carry else []
-        self._notes: list[str] = list(self._handoff.notes) if self._handoff else []
-        """Notes from earlier specialists, passed on to the next handoff."""
+        self._notes: list[str] = list(
+            (carry.notes if carry else []) or (self._handoff.notes if self._handoff else [])
+        )
+        """Notes from every earlier specialist (transfers and hand-backs), passed on to the next
+        handoff."""
         self._seen: set[str] = {
             *(t.message_id for t in self._turns if t.role is Role.CUSTOMER),
             *(m.message_id for m in self._pending),
@@ -166,8 +174,10 @@ class ConversationWorkflow:
         """Answers waiting for their update handler to pick them up."""
         self._assignments: list[Assignment] = []
         self._notices: list[CrisisNotice] = []
-        self._survey_open = False
-        self._handoff_outcome: str | None = None
+        self._survey_open = carry.survey_open if carry else False
+        self._handoff_outcome: str | None = carry.handoff_outcome if carry else None
+        self._completed = self._survey_open
+        """The last escalation's specialist completed: the view still shows that escalation."""
         self._satisfaction: int | None = None
         self._unannounced: list[DomainEvent] = []
         """Events published with the next triage (or the close): `conversation.started`."""
@@ -381,6 +391,12 @@ class ConversationWorkflow:
     async def rate(self, rating: SatisfactionRating) -> None:
         """The customer's satisfaction score, asked for when a specialist completed the handoff."""
         async with self._lock:
+            if not self._completed:
+                # A message escalated while the rating waited: the survey closed, someone is needed.
+                raise _reject(
+                    "the survey closed: the conversation was escalated again",
+                    Rejection.FAILED_PRECONDITION,
+                )
             self._satisfaction = rating.score
             self._survey_open = False
             await self._publish(
@@ -563,7 +579,8 @@ class ConversationWorkflow:
                     )
                 ]
             )
-            self._record_escalation(escalation, [*handoff.notes, note])
+            self._notes = [*self._notes, note]
+            self._record_escalation(escalation)
             await self._route(escalation, exclude=[request.specialist_id])
 
     @transfer.validator
@@ -584,10 +601,15 @@ class ConversationWorkflow:
     async def hand_back(self, request: HandBackRequest) -> None:
         """Give the conversation back to the AI, which reads the note with the next message."""
         async with self._lock:
-            self._owned_by(request.specialist_id)
+            handoff = self._owned_by(request.specialist_id)
             await self._free(request.specialist_id)
             self._handoff = None
             self._escalation = None
+            self._notes = [
+                *self._notes,
+                f"{request.specialist_id} handed back to the AI from {handoff.queue}: "
+                f"{request.note}",
+            ]
             self._add_turn(
                 Turn(
                     role=Role.SPECIALIST,
@@ -618,6 +640,9 @@ class ConversationWorkflow:
             await self._free(request.specialist_id)
             self._handoff = None
             self._handoff_outcome = request.outcome
+            self._completed = True
+            if workflow.patched(A_COMPLETION_ENDS_THE_ESCALATION):
+                self._escalation = None
             await self._publish(
                 [
                     self._event(
@@ -660,7 +685,7 @@ class ConversationWorkflow:
             status=status,
             message_count=self._message_count,
             trajectory=self._trajectory,
-            escalation=self._escalation,
+            escalation=self._last_escalation if self._completed else self._escalation,
             turns=self._turns,
             owner=handoff.owner if handoff else None,
             handoff=handoff.package if handoff else None,
@@ -768,7 +793,9 @@ class ConversationWorkflow:
                 )
             )
         if escalation is not None:
-            self._record_escalation(escalation, self._handoff.notes if self._handoff else [])
+            # Someone is needed again: the survey about the last specialist is closed unanswered.
+            self._survey_open = False
+            self._record_escalation(escalation)
         if events:
             await self._publish(events)
         if escalation is not None:
@@ -781,11 +808,11 @@ class ConversationWorkflow:
             escalated=self._escalation is not None,
         )
 
-    def _record_escalation(self, escalation: Escalation, notes: list[str]) -> None:
+    def _record_escalation(self, escalation: Escalation) -> None:
         self._escalation = escalation
         self._last_escalation = escalation
+        self._completed = False
         self._escalations += 1
-        self._notes = notes
 
     async def _route(self, escalation: Escalation, *, exclude: list[str]) -> None:
         """When routing is configured, start the escalation that finds a specialist."""
@@ -838,7 +865,7 @@ class ConversationWorkflow:
         routing = params.policy.routing
         referrals = (
             routing.crisis.referrals_for(params.country)
-            if routing is not None and escalation.crisis
+            if routing is not None and crisis_by(escalation, flags)
             else []
         )
         rationale = next(
@@ -993,6 +1020,10 @@ class ConversationWorkflow:
             handoff=self._handoff,
             escalations=self._escalations,
             handled_by=self._handled_by,
+            notes=self._notes,
+            last_escalation=self._last_escalation,
+            survey_open=self._survey_open,
+            handoff_outcome=self._handoff_outcome,
         )
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:

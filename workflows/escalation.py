@@ -18,11 +18,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 from workflows.scope import execution_scope
 
@@ -63,8 +68,10 @@ with workflow.unsafe.imports_passed_through():
         OccupyRequest,
         ReleaseRequest,
         ReserveRequest,
+        ReserveResult,
     )
 
+T = TypeVar("T")
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Roster updates and events must happen: retry until they do.
 DURABLE_RETRY = RetryPolicy(
@@ -83,6 +90,17 @@ OFFERED_IS_NOT_NOBODY = "an-open-offer-restarts-the-nobody-clock"
 been offered the conversation. Before, the moment the queue would be given up for want of
 anybody stayed in the wake-up times after it passed, and the queue polled the roster on 1 ms
 timers until that offer was accepted or expired: hundreds of activities in a crisis lane."""
+CLEAN_UP_A_CANCEL = "clean-up-a-cancel-that-lands-during-an-activity"
+"""Patch marker: a cancel (the conversation ended) that lands while an activity runs is cleaned up
+after like one that lands while the escalation waits, and roster calls and event publishes are no
+longer interrupted by it: the cleanup waits for them, then releases what an interrupted reserve
+reserved and frees the slot an accept took (occupied or not yet). Before, `_announce` swallowed a
+cancel of the live-view update (the escalation went on offering for a customer who had left) and
+one during a roster call ended the workflow with no cleanup (a reservation or a slot leaked)."""
+SETTLE_DECLINES_AT_THE_END = "settle-declines-on-accept-and-cancel"
+"""Patch marker: declines that land with the winning accept, or before a cancel, are published and
+released before the escalation moves on. Before, the loop returned on the accept first and the
+decliner's roster reservation was never released (nor `offer.declined` published)."""
 MAX_WAIT_RETRY = timedelta(minutes=2)
 """Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
 
@@ -122,6 +140,12 @@ class EscalationWorkflow:
         self._assigned = 0
         self._nudged = False
         """A supervisor's offer arrived: the loop wakes to count its expiry in."""
+        self._in_flight: list[workflow.ActivityHandle[Any]] = []
+        """Calls a cancel must not interrupt, still running (see `_carried_through`)."""
+        self._reserving: workflow.ActivityHandle[ReserveResult] | None = None
+        """The roster's reserve under way; the cleanup releases what an interrupted one made."""
+        self._occupying = False
+        """The accept's roster `occupy` was sent (the cleanup frees its slot once it is done)."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -131,18 +155,10 @@ class EscalationWorkflow:
             else:
                 await self._queue_chain()
             await self._on_accept()
-        except asyncio.CancelledError:
-            # The conversation ended before anyone accepted: withdraw what is still offered.
-            self._status = EscalationStatus.CANCELLED
-            await self._close_open(OfferStatus.WITHDRAWN, "conversation closed")
-            accepted = self._accepted
-            if (
-                accepted is not None
-                and self._occupied
-                and not self._told
-                and workflow.patched(FREE_WHEN_CONVERSATION_GONE)
-            ):
-                await self._hand_back_slot(accepted)
+        except (asyncio.CancelledError, ActivityError) as error:
+            if not _cleans_up_after(error):
+                raise
+            await self._clean_up()
         await workflow.wait_condition(workflow.all_handlers_finished)
         accepted = self._accepted
         return EscalationOutcome(
@@ -160,9 +176,10 @@ class EscalationWorkflow:
     @workflow.update
     def accept(self, request: AcceptRequest) -> AcceptResult:
         offer = self._offers[request.offer_id]
-        self._accepted = offer.model_copy(update={"status": OfferStatus.ACCEPTED})
-        self._offers[offer.offer_id] = self._accepted
-        self._status = EscalationStatus.ACCEPTED
+        if not self._accepted_already(request):
+            self._accepted = offer.model_copy(update={"status": OfferStatus.ACCEPTED})
+            self._offers[offer.offer_id] = self._accepted
+            self._status = EscalationStatus.ACCEPTED
         return AcceptResult(
             offer_id=offer.offer_id,
             tenant_id=self._params.tenant_id,
@@ -173,7 +190,19 @@ class EscalationWorkflow:
 
     @accept.validator
     def _validate_accept(self, request: AcceptRequest) -> None:
-        self._open_offer_of(request.offer_id, request.specialist_id)
+        if not self._accepted_already(request):
+            self._open_offer_of(request.offer_id, request.specialist_id)
+
+    def _accepted_already(self, request: AcceptRequest) -> bool:
+        """The request is the accepted one again (a retry after a lost answer): it is answered as
+        the first was, as long as the escalation stands accepted."""
+        accepted = self._accepted
+        return (
+            accepted is not None
+            and self._status is EscalationStatus.ACCEPTED
+            and accepted.offer_id == request.offer_id
+            and accepted.specialist_id == request.specialist_id
+        )
 
     @workflow.update
     def decline(self, request: DeclineRequest) -> None:
@@ -211,6 +240,7 @@ class EscalationWorkflow:
                         specialist_id=request.specialist_id,
                         skills=self._queue.skills,
                         crisis=self._crisis,
+                        tenant_id=self._params.tenant_id,
                     ),
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -302,6 +332,11 @@ class EscalationWorkflow:
         if self._accepted is not None:
             raise ApplicationError(
                 "the conversation was already accepted", type=Rejection.FAILED_PRECONDITION
+            )
+        if self._status is not EscalationStatus.WAITING:
+            raise ApplicationError(
+                "the escalation has ended (the conversation closed)",
+                type=Rejection.FAILED_PRECONDITION,
             )
         if found.status is not OfferStatus.OPEN or workflow.now() >= found.expires_at:
             raise ApplicationError(
@@ -440,7 +475,7 @@ class EscalationWorkflow:
         ids = [offer_id(self._id, n) for n in numbers]
         # Counted before the roster answers, so a supervisor's offer made meanwhile takes the next.
         self._offers_made += wanted
-        result = await workflow.execute_activity_method(
+        self._reserving = workflow.start_activity_method(
             RosterActivities.reserve,
             ReserveCall(
                 roster_id=self._params.routing.roster_id,
@@ -451,11 +486,14 @@ class EscalationWorkflow:
                     crisis=self._crisis,
                     exclude=sorted(self._excluded),
                     intense=self._queue.intense,
+                    tenant_id=self._params.tenant_id,
                 ),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DURABLE_RETRY,
         )
+        result = await self._carried_through(self._reserving)
+        self._reserving = None
         if not result.reservations:
             self._idle_polls += 1
             return 0
@@ -577,15 +615,20 @@ class EscalationWorkflow:
         accepted = self._accepted
         if accepted is None:
             raise RuntimeError("_on_accept runs only after an accept")
+        if self._declines and workflow.patched(SETTLE_DECLINES_AT_THE_END):
+            await self._settle_declines()
         await self._close_open(OfferStatus.WITHDRAWN, "accepted by another specialist")
-        await workflow.execute_activity_method(
-            RosterActivities.occupy,
-            OccupyCall(
-                roster_id=self._params.routing.roster_id,
-                request=OccupyRequest(offer_id=accepted.offer_id),
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DURABLE_RETRY,
+        self._occupying = True
+        await self._carried_through(
+            workflow.start_activity_method(
+                RosterActivities.occupy,
+                OccupyCall(
+                    roster_id=self._params.routing.roster_id,
+                    request=OccupyRequest(offer_id=accepted.offer_id),
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
         )
         self._occupied = True
         waited = workflow.now() - self._started
@@ -672,22 +715,29 @@ class EscalationWorkflow:
             return False
         return True
 
-    async def _hand_back_slot(self, accepted: Offer) -> None:
+    async def _hand_back_slot(self, accepted: Offer, *, occupied: bool = True) -> None:
         """The conversation ended as the specialist accepted it: nobody will ever complete it,
-        so free the roster slot the accept occupied (else the specialist looks busy for good)
-        and end as cancelled."""
-        await workflow.execute_activity_method(
-            RosterActivities.free,
-            FreeCall(
-                roster_id=self._params.routing.roster_id,
-                request=FreeRequest(
-                    specialist_id=accepted.specialist_id,
-                    conversation_id=self._params.conversation_id,
-                ),
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DURABLE_RETRY,
-        )
+        so free the roster slot the accept occupied, or release its reservation when it was not
+        occupied yet (else the specialist looks busy for good), and end as cancelled. The free
+        releases the specialist's claim in the live view too (it names the tenant)."""
+        if occupied:
+            await self._carried_through(
+                workflow.start_activity_method(
+                    RosterActivities.free,
+                    FreeCall(
+                        roster_id=self._params.routing.roster_id,
+                        request=FreeRequest(
+                            specialist_id=accepted.specialist_id,
+                            conversation_id=self._params.conversation_id,
+                            tenant_id=self._params.tenant_id,
+                        ),
+                    ),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=DURABLE_RETRY,
+                )
+            )
+        else:
+            await self._release(accepted, idle=False)
         self._status = EscalationStatus.CANCELLED
         self._close(accepted, OfferStatus.WITHDRAWN)
         await self._announce(
@@ -708,6 +758,46 @@ class EscalationWorkflow:
     def _open(self) -> list[Offer]:
         return [o for o in self._offers.values() if o.status is OfferStatus.OPEN]
 
+    async def _carried_through(self, call: workflow.ActivityHandle[T]) -> T:
+        """Await a roster call or an event publish, which must happen: since `CLEAN_UP_A_CANCEL`
+        a cancel raises here while the call goes on, and `_clean_up` waits for it to finish."""
+        if not workflow.patched(CLEAN_UP_A_CANCEL):
+            return await call
+        self._in_flight.append(call)
+        call.add_done_callback(lambda _: self._in_flight.remove(call))
+        return await asyncio.shield(call)
+
+    async def _clean_up(self) -> None:
+        """The conversation ended before anyone accepted, or as someone did: finish the calls the
+        cancel interrupted, withdraw what is still offered and give back what an accept took
+        that the conversation will not (it was not told of the accept)."""
+        self._status = EscalationStatus.CANCELLED
+        if self._in_flight:
+            await self._finish_interrupted()
+        if self._declines and workflow.patched(SETTLE_DECLINES_AT_THE_END):
+            await self._settle_declines()
+        await self._close_open(OfferStatus.WITHDRAWN, "conversation closed")
+        accepted = self._accepted
+        if accepted is None or self._told:
+            return
+        if self._occupied and workflow.patched(FREE_WHEN_CONVERSATION_GONE):
+            await self._hand_back_slot(accepted)
+        elif not self._occupied and workflow.patched(CLEAN_UP_A_CANCEL):
+            await self._hand_back_slot(accepted, occupied=False)
+
+    async def _finish_interrupted(self) -> None:
+        """Wait for the calls a cancel interrupted, then release the offers an interrupted reserve
+        made (the escalation never saw them) and count an interrupted occupy as done."""
+        for call in list(self._in_flight):
+            await asyncio.shield(call)
+        reserving, self._reserving = self._reserving, None
+        if reserving is not None:
+            for reservation in reserving.result().reservations:
+                if reservation.offer_id not in self._offers:
+                    await self._release_offer(reservation.offer_id, idle=False)
+        if self._occupying:
+            self._occupied = True
+
     def _close(self, offer: Offer, status: OfferStatus) -> None:
         self._offers[offer.offer_id] = offer.model_copy(update={"status": status})
 
@@ -715,14 +805,16 @@ class EscalationWorkflow:
         await self._release_offer(offer.offer_id, idle=idle)
 
     async def _release_offer(self, offer: str, *, idle: bool) -> None:
-        await workflow.execute_activity_method(
-            RosterActivities.release,
-            ReleaseCall(
-                roster_id=self._params.routing.roster_id,
-                request=ReleaseRequest(offer_id=offer, idle=idle),
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=DURABLE_RETRY,
+        await self._carried_through(
+            workflow.start_activity_method(
+                RosterActivities.release,
+                ReleaseCall(
+                    roster_id=self._params.routing.roster_id,
+                    request=ReleaseRequest(offer_id=offer, idle=idle),
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
         )
 
     async def _announce(self, events: list[DomainEvent]) -> None:
@@ -735,15 +827,19 @@ class EscalationWorkflow:
             retry_policy=VIEW_RETRY,
         )
         if events:
-            await workflow.execute_activity_method(
-                EventActivities.publish_events,
-                EventBatch(events=events),
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=DURABLE_RETRY,
+            await self._carried_through(
+                workflow.start_activity_method(
+                    EventActivities.publish_events,
+                    EventBatch(events=events),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=DURABLE_RETRY,
+                )
             )
         try:
             await view
         except ActivityError as error:
+            if is_cancelled_exception(error) and workflow.patched(CLEAN_UP_A_CANCEL):
+                raise
             workflow.logger.warning("live view not updated (a rebuild repairs it): %s", error)
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
@@ -756,6 +852,14 @@ class EscalationWorkflow:
             time=workflow.now(),
             data=data,
         )
+
+
+def _cleans_up_after(error: BaseException) -> bool:
+    """Whether `run` cleans up after `error`: a cancel that interrupted a wait always, one that
+    interrupted an activity since `CLEAN_UP_A_CANCEL` (before, it ended the workflow as it was)."""
+    if isinstance(error, asyncio.CancelledError):
+        return True
+    return is_cancelled_exception(error) and workflow.patched(CLEAN_UP_A_CANCEL)
 
 
 VERSIONS_PER_MILLISECOND = 2048

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
         AssignToRequest,
         AssignToResult,
         AvailabilityRequest,
+        ConversationKey,
         FreeRequest,
         MemberState,
         OccupyRequest,
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         RosterMemberView,
         RosterSettings,
         RosterView,
+        same_conversation,
     )
     from warmline.routing import (
         RoutingRequest,
@@ -34,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         candidates,
         count_work_in_hand,
         hold_crisis_responder,
+        not_on_break,
         reserve_crisis_cover,
         strategy_named,
     )
@@ -45,6 +48,8 @@ CRISIS_COVER_PATCH = "crisis-by-outlook-and-evening-cover-reserve"
 CRISIS_RESPONDER_PATCH = "work-in-hand-and-crisis-responder-held"
 """Histories from before it counted work in hand and held the next crisis responder back from
 ordinary work held the evening's crisis cover instead."""
+BREAKS_PATCH = "breaks-stop-offers-under-every-strategy"
+"""Histories from before it let the classic strategies offer work to someone on a break."""
 
 
 @workflow.defn
@@ -88,11 +93,12 @@ class RosterWorkflow:
         known = [self._reservations[o] for o in request.offer_ids if o in self._reservations]
         if known:
             return ReserveResult(reservations=known)
-        # Nobody gets two offers of one conversation, nor an offer of one they already own.
+        # Nobody gets two offers of one conversation, nor an offer of one they already own; a
+        # conversation is its tenant and id (another tenant's of the same id is another one).
         routing = RoutingRequest(
             skills=frozenset(request.skills),
             crisis=request.crisis,
-            exclude=frozenset(request.exclude) | self._offered_this(request),
+            exclude=frozenset(request.exclude) | self._offered_this(request.conversation),
             intense=request.intense,
         )
         # Without wellness views (older requests, classic strategies) this is the old ranking.
@@ -118,6 +124,8 @@ class RosterWorkflow:
                 states = hold_crisis_responder(states, strategy, admits)
         elif outlook and not request.crisis:
             states = reserve_crisis_cover(states)
+        if self._settings.breaks_stop_offers and workflow.patched(BREAKS_PATCH):
+            admits = not_on_break(admits)
         ranked = candidates(routing, states, strategy, admits=admits)
         chosen = []
         for offer, specialist in zip(request.offer_ids, ranked, strict=False):
@@ -125,6 +133,7 @@ class RosterWorkflow:
                 offer_id=offer,
                 specialist_id=specialist.id,
                 conversation_id=request.conversation_id,
+                tenant_id=request.tenant_id,
             )
             self._reservations[offer] = reservation
             state = self._states[specialist.id]
@@ -153,7 +162,10 @@ class RosterWorkflow:
         who = request.specialist_id
         state = self._states[who]
         reservation = Reservation(
-            offer_id=request.offer_id, specialist_id=who, conversation_id=request.conversation_id
+            offer_id=request.offer_id,
+            specialist_id=who,
+            conversation_id=request.conversation_id,
+            tenant_id=request.tenant_id,
         )
         self._reservations[request.offer_id] = reservation
         self._states[who] = state.model_copy(update={"offers_received": state.offers_received + 1})
@@ -173,20 +185,26 @@ class RosterWorkflow:
         if reservation is None:
             return
         state = self._states[reservation.specialist_id]
-        if reservation.conversation_id not in state.conversations:
-            self._states[reservation.specialist_id] = state.model_copy(
-                update={"conversations": [*state.conversations, reservation.conversation_id]}
+        if not state.owns(reservation.conversation):
+            self._states[reservation.specialist_id] = state.with_owned(
+                [*state.owned, reservation.conversation]
             )
 
     @workflow.update
     def free(self, request: FreeRequest) -> None:
         self._operations += 1
         state = self._states.get(request.specialist_id)
-        if state is None or request.conversation_id not in state.conversations:
+        if state is None or not state.owns(request.conversation):
             return
-        conversations = [c for c in state.conversations if c != request.conversation_id]
-        self._states[request.specialist_id] = state.model_copy(
-            update={"conversations": conversations, "idle_since": workflow.now()}
+        # One conversation ends: the one of this tenant, else one recorded without a tenant.
+        owned = state.owned
+        ending = next(
+            (key for key in owned if key == request.conversation),
+            next(key for key in owned if same_conversation(key, request.conversation)),
+        )
+        owned.remove(ending)
+        self._states[request.specialist_id] = state.with_owned(owned).model_copy(
+            update={"idle_since": workflow.now()}
         )
 
     @workflow.update
@@ -232,9 +250,7 @@ class RosterWorkflow:
             return Rejection.NOT_FOUND, f"{who!r} is not on the roster"
         state = self._states[who]
         missing = sorted(set(request.skills) - set(member.skills))
-        offered = self._offered_this(
-            ReserveRequest(conversation_id=request.conversation_id, offer_ids=[])
-        )
+        offered = self._offered_this(request.conversation)
         held = len(state.conversations) + sum(
             r.specialist_id == who for r in self._reservations.values()
         )
@@ -260,13 +276,13 @@ class RosterWorkflow:
                 return Rejection.FAILED_PRECONDITION, message
         return None
 
-    def _offered_this(self, request: ReserveRequest) -> set[str]:
+    def _offered_this(self, conversation: ConversationKey) -> set[str]:
         """Specialists holding an open offer of this conversation or already owning it."""
         return {
             r.specialist_id
             for r in self._reservations.values()
-            if r.conversation_id == request.conversation_id
-        } | {s.id for s in self._states.values() if request.conversation_id in s.conversations}
+            if same_conversation(r.conversation, conversation)
+        } | {s.id for s in self._states.values() if s.owns(conversation)}
 
     def _mark_idle(self, specialist_id: str) -> None:
         state = self._states.get(specialist_id)

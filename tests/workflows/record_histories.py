@@ -13,6 +13,8 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories responder # only the held crisis responder
     .venv/bin/python -m tests.workflows.record_histories assigned  # only a supervisor's assignment
     .venv/bin/python -m tests.workflows.record_histories late-assigned # only a late assignment
+    .venv/bin/python -m tests.workflows.record_histories late-departure # leaves after a decline
+    .venv/bin/python -m tests.workflows.record_histories tenants  # two tenants, one conversation id
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -34,6 +36,12 @@ break) and then to staff-nia, who accepts; the roster's history holds its `assig
 `routed-late-assigned-*` is the same crisis assigned to staff-nia 15 s after the page, accepted 8 s
 later: since an open offer restarts the escalation's nobody clock, it asks the roster once while the
 offer is open, where before it polled on 1 ms timers from the page's 20 s on.
+`routed-tenants-*` is two tenants' conversations of one id, both taken by vol-marcus (capacity 2,
+the rest of the team unavailable): since the roster keys a conversation by tenant and id, he is
+offered the second, holds both and is freed of each in turn. Only the roster's history is saved
+(the conversations and escalations take the routed path recorded above).
+`routed-late-departure-*` is a customer who leaves after a decline, while
+the next offer is open, since the escalation's roster calls and publishes go on through a cancel.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -377,6 +385,85 @@ async def record_assigned(
     await save(client, roster_id, f"{name}-roster")
 
 
+async def record_tenants(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """Two tenants' conversations of one id, both accepted and completed by vol-marcus."""
+    from activities.routing import set_availability
+    from warmline.roster import AvailabilityRequest
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    for person in ("vol-aoife", "staff-ren", "staff-nia", "staff-luis"):
+        await set_availability(
+            client, roster_id, AvailabilityRequest(specialist_id=person, available=False)
+        )
+    shared = f"tenants-{uuid.uuid4().hex[:6]}"
+    handles = []
+    for tenant in ("open-door", "other-door"):
+        handle = await client.start_workflow(
+            ConversationWorkflow.run,
+            ConversationInput(
+                tenant_id=tenant, conversation_id=shared, country="GB", policy=policy
+            ),
+            id=workflow_id(tenant, shared),
+            task_queue=task_queue,
+        )
+        await handle.execute_update(
+            ConversationWorkflow.add_message,
+            CustomerMessage(message_id="m0", text=ROUTED["grief"]),
+        )
+        escalation = client.get_workflow_handle_for(
+            EscalationWorkflow.run, escalation_workflow_id(tenant, shared, 1)
+        )
+        offer = await first_open_offer(escalation)
+        assert offer.specialist_id == "vol-marcus", offer
+        await accept_crisis(handle, escalation, offer.offer_id, offer.specialist_id)
+        handles.append(handle)
+    for handle in handles:
+        await handle.execute_update(
+            ConversationWorkflow.complete,
+            CompleteRequest(specialist_id="vol-marcus", outcome="resolved"),
+        )
+        await handle.result()
+    await save(client, roster_id, "routed-tenants-roster")
+
+
+async def record_survey_crisis(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A grief handoff completed with the satisfaction survey on; during the survey the customer
+    writes a crisis, which escalates again (patch marker `a-completion-ends-the-escalation`) and
+    closes the survey. The crisis is accepted and completed, and the customer rates it. Only the
+    conversation is saved (its escalations take the routed path recorded above)."""
+    from warmline.conversation import SatisfactionRating
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id).model_copy(
+        update={"satisfaction_survey": True}
+    )
+    name = "routed-survey-crisis"
+    handle, grief = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(grief)
+    await accept_crisis(handle, grief, offer.offer_id, offer.specialist_id)
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+    )
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=ROUTED["crisis"])
+    )
+    conversation = handle.id.rsplit("/", 1)[-1]
+    crisis = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 2)
+    )
+    offer = await first_open_offer(crisis)
+    await accept_crisis(handle, crisis, offer.offer_id, offer.specialist_id)
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="referred"),
+    )
+    await handle.execute_update(ConversationWorkflow.rate, SatisfactionRating(score=4))
+    await handle.result()
+    await save(client, handle.id, f"{name}-conversation")
+
+
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
     from tests.wellness.test_shift import POLICY as SHIFT_POLICY
@@ -425,19 +512,44 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     await handle.terminate()
 
 
+async def record_late_departure(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """The first offer is declined, and the customer leaves while the next one is open."""
+    from warmline.escalation import DeclineRequest
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-late-departure"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    first = await first_open_offer(escalation)
+    await escalation.execute_update(
+        EscalationWorkflow.decline,
+        DeclineRequest(offer_id=first.offer_id, specialist_id=first.specialist_id, reason="busy"),
+    )
+    while (await first_open_offer(escalation)).offer_id == first.offer_id:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+    await handle.result()
+    await escalation.result()
+    await save_routed(client, handle, escalation, name)
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
+    "late-departure": record_late_departure,
     "repeated-reply": record_repeated_reply,
     "orphan": record_orphan,
     "stagger": record_staggered,
+    "survey-crisis": record_survey_crisis,
+    "tenants": record_tenants,
 }
 """The groups that are one recording on a roster of their own."""
 
 
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure`, `repeated-reply`, `cover`, `responder`, `assigned` or `late-assigned`."""
+    `departure`, `repeated-reply`, `cover`, `responder`, `assigned`, `late-assigned` or
+    `tenants`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

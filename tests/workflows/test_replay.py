@@ -30,6 +30,9 @@ def test_histories_were_recorded() -> None:
     assert {"routed-responder-crisis-escalation", "routed-responder-roster"} <= names
     assert {"routed-assigned-escalation", "routed-assigned-roster"} <= names
     assert {"routed-late-assigned-escalation", "routed-late-assigned-roster"} <= names
+    assert {"routed-late-departure-escalation", "routed-late-departure-conversation"} <= names
+    assert "routed-survey-crisis-conversation" in names
+    assert "routed-tenants-roster" in names
 
 
 @pytest.mark.parametrize(
