@@ -7,7 +7,6 @@ specialist's note reaches the next handoff, and a crisis keeps its helplines thr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,14 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.conftest import RoutedDeployment
-from tests.workflows.test_escalation import CRISIS, GRIEF, Scene, eventually, rejection
+from tests.workflows.test_escalation import (
+    CRISIS,
+    GRIEF,
+    Scene,
+    eventually,
+    rejection,
+    workflow_env,
+)
 from warmline.conversation import (
     CompleteRequest,
     CustomerMessage,
@@ -28,21 +34,9 @@ from warmline.conversation import (
     TransferRequest,
 )
 from warmline.handoff import HandoffRequest
-from warmline.services import temporal_test_server_path
 from workflows.conversation import ConversationWorkflow
 
-
-@pytest.fixture(scope="module")
-async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this module's own, as in test_escalation."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(temporal_test_server_path()),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+__all__ = ["workflow_env"]  # a time-skipping server of this module's own, as test_escalation's
 
 
 async def handed_off_and_completed(scene: Scene) -> str:

@@ -695,15 +695,14 @@ async def test_capacity_holds_across_conversations(
     assert freed.specialist_id == "vol-aoife"
 
 
-async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
-    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
-) -> None:
-    """The customer leaves (the inactivity timeout) in the moment a specialist accepts: the
-    conversation can no longer take the assignment, so the escalation must hand the roster slot
-    back, or the specialist would look busy for the rest of the shift."""
+async def lone_escalation_offered(
+    env: WorkflowEnvironment, routed: RoutedDeployment
+) -> tuple[WorkflowHandle[EscalationWorkflow, EscalationOutcome], str, Offer]:
+    """A grief escalation with no conversation behind it (`lone_grief_escalation`), once its
+    first offer is open: the handle, the conversation id and the offer."""
     assert routed.policy.routing is not None
     conversation = f"conv-{uuid.uuid4().hex[:8]}"
-    handle = await workflow_env.client.start_workflow(
+    handle = await env.client.start_workflow(
         EscalationWorkflow.run,
         lone_grief_escalation(routed.policy.routing, conversation),
         id=escalation_workflow_id("open-door", conversation, 1),
@@ -715,7 +714,16 @@ async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
         view = await handle.query(EscalationWorkflow.view)
         return next((o for o in view.offers if o.status is OfferStatus.OPEN), None)
 
-    made = await eventually(offer, "an offer")
+    return handle, conversation, await eventually(offer, "an offer")
+
+
+async def test_an_accept_after_the_conversation_ended_frees_the_specialist(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    """The customer leaves (the inactivity timeout) in the moment a specialist accepts: the
+    conversation can no longer take the assignment, so the escalation must hand the roster slot
+    back, or the specialist would look busy for the rest of the shift."""
+    handle, conversation, made = await lone_escalation_offered(workflow_env, routed)
     await handle.execute_update(
         EscalationWorkflow.accept,
         AcceptRequest(offer_id=made.offer_id, specialist_id=made.specialist_id),

@@ -8,7 +8,6 @@ is retried, a chain reroutes into the crisis lane. A gate holds one activity of 
 
 import asyncio
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,12 +20,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.liveview import LiveViewActivities
 from activities.routing import OccupyCall, ReleaseCall, ReserveCall, RosterActivities
-from tests.workflows.conftest import EventLog, RoutedDeployment, lone_grief_escalation
+from tests.workflows.conftest import EventLog, RoutedDeployment
 from tests.workflows.test_escalation import (
     CRISIS,
     GRIEF,
     Scene,
-    eventually,
+    lone_escalation_offered,
     rejection,
     roster_view,
     workflow_env,
@@ -38,9 +37,7 @@ from warmline.escalation import (
     EscalationOutcome,
     EscalationStatus,
     EscalationView,
-    Offer,
     OfferStatus,
-    escalation_workflow_id,
 )
 from warmline.events import EventType
 from warmline.roster import ReserveResult
@@ -289,21 +286,7 @@ async def test_a_retried_accept_is_answered_as_the_first(
 async def test_an_accept_after_the_conversation_ended_releases_the_desk_claim(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment
 ) -> None:
-    assert routed.policy.routing is not None
-    conversation = f"conv-{uuid.uuid4().hex[:8]}"
-    handle = await workflow_env.client.start_workflow(
-        EscalationWorkflow.run,
-        lone_grief_escalation(routed.policy.routing, conversation),
-        id=escalation_workflow_id("open-door", conversation, 1),
-        task_queue=routed.task_queue,
-    )
-    routed.started.append(handle.id)
-
-    async def offer() -> Offer | None:
-        view = await handle.query(EscalationWorkflow.view)
-        return next((o for o in view.offers if o.status is OfferStatus.OPEN), None)
-
-    made = await eventually(offer, "an offer")
+    handle, conversation, made = await lone_escalation_offered(workflow_env, routed)
     # The desk claims the conversation for whoever accepts, before the accept update.
     assert routed.live_view.claim("open-door", conversation, made.specialist_id) == (
         made.specialist_id
