@@ -41,10 +41,7 @@ __all__ = ["workflow_env"]  # a time-skipping server of this module's own, as te
 
 async def handed_off_and_completed(scene: Scene) -> str:
     """The customer grieves, a specialist accepts and completes; returns who it was."""
-    await scene.say(GRIEF, message_id="m1")
-    [offer] = await scene.open_offers()
-    await scene.accept(offer)
-    await scene.owned_by(offer.specialist_id)
+    offer = await scene.handed_off(GRIEF, message_id="m1")
     await scene.handle.execute_update(
         ConversationWorkflow.complete,
         CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
@@ -135,10 +132,7 @@ async def test_every_earlier_specialists_note_reaches_the_next_handoff(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment
 ) -> None:
     scene = await Scene(workflow_env, routed).start(widen_after=timedelta(0))
-    await scene.say(GRIEF, message_id="m1")
-    [first] = await scene.open_offers()
-    await scene.accept(first)
-    await scene.owned_by(first.specialist_id)
+    first = await scene.handed_off(GRIEF, message_id="m1")
     await scene.handle.execute_update(
         ConversationWorkflow.transfer,
         TransferRequest(specialist_id=first.specialist_id, queue="crisis", note="not eating"),
@@ -202,10 +196,7 @@ async def test_a_hand_back_note_outlives_a_continue_as_new(
 ) -> None:
     routed.policy = routed.policy.model_copy(update={"max_messages_before_continue_as_new": 2})
     scene = await Scene(workflow_env, routed).start()
-    await scene.say(GRIEF, message_id="m1")
-    [first] = await scene.open_offers()
-    await scene.accept(first)
-    await scene.owned_by(first.specialist_id)
+    first = await scene.handed_off(GRIEF, message_id="m1")
     await scene.handle.execute_update(
         ConversationWorkflow.hand_back,
         HandBackRequest(specialist_id=first.specialist_id, note="she has a sister nearby"),

@@ -182,6 +182,15 @@ class Scene:
             AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
         )
 
+    async def handed_off(self, text: str, message_id: str | None = None) -> Offer:
+        """The customer writes `text`, the first offer is accepted and the handoff is done;
+        returns the accepted offer."""
+        await self.say(text, message_id)
+        [offer] = await self.open_offers()
+        await self.accept(offer)
+        await self.owned_by(offer.specialist_id)
+        return offer
+
     async def owned_by(self, specialist: str) -> None:
         async def probe() -> bool | None:
             view = await self.handle.query(ConversationWorkflow.view)
@@ -557,10 +566,7 @@ async def test_transfer_keeps_the_context_and_hand_back_resumes_the_ai(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
     scene = await Scene(workflow_env, routed).start()
-    await scene.say(GRIEF, message_id="m1")
-    [offer] = await scene.open_offers()
-    await scene.accept(offer)
-    await scene.owned_by(offer.specialist_id)
+    offer = await scene.handed_off(GRIEF, message_id="m1")
     await scene.handle.execute_update(
         ConversationWorkflow.transfer,
         TransferRequest(
@@ -656,10 +662,7 @@ async def test_the_satisfaction_score_is_recorded_with_the_outcome(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
     scene = await Scene(workflow_env, routed).start(survey=True)
-    await scene.say(GRIEF)
-    [offer] = await scene.open_offers()
-    await scene.accept(offer)
-    await scene.owned_by(offer.specialist_id)
+    offer = await scene.handed_off(GRIEF)
     await scene.handle.execute_update(
         ConversationWorkflow.complete,
         CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
