@@ -158,6 +158,15 @@ class DeclineRequest(_Model):
     reason: str = ""
 
 
+class WithdrawRequest(_Model):
+    """Take back an open offer because its specialist can no longer take it (a break, marked
+    unavailable): it goes back to the routing, and unlike a decline is not held against them."""
+
+    offer_id: str
+    specialist_id: str
+    reason: str
+
+
 class AssignRequest(_Model):
     """A supervisor assigns a paged escalation to a specialist of their choosing: an offer the
     wellness filter would not have made, still within the roster's hard limits."""
@@ -265,3 +274,5 @@ ASSIGNED_SIGNAL = "assigned"
 """The conversation's signal for an accepted offer (takes an `Assignment`)."""
 CRISIS_NOTICE_SIGNAL = "crisis_notice"
 """The conversation's signal for a crisis nobody accepted in time (takes a `CrisisNotice`)."""
+WITHDRAW_UPDATE = "withdraw"
+"""The escalation's update that takes back an open offer (takes a `WithdrawRequest`)."""

@@ -16,7 +16,7 @@ from activities.liveview import LiveViewActivities
 from activities.retraining import RetrainingActivities
 from activities.routing import RosterActivities
 from activities.triage import TriageActivities
-from activities.wellness import WellnessActivities
+from activities.wellness import OfferWithdrawal, WellnessActivities
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
@@ -111,7 +111,13 @@ def build_worker(
     if wellness is None and annotation is not None and annotation.exposure is not None:
         wellness = annotation.wellness
     if wellness is not None:
-        activities.append(WellnessActivities(wellness, publisher).sync)
+        # A break takes back open offers wherever the roster stops making new ones.
+        withdrawal = (
+            OfferWithdrawal(client, routing.live_view)
+            if routing is not None and routing.roster.breaks_stop_offers
+            else None
+        )
+        activities.append(WellnessActivities(wellness, publisher, offers=withdrawal).sync)
     workflows: list[type] = [
         ConversationWorkflow,
         EscalationWorkflow,

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from warmline.escalation import (
         ASSIGNED_SIGNAL,
         CRISIS_NOTICE_SIGNAL,
+        WITHDRAW_UPDATE,
         AcceptRequest,
         AcceptResult,
         Assignment,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         OfferStatus,
         QueueSpec,
         Rejection,
+        WithdrawRequest,
         offer_id,
     )
     from warmline.events import DomainEvent, EventType, event_id
@@ -101,6 +103,12 @@ SETTLE_DECLINES_AT_THE_END = "settle-declines-on-accept-and-cancel"
 """Patch marker: declines that land with the winning accept, or before a cancel, are published and
 released before the escalation moves on. Before, the loop returned on the accept first and the
 decliner's roster reservation was never released (nor `offer.declined` published)."""
+CLOSED_EVENTS = {
+    OfferStatus.DECLINED: EventType.OFFER_DECLINED,
+    OfferStatus.WITHDRAWN: EventType.OFFER_WITHDRAWN,
+    OfferStatus.EXPIRED: EventType.OFFER_EXPIRED,
+}
+"""The event each way an open offer closes without an accept."""
 MAX_WAIT_RETRY = timedelta(minutes=2)
 """Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
 
@@ -118,6 +126,9 @@ class EscalationWorkflow:
         self._excluded: set[str] = set(params.exclude)
         self._declines: list[tuple[Offer, str]] = []
         """Offers declined (with the reason), waiting for the loop to publish and release them."""
+        self._withdrawals: list[tuple[Offer, str]] = []
+        """Offers taken back from specialists who went on a break or unavailable (with the
+        reason), waiting for the loop to publish and release them."""
         self._idle_polls = 0
         """Roster asks in a row that found nobody; the wait between asks doubles with each."""
         self._accepted: Offer | None = None
@@ -213,6 +224,22 @@ class EscalationWorkflow:
 
     @decline.validator
     def _validate_decline(self, request: DeclineRequest) -> None:
+        self._open_offer_of(request.offer_id, request.specialist_id)
+
+    @workflow.update(name=WITHDRAW_UPDATE)
+    def withdraw(self, request: WithdrawRequest) -> None:
+        """Take back an open offer its specialist can no longer take (a break, unavailable).
+
+        Sent on their behalf (`activities.offers.withdraw_offers`) once the roster already stops
+        offering them work, so the search moves on at once instead of when the offer expires.
+        Unlike a decline it does not keep them from this conversation once they are back.
+        """
+        offer = self._offers[request.offer_id]
+        self._close(offer, OfferStatus.WITHDRAWN)
+        self._withdrawals.append((offer, request.reason))
+
+    @withdraw.validator
+    def _validate_withdraw(self, request: WithdrawRequest) -> None:
         self._open_offer_of(request.offer_id, request.specialist_id)
 
     # --- supervisors' requests ------------------------------------------------------------------
@@ -399,6 +426,7 @@ class EscalationWorkflow:
             if self._accepted is not None:
                 return True
             await self._settle_declines()
+            await self._settle_withdrawals()
             now = workflow.now()
             if deadline is not None and now >= deadline:
                 await self._close_open(OfferStatus.EXPIRED, "deadline passed")
@@ -455,11 +483,17 @@ class EscalationWorkflow:
         return min(moments)
 
     async def _wait_until(self, moment: datetime) -> None:
-        """Sleep until `moment`, waking early for an accept, a decline or a supervisor's offer."""
+        """Sleep until `moment`, waking early for an accept, a decline, a withdrawal or a
+        supervisor's offer."""
         timeout = max(moment - workflow.now(), timedelta(milliseconds=1))
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: self._accepted is not None or bool(self._declines) or self._nudged,
+                lambda: (
+                    self._accepted is not None
+                    or bool(self._declines)
+                    or bool(self._withdrawals)
+                    or self._nudged
+                ),
                 timeout=timeout,
             )
         self._nudged = False
@@ -544,23 +578,33 @@ class EscalationWorkflow:
 
     async def _settle_declines(self) -> None:
         """Publish and release the offers specialists declined since the last look."""
-        while self._declines:
-            offer, reason = self._declines.pop(0)
-            await self._release(offer, idle=True)
-            await self._announce(
-                [
-                    self._event(
-                        EventType.OFFER_DECLINED,
-                        f"{offer.offer_id}/declined",
-                        {
-                            "offer_id": offer.offer_id,
-                            "specialist": offer.specialist_id,
-                            "queue": offer.queue,
-                            "reason": reason,
-                        },
-                    )
-                ]
-            )
+        await self._settle(self._declines, OfferStatus.DECLINED, idle=True)
+
+    async def _settle_withdrawals(self) -> None:
+        """Release and publish the offers taken back since the last look (none in histories
+        from before `withdraw` existed, so they replay as they ran)."""
+        await self._settle(self._withdrawals, OfferStatus.WITHDRAWN, idle=False)
+
+    async def _settle(
+        self, closed: list[tuple[Offer, str]], status: OfferStatus, *, idle: bool
+    ) -> None:
+        while closed:
+            offer, reason = closed.pop(0)
+            await self._release(offer, idle=idle)
+            await self._announce([self._offer_closed(offer, status, reason)])
+
+    def _offer_closed(self, offer: Offer, status: OfferStatus, reason: str) -> DomainEvent:
+        """`offer.declined`, `offer.withdrawn` or `offer.expired` with the reason."""
+        return self._event(
+            CLOSED_EVENTS[status],
+            f"{offer.offer_id}/{status.value}",
+            {
+                "offer_id": offer.offer_id,
+                "specialist": offer.specialist_id,
+                "queue": offer.queue,
+                "reason": reason,
+            },
+        )
 
     async def _expire_due(self) -> bool:
         """Expire the open offers past their time; True if any expired."""
@@ -586,29 +630,12 @@ class EscalationWorkflow:
     async def _close_open(self, status: OfferStatus, reason: str) -> None:
         """Expire or withdraw every open offer (a deadline passed, someone else accepted...)."""
         closing = self._open()
-        event_type = (
-            EventType.OFFER_EXPIRED if status is OfferStatus.EXPIRED else EventType.OFFER_WITHDRAWN
-        )
         for offer in closing:
             self._close(offer, status)
             if status is OfferStatus.EXPIRED:
                 self._excluded.add(offer.specialist_id)
             await self._release(offer, idle=status is OfferStatus.EXPIRED)
-        await self._announce(
-            [
-                self._event(
-                    event_type,
-                    f"{o.offer_id}/{status.value}",
-                    {
-                        "offer_id": o.offer_id,
-                        "specialist": o.specialist_id,
-                        "queue": o.queue,
-                        "reason": reason,
-                    },
-                )
-                for o in closing
-            ]
-        )
+        await self._announce([self._offer_closed(o, status, reason) for o in closing])
 
     async def _on_accept(self) -> None:
         """The first accept won: withdraw other offers, occupy the roster, tell the conversation."""
@@ -617,6 +644,7 @@ class EscalationWorkflow:
             raise RuntimeError("_on_accept runs only after an accept")
         if self._declines and workflow.patched(SETTLE_DECLINES_AT_THE_END):
             await self._settle_declines()
+        await self._settle_withdrawals()
         await self._close_open(OfferStatus.WITHDRAWN, "accepted by another specialist")
         self._occupying = True
         await self._carried_through(
@@ -741,18 +769,7 @@ class EscalationWorkflow:
         self._status = EscalationStatus.CANCELLED
         self._close(accepted, OfferStatus.WITHDRAWN)
         await self._announce(
-            [
-                self._event(
-                    EventType.OFFER_WITHDRAWN,
-                    f"{accepted.offer_id}/withdrawn",
-                    {
-                        "offer_id": accepted.offer_id,
-                        "specialist": accepted.specialist_id,
-                        "queue": accepted.queue,
-                        "reason": "conversation closed",
-                    },
-                )
-            ]
+            [self._offer_closed(accepted, OfferStatus.WITHDRAWN, "conversation closed")]
         )
 
     def _open(self) -> list[Offer]:
@@ -776,6 +793,7 @@ class EscalationWorkflow:
             await self._finish_interrupted()
         if self._declines and workflow.patched(SETTLE_DECLINES_AT_THE_END):
             await self._settle_declines()
+        await self._settle_withdrawals()
         await self._close_open(OfferStatus.WITHDRAWN, "conversation closed")
         accepted = self._accepted
         if accepted is None or self._told:

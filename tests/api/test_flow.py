@@ -20,8 +20,9 @@ from warmline.api.desk import MAX_WATCHES_PER_SPECIALIST
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import CloseRequest, CustomerMessage
-from warmline.escalation import escalation_workflow_id
+from warmline.escalation import OfferStatus, escalation_workflow_id
 from workflows.conversation import ConversationWorkflow
+from workflows.escalation import EscalationWorkflow
 
 GRIEF = "My husband passed away yesterday and I don't know what to do"
 CRISIS = "I want to end it all, nobody would miss me"
@@ -334,6 +335,39 @@ async def test_an_expired_offer_cannot_be_accepted(deployment: Deployment) -> No
 
     assert code is grpc.StatusCode.FAILED_PRECONDITION
     assert "expired" in details
+
+
+async def test_going_unavailable_hands_ones_open_offer_to_the_next_specialist(
+    deployment: Deployment,
+) -> None:
+    """The offer does not wait out its 3 minutes for someone who has left the desk: it is
+    withdrawn (not declined) and the escalation offers the conversation to the next person."""
+    api = deployment.api
+    await only_available(api, "vol-marcus")
+    conversation = await deployment.start_conversation()
+    first = await grief_offered(api, conversation, "vol-marcus")
+    await api.stub.SetAvailability(
+        pb.SetAvailabilityRequest(available=True), metadata=bearer("vol-aoife")
+    )
+
+    await api.stub.SetAvailability(
+        pb.SetAvailabilityRequest(available=False), metadata=bearer("vol-marcus")
+    )
+
+    escalation = escalation_workflow_id(**ids(conversation), sequence=1)
+    second = (await offers_of(api, escalation, ["vol-aoife"]))["vol-aoife"]
+    assert second.offer_id != first.offer_id
+    assert deployment.live_view.offers_for("vol-marcus") == []
+    view = await deployment.client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation
+    ).query(EscalationWorkflow.view)
+    statuses = {o.offer_id: (o.specialist_id, o.status) for o in view.offers}
+    assert statuses[first.offer_id] == ("vol-marcus", OfferStatus.WITHDRAWN)
+    code, details = await refused(
+        api.stub.Accept(pb.AcceptRequest(offer_id=first.offer_id), metadata=bearer("vol-marcus"))
+    )
+    assert code is grpc.StatusCode.FAILED_PRECONDITION
+    assert "withdrawn" in details
 
 
 async def test_offers_of_a_queue_whose_skills_the_caller_lacks_are_hidden_and_refused(

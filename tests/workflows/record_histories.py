@@ -15,6 +15,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories late-assigned # only a late assignment
     .venv/bin/python -m tests.workflows.record_histories late-departure # leaves after a decline
     .venv/bin/python -m tests.workflows.record_histories tenants  # two tenants, one conversation id
+    .venv/bin/python -m tests.workflows.record_histories withdrawn # an offer taken back
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -42,6 +43,8 @@ offered the second, holds both and is freed of each in turn. Only the roster's h
 (the conversations and escalations take the routed path recorded above).
 `routed-late-departure-*` is a customer who leaves after a decline, while
 the next offer is open, since the escalation's roster calls and publishes go on through a cancel.
+`routed-withdrawn-*` is a grief whose first offer is withdrawn (its specialist marked themselves
+unavailable) and whose next offer is accepted and completed.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -63,7 +66,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.routing import ensure_roster
+from activities.routing import ensure_roster, set_availability
 from tests.workflows.conftest import PEER_SUPPORT, lone_grief_escalation
 from tests.workflows.test_conversation import POLICY
 from warmline.config.loader import load_config
@@ -78,10 +81,17 @@ from warmline.conversation import (
     TriageCorrection,
     workflow_id,
 )
-from warmline.escalation import AcceptRequest, Offer, OfferStatus, escalation_workflow_id
+from warmline.escalation import (
+    AcceptRequest,
+    Offer,
+    OfferStatus,
+    WithdrawRequest,
+    escalation_workflow_id,
+)
 from warmline.events import EventPublisher
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
+from warmline.roster import AvailabilityRequest
 from warmline.runtime import escalation_policy, roster_settings
 from warmline.services import LocalServices, ServiceName, temporal_test_server_path
 from warmline.triage.lexicon import LexiconProvider
@@ -387,9 +397,6 @@ async def record_assigned(
 
 async def record_tenants(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """Two tenants' conversations of one id, both accepted and completed by vol-marcus."""
-    from activities.routing import set_availability
-    from warmline.roster import AvailabilityRequest
-
     client = env.client
     policy = peer_support_policy(task_queue, roster_id)
     for person in ("vol-aoife", "staff-ren", "staff-nia", "staff-luis"):
@@ -533,6 +540,33 @@ async def record_late_departure(env: WorkflowEnvironment, task_queue: str, roste
     await save_routed(client, handle, escalation, name)
 
 
+async def record_withdrawn(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """The first offer is withdrawn (its specialist marked themselves unavailable); the next one
+    is accepted."""
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-withdrawn"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    first = await first_open_offer(escalation)
+    away = AvailabilityRequest(specialist_id=first.specialist_id, available=False)
+    await set_availability(client, roster_id, away)
+    await escalation.execute_update(
+        EscalationWorkflow.withdraw,
+        WithdrawRequest(
+            offer_id=first.offer_id, specialist_id=first.specialist_id, reason="marked unavailable"
+        ),
+    )
+    while (second := await first_open_offer(escalation)).offer_id == first.offer_id:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=second.offer_id, specialist_id=second.specialist_id),
+    )
+    await escalation.result()
+    await complete_and_save(client, handle, escalation, second.specialist_id, name)
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
@@ -542,14 +576,15 @@ ONE_RECORDING: dict[str, Recording] = {
     "stagger": record_staggered,
     "survey-crisis": record_survey_crisis,
     "tenants": record_tenants,
+    "withdrawn": record_withdrawn,
 }
 """The groups that are one recording on a roster of their own."""
 
 
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure`, `repeated-reply`, `cover`, `responder`, `assigned`, `late-assigned` or
-    `tenants`."""
+    `departure`, `repeated-reply`, `cover`, `responder`, `assigned`, `late-assigned`,
+    `tenants` or `withdrawn`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

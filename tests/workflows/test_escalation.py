@@ -53,18 +53,22 @@ from warmline.escalation import (
     EscalationView,
     Offer,
     OfferStatus,
+    WithdrawRequest,
     escalation_workflow_id,
 )
 from warmline.events import EventType
 from warmline.roster import AssignToRequest, AvailabilityRequest, RosterView
 from warmline.routing import RoutingRequest, admission_named, candidates, strategy_named
-from warmline.runtime import roster_settings
+from warmline.runtime import roster_settings, wellness_policy
 from warmline.services import temporal_test_server_path
 from warmline.triage.types import Role
+from warmline.wellness.client import WellnessClient
+from warmline.wellness.types import BreakRequest
 from warmline.wellness.view import WorkerWellness
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 from workflows.roster import RosterWorkflow
+from workflows.wellness import WellnessWorkflow
 
 T = TypeVar("T")
 
@@ -295,6 +299,86 @@ async def test_a_decline_goes_to_the_next_candidate(
     declined = await event_log.wait_for(scene.conversation, until=EventType.OFFER_DECLINED)
     event = next(e for e in declined if e.type == EventType.OFFER_DECLINED)
     assert event.data["reason"] == "on a call"
+
+
+async def test_a_withdrawn_offer_moves_on_at_once_and_is_not_held_against_its_specialist(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    """Someone who leaves the desk has their open offer taken back: the next person is offered
+    the conversation at once, and once back they may be offered it again (a decline would have
+    kept them from it)."""
+    for person in ("staff-ren", "staff-nia", "staff-luis"):
+        await set_available(workflow_env, routed, person, False)
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [first] = await scene.open_offers()
+    left = first.specialist_id
+    other = "vol-marcus" if left == "vol-aoife" else "vol-aoife"
+    await set_available(workflow_env, routed, left, False)
+    withdraw = WithdrawRequest(
+        offer_id=first.offer_id, specialist_id=left, reason="marked unavailable"
+    )
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.escalation().execute_update(
+            EscalationWorkflow.withdraw, withdraw.model_copy(update={"specialist_id": other})
+        )
+    assert rejection(caught)[0] == "PermissionDenied"
+
+    await scene.escalation().execute_update(EscalationWorkflow.withdraw, withdraw)
+
+    [second] = await scene.open_offers()
+    assert second.specialist_id == other
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await scene.escalation().execute_update(EscalationWorkflow.withdraw, withdraw)
+    assert rejection(caught) == (
+        "FailedPrecondition",
+        "the offer is no longer open (it was withdrawn)",
+    )
+    roster = await roster_view(workflow_env, routed)
+    assert first.offer_id not in {r.offer_id for r in roster.reservations}
+    events = await event_log.wait_for(scene.conversation, until=EventType.OFFER_WITHDRAWN)
+    withdrawn = next(e for e in events if e.type == EventType.OFFER_WITHDRAWN)
+    assert withdrawn.data["offer_id"] == first.offer_id
+    assert withdrawn.data["reason"] == "marked unavailable"
+    assert EventType.OFFER_DECLINED not in {e.type for e in events}
+
+    await set_available(workflow_env, routed, left, True)
+    await scene.escalation().execute_update(
+        EscalationWorkflow.decline,
+        DeclineRequest(offer_id=second.offer_id, specialist_id=other, reason="on a call"),
+    )
+    [third] = await scene.open_offers()
+    assert third.specialist_id == left
+
+
+async def test_a_break_takes_back_the_offer_open_to_the_specialist(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
+) -> None:
+    """The wellness workflow's sync withdraws the offers of a specialist who goes on a break,
+    once the roster reads the break and so makes them no new ones."""
+    for person in ("staff-ren", "staff-nia", "staff-luis"):
+        await set_available(workflow_env, routed, person, False)
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [first] = await scene.open_offers()
+    resting = first.specialist_id
+    wellness = WellnessClient(
+        workflow_env.client,
+        deployment="test",
+        policy=wellness_policy(load_config(PEER_SUPPORT, resolve_secrets=False)),
+        task_queue=routed.task_queue,
+    )
+    await wellness.ensure(resting)
+    routed.started.append(wellness.workflow_id(resting))
+
+    await wellness.handle(resting).execute_update(WellnessWorkflow.break_now, BreakRequest())
+
+    [second] = await scene.open_offers()
+    assert second.specialist_id != resting
+    assert routed.live_view.offers_for(resting) == []
+    events = await event_log.wait_for(scene.conversation, until=EventType.OFFER_WITHDRAWN)
+    withdrawn = next(e for e in events if e.type == EventType.OFFER_WITHDRAWN)
+    assert (withdrawn.data["offer_id"], withdrawn.data["reason"]) == (first.offer_id, "on a break")
 
 
 async def test_an_expired_offer_breaches_the_sla_and_moves_along_the_chain(

@@ -33,6 +33,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-late-departure-escalation", "routed-late-departure-conversation"} <= names
     assert "routed-survey-crisis-conversation" in names
     assert "routed-tenants-roster" in names
+    assert {"routed-withdrawn-escalation", "routed-withdrawn-conversation"} <= names
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.offers import MARKED_UNAVAILABLE, withdraw_offers
 from activities.routing import set_availability
 from warmline.api.auth import Caller
 from warmline.config.model import WarmlineConfig
@@ -569,9 +570,11 @@ class Desk:
         await self._release(caller, request)
 
     async def set_availability(self, caller: Caller, available: bool) -> MemberState:
+        """Mark the caller available or not; going unavailable also takes back the offers open
+        to them (the roster already makes them no new ones), so their escalations move on."""
         request = AvailabilityRequest(specialist_id=caller.specialist_id, available=available)
         try:
-            return await set_availability(self._client, self._roster_id, request)
+            state = await set_availability(self._client, self._roster_id, request)
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 raise BackendUnavailableError(
@@ -580,6 +583,11 @@ class Desk:
             raise
         except WorkflowUpdateFailedError as error:
             raise _refusal(error) from None
+        if not available:
+            await withdraw_offers(
+                self._client, self._live, caller.specialist_id, MARKED_UNAVAILABLE
+            )
+        return state
 
     async def _release(self, caller: Caller, ref: ConversationRef) -> None:
         await self._blocking(

@@ -191,7 +191,8 @@ class OfferExpired(EventData):
 
 
 class OfferWithdrawn(EventData):
-    """Another specialist accepted first (crisis lane) or the conversation ended."""
+    """Another specialist accepted first (crisis lane), the conversation ended, or the
+    specialist went on a break or marked themselves unavailable (`reason` says which)."""
 
     offer_id: str
     """Identifies the offer (escalation and attempt)."""
