@@ -82,6 +82,46 @@ def test_a_model_timeout_past_the_call_deadline_is_refused(shop: Path, edit: Edi
     ]
 
 
+def test_retries_the_provider_would_refuse_are_refused_by_validate(shop: Path, edit: Edit) -> None:
+    """The worker builds `LLMSettings` from the file: the bound must be the same in both."""
+    edit(
+        shop,
+        "  provider:\n    type: lexicon\n",
+        "  provider:\n    type: llm\n    base_url: https://x.example/v1\n    model: m\n"
+        "    max_retries: 6\n",
+    )
+    line = _line_of(shop, "    max_retries: 6")
+    assert _messages(shop) == [
+        f"{shop}:{line}:18: triage.provider.max_retries: Input should be less than or equal to 5"
+    ]
+    edit(shop, "    max_retries: 6\n", "    max_retries: 5\n")
+    assert _messages(shop) == []
+
+
+@pytest.mark.parametrize(
+    ("base_url", "problem"),
+    [
+        ("https://llm.example:8443:/v1", "is not a valid URL: Invalid port: '8443:'"),
+        ("https://:8443/v1", "has no host"),
+        ("https://llm.example:70000/v1", "has port 70000; a port is 1 to 65535"),
+        ("https://llm.example/v1?version=2", "has a query or fragment"),
+    ],
+)
+def test_a_base_url_no_request_could_use_is_refused_at_its_position(
+    shop: Path, edit: Edit, base_url: str, problem: str
+) -> None:
+    edit(
+        shop,
+        "  provider:\n    type: lexicon\n",
+        f"  provider:\n    type: llm\n    base_url: {base_url}\n    model: m\n",
+    )
+    line = _line_of(shop, f"    base_url: {base_url}")
+    [message] = _messages(shop)
+    assert message.startswith(
+        f"{shop}:{line}:15: triage.provider.base_url: base_url {base_url!r} {problem}"
+    )
+
+
 def test_unknown_top_level_key_lists_nothing_silly(shop: Path, edit: Edit) -> None:
     edit(shop, "\ntenants:\n", "\ntennants:\n")
     messages = _messages(shop)

@@ -271,6 +271,35 @@ def test_a_registry_pointer_that_is_not_text_is_named(ekman: Path, tmp_path: Pat
     assert "Traceback" not in refused.output
 
 
+def _damaged_metadata(tmp_path: Path) -> Path:
+    """A registry holding a copy of the shipped ekman model whose metadata.json is Latin-1."""
+    shipped = default_model_dir("ekman")
+    version = tmp_path / "registry" / "ekman" / "v1"
+    version.mkdir(parents=True)
+    for name in ("model.json", "weights.npz"):
+        (version / name).write_bytes((shipped / name).read_bytes())
+    (version / METADATA).write_bytes(b'{"version": "v1", "attribution": "caf\xe9"}\n')
+    (version.parent / CURRENT).write_text("v1\n", encoding="utf-8")
+    return version
+
+
+def test_registry_metadata_that_is_not_utf8_is_a_model_load_error(tmp_path: Path) -> None:
+    version = _damaged_metadata(tmp_path)
+    with pytest.raises(ModelLoadError) as caught:
+        read_metadata(version)
+    assert str(caught.value).startswith(f"{version / METADATA}: byte 37 is not UTF-8 text")
+
+
+def test_eval_record_into_damaged_metadata_is_one_line(ekman: Path, tmp_path: Path) -> None:
+    version = _damaged_metadata(tmp_path)
+    args = ("eval", "--data", ekman / "test.tsv", "--taxonomy", "ekman", "--model", version)
+    refused = run(*args, "--record")
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(f"{version / METADATA}: byte 37 is not UTF-8 text")
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
 def test_an_out_below_a_file_is_refused_before_training(ekman: Path, tmp_path: Path) -> None:
     refused = train(ekman / "train.tsv", ekman / "labels.txt" / "registry")
     assert refused.exit_code == 2, refused.output

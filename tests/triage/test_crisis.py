@@ -64,6 +64,19 @@ AT_RISK: list[tuple[str, RiskFlag]] = [
     ("I just want to go to sleep and never wake up", RiskFlag.SUICIDAL_IDEATION),
     ("my ex keeps stalking me", RiskFlag.ABUSE),
     ("he wont let me leave the house", RiskFlag.ABUSE),
+    # An idiom ("to die for") inside a crisis phrase must not hide it.
+    ("I want to die for real this time", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm ready to die for real", RiskFlag.SUICIDAL_IDEATION),
+    ("I keep thinking about ending it all", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm ending it tonight", RiskFlag.SUICIDAL_IDEATION),
+    ("I dont wanna live anymore", RiskFlag.SUICIDAL_IDEATION),
+    ("life isnt worth living", RiskFlag.SUICIDAL_IDEATION),
+    ("Id rather be dead", RiskFlag.SUICIDAL_IDEATION),
+    ("I took a handful of pills", RiskFlag.SUICIDAL_IDEATION),
+    ("I want to off myself", RiskFlag.SUICIDAL_IDEATION),
+    ("my husband is going to kill me", RiskFlag.ABUSE),
+    ("he is gonna kill me", RiskFlag.ABUSE),
+    ("she's going to kill me if I tell anyone", RiskFlag.ABUSE),
 ]
 
 # Everyday customer language that must not page a crisis team.
@@ -114,6 +127,18 @@ EVERYDAY: list[str] = [
     "nobody would miss that feature if you removed it",
     "the app won't let me see my invoices",
     "I can't do this form on my phone, can I call instead?",
+    # Near misses of the phrasings above.
+    "this cake is to die for",
+    "the pasta was to die for, ready to order again",
+    "I'm ending the call now, thanks",
+    "the premium tier isn't worth it",
+    "my life is worth living again thanks to your team",
+    "I took my pills this morning, can we talk later",
+    "I took a handful of flyers from the shop",
+    "I switched the alarm off myself",
+    "I'd rather wait than pay the express fee",
+    "he is going to call me back tomorrow",
+    "she is going to email me the invoice",
 ]
 
 
@@ -131,6 +156,43 @@ def test_recall_is_total_and_false_alarms_are_rare() -> None:
     false_alarms = [m for m in EVERYDAY if screen(m).crisis]
     assert recall == 1.0
     assert len(false_alarms) / len(EVERYDAY) <= 0.10, false_alarms
+
+
+@pytest.mark.parametrize(
+    ("message", "cue"),
+    [
+        ("my husband is going to kill me", "my husband is going to kill me"),
+        ("he is gonna kill me", "he is gonna kill me"),
+        ("he threatened to kill me", "threatened to kill me"),
+    ],
+)
+def test_someone_elses_threat_is_abuse_not_suicidal_ideation(message: str, cue: str) -> None:
+    found = screen(message)
+    assert found.flags == (RiskFlag.ABUSE,)
+    assert found.matched == (cue,)
+
+
+def test_cues_are_the_customers_own_words() -> None:
+    """Never a variant's spelling ("kil me", "kill myself" for "k1ll mys3lf"), never twice."""
+    for message, _ in AT_RISK:
+        found = screen(message)
+        written = " ".join(message.split())
+        assert found.matched, message
+        for cue in found.matched:
+            assert cue in written, (message, found.matched)
+    assert screen("gonna K1LL mys3lf").matched == ("K1LL mys3lf",)
+    assert screen("I   WANT   to   diiiie").matched == ("WANT to diiiie",)
+    assert screen("I keep thinking about ending it all").matched == ("ending it all",)
+
+
+def test_an_idiom_hides_only_what_lies_inside_it() -> None:
+    assert screen("this traffic is killing me").flags == ()
+    assert screen("that cake is to die for").flags == ()
+    found = screen("I want to die for real this time")
+    assert found.flags == (RiskFlag.SUICIDAL_IDEATION,)
+    assert found.matched == ("want to die",)
+    # The idiom and a real phrase side by side: the phrase still counts.
+    assert screen("this traffic is killing me and I want to kill myself").crisis
 
 
 def test_apply_screen_never_downgrades_and_explains() -> None:

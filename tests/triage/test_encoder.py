@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from warmline.triage import registry
 from warmline.triage.encoder import (
@@ -18,6 +19,7 @@ from warmline.triage.encoder import (
     ENCODER_FILE,
     TOKENIZER_FILE,
     Encoder,
+    EncoderRef,
     load_encoder,
     shipped_encoders,
 )
@@ -219,3 +221,60 @@ def test_train_command_takes_a_fine_tuned_encoder(tmp_path: Path) -> None:
     model = LocalModel.load(version)
     assert model.head is not None
     assert str(model.head.encoder.directory) == str(version)
+
+
+def _encoder_copy(folder: Path) -> Path:
+    """`folder` holding the shipped encoder's files (linked, not copied: 23 MB)."""
+    folder.mkdir(parents=True)
+    shipped = Path(str(shipped_encoders() / DEFAULT_ENCODER))
+    for name in (ENCODER_FILE, TOKENIZER_FILE):
+        (folder / name).symlink_to(shipped / name)
+    return folder
+
+
+def test_an_encoder_is_named_after_its_resolved_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = _encoder_copy(tmp_path / "finetuned")
+    monkeypatch.chdir(own)
+    assert Encoder(Path()).name == "finetuned"
+    assert Encoder(Path("../finetuned/")).name == "finetuned"
+
+
+def test_a_model_card_refuses_an_encoder_name_that_is_not_one() -> None:
+    good = {"sha256": "0" * 64, "dimensions": 384, "mix": 0.5}
+    assert EncoderRef(name="minilm-l6-custom-v1", **good).name == "minilm-l6-custom-v1"
+    for name in ("", "My Encoder", "Fine_Tuned", "enc/../x", ".hidden"):
+        with pytest.raises(ValidationError):
+            EncoderRef(name=name, **good)
+
+
+@pytest.mark.parametrize(("folder", "shown"), [("Fine_Tuned", "Fine_Tuned"), ("_", "_")])
+def test_train_refuses_an_encoder_directory_name_before_fitting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, shown: str
+) -> None:
+    """`--encoder .` inside a folder whose name no model card can carry: one line, exit 2, and
+    no fit (it used to fit the whole model and then end in a ValidationError traceback)."""
+    from typer.testing import CliRunner
+
+    from warmline.cli import app
+
+    source = DATA / "ekman"
+    for split, rows in (("train", 60), ("dev", 30)):
+        lines = (source / f"{split}.tsv").read_bytes().split(b"\n")[:rows]
+        (tmp_path / f"{split}.tsv").write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.chdir(_encoder_copy(tmp_path / folder))
+
+    def never(*_: object, **__: object) -> None:
+        raise AssertionError("fit ran")
+
+    monkeypatch.setattr("warmline.triage.training.fit", never)
+    args = ["triage", "train", "--data", str(tmp_path / "train.tsv"), "--taxonomy", "ekman"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "registry"), "--encoder", "."])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f".: the encoder is named after its directory, and {shown!r} is not an encoder name; "
+        "copy or rename the directory to lower-case letters, digits, '.' and '-', starting with "
+        "a letter or digit (e.g. minilm-l6-custom-v1)"
+    ]
+    assert not (tmp_path / "registry" / "ekman").exists()

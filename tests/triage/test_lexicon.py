@@ -63,6 +63,26 @@ def test_sarcasm_turns_praise_into_annoyance(provider: LexiconProvider) -> None:
     assert 'sarcasm cue "oh great"' in sarcastic.rationale
 
 
+def test_sarcasm_cue_is_the_praise_and_its_turn(provider: LexiconProvider) -> None:
+    result = read(provider, "I love how it still doesn't work, never again")
+    assert result.emotions[0].label == "annoyance"
+    assert 'sarcasm cue "love how it still"' in result.rationale
+
+
+def test_a_turn_far_from_the_praise_is_not_sarcasm(provider: LexiconProvider) -> None:
+    """The gap between the praise and its turn is bounded (an open one made the search
+    quadratic: 2,222 repeats of "love how " took 0.4 s)."""
+    sincere = (
+        "I love how fast the delivery was. The driver called ahead, found the back door, carried "
+        "the boxes up two flights of stairs and took the packaging away with him. "
+        "Never had service like it."
+    )
+    assert "sarcasm" not in read(provider, sincere).rationale
+    near = "I love how the delivery was late again"
+    assert 'sarcasm cue "love how the delivery was late again"' in read(provider, near).rationale
+    assert "sarcasm" not in read(provider, "love how " * 2222).rationale
+
+
 def test_insults_addressed_to_us_are_hostile_but_not_a_crisis(provider: LexiconProvider) -> None:
     result = read(provider, "you are useless idiots")
     assert result.risk_flags == [RiskFlag.HOSTILE]
@@ -101,6 +121,9 @@ def test_an_extra_lexicon_adds_phrases_and_changes_the_version(tmp_path: Path) -
         ("fuming\tanger", "extra.tsv:2: expected phrase<TAB>label<TAB>weight"),
         ("fuming\trage\t1.0", "extra.tsv:2: unknown emotion label 'rage'"),
         ("fuming\tanger\tlots", "extra.tsv:2: weight 'lots' is not a number"),
+        ("fuming\tanger\tnan", "extra.tsv:2: weight 'nan' is not a finite number"),
+        ("fuming\tanger\tinf", "extra.tsv:2: weight 'inf' is not a finite number"),
+        ("fuming\tanger\t-Infinity", "extra.tsv:2: weight '-Infinity' is not a finite number"),
         ("one-two-three-four\tanger\t1.0", "extra.tsv:2: a phrase has 1 to 3 words"),
     ],
 )
@@ -110,6 +133,15 @@ def test_a_malformed_lexicon_names_file_and_line(tmp_path: Path, line: str, mess
     with pytest.raises(LexiconError) as caught:
         LexiconProvider(extra)
     assert str(caught.value).endswith(message)
+
+
+def test_a_lexicon_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.tsv"
+    extra.write_bytes("# shop slang\nbeyond-fuming\tanger\t2.0\n".encode("utf-8-sig"))
+    text = "honestly beyond fuming"
+    assert read(LexiconProvider(extra), text).score("anger") > read(LexiconProvider(), text).score(
+        "anger"
+    )
 
 
 def test_a_lexicon_that_is_not_utf8_names_file_and_line(tmp_path: Path) -> None:

@@ -6,15 +6,17 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from warmline.config.model import LLM_CALL_DEADLINE
+from warmline.config.model import LlmProvider as LlmProviderConfig
 from warmline.triage.errors import (
     MalformedAnswerError,
     ModelRefusalError,
@@ -24,7 +26,7 @@ from warmline.triage.errors import (
     RetryableTriageProviderError,
     TriageError,
 )
-from warmline.triage.llm import LLMProvider, LLMSettings, answer_schema
+from warmline.triage.llm import MAX_RETRIES, LLMProvider, LLMSettings, answer_schema
 from warmline.triage.provider import build_provider, triage
 from warmline.triage.types import ContextMessage, RiskFlag, Role, TriageRequest
 from workflows.conversation import ACTIVITY_TIMEOUT
@@ -35,12 +37,14 @@ MODEL = "triage-mini"
 
 @dataclass
 class Reply:
-    """One scripted answer of the fake API: status, body, headers, and a delay before answering."""
+    """One scripted answer of the fake API: status, body, headers, a delay before answering, and
+    `trickle_s`: when set, the body is sent 16 bytes at a time with that pause between."""
 
     status: int = 200
     body: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    trickle_s: float = 0.0
 
 
 def completion(answer: dict[str, Any] | str, model: str = MODEL + "-2026-01") -> Reply:
@@ -152,7 +156,12 @@ def _handler_for(api: FakeAPI) -> type[BaseHTTPRequestHandler]:
                 payload = reply.body.encode()
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if not reply.trickle_s:
+                    self.wfile.write(payload)
+                for start in range(0, len(payload), 16) if reply.trickle_s else ():
+                    self.wfile.write(payload[start : start + 16])
+                    self.wfile.flush()
+                    time.sleep(reply.trickle_s)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up on a deliberately slow reply
 
@@ -390,6 +399,108 @@ def test_a_retry_after_past_the_deadline_ends_the_call_at_once(
         make(url, client, sleeps, max_backoff_s=60.0).triage(REQUEST)
     assert fake.calls == 1
     assert sleeps.waits == []
+
+
+def test_an_answer_trickling_past_the_call_deadline_is_abandoned(
+    api: tuple[FakeAPI, str], client: httpx.Client
+) -> None:
+    """httpx's timeout bounds each read; a byte every 0.1s never trips it, the deadline does."""
+    fake, url = api
+    fake.script.append(replace(completion(GOOD_ANSWER), trickle_s=0.1))
+    provider = make(url, client, timeout_s=5.0, max_retries=0, deadline_s=0.5)
+    with pytest.raises(ProviderUnavailableError, match=r"past the call's 0\.5s deadline"):
+        provider.triage(REQUEST)
+    assert fake.calls == 1
+
+
+def test_an_answer_trickling_past_the_attempt_timeout_is_a_timeout(
+    api: tuple[FakeAPI, str], client: httpx.Client
+) -> None:
+    fake, url = api
+    fake.script.append(replace(completion(GOOD_ANSWER), trickle_s=0.1))
+    sleeps = Sleeps()
+    result = make(url, client, sleeps, timeout_s=0.3, max_retries=1, deadline_s=5.0).triage(REQUEST)
+    assert result.emotions[0].label == "grief"
+    assert fake.calls == 2
+    assert sleeps.waits == [0.25]
+
+
+@pytest.mark.parametrize("status", [501, 505, 520, 524, 529, 599])
+def test_every_server_error_is_retried(
+    api: tuple[FakeAPI, str], client: httpx.Client, status: int
+) -> None:
+    fake, url = api
+    fake.script.append(Reply(status, "origin unreachable"))
+    sleeps = Sleeps()
+    result = make(url, client, sleeps).triage(REQUEST)
+    assert result.emotions[0].label == "grief"
+    assert fake.calls == 2
+    assert sleeps.waits == [0.25]
+
+
+@pytest.mark.parametrize(
+    "value", ["nan", "NaN", "inf", "-inf", "-5", "Mon, 01 Jan 1990 00:00:00 GMT"]
+)
+def test_a_retry_after_that_is_no_wait_from_now_means_the_usual_backoff(
+    api: tuple[FakeAPI, str], client: httpx.Client, value: str
+) -> None:
+    fake, url = api
+    fake.script.append(Reply(429, "{}", {"Retry-After": value}))
+    sleeps = Sleeps()
+    make(url, client, sleeps).triage(REQUEST)
+    assert fake.calls == 2
+    assert sleeps.waits == [0.25]
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_rejected_naming_where_it_points(
+    api: tuple[FakeAPI, str], client: httpx.Client, status: int
+) -> None:
+    fake, url = api
+    moved = "https://api.example.com/v2/chat/completions"
+    fake.script.append(Reply(status, "", {"Location": moved}))
+    with pytest.raises(ProviderRejectedError) as caught:
+        make(url, client).triage(REQUEST)
+    assert f"HTTP {status} redirect to {moved}" in str(caught.value)
+    assert "fix base_url" in str(caught.value)
+    assert fake.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("base_url", "problem"),
+    [
+        ("https://host:8443:/v1", "is not a valid URL"),
+        ("https://:8443/v1", "has no host"),
+        ("https:///v1", "has no host"),
+        ("http://host:99999/v1", "has port 99999; a port is 1 to 65535"),
+        ("https://host/v1?key=x", "has a query or fragment"),
+        ("ftp://host/v1", "must start with http:// or https://"),
+        ("https://exa mple/v1", "contains whitespace"),
+    ],
+)
+def test_settings_refuse_a_base_url_no_request_could_use(base_url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        LLMSettings(base_url=base_url, model=MODEL)
+    assert LLMSettings(base_url="https://[::1]:8443/v1", model=MODEL).base_url
+
+
+def _accepts(check: Callable[[], object]) -> bool:
+    try:
+        check()
+    except ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("retries", [0, MAX_RETRIES, MAX_RETRIES + 1, 10])
+def test_the_retry_bound_is_the_configurations(retries: int) -> None:
+    """`warmline validate` accepts exactly the `max_retries` the worker's settings accept."""
+    config = {"type": "llm", "base_url": "https://x/v1", "model": "m", "max_retries": retries}
+    in_file = _accepts(lambda: LlmProviderConfig.model_validate(config))
+    in_worker = _accepts(
+        lambda: LLMSettings(base_url="https://x/v1", model="m", max_retries=retries)
+    )
+    assert in_file == in_worker == (retries <= 5)
 
 
 def test_the_call_deadline_fits_in_the_triage_activity() -> None:

@@ -42,6 +42,7 @@ from warmline.config.durations import (
 from warmline.config.expressions import Condition, ExpressionError, parse_condition
 from warmline.config.secrets import Secret
 from warmline.events.types import EventType
+from warmline.triage.llm import MAX_RETRIES, check_base_url
 
 API_VERSION = "warmline/v1"
 SUPPORTED_API_VERSIONS = (API_VERSION,)
@@ -230,17 +231,23 @@ class LlmProvider(Model):
     type: Literal["llm"]
     """Selects this provider: `llm`."""
     base_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    """Base URL of the API, e.g. `https://api.example.com/v1`."""
+    """Base URL of the API up to and including its version, e.g. `https://api.example.com/v1`
+    (`/chat/completions` is appended): a host, an optional port from 1 to 65535, no query."""
     model: str
     """Model name sent with each request."""
     api_key: Secret | None = None
     """API key, as an `${ENV}` reference."""
     timeout: Duration = timedelta(seconds=10)
     """Per-request timeout; at most 25s, the time one triage call has for all its attempts."""
-    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
-    """Attempts after the first, made by the provider itself on timeouts, 408/409/429 and 5xx
-    (honouring `Retry-After`), as long as they fit in the call's 25s; what still fails is then
-    retried by Temporal's triage retry policy (5 attempts)."""
+    max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = 2
+    """Attempts after the first (at most 5), made by the provider itself on timeouts,
+    408/409/429 and every 5xx (honouring `Retry-After`), as long as they fit in the call's 25s;
+    what still fails is then retried by Temporal's triage retry policy (5 attempts)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _sendable(cls, value: str) -> str:
+        return check_base_url(value)
 
     @field_validator("timeout")
     @classmethod

@@ -175,7 +175,7 @@ def _train(
     encoder_dir: Path | None = None,
 ) -> None:
     from warmline.triage import registry
-    from warmline.triage.encoder import Encoder
+    from warmline.triage.encoder import Encoder, check_encoder_name
     from warmline.triage.errors import TriageError
     from warmline.triage.evaluate import evaluate
     from warmline.triage.training import fit
@@ -183,6 +183,8 @@ def _train(
     dev_path = dev if dev is not None else data.parent / "dev.tsv"
     _check_registry_dir(out)
     try:
+        if encoder_dir is not None:
+            check_encoder_name(encoder_dir)
         train_split, labels = _read(data, taxonomy, skip_bad_rows=skip_bad_rows)
         dev_split, _ = _read(dev_path, taxonomy, skip_bad_rows=skip_bad_rows)
         _, parent_model = registry.parent_of(out, taxonomy)

@@ -3,7 +3,9 @@
 Recall comes first. Missing a person at risk costs far more than sending a specialist a message
 that turns out to be a figure of speech, so the patterns reach for indirect phrasings, common
 misspellings, elongated letters and digit-for-letter swaps, and only a short list of well-known
-idioms ("this traffic is killing me", "I'd die for a pizza") is set aside.
+idioms ("this traffic is killing me", "I'd die for a pizza") is set aside: a match is dropped only
+when it lies wholly inside one, so an idiom never hides the words around it ("I want to die for
+real" keeps "want to die"). The cues reported are the customer's own words, as written.
 """
 
 from __future__ import annotations
@@ -23,18 +25,27 @@ _REPEATED = re.compile(r"([a-z])\1+")
 _SPACES = re.compile(r"\s+")
 
 _ME = r"(?:my ?self|me)"
+_THEY = (
+    r"(?:he|she|they|my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother"
+    r"|stepdad|stepmum|stepmom|ex|brother|sister|son|daughter))"
+)
+"""Who threatens: "he is gonna kill me" is abuse, not the writer's own wish to die."""
 
 _PATTERNS: dict[RiskFlag, tuple[str, ...]] = {
     RiskFlag.SUICIDAL_IDEATION: (
         rf"\bki+l+(?:ing)? {_ME}\b",
+        rf"\b(?:(?:to|wanna|wana|gonna|gona|will|'ll|just|might|could|should|gotta) off|offing) {_ME}\b",
         r"\bkms\b",
         r"\b(?:wanna|wana|want to|wanting to|going to|gonna|gona|ready to|about to|plan to|planning to) die\b",
         r"\bwant(?:ed)? to be dead\b",
         r"\b(?:wish|wishing) (?:i|id|i'd) (?:was|were|had) (?:dead|never been born|not born)\b",
         r"\b(?:wish|wishing) i (?:could )?(?:just )?(?:disappear|not wake up|never wake up|stop existing)\b",
-        r"\b(?:don't|dont|do not) want to (?:live|be alive|exist|be here|wake up)\b",
+        r"\b(?:don't|dont|do not|no longer) (?:want to|wanna|wana) (?:live|be alive|exist|be here|wake up)\b",
+        r"\b(?:not|isn't|isnt|ain't|aint|no longer|never|wasn't|wasnt)(?: really| even)? worth living\b",
+        r"\blife(?:'s| is)? (?:not|isn't|isnt|no longer)(?: really| even)? worth it\b",
+        r"\b(?:i'd|id|i would|i)(?: much| really| honestly| just)? (?:rather|sooner) (?:be dead|die|not (?:be alive|exist|live|wake up))\b",
         r"\b(?:end|ending|take|taking) (?:my|my own) li(?:fe|ves)\b",
-        r"\bend (?:it|it all|everything)\b(?! (?:for|with) (?:the|this|that|your|you|them) (?:company|contract|account|subscription|deal))",
+        r"\b(?:end|ending) (?:it all|it|everything)\b(?! (?:for|with) (?:the|this|that|your|you|them) (?:company|contract|account|subscription|deal))",
         r"\bsu+i+c+i+d+(?:e|al)\b",
         r"\bsuicidal\b",
         r"\bunalive\b",
@@ -48,7 +59,7 @@ _PATTERNS: dict[RiskFlag, tuple[str, ...]] = {
         r"\b(?:jump|jumping|throw myself) (?:off|from|in front of)\b",
         r"\b(?:hang|hanging) myself\b",
         r"\b(?:overdose|overdosing|od(?:'d|ed)? on)\b",
-        r"\b(?:took|take|taking|swallowed|swallow) (?:all|a bunch of|a lot of|the whole bottle of|a bottle of) (?:my |the |those |these )?(?:pills|tablets|meds|medication)\b",
+        r"\b(?:took|take|taking|swallowed|swallow|swallowing|popped|downed) (?:all|all of|a bunch of|a lot of|lots of|loads of|a handful of|handfuls of|too many|way too many|(?:the|a|a whole|an entire) (?:bottle|packet|pack|box) of) (?:my |the |those |these )?(?:sleeping )?(?:pills|tablets|meds|medication|painkillers)\b",
         r"\b(?:write|writing|wrote|written|leave|leaving|left) (?:a|my) (?:suicide|goodbye) (?:note|letter)\b",
         r"\bnot (?:want|wanting) to be alive\b",
         r"\btired of (?:living|being alive|life)\b",
@@ -82,7 +93,7 @@ _PATTERNS: dict[RiskFlag, tuple[str, ...]] = {
         r"\b(?:afraid|scared|terrified) (?:to go|of going) home\b",
         r"\b(?:afraid|scared|terrified) of my (?:husband|wife|partner|boyfriend|girlfriend|dad|father|mum|mom|mother|stepdad|ex)\b",
         r"\bnot safe (?:at home|here|with (?:him|her|them))\b",
-        r"\b(?:he|she|they)(?:'ll| will| is going to| are going to| gonna)? kill me\b",
+        rf"\b{_THEY}(?:'ll|'s|'re|'d| will| would| is| are| was| were)?(?: (?:going to|gonna|gona|about to|trying to|tried to|wants to|threatening to))? (?:kill|murder) me\b",
         r"\bthreaten(?:ed|s|ing)? to (?:kill|hurt|beat) me\b",
         r"\blocked me (?:in|out)\b",
         r"\b(?:abusive|violent) (?:husband|wife|partner|boyfriend|girlfriend|relationship|home|dad|father|mum|mom|mother|parent|ex)\b",
@@ -104,7 +115,7 @@ _PATTERNS: dict[RiskFlag, tuple[str, ...]] = {
     ),
 }
 
-# Idioms that read like a crisis phrase but are not one. Removed before matching.
+# Idioms that read like a crisis phrase but are not one. A match wholly inside one is dropped.
 _IDIOMS = re.compile(
     r"\b(?:"
     r"(?:is|are|was|it's|its|this|that|you're|youre) (?:\w+ )?killing me"
@@ -132,6 +143,10 @@ class CrisisScreen:
         return any(flag.is_crisis for flag in self.flags)
 
 
+_OUTRANKED_BY: dict[RiskFlag, RiskFlag] = {RiskFlag.SUICIDAL_IDEATION: RiskFlag.ABUSE}
+"""A match of the first flag wholly inside a match of the second is the second's: "kill me" in
+"he threatened to kill me" is someone else's threat, not the writer's wish to die."""
+
 _COMPILED = {flag: [re.compile(p) for p in patterns] for flag, patterns in _PATTERNS.items()}
 _ANY = re.compile("|".join(f"(?:{p})" for patterns in _PATTERNS.values() for p in patterns))
 """Every pattern at once: most messages match none, and one search says so (the screen runs on
@@ -140,30 +155,98 @@ every message, inside the 10 ms a message has)."""
 
 def normalise(text: str) -> str:
     """Lower case, plain apostrophes, elongations shortened, one space between words."""
-    text = text.lower().translate(_APOSTROPHES)
-    text = _ELONGATED.sub(r"\1\1", text)
-    return _SPACES.sub(" ", text).strip()
+    return _normalised(text)[0]
+
+
+Span = tuple[int, int]
+"""Start and end of a stretch of the original message, as Python slices count them."""
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """`normalise(text)`, and for each of its characters the index it came from in `text`."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        origin = list(range(len(text)))
+    else:  # a few characters lower to two ("İ"): both map back to the one they came from
+        lowered = "".join(ch.lower() for ch in text)
+        origin = [i for i, ch in enumerate(text) for _ in ch.lower()]
+    shortened, origin = _collapse(lowered.translate(_APOSTROPHES), origin, _ELONGATED, keep=2)
+    spaced, origin = _collapse(shortened, origin, _SPACES, keep=1, fill=" ")
+    stripped = spaced.strip()
+    start = len(spaced) - len(spaced.lstrip())
+    return stripped, origin[start : start + len(stripped)]
+
+
+def _collapse(
+    text: str, origin: list[int], pattern: re.Pattern[str], *, keep: int, fill: str | None = None
+) -> tuple[str, list[int]]:
+    """Replace each match of `pattern` by its first `keep` characters (or by `fill`), carrying
+    the origin of every character that stays."""
+    parts: list[str] = []
+    kept: list[int] = []
+    last = 0
+    for found in pattern.finditer(text):
+        head = fill if fill is not None else found.group(0)[:keep]
+        parts += [text[last : found.start()], head]
+        kept += origin[last : found.start() + len(head)]
+        last = found.end()
+    parts.append(text[last:])
+    kept += origin[last:]
+    return "".join(parts), kept
+
+
+def _inside(span: Span, outer: Span) -> bool:
+    return outer[0] <= span[0] and span[1] <= outer[1]
+
+
+def _spans(pattern: re.Pattern[str], text: str, origin: list[int]) -> list[Span]:
+    """Where `pattern` matches `text`, as spans of the original message."""
+    return [
+        (origin[found.start()], origin[found.end() - 1] + 1)
+        for found in pattern.finditer(text)
+        if found.end() > found.start()
+    ]
 
 
 def screen(text: str) -> CrisisScreen:
-    """Screen one message. Runs on every message; cheap enough to run first."""
-    plain = _IDIOMS.sub(" ", normalise(text))
-    variants = {plain, plain.translate(_LEET), _REPEATED.sub(r"\1", plain)}
-    flags: list[RiskFlag] = []
-    matched: list[str] = []
-    for variant in variants:
+    """Screen one message. Runs on every message; cheap enough to run first.
+
+    The patterns run on the whole normalised text and its variants, never on text with idioms
+    cut out (cutting "to die for" out of "I want to die for real" hid "want to die"); each match
+    is then placed back on the original message, where idioms and outranking flags are checked.
+    """
+    plain, origin = _normalised(text)
+    variants = [
+        (plain, origin),
+        (plain.translate(_LEET), origin),  # one character for one: the same origins
+        _collapse(plain, origin, _REPEATED, keep=1),
+    ]
+    found: dict[RiskFlag, set[Span]] = {}
+    for variant, where in variants:
         if _ANY.search(variant) is None:
             continue
         for flag, patterns in _COMPILED.items():
             for pattern in patterns:
-                found = pattern.search(variant)
-                if found:
-                    if flag not in flags:
-                        flags.append(flag)
-                    if found.group(0) not in matched:
-                        matched.append(found.group(0))
-    order = list(RiskFlag)
-    return CrisisScreen(flags=tuple(sorted(flags, key=order.index)), matched=tuple(matched))
+                found.setdefault(flag, set()).update(_spans(pattern, variant, where))
+    if not any(found.values()):
+        return CrisisScreen(flags=(), matched=())
+    idioms = _spans(_IDIOMS, plain, origin)
+    kept = {
+        flag: {span for span in spans if not any(_inside(span, idiom) for idiom in idioms)}
+        for flag, spans in found.items()
+    }
+    for flag, outranking in _OUTRANKED_BY.items():
+        above = kept.get(outranking, set())
+        kept[flag] = {s for s in kept.get(flag, set()) if not any(_inside(s, a) for a in above)}
+    flags = [flag for flag in RiskFlag if kept.get(flag)]
+    spans = {span for spans in kept.values() for span in spans}
+    # One cue per stretch of the message: "ending it" is left out when "ending it all" is given.
+    widest = sorted(
+        (s for s in spans if not any(o != s and _inside(s, o) for o in spans)),
+        key=lambda s: s[0],
+    )
+    cues = dict.fromkeys(" ".join(text[start:end].split()) for start, end in widest)
+    return CrisisScreen(flags=tuple(flags), matched=tuple(cues))
 
 
 def apply_screen(result: TriageResult, found: CrisisScreen) -> TriageResult:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -39,6 +40,8 @@ DEFAULT_ENCODER = "minilm-l6-goemotions-v1"
 """The encoder a taxonomy's recipe uses unless it names another."""
 MAX_TOKENS = 64
 _NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
+"""An encoder's name: its directory's, recorded in the model card and looked up among the
+shipped encoders, so it must be a plain folder name."""
 _CACHE_LIMIT = 100_000
 
 
@@ -47,12 +50,32 @@ class EncoderRef(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: Annotated[str, Field(pattern=_NAME.pattern)]
+    name: Annotated[str, Field(pattern=rf"^{_NAME.pattern}$")]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     """Of `encoder.onnx`: heads are only valid on the exact file they were trained on."""
     dimensions: int
     mix: Annotated[float, Field(ge=0.0, le=1.0)]
     """Weight of the encoder head's probability; the TF-IDF model's gets `1 - mix`."""
+
+
+def encoder_name(directory: Path | Traversable) -> str:
+    """The name an encoder in `directory` goes by: the directory's own name, resolved, so
+    `--encoder .` or `--encoder ../enc/` name the folder rather than nothing."""
+    # Lexical, as the user typed it: resolve() would name a symlinked folder after its target.
+    return Path(os.path.abspath(str(directory))).name  # noqa: PTH100
+
+
+def check_encoder_name(directory: Path | Traversable) -> str:
+    """The encoder name of `directory`, or a `ModelLoadError` when a model card cannot carry it
+    (checked before training, not after the whole fit)."""
+    name = encoder_name(directory)
+    if not _NAME.fullmatch(name):
+        raise ModelLoadError(
+            f"{directory}: the encoder is named after its directory, and {name!r} is not an "
+            "encoder name; copy or rename the directory to lower-case letters, digits, '.' and "
+            "'-', starting with a letter or digit (e.g. minilm-l6-custom-v1)"
+        )
+    return name
 
 
 def shipped_encoders() -> Traversable:
@@ -81,7 +104,7 @@ class Encoder:
                 )
         data = model_file.read_bytes()
         self.directory = directory
-        self.name = Path(str(directory)).name
+        self.name = encoder_name(directory)
         self.sha256 = hashlib.sha256(data).hexdigest()
         options = onnxruntime.SessionOptions()
         # One thread: the latency target is per message on one core, and workers run in parallel.

@@ -7,13 +7,15 @@ answer must validate against `LLMAnswer`, whose JSON schema is sent as a strict 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from warmline.triage.errors import (
     MalformedAnswerError,
@@ -38,7 +40,44 @@ EmotionLabel = Literal[
 """The GoEmotions `original` labels as a type, so the schema sent to the model enumerates them."""
 
 _Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-_RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+"""Besides every 5xx: a timeout, a conflict or a rate limit on the server's side."""
+CHAT_PATH = "/chat/completions"
+MAX_RETRIES = 5
+"""The most attempts after the first: the configuration's `max_retries` has the same bound, so a
+file `warmline validate` accepts always starts a worker."""
+
+
+def _retryable(status: int) -> bool:
+    # Every 5xx, not a list: gateways and CDNs answer 520-529 for an origin that failed or
+    # timed out, which a later attempt may well find recovered.
+    return status >= 500 or status in _RETRYABLE_STATUS
+
+
+def check_base_url(value: str) -> str:
+    """`value` when requests can be sent under it, else a `ValueError` saying what is wrong.
+
+    A pattern let `https://host:8443:/v1` through, and then every call failed with httpx's
+    `InvalidURL`; httpx itself parses it here, as it will parse each request's URL.
+    """
+    if not value or any(ch.isspace() for ch in value):
+        raise ValueError(f"base_url {value!r} is empty or contains whitespace")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"base_url {value!r} is not a valid URL: {exc}") from None
+    if url.scheme not in {"http", "https"}:
+        raise ValueError(f"base_url {value!r} must start with http:// or https://")
+    if not url.host:
+        raise ValueError(f"base_url {value!r} has no host")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ValueError(f"base_url {value!r} has port {url.port}; a port is 1 to 65535")
+    if url.query or url.fragment:
+        raise ValueError(
+            f"base_url {value!r} has a query or fragment; {CHAT_PATH} is appended to it, so give "
+            "the URL up to and including the API version, e.g. https://api.example.com/v1"
+        )
+    return value
 
 
 class LLMSettings(BaseModel):
@@ -51,14 +90,37 @@ class LLMSettings(BaseModel):
     model: str
     api_key: str | None = None
     timeout_s: float = Field(default=20.0, gt=0)
-    max_retries: int = Field(default=2, ge=0, le=5)
+    """One attempt, from sending the request to the last byte of the answer."""
+    max_retries: int = Field(default=2, ge=0, le=MAX_RETRIES)
     backoff_s: float = Field(default=0.5, ge=0)
     """First wait between attempts; doubles each retry unless the server sends `Retry-After`."""
     max_backoff_s: float = Field(default=10.0, ge=0)
     deadline_s: float = Field(default=25.0, gt=0)
     """All attempts and waits of one call together: no attempt starts, and no wait begins, that
-    would end past it. Under the triage activity's timeout, so the caller sees this provider's
-    error, not an abandoned attempt."""
+    would end past it, and an answer still arriving past it is abandoned. Under the triage
+    activity's timeout, so the caller sees this provider's error, not an abandoned attempt."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _sendable(cls, value: str) -> str:
+        return check_base_url(value)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """An answer read to its end within the attempt's time."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class _PastDeadlineError(Exception):
+    """The answer was still arriving when the call's deadline passed."""
 
 
 class LLMEmotion(BaseModel):
@@ -123,10 +185,11 @@ def _strict(node: Any) -> Any:
 class LLMProvider:
     """Asks a chat-completions model for a triage reading; one request per message.
 
-    It retries a few times on its own (429, 5xx, timeouts), against the habit of leaving retries to
-    Temporal, because rate limits on a shared model endpoint last seconds and honouring
-    `Retry-After` inside one attempt is cheaper than a whole activity retry. What is still failing
-    after `max_retries` raises a `RetryableTriageProviderError`, and Temporal decides from there.
+    It retries a few times on its own (408, 409, 429, every 5xx, timeouts), against the habit of
+    leaving retries to Temporal, because rate limits on a shared model endpoint last seconds and
+    honouring `Retry-After` inside one attempt is cheaper than a whole activity retry. What is
+    still failing after `max_retries` raises a `RetryableTriageProviderError`, and Temporal
+    decides from there.
     """
 
     name = "llm"
@@ -140,7 +203,7 @@ class LLMProvider:
         self._settings = settings
         self._client = client if client is not None else httpx.Client()
         self._sleep = sleep
-        self._url = settings.base_url.rstrip("/") + "/chat/completions"
+        self._url = settings.base_url.rstrip("/") + CHAT_PATH
         self._schema = answer_schema()
 
     @property
@@ -196,24 +259,28 @@ class LLMProvider:
             headers["Authorization"] = f"Bearer {self._settings.api_key}"
         attempts = self._settings.max_retries + 1
         started = time.monotonic()
+        deadline = started + self._settings.deadline_s
         for attempt in range(1, attempts + 1):
             timeout = min(self._settings.timeout_s, self._remaining(started))
             retry_after: str | None = None
             cause: httpx.HTTPError | None = None
             detail = ""
             try:
-                response = self._client.post(
-                    self._url, json=payload, headers=headers, timeout=timeout
-                )
+                reply = self._send(payload, headers, timeout, deadline)
+            except _PastDeadlineError:
+                raise ProviderUnavailableError(
+                    f"{self._url}: the answer to attempt {attempt} was still arriving past the "
+                    f"call's {self._settings.deadline_s:g}s deadline"
+                ) from None
             except httpx.TimeoutException as exc:
                 failure, cause = f"no answer within {timeout:.3g}s", exc
             except httpx.TransportError as exc:
                 failure, cause = str(exc), exc
             else:
-                if response.status_code not in _RETRYABLE_STATUS:
-                    return self._accepted(response)
-                failure, detail = f"HTTP {response.status_code}", f": {_excerpt(response.text)}"
-                retry_after = response.headers.get("Retry-After")
+                if not _retryable(reply.status):
+                    return self._accepted(reply)
+                failure, detail = f"HTTP {reply.status}", f": {_excerpt(reply.text)}"
+                retry_after = reply.headers.get("Retry-After")
             wait = self._backoff(attempt - 1, retry_after)
             if attempt == attempts:
                 raise ProviderUnavailableError(
@@ -227,19 +294,51 @@ class LLMProvider:
             self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
+    def _send(
+        self, payload: dict[str, Any], headers: dict[str, str], timeout: float, deadline: float
+    ) -> _Reply:
+        """One attempt, its answer read chunk by chunk against the clock.
+
+        httpx's `timeout` bounds each read, not the whole answer: a server trickling a byte
+        every few seconds would hold the call far past its deadline. So the body is streamed and
+        the time checked after every chunk: past the attempt's `timeout` it is a timeout like any
+        other, past the call's deadline `_PastDeadlineError`.
+        """
+        attempt_ends = min(time.monotonic() + timeout, deadline)
+        with self._client.stream(
+            "POST", self._url, json=payload, headers=headers, timeout=timeout
+        ) as response:
+            chunks: list[bytes] = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                now = time.monotonic()
+                if now > deadline:
+                    raise _PastDeadlineError
+                if now > attempt_ends:
+                    raise httpx.ReadTimeout(
+                        f"the answer took longer than {timeout:.3g}s", request=response.request
+                    )
+            return _Reply(response.status_code, response.headers, b"".join(chunks))
+
     def _remaining(self, started: float) -> float:
         return self._settings.deadline_s - (time.monotonic() - started)
 
-    def _accepted(self, response: httpx.Response) -> dict[str, Any]:
-        if response.status_code >= 400:
+    def _accepted(self, reply: _Reply) -> dict[str, Any]:
+        if 300 <= reply.status < 400:
+            location = reply.headers.get("Location")
+            where = f"to {location}" if location else "with no Location"
             raise ProviderRejectedError(
-                f"{self._url}: HTTP {response.status_code}: {_excerpt(response.text)}"
+                f"{self._url}: HTTP {reply.status} redirect {where}; requests are not "
+                "redirected (a POST can lose its body or its key on the way), so fix base_url "
+                "to the address the server names"
             )
+        if reply.status >= 400:
+            raise ProviderRejectedError(f"{self._url}: HTTP {reply.status}: {_excerpt(reply.text)}")
         try:
-            body = response.json()
+            body = json.loads(reply.body)
         except ValueError as exc:
             raise MalformedAnswerError(
-                f"{self._url}: response is not JSON: {_excerpt(response.text)}"
+                f"{self._url}: response is not JSON: {_excerpt(reply.text)}"
             ) from exc
         if not isinstance(body, dict):
             raise MalformedAnswerError(f"{self._url}: response is not a JSON object")
@@ -253,16 +352,18 @@ class LLMProvider:
 
 
 def _retry_after_seconds(value: str, default: float) -> float:
-    """`Retry-After` as seconds: either a number of seconds or an HTTP date."""
+    """`Retry-After` as seconds: either a number of seconds or an HTTP date; `default` for
+    anything else, and for a wait that is not a finite number of seconds from now ("nan",
+    "-5", a date in the past), which `time.sleep` would refuse or which means nothing."""
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return float(when.timestamp() - time.time())
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return default
+        seconds = when.timestamp() - time.time()
+    return seconds if math.isfinite(seconds) and seconds >= 0 else default
 
 
 def _parse_answer(body: dict[str, Any]) -> LLMAnswer:

@@ -93,7 +93,18 @@ def read_metadata(model_dir: Path | Traversable) -> Metadata | None:
     if not source.is_file():
         return None
     try:
-        return Metadata.model_validate_json(source.read_text(encoding="utf-8"))
+        text = source.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(
+            f"{source}: byte {exc.start} is not UTF-8 text; the registry writes {METADATA} as "
+            "UTF-8 JSON, so this one was damaged or replaced: restore it from a backup"
+        ) from None
+    except OSError as exc:
+        raise ModelLoadError(
+            f"{source}: cannot read the registry metadata: {exc.strerror or exc}"
+        ) from None
+    try:
+        return Metadata.model_validate_json(text)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"

@@ -26,7 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from warmline.errors import Diagnostic
-from warmline.triage.encoder import DEFAULT_ENCODER, Encoder, EncoderRef, load_encoder
+from warmline.triage.encoder import (
+    DEFAULT_ENCODER,
+    Encoder,
+    EncoderRef,
+    check_encoder_name,
+    load_encoder,
+)
 from warmline.triage.errors import TrainingDataError
 from warmline.triage.evaluate import f1_scores
 from warmline.triage.local import (
@@ -315,6 +321,17 @@ def train(
     )
 
 
+def _check_can_fit(taxonomy: str, encoder: Encoder | None) -> None:
+    """Refuse, before any fitting, what would fail only once the model is fitted."""
+    if importlib.util.find_spec("sklearn") is None:
+        raise TrainingDataError("training needs scikit-learn: pip install 'warmline[train]'")
+    if taxonomy not in TAXONOMIES:
+        raise TrainingDataError(f"unknown taxonomy {taxonomy!r}; known: {', '.join(TAXONOMIES)}")
+    if encoder is not None:
+        # The card records the encoder under its directory's name.
+        check_encoder_name(encoder.directory)
+
+
 def fit(
     train_split: Split,
     dev_split: Split,
@@ -334,11 +351,7 @@ def fit(
     recipe's shipped encoder when None); only the heads are trained, so a few thousand rows take
     seconds.
     """
-    if importlib.util.find_spec("sklearn") is None:
-        raise TrainingDataError("training needs scikit-learn: pip install 'warmline[train]'")
-
-    if taxonomy not in TAXONOMIES:
-        raise TrainingDataError(f"unknown taxonomy {taxonomy!r}; known: {', '.join(TAXONOMIES)}")
+    _check_can_fit(taxonomy, encoder if use_encoder else None)
     labels = TAXONOMIES[taxonomy]
     recipe = RECIPES[taxonomy]
     spec = features if features is not None else recipe.features
