@@ -86,12 +86,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.escalation import EscalationWorkflow
 
-# Triage is worth retrying a few times; past that the activity error surfaces in the history.
+# Triage retries until its events are published: a provider that keeps failing is replaced by
+# the lexicon from the third attempt (`activities.triage`), so only Kafka can hold a message up,
+# and its events must wait for it rather than be lost. Before, five failed attempts (two minutes
+# of a Kafka or LLM outage) failed the whole conversation, crisis ones included. Retry options
+# are not part of the history's commands, so running conversations replay unchanged.
 TRIAGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
 )
 # Events and roster changes must never be lost: retry until Kafka (or Temporal) is back.
 PUBLISH_RETRY = RetryPolicy(
