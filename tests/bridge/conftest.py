@@ -92,7 +92,12 @@ class Inbound:
         return routing_policy(self.config, task_queue=self.settings.task_queue).roster_id
 
     def bridge(
-        self, *, client: Client | None = None, group: str | None = None, scope: str | None = None
+        self,
+        *,
+        client: Client | None = None,
+        group: str | None = None,
+        scope: str | None = None,
+        kind: type[InboundBridge] = InboundBridge,
     ) -> InboundBridge:
         settings = replace(self.settings, group_id=group or self.settings.group_id)
         deduper = Deduper.connect(self.redis_url, scope=scope or settings.group_id)
@@ -100,7 +105,7 @@ class Inbound:
             self.kafka, consumer="bridge", topic=self.dead_letter_topic
         )
         self._closing += [deduper, dead_letters]
-        return InboundBridge(
+        return kind(
             client or self.client,
             self.config,
             bootstrap=self.kafka,

@@ -18,14 +18,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kafka.consumer.fetcher import ConsumerRecord
+from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from tests.bridge.conftest import PEER_SUPPORT, Inbound, Sent, until
 from tests.worker_process import WARMLINE
+from warmline.bridge import InboundBridge
+from warmline.bridge.inbound import _Item
 from warmline.conversation import MAX_MESSAGE_CHARS
 from warmline.events import DomainEvent, EventType, to_record
+from warmline.events.catalog import InboundShift
 from warmline.wellness.policy import WellnessState, WorkerKind
 from warmline.wellness.types import wellness_workflow_id
 from workflows.roster import RosterWorkflow
@@ -129,11 +134,23 @@ async def test_availability_updates_the_roster_and_shifts_are_kept(inbound: Inbo
         },
         subject="vol-aoife",
     )
+    # HR and the workforce tool both number their events: their `42`s are two changes, and the
+    # later one (back on) must reach the roster too.
+    shared = f"42-{uuid.uuid4().hex[:6]}"
+    off, back = (
+        inbound.event(
+            EventType.INBOUND_AVAILABILITY_CHANGED,
+            {"specialist_id": "staff-luis", "available": available},
+            subject="staff-luis",
+            event_id=shared,
+        ).model_copy(update={"source": source})
+        for available, source in ((False, "/hr/bamboohr"), (True, "/wfm/shiftboard"))
+    )
     running = await inbound.run()
     # No worker has started the roster of this task queue yet: the bridge starts it.
-    await inbound.send(away, shift, away)
+    await inbound.send(away, shift, away, off, back)
     await until(
-        lambda: running.bridge.stats.availability + running.bridge.stats.shifts == 2,
+        lambda: running.bridge.stats.availability + running.bridge.stats.shifts == 4,
         what="availability and shift",
         task=running,
     )
@@ -143,6 +160,7 @@ async def test_availability_updates_the_roster_and_shifts_are_kept(inbound: Inbo
     members = {m.member.id: m.state for m in (await roster.query(RosterWorkflow.view)).members}
     assert not members["vol-marcus"].available
     assert members["vol-aoife"].available
+    assert members["staff-luis"].available
     kept = inbound.shifts.shifts("vol-aoife")
     assert [(s.shift_id, s.starts_at, s.queues) for s in kept] == [("s-1", starts, ["listening"])]
     # Each worker's wellness workflow got the shift (signal-with-start) and the availability.
@@ -339,6 +357,139 @@ async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_brid
     assert where == {}
     biggest = max(letters, key=lambda letter: len(letter.value or b""))
     assert len(biggest.value or b"") > 5 * 1_048_576, "the 5 MB record is kept whole"
+
+
+class BuggyBridge(InboundBridge):
+    """The bridge with two bugs nobody has found yet: one where a record is read, one where a shift
+    is handed on. Each must cost its own record only."""
+
+    def _read(self, record: ConsumerRecord) -> _Item:
+        if b"trip-the-read-bug" in (record.value or b""):
+            raise KeyError("trip-the-read-bug")
+        return super()._read(record)
+
+    async def _keep_shift(self, shift: InboundShift) -> None:
+        if shift.shift_id == "s-bug":
+            raise ValueError("a bug in the shift code")
+        await super()._keep_shift(shift)
+
+
+async def test_a_record_that_raises_is_dead_lettered_and_its_partition_goes_on(
+    inbound: Inbound,
+) -> None:
+    """Records that used to raise out of the bridge (nothing committed, the same batch read again
+    on every restart, and the crisis message behind them never delivered) are dead-lettered with
+    a reason; so is one that trips a bug, as `internal: <type>: <message>`."""
+    topic, hr = inbound.settings.messages_topic, inbound.settings.hr_topic
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    good = to_record(inbound.message(conversation, "m0", "Hello"))
+
+    def with_data(raw: bytes) -> bytes:
+        """The message's data with JSON spliced in as sent (escapes and all)."""
+        return good.value[:-1] + b", " + raw + b"}"
+
+    def shift(
+        worker: str, shift_id: str, starts: datetime
+    ) -> tuple[bytes, list[tuple[str, bytes]]]:
+        record = to_record(
+            inbound.event(
+                EventType.INBOUND_SHIFT_SCHEDULED,
+                {
+                    "worker_id": worker,
+                    "shift_id": shift_id,
+                    "starts_at": starts.isoformat(),
+                    "ends_at": (starts + timedelta(hours=8)).isoformat(),
+                },
+                subject=worker,
+            )
+        )
+        return record.value, record.headers
+
+    plain = [(k, b"text/plain" if k == "content-type" else v) for k, v in good.headers]
+    tomorrow = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    bad: list[tuple[str, bytes, list[tuple[str, bytes]], bytes, str]] = [
+        (
+            topic,
+            good.value.replace(b'"Hello"', b'"Hello \\ud83d"'),
+            good.headers,
+            good.key,
+            "data.text is not valid Unicode: a lone surrogate \\ud83d at character 6",
+        ),
+        (topic, b"[" * 100_000, good.headers, good.key, "data is not a JSON object: nested too"),
+        (
+            topic,
+            with_data(b'"x": ' + b"9" * 5000),
+            good.headers,
+            good.key,
+            "data is not a JSON object: Exceeds the limit (4300 digits)",
+        ),
+        (topic, good.value, plain, good.key, "content-type 'text/plain' is not JSON"),
+        (
+            topic,
+            with_data(b'"note": "trip-the-read-bug"'),
+            good.headers,
+            good.key,
+            "internal: KeyError: 'trip-the-read-bug'",
+        ),
+        (
+            hr,
+            *shift("vol-aoife", "s-eot", datetime(9999, 12, 31, tzinfo=UTC)),
+            b"vol-aoife",
+            "shift 's-eot' starts_at 9999-12-31T00:00:00+00:00 is not a real shift's",
+        ),
+        (
+            hr,
+            *shift("vol-marcus", "s-wrongtype", tomorrow),
+            b"vol-marcus",
+            "Redis refused shift s-wrongtype of vol-marcus: WRONGTYPE",
+        ),
+        (
+            hr,
+            *shift("staff-ren", "s-bug", tomorrow),
+            b"staff-ren",
+            "internal: ValueError: a bug in the shift code",
+        ),
+    ]
+    # Something else wrote vol-marcus's shift key: Redis refuses the hash commands on it.
+    redis = Redis.from_url(inbound.redis_url)
+    try:
+        redis.set(inbound.shifts.key("vol-marcus"), b"not a hash")
+    finally:
+        redis.close()
+    where: dict[tuple[str, int, int], str] = {}
+    for to, value, headers, key, reason in bad:
+        sent = await inbound.send_raw(to, value, headers=headers, key=key)
+        where[(sent.topic, sent.partition, sent.offset)] = reason
+    # Behind the bad records on their partitions: a crisis message, and vol-aoife going off.
+    crisis = inbound.message(conversation, "m1", "I want to end my life tonight")
+    away = inbound.event(
+        EventType.INBOUND_AVAILABILITY_CHANGED,
+        {"specialist_id": "vol-aoife", "available": False},
+        subject="vol-aoife",
+    )
+    await inbound.send(crisis, away)
+    running = await inbound.run(inbound.bridge(kind=BuggyBridge))
+    await until(
+        lambda: (
+            running.bridge.stats.dead_lettered == len(bad)
+            and running.bridge.stats.availability == 1
+        ),
+        what="the bad records dead-lettered and the availability applied",
+        task=running,
+    )
+    view = await inbound.view(conversation, messages=1)
+    await running.stop()
+    assert [p.message_id for p in view.trajectory] == ["m1"]
+    assert running.bridge.stats.messages == 1
+    assert sum(inbound.committed().values()) == len(bad) + 2, "every record committed"
+
+    letters = inbound.dead_letters(expect=len(bad))
+    assert len(letters) == len(bad)
+    for letter in letters:
+        h = letter.headers
+        coordinates = (h["dlq.topic"].decode(), int(h["dlq.partition"]), int(h["dlq.offset"]))
+        assert where.pop(coordinates) in letter.reason, (coordinates, letter.reason)
+    assert where == {}
 
 
 def test_a_bad_config_exits_2_with_positions(tmp_path: Path) -> None:

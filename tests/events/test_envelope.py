@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from warmline.events import (
     DomainEvent,
@@ -48,8 +52,8 @@ def test_event_ids_are_deterministic_per_step() -> None:
 
 
 def replace_header(
-    headers: list[tuple[str, bytes]], name: str, value: bytes
-) -> list[tuple[str, bytes]]:
+    headers: list[tuple[str, bytes]], name: str, value: bytes | None
+) -> list[tuple[str, bytes | None]]:
     return [(n, value if n == name else v) for n, v in headers]
 
 
@@ -63,8 +67,8 @@ def replace_header(
         ),
         (lambda r: (r.headers, b"{not json"), "data is not a JSON object: Expecting property name"),
         (lambda r: (r.headers, b"[1, 2]"), "data must be a JSON object"),
-        (lambda r: (r.headers, b'"text"'), "data is not a JSON object: found a JSON string"),
-        (lambda r: (r.headers, b"\xff\xfe{}"), "data is not UTF-8"),
+        (lambda r: (r.headers, b'"text"'), "data must be a JSON object, not a JSON string"),
+        (lambda r: (r.headers, b"\xff\xfe{}"), "data is not UTF-8: invalid start byte at byte 0"),
         (
             lambda r: (replace_header(r.headers, "ce_type", b"io.warmline.unknown.v1"), r.value),
             "unknown event type 'io.warmline.unknown.v1'",
@@ -76,7 +80,32 @@ def replace_header(
             ),
             "unknown event type 'io.warmline.message.triaged.v9': this consumer knows v1",
         ),
-        (lambda r: (replace_header(r.headers, "ce_source", b"\xc3\x28"), r.value), "not UTF-8"),
+        (
+            lambda r: (replace_header(r.headers, "ce_source", b"\xc3\x28"), r.value),
+            "header 'ce_source' is not UTF-8",
+        ),
+        (lambda r: ([*r.headers, ("traceparent", None)], r.value), "header 'traceparent' has no"),
+        (lambda r: (replace_header(r.headers, "ce_subject", None), r.value), "'ce_subject' has no"),
+        (lambda r: (r.headers, b"[" * 100_000), "data is not a JSON object: nested too deeply"),
+        (lambda r: (r.headers, nested(40)), "data is nested 33 levels deep at data.n.n.n"),
+        (
+            lambda r: (r.headers, with_field("x", "9" * 5000)),
+            "data is not a JSON object: Exceeds the limit (4300 digits) for integer string",
+        ),
+        (
+            lambda r: (r.headers, with_field("note", '"hi \\ud83d"')),
+            "data.note is not valid Unicode: a lone surrogate \\ud83d at character 3",
+        ),
+        (
+            lambda r: (r.headers, with_field("emotions", '[{"label": "\\udc00"}]')),
+            "data.emotions[0].label is not valid Unicode",
+        ),
+        (lambda r: (r.headers, with_field("\\ud83d", "1")), "a key of data is not valid Unicode"),
+        (
+            lambda r: (replace_header(r.headers, "content-type", b"text/plain"), r.value),
+            "content-type 'text/plain' is not JSON",
+        ),
+        (lambda r: (r.headers, b""), "data must be a JSON object; the record's value is empty"),
     ],
 )
 def test_malformed_records_are_rejected_with_a_reason(mutate: Any, reason: str) -> None:
@@ -85,3 +114,66 @@ def test_malformed_records_are_rejected_with_a_reason(mutate: Any, reason: str) 
     with pytest.raises(EventDecodeError) as caught:
         from_record(record.key, headers, value)
     assert reason in caught.value.reason
+
+
+def with_field(name: str, raw_json: str) -> bytes:
+    """The event's data with one more field, written as raw JSON (escapes kept as sent)."""
+    return to_record(an_event()).value[:-1] + f', "{name}": {raw_json}}}'.encode()
+
+
+def nested(depth: int) -> bytes:
+    return json.dumps({"n": json.loads("{" + '"n": {' * (depth - 1) + "}" * depth)}).encode()
+
+
+def test_a_key_that_is_not_utf8_is_named_as_the_key() -> None:
+    record = to_record(an_event())
+    with pytest.raises(EventDecodeError) as caught:
+        from_record(b"\xff", record.headers, record.value)
+    assert caught.value.reason.startswith("the record key is not UTF-8: invalid start byte")
+
+
+def test_json_data_under_a_json_content_type_is_read() -> None:
+    """A surrogate pair is one character; `+json` and parameters are JSON too."""
+    record = to_record(an_event())
+    value = with_field("emoji", '"\\ud83d\\ude00"')
+    for content_type in (b"application/json; charset=utf-8", b"application/cloudevents+json"):
+        headers = replace_header(record.headers, "content-type", content_type)
+        assert from_record(record.key, headers, value).data["emoji"] == "\N{GRINNING FACE}"
+
+
+header_names = st.sampled_from(
+    ["ce_id", "ce_type", "ce_source", "ce_specversion", "ce_time", "ce_subject", "content-type"]
+) | st.text(max_size=12)
+header_values = (
+    st.none()
+    | st.binary(max_size=40)
+    | st.sampled_from(
+        [b"1.0", b"0.3", b"", b"io.warmline.message.triaged.v1", b"2026-11-22T09:30:00Z", b"text/x"]
+    )
+)
+values = (
+    st.none()
+    | st.binary(max_size=200)
+    | st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+        max_leaves=20,
+    ).map(lambda data: json.dumps(data).encode())
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    key=st.none() | st.binary(max_size=8),
+    headers=st.lists(st.tuples(header_names, header_values), max_size=9),
+    value=values,
+)
+def test_any_record_decodes_or_is_refused_with_a_reason(
+    key: bytes | None, headers: list[tuple[str, bytes | None]], value: bytes | None
+) -> None:
+    """Whatever the bytes, `from_record` returns an event or raises `EventDecodeError`: the
+    consumers catch only that, so anything else would stop them on one record."""
+    merged: dict[str, bytes | None] = dict(to_record(an_event()).headers)
+    merged.update(headers)
+    with contextlib.suppress(EventDecodeError):
+        from_record(key, list(merged.items()), value)

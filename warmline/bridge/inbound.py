@@ -4,13 +4,15 @@ One poll is one batch. Each record is decoded (CloudEvents, binary mode), typed 
 and checked against the configuration. A record that cannot be processed — not a warmline event,
 too large, a type that does not belong on its topic, invalid data, an empty or oversized message,
 an unknown tenant or worker — is dead-lettered with the reason and its coordinates, and the
-bridge moves on. The rest, less the events already handled, are handed on, the records of one
-conversation (or worker) in order:
+bridge moves on; so is a record that raises anything else while it is read or handed on (reason
+`internal: <type>: <message>`), since one record must never stop its partition. The rest, less the
+events already handled, are handed on, the records of one conversation (or worker) in order:
 
 - a customer message signals-with-start its `ConversationWorkflow` (`receive_message`): the first
   message starts the conversation;
-- a specialist's availability change updates the roster (`set_availability`, the event id as the
-  update id); an annotator's skips it (the roster holds specialists only);
+- a specialist's availability change updates the roster (`set_availability`, with an update id
+  made from the event's source and id); an annotator's skips it (the roster holds specialists
+  only);
 - a shift is kept in Redis (`ShiftStore`, for reports) and signalled-with-start to the worker's
   `WellnessWorkflow`, as is every availability change, a specialist's or an annotator's.
 
@@ -24,13 +26,16 @@ source and id here and by message id in the conversation.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from kafka.consumer.fetcher import ConsumerRecord
+from redis.exceptions import ResponseError
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -75,9 +80,14 @@ log = logging.getLogger(__name__)
 MAX_SHIFT = timedelta(hours=24)
 """The longest shift the bridge takes: exposure budgets are per shift, so a year-long shift from a
 slip in an HR export would lift every limit for a year."""
+SHIFT_YEARS = range(2000, 2101)
+"""The years a shift may start and end in. A placeholder date from an HR export (`9999-12-31`)
+is a mistake, and date arithmetic on it (the retention, timers) would overflow."""
+_UPDATE_ID_NAMESPACE = uuid.UUID("0b6f3f9e-5d7a-4c2e-8f1b-7a4d2c9e6b35")
+"""Fixed: a redelivered availability record must get the same roster update id (`_update_id`)."""
 
 DEDUPE_SCOPE = "bridge"
-"""The bridge's ids in the Redis dedupe (`warmline:dedupe:bridge:<event id>`)."""
+"""The bridge's ids in the Redis dedupe (`warmline:dedupe:bridge:<event source> <event id>`)."""
 CONSUMER_NAME = "bridge"
 """How dead letters name the bridge (`dlq.consumer`)."""
 MAX_RECORD_BYTES = 1_048_576
@@ -210,6 +220,8 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
                 items.append(self._read(record))
             except _UnprocessableError as error:
                 await self._dead_letter(record, error.reason)
+            except Exception as error:  # noqa: BLE001 - one record must not stop its partition
+                await self._dead_letter(record, _internal(record, error))
         keys = [_dedupe_key(item.event) for item in items]
         fresh = set(await self._unseen(keys))
         kept: list[_Item] = []
@@ -304,7 +316,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             order_key=f"worker/{worker}",
             what=f"availability of {worker}",
             apply=lambda: self._set_availability(
-                worker, available=data.available, update_id=f"bridge/{event.id}"
+                worker, available=data.available, update_id=_update_id(event)
             ),
         )
 
@@ -313,6 +325,12 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         _same_subject(event, data.worker_id, "worker id")
         if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
             raise _UnprocessableError("starts_at and ends_at need a time zone (RFC 3339)")
+        for name, when in (("starts_at", data.starts_at), ("ends_at", data.ends_at)):
+            if when.year not in SHIFT_YEARS:
+                raise _UnprocessableError(
+                    f"shift {data.shift_id!r} {name} {when.isoformat()} is not a real shift's: "
+                    f"the bridge takes years {SHIFT_YEARS[0]} to {SHIFT_YEARS[-1]}"
+                )
         if data.ends_at <= data.starts_at:
             raise _UnprocessableError(
                 f"shift {data.shift_id!r} ends ({data.ends_at.isoformat()}) before it starts "
@@ -374,6 +392,13 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         except RPCError as error:
             # Only a refusal of the request itself gets here (`_is_outage`): e.g. an id too long.
             reason = f"Temporal refused {item.what}: {error.message}"
+        except ResponseError as error:
+            # Likewise an error reply from Redis (`_is_outage`), e.g. a key of the wrong type.
+            reason = f"Redis refused {item.what}: {error}"
+        except StopRequestedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - one record must not stop its partition
+            reason = _internal(item.record, error)
         else:
             return True
         await self._dead_letter(item.record, reason)
@@ -463,6 +488,29 @@ def _same_subject(event: DomainEvent, expected: str, what: str) -> None:
     """The subject orders the topic (it is the record key); it must be what the data names."""
     if event.subject and event.subject != expected:
         raise _UnprocessableError(f"subject {event.subject!r} is not the {what} {expected!r}")
+
+
+def _update_id(event: DomainEvent) -> str:
+    """The roster update's id: Temporal drops an update whose id it has seen, so this must be
+    unique where the event is (its source and id together, as for the dedupe) and the same when
+    the record is redelivered."""
+    pair = json.dumps([event.source, event.id])
+    return f"bridge/{uuid.uuid5(_UPDATE_ID_NAMESPACE, pair)}"
+
+
+def _internal(record: ConsumerRecord, error: Exception) -> str:
+    """The dead letter's reason for a record that raised what no check expected (a bug, or a
+    case nobody thought of); the traceback goes to the log."""
+    log.error(
+        "bridge: %s[%d]@%d raised %s",
+        record.topic,
+        record.partition,
+        record.offset,
+        type(error).__name__,
+        exc_info=error,
+    )
+    kind = type(error).__name__
+    return f"internal: {kind}: {error}" if str(error) else f"internal: {kind}"
 
 
 def _dedupe_key(event: DomainEvent) -> str:

@@ -21,9 +21,16 @@ from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
 from kafka import KafkaConsumer
-from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
-from redis.exceptions import RedisError
+from kafka.consumer.fetcher import ConsumerRecord, RecordTooLargeError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from redis.exceptions import (
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -131,7 +138,14 @@ _TRANSIENT = (
     OSError,
     RuntimeError,
 )
-"""What an outage of Temporal, Redis or Kafka raises (`_is_outage` narrows `RuntimeError`)."""
+"""What an outage of Temporal, Redis or Kafka raises (`_is_outage` narrows it)."""
+_REDIS_OUTAGES = (ReadOnlyError, TryAgainError, ClusterDownError, OutOfMemoryError)
+"""Errors Redis answers while it fails over, reshards or is out of memory: they pass. Any other
+answer that is an error (`ResponseError`: a command this Redis lacks, a key of the wrong type)
+refuses the request itself, and would refuse it again on every retry."""
+_KAFKA_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError)
+"""Kafka refuses a record for its size: permanent for that record, retried for ever otherwise
+(`DeadLetters.send` writes a dead letter the topic refuses shorter instead)."""
 
 
 class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
@@ -144,7 +158,9 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
     - A record that cannot be processed is dead-lettered with the reason and the consumer moves on.
     - An outage is never the record's fault: a call to Temporal, Redis or Kafka that fails because
       the service is out is retried with exponential backoff and full jitter for as long as it
-      takes, and nothing is committed meanwhile. A refusal or a bug is raised.
+      takes, and nothing is committed meanwhile. A refusal (Temporal's `INVALID_ARGUMENT`, a Redis
+      error reply, a record too large for Kafka) or a bug is raised, since no retry mends it: the
+      subclass decides (the bridge dead-letters the record it came from).
     - Offsets are committed by hand once the whole batch is handled (at least once); a stop while a
       retry waits leaves the batch uncommitted, to be redelivered, and the dedupe by event id
       drops what was already done.
@@ -325,7 +341,9 @@ def _is_outage(error: BaseException) -> bool:
         return error.status is not RPCStatusCode.INVALID_ARGUMENT
     if isinstance(error, RuntimeError):
         return str(error).startswith(TEMPORAL_UNREACHABLE)
-    return True
+    if isinstance(error, ResponseError):
+        return isinstance(error, _REDIS_OUTAGES)
+    return not isinstance(error, _KAFKA_REFUSALS)
 
 
 def _describe(error: BaseException) -> str:

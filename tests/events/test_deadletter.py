@@ -1,0 +1,100 @@
+"""Dead letters on real Kafka: a record the dead-letter topic refuses for its size is kept cut short
+rather than retried for ever, and records kafka-python cannot write as they came are kept too."""
+
+from __future__ import annotations
+
+import uuid
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+
+from connectors.sdk.testkit import read_dead_letters
+from warmline.events.deadletter import TRUNCATED_BYTES, DeadLetters, Origin
+
+SMALL_TOPIC_BYTES = 4096
+"""The dead-letter topic's `max.message.bytes` here: records of up to this size reach the
+consumer, and the `dlq.*` headers then push a dead letter of one past it."""
+
+
+def small_topic(kafka: str) -> str:
+    topic = f"deadletters-small-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    try:
+        admin.create_topics(
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=1,
+                    replication_factor=1,
+                    topic_configs={"max.message.bytes": str(SMALL_TOPIC_BYTES)},
+                )
+            ]
+        )
+    finally:
+        admin.close()
+    return topic
+
+
+def origin(offset: int, *, value: bytes, headers: list[tuple[str, bytes]]) -> Origin:
+    return Origin(
+        topic="inbound", partition=0, offset=offset, key=b"c-1", value=value, headers=headers
+    )
+
+
+def test_a_dead_letter_too_large_for_the_topic_is_kept_cut_short(kafka_bootstrap: str) -> None:
+    topic = small_topic(kafka_bootstrap)
+    ce = [("ce_id", b"e-1"), ("ce_type", b"io.warmline.inbound.message.received.v1")]
+    # Fits a topic of the same limit as sent; not with the dlq.* headers added.
+    near_the_limit = origin(1, value=b"x" * 3950, headers=ce)
+    # Too large even with the value cut: the original headers are left out as well.
+    big_header = origin(2, value=b"y" * 2000, headers=[*ce, ("trace", b"t" * 5000)])
+    # A tombstone without a key and a header without a value, as Java producers send them.
+    bare = Origin.of(
+        ConsumerRecord(
+            topic="inbound",
+            partition=0,
+            leader_epoch=0,
+            offset=3,
+            timestamp=0,
+            timestamp_type=0,
+            key=None,
+            value=None,
+            headers=[("traceparent", None)],
+            checksum=None,
+            serialized_key_size=-1,
+            serialized_value_size=-1,
+            serialized_header_size=-1,
+        )
+    )
+    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test", topic=topic)
+    try:
+        for letter in (near_the_limit, big_header, bare):
+            dead_letters.send(letter, f"record {letter.offset} is bad")
+    finally:
+        dead_letters.close()
+
+    letters = {
+        int(letter.headers["dlq.offset"]): letter
+        for letter in read_dead_letters(kafka_bootstrap, topic, expect=3)
+    }
+    assert sorted(letters) == [1, 2, 3]
+    cut = letters[1]
+    assert cut.reason == "record 1 is bad"
+    assert cut.value == b"x" * TRUNCATED_BYTES
+    assert cut.key == b"c-1"
+    assert cut.headers["dlq.truncated"] == b"3950"
+    assert cut.headers["ce_type"] == b"io.warmline.inbound.message.received.v1"
+    assert "dlq.headers-dropped" not in cut.headers
+
+    stripped = letters[2]
+    assert stripped.value == b"y" * TRUNCATED_BYTES
+    assert stripped.headers["dlq.truncated"] == b"2000"
+    assert stripped.headers["dlq.headers-dropped"] == b"3"
+    assert "trace" not in stripped.headers
+    assert stripped.headers["dlq.topic"] == b"inbound"
+
+    kept = letters[3]
+    assert kept.headers["traceparent"] == b""
+    assert (kept.key, kept.value) == (None, b"")
+    assert "dlq.truncated" not in kept.headers
