@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from warmline.events import DomainEvent, EventPublisher, EventType, event_id
-from warmline.triage.crisis import apply_screen, screen
+from warmline.triage.crisis import apply_screen, crisis_under, screen
 from warmline.triage.errors import PermanentTriageProviderError
 from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.provider import TriageProvider
@@ -106,7 +106,7 @@ def triage_or_fall_back(
         reading = reading.model_copy(
             update={"rationale": f"{why}read by the {fallback.name} provider. {reading.rationale}"}
         )
-    return apply_screen(reading, screen(request.text))
+    return crisis_under(apply_screen(reading, screen(request.text)), request.crisis_flags)
 
 
 class TriageActivities:

@@ -49,6 +49,9 @@ class EscalationPolicy(_Model):
     """How long a completed conversation waits for the customer's satisfaction score."""
     crisis_queue: str = "crisis"
     crisis_priority: int = 100
+    crisis_flags: list[RiskFlag] | None = None
+    """The risk flags that make a crisis (`triage.crisis.flags`); None, as in conversations
+    started before the key was read: every flag but `hostile`."""
     inactivity_timeout: timedelta = timedelta(hours=24)
     max_messages_before_continue_as_new: Annotated[int, Field(ge=2)] = 500
     triage_as_local_activity: bool = False

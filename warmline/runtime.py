@@ -19,6 +19,7 @@ from warmline.triage import provider as providers
 from warmline.triage.llm import LLMSettings
 from warmline.triage.local import CURRENT, TAXONOMIES
 from warmline.triage.provider import TriageProvider
+from warmline.triage.types import RiskFlag
 from warmline.wellness.policy import WellnessPolicy, WorkerKind
 
 DEFAULT_TASK_QUEUE = "warmline"
@@ -46,6 +47,7 @@ def escalation_policy(
         ],
         routing=routing_policy(config, task_queue=task_queue),
         crisis_queue=config.triage.crisis.queue,
+        crisis_flags=[RiskFlag(flag) for flag in config.triage.crisis.flags],
         inactivity_timeout=config.routing.inactivity_timeout,
         max_messages_before_continue_as_new=config.routing.max_messages_before_continue_as_new,
         require_risk_acknowledgement=config.handoff.require_risk_acknowledgement,

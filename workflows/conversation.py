@@ -749,6 +749,7 @@ class ConversationWorkflow:
                 ContextMessage(role=t.role, text=t.text) for t in self._turns[-CONTEXT_MESSAGES:]
             ],
             country=params.country,
+            crisis_flags=params.policy.crisis_flags,
         )
         step = message.message_id
         stamp = EventStamp(

@@ -200,6 +200,19 @@ def test_the_crisis_lane_must_widen_before_its_deadline(shop: Path, edit: Edit) 
     assert _messages(shop) == []
 
 
+def test_crisis_flags_are_risk_flags_that_make_a_crisis(shop: Path, edit: Edit) -> None:
+    edit(
+        shop, "    offer_to: 2\n", "    offer_to: 2\n    flags: [self_harm, self_harmm, hostile]\n"
+    )
+    line = _line_of(shop, "    flags: [self_harm, self_harmm, hostile]")
+    messages = _messages(shop)
+    assert [m.split(": ")[0] for m in messages] == [f"{shop}:{line}:24", f"{shop}:{line}:36"]
+    assert all("triage.crisis.flags" in m and "'medical_emergency'" in m for m in messages)
+    edit(shop, "    flags: [self_harm, self_harmm, hostile]\n", "    flags: [self_harm]\n")
+    assert _messages(shop) == []
+    assert load_config(shop, resolve_secrets=False).triage.crisis.flags == ["self_harm"]
+
+
 def test_duplicate_queue_names(shop: Path, edit: Edit) -> None:
     edit(shop, "    - name: crisis\n", "    - name: care\n")
     messages = _messages(shop)

@@ -25,7 +25,7 @@ from warmline.conversation import (
     workflow_id,
 )
 from warmline.events import EventType
-from warmline.triage.types import Role
+from warmline.triage.types import RiskFlag, Role
 from workflows.conversation import ConversationWorkflow
 
 POLICY = EscalationPolicy(
@@ -181,6 +181,28 @@ async def test_crisis_jumps_to_the_crisis_lane(
     events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_ESCALATED)
     crisis = next(e for e in events if e.type == EventType.CRISIS_DETECTED)
     assert crisis.data["risk_flags"] == ["suicidal_ideation"]
+
+
+async def test_only_the_configured_crisis_flags_send_a_conversation_to_the_crisis_lane(
+    workflow_env: WorkflowEnvironment, worker: str, event_log: EventLog
+) -> None:
+    """`triage.crisis.flags` without `abuse`: the flag is still raised and shown, and the
+    conversation is not sent to the crisis lane for it; with every flag (the default) it is."""
+    threat = "My husband is going to kill me when he sees the bill"
+    narrow = POLICY.model_copy(update={"crisis_flags": [RiskFlag.SUICIDAL_IDEATION]})
+    handle, conversation = await start(workflow_env, worker, narrow)
+    await say(handle, threat)
+    assert (await handle.query(ConversationWorkflow.view)).escalation is None
+    events = await event_log.wait_for(conversation, until=EventType.MESSAGE_TRIAGED)
+    triaged = next(e for e in events if e.type == EventType.MESSAGE_TRIAGED)
+    assert (triaged.data["risk_flags"], triaged.data["crisis"]) == (["abuse"], False)
+    assert EventType.CRISIS_DETECTED not in {e.type for e in events}
+
+    handle, _ = await start(workflow_env, worker)
+    await say(handle, threat)
+    escalation = (await handle.query(ConversationWorkflow.view)).escalation
+    assert escalation is not None
+    assert (escalation.crisis, escalation.queue) == (True, "crisis")
 
 
 async def test_inactivity_closes_the_conversation(

@@ -285,15 +285,28 @@ class Helpline(Model):
         return self
 
 
+CrisisFlag = Literal[
+    "suicidal_ideation", "self_harm", "harm_to_others", "abuse", "medical_emergency"
+]
+"""A risk flag that may put a conversation in the crisis lane (every one but `hostile`)."""
+CRISIS_FLAGS: tuple[CrisisFlag, ...] = (
+    "suicidal_ideation",
+    "self_harm",
+    "harm_to_others",
+    "abuse",
+    "medical_emergency",
+)
+
+
 class CrisisPolicy(Model):
     """The crisis lane. The crisis screen runs on every message and cannot be switched off."""
 
     queue: Identifier
     """Queue crisis conversations go to; its specialists must be crisis-trained."""
-    flags: list[str] = Field(
-        default_factory=lambda: ["self_harm", "suicidal_ideation", "harm_to_others", "abuse"]
-    )
-    """Risk flags that put a conversation in the crisis lane."""
+    flags: list[CrisisFlag] = Field(default_factory=lambda: list(CRISIS_FLAGS), min_length=1)
+    """Risk flags that put a conversation in the crisis lane (all five unless listed). A flag
+    left out is still raised, shown in the handoff and usable in rules (`"abuse" in risk_flags`);
+    it just does not send the conversation to the crisis lane by itself."""
     offer_to: Annotated[int, Field(ge=1, le=20)] = 3
     """How many crisis-trained specialists are offered a crisis conversation at once."""
     accept_within: PositiveDuration = timedelta(seconds=30)

@@ -11,6 +11,7 @@ real" keeps "want to die"). The cues reported are the customer's own words, as w
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from warmline.triage.types import RiskFlag, TriageResult
@@ -264,3 +265,13 @@ def apply_screen(result: TriageResult, found: CrisisScreen) -> TriageResult:
             "rationale": f"{result.rationale} Crisis screen: {cues}.".strip(),
         }
     )
+
+
+def crisis_under(result: TriageResult, flags: Collection[RiskFlag] | None) -> TriageResult:
+    """The result with `crisis` decided by the deployment's crisis flags (`triage.crisis.flags`):
+    a reading with risk flags is a crisis when one of them is configured; one without (a
+    provider's bare verdict) keeps its own. None leaves every flag but `hostile` a crisis."""
+    if flags is None or not result.risk_flags:
+        return result
+    crisis = any(flag in flags for flag in result.risk_flags)
+    return result if crisis == result.crisis else result.model_copy(update={"crisis": crisis})

@@ -76,6 +76,10 @@ class TriageRequest(BaseModel):
     """BCP 47 language tag of the message (e.g. `en-GB`), when the channel knows it."""
     country: str | None = None
     """ISO country of the customer, when known; picks crisis referral resources."""
+    crisis_flags: list[RiskFlag] | None = None
+    """The risk flags that make a crisis in this deployment (`triage.crisis.flags`), applied by
+    the triage activity over the provider's and the screen's reading; None: every flag but
+    `hostile`."""
 
 
 class EmotionScore(BaseModel):
