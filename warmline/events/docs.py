@@ -71,7 +71,7 @@ id after it closed gets new event ids.
 | `{WELLNESS_TOPIC}` | wellness events, kept apart so only HR connectors read them | worker id |
 | `{INBOUND_MESSAGES_TOPIC}` | customer messages from channels and the CRM | conversation id |
 | `{INBOUND_HR_TOPIC}` | shift schedules and availability from HR (to the bridge) | worker id |
-| `{DEADLETTER_TOPIC}` | records a consumer could not process, byte for byte | the original key |
+| `{DEADLETTER_TOPIC}` | records a consumer could not process (see below) | the original key |
 
 The record key is the subject, so all events of one conversation (or one worker) land on one
 partition and are read in the order they were written. Consumers that need order (every connector
@@ -79,7 +79,11 @@ built on the SDK) handle one subject's events one after another.
 
 A dead letter keeps the original key, value and headers and adds `dlq.reason` (why),
 `dlq.topic`, `dlq.partition` and `dlq.offset` (where it was read), `dlq.consumer` (who gave up),
-`dlq.attempts` and `dlq.time`.
+`dlq.attempts` and `dlq.time`. One the dead-letter topic refuses for its size is kept cut short
+rather than retried for ever: its value cut to the first 1,024 bytes with `dlq.truncated` (the
+original size), and if that is still refused, without the original headers as well
+(`dlq.headers-dropped`); give the topic the inbound topics' `max.message.bytes` to keep every
+letter whole ([bridge.md](bridge.md)).
 
 ## Delivery
 
@@ -92,9 +96,11 @@ activity attempt fails and Temporal retries it with the same event ids.
 redelivers. Consumers drop duplicates by event id (`warmline.events.dedupe.Deduper`, Redis keys
 with a seven-day TTL), which makes the effect exactly once. `from_record` decodes a record into a
 `DomainEvent` or raises `EventDecodeError` whose `reason` says what is wrong (missing CloudEvents
-headers, a header or data that is not UTF-8, data that is not a JSON object, an unknown type or
-version); `parse_data` checks the data against the type's model. Both reasons go to the dead-letter
-topic with the record.
+headers, a header without a value or that is not UTF-8, a key that is not UTF-8, a content type
+that is not JSON, data that is not UTF-8 or not a JSON object, nested deeper than 32 levels or
+holding a lone surrogate, an unknown type or version); nothing else escapes it; `parse_data`
+checks the data against the type's model. Both reasons go to the dead-letter topic with the
+record.
 
 ## Evolution
 
