@@ -109,6 +109,11 @@ CLOSED_EVENTS = {
     OfferStatus.EXPIRED: EventType.OFFER_EXPIRED,
 }
 """The event each way an open offer closes without an accept."""
+LAST_VIEW_WRITTEN = "the-last-view-is-written-durably"
+"""Patch marker: an escalation whose last live-view write failed writes its final view once more,
+retrying until Redis takes it. Before, the few quick attempts of the last change (an accept, a
+cancel) failing left the escalation waiting in the live view for good: no later change of its
+repaired it, and the supervisors' paged list kept showing a crisis already taken."""
 MAX_WAIT_RETRY = timedelta(minutes=2)
 """Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
 
@@ -157,6 +162,8 @@ class EscalationWorkflow:
         """The roster's reserve under way; the cleanup releases what an interrupted one made."""
         self._occupying = False
         """The accept's roster `occupy` was sent (the cleanup frees its slot once it is done)."""
+        self._view_behind = False
+        """The last live-view write failed: the view in Redis is older than this escalation."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -170,6 +177,13 @@ class EscalationWorkflow:
             if not _cleans_up_after(error):
                 raise
             await self._clean_up()
+        if self._view_behind and workflow.patched(LAST_VIEW_WRITTEN):
+            await workflow.execute_activity_method(
+                LiveViewActivities.sync_live_view,
+                self.view(),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         accepted = self._accepted
         return EscalationOutcome(
@@ -858,7 +872,10 @@ class EscalationWorkflow:
         except ActivityError as error:
             if is_cancelled_exception(error) and workflow.patched(CLEAN_UP_A_CANCEL):
                 raise
-            workflow.logger.warning("live view not updated (a rebuild repairs it): %s", error)
+            self._view_behind = True
+            workflow.logger.warning("live view not updated (a later change repairs it): %s", error)
+        else:
+            self._view_behind = False
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
         params = self._params

@@ -16,6 +16,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories late-departure # leaves after a decline
     .venv/bin/python -m tests.workflows.record_histories tenants  # two tenants, one conversation id
     .venv/bin/python -m tests.workflows.record_histories withdrawn # an offer taken back
+    .venv/bin/python -m tests.workflows.record_histories view-behind # Redis misses the last view
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -44,7 +45,8 @@ offered the second, holds both and is freed of each in turn. Only the roster's h
 `routed-late-departure-*` is a customer who leaves after a decline, while
 the next offer is open, since the escalation's roster calls and publishes go on through a cancel.
 `routed-withdrawn-*` is a grief whose first offer is withdrawn (its specialist marked themselves
-unavailable) and whose next offer is accepted and completed.
+unavailable) and whose next offer is accepted and completed. `routed-view-behind-*` is a grief
+whose accepted view Redis refuses (every quick attempt) until the escalation's final, durable write.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -61,6 +63,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import redis
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -83,6 +86,8 @@ from warmline.conversation import (
 )
 from warmline.escalation import (
     AcceptRequest,
+    EscalationStatus,
+    EscalationView,
     Offer,
     OfferStatus,
     WithdrawRequest,
@@ -263,7 +268,7 @@ async def record_routed(client: Client, task_queue: str, roster_id: str, prefix:
 
 async def record_staggered(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """A crisis in the peer-support lane (`widen_after: 8s`): decline, a single offer, widening."""
-    from warmline.escalation import DeclineRequest, EscalationView
+    from warmline.escalation import DeclineRequest
 
     client = env.client
     policy = peer_support_policy(task_queue, roster_id)
@@ -567,6 +572,37 @@ async def record_withdrawn(env: WorkflowEnvironment, task_queue: str, roster_id:
     await complete_and_save(client, handle, escalation, second.specialist_id, name)
 
 
+async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """Redis refuses every write of the accepted escalation's view (two changes of three quick
+    attempts each) and the first attempt of the final write, which the escalation then retries."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-view-behind"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(escalation)
+    apply = LiveView.apply
+    refusals = 7
+
+    def refusing(live_view: LiveView, view: EscalationView) -> bool:
+        nonlocal refusals
+        if view.status is not EscalationStatus.WAITING and refusals > 0:
+            refusals -= 1
+            raise redis.ConnectionError("Redis is restarting (recording)")
+        return apply(live_view, view)
+
+    setattr(LiveView, "apply", refusing)  # noqa: B010 - a method swapped for one recording
+    try:
+        await escalation.execute_update(
+            EscalationWorkflow.accept,
+            AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+        )
+        await escalation.result()
+    finally:
+        setattr(LiveView, "apply", apply)  # noqa: B010
+    assert refusals == 0
+    await complete_and_save(client, handle, escalation, offer.specialist_id, name)
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
@@ -577,6 +613,7 @@ ONE_RECORDING: dict[str, Recording] = {
     "survey-crisis": record_survey_crisis,
     "tenants": record_tenants,
     "withdrawn": record_withdrawn,
+    "view-behind": record_view_behind,
 }
 """The groups that are one recording on a roster of their own."""
 
@@ -584,7 +621,7 @@ ONE_RECORDING: dict[str, Recording] = {
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
     `departure`, `repeated-reply`, `cover`, `responder`, `assigned`, `late-assigned`,
-    `tenants` or `withdrawn`."""
+    `tenants`, `withdrawn` or `view-behind`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

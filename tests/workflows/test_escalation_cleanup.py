@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import cast
 
 import pytest
+import redis
 from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
@@ -298,3 +299,36 @@ async def test_an_accept_after_the_conversation_ended_releases_the_desk_claim(
     outcome = await handle.result()
     assert outcome.status is EscalationStatus.CANCELLED
     assert routed.live_view.claim_holder("open-door", conversation) is None
+
+
+async def test_a_last_view_redis_missed_is_written_once_it_is_back(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis refuses every write of the accepted escalation's view (each change's three quick
+    attempts): the escalation writes its final view again until Redis takes it, so supervisors
+    and specialists do not see an accepted escalation still waiting."""
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+    assert [v.status for v in routed.live_view.waiting("open-door", "listening")] == [
+        EscalationStatus.WAITING
+    ]
+    apply = routed.live_view.apply
+    refusals = 7
+    """Two changes of three attempts each, then the first attempt of the final write."""
+
+    def refusing(view: EscalationView) -> bool:
+        nonlocal refusals
+        if view.status is not EscalationStatus.WAITING and refusals > 0:
+            refusals -= 1
+            raise redis.ConnectionError("Redis is restarting (test)")
+        return apply(view)
+
+    monkeypatch.setattr(routed.live_view, "apply", refusing)
+    await scene.accept(offer)
+    outcome = await asyncio.wait_for(scene.escalation().result(), timeout=30)
+
+    assert outcome.status is EscalationStatus.ACCEPTED
+    assert refusals == 0
+    assert routed.live_view.waiting("open-door", "listening") == []
+    assert routed.live_view.offers_for(offer.specialist_id) == []
