@@ -3,7 +3,8 @@
 Temporal is the source of truth; this view is a fast copy for specialist clients that can be lost
 (a FLUSHALL, a restart without persistence, a failover) and rebuilt from Temporal with `rebuild`.
 The escalation workflow applies its whole `EscalationView` after every change, so each apply
-replaces everything the view knows about that escalation in one Lua script.
+replaces everything the view knows about that escalation in one Lua script. An escalation whose
+last apply failed is removed by `reconcile` (part of every `rebuild`) once its workflow has ended.
 
 Keys, under the prefix `P` (ids are escaped: `%` becomes `%25` and `:` becomes `%3A`):
 
@@ -30,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -39,11 +42,18 @@ from pydantic import BaseModel
 from redis.backoff import NoBackoff
 from redis.client import PubSub
 from redis.retry import Retry
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.conversation import ConversationView
 from warmline.escalation import EscalationStatus, EscalationView, Offer, OfferStatus
+
+log = logging.getLogger(__name__)
 
 ESCALATIONS_QUERY: Final = "WorkflowType = 'EscalationWorkflow' AND ExecutionStatus = 'Running'"
 CONVERSATIONS_QUERY: Final = "WorkflowType = 'ConversationWorkflow' AND ExecutionStatus = 'Running'"
@@ -54,19 +64,35 @@ TOMBSTONE_TTL: Final = timedelta(days=1)
 """How long a finished escalation's last version outlives it: longer than any activity retry."""
 SOCKET_TIMEOUT_S: Final = 2.0
 QUERY_TIMEOUT: Final = timedelta(seconds=10)
-"""A rebuild fails (and can be run again) rather than hang on a workflow with no worker."""
+"""How long a rebuild waits for one workflow's answer before it skips that workflow."""
 REBUILD_CONCURRENCY: Final = 8
+UNANSWERED: Final = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
+"""How a query that ran out of time fails (CANCELLED is what the SDK's `rpc_timeout` gives)."""
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
+# Both scripts: the escalation leaves the queue its record says it is listed in (KEYS[1]).
+_LEAVE_QUEUE: Final = """
+local queue_key = redis.call('HGET', KEYS[1], 'queue_key')
+if queue_key then
+  redis.call('ZREM', queue_key, redis.call('HGET', KEYS[1], 'member'))
+  if redis.call('ZCARD', queue_key) == 0 then
+    local queues_key = redis.call('HGET', KEYS[1], 'queues_key')
+    redis.call('SREM', queues_key, redis.call('HGET', KEYS[1], 'queue'))
+  end
+end
+redis.call('DEL', KEYS[1])
+"""
+
 # KEYS: 1 escalation record, 2 escalation offers, 3 version, 4 tombstone.
 # ARGV: 1 version, 2 "1" while waiting, 3 view JSON, 4 queue key, 5 tenant's queues key,
 # 6 queue name, 7 queue member, 8 queue score, 9 offers JSON, 10 tombstone TTL (s),
 # 11 escalation id (the notification's message).
-_APPLY: Final = """
+_APPLY: Final = (
+    """
 local version = tonumber(ARGV[1])
 local function number_at(key)
   local value = redis.call('GET', key)
@@ -103,15 +129,9 @@ for _, offer in ipairs(offers) do
   redis.call('HSET', KEYS[2], offer.id, cjson.encode({offer.key, offer.index, offer.channel}))
 end
 
-local queue_key = redis.call('HGET', KEYS[1], 'queue_key')
-if queue_key then
-  redis.call('ZREM', queue_key, redis.call('HGET', KEYS[1], 'member'))
-  if redis.call('ZCARD', queue_key) == 0 then
-    local queues_key = redis.call('HGET', KEYS[1], 'queues_key')
-    redis.call('SREM', queues_key, redis.call('HGET', KEYS[1], 'queue'))
-  end
-end
-redis.call('DEL', KEYS[1])
+"""
+    + _LEAVE_QUEUE
+    + """
 if ARGV[2] == '1' then
   redis.call('HSET', KEYS[1], 'view', ARGV[3], 'queue_key', ARGV[4], 'queues_key', ARGV[5],
     'queue', ARGV[6], 'member', ARGV[7])
@@ -125,6 +145,42 @@ end
 for channel in pairs(changed) do redis.call('PUBLISH', channel, ARGV[11]) end
 return 1
 """
+)
+
+# What the final view of an ended escalation does, for an escalation whose workflow has ended
+# without it: its offers, its queue entry and its version go, a tombstone keeps the version. Only
+# if the version is still the one read before the workflow was seen to have ended: a newer apply
+# (the escalation's id used again by a conversation's next run) is left alone.
+# KEYS: as for _APPLY. ARGV: 1 the version read ('' for none), 2 tombstone TTL (s),
+# 3 escalation id (the notification's message).
+_BURY: Final = (
+    """
+local version = redis.call('GET', KEYS[3])
+if (version or '') ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 then return 0 end
+local changed = {}
+local stored = redis.call('HGETALL', KEYS[2])
+for i = 1, #stored, 2 do
+  local where = cjson.decode(stored[i + 1])
+  redis.call('DEL', where[1])
+  redis.call('ZREM', where[2], stored[i])
+  changed[where[3]] = true
+end
+redis.call('DEL', KEYS[2])
+"""
+    + _LEAVE_QUEUE
+    + """
+if version then
+  redis.call('DEL', KEYS[3])
+  local buried = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if tonumber(version) > buried then
+    redis.call('SET', KEYS[4], version, 'EX', ARGV[2])
+  end
+end
+for channel in pairs(changed) do redis.call('PUBLISH', channel, ARGV[3]) end
+return 1
+"""
+)
 
 _CLAIM: Final = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return ARGV[1] end
@@ -156,6 +212,27 @@ def _text(value: object) -> str:
     return str(value)
 
 
+def _unescape(part: str) -> str:
+    return part.replace("%3A", ":").replace("%25", "%")
+
+
+def _glob(text: str) -> str:
+    """`text` matched literally by a Redis glob pattern."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What a rebuild did."""
+
+    applied: int
+    """Escalation views applied (a view already newer in Redis is not)."""
+    removed: tuple[str, ...] = ()
+    """Escalations whose workflow no longer runs (in scope), removed from the view."""
+    skipped: tuple[str, ...] = ()
+    """Workflows that did not answer their query in time or failed it; left as they were."""
+
+
 def parse_conversation_workflow_id(workflow_id: str) -> tuple[str, str] | None:
     """(tenant id, conversation id) of `conversation/<tenant>/<conversation>`, else None."""
     kind, _, rest = workflow_id.partition("/")
@@ -172,6 +249,7 @@ class LiveView:
         self._client = client
         self._prefix = prefix
         self._apply = client.register_script(_APPLY)
+        self._bury = client.register_script(_BURY)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
 
@@ -240,14 +318,8 @@ class LiveView:
             for offer in view.offers
             if waiting and offer.status is OfferStatus.OPEN
         ]
-        escalation = self._escalation_key(view.escalation_id)
         applied = self._apply(
-            keys=[
-                escalation,
-                f"{escalation}:offers",
-                f"{escalation}:version",
-                f"{escalation}:tombstone",
-            ],
+            keys=self._escalation_keys(view.escalation_id),
             args=[
                 view.version,
                 "1" if waiting else "0",
@@ -342,19 +414,32 @@ class LiveView:
 
     # --- rebuilding from Temporal -----------------------------------------------------------------
 
-    async def rebuild(self, client: Client, *, task_queue: str | None = None) -> int:
-        """Apply every running escalation's view and restore the claims of owned conversations.
+    async def rebuild(
+        self,
+        client: Client,
+        *,
+        task_queue: str | None = None,
+        query_timeout: timedelta = QUERY_TIMEOUT,
+    ) -> Rebuilt:
+        """Apply every running escalation's view, remove the escalations that no longer run
+        (`reconcile`) and restore the claims of owned conversations; then set the built marker.
 
-        With `task_queue`, only the workflows of that task queue (one deployment) are read.
+        With `task_queue`, only the workflows of that task queue (one deployment) are read, and an
+        escalation of the view that runs on another task queue is removed as not this deployment's.
 
-        Returns how many escalation views were applied (a view already newer in Redis is not).
-        The marker is set only once everything was read, so a failed rebuild is simply run again.
+        A workflow that does not answer its query within `query_timeout` (its workers are down) or
+        fails it is skipped and logged: its own next change applies it once its workers are back.
+        Anything else that fails (Temporal or Redis unreachable) fails the rebuild before the
+        marker is set, so it is simply run again.
         """
         gate = asyncio.Semaphore(REBUILD_CONCURRENCY)
+        skipped: list[str] = []
 
         async def rebuild_escalation(workflow_id: str, run_id: str | None) -> bool:
             async with gate:
-                view = await _query(client, workflow_id, run_id, EscalationView)
+                view = await _answer(
+                    client, workflow_id, run_id, EscalationView, query_timeout, skipped
+                )
                 return view is not None and await asyncio.to_thread(self.apply, view)
 
         async def restore_claim(workflow_id: str, run_id: str | None) -> None:
@@ -362,21 +447,94 @@ class LiveView:
             if ids is None:
                 return
             async with gate:
-                view = await _query(client, workflow_id, run_id, ConversationView)
+                view = await _answer(
+                    client, workflow_id, run_id, ConversationView, query_timeout, skipped
+                )
                 if view is not None and view.owner is not None:
                     await asyncio.to_thread(self.claim, *ids, view.owner)
 
-        scope = f" AND TaskQueue = '{task_queue}'" if task_queue else ""
+        scope = _scope(task_queue)
         escalations = [
             (e.id, e.run_id) async for e in client.list_workflows(ESCALATIONS_QUERY + scope)
         ]
         applied = await asyncio.gather(*(rebuild_escalation(*e) for e in escalations))
+        removed = await self._bury_ended(
+            client, {workflow_id for workflow_id, _ in escalations}, task_queue
+        )
         conversations = [
             (c.id, c.run_id) async for c in client.list_workflows(CONVERSATIONS_QUERY + scope)
         ]
         await asyncio.gather(*(restore_claim(*c) for c in conversations))
         await asyncio.to_thread(self._client.set, self._built_key(), datetime.now(UTC).isoformat())
-        return sum(applied)
+        return Rebuilt(applied=sum(applied), removed=removed, skipped=tuple(sorted(skipped)))
+
+    async def reconcile(self, client: Client, *, task_queue: str | None = None) -> tuple[str, ...]:
+        """Remove from the view every escalation whose workflow no longer runs; returns their ids.
+
+        An escalation's last apply (accepted, cancelled) can fail for good (Redis unreachable for
+        longer than the activity's few attempts): nothing else would then take it out of its
+        queue or close its offers. Each such escalation gets what its final view would have done
+        (see `_BURY`). With `task_queue`, one running on another task queue is removed too.
+        Escalations are only read, not queried, so this is cheap enough to run at every worker
+        start; the built marker is left as it is.
+        """
+        running = {
+            e.id async for e in client.list_workflows(ESCALATIONS_QUERY + _scope(task_queue))
+        }
+        return await self._bury_ended(client, running, task_queue)
+
+    async def _bury_ended(
+        self, client: Client, running: set[str], task_queue: str | None
+    ) -> tuple[str, ...]:
+        """Bury the view's escalations that are not in `running` and, asked one by one, have
+        ended (visibility lags: one listed late is still running and stays)."""
+        gate = asyncio.Semaphore(REBUILD_CONCURRENCY)
+
+        async def bury_if_ended(escalation_id: str) -> bool:
+            keys = self._escalation_keys(escalation_id)
+            async with gate:
+                # Read before asking Temporal: a new run that applies after this read changes the
+                # version, and the script then leaves it alone.
+                seen = await asyncio.to_thread(self._client.get, keys[2])
+                why = await _not_running(client, escalation_id, task_queue)
+                if why is None:
+                    return False
+                buried = await asyncio.to_thread(
+                    self._bury,
+                    keys=keys,
+                    args=[
+                        "" if seen is None else _text(seen),
+                        int(TOMBSTONE_TTL.total_seconds()),
+                        escalation_id,
+                    ],
+                )
+            if buried:
+                log.warning("live view: removed escalation %s: %s", escalation_id, why)
+            return bool(buried)
+
+        listed = await asyncio.to_thread(self._escalations_listed)
+        candidates = sorted(listed - running)
+        buried = await asyncio.gather(*(bury_if_ended(e) for e in candidates))
+        return tuple(e for e, done in zip(candidates, buried, strict=True) if done)
+
+    def _escalations_listed(self) -> set[str]:
+        """The ids of every escalation the view holds anything of but a tombstone."""
+        start = f"{self._key('escalation')}:"
+        found: set[str] = set()
+        for key in self._client.scan_iter(match=f"{_glob(start)}*", count=500):
+            escaped, _, suffix = _text(key).removeprefix(start).partition(":")
+            if suffix != "tombstone":
+                found.add(_unescape(escaped))
+        return found
+
+    def _escalation_keys(self, escalation_id: str) -> list[str]:
+        escalation = self._escalation_key(escalation_id)
+        return [
+            escalation,
+            f"{escalation}:offers",
+            f"{escalation}:version",
+            f"{escalation}:tombstone",
+        ]
 
     def _models(self, model: type[_ModelT], keys: list[str]) -> list[_ModelT]:
         if not keys:
@@ -386,16 +544,69 @@ class LiveView:
 
 
 async def _query(
-    client: Client, workflow_id: str, run_id: str | None, result_type: type[_ModelT]
+    client: Client,
+    workflow_id: str,
+    run_id: str | None,
+    result_type: type[_ModelT],
+    rpc_timeout: timedelta = QUERY_TIMEOUT,
 ) -> _ModelT | None:
     """A workflow's `view`, or None if the workflow is gone since it was listed."""
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     try:
         view: _ModelT = await handle.query(
-            VIEW_QUERY, result_type=result_type, rpc_timeout=QUERY_TIMEOUT
+            VIEW_QUERY, result_type=result_type, rpc_timeout=rpc_timeout
         )
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
     return view
+
+
+async def _answer(
+    client: Client,
+    workflow_id: str,
+    run_id: str | None,
+    result_type: type[_ModelT],
+    rpc_timeout: timedelta,
+    skipped: list[str],
+) -> _ModelT | None:
+    """The workflow's view; None (and `workflow_id` in `skipped`) if it cannot answer."""
+    try:
+        return await _query(client, workflow_id, run_id, result_type, rpc_timeout)
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as error:
+        reason = f"its {VIEW_QUERY} query failed: {error}"
+    except RPCError as error:
+        if error.status not in UNANSWERED:
+            raise
+        reason = f"it did not answer within {rpc_timeout.total_seconds():g} s (are its workers up?)"
+    log.warning("live view rebuild skipped %s: %s", workflow_id, reason)
+    skipped.append(workflow_id)
+    return None
+
+
+async def _not_running(client: Client, workflow_id: str, task_queue: str | None) -> str | None:
+    """Why the workflow's latest run is not one of this deployment's running workflows; None if
+    it is running (on `task_queue`, if given)."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return "its workflow is gone (ended longer ago than the namespace keeps histories)"
+        raise
+    status = description.status
+    if status is not WorkflowExecutionStatus.RUNNING:
+        ended = status.name.lower() if status is not None else "ended"
+        return f"its workflow has {ended}, and its last view never reached the live view"
+    if task_queue is not None and description.task_queue != task_queue:
+        return f"it runs on task queue {description.task_queue!r}, another deployment's"
+    return None
+
+
+def _scope(task_queue: str | None) -> str:
+    """The visibility filter for one deployment's workflows (none: the whole namespace)."""
+    if task_queue is None:
+        return ""
+    quoted = task_queue.replace("\\", "\\\\").replace("'", "\\'")
+    return f" AND TaskQueue = '{quoted}'"

@@ -108,6 +108,24 @@ def annotation_services(
     )
 
 
+async def refresh_live_view(live_view: LiveView, client: Client, task_queue: str) -> None:
+    """Rebuild the live view from this deployment's workflows if it was lost; else remove what it
+    still shows of escalations that have ended (their last update never reached Redis), so
+    restarting a worker repairs the view."""
+    if not await asyncio.to_thread(live_view.is_built):
+        rebuilt = await live_view.rebuild(client, task_queue=task_queue)
+        print(
+            f"live view rebuilt: {rebuilt.applied} escalation(s) applied, "
+            f"{len(rebuilt.removed)} ended one(s) removed, {len(rebuilt.skipped)} workflow(s) "
+            "skipped (no answer; see the log)",
+            file=sys.stderr,
+        )
+        return
+    removed = await live_view.reconcile(client, task_queue=task_queue)
+    if removed:
+        print(f"live view: removed {len(removed)} ended escalation(s)", file=sys.stderr)
+
+
 async def run_worker(
     config_path: Path,
     *,
@@ -173,9 +191,7 @@ async def run_worker(
                     await ensure_retraining(client, retraining, task_queue=task_queue)
                 roster_id = routing_policy(config, task_queue=task_queue).roster_id
                 await ensure_roster(client, roster_id, routing.roster, task_queue=task_queue)
-                if not await asyncio.to_thread(live_view.is_built):
-                    rebuilt = await live_view.rebuild(client, task_queue=task_queue)
-                    print(f"live view rebuilt: {rebuilt} escalation(s)", file=sys.stderr)
+                await refresh_live_view(live_view, client, task_queue)
                 print(
                     f"worker ready: task queue {task_queue!r} on {temporal}, events to {kafka}",
                     file=sys.stderr,

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import grpc
 import pytest
+import redis
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.routing import ensure_roster
 from warmline.api.auth import Authenticator
-from warmline.api.desk import HANDOFF_WAIT, Desk
-from warmline.api.server import SupervisorService, start_server
+from warmline.api.desk import HANDOFF_WAIT, RPC_TIMEOUT, WATCH_SLICE_S, Desk
+from warmline.api.server import (
+    KEEPALIVE_TIME,
+    KEEPALIVE_TIMEOUT,
+    SupervisorService,
+    start_server,
+)
 from warmline.api.v1 import specialist_pb2_grpc as pb_grpc
 from warmline.api.v1 import supervisor_pb2_grpc as spb_grpc
 from warmline.api.wellness import WellnessAuthenticator
@@ -83,17 +89,32 @@ async def run_api(
     config: WarmlineConfig,
     *,
     roster_id: str | None = None,
+    task_queue: str | None = None,
     handoff_wait: timedelta = HANDOFF_WAIT,
+    rpc_timeout: timedelta = RPC_TIMEOUT,
+    keepalive_time: timedelta = KEEPALIVE_TIME,
+    keepalive_timeout: timedelta = KEEPALIVE_TIMEOUT,
+    watch_slice_s: float = WATCH_SLICE_S,
 ) -> AsyncIterator[Api]:
     with ThreadPoolExecutor(8, thread_name_prefix="test-api") as executor:
         desk = Desk(
-            client, live_view, config, executor, roster_id=roster_id, handoff_wait=handoff_wait
+            client,
+            live_view,
+            config,
+            executor,
+            roster_id=roster_id,
+            task_queue=task_queue,
+            handoff_wait=handoff_wait,
+            rpc_timeout=rpc_timeout,
+            watch_slice_s=watch_slice_s,
         )
         server, port = await start_server(
             desk,
             Authenticator.from_config(config),
             "127.0.0.1:0",
             supervisor=SupervisorService(desk, WellnessAuthenticator.from_config(config)),
+            keepalive_time=keepalive_time,
+            keepalive_timeout=keepalive_timeout,
         )
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         try:
@@ -125,6 +146,58 @@ async def offline_api(peer_support: WarmlineConfig) -> AsyncIterator[Api]:
             yield api
     finally:
         live_view.close()
+
+
+# --- a deployment whose workers are down: dev server namespace and Redis, no worker -------------
+
+QUICK_RPC_TIMEOUT = timedelta(seconds=1)
+"""The desk's wait for a workflow's answer in `idle_deployment`: nobody answers there."""
+QUICK_WATCH_SLICE_S = 0.5
+"""A watch's thread is free this soon after the watch ends, so the server stops quickly."""
+
+
+@dataclass
+class IdleDeployment:
+    """An API over a namespace of its own and a built live view, with no worker running."""
+
+    client: Client
+    task_queue: str
+    live_view: LiveView
+    api: Api
+    redis: redis.Redis
+    prefix: str
+
+    def lose_live_view(self) -> None:
+        """What a Redis restart without persistence does to this deployment's live view."""
+        for key in self.redis.scan_iter(f"{self.prefix}:*"):
+            self.redis.delete(key)
+
+
+@pytest.fixture
+async def idle_deployment(
+    namespace_client: Client, peer_support: WarmlineConfig, redis_url: str, task_queue: str
+) -> AsyncIterator[IdleDeployment]:
+    """The specialist API on `task_queue`, whose workers are all down: a workflow started there
+    never answers, and the desk waits `QUICK_RPC_TIMEOUT` for it. The live view is marked built
+    (as after a rebuild), so a watch needs no workflow; `lose_live_view` unbuilds it."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw.set(f"{prefix}:built", "2025-01-01T00:00:00+00:00")
+    live_view = LiveView.connect(redis_url, prefix=prefix)
+    try:
+        async for api in run_api(
+            namespace_client,
+            live_view,
+            peer_support,
+            task_queue=task_queue,
+            handoff_wait=timedelta(0),
+            rpc_timeout=QUICK_RPC_TIMEOUT,
+            watch_slice_s=QUICK_WATCH_SLICE_S,
+        ):
+            yield IdleDeployment(namespace_client, task_queue, live_view, api, raw, prefix)
+    finally:
+        live_view.close()
+        raw.close()
 
 
 # --- a whole deployment: dev server namespace, real worker, Kafka, Redis -------------------------
@@ -202,7 +275,11 @@ async def deployment(
                     namespace_client, roster_id, routing.roster, task_queue=task_queue
                 )
                 async for api in run_api(
-                    namespace_client, live_view, peer_support, roster_id=roster_id
+                    namespace_client,
+                    live_view,
+                    peer_support,
+                    roster_id=roster_id,
+                    task_queue=task_queue,
                 ):
                     yield Deployment(namespace_client, task_queue, policy, live_view, api, wellness)
     finally:

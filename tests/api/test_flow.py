@@ -16,7 +16,6 @@ import grpc
 import pytest
 
 from tests.api.conftest import Api, Conversation, Deployment, bearer, run_api
-from warmline.api.desk import MAX_WATCHES_PER_SPECIALIST
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import CloseRequest, CustomerMessage
@@ -405,34 +404,3 @@ async def test_offers_of_a_queue_whose_skills_the_caller_lacks_are_hidden_and_re
         )
         assert code is grpc.StatusCode.PERMISSION_DENIED
         assert "skills" in details
-
-
-async def test_a_specialist_may_hold_only_a_few_watches_at_once(deployment: Deployment) -> None:
-    """Each open WatchOffers stream holds a server thread: one caller cannot take them all."""
-    api = deployment.api
-    watches = []
-    for _ in range(MAX_WATCHES_PER_SPECIALIST):
-        watch = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-aoife"))
-        assert (await next_event(watch)).WhichOneof("event") == "synced"
-        watches.append(watch)
-    extra = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-aoife"))
-    code, details = await refused(next_event(extra))
-    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert "close one first" in details
-    other = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-marcus"))
-    assert (await next_event(other)).WhichOneof("event") == "synced", "others are not affected"
-    other.cancel()
-
-    watches.pop().cancel()
-    for _ in range(50):  # the server notices the cancel on its side
-        again = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-aoife"))
-        try:
-            assert (await next_event(again)).WhichOneof("event") == "synced"
-            break
-        except grpc.aio.AioRpcError:
-            await asyncio.sleep(0.1)
-    else:
-        pytest.fail("a closed watch never made room for a new one")
-    again.cancel()
-    for watch in watches:
-        watch.cancel()

@@ -6,6 +6,8 @@ before any backend call.
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2
@@ -25,6 +27,23 @@ async def test_health_serves_the_service_and_the_server(offline_api: Api) -> Non
     for service in ("", SERVICE):
         response = await health.Check(health_pb2.HealthCheckRequest(service=service))
         assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_health_watch_streams_the_status(offline_api: Api) -> None:
+    """`Watch` is a coroutine that writes with `context.write`, not a generator: the malformed
+    request interceptor wrapped it as one and clients got UNKNOWN."""
+    health = health_pb2_grpc.HealthStub(offline_api.channel)
+    for service in ("", SERVICE):
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=service))
+        response = await asyncio.wait_for(watch.read(), 5)
+        assert isinstance(response, health_pb2.HealthCheckResponse)
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+    unknown = health.Watch(health_pb2.HealthCheckRequest(service="no.such.Service"))
+    response = await asyncio.wait_for(unknown.read(), 5)
+    assert isinstance(response, health_pb2.HealthCheckResponse)
+    assert response.status == health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+    unknown.cancel()
 
 
 async def test_reflection_lists_the_services_and_serves_the_proto(offline_api: Api) -> None:

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from warmline import serve
 from warmline.config.loader import load_config
 from warmline.conversation import (
     CloseRequest,
@@ -407,7 +408,7 @@ async def test_rebuild_from_temporal_after_flushall(
     await listed(namespace_client, CONVERSATIONS_QUERY, 2)
 
     assert not await asyncio.to_thread(live.is_built)
-    assert await live.rebuild(namespace_client) == 2
+    assert (await live.rebuild(namespace_client)).applied == 2
     assert live.is_built()
     assert live.waiting(TENANT, "grief") == views
     assert live.offers_for("dana") == views[0].offers
@@ -416,12 +417,12 @@ async def test_rebuild_from_temporal_after_flushall(
     assert live.claim_holder(TENANT, "c-r4") is None
 
     # Rebuilding again changes nothing: every view is already applied.
-    assert await live.rebuild(namespace_client) == 0
+    assert (await live.rebuild(namespace_client)).applied == 0
 
     await asyncio.to_thread(raw.flushall)
     assert not live.is_built()
     assert live.waiting(TENANT, "grief") == []
-    assert await live.rebuild(namespace_client) == 2
+    assert (await live.rebuild(namespace_client)).applied == 2
     assert live.is_built()
     assert live.waiting(TENANT, "grief") == views
     assert live.claim_holder(TENANT, "c-r3") == "fay"
@@ -433,6 +434,181 @@ async def test_rebuild_from_temporal_after_flushall(
             conversation_workflow_id(TENANT, conversation)
         )
         await handle.signal("finish")
+    live.close()
+    raw.close()
+
+
+@workflow.defn(name="EscalationWorkflow", sandboxed=False)
+class BrokenEscalation:
+    """An escalation whose `view` query fails (a bug, or a history the code cannot replay)."""
+
+    @workflow.run
+    async def run(self, start: EscalationView) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.query
+    def view(self) -> EscalationView:
+        raise ValueError("this escalation cannot say where it stands")
+
+
+async def test_rebuild_removes_escalations_whose_workflow_ended(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    """The final view of an accepted or cancelled escalation can fail to reach Redis for good;
+    a rebuild takes out of the view whatever no longer runs, as that final view would have."""
+    live = LiveView.connect(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    esc_ended, esc_gone, esc_foreign = (
+        escalation("c-ended"),
+        escalation("c-gone"),
+        escalation("c-x"),
+    )
+    running = view("c-running", version=3)
+    ended = view("c-ended", version=5, offers=[offer(esc_ended, 1, "eli", conversation="c-ended")])
+    gone = view("c-gone", version=2, offers=[offer(esc_gone, 1, "eli", conversation="c-gone")])
+    foreign = view("c-x", version=4, offers=[offer(esc_foreign, 1, "fay", conversation="c-x")])
+    for each, task_queue in ((running, stand_ins), (ended, stand_ins), (foreign, "elsewhere")):
+        await namespace_client.start_workflow(
+            "EscalationWorkflow", each, id=each.escalation_id, task_queue=task_queue
+        )
+    # Accepted: the workflow ends, but its last view never reached Redis (nor did `gone`'s,
+    # whose workflow's history is no longer kept; `foreign` is another deployment's).
+    await namespace_client.get_workflow_handle(ended.escalation_id).signal("finish")
+    await namespace_client.get_workflow_handle(ended.escalation_id).result()
+    for each in (ended, gone, foreign):
+        assert live.apply(each)
+    await listed(namespace_client, ESCALATIONS_QUERY, 2)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        told = pool.submit(live.wait_for_change, "eli", 10.0)
+        subscribed(raw, prefix, "eli")
+        rebuilt = await live.rebuild(namespace_client, task_queue=stand_ins)
+        assert told.result(timeout=5), "eli's screen drops the offers"
+
+    assert live.waiting(TENANT, "grief") == [running]
+    assert live.queue_depths(TENANT) == {"grief": 1}
+    assert live.offers_for("eli") == []
+    assert live.offers_for("fay") == []
+    assert live.offer(ended.offers[0].offer_id) is None
+    assert (rebuilt.applied, rebuilt.removed, rebuilt.skipped) == (
+        1,
+        tuple(sorted([esc_ended, esc_gone, esc_foreign])),
+        (),
+    )
+    others = {k for k in raw.scan_iter(f"{prefix}:*") if not k.startswith(f"{prefix}:escalation")}
+    assert others == {
+        f"{prefix}:{key}" for key in ("built", "queue:acme:grief", "tenant:acme:queues")
+    }
+    kept = set(raw.scan_iter(f"{prefix}:escalation:*"))
+    at = f"{prefix}:escalation:"
+    assert kept == {
+        f"{at}{running.escalation_id}",
+        f"{at}{running.escalation_id}:version",
+        *(f"{at}{e}:tombstone" for e in (esc_ended, esc_gone, esc_foreign)),
+    }
+    assert raw.get(f"{prefix}:escalation:{esc_ended}:tombstone") == "5"
+    assert raw.exists(f"{prefix}:escalation:{esc_ended}:version") == 0
+
+    # The tombstone keeps the version order: a late older view cannot bring the escalation back,
+    # a newer one (the escalation id used again by the conversation's next run) can.
+    assert not live.apply(ended.model_copy(update={"version": 4}))
+    assert live.apply(ended.model_copy(update={"version": 6}))
+    assert [o.offer_id for o in live.offers_for("eli")] == [ended.offers[0].offer_id]
+
+    await namespace_client.get_workflow_handle(running.escalation_id).signal("finish")
+    await namespace_client.get_workflow_handle(foreign.escalation_id).terminate()
+    live.close()
+    raw.close()
+
+
+async def test_reconcile_keeps_an_escalation_visibility_does_not_list_yet(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    """Visibility lags behind a start: each escalation not listed is asked about one by one."""
+    live = LiveView.connect(redis_url, prefix=prefix)
+    fresh = view(
+        "c-fresh", offers=[offer(escalation("c-fresh"), 1, "dana", conversation="c-fresh")]
+    )
+    await namespace_client.start_workflow(
+        "EscalationWorkflow", fresh, id=fresh.escalation_id, task_queue=stand_ins
+    )
+    assert live.apply(fresh)
+
+    assert await live.reconcile(namespace_client, task_queue=stand_ins) == ()
+
+    assert live.waiting(TENANT, "grief") == [fresh]
+    assert live.offers_for("dana") == fresh.offers
+    await namespace_client.get_workflow_handle(fresh.escalation_id).signal("finish")
+    live.close()
+
+
+async def test_rebuild_skips_an_escalation_whose_query_fails(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    live = LiveView.connect(redis_url, prefix=prefix)
+    good = view("c-good", offers=[offer(escalation("c-good"), 1, "dana", conversation="c-good")])
+    broken = view("c-broken")
+    await namespace_client.start_workflow(
+        "EscalationWorkflow", good, id=good.escalation_id, task_queue=stand_ins
+    )
+    broken_queue = f"{stand_ins}-broken"
+    async with Worker(namespace_client, task_queue=broken_queue, workflows=[BrokenEscalation]):
+        await namespace_client.start_workflow(
+            "EscalationWorkflow", broken, id=broken.escalation_id, task_queue=broken_queue
+        )
+        await listed(namespace_client, ESCALATIONS_QUERY, 2)
+
+        rebuilt = await live.rebuild(namespace_client)
+
+        await namespace_client.get_workflow_handle(broken.escalation_id).terminate()
+    assert (rebuilt.applied, rebuilt.removed, rebuilt.skipped) == (1, (), (broken.escalation_id,))
+    assert live.waiting(TENANT, "grief") == [good]
+    assert live.is_built(), "one escalation that cannot answer does not leave the view unbuilt"
+    await namespace_client.get_workflow_handle(good.escalation_id).signal("finish")
+    live.close()
+
+
+async def test_rebuild_skips_an_escalation_whose_workers_are_down(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    live = LiveView.connect(redis_url, prefix=prefix)
+    good = view("c-good", offers=[offer(escalation("c-good"), 1, "dana", conversation="c-good")])
+    stuck = view("c-stuck")
+    await namespace_client.start_workflow(
+        "EscalationWorkflow", good, id=good.escalation_id, task_queue=stand_ins
+    )
+    await namespace_client.start_workflow(
+        "EscalationWorkflow", stuck, id=stuck.escalation_id, task_queue="nobody-polls-this"
+    )
+    await listed(namespace_client, ESCALATIONS_QUERY, 2)
+
+    rebuilt = await live.rebuild(namespace_client, query_timeout=timedelta(seconds=1))
+
+    assert (rebuilt.applied, rebuilt.removed, rebuilt.skipped) == (1, (), (stuck.escalation_id,))
+    assert live.waiting(TENANT, "grief") == [good]
+    assert live.is_built()
+    await namespace_client.get_workflow_handle(good.escalation_id).signal("finish")
+    await namespace_client.get_workflow_handle(stuck.escalation_id).terminate()
+    live.close()
+
+
+async def test_a_worker_start_removes_ended_escalations_from_a_built_view(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    """Restarting a worker repairs the view without waiting for it to be lost."""
+    live = LiveView.connect(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw.set(f"{prefix}:built", "2025-01-01T00:00:00+00:00")
+    ghost = view(
+        "c-ghost", offers=[offer(escalation("c-ghost"), 1, "dana", conversation="c-ghost")]
+    )
+    assert live.apply(ghost)  # its workflow ended long ago
+
+    await serve.refresh_live_view(live, namespace_client, stand_ins)
+
+    assert live.waiting(TENANT, "grief") == []
+    assert live.offers_for("dana") == []
+    assert raw.get(f"{prefix}:built") == "2025-01-01T00:00:00+00:00"
     live.close()
     raw.close()
 
@@ -541,7 +717,7 @@ async def test_rebuild_restores_real_escalations_and_claims(
             # ... and after the view is lost, a rebuild brings it back from Temporal.
             await asyncio.to_thread(raw.flushall)
             assert not await asyncio.to_thread(live.is_built)
-            assert await live.rebuild(namespace_client) == 1
+            assert (await live.rebuild(namespace_client)).applied == 1
             assert await asyncio.to_thread(live.is_built)
             [view] = await asyncio.to_thread(live.waiting, tenant, waiting_offer.queue)
             assert view.conversation_id == "conv-waiting"

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from typing import Annotated, Any, Final, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
@@ -64,7 +64,7 @@ from warmline.escalation import (
 )
 from warmline.events.catalog import MAX_EXTERNAL_ID_CHARS, ExternalId
 from warmline.handoff import HandoffPackage
-from warmline.liveview import LiveView
+from warmline.liveview import UNANSWERED, LiveView
 from warmline.roster import AvailabilityRequest, MemberState, roster_workflow_id
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -99,9 +99,14 @@ WATCH_SLICE_S: Final = 5.0
 MAX_WATCHERS: Final = 64
 """Threads for blocking Redis calls: one per open WatchOffers stream, plus the short calls."""
 MAX_WATCHES_PER_SPECIALIST: Final = 4
-"""Open WatchOffers streams one specialist may hold (a client per device, with room to spare)."""
+"""Open WatchOffers streams one specialist may hold (a client per device, with room to spare); a
+newer one ends the oldest."""
 MAX_WATCHES: Final = MAX_WATCHERS - 16
 """Open WatchOffers streams in all: each holds a thread, and the short calls need some left."""
+NO_ANSWER: Final = "the workflow did not answer in time; try again"
+RPC_TIMEOUT: Final = timedelta(seconds=15)
+"""How long the desk waits for a workflow's answer to a query or an update: with its workers
+down a workflow never answers, and the caller is told to try again instead of waiting forever."""
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -126,6 +131,23 @@ class HandoffNotReadyError(DeskError):
 
 class BackendUnavailableError(DeskError):
     """A backend warmline needs (the roster workflow) is not running."""
+
+
+class NoAnswerError(BackendUnavailableError):
+    """The workflow did not answer within `RPC_TIMEOUT` (its workers are down or overloaded)."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_ANSWER)
+
+
+class WatchReplacedError(DeskError):
+    """The specialist opened one watch too many: this one, their oldest, made room for it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"replaced by a newer watch of your offers (at most {MAX_WATCHES_PER_SPECIALIST} "
+            "stay open at once)"
+        )
 
 
 # --- validated requests ---------------------------------------------------------------------------
@@ -260,7 +282,9 @@ class Desk:
     """What specialists can do; one per API process, shared by every call.
 
     Takes its clients ready-made: the Temporal client (with `pydantic_data_converter`), the live
-    view and the thread pool that runs the live view's blocking Redis calls.
+    view and the thread pool that runs the live view's blocking Redis calls. `task_queue` is the
+    workers' task queue: a rebuild of the live view reads only that deployment's workflows (None:
+    every workflow of the namespace).
     """
 
     def __init__(
@@ -271,8 +295,10 @@ class Desk:
         executor: ThreadPoolExecutor,
         *,
         roster_id: str | None = None,
+        task_queue: str | None = None,
         handoff_wait: timedelta = HANDOFF_WAIT,
         watch_slice_s: float = WATCH_SLICE_S,
+        rpc_timeout: timedelta = RPC_TIMEOUT,
     ) -> None:
         self._client = client
         self._live = live_view
@@ -281,44 +307,56 @@ class Desk:
         self._tenants = [t.id for t in config.tenants]
         self._queues = [q.name for q in config.routing.queues]
         self._roster_id = roster_id or roster_workflow_id(config.metadata.name)
+        self._task_queue = task_queue
         self._handoff_wait = handoff_wait
         self._watch_slice_s = watch_slice_s
-        self._watching: Counter[str] = Counter()
+        self._rpc_timeout = rpc_timeout
+        self._watches: dict[str, list[asyncio.Event]] = {}
+        """Each specialist's open watches, oldest first: the event ends the watch."""
+        self._rebuilding = asyncio.Lock()
+
+    def watching(self, specialist_id: str) -> int:
+        """How many WatchOffers streams the specialist has open."""
+        return len(self._watches.get(specialist_id, ()))
 
     # --- offers -----------------------------------------------------------------------------------
 
     async def watch(self, caller: Caller) -> AsyncIterator[OfferChange]:
-        """The caller's open offers, a `synced` marker, then every change, until cancelled; at
-        most `MAX_WATCHES_PER_SPECIALIST` at once for one caller, `MAX_WATCHES` in all."""
-        if self._watching[caller.specialist_id] >= MAX_WATCHES_PER_SPECIALIST:
-            raise RefusalError(
-                Rejection.RESOURCE_EXHAUSTED,
-                f"you already watch your offers on {MAX_WATCHES_PER_SPECIALIST} streams; close "
-                "one first",
-            )
-        if self._watching.total() >= MAX_WATCHES:
+        """The caller's open offers, a `synced` marker, then every change, until cancelled.
+
+        At most `MAX_WATCHES_PER_SPECIALIST` at once for one caller: a newer watch ends their
+        oldest with `WatchReplacedError`. A client whose network dropped without a word leaves its
+        stream open until keepalive notices, and refusing the new watch would lock the specialist
+        out meanwhile; the newest watch is the one somebody is looking at. `MAX_WATCHES` in all.
+        """
+        mine = self._watches.setdefault(caller.specialist_id, [])
+        if len(mine) >= MAX_WATCHES_PER_SPECIALIST:
+            mine.pop(0).set()
+        elif sum(len(watches) for watches in self._watches.values()) >= MAX_WATCHES:
             raise RefusalError(
                 Rejection.RESOURCE_EXHAUSTED,
                 "the server watches offers for as many streams as it can; try again shortly",
             )
-        self._watching[caller.specialist_id] += 1
+        replaced = asyncio.Event()
+        mine.append(replaced)
         try:
-            async for change in self._changes(caller):
+            async for change in self._changes(caller, replaced):
                 yield change
         finally:
-            self._watching[caller.specialist_id] -= 1
+            if replaced in mine:
+                mine.remove(replaced)
+            if not mine and self._watches.get(caller.specialist_id) is mine:
+                del self._watches[caller.specialist_id]
 
-    async def _changes(self, caller: Caller) -> AsyncIterator[OfferChange]:
-        if not await self._blocking(self._live.is_built):
-            await self._live.rebuild(self._client)
+    async def _changes(self, caller: Caller, replaced: asyncio.Event) -> AsyncIterator[OfferChange]:
+        await self._ensure_built()
         shown: dict[str, Offer] = {}
         first = True
         while True:
-            offers = {
-                offer.offer_id: offer
-                for offer in await self._blocking(self._live.offers_for, caller.specialist_id)
-                if self._may_see(caller, offer)
-            }
+            mine = await _unless(
+                replaced, self._blocking(self._live.offers_for, caller.specialist_id)
+            )
+            offers = {offer.offer_id: offer for offer in mine if self._may_see(caller, offer)}
             for offer_id in [o for o in shown if o not in offers]:
                 del shown[offer_id]
                 yield OfferChange(gone=offer_id)
@@ -329,9 +367,23 @@ class Desk:
             if first:
                 first = False
                 yield OfferChange(synced=True)
-            await self._blocking(
-                self._live.wait_for_change, caller.specialist_id, self._next_wait(offers.values())
+            await _unless(
+                replaced,
+                self._blocking(
+                    self._live.wait_for_change,
+                    caller.specialist_id,
+                    self._next_wait(offers.values()),
+                ),
             )
+
+    async def _ensure_built(self) -> None:
+        """Rebuild the live view from this deployment's workflows if it was lost; one rebuild at a
+        time, however many calls find it lost."""
+        if await self._blocking(self._live.is_built):
+            return
+        async with self._rebuilding:
+            if not await self._blocking(self._live.is_built):
+                await self._live.rebuild(self._client, task_queue=self._task_queue)
 
     def _next_wait(self, offers: Iterable[Offer]) -> float:
         """Wake for the next change or, at the latest, when the soonest offer expires."""
@@ -379,7 +431,8 @@ class Desk:
         ref = ConversationRef(tenant_id=result.tenant_id, conversation_id=result.conversation_id)
         try:
             handoff = await self._wait_for_handoff(caller, ref, accepted=True)
-        except HandoffNotReadyError:
+        except (HandoffNotReadyError, NoAnswerError):
+            # Accepted all the same: GetHandoff (or the accept again) answers once it is ready.
             handoff = None
         return Accepted(result=result, handoff=handoff)
 
@@ -418,7 +471,8 @@ class Desk:
 
     async def paged(self) -> list[EscalationView]:
         """Every waiting escalation that has paged a supervisor, longest paged first, from the
-        live view (the queues' waiting lists)."""
+        live view (the queues' waiting lists; rebuilt first if it was lost)."""
+        await self._ensure_built()
         views = [
             view
             for tenant in self._tenants
@@ -669,9 +723,17 @@ class Desk:
         or, if it finished, as `ended` (FAILED_PRECONDITION)."""
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
         try:
-            return await handle.execute_update(update, argument, result_type=result_type)
+            return await handle.execute_update(
+                update, argument, result_type=result_type, rpc_timeout=self._rpc_timeout
+            )
         except WorkflowUpdateFailedError as error:
             raise _refusal(error) from None
+        except RPCTimeoutOrCancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # The SDK turns the caller's cancel (the client went away) into this error too.
+                raise asyncio.CancelledError from None
+            raise NoAnswerError from None
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
@@ -681,10 +743,14 @@ class Desk:
     async def _query(self, workflow: str, result_type: type[ModelT], *, missing: str) -> ModelT:
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
         try:
-            view: ModelT = await handle.query(VIEW_QUERY, result_type=result_type)
+            view: ModelT = await handle.query(
+                VIEW_QUERY, result_type=result_type, rpc_timeout=self._rpc_timeout
+            )
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 raise RefusalError(Rejection.NOT_FOUND, missing) from None
+            if error.status in UNANSWERED:
+                raise NoAnswerError from None
             raise
         except WorkflowQueryFailedError as error:
             raise DeskError(f"the {VIEW_QUERY} query failed: {error}") from None
@@ -694,10 +760,12 @@ class Desk:
         self, handle: WorkflowHandle[Any, Any], missing: RefusalError, ended: str
     ) -> RefusalError:
         try:
-            description = await handle.describe()
+            description = await handle.describe(rpc_timeout=self._rpc_timeout)
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return missing
+            if error.status in UNANSWERED:
+                raise NoAnswerError from None
             raise
         if description.status is WorkflowExecutionStatus.RUNNING:
             return missing
@@ -707,6 +775,22 @@ class Desk:
         """Run a blocking live-view call on the desk's thread pool."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+
+async def _unless(replaced: asyncio.Event, work: Awaitable[T]) -> T:
+    """`work`'s result, unless the watch is replaced first: then `WatchReplacedError` (a blocking
+    call already running finishes on its thread, within one watch slice)."""
+    doing = asyncio.ensure_future(work)
+    ending = asyncio.ensure_future(replaced.wait())
+    try:
+        await asyncio.wait({doing, ending}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ending.cancel()
+        if not doing.done():
+            doing.cancel()
+    if doing.done() and not doing.cancelled():
+        return doing.result()
+    raise WatchReplacedError
 
 
 def _refusal(error: WorkflowUpdateFailedError) -> Exception:

@@ -10,6 +10,7 @@ mistake, not the server's.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,12 +56,18 @@ class MalformedRequests(_Interceptor):
         if handler.response_streaming:
             stream: Any = handler.unary_stream
 
-            async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            # grpc.aio iterates a streaming handler that is an async generator (warmline's) and
+            # awaits one that is a coroutine writing with `context.write` (grpcio's health
+            # `Watch`): this wrapper is a coroutine that does either.
+            async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
                 if isinstance(request, _Malformed):
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
-                responses: AsyncIterator[Any] = stream(request, context)
+                responses: AsyncIterator[Any] | Awaitable[None] = stream(request, context)
+                if inspect.isawaitable(responses):
+                    await responses
+                    return
                 async for response in responses:
-                    yield response
+                    await context.write(response)
 
             return grpc.unary_stream_rpc_method_handler(
                 streaming,

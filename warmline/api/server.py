@@ -13,7 +13,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, NoReturn, TypeVar
 
@@ -25,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 # The asyncio health servicer (exported as `health.aio`, which grpc-stubs does not declare).
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from temporalio.client import RPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
@@ -34,10 +35,13 @@ from warmline.api.annotator import AnnotatorService
 from warmline.api.auth import Authenticator, Caller, UnauthenticatedError
 from warmline.api.desk import (
     MAX_WATCHERS,
+    NO_ANSWER,
     BackendUnavailableError,
     Desk,
     HandoffNotReadyError,
+    NoAnswerError,
     RefusalError,
+    WatchReplacedError,
     command,
 )
 from warmline.api.malformed import MalformedRequests
@@ -67,7 +71,19 @@ STOP_GRACE_S: Final = 5.0
 
 STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
 
-TRANSIENT_TEMPORAL: Final = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+TRANSIENT_TEMPORAL: Final = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.CANCELLED,  # what a call that ran past its `rpc_timeout` fails with
+}
+KEEPALIVE_TIME: Final = timedelta(seconds=30)
+"""How long a connection may stay silent before the server pings it: a client whose network
+dropped without a word (a closed laptop, wifi to cellular) is noticed, and its calls (an open
+WatchOffers holds a thread and one of the specialist's watches) are cancelled."""
+KEEPALIVE_TIMEOUT: Final = timedelta(seconds=10)
+"""How long the server waits for the answer to a ping before it closes the connection."""
+CLIENT_PING_INTERVAL: Final = timedelta(seconds=10)
+"""How often clients may send keepalive pings of their own, with or without calls."""
 ResponseT = TypeVar("ResponseT")
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -370,6 +386,12 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
     """End the call with the status `error` stands for; unexpected errors are logged, not shown."""
     if isinstance(error, RefusalError):
         await context.abort(STATUS_OF[error.rejection], error.message)
+    if isinstance(error, WatchReplacedError):
+        await context.abort(grpc.StatusCode.CANCELLED, str(error))
+    if isinstance(error, NoAnswerError | RPCTimeoutOrCancelledError):
+        # The latter from the roster's update helpers, which the desk shares with the workers.
+        log.warning("a workflow did not answer in time (are the workers up?)")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, NO_ANSWER)
     if isinstance(error, HandoffNotReadyError | BackendUnavailableError):
         await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
@@ -463,6 +485,28 @@ def _conversation(ref: commands.ConversationRef, view: ConversationView) -> pb.C
 # --- the server -----------------------------------------------------------------------------------
 
 
+def _ms(duration: timedelta) -> int:
+    return round(duration.total_seconds() * 1000)
+
+
+def server_options(
+    keepalive_time: timedelta = KEEPALIVE_TIME, keepalive_timeout: timedelta = KEEPALIVE_TIMEOUT
+) -> list[tuple[str, int]]:
+    """The gRPC server's channel arguments: keepalive pings on every connection, calls or not,
+    and room for the clients' own pings every `CLIENT_PING_INTERVAL`."""
+    return [
+        ("grpc.keepalive_time_ms", _ms(keepalive_time)),
+        ("grpc.keepalive_timeout_ms", _ms(keepalive_timeout)),
+        # grpc core waits this long for any ping's ack (a minute by default once keepalive is on)
+        # whatever the keepalive timeout: a dead connection would take 30 s + 60 s to notice.
+        ("grpc.http2.ping_timeout_ms", _ms(keepalive_timeout)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # An open WatchOffers may stay silent for hours: keep pinging without data.
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", _ms(CLIENT_PING_INTERVAL)),
+    ]
+
+
 async def start_server(
     desk: Desk,
     authenticator: Authenticator,
@@ -471,14 +515,21 @@ async def start_server(
     annotator: AnnotatorService | None = None,
     wellness: WellnessService | None = None,
     supervisor: SupervisorService | None = None,
+    keepalive_time: timedelta = KEEPALIVE_TIME,
+    keepalive_timeout: timedelta = KEEPALIVE_TIMEOUT,
 ) -> tuple[grpc.aio.Server, int]:
     """Start the specialist service (and the annotator, wellness and supervisor services, if
     given) with health and reflection on `listen`; returns the port.
 
     `listen` is `host:port`; port 0 picks a free one. The connection is plaintext: put TLS in
-    front (a mesh or proxy) outside a trusted network, since bearer tokens cross it.
+    front (a mesh or proxy) outside a trusted network, since bearer tokens cross it. A connection
+    that does not answer a keepalive ping (sent after `keepalive_time` of silence) within
+    `keepalive_timeout` is closed and its calls are cancelled.
     """
-    server = grpc.aio.server(interceptors=[MalformedRequests()])
+    server = grpc.aio.server(
+        interceptors=[MalformedRequests()],
+        options=server_options(keepalive_time, keepalive_timeout),
+    )
     specialists = SpecialistService(
         desk,
         authenticator,
@@ -520,7 +571,8 @@ async def serve(
 ) -> None:
     """Run the specialist API until SIGTERM or SIGINT, then stop gracefully.
 
-    `task_queue` is the workers' task queue, which names the roster availability goes to.
+    `task_queue` is the workers' task queue, which names the roster availability goes to and
+    scopes a rebuild of the live view to this deployment's workflows.
     """
     from warmline.config.loader import load_config
     from warmline.liveview import LiveView
@@ -536,7 +588,7 @@ async def serve(
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(MAX_WATCHERS, thread_name_prefix="specialist-api") as executor:
         roster_id = roster_workflow_id(config.metadata.name, task_queue)
-        desk = Desk(client, live_view, config, executor, roster_id=roster_id)
+        desk = Desk(client, live_view, config, executor, roster_id=roster_id, task_queue=task_queue)
         workers = WellnessClient(
             client,
             deployment=config.metadata.name,
