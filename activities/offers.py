@@ -10,6 +10,7 @@ wellness view it reads) has the new state, so each escalation's next search pass
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -18,12 +19,19 @@ from temporalio.service import RPCError, RPCStatusCode
 from warmline.escalation import WITHDRAW_UPDATE, WithdrawRequest, escalation_of_offer
 from warmline.liveview import LiveView
 
+WITHDRAW_TIMEOUT = timedelta(seconds=15)
+"""Longest wait for one escalation's answer; past it the call raises (the caller retries)."""
 ON_A_BREAK = "on a break"
 MARKED_UNAVAILABLE = "marked unavailable"
 
 
 async def withdraw_offers(
-    client: Client, live_view: LiveView, specialist_id: str, reason: str
+    client: Client,
+    live_view: LiveView,
+    specialist_id: str,
+    reason: str,
+    *,
+    rpc_timeout: timedelta | None = WITHDRAW_TIMEOUT,
 ) -> list[str]:
     """Withdraw every open offer the live view shows `specialist_id`; returns the offer ids.
 
@@ -41,7 +49,7 @@ async def withdraw_offers(
             offer_id=offer.offer_id, specialist_id=specialist_id, reason=reason
         )
         try:
-            await handle.execute_update(WITHDRAW_UPDATE, request)
+            await handle.execute_update(WITHDRAW_UPDATE, request, rpc_timeout=rpc_timeout)
         except WorkflowUpdateFailedError:
             continue
         except RPCError as error:

@@ -8,6 +8,7 @@ roster workflow is started on first use with the deployment's configured members
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -82,10 +83,17 @@ async def ensure_roster(
 
 
 async def set_availability(
-    client: Client, roster_id: str, request: AvailabilityRequest
+    client: Client,
+    roster_id: str,
+    request: AvailabilityRequest,
+    *,
+    rpc_timeout: timedelta | None = None,
 ) -> MemberState:
+    """Set one member's availability; `rpc_timeout` bounds the wait for the roster's answer."""
     handle = client.get_workflow_handle_for(RosterWorkflow.run, roster_id)
-    return await handle.execute_update(RosterWorkflow.set_availability, request)
+    return await handle.execute_update(
+        RosterWorkflow.set_availability, request, rpc_timeout=rpc_timeout
+    )
 
 
 class RosterActivities:

@@ -628,7 +628,9 @@ class Desk:
         to them (the roster already makes them no new ones), so their escalations move on."""
         request = AvailabilityRequest(specialist_id=caller.specialist_id, available=available)
         try:
-            state = await set_availability(self._client, self._roster_id, request)
+            state = await set_availability(
+                self._client, self._roster_id, request, rpc_timeout=self._rpc_timeout
+            )
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 raise BackendUnavailableError(
@@ -639,7 +641,11 @@ class Desk:
             raise _refusal(error) from None
         if not available:
             await withdraw_offers(
-                self._client, self._live, caller.specialist_id, MARKED_UNAVAILABLE
+                self._client,
+                self._live,
+                caller.specialist_id,
+                MARKED_UNAVAILABLE,
+                rpc_timeout=self._rpc_timeout,
             )
         return state
 
