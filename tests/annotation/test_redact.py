@@ -54,6 +54,35 @@ def test_redact_leaves_numbers_that_are_no_card(text: str) -> None:
     assert Redactor().redact(text) == (text, 0)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "count"),
+    [
+        ("my IBAN is GB82 WEST 1234 5698 7654 32 thanks", "my IBAN is {{IBAN}} thanks", 1),
+        ("DE89370400440532013000", "{{IBAN}}", 1),
+        ("to fr14 2004 1010 0505 0001 3m02 606 pls", "to {{IBAN}} pls", 1),
+        (
+            "GB82 WEST 1234 5698 7654 32 and DE89 3704 0044 0532 0130 00",
+            "{{IBAN}} and {{IBAN}}",
+            2,
+        ),
+    ],
+)
+def test_redact_bank_account_numbers(text: str, expected: str, count: int) -> None:
+    assert Redactor().redact(text) == (expected, count)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The shape of an IBAN, but the mod-97 check fails, or no country has that length.
+        "ref GB82 WEST 1234 5698 7654 33 ok",
+        "code AB12CDEF3456789XYZ",
+    ],
+)
+def test_redact_leaves_codes_that_are_no_iban(text: str) -> None:
+    assert Redactor().redact(text) == (text, 0)
+
+
 # --- 2. phone numbers of every configured tenant's region -------------------------------------
 
 

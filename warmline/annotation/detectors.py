@@ -1,5 +1,5 @@
 """The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names,
-card numbers written in groups, and e-mail addresses taken whole.
+card numbers written in groups, bank account numbers (IBANs) and e-mail addresses taken whole.
 
 Importing scrubadub imports nltk and with it scipy, seconds of start-up; this module is imported
 only when the first text is redacted, so a worker or a command that never redacts does not pay.
@@ -14,6 +14,7 @@ from importlib import resources
 
 from scrubadub.detectors import CreditCardDetector, Detector, EmailDetector
 from scrubadub.filth import CreditCardFilth, EmailFilth, Filth, NameFilth
+from stdnum import iban
 
 from warmline.annotation.redact import SENTENCE_WORDS
 
@@ -145,6 +146,59 @@ class CardNumberDetector(CreditCardDetector):  # type: ignore[misc]
             ):
                 found = last
         return found
+
+
+# A country code, two check digits and 11 to 30 letters or digits, run together or in groups with
+# one space between them ("GB82 WEST 1234 5698 7654 32"); it may run on into the next words.
+_IBAN_RUN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}", re.IGNORECASE)
+_IBAN_LENGTHS = range(15, 35)
+
+
+class IbanFilth(Filth):  # type: ignore[misc]
+    type = "iban"
+
+
+class IbanDetector(Detector):  # type: ignore[misc]
+    """International bank account numbers, upper or lower case, run together or in groups: the
+    longest stretch of a run that ends a word and passes the IBAN's country length and mod-97
+    check (python-stdnum's), so a reference code of the same shape, or the words after an IBAN,
+    are left alone."""
+
+    name = "iban"
+    filth_cls = IbanFilth
+
+    def iter_filth(
+        self, text: str, document_name: str | None = None
+    ) -> Generator[Filth, None, None]:
+        # The next run starts after the IBAN found, not after the run: that may reach into the
+        # next IBAN ("GB82 WEST … 32 and DE89 …").
+        position = 0
+        while run := _IBAN_RUN.search(text, position):
+            end = _iban_end(text, run.start(), run.end())
+            if end is None:
+                position = run.start() + 1
+                continue
+            yield IbanFilth(
+                beg=run.start(),
+                end=end,
+                text=text[run.start() : end],
+                detector_name=self.name,
+                document_name=document_name,
+                locale=self.locale,
+            )
+            position = end
+
+
+def _iban_end(text: str, beg: int, end: int) -> int | None:
+    """Where the longest valid IBAN from `beg` within `text[beg:end]` ends, if one does; it must
+    end a word (a letter or digit after it would make it part of something longer)."""
+    for stop in range(end, beg, -1):
+        if stop < len(text) and text[stop].isalnum():
+            continue
+        candidate = text[beg:stop].replace(" ", "")
+        if len(candidate) in _IBAN_LENGTHS and iban.is_valid(candidate):
+            return stop
+    return None
 
 
 # An address with its `@`: what scrubadub's pattern takes, less its "john at gmail dot com" form.

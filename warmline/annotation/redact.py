@@ -254,6 +254,7 @@ class Redactor:
         from warmline.annotation.detectors import (
             CardNumberDetector,
             FirstNameDetector,
+            IbanDetector,
             WholeEmailDetector,
         )
 
@@ -267,6 +268,7 @@ class Redactor:
             *self._catalogue_detectors(),
             WholeEmailDetector(locale=self._locale),
             CardNumberDetector(locale=self._locale),
+            IbanDetector(locale=self._locale),
             FirstNameDetector(locale=self._locale),
             *self._extra,
         ]
