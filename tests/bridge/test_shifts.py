@@ -12,11 +12,11 @@ from redis import Redis
 from warmline.bridge.shifts import SHIFT_RETENTION, ShiftStore
 from warmline.events.catalog import InboundShift
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
 
 def shift(shift_id: str, *, starts_in: timedelta) -> InboundShift:
-    starts = NOW + starts_in
+    """A shift starting `starts_in` from now: the expiry is measured from the same clock, when the
+    test runs (not when the module was collected, minutes earlier in a full run)."""
+    starts = datetime.now(UTC).replace(microsecond=0) + starts_in
     return InboundShift(
         worker_id="vol-aoife",
         shift_id=shift_id,

@@ -16,6 +16,7 @@ from tests.imports import loaded_by
 from tests.worker_process import WARMLINE
 from warmline.errors import ConfigError
 from warmline.services import Endpoints
+from warmline.services.process import pid_alive
 from warmline.simulate import load_scenario, run_scenario
 from warmline.simulate.report import Run, evaluate
 
@@ -499,7 +500,8 @@ def test_sigterm_stops_the_services_the_run_started() -> None:
         assert len(started) >= 2, "the run started an embedded broker and Redis"
         run.send_signal(signal.SIGTERM)
         run.wait(timeout=60)
-        alive = {pid for pid in started if Path(f"/proc/{pid}").exists()}
+        # A child that has exited but not been reaped yet (a zombie, its parent gone) is dead.
+        alive = {pid for pid in started if pid_alive(pid)}
     finally:
         run.kill()
         for pid in started:
