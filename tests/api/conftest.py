@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.routing import ensure_roster
 from warmline.api.auth import Authenticator
-from warmline.api.desk import HANDOFF_WAIT, RPC_TIMEOUT, WATCH_SLICE_S, Desk
+from warmline.api.desk import HANDOFF_WAIT, RPC_TIMEOUT, Desk
 from warmline.api.server import (
     KEEPALIVE_TIME,
     KEEPALIVE_TIMEOUT,
@@ -94,8 +94,11 @@ async def run_api(
     rpc_timeout: timedelta = RPC_TIMEOUT,
     keepalive_time: timedelta = KEEPALIVE_TIME,
     keepalive_timeout: timedelta = KEEPALIVE_TIMEOUT,
-    watch_slice_s: float = WATCH_SLICE_S,
+    watch_slice_s: float = 1.0,
 ) -> AsyncIterator[Api]:
+    """The specialist API over `client` and `live_view`. Watches wake at least every second (the
+    server's 5 s): a cancelled watch's thread then ends within a second, and the thread pool,
+    which waits for it, closes as quickly after each test."""
     with ThreadPoolExecutor(8, thread_name_prefix="test-api") as executor:
         desk = Desk(
             client,

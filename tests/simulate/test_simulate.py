@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,13 @@ expect:
 """,
     )
     services = ["--kafka", embedded_services.kafka or "", "--redis", embedded_services.redis or ""]
-    result = simulate(path, "--config", ONLINE_SHOP, *services)
+    # The text and the JSON report of the same run, played side by side (each its own process).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        text, json_run = (
+            pool.submit(simulate, path, "--config", ONLINE_SHOP, *services),
+            pool.submit(simulate, path, "--config", ONLINE_SHOP, "--json", *services),
+        )
+        result, as_json = text.result(), json_run.result()
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "✓ event io.warmline.offer.created.v1" in result.stdout
@@ -119,7 +126,6 @@ expect:
     )
     assert "✗ step 2 (at 10s, accept): sp-priya has no open offer of c1 now" in result.stdout
 
-    as_json = simulate(path, "--config", ONLINE_SHOP, "--json", *services)
     assert as_json.returncode == 1
     report = json.loads(as_json.stdout)
     assert report["passed"] is False
