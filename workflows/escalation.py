@@ -134,6 +134,9 @@ class EscalationWorkflow:
         self._withdrawals: list[tuple[Offer, str]] = []
         """Offers taken back from specialists who went on a break or unavailable (with the
         reason), waiting for the loop to publish and release them."""
+        self._owed_by: datetime | None = None
+        """When the soonest offer withdrawn since the last offer made would have expired: with
+        nobody else to offer to, the queue is given up then, not `accept_within` later."""
         self._idle_polls = 0
         """Roster asks in a row that found nobody; the wait between asks doubles with each."""
         self._accepted: Offer | None = None
@@ -251,6 +254,8 @@ class EscalationWorkflow:
         offer = self._offers[request.offer_id]
         self._close(offer, OfferStatus.WITHDRAWN)
         self._withdrawals.append((offer, request.reason))
+        if self._owed_by is None or offer.expires_at < self._owed_by:
+            self._owed_by = offer.expires_at
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
@@ -459,11 +464,13 @@ class EscalationWorkflow:
                     return True
                 open_offers = self._open()
                 searching = len([o for o in open_offers if o.assigned_by is None])
+                if made:
+                    self._owed_by = None
                 if made or (open_offers and workflow.patched(OFFERED_IS_NOT_NOBODY)):
                     nobody_since = None
                 elif not open_offers:
                     nobody_since = nobody_since or now
-                    if deadline is None and now - nobody_since >= within:
+                    if deadline is None and now >= self._given_up_at(nobody_since, within):
                         return False
             wake = self._next_wake(
                 open_offers, searching < target, deadline, nobody_since, within, widening
@@ -493,8 +500,15 @@ class EscalationWorkflow:
             backoff = self._params.routing.wait_retry * 2 ** min(self._idle_polls, 6)
             moments.append(now + min(backoff, MAX_WAIT_RETRY))
         if nobody_since is not None and deadline is None:
-            moments.append(nobody_since + within)
+            moments.append(self._given_up_at(nobody_since, within))
         return min(moments)
+
+    def _given_up_at(self, nobody_since: datetime, within: timedelta) -> datetime:
+        """When a queue with nobody to offer the conversation to is given up: `within` after that
+        began, or when an offer withdrawn meanwhile would have expired, if sooner (its specialist
+        leaving must not give the queue more time than their offer had)."""
+        given_up = nobody_since + within
+        return given_up if self._owed_by is None else min(given_up, self._owed_by)
 
     async def _wait_until(self, moment: datetime) -> None:
         """Sleep until `moment`, waking early for an accept, a decline, a withdrawal or a
@@ -708,6 +722,7 @@ class EscalationWorkflow:
         from_queue = self._queue.name
         self._queue = self._params.routing.queue(to_queue)
         self._entered_queue = workflow.now()
+        self._owed_by = None
         self._reroutes += 1
         await self._announce(
             [

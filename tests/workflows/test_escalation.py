@@ -351,6 +351,37 @@ async def test_a_withdrawn_offer_moves_on_at_once_and_is_not_held_against_its_sp
     assert third.specialist_id == left
 
 
+async def test_a_withdrawal_with_nobody_else_gives_the_queue_no_more_time(
+    workflow_env: WorkflowEnvironment, routed: RoutedDeployment
+) -> None:
+    """With nobody else to offer it to, the queue moves along its chain when the withdrawn offer
+    would have expired (as it would have without the withdrawal), not `accept_within` after."""
+    for person in ("vol-aoife", "staff-ren", "staff-nia", "staff-luis"):
+        await set_available(workflow_env, routed, person, False)
+    scene = await Scene(workflow_env, routed).start()
+    await scene.say(GRIEF)
+    [offer] = await scene.open_offers()
+    assert offer.queue == "listening"  # accept_within 3m
+
+    async def skip_until(moment: datetime, step: timedelta) -> None:
+        while await workflow_env.get_current_time() < moment:
+            await workflow_env.sleep(step)
+            await asyncio.sleep(0.05)
+
+    await skip_until(offer.created_at + timedelta(minutes=2), timedelta(seconds=10))
+    await set_available(workflow_env, routed, offer.specialist_id, False)
+    await scene.escalation().execute_update(
+        EscalationWorkflow.withdraw,
+        WithdrawRequest(
+            offer_id=offer.offer_id, specialist_id=offer.specialist_id, reason="on a break"
+        ),
+    )
+    await skip_until(offer.expires_at + timedelta(seconds=5), timedelta(seconds=5))
+
+    view = await scene.escalation_view()
+    assert (view.reroutes, view.queue) == (1, "listening-priority")
+
+
 async def test_a_break_takes_back_the_offer_open_to_the_specialist(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
