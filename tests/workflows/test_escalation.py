@@ -222,6 +222,14 @@ async def set_available(
     )
 
 
+async def unavailable(
+    env: WorkflowEnvironment, deployment: RoutedDeployment, *specialists: str
+) -> None:
+    """Mark each of `specialists` unavailable on the deployment's roster."""
+    for specialist in specialists:
+        await set_available(env, deployment, specialist, False)
+
+
 async def test_grief_is_offered_accepted_handed_off_and_completed(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
@@ -307,8 +315,7 @@ async def test_a_withdrawn_offer_moves_on_at_once_and_is_not_held_against_its_sp
     """Someone who leaves the desk has their open offer taken back: the next person is offered
     the conversation at once, and once back they may be offered it again (a decline would have
     kept them from it)."""
-    for person in ("staff-ren", "staff-nia", "staff-luis"):
-        await set_available(workflow_env, routed, person, False)
+    await unavailable(workflow_env, routed, "staff-ren", "staff-nia", "staff-luis")
     scene = await Scene(workflow_env, routed).start()
     await scene.say(GRIEF)
     [first] = await scene.open_offers()
@@ -356,8 +363,7 @@ async def test_a_withdrawal_with_nobody_else_gives_the_queue_no_more_time(
 ) -> None:
     """With nobody else to offer it to, the queue moves along its chain when the withdrawn offer
     would have expired (as it would have without the withdrawal), not `accept_within` after."""
-    for person in ("vol-aoife", "staff-ren", "staff-nia", "staff-luis"):
-        await set_available(workflow_env, routed, person, False)
+    await unavailable(workflow_env, routed, "vol-aoife", "staff-ren", "staff-nia", "staff-luis")
     scene = await Scene(workflow_env, routed).start()
     await scene.say(GRIEF)
     [offer] = await scene.open_offers()
@@ -387,8 +393,7 @@ async def test_a_break_takes_back_the_offer_open_to_the_specialist(
 ) -> None:
     """The wellness workflow's sync withdraws the offers of a specialist who goes on a break,
     once the roster reads the break and so makes them no new ones."""
-    for person in ("staff-ren", "staff-nia", "staff-luis"):
-        await set_available(workflow_env, routed, person, False)
+    await unavailable(workflow_env, routed, "staff-ren", "staff-nia", "staff-luis")
     scene = await Scene(workflow_env, routed).start()
     await scene.say(GRIEF)
     [first] = await scene.open_offers()
@@ -651,8 +656,9 @@ async def test_a_decline_before_the_widening_goes_to_the_next_ranked_alone(
 async def test_nobody_available_moves_along_the_chain_then_pages(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment, event_log: EventLog
 ) -> None:
-    for person in ("vol-aoife", "vol-marcus", "staff-ren", "staff-nia", "staff-luis"):
-        await set_available(workflow_env, routed, person, False)
+    await unavailable(
+        workflow_env, routed, "vol-aoife", "vol-marcus", "staff-ren", "staff-nia", "staff-luis"
+    )
     scene = await Scene(workflow_env, routed).start()
     await scene.say(GRIEF)
 
@@ -793,8 +799,7 @@ async def test_the_satisfaction_score_is_recorded_with_the_outcome(
 async def test_capacity_holds_across_conversations(
     workflow_env: WorkflowEnvironment, routed: RoutedDeployment
 ) -> None:
-    for person in ("vol-marcus", "staff-ren", "staff-nia", "staff-luis"):
-        await set_available(workflow_env, routed, person, False)
+    await unavailable(workflow_env, routed, "vol-marcus", "staff-ren", "staff-nia", "staff-luis")
     first = await Scene(workflow_env, routed).start()
     await first.say(GRIEF)
     [offer] = await first.open_offers()
