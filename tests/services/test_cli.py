@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import redis
@@ -12,7 +16,8 @@ from kafka import KafkaAdminClient
 
 from tests.worker_process import WARMLINE
 from warmline.events.types import WARMLINE_TOPICS
-from warmline.services import answers_clients
+from warmline.services import ServiceName, answers_clients, start_detached, stop_detached
+from warmline.services.ports import is_listening
 from warmline.services.process import pid_alive
 
 
@@ -145,3 +150,40 @@ def test_a_pid_reused_by_another_process_is_neither_the_service_nor_stopped(
     finally:
         other.kill()
         other.wait()
+
+
+def test_two_ups_at_once_start_one_set_and_down_stops_it(tmp_path: Path) -> None:
+    """Two terminals (or `make -j`) running `up` on one state directory: before, each started
+    its own Redis and the last to write the state file hid the other's from `down`, which left
+    it running for good."""
+    state_dir = tmp_path / "state"
+    both = threading.Barrier(2)
+
+    def up() -> str:
+        both.wait()
+        endpoints = start_detached(
+            frozenset({ServiceName.REDIS}), embedded=False, state_dir=state_dir
+        )
+        assert endpoints.redis is not None
+        return endpoints.redis
+
+    with ThreadPoolExecutor(2) as pool:
+        addresses = list(pool.map(lambda _: up(), range(2)))
+    ports = {int(address.rsplit(":", 1)[1].split("/")[0]) for address in addresses}
+    try:
+        assert len(set(addresses)) == 1, f"two Redis servers for one state directory: {addresses}"
+    finally:
+        stopped = stop_detached(state_dir=state_dir)
+        left = [port for port in ports if is_listening(port)]
+        _kill_run_from(state_dir)
+    assert stopped == ["redis"]
+    assert not left, f"a Redis on port {left} outlived `services down`"
+
+
+def _kill_run_from(directory: Path) -> None:
+    """Kill what a failed run left behind: a Redis runs in its data directory, under `directory`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "cwd").resolve().is_relative_to(directory.resolve()):
+                    os.kill(int(entry.name), signal.SIGKILL)

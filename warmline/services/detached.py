@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -13,6 +16,7 @@ from warmline.services.local import Endpoints, start_service
 from warmline.services.process import pid_alive, started_at, stop_pid
 
 STATE_FILE = "services.json"
+LOCK_FILE = "services.lock"
 
 
 class _Entry(BaseModel):
@@ -52,6 +56,19 @@ def _write(state_dir: Path, state: _State) -> None:
     (state_dir / STATE_FILE).write_text(json.dumps(state.model_dump(mode="json"), indent=2))
 
 
+@contextlib.contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    """One `up` or `down` at a time per state directory. Two at once each started their own
+    services and the last to write the state file hid the other's from `down` for good; the
+    second now waits, then reuses what the first started (or finds it stopped)."""
+    with (state_dir / LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def start_detached(
     only: frozenset[ServiceName], *, embedded: bool, state_dir: Path | None
 ) -> Endpoints:
@@ -61,6 +78,11 @@ def start_detached(
     """
     state_dir = state_dir or default_state_dir()
     state_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(state_dir):
+        return _start_detached(only, embedded=embedded, state_dir=state_dir)
+
+
+def _start_detached(only: frozenset[ServiceName], *, embedded: bool, state_dir: Path) -> Endpoints:
     state = _read(state_dir)
     live = {name: e for name, e in state.services.items() if e.running()}
     for name in sorted(only - set(live)):
@@ -86,11 +108,14 @@ def start_detached(
 def stop_detached(*, state_dir: Path | None) -> list[str]:
     """Stop every service recorded in the state directory; returns the names stopped."""
     state_dir = state_dir or default_state_dir()
-    state = _read(state_dir)
-    stopped = []
-    for name, entry in sorted(state.services.items()):
-        if entry.running():
-            stop_pid(entry.pid)
-            stopped.append(name.value)
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
+    if not state_dir.is_dir():
+        return []
+    with _locked(state_dir):
+        state = _read(state_dir)
+        stopped = []
+        for name, entry in sorted(state.services.items()):
+            if entry.running():
+                stop_pid(entry.pid)
+                stopped.append(name.value)
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
     return stopped

@@ -63,7 +63,18 @@ class ServiceProcess:
         return pid_alive(self.pid) if self._popen is None else self._popen.poll() is None
 
     def wait_ready(self, check: Callable[[], bool], timeout: float) -> None:
-        """Poll `check` until True; fail with the log tail if the process dies or stalls."""
+        """Poll `check` until True; fail with the log tail if the process dies or stalls.
+
+        Whatever ends the wait early (a death, a stall, Ctrl-C, the SIGTERM the CLI turns into
+        SystemExit) stops the process group first: nobody has recorded this process yet, so
+        nothing else would ever stop it or what it forked."""
+        try:
+            self._wait_ready(check, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, check: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
@@ -74,7 +85,6 @@ class ServiceProcess:
             if check():
                 return
             time.sleep(0.2)
-        self.stop()
         raise ServiceError(
             f"{self.name} was not ready within {timeout:.0f}s\n"
             f"  command: {' '.join(self.command)}\n"
@@ -115,8 +125,33 @@ def started_at(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group `pgid` still runs (zombies do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return pid_alive(pgid)
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
 def stop_pid(pid: int, grace: float = 10.0) -> None:
-    """Stop the session led by `pid`: SIGTERM, then SIGKILL after `grace` seconds."""
+    """Stop the session led by `pid`: SIGTERM, then SIGKILL after `grace` seconds.
+
+    Done when no process of the group runs, the leader's children included: a leader that has
+    already exited (a launcher that died during start-up) may have left them behind."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
@@ -126,6 +161,6 @@ def stop_pid(pid: int, grace: float = 10.0) -> None:
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
-            if not pid_alive(pid):
+            if not pid_alive(pid) and not group_alive(pid):
                 return
             time.sleep(0.1)
