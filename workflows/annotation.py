@@ -102,6 +102,12 @@ and is dropped when that is nothing."""
 ADJUDICATOR_PATCH = "annotation-adjudicator-eligibility"
 """From this change on, a senior annotator adjudicates only items they could label (skill,
 language, crisis training)."""
+ADJUDICATION_ROUNDS_PATCH = "annotation-adjudication-rounds"
+"""From this change on, the seniors who did not label an item are preferred as its adjudicators
+only while one of them has not skipped it; then the seniors who labelled it may settle it."""
+POLICY_REACHABLE_PATCH = "annotation-policy-reachable"
+"""From this change on, a redeployed policy settles the open label tasks it leaves unable to get
+`required` labels (annotators who left, or lost the item's skill or language), as a skip does."""
 LATE_CORRECTION_PATCH = "annotation-late-correction"
 """From this change on, a specialist's correction of an item labelled but not yet measured joins
 the item, and so the gold label's provenance."""
@@ -221,13 +227,18 @@ class AnnotationWorkflow:
     @workflow.signal
     def set_policy(self, policy: AnnotationPolicy) -> None:
         """A redeployed configuration: new annotators, thresholds and sampling shares apply to
-        what happens from now on (open tasks keep their overlap)."""
+        what happens from now on (open tasks keep their overlap, unless too few of those able
+        to label them are left: then they ask for what they can still get, as after a skip)."""
         if policy.deployment != self._policy.deployment:
             workflow.logger.warning(
                 "policy of %r ignored by the loop of %r", policy.deployment, self._policy.deployment
             )
             return
         self._policy = policy
+        short = [t for t in self._tasks.values() if self._reachable(t) < t.required]
+        if short and workflow.patched(POLICY_REACHABLE_PATCH):
+            for task in short:
+                self._settle_reachable(task)
 
     @workflow.signal
     def stop(self) -> None:
@@ -443,6 +454,10 @@ class AnnotationWorkflow:
             return FlagResult(task_id=request.task_id, duplicate=True)
         self._flagged_keys[key] = None
         self._flags += 1
+        # A finished item is gone from the open tasks; the caller's counted work remembers
+        # whether it was a crisis (supervisors adjudicating have none: wellness leaves them out).
+        counted = self._worked.get(key)
+        crisis = item.crisis if item else counted is not None and counted.crisis
         await self._publish(
             [
                 self._event(
@@ -454,14 +469,13 @@ class AnnotationWorkflow:
                         "distress": item.distress
                         if item
                         else self._done_distress.get(request.task_id, 0.0),
-                        "crisis": item.crisis if item else False,
+                        "crisis": crisis,
                     },
                 )
             ]
         )
         # Flagged while held, the flag weighs in when the labels are sent; flagged after, the
         # labels' record is topped up to what a flagged item weighs.
-        counted = self._worked.get(key)
         if counted is not None and not counted.flagged and workflow.patched(EXPOSURE_PATCH):
             flagged = counted.model_copy(update={"flagged": True})
             self._worked[key] = flagged
@@ -649,9 +663,7 @@ class AnnotationWorkflow:
         at all, it is dropped. Adjudications have their own rounds (see `skip_task`)."""
         if task.kind is not TaskKind.LABEL or task.task_id not in self._tasks:
             return
-        able = {a.id for a in self._policy.annotators if self._may_label(task.item, a.id)}
-        left = (able | set(task.assigned)) - set(task.labels) - set(task.excluded)
-        reachable = len(task.labels) + len(left)
+        reachable = self._reachable(task)
         if reachable >= task.required or not workflow.patched(REACHABLE_PATCH):
             return
         if reachable == 0:
@@ -672,6 +684,15 @@ class AnnotationWorkflow:
             del self._tasks[lowered.task_id]
             self._remember(lowered)
             self._labelled.append(lowered)
+
+    def _reachable(self, task: Task) -> int:
+        """The labels a label task can still get: its labels so far and the eligible annotators
+        (holders included) who have not labelled or skipped it; adjudications count as able."""
+        if task.kind is not TaskKind.LABEL:
+            return task.required
+        able = {a.id for a in self._policy.annotators if self._may_label(task.item, a.id)}
+        left = (able | set(task.assigned)) - set(task.labels) - set(task.excluded)
+        return len(task.labels) + len(left)
 
     def _eligible(self, task: Task, annotator: str) -> bool:
         if annotator in task.labels or annotator in task.excluded or task.full:
@@ -699,10 +720,16 @@ class AnnotationWorkflow:
         adjudicators = self._adjudicators(task)
         if annotator not in adjudicators:
             return False
-        if self._policy.adjudication_by == "supervisor":
+        if self._policy.adjudication_by == "supervisor" or annotator not in task.origin:
             return True
         outsiders = [a for a in adjudicators if a not in task.origin]
-        return annotator not in task.origin or not outsiders
+        if not outsiders:
+            return True
+        # Those who skipped are not asked again: with every outsider gone, the adjudication would
+        # otherwise stay open, offered to nobody, for as many rounds as are left.
+        return all(a in task.excluded for a in outsiders) and workflow.patched(
+            ADJUDICATION_ROUNDS_PATCH
+        )
 
     def _adjudicators(self, task: Task) -> list[str]:
         """Who may settle the item: the supervisors when the configuration says so (it gives

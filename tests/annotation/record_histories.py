@@ -18,8 +18,12 @@ crisis flag that narrows who may take a task; `annotation-adjudicator-language` 
 disagreements that an English-only senior is not offered, an original labeller repeating their
 labels and flagging the item meanwhile, and an adjudication skipped out;
 `annotation-late-correction` through a specialist's correction arriving once the item is labelled
-(kept with its gold label) and once the gold label is recorded (not kept). Each annotation
-history ends with the `stop` signal, so it is complete.
+(kept with its gold label) and once the gold label is recorded (not kept);
+`annotation-adjudication-rounds` through an adjudication the one senior who did not label the item
+skips with a round to spare, settled by the senior who labelled it;
+`annotation-policy-reachable` through a redeployed policy without one of three annotators, which
+settles an item two of them labelled (overlap 3) and lowers the overlap of one nobody labelled.
+Each annotation history ends with the `stop` signal, so it is complete.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.annotation.conftest import ANNOTATORS, make_policy
-from warmline.annotation.client import AnnotationLoop, start_loop, submit_item, submit_texts
+from warmline.annotation.client import (
+    AnnotationLoop,
+    apply_policy,
+    start_loop,
+    submit_item,
+    submit_texts,
+)
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.model import (
     AnnotationPolicy,
@@ -336,6 +346,55 @@ async def record_late_correction(client: Client) -> None:
     await end_wellness(client)
 
 
+async def record_adjudication_rounds(client: Client) -> None:
+    policy = make_policy(
+        deployment="record-adjudication-rounds",
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True),
+            AnnotatorSpec(id="an-dev", senior=True),
+            AnnotatorSpec(id="an-ben"),
+        ],
+        max_rounds=2,
+    )
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("r1", "ugh, fine"), item("r2", "whatever you say")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 2)
+    for annotator, labels in (("an-ada", ["anger", "joy"]), ("an-ben", ["joy", "anger"])):
+        for chosen in labels:
+            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    await wait_for(loop, 2)
+    # an-dev, the senior who did not label the items, skips one adjudication and settles the
+    # other; an-ada, who labelled them, settles the skipped one.
+    await loop.skip("an-dev", await take(loop, "an-dev"), "cannot decide")
+    await loop.submit("an-ada", await take(loop, "an-ada"), ["joy"])
+    await loop.submit("an-dev", await take(loop, "an-dev"), ["anger"])
+    await loop.flush()
+    await finish(client, policy, "annotation-adjudication-rounds")
+    await end_wellness(client)
+
+
+async def record_policy_reachable(client: Client) -> None:
+    policy = make_policy(deployment="record-policy-reachable", overlap=3)
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("p1", "so glad"), item("p2", "thank you")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 2)
+    for annotator in ("an-ada", "an-ben"):
+        await loop.submit(annotator, await take(loop, annotator), ["joy"])
+    # an-cai leaves before labelling: p1 is measured with two labels, p2 asks for two.
+    left = policy.model_copy(update={"annotators": policy.annotators[:2]})
+    await apply_policy(client, left, task_queue=TASK_QUEUE)
+    await loop.flush()
+    for annotator in ("an-ada", "an-ben"):
+        await loop.submit(annotator, await take(loop, annotator), ["surprise"])
+    await loop.flush()
+    await finish(client, policy, "annotation-policy-reachable")
+    await end_wellness(client)
+
+
 async def main(names: list[str]) -> None:
     with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -368,6 +427,8 @@ async def main(names: list[str]) -> None:
             "annotation-reachable": lambda: record_reachable(env.client),
             "annotation-adjudicator-language": lambda: record_adjudicator_language(env.client),
             "annotation-late-correction": lambda: record_late_correction(env.client),
+            "annotation-adjudication-rounds": lambda: record_adjudication_rounds(env.client),
+            "annotation-policy-reachable": lambda: record_policy_reachable(env.client),
         }
         unknown = set(names) - set(recordings)
         if unknown:

@@ -11,8 +11,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.annotation import (
+    ADJUDICATION_ROUNDS_PATCH,
     ADJUDICATOR_PATCH,
     LATE_CORRECTION_PATCH,
+    POLICY_REACHABLE_PATCH,
     REACHABLE_PATCH,
     AnnotationWorkflow,
 )
@@ -22,6 +24,8 @@ PATCHED_PATHS = {
     "annotation-reachable": REACHABLE_PATCH,
     "annotation-adjudicator-language": ADJUDICATOR_PATCH,
     "annotation-late-correction": LATE_CORRECTION_PATCH,
+    "annotation-adjudication-rounds": ADJUDICATION_ROUNDS_PATCH,
+    "annotation-policy-reachable": POLICY_REACHABLE_PATCH,
 }
 """Histories recorded for a versioned change, and the patch whose new path each takes."""
 

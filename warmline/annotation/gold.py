@@ -3,15 +3,21 @@
 The annotation workflow records each gold label here (through an activity) and emits it as an
 event; the retraining workflow reads them back by position. A Redis stream per deployment and
 taxonomy keeps them in order; an item's gold label is recorded once (a set of item ids guards
-against a retried activity counting it twice).
+against a retried activity counting it twice). Recording is idempotent: the same label again (an
+activity retried after its first attempt kept the label but was lost) is answered as recorded,
+and kept once, so the workflow still counts it and emits its event; another label for the item
+is not kept.
 
 Keys, under `<prefix>:<deployment>:<taxonomy>`:
 - `...:stream` (stream): one entry per gold label, field `label` = the JSON of `GoldLabel`.
 - `...:items` (set): item ids already recorded.
+- `...:digests` (hash): item id -> SHA-256 of the label recorded for it (labels recorded before
+  the digests were kept have none: a repeat of one of those reads as another label).
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,8 +26,12 @@ from redis import Redis
 DEFAULT_PREFIX = "warmline:gold"
 
 _RECORD = """
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[3] then return 1 end
+  return 0
+end
 redis.call('XADD', KEYS[1], '*', 'label', ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 return 1
 """
 
@@ -64,15 +74,16 @@ class GoldLabelStore:
     def connect(cls, url: str, *, deployment: str, prefix: str = DEFAULT_PREFIX) -> GoldLabelStore:
         return cls(Redis.from_url(url), deployment=deployment, prefix=prefix)
 
-    def _keys(self, taxonomy: str) -> tuple[str, str]:
+    def _keys(self, taxonomy: str) -> tuple[str, str, str]:
         base = self._prefix + taxonomy
-        return f"{base}:stream", f"{base}:items"
+        return f"{base}:stream", f"{base}:items", f"{base}:digests"
 
     def record(self, label: GoldLabel) -> bool:
-        """Keep the label; False (nothing kept) when the item already has one."""
-        kept = self._record(
-            keys=self._keys(label.taxonomy), args=[label.item_id, label.model_dump_json()]
-        )
+        """Keep the label; True also when this very label was kept before (a retry), False
+        (nothing kept) when the item already has another one."""
+        data = label.model_dump_json()
+        digest = hashlib.sha256(data.encode()).hexdigest()
+        kept = self._record(keys=self._keys(label.taxonomy), args=[label.item_id, data, digest])
         return bool(kept)
 
     def count(self, taxonomy: str) -> int:
