@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 from redis import Redis
@@ -47,6 +48,8 @@ from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
 
 REDIS_TIMEOUT_S = 1.0
+POLICY_RPC_TIMEOUT = timedelta(seconds=10)
+"""How long start-up waits for Temporal to take one worker's new wellness policy."""
 
 
 def profile_sources(config: WarmlineConfig, base_dir: Path) -> CustomerProfileSource:
@@ -126,6 +129,30 @@ async def refresh_live_view(live_view: LiveView, client: Client, task_queue: str
         print(f"live view: removed {len(removed)} ended escalation(s)", file=sys.stderr)
 
 
+async def apply_wellness_policy(config: WarmlineConfig, client: Client, task_queue: str) -> None:
+    """Hand the configured `wellness` policy to every configured worker's running wellness
+    workflow, so a changed section reaches them (those not running start with it). A workflow
+    that cannot be reached keeps its policy until the next start; it does not stop this one."""
+    applied = await WellnessClient(
+        client,
+        deployment=config.metadata.name,
+        policy=wellness_policy(config),
+        task_queue=task_queue,
+        kinds=worker_kinds(config),
+        rpc_timeout=POLICY_RPC_TIMEOUT,
+    ).apply_policy()
+    print(
+        f"wellness policy: handed to {len(applied.signalled)} running workflow(s), "
+        f"{len(applied.not_running)} not running, {len(applied.failed)} failed",
+        file=sys.stderr,
+    )
+    for worker_id, reason in applied.failed.items():
+        print(
+            f"warning: the wellness workflow of {worker_id!r} keeps its old policy: {reason}",
+            file=sys.stderr,
+        )
+
+
 async def run_worker(
     config_path: Path,
     *,
@@ -191,6 +218,7 @@ async def run_worker(
                     await ensure_retraining(client, retraining, task_queue=task_queue)
                 roster_id = routing_policy(config, task_queue=task_queue).roster_id
                 await ensure_roster(client, roster_id, routing.roster, task_queue=task_queue)
+                await apply_wellness_policy(config, client, task_queue)
                 await refresh_live_view(live_view, client, task_queue)
                 print(
                     f"worker ready: task queue {task_queue!r} on {temporal}, events to {kafka}",

@@ -4,8 +4,10 @@ It counts intensity-weighted minutes of work (signals from the exposure tracker 
 workflow), follows the worker's shifts and availability (signals from the bridge and the APIs; an
 annotator's own availability call is an update), and applies the policy's rules
 (`warmline.wellness.policy`): breaks, the consecutive-crisis cap, check-ins and their nudges,
-rotation off intense queues. After every change it rewrites the worker's Redis view, which routing
-reads, and publishes the wellness events. One timer runs at a time: until the next thing due.
+rotation off intense queues. The policy is the one it started with, or the one a starting
+`warmline worker` last handed it (`set_policy`). After every change it rewrites the worker's
+Redis view, which routing reads, and publishes the wellness events. One timer runs at a time:
+until the next thing due.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         Outgoing,
         Shift,
         Wellness,
+        WellnessPolicy,
         WellnessState,
     )
     from warmline.wellness.types import (
@@ -52,6 +55,9 @@ SYNC_RETRY = RetryPolicy(
 )
 CONTINUE_AS_NEW_AFTER = 1_000
 """Changes per run (signals, updates, timers)."""
+SET_POLICY_PATCH = "wellness-set-policy"
+"""Guards the `set_policy` handler: a worker from before it left the signal unhandled (one may
+still poll the task queue while a new one starts and sends it), so its history replays that way."""
 
 
 @workflow.defn
@@ -59,6 +65,8 @@ class WellnessWorkflow:
     @workflow.init
     def __init__(self, params: WellnessInput) -> None:
         self._params = params
+        self._policy = params.policy
+        """The policy in force: the input's, until `set_policy` hands over another."""
         state = params.state or WellnessState(worker_id=params.worker_id, kind=params.kind)
         self._wellness = Wellness(state, params.policy)
         self._changes = 1
@@ -105,7 +113,7 @@ class WellnessWorkflow:
                 deployment=params.deployment,
                 worker_id=params.worker_id,
                 kind=params.kind,
-                policy=params.policy,
+                policy=self._policy,
                 state=self._wellness.state,
                 continue_as_new_after=params.continue_as_new_after,
                 available=self._available,
@@ -130,6 +138,20 @@ class WellnessWorkflow:
         self._set_available(request.available)
         self._changed()
 
+    @workflow.signal
+    def set_policy(self, policy: WellnessPolicy) -> None:
+        """The configuration's `wellness` section as a (re)started `warmline worker` reads it. It
+        applies from now on (`Wellness.adopt`: a running break keeps its end, check-ins keep
+        their mood) and is the one carried over when the workflow continues as new."""
+        if policy == self._policy:
+            # Every worker start sends it: the same policy again adds nothing to the history.
+            return
+        if not workflow.patched(SET_POLICY_PATCH):
+            return
+        self._policy = policy
+        self._wellness.adopt(policy, workflow.now())
+        self._changed()
+
     # --- updates: the worker's own actions -----------------------------------------------------
 
     @workflow.update
@@ -144,7 +166,7 @@ class WellnessWorkflow:
 
     @submit_checkin.validator
     def _validate_checkin(self, request: CheckInRequest) -> None:
-        policy = self._params.policy
+        policy = self._policy
         if not policy.scale_min <= request.mood <= policy.scale_max:
             raise ApplicationError(
                 f"mood must be between {policy.scale_min} and {policy.scale_max}",
@@ -167,7 +189,7 @@ class WellnessWorkflow:
     @end_break.validator
     def _validate_end_break(self, request: EndBreakRequest) -> None:
         try:
-            Wellness(self._wellness.state, self._params.policy).end_break(workflow.now())
+            Wellness(self._wellness.state, self._policy).end_break(workflow.now())
         except NotOnBreakError as error:
             raise ApplicationError(
                 str(error), type=Rejection.FAILED_PRECONDITION, non_retryable=True
@@ -209,7 +231,7 @@ class WellnessWorkflow:
         self._available = available
 
     def _view(self) -> WorkerWellness:
-        view = self._wellness.state.view(self._params.policy, workflow.now())
+        view = self._wellness.state.view(self._policy, workflow.now())
         return view.model_copy(update={"available": self._available})
 
     def _changed(self) -> None:

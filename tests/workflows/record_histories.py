@@ -5,6 +5,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories          # everything
     .venv/bin/python -m tests.workflows.record_histories newest   # only the newest path
     .venv/bin/python -m tests.workflows.record_histories wellness # only the wellness recordings
+    .venv/bin/python -m tests.workflows.record_histories wellness-policy # a policy handed over
     .venv/bin/python -m tests.workflows.record_histories stagger  # only the staggered crisis lane
     .venv/bin/python -m tests.workflows.record_histories orphan   # only the orphaned escalation
     .venv/bin/python -m tests.workflows.record_histories departure # only the customer who leaves
@@ -23,6 +24,13 @@ conversation, its escalation and the roster, each saved under its own workflow t
 path is `conversation-local-*` and `routed-local-*`: triage and event publishes as local
 activities. `wellness-*` are a worker's WellnessWorkflow through a shift, and `routed-wellness-*`
 an escalation whose roster ranks with the wellness-aware strategy and the workers' wellness views.
+`wellness-policy-changed` is the first run of a worker's WellnessWorkflow that is handed a new
+policy mid-shift (`set_policy`: a 1-10 scale, a lowered budget, a shorter cadence, longer breaks),
+takes a check-in and a break under it and continues as new carrying it.
+`wellness-policy-unhandled` is not recorded here: the WellnessWorkflow from before `set_policy`
+(commit c0b52be) was sent a `set_policy` signal, as a new worker does at start while an old one
+still polls, and left it unhandled; today's workflow must replay it the same way (the
+`wellness-set-policy` patch).
 `routed-stagger-*` is a crisis in a lane with `widen_after`: the first choice declines, the next
 one is offered it alone, the lane widens, and the second accepts after the widening.
 `routed-orphan-escalation` is an accept that lands after its conversation ended: the escalation
@@ -524,6 +532,65 @@ async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     await handle.terminate()
 
 
+async def record_wellness_policy(env: WorkflowEnvironment, task_queue: str) -> None:
+    """A shift whose policy changes under it; the first run, to its continue-as-new, is saved."""
+    from tests.wellness.test_shift import POLICY as SHIFT_POLICY
+    from tests.wellness.test_shift import conversation
+    from warmline.wellness.policy import Shift
+    from warmline.wellness.types import (
+        BreakRequest,
+        CheckInRequest,
+        WellnessInput,
+        wellness_workflow_id,
+    )
+    from workflows.wellness import WellnessWorkflow
+
+    client = env.client
+    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(minutes=1)
+    worker = f"sp-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        WellnessWorkflow.run,
+        WellnessInput(
+            deployment="recordings",
+            worker_id=worker,
+            policy=SHIFT_POLICY,
+            shifts=[Shift(shift_id="s-1", starts_at=start, ends_at=start + timedelta(hours=3))],
+            continue_as_new_after=5,
+        ),
+        id=wellness_workflow_id("recordings", worker),
+        task_queue=task_queue,
+    )
+    minute = timedelta(minutes=1)
+    await env.sleep(11 * minute)
+    await handle.signal(
+        WellnessWorkflow.record_exposure,
+        conversation("c-1", 90, distress=0.5, queue="orders"),
+    )
+    redeployed = SHIFT_POLICY.model_copy(
+        update={
+            "scale_max": 10,
+            "budget_per_shift": timedelta(hours=1),
+            "checkin_cadence": timedelta(minutes=30),
+            "break_duration": timedelta(minutes=20),
+        }
+    )
+    await handle.signal(WellnessWorkflow.set_policy, redeployed)
+    await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=8))
+    await handle.execute_update(WellnessWorkflow.break_now, BreakRequest())
+    await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-2", 5, distress=0.2, queue="orders")
+    )
+    while (await handle.describe()).run_id == handle.first_execution_run_id:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    answered = await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=10))
+    assert answered.budget_minutes == 60, "the next run carries the policy it was handed"
+    first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    history = await first.fetch_history()
+    (HISTORIES / "wellness-policy-changed.json").write_text(history.to_json())
+    print(f"recorded wellness-policy-changed: {len(history.events)} events")
+    await handle.terminate()
+
+
 async def record_late_departure(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """The first offer is declined, and the customer leaves while the next one is open."""
     from warmline.escalation import DeclineRequest
@@ -619,9 +686,9 @@ ONE_RECORDING: dict[str, Recording] = {
 
 
 async def main(only: str | None = None) -> None:
-    """Record everything, or with `only` one group: `newest`, `wellness`, `stagger`, `orphan`,
-    `departure`, `repeated-reply`, `cover`, `responder`, `assigned`, `late-assigned`,
-    `tenants`, `withdrawn` or `view-behind`."""
+    """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
+    `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
+    `late-assigned`, `tenants`, `withdrawn` or `view-behind`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -703,6 +770,9 @@ async def main(only: str | None = None) -> None:
                         await record_routed(
                             env.client, "record", roster_id, prefix=f"routed-{only}"
                         )
+                        return
+                    if only == "wellness-policy":
+                        await record_wellness_policy(env, "record")
                         return
                     if only == "wellness":
                         await record_wellness(env, "record")

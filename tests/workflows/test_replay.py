@@ -23,6 +23,7 @@ def test_histories_were_recorded() -> None:
     assert len([n for n in names if n.startswith("conversation-")]) >= 5
     assert {"routed-grief-escalation", "routed-crisis-escalation", "routed-roster"} <= names
     assert {"wellness-shift", "wellness-availability", "routed-wellness-roster"} <= names
+    assert {"wellness-policy-changed", "wellness-policy-unhandled"} <= names
     assert {"routed-stagger-crisis-escalation", "routed-stagger-crisis-conversation"} <= names
     assert "routed-orphan-escalation" in names
     assert {"routed-departure-conversation", "routed-departure-escalation"} <= names

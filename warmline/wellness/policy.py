@@ -44,7 +44,9 @@ class BreakReason(StrEnum):
 
 
 class WellnessPolicy(_Model):
-    """The configuration's `wellness` section, snapshotted when a worker's workflow starts."""
+    """The configuration's `wellness` section, snapshotted when a worker's workflow starts; a
+    worker process that starts with a changed one hands it to the running workflows
+    (`set_policy`), which carry it on when they continue as new."""
 
     elevated_at: float = 0.4
     high_at: float = 0.7
@@ -338,6 +340,34 @@ class Wellness:
         if self.state.break_reason != BreakReason.REQUESTED:
             raise NotOnBreakError("a break after a crisis or intense work cannot be cut short")
         self._finish_break(self._at(now), "ended by the worker")
+
+    def adopt(self, policy: WellnessPolicy, now: datetime) -> None:
+        """A redeployed configuration's policy, from `now` on.
+
+        What already happened keeps its terms: a running break or rotation keeps its end, and
+        check-ins keep the mood they were given (on the scale of their day). The next cadence
+        check-in moves to one new cadence after the last (now, if that has passed). A lowered
+        budget or consecutive-crisis cap applies at once (`budget.exceeded`, a rotation, the 80 %
+        check-in); a raised one does not undo what this shift already reached, since the worker
+        reached it under the rules of the time. Between shifts only the policy changes."""
+        self._at(now)
+        old, self.policy = self.policy, policy
+        state = self.state
+        if state.shift is None:
+            return
+        if state.next_checkin_at is not None and policy.checkin_cadence != old.checkin_cadence:
+            last = state.next_checkin_at - old.checkin_cadence
+            self._set(next_checkin_at=max(last + policy.checkin_cadence, now))
+        if state.consecutive_crisis >= policy.max_consecutive_crisis:
+            self._set(crisis_blocked=True)
+        budget = policy.budget_for(state.shift)
+        if budget != old.budget_for(state.shift):
+            # Those who follow the topic learn the budget the view now shows.
+            self._emit(
+                EventType.WELLNESS_EXPOSURE_UPDATED,
+                {"exposure_minutes": round(state.exposure_minutes, 3), "budget_minutes": budget},
+            )
+        self._budget(now)
 
     def submit_checkin(self, mood: int, note: str, now: datetime) -> None:
         self._at(now)
