@@ -111,6 +111,14 @@ POLICY_REACHABLE_PATCH = "annotation-policy-reachable"
 LATE_CORRECTION_PATCH = "annotation-late-correction"
 """From this change on, a specialist's correction of an item labelled but not yet measured joins
 the item, and so the gold label's provenance."""
+STOP_KEEPS_LABELS_PATCH = "annotation-stop-keeps-labels"
+"""From this change on, `stop` settles the labels already in before the run ends: labelled items
+whose batch is not full are measured, open tasks with some labels are measured with the labels
+they have (under-overlapped), and open adjudications are settled by majority."""
+LAPSED_ADJUDICATION_PATCH = "annotation-lapsed-adjudication"
+"""From this change on, an adjudicator whose lease lapsed may still send their adjudication while
+nobody else holds it (before, a senior who had labelled the item got `duplicate` or
+`AlreadyExists`, and the adjudication was not recorded)."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
 SEEN_KEPT = 5000
@@ -168,6 +176,8 @@ class AnnotationWorkflow:
         self._worked: dict[str, AnnotationWork] = {
             f"{work.task_id}|{work.annotator_id}": work for work in carry.worked
         }
+        self._skipped: dict[str, None] = dict.fromkeys(carry.skipped)
+        """Recent skips (`task id|annotator`): a retried skip succeeds quietly."""
         self._unannounced = 0
         """Gold labels recorded since the retraining workflow was last told."""
         self._flush_requested = False
@@ -198,7 +208,12 @@ class AnnotationWorkflow:
                 self._flush_requested = False
             await self._announce_gold()
             if self._stopping:
+                # Labels accepted before the stop may still be arriving in their handlers.
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._unsettled() and workflow.patched(STOP_KEEPS_LABELS_PATCH):
+                    await self._settle_for_stop()
+                    # Flags are still accepted while stopping; theirs must finish too.
+                    await workflow.wait_condition(workflow.all_handlers_finished)
                 return self.report()
             if (
                 self._rollover_due() or workflow.info().is_continue_as_new_suggested()
@@ -242,7 +257,9 @@ class AnnotationWorkflow:
 
     @workflow.signal
     def stop(self) -> None:
-        """Finish the loop (open tasks are abandoned); used by tests and decommissioning."""
+        """Finish the loop; used by tests and decommissioning. New labels, skips, reveals and
+        flushes are refused from now on; the labels already in are settled before the run ends
+        (see `_settle_for_stop`), and open tasks nobody labelled are abandoned."""
         self._stopping = True
 
     # --- updates ----------------------------------------------------------------------------------
@@ -298,10 +315,10 @@ class AnnotationWorkflow:
         return next((t for t in self._tasks.values() if annotator in t.assigned), None)
 
     def _work(self, task: Task, annotator: str) -> AnnotationWork | None:
-        """The annotator's time with the task (they hold it), for their wellness workflow; None
-        for supervisors adjudicating (wellness covers specialists and annotators) and for runs
-        begun before exposure was counted."""
-        handed_out = task.assigned.get(annotator)
+        """The annotator's time with the task (they hold it, or held an adjudication until its
+        lease lapsed), for their wellness workflow; None for supervisors adjudicating (wellness
+        covers specialists and annotators) and for runs begun before exposure was counted."""
+        handed_out = task.assigned.get(annotator) or task.lapsed.get(annotator)
         if (
             handed_out is None
             or self._policy.annotator(annotator) is None
@@ -336,8 +353,7 @@ class AnnotationWorkflow:
     @next_task.validator
     def _validate_next_task(self, request: NextTaskRequest) -> None:
         self._accepting()
-        if self._stopping:
-            raise _reject("the annotation loop is stopping", Rejected.FAILED_PRECONDITION)
+        self._refuse_while_stopping()
         if not self._is_worker(request.annotator_id):
             raise _reject("you are not an annotator of this deployment", Rejected.PERMISSION_DENIED)
 
@@ -346,7 +362,10 @@ class AnnotationWorkflow:
         self._updates += 1
         annotator, task_id = submission.annotator_id, submission.task_id
         labels = list(dict.fromkeys(submission.labels))
-        earlier = self._earlier_labels(task_id, annotator)
+        # An adjudicator whose lease lapsed (recorded only from LAPSED_ADJUDICATION_PATCH on)
+        # sends the adjudication, not a repeat of the labels they gave the item.
+        lapsed = self._lapsed_adjudication(task_id, annotator)
+        earlier = None if lapsed is not None else self._earlier_labels(task_id, annotator)
         if earlier is not None:
             return SubmitResult(task_id=task_id, duplicate=True)
         task = self._tasks[task_id]
@@ -355,6 +374,7 @@ class AnnotationWorkflow:
             task,
             assigned={a: t for a, t in task.assigned.items() if a != annotator},
             labels={**task.labels, annotator: labels},
+            lapsed={a: t for a, t in task.lapsed.items() if a != annotator},
         )
         if labelled.labelled:
             del self._tasks[task_id]
@@ -376,15 +396,29 @@ class AnnotationWorkflow:
             raise _reject("choose at least one label", Rejected.INVALID_ARGUMENT)
         if len(submission.labels) > MAX_LABELS:
             raise _reject(f"choose at most {MAX_LABELS} labels", Rejected.INVALID_ARGUMENT)
-        earlier = self._earlier_labels(task_id, annotator)
-        if earlier is not None:
-            if sorted(set(earlier)) != sorted(set(submission.labels)):
+        lapsed = self._lapsed_adjudication(task_id, annotator)
+        if lapsed is None:
+            earlier = self._earlier_labels(task_id, annotator)
+            if earlier is not None:
+                # A repeat is answered even while stopping: those labels are in, and kept.
+                if sorted(set(earlier)) != sorted(set(submission.labels)):
+                    raise _reject(
+                        "you already submitted different labels for this task; they cannot change",
+                        Rejected.ALREADY_EXISTS,
+                    )
+                return
+        self._refuse_while_stopping()
+        if lapsed is not None:
+            if not self._may_take_back(lapsed, annotator):
+                minutes = self._policy.lease_seconds // 60
                 raise _reject(
-                    "you already submitted different labels for this task; they cannot change",
-                    Rejected.ALREADY_EXISTS,
+                    f"your hold on this adjudication lapsed ({minutes} minutes without labels) "
+                    "and it is no longer yours to settle; ask for a new task",
+                    Rejected.PERMISSION_DENIED,
                 )
-            return
-        task = self._owned(task_id, annotator)
+            task = lapsed
+        else:
+            task = self._owned(task_id, annotator)
         allowed = self._policy.labels_for(task.item.kind)
         unknown = [label for label in submission.labels if label not in allowed]
         if unknown:
@@ -405,7 +439,14 @@ class AnnotationWorkflow:
 
         A skip counts toward exposure only when the annotator flagged the item first."""
         self._updates += 1
-        task = self._tasks[request.task_id]
+        task = self._tasks.get(request.task_id)
+        if task is None or request.annotator_id not in task.assigned:
+            # A retried skip that already went through (the validator lets no other one by).
+            return
+        key = f"{request.task_id}|{request.annotator_id}"
+        self._skipped[key] = None
+        while len(self._skipped) > DONE_KEPT:
+            del self._skipped[next(iter(self._skipped))]
         flagged = request.annotator_id in task.flagged
         work = self._work(task, request.annotator_id) if flagged else None
         skipped = self._replace(
@@ -432,9 +473,22 @@ class AnnotationWorkflow:
             raise _reject(
                 f"the reason is limited to {MAX_REASON_CHARS} characters", Rejected.INVALID_ARGUMENT
             )
+        if self._skipped_before(request.task_id, request.annotator_id):
+            return
         if self._earlier_labels(request.task_id, request.annotator_id) is not None:
             raise _reject("you already labelled this task", Rejected.FAILED_PRECONDITION)
+        self._refuse_while_stopping()
         self._owned(request.task_id, request.annotator_id)
+
+    def _skipped_before(self, task_id: str, annotator: str) -> bool:
+        """Whether a skip is a retry of one that went through (its reply may have been lost):
+        the caller no longer holds the task and skipped it, whether it is still open or not."""
+        task = self._tasks.get(task_id)
+        if task is not None and annotator in task.assigned:
+            return False
+        return (task is not None and annotator in task.excluded) or (
+            f"{task_id}|{annotator}" in self._skipped
+        )
 
     @workflow.update
     async def flag_distressing(self, request: FlagRequest) -> FlagResult:
@@ -505,6 +559,7 @@ class AnnotationWorkflow:
     @reveal_text.validator
     def _validate_reveal(self, request: RevealRequest) -> None:
         self._accepting()
+        self._refuse_while_stopping()
         self._owned(request.task_id, request.annotator_id)
 
     @workflow.update
@@ -519,6 +574,8 @@ class AnnotationWorkflow:
     @flush.validator
     def _validate_flush(self) -> None:
         self._accepting()
+        # The stop measures every label in; a flush waiting on the loop would wait for good.
+        self._refuse_while_stopping()
 
     def _rollover_due(self) -> bool:
         return self._updates >= self._updates_per_run
@@ -535,6 +592,11 @@ class AnnotationWorkflow:
                 "the annotation loop is rolling over to a fresh run; retry in a moment",
                 Rejected.UNAVAILABLE,
             )
+
+    def _refuse_while_stopping(self) -> None:
+        """Nothing is taken once `stop` came: refused before it is acknowledged, not lost."""
+        if self._stopping:
+            raise _reject("the annotation loop is stopping", Rejected.FAILED_PRECONDITION)
 
     @workflow.query
     def report(self) -> AnnotationReport:
@@ -752,11 +814,44 @@ class AnnotationWorkflow:
         lease = timedelta(seconds=self._policy.lease_seconds)
         now = workflow.now()
         for task in list(self._tasks.values()):
-            lapsed = [a for a, at in task.assigned.items() if now - at > lease]
-            if lapsed:
-                self._replace(
-                    task, assigned={a: t for a, t in task.assigned.items() if a not in lapsed}
-                )
+            lapsed = {a: at for a, at in task.assigned.items() if now - at > lease}
+            if not lapsed:
+                continue
+            changes: dict[str, Any] = {
+                "assigned": {a: t for a, t in task.assigned.items() if a not in lapsed}
+            }
+            # Remembered so that a senior who labelled the item is not answered `duplicate` for
+            # the adjudication they send late (see `_lapsed_adjudication`).
+            if task.kind is TaskKind.ADJUDICATION and workflow.patched(LAPSED_ADJUDICATION_PATCH):
+                changes["lapsed"] = {**task.lapsed, **lapsed}
+            self._replace(task, **changes)
+
+    def _lapsed_adjudication(self, task_id: str, annotator: str) -> Task | None:
+        """The open adjudication the annotator held until their lease lapsed, if so."""
+        task = self._tasks.get(task_id)
+        if (
+            task is None
+            or task.kind is not TaskKind.ADJUDICATION
+            or annotator not in task.lapsed
+            or annotator in task.assigned
+        ):
+            return None
+        return task
+
+    def _may_take_back(self, task: Task, annotator: str) -> bool:
+        """Whether an adjudicator whose lease lapsed may still settle the task: nobody else holds
+        it, and they would be offered it now. Read in a validator, so without `workflow.patched`:
+        `_may_adjudicate`'s rules on their newest paths."""
+        if task.full or annotator in task.excluded or annotator in task.labels:
+            return False
+        if self._policy.adjudication_by == "supervisor":
+            return annotator in self._policy.supervisors
+        seniors = [a.id for a in self._policy.annotators if a.senior]
+        able = [a for a in seniors if self._may_label(task.item, a)]
+        if annotator not in able:
+            return False
+        outsiders = [a for a in able if a not in task.origin]
+        return annotator not in task.origin or all(a in task.excluded for a in outsiders)
 
     def _view(self, task: Task, annotator: str) -> TaskView:
         item = task.item
@@ -852,6 +947,42 @@ class AnnotationWorkflow:
             return True
         size = self._policy.batch_size
         return any(len(self._of_kind(kind)) >= size for kind in ItemKind)
+
+    def _unsettled(self) -> bool:
+        """Whether labels are in that no gold label, audit or drop has settled yet."""
+        return bool(self._labelled or self._resolved_later) or any(
+            task.labels or task.kind is TaskKind.ADJUDICATION for task in self._tasks.values()
+        )
+
+    async def _settle_for_stop(self) -> None:
+        """Nothing acknowledged is lost when the loop stops: every labelled item is measured
+        (a part batch too), an open task with some labels is measured with the labels it has
+        (under-overlapped, as when the others skip it), and an open adjudication is settled by
+        majority, as when nobody is left to adjudicate (no majority: dropped). Tasks nobody
+        labelled are abandoned; they stay in the report's `open_tasks`."""
+        for task in list(self._tasks.values()):
+            if task.kind is TaskKind.LABEL and task.labels:
+                workflow.logger.warning(
+                    "%s measured as the loop stops with %d of %d labels",
+                    task.task_id,
+                    len(task.labels),
+                    task.required,
+                )
+                del self._tasks[task.task_id]
+                settled = task.model_copy(update={"required": len(task.labels), "assigned": {}})
+                self._remember(settled)
+                self._labelled.append(settled)
+        await self._measure_batches(only_full=False)
+        for task in [t for t in self._tasks.values() if t.kind is TaskKind.ADJUDICATION]:
+            del self._tasks[task.task_id]
+            self._remember(task)
+            chosen = majority(task.origin)
+            if chosen:
+                await self._resolve(task.item, chosen, task, task.alpha, adjudicated=True)
+            else:
+                self._count_agreement(task, [])
+                self._dropped += 1
+        await self._announce_gold()
 
     def _of_kind(self, kind: ItemKind) -> list[Task]:
         return [task for task in self._labelled if task.item.kind is kind]
@@ -1142,4 +1273,5 @@ class AnnotationWorkflow:
             pending_items=[p for p in self._pending if isinstance(p, ItemRequest)],
             pending_texts=[p for p in self._pending if isinstance(p, TextItem)],
             worked=list(self._worked.values()),
+            skipped=list(self._skipped),
         )

@@ -22,7 +22,11 @@ labels and flagging the item meanwhile, and an adjudication skipped out;
 `annotation-adjudication-rounds` through an adjudication the one senior who did not label the item
 skips with a round to spare, settled by the senior who labelled it;
 `annotation-policy-reachable` through a redeployed policy without one of three annotators, which
-settles an item two of them labelled (overlap 3) and lowers the overlap of one nobody labelled.
+settles an item two of them labelled (overlap 3) and lowers the overlap of one nobody labelled;
+`annotation-stop-keeps-labels` through a stop with an item labelled and waiting for its batch, an
+item with one of its two labels and one skipped twice (the client retries the skip), settled as
+the loop stops; `annotation-lapsed-adjudication` through an adjudication its senior sends after
+the lease lapsed, which is recorded.
 Each annotation history ends with the `stop` signal, so it is complete.
 """
 
@@ -395,6 +399,50 @@ async def record_policy_reachable(client: Client) -> None:
     await end_wellness(client)
 
 
+async def record_stop_keeps_labels(client: Client) -> None:
+    policy = make_policy(deployment="record-stop-keeps-labels", batch_size=3)
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("s1", "I miss her so much"), item("s2", "thank you"), item("s3", "meh")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 3)
+    for annotator in ("an-ada", "an-ben"):
+        await loop.submit(annotator, await take(loop, annotator), ["sadness"])
+    await loop.submit("an-ada", await take(loop, "an-ada"), ["joy"])
+    skipped = await take(loop, "an-cai")
+    await loop.skip("an-cai", skipped, "not sure")
+    await loop.skip("an-cai", skipped, "not sure")
+    # s1 waits for its batch, s2 has one of two labels: the stop measures both.
+    await finish(client, policy, "annotation-stop-keeps-labels")
+    await end_wellness(client)
+
+
+async def record_lapsed_adjudication(env: WorkflowEnvironment) -> None:
+    client = env.client
+    policy = make_policy(
+        deployment="record-lapsed-adjudication",
+        annotators=[AnnotatorSpec(id="an-ada", senior=True), AnnotatorSpec(id="an-ben")],
+    )
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    items = [item("a1", "ugh, fine"), item("a2", "whatever you say")]
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, 2)
+    for annotator, labels in (("an-ada", ["anger", "joy"]), ("an-ben", ["joy", "anger"])):
+        for chosen in labels:
+            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    await wait_for(loop, 2)
+    # an-ada, who labelled the item, holds its adjudication past the lease; an-ben's next_task
+    # clears the lease; her adjudication is still taken, as nobody else holds it.
+    held = await take(loop, "an-ada")
+    await env.sleep(timedelta(minutes=31))
+    assert (await loop.next_task("an-ben")).task is None
+    assert not (await loop.submit("an-ada", held, ["joy"])).duplicate
+    await loop.flush()
+    await finish(client, policy, "annotation-lapsed-adjudication")
+    await end_wellness(client)
+
+
 async def main(names: list[str]) -> None:
     with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -429,6 +477,8 @@ async def main(names: list[str]) -> None:
             "annotation-late-correction": lambda: record_late_correction(env.client),
             "annotation-adjudication-rounds": lambda: record_adjudication_rounds(env.client),
             "annotation-policy-reachable": lambda: record_policy_reachable(env.client),
+            "annotation-stop-keeps-labels": lambda: record_stop_keeps_labels(env.client),
+            "annotation-lapsed-adjudication": lambda: record_lapsed_adjudication(env),
         }
         unknown = set(names) - set(recordings)
         if unknown:

@@ -347,3 +347,45 @@ def activities(redactor: Redactor) -> AnnotationActivities:
         cast(WellnessStateStore, None),
         redactor,
     )
+
+
+# --- compatibility characters: full-width and other NFKC forms ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mail ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ please", "mail {{EMAIL}} please"),
+        ("Ｍａｉｌ ｍｅ：ｊａｎｅ．ｄｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ！", "Ｍａｉｌ ｍｅ：{{EMAIL}}！"),
+        ("card ４５３２ ０１５１ １２８３ ０３６６ ok", "card {{CREDIT_CARD}} ok"),
+        ("card 4532\u00a00151\u00a01283\u00a00366 ok", "card {{CREDIT_CARD}} ok"),
+        ("see ｈｔｔｐｓ：／／ｅｘａｍｐｌｅ．ｃｏｍ／ｍｅ now", "see {{URL}} now"),
+        ("call ０２０７ ９４６ ０９５８ now", "call {{PHONE}} now"),
+    ],
+)
+def test_redact_compatibility_forms(text: str, expected: str) -> None:
+    """Full-width (and other compatibility) characters are read in their NFKC form; the text the
+    annotator sees keeps its own characters around the placeholder."""
+    assert Redactor().redact(text) == (expected, 1)
+
+
+def test_redact_compatibility_forms_of_known_values() -> None:
+    """A profile value is matched in its compatibility form, whichever form either is in."""
+    profile = profile_values({"email": "jane@example.com", "name": "Ｐｒｉｙａ Sharma"})
+    text = "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ, I'm Priya"
+    assert Redactor().redact(text, known_names=profile) == ("{{EMAIL}}, I'm {{NAME}}", 2)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Café – naïve “quotes”, ½ a cup… ﬁne",
+        "ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ ﬁne …",
+    ],
+)
+def test_redact_keeps_the_characters_it_does_not_replace(text: str) -> None:
+    """Offsets of the compatibility form map back to the text: what is not personal data is
+    returned exactly as written, and redacting twice is redacting once."""
+    once, count = Redactor().redact(text)
+    assert once.replace("{{EMAIL}}", "") == text.replace("ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", "")
+    assert Redactor().redact(once) == (once, count)

@@ -13,9 +13,11 @@ from temporalio.worker import Replayer
 from workflows.annotation import (
     ADJUDICATION_ROUNDS_PATCH,
     ADJUDICATOR_PATCH,
+    LAPSED_ADJUDICATION_PATCH,
     LATE_CORRECTION_PATCH,
     POLICY_REACHABLE_PATCH,
     REACHABLE_PATCH,
+    STOP_KEEPS_LABELS_PATCH,
     AnnotationWorkflow,
 )
 
@@ -26,6 +28,8 @@ PATCHED_PATHS = {
     "annotation-late-correction": LATE_CORRECTION_PATCH,
     "annotation-adjudication-rounds": ADJUDICATION_ROUNDS_PATCH,
     "annotation-policy-reachable": POLICY_REACHABLE_PATCH,
+    "annotation-stop-keeps-labels": STOP_KEEPS_LABELS_PATCH,
+    "annotation-lapsed-adjudication": LAPSED_ADJUDICATION_PATCH,
 }
 """Histories recorded for a versioned change, and the patch whose new path each takes."""
 

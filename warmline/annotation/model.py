@@ -245,6 +245,9 @@ class Task(_Model):
     """For an adjudication: the alpha of the batch that sent it."""
     round: int = 0
     created_at: datetime
+    lapsed: dict[str, datetime] = Field(default_factory=dict)
+    """For an adjudication: who held it until their lease lapsed, with when they got it; they
+    may still send their adjudication while nobody else holds it."""
 
     @property
     def full(self) -> bool:
@@ -436,6 +439,8 @@ class AnnotationCarry(_Model):
     """Submissions not prepared yet when the run continued as new."""
     worked: list[AnnotationWork] = Field(default_factory=list)
     """The recent work sent to wellness workflows, so a later flag can weigh it more."""
+    skipped: list[str] = Field(default_factory=list)
+    """Recent skips (`task id|annotator`), so a retried skip succeeds quietly."""
 
 
 class AnnotationInput(_Model):

@@ -21,6 +21,12 @@ The census lists miss many names (most that are not common in the US, e.g. "Priy
 with a spaCy model installed should add scrubadub's model-based detector through
 `extra_detectors` (e.g. `scrubadub_spacy.detectors.SpacyEntityDetector`).
 
+Detectors read the text in its compatibility form (NFKC, character by character), so an address
+or a number typed in full-width or other compatibility characters (an e-mail address as
+"ｊａｎｅ＠ｅｘａｍｐｌｅ．ｃｏｍ", a non-breaking space in a card number) is found like its
+plain form; each find is then replaced in the text as it was written, whose other characters
+stay as they are.
+
 Redacting is idempotent: a text is redacted where it enters warmline and may be redacted again
 further on (`submit_texts` redacts, then the workflow's activity), so placeholders already in a
 text are hidden from the detectors and kept, and count among the text's redactions.
@@ -29,6 +35,7 @@ text are hidden from the detectors and kept, and count among the text's redactio
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +101,24 @@ _PROFILE_KINDS: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
 )
 _KEY_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _NAME_PART = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def compatibility_form(text: str) -> tuple[str, list[int]]:
+    """The text in Unicode compatibility form (NFKC), character by character, and for each of its
+    characters the index of the character of `text` it comes from.
+
+    Character by character, so that every character of the form comes from exactly one of the
+    text (a whole-text NFKC also composes "e" and a combining accent into "é", which would tie
+    a find's ends to no single character). ASCII is its own form."""
+    if text.isascii():
+        return text, list(range(len(text)))
+    pieces: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        form = char if char.isascii() else unicodedata.normalize("NFKC", char)
+        pieces.append(form)
+        origin += [index] * len(form)
+    return "".join(pieces), origin
 
 
 class ProfileValue(str):
@@ -273,6 +298,9 @@ class Redactor:
             *self._extra,
         ]
         known = known_filth([*self._known, *known_names])
+        for entry in known:
+            # Matched against the compatibility form of the text, so in that form themselves.
+            entry["match"] = unicodedata.normalize("NFKC", entry["match"])
         if known:
             detectors.append(UserSuppliedFilthDetector(known, locale=self._locale))
         for detector in detectors:
@@ -283,20 +311,29 @@ class Redactor:
         masked = text
         for beg, end in placeholders:
             masked = masked[:beg] + _MASK * (end - beg) + masked[end:]
-        # The mask keeps every offset, so the finds in the masked text are spans of the text.
-        found = sorted(scrubber.iter_filth(masked), key=lambda filth: filth.beg)
+        # The mask keeps every offset, and each character of the compatibility form comes from
+        # one of the masked text: a find in the form is the span of the text its ends come from.
+        form, origin = compatibility_form(masked)
+        found: list[tuple[int, int, str]] = []
+        for filth in sorted(scrubber.iter_filth(form), key=lambda filth: filth.beg):
+            beg, end = origin[filth.beg], origin[filth.end - 1] + 1
+            if found and beg < found[-1][1]:
+                # Two finds in the form of one character ("ﬁ" is "fi"): one placeholder.
+                found[-1] = (found[-1][0], max(end, found[-1][1]), found[-1][2])
+                continue
+            found.append((beg, end, filth.replacement_string))
         chunks: list[str] = []
         done = 0
-        for filth in found:
-            chunks += [text[done : filth.beg], filth.replacement_string]
-            done = filth.end
+        for beg, end, replacement in found:
+            chunks += [text[done:beg], replacement]
+            done = end
         chunks.append(text[done:])
         # A find that reaches over a placeholder (none of scrubadub's should, as the mask is no
         # part of a word, number or address) takes it in: that leaks nothing, a dropped find would.
         kept = [
             (beg, end)
             for beg, end in placeholders
-            if not any(filth.beg < end and beg < filth.end for filth in found)
+            if not any(f_beg < end and beg < f_end for f_beg, f_end, _ in found)
         ]
         return "".join(chunks), len(kept) + len(found)
 
