@@ -131,3 +131,40 @@ def test_shadow_with_a_registry_that_does_not_exist_says_how_to_create_it(
         f"--out {missing}`\n"
     )
     assert "no candidate has been in shadow" not in result.stderr
+
+
+def test_a_history_that_is_not_text_is_named_not_a_traceback(two_versions: Path) -> None:
+    history = two_versions / TAXONOMY / promotion.HISTORY
+    history.write_bytes(b'{"at": "\xff"}\n')
+    code, out, err = _rollback("--registry", two_versions, "--taxonomy", TAXONOMY)
+    assert code == 2
+    assert out == ""
+    assert err == (
+        f"error: {history}:1: byte 8 is not UTF-8 text; the registry writes {promotion.HISTORY} "
+        "as UTF-8 JSON lines, so this one was damaged: restore it from a backup, or roll back "
+        "with --to VERSION, which does not read it\n"
+    )
+    assert registry.current(two_versions / TAXONOMY) == "v2"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("SHADOW", b"\xfe", "SHADOW: byte 0 is not UTF-8 text"),
+        (promotion.HISTORY, b'{"x": 1}\n', "HISTORY.jsonl:1: not a history entry"),
+        (promotion.HISTORY, b"\xff\n", "HISTORY.jsonl:1: byte 0 is not UTF-8 text"),
+    ],
+)
+def test_shadow_with_a_damaged_registry_file_is_one_line(
+    deployment: Deployment, tmp_path: Path, name: str, content: bytes, problem: str
+) -> None:
+    settings = deployment.settings
+    (settings.registry / TAXONOMY / name).write_bytes(content)
+    config = write_config(tmp_path, deployment)
+    result = CliRunner().invoke(app, ["triage", "shadow", "--config", str(config)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {settings.registry / TAXONOMY}/")
+    assert problem in result.stderr
+    assert len(result.stderr.splitlines()) == 1

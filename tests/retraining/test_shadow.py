@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from warmline.retraining.contracts import RoundRequest, retraining_workflow_id
 from warmline.retraining.rounds import train_candidate
 from warmline.retraining.shadow import RegistryProvider, ShadowLog
 from warmline.triage import registry
+from warmline.triage.local import MODEL_CARD
 from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
 
@@ -187,3 +189,52 @@ def test_an_unreachable_redis_never_changes_the_answer_and_pauses_shadow_scoring
     assert answers == [triage(plain, r) for r in _requests()]
     assert provider.shadow_paused
     assert not plain.shadow_paused
+
+
+def _second_version(settings_registry: Path, taxonomy: str) -> Path:
+    """v2: a copy of v1 (the tests' base model), not current."""
+    source = settings_registry / taxonomy / "v1"
+    copy = settings_registry / taxonomy / "v2"
+    shutil.copytree(source, copy)
+    return copy
+
+
+@pytest.mark.parametrize("pointer", ["CURRENT", "SHADOW"])
+def test_a_pointer_damaged_while_serving_never_stops_triage(
+    deployment: Deployment, shadow_log: ShadowLog, pointer: str
+) -> None:
+    settings = deployment.settings
+    provider = RegistryProvider(
+        settings.registry, settings.taxonomy, shadow_log=shadow_log, check_every=0.0
+    )
+    request = _requests()[0]
+    answer = triage(provider, request)
+
+    (settings.registry / settings.taxonomy / pointer).write_bytes(b"v2\xff\n")
+
+    # The model that works keeps serving; the damage is logged, as for a version that fails to
+    # load, and the live answer is the same.
+    assert triage(provider, request) == answer
+    assert provider.version == "v1"
+
+
+def test_a_shadow_candidate_that_failed_to_load_is_loaded_once_complete(
+    deployment: Deployment, shadow_log: ShadowLog
+) -> None:
+    settings = deployment.settings
+    provider = RegistryProvider(
+        settings.registry, settings.taxonomy, shadow_log=shadow_log, check_every=0.0
+    )
+    candidate = _second_version(settings.registry, settings.taxonomy)
+    card = (candidate / MODEL_CARD).read_bytes()
+    # SHADOW is visible before the candidate's files (a copy onto the shared volume under way).
+    (candidate / MODEL_CARD).unlink()
+    promotion.start_shadow(settings.registry, settings.taxonomy, "v2")
+    triage(provider, _requests()[0])
+    assert shadow_log.read(settings.taxonomy, "v2").messages == 0
+
+    (candidate / MODEL_CARD).write_bytes(card)
+    for request in _requests():
+        triage(provider, request)
+
+    assert shadow_log.read(settings.taxonomy, "v2").messages == len(MESSAGES)

@@ -104,6 +104,7 @@ def shadow_command(
 
     from warmline.retraining import promotion
     from warmline.retraining.shadow import ShadowLog
+    from warmline.triage.errors import TriageError
 
     settings = _settings(config)
     if not settings.registry.is_dir():
@@ -113,19 +114,28 @@ def shadow_command(
             f"exist; create it with `warmline triage train --data {data} --taxonomy "
             f"{settings.taxonomy} --out {settings.registry}`"
         )
-    chosen = version or promotion.shadow_version(settings.registry, settings.taxonomy)
-    if chosen is None:
-        started = [
-            e.to_version
-            for e in promotion.history(settings.registry, settings.taxonomy)
-            if e.action is promotion.Action.SHADOW_STARTED
-        ]
-        if not started:
-            raise _fail(
-                f"{settings.registry / settings.taxonomy}: no candidate has been in shadow; "
-                "set annotation.retraining.shadow: true"
-            )
-        chosen = started[-1]
+    try:
+        # A damaged SHADOW, CURRENT or HISTORY.jsonl is named, not a traceback.
+        in_shadow_now = promotion.shadow_version(settings.registry, settings.taxonomy)
+        current = promotion.current(settings.registry, settings.taxonomy)
+        chosen = version or in_shadow_now
+        if chosen is None:
+            started = [
+                e.to_version
+                for e in promotion.history(settings.registry, settings.taxonomy)
+                if e.action is promotion.Action.SHADOW_STARTED
+            ]
+            if not started:
+                raise _fail(
+                    f"{settings.registry / settings.taxonomy}: no candidate has been in shadow; "
+                    "set annotation.retraining.shadow: true"
+                )
+            chosen = started[-1]
+    except (promotion.RollbackError, TriageError) as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        where = settings.registry / settings.taxonomy
+        raise _fail(f"{where}: cannot read the registry: {error.strerror or error}") from None
     client = Redis.from_url(redis)
     try:
         log = ShadowLog(client, deployment=settings.deployment, prefix=settings.shadow_prefix)
@@ -134,12 +144,12 @@ def shadow_command(
         raise _fail(f"Redis at {redis}: {error}", EXIT_UNAVAILABLE) from None
     finally:
         client.close()
-    in_shadow = promotion.shadow_version(settings.registry, settings.taxonomy) == chosen
+    in_shadow = in_shadow_now == chosen
     report = {
         **stats.model_dump(),
         "agreement": stats.agreement,
         "in_shadow": in_shadow,
-        "current": promotion.current(settings.registry, settings.taxonomy),
+        "current": current,
         "taxonomy": settings.taxonomy,
     }
     if as_json:

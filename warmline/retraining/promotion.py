@@ -2,12 +2,18 @@
 
 Every move is appended to `DIR/<taxonomy>/HISTORY.jsonl` (one `HistoryEntry` a line: what, from
 which version to which, who and why), so a rollback can find the version that was current before
-and an auditor can read how the serving model came to be.
+and an auditor can read how the serving model came to be. Moves hold the taxonomy's lock
+(`moving`), so a check and the move it justifies are one step: a rollback and a promotion that
+race each other are recorded in the order they happened, each from the version the other left.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +28,8 @@ from warmline.triage.local import CURRENT, read_pointer
 HISTORY = "HISTORY.jsonl"
 SHADOW = "SHADOW"
 """In a taxonomy's directory, the version scoring traffic in shadow (absent: none)."""
+LOCK = ".moving.lock"
+"""In a taxonomy's directory, the file whose `flock` serialises moves of `CURRENT`."""
 
 
 class RollbackError(WarmlineError):
@@ -57,7 +65,15 @@ def history(registry_dir: Path, taxonomy: str) -> list[HistoryEntry]:
     if not path.is_file():
         return []
     entries: list[HistoryEntry] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RollbackError(
+                f"{path}:{number}: byte {exc.start} is not UTF-8 text; the registry writes "
+                f"{HISTORY} as UTF-8 JSON lines, so this one was damaged: restore it from a "
+                "backup, or roll back with --to VERSION, which does not read it"
+            ) from None
         if not line.strip():
             continue
         try:
@@ -83,61 +99,135 @@ def current(registry_dir: Path, taxonomy: str) -> str | None:
     return registry.current(registry_dir / taxonomy)
 
 
-def promote(
-    registry_dir: Path, taxonomy: str, version: str, *, actor: str, reason: str
-) -> str | None:
-    """Make `version` current; returns the version it replaced. Repeating it changes nothing."""
-    before = current(registry_dir, taxonomy)
-    if before == version:
-        return _replaced(registry_dir, taxonomy, version)
-    registry.set_current(registry_dir, taxonomy, version)
-    clear_shadow(registry_dir, taxonomy, version)
-    append(
-        registry_dir,
-        taxonomy,
-        HistoryEntry(
-            at=datetime.now(UTC),
-            action=Action.PROMOTED,
-            from_version=before,
-            to_version=version,
-            actor=actor,
-            reason=reason,
-        ),
-    )
-    return before
+class _Held(threading.local):
+    """The taxonomy directories this thread holds the lock of (`moving` nests)."""
+
+    def __init__(self) -> None:
+        self.dirs: set[str] = set()
 
 
-def _replaced(registry_dir: Path, taxonomy: str, version: str) -> str | None:
-    """The version the last promotion of `version` replaced (for a repeated promotion)."""
-    for entry in reversed(history(registry_dir, taxonomy)):
-        if entry.action is Action.PROMOTED and entry.to_version == version:
-            return entry.from_version
+_held = _Held()
+
+
+@contextmanager
+def moving(registry_dir: Path, taxonomy: str) -> Iterator[None]:
+    """Hold the taxonomy's lock while reading what is current and moving it: one promotion,
+    rollback or recorded decision at a time, across processes (an operator's rollback beside the
+    workers) and threads. It nests within a thread. The lock is an `flock` on `LOCK`, released
+    when the process dies, so a crash never leaves the registry locked."""
+    taxonomy_dir = registry_dir / taxonomy
+    key = str(taxonomy_dir.resolve())
+    if key in _held.dirs:
+        yield
+        return
+    fd = os.open(taxonomy_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.dirs.add(key)
+        try:
+            yield
+        finally:
+            _held.dirs.discard(key)
+    finally:
+        os.close(fd)
+
+
+_MOVES = (Action.PROMOTED, Action.ROLLED_BACK)
+"""The actions that move `CURRENT`."""
+
+
+def promotion_by(
+    registry_dir: Path, taxonomy: str, version: str, actor: str
+) -> HistoryEntry | None:
+    """The promotion of `version` that `actor` recorded, if any (an earlier attempt's)."""
+    return _promotion_in(history(registry_dir, taxonomy), version, actor)
+
+
+def _promotion_in(entries: list[HistoryEntry], version: str, actor: str) -> HistoryEntry | None:
+    for entry in reversed(entries):
+        if entry.action is Action.PROMOTED and entry.to_version == version and entry.actor == actor:
+            return entry
     return None
+
+
+def promote(
+    registry_dir: Path,
+    taxonomy: str,
+    version: str,
+    *,
+    actor: str,
+    reason: str,
+    replacing: str | None = None,
+) -> str | None:
+    """Make `version` current; returns the version it replaced. Repeating it (a retried step)
+    moves nothing: once `actor` promoted `version`, an operator's rollback made since stands.
+
+    `replacing` is the version the caller expects to replace (the one the candidate was judged
+    against). It is recorded when an earlier attempt moved `CURRENT` but died before writing the
+    history line, so the promotion is still recorded, with what it replaced.
+    """
+    with moving(registry_dir, taxonomy):
+        entries = history(registry_dir, taxonomy)
+        done = _promotion_in(entries, version, actor)
+        if done is not None:
+            # An earlier attempt may have died before ending the candidate's shadow.
+            clear_shadow(registry_dir, taxonomy, version)
+            return done.from_version
+        if any(e.from_version == version and e.action in _MOVES for e in entries):
+            # It was current and was moved away from (a rollback after an attempt that died
+            # before recording its promotion): putting it back would undo that move.
+            return replacing
+        before = current(registry_dir, taxonomy)
+        if before == version:
+            recorded = next((e for e in reversed(entries) if e.action in _MOVES), None)
+            if recorded is not None and recorded.to_version == version:
+                # Made current by someone else's recorded move (`rollback --to`).
+                clear_shadow(registry_dir, taxonomy, version)
+                return recorded.from_version
+            # An earlier attempt moved CURRENT and died before writing the line.
+            before = replacing
+        else:
+            registry.set_current(registry_dir, taxonomy, version)
+        append(
+            registry_dir,
+            taxonomy,
+            HistoryEntry(
+                at=datetime.now(UTC),
+                action=Action.PROMOTED,
+                from_version=before,
+                to_version=version,
+                actor=actor,
+                reason=reason,
+            ),
+        )
+        clear_shadow(registry_dir, taxonomy, version)
+        return before
 
 
 def note(
     registry_dir: Path, taxonomy: str, action: Action, version: str, *, actor: str, reason: str
 ) -> None:
     """Record a rejection or a shadow start (the current version does not change)."""
-    if action is Action.REJECTED:
-        clear_shadow(registry_dir, taxonomy, version)
-    done = any(
-        e.action is action and e.to_version == version and e.actor == actor
-        for e in history(registry_dir, taxonomy)
-    )
-    if not done:
-        append(
-            registry_dir,
-            taxonomy,
-            HistoryEntry(
-                at=datetime.now(UTC),
-                action=action,
-                from_version=current(registry_dir, taxonomy),
-                to_version=version,
-                actor=actor,
-                reason=reason,
-            ),
+    with moving(registry_dir, taxonomy):
+        if action is Action.REJECTED:
+            clear_shadow(registry_dir, taxonomy, version)
+        done = any(
+            e.action is action and e.to_version == version and e.actor == actor
+            for e in history(registry_dir, taxonomy)
         )
+        if not done:
+            append(
+                registry_dir,
+                taxonomy,
+                HistoryEntry(
+                    at=datetime.now(UTC),
+                    action=action,
+                    from_version=current(registry_dir, taxonomy),
+                    to_version=version,
+                    actor=actor,
+                    reason=reason,
+                ),
+            )
 
 
 def previous(registry_dir: Path, taxonomy: str) -> str | None:
@@ -156,6 +246,19 @@ def rollback(
     registry_dir: Path, taxonomy: str, *, to: str | None, actor: str, reason: str
 ) -> HistoryEntry:
     """Point `CURRENT` back at `to`, or at the version current before this one."""
+    taxonomy_dir = registry_dir / taxonomy
+    if not taxonomy_dir.is_dir():
+        raise RollbackError(
+            f"{taxonomy_dir}: no {taxonomy!r} model in this registry; train one with "
+            f"`warmline triage train --taxonomy {taxonomy} --out {registry_dir}`"
+        )
+    with moving(registry_dir, taxonomy):
+        return _rollback(registry_dir, taxonomy, to=to, actor=actor, reason=reason)
+
+
+def _rollback(
+    registry_dir: Path, taxonomy: str, *, to: str | None, actor: str, reason: str
+) -> HistoryEntry:
     taxonomy_dir = registry_dir / taxonomy
     known = registry.versions(taxonomy_dir)
     now = current(registry_dir, taxonomy)

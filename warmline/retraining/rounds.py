@@ -353,32 +353,40 @@ def conclude(
     """
     candidate = verdict.candidate
     actor = f"retraining:{candidate.round_id}"
-    before = promotion.current(settings.registry, settings.taxonomy)
-    stale = stale_verdict(settings, verdict)
-    reason = stale if stale is not None else verdict.judgement.reason
-    if verdict.judgement.promote and stale is None:
-        replaced = promotion.promote(
-            settings.registry,
-            settings.taxonomy,
-            candidate.version,
-            actor=actor,
-            reason=reason,
+    current = verdict.current_score
+    # The check and the move are one step: a rollback waits, or is seen by the check.
+    with promotion.moving(settings.registry, settings.taxonomy):
+        before = promotion.current(settings.registry, settings.taxonomy)
+        # A retried step whose earlier attempt promoted the candidate decides the same, even if
+        # an operator rolled it back since (the rollback stands; see `promotion.promote`).
+        done = promotion.promotion_by(
+            settings.registry, settings.taxonomy, candidate.version, actor
         )
-        outcome: Outcome = "promoted"
-    else:
-        promotion.note(
-            settings.registry,
-            settings.taxonomy,
-            promotion.Action.REJECTED,
-            candidate.version,
-            actor=actor,
-            reason=reason,
-        )
-        replaced = before
-        outcome = "rejected"
+        stale = None if done is not None else stale_verdict(settings, verdict)
+        reason = stale if stale is not None else verdict.judgement.reason
+        if verdict.judgement.promote and stale is None:
+            replaced = promotion.promote(
+                settings.registry,
+                settings.taxonomy,
+                candidate.version,
+                actor=actor,
+                reason=reason,
+                replacing=current.version if current is not None else None,
+            )
+            outcome: Outcome = "promoted"
+        else:
+            promotion.note(
+                settings.registry,
+                settings.taxonomy,
+                promotion.Action.REJECTED,
+                candidate.version,
+                actor=actor,
+                reason=reason,
+            )
+            replaced = before
+            outcome = "rejected"
     # Scores of a version that is no longer current (the verdict's, when CURRENT moved since) are
     # not reported as the current model's.
-    current = verdict.current_score
     if current is not None and current.version != replaced:
         current = None
     return RoundDecision(

@@ -120,6 +120,8 @@ class RegistryProvider:
         self._checked = float("-inf")
         self._version: str | None = None
         self._shadow_version: str | None = None
+        self._shadow_problem: str | None = None
+        """Why shadow scoring is off, as last logged (a damaged SHADOW, a candidate not loaded)."""
         self._shadow_paused_until = float("-inf")
         self._provider: LocalProvider | None = None
         self._shadow: tuple[str, LocalProvider] | None = None
@@ -160,26 +162,47 @@ class RegistryProvider:
             if not force and time.monotonic() - self._checked < self._check_every:
                 return
             self._checked = time.monotonic()
-            current = promotion.current(self._registry, self._taxonomy)
-            if current is not None and current != self._version:
-                try:
+            try:
+                current = promotion.current(self._registry, self._taxonomy)
+                if current is not None and current != self._version:
                     self._provider = self._load(current)
                     self._version = current
                     log.info("triage model %s/%s now serving", self._taxonomy, current)
-                except ModelLoadError as exc:
-                    if force:
-                        raise
-                    # Keep serving the model that works; the operator sees why in the log.
-                    log.error("cannot switch to %s: %s", current, exc)
+            except (ModelLoadError, OSError) as exc:
+                # A damaged CURRENT or a version that cannot be read: keep serving the model
+                # that works; the operator sees why in the log.
+                if force:
+                    raise
+                log.error("cannot switch from %s: %s", self._version, exc)
+            self._refresh_shadow()
+
+    def _refresh_shadow(self) -> None:
+        """Follow `SHADOW`. A pointer or candidate that cannot be read means no shadow scoring,
+        never a failed triage; a candidate that failed to load is tried again at the next check
+        (its files may still be arriving on a shared volume)."""
+        try:
             shadow = promotion.shadow_version(self._registry, self._taxonomy)
-            if shadow != self._shadow_version:
-                self._shadow = None
-                if shadow is not None:
-                    try:
-                        self._shadow = (shadow, self._load(shadow))
-                    except ModelLoadError as exc:
-                        log.error("cannot load shadow candidate %s: %s", shadow, exc)
-                self._shadow_version = shadow
+        except (ModelLoadError, OSError) as exc:
+            self._shadow_trouble(f"no shadow scoring: {exc}")
+            self._shadow, self._shadow_version = None, None
+            return
+        if shadow == self._shadow_version:
+            return
+        self._shadow = None
+        if shadow is not None:
+            try:
+                self._shadow = (shadow, self._load(shadow))
+            except (ModelLoadError, OSError) as exc:
+                self._shadow_trouble(f"cannot load shadow candidate {shadow}: {exc}")
+                return
+        self._shadow_problem = None
+        self._shadow_version = shadow
+
+    def _shadow_trouble(self, problem: str) -> None:
+        """Log a shadow problem once, not at every check while it lasts."""
+        if problem != self._shadow_problem:
+            log.error("%s", problem)
+        self._shadow_problem = problem
 
     def triage(self, request: TriageRequest) -> TriageResult:
         result = self._serving().triage(request)
