@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -61,10 +62,11 @@ from pydantic import (
     PositiveFloat,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
-from connectors.http import parse_body, send
+from connectors.http import http_url, parse_body, send
 from connectors.sdk.connector import (
     Connector,
     ConnectorContext,
@@ -95,6 +97,7 @@ _IN_DOUBT_MEMORY = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Periods start at multiples of `report_period` since this: `1h` on the hour, `1d` at midnight."""
 _REPORT_RETRY = timedelta(minutes=1)
+_SUBDOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 class BambooHRSettings(BaseModel):
@@ -130,6 +133,52 @@ class BambooHRSettings(BaseModel):
     kafka_bootstrap: str | None = None
     """The broker the pulled shifts are published to; needed with `pull_interval`."""
     inbound_topic: str = INBOUND_HR_TOPIC
+
+    # Each of these was accepted as written and then failed every request or every pull.
+
+    @field_validator("subdomain")
+    @classmethod
+    def _one_label(cls, subdomain: str) -> str:
+        if not _SUBDOMAIN.fullmatch(subdomain):
+            label = re.split(r"[./]", subdomain.removeprefix("https://"))[0]
+            hint = f": did you mean {label!r}?" if label and _SUBDOMAIN.fullmatch(label) else ""
+            raise ValueError(
+                f"{subdomain!r} is not a BambooHR subdomain: write only the company's part, "
+                f"`acme` for acme.bamboohr.com{hint}"
+            )
+        return subdomain
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        return http_url(url, credentials="the API key goes in `secrets:` as `api_key`")
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str | None) -> str | None:
+        from kafka.cluster import collect_hosts
+
+        if value is None:
+            return None
+        wanted = f"{value!r} is not host:port, comma-separated (e.g. kafka.internal:9092)"
+        try:
+            servers = collect_hosts(value)
+        except ValueError:
+            raise ValueError(f"{wanted}: a port is not a number") from None
+        for host, port, _ in servers:
+            if not host:
+                raise ValueError(f"{wanted}: a server has no host")
+            if not 0 < port < 2**16:
+                raise ValueError(f"{wanted}: port {port} is out of range")
+        return value
+
+    @field_validator("inbound_topic")
+    @classmethod
+    def _topic(cls, topic: str) -> str:
+        from kafka.util import ensure_valid_topic_name
+
+        ensure_valid_topic_name(topic)
+        return topic
 
     @model_validator(mode="after")
     def _report_period_is_positive(self) -> BambooHRSettings:

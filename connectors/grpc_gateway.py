@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Annotated, Final
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 # The asyncio health servicer (exported as `health.aio`, which grpc-stubs does not declare).
@@ -116,6 +117,8 @@ class _Stream:
         self.outbox: asyncio.Queue[pb.Delivery | None] = asyncio.Queue()
         self.pending: dict[str, asyncio.Future[_Nacked | None]] = {}
         self.closed = False
+        self.malformed: str | None = None
+        """Why the process's stream was cut: a message that is not a `SubscribeRequest`."""
 
     def send(self, delivery: pb.Delivery) -> asyncio.Future[_Nacked | None]:
         settled: asyncio.Future[_Nacked | None] = asyncio.get_running_loop().create_future()
@@ -141,6 +144,13 @@ class _Stream:
                 settled.set_exception(_DisconnectedError())
         self.pending.clear()
         self.outbox.put_nowait(None)
+
+
+def _malformed(error: DecodeError) -> str:
+    return (
+        "a message on the stream is not a valid warmline.v1.SubscribeRequest (a client built "
+        f"from another connector.proto, or a string that is not UTF-8): {error}"
+    )
 
 
 def _matches(patterns: Iterable[str], event_type: str) -> bool:
@@ -203,7 +213,12 @@ class _GatewayService(pb_grpc.ConnectorGatewayServicer):
         self, request_iterator: AsyncIterator[pb.SubscribeRequest], context: Context
     ) -> AsyncIterator[pb.Delivery]:
         requests = aiter(request_iterator)
-        subscription = await self._accept(await anext(requests, None), context)
+        try:
+            first = await anext(requests, None)
+        except DecodeError as error:
+            # grpcio would answer UNKNOWN and log a traceback: the bytes are the client's mistake.
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, _malformed(error))
+        subscription = await self._accept(first, context)
         stream = self._hub.attach(subscription.connector_name, tuple(subscription.event_types))
         log.info("connector %s subscribed to %s", stream.name, ", ".join(subscription.event_types))
         reader = asyncio.create_task(self._read(requests, stream))
@@ -211,6 +226,8 @@ class _GatewayService(pb_grpc.ConnectorGatewayServicer):
             await context.send_initial_metadata(((SUBSCRIBED_HEADER, stream.name),))
             while (delivery := await stream.outbox.get()) is not None:
                 yield delivery
+            if stream.malformed is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, stream.malformed)
         finally:
             self._hub.detach(stream)
             reader.cancel()
@@ -274,6 +291,11 @@ class _GatewayService(pb_grpc.ConnectorGatewayServicer):
                         kind,
                         delivery_id,
                     )
+        except DecodeError as error:
+            # Ended with INVALID_ARGUMENT rather than OK, which tells the process to reconnect
+            # and send the same bytes again; what it had not settled is delivered again.
+            stream.malformed = _malformed(error)
+            log.warning("connector %s: %s", stream.name, stream.malformed)
         except Exception as error:  # noqa: BLE001 - however reading ends, the stream ends with it
             log.info("connector %s: stream read ended: %r", stream.name, error)
         finally:

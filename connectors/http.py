@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, Undefined
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -72,7 +72,8 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    # RFC 9110's DIGIT is ASCII; `str.isdigit` also takes "²", which `float` then refuses.
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = email.utils.parsedate_to_datetime(text)
@@ -308,7 +309,9 @@ def render(template: Template, name: str, context: Mapping[str, Any]) -> str:
     """Render in the sandbox; a template that cannot render this event is a permanent failure."""
     try:
         return "".join(_bounded(template.generate(dict(context))))
-    except (TemplateError, ArithmeticError, TypeError, ValueError) as error:
+    # Whatever the admin's template raises (an undefined value, `"{x}".format()`'s KeyError, a
+    # macro that recurses) fails every retry alike: dead-letter it at once, naming the template.
+    except Exception as error:  # noqa: BLE001 - the template is the admin's code
         raise PermanentError(f"template {name} failed: {type(error).__name__}: {error}") from None
 
 

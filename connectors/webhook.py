@@ -108,11 +108,30 @@ def _extra_header(name: str) -> str:
 def _header_value(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("a header value cannot hold line breaks or control characters")
+    if not value.isascii():
+        # httpx encodes header values as ASCII: every request would fail, not only the first.
+        first = next(c for c in value if not c.isascii())
+        raise ValueError(
+            f"a header value must be ASCII ({first!r} is not): percent-encode it or leave it out"
+        )
+    return value
+
+
+def _media_type(value: str) -> str:
+    """`content_type`: a header value naming a `type/subtype`, which picks the escaping."""
+    _header_value(value)
+    media = value.partition(";")[0].strip()
+    kind, slash, subtype = media.partition("/")
+    if not (slash and _TOKEN.fullmatch(kind) and _TOKEN.fullmatch(subtype)):
+        raise ValueError(
+            f"{value!r} is not a media type (type/subtype, e.g. application/json or text/plain)"
+        )
     return value
 
 
 HeaderName = Annotated[str, AfterValidator(_extra_header)]
 HeaderValue = Annotated[str, AfterValidator(_header_value)]
+MediaType = Annotated[str, AfterValidator(_media_type)]
 
 
 def sign(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -157,7 +176,7 @@ class WebhookSettings(BaseModel):
     payload_template: str | None = None
     """A jinja2 file, relative to the configuration file, rendering the body instead of the
     CloudEvents JSON form."""
-    content_type: str = "application/json"
+    content_type: MediaType = "application/json"
     """The body's media type when `payload_template` renders it. For JSON, every `{{ }}` output
     that is a string is escaped as JSON string content and the body is checked to parse; for
     HTML and XML, outputs are HTML-escaped."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, TemplateSyntaxError, nodes
+from jinja2.defaults import DEFAULT_NAMESPACE
 from pydantic import BaseModel, ValidationError
 
 from connectors.http import TemplateSourceError, compile_template
@@ -32,6 +33,11 @@ EVENT_KEYS = ("specversion", "id", "type", "source", "subject", "time", "datacon
 """What a template's `event` holds (`connectors.http.structured_event`)."""
 _GUARDS = frozenset({"defined", "undefined"})
 _DEFAULTS = frozenset({"default", "d"})
+_CONTEXT = ("data", "event")
+"""The names a connector template is rendered with (`connectors.http.template_context`)."""
+_PROVIDED = frozenset(DEFAULT_NAMESPACE) | {"loop", "caller", "varargs", "kwargs", "self", "super"}
+"""Names jinja2 itself provides: its globals (`range`, `namespace`...) and those of loops,
+macros and blocks."""
 
 
 def check_connectors(path: Path, config: WarmlineConfig) -> list[Diagnostic]:
@@ -144,8 +150,9 @@ class _Read:
 
 def unknown_reads(source: str, types: Sequence[EventType]) -> list[tuple[int, str]]:
     """(line, problem) for each `data.X`, `event.data.X` or `event.X` of a template that no
-    event of `types` has; a template that does not parse, or rebinds `data` or `event`, gives
-    none (its compile error is reported elsewhere)."""
+    event of `types` has, and for each name it reads besides `data` and `event`; a template that
+    does not parse, or rebinds `data` or `event`, gives none (its compile error is reported
+    elsewhere)."""
     try:
         tree = Environment().parse(source)  # noqa: S701 - parsed to be read, never rendered
     except TemplateSyntaxError:
@@ -153,7 +160,11 @@ def unknown_reads(source: str, types: Sequence[EventType]) -> list[tuple[int, st
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     fields = sorted({f for t in types for f in _fields(t)})
     kinds = ", ".join(t.value for t in types)
-    problems: list[tuple[int, str]] = []
+    stored |= {n.name for n in tree.find_all(nodes.Macro)}
+    problems = [
+        (line, f"{name} is not defined: a template sees only data and event{_hint(name, fields)}")
+        for line, name in _undefined_names(tree, stored)
+    ]
     reads = list(_reads(tree))
     guarded = {(r.base, r.name) for r in reads if r.guarded}
     for read in reads:
@@ -166,7 +177,34 @@ def unknown_reads(source: str, types: Sequence[EventType]) -> list[tuple[int, st
         problems.append(
             (read.line, f"{read.base}.{read.name} is not in {what}{suggest(read.name, known)}")
         )
-    return problems
+    return sorted(problems, key=lambda problem: problem[0])
+
+
+def _hint(name: str, fields: list[str]) -> str:
+    if name in fields:
+        return f"; did you mean 'data.{name}'?"
+    close = suggest(name, list(_CONTEXT))
+    return close if close.startswith("; did you mean") else ""
+
+
+def _undefined_names(tree: nodes.Template, stored: set[str]) -> Iterator[tuple[int, str]]:
+    """(line, name) of each name a template reads that it is not given (`reason` for
+    `data.reason`, a misspelt `dta`), unless guarded by `is defined` or `| default`: it would
+    fail every event the template renders (`StrictUndefined`)."""
+    guarded = {
+        n.node.name
+        for n in tree.find_all((nodes.Test, nodes.Filter))
+        if isinstance(n.node, nodes.Name)
+        and n.name in (_GUARDS if isinstance(n, nodes.Test) else _DEFAULTS)
+    }
+    seen: set[str] = set()
+    for name in tree.find_all(nodes.Name):
+        if name.ctx != "load" or name.name in seen:
+            continue
+        if name.name in (*_CONTEXT, *stored, *_PROVIDED, *guarded):
+            continue
+        seen.add(name.name)
+        yield name.lineno, name.name
 
 
 def _fields(event_type: EventType) -> list[str]:

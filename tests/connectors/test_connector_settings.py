@@ -196,3 +196,75 @@ def test_a_gateway_needs_a_token_secret(tmp_path: Path) -> None:
         f"{config}:{at}:7: connectors[2].secrets: grpc needs a `token` secret, or "
         "`token.<connector_name>` per connector process (found: tokn)"
     ]
+
+
+def test_webhook_headers_httpx_cannot_send_are_refused_at_their_line(tmp_path: Path) -> None:
+    """httpx sends only ASCII header values: one that is not failed every event at send time (a
+    `UnicodeEncodeError`, retried, then dead-lettered), and so did such a `content_type`. A
+    `content_type` that is not a media type silently picked no escaping for a JSON body."""
+    headers = "headers:\n        X-Team: Équipe sinistres\n      content_type: json\n"
+    config = variant(tmp_path, "timeout_seconds: 5\n", f"timeout_seconds: 5\n      {headers}")
+    team, media = line_of(config, "X-Team"), line_of(config, "content_type")
+    assert problems(config) == [
+        f"{config}:{team}:17: connectors[2].settings.headers.X-Team: a header value must be "
+        "ASCII ('É' is not): percent-encode it or leave it out",
+        f"{config}:{media}:21: connectors[2].settings.content_type: 'json' is not a media type "
+        "(type/subtype, e.g. application/json or text/plain)",
+    ]
+    with pytest.raises(ValidationError, match="must be ASCII"):
+        WebhookSettings(url="https://x.example/h", content_type="text/plain; charset=ütf-8")
+
+
+def test_bamboohr_addresses_are_checked_like_the_others(tmp_path: Path) -> None:
+    """Each of these passed `validate`, then failed every request (a full host as the subdomain,
+    a base URL without scheme), put the API key in logged URLs, or failed every shift pull."""
+    config = variant(
+        tmp_path,
+        "      subdomain: harbourmutual\n",
+        "      subdomain: harbourmutual.bamboohr.com\n"
+        "      base_url: https://4f2a:x@api.bamboohr.com\n"
+        "      inbound_topic: hr inbound\n",
+    )
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "kafka.harbour-mutual.internal:9092", "kafka.harbour-mutual.internal:90920"
+        ),
+        encoding="utf-8",
+    )
+    subdomain, base_url = line_of(config, "subdomain:"), line_of(config, "base_url: https://4f")
+    topic, bootstrap = line_of(config, "inbound_topic:"), line_of(config, "kafka_bootstrap:")
+    assert problems(config) == [
+        f"{config}:{subdomain}:18: connectors[1].settings.subdomain: 'harbourmutual.bamboohr.com' "
+        "is not a BambooHR subdomain: write only the company's part, `acme` for "
+        "acme.bamboohr.com: did you mean 'harbourmutual'?",
+        f"{config}:{base_url}:17: connectors[1].settings.base_url: the URL carries credentials "
+        "(user:password@), and URLs are written to logs and error messages: remove them; the "
+        "API key goes in `secrets:` as `api_key`",
+        f'{config}:{topic}:22: connectors[1].settings.inbound_topic: Topic name "hr inbound" is '
+        'illegal, it contains a character other than ASCII alphanumerics, ".", "_" and "-"',
+        f"{config}:{bootstrap}:24: connectors[1].settings.kafka_bootstrap: "
+        "'kafka.harbour-mutual.internal:90920' is not host:port, comma-separated (e.g. "
+        "kafka.internal:9092): port 90920 is out of range",
+    ]
+
+
+def test_a_template_reading_a_name_it_is_not_given_is_reported(tmp_path: Path) -> None:
+    """`{{ reason }}` for `{{ data.reason }}`, or a misspelt `dta`, passed `validate` and then
+    dead-lettered every escalation at send time (StrictUndefined). Names a template sets, loop
+    and macro names, jinja2's own and guarded ones are fine."""
+    content = (
+        'content: "{{ reason }}{% for f in [1] %}{{ loop.index }}{{ f }}{% endfor %}'
+        "{% set x = 1 %}{{ x }}{{ range(2) | list }}{{ note | default('') }}\""
+    )
+    config = variant(tmp_path, 'content: "{{ data.reason }}"', content)
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("({{ data.queue }})", "({{ dta.queue }})"),
+        encoding="utf-8",
+    )
+    subject, at = line_of(config, "dta.queue"), line_of(config, "content:")
+    assert problems(config) == [
+        f"{config}:{subject}:18: connectors[0].settings.ticket_properties.subject: dta is not "
+        "defined: a template sees only data and event; did you mean 'data'?",
+        f"{config}:{at}:18: connectors[0].settings.ticket_properties.content: reason is not "
+        "defined: a template sees only data and event; did you mean 'data.reason'?",
+    ]

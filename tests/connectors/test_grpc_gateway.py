@@ -247,6 +247,28 @@ async def test_a_token_per_connector_name(gateway_address: str) -> None:
         assert await asyncio.wait_for(call.code(), 10) == grpc.StatusCode.OK
 
 
+async def test_bytes_that_are_not_a_request_end_the_stream_with_invalid_argument(
+    gateway_address: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not UNKNOWN with a traceback in the gateway's log (first message), nor OK, which tells a
+    process to reconnect and send the same bytes again (a later one)."""
+    corrupt = b"\xff\xff\xff"
+    not_utf8 = b"\x0a\x05\x0a\x03\xff\xfe\xfd"  # subscription.connector_name: invalid UTF-8
+    async with grpc.aio.insecure_channel(gateway_address) as channel:
+        raw: Any = channel.stream_stream(
+            f"/{SERVICE_NAME}/Subscribe",
+            request_serializer=lambda b: b,
+            response_deserializer=pb.Delivery.FromString,
+        )
+        for messages in ([corrupt], [not_utf8], [subscription().SerializeToString(), corrupt]):
+            call = raw()
+            for message in messages:
+                await call.write(message)
+            assert await asyncio.wait_for(call.code(), 10) == grpc.StatusCode.INVALID_ARGUMENT
+            assert "is not a valid warmline.v1.SubscribeRequest" in (await call.details() or "")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 @pytest.fixture(scope="module")
 async def gateway_address(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[str]:
     async with gateway(kafka_bootstrap, redis_url) as (_, address):

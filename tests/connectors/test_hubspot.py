@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
-from connectors.http import retry_after_seconds
+from connectors.http import check_status, retry_after_seconds
 from connectors.hubspot import HubSpotConnector, HubSpotProfileSource, HubSpotSettings
 from connectors.sdk.connector import ConnectorContext, PermanentError, RetryableError
 from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness, DeadLetter
@@ -424,3 +425,16 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_seconds(format_datetime(now - timedelta(hours=1), usegmt=True), now=now) == 0
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+def test_a_retry_after_in_other_digits_is_ignored_not_a_crash() -> None:
+    """`str.isdigit` holds for "²" (and "٣"), which `float` refused: a 429 or 503 carrying one
+    raised `ValueError` from the status check instead of `RetryableError`, so the dead letter
+    said "ValueError: could not convert string to float" rather than what HubSpot answered."""
+    assert retry_after_seconds("²") is None
+    assert retry_after_seconds("٣") is None
+    # As received: one byte, which httpx reads as Latin-1 "²".
+    response = httpx.Response(429, headers=[(b"Retry-After", b"\xb2")], text="slow down")
+    with pytest.raises(RetryableError, match="HTTP 429: slow down") as raised:
+        check_status(response, "create HubSpot ticket")
+    assert raised.value.retry_after is None

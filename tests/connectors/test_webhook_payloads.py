@@ -8,7 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from connectors.sdk.connector import ConnectorContext, Event
+import pytest
+
+from connectors.sdk.connector import ConnectorContext, Event, PermanentError
 from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness
 from connectors.webhook import WebhookConnector, WebhookSettings
 from tests.connectors.fakes import WEBHOOK_SECRET, FakeReceiver, consuming
@@ -72,6 +74,26 @@ def test_html_bodies_are_html_escaped_and_text_bodies_left_alone(tmp_path: Path)
     assert html == b"<p>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</p>"
     text, _ = webhook(tmp_path, "{{ data.summary }}", "text/plain").body(completed(QUOTING))
     assert text == QUOTING.encode()
+
+
+@pytest.mark.parametrize(
+    ("source", "raised"),
+    [
+        ('{"s": "{{ "{claim}".format() }}"}', "KeyError: 'claim'"),
+        ('{"s": "{{ "{0}".format() }}"}', "IndexError: "),
+        ("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "RecursionError: "),
+    ],
+    ids=["key-error", "index-error", "recursion"],
+)
+def test_a_template_that_cannot_render_is_a_permanent_error_naming_it(
+    tmp_path: Path, source: str, raised: str
+) -> None:
+    """Whatever an admin's template raises is its bug, not the receiver's: retrying cannot help.
+    A `KeyError` or `IndexError` from `format`, or a runaway macro, was retried as if the
+    receiver were down, and dead-lettered without naming the template."""
+    connector = webhook(tmp_path, source, "application/json")
+    with pytest.raises(PermanentError, match=f"template payload.j2 failed: {raised}"):
+        connector.body(completed("s"))
 
 
 async def test_a_receiver_reads_the_payload_the_template_meant(
