@@ -1,5 +1,8 @@
 """The retraining activities: count gold labels, train and score a candidate, shadow, decide.
 
+Deciding (`decide_round`) returns the decision's event rather than publishing it: the workflow
+publishes it with the shared `publish_events` activity, retried until Kafka is back.
+
 Training and scoring are CPU-bound and blocking: sync activities on the worker's thread pool that
 heartbeat from a side thread while scikit-learn works. Permanent problems (unreadable data, a
 broken registry) become non-retryable `ApplicationError`s named after their type; the workflow
@@ -24,6 +27,7 @@ from warmline.events import DomainEvent, EventPublisher, EventType, event_id
 from warmline.retraining import promotion, rounds
 from warmline.retraining.client import signal_round
 from warmline.retraining.contracts import (
+    ConcludedRound,
     ConcludeRequest,
     CountRequest,
     EvaluateRequest,
@@ -91,6 +95,59 @@ def model_event(
         subject=f"{settings.deployment}/{settings.taxonomy}",
         time=request.time,
         data=data,
+    )
+
+
+def decision_event(request: ConcludeRequest, decision: RoundDecision) -> DomainEvent:
+    """The `model.promoted` or `model.rejected` event of a round's decision."""
+    settings = request.settings
+    verdict = request.verdict
+    common: dict[str, Any] = {
+        "model_version": decision.model_version,
+        "taxonomy": settings.taxonomy,
+        "version": decision.candidate_version,
+        "round_id": decision.round_id,
+        "macro_f1": decision.macro_f1_after,
+        "crisis_recall": decision.crisis_recall_after,
+        "margin": verdict.margin,
+        "gold_labels": decision.gold.trained if decision.gold else 0,
+        "gold_skipped": decision.gold.skipped if decision.gold else {},
+        "holdout_rows": decision.holdout_rows,
+    }
+    current = verdict.current_score
+    if decision.outcome == "promoted":
+        return model_event(
+            EventType.MODEL_PROMOTED,
+            settings,
+            "promoted",
+            request,
+            {
+                **common,
+                "previous_version": current.model_version if current else None,
+                "previous_registry_version": decision.previous_version,
+                "previous_macro_f1": decision.macro_f1_before,
+                "previous_crisis_recall": decision.crisis_recall_before,
+                "shadow": decision.shadow.model_dump() if decision.shadow else None,
+            },
+        )
+    return model_event(
+        EventType.MODEL_REJECTED,
+        settings,
+        "rejected",
+        request,
+        {
+            **common,
+            "reason": decision.reason,
+            "current_version": (
+                current.model_version
+                if current is not None and current.version == decision.previous_version
+                # Not the version it was judged against (a stale verdict): the one that keeps
+                # serving.
+                else rounds.model_version_of(settings, decision.previous_version)
+            ),
+            "current_macro_f1": decision.macro_f1_before,
+            "current_crisis_recall": decision.crisis_recall_before,
+        },
     )
 
 
@@ -182,63 +239,28 @@ class RetrainingActivities:
         settings = request.settings
         return self._shadow_log(settings).read(settings.taxonomy, request.version)
 
-    @activity.defn(name="conclude_round")
-    def conclude_round(self, request: ConcludeRequest) -> RoundDecision:
+    @activity.defn(name="decide_round")
+    def decide_round(self, request: ConcludeRequest) -> ConcludedRound:
+        """Promote or reject the candidate and record it; the workflow publishes the event.
+
+        Idempotent: a retried attempt whose earlier one promoted answers from `HISTORY.jsonl`.
+        Publishing is not part of it, so a Kafka outage cannot turn a decision already taken
+        into a failed round (the workflow retries the event until Kafka is back).
+        """
         settings = request.settings
         decision = _permanent(
             lambda: rounds.conclude(settings, request.verdict, shadow=request.shadow)
         )
-        verdict = request.verdict
-        common: dict[str, Any] = {
-            "model_version": decision.model_version,
-            "taxonomy": settings.taxonomy,
-            "version": decision.candidate_version,
-            "round_id": decision.round_id,
-            "macro_f1": decision.macro_f1_after,
-            "crisis_recall": decision.crisis_recall_after,
-            "margin": verdict.margin,
-            "gold_labels": decision.gold.trained if decision.gold else 0,
-            "gold_skipped": decision.gold.skipped if decision.gold else {},
-            "holdout_rows": decision.holdout_rows,
-        }
-        current = verdict.current_score
-        if decision.outcome == "promoted":
-            event = model_event(
-                EventType.MODEL_PROMOTED,
-                settings,
-                "promoted",
-                request,
-                {
-                    **common,
-                    "previous_version": current.model_version if current else None,
-                    "previous_registry_version": decision.previous_version,
-                    "previous_macro_f1": decision.macro_f1_before,
-                    "previous_crisis_recall": decision.crisis_recall_before,
-                    "shadow": decision.shadow.model_dump() if decision.shadow else None,
-                },
-            )
-        else:
-            event = model_event(
-                EventType.MODEL_REJECTED,
-                settings,
-                "rejected",
-                request,
-                {
-                    **common,
-                    "reason": decision.reason,
-                    "current_version": (
-                        current.model_version
-                        if current is not None and current.version == decision.previous_version
-                        # Not the version it was judged against (a stale verdict): the one
-                        # that keeps serving.
-                        else rounds.model_version_of(settings, decision.previous_version)
-                    ),
-                    "current_macro_f1": decision.macro_f1_before,
-                    "current_crisis_recall": decision.crisis_recall_before,
-                },
-            )
-        self._publisher.publish([event])
-        return decision
+        return ConcludedRound(decision=decision, event=decision_event(request, decision))
+
+    @activity.defn(name="conclude_round")
+    def conclude_round(self, request: ConcludeRequest) -> RoundDecision:
+        """`decide_round` and the event's publishing in one attempt: what workflows that have not
+        reached the `retraining-publishes-decision-durably` patch call (a workflow that scheduled
+        it before the change still finds it). A publish that fails retries the whole step."""
+        concluded = self.decide_round(request)
+        self._publisher.publish([concluded.event])
+        return concluded.decision
 
     @activity.defn(name="request_round")
     async def request_round(self, request: SignalRequest) -> None:
@@ -255,6 +277,7 @@ class RetrainingActivities:
             self.evaluate_candidate,
             self.start_shadow,
             self.read_shadow,
+            self.decide_round,
             self.conclude_round,
             self.request_round,
         ]

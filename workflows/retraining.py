@@ -5,14 +5,15 @@ the schedule, or the `run_round` update that returns the decision), and every `c
 It counts the gold labels in the store (an activity); with at least `after_gold_labels` new ones,
 or when asked, it fixes how many labels the round reads, trains a candidate on them, scores it
 and the current model on the held-out slice, optionally keeps it in shadow for `shadow_period`,
-and promotes or rejects it. Rounds run one at a time; a label is read by the round that counted
-it and never again as new, so a repeated signal or a retried activity never trains twice on the
-same labels. A round that fails for good (data that cannot make a round, a broken registry) is not
-tried again by itself until the gold-label count changes; a `run_round` request or new settings
-try at once. Round ids are scoped to the workflow execution (its id and first run id), so a
-workflow started again under the same id never reuses an earlier execution's candidate nor repeats
-its event ids. `ScheduledRetrainingWorkflow` is what the Temporal Schedule starts: it asks the
-retraining workflow for a round and ends.
+and promotes or rejects it; the decision is answered, and its event then published with retries
+until Kafka takes it, however long it is down. Rounds run one at a time; a label is read by the
+round that counted it and never again as new, so a repeated signal or a retried activity never
+trains twice on the same labels. A round that fails for good (data that cannot make a round, a
+broken registry) is not tried again by itself until the gold-label count changes; a `run_round`
+request or new settings try at once. Round ids are scoped to the workflow execution (its id and
+first run id), so a workflow started again under the same id never reuses an earlier execution's
+candidate nor repeats its event ids. `ScheduledRetrainingWorkflow` is what the Temporal Schedule
+starts: it asks the retraining workflow for a round and ends.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
+    from activities.events import EventActivities, EventBatch
+    from warmline.events import DomainEvent
     from warmline.retraining.contracts import (
+        ConcludedRound,
         ConcludeRequest,
         CountRequest,
         EvaluateRequest,
@@ -60,6 +64,12 @@ STORE_RETRY = RetryPolicy(
     maximum_attempts=10,
 )
 """Redis, Kafka and the registry's disk: brief outages, retried for about three minutes."""
+DURABLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+)
+"""A decision's event must reach Kafka: retried until the broker is back, however long."""
 TRAIN_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=10),
     maximum_interval=timedelta(minutes=5),
@@ -73,6 +83,12 @@ id>/round-N`) instead of the workflow id alone."""
 NO_RETRY_PATCH = "retraining-waits-for-new-gold-after-failure"
 """From this change on, a round that failed for good is not run again by a wake-up until the
 gold-label count changes."""
+DURABLE_EVENT_PATCH = "retraining-publishes-decision-durably"
+"""From this change on, a round decides (`decide_round`) and then publishes the decision's event
+on its own (`publish_events`, retried until Kafka is back) after answering who asked. Before,
+`conclude_round` did both in one step retried for three minutes: a longer Kafka outage reported
+a promotion that had moved `CURRENT` as a failed round, never sent `model.promoted`, and left
+its gold labels new for the next round."""
 
 
 @workflow.defn
@@ -91,6 +107,7 @@ class RetrainingWorkflow:
         self._tickets = 0
         self._running = False
         self._shadow: str | None = None
+        self._publishing: str | None = None
 
     @workflow.run
     async def run(self, params: RetrainingInput) -> None:
@@ -112,6 +129,7 @@ class RetrainingWorkflow:
                 )
             self._notified = False
             requests, self._queued = self._queued, []
+            unpublished: DomainEvent | None = None
             try:
                 total: int = await workflow.execute_activity(
                     "count_gold_labels",
@@ -144,10 +162,13 @@ class RetrainingWorkflow:
                     reason=f"no new gold label since the last round (read through {total})",
                 )
             elif (due or requests) and not self._waits_for_new_gold(total, requests):
-                decision = await self._round(total)
+                decision, unpublished = await self._round(total)
             else:
                 continue
             self._answer(requests, decision)
+            if unpublished is not None:
+                # The decision is taken and answered; its event follows once Kafka takes it.
+                await self._publish(unpublished)
         workflow.continue_as_new(
             RetrainingInput(
                 settings=self._settings,
@@ -187,12 +208,15 @@ class RetrainingWorkflow:
         asked = any(ticket is not None or r.trigger == "request" for ticket, r in requests)
         return total == self._failed_at and not asked and workflow.patched(NO_RETRY_PATCH)
 
-    async def _round(self, gold_end: int) -> RoundDecision:
+    async def _round(self, gold_end: int) -> tuple[RoundDecision, DomainEvent | None]:
+        """Run a round on the gold labels below `gold_end`: its decision, and the decision's
+        event when the workflow still has to publish it."""
         self._rounds += 1
         self._running = True
         settings = self._settings
         round_id = self._round_id(self._rounds)
         decision: RoundDecision
+        event: DomainEvent | None = None
         try:
             candidate: Candidate = await workflow.execute_activity(
                 "train_candidate",
@@ -230,15 +254,27 @@ class RetrainingWorkflow:
                     start_to_close_timeout=STEP_TIMEOUT,
                     retry_policy=STORE_RETRY,
                 )
-            decision = await workflow.execute_activity(
-                "conclude_round",
-                ConcludeRequest(
-                    settings=settings, verdict=verdict, shadow=shadow, time=workflow.now()
-                ),
-                result_type=RoundDecision,
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=STORE_RETRY,
+            conclude = ConcludeRequest(
+                settings=settings, verdict=verdict, shadow=shadow, time=workflow.now()
             )
+            if workflow.patched(DURABLE_EVENT_PATCH):
+                concluded: ConcludedRound = await workflow.execute_activity(
+                    "decide_round",
+                    conclude,
+                    result_type=ConcludedRound,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+                decision, event = concluded.decision, concluded.event
+            else:
+                decision = await workflow.execute_activity(
+                    "conclude_round",
+                    conclude,
+                    result_type=RoundDecision,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+            # The labels are read once the decision is taken, whenever its event goes out.
             self._trained_through = gold_end
             self._failed_at = None
         except ActivityError as error:
@@ -263,7 +299,31 @@ class RetrainingWorkflow:
             self._running = False
             self._shadow = None
         self._last = decision
-        return decision
+        return decision, event
+
+    async def _publish(self, event: DomainEvent) -> None:
+        """Publish a decision's event, retrying until Kafka takes it; its id is fixed by the
+        round, so an attempt that reached Kafka unacknowledged is dropped as a duplicate."""
+        self._publishing = event.id
+        try:
+            await workflow.execute_activity_method(
+                EventActivities.publish_events,
+                EventBatch(events=[event]),
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=DURABLE_RETRY,
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            # Only an error no retry can fix ends the retries; the decision stands regardless.
+            workflow.logger.error(
+                "retraining: the %s event %s was not published: %s",
+                event.type,
+                event.id,
+                _reason(error),
+            )
+        finally:
+            self._publishing = None
 
     @workflow.signal
     def gold_labels_added(self, added: GoldLabelsAdded) -> None:
@@ -322,6 +382,7 @@ class RetrainingWorkflow:
             in_shadow=self._shadow,
             last_decision=self._last,
             failed_at=self._failed_at,
+            publishing=self._publishing,
         )
 
 

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.retraining import RetrainingActivities
 from tests.workflows.conftest import EventLog
 from warmline.annotation.gold import GoldLabel, GoldLabelStore
-from warmline.events import EventPublisher
+from warmline.events import DomainEvent, EventPublisher, PublishError
 from warmline.retraining import client as retraining
 from warmline.retraining.contracts import RetrainingStatus, retraining_workflow_id
 from warmline.retraining.settings import CRISIS_LABELS, RetrainingSettings
@@ -168,6 +168,20 @@ def write_config(tmp_path: Path, deployment: Deployment, extra: str = "") -> Pat
     return path
 
 
+class OutagePublisher(EventPublisher):
+    """The real publisher, refusing every publish while `down` (`PublishError`, as when Kafka
+    does not acknowledge within the delivery timeout)."""
+
+    down = False
+    refused = 0
+
+    def publish(self, events: Sequence[DomainEvent]) -> None:
+        if self.down:
+            self.refused += 1
+            raise PublishError("Kafka is unreachable (test outage)")
+        super().publish(events)
+
+
 @dataclass
 class Running:
     client: Client
@@ -176,9 +190,16 @@ class Running:
 
 
 async def run_worker(
-    client: Client, events: EventLog, redis_url: str, task_queue: str
+    client: Client,
+    events: EventLog,
+    redis_url: str,
+    task_queue: str,
+    *,
+    publisher: EventPublisher | None = None,
 ) -> AsyncIterator[Running]:
-    publisher = EventPublisher.connect(events.bootstrap, topic=events.topic)
+    """A worker with retraining publishing to `events` (through `publisher` when given; it is
+    closed afterwards either way)."""
+    publisher = publisher or EventPublisher.connect(events.bootstrap, topic=events.topic)
     redis = Redis.from_url(redis_url)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(

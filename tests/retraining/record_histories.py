@@ -8,10 +8,10 @@ they are what keeps the old side of each `workflow.patched` branch replaying:
 Without a scenario it records those whose histories are missing; a scenario whose histories
 exist is recorded again only with `--overwrite`. Scenarios: `original` (promoted, rejected,
 shadow, failed, scheduled, scheduled-tick: recorded before round ids were scoped to the
-execution), `failed-no-retry`, `shadow-rollback` and `restarted`.
+execution), `failed-no-retry`, `shadow-rollback`, `restarted` and `event-outage`.
 
-Uses the embedded Kafka broker and Redis, the time-skipping test server and GoEmotions slices
-written to a temporary directory.
+Uses the embedded Kafka broker (behind a publisher the recorder can take it from) and Redis,
+the time-skipping test server and GoEmotions slices written to a temporary directory.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.retraining import RetrainingActivities
-from tests.retraining.conftest import BASE_ROWS, DATA, TAXONOMY, gold_labels
+from tests.retraining.conftest import BASE_ROWS, DATA, TAXONOMY, OutagePublisher, gold_labels
 from warmline.annotation.gold import GoldLabelStore
-from warmline.events import EventPublisher
 from warmline.retraining import client as retraining
 from warmline.retraining import promotion
 from warmline.retraining.contracts import (
@@ -58,10 +57,13 @@ QUEUE = "record-retraining"
 
 
 class Recorder:
-    def __init__(self, client: Client, redis: Redis, where: Path) -> None:
+    def __init__(
+        self, client: Client, redis: Redis, where: Path, publisher: OutagePublisher
+    ) -> None:
         self.client = client
         self.redis = redis
         self.where = where
+        self.publisher = publisher
         self.train_rows = (DATA / TAXONOMY / "train.tsv").read_text(encoding="utf-8").splitlines()
         dev_rows = (DATA / TAXONOMY / "dev.tsv").read_text(encoding="utf-8").splitlines()
         self.files = {}
@@ -203,6 +205,35 @@ class Recorder:
         await self.save(retraining_workflow_id(restarted.deployment, TAXONOMY), "restarted")
         await self.terminate(restarted)
 
+    async def record_event_outage(self, env: WorkflowEnvironment) -> None:
+        """Kafka is down when a round promotes its candidate and for ten minutes after: the round
+        answers `promoted` at once, its `model.promoted` event goes out once Kafka is back, and a
+        second request finds no new gold label."""
+        outage = self.deployment("event-outage", 300)
+        self.publisher.down = True
+        try:
+            promoted = await retraining.run_round(self.client, outage, task_queue=QUEUE)
+            assert promoted.outcome == "promoted", promoted
+            for _ in range(100):
+                if self.publisher.refused:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the promotion's event was never tried")
+            await env.sleep(timedelta(minutes=10))
+            await asyncio.sleep(0.5)
+        finally:
+            self.publisher.down = False
+        while (
+            await retraining.status(self.client, outage.deployment, TAXONOMY)
+        ).publishing is not None:
+            await env.sleep(timedelta(seconds=30))
+            await asyncio.sleep(0.2)
+        skipped = await retraining.run_round(self.client, outage, task_queue=QUEUE)
+        assert skipped.outcome == "skipped", skipped
+        await self.save(retraining_workflow_id(outage.deployment, TAXONOMY), "event-outage")
+        await self.terminate(outage)
+
     async def record_original(self, env: WorkflowEnvironment) -> None:
         promoted = self.deployment("promoted", 300)
         await retraining.notify_gold_labels(
@@ -266,6 +297,7 @@ SCENARIOS: dict[
     "failed-no-retry": (["failed-no-retry"], Recorder.record_failed_no_retry),
     "shadow-rollback": (["shadow-rollback"], Recorder.record_shadow_rollback),
     "restarted": (["restarted"], Recorder.record_restarted),
+    "event-outage": (["event-outage"], Recorder.record_event_outage),
 }
 """Each scenario: the histories it writes, and how."""
 
@@ -303,7 +335,8 @@ async def main(scenarios: list[str]) -> None:
     ):
         assert endpoints.kafka is not None
         assert endpoints.redis is not None
-        publisher = EventPublisher.connect(endpoints.kafka, topic="recordings")
+        publisher = OutagePublisher.connect(endpoints.kafka, topic="recordings")
+        assert isinstance(publisher, OutagePublisher)
         redis = Redis.from_url(endpoints.redis)
         env = await WorkflowEnvironment.start_time_skipping(
             data_converter=pydantic_data_converter,
@@ -320,7 +353,7 @@ async def main(scenarios: list[str]) -> None:
                     retraining=RetrainingActivities(env.client, redis, publisher),
                 )
                 async with worker:
-                    recorder = Recorder(env.client, redis, Path(where))
+                    recorder = Recorder(env.client, redis, Path(where), publisher)
                     for name in scenarios:
                         await SCENARIOS[name][1](recorder, env)
         finally:

@@ -1,7 +1,9 @@
 """Every recorded retraining history replays against today's workflows without non-determinism.
 
 The original histories predate the patches and replay their old side; `failed-no-retry`,
-`shadow-rollback` and `restarted` were recorded with them and replay their new side.
+`shadow-rollback` and `restarted` were recorded with the first two and replay their new side, and
+the old side of the durable event patch (`conclude_round` decides and publishes in one step);
+`event-outage` replays its new side (`decide_round`, then `publish_events` until Kafka is back).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from workflows.retraining import (
+    DURABLE_EVENT_PATCH,
     NO_RETRY_PATCH,
     ROUND_IDS_PATCH,
     RetrainingWorkflow,
@@ -30,7 +33,7 @@ HISTORIES = sorted(
 def test_histories_were_recorded() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"promoted", "rejected", "shadow", "failed", "scheduled", "scheduled-tick"} <= names
-    assert {"failed-no-retry", "shadow-rollback", "restarted"} <= names
+    assert {"failed-no-retry", "shadow-rollback", "restarted", "event-outage"} <= names
 
 
 def _patches(recorded: str) -> set[str]:
@@ -54,6 +57,7 @@ def _patches(recorded: str) -> set[str]:
         ("failed-no-retry", {ROUND_IDS_PATCH, NO_RETRY_PATCH}),
         ("shadow-rollback", {ROUND_IDS_PATCH}),
         ("restarted", {ROUND_IDS_PATCH}),
+        ("event-outage", {ROUND_IDS_PATCH, DURABLE_EVENT_PATCH}),
     ],
 )
 def test_histories_cover_both_sides_of_each_patch(name: str, patches: set[str]) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from warmline.events import DomainEvent
 from warmline.retraining.rounds import Candidate, RoundDecision, ShadowStats, Verdict
 from warmline.retraining.settings import RetrainingSettings
 
@@ -67,6 +68,9 @@ class RetrainingStatus(BaseModel):
     failed_at: int | None = None
     """The gold-label count the last round failed on for good; rounds wait for new gold labels
     (or a `run_round` request, or new settings) before trying again."""
+    publishing: str | None = None
+    """The id of the last decision's event while Kafka has not taken it yet: the decision stands,
+    the event is retried until Kafka is back, and the next round waits for it."""
 
 
 class CountRequest(BaseModel):
@@ -96,6 +100,14 @@ class ConcludeRequest(BaseModel):
     shadow: ShadowStats | None = None
     time: datetime
     """Workflow time of the decision, the events' time."""
+
+
+class ConcludedRound(BaseModel):
+    """What `decide_round` answers: the decision, taken and recorded in the registry, and its
+    `model.promoted` or `model.rejected` event, which the workflow publishes next."""
+
+    decision: RoundDecision
+    event: DomainEvent
 
 
 class ScheduledRound(BaseModel):
