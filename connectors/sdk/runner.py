@@ -3,8 +3,14 @@
 One poll is one batch. Every record of it is decoded and typed (a record that is not a warmline
 event is dead-lettered with the reason), duplicates are dropped by event id, and the rest go to
 the connector's handlers: events of one subject in order, different subjects concurrently. A
-handler that fails is retried with exponential backoff and full jitter (honouring a
-`retry_after`), and dead-lettered after `max_attempts` or at once for a `PermanentError`.
+handler that fails is retried with exponential backoff and full jitter, and dead-lettered after
+`max_attempts` failures or at once for a `PermanentError`. A `retry_after` (an API's Retry-After)
+is honoured in full and is not one of those failures: the API said when, so the event waits
+and is not the worse for it. One longer than `max_retry_after` is dead-lettered at once, saying
+so. A wait ending after the batch's events may no longer start (`BATCH_SHARE`, below) is not
+waited within the batch: the event is held, its partition rewound to it and paused until the API
+allows the retry, and the consumer keeps polling meanwhile, so Kafka keeps its partitions and no
+commit passes the event.
 
 Each event's id is marked done as soon as it is handled or dead-lettered, and the offsets are
 committed once every record of the batch is. Whatever leaves a batch unfinished leaves it
@@ -21,6 +27,7 @@ import contextlib
 import fnmatch
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,12 +37,6 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-)
 
 from connectors.sdk.connector import (
     Connector,
@@ -70,8 +71,14 @@ class RunnerSettings:
     group_id: str | None = None
     """The Kafka consumer group; `warmline-connector-<name>` by default."""
     max_attempts: int = 5
+    """Failures before an event is dead-lettered; a wait an API asked for (Retry-After) is not
+    one."""
     initial_backoff: timedelta = timedelta(milliseconds=500)
     max_backoff: timedelta = timedelta(seconds=30)
+    """The longest backoff between attempts, when the API named no Retry-After."""
+    max_retry_after: timedelta = timedelta(minutes=10)
+    """The longest Retry-After waited out; an event told to wait longer is dead-lettered at once,
+    the reason saying so (a far HTTP-date, an account suspended for the day)."""
     batch_size: int = 100
     concurrency: int = 8
     """Subjects handled at the same time (events of one subject are always in order)."""
@@ -100,10 +107,27 @@ class _StopRequestedError(Exception):
     for redelivery."""
 
 
+class _RetryAfterTooLongError(Exception):
+    """The API asked for a wait beyond `max_retry_after`: the event is dead-lettered at once."""
+
+
 @dataclass
 class _Item:
     record: ConsumerRecord
     event: Event[EventData]
+
+
+@dataclass
+class _Tries:
+    """How far an event's delivery got; kept while it is held for an API's Retry-After, so its
+    redelivery goes on from there."""
+
+    attempts: int = 0
+    """Calls made."""
+    failures: int = 0
+    """Those that count toward `max_attempts` (one answered with a Retry-After does not)."""
+    not_before: float = 0.0
+    """`time.monotonic()` before which the API asked not to be called again."""
 
 
 class ConnectorRunner:
@@ -127,6 +151,11 @@ class ConnectorRunner:
         self._table = type(connector).handler_table()
         self._stop = asyncio.Event()
         self._consumer: KafkaConsumer | None = None
+        self._held: dict[str, _Tries] = {}
+        """Events waiting, outside any batch, for the Retry-After of an API, by event id. An
+        entry outlives a partition Kafka gives another consumer meanwhile; that is all it costs."""
+        self._paused: dict[TopicPartition, float] = {}
+        """Partitions paused until an event held in them may be tried (`time.monotonic()`)."""
         self.assigned = asyncio.Event()
         """Set once the consumer group gave this runner its partitions."""
 
@@ -163,14 +192,20 @@ class ConnectorRunner:
                         len(left),
                     )
                 else:
-                    log.warning(
-                        "%s: %d event(s) of the batch not started within %.0f s of the poll; "
-                        "they are redelivered",
-                        self.name,
-                        len(left),
-                        budget,
-                    )
-                    await asyncio.to_thread(self._rewind, consumer, [i.record for i in left])
+                    await asyncio.to_thread(self._rewind, consumer, left)
+                    late = [
+                        i
+                        for i in left
+                        if i.event.id not in self._held and _partition(i.record) not in self._paused
+                    ]
+                    if late:
+                        log.warning(
+                            "%s: %d event(s) of the batch not started within %.0f s of the poll; "
+                            "they are redelivered",
+                            self.name,
+                            len(late),
+                            budget,
+                        )
         finally:
             await self.connector.stop()
             await asyncio.to_thread(consumer.close, autocommit=False)
@@ -189,6 +224,17 @@ class ConnectorRunner:
         )
 
     def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
+        """The next records, once the partitions whose held event may be tried are resumed.
+
+        Polling goes on while partitions are paused (it returns nothing from them), so Kafka
+        sees this consumer alive however long an API asked it to wait."""
+        now = time.monotonic()
+        due = [partition for partition, until in self._paused.items() if until <= now]
+        assigned = consumer.assignment()
+        for partition in due:
+            del self._paused[partition]
+            if partition in assigned:
+                consumer.resume(partition)
         s = self.settings
         return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
@@ -209,17 +255,27 @@ class ConnectorRunner:
             return False
         return True
 
-    def _rewind(self, consumer: KafkaConsumer, left: Sequence[ConsumerRecord]) -> None:
-        """Poll `left` again: each partition goes back to its first record not done."""
-        first: dict[TopicPartition, int] = {}
-        for record in left:
-            partition = TopicPartition(record.topic, record.partition)
-            first[partition] = min(record.offset, first.get(partition, record.offset))
+    def _rewind(self, consumer: KafkaConsumer, left: Sequence[_Item]) -> None:
+        """Poll `left` again: each partition goes back to its first event not done, and stays
+        paused while that event is held for an API's Retry-After.
+
+        The next commit then stops at that event in its partition, however many batches of the
+        other partitions are committed meanwhile."""
+        first: dict[TopicPartition, _Item] = {}
+        for item in left:
+            partition = _partition(item.record)
+            if partition not in first or item.record.offset < first[partition].record.offset:
+                first[partition] = item
         assigned = consumer.assignment()
-        for partition, offset in first.items():
+        for partition, item in first.items():
             # A partition taken away meanwhile is redelivered from its committed offset anyway.
-            if partition in assigned:
-                consumer.seek(partition, offset)
+            if partition not in assigned:
+                continue
+            consumer.seek(partition, item.record.offset)
+            held = self._held.get(item.event.id)
+            if held is not None and held.not_before > time.monotonic():
+                consumer.pause(partition)
+                self._paused[partition] = held.not_before
 
     async def _process(self, records: Sequence[ConsumerRecord], deadline: float) -> list[_Item]:
         """Handle a batch; the events left for redelivery (stopped, or out of time)."""
@@ -271,12 +327,18 @@ class ConnectorRunner:
         async def in_order(group: list[_Item]) -> None:
             async with limit:
                 for index, item in enumerate(group):
-                    if not (self._may_start(deadline) and await self._deliver([item], batch=False)):
+                    if not (
+                        self._may_start(deadline)
+                        and await self._deliver([item], batch=False, deadline=deadline)
+                    ):
                         left.extend(group[index:])
                         return
 
         async def together(group: list[_Item]) -> None:
-            if not (self._may_start(deadline) and await self._deliver(group, batch=True)):
+            if not (
+                self._may_start(deadline)
+                and await self._deliver(group, batch=True, deadline=deadline)
+            ):
                 left.extend(group)
 
         async with asyncio.TaskGroup() as tasks:
@@ -291,53 +353,116 @@ class ConnectorRunner:
         batch's deadline (see `BATCH_SHARE`)."""
         return not self._stop.is_set() and asyncio.get_running_loop().time() < deadline
 
-    async def _deliver(self, items: list[_Item], *, batch: bool) -> bool:
-        """Handle `items` (or dead-letter them) and mark them done; False when a stop made the
-        handler give up while it waited to retry (they are left for redelivery)."""
+    async def _deliver(self, items: list[_Item], *, batch: bool, deadline: float) -> bool:
+        """Handle `items` (or dead-letter them) and mark them done; False when they are left for
+        redelivery: a stop made the handler give up while it waited to retry, or they are held
+        because the API's Retry-After ends past the batch's `deadline`."""
         method_name, _ = self._table[items[0].event.type]
         method = getattr(self.connector, method_name)
         argument: Any = [i.event for i in items] if batch else items[0].event
-        attempts = 0
+        tries = self._resume_tries(items)
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.settings.max_attempts),
-                wait=self._wait,
-                retry=retry_if_not_exception_type((PermanentError, _StopRequestedError)),
-                reraise=True,
-                sleep=self._sleep,
-                before_sleep=self._count_retry,
-            ):
-                with attempt:
-                    attempts = attempt.retry_state.attempt_number
+            while True:
+                wait = tries.not_before - time.monotonic()
+                if wait > 0:
+                    if asyncio.get_running_loop().time() + wait > deadline:
+                        self._hold(items, tries, method_name, wait)
+                        return False
+                    await self._sleep(wait)
+                tries.attempts += 1
+                try:
                     await method(argument)
+                    break
+                except PermanentError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - any other failure is retried
+                    await self._before_retry(error, tries, method_name)
         except _StopRequestedError:
             log.info("%s: %s gave up its retry to stop", self.name, method_name)
             return False
+        except _RetryAfterTooLongError as error:
+            await self._give_up(items, f"{method_name}: {error}", tries.attempts)
+            return True
         except Exception as error:  # noqa: BLE001 - any handler failure ends in the dead letter
-            reason = f"{method_name} failed after {attempts} attempt(s): {_describe(error)}"
-            log.warning("%s: %s", self.name, reason)
-            for item in items:
-                await self._dead_letter(item.record, reason, attempts=attempts)
-            await self._mark_done(items)
+            reason = f"{method_name} failed after {tries.attempts} attempt(s): {_describe(error)}"
+            await self._give_up(items, reason, tries.attempts)
             return True
         await self._mark_done(items)
         self.stats.handled += len(items)
         self.stats.handled_ids.extend(i.event.id for i in items)
         return True
 
+    async def _before_retry(self, error: Exception, tries: _Tries, method_name: str) -> None:
+        """Wait out a failure before the next attempt, or raise when none is to be made.
+
+        Without a Retry-After: backoff, and the failure counts toward `max_attempts` (the last
+        one is raised). With one: `tries.not_before` is set for `_deliver` to wait for, and
+        the attempt is not counted; beyond `max_retry_after` it raises
+        `_RetryAfterTooLongError`."""
+        retry_after = error.retry_after if isinstance(error, RetryableError) else None
+        if retry_after is None or retry_after <= 0:
+            tries.failures += 1
+            if tries.failures >= self.settings.max_attempts:
+                raise error
+            self.stats.retries += 1
+            await self._sleep(self._backoff(tries.failures))
+            return
+        ceiling = self.settings.max_retry_after.total_seconds()
+        if retry_after > ceiling:
+            raise _RetryAfterTooLongError(
+                f"the API asked to retry after {retry_after:.0f} s, longer than "
+                f"max_retry_after ({ceiling:.0f} s), after {tries.attempts} attempt(s): "
+                f"{_describe(error)}"
+            ) from error
+        self.stats.retries += 1
+        tries.not_before = time.monotonic() + retry_after
+        log.info(
+            "%s: %s retries in %.1f s, as the API asked: %s",
+            self.name,
+            method_name,
+            retry_after,
+            _describe(error),
+        )
+
+    def _resume_tries(self, items: list[_Item]) -> _Tries:
+        """Where the delivery of `items` got before they were held, or a fresh start."""
+        held = [t for t in (self._held.pop(i.event.id, None) for i in items) if t is not None]
+        if not held:
+            return _Tries()
+        return _Tries(
+            attempts=max(t.attempts for t in held),
+            failures=max(t.failures for t in held),
+            not_before=max(t.not_before for t in held),
+        )
+
+    def _hold(self, items: list[_Item], tries: _Tries, method_name: str, wait: float) -> None:
+        """Leave `items` for redelivery once the API allows it (see `_rewind`)."""
+        for item in items:
+            self._held[item.event.id] = tries
+        log.info(
+            "%s: %s waits %.0f s for the API's Retry-After, past this batch; its partition is "
+            "paused until then and the event redelivered",
+            self.name,
+            method_name,
+            wait,
+        )
+
+    async def _give_up(self, items: list[_Item], reason: str, attempts: int) -> None:
+        log.warning("%s: %s", self.name, reason)
+        for item in items:
+            await self._dead_letter(item.record, reason, attempts=attempts)
+        await self._mark_done(items)
+
     async def _mark_done(self, items: list[_Item]) -> None:
         """Remember the events as done at once: a batch left unfinished is redelivered, and
         this is what keeps their effects from happening twice."""
         await asyncio.to_thread(self._deduper.mark_done, [i.event.id for i in items])
 
-    def _wait(self, state: RetryCallState) -> float:
-        """Exponential backoff with full jitter, or the API's Retry-After when it gave one."""
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, RetryableError) and error.retry_after is not None:
-            return min(error.retry_after, self.settings.max_backoff.total_seconds())
+    def _backoff(self, failures: int) -> float:
+        """Exponential backoff with full jitter."""
         ceiling = min(
             self.settings.max_backoff.total_seconds(),
-            self.settings.initial_backoff.total_seconds() * 2 ** (state.attempt_number - 1),
+            self.settings.initial_backoff.total_seconds() * 2 ** (failures - 1),
         )
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
@@ -347,13 +472,14 @@ class ConnectorRunner:
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
             raise _StopRequestedError
 
-    def _count_retry(self, state: RetryCallState) -> None:
-        self.stats.retries += 1
-
     async def _dead_letter(self, record: ConsumerRecord, reason: str, *, attempts: int) -> None:
         origin = Origin.of(record)
         await asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=attempts)
         self.stats.dead_lettered += 1
+
+
+def _partition(record: ConsumerRecord) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
 
 
 def _describe(error: BaseException) -> str:

@@ -24,6 +24,8 @@ COMPLETED = {"specialist": "sam", "queue": "care", "outcome": "resolved"}
 class RecorderSettings(BaseModel):
     fail_first: int = 0
     """Raise a retryable error this many times per event before succeeding."""
+    retry_after: float | None = 0.01
+    """The Retry-After those errors give (one does not count toward `max_attempts`)."""
     refuse: list[str] = []
     """Subjects the handler refuses permanently."""
 
@@ -46,7 +48,7 @@ class Recorder(Connector):
             raise PermanentError(f"the CRM refused {event.subject}: 422 invalid")
         self.attempts[event.id] += 1
         if self.attempts[event.id] <= settings.fail_first:
-            raise RetryableError("503 from the CRM", retry_after=0.01)
+            raise RetryableError("503 from the CRM", retry_after=settings.retry_after)
         self.seen.append((event.subject, event.data.specialist))
 
     @handles(EventType.MESSAGE_TRIAGED, batch=True)
@@ -105,7 +107,7 @@ async def test_a_handler_that_keeps_failing_is_dead_lettered_after_max_attempts(
     kafka_bootstrap: str, redis_url: str
 ) -> None:
     async with ConnectorHarness(
-        Recorder, {"fail_first": 99}, kafka=kafka_bootstrap, redis=redis_url
+        Recorder, {"fail_first": 99, "retry_after": None}, kafka=kafka_bootstrap, redis=redis_url
     ) as kit:
         await kit.emit(kit.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="down"))
         await kit.wait_for(lambda: kit.runner.stats.dead_lettered == 1)
