@@ -156,6 +156,14 @@ def worker(
             help="Kafka topic for domain events.",
         ),
     ] = "warmline.events.v1",
+    dead_letter_topic: Annotated[
+        str,
+        typer.Option(
+            envvar="WARMLINE_DEADLETTER_TOPIC",
+            callback=kafka_topic,
+            help="Kafka topic for events too large for Kafka to take (with the reason).",
+        ),
+    ] = "warmline.deadletter.v1",
 ) -> None:
     """Run warmline's workflows and activities; stops gracefully on SIGTERM."""
     import asyncio
@@ -172,6 +180,7 @@ def worker(
                 redis=redis,
                 task_queue=task_queue,
                 events_topic=events_topic,
+                dead_letter_topic=dead_letter_topic,
             )
         )
 

@@ -20,6 +20,7 @@ from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
 from warmline.errors import WarmlineError
 from warmline.events import EventPublisher
+from warmline.events.types import DEADLETTER_TOPIC
 from warmline.handoff import (
     CombinedProfileSource,
     CustomerProfileSource,
@@ -162,6 +163,7 @@ async def run_worker(
     redis: str,
     task_queue: str,
     events_topic: str,
+    dead_letter_topic: str = DEADLETTER_TOPIC,
 ) -> None:
     """Serve until SIGTERM or SIGINT; in-flight activities finish before the process exits."""
     config = load_config(config_path)
@@ -184,7 +186,9 @@ async def run_worker(
     client = await temporal_client(temporal, namespace)
     check_redis(redis)
     check_kafka(kafka)
-    publisher = EventPublisher.connect(kafka, topic=events_topic)
+    publisher = EventPublisher.connect(
+        kafka, topic=events_topic, dead_letter_topic=dead_letter_topic
+    )
     live_view = LiveView.connect(redis)
     wellness = WellnessStateStore.connect(redis, deployment=config.metadata.name)
     routing = Routing(

@@ -1,16 +1,28 @@
-"""The publisher puts events on real Kafka (both backends), keyed by subject, in order."""
+"""The publisher puts events on real Kafka (both backends), keyed by subject, in order; an event
+Kafka refuses for its size is dead-lettered and the rest of its batch still published."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.conftest import QUICK_GROUP
-from warmline.events import DomainEvent, EventPublisher, EventType, event_id, from_record
+from warmline.events import (
+    DomainEvent,
+    EventPublisher,
+    EventType,
+    event_id,
+    from_record,
+    to_record,
+)
+from warmline.events.deadletter import REASON_HEADER
+from warmline.events.types import DEADLETTER_TOPIC
 
 
 def conversation_events(conversation: str, count: int) -> list[DomainEvent]:
@@ -99,3 +111,139 @@ def test_wellness_events_go_to_their_own_topic(kafka_bootstrap: str) -> None:
             consumer.close()
         assert [e.id for e in found] == [expected.id]
         assert found[0].subject == expected.subject
+
+
+SMALL_TOPIC_BYTES = 4096
+"""`max.message.bytes` of the topic the broker refuses a larger event on."""
+
+
+def padded(conversation: str, step: str, pad: int) -> DomainEvent:
+    """An event with `pad` bytes of filler in its data, under an id of its own."""
+    return DomainEvent(
+        id=event_id(f"acme/{conversation}", step),
+        type=EventType.MESSAGE_TRIAGED,
+        source="/warmline/tenants/acme",
+        subject=conversation,
+        time=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+        data={"message": step, "filler": "x" * pad},
+    )
+
+
+def record_size(event: DomainEvent) -> int:
+    """Bytes of the event's key, value and headers on the wire."""
+    record = to_record(event)
+    headers = sum(len(k.encode()) + len(v) for k, v in record.headers)
+    return len(record.key) + len(record.value) + headers
+
+
+def read_all(kafka: str, topic: str, expect: int) -> list[DomainEvent]:
+    """Every event on `topic`: read until `expect` are in, then briefly for any extra copy."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka, auto_offset_reset="earliest")
+    found: list[DomainEvent] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(found) < expect and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                found += [from_record(r.key, list(r.headers), r.value) for r in records]
+        for records in consumer.poll(timeout_ms=500).values():
+            found += [from_record(r.key, list(r.headers), r.value) for r in records]
+    finally:
+        consumer.close()
+    return found
+
+
+def dead_letters_of(kafka: str, event_ids: set[str]) -> dict[str, list[ConsumerRecord]]:
+    """The dead letters of these events on the deployment's dead-letter topic, by event id."""
+    consumer = KafkaConsumer(
+        DEADLETTER_TOPIC,
+        bootstrap_servers=kafka,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1_048_576,
+        fetch_max_bytes=64 * 1_048_576,
+    )
+    found: dict[str, list[ConsumerRecord]] = defaultdict(list)
+    try:
+        deadline = time.monotonic() + 30
+        while set(found) < event_ids and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    ce_id = dict(record.headers).get("ce_id", b"").decode()
+                    if ce_id in event_ids:
+                        found[ce_id].append(record)
+    finally:
+        consumer.close()
+    return found
+
+
+def test_an_event_too_large_for_the_topic_is_dead_lettered_and_the_rest_published(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"events-small-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics(
+            [
+                NewTopic(
+                    topic,
+                    num_partitions=1,
+                    replication_factor=1,
+                    topic_configs={"max.message.bytes": str(SMALL_TOPIC_BYTES)},
+                )
+            ]
+        )
+    finally:
+        admin.close()
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    before, huge, after = (
+        padded(conversation, "1", 10),
+        padded(conversation, "2", 2 * SMALL_TOPIC_BYTES),
+        padded(conversation, "3", 10),
+    )
+    later = padded(conversation, "4", 10)
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
+    try:
+        publisher.publish([before, huge, after])  # the oversize event does not fail the batch
+        publisher.publish([later])  # nor the producer: kafka-python's would fail from now on
+    finally:
+        publisher.close()
+
+    published = read_all(kafka_bootstrap, topic, expect=3)
+    assert [e.id for e in published] == [before.id, after.id, later.id], "lost or doubled"
+    letters = dead_letters_of(kafka_bootstrap, {huge.id})
+    assert len(letters[huge.id]) == 1
+    letter = letters[huge.id][0]
+    headers = dict(letter.headers)
+    reason = headers[REASON_HEADER].decode()
+    assert huge.type.value in reason
+    assert huge.id in reason
+    assert "max.message.bytes" in reason
+    assert f"is {record_size(huge):,} bytes" in reason
+    assert headers["dlq.topic"] == topic.encode()
+    assert from_record(letter.key, list(letter.headers), letter.value) == huge
+
+
+def test_an_event_over_the_producer_limit_is_dead_lettered_and_the_rest_published_once(
+    kafka_bootstrap: str,
+) -> None:
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    conversation = f"conv-{uuid.uuid4().hex[:8]}"
+    before, huge, after = (
+        padded(conversation, "1", 10),
+        padded(conversation, "2", 1_100_000),  # over the producer's max_request_size
+        padded(conversation, "3", 10),
+    )
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
+    try:
+        publisher.publish([before, huge, after])
+    finally:
+        publisher.close()
+
+    published = read_all(kafka_bootstrap, topic, expect=2)
+    assert [e.id for e in published] == [before.id, after.id], "lost or doubled"
+    letters = dead_letters_of(kafka_bootstrap, {huge.id})
+    assert len(letters[huge.id]) == 1
+    reason = dict(letters[huge.id][0].headers)[REASON_HEADER].decode()
+    assert huge.type.value in reason
+    assert huge.id in reason
+    assert f"is {record_size(huge):,} bytes" in reason
+    assert "max_request_size of 1,048,576 bytes" in reason

@@ -92,6 +92,16 @@ letter whole ([bridge.md](bridge.md)).
 idempotence the broker drops a batch it already has, so they never double an event. Past that the
 activity attempt fails and Temporal retries it with the same event ids.
 
+An event Kafka refuses for its size (over the producer's 1 MiB `max_request_size`, or the
+topic's `max.message.bytes`) can never be published, so it is not retried: it goes to
+`{DEADLETTER_TOPIC}` with a `dlq.reason` naming its type, id and size and the limit it broke
+(`dlq.topic` is where it was meant to go, `dlq.partition` and `dlq.offset` are -1, `dlq.consumer`
+is `warmline-event-publisher`), the other events of its batch are published in order, and the
+activity succeeds; if the dead letter cannot be written, the attempt fails and Temporal retries
+it. kafka-python's idempotent producer fails every later send once the broker refused a record,
+so the publisher replaces it and sends the batch's unacknowledged events again, one at a time: one
+written just as the producer failed can arrive twice, and consumers drop the copy by id.
+
 **Consuming** is at least once: a consumer commits offsets only after handling a batch, so a crash
 redelivers. Consumers drop duplicates by event id (`warmline.events.dedupe.Deduper`, Redis keys
 with a seven-day TTL), which makes the effect exactly once. `from_record` decodes a record into a
