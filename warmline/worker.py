@@ -13,6 +13,7 @@ from activities.annotation import AnnotationActivities
 from activities.events import EventActivities
 from activities.handoff import HandoffActivities
 from activities.liveview import LiveViewActivities
+from activities.offers import OfferActivities
 from activities.retraining import RetrainingActivities
 from activities.routing import RosterActivities
 from activities.triage import TriageActivities
@@ -98,6 +99,12 @@ def build_worker(
         )
         view = LiveViewActivities(routing.live_view)
         handoff = HandoffActivities(routing.renderer, routing.profiles or RequestProfileSource())
+        # After showing an offer, the escalation reads again what the reserve read.
+        offers = OfferActivities(
+            client,
+            wellness=routing.wellness,
+            breaks_stop_offers=routing.roster.breaks_stop_offers,
+        )
         activities += [
             roster.reserve,
             roster.assign_to,
@@ -105,6 +112,7 @@ def build_worker(
             roster.occupy,
             roster.free,
             view.sync_live_view,
+            offers.recheck_offers,
             handoff.render_handoff,
         ]
     wellness = routing.wellness if routing is not None else None

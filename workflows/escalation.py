@@ -34,6 +34,7 @@ from workflows.scope import execution_scope
 with workflow.unsafe.imports_passed_through():
     from activities.events import EventActivities, EventBatch
     from activities.liveview import LiveViewActivities
+    from activities.offers import OfferActivities, RecheckCall
     from activities.routing import (
         AssignToCall,
         FreeCall,
@@ -114,6 +115,16 @@ LAST_VIEW_WRITTEN = "the-last-view-is-written-durably"
 retrying until Redis takes it. Before, the few quick attempts of the last change (an accept, a
 cancel) failing left the escalation waiting in the live view for good: no later change of its
 repaired it, and the supervisors' paged list kept showing a crisis already taken."""
+RECHECK_OFFERS = "recheck-an-offer-once-the-live-view-shows-it"
+"""Patch marker: once the live view shows an offer, the escalation reads its specialist's state
+again (`recheck_offers`) and withdraws the offer if they went on a break or unavailable meanwhile.
+Before, an offer the roster reserved just before a break (or `SetAvailability(false)`) and shown
+just after the break's withdrawal had read the live view was never withdrawn: it waited out
+`accept_within`, an SLA breach. The break's side writes its view, then reads the live view; this
+side writes the live view, then reads the state: whichever reads later sees the other's write."""
+RECHECK_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
+"""A few quick attempts, as for the live view: a recheck that fails is tried again at the
+escalation's next wake (`wait_retry`), so a slow Redis or roster never holds an accept up."""
 MAX_WAIT_RETRY = timedelta(minutes=2)
 """Longest wait between roster asks while nobody is free (the wait doubles from `wait_retry`)."""
 
@@ -167,6 +178,9 @@ class EscalationWorkflow:
         """The accept's roster `occupy` was sent (the cleanup frees its slot once it is done)."""
         self._view_behind = False
         """The last live-view write failed: the view in Redis is older than this escalation."""
+        self._unchecked: list[str] = []
+        """Offers the live view shows, or may show, whose specialist's break and availability
+        were not read since (`RECHECK_OFFERS`); empty in histories from before it."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -251,11 +265,7 @@ class EscalationWorkflow:
         offering them work, so the search moves on at once instead of when the offer expires.
         Unlike a decline it does not keep them from this conversation once they are back.
         """
-        offer = self._offers[request.offer_id]
-        self._close(offer, OfferStatus.WITHDRAWN)
-        self._withdrawals.append((offer, request.reason))
-        if self._owed_by is None or offer.expires_at < self._owed_by:
-            self._owed_by = offer.expires_at
+        self._withdraw(self._offers[request.offer_id], request.reason)
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
@@ -310,6 +320,7 @@ class EscalationWorkflow:
                 made, request.specialist_id, now, now + self._within(), request.supervisor_id
             )
             self._offers[made] = offer
+            self._to_recheck([made])
             self._assigned += 1
             self._nudged = True
             await self._announce(
@@ -446,6 +457,10 @@ class EscalationWorkflow:
                 return True
             await self._settle_declines()
             await self._settle_withdrawals()
+            if self._unchecked_open():
+                # A live-view write or a recheck failed: write the view again, then recheck.
+                await self._announce([])
+                await self._settle_withdrawals()
             now = workflow.now()
             if deadline is not None and now >= deadline:
                 await self._close_open(OfferStatus.EXPIRED, "deadline passed")
@@ -464,7 +479,9 @@ class EscalationWorkflow:
                     return True
                 open_offers = self._open()
                 searching = len([o for o in open_offers if o.assigned_by is None])
-                if made:
+                if made and not self._rechecking():
+                    # (Since `RECHECK_OFFERS`, `_make_offers` resets it before the recheck, which
+                    # may withdraw an offer just made and so owe its expiry.)
                     self._owed_by = None
                 if made or (open_offers and workflow.patched(OFFERED_IS_NOT_NOBODY)):
                     nobody_since = None
@@ -501,6 +518,8 @@ class EscalationWorkflow:
             moments.append(now + min(backoff, MAX_WAIT_RETRY))
         if nobody_since is not None and deadline is None:
             moments.append(self._given_up_at(nobody_since, within))
+        if self._unchecked_open():
+            moments.append(now + self._params.routing.wait_retry)
         return min(moments)
 
     def _given_up_at(self, nobody_since: datetime, within: timedelta) -> datetime:
@@ -566,6 +585,9 @@ class EscalationWorkflow:
             offer = self._new_offer(reservation.offer_id, reservation.specialist_id, now, expires)
             self._offers[offer.offer_id] = offer
             events.append(self._offer_created(offer))
+        if self._rechecking():
+            self._owed_by = None
+            self._to_recheck([r.offer_id for r in result.reservations])
         await self._announce(events)
         return len(result.reservations)
 
@@ -804,6 +826,74 @@ class EscalationWorkflow:
     def _open(self) -> list[Offer]:
         return [o for o in self._offers.values() if o.status is OfferStatus.OPEN]
 
+    def _withdraw(self, offer: Offer, reason: str) -> None:
+        """Take back an open offer whose specialist went on a break or unavailable; the loop
+        releases and announces it (`_settle_withdrawals`)."""
+        self._close(offer, OfferStatus.WITHDRAWN)
+        self._withdrawals.append((offer, reason))
+        if self._owed_by is None or offer.expires_at < self._owed_by:
+            self._owed_by = offer.expires_at
+
+    def _rechecking(self) -> bool:
+        """Whether this execution rechecks its offers once the live view shows them."""
+        return workflow.patched(RECHECK_OFFERS)
+
+    def _to_recheck(self, offers: list[str]) -> None:
+        if self._rechecking():
+            self._unchecked += offers
+
+    def _unchecked_open(self) -> list[Offer]:
+        """The open offers still to recheck, while the escalation waits for an accept."""
+        if not self._unchecked:
+            return []
+        if self._accepted is not None or self._status is not EscalationStatus.WAITING:
+            self._unchecked = []
+            return []
+        unchecked = [o for o in self._open() if o.offer_id in self._unchecked]
+        if not unchecked:
+            self._unchecked = []
+        return unchecked
+
+    async def _recheck(self, shown: list[str], *, written: bool) -> None:
+        """Read again whether the specialists of `shown`, offers in the view just written to the
+        live view, went on a break or unavailable since the roster reserved them, and withdraw
+        those offers.
+
+        Runs after every live-view write whose view holds such offers, so the read always follows
+        the write that showed them: a break's withdrawal (or `SetAvailability(false)`'s) that read
+        the live view before it is seen here. The offers count as checked only when that write
+        went through; a failed write or recheck is tried again at the loop's next wake.
+        """
+        checking = [o for o in self._unchecked_open() if o.offer_id in shown]
+        if not checking:
+            return
+        try:
+            result = await workflow.execute_activity_method(
+                OfferActivities.recheck_offers,
+                RecheckCall(roster_id=self._params.routing.roster_id, offers=checking),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=RECHECK_RETRY,
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            workflow.logger.warning("offers not rechecked (tried again shortly): %s", error)
+            return
+        if written:
+            checked = {o.offer_id for o in checking}
+            self._unchecked = [o for o in self._unchecked if o not in checked]
+        for withdrawal in result.withdraw:
+            offer = self._offers.get(withdrawal.offer_id)
+            # An accept, decline or withdrawal may have landed while the recheck ran.
+            if (
+                offer is None
+                or offer.status is not OfferStatus.OPEN
+                or self._accepted is not None
+                or self._status is not EscalationStatus.WAITING
+            ):
+                continue
+            self._withdraw(offer, withdrawal.reason)
+
     async def _carried_through(self, call: workflow.ActivityHandle[T]) -> T:
         """Await a roster call or an event publish, which must happen: since `CLEAN_UP_A_CANCEL`
         a cancel raises here while the call goes on, and `_clean_up` waits for it to finish."""
@@ -865,8 +955,12 @@ class EscalationWorkflow:
         )
 
     async def _announce(self, events: list[DomainEvent]) -> None:
-        """Publish the events and bring the live view up to date, side by side."""
+        """Publish the events and bring the live view up to date, side by side; then recheck the
+        offers this view shows whose specialist was not read again since (`_recheck`)."""
         self._version += 1
+        # Taken with the view: a supervisor's offer made while this write runs is not in it.
+        shown = list(self._unchecked)
+        written = False
         view = workflow.start_activity_method(
             LiveViewActivities.sync_live_view,
             self.view(),
@@ -891,6 +985,9 @@ class EscalationWorkflow:
             workflow.logger.warning("live view not updated (a later change repairs it): %s", error)
         else:
             self._view_behind = False
+            written = True
+        if shown:
+            await self._recheck(shown, written=written)
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
         params = self._params

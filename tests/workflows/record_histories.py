@@ -18,6 +18,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories tenants  # two tenants, one conversation id
     .venv/bin/python -m tests.workflows.record_histories withdrawn # an offer taken back
     .venv/bin/python -m tests.workflows.record_histories view-behind # Redis misses the last view
+    .venv/bin/python -m tests.workflows.record_histories rechecked # an offer shown too late
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -55,6 +56,9 @@ the next offer is open, since the escalation's roster calls and publishes go on 
 `routed-withdrawn-*` is a grief whose first offer is withdrawn (its specialist marked themselves
 unavailable) and whose next offer is accepted and completed. `routed-view-behind-*` is a grief
 whose accepted view Redis refuses (every quick attempt) until the escalation's final, durable write.
+`routed-rechecked-*` is a grief whose first offer reaches the live view only after its specialist
+marked themselves unavailable and the withdrawal read the live view: the escalation rechecks the
+offer once shown (`recheck_offers`), withdraws it itself, and the next offer is accepted.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -670,6 +674,55 @@ async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_i
     await complete_and_save(client, handle, escalation, offer.specialist_id, name)
 
 
+async def record_rechecked(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """The live view shows the first offer only after its specialist went unavailable and the
+    withdrawal found nothing to take back; the escalation's recheck withdraws it."""
+    import threading
+
+    from activities.offers import MARKED_UNAVAILABLE, withdraw_offers
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-rechecked"
+    apply = LiveView.apply
+    shown: list[Offer] = []
+    views: list[LiveView] = []
+    held, opened = threading.Event(), threading.Event()
+
+    def late(live_view: LiveView, view: EscalationView) -> bool:
+        offers = [o for o in view.offers if o.status is OfferStatus.OPEN]
+        if offers and not held.is_set():
+            shown.extend(offers)
+            views.append(live_view)
+            held.set()
+            opened.wait(30)
+        return apply(live_view, view)
+
+    setattr(LiveView, "apply", late)  # noqa: B010 - a method swapped for one recording
+    try:
+        handle, escalation = await open_conversation(
+            client, task_queue, policy, name, ROUTED["grief"]
+        )
+        assert await asyncio.to_thread(held.wait, 30)
+        [first] = shown
+        away = AvailabilityRequest(specialist_id=first.specialist_id, available=False)
+        await set_availability(client, roster_id, away)
+        # The withdrawal reads the worker's live view before it shows the offer: nothing to take.
+        assert not await withdraw_offers(client, views[0], first.specialist_id, MARKED_UNAVAILABLE)
+        opened.set()
+        while (second := await first_open_offer(escalation)).offer_id == first.offer_id:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    finally:
+        opened.set()
+        setattr(LiveView, "apply", apply)  # noqa: B010
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=second.offer_id, specialist_id=second.specialist_id),
+    )
+    await escalation.result()
+    await complete_and_save(client, handle, escalation, second.specialist_id, name)
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
@@ -681,6 +734,7 @@ ONE_RECORDING: dict[str, Recording] = {
     "tenants": record_tenants,
     "withdrawn": record_withdrawn,
     "view-behind": record_view_behind,
+    "rechecked": record_rechecked,
 }
 """The groups that are one recording on a roster of their own."""
 
@@ -688,7 +742,7 @@ ONE_RECORDING: dict[str, Recording] = {
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
-    `late-assigned`, `tenants`, `withdrawn` or `view-behind`."""
+    `late-assigned`, `tenants`, `withdrawn`, `view-behind` or `rechecked`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

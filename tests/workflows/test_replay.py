@@ -35,6 +35,7 @@ def test_histories_were_recorded() -> None:
     assert "routed-survey-crisis-conversation" in names
     assert "routed-tenants-roster" in names
     assert {"routed-withdrawn-escalation", "routed-withdrawn-conversation"} <= names
+    assert {"routed-rechecked-escalation", "routed-rechecked-conversation"} <= names
 
 
 @pytest.mark.parametrize(
