@@ -4,7 +4,8 @@ Temporal is the source of truth; this view is a fast copy for specialist clients
 (a FLUSHALL, a restart without persistence, a failover) and rebuilt from Temporal with `rebuild`.
 The escalation workflow applies its whole `EscalationView` after every change, so each apply
 replaces everything the view knows about that escalation in one Lua script. An escalation whose
-last apply failed is removed by `reconcile` (part of every `rebuild`) once its workflow has ended.
+last apply failed is removed by `reconcile` (part of every `rebuild`) once its workflow has ended,
+and so is a claim on a conversation whose workflow has ended.
 
 Keys, under the prefix `P` (ids are escaped: `%` becomes `%25` and `:` becomes `%3A`):
 
@@ -20,6 +21,8 @@ Keys, under the prefix `P` (ids are escaped: `%` becomes `%25` and `:` becomes `
   `<entered_queue_at in µs, 20 digits>|<escalation>` (equal scores sort by member).
 - `P:tenant:<tenant>:queues` (set): the tenant's queues with someone waiting.
 - `P:claim:<tenant>:<conversation>`: the specialist holding the claim (no TTL).
+- `P:claim-check:<tenant>:<conversation>`: the holder a reconcile saw before it asked Temporal
+  whether the conversation still runs; every `claim` deletes it (TTL `CLAIM_CHECK_TTL`).
 - `P:built`: present once a rebuild finished; a FLUSHALL removes it.
 
 The apply script computes no key from ids itself: Python builds every key, and the script keeps the
@@ -44,6 +47,7 @@ from redis.client import PubSub
 from redis.retry import Retry
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
@@ -51,6 +55,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.conversation import ConversationView
+from warmline.conversation import workflow_id as conversation_workflow_id
 from warmline.escalation import EscalationStatus, EscalationView, Offer, OfferStatus
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,8 @@ SOCKET_TIMEOUT_S: Final = 2.0
 QUERY_TIMEOUT: Final = timedelta(seconds=10)
 """How long a rebuild waits for one workflow's answer before it skips that workflow."""
 REBUILD_CONCURRENCY: Final = 8
+CLAIM_CHECK_TTL: Final = timedelta(minutes=5)
+"""How long a reconcile's check of a claim stays valid: far longer than one `describe`."""
 UNANSWERED: Final = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
 """How a query that ran out of time fails (CANCELLED is what the SDK's `rpc_timeout` gives)."""
 
@@ -182,9 +189,30 @@ return 1
 """
 )
 
+# KEYS: 1 claim, 2 its check. Any claim, won or already held, voids a reconcile's check: the
+# conversation may have started again since that reconcile asked Temporal.
 _CLAIM: Final = """
+redis.call('DEL', KEYS[2])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return ARGV[1] end
 return redis.call('GET', KEYS[1])
+"""
+
+# Before a reconcile asks Temporal whether a claim's conversation still runs: note the holder.
+# KEYS: 1 claim, 2 its check. ARGV: 1 the check's TTL (s). Returns the holder, or nil.
+_CHECK_CLAIM: Final = """
+local holder = redis.call('GET', KEYS[1])
+if holder then redis.call('SET', KEYS[2], holder, 'EX', ARGV[1]) end
+return holder
+"""
+
+# The conversation has ended: drop the claim only if nobody claimed it since the check (the claim
+# script deleted the check) and the holder is still the one checked.
+# KEYS: 1 claim, 2 its check. ARGV: 1 the holder checked.
+_END_CLAIM: Final = """
+local checked = redis.call('GET', KEYS[2])
+redis.call('DEL', KEYS[2])
+if checked ~= ARGV[1] or redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 """
 
 _RELEASE: Final = """
@@ -231,6 +259,8 @@ class Rebuilt:
     """Escalations whose workflow no longer runs (in scope), removed from the view."""
     skipped: tuple[str, ...] = ()
     """Workflows that did not answer their query in time or failed it; left as they were."""
+    released: tuple[str, ...] = ()
+    """Conversation workflows that no longer run whose claim was released."""
 
 
 def parse_conversation_workflow_id(workflow_id: str) -> tuple[str, str] | None:
@@ -252,6 +282,8 @@ class LiveView:
         self._bury = client.register_script(_BURY)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._check_claim = client.register_script(_CHECK_CLAIM)
+        self._end_claim = client.register_script(_END_CLAIM)
 
     @classmethod
     def connect(cls, url: str, *, prefix: str = "warmline") -> LiveView:
@@ -293,6 +325,11 @@ class LiveView:
 
     def _claim_key(self, tenant_id: str, conversation_id: str) -> str:
         return self._key("claim", _part(tenant_id), _part(conversation_id))
+
+    def _claim_keys(self, tenant_id: str, conversation_id: str) -> list[str]:
+        """The claim and its reconcile check."""
+        ids = (_part(tenant_id), _part(conversation_id))
+        return [self._key("claim", *ids), self._key("claim-check", *ids)]
 
     def _built_key(self) -> str:
         return self._key("built")
@@ -374,7 +411,7 @@ class LiveView:
     def claim(self, tenant_id: str, conversation_id: str, specialist_id: str) -> str:
         """Claim the conversation for `specialist_id`; returns whoever holds the claim now."""
         holder = self._claim(
-            keys=[self._claim_key(tenant_id, conversation_id)], args=[specialist_id]
+            keys=self._claim_keys(tenant_id, conversation_id), args=[specialist_id]
         )
         return _text(holder)
 
@@ -422,7 +459,8 @@ class LiveView:
         query_timeout: timedelta = QUERY_TIMEOUT,
     ) -> Rebuilt:
         """Apply every running escalation's view, remove the escalations that no longer run
-        (`reconcile`) and restore the claims of owned conversations; then set the built marker.
+        (`reconcile`), restore the claims of owned conversations and release those of conversations
+        that no longer run; then set the built marker.
 
         With `task_queue`, only the workflows of that task queue (one deployment) are read, and an
         escalation of the view that runs on another task queue is removed as not this deployment's.
@@ -465,23 +503,81 @@ class LiveView:
             (c.id, c.run_id) async for c in client.list_workflows(CONVERSATIONS_QUERY + scope)
         ]
         await asyncio.gather(*(restore_claim(*c) for c in conversations))
+        released = await self._release_ended_claims(client, {c for c, _ in conversations})
         await asyncio.to_thread(self._client.set, self._built_key(), datetime.now(UTC).isoformat())
-        return Rebuilt(applied=sum(applied), removed=removed, skipped=tuple(sorted(skipped)))
+        return Rebuilt(
+            applied=sum(applied),
+            removed=removed,
+            skipped=tuple(sorted(skipped)),
+            released=released,
+        )
 
     async def reconcile(self, client: Client, *, task_queue: str | None = None) -> tuple[str, ...]:
         """Remove from the view every escalation whose workflow no longer runs; returns their ids.
+        Release every claim whose conversation's workflow no longer runs too (logged).
 
         An escalation's last apply (accepted, cancelled) can fail for good (Redis unreachable for
         longer than the activity's few attempts): nothing else would then take it out of its
         queue or close its offers. Each such escalation gets what its final view would have done
         (see `_BURY`). With `task_queue`, one running on another task queue is removed too.
-        Escalations are only read, not queried, so this is cheap enough to run at every worker
-        start; the built marker is left as it is.
+        Likewise a conversation can end without freeing its owner's slot (terminated, timed out,
+        or freed by a history from before the free named the tenant): its claim would refuse
+        everyone else's accept when the customer writes again. Workflows are only read, not
+        queried, so this is cheap enough to run at every worker start; the built marker is left
+        as it is.
         """
         running = {
             e.id async for e in client.list_workflows(ESCALATIONS_QUERY + _scope(task_queue))
         }
-        return await self._bury_ended(client, running, task_queue)
+        removed = await self._bury_ended(client, running, task_queue)
+        await self._release_ended_claims(client, set())
+        return removed
+
+    async def _release_ended_claims(self, client: Client, running: set[str]) -> tuple[str, ...]:
+        """Release the claims on conversations whose workflow, asked by id, no longer runs (those
+        in `running`, workflow ids listed as running, are not asked); returns their workflow ids.
+
+        A claim on a running conversation stays whoever holds it, whatever task queue it runs
+        on: an accept claims before its escalation's `accept` update, so a claim can precede its
+        owner. The holder is noted before Temporal is asked and the claim dropped only if nobody
+        claimed it since (`_CHECK_CLAIM`, `_END_CLAIM`): the customer may have written again, and
+        the new run's specialist accepted, meanwhile.
+        """
+        gate = asyncio.Semaphore(REBUILD_CONCURRENCY)
+
+        async def release_if_ended(tenant_id: str, conversation_id: str) -> str | None:
+            workflow_id = conversation_workflow_id(tenant_id, conversation_id)
+            keys = self._claim_keys(tenant_id, conversation_id)
+            async with gate:
+                holder = await asyncio.to_thread(
+                    self._check_claim, keys=keys, args=[int(CLAIM_CHECK_TTL.total_seconds())]
+                )
+                if holder is None:
+                    return None
+                why = await _has_ended(client, workflow_id)
+                if why is None:
+                    # Still running: leave the check to expire; the next claim deletes it anyway.
+                    return None
+                ended = await asyncio.to_thread(self._end_claim, keys=keys, args=[_text(holder)])
+            if not ended:
+                return None
+            log.warning("live view: released %s's claim on %s: %s", _text(holder), workflow_id, why)
+            return workflow_id
+
+        claims = await asyncio.to_thread(self._claims_held)
+        candidates = sorted(c for c in claims if conversation_workflow_id(*c) not in running)
+        released = await asyncio.gather(*(release_if_ended(*c) for c in candidates))
+        return tuple(w for w in released if w is not None)
+
+    def _claims_held(self) -> set[tuple[str, str]]:
+        """(tenant id, conversation id) of every claim the view holds."""
+        start = f"{self._key('claim')}:"
+        found: set[tuple[str, str]] = set()
+        for key in self._client.scan_iter(match=f"{_glob(start)}*", count=500):
+            tenant, _, conversation = _text(key).removeprefix(start).partition(":")
+            if tenant and conversation and ":" not in conversation:
+                found.add((_unescape(tenant), _unescape(conversation)))
+        return found
 
     async def _bury_ended(
         self, client: Client, running: set[str], task_queue: str | None
@@ -588,19 +684,42 @@ async def _answer(
 async def _not_running(client: Client, workflow_id: str, task_queue: str | None) -> str | None:
     """Why the workflow's latest run is not one of this deployment's running workflows; None if
     it is running (on `task_queue`, if given)."""
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        description = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-    except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND:
-            return "its workflow is gone (ended longer ago than the namespace keeps histories)"
-        raise
+    description = await _describe(client, workflow_id)
+    if description is None:
+        return _GONE
     status = description.status
     if status is not WorkflowExecutionStatus.RUNNING:
-        ended = status.name.lower() if status is not None else "ended"
-        return f"its workflow has {ended}, and its last view never reached the live view"
+        return f"{_ended(status)}, and its last view never reached the live view"
     if task_queue is not None and description.task_queue != task_queue:
         return f"it runs on task queue {description.task_queue!r}, another deployment's"
+    return None
+
+
+_GONE: Final = "its workflow is gone (ended longer ago than the namespace keeps histories)"
+
+
+async def _describe(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
+    """The workflow's latest run, or None if Temporal no longer knows the workflow."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.describe(rpc_timeout=QUERY_TIMEOUT)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def _ended(status: WorkflowExecutionStatus | None) -> str:
+    return f"its workflow has {status.name.lower() if status is not None else 'ended'}"
+
+
+async def _has_ended(client: Client, workflow_id: str) -> str | None:
+    """Why the workflow's latest run no longer runs; None while it runs (on any task queue)."""
+    description = await _describe(client, workflow_id)
+    if description is None:
+        return _GONE
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return _ended(description.status)
     return None
 
 

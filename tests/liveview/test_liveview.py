@@ -613,6 +613,82 @@ async def test_a_worker_start_removes_ended_escalations_from_a_built_view(
     raw.close()
 
 
+async def test_a_worker_start_releases_claims_of_ended_conversations(
+    namespace_client: Client, stand_ins: str, redis_url: str, prefix: str
+) -> None:
+    """A conversation that ended without freeing its owner (terminated, timed out) kept the
+    claim: when the customer wrote again, every other specialist's `Accept` was refused as
+    "already accepted by another specialist". A worker start, and a rebuild, release it."""
+    live = LiveView.connect(redis_url, prefix=prefix)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+    raw.set(f"{prefix}:built", "2025-01-01T00:00:00+00:00")
+    for conversation, owner in (("c-live", "fay"), ("c-ended", "dana"), ("c-idle", None)):
+        await namespace_client.start_workflow(
+            "ConversationWorkflow",
+            conversation_view(owner),
+            id=conversation_workflow_id(TENANT, conversation),
+            task_queue=stand_ins,
+        )
+    ended = namespace_client.get_workflow_handle(conversation_workflow_id(TENANT, "c-ended"))
+    await ended.terminate()
+    # Claims of live conversations stay, owned or not (an accept claims before it accepts).
+    stale = {"c-ended": "dana", "c-gone": "dana", "c:odd%id": "eli"}
+    for conversation, holder in {**stale, "c-live": "fay", "c-idle": "gil"}.items():
+        assert live.claim(TENANT, conversation, holder) == holder
+
+    await serve.refresh_live_view(live, namespace_client, stand_ins)
+
+    for conversation in stale:
+        assert live.claim_holder(TENANT, conversation) is None, conversation
+    assert live.claim_holder(TENANT, "c-live") == "fay"
+    assert live.claim_holder(TENANT, "c-idle") == "gil"
+    assert live.claim(TENANT, "c-ended", "eli") == "eli", "the next accept is not refused"
+    assert raw.get(f"{prefix}:built") == "2025-01-01T00:00:00+00:00"
+
+    # A rebuild of a lost view releases them too, and says which.
+    assert live.claim(TENANT, "c-gone", "dana") == "dana"
+    raw.delete(f"{prefix}:built")
+    rebuilt = await live.rebuild(namespace_client, task_queue=stand_ins)
+    assert rebuilt.released == tuple(
+        sorted(conversation_workflow_id(TENANT, c) for c in ("c-ended", "c-gone"))
+    )
+    assert live.claim_holder(TENANT, "c-live") == "fay"
+    assert live.claim_holder(TENANT, "c-idle") == "gil"
+    for conversation in ("c-live", "c-idle"):
+        handle = namespace_client.get_workflow_handle(
+            conversation_workflow_id(TENANT, conversation)
+        )
+        await handle.signal("finish")
+    live.close()
+    raw.close()
+
+
+def test_releasing_an_ended_claim_spares_one_taken_meanwhile(
+    live: LiveView, client: redis.Redis, prefix: str
+) -> None:
+    """Between noting a claim's holder and dropping it, a reconcile asks Temporal: the customer
+    may write again meanwhile and a specialist accept the new run, even the same one."""
+    keys = live._claim_keys(TENANT, "c-1")
+    ttl = 60
+
+    assert live.claim(TENANT, "c-1", "dana") == "dana"
+    assert live._check_claim(keys=keys, args=[ttl]) == "dana"
+    assert live.claim(TENANT, "c-1", "dana") == "dana"  # the new run's accept, same specialist
+    assert not live._end_claim(keys=keys, args=["dana"])
+    assert live.claim_holder(TENANT, "c-1") == "dana"
+
+    assert live._check_claim(keys=keys, args=[ttl]) == "dana"
+    assert live.release_claim(TENANT, "c-1", "dana")
+    assert live.claim(TENANT, "c-1", "eli") == "eli"  # released and taken by another
+    assert not live._end_claim(keys=keys, args=["dana"])
+    assert live.claim_holder(TENANT, "c-1") == "eli"
+
+    assert live._check_claim(keys=keys, args=[ttl]) == "eli"
+    assert live._end_claim(keys=keys, args=["eli"])
+    assert live.claim_holder(TENANT, "c-1") is None
+    assert set(client.scan_iter(f"{prefix}:*")) == set(), "no check is left behind"
+
+
 # --- the real workflows, through warmline's worker ----------------------------------------------
 
 PEER_SUPPORT = Path(__file__).resolve().parents[2] / "examples" / "peer-support" / "warmline.yaml"
