@@ -3,37 +3,11 @@ rather than retried for ever, and records kafka-python cannot write as they came
 
 from __future__ import annotations
 
-import uuid
-
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from connectors.sdk.testkit import read_dead_letters
+from tests.events.topics import small_topic
 from warmline.events.deadletter import TRUNCATED_BYTES, DeadLetters, Origin
-
-SMALL_TOPIC_BYTES = 4096
-"""The dead-letter topic's `max.message.bytes` here: records of up to this size reach the
-consumer, and the `dlq.*` headers then push a dead letter of one past it."""
-
-
-def small_topic(kafka: str) -> str:
-    topic = f"deadletters-small-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka)
-    try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    topic,
-                    num_partitions=1,
-                    replication_factor=1,
-                    topic_configs={"max.message.bytes": str(SMALL_TOPIC_BYTES)},
-                )
-            ]
-        )
-    finally:
-        admin.close()
-    return topic
 
 
 def origin(offset: int, *, value: bytes, headers: list[tuple[str, bytes]]) -> Origin:
@@ -43,7 +17,7 @@ def origin(offset: int, *, value: bytes, headers: list[tuple[str, bytes]]) -> Or
 
 
 def test_a_dead_letter_too_large_for_the_topic_is_kept_cut_short(kafka_bootstrap: str) -> None:
-    topic = small_topic(kafka_bootstrap)
+    topic = small_topic(kafka_bootstrap, "deadletters-small")
     ce = [("ce_id", b"e-1"), ("ce_type", b"io.warmline.inbound.message.received.v1")]
     # Fits a topic of the same limit as sent; not with the dlq.* headers added.
     near_the_limit = origin(1, value=b"x" * 3950, headers=ce)

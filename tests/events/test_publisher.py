@@ -8,11 +8,11 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaAdminClient, KafkaConsumer
-from kafka.admin import NewTopic
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.conftest import QUICK_GROUP
+from tests.events.topics import SMALL_TOPIC_BYTES, small_topic
 from warmline.events import (
     DomainEvent,
     EventPublisher,
@@ -113,10 +113,6 @@ def test_wellness_events_go_to_their_own_topic(kafka_bootstrap: str) -> None:
         assert found[0].subject == expected.subject
 
 
-SMALL_TOPIC_BYTES = 4096
-"""`max.message.bytes` of the topic the broker refuses a larger event on."""
-
-
 def padded(conversation: str, step: str, pad: int) -> DomainEvent:
     """An event with `pad` bytes of filler in its data, under an id of its own."""
     return DomainEvent(
@@ -178,21 +174,7 @@ def dead_letters_of(kafka: str, event_ids: set[str]) -> dict[str, list[ConsumerR
 def test_an_event_too_large_for_the_topic_is_dead_lettered_and_the_rest_published(
     kafka_bootstrap: str,
 ) -> None:
-    topic = f"events-small-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    topic,
-                    num_partitions=1,
-                    replication_factor=1,
-                    topic_configs={"max.message.bytes": str(SMALL_TOPIC_BYTES)},
-                )
-            ]
-        )
-    finally:
-        admin.close()
+    topic = small_topic(kafka_bootstrap, "events-small")
     conversation = f"conv-{uuid.uuid4().hex[:8]}"
     before, huge, after = (
         padded(conversation, "1", 10),

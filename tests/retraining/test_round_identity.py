@@ -44,7 +44,7 @@ async def test_a_workflow_started_again_trains_its_own_candidate_and_sends_new_e
     first = await retraining.run_round(worker.client, settings, task_queue=worker.task_queue)
     assert first.outcome == "promoted", first.reason
     assert first.candidate_version == "v2"
-    first_events = worker.events.read(subject, until=EventType.MODEL_PROMOTED)
+    first_events = await worker.events.wait_for(subject, until=EventType.MODEL_PROMOTED)
 
     # The operator ends the workflow; the next notice starts another under the same id.
     handle = workflow_env.client.get_workflow_handle(
@@ -63,7 +63,7 @@ async def test_a_workflow_started_again_trains_its_own_candidate_and_sends_new_e
     assert registry.versions(settings.registry / settings.taxonomy) == ["v1", "v2", "v3"]
     until = EventType.MODEL_PROMOTED if second.outcome == "promoted" else EventType.MODEL_REJECTED
     count = 2 if until == EventType.MODEL_PROMOTED else 1
-    events = worker.events.read(subject, until=until, count=count)
+    events = await worker.events.wait_for(subject, until=until, count=count)
     assert len(events) == 2
     assert events[0].id == first_events[0].id
     assert events[1].id != events[0].id

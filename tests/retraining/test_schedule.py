@@ -73,7 +73,7 @@ async def test_the_schedule_runs_a_round(
     assert decision is not None
     assert decision.outcome == "promoted", decision.reason
     assert status.trained_through == 300
-    events = dev_worker.events.read(
+    events = await dev_worker.events.wait_for(
         f"{settings.deployment}/{settings.taxonomy}", until=EventType.MODEL_PROMOTED
     )
     assert [e.type for e in events] == [EventType.MODEL_PROMOTED]

@@ -159,7 +159,7 @@ async def test_shadow_mode_keeps_a_passing_candidate_in_shadow_then_promotes_it(
     assert decision.shadow.messages == len(MESSAGES)
     assert promotion.shadow_version(settings.registry, settings.taxonomy) is None
     assert provider.triage(_requests()[0]).model_version != before
-    events = worker.events.read(
+    events = await worker.events.wait_for(
         f"{settings.deployment}/{settings.taxonomy}", until=EventType.MODEL_PROMOTED
     )
     data = parse_data(EventType.MODEL_PROMOTED, events[-1].data)

@@ -125,7 +125,7 @@ async def test_a_rollback_during_shadow_rejects_the_candidate_with_the_reason(
     assert decision.shadow is not None
     assert registry.current(settings.registry / settings.taxonomy) == "v1"
     assert promotion.shadow_version(settings.registry, settings.taxonomy) is None
-    events = worker.events.read(
+    events = await worker.events.wait_for(
         f"{settings.deployment}/{settings.taxonomy}", until=EventType.MODEL_REJECTED
     )
     assert [e.type for e in events] == [EventType.MODEL_REJECTED]

@@ -71,7 +71,7 @@ async def test_enough_gold_labels_train_and_promote_a_better_candidate_once(
     assert decision.gold.trained + decision.gold.held_out == 300
     assert registry.current(settings.registry / settings.taxonomy) == "v2"
 
-    events = worker.events.read(_subject(deployment), until=EventType.MODEL_PROMOTED)
+    events = await worker.events.wait_for(_subject(deployment), until=EventType.MODEL_PROMOTED)
     promoted = [e for e in events if e.type == EventType.MODEL_PROMOTED]
     assert len(promoted) == 1
     data = parse_data(EventType.MODEL_PROMOTED, promoted[0].data)
@@ -131,7 +131,7 @@ async def test_better_macro_f1_with_lower_crisis_recall_is_rejected(
     assert "crisis recall drops" in decision.reason
     assert registry.current(settings.registry / settings.taxonomy) == "v1"
 
-    events = worker.events.read(_subject(deployment), until=EventType.MODEL_REJECTED)
+    events = await worker.events.wait_for(_subject(deployment), until=EventType.MODEL_REJECTED)
     data = parse_data(EventType.MODEL_REJECTED, events[-1].data)
     assert isinstance(data, ModelRejected)
     assert data.version == "v2"
@@ -152,7 +152,7 @@ async def test_a_worse_candidate_is_rejected(
     assert decision.macro_f1_after < decision.macro_f1_before
     assert "below the promotion margin" in decision.reason
     assert registry.current(settings.registry / settings.taxonomy) == "v1"
-    events = worker.events.read(_subject(deployment), until=EventType.MODEL_REJECTED)
+    events = await worker.events.wait_for(_subject(deployment), until=EventType.MODEL_REJECTED)
     assert [e.type for e in events] == [EventType.MODEL_REJECTED]
 
 
