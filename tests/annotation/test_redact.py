@@ -47,7 +47,7 @@ def test_redact_card_numbers_with_separators(text: str, expected: str) -> None:
         "room 101",
         # Grouped like a card, but not one: the Luhn check fails.
         "ref 4532 0151 1283 0367",
-        "sort code 12-34-56",
+        "ref 12-34-56",
     ],
 )
 def test_redact_leaves_numbers_that_are_no_card(text: str) -> None:
@@ -81,6 +81,74 @@ def test_redact_bank_account_numbers(text: str, expected: str, count: int) -> No
 )
 def test_redact_leaves_codes_that_are_no_iban(text: str) -> None:
     assert Redactor().redact(text) == (text, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "count"),
+    [
+        ("my sort code is 12-34-56", "my sort code is {{SORT_CODE}}", 1),
+        ("sort code 123456", "sort code {{SORT_CODE}}", 1),
+        ("s/c 12 34 56", "s/c {{SORT_CODE}}", 1),
+        ("Sort-code: 12.34.56 thanks", "Sort-code: {{SORT_CODE}} thanks", 1),
+        ("account number 12345678", "account number {{ACCOUNT_NUMBER}}", 1),
+        ("acc no. 12345678", "acc no. {{ACCOUNT_NUMBER}}", 1),
+        ("my account number is 1234 5678 ok", "my account number is {{ACCOUNT_NUMBER}} ok", 1),
+        ("A/C: 87654321.", "A/C: {{ACCOUNT_NUMBER}}.", 1),
+        (
+            "sort code: 12-34-56 account number: 12345678",
+            "sort code: {{SORT_CODE}} account number: {{ACCOUNT_NUMBER}}",
+            2,
+        ),
+        # An account number straight after the sort code, with or without its own keyword.
+        ("sort code 12-34-56 12345678", "sort code {{SORT_CODE}} {{ACCOUNT_NUMBER}}", 2),
+        (
+            "sort code and account number are 12-34-56 and 12345678",
+            "sort code and account number are {{SORT_CODE}} and {{ACCOUNT_NUMBER}}",
+            2,
+        ),
+        ("acc 12345678 s/c 12 34 56", "acc {{ACCOUNT_NUMBER}} s/c {{SORT_CODE}}", 2),
+    ],
+)
+def test_redact_uk_sort_codes_and_account_numbers(text: str, expected: str, count: int) -> None:
+    assert Redactor().redact(text) == (expected, count)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The same digits with no sort-code or account keyword: dates, times, amounts, orders.
+        "see you on 12-03-24 at 10:30",
+        "order #123456, sent 12.03.24",
+        "I paid 12345678 pounds into my account",
+        "my account was charged 123456 yesterday",
+        "account 12345 and sort code 12-34",
+        # Too many digits for a sort code or an account number: not taken in part.
+        "sort code 12-34-567 and account number 12345678901",
+    ],
+)
+def test_redact_leaves_numbers_with_no_bank_keyword(text: str) -> None:
+    assert Redactor().redact(text) == (text, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("order 123456 arrived", "order 123456 arrived"),
+        ("the 2nd case 654321 bad", "the 2nd case 654321 bad"),
+        ("my NI number is AB 12 34 56 C", "my NI number is {{NATIONAL_INSURANCE_NUMBER}}"),
+        ("ni: ab123456c.", "ni: {{NATIONAL_INSURANCE_NUMBER}}."),
+    ],
+)
+def test_redact_national_insurance_numbers_as_whole_words(text: str, expected: str) -> None:
+    """scrubadub's pattern read the letters of the words around a six-digit number as a NINO:
+    "order 123456 arrived" became "ord{{NATIONAL_INSURANCE_NUMBER}}rrived"."""
+    assert Redactor().redact(text)[0] == expected
+
+
+def test_redact_phone_number_after_an_account_keyword_stays_a_phone_number() -> None:
+    """A phone number is longer than an account number: its own detector takes it."""
+    text = "account number 07911 123456"
+    assert Redactor().redact(text) == ("account number {{PHONE}}", 1)
 
 
 # --- 2. phone numbers of every configured tenant's region -------------------------------------
@@ -361,6 +429,8 @@ def activities(redactor: Redactor) -> AnnotationActivities:
         ("card 4532\u00a00151\u00a01283\u00a00366 ok", "card {{CREDIT_CARD}} ok"),
         ("see ｈｔｔｐｓ：／／ｅｘａｍｐｌｅ．ｃｏｍ／ｍｅ now", "see {{URL}} now"),
         ("call ０２０７ ９４６ ０９５８ now", "call {{PHONE}} now"),
+        ("my sort code is １２－３４－５６", "my sort code is {{SORT_CODE}}"),
+        ("ａｃｃ ｎｏ． １２３４５６７８ ok", "ａｃｃ ｎｏ． {{ACCOUNT_NUMBER}} ok"),
     ],
 )
 def test_redact_compatibility_forms(text: str, expected: str) -> None:

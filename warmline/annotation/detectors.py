@@ -1,5 +1,6 @@
 """The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names,
-card numbers written in groups, bank account numbers (IBANs) and e-mail addresses taken whole.
+card numbers written in groups, bank account numbers (IBANs, and UK sort codes and account numbers
+where a keyword names them) and e-mail addresses taken whole.
 
 Importing scrubadub imports nltk and with it scipy, seconds of start-up; this module is imported
 only when the first text is redacted, so a worker or a command that never redacts does not pay.
@@ -11,8 +12,10 @@ import re
 from collections.abc import Generator
 from functools import lru_cache
 from importlib import resources
+from typing import ClassVar
 
 from scrubadub.detectors import CreditCardDetector, Detector, EmailDetector
+from scrubadub.detectors.en_GB.national_insurance_number import NationalInsuranceNumberDetector
 from scrubadub.filth import CreditCardFilth, EmailFilth, Filth, NameFilth
 from stdnum import iban
 
@@ -201,6 +204,75 @@ def _iban_end(text: str, beg: int, end: int) -> int | None:
     return None
 
 
+# UK sort codes and account numbers carry no check digit a library can test: a sort code is six
+# digits, and an account number's modulus check (Pay.UK's) needs the bank's weight tables by sort
+# code, which python-stdnum does not ship (its `gb` package has no bank numbers). So a number is
+# taken only where a keyword says what it is ("sort code 12-34-56", "acc no. 12345678"): the same
+# digits in a date, a time, an amount or an order number are left alone.
+_ACCOUNT_WORD = (
+    r"(?:bank\s+)?(?:account|acct|acc|a/c)(?:\s*(?:number|num|nr|no|#)\b\.?|\s*(?:#|no\.))?"
+)
+_SORT_WORD = r"sort[\s-]?codes?|s/c"
+# What may stand between a keyword and its number: punctuation and "is"/"was"/"are".
+_JOIN = r"(?:[\s:#=,]|-(?!\d)|\b(?:is|was|are)\b|['’]s\b)*"
+_SORT_CODE_DIGITS = r"\d{2}(?P<sep>[ .-]?)\d{2}(?P=sep)\d{2}"
+# 6 to 10 digits, run together or with one space or dash between groups ("1234 5678").
+_ACCOUNT_DIGITS = r"\d(?:[ -]?\d){5,9}"
+_NUMBER_END = r"(?![\w-]|[ .-]\d)"
+_SORT_CODE = re.compile(
+    rf"(?<![\w/])(?:{_SORT_WORD})(?:\s*(?:and|&|/)\s*{_ACCOUNT_WORD})?{_JOIN}"
+    # A sort code's groups end it ("12 34 56 78" is none); a number after it in other groups may
+    # be the account number.
+    rf"(?<![\w-])(?P<sort>{_SORT_CODE_DIGITS})(?![\w-]|[.-]\d|(?P=sep)\d)"
+    # The account number said with it: "sort code 12-34-56 12345678", "…, acc 12345678".
+    rf"(?:[\s,;/&]*(?:\band\s+)?(?:{_ACCOUNT_WORD})?{_JOIN}"
+    rf"(?<![\w-])(?P<account>{_ACCOUNT_DIGITS}){_NUMBER_END})?",
+    re.IGNORECASE,
+)
+_ACCOUNT_NUMBER = re.compile(
+    rf"(?<![\w/])(?:{_ACCOUNT_WORD}){_JOIN}(?<![\w-])(?P<account>{_ACCOUNT_DIGITS}){_NUMBER_END}",
+    re.IGNORECASE,
+)
+
+
+class SortCodeFilth(Filth):  # type: ignore[misc]
+    type = "sort_code"
+
+
+class AccountNumberFilth(Filth):  # type: ignore[misc]
+    type = "account_number"
+
+
+class UkBankDetailsDetector(Detector):  # type: ignore[misc]
+    """UK sort codes ("12-34-56", "12 34 56", "123456") and account numbers (6 to 10 digits),
+    each only after a keyword that names it ("my sort code is", "s/c", "account number",
+    "acc no.", "a/c"), or an account number straight after a sort code; the keyword stays in the
+    text, the number is replaced."""
+
+    name = "uk_bank_details"
+    filth_cls = SortCodeFilth
+
+    def iter_filth(
+        self, text: str, document_name: str | None = None
+    ) -> Generator[Filth, None, None]:
+        spans: dict[tuple[int, int], type[Filth]] = {}
+        for match in _SORT_CODE.finditer(text):
+            spans[match.span("sort")] = SortCodeFilth
+            if match.group("account") is not None:
+                spans[match.span("account")] = AccountNumberFilth
+        for match in _ACCOUNT_NUMBER.finditer(text):
+            spans.setdefault(match.span("account"), AccountNumberFilth)
+        for (beg, end), filth_cls in sorted(spans.items()):
+            yield filth_cls(
+                beg=beg,
+                end=end,
+                text=text[beg:end],
+                detector_name=self.name,
+                document_name=document_name,
+                locale=self.locale,
+            )
+
+
 # An address with its `@`: what scrubadub's pattern takes, less its "john at gmail dot com" form.
 _ADDRESS = re.compile(
     r"(?<![\w.+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
@@ -211,6 +283,22 @@ _ADDRESS = re.compile(
 
 # The end of an address spelt out ("john at gmail dot com"): a top-level domain of letters.
 _SPELT_OUT_END = re.compile(r"(?:\.|\sdot\s)[a-z]{2,}$", re.IGNORECASE)
+
+
+class WholeWordNinoDetector(NationalInsuranceNumberDetector):  # type: ignore[misc]
+    """scrubadub's GB National Insurance number detector, matching whole words only.
+
+    Its pattern (two letters, six digits, a letter A-D, any case, spaces allowed) has no word
+    boundaries, so it read the end and start of the words around a six-digit number as a NINO:
+    "order 123456 arrived" became "ord{{NATIONAL_INSURANCE_NUMBER}}rrived"."""
+
+    name = "national_insurance_number"
+    region_regex: ClassVar[dict[str, re.Pattern[str]]] = {
+        "GB": re.compile(
+            r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?:\s*\d\s*){6}[A-D]\b",
+            re.IGNORECASE,
+        ),
+    }
 
 
 class WholeEmailDetector(EmailDetector):  # type: ignore[misc]

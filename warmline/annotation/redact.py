@@ -3,11 +3,12 @@
 scrubadub does the work with its detectors for e-mail addresses, phone numbers (Google's
 `phonenumbers`), URLs, credentials, postcodes, national insurance, social security and tax
 numbers, card and licence numbers, extended where they missed (see `warmline.annotation.detectors`):
-card numbers written in groups ("4532 0151 1283 0366") are found and Luhn-checked, and an e-mail
-address written with `@` is taken whole. Phone numbers and the other regional formats are looked
-for in every region the redactor is given (`redactor_for` gives it the configured tenants'), as
-a number is only recognised in the format of its region: "(212) 736-5000" is a phone number in
-the US, not in Great Britain.
+card numbers written in groups ("4532 0151 1283 0366") are found and Luhn-checked, IBANs are
+checked by python-stdnum, UK sort codes and account numbers are taken where a keyword names them
+("sort code 12-34-56", "acc no. 12345678"), and an e-mail address written with `@` is taken
+whole. Phone numbers and the other regional formats are looked for in every region the redactor
+is given (`redactor_for` gives it the configured tenants'), as a number is only recognised in the
+format of its region: "(212) 736-5000" is a phone number in the US, not in Great Britain.
 
 Names need a model scrubadub does not ship offline (spaCy or TextBlob corpora), so a detector
 plugged into scrubadub looks capitalised words up in the US census first-name lists the `names`
@@ -54,6 +55,8 @@ number or an address, and the placeholder's own letters and braces are not read 
 
 _REPLACED_DETECTORS = frozenset({"email"})
 """scrubadub's detectors that warmline's own subclass replaces (`WholeEmailDetector`)."""
+_WHOLE_WORD_NINO = "national_insurance_number"
+"""scrubadub's detector read by warmline's whole-word subclass instead (`WholeWordNinoDetector`)."""
 
 SENTENCE_WORDS = frozenset({"an", "in", "my", "ok", "see", "so"})
 """Census first names that are English words opening many sentences ("My card ...", "So I ...",
@@ -280,6 +283,7 @@ class Redactor:
             CardNumberDetector,
             FirstNameDetector,
             IbanDetector,
+            UkBankDetailsDetector,
             WholeEmailDetector,
         )
 
@@ -294,6 +298,7 @@ class Redactor:
             WholeEmailDetector(locale=self._locale),
             CardNumberDetector(locale=self._locale),
             IbanDetector(locale=self._locale),
+            UkBankDetailsDetector(locale=self._locale),
             FirstNameDetector(locale=self._locale),
             *self._extra,
         ]
@@ -344,10 +349,13 @@ class Redactor:
         from scrubadub.detectors.catalogue import detector_catalogue
 
         chosen: dict[str, Detector] = {}
+        from warmline.annotation.detectors import WholeWordNinoDetector
+
         for locale in self._locales:
-            for name, detector_cls in detector_catalogue.get_all().items():
-                if not detector_cls.autoload or name in _REPLACED_DETECTORS:
+            for name, catalogued in detector_catalogue.get_all().items():
+                if not catalogued.autoload or name in _REPLACED_DETECTORS:
                     continue
+                detector_cls = WholeWordNinoDetector if name == _WHOLE_WORD_NINO else catalogued
                 supported = getattr(detector_cls, "supported_locale", None)
                 if supported is None:
                     if name not in chosen:
