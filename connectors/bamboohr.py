@@ -93,7 +93,6 @@ DEFAULT_BASE_URL = "https://api.bamboohr.com"
 ERROR_HEADER = "X-BambooHR-Error-Message"
 """Where BambooHR explains a refusal; its error bodies are often empty."""
 _PUBLISHED_MEMORY = 50_000
-_IN_DOUBT_MEMORY = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Periods start at multiples of `report_period` since this: `1h` on the hour, `1d` at midnight."""
 _REPORT_RETRY = timedelta(minutes=1)
@@ -243,9 +242,6 @@ class BambooHRConnector(Connector):
         """The start of the earliest period still taking figures; `report_exposure` moves it."""
         self._published: dict[str, None] = {}
         """Ids of shift events this process published, oldest first."""
-        self._in_doubt: dict[str, None] = {}
-        """`customWarmlineEventId`s of rows whose POST failed without a refusal: BambooHR may
-        have stored them. Oldest first."""
 
     @property
     def min_group_size(self) -> int:
@@ -458,7 +454,9 @@ class BambooHRConnector(Connector):
         lost) stored it after all: then it is among the employee's rows already."""
         url = f"{self.api}/employees/{employee}/tables/{table}"
         marker = row["customWarmlineEventId"]
-        if marker in self._in_doubt:
+        in_doubt = self.context.in_doubt
+        mark = f"row:{employee}:{table}:{marker}"
+        if await in_doubt.holds(mark):
             what = f"read the {table} rows of employee {employee}"
             response = await send(self.client, "GET", url, what=what, error_header=ERROR_HEADER)
             stored = parse_body(response, _ROWS, what)
@@ -469,11 +467,11 @@ class BambooHRConnector(Connector):
                     table,
                     marker,
                 )
-                self._in_doubt.pop(marker, None)
+                await in_doubt.clear(mark)
                 return
-        self._in_doubt[marker] = None
-        while len(self._in_doubt) > _IN_DOUBT_MEMORY:
-            del self._in_doubt[next(iter(self._in_doubt))]
+        # Marked before the POST and cleared once answered: a POST that failed without a refusal
+        # leaves the mark in Redis, so the next attempt, in this process or another, reads first.
+        await in_doubt.mark(mark)
         await send(
             self.client,
             "POST",
@@ -482,7 +480,7 @@ class BambooHRConnector(Connector):
             error_header=ERROR_HEADER,
             json=row,
         )
-        self._in_doubt.pop(marker, None)
+        await in_doubt.clear(mark)
 
     # --- shifts in -------------------------------------------------------------------------------
 

@@ -226,8 +226,6 @@ class HubSpotConnector(Connector):
         # Saves a read when one process sees escalation and accept back to back. The tickets
         # stay the source of truth.
         self._tickets: OrderedDict[str, str] = OrderedDict()
-        self._notes_in_doubt: OrderedDict[str, None] = OrderedDict()
-        """Ids of accept events whose note create failed without a refusal: it may exist."""
         self._searching_warned = False
 
     def profile_source(self) -> HubSpotProfileSource:
@@ -294,14 +292,16 @@ class HubSpotConnector(Connector):
     async def on_accepted(self, event: Event[HandoffAccepted]) -> None:
         """Note on the ticket who accepted, from which queue, after how long; once per event."""
         ticket = await self._ticket_or_retry(event.subject)
-        if event.id in self._notes_in_doubt and await self._has_note(ticket, event):
+        in_doubt = self.context.in_doubt
+        mark = f"note:{event.id}"
+        if await in_doubt.holds(mark) and await self._has_note(ticket, event):
             log.info(
                 "%s: ticket %s has the note of %s already (an earlier answer was lost)",
                 self.name,
                 ticket,
                 event.id,
             )
-            self._notes_in_doubt.pop(event.id, None)
+            await in_doubt.clear(mark)
             return
         body = render(self._note, "note_template", template_context(event)) + _note_marker(event.id)
         note = {
@@ -319,10 +319,12 @@ class HubSpotConnector(Connector):
             ],
         }
         what = f"add HubSpot note to ticket {ticket}"
-        _remember_bounded(self._notes_in_doubt, event.id)
+        # Marked before the POST and cleared once answered: a POST that failed without a refusal
+        # leaves the mark in Redis, so the next attempt, in this process or another, looks first.
+        await in_doubt.mark(mark)
         response = await send(self.client, "POST", NOTES, what=what, json=note)
         parse_body(response, _OBJECT, what)
-        self._notes_in_doubt.pop(event.id, None)
+        await in_doubt.clear(mark)
 
     @handles(EventType.HANDOFF_COMPLETED, EventType.CONVERSATION_CLOSED)
     async def on_ended(self, event: Event[HandoffCompleted | ConversationClosed]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from connectors.sdk.state import InDoubt
 from warmline.config.model import Wellness
 from warmline.errors import WarmlineError
 from warmline.events.catalog import EventData, parse_data
@@ -93,6 +94,9 @@ class ConnectorContext:
     """The deployment's `wellness.min_group_size`: the fewest people an aggregate this connector
     sends out may describe. `build` (so `warmline connector run`) fills it from the
     configuration; a connector may ask for more, never for less."""
+    in_doubt: InDoubt = field(default_factory=InDoubt, repr=False, compare=False)
+    """Writes whose outcome is unknown, to look up before making again: in the connector's
+    Redis (`warmline connector run`, the test kit), so a restarted process sees them too."""
 
 
 Handler = Callable[[Any], Awaitable[None]]

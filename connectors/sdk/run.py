@@ -14,10 +14,13 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
+from redis import Redis
+
 from connectors.sdk.check import at_key, check_connectors, settings_of
 from connectors.sdk.connector import Connector, ConnectorContext, MissingSecretError
 from connectors.sdk.registry import resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
+from connectors.sdk.state import InDoubt
 from warmline.config.loader import load_config
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
@@ -46,12 +49,14 @@ def build(
     *,
     base_dir: Path,
     env: Mapping[str, str] | None = None,
+    in_doubt: InDoubt | None = None,
 ) -> Connector:
     """The connector instance `config`'s `entry` describes, its secrets read from `env`.
 
     Only this connector's secrets are read, so a connector process needs no other credentials.
     The deployment's `wellness.min_group_size` goes into the context, so no connector setting
-    can let a smaller group's figures out.
+    can let a smaller group's figures out. Without `in_doubt` (Redis), writes in doubt are
+    remembered in this process only.
     """
     connector_type = resolve(entry.type)
     settings = connector_type.Settings.model_validate(settings_of(entry, connector_type))
@@ -67,6 +72,7 @@ def build(
         secrets={name: value for name, value in secrets.items() if value is not None},
         base_dir=str(base_dir),
         min_group_size=config.wellness.min_group_size,
+        in_doubt=in_doubt or InDoubt(),
     )
     return connector_type(settings, context)
 
@@ -99,7 +105,12 @@ async def run_connector(
     ]
     if problems:
         raise ConfigError(problems)
-    connector = build(config, entry, base_dir=config_path.parent)
+    scope = f"connector:{entry.name}"
+    # One client for the dedupe keys and the writes in doubt, under the same scope.
+    store = Redis.from_url(redis)
+    connector = build(
+        config, entry, base_dir=config_path.parent, in_doubt=InDoubt(store, scope=scope)
+    )
     check_redis(redis)
     check_kafka(kafka)
     settings = RunnerSettings(
@@ -108,7 +119,7 @@ async def run_connector(
     runner = ConnectorRunner(
         connector,
         bootstrap=kafka,
-        deduper=Deduper.connect(redis, scope=f"connector:{entry.name}"),
+        deduper=Deduper(store, scope=scope),
         dead_letters=DeadLetters.connect(kafka, consumer=f"connector:{entry.name}"),
         settings=settings,
     )

@@ -25,9 +25,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from pydantic import BaseModel
+from redis import Redis
 
 from connectors.sdk.connector import DEFAULT_MIN_GROUP_SIZE, Connector, ConnectorContext
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
+from connectors.sdk.state import InDoubt
 from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
 from warmline.events.deadletter import REASON_HEADER, DeadLetters
@@ -86,8 +88,13 @@ class ConnectorHarness:
             if isinstance(settings, BaseModel)
             else connector_type.Settings.model_validate(settings)
         )
+        # Dedupe keys and writes in doubt share the client and the scope, as in `connector run`.
+        store = Redis.from_url(redis)
         context = ConnectorContext(
-            name=self.name, secrets=dict(secrets or {}), min_group_size=min_group_size
+            name=self.name,
+            secrets=dict(secrets or {}),
+            min_group_size=min_group_size,
+            in_doubt=InDoubt(store, scope=self.name),
         )
         self.connector = connector_type(parsed, context)
         # Everything the kit emits goes to its one fresh topic, wellness events included.
@@ -95,7 +102,7 @@ class ConnectorHarness:
         self.runner = ConnectorRunner(
             self.connector,
             bootstrap=kafka,
-            deduper=Deduper.connect(redis, scope=self.name),
+            deduper=Deduper(store, scope=self.name),
             dead_letters=DeadLetters.connect(
                 kafka, consumer=self.name, topic=self.dead_letter_topic
             ),

@@ -283,6 +283,48 @@ async def started(
         await connector.stop()
 
 
+async def test_a_row_in_doubt_when_its_process_stops_is_looked_up_by_the_next(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    name = f"hr-{uuid.uuid4().hex[:10]}"
+
+    def process() -> AbstractAsyncContextManager[ConnectorHarness]:
+        """A connector process of the deployment's `hr`: same name, so same dedupe scope."""
+        return consuming(
+            lambda: ConnectorHarness(
+                BambooHRConnector,
+                settings(fake),
+                kafka=kafka_bootstrap,
+                redis=redis_url,
+                secrets={"api_key": BAMBOOHR_KEY},
+                runner=RUNNER,
+                name=name,
+                min_group_size=3,
+            )
+        )
+
+    with FakeBambooHR() as fake:
+        async with process() as first:
+            # BambooHR stores the row, but its answer is still on the way when the process
+            # stops: the event is left undone, to be redelivered.
+            fake.fail_next(1, Fault("timeout", delay=2.0, method="POST"))
+            ended = first.event(
+                EventType.WELLNESS_ROTATION_ENDED, {"queues": ["claims"]}, subject="w-ben"
+            )
+            await emit(first, ended)
+            await first.wait_for(lambda: len(rows_of(fake, ROTATION, "102")) == 1)
+        assert first.runner.stats.handled == 0
+
+        # The next process gets the event again; it reads the rows first, and finds its row.
+        async with process() as second:
+            await emit(second, ended)
+            await second.wait_handled(1)
+        rows = rows_of(fake, ROTATION, "102")
+        assert [r["customWarmlineEventId"] for r in rows] == [ended.id]
+        ben = f"{API}/employees/102/tables/{ROTATION}"
+        assert [(r.method, r.status) for r in fake.seen(path=ben)] == [("POST", 200), ("GET", 200)]
+
+
 async def test_shifts_are_pulled_into_inbound_events_without_duplicates(
     kafka_bootstrap: str,
 ) -> None:

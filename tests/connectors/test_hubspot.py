@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
@@ -314,6 +315,51 @@ async def test_a_note_whose_answer_was_lost_is_not_added_again(
             )
             assert all(n.associations == {ticket} for n in hub.notes.values())
             assert kit.dead_letters() == []
+
+
+async def test_a_note_in_doubt_when_its_process_stops_is_looked_up_by_the_next(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    name = f"crm-{uuid.uuid4().hex[:10]}"
+
+    def process() -> AbstractAsyncContextManager[ConnectorHarness]:
+        """A connector process of the deployment's `crm`: same name, so same dedupe scope."""
+        return consuming(
+            lambda: ConnectorHarness(
+                HubSpotConnector,
+                settings(hub),
+                kafka=kafka_bootstrap,
+                redis=redis_url,
+                secrets={"access_token": HUBSPOT_TOKEN},
+                runner=RUNNER,
+                name=name,
+            )
+        )
+
+    with FakeHubSpot() as hub:
+        async with process() as first:
+            await first.emit(
+                first.event(EventType.CONVERSATION_ESCALATED, escalated(), subject="c-restart")
+            )
+            await first.wait_handled(1)
+            [ticket] = hub.tickets
+            # HubSpot creates the note, but its answer is still on the way when the process
+            # stops (a deploy, a crash): the accept is left undone, to be redelivered.
+            hub.fail_next(1, Fault("timeout", delay=2.0, method="POST", path=NOTES))
+            accept = first.event(EventType.HANDOFF_ACCEPTED, ACCEPTED, subject="c-restart")
+            await first.emit(accept)
+            await first.wait_for(lambda: len(hub.notes) == 1)
+        assert first.runner.stats.handled == 1
+
+        # The next process gets the accept again; it looks before posting, and finds the note.
+        async with process() as second:
+            await second.emit(accept)
+            await second.wait_handled(1)
+            assert second.dead_letters() == []
+        [note] = hub.notes.values()
+        assert note.properties["hs_note_body"].endswith(marker(accept))
+        assert [r.status for r in hub.seen("POST", NOTES)] == [201]
+        assert [r.status for r in hub.seen("GET", ticket_notes(ticket))] == [200]
 
 
 async def test_a_conflict_on_create_is_the_ticket_created_meanwhile(
