@@ -97,10 +97,29 @@ async def wait_for(loop: AnnotationLoop, count: int) -> None:
         await asyncio.sleep(0.05)
 
 
+async def loop_with(
+    client: Client, policy: AnnotationPolicy, items: list[TextItem]
+) -> AnnotationLoop:
+    """The deployment's loop, started, with `items` submitted and open as tasks."""
+    loop = AnnotationLoop(client, policy.deployment)
+    await start_loop(client, policy, task_queue=TASK_QUEUE)
+    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
+    await wait_for(loop, len(items))
+    return loop
+
+
 async def take(loop: AnnotationLoop, annotator: str) -> str:
     result = await loop.next_task(annotator)
     assert result.task is not None, result.reason
     return result.task.task_id
+
+
+async def disagree(loop: AnnotationLoop, first: str, second: str) -> None:
+    """`first` labels the two open items anger then joy, `second` joy then anger: both items
+    go to adjudication."""
+    for annotator, labels in ((first, ["anger", "joy"]), (second, ["joy", "anger"])):
+        for chosen in labels:
+            await loop.submit(annotator, await take(loop, annotator), [chosen])
 
 
 async def finish(client: Client, policy: AnnotationPolicy, name: str) -> None:
@@ -170,19 +189,10 @@ async def record_loop(client: Client, wellness: WellnessStateStore) -> None:
 
 async def record_adjudication(client: Client) -> None:
     policy = make_policy(deployment="record-adjudication")
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    await submit_texts(
-        client,
-        policy,
-        [item("m1", "ugh, fine"), item("m2", "whatever you say")],
-        task_queue=TASK_QUEUE,
+    loop = await loop_with(
+        client, policy, [item("m1", "ugh, fine"), item("m2", "whatever you say")]
     )
-    await wait_for(loop, 2)
-    for annotator, labels in (("an-ben", ["anger", "joy"]), ("an-cai", ["joy", "anger"])):
-        for chosen in labels:
-            task_id = await take(loop, annotator)
-            await loop.submit(annotator, task_id, [chosen])
+    await disagree(loop, "an-ben", "an-cai")
     await wait_for(loop, 2)
     for _ in range(2):
         task_id = await take(loop, "an-ada")
@@ -227,11 +237,9 @@ async def record_exposure(env: WorkflowEnvironment) -> None:
 async def record_availability(env: WorkflowEnvironment, exposure: WellnessClient) -> None:
     client = env.client
     policy = make_policy(deployment="record-availability", overlap=1)
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("m1", "where is my parcel"), item("m2", "thanks, that helps")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 2)
+    loop = await loop_with(
+        client, policy, [item("m1", "where is my parcel"), item("m2", "thanks, that helps")]
+    )
     held = await take(loop, "an-ben")
     await env.sleep(timedelta(minutes=3))
     # The annotator's own call (SetAvailability), then the task they hold, which stays theirs.
@@ -265,11 +273,9 @@ async def record_reachable(client: Client) -> None:
             AnnotatorSpec(id="an-new", skills=["emotions", "crisis"]),
         ],
     )
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("r1", "meh"), item("r2", "whatever"), item("r3", "I can't cope")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 3)
+    loop = await loop_with(
+        client, policy, [item("r1", "meh"), item("r2", "whatever"), item("r3", "I can't cope")]
+    )
     # r3 sampled again for a crisis: only the crisis-trained an-new may take it (overlap 1 now);
     # the crisis then sends an-new on a break, so no other recording has them work.
     crisis = ItemRequest(
@@ -304,14 +310,12 @@ async def record_adjudicator_language(client: Client) -> None:
             AnnotatorSpec(id="an-cai", languages=["de"]),
         ],
     )
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("g1", "na toll", language="de"), item("g2", "wie auch immer", language="de")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 2)
-    for annotator, labels in (("an-ben", ["anger", "joy"]), ("an-cai", ["joy", "anger"])):
-        for chosen in labels:
-            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    loop = await loop_with(
+        client,
+        policy,
+        [item("g1", "na toll", language="de"), item("g2", "wie auch immer", language="de")],
+    )
+    await disagree(loop, "an-ben", "an-cai")
     await wait_for(loop, 2)
     # an-ben's client repeats its labels of g1, and an-ben flags it, while it is adjudicated.
     first = "acme/c1/g1/emotion"
@@ -360,14 +364,10 @@ async def record_adjudication_rounds(client: Client) -> None:
         ],
         max_rounds=2,
     )
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("r1", "ugh, fine"), item("r2", "whatever you say")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 2)
-    for annotator, labels in (("an-ada", ["anger", "joy"]), ("an-ben", ["joy", "anger"])):
-        for chosen in labels:
-            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    loop = await loop_with(
+        client, policy, [item("r1", "ugh, fine"), item("r2", "whatever you say")]
+    )
+    await disagree(loop, "an-ada", "an-ben")
     await wait_for(loop, 2)
     # an-dev, the senior who did not label the items, skips one adjudication and settles the
     # other; an-ada, who labelled them, settles the skipped one.
@@ -381,11 +381,7 @@ async def record_adjudication_rounds(client: Client) -> None:
 
 async def record_policy_reachable(client: Client) -> None:
     policy = make_policy(deployment="record-policy-reachable", overlap=3)
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("p1", "so glad"), item("p2", "thank you")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 2)
+    loop = await loop_with(client, policy, [item("p1", "so glad"), item("p2", "thank you")])
     for annotator in ("an-ada", "an-ben"):
         await loop.submit(annotator, await take(loop, annotator), ["joy"])
     # an-cai leaves before labelling: p1 is measured with two labels, p2 asks for two.
@@ -401,11 +397,11 @@ async def record_policy_reachable(client: Client) -> None:
 
 async def record_stop_keeps_labels(client: Client) -> None:
     policy = make_policy(deployment="record-stop-keeps-labels", batch_size=3)
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("s1", "I miss her so much"), item("s2", "thank you"), item("s3", "meh")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 3)
+    loop = await loop_with(
+        client,
+        policy,
+        [item("s1", "I miss her so much"), item("s2", "thank you"), item("s3", "meh")],
+    )
     for annotator in ("an-ada", "an-ben"):
         await loop.submit(annotator, await take(loop, annotator), ["sadness"])
     await loop.submit("an-ada", await take(loop, "an-ada"), ["joy"])
@@ -423,14 +419,10 @@ async def record_lapsed_adjudication(env: WorkflowEnvironment) -> None:
         deployment="record-lapsed-adjudication",
         annotators=[AnnotatorSpec(id="an-ada", senior=True), AnnotatorSpec(id="an-ben")],
     )
-    loop = AnnotationLoop(client, policy.deployment)
-    await start_loop(client, policy, task_queue=TASK_QUEUE)
-    items = [item("a1", "ugh, fine"), item("a2", "whatever you say")]
-    await submit_texts(client, policy, items, task_queue=TASK_QUEUE)
-    await wait_for(loop, 2)
-    for annotator, labels in (("an-ada", ["anger", "joy"]), ("an-ben", ["joy", "anger"])):
-        for chosen in labels:
-            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    loop = await loop_with(
+        client, policy, [item("a1", "ugh, fine"), item("a2", "whatever you say")]
+    )
+    await disagree(loop, "an-ada", "an-ben")
     await wait_for(loop, 2)
     # an-ada, who labelled the item, holds its adjudication past the lease; an-ben's next_task
     # clears the lease; her adjudication is still taken, as nobody else holds it.

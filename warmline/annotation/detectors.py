@@ -21,6 +21,26 @@ from stdnum import iban
 
 from warmline.annotation.redact import SENTENCE_WORDS
 
+
+def _found(
+    detector: Detector,
+    filth_cls: type[Filth],
+    text: str,
+    beg: int,
+    end: int,
+    document_name: str | None,
+) -> Filth:
+    """What `detector` found in `text[beg:end]`, as scrubadub's filth of `filth_cls`."""
+    return filth_cls(
+        beg=beg,
+        end=end,
+        text=text[beg:end],
+        detector_name=detector.name,
+        document_name=document_name,
+        locale=detector.locale,
+    )
+
+
 NAME_LISTS = ("dist.female.first", "dist.male.first")
 
 # One capitalised name, taken whole: a particle with an apostrophe or hyphen ("O'Neill",
@@ -74,14 +94,7 @@ class FirstNameDetector(Detector):  # type: ignore[misc]
                 end = following.end()
                 index += 1
             index += 1
-            yield NameFilth(
-                beg=match.start(),
-                end=end,
-                text=text[match.start() : end],
-                detector_name=self.name,
-                document_name=document_name,
-                locale=self.locale,
-            )
+            yield _found(self, NameFilth, text, match.start(), end, document_name)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -122,14 +135,7 @@ class CardNumberDetector(CreditCardDetector):  # type: ignore[misc]
                     first += 1
                     continue
                 beg, end = run.start() + groups[first].start(), run.start() + groups[last].end()
-                yield CreditCardFilth(
-                    beg=beg,
-                    end=end,
-                    text=text[beg:end],
-                    detector_name=self.name,
-                    document_name=document_name,
-                    locale=self.locale,
-                )
+                yield _found(self, CreditCardFilth, text, beg, end, document_name)
                 first = last + 1
 
     @staticmethod
@@ -181,14 +187,7 @@ class IbanDetector(Detector):  # type: ignore[misc]
             if end is None:
                 position = run.start() + 1
                 continue
-            yield IbanFilth(
-                beg=run.start(),
-                end=end,
-                text=text[run.start() : end],
-                detector_name=self.name,
-                document_name=document_name,
-                locale=self.locale,
-            )
+            yield _found(self, IbanFilth, text, run.start(), end, document_name)
             position = end
 
 
@@ -263,14 +262,7 @@ class UkBankDetailsDetector(Detector):  # type: ignore[misc]
         for match in _ACCOUNT_NUMBER.finditer(text):
             spans.setdefault(match.span("account"), AccountNumberFilth)
         for (beg, end), filth_cls in sorted(spans.items()):
-            yield filth_cls(
-                beg=beg,
-                end=end,
-                text=text[beg:end],
-                detector_name=self.name,
-                document_name=document_name,
-                locale=self.locale,
-            )
+            yield _found(self, filth_cls, text, beg, end, document_name)
 
 
 # An address with its `@`: what scrubadub's pattern takes, less its "john at gmail dot com" form.
@@ -322,11 +314,4 @@ class WholeEmailDetector(EmailDetector):  # type: ignore[misc]
             if not any(filth.beg < end and beg < filth.end for beg, end in addresses):
                 yield filth
         for beg, end in addresses:
-            yield EmailFilth(
-                beg=beg,
-                end=end,
-                text=text[beg:end],
-                detector_name=self.name,
-                document_name=document_name,
-                locale=self.locale,
-            )
+            yield _found(self, EmailFilth, text, beg, end, document_name)
