@@ -488,34 +488,42 @@ async def record_survey_crisis(env: WorkflowEnvironment, task_queue: str, roster
     await save(client, handle.id, f"{name}-conversation")
 
 
+async def start_shift(
+    env: WorkflowEnvironment, task_queue: str, **changes: object
+) -> WorkflowHandle[Any, Any]:
+    """A new worker's wellness workflow with a three-hour shift starting in a minute, on the
+    wellness tests' policy; `changes` go into its input."""
+    from tests.wellness.test_shift import POLICY as SHIFT_POLICY
+    from warmline.wellness.policy import Shift
+    from warmline.wellness.types import WellnessInput, wellness_workflow_id
+    from workflows.wellness import WellnessWorkflow
+
+    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(minutes=1)
+    worker = f"sp-{uuid.uuid4().hex[:6]}"
+    shift = Shift(shift_id="s-1", starts_at=start, ends_at=start + timedelta(hours=3))
+    params = WellnessInput(
+        deployment="recordings", worker_id=worker, policy=SHIFT_POLICY, shifts=[shift]
+    )
+    return await env.client.start_workflow(
+        WellnessWorkflow.run,
+        params.model_copy(update=changes),
+        id=wellness_workflow_id("recordings", worker),
+        task_queue=task_queue,
+    )
+
+
 async def record_wellness(env: WorkflowEnvironment, task_queue: str) -> None:
     """One worker's shift: work with a crisis and a hostile customer, check-ins, breaks, nudges."""
-    from tests.wellness.test_shift import POLICY as SHIFT_POLICY
     from tests.wellness.test_shift import conversation
-    from warmline.wellness.policy import Shift
     from warmline.wellness.types import (
         BreakRequest,
         CheckInRequest,
         EndBreakRequest,
-        WellnessInput,
-        wellness_workflow_id,
     )
     from workflows.wellness import WellnessWorkflow
 
     client = env.client
-    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(minutes=1)
-    worker = f"sp-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        WellnessWorkflow.run,
-        WellnessInput(
-            deployment="recordings",
-            worker_id=worker,
-            policy=SHIFT_POLICY,
-            shifts=[Shift(shift_id="s-1", starts_at=start, ends_at=start + timedelta(hours=3))],
-        ),
-        id=wellness_workflow_id("recordings", worker),
-        task_queue=task_queue,
-    )
+    handle = await start_shift(env, task_queue)
     minute = timedelta(minutes=1)
     await env.sleep(31 * minute)
     await handle.signal(
@@ -540,30 +548,14 @@ async def record_wellness_policy(env: WorkflowEnvironment, task_queue: str) -> N
     """A shift whose policy changes under it; the first run, to its continue-as-new, is saved."""
     from tests.wellness.test_shift import POLICY as SHIFT_POLICY
     from tests.wellness.test_shift import conversation
-    from warmline.wellness.policy import Shift
     from warmline.wellness.types import (
         BreakRequest,
         CheckInRequest,
-        WellnessInput,
-        wellness_workflow_id,
     )
     from workflows.wellness import WellnessWorkflow
 
     client = env.client
-    start = (await env.get_current_time()).replace(microsecond=0) + timedelta(minutes=1)
-    worker = f"sp-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        WellnessWorkflow.run,
-        WellnessInput(
-            deployment="recordings",
-            worker_id=worker,
-            policy=SHIFT_POLICY,
-            shifts=[Shift(shift_id="s-1", starts_at=start, ends_at=start + timedelta(hours=3))],
-            continue_as_new_after=5,
-        ),
-        id=wellness_workflow_id("recordings", worker),
-        task_queue=task_queue,
-    )
+    handle = await start_shift(env, task_queue, continue_as_new_after=5)
     minute = timedelta(minutes=1)
     await env.sleep(11 * minute)
     await handle.signal(
