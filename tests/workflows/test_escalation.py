@@ -180,6 +180,29 @@ class Scene:
         skipping = self.env if skip_time else None
         return await eventually(probe, f"{count} open offer(s)", skipping=skipping)
 
+    async def rechecked(self, sequence: int = 1) -> None:
+        """Wait until the escalation has read its offers' specialists again once the live view
+        showed them (`recheck_offers` completed): a roster change made after this is not seen
+        by that read, so it cannot race it."""
+
+        async def probe() -> bool | None:
+            history = await self.escalation(sequence).fetch_history()
+            rechecks = {
+                e.event_id
+                for e in history.events
+                if e.HasField("activity_task_scheduled_event_attributes")
+                and e.activity_task_scheduled_event_attributes.activity_type.name
+                == "recheck_offers"
+            }
+            done = any(
+                e.activity_task_completed_event_attributes.scheduled_event_id in rechecks
+                for e in history.events
+                if e.HasField("activity_task_completed_event_attributes")
+            )
+            return True if done else None
+
+        await eventually(probe, "the offers rechecked")
+
     async def accept(self, offer: Offer, sequence: int = 1) -> None:
         await self.escalation(sequence).execute_update(
             EscalationWorkflow.accept,
@@ -321,6 +344,7 @@ async def test_a_withdrawn_offer_moves_on_at_once_and_is_not_held_against_its_sp
     [first] = await scene.open_offers()
     left = first.specialist_id
     other = "vol-marcus" if left == "vol-aoife" else "vol-aoife"
+    await scene.rechecked()  # else its recheck may withdraw the offer before the test does
     await set_available(workflow_env, routed, left, False)
     withdraw = WithdrawRequest(
         offer_id=first.offer_id, specialist_id=left, reason="marked unavailable"

@@ -1,5 +1,7 @@
-"""Going unavailable stops new offers only: an offer already open stays open, and accepting it
-still works (docs/conversation.md, routing). Pins the documented behaviour."""
+"""The roster's own availability stops new offers only: an offer already open, and already
+rechecked by its escalation, stays open and can still be accepted. Taking open offers back is the
+work of the specialist service's `SetAvailability` and of the escalation's recheck
+(docs/conversation.md, routing), tested in test_escalation.py and test_offer_race.py."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ async def test_an_offer_open_when_its_specialist_goes_unavailable_stays_open_and
     scene = await Scene(workflow_env, routed).start()
     await scene.say(GRIEF)
     [offer] = await scene.open_offers()
+    await scene.rechecked()
     await set_available(workflow_env, routed, offer.specialist_id, False)
 
     view = await scene.escalation_view()
