@@ -23,6 +23,9 @@ Keys, under the prefix `P` (ids are escaped: `%` becomes `%25` and `:` becomes `
 - `P:claim:<tenant>:<conversation>`: the specialist holding the claim (no TTL).
 - `P:claim-check:<tenant>:<conversation>`: the holder a reconcile saw before it asked Temporal
   whether the conversation still runs; every `claim` deletes it (TTL `CLAIM_CHECK_TTL`).
+- `P:claim-in-use:<tenant>:<conversation>`: the holder, set by each of their claims, while an
+  accept of theirs may still be running (TTL `CLAIM_IN_USE`); past it, a claim whose holder does
+  not own the conversation can be taken over (`take_over_claim`).
 - `P:built`: present once a rebuild finished; a FLUSHALL removes it.
 
 The apply script computes no key from ids itself: Python builds every key, and the script keeps the
@@ -73,6 +76,11 @@ QUERY_TIMEOUT: Final = timedelta(seconds=10)
 REBUILD_CONCURRENCY: Final = 8
 CLAIM_CHECK_TTL: Final = timedelta(minutes=5)
 """How long a reconcile's check of a claim stays valid: far longer than one `describe`."""
+CLAIM_IN_USE: Final = timedelta(minutes=1)
+"""How long a claim counts as backing an accept still running: an accept claims, then runs the
+escalation's update for at most 15 s (`DeskService`'s RPC timeout), and a retried accept claims
+again. A claim older than this whose holder does not own the conversation was left by a desk that
+stopped between its claim and its accept."""
 UNANSWERED: Final = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
 """How a query that ran out of time fails (CANCELLED is what the SDK's `rpc_timeout` gives)."""
 
@@ -189,12 +197,27 @@ return 1
 """
 )
 
-# KEYS: 1 claim, 2 its check. Any claim, won or already held, voids a reconcile's check: the
-# conversation may have started again since that reconcile asked Temporal.
+# KEYS: 1 claim, 2 its check, 3 in use. ARGV: 1 specialist, 2 in-use TTL (s). Any claim, won or
+# already held, voids a reconcile's check: the conversation may have started again since that
+# reconcile asked Temporal. The holder's own claim marks the claim in use again.
 _CLAIM: Final = """
 redis.call('DEL', KEYS[2])
-if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return ARGV[1] end
-return redis.call('GET', KEYS[1])
+local holder = ARGV[1]
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then holder = redis.call('GET', KEYS[1]) end
+if holder == ARGV[1] then redis.call('SET', KEYS[3], holder, 'EX', ARGV[2]) end
+return holder
+"""
+
+# KEYS: 1 claim, 2 its check, 3 in use. ARGV: 1 the holder seen, 2 specialist, 3 in-use TTL (s).
+# The claim passes to the specialist only if the holder seen still holds it and has not claimed
+# it within the in-use TTL; a claim released meanwhile is simply taken. Returns the holder now.
+_TAKE_OVER: Final = """
+local holder = redis.call('GET', KEYS[1])
+if holder and (holder ~= ARGV[1] or redis.call('EXISTS', KEYS[3]) == 1) then return holder end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+return ARGV[2]
 """
 
 # Before a reconcile asks Temporal whether a claim's conversation still runs: note the holder.
@@ -207,17 +230,20 @@ return holder
 
 # The conversation has ended: drop the claim only if nobody claimed it since the check (the claim
 # script deleted the check) and the holder is still the one checked.
-# KEYS: 1 claim, 2 its check. ARGV: 1 the holder checked.
+# KEYS: 1 claim, 2 its check, 3 in use. ARGV: 1 the holder checked.
 _END_CLAIM: Final = """
 local checked = redis.call('GET', KEYS[2])
 redis.call('DEL', KEYS[2])
 if checked ~= ARGV[1] or redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[3])
 return redis.call('DEL', KEYS[1])
 """
 
+# KEYS: 1 claim, 2 its check, 3 in use. ARGV: 1 the specialist releasing.
 _RELEASE: Final = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[3])
+return redis.call('DEL', KEYS[1])
 """
 
 
@@ -231,6 +257,10 @@ def _micros(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def _seconds(duration: timedelta) -> int:
+    return int(duration.total_seconds())
 
 
 def _text(value: object) -> str:
@@ -281,6 +311,7 @@ class LiveView:
         self._apply = client.register_script(_APPLY)
         self._bury = client.register_script(_BURY)
         self._claim = client.register_script(_CLAIM)
+        self._take_over = client.register_script(_TAKE_OVER)
         self._release = client.register_script(_RELEASE)
         self._check_claim = client.register_script(_CHECK_CLAIM)
         self._end_claim = client.register_script(_END_CLAIM)
@@ -327,9 +358,13 @@ class LiveView:
         return self._key("claim", _part(tenant_id), _part(conversation_id))
 
     def _claim_keys(self, tenant_id: str, conversation_id: str) -> list[str]:
-        """The claim and its reconcile check."""
+        """The claim, its reconcile check and its in-use mark (every claim script's keys)."""
         ids = (_part(tenant_id), _part(conversation_id))
-        return [self._key("claim", *ids), self._key("claim-check", *ids)]
+        return [
+            self._key("claim", *ids),
+            self._key("claim-check", *ids),
+            self._key("claim-in-use", *ids),
+        ]
 
     def _built_key(self) -> str:
         return self._key("built")
@@ -367,7 +402,7 @@ class LiveView:
                 f"{_micros(view.entered_queue_at):020d}|{view.escalation_id}",
                 -view.priority,
                 json.dumps(offers),
-                int(TOMBSTONE_TTL.total_seconds()),
+                _seconds(TOMBSTONE_TTL),
                 view.escalation_id,
             ],
         )
@@ -409,16 +444,38 @@ class LiveView:
         return {queue: int(depth) for queue, depth in zip(queues, depths, strict=True) if depth}
 
     def claim(self, tenant_id: str, conversation_id: str, specialist_id: str) -> str:
-        """Claim the conversation for `specialist_id`; returns whoever holds the claim now."""
+        """Claim the conversation for `specialist_id`; returns whoever holds the claim now. The
+        holder's claim (won now or held already) marks it in use for `CLAIM_IN_USE`."""
         holder = self._claim(
-            keys=self._claim_keys(tenant_id, conversation_id), args=[specialist_id]
+            keys=self._claim_keys(tenant_id, conversation_id),
+            args=[specialist_id, _seconds(CLAIM_IN_USE)],
         )
         return _text(holder)
+
+    def claim_in_use(self, tenant_id: str, conversation_id: str) -> bool:
+        """Whether the claim's holder claimed it within `CLAIM_IN_USE` (an accept may run)."""
+        return bool(self._client.exists(self._claim_keys(tenant_id, conversation_id)[2]))
+
+    def take_over_claim(
+        self, tenant_id: str, conversation_id: str, holder: str, specialist_id: str
+    ) -> str:
+        """Pass `holder`'s claim to `specialist_id` unless `holder` claimed it within
+        `CLAIM_IN_USE` or no longer holds it; returns whoever holds the claim now.
+
+        For a claim left by a desk that stopped between its claim and its accept: the caller has
+        checked that `holder` does not own the conversation. Without this, nobody else could
+        accept the conversation until it ended.
+        """
+        now = self._take_over(
+            keys=self._claim_keys(tenant_id, conversation_id),
+            args=[holder, specialist_id, _seconds(CLAIM_IN_USE)],
+        )
+        return _text(now)
 
     def release_claim(self, tenant_id: str, conversation_id: str, specialist_id: str) -> bool:
         """Release the claim if `specialist_id` holds it; True if it was released."""
         released = self._release(
-            keys=[self._claim_key(tenant_id, conversation_id)], args=[specialist_id]
+            keys=self._claim_keys(tenant_id, conversation_id), args=[specialist_id]
         )
         return bool(released)
 
@@ -550,7 +607,7 @@ class LiveView:
             keys = self._claim_keys(tenant_id, conversation_id)
             async with gate:
                 holder = await asyncio.to_thread(
-                    self._check_claim, keys=keys, args=[int(CLAIM_CHECK_TTL.total_seconds())]
+                    self._check_claim, keys=keys, args=[_seconds(CLAIM_CHECK_TTL)]
                 )
                 if holder is None:
                     return None
@@ -600,7 +657,7 @@ class LiveView:
                     keys=keys,
                     args=[
                         "" if seen is None else _text(seen),
-                        int(TOMBSTONE_TTL.total_seconds()),
+                        _seconds(TOMBSTONE_TTL),
                         escalation_id,
                     ],
                 )

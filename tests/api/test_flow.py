@@ -17,6 +17,8 @@ import grpc
 import pytest
 
 from tests.api.conftest import Api, Conversation, Deployment, bearer, run_api
+from warmline import liveview
+from warmline.api.auth import Caller
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import CloseRequest, CustomerMessage
@@ -285,6 +287,46 @@ async def test_a_conversation_that_ends_without_the_desk_frees_its_claim(
     assert "ended" in details
     await conversation.result()
     assert deployment.live_view.claim_holder(*held) is None
+
+
+async def test_a_claim_left_by_a_desk_that_stopped_is_taken_over_by_the_next_accept(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A desk that stops between its claim and its accept leaves the claim behind (it has no
+    TTL). While the claim may still back an accept it refuses others; once unused for
+    `CLAIM_IN_USE`, and its holder does not own the conversation, the next accept takes it over
+    instead of being refused until the conversation ends. An owner's claim is never taken."""
+    monkeypatch.setattr(liveview, "CLAIM_IN_USE", timedelta(seconds=1))
+    api = deployment.api
+    await only_available(api, "vol-marcus")
+    conversation = await deployment.start_conversation()
+    offer = await grief_offered(api, conversation, "vol-marcus")
+    where = ids(conversation)
+    held = (where["tenant_id"], where["conversation_id"])
+    assert deployment.live_view.claim(*held, "vol-aoife") == "vol-aoife"  # then her desk stopped
+
+    accept = pb.AcceptRequest(offer_id=offer.offer_id)
+    code, details = await refused(api.stub.Accept(accept, metadata=bearer("vol-marcus")))
+    assert (code, details) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "the conversation was already accepted by another specialist",
+    )
+
+    await asyncio.sleep(1.2)
+    accepted = await api.stub.Accept(accept, metadata=bearer("vol-marcus"))
+    assert accepted.conversation_id == where["conversation_id"]
+    assert deployment.live_view.claim_holder(*held) == "vol-marcus"
+    handoff = await api.stub.GetHandoff(
+        pb.GetHandoffRequest(**where), metadata=bearer("vol-marcus")
+    )
+    assert handoff.conversation_id == where["conversation_id"]
+    assert handoff.rendered
+
+    await asyncio.sleep(1.2)
+    aoife = Caller("vol-aoife", frozenset({"listening"}))
+    now = await api.desk._take_over_left_claim(aoife, *held, "vol-marcus")
+    assert now == "vol-marcus"
+    assert deployment.live_view.claim_holder(*held) == "vol-marcus"
 
 
 async def test_a_customer_who_writes_again_after_leaving_is_offered_again(

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from warmline import serve
+from warmline import liveview, serve
 from warmline.config.loader import load_config
 from warmline.conversation import (
     CloseRequest,
@@ -254,6 +254,38 @@ def test_claim_is_atomic_and_released_only_by_holder(live: LiveView) -> None:
     assert not live.release_claim(TENANT, "c-crisis", winner)
     assert live.claim(TENANT, "c-crisis", loser) == loser
     assert live.claim_holder(TENANT, "c-other") is None
+
+
+def test_a_claim_is_taken_over_only_once_its_holder_stopped_using_it(
+    live: LiveView, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A desk that stopped between its claim and its accept left the claim behind; once the
+    holder has not claimed it for `CLAIM_IN_USE`, another specialist may take it over."""
+    monkeypatch.setattr(liveview, "CLAIM_IN_USE", timedelta(seconds=1))
+    assert live.claim(TENANT, "c-left", "desk-gone") == "desk-gone"
+    assert live.claim_in_use(TENANT, "c-left")
+    # An accept of the holder may still be running: the claim stays theirs.
+    assert live.take_over_claim(TENANT, "c-left", "desk-gone", "sp-next") == "desk-gone"
+
+    time.sleep(1.2)
+    assert not live.claim_in_use(TENANT, "c-left")
+    # Only the holder the caller saw is replaced: someone else's claim is not.
+    assert live.take_over_claim(TENANT, "c-left", "someone-else", "sp-next") == "desk-gone"
+    assert live.take_over_claim(TENANT, "c-left", "desk-gone", "sp-next") == "sp-next"
+    assert live.claim_holder(TENANT, "c-left") == "sp-next"
+    assert live.claim_in_use(TENANT, "c-left")
+    assert live.take_over_claim(TENANT, "c-left", "sp-next", "sp-third") == "sp-next"
+    assert live.claim(TENANT, "c-left", "desk-gone") == "sp-next"
+
+    time.sleep(1.2)
+    # The holder claiming again (a retried accept) marks the claim in use again.
+    assert live.claim(TENANT, "c-left", "sp-next") == "sp-next"
+    assert live.take_over_claim(TENANT, "c-left", "sp-next", "sp-third") == "sp-next"
+    # A claim released meanwhile is simply taken.
+    assert live.release_claim(TENANT, "c-left", "sp-next")
+    assert not live.claim_in_use(TENANT, "c-left")
+    assert live.take_over_claim(TENANT, "c-left", "sp-next", "sp-third") == "sp-third"
+    assert live.claim_holder(TENANT, "c-left") == "sp-third"
 
 
 def subscribed(client: redis.Redis, prefix: str, specialist: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -64,8 +65,10 @@ from warmline.escalation import (
 )
 from warmline.events.catalog import MAX_EXTERNAL_ID_CHARS, ExternalId
 from warmline.handoff import HandoffPackage
-from warmline.liveview import UNANSWERED, LiveView
+from warmline.liveview import CLAIM_IN_USE, UNANSWERED, LiveView
 from warmline.roster import AvailabilityRequest, MemberState, roster_workflow_id
+
+log = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 T = TypeVar("T")
@@ -408,6 +411,8 @@ class Desk:
         held_before = await self._blocking(self._live.claim_holder, tenant, conversation)
         holder = await self._blocking(self._live.claim, tenant, conversation, caller.specialist_id)
         if holder != caller.specialist_id:
+            holder = await self._take_over_left_claim(caller, tenant, conversation, holder)
+        if holder != caller.specialist_id:
             raise RefusalError(
                 Rejection.FAILED_PRECONDITION,
                 "the conversation was already accepted by another specialist",
@@ -435,6 +440,41 @@ class Desk:
             # Accepted all the same: GetHandoff (or the accept again) answers once it is ready.
             handoff = None
         return Accepted(result=result, handoff=handoff)
+
+    async def _take_over_left_claim(
+        self, caller: Caller, tenant: str, conversation: str, holder: str
+    ) -> str:
+        """Take over `holder`'s claim if a desk left it: not claimed again within `CLAIM_IN_USE`
+        (no accept of theirs can still run) and they do not own the conversation. Returns who
+        holds the claim now.
+
+        A desk that stops between its claim and the escalation's accept (a crash, a redeploy)
+        cannot release the claim, and the claim has no TTL: the conversation would refuse every
+        other specialist's accept until it ended, while its escalation waited and paged.
+        """
+        if await self._blocking(self._live.claim_in_use, tenant, conversation):
+            return holder
+        view: ConversationView = await self._query(
+            workflow_id(tenant, conversation),
+            ConversationView,
+            missing="no such conversation",
+        )
+        if view.owner == holder:
+            return holder
+        now = await self._blocking(
+            self._live.take_over_claim, tenant, conversation, holder, caller.specialist_id
+        )
+        if now == caller.specialist_id:
+            log.warning(
+                "took over %s's claim on %s/%s for %s: unused for %s and not the owner (a desk "
+                "stopped between its claim and its accept)",
+                holder,
+                tenant,
+                conversation,
+                caller.specialist_id,
+                CLAIM_IN_USE,
+            )
+        return now
 
     # --- supervisors ----------------------------------------------------------------------------
 
