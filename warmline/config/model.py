@@ -820,6 +820,11 @@ class Rotation(Model):
     """How long a rotated worker stays off intense queues; at least 1s."""
 
 
+MAX_GROUP_SIZE = 1000
+"""The largest `wellness.min_group_size`: a larger one would suppress every figure all the same,
+and it must fit the int32 `GetTeamWellness` answers it in."""
+
+
 class Wellness(Model):
     """The emotional-labour policy for specialists and annotators."""
 
@@ -836,8 +841,8 @@ class Wellness(Model):
     """Check-in cadence, triggers, scale and who may read notes."""
     rotation: Rotation = Field(default_factory=Rotation)
     """Moving people off intense queues as their budget runs low."""
-    min_group_size: Annotated[int, Field(ge=3)] = 5
-    """Aggregates over fewer people than this are suppressed."""
+    min_group_size: Annotated[int, Field(ge=3, le=MAX_GROUP_SIZE)] = 5
+    """Aggregates over fewer people than this are suppressed; 3 to 1000."""
 
 
 # --- connectors ---------------------------------------------------------------------------------

@@ -5,11 +5,15 @@ computed at all), so nobody's exposure or check-ins can be read off a small grou
 shown, each figure also needs that many people behind it: a team of five where one person has
 worked so far would otherwise show that person's exposure divided by five, and one person asked
 for check-ins would show that person's participation.
+
+Figures are also kept from adding up to a few people's across groups: a queue's figures less the
+team's (or another queue's) must not be an idle teammate's breaks or the one person in a queue but
+not in a smaller queue inside it (see `_withhold_small_differences`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -27,14 +31,19 @@ class GroupFigures(BaseModel):
     workers: int = 0
     """0 when suppressed: even the head count of a small group is withheld."""
     exposure_withheld: bool = False
-    """Fewer than `min_group_size` of the group have exposure this shift: the exposure mean,
-    budget breaches and rotations are withheld (0), since they would be those few people's."""
+    """Fewer than `min_group_size` of the group have exposure this shift (or, for a queue, its
+    budget breaches and rotations with the team's and the other queues' would give fewer people's):
+    the exposure mean, budget breaches and rotations are withheld (0)."""
     mean_exposure_minutes: float = 0.0
+    breaks_withheld: bool = False
+    """A queue whose breaks taken and on a break now would, with the team's and the other queues',
+    give fewer than `min_group_size` people's: they are withheld (0)."""
     breaks_taken: int = 0
     budget_breaches: int = 0
     checkins_withheld: bool = False
-    """Fewer than `min_group_size` of the group were asked for a check-in: the check-in figures
-    are withheld (0)."""
+    """Fewer than `min_group_size` of the group were asked for a check-in (or, for a queue, its
+    check-in figures with the team's and the other queues' would give fewer people's): the
+    check-in figures are withheld (0)."""
     checkins_requested: int = 0
     checkins_submitted: int = 0
     """Every check-in sent, asked for or not."""
@@ -146,6 +155,7 @@ def team_figures(
             groups.append(_figures("queue", queue, members, exposure, min_group_size))
         else:
             groups.append(GroupFigures(kind="queue", name=queue, suppressed=True))
+    members_of = {queue: workers[queue] for queue in shown}
     if pooled:
         together = list({v.worker_id: v for q in pooled for v in workers[q]}.values())
         exposure = [sum(v.exposure_by_queue.get(q, 0.0) for q in pooled) for v in together]
@@ -153,4 +163,64 @@ def team_figures(
             groups.append(GroupFigures(kind="queue", name=OTHER_QUEUES, suppressed=True))
         else:
             groups.append(_figures("queue", OTHER_QUEUES, together, exposure, min_group_size))
-    return groups
+            members_of[OTHER_QUEUES] = together
+    specialists = [v for v in everyone if v.kind == "specialist"]
+    return _withhold_small_differences(groups, specialists, members_of, min_group_size)
+
+
+_CHECKIN_FIGURES: dict[str, object] = {
+    "checkins_requested": 0,
+    "checkins_submitted": 0,
+    "checkins_answered": 0,
+    "checkin_participation": 0.0,
+}
+_PER_PERSON: tuple[tuple[str, Callable[[WorkerWellness], bool], dict[str, object]], ...] = (
+    (
+        "exposure_withheld",
+        lambda v: v.exposure_minutes > 0,
+        {"mean_exposure_minutes": 0.0, "budget_breaches": 0, "rotated_off_now": 0},
+    ),
+    ("breaks_withheld", lambda v: True, {"breaks_taken": 0, "on_break_now": 0}),
+    ("checkins_withheld", lambda v: v.checkins_requested > 0, _CHECKIN_FIGURES),
+    # Check-ins sent count everyone's, asked or not.
+    ("checkins_withheld", lambda v: True, _CHECKIN_FIGURES),
+)
+"""The queue figures that add up each member's figure of the shift (not the queue's share): the
+flag that withholds them, who can add to them, and their withheld values."""
+
+
+def _withhold_small_differences(
+    groups: list[GroupFigures],
+    team: list[WorkerWellness],
+    members_of: dict[str, list[WorkerWellness]],
+    min_group_size: int,
+) -> list[GroupFigures]:
+    """Withhold a per-person figure in every queue shown when the team and the queues shown could
+    be combined to give fewer than `min_group_size` people's.
+
+    A queue's breaks, budget breaches, rotations and check-ins are its members' whole-shift
+    figures, so the team's less a queue's are the figures of everyone outside it, idle teammates
+    included, and a queue's less a smaller queue inside it are the figures of the people in one
+    but not the other. Sort the team by which shown queues each person is in: any sum and
+    difference of the figures shown is a sum over whole sorts of people, so if every sort that
+    can add to a figure holds nobody or at least `min_group_size` such people, no combination
+    gives fewer people's; otherwise the figure is withheld from every queue (the team's stays).
+    """
+    if not members_of:
+        return groups
+    within = {name: {v.worker_id for v in members} for name, members in members_of.items()}
+    sorts: dict[frozenset[str], list[WorkerWellness]] = {}
+    for person in team:
+        where = frozenset(name for name, ids in within.items() if person.worker_id in ids)
+        sorts.setdefault(where, []).append(person)
+    withheld: dict[str, object] = {}
+    for flag, adds_to, cleared in _PER_PERSON:
+        if any(0 < sum(map(adds_to, people)) < min_group_size for people in sorts.values()):
+            withheld.update(cleared)
+            withheld[flag] = True
+    if not withheld:
+        return groups
+    return [
+        g.model_copy(update=withheld) if g.kind == "queue" and g.name in members_of else g
+        for g in groups
+    ]

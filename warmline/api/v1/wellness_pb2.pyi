@@ -99,7 +99,7 @@ class GetTeamWellnessRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GroupFigures(_message.Message):
-    __slots__ = ("kind", "name", "suppressed", "workers", "mean_exposure_minutes", "breaks_taken", "budget_breaches", "checkins_requested", "checkins_submitted", "checkin_participation", "on_break_now", "rotated_off_now", "exposure_withheld", "checkins_withheld", "checkins_answered")
+    __slots__ = ("kind", "name", "suppressed", "workers", "mean_exposure_minutes", "breaks_taken", "budget_breaches", "checkins_requested", "checkins_submitted", "checkin_participation", "on_break_now", "rotated_off_now", "exposure_withheld", "checkins_withheld", "checkins_answered", "breaks_withheld")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class GroupFigures(_message.Message):
     EXPOSURE_WITHHELD_FIELD_NUMBER: _ClassVar[int]
     CHECKINS_WITHHELD_FIELD_NUMBER: _ClassVar[int]
     CHECKINS_ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    BREAKS_WITHHELD_FIELD_NUMBER: _ClassVar[int]
     kind: str
     name: str
     suppressed: bool
@@ -130,7 +131,8 @@ class GroupFigures(_message.Message):
     exposure_withheld: bool
     checkins_withheld: bool
     checkins_answered: int
-    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., suppressed: _Optional[bool] = ..., workers: _Optional[int] = ..., mean_exposure_minutes: _Optional[float] = ..., breaks_taken: _Optional[int] = ..., budget_breaches: _Optional[int] = ..., checkins_requested: _Optional[int] = ..., checkins_submitted: _Optional[int] = ..., checkin_participation: _Optional[float] = ..., on_break_now: _Optional[int] = ..., rotated_off_now: _Optional[int] = ..., exposure_withheld: _Optional[bool] = ..., checkins_withheld: _Optional[bool] = ..., checkins_answered: _Optional[int] = ...) -> None: ...
+    breaks_withheld: bool
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., suppressed: _Optional[bool] = ..., workers: _Optional[int] = ..., mean_exposure_minutes: _Optional[float] = ..., breaks_taken: _Optional[int] = ..., budget_breaches: _Optional[int] = ..., checkins_requested: _Optional[int] = ..., checkins_submitted: _Optional[int] = ..., checkin_participation: _Optional[float] = ..., on_break_now: _Optional[int] = ..., rotated_off_now: _Optional[int] = ..., exposure_withheld: _Optional[bool] = ..., checkins_withheld: _Optional[bool] = ..., checkins_answered: _Optional[int] = ..., breaks_withheld: _Optional[bool] = ...) -> None: ...
 
 class TeamWellness(_message.Message):
     __slots__ = ("groups", "min_group_size")
