@@ -22,7 +22,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.structs import TopicPartition
 from redis import Redis
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from connectors.sdk.testkit import DeadLetter, read_dead_letters
@@ -37,9 +37,12 @@ from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import roster_settings, routing_policy
 from warmline.triage.lexicon import LexiconProvider
+from warmline.wellness.policy import WellnessState
+from warmline.wellness.types import wellness_workflow_id
 from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
+from workflows.wellness import WellnessWorkflow
 
 PEER_SUPPORT = Path(__file__).resolve().parents[2] / "examples" / "peer-support" / "warmline.yaml"
 TENANT = "open-door"
@@ -136,6 +139,49 @@ class Inbound:
             time=datetime.now(UTC),
             data=data,
         )
+
+    async def wellness_when(
+        self, worker: str, predicate: Callable[[WellnessState], bool]
+    ) -> WellnessState:
+        """`worker`'s wellness state once it matches (30 s at most). Only a running workflow is
+        asked: the run an earlier test terminated has no worker left to answer (a query would
+        wait for one)."""
+        handle = self.client.get_workflow_handle_for(
+            WellnessWorkflow.run, wellness_workflow_id("peer-support", worker)
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(RPCError):
+                if (await handle.describe()).status is WorkflowExecutionStatus.RUNNING:
+                    state = await handle.query(WellnessWorkflow.state)
+                    if predicate(state):
+                        return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the wellness workflow of {worker} never matched")
+            await asyncio.sleep(0.1)
+
+    def shift(
+        self,
+        worker: str,
+        shift_id: str,
+        starts: datetime,
+        hours: float = 8,
+        *,
+        queues: list[str] | None = None,
+        at: datetime | None = None,
+    ) -> DomainEvent:
+        """HR's `inbound.shift.scheduled`: `worker`'s shift of `hours` from `starts`, the event
+        of time `at` (now by default)."""
+        data: dict[str, Any] = {
+            "worker_id": worker,
+            "shift_id": shift_id,
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=hours)).isoformat(),
+        }
+        if queues is not None:
+            data["queues"] = queues
+        event = self.event(EventType.INBOUND_SHIFT_SCHEDULED, data, subject=worker)
+        return event if at is None else event.model_copy(update={"time": at})
 
     def message(
         self,
@@ -260,7 +306,9 @@ async def inbound(
     """warmline's worker on a fresh task queue of the dev server, and a bridge's surroundings."""
     suffix = uuid.uuid4().hex[:8]
     live_view = LiveView.connect(redis_url, prefix=f"test-{suffix}")
-    publisher = EventPublisher.connect(kafka_bootstrap, topic=f"events-{suffix}")
+    publisher = EventPublisher.connect(
+        kafka_bootstrap, topic=f"events-{suffix}", wellness_topic=f"wellness-{suffix}"
+    )
     routing = Routing(
         roster=roster_settings(peer_support),
         live_view=live_view,
@@ -271,10 +319,16 @@ async def inbound(
     )
     shifts = ShiftStore(Redis.from_url(redis_url), deployment="peer-support", prefix=f"t-{suffix}")
     topics = [f"inbound-messages-{suffix}", f"inbound-hr-{suffix}", f"deadletters-{suffix}"]
-    # Created up front as in production: the bridge subscribes only once its topics exist.
+    # Created up front as in production: the bridge subscribes only once its topics exist, and a
+    # publish waiting on a topic's creation as the worker stops would hold the loop's close up.
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
-        admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1) for t in topics])
+        admin.create_topics(
+            [
+                NewTopic(t, num_partitions=3, replication_factor=1)
+                for t in [*topics, f"events-{suffix}", f"wellness-{suffix}"]
+            ]
+        )
     finally:
         admin.close()
     inbound = Inbound(

@@ -6,14 +6,11 @@ Real services throughout: the dev server with warmline's worker, Apache Kafka, R
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +28,7 @@ from warmline.bridge.inbound import _Item
 from warmline.conversation import MAX_MESSAGE_CHARS
 from warmline.events import DomainEvent, EventType, to_record
 from warmline.events.catalog import InboundShift
-from warmline.wellness.policy import WellnessState, WorkerKind
+from warmline.wellness.policy import WorkerKind
 from warmline.wellness.types import wellness_workflow_id
 from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
@@ -123,17 +120,7 @@ async def test_availability_updates_the_roster_and_shifts_are_kept(inbound: Inbo
         subject="vol-marcus",
     )
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    shift = inbound.event(
-        EventType.INBOUND_SHIFT_SCHEDULED,
-        {
-            "worker_id": "vol-aoife",
-            "shift_id": "s-1",
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=8)).isoformat(),
-            "queues": ["listening"],
-        },
-        subject="vol-aoife",
-    )
+    shift = inbound.shift("vol-aoife", "s-1", starts, queues=["listening"])
     # HR and the workforce tool both number their events: their `42`s are two changes, and the
     # later one (back on) must reach the roster too.
     shared = f"42-{uuid.uuid4().hex[:6]}"
@@ -187,43 +174,25 @@ async def test_an_annotators_availability_and_shifts_reach_their_wellness_workfl
         return inbound.event(EventType.INBOUND_AVAILABILITY_CHANGED, data, subject=annotator)
 
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    shift = inbound.event(
-        EventType.INBOUND_SHIFT_SCHEDULED,
-        {
-            "worker_id": annotator,
-            "shift_id": "s-an",
-            "starts_at": starts.isoformat(),
-            "ends_at": (starts + timedelta(hours=4)).isoformat(),
-        },
-        subject=annotator,
-    )
+    shift = inbound.shift(annotator, "s-an", starts, 4)
     handle = inbound.client.get_workflow_handle_for(
         WellnessWorkflow.run, wellness_workflow_id("peer-support", annotator)
     )
     inbound.started.append(handle.id)
 
-    async def state_when(predicate: Callable[[WellnessState], bool]) -> WellnessState:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(RPCError):
-                state = await handle.query(WellnessWorkflow.state)
-                if predicate(state):
-                    return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the wellness workflow of {annotator} never matched")
-            await asyncio.sleep(0.1)
-
     running = await inbound.run()
     await inbound.send(availability(True), shift)
     # Available with no shift running: the annotator's wellness workflow starts one, as a
     # specialist's does; HR's shift waits for its start.
-    state = await state_when(lambda s: s.shift is not None and bool(s.upcoming))
+    state = await inbound.wellness_when(
+        annotator, lambda s: s.shift is not None and bool(s.upcoming)
+    )
     assert state.kind is WorkerKind.ANNOTATOR
     assert state.shift is not None
     assert state.shift.shift_id.startswith("available-")
     assert [(s.shift_id, s.starts_at) for s in state.upcoming] == [("s-an", starts)]
     await inbound.send(availability(False))
-    state = await state_when(lambda s: s.shift is None)
+    state = await inbound.wellness_when(annotator, lambda s: s.shift is None)
     assert [s.shift_id for s in state.upcoming] == ["s-an"]
     await until(lambda: running.bridge.stats.availability == 2, what="both", task=running)
     await running.stop()
@@ -313,19 +282,7 @@ async def test_bad_records_are_dead_lettered_with_their_coordinates_and_the_brid
         ("s-decade", 24 * 3650, [], "shift 's-decade' lasts 87,600 h; the longest the bridge"),
         ("s-queue", 8, ["listenin"], "shift 's-queue' names queue(s) the configuration lacks"),
     ):
-        shift = to_record(
-            inbound.event(
-                EventType.INBOUND_SHIFT_SCHEDULED,
-                {
-                    "worker_id": "vol-aoife",
-                    "shift_id": shift_id,
-                    "starts_at": starts.isoformat(),
-                    "ends_at": (starts + timedelta(hours=hours)).isoformat(),
-                    "queues": queues,
-                },
-                subject="vol-aoife",
-            )
-        )
+        shift = to_record(inbound.shift("vol-aoife", shift_id, starts, hours, queues=queues))
         bad.append((hr, shift.value, shift.headers, reason))
     # Ids the specialist and annotator APIs would refuse: a conversation nobody could serve.
     too_long = to_record(inbound.message("c" * 1100, "m0", "Hello?"))
@@ -391,18 +348,7 @@ async def test_a_record_that_raises_is_dead_lettered_and_its_partition_goes_on(
     def shift(
         worker: str, shift_id: str, starts: datetime
     ) -> tuple[bytes, list[tuple[str, bytes]]]:
-        record = to_record(
-            inbound.event(
-                EventType.INBOUND_SHIFT_SCHEDULED,
-                {
-                    "worker_id": worker,
-                    "shift_id": shift_id,
-                    "starts_at": starts.isoformat(),
-                    "ends_at": (starts + timedelta(hours=8)).isoformat(),
-                },
-                subject=worker,
-            )
-        )
+        record = to_record(inbound.shift(worker, shift_id, starts))
         return record.value, record.headers
 
     plain = [(k, b"text/plain" if k == "content-type" else v) for k, v in good.headers]

@@ -20,7 +20,9 @@ Offsets are committed only once Temporal (and Redis) accepted every effect of th
 are unreachable the batch is retried with exponential backoff and full jitter, never dead-lettered
 (an outage is not the record's fault); a stop meanwhile leaves it uncommitted, to be redelivered.
 Delivery is at least once end to end; the effect is exactly once through the dedupe by event
-source and id here and by message id in the conversation.
+source and id here (each record marked as soon as it is handed on) and by message id in the
+conversation. For HR records the latest by time wins: one older than an event already applied
+to the same availability or shift is not applied.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 from kafka.consumer.fetcher import ConsumerRecord
 from redis.exceptions import ResponseError
@@ -77,6 +79,9 @@ from workflows.roster import RosterWorkflow
 
 log = logging.getLogger(__name__)
 
+MAX_AHEAD = timedelta(hours=1)
+"""How far ahead of the bridge's clock an HR event's `time` may be (clocks differ a little). HR
+events are applied latest-time-wins, so one dated years ahead would hide every later change."""
 MAX_SHIFT = timedelta(hours=24)
 """The longest shift the bridge takes: exposure budgets are per shift, so a year-long shift from a
 slip in an HR export would lift every limit for a year."""
@@ -127,6 +132,8 @@ class BridgeStats:
     shifts: int = 0
     duplicates: int = 0
     """Records whose event id was already handled."""
+    superseded: int = 0
+    """HR records not applied: a later event about the same availability or shift was."""
     dead_lettered: int = 0
     retries: int = 0
     """Calls retried because Temporal, Redis or Kafka did not answer."""
@@ -153,6 +160,11 @@ class _Item:
     what: str
     """For logs: `message m1 of conversation/acme/c1`."""
     apply: Callable[[], Awaitable[None]]
+    dedupe_key: str = ""
+    """`_dedupe_key(event)`, set once the batch's duplicates are dropped."""
+    latest_of: tuple[str, str] | None = None
+    """For HR records, (worker id, what the record sets: `availability` or `shift <id>`): an
+    event older than one already applied to the same is out of date (`_superseded`)."""
 
 
 class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
@@ -228,7 +240,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         for item, key in zip(items, keys, strict=True):
             if key in fresh:
                 fresh.discard(key)
-                kept.append(item)
+                kept.append(replace(item, dedupe_key=key))
             else:
                 log.info(
                     "%s: already handled (event %s from %s)",
@@ -237,10 +249,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
                     item.event.source,
                 )
         self.stats.duplicates += len(items) - len(kept)
-        delivered = await self._dispatch(kept)
-        # A record dead-lettered on delivery stays unmarked: fixed and sent again with its id (as
-        # the dead letter's reason asks), it must not be dropped as a duplicate.
-        await self._mark_done([_dedupe_key(item.event) for item in delivered])
+        await self._dispatch(kept)
 
     # --- checking a record -------------------------------------------------------------------
 
@@ -310,6 +319,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
                 "nor in its annotation.annotators"
             )
         _same_subject(event, worker, "worker id")
+        _not_ahead(event)
         return _Item(
             record,
             event,
@@ -318,11 +328,13 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             apply=lambda: self._set_availability(
                 worker, available=data.available, update_id=_update_id(event)
             ),
+            latest_of=(worker, "availability"),
         )
 
     def _shift(self, record: ConsumerRecord, event: DomainEvent, data: InboundShift) -> _Item:
         _require(worker_id=data.worker_id, shift_id=data.shift_id)
         _same_subject(event, data.worker_id, "worker id")
+        _not_ahead(event)
         if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
             raise _UnprocessableError("starts_at and ends_at need a time zone (RFC 3339)")
         for name, when in (("starts_at", data.starts_at), ("ends_at", data.ends_at)):
@@ -354,23 +366,32 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             order_key=f"worker/{data.worker_id}",
             what=f"shift {data.shift_id} of {data.worker_id}",
             apply=lambda: self._keep_shift(data),
+            latest_of=(data.worker_id, f"shift {data.shift_id}"),
         )
 
     # --- handing on --------------------------------------------------------------------------
 
-    async def _dispatch(self, items: list[_Item]) -> list[_Item]:
-        """Deliver the items, one subject's in order; the ones delivered (not dead-lettered)."""
+    async def _dispatch(self, items: list[_Item]) -> None:
+        """Deliver the items, one subject's in order, each marked handled once it is delivered.
+
+        Marked one by one, not when the batch is done: a stop while a later record waits out an
+        outage (or a crash) leaves the batch uncommitted, and its redelivery must not apply again
+        what was applied. Most effects are idempotent, but a worker's availability is not as a
+        sequence: off and on again a second time ends their shift and starts another, with the
+        exposure counted so far wiped. A record dead-lettered on delivery stays unmarked: fixed
+        and sent again with its id (as the dead letter's reason asks), it must not be dropped as a
+        duplicate.
+        """
         by_key: dict[str, list[_Item]] = defaultdict(list)
         for item in items:
             by_key[item.order_key].append(item)
         limit = asyncio.Semaphore(self.settings.concurrency)
-        delivered: list[_Item] = []
 
         async def in_order(group: list[_Item]) -> None:
             async with limit:
                 for item in group:
                     if await self._deliver(item):
-                        delivered.append(item)
+                        await self._mark_done([item.dedupe_key])
 
         stopping = False
         try:
@@ -381,12 +402,22 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             stopping = True
         if stopping:
             raise StopRequestedError
-        return delivered
 
     async def _deliver(self, item: _Item) -> bool:
-        """Hand the item on; False when it went to the dead letter instead."""
+        """Hand the item on (or drop it as out of date); False when it went to the dead letter."""
         try:
+            if await self._superseded(item):
+                return True
             await self._until_done(item.what, item.apply)
+            if item.latest_of is not None:
+                worker, what = item.latest_of
+                await self._until_done(
+                    item.what,
+                    lambda: asyncio.to_thread(
+                        self._shifts.mark_applied, worker, what, item.event.time
+                    ),
+                    in_thread=True,
+                )
         except _UnprocessableError as error:
             reason = error.reason
         except RPCError as error:
@@ -403,6 +434,37 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             return True
         await self._dead_letter(item.record, reason)
         return False
+
+    async def _superseded(self, item: _Item) -> bool:
+        """Whether a later HR event about the same availability or shift was applied already.
+
+        The HR topic is in order per worker only as far as its producers keep it: two systems
+        (HR and a workforce tool) each send as they go, a producer's retry can reorder its
+        records, a record without a key lands on any partition, and a record replayed from the
+        dead letter comes after everything since. Availability is a state and a shift's latest
+        version replaces the earlier: applied late, an old event would undo a newer one (a worker
+        back on shown off, a corrected shift restored to its error).
+        """
+        if item.latest_of is None:
+            return False
+        worker, what = item.latest_of
+        later = await self._until_done(
+            item.what,
+            lambda: asyncio.to_thread(self._shifts.superseded_by, worker, what, item.event.time),
+            in_thread=True,
+        )
+        if later is None:
+            return False
+        log.warning(
+            "%s: not applied: event %s from %s is of %s, older than the %s one already applied",
+            item.what,
+            item.event.id,
+            item.event.source,
+            item.event.time.isoformat(),
+            later.isoformat(),
+        )
+        self.stats.superseded += 1
+        return True
 
     async def _signal_message(
         self, data: InboundMessage, tenant: Tenant, conversation: str
@@ -488,6 +550,18 @@ def _same_subject(event: DomainEvent, expected: str, what: str) -> None:
     """The subject orders the topic (it is the record key); it must be what the data names."""
     if event.subject and event.subject != expected:
         raise _UnprocessableError(f"subject {event.subject!r} is not the {what} {expected!r}")
+
+
+def _not_ahead(event: DomainEvent) -> None:
+    """HR events are applied latest-time-wins: one dated far ahead would hide every later one."""
+    ahead = event.time - datetime.now(UTC)
+    if ahead > MAX_AHEAD:
+        raise _UnprocessableError(
+            f"the event's time {event.time.isoformat()} is {ahead.total_seconds() / 3600:,.1f} h "
+            f"ahead of the bridge's clock; the latest HR event by time wins, so one from the "
+            f"future would hide every change after it: the bridge takes them at most "
+            f"{MAX_AHEAD.total_seconds() / 3600:.0f} h ahead (is the sender's clock right?)"
+        )
 
 
 def _update_id(event: DomainEvent) -> str:
