@@ -4,8 +4,9 @@ An API's answer becomes the SDK's verdict here, once: timeouts, connection failu
 `RetryableError`; a 429 is retryable after its `Retry-After`; any other 4xx is a `PermanentError`
 naming the status and the start of the body; a 2xx whose body is not the JSON expected is retryable
 with the reason, so after the runner's attempts it lands in the dead letter saying why. Request
-bodies written by admins as jinja2 templates render here too, in jinja2's immutable sandbox,
-escaped for the body's media type, and URLs from settings are checked here.
+bodies written by admins as jinja2 templates render here too, in jinja2's immutable sandbox with a
+time budget (`warmline.sandbox`), escaped for the body's media type, and URLs from settings are
+checked here.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from urllib.parse import urlsplit
 import httpx
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from connectors.sdk.connector import Event, PermanentError, RetryableError
+from warmline.sandbox import BudgetedSandbox, check_deadline, render_budget
 
 T = TypeVar("T")
 
@@ -34,7 +34,9 @@ EXCERPT_CHARS = 200
 """How much of an error body goes into the error message (and so into the dead letter)."""
 MAX_RENDERED_CHARS = 256 * 1024
 """A rendered template longer than this is a template bug, not a payload."""
-_MAX_POWER_BITS = 4096
+RENDER_TIMEOUT_SECONDS = 2.0
+"""How long one render may run: a template that loops longer is a template bug, and must not
+hold the connector's event loop."""
 
 
 # --- URLs from settings --------------------------------------------------------------------------
@@ -199,31 +201,6 @@ def template_context(event: Event[Any]) -> dict[str, Any]:
 # --- templates -----------------------------------------------------------------------------------
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, with `*` and `**` kept from building huge values."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "*":
-            sequence, count = (left, right) if isinstance(right, int) else (right, left)
-            if (
-                isinstance(sequence, str | list | tuple)
-                and isinstance(count, int)
-                and len(sequence) * count > MAX_RENDERED_CHARS
-            ):
-                raise SecurityError("repetition longer than the rendered size limit")
-            return left * right
-        if (
-            isinstance(left, int)
-            and isinstance(right, int)
-            and abs(left) > 1
-            and right * abs(left).bit_length() > _MAX_POWER_BITS
-        ):
-            raise SecurityError(f"power too large (over {_MAX_POWER_BITS} bits)")
-        return left**right
-
-
 class TemplateSourceError(ValueError):
     """A template does not compile; `line` is where, within the template.
 
@@ -279,7 +256,12 @@ def compile_template(source: str, name: str, *, content_type: str | None = None)
     if content_type is not None and is_json(content_type):
         finalize = _json_string_content
     autoescape = content_type is not None and _is_markup(content_type)
-    environment = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, finalize=finalize)
+    environment = BudgetedSandbox(
+        max_size=MAX_RENDERED_CHARS,
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        finalize=finalize,
+    )
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _undefined_in_json}
     try:
         return environment.from_string(source)
@@ -305,10 +287,19 @@ def compile_templates(templates: Mapping[str, str], setting: str) -> None:
         raise ValidationError.from_exception_data(setting, errors)
 
 
-def render(template: Template, name: str, context: Mapping[str, Any]) -> str:
-    """Render in the sandbox; a template that cannot render this event is a permanent failure."""
+def render(
+    template: Template,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    timeout_seconds: float | None = None,
+) -> str:
+    """Render in the sandbox within `timeout_seconds` (default `RENDER_TIMEOUT_SECONDS`); a
+    template that cannot render this event, or runs longer, is a permanent failure."""
+    limit = RENDER_TIMEOUT_SECONDS if timeout_seconds is None else timeout_seconds
     try:
-        return "".join(_bounded(template.generate(dict(context))))
+        with render_budget(limit):
+            return "".join(_bounded(template.generate(dict(context))))
     # Whatever the admin's template raises (an undefined value, `"{x}".format()`'s KeyError, a
     # macro that recurses) fails every retry alike: dead-letter it at once, naming the template.
     except Exception as error:  # noqa: BLE001 - the template is the admin's code
@@ -318,6 +309,7 @@ def render(template: Template, name: str, context: Mapping[str, Any]) -> str:
 def _bounded(chunks: Iterator[str]) -> Iterator[str]:
     size = 0
     for chunk in chunks:
+        check_deadline()
         size += len(chunk)
         if size > MAX_RENDERED_CHARS:
             raise SecurityError(f"rendered output over {MAX_RENDERED_CHARS} characters")

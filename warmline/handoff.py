@@ -8,25 +8,31 @@ that fails never loses the context: the package then carries a plain built-in su
 from __future__ import annotations
 
 import logging
-import time
 import traceback
-from collections.abc import Generator, Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
-from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2 import (
+    Environment,
+    StrictUndefined,
+    Template,
+    TemplateSyntaxError,
+    Undefined,
+    meta,
+    nodes,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from warmline.config.model import Tenant, WarmlineConfig
-from warmline.errors import ConfigError, Diagnostic, WarmlineError
+from warmline.errors import ConfigError, Diagnostic
 from warmline.escalation import Escalation, Referral
+from warmline.sandbox import BudgetedSandbox, check_deadline, render_budget
 from warmline.triage.types import RiskFlag, Role
 
 logger = logging.getLogger(__name__)
@@ -35,8 +41,6 @@ MAX_RENDERED_BYTES = 64 * 1024
 """A rendered summary longer than this (UTF-8) is cut, with a note saying so."""
 RENDER_TIMEOUT = timedelta(seconds=2)
 """How long one render may run before it is abandoned for the fallback summary."""
-MAX_POWER_BITS = 4096
-"""The largest integer `**` may produce in a template; bigger powers would stall the worker."""
 
 
 class _Model(BaseModel):
@@ -280,79 +284,16 @@ def human_duration(duration: timedelta) -> str:
 # --- the sandbox -------------------------------------------------------------------------------
 
 
-class RenderBudgetError(WarmlineError):
-    """A template ran longer than the render timeout."""
-
-
-_deadline: ContextVar[float | None] = ContextVar("handoff_render_deadline", default=None)
-
-
-def _check_deadline() -> None:
-    deadline = _deadline.get()
-    if deadline is not None and time.monotonic() > deadline:
-        raise RenderBudgetError("the template ran longer than the render timeout")
-
-
-def _guarded_range(*args: int) -> Iterator[int]:
-    for number in safe_range(*args):
-        _check_deadline()
-        yield number
-
-
-class _HandoffSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus a time budget and limits on `*` and `**`.
-
-    The time budget is cooperative: it is checked at every attribute or item lookup, call, `range`
-    step and output chunk, which is where a template spends its time. A runaway that does none of
-    these is left to the activity's start-to-close timeout.
-    """
-
-    intercepted_binops = frozenset({"*", "**"})
+class _HandoffSandbox(BudgetedSandbox):
+    """`BudgetedSandbox` with the handoff's undefined values and whitespace."""
 
     def __init__(self, *, autoescape: bool, max_bytes: int) -> None:
         super().__init__(
-            autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True
+            max_size=max_bytes,
+            autoescape=autoescape,
+            undefined=StrictUndefined,
+            keep_trailing_newline=True,
         )
-        self.max_bytes = max_bytes
-        self.globals["range"] = _guarded_range
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        _check_deadline()
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: str | Any) -> Any:
-        _check_deadline()
-        return super().getitem(obj, argument)
-
-    def call(
-        __self,  # noqa: N805 - jinja2's signature; `self` may be a keyword argument of the call
-        __context: Context,
-        __obj: Any,
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        _check_deadline()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        _check_deadline()
-        if operator == "*":
-            sequence, count = (left, right) if isinstance(right, int) else (right, left)
-            if (
-                isinstance(sequence, str | list | tuple)
-                and isinstance(count, int)
-                and len(sequence) * count > self.max_bytes
-            ):
-                raise SecurityError("repetition longer than the rendered size limit")
-            return left * right
-        if (
-            isinstance(left, int)
-            and isinstance(right, int)
-            and abs(left) > 1
-            and right * abs(left).bit_length() > MAX_POWER_BITS
-        ):
-            raise SecurityError(f"power too large (over {MAX_POWER_BITS} bits)")
-        return left**right
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -556,14 +497,13 @@ class HandoffRenderer:
 
     def _render(self, context: dict[str, Any]) -> tuple[str, bool]:
         """The rendered text and whether it was cut at `max_bytes`."""
-        token = _deadline.set(time.monotonic() + self.timeout.total_seconds())
         chunks: list[bytes] = []
         size = 0
-        try:
+        with render_budget(self.timeout.total_seconds()):
             stream = self._template.generate(context)
             try:
                 for chunk in stream:
-                    _check_deadline()
+                    check_deadline()
                     encoded = str(chunk).encode("utf-8")
                     if size + len(encoded) > self.max_bytes:
                         chunks.append(encoded[: self.max_bytes - size])
@@ -574,8 +514,6 @@ class HandoffRenderer:
             finally:
                 if isinstance(stream, Generator):
                     stream.close()
-        finally:
-            _deadline.reset(token)
         return b"".join(chunks).decode("utf-8"), False
 
     def _describe(self, error: Exception) -> str:
@@ -641,6 +579,159 @@ def fallback_summary(
             for message in history
         ]
     return "\n".join(lines) + "\n"
+
+
+# --- checking a template before it is deployed -----------------------------------------------
+
+_OBJECTS: dict[str, type] = {
+    "conversation": ConversationFacts,
+    "tenant": TenantFacts,
+    "escalation": EscalationFacts,
+    "specialist": SpecialistFacts,
+}
+"""Context variables that are objects with fixed attributes."""
+_LISTS: dict[str, tuple[str, type]] = {
+    "history": ("a history message", HistoryMessage),
+    "trajectory": ("a trajectory step", TrajectoryStep),
+    "referrals": ("a referral", ReferralLine),
+}
+"""Context variables that are lists of objects with fixed attributes, and what one is called."""
+CONTEXT_NAMES = frozenset(
+    {
+        *_OBJECTS,
+        *_LISTS,
+        "crisis",
+        "risk_flags",
+        "requires_acknowledgement",
+        "customer",
+        "profile",
+        "rationale",
+        "notes",
+    }
+)
+"""Every variable a handoff template sees (`HandoffRenderer.context`)."""
+_GUARD_TESTS = frozenset({"defined", "undefined"})
+_GUARD_FILTERS = frozenset({"default", "d"})
+_SAME_ITEMS = frozenset(
+    {"reverse", "sort", "list", "unique", "select", "reject", "selectattr", "rejectattr"}
+)
+"""Filters whose result holds items of the list they are given."""
+_ONE_ITEM = frozenset({"first", "last", "random"})
+
+
+def template_problems(source: str) -> list[tuple[int, str]]:
+    """(line, problem) for each mistake in a handoff template that compiles but fails whenever
+    the render reaches it: a variable the context lacks (`escalaton`), an attribute its object
+    lacks (`escalation.reasn`, `message.txt` in a loop over `history`), an unknown filter or test
+    inside an `if` (which jinja2 reports only at run time). A read guarded by `is defined` or
+    `default(...)` is left alone, as are `customer` and `profile`, whose facts vary by CRM.
+    A template that does not parse gives none (its syntax error is reported elsewhere)."""
+    environment = _HandoffSandbox(autoescape=False, max_bytes=MAX_RENDERED_BYTES)
+    try:
+        tree = Environment().parse(source)  # noqa: S701 - parsed to be read, never rendered
+    except TemplateSyntaxError:
+        return []
+    guarded = {
+        id(node.node)
+        for node in tree.find_all((nodes.Test, nodes.Filter))
+        if node.name in (_GUARD_TESTS if isinstance(node, nodes.Test) else _GUARD_FILTERS)
+    }
+    guarded_names = {
+        node.node.name
+        for node in tree.find_all((nodes.Test, nodes.Filter))
+        if isinstance(node.node, nodes.Name) and id(node.node) in guarded
+    }
+    rebound = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    rebound |= {n.name for n in tree.find_all(nodes.Macro)}
+    problems: list[tuple[int, str]] = []
+    for name in sorted(meta.find_undeclared_variables(tree) - CONTEXT_NAMES - guarded_names):
+        line = next(
+            n.lineno for n in tree.find_all(nodes.Name) if n.name == name and n.ctx == "load"
+        )
+        known = ", ".join(sorted(CONTEXT_NAMES))
+        hint = _close(name, CONTEXT_NAMES)
+        problems.append((line, f"{name} is not defined: a handoff template sees {known}{hint}"))
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in environment.filters:
+            problems.append((node.lineno, f"no filter named {node.name!r}"))
+    for test in tree.find_all(nodes.Test):
+        if test.name not in environment.tests:
+            problems.append((test.lineno, f"no test named {test.name!r}"))
+    for read, what, kind in _attribute_reads(tree, rebound):
+        if id(read) in guarded:
+            continue
+        fields = [f.name for f in dataclass_fields(kind)]
+        if read.attr not in fields:
+            problems.append(
+                (
+                    read.lineno,
+                    f"{what} has no attribute {read.attr!r} (it has {', '.join(fields)})"
+                    f"{_close(read.attr, fields)}",
+                )
+            )
+    return sorted(problems, key=lambda problem: problem[0])
+
+
+def _attribute_reads(
+    tree: nodes.Template, rebound: set[str]
+) -> Iterator[tuple[nodes.Getattr, str, type]]:
+    """Each `.attr` read of an object whose attributes are fixed, with what the object is."""
+    loops: dict[int, tuple[str, type]] = {}
+    for loop in tree.find_all(nodes.For):
+        item = _item_of(loop.iter, rebound)
+        if item is None or not isinstance(loop.target, nodes.Name):
+            continue
+        target = loop.target.name
+        scope = [*loop.body, *([loop.test] if loop.test is not None else [])]
+        if any(
+            n.name == target and n.ctx in ("store", "param")
+            for part in scope
+            for n in part.find_all(nodes.Name)
+        ):
+            continue  # rebound inside the loop: not worth following
+        for part in scope:
+            for name in part.find_all(nodes.Name):
+                if name.name == target:
+                    loops[id(name)] = (f"{target} ({item[0]})", item[1])
+    for read in tree.find_all(nodes.Getattr):
+        inner = read.node
+        if isinstance(inner, nodes.Name) and id(inner) in loops:
+            what, kind = loops[id(inner)]
+            yield read, what, kind
+        elif isinstance(inner, nodes.Name) and inner.name in _OBJECTS:
+            if inner.name not in rebound:
+                yield read, inner.name, _OBJECTS[inner.name]
+        else:
+            item = _one_item_of(inner, rebound)
+            if item is not None:
+                yield read, item[0], item[1]
+
+
+def _item_of(node: nodes.Node, rebound: set[str]) -> tuple[str, type] | None:
+    """What the items of the list `node` evaluates to are, when it is one of the context's."""
+    if isinstance(node, nodes.Name) and node.name in _LISTS and node.name not in rebound:
+        return _LISTS[node.name]
+    if isinstance(node, nodes.Filter) and node.name in _SAME_ITEMS and node.node is not None:
+        return _item_of(node.node, rebound)
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
+        return _item_of(node.node, rebound)
+    return None
+
+
+def _one_item_of(node: nodes.Node, rebound: set[str]) -> tuple[str, type] | None:
+    """What `node` is when it picks one item of a context list (`history[-1]`, `history | last`)."""
+    if isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice):
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            return None
+        return _item_of(node.node, rebound)
+    if isinstance(node, nodes.Filter) and node.name in _ONE_ITEM and node.node is not None:
+        return _item_of(node.node, rebound)
+    return None
+
+
+def _close(name: str, known: Iterable[str]) -> str:
+    match = get_close_matches(name, sorted(known), n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""
 
 
 def renderer_from_config(config: WarmlineConfig) -> HandoffRenderer:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors import http
 from connectors.sdk.connector import ConnectorContext, Event, PermanentError
 from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness
 from connectors.webhook import WebhookConnector, WebhookSettings
@@ -93,6 +94,19 @@ def test_a_template_that_cannot_render_is_a_permanent_error_naming_it(
     receiver were down, and dead-lettered without naming the template."""
     connector = webhook(tmp_path, source, "application/json")
     with pytest.raises(PermanentError, match=f"template payload.j2 failed: {raised}"):
+        connector.body(completed("s"))
+
+
+def test_a_template_that_runs_too_long_is_a_permanent_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A payload template renders inside the connector's event loop: one that loops on
+    (`range` nested, printing nothing) held every connector of the process. It is now stopped at
+    the render timeout (here 0, spent at the first loop step) and dead-lettered, naming it."""
+    monkeypatch.setattr(http, "RENDER_TIMEOUT_SECONDS", 0.0, raising=False)
+    source = '{% for a in [1, 2] %}{% for b in [1, 2] %}{% endfor %}{% endfor %}{"ok": true}'
+    connector = webhook(tmp_path, source, "application/json")
+    with pytest.raises(PermanentError, match=r"template payload\.j2 failed: RenderBudgetError"):
         connector.body(completed("s"))
 
 

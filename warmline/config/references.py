@@ -22,6 +22,7 @@ from warmline.config.model import (
     WarmlineConfig,
 )
 from warmline.config.secrets import SecretRef, literal_secret_settings
+from warmline.handoff import template_problems
 from warmline.triage.errors import LexiconError
 from warmline.triage.lexicon import parse_lexicon, read_lexicon_file
 
@@ -336,10 +337,12 @@ def _templates(config: WarmlineConfig) -> Iterator[Problem]:
             found.append((("connectors", index, "payload_template"), connector.payload_template))
     environment = SandboxedEnvironment(autoescape=False)
     for loc, path in found:
-        yield from _compile(environment, loc, path)
+        yield from _compile(environment, loc, path, handoff=loc == ("handoff", "template"))
 
 
-def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterator[Problem]:
+def _compile(
+    environment: SandboxedEnvironment, loc: Loc, path: Path, *, handoff: bool
+) -> Iterator[Problem]:
     if not path.is_file():
         yield Problem(loc, not_a_file_message("template", path))
         return
@@ -352,6 +355,11 @@ def _compile(environment: SandboxedEnvironment, loc: Loc, path: Path) -> Iterato
         environment.compile(source, name=path.name, filename=str(path))
     except TemplateSyntaxError as error:
         yield Problem(loc, f"template syntax error: {error.message}", path, error.lineno)
+        return
+    if handoff:
+        # What compiles may still fail every render that reaches it (a misspelt variable).
+        for line, message in template_problems(source):
+            yield Problem(loc, f"template error: {message}", path, line)
 
 
 def not_a_directory_message(kind: str, path: Path) -> str:
