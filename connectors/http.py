@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.exceptions import SecurityError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -244,6 +244,16 @@ def _json_string_content(value: object) -> object:
     return value
 
 
+def _escape_in_json(value: object) -> object:
+    """`| e` (`| escape`) in a JSON template: HTML-escaped, as the admin asked (a HubSpot note's
+    body is HTML), but left a plain string so `finalize` escapes it as JSON string content too.
+    jinja2's own filter marks its output safe, which skipped the JSON escaping: a customer's line
+    break then made the body invalid JSON, and a backslash changed the text."""
+    if isinstance(value, Markup):
+        return value
+    return str(escape(value))
+
+
 def compile_template(source: str, name: str, *, content_type: str | None = None) -> Template:
     """Compile an admin-written template in the sandbox, or raise `TemplateSourceError`.
 
@@ -263,6 +273,8 @@ def compile_template(source: str, name: str, *, content_type: str | None = None)
         finalize=finalize,
     )
     environment.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _undefined_in_json}
+    if finalize is not None:
+        environment.filters["e"] = environment.filters["escape"] = _escape_in_json
     try:
         return environment.from_string(source)
     except TemplateSyntaxError as error:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from connectors import http
 from connectors.sdk.connector import ConnectorContext, Event, PermanentError
@@ -57,6 +58,16 @@ def test_text_printed_in_a_json_string_stays_that_string(tmp_path: Path) -> None
     template = '{"summary": "{{ data.summary }}", "approved": false, "n": {{ 2 + 3 }}}'
     body, _ = webhook(tmp_path, template, "application/json").body(completed(HOSTILE))
     assert json.loads(body) == {"summary": HOSTILE, "approved": False, "n": 5}
+
+
+def test_html_escaped_text_in_a_json_string_is_escaped_as_json_too(tmp_path: Path) -> None:
+    """`| e` HTML-escapes (a HubSpot note's body is HTML) and marks the text safe, which skipped
+    the JSON escaping: a line break made the body invalid JSON, a backslash changed the text."""
+    template = '{"summary": "{{ data.summary | e }}", "again": "{{ data.summary | escape }}"}'
+    body, _ = webhook(tmp_path, template, "application/json").body(completed(HOSTILE))
+    html = str(escape(HOSTILE))
+    assert json.loads(body) == {"summary": html, "again": html}
+    assert "&lt;b&gt;" in html
 
 
 def test_tojson_output_is_not_escaped_twice(tmp_path: Path) -> None:
