@@ -47,7 +47,7 @@ def settings(fake: FakeBambooHR, **changes: Any) -> dict[str, Any]:
 
 
 def harness(
-    fake: FakeBambooHR, kafka: str, redis: str
+    fake: FakeBambooHR, kafka: str, redis: str, *, name: str | None = None
 ) -> AbstractAsyncContextManager[ConnectorHarness]:
     return consuming(
         lambda: ConnectorHarness(
@@ -57,6 +57,7 @@ def harness(
             redis=redis,
             secrets={"api_key": BAMBOOHR_KEY},
             runner=RUNNER,
+            name=name,
             min_group_size=3,
         )
     )
@@ -290,18 +291,7 @@ async def test_a_row_in_doubt_when_its_process_stops_is_looked_up_by_the_next(
 
     def process() -> AbstractAsyncContextManager[ConnectorHarness]:
         """A connector process of the deployment's `hr`: same name, so same dedupe scope."""
-        return consuming(
-            lambda: ConnectorHarness(
-                BambooHRConnector,
-                settings(fake),
-                kafka=kafka_bootstrap,
-                redis=redis_url,
-                secrets={"api_key": BAMBOOHR_KEY},
-                runner=RUNNER,
-                name=name,
-                min_group_size=3,
-            )
-        )
+        return harness(fake, kafka_bootstrap, redis_url, name=name)
 
     with FakeBambooHR() as fake:
         async with process() as first:

@@ -69,7 +69,7 @@ def settings(hub: FakeHubSpot, **changes: Any) -> dict[str, Any]:
 
 
 def harness(
-    hub: FakeHubSpot, kafka: str, redis: str, **changes: Any
+    hub: FakeHubSpot, kafka: str, redis: str, *, name: str | None = None, **changes: Any
 ) -> AbstractAsyncContextManager[ConnectorHarness]:
     return consuming(
         lambda: ConnectorHarness(
@@ -79,6 +79,7 @@ def harness(
             redis=redis,
             secrets={"access_token": HUBSPOT_TOKEN},
             runner=RUNNER,
+            name=name,
         )
     )
 
@@ -324,17 +325,7 @@ async def test_a_note_in_doubt_when_its_process_stops_is_looked_up_by_the_next(
 
     def process() -> AbstractAsyncContextManager[ConnectorHarness]:
         """A connector process of the deployment's `crm`: same name, so same dedupe scope."""
-        return consuming(
-            lambda: ConnectorHarness(
-                HubSpotConnector,
-                settings(hub),
-                kafka=kafka_bootstrap,
-                redis=redis_url,
-                secrets={"access_token": HUBSPOT_TOKEN},
-                runner=RUNNER,
-                name=name,
-            )
-        )
+        return harness(hub, kafka_bootstrap, redis_url, name=name)
 
     with FakeHubSpot() as hub:
         async with process() as first:

@@ -245,6 +245,21 @@ async def set_available(
     )
 
 
+async def take_a_break(env: WorkflowEnvironment, deployment: RoutedDeployment, who: str) -> None:
+    """`who` says "I need a break now" through their wellness workflow (started if need be, and
+    terminated after the test); returns once the break is in their Redis view and the offers the
+    live view showed them are withdrawn."""
+    wellness = WellnessClient(
+        env.client,
+        deployment="test",
+        policy=wellness_policy(load_config(PEER_SUPPORT, resolve_secrets=False)),
+        task_queue=deployment.task_queue,
+    )
+    await wellness.ensure(who)
+    deployment.started.append(wellness.workflow_id(who))
+    await wellness.handle(who).execute_update(WellnessWorkflow.break_now, BreakRequest())
+
+
 async def unavailable(
     env: WorkflowEnvironment, deployment: RoutedDeployment, *specialists: str
 ) -> None:
@@ -422,16 +437,8 @@ async def test_a_break_takes_back_the_offer_open_to_the_specialist(
     await scene.say(GRIEF)
     [first] = await scene.open_offers()
     resting = first.specialist_id
-    wellness = WellnessClient(
-        workflow_env.client,
-        deployment="test",
-        policy=wellness_policy(load_config(PEER_SUPPORT, resolve_secrets=False)),
-        task_queue=routed.task_queue,
-    )
-    await wellness.ensure(resting)
-    routed.started.append(wellness.workflow_id(resting))
 
-    await wellness.handle(resting).execute_update(WellnessWorkflow.break_now, BreakRequest())
+    await take_a_break(workflow_env, routed, resting)
 
     [second] = await scene.open_offers()
     assert second.specialist_id != resting

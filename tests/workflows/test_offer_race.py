@@ -19,24 +19,20 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.offers import MARKED_UNAVAILABLE, ON_A_BREAK, withdraw_offers
-from tests.workflows.conftest import PEER_SUPPORT, EventLog, RoutedDeployment
+from tests.workflows.conftest import EventLog, RoutedDeployment
 from tests.workflows.test_escalation import (
     GRIEF,
     Scene,
     eventually,
     roster_view,
     set_available,
+    take_a_break,
     unavailable,
     workflow_env,
 )
-from warmline.config.loader import load_config
 from warmline.escalation import EscalationView, Offer, OfferStatus
 from warmline.events import EventType
 from warmline.liveview import LiveView
-from warmline.runtime import wellness_policy
-from warmline.wellness.client import WellnessClient
-from warmline.wellness.types import BreakRequest
-from workflows.wellness import WellnessWorkflow
 
 __all__ = ["workflow_env"]  # the time-skipping server of the escalation tests, re-used here
 
@@ -90,15 +86,7 @@ def shown_late(monkeypatch: pytest.MonkeyPatch) -> Iterator[ShownLate]:
 async def on_a_break(env: WorkflowEnvironment, deployment: RoutedDeployment, who: str) -> str:
     """`who` takes a break now: the wellness sync writes the view, then withdraws what the live
     view shows them. Returns once it has."""
-    wellness = WellnessClient(
-        env.client,
-        deployment="test",
-        policy=wellness_policy(load_config(PEER_SUPPORT, resolve_secrets=False)),
-        task_queue=deployment.task_queue,
-    )
-    await wellness.ensure(who)
-    deployment.started.append(wellness.workflow_id(who))
-    await wellness.handle(who).execute_update(WellnessWorkflow.break_now, BreakRequest())
+    await take_a_break(env, deployment, who)
     return ON_A_BREAK
 
 
