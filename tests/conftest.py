@@ -1,8 +1,9 @@
 """Session-wide real services for the suite: one Temporal dev server, Apache Kafka and Redis.
 
-Services start the first time a test asks for them and are reused by every test after. A service
-that cannot start fails the tests that need it — never a skip, in CI or anywhere else. When any test
-failed, the services' logs stay in their per-session directory and their paths are printed.
+Services start the first time a test asks for them and are reused by every test after; under
+pytest-xdist (`dev.py test` runs two workers) each worker is a session with services of its own. A
+service that cannot start fails the tests that need it — never a skip, in CI or anywhere else. When
+any test failed, the services' logs stay in their per-session directory and their paths are printed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -34,6 +36,25 @@ def _run_services(request: pytest.FixtureRequest, local: LocalServices) -> Itera
         local.stop()
         if not request.session.testsfailed:
             local.cleanup()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands the controller the paths of the service logs it kept."""
+    workeroutput: dict[str, object] | None = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        logs = session.config.stash.get(_SERVICE_LOGS, {})
+        workerinput: dict[str, object] = getattr(session.config, "workerinput", {})
+        worker = workerinput.get("workerid", "worker")
+        kept = {f"{name} ({worker})": str(p) for name, p in logs.items() if p.exists()}
+        workeroutput["service_logs"] = kept
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """The controller's side of `pytest_sessionfinish`: a finished worker's log paths."""
+    logs = node.config.stash.setdefault(_SERVICE_LOGS, {})
+    reported: dict[str, str] = getattr(node, "workeroutput", {}).get("service_logs", {})
+    logs.update({name: Path(path) for name, path in reported.items()})
 
 
 def pytest_terminal_summary(
