@@ -7,7 +7,9 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 
@@ -22,7 +24,11 @@ from warmline.events import (
     to_record,
 )
 from warmline.events.deadletter import REASON_HEADER
+from warmline.events.publisher import PublishError
 from warmline.events.types import DEADLETTER_TOPIC
+from warmline.services.base import ServiceName
+from warmline.services.local import start_service
+from workflows.conversation import ACTIVITY_TIMEOUT
 
 
 def conversation_events(conversation: str, count: int) -> list[DomainEvent]:
@@ -74,6 +80,38 @@ def test_published_events_arrive_in_order_per_subject(any_kafka: str) -> None:
     assert received["conv-a"] == [e for e in sent if e.subject == "conv-a"]
     assert received["conv-b"] == [e for e in sent if e.subject == "conv-b"]
     assert all(len(p) == 1 for p in partitions.values()), "a subject's events span partitions"
+
+
+def test_a_publish_while_the_broker_is_down_gives_up_within_its_activity_timeout(
+    tmp_path: Path,
+) -> None:
+    """The first event for a topic the producer has not seen waits for its partitions; with the
+    broker gone that wait (kafka-python's 60 s by default) outlasted the publishing activity's
+    timeout and kept a worker thread blocked behind Temporal's next attempt."""
+    broker = start_service(ServiceName.KAFKA, tmp_path, embedded=True, persist=False)
+    suffix = uuid.uuid4().hex[:8]
+    publisher = EventPublisher.connect(
+        broker.address, topic=f"events-{suffix}", wellness_topic=f"wellness-{suffix}"
+    )
+    try:
+        publisher.publish(conversation_events("conv-down", 1))
+        broker.process.stop()
+        exposure = DomainEvent(
+            id=event_id("wellness/sam", "exposure/down"),
+            type=EventType.WELLNESS_EXPOSURE_UPDATED,
+            source="/warmline/tenants/acme",
+            subject="sam",
+            time=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+            data={"exposure_minutes": 42.0, "budget_minutes": 240.0},
+        )
+        started = time.monotonic()
+        with pytest.raises(PublishError, match="did not take events"):
+            publisher.publish([exposure])
+        waited = time.monotonic() - started
+    finally:
+        broker.process.stop()
+        publisher.close()
+    assert waited < ACTIVITY_TIMEOUT.total_seconds() * 0.75, f"gave up after {waited:.1f} s"
 
 
 def test_wellness_events_go_to_their_own_topic(kafka_bootstrap: str) -> None:

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # an event. Past the timeout the activity attempt fails and Temporal's retry policy takes over,
 # re-sending the same deterministic event ids, which consumers drop as duplicates.
 DELIVERY_TIMEOUT_MS = 20_000
+METADATA_WAIT_MS = 10_000
+"""How long a send may wait for its topic's partitions (kafka-python's `max_block_ms`, 60 s by
+default). With the broker down, the first event for a topic the producer has not seen yet waits
+here: a publish must give up within its activity's 30 s start-to-close timeout, not keep a worker
+thread blocked past it while Temporal's retry starts the next attempt on another."""
 MAX_EVENT_BYTES = 1_048_576
 PUBLISHER_NAME = "warmline-event-publisher"
 """Who gave up on an event too large for Kafka, in its dead letter's `dlq.consumer`."""
@@ -43,6 +48,7 @@ PRODUCER_SETTINGS: dict[str, Any] = {
     "acks": "all",
     "delivery_timeout_ms": DELIVERY_TIMEOUT_MS,
     "request_timeout_ms": DELIVERY_TIMEOUT_MS // 2,
+    "max_block_ms": METADATA_WAIT_MS,
     "max_request_size": MAX_EVENT_BYTES,
     "linger_ms": 2,
 }
@@ -146,7 +152,8 @@ class EventPublisher:
         one record, so that producer is replaced, and the events it did not acknowledge are sent
         again one at a time (one written just as it failed then arrives twice; consumers drop
         the copy by id). `PublishError` (retry: the same event ids) when Kafka does not
-        acknowledge in time, or the dead letter is not written.
+        acknowledge in time, or the dead letter is not written. One attempt takes at most the
+        delivery timeout, the sends' wait for metadata included.
         """
         outgoing = [_Outgoing(e, self.topic_of(e), to_record(e)) for e in events]
         producer = self._current_producer()
@@ -162,7 +169,7 @@ class EventPublisher:
             # flush only hurries the sends; each record's future says how it fared (flush raises
             # UnknownError while a batch the broker found too large is split).
             with contextlib.suppress(KafkaError):
-                producer.flush(timeout=DELIVERY_TIMEOUT_MS / 1000)
+                producer.flush(timeout=max(deadline - time.monotonic(), 0.001))
         except KafkaError as error:
             raise PublishError(f"Kafka did not take events for {self.topic}: {error}") from error
         unacknowledged: list[_Outgoing] = []
