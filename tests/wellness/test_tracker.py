@@ -120,3 +120,48 @@ async def test_the_tracker_feeds_the_wellness_workflow(
         await running
         redis.close()
     assert tracker.recorded == 1
+
+
+async def test_an_event_whose_data_does_not_fit_its_type_is_skipped_and_the_tracker_goes_on(
+    workflow_env: WorkflowEnvironment,
+    wellness: WellnessDeployment,
+    kafka_bootstrap: str,
+    redis_url: str,
+) -> None:
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
+    no_specialist = {"queue": "grief", "offer_id": "o", "crisis": False, "waited_ms": 5}
+    wordy_distress = {"message_id": "m1", "emotions": [], "confidence": 0.9, "distress": "high"}
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
+    publisher.publish(
+        [
+            event(EventType.HANDOFF_ACCEPTED, 1, no_specialist, "c-bad"),
+            event(EventType.MESSAGE_TRIAGED, 2, wordy_distress, "c-bad"),
+            *conversation(),
+        ]
+    )
+    publisher.close()
+    client = WellnessClient(
+        workflow_env.client,
+        deployment=wellness.deployment,
+        policy=WellnessPolicy(intense_queues=["grief"]),
+        task_queue=wellness.task_queue,
+    )
+    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
+    redis = Redis.from_url(redis_url)
+    tracker = ExposureTracker(
+        client,
+        TrackStore(redis, deployment="test", prefix=f"test-track-{uuid.uuid4().hex[:8]}"),
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        group_id=f"tracker-{uuid.uuid4().hex[:8]}",
+    )
+    running = asyncio.create_task(tracker.run())
+    try:
+        view = await wellness.view_when("sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30)
+        assert view.exposure_minutes == 60
+    finally:
+        tracker.stop()
+        await running
+        redis.close()
+    assert (tracker.recorded, tracker.skipped) == (1, 2)

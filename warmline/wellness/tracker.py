@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis import Redis
 
 from warmline.events import DomainEvent, EventType, from_record
+from warmline.events.catalog import EventDataError
 from warmline.events.consuming import open_consumer, poll_records
 from warmline.events.envelope import EventDecodeError
 from warmline.wellness.client import WellnessClient
@@ -50,29 +52,63 @@ class ConversationTrack(BaseModel):
     hostile: bool = False
 
 
+_Fields = TypeVar("_Fields", bound=BaseModel)
+
+
+class _Triaged(BaseModel):
+    """What the tracker reads of `message.triaged`: only these fields, so an event from a version
+    whose other fields differ still counts."""
+
+    distress: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    risk_flags: list[str] = Field(default_factory=list)
+    crisis: bool = False
+
+
+class _Accepted(BaseModel):
+    """What the tracker reads of `handoff.accepted`."""
+
+    specialist: str = Field(min_length=1)
+    queue: str
+    crisis: bool = False
+
+
+def _read(model: type[_Fields], event: DomainEvent) -> _Fields:
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in error.errors()
+        )
+        raise EventDataError(f"{event.type.value} event {event.id}: {problems}") from None
+
+
 def fold(
     track: ConversationTrack, event: DomainEvent
 ) -> tuple[ConversationTrack, tuple[str, ExposureRecord] | None]:
-    """The track after `event`, and the exposure to record if the owner let the conversation go."""
+    """The track after `event`, and the exposure to record if the owner let the conversation go.
+
+    `EventDataError` when the event lacks a field the tracker reads, or has it of the wrong type.
+    """
     data = event.data
     if event.type == EventType.MESSAGE_TRIAGED:
-        flags = data.get("risk_flags") or []
+        triaged = _read(_Triaged, event)
         return track.model_copy(
             update={
-                "peak_distress": max(track.peak_distress, float(data.get("distress", 0.0))),
-                "crisis": track.crisis or bool(data.get("crisis")),
-                "hostile": track.hostile or HOSTILE in flags,
+                "peak_distress": max(track.peak_distress, triaged.distress),
+                "crisis": track.crisis or triaged.crisis,
+                "hostile": track.hostile or HOSTILE in triaged.risk_flags,
             }
         ), None
     if event.type == EventType.CRISIS_DETECTED:
         return track.model_copy(update={"crisis": True}), None
     if event.type == EventType.HANDOFF_ACCEPTED:
+        accepted = _read(_Accepted, event)
         return track.model_copy(
             update={
-                "owner": data["specialist"],
-                "queue": data["queue"],
+                "owner": accepted.specialist,
+                "queue": accepted.queue,
                 "accepted_at": event.time,
-                "crisis": track.crisis or bool(data.get("crisis")),
+                "crisis": track.crisis or accepted.crisis,
             }
         ), None
     transfer = event.type == EventType.ESCALATION_REROUTED and data.get("reason") == "transfer"
@@ -142,6 +178,8 @@ class ExposureTracker:
         self._batch_size = batch_size
         self._stopping = False
         self.recorded = 0
+        self.skipped = 0
+        """Records that are not a warmline event, or lack what the tracker reads of one."""
 
     def stop(self) -> None:
         self._stopping = True
@@ -181,11 +219,19 @@ class ExposureTracker:
                 for record in records:
                     try:
                         event = from_record(record.key, list(record.headers), record.value)
-                    except EventDecodeError as error:
+                        await self.handle(event)
+                    except (EventDecodeError, EventDataError) as error:
                         # Not the tracker's to dead-letter: the topic's producers are warmline's.
-                        log.warning("tracker: skipped a record: %s", error.reason)
-                        continue
-                    await self.handle(event)
+                        # Skipped, not raised: raised, it would stop the tracker on this record
+                        # again after every restart.
+                        log.warning(
+                            "tracker: skipped the record at %s[%d] offset %d: %s",
+                            record.topic,
+                            record.partition,
+                            record.offset,
+                            error.reason,
+                        )
+                        self.skipped += 1
                 if records:
                     await asyncio.to_thread(consumer.commit)
         finally:
