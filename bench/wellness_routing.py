@@ -78,6 +78,8 @@ from warmline.escalation import (
 )
 from warmline.events import DomainEvent, EventPublisher, EventType
 from warmline.events.admin import ensure_topics
+from warmline.events.deadletter import DeadLetters
+from warmline.events.dedupe import Deduper
 from warmline.events.pump import read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
@@ -93,7 +95,12 @@ from warmline.services import (
 )
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import Shift, WellnessState
-from warmline.wellness.tracker import ExposureTracker, TrackStore
+from warmline.wellness.tracker import (
+    ExposureCounter,
+    ExposureTracker,
+    TrackerSettings,
+    TrackStore,
+)
 from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
@@ -652,7 +659,7 @@ class _Driver:
         starts when the conversation ended rather than when the clock next moves."""
         deadline = time.monotonic() + TRACKER_WAIT_S
         # The tracker only counts (it has no event to wait on), hence the polling.
-        while self.tracker.recorded < self.completions and time.monotonic() < deadline:  # noqa: ASYNC110
+        while self.tracker.counter.recorded < self.completions and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
     async def _close_leftovers(self) -> list[str]:
@@ -727,12 +734,17 @@ async def run_day(
     wellness = WellnessClient(
         env.client, deployment=deployment, policy=wellness_policy(config), task_queue=task_queue
     )
+    dead_letters = DeadLetters.connect(
+        kafka, consumer="bench-tracker", topic=f"bench-deadletter-{run_id}"
+    )
     tracker = ExposureTracker(
-        wellness,
-        TrackStore(tracks, deployment=deployment, prefix=f"bench-track-{run_id}"),
+        ExposureCounter(
+            wellness, TrackStore(tracks, deployment=deployment, prefix=f"bench-track-{run_id}")
+        ),
         bootstrap=kafka,
-        topic=topic,
-        group_id=f"bench-tracker-{run_id}",
+        deduper=Deduper(tracks, scope=f"bench-tracker-{run_id}"),
+        dead_letters=dead_letters,
+        settings=TrackerSettings(events_topic=topic, group_id=f"bench-tracker-{run_id}"),
     )
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
@@ -780,6 +792,7 @@ async def run_day(
     finally:
         await env.shutdown()
         publisher.close()
+        dead_letters.close()
         live_view.close()
         store.close()
         tracks.close()

@@ -254,6 +254,9 @@ def wellness_tracker(
     group: Annotated[
         str, typer.Option(envvar="WARMLINE_WELLNESS_TRACKER_GROUP", help="Kafka consumer group.")
     ] = "warmline-wellness-tracker",
+    dead_letter_topic: Annotated[
+        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
+    ] = "warmline.deadletter.v1",
 ) -> None:
     """Count workers' exposure from conversation events into their wellness workflows."""
     import asyncio
@@ -272,6 +275,7 @@ def wellness_tracker(
                 task_queue=task_queue,
                 events_topic=events_topic,
                 group=group,
+                dead_letter_topic=dead_letter_topic,
             )
         )
 

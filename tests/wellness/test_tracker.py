@@ -7,18 +7,31 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kafka import KafkaConsumer
 from redis import Redis
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from tests.wellness.conftest import WellnessDeployment
 from warmline.events import DomainEvent, EventPublisher, EventType, event_id
 from warmline.events.admin import ensure_topics
+from warmline.events.deadletter import REASON_HEADER, DeadLetters
+from warmline.events.dedupe import Deduper
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WellnessPolicy
-from warmline.wellness.tracker import ConversationTrack, ExposureTracker, TrackStore, fold
+from warmline.wellness.tracker import (
+    ConversationTrack,
+    ExposureCounter,
+    ExposureTracker,
+    TrackerSettings,
+    TrackStore,
+    fold,
+)
 from warmline.wellness.types import wellness_workflow_id
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+UNREACHABLE_TEMPORAL = "127.0.0.1:9"
 
 
 def event(kind: EventType, minute: int, data: dict[str, Any], subject: str = "c-1") -> DomainEvent:
@@ -63,6 +76,36 @@ def conversation(subject: str = "c-1") -> list[DomainEvent]:
     ]
 
 
+def consuming(
+    client: WellnessClient, redis: Redis, kafka: str, topic: str, dead_letters: DeadLetters
+) -> ExposureTracker:
+    """A tracker on `topic` in a group of its own, retrying quickly through an outage."""
+    group = f"tracker-{uuid.uuid4().hex[:8]}"
+    return tracker_in(group, client, redis, kafka, topic, dead_letters)
+
+
+def tracker_in(
+    group: str,
+    client: WellnessClient,
+    redis: Redis,
+    kafka: str,
+    topic: str,
+    dead_letters: DeadLetters,
+) -> ExposureTracker:
+    return ExposureTracker(
+        ExposureCounter(client, TrackStore(redis, deployment="test", prefix=f"track-{group}")),
+        bootstrap=kafka,
+        deduper=Deduper(redis, scope=group),
+        dead_letters=dead_letters,
+        settings=TrackerSettings(
+            events_topic=topic,
+            group_id=group,
+            initial_backoff=timedelta(milliseconds=20),
+            max_backoff=timedelta(milliseconds=50),
+        ),
+    )
+
+
 def test_a_handled_conversation_becomes_one_exposure_record() -> None:
     track = ConversationTrack()
     recorded = []
@@ -82,6 +125,28 @@ def test_a_handled_conversation_becomes_one_exposure_record() -> None:
     assert record.record_id == conversation()[-1].id
 
 
+def policy_client(client: Client, wellness: WellnessDeployment) -> WellnessClient:
+    return WellnessClient(
+        client,
+        deployment=wellness.deployment,
+        policy=WellnessPolicy(intense_queues=["grief"]),
+        task_queue=wellness.task_queue,
+    )
+
+
+def dead_letters_on(kafka: str, topic: str) -> list[tuple[str, str]]:
+    """Each dead letter on `topic`: its `dlq.reason` and the key of the record it keeps."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=kafka, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    try:
+        return [
+            (dict(r.headers)[REASON_HEADER].decode(), (r.key or b"").decode()) for r in consumer
+        ]
+    finally:
+        consumer.close()
+
+
 async def test_the_tracker_feeds_the_wellness_workflow(
     workflow_env: WorkflowEnvironment,
     wellness: WellnessDeployment,
@@ -94,21 +159,11 @@ async def test_the_tracker_feeds_the_wellness_workflow(
     # The same conversation's completion twice (a redelivery) counts once.
     publisher.publish([*conversation(), conversation()[-1]])
     publisher.close()
-    client = WellnessClient(
-        workflow_env.client,
-        deployment=wellness.deployment,
-        policy=WellnessPolicy(intense_queues=["grief"]),
-        task_queue=wellness.task_queue,
-    )
     wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
     redis = Redis.from_url(redis_url)
-    tracker = ExposureTracker(
-        client,
-        TrackStore(redis, deployment="test", prefix=f"test-track-{uuid.uuid4().hex[:8]}"),
-        bootstrap=kafka_bootstrap,
-        topic=topic,
-        group_id=f"tracker-{uuid.uuid4().hex[:8]}",
-    )
+    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-tracker")
+    client = policy_client(workflow_env.client, wellness)
+    tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
     running = asyncio.create_task(tracker.run())
     try:
         # 20 minutes at high distress (2.0) with a hostile customer (x1.5).
@@ -118,18 +173,23 @@ async def test_the_tracker_feeds_the_wellness_workflow(
     finally:
         tracker.stop()
         await running
+        dead_letters.close()
         redis.close()
-    assert tracker.recorded == 1
+    assert tracker.counter.recorded == 1
+    assert tracker.stats.duplicates == 1
 
 
-async def test_an_event_whose_data_does_not_fit_its_type_is_skipped_and_the_tracker_goes_on(
+async def test_an_event_the_tracker_cannot_read_is_dead_lettered_and_the_tracker_goes_on(
     workflow_env: WorkflowEnvironment,
     wellness: WellnessDeployment,
     kafka_bootstrap: str,
     redis_url: str,
 ) -> None:
-    topic = f"events-{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
+    """One event without a field the tracker reads stopped it, and stopped it again on that
+    record after every restart: nobody's exposure was counted any more."""
+    suffix = uuid.uuid4().hex[:8]
+    topic, dead_letter_topic = f"events-{suffix}", f"dlq-{suffix}"
+    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic, dead_letter_topic])
     no_specialist = {"queue": "grief", "offer_id": "o", "crisis": False, "waited_ms": 5}
     wordy_distress = {"message_id": "m1", "emotions": [], "confidence": 0.9, "distress": "high"}
     publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
@@ -141,21 +201,13 @@ async def test_an_event_whose_data_does_not_fit_its_type_is_skipped_and_the_trac
         ]
     )
     publisher.close()
-    client = WellnessClient(
-        workflow_env.client,
-        deployment=wellness.deployment,
-        policy=WellnessPolicy(intense_queues=["grief"]),
-        task_queue=wellness.task_queue,
-    )
     wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
     redis = Redis.from_url(redis_url)
-    tracker = ExposureTracker(
-        client,
-        TrackStore(redis, deployment="test", prefix=f"test-track-{uuid.uuid4().hex[:8]}"),
-        bootstrap=kafka_bootstrap,
-        topic=topic,
-        group_id=f"tracker-{uuid.uuid4().hex[:8]}",
+    dead_letters = DeadLetters.connect(
+        kafka_bootstrap, consumer="test-tracker", topic=dead_letter_topic
     )
+    client = policy_client(workflow_env.client, wellness)
+    tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
     running = asyncio.create_task(tracker.run())
     try:
         view = await wellness.view_when("sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30)
@@ -163,5 +215,61 @@ async def test_an_event_whose_data_does_not_fit_its_type_is_skipped_and_the_trac
     finally:
         tracker.stop()
         await running
+        dead_letters.close()
         redis.close()
-    assert (tracker.recorded, tracker.skipped) == (1, 2)
+    assert (tracker.counter.recorded, tracker.stats.dead_lettered) == (1, 2)
+    letters = await asyncio.to_thread(dead_letters_on, kafka_bootstrap, dead_letter_topic)
+    assert [key for _, key in letters] == ["c-bad", "c-bad"]
+    assert "specialist" in letters[0][0]
+    assert "distress" in letters[1][0]
+
+
+async def test_exposure_waits_out_a_temporal_outage_and_is_counted_once_it_is_back(
+    workflow_env: WorkflowEnvironment,
+    wellness: WellnessDeployment,
+    kafka_bootstrap: str,
+    redis_url: str,
+) -> None:
+    """A call Temporal does not answer used to end the tracker with a traceback; it is retried,
+    nothing committed meanwhile, and the next tracker of the group counts the exposure."""
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
+    publisher.publish(conversation())
+    publisher.close()
+    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
+    redis = Redis.from_url(redis_url)
+    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-tracker")
+    group = f"tracker-{uuid.uuid4().hex[:8]}"
+    down = await Client.connect(
+        UNREACHABLE_TEMPORAL, data_converter=pydantic_data_converter, lazy=True
+    )
+    try:
+        stranded = tracker_in(
+            group, policy_client(down, wellness), redis, kafka_bootstrap, topic, dead_letters
+        )
+        running = asyncio.create_task(stranded.run())
+        for _ in range(400):
+            if stranded.stats.retries >= 3 or running.done():
+                break
+            await asyncio.sleep(0.05)
+        stranded.stop()
+        await asyncio.wait_for(running, timeout=10)
+        assert stranded.stats.retries >= 3
+        assert (stranded.counter.recorded, stranded.stats.batches) == (0, 0)
+
+        client = policy_client(workflow_env.client, wellness)
+        tracker = tracker_in(group, client, redis, kafka_bootstrap, topic, dead_letters)
+        running = asyncio.create_task(tracker.run())
+        try:
+            view = await wellness.view_when(
+                "sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30
+            )
+        finally:
+            tracker.stop()
+            await running
+    finally:
+        dead_letters.close()
+        redis.close()
+    assert view.exposure_minutes == 60
+    assert tracker.counter.recorded == 1

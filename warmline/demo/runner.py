@@ -70,7 +70,7 @@ from warmline.runtime import (
 )
 from warmline.services import Endpoints, LocalServices, ServiceName
 from warmline.wellness.client import WellnessClient
-from warmline.wellness.tracker import ExposureTracker, TrackStore
+from warmline.wellness.tracker import ExposureCounter, TrackStore
 from warmline.wellness.view import WellnessStateStore
 from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
 from workflows.conversation import ConversationWorkflow
@@ -282,13 +282,11 @@ async def _run(
     # Exposure is counted from the run's events as `warmline wellness-tracker` counts it, and
     # the annotation policy samples them as `warmline annotate sample` does.
     pump = await asyncio.to_thread(EventPump, endpoints.kafka, run.topic)
-    tracker = ExposureTracker(
+    counter = ExposureCounter(
         care.wellness,
         TrackStore(tracks, deployment=care.deployment, prefix=f"warmline-demo-{run.run_id}"),
-        bootstrap=endpoints.kafka,
-        topic=run.topic,
     )
-    pump.handlers += [tracker.handle, _sampler(client, config, care.policy, run)]
+    pump.handlers += [counter.handle, _sampler(client, config, care.policy, run)]
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             worker = build_worker(

@@ -104,7 +104,7 @@ from warmline.simulate.scenario import (
 )
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WorkerKind
-from warmline.wellness.tracker import ExposureTracker, TrackStore
+from warmline.wellness.tracker import ExposureCounter, TrackStore
 from warmline.wellness.types import BreakRequest, CheckInRequest, EndBreakRequest
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
@@ -204,13 +204,11 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
                     task_queue=task_queue,
                     kinds=kinds,
                 )
-                tracker = ExposureTracker(
+                counter = ExposureCounter(
                     wellness,
                     TrackStore(redis_client, deployment=deployment, prefix=f"simulate-{run_id}"),
-                    bootstrap=kafka,
-                    topic=topic,
                 )
-                pump.handlers.append(tracker.handle)
+                pump.handlers.append(counter.handle)
                 driver = _Driver(env, config, policy, task_queue, wellness, store, pump)
                 await driver.prepare(scenario, settings)
                 run.step_errors, run.views = await driver.play(scenario)

@@ -10,27 +10,32 @@ milliseconds after the event.
 Per conversation it keeps a small track in Redis (owner, queue, when accepted, peak distress,
 crisis, hostile); when the owner completes, hands back, transfers or the conversation closes, it
 signals-with-start the owner's `WellnessWorkflow` with an `ExposureRecord` whose id is the event
-id, so a redelivered event counts once.
+id, so a redelivered event counts once. `ExposureCounter` is that fold and record, for callers that
+hand it events themselves (the demo, `warmline simulate`); `ExposureTracker` is the consumer of
+`warmline wellness-tracker`, a `BatchConsumer` like the bridge and the annotation sampler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redis import Redis
 
 from warmline.events import DomainEvent, EventType, from_record
 from warmline.events.catalog import EventDataError
-from warmline.events.consuming import open_consumer, poll_records
+from warmline.events.consuming import BatchConsumer
+from warmline.events.deadletter import DeadLetters
+from warmline.events.dedupe import Deduper
 from warmline.events.envelope import EventDecodeError
+from warmline.events.types import EVENTS_TOPIC
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import ExposureRecord
-
-log = logging.getLogger(__name__)
 
 TRACK_TTL = timedelta(days=7)
 HOSTILE = "hostile"
@@ -53,6 +58,7 @@ class ConversationTrack(BaseModel):
 
 
 _Fields = TypeVar("_Fields", bound=BaseModel)
+T = TypeVar("T")
 
 
 class _Triaged(BaseModel):
@@ -155,84 +161,125 @@ TRACKED = {
     EventType.ESCALATION_REROUTED,
     *RELEASES,
 }
+_TRACKED_TYPES = {event_type.value.encode() for event_type in TRACKED}
+
+_Call = Callable[[str, Callable[[], Awaitable[T]], bool], Awaitable[T]]
+"""Runs one call to Redis or Temporal: `(what, call, in_thread)`."""
 
 
-class ExposureTracker:
-    """Consumes the events topic until `stop()`; at least once, with exactly-once effect."""
+async def _once(what: str, call: Callable[[], Awaitable[T]], in_thread: bool) -> T:
+    return await call()
 
-    def __init__(
-        self,
-        wellness: WellnessClient,
-        tracks: TrackStore,
-        *,
-        bootstrap: str,
-        topic: str,
-        group_id: str = "warmline-wellness-tracker",
-        batch_size: int = 200,
-    ) -> None:
+
+class ExposureCounter:
+    """Folds conversation events into their tracks and records the exposure they add up to."""
+
+    def __init__(self, wellness: WellnessClient, tracks: TrackStore) -> None:
         self._wellness = wellness
         self._tracks = tracks
-        self._bootstrap = bootstrap
-        self._topic = topic
-        self._group_id = group_id
-        self._batch_size = batch_size
-        self._stopping = False
         self.recorded = 0
-        self.skipped = 0
-        """Records that are not a warmline event, or lack what the tracker reads of one."""
 
-    def stop(self) -> None:
-        self._stopping = True
-
-    async def handle(self, event: DomainEvent) -> None:
+    async def handle(self, event: DomainEvent, call: _Call[Any] = _once) -> None:
+        """Fold one event (of any type: only `TRACKED` ones count); `EventDataError` when it
+        lacks a field the tracker reads. `call` runs each call to Redis and Temporal (once, by
+        default; the tracker's consume loop retries them through an outage)."""
         if event.type not in TRACKED:
             return
-        track = await asyncio.to_thread(self._tracks.get, event)
+        tracks = self._tracks
+        track: ConversationTrack = await call(
+            "the conversation's track", lambda: asyncio.to_thread(tracks.get, event), True
+        )
         after, exposure = fold(track, event)
         if exposure is not None:
             # Recorded before the track is saved: a crash in between repeats the record, whose
             # id (the event id) the wellness workflow counts once.
             worker, record = exposure
-            await self._wellness.record(worker, record)
+            await call(f"{worker}'s exposure", lambda: self._wellness.record(worker, record), False)
             self.recorded += 1
         if after != track:
-            await asyncio.to_thread(self._tracks.put, event, after)
+            await call(
+                "the conversation's track",
+                lambda: asyncio.to_thread(tracks.put, event, after),
+                True,
+            )
 
-    async def run(self) -> None:
-        consumer = await asyncio.to_thread(
-            open_consumer,
-            self._bootstrap,
-            [self._topic],
-            group_id=self._group_id,
-            batch_size=self._batch_size,
-            max_poll_interval=timedelta(minutes=5),
-            stopping=lambda: self._stopping,
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    events_topic: str = EVENTS_TOPIC
+    group_id: str = "warmline-wellness-tracker"
+    batch_size: int = 200
+    poll_timeout: timedelta = timedelta(milliseconds=500)
+    call_timeout: timedelta = timedelta(seconds=10)
+    initial_backoff: timedelta = timedelta(milliseconds=500)
+    max_backoff: timedelta = timedelta(seconds=30)
+    max_poll_interval: timedelta = timedelta(minutes=5)
+
+
+@dataclass
+class TrackerStats:
+    passed_over: int = 0
+    """Events of types the tracker does not read (including ones a newer warmline emits)."""
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    batches: int = 0
+
+
+class ExposureTracker(BatchConsumer[TrackerSettings, TrackerStats]):
+    """`warmline wellness-tracker`'s consumer of the events topic, until `stop()`.
+
+    At least once with exactly-once effect, like the bridge and the annotation sampler (the loop,
+    retries and dead letters are `BatchConsumer`'s): an outage of Temporal, Redis or Kafka is
+    retried with backoff, nothing committed meanwhile; a record that is not a warmline event, or
+    lacks a field the tracker reads, goes to the dead-letter topic with the reason and the tracker
+    goes on; an event handled before (by id, in Redis) is dropped.
+    """
+
+    def __init__(
+        self,
+        counter: ExposureCounter,
+        *,
+        bootstrap: str,
+        deduper: Deduper,
+        dead_letters: DeadLetters,
+        settings: TrackerSettings | None = None,
+    ) -> None:
+        settings = settings or TrackerSettings()
+        super().__init__(
+            label="wellness tracker",
+            bootstrap=bootstrap,
+            topics=[settings.events_topic],
+            settings=settings,
+            stats=TrackerStats(),
+            deduper=deduper,
+            dead_letters=dead_letters,
         )
-        try:
-            while not self._stopping:
-                records = await asyncio.to_thread(
-                    poll_records,
-                    consumer,
-                    timeout=timedelta(milliseconds=500),
-                    batch_size=self._batch_size,
-                )
-                for record in records:
-                    try:
-                        event = from_record(record.key, list(record.headers), record.value)
-                        await self.handle(event)
-                    except (EventDecodeError, EventDataError) as error:
-                        # Not the tracker's to dead-letter: the topic's producers are warmline's.
-                        # Skipped, not raised: raised, it would stop the tracker on this record
-                        # again after every restart.
-                        log.warning(
-                            "tracker: skipped the record at %s[%d] offset %d: %s",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            error.reason,
-                        )
-                        self.skipped += 1
-                if records:
-                    await asyncio.to_thread(consumer.commit)
-        finally:
-            await asyncio.to_thread(consumer.close)
+        self.counter = counter
+
+    async def _handle_batch(self, records: Sequence[ConsumerRecord]) -> None:
+        wanted: list[tuple[DomainEvent, ConsumerRecord]] = []
+        for record in records:
+            headers: list[tuple[str, bytes]] = list(record.headers or [])
+            if dict(headers).get("ce_type") not in _TRACKED_TYPES:
+                self.stats.passed_over += 1
+                continue
+            try:
+                wanted.append((from_record(record.key, headers, record.value or b""), record))
+            except EventDecodeError as error:
+                await self._dead_letter(record, error.reason)
+        ids = [event.id for event, _ in wanted]
+        fresh = set(await self._unseen(ids))
+        for event, record in wanted:
+            if event.id not in fresh:
+                self.stats.duplicates += 1
+                continue
+            fresh.discard(event.id)
+            try:
+                await self.counter.handle(event, self._retried)
+            except EventDataError as error:
+                await self._dead_letter(record, error.reason)
+        await self._mark_done(ids)
+
+    async def _retried(self, what: str, call: Callable[[], Awaitable[T]], in_thread: bool) -> T:
+        return await self._until_done(what, call, in_thread=in_thread)
