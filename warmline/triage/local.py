@@ -352,8 +352,16 @@ class LocalModel:
 def _read_card(card_file: Traversable, where: str) -> ModelCard:
     try:
         raw = json.loads(card_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{where}: {MODEL_CARD} is not valid JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ModelLoadError(
+            f"{card_file}: {MODEL_CARD} is not valid JSON: byte {exc.start} is not UTF-8; "
+            "copy the whole model directory again, or retrain"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(
+            f"{card_file}:{exc.lineno}:{exc.colno}: {MODEL_CARD} is not valid JSON: {exc.msg}; "
+            "copy the whole model directory again, or retrain"
+        ) from None
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{where}: {MODEL_CARD} is not a JSON object")
     version = raw.get("format_version")
@@ -420,6 +428,17 @@ def resolve_model_dir(path: Traversable, taxonomy: str = DEFAULT_TAXONOMY) -> Tr
             raise ModelLoadError(
                 f"{pointer}: {version!r} is not a version name like v1; point it at one of the "
                 "version directories beside it"
+            )
+        if not (path / version).is_dir():
+            # Not "no model directory here": the registry is there, its pointer is what is wrong.
+            found = sorted(
+                (e.name for e in path.iterdir() if e.is_dir() and _VERSION.fullmatch(e.name)),
+                key=lambda name: int(name[1:]),
+            )
+            raise ModelLoadError(
+                f"{pointer}: names {version}, and there is no {version} directory beside it "
+                f"(versions: {', '.join(found) or 'none'}); point it at a complete version with "
+                "`warmline triage rollback --to VERSION`"
             )
         return path / version
     if (path / taxonomy / CURRENT).is_file():

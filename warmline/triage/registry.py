@@ -12,10 +12,12 @@ current version becomes the new one's parent. `warmline/triage/models/` is such 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import uuid
 from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -29,6 +31,8 @@ from warmline.triage.local import CURRENT, MODEL_CARD, TAXONOMIES, LocalModel, r
 
 METADATA = "metadata.json"
 _VERSION = re.compile(r"v([1-9][0-9]*)")
+_TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
+"""What renaming a directory onto a version another trainer has just written fails with."""
 
 
 class DataFile(BaseModel):
@@ -104,7 +108,14 @@ def read_metadata(model_dir: Path | Traversable) -> Metadata | None:
             f"{source}: cannot read the registry metadata: {exc.strerror or exc}"
         ) from None
     try:
-        return Metadata.model_validate_json(text)
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(
+            f"{source}:{exc.lineno}:{exc.colno}: invalid registry metadata: not JSON: {exc.msg}; "
+            "restore it from a backup"
+        ) from None
+    try:
+        return Metadata.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
@@ -120,12 +131,28 @@ def parent_of(root: Path, taxonomy: str) -> tuple[str | None, str | None]:
     if version is None:
         return None, None
     card = taxonomy_dir / version / MODEL_CARD
+    known = ", ".join(versions(taxonomy_dir)) or "none"
+    repair = (
+        f"point {CURRENT} at a complete version with `warmline triage rollback --registry {root} "
+        f"--taxonomy {taxonomy} --to VERSION` (versions: {known}), or delete it to train a "
+        "version with no parent"
+    )
+    if not (taxonomy_dir / version).is_dir():
+        raise ModelLoadError(
+            f"{taxonomy_dir / CURRENT}: names {version}, and there is no {version} directory "
+            f"beside it; {repair}"
+        )
     try:
         model_version = json.loads(card.read_text(encoding="utf-8"))["model_version"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except json.JSONDecodeError as exc:
         raise ModelLoadError(
-            f"{card}: cannot read the current version's model card: {exc}; repair {CURRENT} "
-            "so it names a complete version"
+            f"{card}:{exc.lineno}:{exc.colno}: the current version's model card is not JSON "
+            f"({exc.msg}); {repair}"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ModelLoadError(
+            f"{card}: cannot read the current version's model card ({reason}); {repair}"
         ) from exc
     return version, str(model_version)
 
@@ -147,27 +174,37 @@ def publish(
     taxonomy_dir = root / taxonomy
     taxonomy_dir.mkdir(parents=True, exist_ok=True)
     parent, _ = parent_of(root, taxonomy)
-    existing = versions(taxonomy_dir)
-    number = int(existing[-1][1:]) + 1 if existing else 1
-    version = f"v{number}"
-    metadata = Metadata(
-        version=version,
-        model_version=model.model_version,
-        taxonomy=taxonomy,
-        parent_version=parent,
-        created_at=datetime.now(UTC),
-        command=command,
-        data=data,
-        metrics=metrics,
-        attribution=model.card.attribution,
-    )
-    staging = taxonomy_dir / f".{version}.{os.getpid()}.partial"
+    # A name of its own: two publishers in one process (threads) share a pid.
+    staging = _staging(taxonomy_dir / ".version")
     try:
+        staging.mkdir()
         model.save(staging)
-        _write_json(staging / METADATA, metadata)
-        # A rename onto an existing directory fails, so two trainers never share a version.
-        staging.rename(taxonomy_dir / version)
-    except OSError:
+        while True:
+            existing = versions(taxonomy_dir)
+            number = int(existing[-1][1:]) + 1 if existing else 1
+            version = f"v{number}"
+            metadata = Metadata(
+                version=version,
+                model_version=model.model_version,
+                taxonomy=taxonomy,
+                parent_version=parent,
+                created_at=datetime.now(UTC),
+                command=command,
+                data=data,
+                metrics=metrics,
+                attribution=model.card.attribution,
+            )
+            _write_json(staging / METADATA, metadata)
+            try:
+                # A rename onto a directory with files in it fails, so two trainers never share
+                # a version: the one that lost the number takes the next.
+                staging.rename(taxonomy_dir / version)
+            except OSError as error:
+                if error.errno in _TAKEN and version in versions(taxonomy_dir):
+                    continue
+                raise
+            break
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if make_current:
@@ -268,16 +305,27 @@ def _recordable(model_dir: Path) -> Metadata:
     return metadata
 
 
+def _staging(target: Path) -> Path:
+    """A hidden name beside `target` that no other writer uses, process or thread."""
+    return target.with_name(f".{target.name.lstrip('.')}.{os.getpid()}.{uuid.uuid4().hex}")
+
+
 def _point(taxonomy_dir: Path, version: str) -> None:
-    staging = taxonomy_dir / f".{CURRENT}.{os.getpid()}"
-    staging.write_text(version + "\n", encoding="utf-8")
-    staging.replace(taxonomy_dir / CURRENT)
+    _replace(taxonomy_dir / CURRENT, version + "\n")
 
 
 def _write_json(target: Path, metadata: Metadata) -> None:
-    staging = target.with_name(f".{target.name}.{os.getpid()}")
-    staging.write_text(
-        json.dumps(metadata.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
+    _replace(
+        target, json.dumps(metadata.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     )
-    staging.replace(target)
+
+
+def _replace(target: Path, text: str) -> None:
+    """Write `text` to a staging file and rename it over `target`: readers see all or nothing."""
+    staging = _staging(target)
+    try:
+        staging.write_text(text, encoding="utf-8")
+        staging.replace(target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise

@@ -12,9 +12,11 @@ listed in `data.train_labels_without_examples`.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import importlib.util
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,6 +62,8 @@ _THRESHOLDS = np.round(np.arange(0.02, 0.96, 0.01), 2)
 _UNSEEN_BIAS = -8.0
 
 BoolArray = npt.NDArray[np.bool_]
+_LABEL_INDEX = re.compile(r"\s*-?[0-9]+\s*")
+"""A label index as the TSV writes it (ASCII digits; a sign only so -1 is named out of range)."""
 
 
 @dataclass
@@ -120,9 +124,8 @@ def _parse_labels(
     column = decoded.index("\t") + 2
     labels: set[int] = set()
     for part in label_text.split(","):
-        try:
-            label = int(part)
-        except ValueError:
+        # Not bare `int()`: it reads "1_0" as 10 and "٣" as 3, a silently different label.
+        if _LABEL_INDEX.fullmatch(part) is None:
             shown = repr(part) if part else "nothing"
             split.skip(
                 number,
@@ -131,6 +134,7 @@ def _parse_labels(
                 f"found {shown} where a label index was expected (comma-separated integers)",
             )
             return None
+        label = int(part)
         if not 0 <= label < n_labels:
             split.skip(
                 number,
@@ -147,9 +151,9 @@ def _parse_labels(
 def read_split(path: Path, n_labels: int) -> Split:
     """Read `text<TAB>label indices<TAB>id` rows, skipping and counting the malformed ones.
 
-    Every skipped row is counted under its reason and the first ones are kept as diagnostics at
-    FILE:LINE:COL; the caller decides whether any skipped row is fatal (`warmline triage train`
-    refuses them unless told to skip).
+    Every skipped row (a repeated id included: `duplicate_id`) is counted under its reason and
+    the first ones are kept as diagnostics at FILE:LINE:COL; the caller decides whether any
+    skipped row is fatal (`warmline triage train` refuses them unless told to skip).
     """
     try:
         raw = path.read_bytes()
@@ -157,7 +161,11 @@ def read_split(path: Path, n_labels: int) -> Split:
         reason = exc.strerror or str(exc)
         raise TrainingDataError(f"{path}: cannot read the data file: {reason}") from exc
     split = Split(path=path, sha256=hashlib.sha256(raw).hexdigest())
-    for number, line in enumerate(raw.split(b"\n"), start=1):
+    # Editors on Windows save "UTF-8 with BOM": the mark is no part of the first row's text.
+    # The sha256 stays that of the file's bytes, as `sha256sum` reports it.
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    first_line_of: dict[str, int] = {}
+    for number, line in enumerate(body.split(b"\n"), start=1):
         if not line.rstrip(b"\r"):
             # Only a truly empty line is no row; one of spaces or tabs is a malformed row.
             continue
@@ -177,13 +185,26 @@ def read_split(path: Path, n_labels: int) -> Split:
                 f"{len(columns)} tab-separated column(s), expected 3 (text, labels, id)",
             )
             continue
-        text, label_text, _ = columns
+        text, label_text, row_id = columns
         if not text.strip():
             split.skip(number, 1, "empty_text", "the text column is empty")
             continue
         labels = _parse_labels(split, number, decoded, label_text, n_labels)
         if labels is None:
             continue
+        row_id = row_id.strip()
+        if row_id in first_line_of:
+            # The same comment twice counts double in training and scoring; one of the two
+            # may also carry the wrong labels. An empty id names no comment, so it is not checked.
+            split.skip(
+                number,
+                len(text) + len(label_text) + 3,
+                "duplicate_id",
+                f"id {row_id!r} is already on line {first_line_of[row_id]}",
+            )
+            continue
+        if row_id:
+            first_line_of[row_id] = number
         split.texts.append(text)
         split.targets.append(labels)
     if not split.texts:
