@@ -404,7 +404,7 @@ class Desk:
 
     async def accept(self, caller: Caller, request: OfferCommand) -> Accepted:
         """Claim the conversation, accept the offer, then wait a little for the handoff."""
-        offer = await self._offer_for(caller, request, accepted_ok=True)
+        offer = await self._offer_for(caller, request, retried=OfferStatus.ACCEPTED)
         tenant, conversation = offer.tenant_id, offer.conversation_id
         if offer.status is OfferStatus.ACCEPTED:
             return await self._accepted_again(caller, offer)
@@ -523,29 +523,44 @@ class Desk:
         return sorted(views, key=lambda v: (v.paged_at, v.escalation_id))
 
     async def decline(self, caller: Caller, request: Decline) -> None:
-        await self._offer_for(caller, request)
-        await self._update(
-            request.escalation_id,
-            Update.DECLINE,
-            DeclineRequest(
-                offer_id=request.offer_id,
-                specialist_id=caller.specialist_id,
-                reason=request.reason,
-            ),
-            result_type=NoneType,
-            missing="no such offer",
-            ended="the offer is no longer open",
-        )
+        """Decline the caller's open offer; declining it again (a retry after a lost answer)
+        succeeds and changes nothing."""
+        offer = await self._offer_for(caller, request, retried=OfferStatus.DECLINED)
+        if offer.status is OfferStatus.DECLINED:
+            return
+        try:
+            await self._update(
+                request.escalation_id,
+                Update.DECLINE,
+                DeclineRequest(
+                    offer_id=request.offer_id,
+                    specialist_id=caller.specialist_id,
+                    reason=request.reason,
+                ),
+                result_type=NoneType,
+                missing="no such offer",
+                ended="the offer is no longer open",
+            )
+        except RefusalError as refusal:
+            # The live view may not show the first decline yet; the escalation knows.
+            if refusal.rejection is not Rejection.FAILED_PRECONDITION:
+                raise
+            view: EscalationView = await self._query(
+                request.escalation_id, EscalationView, missing="no such offer"
+            )
+            if not any(
+                o.offer_id == request.offer_id and o.status is OfferStatus.DECLINED
+                for o in view.offers
+            ):
+                raise
 
     async def _accepted_again(self, caller: Caller, offer: Offer) -> Accepted:
-        """A retried accept of the caller's own accepted offer (its answer was lost): the same
-        answer again while they still hold the conversation, else the offer is no longer open."""
+        """A retried accept of the caller's own accepted offer (its answer was lost, or came
+        without the package): the same answer again while they still hold the conversation, or
+        while the escalation has yet to tell the conversation of the accept; else the offer is no
+        longer open."""
         ref = ConversationRef(tenant_id=offer.tenant_id, conversation_id=offer.conversation_id)
         view = await self._query(ref.workflow_id, ConversationView, missing="no such conversation")
-        if view.owner != caller.specialist_id:
-            raise RefusalError(
-                Rejection.FAILED_PRECONDITION, "the offer is no longer open (it was accepted)"
-            )
         result = AcceptResult(
             offer_id=offer.offer_id,
             tenant_id=offer.tenant_id,
@@ -553,16 +568,36 @@ class Desk:
             queue=offer.queue,
             conversation_workflow_id=ref.workflow_id,
         )
-        return Accepted(result=result, handoff=view.handoff)
+        if view.owner == caller.specialist_id:
+            return Accepted(result=result, handoff=view.handoff)
+        # The escalation tells the conversation only after it has closed the other offers and
+        # occupied the roster: until then the conversation still waits on this escalation, with
+        # no owner, and the accept is the caller's all the same.
+        this_escalation = escalation_workflow_id(
+            offer.tenant_id, offer.conversation_id, view.escalations
+        )
+        if (
+            view.owner is not None
+            or view.status is not Status.ESCALATED
+            or this_escalation != escalation_of_offer(offer.offer_id)
+        ):
+            raise RefusalError(
+                Rejection.FAILED_PRECONDITION, "the offer is no longer open (it was accepted)"
+            )
+        try:
+            handoff = await self._wait_for_handoff(caller, ref, accepted=True)
+        except (HandoffNotReadyError, NoAnswerError):
+            handoff = None
+        return Accepted(result=result, handoff=handoff)
 
     async def _offer_for(
-        self, caller: Caller, request: OfferCommand, *, accepted_ok: bool = False
+        self, caller: Caller, request: OfferCommand, *, retried: OfferStatus | None = None
     ) -> Offer:
         """The offer, if it was made to the caller in a queue whose skills they have.
 
         The live view has every open offer; one it lacks (closed, or the view was lost) is looked up
-        in its escalation, which also knows closed offers. With `accepted_ok`, an offer the caller
-        accepted is returned too (an accept retried after a lost answer).
+        in its escalation, which also knows closed offers. An offer in the `retried` status is
+        returned too (the caller's accept or decline, retried after a lost answer).
         """
         offer = await self._blocking(self._live.offer, request.offer_id)
         if offer is None:
@@ -582,7 +617,7 @@ class Desk:
                 Rejection.PERMISSION_DENIED,
                 f"you do not have the skills of queue {offer.queue!r}",
             )
-        if offer.status is OfferStatus.ACCEPTED and accepted_ok:
+        if offer.status is retried:
             return offer
         if offer.status is not OfferStatus.OPEN:
             raise RefusalError(
