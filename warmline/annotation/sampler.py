@@ -19,7 +19,6 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 from kafka.consumer.fetcher import ConsumerRecord
@@ -40,7 +39,7 @@ from warmline.config.model import WarmlineConfig
 from warmline.errors import WarmlineError
 from warmline.events import EventDecodeError, from_record
 from warmline.events.catalog import EventDataError
-from warmline.events.consuming import BatchConsumer
+from warmline.events.consuming import BatchConsumer, ConsumerTimings
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
@@ -52,17 +51,12 @@ _SAMPLED = {event_type.value.encode() for event_type in SAMPLED_TYPES}
 
 
 @dataclass(frozen=True)
-class SamplerSettings:
+class SamplerSettings(ConsumerTimings):
     task_queue: str = DEFAULT_TASK_QUEUE
     """The workers' task queue, where the annotation workflow runs."""
     events_topic: str = EVENTS_TOPIC
     group_id: str = "warmline-annotation-sampler"
     batch_size: int = 200
-    poll_timeout: timedelta = timedelta(milliseconds=500)
-    call_timeout: timedelta = timedelta(seconds=10)
-    initial_backoff: timedelta = timedelta(milliseconds=500)
-    max_backoff: timedelta = timedelta(seconds=30)
-    max_poll_interval: timedelta = timedelta(minutes=10)
 
 
 @dataclass

@@ -58,7 +58,7 @@ from warmline.events.catalog import (
     InboundShift,
     parse_data,
 )
-from warmline.events.consuming import BatchConsumer, StopRequestedError
+from warmline.events.consuming import BatchConsumer, ConsumerTimings, StopRequestedError
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import DomainEvent, EventDecodeError, from_record
@@ -101,7 +101,7 @@ characters, a small fraction of this even in JSON's escapes."""
 
 
 @dataclass(frozen=True)
-class BridgeSettings:
+class BridgeSettings(ConsumerTimings):
     """Where the bridge reads and writes; the defaults suit a production deployment."""
 
     task_queue: str = DEFAULT_TASK_QUEUE
@@ -112,14 +112,6 @@ class BridgeSettings:
     batch_size: int = 100
     concurrency: int = 16
     """Conversations (or workers) handed on at the same time; one's records always go in order."""
-    poll_timeout: timedelta = timedelta(milliseconds=500)
-    call_timeout: timedelta = timedelta(seconds=10)
-    """How long one Temporal call may take before it counts as failed and is retried."""
-    initial_backoff: timedelta = timedelta(milliseconds=500)
-    max_backoff: timedelta = timedelta(seconds=30)
-    max_poll_interval: timedelta = timedelta(minutes=10)
-    """After this long in one batch (a long outage) the group rebalances; the batch is then
-    redelivered and its duplicates dropped."""
 
 
 @dataclass

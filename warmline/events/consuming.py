@@ -17,6 +17,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
@@ -93,6 +94,21 @@ def poll_records(
 
 class StopRequestedError(Exception):
     """Shutdown began while a call waited to be retried: leave the batch uncommitted."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsumerTimings:
+    """The timings of the consume loop, shared by the settings of every `BatchConsumer` (the
+    bridge's, the annotation sampler's, the wellness tracker's); the defaults suit production."""
+
+    poll_timeout: timedelta = timedelta(milliseconds=500)
+    call_timeout: timedelta = timedelta(seconds=10)
+    """How long one call to Temporal or Redis may take before it counts as failed and is retried."""
+    initial_backoff: timedelta = timedelta(milliseconds=500)
+    max_backoff: timedelta = timedelta(seconds=30)
+    max_poll_interval: timedelta = timedelta(minutes=10)
+    """After this long in one batch (a long outage) the group rebalances; the batch is then
+    redelivered and its duplicates dropped."""
 
 
 class ConsumerSettings(Protocol):

@@ -29,7 +29,7 @@ from redis import Redis
 
 from warmline.events import DomainEvent, EventType, from_record
 from warmline.events.catalog import EventDataError
-from warmline.events.consuming import BatchConsumer
+from warmline.events.consuming import BatchConsumer, ConsumerTimings
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import EventDecodeError
@@ -205,15 +205,10 @@ class ExposureCounter:
 
 
 @dataclass(frozen=True)
-class TrackerSettings:
+class TrackerSettings(ConsumerTimings):
     events_topic: str = EVENTS_TOPIC
     group_id: str = "warmline-wellness-tracker"
     batch_size: int = 200
-    poll_timeout: timedelta = timedelta(milliseconds=500)
-    call_timeout: timedelta = timedelta(seconds=10)
-    initial_backoff: timedelta = timedelta(milliseconds=500)
-    max_backoff: timedelta = timedelta(seconds=30)
-    max_poll_interval: timedelta = timedelta(minutes=5)
 
 
 @dataclass
