@@ -18,6 +18,8 @@ from warmline.triage.types import RiskFlag, Role, TriageResult
 
 MAX_MESSAGE_CHARS = 20_000
 """Longer messages are refused at the door with a clear error (a 1 MB paste is not a message)."""
+MAX_MESSAGE_ID_CHARS = 200
+"""Longer message ids are refused: an id is kept, carried over and sent with every event."""
 RECEIVE_MESSAGE_SIGNAL = "receive_message"
 """The conversation's signal for a customer message (takes a `CustomerMessage`): what the inbound
 bridge signals-with-start, since a signal (unlike the `add_message` update) can start a workflow."""
@@ -127,6 +129,9 @@ class TrajectoryPoint(_Model):
     confidence: float
     model_version: str
     rationale: str = ""
+    crisis: bool = False
+    """Triage read a crisis (the deployment's crisis flags applied); False in points kept before
+    it was."""
 
     @classmethod
     def from_result(cls, message_id: str, result: TriageResult) -> TrajectoryPoint:
@@ -138,6 +143,7 @@ class TrajectoryPoint(_Model):
             confidence=result.confidence,
             model_version=result.model_version,
             rationale=result.rationale,
+            crisis=result.crisis,
         )
 
 
@@ -175,6 +181,9 @@ class Carry(_Model):
     """The specialist completed and the customer's satisfaction score is awaited."""
     handoff_outcome: str | None = None
     """The outcome of the last completed handoff."""
+    seen: list[str] | None = None
+    """The ids of the last customer messages received, oldest first, so a retry of one is not
+    triaged again; None in carries written before they were kept (the transcript's are used)."""
 
 
 class ConversationInput(_Model):

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from warmline.conversation import (
         MAX_MESSAGE_CHARS,
+        MAX_MESSAGE_ID_CHARS,
         RECEIVE_MESSAGE_SIGNAL,
         AIReply,
         Carry,
@@ -124,12 +125,28 @@ A_COMPLETION_ENDS_THE_ESCALATION = "a-completion-ends-the-escalation"
 """Patch marker: a specialist's `complete` ends the escalation, so the customer's messages during
 the satisfaction survey are screened for escalation again (a crisis escalates and closes the
 survey); before, nothing escalated after a completion."""
+A_REPEATED_MESSAGE_GETS_ITS_ANSWER = "a-repeated-message-gets-its-answer"
+"""Patch marker: a customer message whose id was already received (a client's retry) is answered
+with what triage made of the first (after it is triaged, if it still waits), not with a bare
+`duplicate` that says no crisis and no escalation; a signalled one with other text is refused."""
+AN_AI_REPLY_IS_RECORDED_ONCE = "an-ai-reply-is-recorded-once"
+"""Patch marker: an AI reply whose `message_id` was already recorded (a client's retry) adds no
+second turn."""
+LONG_MESSAGE_IDS_ARE_REFUSED = "long-message-ids-are-refused"
+"""Patch marker: a signalled customer message whose id is over `MAX_MESSAGE_ID_CHARS` is refused
+(kept in state, carried over and sent with every event, it had no limit)."""
+SEEN_IDS_ARE_CARRIED = "seen-message-ids-are-carried"
+"""Patch marker: the ids of the last `SEEN_KEPT` customer messages are carried over a
+continue-as-new; before, only those still in the kept transcript were, so a retry of an older
+message was triaged and counted again."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
 """Transcript turns kept in state (and carried over) for the handoff's history."""
 TRAJECTORY_KEPT = 100
 """Trajectory points kept in state (and carried over); rules look back at most this far."""
+SEEN_KEPT = 1000
+"""Customer message ids carried over for the dedupe (twice the default run's messages)."""
 REFUSED_KEPT = 20
 """Refused `receive_message` signals kept for the view (not carried over)."""
 
@@ -165,10 +182,19 @@ class ConversationWorkflow:
         )
         """Notes from every earlier specialist (transfers and hand-backs), passed on to the next
         handoff."""
-        self._seen: set[str] = {
-            *(t.message_id for t in self._turns if t.role is Role.CUSTOMER),
-            *(m.message_id for m in self._pending),
-        }
+        self._seen_order: list[str] = list(
+            dict.fromkeys(
+                [
+                    *((carry.seen or []) if carry else []),
+                    *(t.message_id for t in self._turns if t.role is Role.CUSTOMER),
+                    *(m.message_id for m in self._pending),
+                ]
+            )
+        )
+        """Customer message ids received, oldest first (the last `SEEN_KEPT` are carried)."""
+        self._seen: set[str] = set(self._seen_order)
+        self._unanswered: set[str] = {m.message_id for m in self._pending}
+        """Accepted customer messages not triaged yet."""
         self._refused: list[RefusedMessage] = []
         """Signalled messages dropped because `add_message` would have refused them."""
         self._close_reason: str | None = None
@@ -332,20 +358,62 @@ class ConversationWorkflow:
 
     @workflow.update
     async def add_message(self, message: CustomerMessage) -> MessageAccepted:
-        """Take a customer message; answer once it is triaged. A repeated id is not re-triaged."""
+        """Take a customer message; answer once it is triaged. A repeated id is not re-triaged:
+        it is answered with what triage made of the first."""
         if message.message_id in self._seen:
+            if workflow.patched(A_REPEATED_MESSAGE_GETS_ITS_ANSWER):
+                return await self._answer_again(message.message_id)
             return MessageAccepted(message_id=message.message_id, duplicate=True)
-        self._seen.add(message.message_id)
-        self._pending.append(message)
+        self._accept(message)
         await workflow.wait_condition(lambda: message.message_id in self._answers)
         return self._answers.pop(message.message_id)
 
     @add_message.validator
     def _validate_message(self, message: CustomerMessage) -> None:
+        # Validators do not run on replay, so changes here need no patch marker.
+        if message.message_id in self._seen:
+            # A client's retry, also once the conversation closes: it is answered, not refused,
+            # so a message that was taken is never reported lost.
+            other = self._other_text(message)
+            if other is not None:
+                raise _reject(other, Rejection.ALREADY_EXISTS)
+            return
         self._refuse_if_closed()
-        problem = _message_problem(message)
+        problem = _message_problem(message) or _id_problem(message.message_id)
         if problem is not None:
             raise ValueError(problem)
+
+    def _accept(self, message: CustomerMessage) -> None:
+        self._seen.add(message.message_id)
+        self._seen_order.append(message.message_id)
+        self._unanswered.add(message.message_id)
+        self._pending.append(message)
+
+    def _other_text(self, message: CustomerMessage) -> str | None:
+        """Why a message with a received id is not a retry of it (its text differs), or None."""
+        known = [m.text for m in self._pending if m.message_id == message.message_id] + [
+            t.text
+            for t in self._turns
+            if t.role is Role.CUSTOMER and t.message_id == message.message_id
+        ]
+        if known and message.text not in known:
+            return (
+                f"message {message.message_id!r} was already received with other text; give a "
+                "new message a new message_id"
+            )
+        return None
+
+    async def _answer_again(self, message_id: str) -> MessageAccepted:
+        """The answer to a repeated message id: the first's reading, once it is triaged."""
+        await workflow.wait_condition(lambda: message_id not in self._unanswered)
+        point = next((p for p in reversed(self._trajectory) if p.message_id == message_id), None)
+        return MessageAccepted(
+            message_id=message_id,
+            duplicate=True,
+            distress=point.distress if point else None,
+            crisis=point.crisis if point else False,
+            escalated=self._escalation is not None,
+        )
 
     @workflow.signal(name=RECEIVE_MESSAGE_SIGNAL)
     def receive_message(self, message: CustomerMessage) -> None:
@@ -354,26 +422,49 @@ class ConversationWorkflow:
         a signal cannot be refused, so a message `add_message` would refuse (empty, too long, the
         conversation closing) is dropped and kept in the view's `refused` list instead."""
         if message.message_id in self._seen:
+            other = self._other_text(message)
+            if other is None or not workflow.patched(A_REPEATED_MESSAGE_GETS_ITS_ANSWER):
+                return
+            self._refuse(message, other)
             return
         problem = (
             f"conversation is closed ({self._close_reason})"
             if self._close_reason is not None
             else _message_problem(message)
         )
+        if (
+            problem is None
+            and _id_problem(message.message_id) is not None
+            and workflow.patched(LONG_MESSAGE_IDS_ARE_REFUSED)
+        ):
+            problem = _id_problem(message.message_id)
         if problem is not None:
-            # The reason only: customer text stays out of logs.
-            workflow.logger.warning("refused message %s: %s", message.message_id, problem)
-            if all(r.message_id != message.message_id for r in self._refused):
-                refused = RefusedMessage(message_id=message.message_id, reason=problem)
-                self._refused = [*self._refused, refused][-REFUSED_KEPT:]
+            self._refuse(message, problem)
             return
-        self._seen.add(message.message_id)
-        self._pending.append(message)
+        self._accept(message)
+
+    def _refuse(self, message: CustomerMessage, problem: str) -> None:
+        """Keep a dropped signalled message in the view's `refused` list, with why."""
+        message_id = message.message_id[:MAX_MESSAGE_ID_CHARS]
+        # The reason only: customer text stays out of logs.
+        workflow.logger.warning("refused message %s: %s", message_id, problem)
+        if all(r.message_id != message_id for r in self._refused):
+            refused = RefusedMessage(message_id=message_id, reason=problem)
+            self._refused = [*self._refused, refused][-REFUSED_KEPT:]
 
     @workflow.update
     def record_reply(self, reply: AIReply) -> None:
         """Record a reply the AI sent, so the conversation shows (and triage reads) all of it."""
+        if self._recorded(reply) is not None and workflow.patched(AN_AI_REPLY_IS_RECORDED_ONCE):
+            return  # the client's retry: recorded already
         self._add_turn(Turn(role=Role.AI, message_id=reply.message_id, text=reply.text))
+
+    def _recorded(self, reply: AIReply) -> Turn | None:
+        """The AI's turn with this reply's `message_id`, if it was recorded already."""
+        return next(
+            (t for t in self._turns if t.role is Role.AI and t.message_id == reply.message_id),
+            None,
+        )
 
     @record_reply.validator
     def _validate_reply(self, reply: AIReply) -> None:
@@ -384,6 +475,16 @@ class ConversationWorkflow:
                 "and the AI no longer replies"
             )
         _check_text(reply.text, "reply")
+        problem = _id_problem(reply.message_id)
+        if problem is not None:
+            raise ValueError(problem)
+        recorded = self._recorded(reply)
+        if recorded is not None and recorded.text != reply.text:
+            raise _reject(
+                f"reply {reply.message_id!r} was already recorded with other text; give a new "
+                "reply a new message_id",
+                Rejection.ALREADY_EXISTS,
+            )
 
     @workflow.signal
     def close(self, request: CloseRequest) -> None:
@@ -493,6 +594,9 @@ class ConversationWorkflow:
             _check_text(reply.text, "reply")
         except ValueError as error:
             raise _reject(str(error), Rejection.INVALID_ARGUMENT) from None
+        problem = _id_problem(reply.message_id)
+        if problem is not None:
+            raise _reject(problem, Rejection.INVALID_ARGUMENT)
         sent = self._sent(reply)
         if sent is not None and sent.text != reply.text:
             raise _reject(
@@ -811,6 +915,7 @@ class ConversationWorkflow:
             crisis=result.crisis,
             escalated=self._escalation is not None,
         )
+        self._unanswered.discard(step)
 
     def _record_escalation(self, escalation: Escalation) -> None:
         self._escalation = escalation
@@ -1028,6 +1133,7 @@ class ConversationWorkflow:
             last_escalation=self._last_escalation,
             survey_open=self._survey_open,
             handoff_outcome=self._handoff_outcome,
+            seen=self._seen_order[-SEEN_KEPT:] if workflow.patched(SEEN_IDS_ARE_CARRIED) else None,
         )
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:
@@ -1068,6 +1174,13 @@ def _message_problem(message: CustomerMessage) -> str | None:
         return f"message has {len(message.text)} characters; the limit is {MAX_MESSAGE_CHARS}"
     if not message.message_id.strip():
         return "message_id is empty"
+    return None
+
+
+def _id_problem(message_id: str) -> str | None:
+    """Why a message id cannot be taken (too long), or None."""
+    if len(message_id) > MAX_MESSAGE_ID_CHARS:
+        return f"message_id has {len(message_id)} characters; the limit is {MAX_MESSAGE_ID_CHARS}"
     return None
 
 

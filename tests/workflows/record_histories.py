@@ -19,6 +19,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories withdrawn # an offer taken back
     .venv/bin/python -m tests.workflows.record_histories view-behind # Redis misses the last view
     .venv/bin/python -m tests.workflows.record_histories rechecked # an offer shown too late
+    .venv/bin/python -m tests.workflows.record_histories retried  # a client's retries, no routing
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -59,6 +60,9 @@ whose accepted view Redis refuses (every quick attempt) until the escalation's f
 `routed-rechecked-*` is a grief whose first offer reaches the live view only after its specialist
 marked themselves unavailable and the withdrawal read the live view: the escalation rechecks the
 offer once shown (`recheck_offers`), withdraws it itself, and the next offer is accepted.
+`conversation-retried` and `-continued` are a client's retries (a message sent twice, its id
+signalled with other text, an id too long, an AI reply sent twice) and the first message once
+more after a continue-as-new, without routing: the runs before and after it.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -86,6 +90,7 @@ from tests.workflows.conftest import PEER_SUPPORT, lone_grief_escalation
 from tests.workflows.test_conversation import POLICY
 from warmline.config.loader import load_config
 from warmline.conversation import (
+    AIReply,
     CloseRequest,
     CompleteRequest,
     ConversationInput,
@@ -370,6 +375,46 @@ async def record_repeated_reply(env: WorkflowEnvironment, task_queue: str, roste
     await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
     await handle.result()
     await save_routed(client, handle, escalation, "routed-repeated-reply")
+
+
+async def record_retried(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A client's retries: a customer message sent twice, its id signalled again with other text,
+    a signalled id too long to keep, an AI reply recorded twice, then a continue-as-new and the
+    first message once more; no routing (`roster_id` is unused)."""
+    client = env.client
+    policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 2})
+    conversation = f"retried-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
+        id=workflow_id("acme", conversation),
+        task_queue=task_queue,
+    )
+    first = CustomerMessage(message_id="m0", text="Where is my parcel?")
+    for _ in range(2):
+        await handle.execute_update(ConversationWorkflow.add_message, first)
+    for message in (
+        CustomerMessage(message_id="m0", text="other text"),
+        CustomerMessage(message_id="x" * 300, text="hello"),
+    ):
+        await handle.signal(ConversationWorkflow.receive_message, message)
+    reply = AIReply(message_id="ai0", text="It left our depot this morning.")
+    for _ in range(2):
+        await handle.execute_update(ConversationWorkflow.record_reply, reply)
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text="thank you")
+    )
+    latest = client.get_workflow_handle_for(ConversationWorkflow.run, handle.id)
+    await latest.execute_update(ConversationWorkflow.add_message, first)
+    await latest.signal(ConversationWorkflow.close, CloseRequest())
+    await latest.result()
+    for name, run_id in (
+        ("conversation-retried", handle.first_execution_run_id),
+        ("conversation-retried-continued", latest.result_run_id),
+    ):
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {name}: {len(history.events)} events")
 
 
 async def record_assigned(
@@ -727,6 +772,7 @@ ONE_RECORDING: dict[str, Recording] = {
     "withdrawn": record_withdrawn,
     "view-behind": record_view_behind,
     "rechecked": record_rechecked,
+    "retried": record_retried,
 }
 """The groups that are one recording on a roster of their own."""
 
@@ -734,7 +780,7 @@ ONE_RECORDING: dict[str, Recording] = {
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
-    `late-assigned`, `tenants`, `withdrawn`, `view-behind` or `rechecked`."""
+    `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked` or `retried`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

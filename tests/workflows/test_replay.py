@@ -36,6 +36,7 @@ def test_histories_were_recorded() -> None:
     assert "routed-tenants-roster" in names
     assert {"routed-withdrawn-escalation", "routed-withdrawn-conversation"} <= names
     assert {"routed-rechecked-escalation", "routed-rechecked-conversation"} <= names
+    assert {"conversation-retried", "conversation-retried-continued"} <= names
 
 
 @pytest.mark.parametrize(
