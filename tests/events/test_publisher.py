@@ -46,6 +46,18 @@ def conversation_events(conversation: str, count: int) -> list[DomainEvent]:
     ]
 
 
+def exposure_event(step: str) -> DomainEvent:
+    """A wellness event (it goes to the wellness topic)."""
+    return DomainEvent(
+        id=event_id("wellness/sam", step),
+        type=EventType.WELLNESS_EXPOSURE_UPDATED,
+        source="/warmline/tenants/acme",
+        subject="sam",
+        time=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+        data={"exposure_minutes": 42.0, "budget_minutes": 240.0},
+    )
+
+
 def test_published_events_arrive_in_order_per_subject(any_kafka: str) -> None:
     bootstrap = any_kafka
     topic = f"events-{uuid.uuid4().hex[:8]}"
@@ -96,14 +108,7 @@ def test_a_publish_while_the_broker_is_down_gives_up_within_its_activity_timeout
     try:
         publisher.publish(conversation_events("conv-down", 1))
         broker.process.stop()
-        exposure = DomainEvent(
-            id=event_id("wellness/sam", "exposure/down"),
-            type=EventType.WELLNESS_EXPOSURE_UPDATED,
-            source="/warmline/tenants/acme",
-            subject="sam",
-            time=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
-            data={"exposure_minutes": 42.0, "budget_minutes": 240.0},
-        )
+        exposure = exposure_event("exposure/down")
         started = time.monotonic()
         with pytest.raises(PublishError, match="did not take events"):
             publisher.publish([exposure])
@@ -118,14 +123,7 @@ def test_wellness_events_go_to_their_own_topic(kafka_bootstrap: str) -> None:
     suffix = uuid.uuid4().hex[:8]
     events, wellness = f"events-{suffix}", f"wellness-{suffix}"
     conversation = conversation_events("conv-c", 1)[0]
-    exposure = DomainEvent(
-        id=event_id("wellness/sam", "exposure/1"),
-        type=EventType.WELLNESS_EXPOSURE_UPDATED,
-        source="/warmline/tenants/acme",
-        subject="sam",
-        time=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
-        data={"exposure_minutes": 42.0, "budget_minutes": 240.0},
-    )
+    exposure = exposure_event("exposure/1")
     publisher = EventPublisher.connect(kafka_bootstrap, topic=events, wellness_topic=wellness)
     try:
         publisher.publish([conversation, exposure])

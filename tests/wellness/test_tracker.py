@@ -29,6 +29,7 @@ from warmline.wellness.tracker import (
     fold,
 )
 from warmline.wellness.types import wellness_workflow_id
+from warmline.wellness.view import WorkerWellness
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"
@@ -147,34 +148,49 @@ def dead_letters_on(kafka: str, topic: str) -> list[tuple[str, str]]:
         consumer.close()
 
 
+async def published(kafka: str, events: list[DomainEvent], *other_topics: str) -> str:
+    """A fresh events topic holding `events` (the other topics are created beside it)."""
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    await asyncio.to_thread(ensure_topics, kafka, [topic, *other_topics])
+    publisher = EventPublisher.connect(kafka, topic=topic)
+    try:
+        publisher.publish(events)
+    finally:
+        publisher.close()
+    return topic
+
+
+async def counted(tracker: ExposureTracker, wellness: WellnessDeployment) -> WorkerWellness:
+    """sp-ana's view once the tracker has counted exposure for her; the tracker is stopped."""
+    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
+    running = asyncio.create_task(tracker.run())
+    try:
+        return await wellness.view_when("sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30)
+    finally:
+        tracker.stop()
+        await running
+
+
 async def test_the_tracker_feeds_the_wellness_workflow(
     workflow_env: WorkflowEnvironment,
     wellness: WellnessDeployment,
     kafka_bootstrap: str,
     redis_url: str,
 ) -> None:
-    topic = f"events-{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
-    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
     # The same conversation's completion twice (a redelivery) counts once.
-    publisher.publish([*conversation(), conversation()[-1]])
-    publisher.close()
-    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
+    topic = await published(kafka_bootstrap, [*conversation(), conversation()[-1]])
     redis = Redis.from_url(redis_url)
     dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-tracker")
     client = policy_client(workflow_env.client, wellness)
     tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
-    running = asyncio.create_task(tracker.run())
     try:
-        # 20 minutes at high distress (2.0) with a hostile customer (x1.5).
-        view = await wellness.view_when("sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30)
-        assert view.exposure_minutes == 60
-        assert view.exposure_by_queue == {"grief": 60}
+        view = await counted(tracker, wellness)
     finally:
-        tracker.stop()
-        await running
         dead_letters.close()
         redis.close()
+    # 20 minutes at high distress (2.0) with a hostile customer (x1.5).
+    assert view.exposure_minutes == 60
+    assert view.exposure_by_queue == {"grief": 60}
     assert tracker.counter.recorded == 1
     assert tracker.stats.duplicates == 1
 
@@ -187,36 +203,26 @@ async def test_an_event_the_tracker_cannot_read_is_dead_lettered_and_the_tracker
 ) -> None:
     """One event without a field the tracker reads stopped it, and stopped it again on that
     record after every restart: nobody's exposure was counted any more."""
-    suffix = uuid.uuid4().hex[:8]
-    topic, dead_letter_topic = f"events-{suffix}", f"dlq-{suffix}"
-    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic, dead_letter_topic])
+    dead_letter_topic = f"dlq-{uuid.uuid4().hex[:8]}"
     no_specialist = {"queue": "grief", "offer_id": "o", "crisis": False, "waited_ms": 5}
     wordy_distress = {"message_id": "m1", "emotions": [], "confidence": 0.9, "distress": "high"}
-    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
-    publisher.publish(
-        [
-            event(EventType.HANDOFF_ACCEPTED, 1, no_specialist, "c-bad"),
-            event(EventType.MESSAGE_TRIAGED, 2, wordy_distress, "c-bad"),
-            *conversation(),
-        ]
-    )
-    publisher.close()
-    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
+    unreadable = [
+        event(EventType.HANDOFF_ACCEPTED, 1, no_specialist, "c-bad"),
+        event(EventType.MESSAGE_TRIAGED, 2, wordy_distress, "c-bad"),
+    ]
+    topic = await published(kafka_bootstrap, [*unreadable, *conversation()], dead_letter_topic)
     redis = Redis.from_url(redis_url)
     dead_letters = DeadLetters.connect(
         kafka_bootstrap, consumer="test-tracker", topic=dead_letter_topic
     )
     client = policy_client(workflow_env.client, wellness)
     tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
-    running = asyncio.create_task(tracker.run())
     try:
-        view = await wellness.view_when("sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30)
-        assert view.exposure_minutes == 60
+        view = await counted(tracker, wellness)
     finally:
-        tracker.stop()
-        await running
         dead_letters.close()
         redis.close()
+    assert view.exposure_minutes == 60
     assert (tracker.counter.recorded, tracker.stats.dead_lettered) == (1, 2)
     letters = await asyncio.to_thread(dead_letters_on, kafka_bootstrap, dead_letter_topic)
     assert [key for _, key in letters] == ["c-bad", "c-bad"]
@@ -232,12 +238,7 @@ async def test_exposure_waits_out_a_temporal_outage_and_is_counted_once_it_is_ba
 ) -> None:
     """A call Temporal does not answer used to end the tracker with a traceback; it is retried,
     nothing committed meanwhile, and the next tracker of the group counts the exposure."""
-    topic = f"events-{uuid.uuid4().hex[:8]}"
-    await asyncio.to_thread(ensure_topics, kafka_bootstrap, [topic])
-    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
-    publisher.publish(conversation())
-    publisher.close()
-    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
+    topic = await published(kafka_bootstrap, conversation())
     redis = Redis.from_url(redis_url)
     dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-tracker")
     group = f"tracker-{uuid.uuid4().hex[:8]}"
@@ -260,14 +261,7 @@ async def test_exposure_waits_out_a_temporal_outage_and_is_counted_once_it_is_ba
 
         client = policy_client(workflow_env.client, wellness)
         tracker = tracker_in(group, client, redis, kafka_bootstrap, topic, dead_letters)
-        running = asyncio.create_task(tracker.run())
-        try:
-            view = await wellness.view_when(
-                "sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30
-            )
-        finally:
-            tracker.stop()
-            await running
+        view = await counted(tracker, wellness)
     finally:
         dead_letters.close()
         redis.close()
