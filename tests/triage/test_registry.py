@@ -65,7 +65,9 @@ def test_a_publisher_that_loses_the_race_for_a_number_takes_the_next(
         assert (written.version, written.command) == (version, command)
         registry.check_version(root, TAXONOMY, version)
     assert registry.current(root / TAXONOMY) == "v2"
-    assert sorted(p.name for p in (root / TAXONOMY).iterdir()) == [CURRENT, "v1", "v2"]
+    # No staging file is left; the lock file stays, as the registry's own.
+    left = sorted(p.name for p in (root / TAXONOMY).iterdir())
+    assert left == [registry.LOCK, CURRENT, "v1", "v2"]
 
 
 def test_threads_moving_current_at_once_never_fail(model: LocalModel, tmp_path: Path) -> None:
@@ -92,7 +94,9 @@ def test_threads_moving_current_at_once_never_fail(model: LocalModel, tmp_path: 
         thread.join()
     assert errors == []
     assert registry.current(root / TAXONOMY) in {"v1", "v2"}
-    assert sorted(p.name for p in (root / TAXONOMY).iterdir()) == [CURRENT, "v1", "v2"]
+    # No staging file is left; the lock file stays, as the registry's own.
+    left = sorted(p.name for p in (root / TAXONOMY).iterdir())
+    assert left == [registry.LOCK, CURRENT, "v1", "v2"]
 
 
 def test_a_current_naming_a_missing_version_says_so_in_eval_and_train(

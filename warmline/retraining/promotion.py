@@ -3,17 +3,14 @@
 Every move is appended to `DIR/<taxonomy>/HISTORY.jsonl` (one `HistoryEntry` a line: what, from
 which version to which, who and why), so a rollback can find the version that was current before
 and an auditor can read how the serving model came to be. Moves hold the taxonomy's lock
-(`moving`), so a check and the move it justifies are one step: a rollback and a promotion that
-race each other are recorded in the order they happened, each from the version the other left.
+(`registry.moving`, which `warmline triage train` holds too), so a check and the move it justifies
+are one step: a rollback and a promotion (or a training) that race each other are recorded in the
+order they happened, each from the version the other left.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -28,8 +25,9 @@ from warmline.triage.local import CURRENT, read_pointer
 HISTORY = "HISTORY.jsonl"
 SHADOW = "SHADOW"
 """In a taxonomy's directory, the version scoring traffic in shadow (absent: none)."""
-LOCK = ".moving.lock"
-"""In a taxonomy's directory, the file whose `flock` serialises moves of `CURRENT`."""
+LOCK = registry.LOCK
+moving = registry.moving
+"""The taxonomy's lock, shared with the registry's own writers (`train`, `eval --record`)."""
 
 
 class RollbackError(WarmlineError):
@@ -97,39 +95,6 @@ def append(registry_dir: Path, taxonomy: str, entry: HistoryEntry) -> None:
 
 def current(registry_dir: Path, taxonomy: str) -> str | None:
     return registry.current(registry_dir / taxonomy)
-
-
-class _Held(threading.local):
-    """The taxonomy directories this thread holds the lock of (`moving` nests)."""
-
-    def __init__(self) -> None:
-        self.dirs: set[str] = set()
-
-
-_held = _Held()
-
-
-@contextmanager
-def moving(registry_dir: Path, taxonomy: str) -> Iterator[None]:
-    """Hold the taxonomy's lock while reading what is current and moving it: one promotion,
-    rollback or recorded decision at a time, across processes (an operator's rollback beside the
-    workers) and threads. It nests within a thread. The lock is an `flock` on `LOCK`, released
-    when the process dies, so a crash never leaves the registry locked."""
-    taxonomy_dir = registry_dir / taxonomy
-    key = str(taxonomy_dir.resolve())
-    if key in _held.dirs:
-        yield
-        return
-    fd = os.open(taxonomy_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _held.dirs.add(key)
-        try:
-            yield
-        finally:
-            _held.dirs.discard(key)
-    finally:
-        os.close(fd)
 
 
 _MOVES = (Action.PROMOTED, Action.ROLLED_BACK)
@@ -311,10 +276,8 @@ def shadow_version(registry_dir: Path, taxonomy: str) -> str | None:
 
 
 def start_shadow(registry_dir: Path, taxonomy: str, version: str) -> None:
-    taxonomy_dir = registry_dir / taxonomy
-    staging = taxonomy_dir / f".{SHADOW}.{os.getpid()}"
-    staging.write_text(version + "\n", encoding="utf-8")
-    staging.replace(taxonomy_dir / SHADOW)
+    # Staged under a name of its own: two threads of one process share a pid.
+    registry.replace_text(registry_dir / taxonomy / SHADOW, version + "\n")
 
 
 def clear_shadow(registry_dir: Path, taxonomy: str, version: str) -> None:

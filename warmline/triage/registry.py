@@ -8,16 +8,23 @@
 A version is written under a hidden name and renamed into place, then `CURRENT` is replaced
 atomically, so a reader never sees half a model. Versions are never overwritten; the previous
 current version becomes the new one's parent. `warmline/triage/models/` is such a registry.
+
+Every writer of `CURRENT` (training, promotion, rollback) and of a version's `metadata.json` holds
+the taxonomy's lock (`moving`), so what it reads and what it writes are one step.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import re
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -30,6 +37,9 @@ from warmline.triage.evaluate import Evaluation
 from warmline.triage.local import CURRENT, MODEL_CARD, TAXONOMIES, LocalModel, read_pointer
 
 METADATA = "metadata.json"
+LOCK = ".moving.lock"
+"""In a taxonomy's directory, the file whose `flock` serialises writes of `CURRENT` and of its
+versions' metadata."""
 _VERSION = re.compile(r"v([1-9][0-9]*)")
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
 """What renaming a directory onto a version another trainer has just written fails with."""
@@ -60,7 +70,8 @@ class Metadata(BaseModel):
     """The model card's version, which `TriageResult.model_version` carries."""
     taxonomy: str
     parent_version: str | None
-    """The version that was current in this registry when this one was trained."""
+    """The version that was current in this registry when this one was published: for one made
+    current, the version it replaced (read under the lock)."""
     created_at: datetime
     command: list[str]
     """The command line that trained it."""
@@ -157,6 +168,43 @@ def parent_of(root: Path, taxonomy: str) -> tuple[str | None, str | None]:
     return version, str(model_version)
 
 
+class _Held(threading.local):
+    """The taxonomy directories this thread holds the lock of (`locked` nests)."""
+
+    def __init__(self) -> None:
+        self.dirs: set[str] = set()
+
+
+_held = _Held()
+
+
+@contextmanager
+def locked(taxonomy_dir: Path) -> Iterator[None]:
+    """Hold the lock of the taxonomy whose directory this is (see `moving`)."""
+    key = str(taxonomy_dir.resolve())
+    if key in _held.dirs:
+        yield
+        return
+    fd = os.open(taxonomy_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.dirs.add(key)
+        try:
+            yield
+        finally:
+            _held.dirs.discard(key)
+    finally:
+        os.close(fd)
+
+
+def moving(root: Path, taxonomy: str) -> AbstractContextManager[None]:
+    """Hold the taxonomy's lock while reading what is current and moving it: one training,
+    promotion, rollback or metadata record at a time, across processes (an operator's rollback
+    beside the workers and a `train`) and threads. It nests within a thread. The lock is an
+    `flock` on `LOCK`, released when the process dies, so a crash never leaves it locked."""
+    return locked(root / taxonomy)
+
+
 def publish(
     root: Path,
     model: LocalModel,
@@ -179,36 +227,42 @@ def publish(
     try:
         staging.mkdir()
         model.save(staging)
-        while True:
-            existing = versions(taxonomy_dir)
-            number = int(existing[-1][1:]) + 1 if existing else 1
-            version = f"v{number}"
-            metadata = Metadata(
-                version=version,
-                model_version=model.model_version,
-                taxonomy=taxonomy,
-                parent_version=parent,
-                created_at=datetime.now(UTC),
-                command=command,
-                data=data,
-                metrics=metrics,
-                attribution=model.card.attribution,
-            )
-            _write_json(staging / METADATA, metadata)
-            try:
-                # A rename onto a directory with files in it fails, so two trainers never share
-                # a version: the one that lost the number takes the next.
-                staging.rename(taxonomy_dir / version)
-            except OSError as error:
-                if error.errno in _TAKEN and version in versions(taxonomy_dir):
-                    continue
-                raise
-            break
+        with moving(root, taxonomy) if make_current else nullcontext():
+            if make_current:
+                # What it replaces is read under the lock, where it cannot change before the
+                # move: a rollback made since training began is recorded as the parent, and a
+                # rollback waiting for the lock rolls back from this version, not over it.
+                parent, _ = parent_of(root, taxonomy)
+            while True:
+                existing = versions(taxonomy_dir)
+                number = int(existing[-1][1:]) + 1 if existing else 1
+                version = f"v{number}"
+                metadata = Metadata(
+                    version=version,
+                    model_version=model.model_version,
+                    taxonomy=taxonomy,
+                    parent_version=parent,
+                    created_at=datetime.now(UTC),
+                    command=command,
+                    data=data,
+                    metrics=metrics,
+                    attribution=model.card.attribution,
+                )
+                _write_json(staging / METADATA, metadata)
+                try:
+                    # A rename onto a directory with files in it fails, so two trainers never
+                    # share a version: the one that lost the number takes the next.
+                    staging.rename(taxonomy_dir / version)
+                except OSError as error:
+                    if error.errno in _TAKEN and version in versions(taxonomy_dir):
+                        continue
+                    raise
+                break
+            if make_current:
+                _point(taxonomy_dir, version)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    if make_current:
-        _point(taxonomy_dir, version)
     return taxonomy_dir / version, metadata
 
 
@@ -218,7 +272,8 @@ def set_current(root: Path, taxonomy: str, version: str) -> None:
     if version not in versions(taxonomy_dir):
         known = ", ".join(versions(taxonomy_dir)) or "none"
         raise ModelLoadError(f"{taxonomy_dir}: no version {version!r} (versions: {known})")
-    _point(taxonomy_dir, version)
+    with moving(root, taxonomy):
+        _point(taxonomy_dir, version)
 
 
 def registry_root(path: Path, taxonomy: str) -> Path:
@@ -261,15 +316,17 @@ def record(
     """Store `evaluation` in the version's metadata under `key` (the data file's stem); returns
     the record it replaced, if any. A record of another data file (another sha256) under the same
     key is replaced only with `replace` (see `check_record`)."""
-    metadata = _recordable(model_dir)
-    if evaluation.model_version != metadata.model_version:
-        raise ModelLoadError(
-            f"{model_dir}: the evaluation is of {evaluation.model_version}, the metadata of "
-            f"{metadata.model_version}"
-        )
-    earlier = check_record(model_dir, key, evaluation.data_sha256, replace=replace)
-    updated = metadata.model_copy(update={"metrics": {**metadata.metrics, key: evaluation}})
-    _write_json(model_dir / METADATA, updated)
+    # Read, check and rewrite under the taxonomy's lock: two records at once keep both.
+    with locked(model_dir.parent):
+        metadata = _recordable(model_dir)
+        if evaluation.model_version != metadata.model_version:
+            raise ModelLoadError(
+                f"{model_dir}: the evaluation is of {evaluation.model_version}, the metadata of "
+                f"{metadata.model_version}"
+            )
+        earlier = check_record(model_dir, key, evaluation.data_sha256, replace=replace)
+        updated = metadata.model_copy(update={"metrics": {**metadata.metrics, key: evaluation}})
+        _write_json(model_dir / METADATA, updated)
     return earlier
 
 
@@ -311,16 +368,16 @@ def _staging(target: Path) -> Path:
 
 
 def _point(taxonomy_dir: Path, version: str) -> None:
-    _replace(taxonomy_dir / CURRENT, version + "\n")
+    replace_text(taxonomy_dir / CURRENT, version + "\n")
 
 
 def _write_json(target: Path, metadata: Metadata) -> None:
-    _replace(
+    replace_text(
         target, json.dumps(metadata.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
     )
 
 
-def _replace(target: Path, text: str) -> None:
+def replace_text(target: Path, text: str) -> None:
     """Write `text` to a staging file and rename it over `target`: readers see all or nothing."""
     staging = _staging(target)
     try:
