@@ -139,6 +139,11 @@ SEEN_IDS_ARE_CARRIED = "seen-message-ids-are-carried"
 """Patch marker: the ids of the last `SEEN_KEPT` customer messages are carried over a
 continue-as-new; before, only those still in the kept transcript were, so a retry of an older
 message was triaged and counted again."""
+CRISIS_UPGRADES_A_WAITING_ESCALATION = "crisis-upgrades-a-waiting-escalation"
+"""Patch marker: a crisis written while an ordinary escalation still waits for a specialist (nobody
+accepted yet) ends that escalation (its offers withdrawn) and escalates to the crisis lane. Before,
+`crisis.detected` went out but the conversation kept waiting in the ordinary queue, with its SLA,
+no crisis-trained offer and no referrals."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -892,6 +897,9 @@ class ConversationWorkflow:
         self._trajectory = [*self._trajectory, point][-TRAJECTORY_KEPT:]
 
         escalation = self._decide(result, step) if self._escalation is None else None
+        upgrade = escalation is None and self._upgrades_to_crisis(result)
+        if upgrade:
+            escalation = self._decide(result, step)
         if escalation is not None:
             events.append(
                 self._event(
@@ -900,6 +908,8 @@ class ConversationWorkflow:
                     escalation.model_dump(mode="json"),
                 )
             )
+        if upgrade:
+            await self._end_waiting_escalation()
         if escalation is not None:
             # Someone is needed again: the survey about the last specialist is closed unanswered.
             self._survey_open = False
@@ -916,6 +926,30 @@ class ConversationWorkflow:
             escalated=self._escalation is not None,
         )
         self._unanswered.discard(step)
+
+    def _upgrades_to_crisis(self, result: TriageResult) -> bool:
+        """A crisis while an ordinary escalation still waits for someone: it moves to the crisis
+        lane. Once a specialist owns the conversation (or their accept is in), it stays theirs:
+        they see the crisis in the transcript and trajectory and may transfer it."""
+        escalation = self._escalation
+        return (
+            result.crisis
+            and escalation is not None
+            and not escalation.crisis
+            and self._handoff is None
+            and not self._completed
+            and not self._survey_open
+            and not any(a.sequence == self._escalations for a in self._assignments)
+            and workflow.patched(CRISIS_UPGRADES_A_WAITING_ESCALATION)
+        )
+
+    async def _end_waiting_escalation(self) -> None:
+        """End the escalation that still waits, before the crisis lane's starts: it withdraws its
+        open offers and releases their reservations, as when the customer leaves. An accept that
+        lands meanwhile is too late: that specialist's slot is freed (`_call_off`)."""
+        search = self._search
+        if search is not None and not search.done():
+            await self._call_off(search)
 
     def _record_escalation(self, escalation: Escalation) -> None:
         self._escalation = escalation

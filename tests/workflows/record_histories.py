@@ -20,6 +20,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories view-behind # Redis misses the last view
     .venv/bin/python -m tests.workflows.record_histories rechecked # an offer shown too late
     .venv/bin/python -m tests.workflows.record_histories retried  # a client's retries, no routing
+    .venv/bin/python -m tests.workflows.record_histories crisis-upgrade # a crisis while waiting
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -60,6 +61,10 @@ whose accepted view Redis refuses (every quick attempt) until the escalation's f
 `routed-rechecked-*` is a grief whose first offer reaches the live view only after its specialist
 marked themselves unavailable and the withdrawal read the live view: the escalation rechecks the
 offer once shown (`recheck_offers`), withdraws it itself, and the next offer is accepted.
+`routed-crisis-upgrade-*` is a grief still waiting for an accept when the customer writes a
+crisis: the conversation calls the `listening` escalation off (its offer withdrawn) and escalates
+to the crisis lane, whose first offer is accepted and completed (patch marker
+`crisis-upgrades-a-waiting-escalation`); the escalation saved is the crisis lane's, the second.
 `conversation-retried` and `-continued` are a client's retries (a message sent twice, its id
 signalled with other text, an id too long, an AI reply sent twice) and the first message once
 more after a continue-as-new, without routing: the runs before and after it.
@@ -680,6 +685,27 @@ async def record_withdrawn(env: WorkflowEnvironment, task_queue: str, roster_id:
     await complete_and_save(client, handle, escalation, second.specialist_id, name)
 
 
+async def record_crisis_upgrade(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A grief waits for an accept; the customer writes a crisis, which moves the conversation to
+    the crisis lane, where the first offer is accepted and completed."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-crisis-upgrade"
+    handle, grief = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    await first_open_offer(grief)
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=ROUTED["crisis"])
+    )
+    await grief.result()
+    conversation = handle.id.rsplit("/", 1)[-1]
+    crisis = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 2)
+    )
+    offer = await first_open_offer(crisis)
+    await accept_crisis(handle, crisis, offer.offer_id, offer.specialist_id)
+    await complete_and_save(client, handle, crisis, offer.specialist_id, name)
+
+
 async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """Redis refuses every write of the accepted escalation's view (two changes of three quick
     attempts each) and the first attempt of the final write, which the escalation then retries."""
@@ -773,6 +799,7 @@ ONE_RECORDING: dict[str, Recording] = {
     "view-behind": record_view_behind,
     "rechecked": record_rechecked,
     "retried": record_retried,
+    "crisis-upgrade": record_crisis_upgrade,
 }
 """The groups that are one recording on a roster of their own."""
 
@@ -780,7 +807,8 @@ ONE_RECORDING: dict[str, Recording] = {
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
-    `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked` or `retried`."""
+    `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried` or
+    `crisis-upgrade`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

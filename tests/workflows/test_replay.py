@@ -37,6 +37,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-withdrawn-escalation", "routed-withdrawn-conversation"} <= names
     assert {"routed-rechecked-escalation", "routed-rechecked-conversation"} <= names
     assert {"conversation-retried", "conversation-retried-continued"} <= names
+    assert {"routed-crisis-upgrade-conversation", "routed-crisis-upgrade-escalation"} <= names
 
 
 @pytest.mark.parametrize(
