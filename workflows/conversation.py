@@ -144,10 +144,25 @@ CRISIS_UPGRADES_A_WAITING_ESCALATION = "crisis-upgrades-a-waiting-escalation"
 accepted yet) ends that escalation (its offers withdrawn) and escalates to the crisis lane. Before,
 `crisis.detected` went out but the conversation kept waiting in the ordinary queue, with its SLA,
 no crisis-trained offer and no referrals."""
+TRANSCRIPT_WITHIN_A_BUDGET = "transcript-kept-within-a-size-budget"
+"""Patch marker: the transcript kept, carried over a continue-as-new and sent to `render_handoff`
+is the newest turns within `TRANSCRIPT_CHARS_KEPT` characters; before, only `TURNS_KEPT` bounded
+it, up to 4 MB of text, and a continue-as-new or a handoff over Temporal's payload limit failed."""
+A_RATING_AFTER_THE_SURVEY_IS_REFUSED = "a-rating-after-the-survey-is-refused"
+"""Patch marker: a rating whose handler runs once the conversation is closing (closed, or the
+survey timed out) is refused; before, it published `satisfaction.recorded` after
+`conversation.closed`, whose satisfaction was None."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
 """Transcript turns kept in state (and carried over) for the handoff's history."""
+TRANSCRIPT_CHARS_KEPT = 300_000
+"""Characters of turn text kept in state, carried over and sent to the handoff (the newest turns
+that fit, and always the latest). `TURNS_KEPT` turns of up to `MAX_MESSAGE_CHARS` are 4 MB, over
+Temporal's 2 MB payload limit (the server warns from 512 KB), so the continue-as-new input or the
+`render_handoff` input of a long, wordy conversation would fail and leave it stuck. 300,000
+characters is about 300 KB of ASCII text and still under 2 MB, with the carry's other fields, if
+every character took 4 bytes of UTF-8; a specialist reads far less than that of a transcript."""
 TRAJECTORY_KEPT = 100
 """Trajectory points kept in state (and carried over); rules look back at most this far."""
 SEEN_KEPT = 1000
@@ -500,6 +515,15 @@ class ConversationWorkflow:
     async def rate(self, rating: SatisfactionRating) -> None:
         """The customer's satisfaction score, asked for when a specialist completed the handoff."""
         async with self._lock:
+            if self._close_reason is not None and workflow.patched(
+                A_RATING_AFTER_THE_SURVEY_IS_REFUSED
+            ):
+                # Closed (or the survey timed out) while the rating waited for the lock: the
+                # closed event has gone out without it, so it is not recorded after it.
+                raise _reject(
+                    f"the survey is over: the conversation has ended ({self._close_reason})",
+                    Rejection.FAILED_PRECONDITION,
+                )
             if not self._completed:
                 # A message escalated while the rating waited: the survey closed, someone is needed.
                 raise _reject(
@@ -521,6 +545,13 @@ class ConversationWorkflow:
 
     @rate.validator
     def _validate_rating(self, rating: SatisfactionRating) -> None:
+        # A survey that timed out, or a `close` during it, leaves `_survey_open` set: the
+        # conversation's end is what closes the survey then.
+        if self._close_reason is not None:
+            raise _reject(
+                f"the survey is over: the conversation has ended ({self._close_reason})",
+                Rejection.FAILED_PRECONDITION,
+            )
         if not self._survey_open:
             raise _reject("no satisfaction survey is open", Rejection.FAILED_PRECONDITION)
 
@@ -843,7 +874,22 @@ class ConversationWorkflow:
     def _add_turn(self, turn: Turn) -> None:
         if turn.at is None:
             turn = turn.model_copy(update={"at": workflow.now()})
-        self._turns = [*self._turns, turn][-TURNS_KEPT:]
+        self._turns = self._within_budget([*self._turns, turn][-TURNS_KEPT:])
+
+    def _within_budget(self, turns: list[Turn]) -> list[Turn]:
+        """`turns`, or once they hold over `TRANSCRIPT_CHARS_KEPT` characters the newest that
+        fit, and at least the latest. Turns carried by a run from before the patch may be over."""
+        over = sum(len(t.text) for t in turns) > TRANSCRIPT_CHARS_KEPT
+        if not over or not workflow.patched(TRANSCRIPT_WITHIN_A_BUDGET):
+            return turns
+        kept: list[Turn] = []
+        total = 0
+        for turn in reversed(turns):
+            total += len(turn.text)
+            if kept and total > TRANSCRIPT_CHARS_KEPT:
+                break
+            kept.append(turn)
+        return kept[::-1]
 
     async def _handle(self, message: CustomerMessage) -> None:
         self._message_count += 1
@@ -1020,7 +1066,10 @@ class ConversationWorkflow:
             specialist_id=assignment.specialist_id,
             queue=assignment.queue,
             escalation=escalation,
-            history=[HandoffTurn(role=t.role, text=t.text, at=t.at) for t in self._turns],
+            history=[
+                HandoffTurn(role=t.role, text=t.text, at=t.at)
+                for t in self._within_budget(self._turns)
+            ],
             trajectory=[
                 HandoffPoint(
                     message_id=p.message_id,
@@ -1158,7 +1207,7 @@ class ConversationWorkflow:
             message_count=self._message_count,
             trajectory=self._trajectory,
             pending=self._pending,
-            turns=self._turns,
+            turns=self._within_budget(self._turns),
             escalation=self._escalation,
             handoff=self._handoff,
             escalations=self._escalations,

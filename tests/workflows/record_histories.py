@@ -21,6 +21,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories rechecked # an offer shown too late
     .venv/bin/python -m tests.workflows.record_histories retried  # a client's retries, no routing
     .venv/bin/python -m tests.workflows.record_histories crisis-upgrade # a crisis while waiting
+    .venv/bin/python -m tests.workflows.record_histories long-transcript # over the text budget
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -68,6 +69,10 @@ to the crisis lane, whose first offer is accepted and completed (patch marker
 `conversation-retried` and `-continued` are a client's retries (a message sent twice, its id
 signalled with other text, an id too long, an AI reply sent twice) and the first message once
 more after a continue-as-new, without routing: the runs before and after it.
+`conversation-long-transcript` is AI replies of 20,000 characters adding up to over the
+transcript's character budget, then a continue-as-new that carries only the newest turns within it
+(patch marker `transcript-kept-within-a-size-budget`): the run before it (the next run, carrying
+text within the budget, takes no new path).
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -420,6 +425,40 @@ async def record_retried(env: WorkflowEnvironment, task_queue: str, roster_id: s
         history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
         (HISTORIES / f"{name}.json").write_text(history.to_json())
         print(f"recorded {name}: {len(history.events)} events")
+
+
+async def record_long_transcript(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """AI replies of `MAX_MESSAGE_CHARS` over the transcript's character budget, then a
+    continue-as-new carrying the newest turns within it; no routing (`roster_id` is unused)."""
+    from warmline.conversation import MAX_MESSAGE_CHARS
+    from workflows.conversation import TRANSCRIPT_CHARS_KEPT
+
+    client = env.client
+    policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 2})
+    conversation = f"long-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
+        id=workflow_id("acme", conversation),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(message_id="m0", text="Where is my parcel?"),
+    )
+    for n in range(TRANSCRIPT_CHARS_KEPT // MAX_MESSAGE_CHARS + 1):
+        reply = AIReply(message_id=f"ai{n}", text="x" * MAX_MESSAGE_CHARS)
+        await handle.execute_update(ConversationWorkflow.record_reply, reply)
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text="thank you")
+    )
+    latest = client.get_workflow_handle_for(ConversationWorkflow.run, handle.id)
+    await latest.signal(ConversationWorkflow.close, CloseRequest())
+    await latest.result()
+    first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    history = await first.fetch_history()
+    (HISTORIES / "conversation-long-transcript.json").write_text(history.to_json())
+    print(f"recorded conversation-long-transcript: {len(history.events)} events")
 
 
 async def record_assigned(
@@ -800,6 +839,7 @@ ONE_RECORDING: dict[str, Recording] = {
     "rechecked": record_rechecked,
     "retried": record_retried,
     "crisis-upgrade": record_crisis_upgrade,
+    "long-transcript": record_long_transcript,
 }
 """The groups that are one recording on a roster of their own."""
 
@@ -807,8 +847,8 @@ ONE_RECORDING: dict[str, Recording] = {
 async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
-    `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried` or
-    `crisis-upgrade`."""
+    `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried`,
+    `crisis-upgrade` or `long-transcript`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
-from tests.workflows.conftest import EventLog
+from activities.events import EventActivities
+from activities.handoff import HandoffActivities
+from activities.triage import TriageActivities
+from tests.workflows.conftest import PEER_SUPPORT, EventLog
+from warmline.config.loader import load_config
 from warmline.conversation import (
     MAX_MESSAGE_CHARS,
     RECEIVE_MESSAGE_SIGNAL,
     AIReply,
     CloseRequest,
+    CompleteRequest,
     ConversationInput,
     ConversationOutcome,
     CustomerMessage,
     EscalationPolicy,
     RuleSpec,
+    SatisfactionRating,
     Status,
     workflow_id,
 )
-from warmline.events import EventType
+from warmline.escalation import Assignment
+from warmline.events import EventPublisher, EventType
+from warmline.handoff import RequestProfileSource, renderer_from_config
+from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.types import RiskFlag, Role
 from workflows.conversation import ConversationWorkflow
 
@@ -48,6 +65,8 @@ POLICY = EscalationPolicy(
     crisis_queue="crisis",
     inactivity_timeout=timedelta(minutes=30),
 )
+TRANSCRIPT_BUDGET = 300_000
+"""The workflow's budget for the transcript it keeps and carries (`TRANSCRIPT_CHARS_KEPT`)."""
 
 
 async def start(
@@ -328,6 +347,46 @@ async def test_long_conversations_continue_as_new_and_keep_their_state(
     assert latest.run_id != handle.result_run_id, "the conversation did not continue as new"
 
 
+async def test_a_long_wordy_conversation_carries_its_newest_turns_within_the_budget(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    """Turns of up to `MAX_MESSAGE_CHARS` each would carry megabytes into the next run, over
+    Temporal's payload limit: the carry keeps the newest turns that fit the character budget."""
+    policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 2})
+    handle, _ = await start(workflow_env, worker, policy)
+    await say(handle, "Where is my parcel?")
+    replies = TRANSCRIPT_BUDGET // MAX_MESSAGE_CHARS + 5
+    for n in range(replies):
+        await handle.execute_update(
+            ConversationWorkflow.record_reply,
+            AIReply(message_id=f"ai{n}", text=f"{n} " + "x" * (MAX_MESSAGE_CHARS - 10)),
+        )
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text="thanks")
+    )
+    # The first run's last event is its continue-as-new, with the carry as the next run's input.
+    first = workflow_env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+    for _ in range(100):
+        last = (await first.fetch_history()).events[-1]
+        if last.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            break
+        await asyncio.sleep(0.05)
+    continued = last.workflow_execution_continued_as_new_event_attributes
+    [carried] = await pydantic_data_converter.decode(
+        list(continued.input.payloads), [ConversationInput]
+    )
+    assert carried.carry is not None
+    turns = carried.carry.turns
+    assert sum(len(t.text) for t in turns) <= TRANSCRIPT_BUDGET
+    assert [t.message_id for t in turns[-2:]] == [f"ai{replies - 1}", "m1"]
+    assert len(turns) == TRANSCRIPT_BUDGET // MAX_MESSAGE_CHARS + 1
+    assert carried.carry.seen is not None
+    assert {"m0", "m1"} <= set(carried.carry.seen)
+    latest = workflow_env.client.get_workflow_handle_for(ConversationWorkflow.run, handle.id)
+    await latest.signal(ConversationWorkflow.close, CloseRequest())
+    assert (await latest.result()).message_count == 2
+
+
 async def test_ai_replies_are_recorded_until_a_person_owns_the_conversation(
     workflow_env: WorkflowEnvironment, worker: str
 ) -> None:
@@ -359,3 +418,85 @@ async def test_ai_replies_are_recorded_until_a_person_owns_the_conversation(
             ConversationWorkflow.record_reply, AIReply(message_id="ai2", text="I'm sorry to hear")
         )
     assert "a person owns it and the AI no longer replies" in str(owned.value.cause)
+
+
+@asynccontextmanager
+async def handoff_worker(
+    env: WorkflowEnvironment, event_log: EventLog, task_queue: str
+) -> AsyncIterator[None]:
+    """A conversation worker that renders handoffs, without routing: a test assigns the
+    specialist itself. It caches no workflow, so another can take over once it stops."""
+    publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
+    triage = TriageActivities(LexiconProvider(), publisher)
+    renderer = renderer_from_config(load_config(PEER_SUPPORT, resolve_secrets=False))
+    handoff = HandoffActivities(renderer, RequestProfileSource())
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with Worker(
+            env.client,
+            task_queue=task_queue,
+            workflows=[ConversationWorkflow],
+            activities=[
+                triage.triage_message,
+                triage.triage_and_publish,
+                EventActivities(publisher).publish_events,
+                handoff.render_handoff,
+            ],
+            activity_executor=executor,
+            max_cached_workflows=0,
+        ):
+            yield
+    publisher.close()
+
+
+async def test_a_rating_that_arrives_with_the_close_is_refused_and_not_recorded(
+    workflow_env: WorkflowEnvironment, event_log: EventLog, task_queue: str
+) -> None:
+    """The customer rates just as the conversation closes (both reach the workflow in one task,
+    the close first): the rating is refused, and nothing is recorded after `conversation.closed`,
+    whose satisfaction is None."""
+    policy = POLICY.model_copy(update={"satisfaction_survey": True})
+    async with handoff_worker(workflow_env, event_log, task_queue):
+        handle, conversation = await start(workflow_env, task_queue, policy)
+        await say(handle, "My father died and I am devastated")
+        await handle.signal(
+            ConversationWorkflow.assigned,
+            Assignment(
+                specialist_id="vol-aoife",
+                queue="bereavement",
+                offer_id="offer-1",
+                sequence=1,
+                accepted_at=await workflow_env.get_current_time(),
+                waited=timedelta(0),
+            ),
+        )
+        for _ in range(100):
+            if (await handle.query(ConversationWorkflow.view)).handoff is not None:
+                break
+            await asyncio.sleep(0.05)
+        await handle.execute_update(
+            ConversationWorkflow.complete,
+            CompleteRequest(specialist_id="vol-aoife", outcome="resolved"),
+        )
+        assert (await handle.query(ConversationWorkflow.view)).status == Status.SURVEY
+    # No worker: the close and the rating wait in the server for the next one.
+    await handle.signal(ConversationWorkflow.close, CloseRequest(reason="resolved"))
+    rating = asyncio.create_task(
+        handle.execute_update(ConversationWorkflow.rate, SatisfactionRating(score=5))
+    )
+    await asyncio.sleep(0.5)
+    async with handoff_worker(workflow_env, event_log, task_queue):
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await rating
+        cause = caught.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert (cause.type, cause.message) == (
+            "FailedPrecondition",
+            "the survey is over: the conversation has ended (resolved)",
+        )
+        outcome = await handle.result()
+    assert (outcome.closed_reason, outcome.satisfaction) == ("resolved", None)
+    events = await event_log.wait_for(conversation, until=EventType.CONVERSATION_CLOSED)
+    types = [e.type for e in events]
+    assert EventType.SATISFACTION_RECORDED not in types
+    assert types[-1] == EventType.CONVERSATION_CLOSED
+    assert events[-1].data["satisfaction"] is None

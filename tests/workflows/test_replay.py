@@ -38,6 +38,7 @@ def test_histories_were_recorded() -> None:
     assert {"routed-rechecked-escalation", "routed-rechecked-conversation"} <= names
     assert {"conversation-retried", "conversation-retried-continued"} <= names
     assert {"routed-crisis-upgrade-conversation", "routed-crisis-upgrade-escalation"} <= names
+    assert "conversation-long-transcript" in names
 
 
 @pytest.mark.parametrize(
