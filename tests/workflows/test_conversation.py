@@ -297,7 +297,9 @@ async def test_signal_with_start_creates_the_conversation_and_triages_a_message_
     handle = workflow_env.client.get_workflow_handle_for(
         ConversationWorkflow.run, workflow_id("acme", conversation)
     )
-    # Messages are triaged in arrival order: once m1's update is answered, m0 was triaged.
+    # m1 is sent once m0 is triaged: an update that reaches a workflow still in its first task
+    # may be handled before the signals that started it.
+    await event_log.wait_for(conversation, until=EventType.MESSAGE_TRIAGED)
     await handle.execute_update(
         ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text="Thanks!")
     )

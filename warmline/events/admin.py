@@ -8,6 +8,7 @@ and having consumers wait for them (the connector runner) avoids that path altog
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
@@ -17,13 +18,24 @@ from kafka.errors import TopicAlreadyExistsError
 DEFAULT_PARTITIONS = 3
 
 
+VISIBLE_WITHIN_S = 10.0
+"""How long `ensure_topics` waits for topics it created to show in the cluster's metadata."""
+
+
 def ensure_topics(
     bootstrap: str, topics: Iterable[str], *, partitions: int = DEFAULT_PARTITIONS
 ) -> None:
-    """Create the topics that do not exist yet (replication 1 suits a single test broker)."""
+    """Create the topics that do not exist yet (replication 1 suits a single test broker), and
+    return once every one shows in the cluster's metadata.
+
+    The controller answers a creation before every broker's metadata has the topic: a consumer
+    that looked in that moment (the bridge, `warmline services up`'s callers) would wait for it,
+    and a producer's first send would wait too, so the wait is taken here, once.
+    """
+    wanted = list(topics)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        missing = [t for t in topics if t not in set(admin.list_topics())]
+        missing = [t for t in wanted if t not in set(admin.list_topics())]
         for topic in missing:
             try:
                 admin.create_topics(
@@ -31,5 +43,11 @@ def ensure_topics(
                 )
             except TopicAlreadyExistsError:
                 continue
+        deadline = time.monotonic() + VISIBLE_WITHIN_S
+        while missing and time.monotonic() < deadline:
+            listed = set(admin.list_topics())
+            missing = [t for t in missing if t not in listed]
+            if missing:
+                time.sleep(0.05)
     finally:
         admin.close()

@@ -89,8 +89,10 @@ letter whole ([bridge.md](bridge.md)).
 
 **Publishing** happens only in activities, through `EventPublisher`: the idempotent producer with
 `acks=all`. The producer's own retries are bounded by a 20-second delivery timeout; with
-idempotence the broker drops a batch it already has, so they never double an event. Past that the
-activity attempt fails and Temporal retries it with the same event ids.
+idempotence the broker drops a batch it already has, so they never double an event. The wait for
+a topic's partitions counts towards it (at most 10 s, `max_block_ms`, where kafka-python waits
+60 s), so with the broker down an attempt gives up well within the activity's 30 s timeout. Past
+that the activity attempt fails and Temporal retries it with the same event ids.
 
 An event Kafka refuses for its size (over the producer's 1 MiB `max_request_size`, or the
 topic's `max.message.bytes`) can never be published, so it is not retried: it goes to
