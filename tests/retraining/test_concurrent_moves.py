@@ -7,12 +7,12 @@ The models are copies of the shipped `ekman` model: nothing is trained, no servi
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.triage.rivals import Rival
 from warmline.retraining import promotion
 from warmline.triage import registry
 from warmline.triage.local import LocalModel, default_model_dir
@@ -33,41 +33,21 @@ def test_a_train_finishing_during_a_rollback_neither_undoes_it_nor_is_undone(
     v1 over v3, so the model just trained was silently never served)."""
     for name in ("v1", "v2"):
         registry.publish(tmp_path, model, data={}, metrics={}, command=[name])
-    done = threading.Event()
-    """Set when the training has published, or is about to wait for the lock."""
-    errors: list[BaseException] = []
-
-    def train() -> None:
-        try:
-            registry.publish(tmp_path, model, data={}, metrics={}, command=["train"])
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
-        finally:
-            done.set()
-
-    trainer = threading.Thread(target=train)
-    flock = fcntl.flock
-
-    def flock_seen(fd: int, operation: int) -> None:
-        if threading.current_thread() is trainer:
-            done.set()
-        flock(fd, operation)
-
+    rival = Rival(
+        lambda: registry.publish(tmp_path, model, data={}, metrics={}, command=["train"]),
+        monkeypatch,
+    )
     check = registry.check_version
 
     def check_while_a_training_ends(root: Path, taxonomy: str, version: str) -> None:
-        if trainer.ident is None:
-            trainer.start()
-            assert done.wait(5)
+        rival.let_in()
         check(root, taxonomy, version)
 
-    monkeypatch.setattr(fcntl, "flock", flock_seen)
     monkeypatch.setattr(registry, "check_version", check_while_a_training_ends)
     entry = promotion.rollback(tmp_path, TAXONOMY, to=None, actor="ana", reason="complaints")
-    trainer.join(5)
 
-    assert not trainer.is_alive()
-    assert errors == []
+    assert rival.finished()
+    assert rival.errors == []
     assert (entry.from_version, entry.to_version) == ("v2", "v1")
     assert registry.current(tmp_path / TAXONOMY) == "v3"
     trained = registry.read_metadata(tmp_path / TAXONOMY / "v3")
@@ -83,27 +63,18 @@ def test_two_threads_starting_shadows_at_once_never_fail(
     """A second thread starts a shadow while the first has staged its own: each stages under a
     name of its own (both used `.SHADOW.<pid>`, and the first found its staged file gone)."""
     (tmp_path / TAXONOMY).mkdir()
-    errors: list[BaseException] = []
-
-    def rival() -> None:
-        try:
-            promotion.start_shadow(tmp_path, TAXONOMY, "v2")
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
-
-    other = threading.Thread(target=rival)
+    rival = Rival(lambda: promotion.start_shadow(tmp_path, TAXONOMY, "v2"), monkeypatch)
     replace = Path.replace
 
     def replace_after_the_rival(self: Path, target: str | Path) -> Path:
-        if threading.current_thread() is threading.main_thread() and other.ident is None:
-            other.start()
-            other.join(5)
+        if threading.current_thread() is threading.main_thread():
+            rival.let_in()
         return replace(self, target)
 
     monkeypatch.setattr(Path, "replace", replace_after_the_rival)
     promotion.start_shadow(tmp_path, TAXONOMY, "v1")
 
-    assert not other.is_alive()
-    assert errors == []
+    assert rival.finished()
+    assert rival.errors == []
     assert promotion.shadow_version(tmp_path, TAXONOMY) == "v1"
     assert sorted(p.name for p in (tmp_path / TAXONOMY).iterdir()) == [promotion.SHADOW]

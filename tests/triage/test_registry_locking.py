@@ -8,13 +8,13 @@ model recorded is a copy of the shipped `ekman` model: nothing is trained.
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.triage.rivals import Rival
 from warmline.triage import registry
 from warmline.triage.evaluate import Evaluation
 from warmline.triage.local import LocalModel, default_model_dir
@@ -42,42 +42,20 @@ def test_two_records_at_once_keep_both(tmp_path: Path, monkeypatch: pytest.Monke
     both records stay (the second used to be lost when the first wrote what it had read)."""
     model = LocalModel.load(default_model_dir(TAXONOMY))
     where, _ = registry.publish(tmp_path, model, data={}, metrics={}, command=["tests"])
-    waiting = threading.Event()
-    """Set when the rival record has finished, or is about to wait for the lock."""
-    errors: list[BaseException] = []
-
-    def rival() -> None:
-        try:
-            registry.record(where, "holdout", _scores(model, "holdout"))
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
-        finally:
-            waiting.set()
-
-    other = threading.Thread(target=rival)
-    flock = fcntl.flock
-
-    def flock_seen(fd: int, operation: int) -> None:
-        if threading.current_thread() is other:
-            waiting.set()
-        flock(fd, operation)
-
+    rival = Rival(lambda: registry.record(where, "holdout", _scores(model, "holdout")), monkeypatch)
     read = registry.read_metadata
 
     def read_then_let_the_rival_in(model_dir: Path) -> registry.Metadata | None:
         metadata = read(model_dir)
-        if threading.current_thread() is threading.main_thread() and other.ident is None:
-            other.start()
-            assert waiting.wait(5)
+        if threading.current_thread() is threading.main_thread():
+            rival.let_in()
         return metadata
 
-    monkeypatch.setattr(fcntl, "flock", flock_seen)
     monkeypatch.setattr(registry, "read_metadata", read_then_let_the_rival_in)
     registry.record(where, "test", _scores(model, "test"))
-    other.join(5)
 
-    assert not other.is_alive()
-    assert errors == []
+    assert rival.finished()
+    assert rival.errors == []
     written = read(where)
     assert written is not None
     assert sorted(written.metrics) == ["holdout", "test"]
