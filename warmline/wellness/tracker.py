@@ -226,9 +226,10 @@ class ExposureTracker(BatchConsumer[TrackerSettings, TrackerStats]):
 
     At least once with exactly-once effect, like the bridge and the annotation sampler (the loop,
     retries and dead letters are `BatchConsumer`'s): an outage of Temporal, Redis or Kafka is
-    retried with backoff, nothing committed meanwhile; a record that is not a warmline event, or
-    lacks a field the tracker reads, goes to the dead-letter topic with the reason and the tracker
-    goes on; an event handled before (by id, in Redis) is dropped.
+    retried with backoff, nothing committed meanwhile; a record of a type the tracker reads that
+    cannot be decoded, or lacks a field the tracker reads, goes to the dead-letter topic with the
+    reason and the tracker goes on; records of other types (`ce_type`) are passed over undecoded;
+    an event handled before (by id, in Redis) is dropped.
     """
 
     def __init__(
