@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +20,7 @@ from warmline.events import DomainEvent, EventPublisher, EventType, event_id
 from warmline.events.admin import ensure_topics
 from warmline.events.deadletter import REASON_HEADER, DeadLetters
 from warmline.events.dedupe import Deduper
+from warmline.events.types import DEADLETTER_TOPIC
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WellnessPolicy
 from warmline.wellness.tracker import (
@@ -160,6 +163,20 @@ async def published(kafka: str, events: list[DomainEvent], *other_topics: str) -
     return topic
 
 
+@asynccontextmanager
+async def connected(
+    kafka: str, redis_url: str, dead_letter_topic: str = DEADLETTER_TOPIC
+) -> AsyncIterator[tuple[Redis, DeadLetters]]:
+    """The Redis client and dead-letter writer a tracker needs, closed afterwards."""
+    redis = Redis.from_url(redis_url)
+    dead_letters = DeadLetters.connect(kafka, consumer="test-tracker", topic=dead_letter_topic)
+    try:
+        yield redis, dead_letters
+    finally:
+        dead_letters.close()
+        redis.close()
+
+
 async def counted(tracker: ExposureTracker, wellness: WellnessDeployment) -> WorkerWellness:
     """sp-ana's view once the tracker has counted exposure for her; the tracker is stopped."""
     wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
@@ -179,15 +196,10 @@ async def test_the_tracker_feeds_the_wellness_workflow(
 ) -> None:
     # The same conversation's completion twice (a redelivery) counts once.
     topic = await published(kafka_bootstrap, [*conversation(), conversation()[-1]])
-    redis = Redis.from_url(redis_url)
-    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-tracker")
     client = policy_client(workflow_env.client, wellness)
-    tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
-    try:
+    async with connected(kafka_bootstrap, redis_url) as (redis, dead_letters):
+        tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
         view = await counted(tracker, wellness)
-    finally:
-        dead_letters.close()
-        redis.close()
     # 20 minutes at high distress (2.0) with a hostile customer (x1.5).
     assert view.exposure_minutes == 60
     assert view.exposure_by_queue == {"grief": 60}
@@ -211,17 +223,10 @@ async def test_an_event_the_tracker_cannot_read_is_dead_lettered_and_the_tracker
         event(EventType.MESSAGE_TRIAGED, 2, wordy_distress, "c-bad"),
     ]
     topic = await published(kafka_bootstrap, [*unreadable, *conversation()], dead_letter_topic)
-    redis = Redis.from_url(redis_url)
-    dead_letters = DeadLetters.connect(
-        kafka_bootstrap, consumer="test-tracker", topic=dead_letter_topic
-    )
     client = policy_client(workflow_env.client, wellness)
-    tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
-    try:
+    async with connected(kafka_bootstrap, redis_url, dead_letter_topic) as (redis, dead_letters):
+        tracker = consuming(client, redis, kafka_bootstrap, topic, dead_letters)
         view = await counted(tracker, wellness)
-    finally:
-        dead_letters.close()
-        redis.close()
     assert view.exposure_minutes == 60
     assert (tracker.counter.recorded, tracker.stats.dead_lettered) == (1, 2)
     letters = await asyncio.to_thread(dead_letters_on, kafka_bootstrap, dead_letter_topic)
@@ -239,13 +244,11 @@ async def test_exposure_waits_out_a_temporal_outage_and_is_counted_once_it_is_ba
     """A call Temporal does not answer used to end the tracker with a traceback; it is retried,
     nothing committed meanwhile, and the next tracker of the group counts the exposure."""
     topic = await published(kafka_bootstrap, conversation())
-    redis = Redis.from_url(redis_url)
-    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test-tracker")
     group = f"tracker-{uuid.uuid4().hex[:8]}"
     down = await Client.connect(
         UNREACHABLE_TEMPORAL, data_converter=pydantic_data_converter, lazy=True
     )
-    try:
+    async with connected(kafka_bootstrap, redis_url) as (redis, dead_letters):
         stranded = tracker_in(
             group, policy_client(down, wellness), redis, kafka_bootstrap, topic, dead_letters
         )
@@ -262,8 +265,5 @@ async def test_exposure_waits_out_a_temporal_outage_and_is_counted_once_it_is_ba
         client = policy_client(workflow_env.client, wellness)
         tracker = tracker_in(group, client, redis, kafka_bootstrap, topic, dead_letters)
         view = await counted(tracker, wellness)
-    finally:
-        dead_letters.close()
-        redis.close()
     assert view.exposure_minutes == 60
     assert tracker.counter.recorded == 1

@@ -81,12 +81,11 @@ def event_log(kafka_bootstrap: str) -> Iterator[EventLog]:
     log.close()
 
 
-@pytest.fixture
-async def worker(
-    workflow_env: WorkflowEnvironment, event_log: EventLog, task_queue: str
-) -> AsyncIterator[str]:
-    """Runs the warmline worker on a fresh task queue; yields the task queue."""
-    publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
+@contextlib.asynccontextmanager
+async def lexicon_worker(
+    workflow_env: WorkflowEnvironment, publisher: EventPublisher, task_queue: str
+) -> AsyncIterator[None]:
+    """The warmline worker with the lexicon provider, publishing through `publisher`."""
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(
             workflow_env.client,
@@ -95,7 +94,17 @@ async def worker(
             task_queue=task_queue,
             executor=executor,
         ):
-            yield task_queue
+            yield
+
+
+@pytest.fixture
+async def worker(
+    workflow_env: WorkflowEnvironment, event_log: EventLog, task_queue: str
+) -> AsyncIterator[str]:
+    """Runs the warmline worker on a fresh task queue; yields the task queue."""
+    publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
+    async with lexicon_worker(workflow_env, publisher, task_queue):
+        yield task_queue
     publisher.close()
 
 

@@ -7,20 +7,17 @@ The time-skipping server with the real triage activity and real Kafka, as `test_
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.conftest import EventLog
+from tests.workflows.conftest import EventLog, lexicon_worker
 from tests.workflows.test_conversation import POLICY, start
 from tests.workflows.test_triage_outage import OutagePublisher
 from warmline.conversation import AIReply, CloseRequest, CustomerMessage, Status
-from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.types import Role
-from warmline.worker import ACTIVITY_THREADS, build_worker
 from workflows.conversation import TURNS_KEPT, ConversationWorkflow
 
 CRISIS = "everyone would be better off without me"
@@ -84,22 +81,15 @@ async def test_a_retry_while_the_conversation_closes_is_answered_not_refused(
     refused as if the message had been lost."""
     publisher = OutagePublisher.connect(event_log.bootstrap, topic=event_log.topic)
     assert isinstance(publisher, OutagePublisher)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(
-            workflow_env.client,
-            provider=LexiconProvider(),
-            publisher=publisher,
-            task_queue=task_queue,
-            executor=executor,
-        ):
-            handle, _ = await start(workflow_env, task_queue)
-            message = CustomerMessage(message_id="m0", text="Where is my parcel?")
-            first = await handle.execute_update(ConversationWorkflow.add_message, message)
-            publisher.failures = 2  # the close's publish waits about 3 s
-            await handle.signal(ConversationWorkflow.close, CloseRequest())
-            again = await handle.execute_update(ConversationWorkflow.add_message, message)
-            assert (again.duplicate, again.distress) == (True, first.distress)
-            assert (await handle.result()).message_count == 1
+    async with lexicon_worker(workflow_env, publisher, task_queue):
+        handle, _ = await start(workflow_env, task_queue)
+        message = CustomerMessage(message_id="m0", text="Where is my parcel?")
+        first = await handle.execute_update(ConversationWorkflow.add_message, message)
+        publisher.failures = 2  # the close's publish waits about 3 s
+        await handle.signal(ConversationWorkflow.close, CloseRequest())
+        again = await handle.execute_update(ConversationWorkflow.add_message, message)
+        assert (again.duplicate, again.distress) == (True, first.distress)
+        assert (await handle.result()).message_count == 1
     publisher.close()
 
 

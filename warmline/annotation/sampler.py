@@ -39,7 +39,7 @@ from warmline.config.model import WarmlineConfig
 from warmline.errors import WarmlineError
 from warmline.events import EventDecodeError, from_record
 from warmline.events.catalog import EventDataError
-from warmline.events.consuming import BatchConsumer, ConsumerTimings
+from warmline.events.consuming import BatchConsumer, ConsumerStats, ConsumerTimings
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
@@ -60,15 +60,11 @@ class SamplerSettings(ConsumerTimings):
 
 
 @dataclass
-class SamplerStats:
+class SamplerStats(ConsumerStats):
     sampled: int = 0
     """Items handed to the annotation loop."""
     passed_over: int = 0
     """Events the policy did not sample, or of types the sampler does not read."""
-    duplicates: int = 0
-    dead_lettered: int = 0
-    retries: int = 0
-    batches: int = 0
 
 
 class AnnotationSampler(BatchConsumer[SamplerSettings, SamplerStats]):

@@ -58,7 +58,12 @@ from warmline.events.catalog import (
     InboundShift,
     parse_data,
 )
-from warmline.events.consuming import BatchConsumer, ConsumerTimings, StopRequestedError
+from warmline.events.consuming import (
+    BatchConsumer,
+    ConsumerStats,
+    ConsumerTimings,
+    StopRequestedError,
+)
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import DomainEvent, EventDecodeError, from_record
@@ -115,22 +120,15 @@ class BridgeSettings(ConsumerTimings):
 
 
 @dataclass
-class BridgeStats:
+class BridgeStats(ConsumerStats):
     """Counters a test or a health check reads."""
 
     messages: int = 0
     """Customer messages Temporal accepted (signals-with-start)."""
     availability: int = 0
     shifts: int = 0
-    duplicates: int = 0
-    """Records whose event id was already handled."""
     superseded: int = 0
     """HR records not applied: a later event about the same availability or shift was."""
-    dead_lettered: int = 0
-    retries: int = 0
-    """Calls retried because Temporal, Redis or Kafka did not answer."""
-    batches: int = 0
-    """Batches handled and committed."""
 
 
 class _UnprocessableError(Exception):

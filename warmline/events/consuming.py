@@ -130,13 +130,16 @@ class ConsumerSettings(Protocol):
     def max_poll_interval(self) -> timedelta: ...
 
 
-class ConsumerStats(Protocol):
-    """The counters `BatchConsumer` keeps in a consumer's stats (e.g. `BridgeStats`)."""
+@dataclass
+class ConsumerStats:
+    """The counters every `BatchConsumer` keeps; a consumer's stats add its own (`BridgeStats`)."""
 
-    dead_lettered: int
-    retries: int
-    """Calls retried because a service did not answer."""
-    batches: int
+    duplicates: int = 0
+    """Records whose event id was already handled."""
+    dead_lettered: int = 0
+    retries: int = 0
+    """Calls retried because Temporal, Redis or Kafka did not answer."""
+    batches: int = 0
     """Batches handled and committed."""
 
 

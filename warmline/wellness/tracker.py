@@ -29,7 +29,7 @@ from redis import Redis
 
 from warmline.events import DomainEvent, EventType, from_record
 from warmline.events.catalog import EventDataError
-from warmline.events.consuming import BatchConsumer, ConsumerTimings
+from warmline.events.consuming import BatchConsumer, ConsumerStats, ConsumerTimings
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import EventDecodeError
@@ -212,13 +212,9 @@ class TrackerSettings(ConsumerTimings):
 
 
 @dataclass
-class TrackerStats:
+class TrackerStats(ConsumerStats):
     passed_over: int = 0
     """Events of types the tracker does not read (including ones a newer warmline emits)."""
-    duplicates: int = 0
-    dead_lettered: int = 0
-    retries: int = 0
-    batches: int = 0
 
 
 class ExposureTracker(BatchConsumer[TrackerSettings, TrackerStats]):
