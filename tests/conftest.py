@@ -119,12 +119,18 @@ async def namespace_client(dev_client: Client, temporal_address: str) -> Client:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server from its wheel (the SDK would otherwise download one), one
-    per test module (it starts in a tenth of a second): a workflow ended while a task of it was in
-    flight stops the server skipping time for every later test, so one module's leftovers must
-    not stall another's."""
+    per test: it starts and stops in an eighth of a second, and a server one test left stalled
+    must not make the next one wait in real time.
+
+    The server stops skipping time for good once a workflow is terminated with a workflow task
+    or an activity in flight, or with an activity scheduled and no worker left to take it
+    (temporalio/sdk-java#1138, #3088): every later `env.sleep` and `result()` then waits the
+    clock out in real time. Tests end their workflows while their worker still runs, so a
+    module's shared server stalled now and then: one CI run spent 460 s more in
+    `tests/workflows/test_escalation.py`, each one-second skip a real second."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(temporal_test_server_path()),

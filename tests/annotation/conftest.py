@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +11,6 @@ from dataclasses import dataclass
 import pytest
 from redis import Redis
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.conftest import EventLog
@@ -22,7 +20,6 @@ from warmline.annotation.model import (
     AnnotationPolicy,
     AnnotatorSpec,
     Task,
-    annotation_workflow_id,
 )
 from warmline.annotation.redact import Redactor
 from warmline.events import DomainEvent, EventPublisher
@@ -31,7 +28,6 @@ from warmline.retraining.settings import RetrainingSettings
 from warmline.triage.lexicon import LexiconProvider
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WellnessPolicy, WorkerKind
-from warmline.wellness.types import wellness_workflow_id
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
 
@@ -72,7 +68,6 @@ class LoopKit:
     wellness: WellnessStateStore
     events: EventLog
     wellness_events: EventLog
-    started: list[str]
     env: WorkflowEnvironment
     exposure: WellnessClient
     """Signals the annotators' wellness workflows (the one the annotation activities use)."""
@@ -96,7 +91,6 @@ class LoopKit:
 
     async def start(self, policy: AnnotationPolicy) -> AnnotationLoop:
         await start_loop(self.client, policy, task_queue=self.task_queue)
-        self.started.append(annotation_workflow_id(policy.deployment))
         return AnnotationLoop(self.client, policy.deployment)
 
 
@@ -108,32 +102,6 @@ async def wait_for_tasks(loop: AnnotationLoop, count: int, *, timeout_s: float =
             return tasks
         await asyncio.sleep(0.05)
     raise AssertionError(f"fewer than {count} open tasks after {timeout_s} s")
-
-
-async def terminate_settled(client: Client, workflow_id: str, *, timeout_s: float = 5.0) -> None:
-    """Terminate a workflow once it is at rest (if it runs at all): no activity in flight and
-    its history unchanged across a query, which the worker answers only once it caught up.
-
-    The time-skipping server keeps its clock locked for a task that a termination cut short, and
-    every later test's `env.sleep` would then wait in real time.
-    """
-    handle = client.get_workflow_handle(workflow_id)
-    length = -1
-    for _ in range(int(timeout_s * 20)):
-        try:
-            description = await handle.describe()
-            if not description.raw_description.pending_activities:
-                if description.history_length == length:
-                    break
-                length = description.history_length
-                await handle.query("__stack_trace")
-                continue
-        except RPCError:
-            return
-        length = -1
-        await asyncio.sleep(0.05)
-    with contextlib.suppress(RPCError):
-        await handle.terminate()
 
 
 @pytest.fixture
@@ -216,15 +184,10 @@ async def kit(
                 wellness,
                 event_log,
                 wellness_log,
-                [],
                 workflow_env,
                 exposure,
             )
             yield kit
-            # Wellness workflows hold timers: left running they would fire in later tests.
-            kit.started += [wellness_workflow_id(prefix, a) for a in ANNOTATORS]
-            for workflow_id in kit.started:
-                await terminate_settled(workflow_env.client, workflow_id)
     publisher.close()
     wellness_redis.close()
     redis.close()

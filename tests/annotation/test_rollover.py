@@ -45,7 +45,6 @@ async def test_busy_annotators_do_not_stop_the_loop_rolling_over(kit: LoopKit) -
         id=annotation_workflow_id(policy.deployment),
         task_queue=kit.task_queue,
     )
-    kit.started.append(annotation_workflow_id(policy.deployment))
     loop = AnnotationLoop(kit.client, policy.deployment)
     items = [
         TextItem(

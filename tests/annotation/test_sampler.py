@@ -52,7 +52,6 @@ async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_u
         id=conversation_wf,
         task_queue=kit.task_queue,
     )
-    kit.started.append(conversation_wf)
     await handle.execute_update(
         ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=PII)
     )

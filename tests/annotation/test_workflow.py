@@ -397,7 +397,6 @@ async def test_a_continued_run_keeps_its_tasks_and_pending_items(kit: LoopKit) -
         id=annotation_workflow_id(policy.deployment),
         task_queue=kit.task_queue,
     )
-    kit.started.append(annotation_workflow_id(policy.deployment))
     loop = AnnotationLoop(kit.client, policy.deployment)
     tasks = await wait_for_tasks(loop, 2)
     assert {t.task_id for t in tasks} == {"t/c10/m1/emotion", "t/c10/m2/emotion"}
@@ -420,7 +419,6 @@ async def test_tone_audit_of_a_real_conversations_replies(kit: LoopKit) -> None:
         id=workflow_id("open-door", conversation),
         task_queue=kit.task_queue,
     )
-    kit.started.append(handle.id)
     await handle.execute_update(
         ConversationWorkflow.add_message,
         CustomerMessage(message_id="m1", text="My mum died last week and the bill is wrong"),

@@ -8,7 +8,6 @@ tests train on are written to the test's temporary directory, never into the rep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import shutil
@@ -22,7 +21,6 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.retraining import RetrainingActivities
@@ -30,7 +28,7 @@ from tests.workflows.conftest import EventLog
 from warmline.annotation.gold import GoldLabel, GoldLabelStore
 from warmline.events import DomainEvent, EventPublisher, PublishError
 from warmline.retraining import client as retraining
-from warmline.retraining.contracts import RetrainingStatus, retraining_workflow_id
+from warmline.retraining.contracts import RetrainingStatus
 from warmline.retraining.settings import CRISIS_LABELS, RetrainingSettings
 from warmline.triage import registry
 from warmline.triage.lexicon import LexiconProvider
@@ -220,19 +218,6 @@ def event_log(kafka_bootstrap: str) -> Iterator[EventLog]:
     log = EventLog(kafka_bootstrap, f"events-{uuid.uuid4().hex[:8]}")
     yield log
     log.close()
-
-
-@pytest.fixture
-async def terminate_retraining(
-    workflow_env: WorkflowEnvironment, deployment: Deployment
-) -> AsyncIterator[None]:
-    """Terminates the deployment's retraining workflow after the test: a long-running workflow's
-    timer with no worker left would stall later tests' time skipping."""
-    yield
-    settings = deployment.settings
-    workflow_id = retraining_workflow_id(settings.deployment, settings.taxonomy)
-    with contextlib.suppress(RPCError):
-        await workflow_env.client.get_workflow_handle(workflow_id).terminate()
 
 
 async def wait_for_status(

@@ -59,7 +59,6 @@ async def test_a_promotion_outlasting_a_kafka_outage_is_reported_and_its_event_s
     workflow_env: WorkflowEnvironment,
     outage: tuple[Running, OutagePublisher],
     deployment: Deployment,
-    terminate_retraining: None,
 ) -> None:
     worker, publisher = outage
     settings = deployment.settings

@@ -69,7 +69,6 @@ async def test_a_round_that_failed_for_good_waits_for_the_gold_label_count_to_ch
     workflow_env: WorkflowEnvironment,
     worker: Running,
     deployment: Deployment,
-    terminate_retraining: None,
 ) -> None:
     settings = _without_holdout_data(deployment, after_gold_labels=5)
     taxonomy_dir = settings.registry / settings.taxonomy
@@ -129,7 +128,7 @@ async def test_a_round_that_failed_for_good_waits_for_the_gold_label_count_to_ch
 
 
 async def test_a_requested_round_tries_again_at_once(
-    worker: Running, deployment: Deployment, terminate_retraining: None
+    worker: Running, deployment: Deployment
 ) -> None:
     settings = _without_holdout_data(deployment)
     deployment.add_gold_rows(_rows(deployment, held=False, count=5))

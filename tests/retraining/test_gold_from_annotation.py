@@ -12,16 +12,16 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.retraining import RetrainingActivities
-from tests.annotation.conftest import make_policy, terminate_settled, wait_for_tasks
+from tests.annotation.conftest import make_policy, wait_for_tasks
 from tests.retraining.conftest import BASE_ROWS, Deployment, gold_labels
 from tests.workflows.conftest import EventLog
 from warmline.annotation.client import AnnotationLoop, start_loop, submit_texts
-from warmline.annotation.model import TextItem, annotation_workflow_id
+from warmline.annotation.model import TextItem
 from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
 from warmline.events.admin import ensure_topics
 from warmline.retraining import client as retraining
-from warmline.retraining.contracts import RetrainingStatus, retraining_workflow_id
+from warmline.retraining.contracts import RetrainingStatus
 from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.local import TAXONOMIES
 from warmline.wellness.view import WellnessStateStore
@@ -79,10 +79,6 @@ async def test_n_gold_labels_from_the_loop_start_a_round(
         redactor=Redactor(),
         retraining=settings,
     )
-    started = [
-        annotation_workflow_id(policy.deployment),
-        retraining_workflow_id(settings.deployment, settings.taxonomy),
-    ]
     try:
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             async with build_worker(
@@ -119,8 +115,6 @@ async def test_n_gold_labels_from_the_loop_start_a_round(
                 assert decision.gold.read == 4
                 assert (status.rounds, status.trained_through) == (1, 4)
                 assert (await loop.report()).gold == 4
-                for workflow_id in started:
-                    await terminate_settled(workflow_env.client, workflow_id)
     finally:
         publisher.close()
         redis.close()

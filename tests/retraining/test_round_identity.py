@@ -36,7 +36,6 @@ async def test_a_workflow_started_again_trains_its_own_candidate_and_sends_new_e
     workflow_env: WorkflowEnvironment,
     worker: Running,
     deployment: Deployment,
-    terminate_retraining: None,
 ) -> None:
     settings = deployment.settings
     subject = f"{settings.deployment}/{settings.taxonomy}"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from redis import Redis
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -22,7 +20,7 @@ from warmline.events import EventType
 from warmline.events.catalog import ModelPromoted, parse_data
 from warmline.retraining import client as retraining
 from warmline.retraining import promotion
-from warmline.retraining.contracts import RoundRequest, retraining_workflow_id
+from warmline.retraining.contracts import RoundRequest
 from warmline.retraining.rounds import train_candidate
 from warmline.retraining.shadow import RegistryProvider, ShadowLog
 from warmline.triage import registry
@@ -104,22 +102,11 @@ def test_shadow_command_without_any_shadow_says_so(deployment: Deployment, tmp_p
     assert "no candidate has been in shadow" in result.stderr
 
 
-@pytest.fixture
-async def cleanup(workflow_env: WorkflowEnvironment, deployment: Deployment) -> AsyncIterator[None]:
-    yield
-    workflow_id = retraining_workflow_id(
-        deployment.settings.deployment, deployment.settings.taxonomy
-    )
-    with contextlib.suppress(RPCError):
-        await workflow_env.client.get_workflow_handle(workflow_id).terminate()
-
-
 async def test_shadow_mode_keeps_a_passing_candidate_in_shadow_then_promotes_it(
     workflow_env: WorkflowEnvironment,
     worker: Running,
     deployment: Deployment,
     shadow_log: ShadowLog,
-    cleanup: None,
 ) -> None:
     settings = deployment.settings.model_copy(
         update={"shadow": True, "shadow_period": timedelta(hours=6)}

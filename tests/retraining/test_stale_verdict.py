@@ -88,7 +88,6 @@ async def test_a_rollback_during_shadow_rejects_the_candidate_with_the_reason(
     workflow_env: WorkflowEnvironment,
     worker: Running,
     deployment: Deployment,
-    terminate_retraining: None,
 ) -> None:
     settings = _v2_current(deployment).model_copy(
         update={"shadow": True, "shadow_period": timedelta(hours=6)}

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from redis import Redis
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.retraining.conftest import Deployment, Running
 from warmline.events import EventType
 from warmline.events.catalog import ModelPromoted, ModelRejected, parse_data
 from warmline.retraining import client as retraining
-from warmline.retraining.contracts import RetrainingStatus, retraining_workflow_id
+from warmline.retraining.contracts import RetrainingStatus
 from warmline.triage import registry
-
-
-@pytest.fixture
-async def cleanup(workflow_env: WorkflowEnvironment, deployment: Deployment) -> AsyncIterator[None]:
-    yield
-    # A long-running workflow's timer with no worker left would stall later tests' time skipping.
-    workflow_id = retraining_workflow_id(
-        deployment.settings.deployment, deployment.settings.taxonomy
-    )
-    with contextlib.suppress(RPCError):
-        await workflow_env.client.get_workflow_handle(workflow_id).terminate()
 
 
 async def _decided(running: Running, deployment: Deployment, rounds: int) -> RetrainingStatus:
@@ -46,7 +32,7 @@ def _subject(deployment: Deployment) -> str:
 
 
 async def test_enough_gold_labels_train_and_promote_a_better_candidate_once(
-    worker: Running, deployment: Deployment, cleanup: None
+    worker: Running, deployment: Deployment
 ) -> None:
     settings = deployment.settings
     assert deployment.add_gold(0, 300) == 300
@@ -96,7 +82,7 @@ async def test_enough_gold_labels_train_and_promote_a_better_candidate_once(
 
 
 async def test_too_few_new_gold_labels_do_not_retrain(
-    worker: Running, deployment: Deployment, cleanup: None
+    worker: Running, deployment: Deployment
 ) -> None:
     settings = deployment.settings
     deployment.add_gold(0, 299)
@@ -114,7 +100,7 @@ async def test_too_few_new_gold_labels_do_not_retrain(
 
 
 async def test_better_macro_f1_with_lower_crisis_recall_is_rejected(
-    worker: Running, deployment: Deployment, cleanup: None
+    worker: Running, deployment: Deployment
 ) -> None:
     settings = deployment.settings
     # These 300 gold labels lift macro-F1 but cost recall on "negative", the crisis label.
@@ -139,9 +125,7 @@ async def test_better_macro_f1_with_lower_crisis_recall_is_rejected(
     assert data.current_crisis_recall == decision.crisis_recall_before
 
 
-async def test_a_worse_candidate_is_rejected(
-    worker: Running, deployment: Deployment, cleanup: None
-) -> None:
+async def test_a_worse_candidate_is_rejected(worker: Running, deployment: Deployment) -> None:
     settings = deployment.settings
     deployment.add_gold(0, 300, shuffle_labels=True)
     decision = await retraining.run_round(worker.client, settings, task_queue=worker.task_queue)
@@ -157,7 +141,7 @@ async def test_a_worse_candidate_is_rejected(
 
 
 async def test_the_periodic_check_trains_without_any_signal(
-    workflow_env: WorkflowEnvironment, worker: Running, deployment: Deployment, cleanup: None
+    workflow_env: WorkflowEnvironment, worker: Running, deployment: Deployment
 ) -> None:
     settings = deployment.settings
     await retraining.notify_gold_labels(
@@ -190,7 +174,6 @@ async def test_a_broken_gold_label_store_fails_the_wake_up_not_the_workflow(
     worker: Running,
     deployment: Deployment,
     redis_url: str,
-    cleanup: None,
 ) -> None:
     settings = deployment.settings
     broken = Redis.from_url(redis_url)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from kafka import KafkaConsumer
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -57,7 +55,6 @@ class WellnessDeployment:
     store: WellnessStateStore
     events: WellnessEvents
     deployment: str
-    started: list[str] = field(default_factory=list)
 
     async def view_when(
         self, worker_id: str, predicate: Callable[[WorkerWellness], bool], timeout_s: float = 10
@@ -103,8 +100,5 @@ async def wellness(
                 task_queue=task_queue, store=wellness_store, events=events, deployment="test"
             )
             yield deployment
-            for workflow_id in deployment.started:
-                with contextlib.suppress(RPCError):
-                    await workflow_env.client.get_workflow_handle(workflow_id).terminate()
     events.close()
     publisher.close()

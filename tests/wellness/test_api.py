@@ -24,7 +24,6 @@ from warmline.config.model import WarmlineConfig
 from warmline.liveview import LiveView
 from warmline.runtime import roster_settings, wellness_policy, worker_kinds
 from warmline.wellness.client import WellnessClient
-from warmline.wellness.types import wellness_workflow_id
 
 LEAD, NOT_LEAD = "sup-night", "sup-day"
 
@@ -58,7 +57,6 @@ async def api(
         task_queue=wellness.task_queue,
         kinds=worker_kinds(config),
     )
-    wellness.started += [wellness_workflow_id(wellness.deployment, w) for w in worker_kinds(config)]
     service = WellnessService(
         config, client, wellness.store, WellnessAuthenticator.from_config(config)
     )
@@ -67,7 +65,6 @@ async def api(
     await ensure_roster(
         workflow_env.client, roster_id, roster_settings(config), task_queue=wellness.task_queue
     )
-    wellness.started.append(roster_id)
     with ThreadPoolExecutor(2) as executor:
         desk = Desk(workflow_env.client, live_view, config, executor, roster_id=roster_id)
         server, port = await start_server(

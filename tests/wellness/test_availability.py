@@ -30,7 +30,6 @@ async def test_availability_reaches_the_view_and_survives_continue_as_new(
         id=workflow_id,
         task_queue=wellness.task_queue,
     )
-    wellness.started.append(workflow_id)
     fresh = await wellness.view_when(worker, lambda v: v.updated_at is not None)
     assert fresh.available, "available until anyone says otherwise"
     assert not fresh.in_shift

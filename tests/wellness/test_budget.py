@@ -94,7 +94,6 @@ async def test_the_roster_counts_work_in_hand_and_holds_the_next_crisis_responde
         RosterMember(id="volunteer", skills=["listening"], capacity=2),
     ]
     roster_id = f"roster/test/{uuid.uuid4().hex[:8]}"
-    wellness.started.append(roster_id)
     handle = await ensure_roster(
         workflow_env.client,
         roster_id,

@@ -55,7 +55,6 @@ class Deployment:
     policy: EscalationPolicy
     task_queue: str
     store: WellnessStateStore
-    started: list[str]
 
 
 @pytest.fixture
@@ -94,12 +93,8 @@ async def deployment(
                 policy=escalation_policy(config),
                 task_queue=task_queue,
                 store=wellness_store,
-                started=[],
             )
             yield found
-            for started in found.started:
-                handle = workflow_env.client.get_workflow_handle(started)
-                await asyncio.gather(handle.terminate(), return_exceptions=True)
     publisher.close()
     live_view.close()
 
@@ -123,7 +118,6 @@ async def escalate(deployment: Deployment, text: str) -> tuple[str, str]:
         task_queue=deployment.task_queue,
     )
     escalation = escalation_workflow_id("open-door", conversation, 1)
-    deployment.started += [handle.id, escalation, roster_id]
     await handle.execute_update(
         ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=text)
     )

@@ -156,7 +156,6 @@ async def test_a_running_workflow_adopts_a_new_policy_and_keeps_it_after_continu
         id=workflow_id,
         task_queue=wellness.task_queue,
     )
-    wellness.started.append(workflow_id)
     await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=4))
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(WellnessWorkflow.submit_checkin, CheckInRequest(mood=8))
@@ -202,7 +201,6 @@ async def test_the_same_policy_again_changes_nothing(
         id=workflow_id,
         task_queue=wellness.task_queue,
     )
-    wellness.started.append(workflow_id)
     await wellness.view_when("sp-jo", lambda v: v.updated_at is not None)
     await handle.signal(WellnessWorkflow.set_policy, OLD.model_copy())
     # An update after the signal: once it answers, the signal has been handled.

@@ -86,7 +86,6 @@ async def test_an_eight_hour_shift_with_crises(
         id=workflow_id,
         task_queue=wellness.task_queue,
     )
-    wellness.started.append(workflow_id)
     day = Shift8h(workflow_env, start)
 
     async def checkin(mood: int, *, break_now: bool = False) -> None:
@@ -241,7 +240,6 @@ async def test_a_break_the_worker_asked_for_can_end_early_but_not_a_mandatory_on
         id=workflow_id,
         task_queue=wellness.task_queue,
     )
-    wellness.started.append(workflow_id)
     on_break = await handle.execute_update(WellnessWorkflow.break_now, BreakRequest(minutes=20))
     assert on_break.on_break
     assert wellness.store.read(["sp-ben"])["sp-ben"].on_break
@@ -281,7 +279,6 @@ async def test_the_workflow_continues_as_new_and_keeps_its_state(
         id=workflow_id,
         task_queue=wellness.task_queue,
     )
-    wellness.started.append(workflow_id)
     for n in range(6):
         view = await handle.execute_update(
             WellnessWorkflow.record_work, conversation(f"c-{n}", 10, distress=0.5, queue="general")

@@ -31,7 +31,6 @@ from warmline.wellness.tracker import (
     TrackStore,
     fold,
 )
-from warmline.wellness.types import wellness_workflow_id
 from warmline.wellness.view import WorkerWellness
 
 START = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -179,7 +178,6 @@ async def connected(
 
 async def counted(tracker: ExposureTracker, wellness: WellnessDeployment) -> WorkerWellness:
     """sp-ana's view once the tracker has counted exposure for her; the tracker is stopped."""
-    wellness.started.append(wellness_workflow_id(wellness.deployment, "sp-ana"))
     running = asyncio.create_task(tracker.run())
     try:
         return await wellness.view_when("sp-ana", lambda v: v.exposure_minutes > 0, timeout_s=30)

@@ -22,7 +22,6 @@ from tests.workflows.test_escalation import (
     Scene,
     eventually,
     rejection,
-    workflow_env,
 )
 from warmline.conversation import (
     CompleteRequest,
@@ -35,8 +34,6 @@ from warmline.conversation import (
 )
 from warmline.handoff import HandoffRequest
 from workflows.conversation import ConversationWorkflow
-
-__all__ = ["workflow_env"]  # a time-skipping server of this module's own, as test_escalation's
 
 
 async def handed_off_and_completed(scene: Scene) -> str:

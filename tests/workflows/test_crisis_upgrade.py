@@ -15,15 +15,12 @@ from tests.workflows.test_escalation import (
     Scene,
     eventually,
     roster_view,
-    workflow_env,
 )
 from warmline.conversation import Status, Turn
 from warmline.escalation import EscalationStatus, OfferStatus
 from warmline.events import EventType
 from warmline.triage.types import Role
 from workflows.conversation import ConversationWorkflow
-
-__all__ = ["workflow_env"]  # the time-skipping server of the escalation tests, re-used here
 
 
 async def test_a_crisis_while_waiting_in_an_ordinary_queue_moves_to_the_crisis_lane(

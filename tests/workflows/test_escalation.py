@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.workflow import UpdateMethodMultiParam
@@ -60,7 +59,6 @@ from warmline.events import EventType
 from warmline.roster import AssignToRequest, AvailabilityRequest, RosterView
 from warmline.routing import RoutingRequest, admission_named, candidates, strategy_named
 from warmline.runtime import roster_settings, wellness_policy
-from warmline.services import temporal_test_server_path
 from warmline.triage.types import Role
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.types import BreakRequest
@@ -71,20 +69,6 @@ from workflows.roster import RosterWorkflow
 from workflows.wellness import WellnessWorkflow
 
 T = TypeVar("T")
-
-
-@pytest.fixture(scope="module")
-async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this module's own: workflows other modules leave behind, with
-    no worker left to run their tasks, hold the shared server's clock back."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(temporal_test_server_path()),
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]

@@ -29,7 +29,6 @@ from tests.workflows.test_escalation import (
     lone_escalation_offered,
     rejection,
     roster_view,
-    workflow_env,
 )
 from warmline.conversation import CloseRequest, ConversationOutcome
 from warmline.escalation import (
@@ -44,8 +43,6 @@ from warmline.events import EventType
 from warmline.roster import ReserveResult
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
-
-__all__ = ["workflow_env"]  # the time-skipping server of the escalation tests, re-used here
 
 GATE_WAIT_S = 20.0
 """Longest a gated activity waits for the test to open the gate (a failed test must not hang)."""

@@ -28,13 +28,10 @@ from tests.workflows.test_escalation import (
     set_available,
     take_a_break,
     unavailable,
-    workflow_env,
 )
 from warmline.escalation import EscalationView, Offer, OfferStatus
 from warmline.events import EventType
 from warmline.liveview import LiveView
-
-__all__ = ["workflow_env"]  # the time-skipping server of the escalation tests, re-used here
 
 GATE_WAIT_S = 20.0
 """Longest the gated write waits for the test (a failed test must not hang)."""

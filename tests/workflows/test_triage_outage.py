@@ -16,7 +16,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.conftest import EventLog
 from tests.workflows.test_conversation import POLICY, start
-from tests.workflows.test_escalation import workflow_env
 from warmline.conversation import CloseRequest, CustomerMessage, MessageAccepted
 from warmline.events import DomainEvent, EventPublisher, EventType, PublishError
 from warmline.triage.errors import ProviderRejectedError, ProviderUnavailableError
@@ -24,8 +23,6 @@ from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.types import TriageRequest, TriageResult
 from warmline.worker import ACTIVITY_THREADS, build_worker
 from workflows.conversation import ConversationWorkflow
-
-__all__ = ["workflow_env"]
 
 CRISIS = "I can't go on, I want to end it all tonight"
 
