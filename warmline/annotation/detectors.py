@@ -1,4 +1,5 @@
-"""The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names,
+"""The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names
+(capitalised, and in lower case where they are no everyday word or the text says they are a name),
 card numbers written in groups, bank account numbers (IBANs, and UK sort codes and account numbers
 where a keyword names them) and e-mail addresses taken whole.
 
@@ -95,6 +96,140 @@ class FirstNameDetector(Detector):  # type: ignore[misc]
                 index += 1
             index += 1
             yield _found(self, NameFilth, text, match.start(), end, document_name)
+
+
+LEXICON = "en/en-lexicon.txt"
+"""The Brill tagger's lexicon that textblob (a dependency of scrubadub) ships: the words of the
+Brown corpus and the Penn Treebank with their part-of-speech tags."""
+
+_PROPER_NOUN_TAGS = frozenset({"NNP", "NNPS"})
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Lower-case words of textblob's lexicon that are not proper nouns: a census name among them
+    is an everyday word too ("grace", "will", "mark", "hope"), one not among them is only a name
+    ("sarah", "david")."""
+    text = resources.files("textblob").joinpath(LEXICON).read_text(encoding="utf-8")
+    found: set[str] = set()
+    for line in text.splitlines():
+        word, _, tag = line.partition(" ")
+        if word.islower() and tag.strip() not in _PROPER_NOUN_TAGS and not word.startswith(";"):
+            found.add(word)
+    return frozenset(found)
+
+
+@lru_cache(maxsize=1)
+def last_names() -> frozenset[str]:
+    """Upper-case surnames from the census list shipped in the `names` package."""
+    text = resources.files("names").joinpath("dist.all.last").read_text(encoding="ascii")
+    return frozenset(line.split(None, 1)[0] for line in text.splitlines() if line.strip())
+
+
+# A word of letters, with a possessive "'s" after it that is no part of the name ("sarah's"); a
+# word going on after an apostrophe ("don't", "i'm") is no name, nor is a word of an address, a
+# handle or a file name ("jane.doe@example.com", "@tom", "sarah.pdf").
+_LOWER_WORD = re.compile(
+    r"(?<![\w'’@./:#+=-])(?P<word>[A-Za-z]+(?:-[A-Za-z]+)*)(?:['’]s)?"
+    r"(?![\w'’@/+=-]|['’]\w|\.\w)"
+)
+# What says the next word is a name, whatever the word: "my name is priya".
+_NAMING_CUE = re.compile(
+    r"(?:\bmy\s+name\s*(?:is|['’]?s)|\bname\s*:|\bi\s*(?:['’]?m|\s+am)\s+called)\s+",
+    re.IGNORECASE,
+)
+# What opens a sentence that introduces someone ("hi this is mark", "it's grace again"): a census
+# name that is also a word is taken after it only where the name ends the clause.
+_INTRODUCING_CUE = re.compile(
+    r"(?:^|[.!?\n]|\b(?:hi|hello|hey|hiya|dear|morning|afternoon|evening)\b)[\s,!.]*"
+    r"(?:this\s+is|it\s*['’]?s|i\s*['’]?m|i\s+am|call\s+me|ask\s+for)\s+",
+    re.IGNORECASE,
+)
+# A signature: a dash ("- mark") or a closing word opening its line or sentence ("thanks, will").
+_SIGNING_CUE = re.compile(
+    r"(?:(?<!\S)[-–—~]+|(?:^|[.!?\n])\s*(?:many\s+)?(?:thanks|thank\s+you|thx|cheers|"
+    r"regards|kind\s+regards|best(?:\s+wishes)?|love|from))[\s,]*",
+    re.IGNORECASE,
+)
+# Where an introduced name ends its clause: the text's end, punctuation, or "mark here".
+_CLAUSE_END = re.compile(r"\s*(?:$|[.,!?;:)\n]|(?:here|speaking|again)\b)", re.IGNORECASE)
+_LINE_END = re.compile(r"[\s.!]*(?:$|\n)")
+
+
+class LowerCaseNameDetector(Detector):  # type: ignore[misc]
+    """Names written in lower case ("hi im sarah jones"), which `FirstNameDetector` leaves as it
+    reads capitals only, and names whatever their case after "my name is".
+
+    A lower-case census first name is a name when textblob's lexicon does not know it as an
+    everyday word ("sarah", "david", "tom"); one it knows ("grace", "will", "mark", "hope") only
+    where the text says it is a name: after "my name is", after an introduction opening a
+    sentence when the name ends the clause ("hi this is mark", "it's grace again"), or signing
+    the text or a line ("- mark", "thanks, will"). After "my name is" a word the lexicon does not
+    know is a name too ("priya"), in any case. A lower-case word after a name is its surname when
+    it is a census surname the lexicon does not know as a word ("jones", not "died")."""
+
+    filth_cls = NameFilth
+    name = "lower_case_name"
+
+    def iter_filth(
+        self, text: str, document_name: str | None = None
+    ) -> Generator[Filth, None, None]:
+        # Each cue is looked for once, as where it ends: a word starting there follows it.
+        cues = _Cues(
+            naming={match.end() for match in _NAMING_CUE.finditer(text)},
+            introducing={match.end() for match in _INTRODUCING_CUE.finditer(text)},
+            signing={match.end() for match in _SIGNING_CUE.finditer(text)},
+        )
+        words = list(_LOWER_WORD.finditer(text))
+        index = 0
+        while index < len(words):
+            word = words[index]
+            following = words[index + 1] if index + 1 < len(words) else None
+            surname = following if _is_surname_of(text, word, following) else None
+            if not cues.say_name(text, word, surname):
+                index += 1
+                continue
+            end = word.end("word") if surname is None else surname.end("word")
+            index += 1 if surname is None else 2
+            yield _found(self, NameFilth, text, word.start("word"), end, document_name)
+
+
+class _Cues:
+    """Where the cues of a text end: the naming ("my name is"), introducing ("hi this is") and
+    signing ones ("- ", "thanks, ")."""
+
+    def __init__(self, *, naming: set[int], introducing: set[int], signing: set[int]) -> None:
+        self.naming = naming
+        self.introducing = introducing
+        self.signing = signing
+
+    def say_name(self, text: str, word: re.Match[str], surname: re.Match[str] | None) -> bool:
+        """Whether `word` (with `surname` after it, if it has one) is a name in `text`."""
+        value = word.group("word")
+        census = value.upper() in first_names()
+        everyday = value.lower() in english_words()
+        start = word.start()
+        if start in self.naming:
+            return census or not everyday
+        if not value.islower() or not census:
+            return False
+        if not everyday:
+            return True
+        if start in self.introducing:
+            return surname is not None or bool(_CLAUSE_END.match(text, word.end()))
+        if start in self.signing:
+            last = word if surname is None else surname
+            return bool(_LINE_END.match(text, last.end()))
+        return False
+
+
+def _is_surname_of(text: str, word: re.Match[str], following: re.Match[str] | None) -> bool:
+    """Whether the word after `word`, one space on, is its surname: a lower-case census surname
+    that is no everyday word."""
+    if following is None or text[word.end() : following.start()] != " ":
+        return False
+    value = following.group("word")
+    return value.islower() and value.upper() in last_names() and value not in english_words()
 
 
 def luhn_valid(digits: str) -> bool:

@@ -13,10 +13,12 @@ format of its region: "(212) 736-5000" is a phone number in the US, not in Great
 Names need a model scrubadub does not ship offline (spaCy or TextBlob corpora), so a detector
 plugged into scrubadub looks capitalised words up in the US census first-name lists the `names`
 package ships, and takes a following capitalised word as the surname ("O'Neill", "Al-Fayed" and
-"McDonald" whole); names warmline knows (the customer's profile, the configured people) are
-matched whole and word by word ("Priya" of "Priya Sharma"), and the customer profile's other
-personal values (e-mail, phone, address, postcode, birth date) too. A redaction errs towards
-removing too much: "Grace" at the start of a sentence is lost.
+"McDonald" whole), and a second reads lower-case words ("hi im sarah jones"): a census name the
+lexicon textblob ships does not know as an everyday word, or one it does ("grace", "will") where
+the text says it is a name ("my name is will", "- mark"); names warmline knows (the customer's
+profile, the configured people) are matched whole and word by word ("Priya" of "Priya Sharma"),
+and the customer profile's other personal values (e-mail, phone, address, postcode, birth date)
+too. A redaction errs towards removing too much: "Grace" at the start of a sentence is lost.
 
 The census lists miss many names (most that are not common in the US, e.g. "Priya"). A deployment
 with a spaCy model installed should add scrubadub's model-based detector through
@@ -283,6 +285,7 @@ class Redactor:
             CardNumberDetector,
             FirstNameDetector,
             IbanDetector,
+            LowerCaseNameDetector,
             UkBankDetailsDetector,
             WholeEmailDetector,
         )
@@ -300,6 +303,7 @@ class Redactor:
             IbanDetector(locale=self._locale),
             UkBankDetailsDetector(locale=self._locale),
             FirstNameDetector(locale=self._locale),
+            LowerCaseNameDetector(locale=self._locale),
             *self._extra,
         ]
         known = known_filth([*self._known, *known_names])

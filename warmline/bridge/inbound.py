@@ -267,12 +267,17 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         except EventDataError as error:
             raise _UnprocessableError(error.reason) from None
         if isinstance(data, InboundMessage):
-            return self._message(record, event, data)
-        if isinstance(data, InboundAvailability):
-            return self._availability(record, event, data)
-        if isinstance(data, InboundShift):
-            return self._shift(record, event, data)
-        raise _UnprocessableError(f"{event.type.value} is not an inbound type")
+            item = self._message(record, event, data)
+            _keyed_by_subject(record, data.conversation_id, "conversation id")
+        elif isinstance(data, InboundAvailability):
+            item = self._availability(record, event, data)
+            _keyed_by_subject(record, data.specialist_id, "worker id")
+        elif isinstance(data, InboundShift):
+            item = self._shift(record, event, data)
+            _keyed_by_subject(record, data.worker_id, "worker id")
+        else:
+            raise _UnprocessableError(f"{event.type.value} is not an inbound type")
+        return item
 
     def _message(self, record: ConsumerRecord, event: DomainEvent, data: InboundMessage) -> _Item:
         tenant = self._tenants.get(data.tenant_id)
@@ -540,6 +545,24 @@ def _same_subject(event: DomainEvent, expected: str, what: str) -> None:
     """The subject orders the topic (it is the record key); it must be what the data names."""
     if event.subject and event.subject != expected:
         raise _UnprocessableError(f"subject {event.subject!r} is not the {what} {expected!r}")
+
+
+def _keyed_by_subject(record: ConsumerRecord, subject: str, what: str) -> None:
+    """The key partitions the topic: a record under another key than its subject (the id in its
+    data, which `_same_subject` checked the subject against) lands on another partition than the
+    rest of its conversation's or worker's and can overtake them or fall behind, and says the
+    producer mixed two records up. A record without a key is taken, as Kafka's producers send
+    one when they are given no key: it lands on any partition, which the bridge already allows
+    for (HR events go by their `time`, see `_superseded`)."""
+    if record.key is None:
+        return
+    # `from_record` has checked that the key is UTF-8.
+    key = bytes(record.key).decode("utf-8")
+    if key != subject:
+        raise _UnprocessableError(
+            f"the record key {key!r} is not the event's subject {subject!r} (the {what}): the "
+            "topic is partitioned by key; key the record by its subject, or send it without a key"
+        )
 
 
 def _not_ahead(event: DomainEvent) -> None:
