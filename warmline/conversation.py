@@ -184,6 +184,9 @@ class Carry(_Model):
     seen: list[str] | None = None
     """The ids of the last customer messages received, oldest first, so a retry of one is not
     triaged again; None in carries written before they were kept (the transcript's are used)."""
+    ended: EndedHandoff | None = None
+    """The last handoff a specialist ended, so a retry of that request is answered as the first;
+    None in carries written before it was kept."""
 
 
 class ConversationInput(_Model):
@@ -247,6 +250,71 @@ class CompleteRequest(_Model):
     summary: str = ""
 
 
+EndingRequest = CompleteRequest | HandBackRequest | TransferRequest
+"""A specialist's request that ends their handoff."""
+
+
+class HandoffEnd(StrEnum):
+    """How a specialist ended their handoff."""
+
+    COMPLETED = "completed"
+    HANDED_BACK = "handed back"
+    TRANSFERRED = "transferred"
+
+
+class EndedHandoff(_Model):
+    """The last handoff a specialist ended, with the request that ended it.
+
+    A client whose `complete`, `hand_back` or `transfer` went through but whose answer was lost
+    sends the same request again: the same specialist's equal request (same outcome and summary,
+    same note, same queue) is that retry and is answered as the first was, with nothing done
+    twice. Kept until the next handoff ends (carried over a continue-as-new).
+    """
+
+    how: HandoffEnd
+    specialist_id: str
+    queue: str
+    """The queue the specialist held the conversation in."""
+    escalation: int
+    """The number of the escalation whose handoff ended."""
+    complete: CompleteRequest | None = None
+    hand_back: HandBackRequest | None = None
+    transfer: TransferRequest | None = None
+
+    @classmethod
+    def by(cls, request: EndingRequest, *, queue: str, escalation: int) -> EndedHandoff:
+        """The record of `request`, which ended the handoff held in `queue`."""
+        if isinstance(request, CompleteRequest):
+            how = HandoffEnd.COMPLETED
+        elif isinstance(request, HandBackRequest):
+            how = HandoffEnd.HANDED_BACK
+        else:
+            how = HandoffEnd.TRANSFERRED
+        return cls(
+            how=how,
+            specialist_id=request.specialist_id,
+            queue=queue,
+            escalation=escalation,
+            complete=request if isinstance(request, CompleteRequest) else None,
+            hand_back=request if isinstance(request, HandBackRequest) else None,
+            transfer=request if isinstance(request, TransferRequest) else None,
+        )
+
+    def repeated_by(self, request: EndingRequest) -> bool:
+        """Whether `request` is the one that ended the handoff, sent again (a retry)."""
+        return request in (self.complete, self.hand_back, self.transfer)
+
+    def refusal(self) -> str:
+        """Why the specialist who ended the handoff cannot end it another way now."""
+        if self.complete is not None:
+            done = f"completed this conversation with outcome {self.complete.outcome!r}"
+        elif self.transfer is not None:
+            done = f"transferred this conversation to {self.transfer.queue!r}"
+        else:
+            done = "handed this conversation back to the AI"
+        return f"you already {done}; it is no longer yours to act on"
+
+
 class SatisfactionRating(_Model):
     score: Annotated[int, Field(ge=1, le=5)]
     comment: str = ""
@@ -282,6 +350,10 @@ class ConversationView(_Model):
     refused: list[RefusedMessage] = Field(default_factory=list)
     """Messages signalled by the inbound bridge and dropped (empty, too long, or the conversation
     was closing), with why; the bridge checks first, so this is rare."""
+    ended: EndedHandoff | None = None
+    """The last handoff a specialist ended (completed, handed back, transferred) and how: the
+    desk answers that specialist's same request again, once the conversation has closed, as the
+    first was answered."""
 
 
 class ConversationOutcome(_Model):

@@ -236,6 +236,21 @@ class CrisisNotice(_Model):
     referrals: list[Referral]
 
 
+CONVERSATION_CLOSED = "conversation closed"
+"""The reason of the offers an escalation withdraws when it is cancelled: the customer left."""
+MOVED_TO_THE_CRISIS_LANE = "moved to the crisis lane"
+"""The reason of the offers withdrawn when a crisis moves a waiting escalation to the crisis
+lane (the conversation ends it and starts the lane's)."""
+
+
+class CallOff(_Model):
+    """Sent to an escalation by its conversation just before cancelling it, saying why: the
+    offers it withdraws then carry the reason. An escalation cancelled without one (the customer
+    left, and every conversation from before the call-off was sent) gives `CONVERSATION_CLOSED`."""
+
+    reason: str
+
+
 def escalation_workflow_id(tenant_id: str, conversation_id: str, sequence: int) -> str:
     return f"escalation/{tenant_id}/{conversation_id}/{sequence}"
 
@@ -274,5 +289,8 @@ ASSIGNED_SIGNAL = "assigned"
 """The conversation's signal for an accepted offer (takes an `Assignment`)."""
 CRISIS_NOTICE_SIGNAL = "crisis_notice"
 """The conversation's signal for a crisis nobody accepted in time (takes a `CrisisNotice`)."""
+CALL_OFF_SIGNAL = "call_off"
+"""The escalation's signal, from its conversation, of why it is about to be cancelled (takes a
+`CallOff`)."""
 WITHDRAW_UPDATE = "withdraw"
 """The escalation's update that takes back an open offer (takes a `WithdrawRequest`)."""

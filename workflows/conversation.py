@@ -18,7 +18,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.scope import execution_scope
@@ -47,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         ConversationView,
         Correction,
         CustomerMessage,
+        EndedHandoff,
+        EndingRequest,
         EscalationPolicy,
         HandBackRequest,
         HandoffState,
@@ -65,7 +67,9 @@ with workflow.unsafe.imports_passed_through():
     from warmline.escalation import (
         ASSIGNED_SIGNAL,
         CRISIS_NOTICE_SIGNAL,
+        MOVED_TO_THE_CRISIS_LANE,
         Assignment,
+        CallOff,
         CrisisNotice,
         Escalation,
         EscalationInput,
@@ -144,10 +148,20 @@ CRISIS_UPGRADES_A_WAITING_ESCALATION = "crisis-upgrades-a-waiting-escalation"
 accepted yet) ends that escalation (its offers withdrawn) and escalates to the crisis lane. Before,
 `crisis.detected` went out but the conversation kept waiting in the ordinary queue, with its SLA,
 no crisis-trained offer and no referrals."""
+AN_UPGRADE_SAYS_WHY = "a-crisis-upgrade-tells-the-escalation-why"
+"""Patch marker: before cancelling the waiting escalation a crisis moves to the crisis lane, the
+conversation tells it why (`call_off`), so its withdrawn offers say `moved to the crisis lane`;
+before, they said `conversation closed`, which was false."""
 TRANSCRIPT_WITHIN_A_BUDGET = "transcript-kept-within-a-size-budget"
 """Patch marker: the transcript kept, carried over a continue-as-new and sent to `render_handoff`
 is the newest turns within `TRANSCRIPT_CHARS_KEPT` characters; before, only `TURNS_KEPT` bounded
 it, up to 4 MB of text, and a continue-as-new or a handoff over Temporal's payload limit failed."""
+A_RETRIED_END_GETS_THE_FIRST_ANSWER = "a-retried-end-of-a-handoff-gets-the-first-answer"
+"""Patch marker: a specialist's `complete`, `hand_back` or `transfer` sent again after it ended
+their handoff (a client's retry after a lost answer: the same request from the same specialist)
+is answered as the first was and does nothing. Before, the retry was refused
+(`FailedPrecondition`, "no specialist owns this conversation now") though the first went through.
+The end is recorded (`EndedHandoff`) and carried over a continue-as-new."""
 A_RATING_AFTER_THE_SURVEY_IS_REFUSED = "a-rating-after-the-survey-is-refused"
 """Patch marker: a rating whose handler runs once the conversation is closing (closed, or the
 survey timed out) is refused; before, it published `satisfaction.recorded` after
@@ -228,6 +242,9 @@ class ConversationWorkflow:
         self._completed = self._survey_open
         """The last escalation's specialist completed: the view still shows that escalation."""
         self._satisfaction: int | None = None
+        self._ended: EndedHandoff | None = carry.ended if carry else None
+        """The last handoff a specialist ended, and the request that ended it (a retry of that
+        request is answered as the first was)."""
         self._unannounced: list[DomainEvent] = []
         """Events published with the next triage (or the close): `conversation.started`."""
         self._last_activity = workflow.now()
@@ -690,13 +707,18 @@ class ConversationWorkflow:
     async def transfer(self, request: TransferRequest) -> None:
         """Move the conversation to another queue; the context goes with it."""
         async with self._lock:
-            handoff = self._owned_by(request.specialist_id)
+            if self._repeats_the_end(request) and workflow.patched(
+                A_RETRIED_END_GETS_THE_FIRST_ANSWER
+            ):
+                return  # the client's retry: transferred already
+            handoff = self._owned_for_ending(request)
             routing = self._params.policy.routing
             if routing is None:
                 raise _reject("this deployment has no queues", Rejection.FAILED_PRECONDITION)
             from_queue = handoff.queue
             await self._free(request.specialist_id)
             self._handoff = None
+            self._ended = EndedHandoff.by(request, queue=from_queue, escalation=self._escalations)
             queue = routing.queue(request.queue)
             note = f"{request.specialist_id} transferred from {from_queue}: {request.note}".strip()
             escalation = Escalation(
@@ -728,7 +750,9 @@ class ConversationWorkflow:
 
     @transfer.validator
     def _validate_transfer(self, request: TransferRequest) -> None:
-        handoff = self._owned_by(request.specialist_id)
+        if self._repeats_the_end(request):
+            return  # a client's retry, answered as the first was (also once closed)
+        handoff = self._owned_for_ending(request)
         routing = self._params.policy.routing
         if routing is None or request.queue not in routing.queue_names:
             known = ", ".join(routing.queue_names) if routing else "none"
@@ -744,9 +768,16 @@ class ConversationWorkflow:
     async def hand_back(self, request: HandBackRequest) -> None:
         """Give the conversation back to the AI, which reads the note with the next message."""
         async with self._lock:
-            handoff = self._owned_by(request.specialist_id)
+            if self._repeats_the_end(request) and workflow.patched(
+                A_RETRIED_END_GETS_THE_FIRST_ANSWER
+            ):
+                return  # the client's retry: handed back already
+            handoff = self._owned_for_ending(request)
             await self._free(request.specialist_id)
             self._handoff = None
+            self._ended = EndedHandoff.by(
+                request, queue=handoff.queue, escalation=self._escalations
+            )
             self._escalation = None
             self._notes = [
                 *self._notes,
@@ -772,16 +803,25 @@ class ConversationWorkflow:
 
     @hand_back.validator
     def _validate_hand_back(self, request: HandBackRequest) -> None:
-        self._owned_by(request.specialist_id)
+        if self._repeats_the_end(request):
+            return  # a client's retry, answered as the first was (also once closed)
+        self._owned_for_ending(request)
         if not request.note.strip():
             raise _reject("leave the AI a note", Rejection.INVALID_ARGUMENT)
 
     @workflow.update
     async def complete(self, request: CompleteRequest) -> None:
         async with self._lock:
-            handoff = self._owned_by(request.specialist_id)
+            if self._repeats_the_end(request) and workflow.patched(
+                A_RETRIED_END_GETS_THE_FIRST_ANSWER
+            ):
+                return  # the client's retry: completed already
+            handoff = self._owned_for_ending(request)
             await self._free(request.specialist_id)
             self._handoff = None
+            self._ended = EndedHandoff.by(
+                request, queue=handoff.queue, escalation=self._escalations
+            )
             self._handoff_outcome = request.outcome
             self._completed = True
             if workflow.patched(A_COMPLETION_ENDS_THE_ESCALATION):
@@ -807,7 +847,9 @@ class ConversationWorkflow:
 
     @complete.validator
     def _validate_complete(self, request: CompleteRequest) -> None:
-        self._owned_by(request.specialist_id)
+        if self._repeats_the_end(request):
+            return  # a client's retry, answered as the first was (also once closed)
+        self._owned_for_ending(request)
         if not request.outcome.strip():
             raise _reject("give an outcome, e.g. 'resolved'", Rejection.INVALID_ARGUMENT)
 
@@ -836,6 +878,7 @@ class ConversationWorkflow:
             corrections=handoff.corrections if handoff else [],
             escalations=self._escalations,
             refused=self._refused,
+            ended=self._ended,
         )
 
     # --- steps ----------------------------------------------------------------------------------
@@ -857,6 +900,30 @@ class ConversationWorkflow:
                 "the conversation is owned by another specialist", Rejection.PERMISSION_DENIED
             )
         return self._handoff
+
+    def _repeats_the_end(self, request: EndingRequest) -> bool:
+        """Whether `request` is the one that ended the last handoff, sent again by its specialist
+        (a client's retry after a lost answer): they must not hold the conversation again since,
+        or it is a new request of theirs."""
+        ended, handoff = self._ended, self._handoff
+        return (
+            ended is not None
+            and ended.repeated_by(request)
+            and (handoff is None or handoff.owner != request.specialist_id)
+        )
+
+    def _owned_for_ending(self, request: EndingRequest) -> HandoffState:
+        """The handoff `request` ends, if its specialist holds it; otherwise why not. The
+        specialist who ended the last handoff, asking to end it another way while nobody holds
+        the conversation, is told what they did rather than that nobody owns it."""
+        ended = self._ended
+        if (
+            ended is not None
+            and ended.specialist_id == request.specialist_id
+            and self._handoff is None
+        ):
+            raise _reject(ended.refusal(), Rejection.FAILED_PRECONDITION)
+        return self._owned_by(request.specialist_id)
 
     def _point(self, message_id: str | None) -> TrajectoryPoint:
         if not self._trajectory:
@@ -994,8 +1061,17 @@ class ConversationWorkflow:
         open offers and releases their reservations, as when the customer leaves. An accept that
         lands meanwhile is too late: that specialist's slot is freed (`_call_off`)."""
         search = self._search
-        if search is not None and not search.done():
-            await self._call_off(search)
+        if search is None or search.done():
+            return
+        if workflow.patched(AN_UPGRADE_SAYS_WHY):
+            try:
+                await search.signal(
+                    EscalationWorkflow.call_off, CallOff(reason=MOVED_TO_THE_CRISIS_LANE)
+                )
+            except FailureError as error:
+                # It ended meanwhile (an accept won): `_call_off` frees that slot all the same.
+                workflow.logger.warning("the escalation did not take the call-off: %s", error)
+        await self._call_off(search)
 
     def _record_escalation(self, escalation: Escalation) -> None:
         self._escalation = escalation
@@ -1217,6 +1293,11 @@ class ConversationWorkflow:
             survey_open=self._survey_open,
             handoff_outcome=self._handoff_outcome,
             seen=self._seen_order[-SEEN_KEPT:] if workflow.patched(SEEN_IDS_ARE_CARRIED) else None,
+            ended=(
+                self._ended
+                if self._ended is not None and workflow.patched(A_RETRIED_END_GETS_THE_FIRST_ANSWER)
+                else None
+            ),
         )
 
     def _event(self, event_type: EventType, step: str, data: dict[str, Any]) -> DomainEvent:

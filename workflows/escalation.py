@@ -45,12 +45,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from warmline.escalation import (
         ASSIGNED_SIGNAL,
+        CALL_OFF_SIGNAL,
+        CONVERSATION_CLOSED,
         CRISIS_NOTICE_SIGNAL,
         WITHDRAW_UPDATE,
         AcceptRequest,
         AcceptResult,
         Assignment,
         AssignRequest,
+        CallOff,
         CrisisNotice,
         DeclineRequest,
         EscalationInput,
@@ -181,6 +184,8 @@ class EscalationWorkflow:
         self._unchecked: list[str] = []
         """Offers the live view shows, or may show, whose specialist's break and availability
         were not read since (`RECHECK_OFFERS`); empty in histories from before it."""
+        self._called_off: str | None = None
+        """Why the conversation is about to cancel this escalation, if it said (`call_off`)."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -270,6 +275,13 @@ class EscalationWorkflow:
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
         self._open_offer_of(request.offer_id, request.specialist_id)
+
+    @workflow.signal(name=CALL_OFF_SIGNAL)
+    def call_off(self, notice: CallOff) -> None:
+        """The conversation is about to cancel this escalation, for `notice.reason` (a crisis
+        moved it to the crisis lane): the offers the cancel withdraws say so. Only the reason is
+        kept; the cancel does the rest, so histories without this signal replay unchanged."""
+        self._called_off = notice.reason
 
     # --- supervisors' requests ------------------------------------------------------------------
 
@@ -820,8 +832,13 @@ class EscalationWorkflow:
         self._status = EscalationStatus.CANCELLED
         self._close(accepted, OfferStatus.WITHDRAWN)
         await self._announce(
-            [self._offer_closed(accepted, OfferStatus.WITHDRAWN, "conversation closed")]
+            [self._offer_closed(accepted, OfferStatus.WITHDRAWN, self._cancelled_because())]
         )
+
+    def _cancelled_because(self) -> str:
+        """Why the offers a cancel withdraws are withdrawn: what the conversation said when it
+        called the escalation off, else that the conversation closed."""
+        return self._called_off or CONVERSATION_CLOSED
 
     def _open(self) -> list[Offer]:
         return [o for o in self._offers.values() if o.status is OfferStatus.OPEN]
@@ -913,7 +930,7 @@ class EscalationWorkflow:
         if self._declines and workflow.patched(SETTLE_DECLINES_AT_THE_END):
             await self._settle_declines()
         await self._settle_withdrawals()
-        await self._close_open(OfferStatus.WITHDRAWN, "conversation closed")
+        await self._close_open(OfferStatus.WITHDRAWN, self._cancelled_because())
         accepted = self._accepted
         if accepted is None or self._told:
             return

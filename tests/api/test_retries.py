@@ -145,3 +145,47 @@ async def test_a_decline_retried_after_a_lost_answer_succeeds(deployment: Deploy
     )
     code, _ = await refused(api.stub.Decline(request, metadata=bearer("vol-aoife")))
     assert code is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_completion_retried_after_the_conversation_closed_gets_the_same_answer(
+    deployment: Deployment,
+) -> None:
+    """Without a survey, Complete closes the conversation: its retry found the workflow ended and
+    was refused FAILED_PRECONDITION, "the conversation has ended", though the first had gone
+    through. Another request, or another specialist, is still refused."""
+    api = deployment.api
+    conversation, offer = await offered(deployment, "vol-marcus")
+    await api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
+    where = ids(conversation)
+    request = pb.CompleteRequest(**where, outcome="resolved", summary="listened")
+
+    await api.stub.Complete(request, metadata=bearer("vol-marcus"))
+    assert (await conversation.result()).handoff_outcome == "resolved"
+    await api.stub.Complete(request, metadata=bearer("vol-marcus"))
+    assert deployment.live_view.claim_holder(where["tenant_id"], where["conversation_id"]) is None
+
+    other = pb.CompleteRequest(**where, outcome="referred", summary="listened")
+    assert await refused(api.stub.Complete(other, metadata=bearer("vol-marcus"))) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "you already completed this conversation with outcome 'resolved'; it is no longer "
+        "yours to act on",
+    )
+    assert await refused(api.stub.Complete(request, metadata=bearer("vol-aoife"))) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "the conversation has ended",
+    )
+
+
+async def test_a_hand_back_retried_after_a_lost_answer_succeeds(deployment: Deployment) -> None:
+    """A second HandBack was FAILED_PRECONDITION, "no specialist owns this conversation now"."""
+    api = deployment.api
+    conversation, offer = await offered(deployment, "vol-marcus")
+    await api.stub.Accept(pb.AcceptRequest(offer_id=offer.offer_id), metadata=bearer("vol-marcus"))
+    request = pb.HandBackRequest(**ids(conversation), note="calmer now")
+    for _ in range(2):
+        await api.stub.HandBack(request, metadata=bearer("vol-marcus"))
+    code, details = await refused(api.stub.HandBack(request, metadata=bearer("vol-aoife")))
+    assert (code, details) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "no specialist owns this conversation now",
+    )

@@ -22,6 +22,8 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories retried  # a client's retries, no routing
     .venv/bin/python -m tests.workflows.record_histories crisis-upgrade # a crisis while waiting
     .venv/bin/python -m tests.workflows.record_histories long-transcript # over the text budget
+    .venv/bin/python -m tests.workflows.record_histories retried-ends # ends of handoffs sent twice
+    .venv/bin/python -m tests.workflows.record_histories crisis-called-off # the upgrade says why
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -66,6 +68,15 @@ offer once shown (`recheck_offers`), withdraws it itself, and the next offer is 
 crisis: the conversation calls the `listening` escalation off (its offer withdrawn) and escalates
 to the crisis lane, whose first offer is accepted and completed (patch marker
 `crisis-upgrades-a-waiting-escalation`); the escalation saved is the crisis lane's, the second.
+`routed-crisis-called-off-*` is the same upgrade since the conversation tells the `listening`
+escalation why before cancelling it (patch marker `a-crisis-upgrade-tells-the-escalation-why`): the
+escalation saved is the called-off one, the first, whose withdrawn offer says `moved to the crisis
+lane`.
+`routed-retried-ends-conversation` is a grief whose specialist's client sends its transfer to the
+crisis lane twice, and whose crisis specialist's sends its completion twice before the customer
+rates it (satisfaction survey on); `routed-retried-hand-back-conversation` a grief handed back to
+the AI twice, then closed: each retry is answered as the first and does nothing (patch marker
+`a-retried-end-of-a-handoff-gets-the-first-answer`).
 `conversation-retried` and `-continued` are a client's retries (a message sent twice, its id
 signalled with other text, an id too long, an AI reply sent twice) and the first message once
 more after a continue-as-new, without routing: the runs before and after it.
@@ -745,6 +756,70 @@ async def record_crisis_upgrade(env: WorkflowEnvironment, task_queue: str, roste
     await complete_and_save(client, handle, crisis, offer.specialist_id, name)
 
 
+async def record_crisis_called_off(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str
+) -> None:
+    """A grief waits for an accept; the customer writes a crisis: the conversation tells the
+    `listening` escalation why and cancels it, and the crisis lane's first offer is accepted and
+    completed. The called-off escalation is the one saved."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-crisis-called-off"
+    handle, grief = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    await first_open_offer(grief)
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=ROUTED["crisis"])
+    )
+    await grief.result()
+    conversation = handle.id.rsplit("/", 1)[-1]
+    crisis = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 2)
+    )
+    offer = await first_open_offer(crisis)
+    await accept_crisis(handle, crisis, offer.offer_id, offer.specialist_id)
+    await complete_and_save(client, handle, grief, offer.specialist_id, name)
+
+
+async def record_retried_ends(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A transfer and a completion each sent twice (the survey on, so the conversation waits for
+    the rating), and in a second conversation a hand-back sent twice."""
+    from warmline.conversation import HandBackRequest, SatisfactionRating, TransferRequest
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    surveyed = policy.model_copy(update={"satisfaction_survey": True})
+    name = "routed-retried-ends"
+    handle, first = await open_conversation(client, task_queue, surveyed, name, ROUTED["grief"])
+    offer = await first_open_offer(first)
+    await accept_crisis(handle, first, offer.offer_id, offer.specialist_id)
+    transfer = TransferRequest(specialist_id=offer.specialist_id, queue="crisis", note="not eating")
+    for _ in range(2):
+        await handle.execute_update(ConversationWorkflow.transfer, transfer)
+    conversation = handle.id.rsplit("/", 1)[-1]
+    crisis = client.get_workflow_handle_for(
+        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 2)
+    )
+    second = await first_open_offer(crisis)
+    await accept_crisis(handle, crisis, second.offer_id, second.specialist_id)
+    complete = CompleteRequest(specialist_id=second.specialist_id, outcome="resolved")
+    for _ in range(2):
+        await handle.execute_update(ConversationWorkflow.complete, complete)
+    await handle.execute_update(ConversationWorkflow.rate, SatisfactionRating(score=5))
+    await handle.result()
+    await save(client, handle.id, f"{name}-conversation")
+
+    name = "routed-retried-hand-back"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(escalation)
+    await accept_crisis(handle, escalation, offer.offer_id, offer.specialist_id)
+    hand_back = HandBackRequest(specialist_id=offer.specialist_id, note="calmer now")
+    for _ in range(2):
+        await handle.execute_update(ConversationWorkflow.hand_back, hand_back)
+    await handle.signal(ConversationWorkflow.close, CloseRequest())
+    await handle.result()
+    await save(client, handle.id, f"{name}-conversation")
+
+
 async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """Redis refuses every write of the accepted escalation's view (two changes of three quick
     attempts each) and the first attempt of the final write, which the escalation then retries."""
@@ -839,6 +914,8 @@ ONE_RECORDING: dict[str, Recording] = {
     "rechecked": record_rechecked,
     "retried": record_retried,
     "crisis-upgrade": record_crisis_upgrade,
+    "crisis-called-off": record_crisis_called_off,
+    "retried-ends": record_retried_ends,
     "long-transcript": record_long_transcript,
 }
 """The groups that are one recording on a roster of their own."""
@@ -848,7 +925,7 @@ async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
     `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried`,
-    `crisis-upgrade` or `long-transcript`."""
+    `crisis-upgrade`, `crisis-called-off`, `retried-ends` or `long-transcript`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

@@ -39,6 +39,8 @@ def test_histories_were_recorded() -> None:
     assert {"conversation-retried", "conversation-retried-continued"} <= names
     assert {"routed-crisis-upgrade-conversation", "routed-crisis-upgrade-escalation"} <= names
     assert "conversation-long-transcript" in names
+    assert {"routed-crisis-called-off-conversation", "routed-crisis-called-off-escalation"} <= names
+    assert {"routed-retried-ends-conversation", "routed-retried-hand-back-conversation"} <= names
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from warmline.conversation import (
     CompleteRequest,
     ConversationView,
     Correction,
+    EndingRequest,
     HandBackRequest,
     SpecialistAction,
     SpecialistReply,
@@ -669,25 +670,26 @@ class Desk:
     async def transfer(self, caller: Caller, request: Transfer) -> None:
         if request.queue not in self._queue_skills:
             raise RefusalError(Rejection.INVALID_ARGUMENT, f"unknown queue {request.queue!r}")
-        await self._conversation_update(
+        await self._end_handoff(
+            caller,
             request,
             Update.TRANSFER,
             TransferRequest(
                 specialist_id=caller.specialist_id, queue=request.queue, note=request.note
             ),
         )
-        await self._release(caller, request)
 
     async def hand_back(self, caller: Caller, request: HandBack) -> None:
-        await self._conversation_update(
+        await self._end_handoff(
+            caller,
             request,
             Update.HAND_BACK,
             HandBackRequest(specialist_id=caller.specialist_id, note=request.note),
         )
-        await self._release(caller, request)
 
     async def complete(self, caller: Caller, request: Complete) -> None:
-        await self._conversation_update(
+        await self._end_handoff(
+            caller,
             request,
             Update.COMPLETE,
             CompleteRequest(
@@ -696,7 +698,38 @@ class Desk:
                 summary=request.summary,
             ),
         )
-        await self._release(caller, request)
+
+    async def _end_handoff(
+        self, caller: Caller, ref: ConversationRef, update: str, ending: EndingRequest
+    ) -> None:
+        """Complete, hand back or transfer, then release the caller's claim.
+
+        The same request again from the same specialist (a retry after a lost answer) is answered
+        as the first was: the conversation's update takes it while the workflow runs; once it
+        has closed (a completion without a survey closes it at once) the update cannot reach it,
+        and its `view` (a closed workflow still answers queries) says whether this request ended
+        the handoff.
+        """
+        try:
+            await self._conversation_update(ref, update, ending)
+        except RefusalError as refusal:
+            if refusal.rejection is not Rejection.FAILED_PRECONDITION:
+                raise
+            try:
+                view = await self._query(
+                    ref.workflow_id, ConversationView, missing="no such conversation"
+                )
+            except DeskError:
+                raise refusal from None
+            ended = view.ended
+            if ended is None or ended.specialist_id != caller.specialist_id:
+                raise
+            if not ended.repeated_by(ending):
+                if view.owner is not None:
+                    raise
+                # Once the conversation has closed its update can no longer say what they did.
+                raise RefusalError(Rejection.FAILED_PRECONDITION, ended.refusal()) from None
+        await self._release(caller, ref)
 
     async def set_availability(self, caller: Caller, available: bool) -> MemberState:
         """Mark the caller available or not; going unavailable also takes back the offers open

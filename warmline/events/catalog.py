@@ -191,8 +191,9 @@ class OfferExpired(EventData):
 
 
 class OfferWithdrawn(EventData):
-    """Another specialist accepted first (crisis lane), the conversation ended, or the
-    specialist went on a break or marked themselves unavailable (`reason` says which)."""
+    """Another specialist accepted first (crisis lane), the conversation ended, a crisis moved
+    the waiting conversation to the crisis lane, or the specialist went on a break or marked
+    themselves unavailable (`reason` says which)."""
 
     offer_id: str
     """Identifies the offer (escalation and attempt)."""
@@ -201,6 +202,8 @@ class OfferWithdrawn(EventData):
     queue: str
     """The handoff queue (from the configuration's `routing.queues`)."""
     reason: str
+    """`accepted by another specialist`, `conversation closed`, `moved to the crisis lane`,
+    `on a break` or `marked unavailable`."""
 
 
 class EscalationRerouted(EventData):
