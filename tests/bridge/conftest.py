@@ -250,6 +250,21 @@ class Inbound:
     def dead_letters(self, expect: int) -> list[DeadLetter]:
         return read_dead_letters(self.kafka, self.dead_letter_topic, expect=expect)
 
+    def dead_lettered_as(self, where: dict[tuple[str, int, int], str]) -> list[DeadLetter]:
+        """The dead letters, once each record of `where` (topic, partition, offset) is one of
+        them, by the bridge, with its reason containing the one `where` gives; no other."""
+        letters = self.dead_letters(expect=len(where))
+        assert len(letters) == len(where)
+        unseen = dict(where)
+        for letter in letters:
+            h = letter.headers
+            coordinates = (h["dlq.topic"].decode(), int(h["dlq.partition"]), int(h["dlq.offset"]))
+            assert coordinates in unseen, coordinates
+            assert unseen.pop(coordinates) in letter.reason, (coordinates, letter.reason)
+            assert h["dlq.consumer"] == b"bridge"
+        assert unseen == {}
+        return letters
+
     def committed(self, group: str | None = None) -> dict[tuple[str, int], int]:
         """The group's committed offsets on the inbound topics, by (topic, partition)."""
         admin = KafkaAdminClient(bootstrap_servers=self.kafka)
