@@ -87,6 +87,27 @@ def test_a_one_person_queue_cannot_be_read_off_the_team_less_the_other_queues() 
     assert total == pool.workers * pool.mean_exposure_minutes, "nothing is left to subtract"
 
 
+def test_exposure_in_a_queue_removed_during_the_shift_is_pooled_not_left_out() -> None:
+    """Five listeners; one also worked `outreach` before it was removed from the configuration.
+    Left out of every queue, the team's exposure less `listening`'s was that one person's."""
+    team = [
+        worker(
+            n,
+            exposure_minutes=10.0 + (30.0 if n == 1 else 0.0),
+            exposure_by_queue={"listening": 10.0, **({"outreach": 30.0} if n == 1 else {})},
+        )
+        for n in range(1, 6)
+    ]
+    figures = team_figures(team, queues=["listening"], min_group_size=5)
+    groups = {(g.kind, g.name): g for g in figures}
+    assert ("queue", "outreach") not in groups, "a queue no longer configured is never named"
+    shown = {name for (kind, name), g in groups.items() if kind == "queue" and not g.suppressed}
+    assert shown == {OTHER_QUEUES}, "listening alone would give the outreach worker away"
+    specialists, pool = groups[("team", "specialists")], groups[("queue", OTHER_QUEUES)]
+    total = specialists.workers * specialists.mean_exposure_minutes
+    assert total == pool.workers * pool.mean_exposure_minutes == 80.0
+
+
 def test_shown_queues_leave_no_small_remainder() -> None:
     """Every queue shown has no fewer than the group size outside it in the team, or nobody."""
     team = [
@@ -152,7 +173,10 @@ def test_idle_teammates_do_not_count_as_cover_for_a_queue() -> None:
     specialists = groups[("team", "specialists")]
     assert (specialists.exposure_withheld, specialists.workers) == (False, 6)
     assert groups[("queue", "listening")].suppressed
-    assert groups[("queue", OTHER_QUEUES)].suppressed
+    # The retired queue is pooled with `listening`: the four who worked, all the team's exposure.
+    pool = groups[("queue", OTHER_QUEUES)]
+    assert (pool.suppressed, pool.workers) == (False, 4)
+    assert pool.mean_exposure_minutes == 13.8  # 55 weighted minutes over four
 
 
 def test_an_idle_teammates_breaks_cannot_be_read_off_the_team_less_a_queue() -> None:

@@ -119,6 +119,10 @@ def team_figures(
     the queue's would be a few people's. The queues not shown are pooled as `other queues`, which
     grows by the smallest shown queues until it is as large: else the team's exposure less the
     shown queues' would be the exposure of the one person who worked a small queue.
+
+    Exposure taken in a queue that is not in `queues` (removed from the configuration during the
+    shift) goes to the pool too, never on its own: left out, the team's figures would not add up
+    to the queues', and the difference could be the one person's who worked it.
     """
     everyone = list(views)
     groups = []
@@ -128,18 +132,27 @@ def team_figures(
         groups.append(_figures("team", f"{team}s", members, exposure, min_group_size))
     # Only those with exposure add to the team's figure; the others cannot hide anyone's in it.
     working = sum(v.kind == "specialist" and v.exposure_minutes > 0 for v in everyone)
+    configured = list(queues)
+    removed = sorted(
+        {q for v in everyone if v.kind == "specialist" for q in v.exposure_by_queue}
+        - set(configured)
+    )
     workers = {
         queue: [
             v
             for v in everyone
             if v.kind == "specialist" and v.exposure_by_queue.get(queue, 0.0) > 0
         ]
-        for queue in queues
+        for queue in [*configured, *removed]
     }
 
     def own(queue: str) -> bool:
         size, rest = len(workers[queue]), working - len(workers[queue])
-        return size >= min_group_size and (rest == 0 or rest >= min_group_size)
+        return (
+            queue not in removed
+            and size >= min_group_size
+            and (rest == 0 or rest >= min_group_size)
+        )
 
     shown = sorted((q for q in workers if own(q)), key=lambda q: (len(workers[q]), q))
     pooled = [q for q in workers if not own(q)]
@@ -149,7 +162,8 @@ def team_figures(
 
     while shown and 0 < pool_size() < min_group_size:
         pooled.append(shown.pop(0))
-    for queue, members in workers.items():
+    for queue in configured:
+        members = workers[queue]
         if queue in shown:
             exposure = [v.exposure_by_queue[queue] for v in members]
             groups.append(_figures("queue", queue, members, exposure, min_group_size))
