@@ -166,6 +166,12 @@ A_RATING_AFTER_THE_SURVEY_IS_REFUSED = "a-rating-after-the-survey-is-refused"
 """Patch marker: a rating whose handler runs once the conversation is closing (closed, or the
 survey timed out) is refused; before, it published `satisfaction.recorded` after
 `conversation.closed`, whose satisfaction was None."""
+A_REPLY_RESTARTS_THE_QUIET_SPELL = "a-reply-restarts-the-quiet-spell"
+"""Patch marker: a specialist's reply or the AI's restarts the quiet spell, so the inactivity
+timeout counts from the last message from anyone in the conversation; before, only the customer's
+messages (and the conversation's own steps) did, and a specialist who replied 25 minutes into a
+30-minute quiet spell saw the conversation close 5 minutes later, before the customer could
+answer."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -391,6 +397,14 @@ class ConversationWorkflow:
             self._idle = True
             await workflow.wait_condition(lambda: not self._idle)
 
+    def _restart_quiet_spell(self) -> None:
+        """A reply restarts the quiet spell: the conversation closes for inactivity once nobody
+        (customer, AI or specialist) has written for the inactivity timeout. The watcher's timer
+        for the old spell wakes on it and sleeps on for the rest of the new one."""
+        if workflow.patched(A_REPLY_RESTARTS_THE_QUIET_SPELL):
+            self._last_activity = workflow.now()
+            self._idle = False
+
     # --- the customer and the AI ---------------------------------------------------------------
 
     @workflow.update
@@ -495,6 +509,7 @@ class ConversationWorkflow:
         if self._recorded(reply) is not None and workflow.patched(AN_AI_REPLY_IS_RECORDED_ONCE):
             return  # the client's retry: recorded already
         self._add_turn(Turn(role=Role.AI, message_id=reply.message_id, text=reply.text))
+        self._restart_quiet_spell()
 
     def _recorded(self, reply: AIReply) -> Turn | None:
         """The AI's turn with this reply's `message_id`, if it was recorded already."""
@@ -618,6 +633,7 @@ class ConversationWorkflow:
         if self._sent(reply) is not None and workflow.patched(A_REPEATED_REPLY_IS_SENT_ONCE):
             return
         self._add_turn(Turn(role=Role.SPECIALIST, message_id=reply.message_id, text=reply.text))
+        self._restart_quiet_spell()
 
     def _sent(self, reply: SpecialistReply) -> Turn | None:
         """The specialist's turn with this reply's `message_id`, if it was sent already."""

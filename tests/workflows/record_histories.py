@@ -24,6 +24,8 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories long-transcript # over the text budget
     .venv/bin/python -m tests.workflows.record_histories retried-ends # ends of handoffs sent twice
     .venv/bin/python -m tests.workflows.record_histories crisis-called-off # the upgrade says why
+    .venv/bin/python -m tests.workflows.record_histories quiet-spell # a late reply restarts it
+    .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -84,6 +86,14 @@ more after a continue-as-new, without routing: the runs before and after it.
 transcript's character budget, then a continue-as-new that carries only the newest turns within it
 (patch marker `transcript-kept-within-a-size-budget`): the run before it (the next run, carrying
 text within the budget, takes no new path).
+`conversation-quiet-spell` is an AI reply 25 minutes into a 30-minute quiet spell, and
+`routed-quiet-spell-conversation` a specialist's reply 5 minutes before the peer-support
+deployment's inactivity timeout: each conversation closes for inactivity a whole timeout after the
+reply (patch marker `a-reply-restarts-the-quiet-spell`).
+`routed-rating-after-close-conversation` is a grief completed with the survey on, whose customer
+thanks the specialist, rates while that message is triaged and leaves (`close`) before the triage
+is done: the rating, accepted and waiting for the message's turn, is refused once it runs (patch
+marker `a-rating-after-the-survey-is-refused`), and `conversation.closed` has no satisfaction.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -100,6 +110,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -820,6 +831,105 @@ async def record_retried_ends(env: WorkflowEnvironment, task_queue: str, roster_
     await save(client, handle.id, f"{name}-conversation")
 
 
+async def record_quiet_spell(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """Replies well into a quiet spell restart it: the AI's in a conversation without routing, a
+    specialist's in a grief handed off through the roster; each closes for inactivity a whole
+    timeout after the reply."""
+    client = env.client
+    conversation = f"quiet-{uuid.uuid4().hex[:6]}"
+    handle = await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=POLICY),
+        id=workflow_id("acme", conversation),
+        task_queue=task_queue,
+    )
+    await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(message_id="m0", text="Where is my parcel?"),
+    )
+    await env.sleep(POLICY.inactivity_timeout - timedelta(minutes=5))
+    await handle.execute_update(
+        ConversationWorkflow.record_reply,
+        AIReply(message_id="ai0", text="It left our depot this morning."),
+    )
+    assert (await handle.result()).closed_reason == "inactivity"
+    await save(client, handle.id, "conversation-quiet-spell")
+
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-quiet-spell"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(escalation)
+    specialist = offer.specialist_id
+    await accept_crisis(handle, escalation, offer.offer_id, specialist)
+    await env.sleep(policy.inactivity_timeout - timedelta(minutes=5))
+    await handle.execute_update(
+        ConversationWorkflow.specialist_reply,
+        SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you."),
+    )
+    assert (await handle.result()).closed_reason == "inactivity"
+    await save(client, handle.id, f"{name}-conversation")
+
+
+async def record_rating_after_close(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str
+) -> None:
+    """A grief completed with the survey on; the customer thanks the specialist and rates while
+    that message is triaged, and leaves before the triage is done: the rating, accepted and
+    waiting for the message's turn, is refused once it runs, the conversation closed."""
+    import threading
+
+    from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
+
+    from warmline.conversation import SatisfactionRating
+    from warmline.triage.types import TriageRequest, TriageResult
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id).model_copy(
+        update={"satisfaction_survey": True, "triage_as_local_activity": False}
+    )
+    name = "routed-rating-after-close"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(escalation)
+    await accept_crisis(handle, escalation, offer.offer_id, offer.specialist_id)
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+    )
+    triage = LexiconProvider.triage
+    held, released = threading.Event(), threading.Event()
+    thanks = CustomerMessage(message_id="m-thanks", text="Thank you for listening to me")
+
+    def holding(provider: LexiconProvider, request: TriageRequest) -> TriageResult:
+        if request.message_id == thanks.message_id:
+            held.set()
+            released.wait(30)
+        return triage(provider, request)
+
+    setattr(LexiconProvider, "triage", holding)  # noqa: B010 - a method swapped for one recording
+    try:
+        message = asyncio.create_task(
+            handle.execute_update(ConversationWorkflow.add_message, thanks)
+        )
+        assert await asyncio.to_thread(held.wait, 30)
+        rating = await handle.start_update(
+            ConversationWorkflow.rate,
+            SatisfactionRating(score=5),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+        released.set()
+        await message
+    finally:
+        released.set()
+        setattr(LexiconProvider, "triage", triage)  # noqa: B010
+    with pytest.raises(WorkflowUpdateFailedError, match="Workflow update failed") as refused:
+        await rating.result()
+    assert "the survey is over" in str(refused.value.cause)
+    outcome = await handle.result()
+    assert (outcome.closed_reason, outcome.satisfaction) == ("customer_left", None)
+    await save(client, handle.id, f"{name}-conversation")
+
+
 async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """Redis refuses every write of the accepted escalation's view (two changes of three quick
     attempts each) and the first attempt of the final write, which the escalation then retries."""
@@ -917,6 +1027,8 @@ ONE_RECORDING: dict[str, Recording] = {
     "crisis-called-off": record_crisis_called_off,
     "retried-ends": record_retried_ends,
     "long-transcript": record_long_transcript,
+    "quiet-spell": record_quiet_spell,
+    "rating-after-close": record_rating_after_close,
 }
 """The groups that are one recording on a roster of their own."""
 
@@ -925,7 +1037,8 @@ async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
     `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried`,
-    `crisis-upgrade`, `crisis-called-off`, `retried-ends` or `long-transcript`."""
+    `crisis-upgrade`, `crisis-called-off`, `retried-ends`, `long-transcript`, `quiet-spell` or
+    `rating-after-close`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None

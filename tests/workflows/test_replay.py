@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,32 @@ def test_histories_were_recorded() -> None:
     assert "conversation-long-transcript" in names
     assert {"routed-crisis-called-off-conversation", "routed-crisis-called-off-escalation"} <= names
     assert {"routed-retried-ends-conversation", "routed-retried-hand-back-conversation"} <= names
+    assert set(PATCHED_IN) <= names
+
+
+PATCHED_IN: dict[str, str] = {
+    "routed-rating-after-close-conversation": "a-rating-after-the-survey-is-refused",
+    "conversation-quiet-spell": "a-reply-restarts-the-quiet-spell",
+    "routed-quiet-spell-conversation": "a-reply-restarts-the-quiet-spell",
+}
+"""Histories recorded to cover a patch, and the marker each must hold (else the recording missed
+the new path it was made for)."""
+
+
+def patch_markers(history: WorkflowHistory) -> set[str]:
+    """The ids of the `workflow.patched` markers recorded in `history`."""
+    return {
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+        and "patch-data" in e.marker_recorded_event_attributes.details
+    }
+
+
+@pytest.mark.parametrize(("name", "marker"), PATCHED_IN.items(), ids=list(PATCHED_IN))
+def test_a_patch_history_takes_the_new_path(name: str, marker: str) -> None:
+    path = next(p for p in HISTORIES if p.stem == name)
+    assert marker in patch_markers(WorkflowHistory.from_json(name, path.read_text()))
 
 
 @pytest.mark.parametrize(
