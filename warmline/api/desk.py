@@ -10,10 +10,11 @@ refuses early what the configuration alone already rules out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -325,7 +326,7 @@ class Desk:
 
     # --- offers -----------------------------------------------------------------------------------
 
-    async def watch(self, caller: Caller) -> AsyncIterator[OfferChange]:
+    async def watch(self, caller: Caller) -> AsyncGenerator[OfferChange, None]:
         """The caller's open offers, a `synced` marker, then every change, until cancelled.
 
         At most `MAX_WATCHES_PER_SPECIALIST` at once for one caller: a newer watch ends their
@@ -344,15 +345,18 @@ class Desk:
         replaced = asyncio.Event()
         mine.append(replaced)
         try:
-            async for change in self._changes(caller, replaced):
-                yield change
+            async with contextlib.aclosing(self._changes(caller, replaced)) as changes:
+                async for change in changes:
+                    yield change
         finally:
             if replaced in mine:
                 mine.remove(replaced)
             if not mine and self._watches.get(caller.specialist_id) is mine:
                 del self._watches[caller.specialist_id]
 
-    async def _changes(self, caller: Caller, replaced: asyncio.Event) -> AsyncIterator[OfferChange]:
+    async def _changes(
+        self, caller: Caller, replaced: asyncio.Event
+    ) -> AsyncGenerator[OfferChange, None]:
         await self._ensure_built()
         shown: dict[str, Offer] = {}
         first = True

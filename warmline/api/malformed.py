@@ -10,8 +10,9 @@ mistake, not the server's.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,16 +59,21 @@ class MalformedRequests(_Interceptor):
 
             # grpc.aio iterates a streaming handler that is an async generator (warmline's) and
             # awaits one that is a coroutine writing with `context.write` (grpcio's health
-            # `Watch`): this wrapper is a coroutine that does either.
+            # `Watch`): this wrapper is a coroutine that does either. The generator is closed
+            # when the writing stops, however it stops: a write fails when the client went away
+            # while the write waited for it to read. Left to the garbage collector, the generator
+            # (and the watch it holds) would live as long as anything keeps the failed write's
+            # traceback, such as a log handler or an error reporter.
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
                 if isinstance(request, _Malformed):
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
-                responses: AsyncIterator[Any] | Awaitable[None] = stream(request, context)
+                responses: AsyncGenerator[Any, None] | Awaitable[None] = stream(request, context)
                 if inspect.isawaitable(responses):
                     await responses
                     return
-                async for response in responses:
-                    await context.write(response)
+                async with contextlib.aclosing(responses):
+                    async for response in responses:
+                        await context.write(response)
 
             return grpc.unary_stream_rpc_method_handler(
                 streaming,

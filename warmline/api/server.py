@@ -9,6 +9,7 @@ Each call authenticates its bearer token, validates the request into a desk comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -111,13 +112,15 @@ class SpecialistService(pb_grpc.SpecialistServiceServicer):
     ) -> AsyncIterator[pb.OfferEvent]:
         caller = await self._authenticate(context)
         try:
-            async for change in self._desk.watch(caller):
-                if change.offer is not None:
-                    yield pb.OfferEvent(offered=_offer(change.offer))
-                elif change.gone is not None:
-                    yield pb.OfferEvent(gone=pb.OfferGone(offer_id=change.gone))
-                else:
-                    yield pb.OfferEvent(synced=pb.Synced())
+            # Closed with this stream (a client gone mid-write closes it): the watch is freed then.
+            async with contextlib.aclosing(self._desk.watch(caller)) as changes:
+                async for change in changes:
+                    if change.offer is not None:
+                        yield pb.OfferEvent(offered=_offer(change.offer))
+                    elif change.gone is not None:
+                        yield pb.OfferEvent(gone=pb.OfferGone(offer_id=change.gone))
+                    else:
+                        yield pb.OfferEvent(synced=pb.Synced())
         except Exception as error:  # noqa: BLE001 - every failure becomes a status, see _abort
             await _abort(context, error)
 

@@ -148,6 +148,8 @@ class ModelCard(BaseModel):
     format_version: Literal[1, 2]
     model_version: str
     parent_version: str | None
+    """The model version of the parent: in a registry, the version that was current when this one
+    was published (`registry.publish` sets it); until then, the one training began from."""
     created_at: datetime
     taxonomy: str
     labels: list[str]
@@ -297,13 +299,25 @@ class LocalModel:
                     )
         np.savez_compressed(buffer, allow_pickle=False, **arrays)
         data = buffer.getvalue()
-        card = self.card.model_copy(update={"weights_sha256": hashlib.sha256(data).hexdigest()})
+        self.card = self.card.model_copy(
+            update={"weights_sha256": hashlib.sha256(data).hexdigest()}
+        )
         (directory / WEIGHTS).write_bytes(data)
+        self._write_card(directory)
+
+    def record_parent(self, directory: Path, parent_version: str | None) -> None:
+        """Name `parent_version` (a model version, None for none) as this model's parent, in its
+        card and in the `model.json` saved in `directory`. The registry calls it as it publishes
+        the model: the parent is what is current then, which may no longer be what was current
+        when training began (another version published meanwhile, or a rollback)."""
+        self.card = self.card.model_copy(update={"parent_version": parent_version})
+        self._write_card(directory)
+
+    def _write_card(self, directory: Path) -> None:
         (directory / MODEL_CARD).write_text(
-            json.dumps(card.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
+            json.dumps(self.card.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8",
         )
-        self.card = card
 
     @classmethod
     def load(cls, directory: Path | Traversable) -> LocalModel:

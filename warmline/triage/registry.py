@@ -6,11 +6,13 @@
     DIR/<taxonomy>/<version>/metadata.json     `Metadata`: data hashes, metrics, parent, command
 
 A version is written under a hidden name and renamed into place, then `CURRENT` is replaced
-atomically, so a reader never sees half a model. Versions are never overwritten; the previous
-current version becomes the new one's parent. `warmline/triage/models/` is such a registry.
+atomically, so a reader never sees half a model. Versions are never overwritten; the version
+current as a new one is published becomes its parent (in its metadata, by version, and on its
+model card, by model version). `warmline/triage/models/` is such a registry.
 
-Every writer of `CURRENT` (training, promotion, rollback) and of a version's `metadata.json` holds
-the taxonomy's lock (`moving`), so what it reads and what it writes are one step.
+Every publisher, every writer of `CURRENT` (training, promotion, rollback) and of a version's
+`metadata.json` holds the taxonomy's lock (`moving`), so what it reads and what it writes are one
+step.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -70,8 +72,9 @@ class Metadata(BaseModel):
     """The model card's version, which `TriageResult.model_version` carries."""
     taxonomy: str
     parent_version: str | None
-    """The version that was current in this registry when this one was published: for one made
-    current, the version it replaced (read under the lock)."""
+    """The version that was current in this registry when this one was published (read under the
+    lock, as the model card's `parent_version`, its model version): for one made current, the
+    version it replaced; for a candidate, the version it was published beside."""
     created_at: datetime
     command: list[str]
     """The command line that trained it."""
@@ -221,18 +224,19 @@ def publish(
         raise ModelLoadError(f"cannot register a model of unknown taxonomy {taxonomy!r}")
     taxonomy_dir = root / taxonomy
     taxonomy_dir.mkdir(parents=True, exist_ok=True)
-    parent, _ = parent_of(root, taxonomy)
     # A name of its own: two publishers in one process (threads) share a pid.
     staging = _staging(taxonomy_dir / ".version")
     try:
         staging.mkdir()
         model.save(staging)
-        with moving(root, taxonomy) if make_current else nullcontext():
-            if make_current:
-                # What it replaces is read under the lock, where it cannot change before the
-                # move: a rollback made since training began is recorded as the parent, and a
-                # rollback waiting for the lock rolls back from this version, not over it.
-                parent, _ = parent_of(root, taxonomy)
+        with moving(root, taxonomy):
+            # The parent is read under the lock, where it cannot change before the version is in
+            # (and, made current, has replaced it): a version published or a rollback made since
+            # training began is the parent, in the metadata and on the model card alike, and a
+            # rollback waiting for the lock rolls back from this version, not over it.
+            parent, parent_model = parent_of(root, taxonomy)
+            if model.card.parent_version != parent_model:
+                model.record_parent(staging, parent_model)
             while True:
                 existing = versions(taxonomy_dir)
                 number = int(existing[-1][1:]) + 1 if existing else 1

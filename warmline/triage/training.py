@@ -148,6 +148,12 @@ def _parse_labels(
     return sorted(labels)
 
 
+def _column_of(line: bytes, offset: int) -> int:
+    """The 1-based column, in characters as an editor counts them, of the byte at `offset` in
+    `line`, whose bytes before it are UTF-8 (those of a multibyte character count once)."""
+    return len(line[:offset].decode("utf-8", errors="replace")) + 1
+
+
 def read_split(path: Path, n_labels: int) -> Split:
     """Read `text<TAB>label indices<TAB>id` rows, skipping and counting the malformed ones.
 
@@ -173,7 +179,7 @@ def read_split(path: Path, n_labels: int) -> Split:
             decoded = line.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as exc:
             bad = f"byte {line[exc.start]:#04x} is not UTF-8"
-            split.skip(number, exc.start + 1, "invalid_utf8", bad)
+            split.skip(number, _column_of(line, exc.start), "invalid_utf8", bad)
             continue
         columns = decoded.split("\t")
         if len(columns) != 3:
@@ -239,7 +245,8 @@ def check_labels(train_path: Path, taxonomy: str) -> tuple[str, ...]:
         except UnicodeDecodeError as exc:
             raw = exc.object[: exc.start]
             line = raw.count(b"\n") + 1
-            column = exc.start - (raw.rfind(b"\n") + 1) + 1
+            line_start = raw.rfind(b"\n") + 1
+            column = _column_of(exc.object[line_start:], exc.start - line_start)
             raise TrainingDataError(
                 f"{beside}:{line}:{column}: byte {exc.object[exc.start]:#04x} is not UTF-8; "
                 "the label list is one label name a line"
