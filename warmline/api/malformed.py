@@ -10,6 +10,7 @@ mistake, not the server's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -30,6 +31,11 @@ class _Malformed:
     """Stands for a request whose bytes did not parse."""
 
     reason: str
+
+
+CLIENT_GONE_WITHIN_S = 1.0
+"""How long a streaming call whose write failed waits to learn that its client left (grpc then
+cancels it, and nothing is logged) before the write's error is raised (and logged)."""
 
 
 class MalformedRequests(_Interceptor):
@@ -63,7 +69,8 @@ class MalformedRequests(_Interceptor):
             # when the writing stops, however it stops: a write fails when the client went away
             # while the write waited for it to read. Left to the garbage collector, the generator
             # (and the watch it holds) would live as long as anything keeps the failed write's
-            # traceback, such as a log handler or an error reporter.
+            # traceback, such as a log handler or an error reporter. A client's leaving is no
+            # error of the server's: that stream ends quietly, with nothing logged.
             async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
                 if isinstance(request, _Malformed):
                     await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
@@ -73,7 +80,14 @@ class MalformedRequests(_Interceptor):
                     return
                 async with contextlib.aclosing(responses):
                     async for response in responses:
-                        await context.write(response)
+                        try:
+                            await context.write(response)
+                        except Exception:
+                            # The call is gone. If the client left, grpc cancels this handler
+                            # as soon as it learns so, and the stream ends quietly; if not, the
+                            # write's error stands.
+                            await asyncio.sleep(CLIENT_GONE_WITHIN_S)
+                            raise
 
             return grpc.unary_stream_rpc_method_handler(
                 streaming,
