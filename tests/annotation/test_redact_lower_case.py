@@ -1,5 +1,5 @@
-"""Names customers type in lower case are redacted; census names that are everyday words stay
-where they are used as words.
+"""Names customers type in lower case or in capitals are redacted; census names that are everyday
+words stay where they are used as words.
 
 No services: the redactor is called directly.
 """
@@ -32,6 +32,12 @@ from warmline.annotation.redact import Redactor
         ("hello, it's grace again", "hello, it's {{NAME}} again"),
         ("thanks for everything - mark", "thanks for everything - {{NAME}}"),
         ("ok.\nthanks, will", "ok.\nthanks, {{NAME}}"),
+        # In capitals, as a customer in distress may write, and a surname in lower case after a
+        # capitalised name.
+        ("MY HUSBAND DAVID DIED LAST WEEK", "MY HUSBAND {{NAME}} DIED LAST WEEK"),
+        ("HI IM SARAH JONES", "HI IM {{NAME}}"),
+        ("HI THIS IS MARK", "HI THIS IS {{NAME}}"),
+        ("Sarah jones here, about my bill", "{{NAME}} here, about my bill"),
     ],
 )
 def test_redact_lower_case_names(text: str, expected: str) -> None:
@@ -53,6 +59,9 @@ def test_redact_lower_case_names(text: str, expected: str) -> None:
         "call me back please",
         "it's may already and my husband died",
         "thanks, i will",
+        "I WILL SUE YOU",
+        "MARK MY WORDS, I AM LEAVING",
+        "NO JOY WITH THE APP ASAP",
     ],
 )
 def test_redact_keeps_everyday_words_that_are_names(text: str) -> None:

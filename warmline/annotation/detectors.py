@@ -1,5 +1,6 @@
 """The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names
-(capitalised, and in lower case where they are no everyday word or the text says they are a name),
+(capitalised, and in lower case or capitals where they are no everyday word or the text says they
+are a name),
 card numbers written in groups, bank account numbers (IBANs, and UK sort codes and account numbers
 where a keyword names them) and e-mail addresses taken whole.
 
@@ -157,16 +158,18 @@ _LINE_END = re.compile(r"[\s.!]*(?:$|\n)")
 
 
 class LowerCaseNameDetector(Detector):  # type: ignore[misc]
-    """Names written in lower case ("hi im sarah jones"), which `FirstNameDetector` leaves as it
-    reads capitals only, and names whatever their case after "my name is".
+    """Names written in lower case ("hi im sarah jones") or in capitals ("HI IM SARAH JONES"),
+    which `FirstNameDetector` leaves as it reads capitalised words only, a lower-case surname
+    after a capitalised name ("Sarah jones"), and names whatever their case after "my name is".
 
     A lower-case census first name is a name when textblob's lexicon does not know it as an
     everyday word ("sarah", "david", "tom"); one it knows ("grace", "will", "mark", "hope") only
     where the text says it is a name: after "my name is", after an introduction opening a
     sentence when the name ends the clause ("hi this is mark", "it's grace again"), or signing
     the text or a line ("- mark", "thanks, will"). After "my name is" a word the lexicon does not
-    know is a name too ("priya"), in any case. A lower-case word after a name is its surname when
-    it is a census surname the lexicon does not know as a word ("jones", not "died")."""
+    know is a name too ("priya"), in any case. A word in lower case or capitals after a name is
+    its surname when it is a census surname the lexicon does not know as a word ("jones", not
+    "died"). Words in capitals are read as lower-case ones are, from three letters on."""
 
     filth_cls = NameFilth
     name = "lower_case_name"
@@ -208,28 +211,46 @@ class _Cues:
         value = word.group("word")
         census = value.upper() in first_names()
         everyday = value.lower() in english_words()
-        start = word.start()
-        if start in self.naming:
+        if word.start() in self.naming:
             return census or not everyday
-        if not value.islower() or not census:
+        if not census:
             return False
-        if not everyday:
-            return True
-        if start in self.introducing:
+        if value[0].isupper() and value[1:].islower():
+            # `FirstNameDetector` takes a capitalised name; its surname in lower case is ours.
+            return surname is not None
+        if not _one_case(value):
+            return False
+        return not everyday or self._said_to_be_a_name(text, word, surname)
+
+    def _said_to_be_a_name(
+        self, text: str, word: re.Match[str], surname: re.Match[str] | None
+    ) -> bool:
+        """Whether the text says `word`, an everyday word too, is a name: introduced ending its
+        clause ("hi this is mark"), or signing a line ("- mark")."""
+        if word.start() in self.introducing:
             return surname is not None or bool(_CLAUSE_END.match(text, word.end()))
-        if start in self.signing:
+        if word.start() in self.signing:
             last = word if surname is None else surname
             return bool(_LINE_END.match(text, last.end()))
         return False
 
 
+def _one_case(value: str) -> bool:
+    """Whether a word is written all in lower case or all in capitals (a customer writing in
+    capitals: "MY HUSBAND DAVID DIED"), where capitals cannot tell a name from a word. Capitals
+    of two letters are an abbreviation far more often than a name ("TA", "BO")."""
+    return value.islower() or (value.isupper() and len(value) > 2)
+
+
 def _is_surname_of(text: str, word: re.Match[str], following: re.Match[str] | None) -> bool:
-    """Whether the word after `word`, one space on, is its surname: a lower-case census surname
-    that is no everyday word."""
+    """Whether the word after `word`, one space on, is its surname: a census surname in lower
+    case or capitals that is no everyday word."""
     if following is None or text[word.end() : following.start()] != " ":
         return False
     value = following.group("word")
-    return value.islower() and value.upper() in last_names() and value not in english_words()
+    return (
+        _one_case(value) and value.upper() in last_names() and value.lower() not in english_words()
+    )
 
 
 def luhn_valid(digits: str) -> bool:

@@ -13,7 +13,8 @@ format of its region: "(212) 736-5000" is a phone number in the US, not in Great
 Names need a model scrubadub does not ship offline (spaCy or TextBlob corpora), so a detector
 plugged into scrubadub looks capitalised words up in the US census first-name lists the `names`
 package ships, and takes a following capitalised word as the surname ("O'Neill", "Al-Fayed" and
-"McDonald" whole), and a second reads lower-case words ("hi im sarah jones"): a census name the
+"McDonald" whole), and a second reads words in lower case or capitals ("hi im sarah jones",
+"MY HUSBAND DAVID DIED") and a lower-case surname after a capitalised name: a census name the
 lexicon textblob ships does not know as an everyday word, or one it does ("grace", "will") where
 the text says it is a name ("my name is will", "- mark"); names warmline knows (the customer's
 profile, the configured people) are matched whole and word by word ("Priya" of "Priya Sharma"),
