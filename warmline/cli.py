@@ -70,6 +70,20 @@ StateDir = Annotated[
 TaskQueue = Annotated[
     str, typer.Option(envvar="WARMLINE_TASK_QUEUE", help="The workers' task queue.")
 ]
+EventsTopic = Annotated[
+    str,
+    typer.Option(
+        envvar="WARMLINE_EVENTS_TOPIC", callback=kafka_topic, help="Kafka topic for domain events."
+    ),
+]
+DeadLetterTopic = Annotated[
+    str,
+    typer.Option(
+        envvar="WARMLINE_DEADLETTER_TOPIC",
+        callback=kafka_topic,
+        help="Kafka topic for what cannot be processed or published, with the reason.",
+    ),
+]
 
 
 def _log_to_stderr() -> None:
@@ -148,22 +162,8 @@ def worker(
         ),
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
-    events_topic: Annotated[
-        str,
-        typer.Option(
-            envvar="WARMLINE_EVENTS_TOPIC",
-            callback=kafka_topic,
-            help="Kafka topic for domain events.",
-        ),
-    ] = "warmline.events.v1",
-    dead_letter_topic: Annotated[
-        str,
-        typer.Option(
-            envvar="WARMLINE_DEADLETTER_TOPIC",
-            callback=kafka_topic,
-            help="Kafka topic for events too large for Kafka to take (with the reason).",
-        ),
-    ] = "warmline.deadletter.v1",
+    events_topic: EventsTopic = "warmline.events.v1",
+    dead_letter_topic: DeadLetterTopic = "warmline.deadletter.v1",
 ) -> None:
     """Run warmline's workflows and activities; stops gracefully on SIGTERM."""
     import asyncio
@@ -207,9 +207,7 @@ def bridge(
     hr_topic: Annotated[
         str, typer.Option(envvar="WARMLINE_INBOUND_HR_TOPIC", callback=kafka_topic)
     ] = "warmline.inbound.hr.v1",
-    dead_letter_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
-    ] = "warmline.deadletter.v1",
+    dead_letter_topic: DeadLetterTopic = "warmline.deadletter.v1",
 ) -> None:
     """Bridge inbound messages and HR records into Temporal; stops gracefully on SIGTERM."""
     import asyncio
@@ -248,15 +246,11 @@ def wellness_tracker(
         ),
     ] = "redis://127.0.0.1:6379/0",
     task_queue: TaskQueue = "warmline",
-    events_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", callback=kafka_topic)
-    ] = "warmline.events.v1",
+    events_topic: EventsTopic = "warmline.events.v1",
     group: Annotated[
         str, typer.Option(envvar="WARMLINE_WELLNESS_TRACKER_GROUP", help="Kafka consumer group.")
     ] = "warmline-wellness-tracker",
-    dead_letter_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
-    ] = "warmline.deadletter.v1",
+    dead_letter_topic: DeadLetterTopic = "warmline.deadletter.v1",
 ) -> None:
     """Count workers' exposure from conversation events into their wellness workflows."""
     import asyncio
@@ -611,12 +605,8 @@ def annotate_sample(
     group: Annotated[
         str, typer.Option(envvar="WARMLINE_SAMPLER_GROUP", help="Kafka consumer group.")
     ] = "warmline-annotation-sampler",
-    events_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_EVENTS_TOPIC", callback=kafka_topic)
-    ] = "warmline.events.v1",
-    dead_letter_topic: Annotated[
-        str, typer.Option(envvar="WARMLINE_DEADLETTER_TOPIC", callback=kafka_topic)
-    ] = "warmline.deadletter.v1",
+    events_topic: EventsTopic = "warmline.events.v1",
+    dead_letter_topic: DeadLetterTopic = "warmline.deadletter.v1",
 ) -> None:
     """Feed sampled AI decisions to the annotation loop; stops gracefully on SIGTERM."""
     import asyncio
