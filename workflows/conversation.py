@@ -172,6 +172,15 @@ timeout counts from the last message from anyone in the conversation; before, on
 messages (and the conversation's own steps) did, and a specialist who replied 25 minutes into a
 30-minute quiet spell saw the conversation close 5 minutes later, before the customer could
 answer."""
+AN_ACTION_WAITS_FOR_THE_PACKAGE = "an-action-during-the-render-waits-for-the-package"
+"""Patch marker: a specialist's `acknowledge_risk` or `specialist_reply` accepted while their
+handoff package is still being prepared waits for it (or for the handoff to end), and the handler
+checks the action again as its validator would once the package is there. A worker replaying the
+conversation (no cached run) hands a new update to the workflow in one activation with the
+render's result and runs the validator before the result is applied, so the validator saw no
+package and refused ("still being prepared") although the `view` query already showed it; the
+validator now lets the package's owner through while it is being prepared. Recorded at the first
+acknowledgement or reply of a run (whether it waited or not)."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -248,6 +257,10 @@ class ConversationWorkflow:
         self._completed = self._survey_open
         """The last escalation's specialist completed: the view still shows that escalation."""
         self._satisfaction: int | None = None
+        self._waits_for_package: bool | None = None
+        """Whether this run takes `AN_ACTION_WAITS_FOR_THE_PACKAGE`'s path, once an action has
+        asked: a run from before it (False) keeps its validators as they were, so no handler of
+        its old path takes an action its validator let through while the package was prepared."""
         self._ended: EndedHandoff | None = carry.ended if carry else None
         """The last handoff a specialist ended, and the request that ended it (a retry of that
         request is answered as the first was)."""
@@ -601,8 +614,14 @@ class ConversationWorkflow:
 
     @workflow.update
     async def acknowledge_risk(self, action: SpecialistAction) -> None:
+        # The package is rendered holding the lock: one still being prepared when the validator
+        # ran (on a worker replaying the conversation) is ready once the lock is had, or the
+        # acknowledgement is refused as its validator would refuse it now.
+        checked = self._waits_for_package = workflow.patched(AN_ACTION_WAITS_FOR_THE_PACKAGE)
         async with self._lock:
             handoff = self._owned_by(action.specialist_id)
+            if checked:
+                self._check_acknowledgement(action, preparing=False)
             if handoff.acknowledged:
                 return
             self._handoff = handoff.model_copy(update={"acknowledged": True})
@@ -622,14 +641,49 @@ class ConversationWorkflow:
 
     @acknowledge_risk.validator
     def _validate_acknowledgement(self, action: SpecialistAction) -> None:
+        # The package's owner is let through while it is being prepared: the handler waits for it.
+        self._check_acknowledgement(action, preparing=self._waits_for_package is not False)
+
+    def _check_acknowledgement(self, action: SpecialistAction, *, preparing: bool) -> None:
+        """Refuse `action` as `acknowledge_risk` must; with `preparing`, a package still being
+        prepared for the caller's handoff is no reason (the handler waits for it)."""
         handoff = self._owned_by(action.specialist_id)
-        if handoff.package is None:
+        if handoff.package is None and not preparing:
             raise _reject(
                 "the handoff package is still being prepared", Rejection.FAILED_PRECONDITION
             )
 
+    async def _until_prepared(self, specialist_id: str) -> bool:
+        """Wait while the package of `specialist_id`'s handoff is still being prepared (until it
+        is ready, the handoff is no longer theirs or the conversation ends); True when the calling
+        handler must then check its action again, as its validator would without `preparing`.
+
+        A validator lets the owner through while the package is prepared, since a worker that
+        replays the conversation runs it before the render's result is applied in the same
+        activation. A later replay of that history may hand the update over after the result,
+        so whether the handler waited must change nothing else: the marker is asked for at every
+        call (False only for histories from before it), and the action is always checked again.
+        """
+        self._waits_for_package = workflow.patched(AN_ACTION_WAITS_FOR_THE_PACKAGE)
+        if not self._waits_for_package:
+            return False
+        if not self._prepared_or_gone(specialist_id):
+            await workflow.wait_condition(lambda: self._prepared_or_gone(specialist_id))
+        return True
+
+    def _prepared_or_gone(self, specialist_id: str) -> bool:
+        handoff = self._handoff
+        return (
+            self._close_reason is not None
+            or handoff is None
+            or handoff.owner != specialist_id
+            or handoff.package is not None
+        )
+
     @workflow.update
-    def specialist_reply(self, reply: SpecialistReply) -> None:
+    async def specialist_reply(self, reply: SpecialistReply) -> None:
+        if await self._until_prepared(reply.specialist_id):
+            self._check_reply(reply, preparing=False)
         if self._sent(reply) is not None and workflow.patched(A_REPEATED_REPLY_IS_SENT_ONCE):
             return
         self._add_turn(Turn(role=Role.SPECIALIST, message_id=reply.message_id, text=reply.text))
@@ -648,12 +702,24 @@ class ConversationWorkflow:
 
     @specialist_reply.validator
     def _validate_specialist_reply(self, reply: SpecialistReply) -> None:
+        # The package's owner is let through while it is being prepared: the handler waits for it
+        # and checks the acknowledgement then.
+        self._check_reply(reply, preparing=self._waits_for_package is not False)
+
+    def _check_reply(self, reply: SpecialistReply, *, preparing: bool) -> None:
+        """Refuse `reply` as `specialist_reply` must; with `preparing`, a package still being
+        prepared for the caller's handoff is no reason (the handler waits for it, and checks
+        then that the risk was acknowledged if the package asks for it)."""
         handoff = self._owned_by(reply.specialist_id)
-        if handoff.package is None:
+        if handoff.package is None and not preparing:
             raise _reject(
                 "read the handoff first: it is still being prepared", Rejection.FAILED_PRECONDITION
             )
-        if handoff.package.requires_acknowledgement and not handoff.acknowledged:
+        if (
+            handoff.package is not None
+            and handoff.package.requires_acknowledgement
+            and not handoff.acknowledged
+        ):
             flags = ", ".join(f.value for f in handoff.package.risk_flags)
             raise _reject(
                 f"acknowledge the risk flags ({flags}) before replying",

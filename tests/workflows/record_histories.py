@@ -26,6 +26,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories crisis-called-off # the upgrade says why
     .venv/bin/python -m tests.workflows.record_histories quiet-spell # a late reply restarts it
     .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
+    .venv/bin/python -m tests.workflows.record_histories replayed-package # acted on as it rendered
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -94,6 +95,13 @@ reply (patch marker `a-reply-restarts-the-quiet-spell`).
 thanks the specialist, rates while that message is triaged and leaves (`close`) before the triage
 is done: the rating, accepted and waiting for the message's turn, is refused once it runs (patch
 marker `a-rating-after-the-survey-is-refused`), and `conversation.closed` has no satisfaction.
+`conversation-replayed-acknowledgement` and `conversation-replayed-reply` are handoffs without
+routing (the specialist assigned by a signal) on a worker that caches no run, so an update sent
+just after the `view` shows the package reaches the workflow with the render's result: the grief's
+acknowledgement waits for the package and goes through, then a reply; the crisis's reply, let
+through while the package was prepared, is refused once it is there (the package asks for the risk
+to be acknowledged first), then acknowledged and replied to (patch marker
+`an-action-during-the-render-waits-for-the-package`). The completion closes each.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -143,7 +151,7 @@ from warmline.escalation import (
     escalation_workflow_id,
 )
 from warmline.events import EventPublisher
-from warmline.handoff import renderer_from_config
+from warmline.handoff import HandoffRenderer, renderer_from_config
 from warmline.liveview import LiveView
 from warmline.roster import AvailabilityRequest
 from warmline.runtime import escalation_policy, roster_settings
@@ -930,6 +938,85 @@ async def record_rating_after_close(
     await save(client, handle.id, f"{name}-conversation")
 
 
+async def record_replayed_package(
+    env: WorkflowEnvironment, publisher: EventPublisher, renderer: HandoffRenderer
+) -> None:
+    """A grief acknowledged and a crisis replied to as soon as the view shows the package, on a
+    worker that caches no run (the validator runs before the render's result is applied)."""
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.worker import Worker
+
+    from activities.events import EventActivities
+    from activities.handoff import HandoffActivities
+    from activities.triage import TriageActivities
+    from warmline.escalation import Assignment
+    from warmline.handoff import RequestProfileSource
+
+    client = env.client
+    triage = TriageActivities(LexiconProvider(), publisher)
+    handoff = HandoffActivities(renderer, RequestProfileSource())
+    specialist = "vol-aoife"
+    aoife = SpecialistAction(specialist_id=specialist)
+    reply = SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you.")
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        async with Worker(
+            client,
+            task_queue="record-uncached",
+            workflows=[ConversationWorkflow],
+            activities=[
+                triage.triage_message,
+                triage.triage_and_publish,
+                EventActivities(publisher).publish_events,
+                handoff.render_handoff,
+            ],
+            activity_executor=executor,
+            max_cached_workflows=0,
+        ):
+            for case, text, queue in (
+                ("acknowledgement", "My father died and I am devastated", "bereavement"),
+                ("reply", ROUTED["crisis"], "crisis"),
+            ):
+                conversation = f"replayed-{case}-{uuid.uuid4().hex[:6]}"
+                handle = await client.start_workflow(
+                    ConversationWorkflow.run,
+                    ConversationInput(
+                        tenant_id="acme", conversation_id=conversation, policy=POLICY
+                    ),
+                    id=workflow_id("acme", conversation),
+                    task_queue="record-uncached",
+                )
+                await handle.execute_update(
+                    ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=text)
+                )
+                await handle.signal(
+                    ConversationWorkflow.assigned,
+                    Assignment(
+                        specialist_id=specialist,
+                        queue=queue,
+                        offer_id="offer-1",
+                        sequence=1,
+                        accepted_at=await env.get_current_time(),
+                        waited=timedelta(0),
+                    ),
+                )
+                while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                if case == "acknowledgement":
+                    await handle.execute_update(ConversationWorkflow.acknowledge_risk, aoife)
+                else:
+                    with pytest.raises(WorkflowUpdateFailedError) as refused:
+                        await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+                    assert "before replying" in str(refused.value.cause)
+                    await handle.execute_update(ConversationWorkflow.acknowledge_risk, aoife)
+                await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+                await handle.execute_update(
+                    ConversationWorkflow.complete,
+                    CompleteRequest(specialist_id=specialist, outcome="resolved"),
+                )
+                assert (await handle.result()).closed_reason == "completed"
+                await save(client, handle.id, f"conversation-replayed-{case}")
+
+
 async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """Redis refuses every write of the accepted escalation's view (two changes of three quick
     attempts each) and the first attempt of the final write, which the escalation then retries."""
@@ -1037,8 +1124,8 @@ async def main(only: str | None = None) -> None:
     """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
     `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried`,
-    `crisis-upgrade`, `crisis-called-off`, `retried-ends`, `long-transcript`, `quiet-spell` or
-    `rating-after-close`."""
+    `crisis-upgrade`, `crisis-called-off`, `retried-ends`, `long-transcript`, `quiet-spell`,
+    `rating-after-close` or `replayed-package`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -1120,6 +1207,9 @@ async def main(only: str | None = None) -> None:
                         await record_routed(
                             env.client, "record", roster_id, prefix=f"routed-{only}"
                         )
+                        return
+                    if only == "replayed-package":
+                        await record_replayed_package(env, publisher, routing.renderer)
                         return
                     if only == "wellness-policy":
                         await record_wellness_policy(env, "record")

@@ -49,6 +49,8 @@ PATCHED_IN: dict[str, str] = {
     "routed-rating-after-close-conversation": "a-rating-after-the-survey-is-refused",
     "conversation-quiet-spell": "a-reply-restarts-the-quiet-spell",
     "routed-quiet-spell-conversation": "a-reply-restarts-the-quiet-spell",
+    "conversation-replayed-acknowledgement": "an-action-during-the-render-waits-for-the-package",
+    "conversation-replayed-reply": "an-action-during-the-render-waits-for-the-package",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""
