@@ -757,33 +757,29 @@ async def record_withdrawn(env: WorkflowEnvironment, task_queue: str, roster_id:
 async def record_crisis_upgrade(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """A grief waits for an accept; the customer writes a crisis, which moves the conversation to
     the crisis lane, where the first offer is accepted and completed."""
-    client = env.client
-    policy = peer_support_policy(task_queue, roster_id)
     name = "routed-crisis-upgrade"
-    handle, grief = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
-    await first_open_offer(grief)
-    await handle.execute_update(
-        ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=ROUTED["crisis"])
-    )
-    await grief.result()
-    conversation = handle.id.rsplit("/", 1)[-1]
-    crisis = client.get_workflow_handle_for(
-        EscalationWorkflow.run, escalation_workflow_id("open-door", conversation, 2)
-    )
-    offer = await first_open_offer(crisis)
-    await accept_crisis(handle, crisis, offer.offer_id, offer.specialist_id)
-    await complete_and_save(client, handle, crisis, offer.specialist_id, name)
+    handle, _, crisis, specialist = await upgrade_a_waiting_grief(env, task_queue, roster_id, name)
+    await complete_and_save(env.client, handle, crisis, specialist, name)
 
 
 async def record_crisis_called_off(
     env: WorkflowEnvironment, task_queue: str, roster_id: str
 ) -> None:
-    """A grief waits for an accept; the customer writes a crisis: the conversation tells the
-    `listening` escalation why and cancels it, and the crisis lane's first offer is accepted and
-    completed. The called-off escalation is the one saved."""
+    """As `record_crisis_upgrade`, now that the conversation tells the `listening` escalation why
+    it cancels it: the called-off escalation is the one saved."""
+    name = "routed-crisis-called-off"
+    handle, grief, _, specialist = await upgrade_a_waiting_grief(env, task_queue, roster_id, name)
+    await complete_and_save(env.client, handle, grief, specialist, name)
+
+
+async def upgrade_a_waiting_grief(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str, name: str
+) -> tuple[WorkflowHandle[Any, Any], WorkflowHandle[Any, Any], WorkflowHandle[Any, Any], str]:
+    """A grief waiting for an accept, then a crisis from the customer: the conversation, its
+    `listening` escalation (ended), its crisis lane's escalation, and the crisis-trained
+    specialist who accepted that lane's first offer."""
     client = env.client
     policy = peer_support_policy(task_queue, roster_id)
-    name = "routed-crisis-called-off"
     handle, grief = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
     await first_open_offer(grief)
     await handle.execute_update(
@@ -796,7 +792,7 @@ async def record_crisis_called_off(
     )
     offer = await first_open_offer(crisis)
     await accept_crisis(handle, crisis, offer.offer_id, offer.specialist_id)
-    await complete_and_save(client, handle, grief, offer.specialist_id, name)
+    return handle, grief, crisis, offer.specialist_id
 
 
 async def record_retried_ends(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
