@@ -355,8 +355,13 @@ async def test_the_rosters_refusals_reach_the_supervisor_and_any_supervisor_may_
     ]
 
     assigned = await api.supervisor.AssignEscalation(assign(where, "staff-nia"), metadata=sup)
+    # sup-day's retry (the first answer lost) gets the same offer; sup-night's is refused.
+    again = await api.supervisor.AssignEscalation(assign(where, "staff-nia"), metadata=sup)
+    assert again.offer_id == assigned.offer_id
     refusal = await refused(
-        api.supervisor.AssignEscalation(assign(where, "staff-nia"), metadata=sup)
+        api.supervisor.AssignEscalation(
+            assign(where, "staff-nia"), metadata=supervisor("sup-night")
+        )
     )
     assert refusal == (
         grpc.StatusCode.FAILED_PRECONDITION,

@@ -497,22 +497,54 @@ class Desk:
         escalation = escalation_workflow_id(
             request.tenant_id, request.conversation_id, view.escalations
         )
-        offer: Offer = await self._update(
-            escalation,
-            Update.ASSIGN,
-            AssignRequest(
-                supervisor_id=supervisor_id,
-                specialist_id=request.specialist_id,
-                reason=request.reason,
-            ),
-            result_type=Offer,
-            # The conversation exists, so its escalation not running yet (just escalated, or no
-            # routing) is a state to wait out, not an unknown name.
-            missing="the conversation's escalation has not paged a supervisor",
-            missing_is=Rejection.FAILED_PRECONDITION,
-            ended="the escalation was already accepted or has ended",
+        assignment = AssignRequest(
+            supervisor_id=supervisor_id,
+            specialist_id=request.specialist_id,
+            reason=request.reason,
         )
+        try:
+            offer: Offer = await self._update(
+                escalation,
+                Update.ASSIGN,
+                assignment,
+                result_type=Offer,
+                # The conversation exists, so its escalation not running yet (just escalated, or
+                # no routing) is a state to wait out, not an unknown name.
+                missing="the conversation's escalation has not paged a supervisor",
+                missing_is=Rejection.FAILED_PRECONDITION,
+                ended="the escalation was already accepted or has ended",
+            )
+        except RefusalError as refusal:
+            if refusal.rejection is not Rejection.FAILED_PRECONDITION:
+                raise
+            return await self._assigned_already(escalation, assignment, refusal)
         return offer
+
+    async def _assigned_already(
+        self, escalation: str, assignment: AssignRequest, refusal: RefusalError
+    ) -> Offer:
+        """The open offer the same supervisor's assignment of the same specialist made, for a
+        retry whose first answer was lost; else `refusal` stands (the specialist holds an offer
+        another supervisor or the routing made, or the conversation, or nothing is open)."""
+        try:
+            view: EscalationView = await self._query(
+                escalation, EscalationView, missing="the escalation is not running"
+            )
+        except DeskError:
+            raise refusal from None
+        made = next(
+            (
+                o
+                for o in view.offers
+                if o.status is OfferStatus.OPEN
+                and o.specialist_id == assignment.specialist_id
+                and o.assigned_by == assignment.supervisor_id
+            ),
+            None,
+        )
+        if made is None:
+            raise refusal
+        return made
 
     async def paged(self) -> list[EscalationView]:
         """Every waiting escalation that has paged a supervisor, longest paged first, from the
