@@ -58,6 +58,13 @@ CONTINUE_AS_NEW_AFTER = 1_000
 SET_POLICY_PATCH = "wellness-set-policy"
 """Guards the `set_policy` handler: a worker from before it left the signal unhandled (one may
 still poll the task queue while a new one starts and sends it), so its history replays that way."""
+A_RETRY_IS_APPLIED_ONCE = "a-retried-check-in-or-break-now-is-applied-once"
+"""Patch marker: a worker's `submit_checkin` or `break_now` sent again within `RETRY_WINDOW` (a
+client's retry after a lost answer: the same mood, note and break request with no check-in asked
+since; the same break length while that break runs) is answered with the state as it is, once the
+view is written, and applied once. Before, the retry recorded a second check-in and
+`checkin.submitted`, and restarted the break from its own moment: the break lengthened by the
+retry's delay and a second `break.started` went out."""
 
 
 @workflow.defn
@@ -159,7 +166,11 @@ class WellnessWorkflow:
         """A check-in answer; with `break_now` the break starts at once. Returns once routing
         sees the new state."""
         now = workflow.now()
-        self._wellness.submit_checkin(request.mood, request.note, now)
+        if self._wellness.repeats_checkin(
+            request.mood, request.note, request.break_now, now
+        ) and workflow.patched(A_RETRY_IS_APPLIED_ONCE):
+            return await self._view_once_synced()  # the client's retry: checked in already
+        self._wellness.submit_checkin(request.mood, request.note, now, break_now=request.break_now)
         if request.break_now:
             self._wellness.break_now(None, now)
         return await self._changed_and_synced()
@@ -177,7 +188,12 @@ class WellnessWorkflow:
     @workflow.update
     async def break_now(self, request: BreakRequest) -> WorkerWellness:
         """ "I need a break now": no new offers once this returns; current work continues."""
-        self._wellness.break_now(request.minutes, workflow.now())
+        now = workflow.now()
+        if self._wellness.repeats_break(request.minutes, now) and workflow.patched(
+            A_RETRY_IS_APPLIED_ONCE
+        ):
+            return await self._view_once_synced()  # the client's retry: on that break already
+        self._wellness.break_now(request.minutes, now)
         return await self._changed_and_synced()
 
     @workflow.update
@@ -240,6 +256,13 @@ class WellnessWorkflow:
 
     async def _changed_and_synced(self) -> WorkerWellness:
         self._changed()
+        target = self._changes
+        await workflow.wait_condition(lambda: self._synced >= target)
+        return self._view()
+
+    async def _view_once_synced(self) -> WorkerWellness:
+        """The view once every change so far is written (a retry's first may still be on its
+        way to Redis), changing nothing."""
         target = self._changes
         await workflow.wait_condition(lambda: self._synced >= target)
         return self._view()

@@ -27,6 +27,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories quiet-spell # a late reply restarts it
     .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
     .venv/bin/python -m tests.workflows.record_histories replayed-package # acted on as it rendered
+    .venv/bin/python -m tests.workflows.record_histories wellness-retried # sent twice
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -36,6 +37,10 @@ an escalation whose roster ranks with the wellness-aware strategy and the worker
 `wellness-policy-changed` is the first run of a worker's WellnessWorkflow that is handed a new
 policy mid-shift (`set_policy`: a 1-10 scale, a lowered budget, a shorter cadence, longer breaks),
 takes a check-in and a break under it and continues as new carrying it.
+`wellness-retried` is a shift in which a check-in that asks for a break, and then a longer
+"I need a break now", are each sent again 30 s later, as a client retries after a lost answer:
+each retry is answered with the state as it is (the
+`a-retried-check-in-or-break-now-is-applied-once` patch), and the worker ends the break.
 `wellness-policy-unhandled` is not recorded here: the WellnessWorkflow from before `set_policy`
 (commit c0b52be) was sent a `set_policy` signal, as a new worker does at start while an old one
 still polls, and left it unhandled; today's workflow must replay it the same way (the
@@ -706,6 +711,31 @@ async def record_wellness_policy(env: WorkflowEnvironment, task_queue: str) -> N
     await handle.terminate()
 
 
+async def record_wellness_retried(env: WorkflowEnvironment, task_queue: str) -> None:
+    """A check-in with a break and a longer break asked for, each sent again 30 s later."""
+    from warmline.wellness.types import BreakRequest, CheckInRequest, EndBreakRequest
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    await env.sleep(timedelta(minutes=2))
+    retry_after = timedelta(seconds=30)
+    answer = CheckInRequest(mood=2, note="a hard call", break_now=True)
+    first = await handle.execute_update(WellnessWorkflow.submit_checkin, answer)
+    await env.sleep(retry_after)
+    retried = await handle.execute_update(WellnessWorkflow.submit_checkin, answer)
+    assert retried.break_until == first.break_until, "the retry keeps the break"
+    longer = BreakRequest(minutes=20)
+    first = await handle.execute_update(WellnessWorkflow.break_now, longer)
+    await env.sleep(retry_after)
+    retried = await handle.execute_update(WellnessWorkflow.break_now, longer)
+    assert retried.break_until == first.break_until, "the retry keeps the break"
+    await handle.execute_update(WellnessWorkflow.end_break, EndBreakRequest())
+    state = await handle.query(WellnessWorkflow.state)
+    assert (state.checkins_submitted, state.breaks_taken) == (1, 1)
+    await save(env.client, handle.id, "wellness-retried")
+    await handle.terminate()
+
+
 async def record_late_departure(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """The first offer is declined, and the customer leaves while the next one is open."""
     from warmline.escalation import DeclineRequest
@@ -1121,7 +1151,7 @@ async def main(only: str | None = None) -> None:
     `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
     `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried`,
     `crisis-upgrade`, `crisis-called-off`, `retried-ends`, `long-transcript`, `quiet-spell`,
-    `rating-after-close` or `replayed-package`."""
+    `rating-after-close`, `replayed-package` or `wellness-retried`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -1207,8 +1237,13 @@ async def main(only: str | None = None) -> None:
                     if only == "replayed-package":
                         await record_replayed_package(env, publisher, routing.renderer)
                         return
-                    if only == "wellness-policy":
-                        await record_wellness_policy(env, "record")
+                    if only in {"wellness-policy", "wellness-retried"}:
+                        recording = (
+                            record_wellness_policy
+                            if only == "wellness-policy"
+                            else record_wellness_retried
+                        )
+                        await recording(env, "record")
                         return
                     if only == "wellness":
                         await record_wellness(env, "record")

@@ -21,6 +21,9 @@ from warmline.wellness.view import WorkerWellness
 RECENT_CHECKINS = 20
 """Check-ins (with their notes) the workflow keeps for the worker to read back."""
 MAX_NOTE_CHARACTERS = 2_000
+RETRY_WINDOW = timedelta(minutes=5)
+"""A worker's identical check-in or "I need a break now" this soon after the first is a client's
+retry after a lost answer: answered with the state as it is, applied once."""
 
 
 class NotOnBreakError(WarmlineError):
@@ -135,6 +138,17 @@ class CheckIn(_Model):
     mood: int
     note: str = ""
     reason: str = ""
+    break_now: bool = False
+    """The answer asked for a break at once; False in check-ins kept before it was recorded."""
+
+
+class RequestedBreak(_Model):
+    """The worker's last "I need a break now" (on its own or with a check-in), kept while the
+    break runs so that the same request again soon after is known as a retry."""
+
+    at: datetime
+    minutes: float | None = None
+    """As asked: None for the policy's `breaks.duration`."""
 
 
 class PendingCheckIn(_Model):
@@ -171,6 +185,11 @@ class WellnessState(_Model):
     break_reason: str | None = None
     break_until: datetime | None = None
     breaks_taken: int = 0
+    requested_break: RequestedBreak | None = None
+    """The worker's last break request while the break runs (None once it ends)."""
+    break_ended_by_worker_at: datetime | None = None
+    """When the worker last ended their own break (None once another starts): a second
+    `end_break` soon after is told so."""
     over_budget: bool = False
     budget_breaches: int = 0
     budget_80_asked: bool = False
@@ -332,14 +351,32 @@ class Wellness:
         self._at(now)
         length = timedelta(minutes=minutes) if minutes else self.policy.break_duration
         self._start_break(BreakReason.REQUESTED, length, now)
+        self._set(requested_break=RequestedBreak(at=now, minutes=minutes or None))
+
+    def repeats_break(self, minutes: float | None, now: datetime) -> bool:
+        """Whether "I need a break now" for `minutes` is the worker's last request sent again
+        within `RETRY_WINDOW` while the break it started or lengthened runs: a client's retry,
+        which must neither lengthen the break nor announce it again."""
+        asked = self.state.requested_break
+        return (
+            asked is not None
+            and asked.minutes == (minutes or None)
+            and (now - asked.at <= RETRY_WINDOW)
+        )
 
     def end_break(self, now: datetime) -> None:
         """The worker ends their own break early; a mandatory one cannot be cut short."""
         if self.state.break_until is None:
+            ended = self.state.break_ended_by_worker_at
+            if ended is not None and now - ended <= RETRY_WINDOW:
+                raise NotOnBreakError(
+                    f"you are not on a break: you ended it yourself at {ended:%H:%M:%S} UTC"
+                )
             raise NotOnBreakError("you are not on a break")
         if self.state.break_reason != BreakReason.REQUESTED:
             raise NotOnBreakError("a break after a crisis or intense work cannot be cut short")
         self._finish_break(self._at(now), "ended by the worker")
+        self._set(break_ended_by_worker_at=now)
 
     def adopt(self, policy: WellnessPolicy, now: datetime) -> None:
         """A redeployed configuration's policy, from `now` on.
@@ -369,10 +406,20 @@ class Wellness:
             )
         self._budget(now)
 
-    def submit_checkin(self, mood: int, note: str, now: datetime) -> None:
+    def submit_checkin(
+        self, mood: int, note: str, now: datetime, *, break_now: bool = False
+    ) -> None:
+        """A check-in answer; `break_now` records that it asked for a break (which the caller
+        starts: `break_now`)."""
         self._at(now)
         pending = self.state.pending
-        entry = CheckIn(at=now, mood=mood, note=note, reason=pending.reason if pending else "")
+        entry = CheckIn(
+            at=now,
+            mood=mood,
+            note=note,
+            reason=pending.reason if pending else "",
+            break_now=break_now,
+        )
         self._set(
             pending=None,
             checkins_submitted=self.state.checkins_submitted + 1,
@@ -381,6 +428,18 @@ class Wellness:
         )
         # The mood stays in warmline: the event only says a check-in happened.
         self._emit(EventType.WELLNESS_CHECKIN_SUBMITTED, {})
+
+    def repeats_checkin(self, mood: int, note: str, break_now: bool, now: datetime) -> bool:
+        """Whether this answer is the last check-in sent again (a client's retry after a lost
+        answer): the same mood, note and break request, within `RETRY_WINDOW` of it, and no
+        check-in asked for since (an open request takes it as its answer)."""
+        last = self.state.checkins[-1] if self.state.checkins else None
+        return (
+            last is not None
+            and self.state.pending is None
+            and (last.mood, last.note, last.break_now) == (mood, note, break_now)
+            and now - last.at <= RETRY_WINDOW
+        )
 
     # --- time -------------------------------------------------------------------------------
 
@@ -511,7 +570,7 @@ class Wellness:
         if current is not None and current >= until:
             return
         if current is None:
-            self._set(breaks_taken=self.state.breaks_taken + 1)
+            self._set(breaks_taken=self.state.breaks_taken + 1, break_ended_by_worker_at=None)
         elif reason is BreakReason.REQUESTED and self.state.break_reason not in {
             None,
             reason.value,
@@ -526,7 +585,9 @@ class Wellness:
     def _finish_break(self, now: datetime, reason: str) -> None:
         # The cap on consecutive crises outlives the break after a crisis (or it could never be
         # reached); it lifts with a non-crisis conversation or a new shift.
-        self._set(break_reason=None, break_until=None, intense_since_break=0.0)
+        self._set(
+            break_reason=None, break_until=None, intense_since_break=0.0, requested_break=None
+        )
         self._emit(EventType.WELLNESS_BREAK_ENDED, {"reason": reason})
 
     def _budget(self, now: datetime) -> None:
