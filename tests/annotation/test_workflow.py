@@ -348,8 +348,13 @@ async def test_agreement_against_exposure(kit: LoopKit) -> None:
             assert task is not None
             chosen = "joy" if task.task_id.endswith("m1/emotion") else "anger"
             await loop.submit(annotator, task.task_id, [chosen])
-    await kit.read_events("c7", until=EventType.ANNOTATION_GOLD_RECORDED)
-    report = await loop.report()
+    # Both items' gold labels, not only the first's: the report counts what has been recorded.
+    for _ in range(100):
+        report = await loop.report()
+        if report.gold == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert report.gold == 2
     bands = {(s.annotator_id, s.band): s for s in report.exposure}
     assert bands[("an-ben", ExposureBand.HIGH)].items == 2
     assert bands[("an-ada", ExposureBand.FRESH)].agreed == 2
