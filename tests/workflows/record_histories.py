@@ -193,6 +193,19 @@ async def save(client: Client, workflow: str, name: str) -> None:
     print(f"recorded {name}: {len(history.events)} events")
 
 
+async def start_acme(
+    client: Client, task_queue: str, name: str, policy: EscalationPolicy = POLICY
+) -> WorkflowHandle[Any, Any]:
+    """An `acme` conversation without routing, its id `name` and a random suffix."""
+    conversation = f"{name}-{uuid.uuid4().hex[:6]}"
+    return await client.start_workflow(
+        ConversationWorkflow.run,
+        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
+        id=workflow_id("acme", conversation),
+        task_queue=task_queue,
+    )
+
+
 async def record(
     client: Client, task_queue: str, scripts: dict[str, tuple[list[str], bool]]
 ) -> None:
@@ -202,13 +215,7 @@ async def record(
             policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 3})
         if NEWEST in name:
             policy = POLICY.model_copy(update={"triage_as_local_activity": True})
-        conversation = f"{name}-{uuid.uuid4().hex[:6]}"
-        handle = await client.start_workflow(
-            ConversationWorkflow.run,
-            ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
-            id=workflow_id("acme", conversation),
-            task_queue=task_queue,
-        )
+        handle = await start_acme(client, task_queue, name, policy)
         for n, text in enumerate(texts):
             await handle.execute_update(
                 ConversationWorkflow.add_message, CustomerMessage(message_id=f"m{n}", text=text)
@@ -428,13 +435,7 @@ async def record_retried(env: WorkflowEnvironment, task_queue: str, roster_id: s
     first message once more; no routing (`roster_id` is unused)."""
     client = env.client
     policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 2})
-    conversation = f"retried-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        ConversationWorkflow.run,
-        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
-        id=workflow_id("acme", conversation),
-        task_queue=task_queue,
-    )
+    handle = await start_acme(client, task_queue, "retried", policy)
     first = CustomerMessage(message_id="m0", text="Where is my parcel?")
     for _ in range(2):
         await handle.execute_update(ConversationWorkflow.add_message, first)
@@ -470,13 +471,7 @@ async def record_long_transcript(env: WorkflowEnvironment, task_queue: str, rost
 
     client = env.client
     policy = POLICY.model_copy(update={"max_messages_before_continue_as_new": 2})
-    conversation = f"long-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        ConversationWorkflow.run,
-        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=policy),
-        id=workflow_id("acme", conversation),
-        task_queue=task_queue,
-    )
+    handle = await start_acme(client, task_queue, "long", policy)
     await handle.execute_update(
         ConversationWorkflow.add_message,
         CustomerMessage(message_id="m0", text="Where is my parcel?"),
@@ -870,13 +865,7 @@ async def record_quiet_spell(env: WorkflowEnvironment, task_queue: str, roster_i
     specialist's in a grief handed off through the roster; each closes for inactivity a whole
     timeout after the reply."""
     client = env.client
-    conversation = f"quiet-{uuid.uuid4().hex[:6]}"
-    handle = await client.start_workflow(
-        ConversationWorkflow.run,
-        ConversationInput(tenant_id="acme", conversation_id=conversation, policy=POLICY),
-        id=workflow_id("acme", conversation),
-        task_queue=task_queue,
-    )
+    handle = await start_acme(client, task_queue, "quiet")
     await handle.execute_update(
         ConversationWorkflow.add_message,
         CustomerMessage(message_id="m0", text="Where is my parcel?"),
