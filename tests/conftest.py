@@ -128,8 +128,8 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
     The server stops skipping time for good once a workflow is terminated with a workflow task
     or an activity in flight, or with an activity scheduled and no worker left to take it
     (temporalio/sdk-java#1138, #3088): every later `env.sleep` and `result()` then waits the
-    clock out in real time. Tests end their workflows while their worker still runs, so a
-    module's shared server stalled now and then: one CI run spent 460 s more in
+    clock out in real time. When a module shared one server and its fixtures ended their
+    workflows while the worker still ran, it stalled now and then: one CI run spent 460 s more in
     `tests/workflows/test_escalation.py`, each one-second skip a real second."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
