@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from warmline.annotation.model import (
         CRISIS_SKILL,
         EMOTION_SKILL,
+        INPUT_BYTES_MAX,
         MAX_LABELS,
         MAX_REASON_CHARS,
         TONE_SKILL,
@@ -72,6 +73,7 @@ with workflow.unsafe.imports_passed_through():
         TaskView,
         TextItem,
         exposure_band,
+        json_bytes,
     )
     from warmline.events import DomainEvent, EventType, event_id
 
@@ -119,12 +121,21 @@ LAPSED_ADJUDICATION_PATCH = "annotation-lapsed-adjudication"
 """From this change on, an adjudicator whose lease lapsed may still send their adjudication while
 nobody else holds it (before, a senior who had labelled the item got `duplicate` or
 `AlreadyExists`, and the adjudication was not recorded)."""
+BACKLOG_PATCH = "annotation-backlog-within-a-budget"
+"""From this change on, the open work the loop holds (open tasks, labelled items waiting for their
+batch, submissions carried over) stays within `backlog_bytes` of serialized JSON (`BACKLOG_BYTES`,
+1 MB): a new item that does not fit is shed and counted, newest first, except that a crisis item
+takes the place of the newest untouched non-crisis tasks; and a continue-as-new input over
+`INPUT_BYTES_MAX` lets go of the oldest halves of the recent-history memories until it fits.
+Before, the backlog was carried whole, and past 2 MB the continue-as-new failed."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
 SEEN_KEPT = 5000
 """Sampled item ids remembered so an item is not annotated twice; the gold-label store records
-an item once in any case. Bounded to keep the continue-as-new input well under 512 KB."""
+an item once in any case. Bounded, but 5,000 ids of a tenant and two UUIDs are some 470 KB, and
+the memories together up to 2 MB: see `INPUT_BYTES_MAX`."""
 BATCHES_KEPT = 200
+_T = TypeVar("_T")
 FLAG_WARNING = "This message reads as highly distressed"
 
 
@@ -164,6 +175,11 @@ class AnnotationWorkflow:
         self._dropped = carry.dropped
         self._flags = carry.flags
         self._items = carry.items
+        self._shed = carry.shed
+        self._backlog_budget = params.backlog_bytes
+        self._sizes: dict[str, tuple[Task, int]] = {}
+        """Each held task's serialized size, with the task it was measured on (tasks are
+        immutable and replaced on every change, so a stale entry is never read)."""
         self._batches: list[BatchReport] = list(carry.batches)
         self._exposure: dict[tuple[str, str], ExposureStat] = {
             (stat.annotator_id, stat.band.value): stat for stat in carry.exposure
@@ -219,13 +235,7 @@ class AnnotationWorkflow:
                 self._rollover_due() or workflow.info().is_continue_as_new_suggested()
             ) and not self._pending:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    AnnotationInput(
-                        policy=self._policy,
-                        carry=self._carry(),
-                        updates_per_run=self._updates_per_run,
-                    )
-                )
+                workflow.continue_as_new(self._next_input())
 
     # --- signals ----------------------------------------------------------------------------------
 
@@ -609,6 +619,7 @@ class AnnotationWorkflow:
             exposure=list(self._exposure.values()),
             reply_quality=list(self._quality.values()),
             flags=self._flags,
+            shed=self._shed,
         )
 
     @workflow.query
@@ -661,21 +672,135 @@ class AnnotationWorkflow:
             if item.item_id in self._seen:
                 self._merge_late(item.item_id, item.sources, item.candidate_labels)
                 continue
+            able = len([a for a in self._policy.annotators if self._may_label(item, a.id)])
+            task = Task(
+                task_id=item.item_id,
+                item=item,
+                required=min(self._policy.overlap, max(able, 1)),
+                created_at=workflow.now(),
+            )
+            if able and not self._room_for(task):
+                continue
             self._remember_seen(item.item_id)
             self._items += 1
-            able = len([a for a in self._policy.annotators if self._may_label(item, a.id)])
             if able == 0:
                 workflow.logger.warning(
                     "no annotator has the skill and language for %s; dropped", item.item_id
                 )
                 self._dropped += 1
                 continue
-            self._tasks[item.item_id] = Task(
-                task_id=item.item_id,
-                item=item,
-                required=min(self._policy.overlap, able),
-                created_at=workflow.now(),
+            self._tasks[item.item_id] = task
+
+    # --- the backlog's budget -------------------------------------------------------------------
+
+    def _task_bytes(self, task: Task) -> int:
+        cached = self._sizes.get(task.task_id)
+        if cached is not None and cached[0] is task:
+            return cached[1]
+        size = json_bytes(task)
+        self._sizes[task.task_id] = (task, size)
+        return size
+
+    def _backlog(self) -> int:
+        """The open work held, in serialized bytes: open tasks and labelled items waiting for
+        their batch (or their adjudication's result), as a continue-as-new would carry them."""
+        held = [*self._tasks.values(), *self._labelled, *self._resolved_later]
+        if len(self._sizes) > 2 * len(held) + 100:
+            ids = {task.task_id for task in held}
+            self._sizes = {k: v for k, v in self._sizes.items() if k in ids}
+        return sum(self._task_bytes(task) for task in held)
+
+    def _room_for(self, task: Task) -> bool:
+        """Whether the new task fits in the backlog's budget. One that does not is shed (counted
+        and logged), unless it is a crisis item and giving up the newest untouched non-crisis
+        tasks (no labels, nobody holding or having flagged them) makes room: those are shed
+        instead, and may be sampled again."""
+        size = self._task_bytes(task)
+        backlog = self._backlog()
+        budget = self._backlog_budget
+        if backlog + size <= budget or not workflow.patched(BACKLOG_PATCH):
+            return True
+        given_up: list[Task] = []
+        if task.item.crisis:
+            freed = 0
+            for held in reversed(list(self._tasks.values())):
+                if backlog + size - freed <= budget:
+                    break
+                if self._untouched(held):
+                    given_up.append(held)
+                    freed += self._task_bytes(held)
+            if backlog + size - freed > budget:
+                given_up = []
+        if not given_up:
+            self._shed += 1
+            workflow.logger.warning(
+                "backlog full (%d of %d bytes held, %d more needed): %s shed, not taken",
+                backlog,
+                budget,
+                size,
+                task.task_id,
             )
+            return False
+        for held in given_up:
+            del self._tasks[held.task_id]
+            self._seen.pop(held.task_id, None)
+            self._shed += 1
+            workflow.logger.warning(
+                "backlog full: %s shed to make room for crisis item %s", held.task_id, task.task_id
+            )
+        return True
+
+    @staticmethod
+    def _untouched(task: Task) -> bool:
+        """An open label task no annotator has begun: nothing of anyone's would be lost."""
+        return (
+            task.kind is TaskKind.LABEL
+            and not task.item.crisis
+            and not (task.labels or task.assigned or task.flagged or task.revealed)
+        )
+
+    def _carried_pending(self) -> list[ItemRequest | TextItem]:
+        """Submissions not prepared yet, as the next run takes them: those that fit in what the
+        backlog's budget leaves, crisis ones first, the rest (the newest) shed."""
+        room = self._backlog_budget - self._backlog()
+        sizes = [json_bytes(p) for p in self._pending]
+        order = sorted(range(len(self._pending)), key=lambda i: not self._pending[i].crisis)
+        kept: set[int] = set()
+        for index in order:
+            if sizes[index] <= room:
+                kept.add(index)
+                room -= sizes[index]
+        if len(kept) == len(self._pending) or not workflow.patched(BACKLOG_PATCH):
+            return list(self._pending)
+        shed = len(self._pending) - len(kept)
+        self._shed += shed
+        workflow.logger.warning(
+            "backlog full: %d submission(s) not prepared yet shed as the loop continues as new",
+            shed,
+        )
+        return [p for i, p in enumerate(self._pending) if i in kept]
+
+    def _next_input(self) -> AnnotationInput:
+        """The continue-as-new input: within `INPUT_BYTES_MAX`, or the recent-history memories
+        (seen items, finished tasks, work, skips, flags) lose their oldest halves until it is."""
+        params = AnnotationInput(
+            policy=self._policy,
+            carry=self._carry(),
+            updates_per_run=self._updates_per_run,
+            backlog_bytes=self._backlog_budget,
+        )
+        size = json_bytes(params)
+        if size <= INPUT_BYTES_MAX or not workflow.patched(BACKLOG_PATCH):
+            return params
+        trimmed = within_input_limit(params)
+        workflow.logger.warning(
+            "continue-as-new input of %d bytes over %d: the oldest recent-history entries let go "
+            "(%d bytes now)",
+            size,
+            INPUT_BYTES_MAX,
+            json_bytes(trimmed),
+        )
+        return trimmed
 
     def _merge(
         self, task: Task, sources: list[Source], crisis: bool, candidate_labels: list[str]
@@ -1255,6 +1380,7 @@ class AnnotationWorkflow:
         )
 
     def _carry(self) -> AnnotationCarry:
+        pending = self._carried_pending() if self._pending else []
         return AnnotationCarry(
             tasks=list(self._tasks.values()),
             labelled=[*self._labelled, *self._resolved_later],
@@ -1270,8 +1396,38 @@ class AnnotationWorkflow:
             exposure=list(self._exposure.values()),
             reply_quality=list(self._quality.values()),
             flagged=list(self._flagged_keys)[-DONE_KEPT:],
-            pending_items=[p for p in self._pending if isinstance(p, ItemRequest)],
-            pending_texts=[p for p in self._pending if isinstance(p, TextItem)],
+            pending_items=[p for p in pending if isinstance(p, ItemRequest)],
+            pending_texts=[p for p in pending if isinstance(p, TextItem)],
             worked=list(self._worked.values()),
             skipped=list(self._skipped),
+            shed=self._shed,
         )
+
+
+def within_input_limit(params: AnnotationInput, limit: int = INPUT_BYTES_MAX) -> AnnotationInput:
+    """`params` with the oldest half of each recent-history memory of its carry (seen item ids,
+    finished tasks and their distress, work sent to wellness, skips, flags) let go, again until
+    the input is within `limit` bytes or they are empty. They only recognise late repeats; the
+    open work (within the backlog's budget), the reports and the counts are kept whole."""
+    carry = params.carry
+    while carry is not None and json_bytes(params) > limit:
+        memories = (carry.seen, carry.flagged, carry.worked, carry.skipped, carry.done)
+        if not any(memories) and not carry.done_distress:
+            break
+        carry = carry.model_copy(
+            update={
+                "seen": _newer_half(carry.seen),
+                "flagged": _newer_half(carry.flagged),
+                "worked": _newer_half(carry.worked),
+                "skipped": _newer_half(carry.skipped),
+                "done": dict(_newer_half(list(carry.done.items()))),
+                "done_distress": dict(_newer_half(list(carry.done_distress.items()))),
+            }
+        )
+        params = params.model_copy(update={"carry": carry})
+    return params
+
+
+def _newer_half(entries: list[_T]) -> list[_T]:
+    """The newer half of `entries` (oldest first); none of one."""
+    return entries[(len(entries) + 1) // 2 :]

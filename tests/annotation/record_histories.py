@@ -26,7 +26,9 @@ settles an item two of them labelled (overlap 3) and lowers the overlap of one n
 `annotation-stop-keeps-labels` through a stop with an item labelled and waiting for its batch, an
 item with one of its two labels and one skipped twice (the client retries the skip), settled as
 the loop stops; `annotation-lapsed-adjudication` through an adjudication its senior sends after
-the lease lapsed, which is recorded.
+the lease lapsed, which is recorded; `annotation-backlog-budget` through a backlog past a loop's
+budget of open work (lowered to some four short tasks): the newest items are shed, a crisis item
+takes the place of the newest task nobody began, and a task is labelled.
 Each annotation history ends with the `stop` signal, so it is complete.
 """
 
@@ -55,6 +57,7 @@ from warmline.annotation.client import (
 )
 from warmline.annotation.gold import GoldLabelStore
 from warmline.annotation.model import (
+    AnnotationInput,
     AnnotationPolicy,
     AnnotatorSpec,
     ItemKind,
@@ -435,6 +438,29 @@ async def record_lapsed_adjudication(env: WorkflowEnvironment) -> None:
     await end_wellness(client)
 
 
+async def record_backlog_budget(client: Client) -> None:
+    policy = make_policy(deployment="record-backlog-budget", label_map={"sadness": "sadness"})
+    await client.start_workflow(
+        AnnotationWorkflow.run,
+        AnnotationInput(policy=policy, backlog_bytes=3000),
+        id=annotation_workflow_id(policy.deployment),
+        task_queue=TASK_QUEUE,
+    )
+    loop = AnnotationLoop(client, policy.deployment)
+    texts = [item(f"b{n}", f"I lost my job, day {n}") for n in range(6)]
+    crisis = item("b6", "I can't go on", crisis=True, distress=0.9, sources=[Source.CRISIS])
+    await submit_texts(client, policy, [*texts, crisis], task_queue=TASK_QUEUE)
+    while crisis.item_id not in {t.task_id for t in await loop.tasks()}:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    report = await loop.report()
+    assert report.shed > 0, report
+    for annotator in ("an-ada", "an-ben"):
+        await loop.submit(annotator, await take(loop, annotator), ["sadness"])
+    await loop.flush()
+    await finish(client, policy, "annotation-backlog-budget")
+    await end_wellness(client)
+
+
 async def main(names: list[str]) -> None:
     with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -471,6 +497,7 @@ async def main(names: list[str]) -> None:
             "annotation-policy-reachable": lambda: record_policy_reachable(env.client),
             "annotation-stop-keeps-labels": lambda: record_stop_keeps_labels(env.client),
             "annotation-lapsed-adjudication": lambda: record_lapsed_adjudication(env),
+            "annotation-backlog-budget": lambda: record_backlog_budget(env.client),
         }
         unknown = set(names) - set(recordings)
         if unknown:

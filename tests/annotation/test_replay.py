@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 from workflows.annotation import (
     ADJUDICATION_ROUNDS_PATCH,
     ADJUDICATOR_PATCH,
+    BACKLOG_PATCH,
     LAPSED_ADJUDICATION_PATCH,
     LATE_CORRECTION_PATCH,
     POLICY_REACHABLE_PATCH,
@@ -30,6 +31,7 @@ PATCHED_PATHS = {
     "annotation-policy-reachable": POLICY_REACHABLE_PATCH,
     "annotation-stop-keeps-labels": STOP_KEEPS_LABELS_PATCH,
     "annotation-lapsed-adjudication": LAPSED_ADJUDICATION_PATCH,
+    "annotation-backlog-budget": BACKLOG_PATCH,
 }
 """Histories recorded for a versioned change, and the patch whose new path each takes."""
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 from warmline.config.model import WarmlineConfig
 
@@ -32,6 +33,22 @@ EMOTION_SKILL = "emotions"
 DEFAULT_SKILLS: tuple[str, ...] = (EMOTION_SKILL, TONE_SKILL)
 MAX_LABELS = 10
 MAX_REASON_CHARS = 500
+BACKLOG_BYTES = 1_000_000
+"""The most serialized JSON (bytes, as the pydantic data converter writes it) the loop holds of
+open work: open tasks with their prepared items, labelled items waiting for their batch, and
+submissions carried over a continue-as-new. Past it, new items are shed (counted in the report's
+`shed`) rather than taken as tasks, so the continue-as-new input and the `open_tasks` answer stay
+well under Temporal's 2 MB payload limit with any backlog. About 1,400 open tasks of GoEmotions
+length (some 730 bytes each) or 48 of 20,000 characters."""
+INPUT_BYTES_MAX = 1_800_000
+"""The most a continue-as-new input may take: over it (the open work within `BACKLOG_BYTES`, and
+the recent-history memories at their longest with long item ids), the oldest halves of those
+memories are let go until it fits (see `AnnotationWorkflow`)."""
+
+
+def json_bytes(model: BaseModel) -> int:
+    """`model`'s size as the pydantic data converter serializes it (UTF-8 JSON)."""
+    return len(to_json(model))
 
 
 def annotation_workflow_id(deployment: str) -> str:
@@ -441,6 +458,7 @@ class AnnotationCarry(_Model):
     """The recent work sent to wellness workflows, so a later flag can weigh it more."""
     skipped: list[str] = Field(default_factory=list)
     """Recent skips (`task id|annotator`), so a retried skip succeeds quietly."""
+    shed: int = 0
 
 
 class AnnotationInput(_Model):
@@ -448,6 +466,9 @@ class AnnotationInput(_Model):
     carry: AnnotationCarry | None = None
     updates_per_run: int = Field(default=500, ge=1)
     """Updates a run accepts before it continues as new (Temporal refuses a run's 2,001st)."""
+    backlog_bytes: int = Field(default=BACKLOG_BYTES, ge=1, le=BACKLOG_BYTES)
+    """The open work the loop holds, in serialized bytes (`BACKLOG_BYTES`); a run may be given
+    less (tests), not more."""
 
 
 class AnnotationReport(_Model):
@@ -462,3 +483,6 @@ class AnnotationReport(_Model):
     reply_quality: list[ReplyQuality]
     flags: int
     """Items annotators flagged as distressing."""
+    shed: int = 0
+    """Items not taken as tasks because the open work was at `BACKLOG_BYTES` (newest first; an
+    untouched task given up to make room for a crisis item counts too)."""
