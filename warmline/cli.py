@@ -648,7 +648,7 @@ def annotate_report(
         return
     typer.echo(
         f"items {report.items}, open tasks {report.open_tasks}, gold {report.gold}, "
-        f"dropped {report.dropped}, flagged distressing {report.flags}"
+        f"dropped {report.dropped}, shed {report.shed}, flagged distressing {report.flags}"
     )
     for batch in report.batches:
         alpha = "n/a" if batch.alpha is None else f"{batch.alpha:.3f}"

@@ -364,6 +364,7 @@ def _report(report: AnnotationReport) -> pb.AgreementReport:
         open_tasks=report.open_tasks,
         gold=report.gold,
         dropped=report.dropped,
+        shed=report.shed,
         flags=report.flags,
         batches=[
             pb.BatchAgreement(

@@ -178,7 +178,7 @@ class ReplyQuality(_message.Message):
     def __init__(self, model_version: _Optional[str] = ..., audited: _Optional[int] = ..., appropriate: _Optional[int] = ..., rate: _Optional[float] = ..., findings: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class AgreementReport(_message.Message):
-    __slots__ = ("items", "open_tasks", "gold", "dropped", "flags", "batches", "exposure", "reply_quality")
+    __slots__ = ("items", "open_tasks", "gold", "dropped", "flags", "batches", "exposure", "reply_quality", "shed")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     OPEN_TASKS_FIELD_NUMBER: _ClassVar[int]
     GOLD_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,7 @@ class AgreementReport(_message.Message):
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     REPLY_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    SHED_FIELD_NUMBER: _ClassVar[int]
     items: int
     open_tasks: int
     gold: int
@@ -195,7 +196,8 @@ class AgreementReport(_message.Message):
     batches: _containers.RepeatedCompositeFieldContainer[BatchAgreement]
     exposure: _containers.RepeatedCompositeFieldContainer[ExposureAgreement]
     reply_quality: _containers.RepeatedCompositeFieldContainer[ReplyQuality]
-    def __init__(self, items: _Optional[int] = ..., open_tasks: _Optional[int] = ..., gold: _Optional[int] = ..., dropped: _Optional[int] = ..., flags: _Optional[int] = ..., batches: _Optional[_Iterable[_Union[BatchAgreement, _Mapping]]] = ..., exposure: _Optional[_Iterable[_Union[ExposureAgreement, _Mapping]]] = ..., reply_quality: _Optional[_Iterable[_Union[ReplyQuality, _Mapping]]] = ...) -> None: ...
+    shed: int
+    def __init__(self, items: _Optional[int] = ..., open_tasks: _Optional[int] = ..., gold: _Optional[int] = ..., dropped: _Optional[int] = ..., flags: _Optional[int] = ..., batches: _Optional[_Iterable[_Union[BatchAgreement, _Mapping]]] = ..., exposure: _Optional[_Iterable[_Union[ExposureAgreement, _Mapping]]] = ..., reply_quality: _Optional[_Iterable[_Union[ReplyQuality, _Mapping]]] = ..., shed: _Optional[int] = ...) -> None: ...
 
 class SetAnnotatorAvailabilityRequest(_message.Message):
     __slots__ = ("available",)
