@@ -20,7 +20,7 @@ from connectors.sdk.check import at_key, check_connectors, settings_of
 from connectors.sdk.connector import Connector, ConnectorContext, MissingSecretError
 from connectors.sdk.registry import resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
-from connectors.sdk.state import InDoubt
+from connectors.sdk.state import InDoubt, RetryState
 from warmline.config.loader import load_config
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
@@ -106,7 +106,7 @@ async def run_connector(
     if problems:
         raise ConfigError(problems)
     scope = f"connector:{entry.name}"
-    # One client for the dedupe keys and the writes in doubt, under the same scope.
+    # One client for the dedupe keys, the writes in doubt and the retry tries, under one scope.
     store = Redis.from_url(redis)
     connector = build(
         config, entry, base_dir=config_path.parent, in_doubt=InDoubt(store, scope=scope)
@@ -122,6 +122,7 @@ async def run_connector(
         deduper=Deduper(store, scope=scope),
         dead_letters=DeadLetters.connect(kafka, consumer=f"connector:{entry.name}"),
         settings=settings,
+        retry_state=RetryState(store, scope=scope),
     )
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGTERM, signal.SIGINT):

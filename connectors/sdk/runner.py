@@ -12,6 +12,19 @@ waited within the batch: the event is held, its partition rewound to it and paus
 allows the retry, and the consumer keeps polling meanwhile, so Kafka keeps its partitions and no
 commit passes the event.
 
+An event's tries (calls made, failures toward `max_attempts`, the moment a Retry-After allows the
+next call) are saved when it fails or is held, read when its batch starts and cleared once it is
+done or dead-lettered (`connectors.sdk.state.RetryState`, in the Redis and scope of the dedupe and
+of the writes in doubt; a key is kept `max_retry_after` and `TRIES_MARGIN` after the last
+failure). So the process that gets an event after a stop, a crash or a rebalance goes on where the
+last one got: it does not call the API before its Retry-After, and an event that always fails is
+dead-lettered after `max_attempts` failures in all, not `max_attempts` per process. The moment is
+saved on the wall clock: across hosts it is honoured to within their clocks' difference (never
+beyond `max_retry_after`). A Redis error reading the tries propagates, as the dedupe's does (the
+batch is left uncommitted); one saving them after a failure leaves the event for redelivery, as a
+stop does, this process keeping them in memory; one clearing them is logged (they expire). No
+event is lost to Redis. A call cut off by a crash is not counted: tries are saved after a failure.
+
 Each event's id is marked done as soon as it is handled or dead-lettered, and the offsets are
 committed once every record of the batch is. Whatever leaves a batch unfinished leaves it
 uncommitted, to be delivered again, and the dedupe drops what was already done: a crash; a stop
@@ -37,6 +50,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from redis.exceptions import RedisError
 
 from connectors.sdk.connector import (
     Connector,
@@ -45,6 +59,7 @@ from connectors.sdk.connector import (
     PermanentError,
     RetryableError,
 )
+from connectors.sdk.state import RetryState, SavedTries
 from warmline.events.catalog import EventData, EventDataError
 from warmline.events.consuming import open_consumer, poll_records
 from warmline.events.deadletter import DeadLetters, Origin
@@ -59,6 +74,10 @@ BATCH_SHARE = 0.5
 rest of a batch is left for the next poll, and the other share is for the events under way to
 finish, retries included: a batch must end, and the consumer poll again, within
 `max_poll_interval`, or Kafka gives its partitions to another consumer and refuses its commit."""
+
+TRIES_MARGIN = timedelta(hours=1)
+"""How much longer than `max_retry_after` an event's saved tries outlive its last failure: a
+connector restarted, or a partition taken over after a rebalance, within that sees them."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,11 @@ class _RetryAfterTooLongError(Exception):
     """The API asked for a wait beyond `max_retry_after`: the event is dead-lettered at once."""
 
 
+class _TriesNotSavedError(Exception):
+    """Redis failed to save an event's tries after a failure: the event is left for redelivery,
+    as for a stop, rather than tried again with tries a restart would not know."""
+
+
 @dataclass
 class _Item:
     record: ConsumerRecord
@@ -119,8 +143,8 @@ class _Item:
 
 @dataclass
 class _Tries:
-    """How far an event's delivery got; kept while it is held for an API's Retry-After, so its
-    redelivery goes on from there."""
+    """How far an event's delivery got; kept while it is left for redelivery (in memory, and in
+    `RetryState` for another process), so its redelivery goes on from there."""
 
     attempts: int = 0
     """Calls made."""
@@ -141,19 +165,27 @@ class ConnectorRunner:
         deduper: Deduper,
         dead_letters: DeadLetters,
         settings: RunnerSettings | None = None,
+        retry_state: RetryState | None = None,
     ) -> None:
+        """`retry_state` keeps the events' tries across restarts, in Redis as `warmline connector
+        run` and the test kit give it (the dedupe's client and scope). Without it, the tries are
+        kept beside the connector's writes in doubt (`context.in_doubt.retry_state()`): in the
+        same Redis when those are, else in this process only."""
         self.connector = connector
         self.settings = settings or RunnerSettings()
         self.stats = RunnerStats()
         self._bootstrap = bootstrap
         self._deduper = deduper
         self._dead_letters = dead_letters
+        self._retry_state = retry_state or connector.context.in_doubt.retry_state()
         self._table = type(connector).handler_table()
         self._stop = asyncio.Event()
         self._consumer: KafkaConsumer | None = None
         self._held: dict[str, _Tries] = {}
-        """Events waiting, outside any batch, for the Retry-After of an API, by event id. An
-        entry outlives a partition Kafka gives another consumer meanwhile; that is all it costs."""
+        """Events left for redelivery with their tries, by event id: held for the Retry-After of
+        an API, or their tries not saved (Redis failed). An entry outlives a partition Kafka gives
+        another consumer meanwhile; that is all it costs. The tries are saved in `_retry_state`
+        too, for another process."""
         self._paused: dict[TopicPartition, float] = {}
         """Partitions paused until an event held in them may be tried (`time.monotonic()`)."""
         self.assigned = asyncio.Event()
@@ -291,7 +323,10 @@ class ConnectorRunner:
             if item.event.id in fresh:
                 fresh.discard(item.event.id)
                 kept.append(item)
-        return await self._dispatch(kept, deadline)
+        # Tries saved by this process or the one before it (a Redis error propagates, as the
+        # dedupe's does: the batch is left uncommitted).
+        saved = await self._retry_state.load([i.event.id for i in kept])
+        return await self._dispatch(kept, deadline, saved)
 
     async def _decode(self, record: ConsumerRecord) -> _Item | None:
         headers = [(k, v) for k, v in (record.headers or [])]
@@ -311,7 +346,9 @@ class ConnectorRunner:
 
     # --- handling ----------------------------------------------------------------------------
 
-    async def _dispatch(self, items: list[_Item], deadline: float) -> list[_Item]:
+    async def _dispatch(
+        self, items: list[_Item], deadline: float, saved: dict[str, SavedTries]
+    ) -> list[_Item]:
         """Hand `items` to the handlers; those not done (see `_may_start`) are returned.
 
         A subject whose event is not done leaves its later events too, so they keep their order.
@@ -329,7 +366,7 @@ class ConnectorRunner:
                 for index, item in enumerate(group):
                     if not (
                         self._may_start(deadline)
-                        and await self._deliver([item], batch=False, deadline=deadline)
+                        and await self._deliver([item], batch=False, deadline=deadline, saved=saved)
                     ):
                         left.extend(group[index:])
                         return
@@ -337,7 +374,7 @@ class ConnectorRunner:
         async def together(group: list[_Item]) -> None:
             if not (
                 self._may_start(deadline)
-                and await self._deliver(group, batch=True, deadline=deadline)
+                and await self._deliver(group, batch=True, deadline=deadline, saved=saved)
             ):
                 left.extend(group)
 
@@ -353,14 +390,18 @@ class ConnectorRunner:
         batch's deadline (see `BATCH_SHARE`)."""
         return not self._stop.is_set() and asyncio.get_running_loop().time() < deadline
 
-    async def _deliver(self, items: list[_Item], *, batch: bool, deadline: float) -> bool:
+    async def _deliver(
+        self, items: list[_Item], *, batch: bool, deadline: float, saved: dict[str, SavedTries]
+    ) -> bool:
         """Handle `items` (or dead-letter them) and mark them done; False when they are left for
-        redelivery: a stop made the handler give up while it waited to retry, or they are held
-        because the API's Retry-After ends past the batch's `deadline`."""
+        redelivery: a stop made the handler give up while it waited to retry, they are held
+        because the API's Retry-After ends past the batch's `deadline`, or their tries could
+        not be saved. They go on from the tries saved before (`saved`), by this process or
+        another."""
         method_name, _ = self._table[items[0].event.type]
         method = getattr(self.connector, method_name)
         argument: Any = [i.event for i in items] if batch else items[0].event
-        tries = self._resume_tries(items)
+        tries = self._resume_tries(items, saved)
         try:
             while True:
                 wait = tries.not_before - time.monotonic()
@@ -376,9 +417,19 @@ class ConnectorRunner:
                 except PermanentError:
                     raise
                 except Exception as error:  # noqa: BLE001 - any other failure is retried
-                    await self._before_retry(error, tries, method_name)
+                    await self._before_retry(error, tries, method_name, items)
         except _StopRequestedError:
             log.info("%s: %s gave up its retry to stop", self.name, method_name)
+            return False
+        except _TriesNotSavedError as error:
+            log.warning(
+                "%s: %s left for redelivery: its tries were not saved (%s)",
+                self.name,
+                method_name,
+                _describe(error.__cause__ or error),
+            )
+            for item in items:
+                self._held[item.event.id] = tries
             return False
         except _RetryAfterTooLongError as error:
             await self._give_up(items, f"{method_name}: {error}", tries.attempts)
@@ -388,23 +439,28 @@ class ConnectorRunner:
             await self._give_up(items, reason, tries.attempts)
             return True
         await self._mark_done(items)
+        await self._forget_tries(items, tries.attempts)
         self.stats.handled += len(items)
         self.stats.handled_ids.extend(i.event.id for i in items)
         return True
 
-    async def _before_retry(self, error: Exception, tries: _Tries, method_name: str) -> None:
+    async def _before_retry(
+        self, error: Exception, tries: _Tries, method_name: str, items: list[_Item]
+    ) -> None:
         """Wait out a failure before the next attempt, or raise when none is to be made.
 
         Without a Retry-After: backoff, and the failure counts toward `max_attempts` (the last
         one is raised). With one: `tries.not_before` is set for `_deliver` to wait for, and
         the attempt is not counted; beyond `max_retry_after` it raises
-        `_RetryAfterTooLongError`."""
+        `_RetryAfterTooLongError`. Before any wait, the tries are saved for a process that
+        gets the event after this one (`_TriesNotSavedError` when Redis fails)."""
         retry_after = error.retry_after if isinstance(error, RetryableError) else None
         if retry_after is None or retry_after <= 0:
             tries.failures += 1
             if tries.failures >= self.settings.max_attempts:
                 raise error
             self.stats.retries += 1
+            await self._save_tries(items, tries)
             await self._sleep(self._backoff(tries.failures))
             return
         ceiling = self.settings.max_retry_after.total_seconds()
@@ -416,6 +472,7 @@ class ConnectorRunner:
             ) from error
         self.stats.retries += 1
         tries.not_before = time.monotonic() + retry_after
+        await self._save_tries(items, tries)
         log.info(
             "%s: %s retries in %.1f s, as the API asked: %s",
             self.name,
@@ -424,9 +481,11 @@ class ConnectorRunner:
             _describe(error),
         )
 
-    def _resume_tries(self, items: list[_Item]) -> _Tries:
-        """Where the delivery of `items` got before they were held, or a fresh start."""
+    def _resume_tries(self, items: list[_Item], saved: dict[str, SavedTries]) -> _Tries:
+        """Where the delivery of `items` got before they were left (in this process or, as
+        `saved`, in any), or a fresh start."""
         held = [t for t in (self._held.pop(i.event.id, None) for i in items) if t is not None]
+        held += [self._from_saved(saved[i.event.id]) for i in items if i.event.id in saved]
         if not held:
             return _Tries()
         return _Tries(
@@ -434,6 +493,48 @@ class ConnectorRunner:
             failures=max(t.failures for t in held),
             not_before=max(t.not_before for t in held),
         )
+
+    def _from_saved(self, saved: SavedTries) -> _Tries:
+        """Saved tries on this process's clock; a wait longer than `max_retry_after` (clocks
+        apart) is cut to it."""
+        wait = min(saved.not_before - time.time(), self.settings.max_retry_after.total_seconds())
+        return _Tries(
+            attempts=saved.attempts,
+            failures=saved.failures,
+            not_before=time.monotonic() + wait if wait > 0 else 0.0,
+        )
+
+    async def _save_tries(self, items: list[_Item], tries: _Tries) -> None:
+        """Save `tries` for whoever gets `items` next, for `max_retry_after` and `TRIES_MARGIN`
+        after this failure; the Retry-After moment goes on the wall clock."""
+        wait = tries.not_before - time.monotonic()
+        saved = SavedTries(
+            attempts=tries.attempts,
+            failures=tries.failures,
+            not_before=time.time() + wait if wait > 0 else 0.0,
+        )
+        ttl = self.settings.max_retry_after + TRIES_MARGIN
+        try:
+            await self._retry_state.save([i.event.id for i in items], saved, ttl=ttl)
+        except RedisError as error:
+            raise _TriesNotSavedError from error
+
+    async def _forget_tries(self, items: list[_Item], attempts: int) -> None:
+        """Once `items` are done or dead-lettered (and marked done), after `attempts` calls. A
+        first attempt has nothing saved to clear (tries are saved after a failure, and counted
+        on when resumed). A Redis error is only logged: the saved tries expire, and the dedupe
+        drops the events anyway."""
+        if attempts <= 1:
+            return
+        try:
+            await self._retry_state.clear([i.event.id for i in items])
+        except RedisError as error:
+            log.warning(
+                "%s: tries of %d done event(s) not cleared; they expire (%s)",
+                self.name,
+                len(items),
+                _describe(error),
+            )
 
     def _hold(self, items: list[_Item], tries: _Tries, method_name: str, wait: float) -> None:
         """Leave `items` for redelivery once the API allows it (see `_rewind`)."""
@@ -452,6 +553,7 @@ class ConnectorRunner:
         for item in items:
             await self._dead_letter(item.record, reason, attempts=attempts)
         await self._mark_done(items)
+        await self._forget_tries(items, attempts)
 
     async def _mark_done(self, items: list[_Item]) -> None:
         """Remember the events as done at once: a batch left unfinished is redelivered, and

@@ -1,16 +1,24 @@
-"""Writes in doubt: a request to an API that failed without a refusal, so it may have happened.
+"""Connector state that outlives the process, in the Redis that drops the connector's duplicate
+events (same client, same scope), so that an event redelivered to a restarted process, or to
+another one of the consumer group, is handled as by the one that stopped.
 
-A connector marks the write before sending it and clears the mark once the API answered; a
-handler that finds the mark looks the object up before creating it again. The marks live in the
-Redis that drops the connector's duplicate events (same client, same scope), so they outlive the
-process: an event redelivered to a restarted process, or to another one of the consumer group,
-is looked up too rather than created a second time.
+Writes in doubt (`InDoubt`): a request to an API that failed without a refusal, so it may have
+happened. A connector marks the write before sending it and clears the mark once the API
+answered; a handler that finds the mark looks the object up before creating it again, rather than
+creating it a second time.
+
+Retry tries (`RetryState`): how far the runner got delivering an event not yet done (its
+failures toward `max_attempts`, and the moment an API's Retry-After allows the next call), so a
+restart neither calls a rate-limited API early nor starts an always-failing event's count again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
@@ -31,9 +39,15 @@ class InDoubt:
         self, client: Redis | None = None, *, scope: str = "", ttl: timedelta = DEFAULT_TTL
     ) -> None:
         self._client = client
+        self._scope = scope
         self._prefix = f"warmline:in-doubt:{scope}:"
         self._ttl_ms = int(ttl.total_seconds() * 1000)
         self._local: OrderedDict[str, None] = OrderedDict()
+
+    def retry_state(self) -> RetryState:
+        """Retry tries kept beside these marks (same client, same scope): the runner's own when
+        it is given none."""
+        return RetryState(self._client, scope=self._scope)
 
     async def mark(self, key: str) -> None:
         """Before the write. A Redis error propagates (the runner retries the event), so no write
@@ -58,3 +72,96 @@ class InDoubt:
             self._local.pop(key, None)
             return
         await asyncio.to_thread(self._client.delete, self._prefix + key)
+
+
+@dataclass(frozen=True)
+class SavedTries:
+    """How far an event's delivery got, as another process of the connector reads it."""
+
+    attempts: int
+    """Calls made."""
+    failures: int
+    """Those that count toward `max_attempts`."""
+    not_before: float
+    """`time.time()` (wall clock, as it crosses processes) before which the API asked not to be
+    called again; 0 when it named no Retry-After."""
+
+
+class RetryState:
+    """The tries of one connector's events not yet done (`scope`: its dedupe scope).
+
+    The runner saves an event's tries when it fails or is held for a Retry-After, reads them when
+    the event starts (once per batch), and clears them once it is done or dead-lettered, so a
+    restarted process, or another one of the consumer group after a rebalance, goes on where the
+    last one stopped: it honours the Retry-After the API gave, and counts the failures toward
+    `max_attempts` from where they were. Each save keeps them for the `ttl` the runner passes (its
+    `max_retry_after` and an hour, `TRIES_MARGIN`).
+
+    Without a Redis client (a runner built outside `warmline connector run` or the test kit) the
+    tries are kept in this process only, and a restart forgets them. Redis errors propagate; the
+    runner's rule for them is in its module docstring.
+    """
+
+    def __init__(self, client: Redis | None = None, *, scope: str = "") -> None:
+        self._client = client
+        self._prefix = f"warmline:tries:{scope}:"
+        self._local: OrderedDict[str, SavedTries] = OrderedDict()
+
+    async def load(self, event_ids: Sequence[str]) -> dict[str, SavedTries]:
+        """The saved tries of those of `event_ids` that have any (one round trip)."""
+        if not event_ids:
+            return {}
+        if self._client is None:
+            return {i: self._local[i] for i in event_ids if i in self._local}
+        client = self._client
+        keys = [self._prefix + i for i in event_ids]
+        values = await asyncio.to_thread(client.mget, keys)
+        found: dict[str, SavedTries] = {}
+        for event_id, value in zip(event_ids, values, strict=True):
+            tries = _parse_tries(value)
+            if tries is not None:
+                found[event_id] = tries
+        return found
+
+    async def save(self, event_ids: Sequence[str], tries: SavedTries, *, ttl: timedelta) -> None:
+        """Remember `tries` for each of `event_ids` for `ttl` (from now: each save renews it)."""
+        if self._client is None:
+            for event_id in event_ids:
+                self._local[event_id] = tries
+                self._local.move_to_end(event_id)
+            while len(self._local) > _IN_PROCESS_MEMORY:
+                self._local.popitem(last=False)
+            return
+        value = json.dumps(
+            {"attempts": tries.attempts, "failures": tries.failures, "not_before": tries.not_before}
+        ).encode()
+        ttl_ms = max(1, int(ttl.total_seconds() * 1000))
+        pipeline = self._client.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipeline.set(self._prefix + event_id, value, px=ttl_ms)
+        await asyncio.to_thread(pipeline.execute)
+
+    async def clear(self, event_ids: Sequence[str]) -> None:
+        """Once the events are done or dead-lettered."""
+        if not event_ids:
+            return
+        if self._client is None:
+            for event_id in event_ids:
+                self._local.pop(event_id, None)
+            return
+        await asyncio.to_thread(self._client.delete, *[self._prefix + i for i in event_ids])
+
+
+def _parse_tries(value: object) -> SavedTries | None:
+    """A saved value, or None for none (or one this version cannot read: a fresh start)."""
+    if not isinstance(value, bytes | str):
+        return None
+    try:
+        saved = json.loads(value)
+        return SavedTries(
+            attempts=int(saved["attempts"]),
+            failures=int(saved["failures"]),
+            not_before=float(saved["not_before"]),
+        )
+    except (ValueError, TypeError, KeyError):
+        return None

@@ -29,7 +29,7 @@ from redis import Redis
 
 from connectors.sdk.connector import DEFAULT_MIN_GROUP_SIZE, Connector, ConnectorContext
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
-from connectors.sdk.state import InDoubt
+from connectors.sdk.state import InDoubt, RetryState
 from warmline.events.admin import ensure_topics
 from warmline.events.catalog import parse_data
 from warmline.events.deadletter import REASON_HEADER, DeadLetters
@@ -88,7 +88,8 @@ class ConnectorHarness:
             if isinstance(settings, BaseModel)
             else connector_type.Settings.model_validate(settings)
         )
-        # Dedupe keys and writes in doubt share the client and the scope, as in `connector run`.
+        # Dedupe keys, writes in doubt and retry tries share the client and the scope, as in
+        # `connector run`.
         store = Redis.from_url(redis)
         context = ConnectorContext(
             name=self.name,
@@ -107,6 +108,7 @@ class ConnectorHarness:
                 kafka, consumer=self.name, topic=self.dead_letter_topic
             ),
             settings=replace(runner, topics=(self.topic,), group_id=f"testkit-{suffix}"),
+            retry_state=RetryState(store, scope=self.name),
         )
         self._task: asyncio.Task[None] | None = None
 
