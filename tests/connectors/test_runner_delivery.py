@@ -191,8 +191,10 @@ async def test_a_commit_kafka_refuses_is_logged_and_the_runner_goes_on(
     line = Line(kafka_bootstrap, redis_url)
     line.publish("stuck")
     # One event that takes longer than Kafka allows between polls: the group moves on without
-    # this consumer, and the commit after the event is refused.
-    runner = line.runner(PacedSettings(first_pause=6.0), max_poll_interval=timedelta(seconds=4))
+    # this consumer, and the commit after the event is refused. kafka-python's heartbeat thread
+    # notices the missed poll only at its next heartbeat (every 3 s), later on a busy machine:
+    # the event outlasts the interval by more than that.
+    runner = line.runner(PacedSettings(first_pause=9.0), max_poll_interval=timedelta(seconds=4))
     caplog.set_level(logging.WARNING, logger="connectors.sdk.runner")
     task = asyncio.create_task(runner.run())
     try:
