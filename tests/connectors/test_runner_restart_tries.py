@@ -25,6 +25,7 @@ from connectors.sdk.state import InDoubt, RetryState, SavedTries
 from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness
 from connectors.webhook import WebhookConnector
 from tests.connectors.fakes import WEBHOOK_SECRET, FakeReceiver, Fault, Reply, consuming
+from tests.connectors.test_runner_delivery import until
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EventType
@@ -74,20 +75,6 @@ def restarted(kit: ConnectorHarness, receiver: FakeReceiver, redis: str) -> Conn
         dead_letters=DeadLetters.connect(kit.kafka, consumer=kit.name, topic=kit.dead_letter_topic),
         settings=kit.runner.settings,
     )
-
-
-async def until(
-    condition: Callable[[], bool], task: asyncio.Task[None], *, within: float = 20.0
-) -> None:
-    """Until `condition()` holds, failing if the runner's task ended first."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if task.done():
-            task.result()
-            pytest.fail("the runner stopped before the condition held")
-        if time.monotonic() > deadline:
-            pytest.fail(f"not true after {within} s")
-        await asyncio.sleep(0.02)
 
 
 def saved_tries(redis: str, scope: str) -> list[bytes]:
