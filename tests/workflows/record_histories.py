@@ -959,77 +959,50 @@ async def record_replayed_package(
     """A grief acknowledged and a crisis replied to as soon as the view shows the package, on a
     worker that caches no run (the validator runs before the render's result is applied)."""
     from temporalio.client import WorkflowUpdateFailedError
-    from temporalio.worker import Worker
 
-    from activities.events import EventActivities
-    from activities.handoff import HandoffActivities
-    from activities.triage import TriageActivities
+    from tests.workflows.test_conversation import uncached_handoff_worker
     from warmline.escalation import Assignment
-    from warmline.handoff import RequestProfileSource
 
     client = env.client
-    triage = TriageActivities(LexiconProvider(), publisher)
-    handoff = HandoffActivities(renderer, RequestProfileSource())
     specialist = "vol-aoife"
     aoife = SpecialistAction(specialist_id=specialist)
     reply = SpecialistReply(specialist_id=specialist, message_id="s0", text="I'm here with you.")
-    with ThreadPoolExecutor(max_workers=4) as executor:
-        async with Worker(
-            client,
-            task_queue="record-uncached",
-            workflows=[ConversationWorkflow],
-            activities=[
-                triage.triage_message,
-                triage.triage_and_publish,
-                EventActivities(publisher).publish_events,
-                handoff.render_handoff,
-            ],
-            activity_executor=executor,
-            max_cached_workflows=0,
+    async with uncached_handoff_worker(client, publisher, renderer, "record-uncached"):
+        for case, text, queue in (
+            ("acknowledgement", "My father died and I am devastated", "bereavement"),
+            ("reply", ROUTED["crisis"], "crisis"),
         ):
-            for case, text, queue in (
-                ("acknowledgement", "My father died and I am devastated", "bereavement"),
-                ("reply", ROUTED["crisis"], "crisis"),
-            ):
-                conversation = f"replayed-{case}-{uuid.uuid4().hex[:6]}"
-                handle = await client.start_workflow(
-                    ConversationWorkflow.run,
-                    ConversationInput(
-                        tenant_id="acme", conversation_id=conversation, policy=POLICY
-                    ),
-                    id=workflow_id("acme", conversation),
-                    task_queue="record-uncached",
-                )
-                await handle.execute_update(
-                    ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=text)
-                )
-                await handle.signal(
-                    ConversationWorkflow.assigned,
-                    Assignment(
-                        specialist_id=specialist,
-                        queue=queue,
-                        offer_id="offer-1",
-                        sequence=1,
-                        accepted_at=await env.get_current_time(),
-                        waited=timedelta(0),
-                    ),
-                )
-                while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-                if case == "acknowledgement":
-                    await handle.execute_update(ConversationWorkflow.acknowledge_risk, aoife)
-                else:
-                    with pytest.raises(WorkflowUpdateFailedError) as refused:
-                        await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
-                    assert "before replying" in str(refused.value.cause)
-                    await handle.execute_update(ConversationWorkflow.acknowledge_risk, aoife)
-                await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
-                await handle.execute_update(
-                    ConversationWorkflow.complete,
-                    CompleteRequest(specialist_id=specialist, outcome="resolved"),
-                )
-                assert (await handle.result()).closed_reason == "completed"
-                await save(client, handle.id, f"conversation-replayed-{case}")
+            handle = await start_acme(client, "record-uncached", f"replayed-{case}")
+            await handle.execute_update(
+                ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text=text)
+            )
+            await handle.signal(
+                ConversationWorkflow.assigned,
+                Assignment(
+                    specialist_id=specialist,
+                    queue=queue,
+                    offer_id="offer-1",
+                    sequence=1,
+                    accepted_at=await env.get_current_time(),
+                    waited=timedelta(0),
+                ),
+            )
+            while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            if case == "acknowledgement":
+                await handle.execute_update(ConversationWorkflow.acknowledge_risk, aoife)
+            else:
+                with pytest.raises(WorkflowUpdateFailedError) as refused:
+                    await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+                assert "before replying" in str(refused.value.cause)
+                await handle.execute_update(ConversationWorkflow.acknowledge_risk, aoife)
+            await handle.execute_update(ConversationWorkflow.specialist_reply, reply)
+            await handle.execute_update(
+                ConversationWorkflow.complete,
+                CompleteRequest(specialist_id=specialist, outcome="resolved"),
+            )
+            assert (await handle.result()).closed_reason == "completed"
+            await save(client, handle.id, f"conversation-replayed-{case}")
 
 
 async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:

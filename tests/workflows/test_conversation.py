@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -40,7 +40,7 @@ from warmline.conversation import (
 )
 from warmline.escalation import Assignment
 from warmline.events import EventPublisher, EventType
-from warmline.handoff import RequestProfileSource, renderer_from_config
+from warmline.handoff import HandoffRenderer, RequestProfileSource, renderer_from_config
 from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.types import RiskFlag, Role
 from workflows.conversation import ConversationWorkflow
@@ -429,12 +429,23 @@ async def handoff_worker(
     """A conversation worker that renders handoffs, without routing: a test assigns the
     specialist itself. It caches no workflow, so another can take over once it stops."""
     publisher = EventPublisher.connect(event_log.bootstrap, topic=event_log.topic)
-    triage = TriageActivities(LexiconProvider(), publisher)
     renderer = renderer_from_config(load_config(PEER_SUPPORT, resolve_secrets=False))
+    async with uncached_handoff_worker(env.client, publisher, renderer, task_queue):
+        yield
+    publisher.close()
+
+
+@asynccontextmanager
+async def uncached_handoff_worker(
+    client: Client, publisher: EventPublisher, renderer: HandoffRenderer, task_queue: str
+) -> AsyncIterator[None]:
+    """Conversation workflows with triage, publishing and the handoff's render, on a worker that
+    caches no run: every task replays the history first."""
+    triage = TriageActivities(LexiconProvider(), publisher)
     handoff = HandoffActivities(renderer, RequestProfileSource())
     with ThreadPoolExecutor(max_workers=4) as executor:
         async with Worker(
-            env.client,
+            client,
             task_queue=task_queue,
             workflows=[ConversationWorkflow],
             activities=[
@@ -447,7 +458,6 @@ async def handoff_worker(
             max_cached_workflows=0,
         ):
             yield
-    publisher.close()
 
 
 async def test_a_rating_that_arrives_with_the_close_is_refused_and_not_recorded(
