@@ -2,7 +2,7 @@
 
 Run after a deliberate, versioned change to a workflow (old histories stay as they are):
 
-    .venv/bin/python -m tests.workflows.record_histories          # everything
+    .venv/bin/python -m tests.workflows.record_histories all      # everything (overwrites all)
     .venv/bin/python -m tests.workflows.record_histories newest   # only the newest path
     .venv/bin/python -m tests.workflows.record_histories wellness # only the wellness recordings
     .venv/bin/python -m tests.workflows.record_histories wellness-policy # a policy handed over
@@ -113,6 +113,7 @@ may still be on.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import sys
@@ -1108,12 +1109,24 @@ ONE_RECORDING: dict[str, Recording] = {
 """The groups that are one recording on a roster of their own."""
 
 
+GROUPS: tuple[str, ...] = (
+    "newest",
+    "wellness",
+    "wellness-policy",
+    "wellness-retried",
+    "cover",
+    "responder",
+    "assigned",
+    "late-assigned",
+    "replayed-package",
+    *ONE_RECORDING,
+)
+"""The groups `main` records one at a time; anything else is refused rather than taken for
+everything, which would overwrite every recorded history."""
+
+
 async def main(only: str | None = None) -> None:
-    """Record everything, or with `only` one group: `newest`, `wellness`, `wellness-policy`,
-    `stagger`, `orphan`, `departure`, `repeated-reply`, `cover`, `responder`, `assigned`,
-    `late-assigned`, `tenants`, `withdrawn`, `view-behind`, `rechecked`, `retried`,
-    `crisis-upgrade`, `crisis-called-off`, `retried-ends`, `long-transcript`, `quiet-spell`,
-    `rating-after-close`, `replayed-package` or `wellness-retried`."""
+    """Record everything, or with `only` one of `GROUPS`."""
     services = {ServiceName.KAFKA, ServiceName.REDIS}
     with LocalServices(only=services, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -1230,5 +1243,16 @@ async def main(only: str | None = None) -> None:
             wellness.close()
 
 
+def parse_group(argv: list[str]) -> str | None:
+    """The group named on the command line (`None` for `all`); a usage error for anything else."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.workflows.record_histories",
+        description="Record workflow histories into tests/histories/.",
+    )
+    parser.add_argument("group", choices=("all", *GROUPS), help="what to record")
+    group: str = parser.parse_args(argv).group
+    return None if group == "all" else group
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) == 2 else None))
+    asyncio.run(main(parse_group(sys.argv[1:])))

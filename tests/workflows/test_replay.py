@@ -90,3 +90,20 @@ async def test_history_replays(path: Path, recorded: str) -> None:
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["wellnes"], ["wellness", "cover"]])
+def test_the_recorder_refuses_anything_but_one_group(argv: list[str]) -> None:
+    """Only `all` re-records everything; a typo or `--help` must not overwrite every history."""
+    from tests.workflows.record_histories import parse_group
+
+    with pytest.raises(SystemExit):
+        parse_group(argv)
+
+
+def test_the_recorder_reads_a_group_and_all() -> None:
+    from tests.workflows.record_histories import GROUPS, parse_group
+
+    assert parse_group(["all"]) is None
+    assert parse_group(["quiet-spell"]) == "quiet-spell"
+    assert {"wellness", "cover", "replayed-package", "rating-after-close"} <= set(GROUPS)
