@@ -128,6 +128,10 @@ batch, submissions carried over) stays within `backlog_bytes` of serialized JSON
 takes the place of the newest untouched non-crisis tasks; and a continue-as-new input over
 `INPUT_BYTES_MAX` lets go of the oldest halves of the recent-history memories until it fits.
 Before, the backlog was carried whole, and past 2 MB the continue-as-new failed."""
+SKIPPED_ITEM_PATCH = "annotation-skipped-item-not-adjudicated"
+"""From this change on, an annotator who skipped an item's label task is not offered its
+adjudication (it keeps the task id); before, a senior who skipped an item was the first asked to
+settle it, and a late retry of their skip skipped the adjudication they held."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
 SEEN_KEPT = 5000
@@ -553,6 +557,10 @@ class AnnotationWorkflow:
             raise _reject(
                 f"the note is limited to {MAX_REASON_CHARS} characters", Rejected.INVALID_ARGUMENT
             )
+        if f"{request.task_id}|{request.annotator_id}" in self._flagged_keys:
+            # A retry of a flag that went through (its reply may have been lost), also once the
+            # caller skipped the task or their hold lapsed: the handler answers it `duplicate`.
+            return
         if self._earlier_labels(request.task_id, request.annotator_id) is not None:
             return
         self._owned(request.task_id, request.annotator_id)
@@ -920,14 +928,30 @@ class AnnotationWorkflow:
 
     def _adjudicators(self, task: Task) -> list[str]:
         """Who may settle the item: the supervisors when the configuration says so (it gives
-        them no languages or skills), else the senior annotators who could label it."""
+        them no languages or skills), else the senior annotators who could label it; never
+        someone who skipped the item's label task."""
         if self._policy.adjudication_by == "supervisor":
-            return list(self._policy.supervisors)
-        seniors = [a.id for a in self._policy.annotators if a.senior]
-        able = [a for a in seniors if self._may_label(task.item, a)]
-        if able != seniors and workflow.patched(ADJUDICATOR_PATCH):
-            return able
-        return seniors
+            chosen = list(self._policy.supervisors)
+        else:
+            seniors = [a.id for a in self._policy.annotators if a.senior]
+            able = [a for a in seniors if self._may_label(task.item, a)]
+            chosen = able if able != seniors and workflow.patched(ADJUDICATOR_PATCH) else seniors
+        declined = self._declined(task, chosen)
+        if declined and workflow.patched(SKIPPED_ITEM_PATCH):
+            return [a for a in chosen if a not in declined]
+        return chosen
+
+    def _declined(self, task: Task, candidates: list[str]) -> set[str]:
+        """The candidates who skipped the item's label task (an adjudication keeps its task id).
+        Who skipped the adjudication itself is in its `excluded`, or still holds it while
+        `skip_task` settles their skip."""
+        return {
+            a
+            for a in candidates
+            if a not in task.excluded
+            and a not in task.assigned
+            and f"{task.task_id}|{a}" in self._skipped
+        }
 
     def _adjudicators_left(self, task: Task) -> int:
         return len([c for c in self._adjudicators(task) if c not in task.excluded])
@@ -973,6 +997,8 @@ class AnnotationWorkflow:
             return annotator in self._policy.supervisors
         seniors = [a.id for a in self._policy.annotators if a.senior]
         able = [a for a in seniors if self._may_label(task.item, a)]
+        declined = self._declined(task, able)
+        able = [a for a in able if a not in declined]
         if annotator not in able:
             return False
         outsiders = [a for a in able if a not in task.origin]

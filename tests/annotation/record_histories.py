@@ -28,7 +28,9 @@ item with one of its two labels and one skipped twice (the client retries the sk
 the loop stops; `annotation-lapsed-adjudication` through an adjudication its senior sends after
 the lease lapsed, which is recorded; `annotation-backlog-budget` through a backlog past a loop's
 budget of open work (lowered to some four short tasks): the newest items are shed, a crisis item
-takes the place of the newest task nobody began, and a task is labelled.
+takes the place of the newest task nobody began, and a task is labelled;
+`annotation-skipped-item` through a senior who skipped an item and is offered the other item's
+adjudication, not its own, while her client sends the skip again.
 Each annotation history ends with the `stop` signal, so it is complete.
 """
 
@@ -382,6 +384,33 @@ async def record_adjudication_rounds(client: Client) -> None:
     await end_wellness(client)
 
 
+async def record_skipped_item(client: Client) -> None:
+    policy = make_policy(
+        deployment="record-skipped-item",
+        annotators=[
+            AnnotatorSpec(id="an-ada", senior=True),
+            AnnotatorSpec(id="an-dev", senior=True),
+            AnnotatorSpec(id="an-ben"),
+        ],
+    )
+    loop = await loop_with(
+        client, policy, [item("k1", "my mum is in hospital"), item("k2", "fine")]
+    )
+    # an-ada skips k1; an-dev and an-ben disagree on both items. k1's adjudication goes to
+    # an-dev, k2's to an-ada, whose client sends her skip of k1 again meanwhile.
+    first = await take(loop, "an-ada")
+    await loop.skip("an-ada", first, "too close to home")
+    await disagree(loop, "an-dev", "an-ben")
+    await wait_for(loop, 2)
+    offered = await take(loop, "an-ada")
+    await loop.skip("an-ada", first, "too close to home")
+    await loop.submit("an-ada", offered, ["joy"])
+    await loop.submit("an-dev", await take(loop, "an-dev"), ["fear"])
+    await loop.flush()
+    await finish(client, policy, "annotation-skipped-item")
+    await end_wellness(client)
+
+
 async def record_policy_reachable(client: Client) -> None:
     policy = make_policy(deployment="record-policy-reachable", overlap=3)
     loop = await loop_with(client, policy, [item("p1", "so glad"), item("p2", "thank you")])
@@ -498,6 +527,7 @@ async def main(names: list[str]) -> None:
             "annotation-stop-keeps-labels": lambda: record_stop_keeps_labels(env.client),
             "annotation-lapsed-adjudication": lambda: record_lapsed_adjudication(env),
             "annotation-backlog-budget": lambda: record_backlog_budget(env.client),
+            "annotation-skipped-item": lambda: record_skipped_item(env.client),
         }
         unknown = set(names) - set(recordings)
         if unknown:

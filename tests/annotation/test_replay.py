@@ -18,6 +18,7 @@ from workflows.annotation import (
     LATE_CORRECTION_PATCH,
     POLICY_REACHABLE_PATCH,
     REACHABLE_PATCH,
+    SKIPPED_ITEM_PATCH,
     STOP_KEEPS_LABELS_PATCH,
     AnnotationWorkflow,
 )
@@ -32,6 +33,7 @@ PATCHED_PATHS = {
     "annotation-stop-keeps-labels": STOP_KEEPS_LABELS_PATCH,
     "annotation-lapsed-adjudication": LAPSED_ADJUDICATION_PATCH,
     "annotation-backlog-budget": BACKLOG_PATCH,
+    "annotation-skipped-item": SKIPPED_ITEM_PATCH,
 }
 """Histories recorded for a versioned change, and the patch whose new path each takes."""
 

@@ -52,6 +52,7 @@ PATCHED_IN: dict[str, str] = {
     "conversation-replayed-acknowledgement": "an-action-during-the-render-waits-for-the-package",
     "conversation-replayed-reply": "an-action-during-the-render-waits-for-the-package",
     "wellness-retried": "a-retried-check-in-or-break-now-is-applied-once",
+    "annotation-skipped-item": "annotation-skipped-item-not-adjudicated",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""

@@ -90,7 +90,8 @@ class AnnotatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SkipTask(self, request, context):
-        """Give a task back, with a reason; it goes to someone else, never to the caller again.
+        """Give a task back, with a reason; it goes to someone else, never to the caller again (nor does
+        the item's adjudication).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
