@@ -222,7 +222,7 @@ class BambooHRConnector(Connector):
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        self._key = self.secret("api_key")
+        self._key = self.header_secret("api_key")
         asked = self.settings.min_group_size
         if asked is not None and asked < context.min_group_size:
             log.warning(

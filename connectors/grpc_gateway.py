@@ -61,6 +61,8 @@ TOKEN_SECRET: Final = "token"  # noqa: S105 - the secret's name, not its value
 EMITTED: Final = tuple(t for t in EventType if not t.inbound)
 MAX_REMEMBERED: Final = 10_000
 """Events whose partial progress (who acked, how many attempts) is kept between retries."""
+MAX_OVERDUE: Final = 1_000
+"""Deliveries a process let time out that are remembered against it, when picking a process."""
 KEEPALIVE: Final = (
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 10_000),
@@ -116,6 +118,9 @@ class _Stream:
         self.patterns = patterns
         self.outbox: asyncio.Queue[pb.Delivery | None] = asyncio.Queue()
         self.pending: dict[str, asyncio.Future[_Nacked | None]] = {}
+        self.overdue: OrderedDict[str, None] = OrderedDict()
+        """Deliveries it left unanswered past `ack_timeout` (the newest `MAX_OVERDUE`), until a
+        late ack or nack of one shows the process is working after all."""
         self.closed = False
         self.malformed: str | None = None
         """Why the process's stream was cut: a message that is not a `SubscribeRequest`."""
@@ -126,8 +131,24 @@ class _Stream:
         self.outbox.put_nowait(delivery)
         return settled
 
+    @property
+    def load(self) -> int:
+        """What the process has not answered: the deliveries awaiting its ack, and those it let
+        time out. A process whose handler hangs while its connection stays up (keepalives are
+        answered below the application) would otherwise look idle again after each timeout and
+        be chosen again, retries included, over a peer that works, until the event was
+        dead-lettered."""
+        return len(self.pending) + len(self.overdue)
+
+    def time_out(self, delivery_id: str) -> None:
+        """`delivery_id` went unanswered within `ack_timeout`."""
+        self.overdue[delivery_id] = None
+        while len(self.overdue) > MAX_OVERDUE:
+            self.overdue.popitem(last=False)
+
     def settle(self, delivery_id: str, outcome: _Nacked | None) -> bool:
         """Resolve a delivery by its ack or nack; False when nothing waits for that id."""
+        self.overdue.pop(delivery_id, None)
         settled = self.pending.pop(delivery_id, None)
         if settled is None or settled.done():
             return False
@@ -454,7 +475,7 @@ class GrpcGatewayConnector(Connector):
             async with asyncio.timeout_at(deadline):
                 while not (live := hub.live(name, event.type.value)):
                     await hub.changed()
-                stream = min(live, key=lambda s: len(s.pending))
+                stream = min(live, key=lambda s: s.load)
                 async with slots:
                     if stream.closed:
                         raise _DisconnectedError
@@ -466,6 +487,8 @@ class GrpcGatewayConnector(Connector):
         except TimeoutError:
             if stream is None:
                 raise RetryableError(f"no process of connector {name!r} connected") from None
+            if delivery_id in stream.pending:
+                stream.time_out(delivery_id)
             raise RetryableError(f"{name} did not acknowledge {event.id} within {waited}") from None
         except _DisconnectedError:
             raise RetryableError(f"{name} disconnected before acknowledging {event.id}") from None

@@ -11,8 +11,11 @@ checked here.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
+import re
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -102,16 +105,30 @@ def check_status(response: httpx.Response, what: str, *, error_header: str | Non
     if 200 <= status < 300:
         return
     said = f"{what}: HTTP {status}: {excerpt(response, error_header=error_header)}"
+    location = response.headers.get("Location")
+    if 300 <= status < 400 and location:
+        # Redirects are not followed (a POST would be re-sent as a GET, or to a host the
+        # configuration never named): say where to point the URL instead.
+        said = f"{what}: HTTP {status} redirecting to {location} (not followed: use that URL)"
     if status == 429 or status >= 500 or status == 408:
         wait = retry_after_seconds(response.headers.get("Retry-After"))
         raise RetryableError(said, retry_after=wait)
     raise PermanentError(said)
 
 
+_QUOTED_BYTES = re.compile(r"""b(['"]).*\1""")
+"""A bytes literal in an HTTP library's message: the header name or value it refused."""
+
+
 def transport_error(error: httpx.TransportError, what: str, timeout: float | None) -> Exception:
     """The SDK error for a request that got no answer."""
     if isinstance(error, httpx.UnsupportedProtocol):
         return PermanentError(f"{what}: {error}")
+    if isinstance(error, httpx.LocalProtocolError):
+        # The request itself is not valid HTTP (a header value with a line break), so every
+        # retry fails alike; and h11 quotes the value it refused, which may be a credential.
+        said = _QUOTED_BYTES.sub("(not shown)", str(error))
+        return PermanentError(f"{what}: the request is not valid HTTP: {said}")
     if isinstance(error, httpx.TimeoutException):
         limit = f" after {timeout:g}s" if timeout is not None else ""
         return RetryableError(f"{what}: timed out{limit} ({type(error).__name__})")
@@ -120,6 +137,27 @@ def transport_error(error: httpx.TransportError, what: str, timeout: float | Non
 
 def _timeout_of(client: httpx.AsyncClient | httpx.Client) -> float | None:
     return client.timeout.read
+
+
+async def request(
+    client: httpx.AsyncClient, method: str, url: str, *, what: str, **kwargs: Any
+) -> httpx.Response:
+    """One request, answered in full within the client's timeout, whatever its status; the SDK
+    error when it got no (complete) answer.
+
+    httpx's timeouts bound each step (connecting, each read), not the request: an answer that
+    trickles in, a byte now and then, never trips them, and would hold the event, its batch and
+    the connector's shutdown for as long as the server likes. So the client's timeout bounds the
+    whole request here too (the `timeout_seconds` setting is documented as per request).
+    """
+    timeout = _timeout_of(client)
+    try:
+        async with asyncio.timeout(timeout):
+            return await client.request(method, url, **kwargs)
+    except httpx.TransportError as error:
+        raise transport_error(error, what, timeout) from error
+    except TimeoutError:
+        raise RetryableError(_trickled(what, timeout)) from None
 
 
 async def send(
@@ -131,11 +169,9 @@ async def send(
     error_header: str | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """One request; a 2xx response, or the SDK error saying whether a retry can help."""
-    try:
-        response = await client.request(method, url, **kwargs)
-    except httpx.TransportError as error:
-        raise transport_error(error, what, _timeout_of(client)) from error
+    """One request (see `request`); a 2xx response, or the SDK error saying whether a retry can
+    help."""
+    response = await request(client, method, url, what=what, **kwargs)
     check_status(response, what, error_header=error_header)
     return response
 
@@ -149,13 +185,33 @@ def send_sync(
     error_header: str | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """`send` for blocking callers (the handoff activity's customer-profile lookup)."""
+    """`send` for blocking callers (the handoff activity's customer-profile lookup), the whole
+    request bounded by the client's timeout too (see `request`): the body is read a chunk at a
+    time, and one still arriving past the timeout ends the request."""
+    timeout = _timeout_of(client)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    raw = bytearray()
     try:
-        response = client.request(method, url, **kwargs)
+        with client.stream(method, url, **kwargs) as streamed:
+            for chunk in streamed.iter_raw():
+                raw += chunk
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RetryableError(_trickled(what, timeout))
+        response = httpx.Response(
+            streamed.status_code,
+            headers=streamed.headers,
+            stream=httpx.ByteStream(bytes(raw)),
+            request=streamed.request,
+        )
+        response.read()
     except httpx.TransportError as error:
-        raise transport_error(error, what, _timeout_of(client)) from error
+        raise transport_error(error, what, timeout) from error
     check_status(response, what, error_header=error_header)
     return response
+
+
+def _trickled(what: str, timeout: float | None) -> str:
+    return f"{what}: timed out after {timeout:g}s (the answer did not arrive in full)"
 
 
 def parse_body(response: httpx.Response, shape: TypeAdapter[T], what: str) -> T:

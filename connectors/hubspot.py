@@ -49,10 +49,10 @@ from connectors.http import (
     http_url,
     parse_body,
     render,
+    request,
     send,
     send_sync,
     template_context,
-    transport_error,
 )
 from connectors.sdk.connector import (
     Connector,
@@ -215,7 +215,7 @@ class HubSpotConnector(Connector):
 
     def __init__(self, settings: BaseModel, context: ConnectorContext) -> None:
         super().__init__(settings, context)
-        self._token = self.secret("access_token")
+        self._token = self.header_secret("access_token")
         s = self.settings
         self._properties = {
             name: compile_template(source, f"ticket_properties.{name}")
@@ -441,10 +441,7 @@ class HubSpotConnector(Connector):
         self, method: str, url: str, *, what: str, answered: set[int], **kwargs: Any
     ) -> httpx.Response:
         """`send`, except that a status in `answered` is returned for the caller to read."""
-        try:
-            response = await self.client.request(method, url, **kwargs)
-        except httpx.TransportError as error:
-            raise transport_error(error, what, self.client.timeout.read) from error
+        response = await request(self.client, method, url, what=what, **kwargs)
         if response.status_code not in answered:
             check_status(response, what)
         return response

@@ -75,6 +75,37 @@ class MissingSecretError(ConnectorError):
     """The configuration lacks a secret the connector cannot work without."""
 
 
+class InvalidSecretError(ConnectorError):
+    """A secret's value cannot be used as it is; the message says why, never what the value is."""
+
+    def __init__(self, connector: str, secret: str, problem: str) -> None:
+        super().__init__(f"connector {connector!r}: the secret {secret} {problem}")
+        self.secret = secret
+        self.problem = problem
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why `value` cannot be sent as a credential in an HTTP header, or None.
+
+    Says where the offending character is, never the value: the caller's message may reach a
+    log. A line break at the end (the file or variable the secret came from) is the usual one.
+    """
+    if value != value.strip():
+        return (
+            "begins or ends with whitespace or a line break (a newline at the end of the file "
+            "or variable it was set from?): remove it"
+        )
+    for index, char in enumerate(value):
+        if not char.isascii():
+            return f"has a non-ASCII character at position {index + 1}, which no header can carry"
+        if not char.isprintable() or char.isspace():
+            return (
+                f"has whitespace or a control character at position {index + 1}, which no "
+                "credential in a header can carry"
+            )
+    return None
+
+
 class NoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -163,6 +194,17 @@ class Connector:
         value = self.context.secrets.get(name)
         if not value:
             raise MissingSecretError(f"connector {self.context.name!r} needs the secret {name}")
+        return value
+
+    def header_secret(self, name: str) -> str:
+        """`secret(name)` for a credential sent in an HTTP header (an access token, an API key);
+        `InvalidSecretError` when no header can carry it, so the connector refuses to start
+        rather than fail every request (httpx's error for a token ending in a line break quotes
+        the token, which would then reach the log and the dead letters)."""
+        value = self.secret(name)
+        problem = header_value_problem(value)
+        if problem is not None:
+            raise InvalidSecretError(self.context.name, name, problem)
         return value
 
     def profile_source(self) -> CustomerProfileSource | None:

@@ -17,14 +17,19 @@ from pathlib import Path
 from redis import Redis
 
 from connectors.sdk.check import at_key, check_connectors, settings_of
-from connectors.sdk.connector import Connector, ConnectorContext, MissingSecretError
+from connectors.sdk.connector import (
+    Connector,
+    ConnectorContext,
+    InvalidSecretError,
+    MissingSecretError,
+)
 from connectors.sdk.registry import resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
 from connectors.sdk.state import InDoubt, RetryState
 from warmline.config.loader import load_config
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
-from warmline.errors import ConfigError
+from warmline.errors import ConfigError, Diagnostic
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EVENTS_TOPIC
@@ -108,9 +113,12 @@ async def run_connector(
     scope = f"connector:{entry.name}"
     # One client for the dedupe keys, the writes in doubt and the retry tries, under one scope.
     store = Redis.from_url(redis)
-    connector = build(
-        config, entry, base_dir=config_path.parent, in_doubt=InDoubt(store, scope=scope)
-    )
+    try:
+        connector = build(
+            config, entry, base_dir=config_path.parent, in_doubt=InDoubt(store, scope=scope)
+        )
+    except InvalidSecretError as error:
+        raise ConfigError([_bad_secret(config_path, index, entry, error)]) from None
     check_redis(redis)
     check_kafka(kafka)
     settings = RunnerSettings(
@@ -130,3 +138,15 @@ async def run_connector(
     log.info("connector %s (%s) running on %s", entry.name, entry.type, ", ".join(settings.topics))
     await runner.run()
     log.info("connector %s stopped", entry.name)
+
+
+def _bad_secret(
+    config_path: Path, index: int, entry: ConnectorConfig, error: InvalidSecretError
+) -> Diagnostic:
+    """`error` at the line of the secret in the configuration, naming its variable."""
+    ref = entry.secrets.get(error.secret)
+    if ref is None:
+        return at_key(config_path, ("connectors", index, "secrets"), str(error))
+    loc = ("connectors", index, "secrets", error.secret)
+    message = f"connectors[{index}].secrets.{error.secret}: environment variable {ref.name} "
+    return at_key(config_path, loc, message + error.problem)
