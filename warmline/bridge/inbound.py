@@ -253,7 +253,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             )
         headers: list[tuple[str, bytes]] = list(record.headers or [])
         try:
-            event = from_record(record.key, headers, value)
+            event = from_record(record.key, headers, record.value)
         except EventDecodeError as error:
             raise _UnprocessableError(error.reason) from None
         takes = self._takes.get(record.topic, ())
@@ -308,11 +308,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         self, record: ConsumerRecord, event: DomainEvent, data: InboundAvailability
     ) -> _Item:
         worker = data.specialist_id
-        if worker not in self._specialists and worker not in self._annotators:
-            raise _UnprocessableError(
-                f"unknown worker {worker!r}: neither in the configuration's routing.specialists "
-                "nor in its annotation.annotators"
-            )
+        self._known_worker(worker)
         _same_subject(event, worker, "worker id")
         _not_ahead(event)
         return _Item(
@@ -328,6 +324,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
 
     def _shift(self, record: ConsumerRecord, event: DomainEvent, data: InboundShift) -> _Item:
         _require(worker_id=data.worker_id, shift_id=data.shift_id)
+        self._known_worker(data.worker_id)
         _same_subject(event, data.worker_id, "worker id")
         _not_ahead(event)
         if data.starts_at.tzinfo is None or data.ends_at.tzinfo is None:
@@ -363,6 +360,17 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
             apply=lambda: self._keep_shift(data),
             latest_of=(data.worker_id, f"shift {data.shift_id}"),
         )
+
+    def _known_worker(self, worker: str) -> None:
+        """The wellness policy covers the configuration's specialists and annotators only. An HR
+        feed also sends other people's records (another deployment's workers, staff warmline does
+        not route to): each would start a wellness workflow that runs for good, budgeting a worker
+        nobody routes to, and put their exposure on this deployment's wellness topic."""
+        if worker not in self._specialists and worker not in self._annotators:
+            raise _UnprocessableError(
+                f"unknown worker {worker!r}: neither in the configuration's routing.specialists "
+                "nor in its annotation.annotators"
+            )
 
     # --- handing on --------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ inbound bridge, the annotation sampler).
 Offsets are committed by hand after a batch is done (at least once). The consumer subscribes only
 once its topics exist, so the group's first rebalance already has partitions (see
 `warmline.events.admin` for why that matters), and oversized records are still fetched, so they
-are dead-lettered rather than stuck on.
+are dead-lettered rather than stuck on; a record the client cannot read at all is dead-lettered by
+its coordinates (`find_unreadable`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord, RecordTooLargeError
-from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
+from kafka.errors import (
+    CorruptRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
+from kafka.structs import OffsetAndMetadata
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
@@ -90,6 +97,47 @@ def poll_records(
         timeout = max(timeout, JOIN_TIMEOUT)
     polled = consumer.poll(timeout_ms=int(timeout.total_seconds() * 1000), max_records=batch_size)
     return [record for batch in polled.values() for record in batch]
+
+
+UNREADABLE_PROBE = timedelta(seconds=10)
+"""How long `find_unreadable` reads one partition for its next record."""
+
+
+def find_unreadable(
+    bootstrap: str, consumer: KafkaConsumer, *, within: timedelta = UNREADABLE_PROBE
+) -> tuple[TopicPartition, int] | None:
+    """The partition of `consumer`'s assignment whose next record the client cannot read (the
+    poll raised `CorruptRecordError`, which does not say where), and that record's offset.
+
+    The poll raises only once it has returned every record before the unreadable one, so the
+    record sits at its partition's position. Each partition's next record is read on a consumer of
+    its own, outside the group: the one that raises again is the one. None if none does (the
+    error passed).
+    """
+    positions = {tp: consumer.position(tp) for tp in sorted(consumer.assignment())}
+    probe = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_bytes=64 * 1_048_576,
+        max_partition_fetch_bytes=16 * 1_048_576,
+    )
+    try:
+        ends: dict[TopicPartition, int] = probe.end_offsets(list(positions))
+        for tp, position in positions.items():
+            if position is None or position >= ends.get(tp, 0):
+                continue
+            probe.assign([tp])
+            probe.seek(tp, position)
+            deadline = time.monotonic() + within.total_seconds()
+            while time.monotonic() < deadline:
+                try:
+                    if probe.poll(timeout_ms=500, max_records=1):
+                        break
+                except CorruptRecordError:
+                    return tp, position
+    finally:
+        probe.close()
+    return None
 
 
 class StopRequestedError(Exception):
@@ -174,7 +222,8 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
     the guarantees are written once: a subclass says only how a batch is handled
     (`_handle_batch`), and uses `_until_done`, `_dead_letter`, `_unseen` and `_mark_done` there.
 
-    - A record that cannot be processed is dead-lettered with the reason and the consumer moves on.
+    - A record that cannot be processed is dead-lettered with the reason and the consumer moves on;
+      so is one the Kafka client cannot read (by its coordinates: `_skip_unreadable`).
     - An outage is never the record's fault: a call to Temporal, Redis or Kafka that fails because
       the service is out is retried with exponential backoff and full jitter for as long as it
       takes, and nothing is committed meanwhile. A refusal (Temporal's `INVALID_ARGUMENT`, a Redis
@@ -225,7 +274,15 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
         consumer = await asyncio.to_thread(self._connect)
         try:
             while not self._stop.is_set():
-                records = await asyncio.to_thread(self._poll, consumer)
+                try:
+                    records = await asyncio.to_thread(self._poll, consumer)
+                except CorruptRecordError as error:
+                    try:
+                        await self._skip_unreadable(consumer, error)
+                    except StopRequestedError:
+                        self._log.info("%s: stopping before an unreadable record", self._label)
+                        break
+                    continue
                 if consumer.assignment():
                     self.assigned.set()
                 if not records:
@@ -264,9 +321,55 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
         s = self.settings
         return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
-    def _commit(self, consumer: KafkaConsumer) -> bool:
+    async def _skip_unreadable(self, consumer: KafkaConsumer, error: CorruptRecordError) -> None:
+        """Dead-letter the record the client cannot read, by its coordinates, and move past it.
+
+        kafka-python raises for the record on every poll (a header name that is not UTF-8, which
+        librdkafka and Go producers can write, a record that fails its checksum): left alone, it
+        would stop the consumer, and on every restart again, with every record behind it on its
+        partition. Its bytes cannot be read, so the dead letter keeps where it is; the offset past
+        it is committed only once the dead letter is written.
+        """
         try:
-            consumer.commit()
+            found = await asyncio.to_thread(find_unreadable, self._bootstrap, consumer)
+        except KafkaError as lookup:  # Kafka went away meanwhile: look again after a pause
+            self._log.warning(
+                "%s: could not look for the unreadable record: %s", self._label, lookup
+            )
+            found = None
+        if found is None:
+            self.stats.retries += 1
+            delay = self._backoff(1)
+            self._log.warning(
+                "%s: a record could not be read (%s) and none is found at a partition's position; "
+                "retrying in %.1f s",
+                self._label,
+                error,
+                delay,
+            )
+            await self._pause(delay)
+            return
+        tp, offset = found
+        origin = Origin(
+            topic=tp.topic, partition=tp.partition, offset=offset, key=None, value=None, headers=[]
+        )
+        reason = (
+            f"the record cannot be read: {error}; warmline's Kafka client refuses it (a header "
+            "name that is not UTF-8, a checksum that fails): read it at these coordinates with "
+            "another client, fix its producer and send it again"
+        )
+        await self._dead_letter_origin(origin, reason)
+        await asyncio.to_thread(consumer.seek, tp, offset + 1)
+        past = {tp: OffsetAndMetadata(offset + 1, "", -1)}
+        await asyncio.to_thread(self._commit, consumer, past)
+
+    def _commit(
+        self,
+        consumer: KafkaConsumer,
+        offsets: dict[TopicPartition, OffsetAndMetadata] | None = None,
+    ) -> bool:
+        try:
+            consumer.commit(offsets)
         except KafkaError as error:
             # The effects are done and their ids marked: a redelivery is dropped as duplicates.
             self._log.warning(
@@ -288,15 +391,17 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
         )
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        await self._dead_letter_origin(Origin.of(record), reason)
+
+    async def _dead_letter_origin(self, origin: Origin, reason: str) -> None:
         self._log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             self._label,
-            record.topic,
-            record.partition,
-            record.offset,
+            origin.topic,
+            origin.partition,
+            origin.offset,
             reason,
         )
-        origin = Origin.of(record)
         await self._until_done(
             "dead letter",
             lambda: asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=1),

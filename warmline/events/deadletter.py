@@ -1,10 +1,11 @@
 """The dead-letter topic: records a consumer could not process, kept with why and where from.
 
 The original key, value and headers are kept byte for byte, so nothing is lost and a fixed record
-can be replayed; `dlq.*` headers say why it failed and where it came from. Two exceptions: a
-header without a value (null, which kafka-python cannot write) is kept empty, and a record too
-large for the dead-letter topic once the `dlq.*` headers are added is kept cut short, with
-`dlq.truncated` (see `DeadLetters.send`).
+can be replayed; `dlq.*` headers say why it failed and where it came from. Three exceptions: a
+header without a value (null, which kafka-python cannot write) is kept empty, a record too large
+for the dead-letter topic once the `dlq.*` headers are added is kept cut short, with
+`dlq.truncated` (see `DeadLetters.send`), and a record the client cannot read at all is kept by
+its coordinates alone, with an empty value (`BatchConsumer._skip_unreadable`).
 """
 
 from __future__ import annotations

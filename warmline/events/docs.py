@@ -39,8 +39,10 @@ on Kafka, and channels, the CRM and HR send events in. Events are CloudEvents 1.
 **binary content mode**: the attributes travel as `ce_` headers (`ce_id`, `ce_type`, `ce_source`,
 `ce_subject`, `ce_time`, `ce_specversion`), the `content-type` header is `application/json`, and
 the record value is the event's data as a JSON object. The `cloudevents` SDK's Kafka binding does
-the encoding (`warmline.events.envelope`). Each type's data has a pydantic model in
-`warmline.events.catalog` and a JSON Schema in [`docs/schemas/events/`](schemas/events/).
+the encoding (`warmline.events.envelope`). Structured content mode (the whole event as the value,
+`application/cloudevents+json`) is not read: consumers dead-letter such a record with a reason
+saying how to send it. Each type's data has a pydantic model in `warmline.events.catalog` and a
+JSON Schema in [`docs/schemas/events/`](schemas/events/).
 
 | attribute | value |
 |---|---|
@@ -48,7 +50,7 @@ the encoding (`warmline.events.envelope`). Each type's data has a pydantic model
 | `subject` | the conversation id, the worker id or the deployment: see below |
 | `id` | deterministic: `event_id(execution, step)`: a retried activity re-sends the same id (1) |
 | `source` | which part of warmline sent it: see below |
-| `time` | when the step happened (workflow time), RFC 3339 with a zone |
+| `time` | when the step happened (workflow time), RFC 3339 with a zone; required (3) |
 
 | events | `source` | `subject` |
 |---|---|---|
@@ -62,6 +64,8 @@ the encoding (`warmline.events.envelope`). Each type's data has a pydantic model
 (1) The execution is the workflow id and its first run id: a conversation started again under its
 id after it closed gets new event ids.
 (2) The item's conversation id where it has one; `batch.measured` always has the deployment.
+(3) CloudEvents makes `time` optional, and its SDK dates an event without one when it is read: a
+record without `ce_time` is refused (dead-lettered), since the bridge orders HR events by time.
 
 ## Topics and keys
 
@@ -108,11 +112,14 @@ written just as the producer failed can arrive twice, and consumers drop the cop
 redelivers. Consumers drop duplicates by event id (`warmline.events.dedupe.Deduper`, Redis keys
 with a seven-day TTL), which makes the effect exactly once. `from_record` decodes a record into a
 `DomainEvent` or raises `EventDecodeError` whose `reason` says what is wrong (missing CloudEvents
-headers, a header without a value or that is not UTF-8, a key that is not UTF-8, a content type
-that is not JSON, data that is not UTF-8 or not a JSON object, nested deeper than 32 levels or
-holding a lone surrogate, an unknown type or version); nothing else escapes it; `parse_data`
-checks the data against the type's model. Both reasons go to the dead-letter topic with the
-record.
+headers, no `ce_time`, a header without a value or that is not UTF-8, a key that is not UTF-8, a
+content type that is not JSON, data that is not UTF-8 or not a JSON object, nested deeper than 32
+levels or holding a lone surrogate, an unknown type or version); nothing else escapes it;
+`parse_data` checks the data against the type's model. Both reasons go to the dead-letter topic
+with the record. A record the Kafka client cannot read at all (kafka-python refuses a header name
+that is not UTF-8, which librdkafka and Go producers can write) would stop a consumer on every
+poll: `BatchConsumer` dead-letters it by its coordinates alone (an empty value, `dlq.reason`
+starting `the record cannot be read`), commits past it and goes on.
 
 ## Evolution
 

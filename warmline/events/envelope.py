@@ -27,6 +27,8 @@ _EVENT_ID_NAMESPACE = uuid.UUID("5b0f5a8e-2f7e-4c57-9a38-6f1d3c1f7a10")
 _JSON = JSONFormat()
 CONTENT_TYPE = "application/json"
 CONTENT_TYPE_HEADER = "content-type"
+STRUCTURED_CONTENT_TYPE = "application/cloudevents"
+"""The content type of CloudEvents' structured content mode (`application/cloudevents+json`)."""
 MAX_DATA_DEPTH = 32
 """The deepest an event's data may nest (objects and arrays). warmline's own types nest three
 levels; a deeper value is refused with a reason rather than left to exhaust the stack of
@@ -116,8 +118,18 @@ def from_record(
     names = {name.lower() for name, _ in headers}
     missing = [h for h in ("ce_id", "ce_type", "ce_source", "ce_specversion") if h not in names]
     if missing:
-        raise EventDecodeError(f"not a CloudEvent: missing header(s) {', '.join(missing)}")
+        raise EventDecodeError(
+            f"not a CloudEvent: missing header(s) {', '.join(missing)}{_structured(headers)}"
+        )
     texts = _header_texts(headers)
+    if "ce_time" not in names:
+        # CloudEvents makes `time` optional, and the SDK fills one in: the moment of reading,
+        # different at every read. warmline orders HR events by their time (the latest wins) and
+        # reports when things happened, so an invented time would let a stale event win.
+        raise EventDecodeError(
+            "the event has no time (header ce_time): warmline needs when it happened, as an "
+            "RFC 3339 timestamp with a zone (e.g. 2026-11-24T09:30:00Z)"
+        )
     if key is not None:
         try:
             key.decode("utf-8")
@@ -143,7 +155,12 @@ def from_record(
     content_type = next(
         (text for name, text in texts.items() if name.lower() == CONTENT_TYPE_HEADER), None
     )
-    data = _read_data(value or b"", content_type)
+    if value is None:
+        raise EventDecodeError(
+            "data must be a JSON object; the record's value is null (a tombstone, Kafka's delete "
+            "of its key): warmline events carry their data as the value"
+        )
+    data = _read_data(value, content_type)
     time = cloud_event.get_time()
     if not isinstance(time, datetime) or time.tzinfo is None:
         raise EventDecodeError("time must be an RFC 3339 timestamp with a zone")
@@ -158,6 +175,24 @@ def from_record(
         )
     except ValidationError as error:
         raise EventDecodeError(f"invalid CloudEvent: {error}") from None
+
+
+def _structured(headers: Sequence[tuple[str, bytes | None]]) -> str:
+    """What to add to the reason when the record looks like a CloudEvent in structured content
+    mode (the whole event as the value): a valid CloudEvent, but not the binary mode warmline
+    reads, which an integrator would not guess from "not a CloudEvent"."""
+    for name, raw in headers:
+        if name.lower() != CONTENT_TYPE_HEADER or raw is None:
+            continue
+        content_type = raw.decode("utf-8", "replace").strip()
+        if content_type.lower().startswith(STRUCTURED_CONTENT_TYPE):
+            return (
+                f"; its content-type {content_type!r} is CloudEvents' structured content mode "
+                "(the whole event as the value), and warmline reads binary content mode: send "
+                "the attributes as ce_ headers (ce_id, ce_type, ...) and the data alone as the "
+                "value, with content-type application/json"
+            )
+    return ""
 
 
 def _header_texts(headers: Sequence[tuple[str, bytes | None]]) -> dict[str, str]:
