@@ -65,7 +65,8 @@ def rollback_command(
         typer.echo(entry.model_dump_json())
     else:
         typer.echo(
-            f"{taxonomy.value}: {entry.from_version} -> {entry.to_version} (by {entry.actor})"
+            f"{taxonomy.value}: {entry.from_version or 'no version'} -> {entry.to_version} "
+            f"(by {entry.actor})"
         )
 
 

@@ -1,8 +1,9 @@
 """The rows of one round: base data plus gold labels for training, and the held-out slice.
 
 A gold label lands on one side for good: its item id's hash decides whether it is held out, so
-the same label is never trained on in one round and scored on in the next. Every gold label read
-is accounted for: trained on, held out, or skipped with its reason (`GoldAccount`).
+the same label is never trained on in one round and scored on in the next; gold labels with the
+same text follow the first of them, so no text is both trained on and scored on. Every gold label
+read is accounted for: trained on, held out, or skipped with its reason (`GoldAccount`).
 """
 
 from __future__ import annotations
@@ -83,6 +84,10 @@ def assemble(settings: RetrainingSettings, gold: list[GoldLabel]) -> RoundData:
     holdout_texts = {t.strip() for t in holdout_file.texts} if holdout_file else set()
     skipped: Counter[str] = Counter()
     seen: set[str] = set()
+    # Per text (stripped), whether it is held out: decided by its first gold label's item id.
+    # Two items with the same text (two conversations' "thank you") would otherwise hash apart,
+    # and the candidate would be scored on a row it was trained on.
+    sides: dict[str, bool] = {}
     train_rows: list[tuple[str, list[int]]] = []
     holdout_rows: list[tuple[str, list[int]]] = []
     for label in gold:
@@ -105,10 +110,10 @@ def assemble(settings: RetrainingSettings, gold: list[GoldLabel]) -> RoundData:
             skipped["in_base_data"] += 1
         else:
             row = (label.text, sorted({index[name] for name in label.labels}))
-            side = (
-                holdout_rows if held_out(label.item_id, settings.holdout_fraction) else train_rows
-            )
-            side.append(row)
+            text = label.text.strip()
+            if text not in sides:
+                sides[text] = held_out(label.item_id, settings.holdout_fraction)
+            (holdout_rows if sides[text] else train_rows).append(row)
     base_name = settings.base_data.name if settings.base_data is not None else "no-base"
     holdout_name = settings.holdout_data.name if settings.holdout_data is not None else "no-file"
     return RoundData(

@@ -89,6 +89,8 @@ def append(registry_dir: Path, taxonomy: str, entry: HistoryEntry) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, (entry.model_dump_json() + "\n").encode("utf-8"))
+        # A retried promotion reads this line to know it was done: it must outlive a crash.
+        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -152,6 +154,7 @@ def promote(
             # An earlier attempt moved CURRENT and died before writing the line.
             before = replacing
         else:
+            _check_promotable(registry_dir, taxonomy, version, before)
             registry.set_current(registry_dir, taxonomy, version)
         append(
             registry_dir,
@@ -167,6 +170,21 @@ def promote(
         )
         clear_shadow(registry_dir, taxonomy, version)
         return before
+
+
+def _check_promotable(registry_dir: Path, taxonomy: str, version: str, now: str | None) -> None:
+    """Load `version` as the workers would before `CURRENT` names it. A candidate damaged since
+    it was scored (its files changed during a day in shadow, a disk error) would be recorded and
+    announced as promoted while every worker refused to load it and kept the old model, and a
+    worker starting afresh could serve nothing: it is a `ModelLoadError`, its shadow ends."""
+    try:
+        registry.check_version(registry_dir, taxonomy, version)
+    except ModelLoadError as error:
+        clear_shadow(registry_dir, taxonomy, version)
+        raise ModelLoadError(
+            f"{version} is not promoted, {registry_dir / taxonomy / CURRENT} still names "
+            f"{now or 'no version'}: {error}"
+        ) from None
 
 
 def note(
@@ -226,17 +244,27 @@ def _rollback(
 ) -> HistoryEntry:
     taxonomy_dir = registry_dir / taxonomy
     known = registry.versions(taxonomy_dir)
-    now = current(registry_dir, taxonomy)
-    if not known or now is None:
+    pointer = taxonomy_dir / CURRENT
+    # Read as it is, not through `current`: a CURRENT that is missing, empty or names no version
+    # beside it is what `--to` repairs.
+    named = read_pointer(pointer) if pointer.is_file() else None
+    if not known:
         raise RollbackError(
             f"{taxonomy_dir}: no {taxonomy!r} model in this registry; train one with "
             f"`warmline triage train --taxonomy {taxonomy} --out {registry_dir}`"
         )
-    if now not in known and to is None:
+    if to is None and named is None:
         raise RollbackError(
-            f"{taxonomy_dir / CURRENT} is damaged: it names {now!r}, not one of the versions "
-            f"beside it ({', '.join(known)}); pass --to VERSION to point it at a complete one"
+            f"{taxonomy_dir}: no version is current (there is no {CURRENT} file beside the "
+            f"versions {', '.join(known)}); pass --to VERSION to make one current"
         )
+    if to is None and named not in known:
+        names = f"names {named!r}" if named else "is empty"
+        raise RollbackError(
+            f"{pointer} is damaged: it {names}, not one of the versions beside it "
+            f"({', '.join(known)}); pass --to VERSION to point it at a complete one"
+        )
+    now = named or None
     target = to if to is not None else previous(registry_dir, taxonomy)
     if target is None:
         raise RollbackError(
@@ -251,9 +279,8 @@ def _rollback(
         # What the workers would load: a version they cannot read is refused, CURRENT unchanged.
         registry.check_version(registry_dir, taxonomy, target)
     except ModelLoadError as error:
-        raise RollbackError(
-            f"cannot roll back to {target}, {taxonomy_dir / CURRENT} still names {now}: {error}"
-        ) from None
+        left = f"still names {now}" if now is not None else "is left as it was"
+        raise RollbackError(f"cannot roll back to {target}, {pointer} {left}: {error}") from None
     registry.set_current(registry_dir, taxonomy, target)
     entry = HistoryEntry(
         at=datetime.now(UTC),

@@ -182,12 +182,13 @@ def _train(
 
     dev_path = dev if dev is not None else data.parent / "dev.tsv"
     _check_registry_dir(out)
+    root = _registry_of_out(out, taxonomy)
     try:
         if encoder_dir is not None:
             check_encoder_name(encoder_dir)
         train_split, labels = _read(data, taxonomy, skip_bad_rows=skip_bad_rows)
         dev_split, _ = _read(dev_path, taxonomy, skip_bad_rows=skip_bad_rows)
-        _, parent_model = registry.parent_of(out, taxonomy)
+        _, parent_model = registry.parent_of(root, taxonomy)
         model = fit(
             train_split,
             dev_split,
@@ -231,8 +232,11 @@ def _train(
     command += ["--encoder", str(encoder_dir)] if encoder_dir is not None else []
     try:
         where, metadata = registry.publish(
-            out, model, data=files, metrics={"dev": dev_scores}, command=command
+            root, model, data=files, metrics={"dev": dev_scores}, command=command
         )
+    except TriageError as error:
+        # CURRENT damaged while the model trained: nothing was added.
+        raise _RefusedError(str(error)) from None
     except OSError as error:
         raise _RefusedError(f"{out}: cannot write the model: {error.strerror or error}") from None
     latency = dev_scores.latency_ms
@@ -262,6 +266,21 @@ def _check_registry_dir(out: Path) -> None:
         raise _RefusedError(f"{out}: --out cannot be created, {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise _RefusedError(f"{out}: --out cannot be created, {existing} is not writable")
+
+
+def _registry_of_out(out: Path, taxonomy: str) -> Path:
+    """The registry `--out` names: itself, or its parent when it is the taxonomy's own directory
+    in a registry (as `eval --model` and `rollback --registry` accept), rather than a registry
+    nested in it that no worker serves from; another taxonomy's directory is refused."""
+    from warmline.triage import registry
+    from warmline.triage.errors import TriageError
+
+    if not out.is_dir():
+        return out
+    try:
+        return registry.registry_root(out, taxonomy)
+    except TriageError as error:
+        raise _RefusedError(str(error)) from None
 
 
 def _eval(

@@ -5,8 +5,9 @@
     DIR/<taxonomy>/<version>/weights.npz
     DIR/<taxonomy>/<version>/metadata.json     `Metadata`: data hashes, metrics, parent, command
 
-A version is written under a hidden name and renamed into place, then `CURRENT` is replaced
-atomically, so a reader never sees half a model. Versions are never overwritten; the version
+A version is written under a hidden name, flushed to the disk (`fsync`) and renamed into place,
+then `CURRENT` is replaced atomically the same way, so a reader never sees half a model, nor does
+a registry after a crash or a power cut. Versions are never overwritten; the version
 current as a new one is published becomes its parent (in its metadata, by version, and on its
 model card, by model version). `warmline/triage/models/` is such a registry.
 
@@ -98,11 +99,29 @@ def versions(taxonomy_dir: Path) -> list[str]:
 
 
 def current(taxonomy_dir: Path | Traversable) -> str | None:
-    """The version `CURRENT` names, or None in an empty registry."""
+    """The version `CURRENT` names, or None in an empty registry.
+
+    An empty `CURRENT` beside versions (a crash or a full disk while it was written, or an
+    operator's truncation) is a `ModelLoadError`, not an empty registry: read as "no current
+    model", a retraining round would promote its candidate unjudged and `train` would publish a
+    version with no parent over the model that was serving."""
     pointer = taxonomy_dir / CURRENT
     if not pointer.is_file():
         return None
-    return read_pointer(pointer) or None
+    version = read_pointer(pointer)
+    if version:
+        return version
+    if not isinstance(taxonomy_dir, Path):
+        return None
+    known = versions(taxonomy_dir)
+    if known:
+        raise ModelLoadError(
+            f"{pointer}: is empty, and names no version although versions are beside it "
+            f"({', '.join(known)}); point it at a complete version with `warmline triage "
+            f"rollback --registry {taxonomy_dir.parent} --taxonomy {taxonomy_dir.name} --to "
+            "VERSION`"
+        )
+    return None
 
 
 def read_metadata(model_dir: Path | Traversable) -> Metadata | None:
@@ -253,6 +272,8 @@ def publish(
                     attribution=model.card.attribution,
                 )
                 _write_json(staging / METADATA, metadata)
+                # On disk before the name: after a crash the version is complete or absent.
+                _sync_tree(staging)
                 try:
                     # A rename onto a directory with files in it fails, so two trainers never
                     # share a version: the one that lost the number takes the next.
@@ -262,6 +283,7 @@ def publish(
                         continue
                     raise
                 break
+            _fsync(taxonomy_dir)
             if make_current:
                 _point(taxonomy_dir, version)
     except BaseException:
@@ -382,11 +404,32 @@ def _write_json(target: Path, metadata: Metadata) -> None:
 
 
 def replace_text(target: Path, text: str) -> None:
-    """Write `text` to a staging file and rename it over `target`: readers see all or nothing."""
+    """Write `text` to a staging file and rename it over `target`: readers see all or nothing,
+    and after a crash (a power cut) the old text or the new, never an empty file: the staging
+    file reaches the disk before the rename, the rename before this returns."""
     staging = _staging(target)
     try:
         staging.write_text(text, encoding="utf-8")
+        _fsync(staging)
         staging.replace(target)
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
+    _fsync(target.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's entries (a rename into it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(directory: Path) -> None:
+    """Flush every file of a staged version directory, then the directory itself."""
+    for entry in directory.iterdir():
+        if entry.is_file():
+            _fsync(entry)
+    _fsync(directory)
