@@ -1,16 +1,17 @@
 """Runs a connector against Kafka: at-least-once delivery, exactly-once effect through dedupe.
 
 One poll is one batch. Every record of it is decoded and typed (a record that is not a warmline
-event is dead-lettered with the reason), duplicates are dropped by event id, and the rest go to
-the connector's handlers: events of one subject in order, different subjects concurrently. A
-handler that fails is retried with exponential backoff and full jitter, and dead-lettered after
-`max_attempts` failures or at once for a `PermanentError`. A `retry_after` (an API's Retry-After)
-is honoured in full and is not one of those failures: the API said when, so the event waits
-and is not the worse for it. One longer than `max_retry_after` is dead-lettered at once, saying
-so. A wait ending after the batch's events may no longer start (`BATCH_SHARE`, below) is not
-waited within the batch: the event is held, its partition rewound to it and paused until the API
-allows the retry, and the consumer keeps polling meanwhile, so Kafka keeps its partitions and no
-commit passes the event.
+event is dead-lettered with the reason; one the Kafka client cannot read at all, by its
+coordinates, committing past it once the dead letter is written), duplicates are dropped by event
+id, and the rest go to the connector's handlers: events of one subject in order, different subjects
+concurrently. A handler that fails is retried with exponential backoff and full jitter, and
+dead-lettered after `max_attempts` failures or at once for a `PermanentError`. A `retry_after` (an
+API's Retry-After) is honoured in full and is not one of those failures: the API said when, so the
+event waits and is not the worse for it. One longer than `max_retry_after` is dead-lettered at
+once, saying so. A wait ending after the batch's events may no longer start (`BATCH_SHARE`, below)
+is not waited within the batch: the event is held, its partition rewound to it and paused until the
+API allows the retry, and the consumer keeps polling meanwhile, so Kafka keeps its partitions and
+no commit passes the event.
 
 An event's tries (calls made, failures toward `max_attempts`, the moment a Retry-After allows the
 next call) are saved when it fails or is held, read when its batch starts and cleared once it is
@@ -49,7 +50,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import CorruptRecordError, KafkaError
+from kafka.structs import OffsetAndMetadata
 from redis.exceptions import RedisError
 
 from connectors.sdk.connector import (
@@ -61,7 +63,7 @@ from connectors.sdk.connector import (
 )
 from connectors.sdk.state import RetryState, SavedTries
 from warmline.events.catalog import EventData, EventDataError
-from warmline.events.consuming import open_consumer, poll_records
+from warmline.events.consuming import find_unreadable, open_consumer, poll_records
 from warmline.events.deadletter import DeadLetters, Origin
 from warmline.events.dedupe import Deduper
 from warmline.events.envelope import EventDecodeError, from_record
@@ -206,7 +208,15 @@ class ConnectorRunner:
         await self.connector.start()
         try:
             while not self._stop.is_set():
-                records = await asyncio.to_thread(self._poll, consumer)
+                try:
+                    records = await asyncio.to_thread(self._poll, consumer)
+                except CorruptRecordError as error:
+                    try:
+                        await self._skip_unreadable(consumer, error)
+                    except _StopRequestedError:
+                        log.info("%s: stopping before an unreadable record", self.name)
+                        break
+                    continue
                 if consumer.assignment():
                     self.assigned.set()
                 if not records:
@@ -270,12 +280,16 @@ class ConnectorRunner:
         s = self.settings
         return poll_records(consumer, timeout=s.poll_timeout, batch_size=s.batch_size)
 
-    def _commit(self, consumer: KafkaConsumer) -> bool:
-        """Commit the batch; when Kafka refuses (the group rebalanced because the batch outlived
-        `max_poll_interval`), log it and go on: the batch is redelivered, and the dedupe drops
-        its events, each marked done when it was."""
+    def _commit(
+        self,
+        consumer: KafkaConsumer,
+        offsets: dict[TopicPartition, OffsetAndMetadata] | None = None,
+    ) -> bool:
+        """Commit the batch (or `offsets`); when Kafka refuses (the group rebalanced because the
+        batch outlived `max_poll_interval`), log it and go on: the batch is redelivered, and the
+        dedupe drops its events, each marked done when it was."""
         try:
-            consumer.commit()
+            consumer.commit(offsets)
         except KafkaError as error:
             log.warning(
                 "%s: offsets not committed (%s: %s); the batch is redelivered and its events "
@@ -286,6 +300,62 @@ class ConnectorRunner:
             )
             return False
         return True
+
+    async def _skip_unreadable(self, consumer: KafkaConsumer, error: CorruptRecordError) -> None:
+        """Dead-letter the record the Kafka client cannot read, by its coordinates, and move past
+        it; `_StopRequestedError` when a stop cuts short the wait before looking again.
+
+        kafka-python raises for the record on every poll (a header name that is not UTF-8, which
+        librdkafka and Go producers can write, a record that fails its checksum): left alone, it
+        would stop the connector, and on every restart again, with every record behind it on its
+        partition. The poll raises only once every record before it was returned, and each batch
+        before was done or rewound, so the record sits at its partition's position
+        (`find_unreadable`). Its bytes cannot be read, so the dead letter keeps where it is; the
+        offset past it is committed only once the dead letter is written (a dead letter Kafka
+        does not take stops the runner, as for any other record, and the record comes again).
+        """
+        try:
+            found = await asyncio.to_thread(find_unreadable, self._bootstrap, consumer)
+        except KafkaError as lookup:  # Kafka went away meanwhile: look again after a pause
+            log.warning("%s: could not look for the unreadable record: %s", self.name, lookup)
+            found = None
+        if found is None:
+            delay = self._backoff(1)
+            log.warning(
+                "%s: a record could not be read (%s) and none is found at a partition's "
+                "position; polling again in %.1f s",
+                self.name,
+                error,
+                delay,
+            )
+            await self._sleep(delay)
+            return
+        partition, offset = found
+        origin = Origin(
+            topic=partition.topic,
+            partition=partition.partition,
+            offset=offset,
+            key=None,
+            value=None,
+            headers=[],
+        )
+        reason = (
+            f"the record cannot be read: {error}; the connector's Kafka client refuses it (a "
+            "header name that is not UTF-8, a checksum that fails): read it at these coordinates "
+            "with another client, fix its producer and send it again"
+        )
+        log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            self.name,
+            origin.topic,
+            origin.partition,
+            offset,
+            reason,
+        )
+        await self._dead_letter_origin(origin, reason, attempts=0)
+        await asyncio.to_thread(consumer.seek, partition, offset + 1)
+        past = {partition: OffsetAndMetadata(offset + 1, "", -1)}
+        await asyncio.to_thread(self._commit, consumer, past)
 
     def _rewind(self, consumer: KafkaConsumer, left: Sequence[_Item]) -> None:
         """Poll `left` again: each partition goes back to its first event not done, and stays
@@ -575,7 +645,9 @@ class ConnectorRunner:
             raise _StopRequestedError
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, *, attempts: int) -> None:
-        origin = Origin.of(record)
+        await self._dead_letter_origin(Origin.of(record), reason, attempts=attempts)
+
+    async def _dead_letter_origin(self, origin: Origin, reason: str, *, attempts: int) -> None:
         await asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=attempts)
         self.stats.dead_lettered += 1
 

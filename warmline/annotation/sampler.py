@@ -122,13 +122,12 @@ class AnnotationSampler(BatchConsumer[SamplerSettings, SamplerStats]):
                 self.stats.passed_over += 1
                 continue
             wanted.append((event.id, record, request))
-        ids = [event_id for event_id, _, _ in wanted]
-        fresh = set(await self._unseen(ids))
+        fresh = set(await self._unseen([event_id for event_id, _, _ in wanted]))
+        handed_on: list[str] = []
         for event_id, record, request in wanted:
             if event_id not in fresh:
                 self.stats.duplicates += 1
                 continue
-            fresh.discard(event_id)
             try:
                 await self._until_done(
                     f"the item of message {request.message_id}",
@@ -137,8 +136,12 @@ class AnnotationSampler(BatchConsumer[SamplerSettings, SamplerStats]):
             except RPCError as error:
                 await self._dead_letter(record, f"Temporal refused the item: {error.message}")
                 continue
+            fresh.discard(event_id)
+            handed_on.append(event_id)
             self.stats.sampled += 1
-        await self._mark_done(ids)
+        # Only what was handed on: a dead-lettered event, fixed and sent again with its id (the
+        # way to replay a dead letter), must not be dropped as a duplicate.
+        await self._mark_done(handed_on)
 
     async def _submit(self, request: ItemRequest) -> None:
         await submit_item(self._client, self._policy, request, task_queue=self.settings.task_queue)

@@ -118,8 +118,11 @@ levels or holding a lone surrogate, an unknown type or version); nothing else es
 `parse_data` checks the data against the type's model. Both reasons go to the dead-letter topic
 with the record. A record the Kafka client cannot read at all (kafka-python refuses a header name
 that is not UTF-8, which librdkafka and Go producers can write) would stop a consumer on every
-poll: `BatchConsumer` dead-letters it by its coordinates alone (an empty value, `dlq.reason`
-starting `the record cannot be read`), commits past it and goes on.
+poll: `BatchConsumer` and the connector runner dead-letter it by its coordinates alone (an empty
+value, `dlq.reason` starting `the record cannot be read`), commit past it and go on. The bridge,
+the annotation sampler and the wellness tracker mark an event id done only once they handed the
+event on: one they dead-lettered, fixed and sent again with its id (how a dead letter is
+replayed), goes through rather than being dropped as a duplicate.
 
 ## Evolution
 

@@ -260,18 +260,22 @@ class ExposureTracker(BatchConsumer[TrackerSettings, TrackerStats]):
                 wanted.append((from_record(record.key, headers, record.value or b""), record))
             except EventDecodeError as error:
                 await self._dead_letter(record, error.reason)
-        ids = [event.id for event, _ in wanted]
-        fresh = set(await self._unseen(ids))
+        fresh = set(await self._unseen([event.id for event, _ in wanted]))
+        counted: list[str] = []
         for event, record in wanted:
             if event.id not in fresh:
                 self.stats.duplicates += 1
                 continue
-            fresh.discard(event.id)
             try:
                 await self.counter.handle(event, self._retried)
             except EventDataError as error:
                 await self._dead_letter(record, error.reason)
-        await self._mark_done(ids)
+                continue
+            fresh.discard(event.id)
+            counted.append(event.id)
+        # Only what was counted: a dead-lettered event, fixed and sent again with its id (the way
+        # to replay a dead letter), must not be dropped as a duplicate.
+        await self._mark_done(counted)
 
     async def _retried(self, what: str, call: Callable[[], Awaitable[T]], in_thread: bool) -> T:
         return await self._until_done(what, call, in_thread=in_thread)
