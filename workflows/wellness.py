@@ -65,6 +65,20 @@ since; the same break length while that break runs) is answered with the state a
 view is written, and applied once. Before, the retry recorded a second check-in and
 `checkin.submitted`, and restarted the break from its own moment: the break lengthened by the
 retry's delay and a second `break.started` went out."""
+HR_SHIFT_REPLACES_STAND_IN = "an-hr-shift-replaces-the-stand-in-shift-running-at-its-start"
+"""Patch marker: an HR shift that falls due while a stand-in shift runs (one the workflow started
+when the worker became available or worked with no shift known) takes its place at once
+(`Wellness._replace_stand_in`). Before, it waited for the stand-in's end, up to a whole
+`shift_length`, and then started afresh: the worker got a second budget for one day's work."""
+SHIFT_SENT_AGAIN_CARRIES_ON = "a-shift-sent-again-after-it-ended-carries-on"
+"""Patch marker: the shift that ran last, sent again after it ended while its bounds still run
+(the worker went unavailable and HR re-sent the day's schedule, or HR extended it), carries on
+with what it counted. Before, it started again: exposure, budget and counters reset, and the
+shift's start and cadence dated from its original start."""
+MANDATORY_BREAK_OUTLASTS_UNAVAILABILITY = "a-mandatory-break-outlasts-the-worker-going-unavailable"
+"""Patch marker: a break after a crisis or intense work keeps its end when the worker goes
+unavailable (which ends the shift). Before, it ended with the shift, so going unavailable and
+available again cut short a break `EndBreak` refuses to end."""
 
 
 @workflow.defn
@@ -75,7 +89,15 @@ class WellnessWorkflow:
         self._policy = params.policy
         """The policy in force: the input's, until `set_policy` hands over another."""
         state = params.state or WellnessState(worker_id=params.worker_id, kind=params.kind)
-        self._wellness = Wellness(state, params.policy)
+        self._wellness = Wellness(
+            state,
+            params.policy,
+            hr_shift_replaces_stand_in=lambda: workflow.patched(HR_SHIFT_REPLACES_STAND_IN),
+            shift_sent_again_carries_on=lambda: workflow.patched(SHIFT_SENT_AGAIN_CARRIES_ON),
+            mandatory_break_outlasts_unavailability=lambda: workflow.patched(
+                MANDATORY_BREAK_OUTLASTS_UNAVAILABILITY
+            ),
+        )
         self._changes = 1
         """Grows with every change; the view is written up to `_synced`."""
         self._synced = 0

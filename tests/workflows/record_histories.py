@@ -28,6 +28,9 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
     .venv/bin/python -m tests.workflows.record_histories replayed-package # acted on as it rendered
     .venv/bin/python -m tests.workflows.record_histories wellness-retried # sent twice
+    .venv/bin/python -m tests.workflows.record_histories wellness-stand-in # HR's shift takes over
+    .venv/bin/python -m tests.workflows.record_histories wellness-sent-again # a shift re-sent
+    .venv/bin/python -m tests.workflows.record_histories wellness-off-and-on # break kept
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -41,6 +44,15 @@ takes a check-in and a break under it and continues as new carrying it.
 "I need a break now", are each sent again 30 s later, as a client retries after a lost answer:
 each retry is answered with the state as it is (the
 `a-retried-check-in-or-break-now-is-applied-once` patch), and the worker ends the break.
+`wellness-stand-in` is a worker who becomes available a minute before HR's shift and works: the
+stand-in shift gives way to HR's at its start (the
+`an-hr-shift-replaces-the-stand-in-shift-running-at-its-start` patch), which runs to its end.
+`wellness-shift-sent-again` is a worker who goes unavailable mid-shift and whose shift HR sends
+again half an hour later: it carries on with what it counted (the
+`a-shift-sent-again-after-it-ended-carries-on` patch).
+`wellness-off-and-on` is a worker who goes unavailable and available again during the break after
+a crisis: the break runs to its end (the
+`a-mandatory-break-outlasts-the-worker-going-unavailable` patch).
 `wellness-policy-unhandled` is not recorded here: the WellnessWorkflow from before `set_policy`
 (commit c0b52be) was sent a `set_policy` signal, as a new worker does at start while an old one
 still polls, and left it unhandled; today's workflow must replay it the same way (the
@@ -732,6 +744,75 @@ async def record_wellness_retried(env: WorkflowEnvironment, task_queue: str) -> 
     await handle.terminate()
 
 
+async def record_wellness_stand_in(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Available a minute before HR's three-hour shift: the stand-in gives way at its start."""
+    from tests.wellness.test_shift import conversation
+    from warmline.wellness.types import Availability
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    await handle.execute_update(WellnessWorkflow.set_availability, Availability(available=True))
+    await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-early", 20, distress=0.8, queue="grief")
+    )
+    await env.sleep(timedelta(minutes=30))
+    await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-1", 30, distress=0.5, queue="grief")
+    )
+    await env.sleep(timedelta(hours=3))
+    state = await handle.query(WellnessWorkflow.state)
+    assert state.shift is None
+    assert state.shift_number == 2, "HR's shift ran, once"
+    await save(env.client, handle.id, "wellness-stand-in")
+    await handle.terminate()
+
+
+async def record_wellness_sent_again(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Unavailable mid-shift, then the same shift from HR again: it carries on."""
+    from tests.wellness.test_shift import conversation
+    from warmline.wellness.types import Availability
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    await env.sleep(timedelta(minutes=10))
+    await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-1", 30, distress=0.5, queue="grief")
+    )
+    shift = (await handle.query(WellnessWorkflow.state)).shift
+    assert shift is not None
+    await handle.execute_update(WellnessWorkflow.set_availability, Availability(available=False))
+    await env.sleep(timedelta(minutes=30))
+    await handle.signal(WellnessWorkflow.shift_scheduled, shift)
+    await env.sleep(timedelta(hours=3))
+    state = await handle.query(WellnessWorkflow.state)
+    assert state.shift is None
+    assert state.shift_number == 1, "the shift carried on, once"
+    await save(env.client, handle.id, "wellness-shift-sent-again")
+    await handle.terminate()
+
+
+async def record_wellness_off_and_on(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Unavailable and available again during the break after a crisis: the break runs on."""
+    from tests.wellness.test_shift import conversation
+    from warmline.wellness.types import Availability
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    await env.sleep(timedelta(minutes=2))
+    crisis = await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-1", 20, crisis=True, queue="crisis")
+    )
+    await handle.execute_update(WellnessWorkflow.set_availability, Availability(available=False))
+    back = await handle.execute_update(
+        WellnessWorkflow.set_availability, Availability(available=True)
+    )
+    assert back.break_until == crisis.break_until, "the break keeps its end"
+    await env.sleep(timedelta(minutes=20))
+    assert not (await handle.query(WellnessWorkflow.view)).on_break
+    await save(env.client, handle.id, "wellness-off-and-on")
+    await handle.terminate()
+
+
 async def record_late_departure(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """The first offer is declined, and the customer leaves while the next one is open."""
     from warmline.escalation import DeclineRequest
@@ -1114,6 +1195,9 @@ GROUPS: tuple[str, ...] = (
     "wellness",
     "wellness-policy",
     "wellness-retried",
+    "wellness-stand-in",
+    "wellness-sent-again",
+    "wellness-off-and-on",
     "cover",
     "responder",
     "assigned",
@@ -1212,12 +1296,15 @@ async def main(only: str | None = None) -> None:
                     if only == "replayed-package":
                         await record_replayed_package(env, publisher, routing.renderer)
                         return
-                    if only in {"wellness-policy", "wellness-retried"}:
-                        recording = (
-                            record_wellness_policy
-                            if only == "wellness-policy"
-                            else record_wellness_retried
-                        )
+                    wellness_recordings = {
+                        "wellness-policy": record_wellness_policy,
+                        "wellness-retried": record_wellness_retried,
+                        "wellness-stand-in": record_wellness_stand_in,
+                        "wellness-sent-again": record_wellness_sent_again,
+                        "wellness-off-and-on": record_wellness_off_and_on,
+                    }
+                    if only in wellness_recordings:
+                        recording = wellness_recordings[only]
                         await recording(env, "record")
                         return
                     if only == "wellness":

@@ -53,6 +53,9 @@ PATCHED_IN: dict[str, str] = {
     "conversation-replayed-reply": "an-action-during-the-render-waits-for-the-package",
     "wellness-retried": "a-retried-check-in-or-break-now-is-applied-once",
     "annotation-skipped-item": "annotation-skipped-item-not-adjudicated",
+    "wellness-stand-in": "an-hr-shift-replaces-the-stand-in-shift-running-at-its-start",
+    "wellness-shift-sent-again": "a-shift-sent-again-after-it-ended-carries-on",
+    "wellness-off-and-on": "a-mandatory-break-outlasts-the-worker-going-unavailable",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""

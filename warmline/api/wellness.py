@@ -240,7 +240,10 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
                 raise RefusedError(Rejection.INVALID_ARGUMENT, f"unknown worker {worker!r}")
             state = await self._state(worker)
             checkins = state.checkins if state is not None else []
-            return pb.CheckInNotes(worker_id=worker, checkins=[_checkin(c) for c in checkins])
+            # A check-in given while the policy kept notes with the worker stays theirs, even
+            # once the configuration lets the lead read notes.
+            shared = [c for c in checkins if c.shared_with_lead is not False]
+            return pb.CheckInNotes(worker_id=worker, checkins=[_checkin(c) for c in shared])
 
         return await self._call(context, notes)
 

@@ -8,6 +8,7 @@ benchmark. Every model crosses a Temporal boundary: new fields must be optional.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -24,6 +25,9 @@ MAX_NOTE_CHARACTERS = 2_000
 RETRY_WINDOW = timedelta(minutes=5)
 """A worker's identical check-in or "I need a break now" this soon after the first is a client's
 retry after a lost answer: answered with the state as it is, applied once."""
+STAND_IN_PREFIX = "available-"
+"""The id of a stand-in shift: one the workflow starts itself, of `shift_length`, when the worker
+becomes available or works with no shift known (`available-<n>`)."""
 
 
 class NotOnBreakError(WarmlineError):
@@ -130,6 +134,11 @@ class Shift(_Model):
     ends_at: datetime
     queues: list[str] = Field(default_factory=list)
 
+    @property
+    def stand_in(self) -> bool:
+        """Started by the workflow for want of a known shift, not scheduled by HR."""
+        return self.shift_id.startswith(STAND_IN_PREFIX)
+
 
 class CheckIn(_Model):
     """A worker's answer. The note stays in the workflow: it never reaches Redis or Kafka."""
@@ -140,6 +149,10 @@ class CheckIn(_Model):
     reason: str = ""
     break_now: bool = False
     """The answer asked for a break at once; False in check-ins kept before it was recorded."""
+    shared_with_lead: bool | None = None
+    """Whether the policy the worker answered under let a wellness lead read it
+    (`note_visibility: wellness_lead`): a later policy never opens a note the worker wrote as
+    their own. None in check-ins kept before it was recorded (the policy in force decides)."""
 
 
 class RequestedBreak(_Model):
@@ -177,6 +190,9 @@ class WellnessState(_Model):
     """The current shift; None between shifts."""
     upcoming: list[Shift] = Field(default_factory=list)
     shift_number: int = 0
+    last_shift_id: str | None = None
+    """The id of the shift started last, running or ended; None in states kept before it was
+    recorded."""
     exposure_minutes: float = 0.0
     exposure_by_queue: dict[str, float] = Field(default_factory=dict)
     intense_since_break: float = 0.0
@@ -266,11 +282,31 @@ def is_intense(record: ExposureRecord, policy: WellnessPolicy) -> bool:
 class Wellness:
     """One worker's state machine: each method changes the state and collects events."""
 
-    def __init__(self, state: WellnessState, policy: WellnessPolicy) -> None:
+    def __init__(
+        self,
+        state: WellnessState,
+        policy: WellnessPolicy,
+        *,
+        hr_shift_replaces_stand_in: Callable[[], bool] = lambda: True,
+        shift_sent_again_carries_on: Callable[[], bool] = lambda: True,
+        mandatory_break_outlasts_unavailability: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.state = state
         self.policy = policy
         self.outbox: list[Outgoing] = []
         self._moment: datetime | None = None
+        self._hr_shift_replaces_stand_in = hr_shift_replaces_stand_in
+        """Asked only when an HR shift falls due while a stand-in runs: the workflow answers
+        with its patch marker, so histories from before the rule replay as they ran (the HR
+        shift waited for the stand-in's end and then started afresh: a second budget)."""
+        self._shift_sent_again_carries_on = shift_sent_again_carries_on
+        """Asked only when the shift that ran last arrives again after it ended, still running
+        by its bounds; the workflow answers with its patch marker (before, it started again
+        from scratch: a second budget for the same shift)."""
+        self._mandatory_break_outlasts_unavailability = mandatory_break_outlasts_unavailability
+        """Asked only when a worker on a break after a crisis or intense work goes unavailable;
+        the workflow answers with its patch marker (before, the break ended with the shift, so
+        unavailable and available again at once was a break cut short)."""
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -282,6 +318,18 @@ class Wellness:
             self._set(shift=shift)
             return
         upcoming = [s for s in self.state.upcoming if s.shift_id != shift.shift_id]
+        if (
+            current is None
+            and shift.shift_id == self.state.last_shift_id
+            and shift.starts_at <= now < shift.ends_at
+            and self._shift_sent_again_carries_on()
+        ):
+            # The shift that ended (the worker went unavailable, or HR now says it runs longer)
+            # sent again: it carries on with what it counted, under one budget.
+            self._set(
+                shift=shift, upcoming=upcoming, next_checkin_at=now + self.policy.checkin_cadence
+            )
+            return
         if shift.ends_at > now:
             upcoming.append(shift)
         upcoming.sort(key=lambda s: (s.starts_at, s.shift_id))
@@ -301,7 +349,13 @@ class Wellness:
                 now,
             )
         elif not available and self.state.shift is not None:
-            self._end_shift(now)
+            mandatory = self.state.break_reason in {
+                BreakReason.AFTER_CRISIS.value,
+                BreakReason.AFTER_INTENSE.value,
+            }
+            self._end_shift(
+                now, ends_break=not (mandatory and self._mandatory_break_outlasts_unavailability())
+            )
 
     def record(self, record: ExposureRecord, now: datetime) -> bool:
         """Count a piece of work; False if this record was counted already."""
@@ -419,6 +473,7 @@ class Wellness:
             note=note,
             reason=pending.reason if pending else "",
             break_now=break_now,
+            shared_with_lead=self.policy.note_visibility == "wellness_lead",
         )
         self._set(
             pending=None,
@@ -470,7 +525,54 @@ class Wellness:
             if nxt.ends_at > now:
                 self._start_shift(nxt, self._at(nxt.starts_at))
             return True
+        current = state.shift
+        if current is not None and self._stand_in_meets_hr_shift(current, now):
+            nxt = state.upcoming[0]
+            self._set(upcoming=state.upcoming[1:])
+            if nxt.ends_at > now:
+                self._replace_stand_in(current, nxt, now)
+            return True
         return False
+
+    def _stand_in_meets_hr_shift(self, current: Shift, now: datetime) -> bool:
+        """Whether an HR shift falls due at `now` while the stand-in `current` runs."""
+        upcoming = self.state.upcoming
+        return (
+            current.stand_in
+            and bool(upcoming)
+            and upcoming[0].starts_at <= now
+            and self._hr_shift_replaces_stand_in()
+        )
+
+    def _replace_stand_in(self, stand_in: Shift, shift: Shift, now: datetime) -> None:
+        """An HR shift takes the place of the stand-in running when it falls due.
+
+        A stand-in that began within the HR shift (HR told warmline late) was that shift all
+        along: it is corrected to HR's bounds and keeps what it counted. One that began before
+        gives way at the HR shift's start, which starts as any shift does: the schedule is HR's,
+        and the stand-in only covered the time no shift was known. Either way the worker is at
+        work throughout, so a break, a check-in asked for and its nudges carry on; there is no
+        end-of-shift check-in."""
+        if stand_in.starts_at >= shift.starts_at:
+            self._at(now)
+            old_budget = self.policy.budget_for(stand_in)
+            self._set(shift=shift, last_shift_id=shift.shift_id)
+            budget = self.policy.budget_for(shift)
+            if budget != old_budget:
+                self._emit(
+                    EventType.WELLNESS_EXPOSURE_UPDATED,
+                    {
+                        "exposure_minutes": round(self.state.exposure_minutes, 3),
+                        "budget_minutes": budget,
+                    },
+                )
+                self._budget(now)
+            return
+        start = self._at(shift.starts_at)
+        if self.state.rotation_until is not None:
+            self._set(rotation_until=None)
+            self._emit(EventType.WELLNESS_ROTATION_ENDED, {"queues": self.policy.intense_queues})
+        self._start_shift(shift, start)
 
     def _break_due(self, now: datetime) -> bool:
         if self.state.break_until is not None and now >= self.state.break_until:
@@ -517,6 +619,13 @@ class Wellness:
             moments.append(state.shift.ends_at)
             if state.next_checkin_at is not None:
                 moments.append(state.next_checkin_at)
+            if (
+                state.shift.stand_in
+                and state.upcoming
+                and state.upcoming[0].starts_at < state.shift.ends_at
+                and self._hr_shift_replaces_stand_in()
+            ):
+                moments.append(state.upcoming[0].starts_at)
         elif state.upcoming:
             moments.append(state.upcoming[0].starts_at)
         if state.break_until is not None:
@@ -534,6 +643,7 @@ class Wellness:
         self._set(
             shift=shift,
             shift_number=self.state.shift_number + 1,
+            last_shift_id=shift.shift_id,
             exposure_minutes=0.0,
             exposure_by_queue={},
             intense_since_break=0.0,
@@ -555,9 +665,11 @@ class Wellness:
             {"exposure_minutes": 0.0, "budget_minutes": self.policy.budget_for(self.state.shift)},
         )
 
-    def _end_shift(self, now: datetime) -> None:
+    def _end_shift(self, now: datetime, *, ends_break: bool = True) -> None:
+        """`ends_break`: False when the worker goes unavailable during a break they may not cut
+        short, which then runs to its end (else unavailable and available again would end it)."""
         self._trigger("end_of_shift", now)
-        if self.state.break_until is not None:
+        if self.state.break_until is not None and ends_break:
             self._finish_break(now, "end_of_shift")
         if self.state.rotation_until is not None:
             self._set(rotation_until=None)

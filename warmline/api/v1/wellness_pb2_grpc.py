@@ -106,7 +106,8 @@ class WellnessServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetCheckInNotes(self, request, context):
-        """Wellness leads, where the policy allows: one worker's recent check-ins with their notes.
+        """Wellness leads, where the policy allows: one worker's recent check-ins with their notes
+        (only those given while the worker's policy shared notes with the lead).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
