@@ -26,12 +26,16 @@ batch is left uncommitted); one saving them after a failure leaves the event for
 stop does, this process keeping them in memory; one clearing them is logged (they expire). No
 event is lost to Redis. A call cut off by a crash is not counted: tries are saved after a failure.
 
-Each event's id is marked done as soon as it is handled or dead-lettered, and the offsets are
-committed once every record of the batch is. Whatever leaves a batch unfinished leaves it
+Each event's id is marked done as soon as it is handled, and the offsets are committed once every
+record of the batch is handled or dead-lettered. Whatever leaves a batch unfinished leaves it
 uncommitted, to be delivered again, and the dedupe drops what was already done: a crash; a stop
 (handlers under way finish, one waiting to retry gives up, no further event starts); a batch
 that ran out of time (no event starts after `BATCH_SHARE` of `max_poll_interval`, so the consumer
-polls again before Kafka takes its partitions away); and a commit Kafka refuses.
+polls again before Kafka takes its partitions away); and a commit Kafka refuses. A dead-lettered
+event's id is not marked done, so the event fixed and sent again with its id (how a dead letter is
+replayed) is handled, with fresh tries; what is remembered is the record it was dead-lettered from
+(its coordinates, in the dedupe's Redis, scope and TTL), so a redelivery of that same record is
+dropped rather than tried `max_attempts` times and dead-lettered again.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from connectors.sdk.state import RetryState, SavedTries
 from warmline.events.catalog import EventData, EventDataError
 from warmline.events.consuming import find_unreadable, open_consumer, poll_records
 from warmline.events.deadletter import DeadLetters, Origin
-from warmline.events.dedupe import Deduper
+from warmline.events.dedupe import Deduper, RecordAt
 from warmline.events.envelope import EventDecodeError, from_record
 from warmline.events.types import EVENTS_TOPIC, EventType
 
@@ -115,6 +119,9 @@ class RunnerStats:
 
     handled: int = 0
     duplicates: int = 0
+    redelivered_dead_letters: int = 0
+    """Records redelivered after their event was dead-lettered from them: not tried again (the
+    event sent again as a new record is)."""
     skipped: int = 0
     """Events of types the connector does not take."""
     retries: int = 0
@@ -287,7 +294,7 @@ class ConnectorRunner:
     ) -> bool:
         """Commit the batch (or `offsets`); when Kafka refuses (the group rebalanced because the
         batch outlived `max_poll_interval`), log it and go on: the batch is redelivered, and the
-        dedupe drops its events, each marked done when it was."""
+        dedupe drops its events, each marked done (or its record dead-lettered) when it was."""
         try:
             consumer.commit(offsets)
         except KafkaError as error:
@@ -387,16 +394,37 @@ class ConnectorRunner:
             if item is not None:
                 items.append(item)
         fresh = set(self._deduper.unseen([i.event.id for i in items]))
-        self.stats.duplicates += len(items) - len(fresh)
+        candidates = [i for i in items if i.event.id in fresh]
+        # Before a batch's repeats of an id are dropped: a record dead-lettered before and the
+        # event sent again behind it, both redelivered, leave the event sent again to handle.
+        before = await asyncio.to_thread(
+            self._deduper.dead_lettered, [(i.event.id, _record_at(i.record)) for i in candidates]
+        )
         kept: list[_Item] = []
-        for item in items:
-            if item.event.id in fresh:
+        for item, dead_lettered in zip(candidates, before, strict=True):
+            if dead_lettered:
+                self._drop_dead_lettered(item)
+            elif item.event.id in fresh:
                 fresh.discard(item.event.id)
                 kept.append(item)
+        self.stats.duplicates += len(items) - len(kept) - sum(before)
         # Tries saved by this process or the one before it (a Redis error propagates, as the
         # dedupe's does: the batch is left uncommitted).
         saved = await self._retry_state.load([i.event.id for i in kept])
         return await self._dispatch(kept, deadline, saved)
+
+    def _drop_dead_lettered(self, item: _Item) -> None:
+        """A redelivery of a record whose event was dead-lettered from it: not tried again."""
+        self.stats.redelivered_dead_letters += 1
+        record = item.record
+        log.info(
+            "%s: %s[%d]@%d (event %s) was dead-lettered before; its redelivery is dropped",
+            self.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            item.event.id,
+        )
 
     async def _decode(self, record: ConsumerRecord) -> _Item | None:
         headers = [(k, v) for k, v in (record.headers or [])]
@@ -590,10 +618,11 @@ class ConnectorRunner:
             raise _TriesNotSavedError from error
 
     async def _forget_tries(self, items: list[_Item], attempts: int) -> None:
-        """Once `items` are done or dead-lettered (and marked done), after `attempts` calls. A
+        """Once `items` are done (and marked so) or dead-lettered, after `attempts` calls. A
         first attempt has nothing saved to clear (tries are saved after a failure, and counted
         on when resumed). A Redis error is only logged: the saved tries expire, and the dedupe
-        drops the events anyway."""
+        drops the events anyway (a dead-lettered one sent again before then resumes from
+        them)."""
         if attempts <= 1:
             return
         try:
@@ -622,13 +651,19 @@ class ConnectorRunner:
         log.warning("%s: %s", self.name, reason)
         for item in items:
             await self._dead_letter(item.record, reason, attempts=attempts)
-        await self._mark_done(items)
+        await self._mark_dead_lettered(items)
         await self._forget_tries(items, attempts)
 
     async def _mark_done(self, items: list[_Item]) -> None:
         """Remember the events as done at once: a batch left unfinished is redelivered, and
         this is what keeps their effects from happening twice."""
         await asyncio.to_thread(self._deduper.mark_done, [i.event.id for i in items])
+
+    async def _mark_dead_lettered(self, items: list[_Item]) -> None:
+        """Remember the records `items` were dead-lettered from, not their ids: a redelivery of
+        one of those records is dropped, while the event sent again (a replay) is handled."""
+        records = [(i.event.id, _record_at(i.record)) for i in items]
+        await asyncio.to_thread(self._deduper.mark_dead_lettered, records)
 
     def _backoff(self, failures: int) -> float:
         """Exponential backoff with full jitter."""
@@ -654,6 +689,10 @@ class ConnectorRunner:
 
 def _partition(record: ConsumerRecord) -> TopicPartition:
     return TopicPartition(record.topic, record.partition)
+
+
+def _record_at(record: ConsumerRecord) -> RecordAt:
+    return RecordAt(record.topic, record.partition, record.offset)
 
 
 def _describe(error: BaseException) -> str:

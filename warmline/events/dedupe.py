@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from typing import NamedTuple
 
 from redis import Redis
 
 DEFAULT_TTL = timedelta(days=7)
 """Longer than any redelivery: Kafka's retention of an uncommitted offset and Temporal's retries."""
+
+
+class RecordAt(NamedTuple):
+    """Where a record sits in Kafka. A redelivery of the record comes with the same coordinates;
+    its event sent again (a dead letter replayed) comes as a new record, with others."""
+
+    topic: str
+    partition: int
+    offset: int
 
 
 class Deduper:
@@ -24,6 +34,7 @@ class Deduper:
     def __init__(self, client: Redis, *, scope: str, ttl: timedelta = DEFAULT_TTL) -> None:
         self._client = client
         self._prefix = f"warmline:dedupe:{scope}:"
+        self._dead_lettered_prefix = f"warmline:dead-lettered:{scope}:"
         self._ttl_ms = int(ttl.total_seconds() * 1000)
 
     @classmethod
@@ -49,6 +60,27 @@ class Deduper:
         for event_id in event_ids:
             pipeline.set(self._prefix + event_id, b"1", px=self._ttl_ms)
         pipeline.execute()
+
+    def mark_dead_lettered(self, records: Iterable[tuple[str, RecordAt]]) -> None:
+        """Record, for the TTL, that each event id was dead-lettered from the record at those
+        coordinates, without marking the id done: a redelivery of that record is then known
+        (`dead_lettered`), while the event sent again as a new record, fixed, goes through."""
+        pipeline = self._client.pipeline(transaction=False)
+        for event_id, at in records:
+            pipeline.set(self._dead_lettered_key(event_id, at), b"1", px=self._ttl_ms)
+        pipeline.execute()
+
+    def dead_lettered(self, records: Sequence[tuple[str, RecordAt]]) -> list[bool]:
+        """For each (event id, coordinates), in order: whether that event was dead-lettered from
+        that very record (`mark_dead_lettered`)."""
+        if not records:
+            return []
+        known = self._client.mget([self._dead_lettered_key(i, at) for i, at in records])
+        return [value is not None for value in known]
+
+    def _dead_lettered_key(self, event_id: str, at: RecordAt) -> str:
+        # Kafka topic names hold no '[' nor '@', so the coordinates end where the id begins.
+        return f"{self._dead_lettered_prefix}{at.topic}[{at.partition}]@{at.offset}:{event_id}"
 
     def close(self) -> None:
         self._client.close()

@@ -120,9 +120,11 @@ with the record. A record the Kafka client cannot read at all (kafka-python refu
 that is not UTF-8, which librdkafka and Go producers can write) would stop a consumer on every
 poll: `BatchConsumer` and the connector runner dead-letter it by its coordinates alone (an empty
 value, `dlq.reason` starting `the record cannot be read`), commit past it and go on. The bridge,
-the annotation sampler and the wellness tracker mark an event id done only once they handed the
-event on: one they dead-lettered, fixed and sent again with its id (how a dead letter is
-replayed), goes through rather than being dropped as a duplicate.
+the annotation sampler, the wellness tracker and the connector runner mark an event id done only
+once they handed the event on: one they dead-lettered, fixed and sent again with its id (how a
+dead letter is replayed), goes through rather than being dropped as a duplicate. (The connector
+runner remembers the record it dead-lettered an event from, by its coordinates, so a redelivery
+of that same record is not tried again.)
 
 ## Evolution
 
