@@ -244,7 +244,8 @@ INVALID = [
     ),
     pytest.param(
         "steps:\n  - at: 1s\n    end_break: {worker: sp-olu}\n    refused: 3\n",
-        "7:14: steps[0].refused: Input should be a valid string",
+        "7:14: steps[0].refused: expected a string, but YAML reads this value as a number (3); "
+        "put it in quotes to keep it as written",
         id="refused-not-text",
     ),
     pytest.param(

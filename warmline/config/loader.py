@@ -7,6 +7,7 @@ escape for a bad file.
 
 from __future__ import annotations
 
+import errno
 import os
 import types
 import typing
@@ -56,7 +57,7 @@ def check_paths(paths: list[Path], *, extra: ExtraCheck | None = None) -> Valida
     checked = 0
     for path in paths:
         if not path.exists():
-            errors.append(Diagnostic(path, 1, 1, "no such file or directory"))
+            errors.append(Diagnostic(path, 1, 1, _missing(path)))
             continue
         files = list(_config_files(path))
         if not files:
@@ -106,7 +107,22 @@ def not_a_file(path: Path) -> Diagnostic:
         return Diagnostic(path, 1, 1, "is a directory; name the YAML file in it")
     if path.exists():
         return Diagnostic(path, 1, 1, "is not a regular file")
-    return Diagnostic(path, 1, 1, "no such file or directory")
+    return Diagnostic(path, 1, 1, _missing(path))
+
+
+def _missing(path: Path) -> str:
+    """Why `path`, which `exists()` says is not there, cannot be read: a link that leads nowhere
+    or in a circle is named as one rather than as a file that is not there."""
+    try:
+        path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "is a symbolic link loop (too many levels of symbolic links)"
+        if path.is_symlink() and error.errno == errno.ENOENT:
+            return f"is a symbolic link to {str(path.readlink())!r}, which does not exist"
+        if error.errno != errno.ENOENT:
+            return f"cannot read: {error.strerror or error}"
+    return "no such file or directory"
 
 
 def _config_files(path: Path) -> Iterator[Path]:
@@ -258,6 +274,27 @@ def dotted(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
+SCALAR_TYPES = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+}
+"""What a value of each pydantic type error was expected to be, for a key given no value."""
+
+
+def string_expected(value: Any) -> str | None:
+    """What to write for a string YAML read as something else: a phone number, a version, `no`
+    (a language code, a boolean under a `%YAML 1.1` directive); None where quotes would not help."""
+    if not isinstance(value, bool | int | float):
+        return None
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    return (
+        f"expected a string, but YAML reads this value as {_describe(value)} ({shown}); "
+        "put it in quotes to keep it as written"
+    )
+
+
 def _describe(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), "a number" if isinstance(value, int | float) else "null")
 
@@ -292,6 +329,10 @@ def _diagnostic(
         message = f"expected a mapping, found {_describe(detail['input'])}"
     elif kind == "list_type":
         message = f"expected a list, found {_describe(detail['input'])}"
+    elif kind == "string_type":
+        message = string_expected(detail["input"]) or message
+    if detail["input"] is None and kind in SCALAR_TYPES:
+        message = f"expected {SCALAR_TYPES[kind]}, found no value"
     return Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}")
 
 

@@ -86,9 +86,13 @@ BUILTIN_TAXONOMIES: dict[str, tuple[str, ...]] = {
 
 
 class Model(BaseModel):
-    """Base of every configuration model: immutable, strict about unknown keys."""
+    """Base of every configuration model: immutable, strict about unknown keys, finite numbers
+    (an exposure weight of `.inf` times a calm minute's 0 would make a worker's exposure NaN,
+    which is never over any budget)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False
+    )
 
 
 Identifier = Annotated[

@@ -67,6 +67,14 @@ def parse_reference(value: object, env: Mapping[str, str] | None, *, resolve: bo
         raise PydanticCustomError(
             "secret_missing", "environment variable {name} is not set", {"name": name}
         )
+    if not source[name].strip():
+        # An empty token locks its holder out without a word (the API skips it) and an empty
+        # API key fails only at the first request; both are a variable not filled in.
+        raise PydanticCustomError(
+            "secret_empty",
+            "environment variable {name} is set but empty; give it the secret's value",
+            {"name": name},
+        )
     return SecretRef(name, source[name])
 
 

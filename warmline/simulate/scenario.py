@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,7 +27,15 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from rapidfuzz import process
 
 from warmline.config.durations import Duration, format_duration
-from warmline.config.loader import allowed_keys, data_path, dotted, not_a_file, suggest
+from warmline.config.loader import (
+    SCALAR_TYPES,
+    allowed_keys,
+    data_path,
+    dotted,
+    not_a_file,
+    string_expected,
+    suggest,
+)
 from warmline.config.model import WarmlineConfig
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
@@ -67,8 +76,24 @@ ScenarioTime = Annotated[Duration, AfterValidator(_within_the_bound)]
 """A moment of the scenario, from its start: at most `MAX_SCENARIO_TIME`."""
 
 
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "boolean_for_number",
+            "expected a number, found the boolean {value}",
+            {"value": str(value).lower()},
+        )
+    return value
+
+
+NOT_A_BOOLEAN = BeforeValidator(_not_a_boolean)
+"""For a number: pydantic reads `true` as 1, so `mood: true` would check in at mood 1 and
+`minutes: true` take a one-minute break, neither what the line says."""
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # `.nan` would fail a range check with a message about the range, `.inf` pass `ge=0`.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Metadata(_Model):
@@ -90,7 +115,7 @@ class SpecialistSpec(_Model):
 
     id: str
     skills: list[str] = Field(default_factory=list)
-    capacity: Annotated[int, Field(ge=1)] = 2
+    capacity: Annotated[int, Field(ge=1), NOT_A_BOOLEAN] = 2
     crisis_trained: bool = False
     available: bool = True
 
@@ -156,7 +181,7 @@ class CheckInStep(_Model):
     """A worker answers a check-in: a mood on the configured scale, optionally a break now."""
 
     worker: str
-    mood: int
+    mood: Annotated[int, NOT_A_BOOLEAN]
     note: str = Field(default="", max_length=MAX_NOTE_CHARACTERS)
     break_now: bool = False
 
@@ -165,7 +190,7 @@ class BreakStep(_Model):
     """ "I need a break now": no new offers or tasks until it ends."""
 
     worker: str
-    minutes: Annotated[float, Field(gt=0, le=240)] | None = None
+    minutes: Annotated[float, Field(gt=0, le=240), NOT_A_BOOLEAN] | None = None
     """How long; the configuration's `wellness.breaks.duration` when unset."""
 
 
@@ -182,10 +207,10 @@ class AnnotateStep(_Model):
     annotator: str
     text: str | None = None
     """A new item to annotate, submitted to the loop first (redacted like any other)."""
-    distress: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    distress: Annotated[float, Field(ge=0.0, le=1.0), NOT_A_BOOLEAN] = 0.0
     crisis: bool = False
     labels: Annotated[list[str], Field(min_length=1)]
-    minutes: Annotated[float, Field(gt=0, le=240)] = 5.0
+    minutes: Annotated[float, Field(gt=0, le=240), NOT_A_BOOLEAN] = 5.0
 
 
 StepAction = (
@@ -269,6 +294,13 @@ class Step(_Model):
 
 
 def _event_type(value: Any) -> Any:
+    if value is not None and not isinstance(value, str):
+        # pydantic would list all the event types as the values it expected.
+        raise PydanticCustomError(
+            "event_type",
+            "expected an event type such as 'io.warmline.offer.created.v1', found {value}",
+            {"value": repr(value)},
+        )
     if isinstance(value, str) and value not in EventType._value2member_map_:
         known = [e.value for e in EventType]
         match = process.extractOne(value, known, score_cutoff=60)
@@ -292,10 +324,10 @@ class WellnessCheck(_Model):
     """Off the intense queues (rotation or over budget)."""
     crisis_blocked: bool | None = None
     checkin_pending: bool | None = None
-    exposure_at_least: Annotated[float, Field(ge=0.0)] | None = None
+    exposure_at_least: Annotated[float, Field(ge=0.0), NOT_A_BOOLEAN] | None = None
     """Intensity-weighted minutes this shift, at least."""
-    exposure_below: Annotated[float, Field(gt=0.0)] | None = None
-    breaks_taken: Annotated[int, Field(ge=0)] | None = None
+    exposure_below: Annotated[float, Field(gt=0.0), NOT_A_BOOLEAN] | None = None
+    breaks_taken: Annotated[int, Field(ge=0), NOT_A_BOOLEAN] | None = None
 
     @model_validator(mode="after")
     def _something(self) -> WellnessCheck:
@@ -755,5 +787,9 @@ def _diagnostic(document: SourceDocument, detail: ErrorDetails) -> Diagnostic:
         message = "expected a mapping"
     elif kind == "list_type":
         message = "expected a list"
+    elif kind == "string_type":
+        message = string_expected(detail["input"]) or message
+    if detail["input"] is None and kind in SCALAR_TYPES:
+        message = f"expected {SCALAR_TYPES[kind]}, found no value"
     line, column = document.locate(loc)
     return Diagnostic(document.path, line, column, f"{dotted(loc)}: {message}")
