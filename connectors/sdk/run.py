@@ -68,10 +68,15 @@ def build(
     source = os.environ if env is None else env
     secrets = {name: source.get(ref.name) for name, ref in entry.secrets.items()}
     missing = [entry.secrets[name].name for name, value in secrets.items() if value is None]
-    if missing:
-        raise MissingSecretError(
-            f"connector {entry.name!r} needs environment variable(s) {', '.join(missing)}"
-        )
+    # A variable set but not filled in fails only at the first request (a 401 five times over,
+    # then a dead letter); the configuration's own secrets are refused alike at start-up.
+    empty = [
+        entry.secrets[name].name for name, v in secrets.items() if v is not None and not v.strip()
+    ]
+    if missing or empty:
+        said = [f"needs environment variable(s) {', '.join(missing)}"] if missing else []
+        said += [f"environment variable(s) {', '.join(empty)} set but empty"] if empty else []
+        raise MissingSecretError(f"connector {entry.name!r}: {'; '.join(said)}")
     context = ConnectorContext(
         name=entry.name,
         secrets={name: value for name, value in secrets.items() if value is not None},
