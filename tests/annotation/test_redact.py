@@ -42,12 +42,12 @@ def test_redact_card_numbers_with_separators(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "order 12345",
+        "page 12345",
         "a date 2026-12-07",
         "room 101",
         # Grouped like a card, but not one: the Luhn check fails.
-        "ref 4532 0151 1283 0367",
-        "ref 12-34-56",
+        "batch 4532 0151 1283 0367",
+        "batch 12-34-56",
     ],
 )
 def test_redact_leaves_numbers_that_are_no_card(text: str) -> None:
@@ -75,7 +75,7 @@ def test_redact_bank_account_numbers(text: str, expected: str, count: int) -> No
     "text",
     [
         # The shape of an IBAN, but the mod-97 check fails, or no country has that length.
-        "ref GB82 WEST 1234 5698 7654 33 ok",
+        "code GB82 WEST 1234 5698 7654 33 ok",
         "code AB12CDEF3456789XYZ",
     ],
 )
@@ -118,7 +118,7 @@ def test_redact_uk_sort_codes_and_account_numbers(text: str, expected: str, coun
     [
         # The same digits with no sort-code or account keyword: dates, times, amounts, orders.
         "see you on 12-03-24 at 10:30",
-        "order #123456, sent 12.03.24",
+        "parcel #123456, sent 12.03.24",
         "I paid 12345678 pounds into my account",
         "my account was charged 123456 yesterday",
         "account 12345 and sort code 12-34",
@@ -133,8 +133,8 @@ def test_redact_leaves_numbers_with_no_bank_keyword(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("order 123456 arrived", "order 123456 arrived"),
-        ("the 2nd case 654321 bad", "the 2nd case 654321 bad"),
+        ("parcel 123456 arrived", "parcel 123456 arrived"),
+        ("the 2nd box 654321 bad", "the 2nd box 654321 bad"),
         ("my NI number is AB 12 34 56 C", "my NI number is {{NATIONAL_INSURANCE_NUMBER}}"),
         ("ni: ab123456c.", "ni: {{NATIONAL_INSURANCE_NUMBER}}."),
     ],
@@ -277,7 +277,7 @@ def test_redact_known_name_parts(text: str, expected: str, count: int) -> None:
     [
         (["Dee"], "Deep down I know"),
         (["Will Brown"], "I will post the brown envelope"),
-        (["Mr Al de Souza"], "Mr Jones said the film was de rigueur"),
+        (["Mr Al de Souza"], "I put mr on the form, the film was de rigueur"),
     ],
 )
 def test_redact_known_name_parts_leave_ordinary_words(known: list[str], text: str) -> None:
@@ -309,7 +309,7 @@ PROFILE = {
         ("I moved to leith last year", "I moved to {{ADDRESS}} last year"),
         ("it's Priya, mail PS1985@example.org", "it's {{NAME}}, mail {{EMAIL}}"),
         # Not personal: the tier, the country and the CRM's id stay.
-        ("my gold tier in GB, order 12345", "my gold tier in GB, order 12345"),
+        ("my gold tier in GB, 12345 points", "my gold tier in GB, 12345 points"),
     ],
 )
 def test_redact_profile_values(text: str, expected: str) -> None:

@@ -1,8 +1,7 @@
-"""The scrubadub detectors warmline adds (see `warmline.annotation.redact`): census first names
-(capitalised, and in lower case or capitals where they are no everyday word or the text says they
-are a name),
-card numbers written in groups, bank account numbers (IBANs, and UK sort codes and account numbers
-where a keyword names them) and e-mail addresses taken whole.
+"""The scrubadub detectors warmline adds for names (see `warmline.annotation.redact`): census
+first names capitalised, and in lower case or capitals where they are no everyday word or the text
+says they are a name (a title, "my name is", a relative, "spoke to"). The detectors of numbers,
+addresses and other identifiers are in `warmline.annotation.identifier_detectors`.
 
 Importing scrubadub imports nltk and with it scipy, seconds of start-up; this module is imported
 only when the first text is redacted, so a worker or a command that never redacts does not pay.
@@ -14,17 +13,17 @@ import re
 from collections.abc import Generator
 from functools import lru_cache
 from importlib import resources
-from typing import ClassVar
 
-from scrubadub.detectors import CreditCardDetector, Detector, EmailDetector
-from scrubadub.detectors.en_GB.national_insurance_number import NationalInsuranceNumberDetector
-from scrubadub.filth import CreditCardFilth, EmailFilth, Filth, NameFilth
-from stdnum import iban
+from scrubadub.detectors import Detector
+from scrubadub.filth import (
+    Filth,
+    NameFilth,
+)
 
 from warmline.annotation.redact import SENTENCE_WORDS
 
 
-def _found(
+def found(
     detector: Detector,
     filth_cls: type[Filth],
     text: str,
@@ -87,7 +86,7 @@ class FirstNameDetector(Detector):  # type: ignore[misc]
         index = 0
         while index < len(matches):
             match = matches[index]
-            if not is_first_name(match.group()):
+            if not is_first_name(match.group()) or _is_month_of_a_date(text, match):
                 index += 1
                 continue
             end = match.end()
@@ -96,7 +95,7 @@ class FirstNameDetector(Detector):  # type: ignore[misc]
                 end = following.end()
                 index += 1
             index += 1
-            yield _found(self, NameFilth, text, match.start(), end, document_name)
+            yield found(self, NameFilth, text, match.start(), end, document_name)
 
 
 LEXICON = "en/en-lexicon.txt"
@@ -107,17 +106,31 @@ _PROPER_NOUN_TAGS = frozenset({"NNP", "NNPS"})
 
 
 @lru_cache(maxsize=1)
-def english_words() -> frozenset[str]:
-    """Lower-case words of textblob's lexicon that are not proper nouns: a census name among them
-    is an everyday word too ("grace", "will", "mark", "hope"), one not among them is only a name
-    ("sarah", "david")."""
+def english_tags() -> dict[str, str]:
+    """Lower-case words of textblob's lexicon that are not proper nouns, each with its most
+    frequent part-of-speech tag (the lexicon's first): a census name among them is an everyday
+    word too ("grace", "will", "mark", "hope"), one not among them is only a name ("sarah",
+    "david")."""
     text = resources.files("textblob").joinpath(LEXICON).read_text(encoding="utf-8")
-    found: set[str] = set()
+    found: dict[str, str] = {}
     for line in text.splitlines():
-        word, _, tag = line.partition(" ")
-        if word.islower() and tag.strip() not in _PROPER_NOUN_TAGS and not word.startswith(";"):
-            found.add(word)
-    return frozenset(found)
+        word, _, tags = line.partition(" ")
+        tag = tags.split(None, 1)[0] if tags.strip() else ""
+        if word.islower() and tag not in _PROPER_NOUN_TAGS and not word.startswith(";"):
+            found[word] = tag
+    return found
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """The words of `english_tags`."""
+    return frozenset(english_tags())
+
+
+_NAME_LIKE_TAGS = frozenset({"NN", "NNS", "VB"})
+"""Most frequent tags of everyday words that are names after a relative or "spoke to" ("my wife
+grace", "spoke to john", "my son jack"); a modal, an adjective or a past tense stays ("my son
+will", "my mum may", "my daughter rose early")."""
 
 
 @lru_cache(maxsize=1)
@@ -152,6 +165,22 @@ _SIGNING_CUE = re.compile(
     r"regards|kind\s+regards|best(?:\s+wishes)?|love|from))[\s,]*",
     re.IGNORECASE,
 )
+# A relative, or someone the customer spoke to, whose name may follow: "my husband tom", "my late
+# wife grace", "i spoke to john", "talked with mark".
+_RELATION_CUE = re.compile(
+    r"(?:\bmy\s+(?:late\s+|little\s+|older\s+|younger\s+|eldest\s+|youngest\s+)?"
+    r"(?:husband|wife|partner|son|daughter|mum|mom|mother|dad|father|brother|sister|boyfriend|"
+    r"girlfriend|fianc[eé]e?|carer|friend|neighbou?r|nan|nana|gran|granny|grandma|grandmother|"
+    r"grandad|granddad|grandpa|grandfather|grandson|granddaughter|uncle|aunt|auntie|cousin|niece|"
+    r"nephew|colleague|boss|landlord|landlady|solicitor|lawyer|doctor|nurse|therapist|"
+    r"counsel+or|teacher|child|baby|stepson|stepdaughter)"
+    r"|\b(?:spoke|speak|speaking|talked|talk|talking|chatted|dealt|dealing)\s+(?:to|with))"
+    r"[\s,]+",
+    re.IGNORECASE,
+)
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof"})
+# A title before a surname: "Mrs Patel", "dr. nguyen".
+_TITLE_CUE = re.compile(r"\b(?:mr|mrs|ms|miss|mx|dr|prof)\.?\s+", re.IGNORECASE)
 # Where an introduced name ends its clause: the text's end, punctuation, or "mark here".
 _CLAUSE_END = re.compile(r"\s*(?:$|[.,!?;:)\n]|(?:here|speaking|again)\b)", re.IGNORECASE)
 _LINE_END = re.compile(r"[\s.!]*(?:$|\n)")
@@ -180,6 +209,8 @@ class LowerCaseNameDetector(Detector):  # type: ignore[misc]
         # Each cue is looked for once, as where it ends: a word starting there follows it.
         cues = _Cues(
             naming={match.end() for match in _NAMING_CUE.finditer(text)},
+            relation={match.end() for match in _RELATION_CUE.finditer(text)},
+            title={match.end() for match in _TITLE_CUE.finditer(text)},
             introducing={match.end() for match in _INTRODUCING_CUE.finditer(text)},
             signing={match.end() for match in _SIGNING_CUE.finditer(text)},
         )
@@ -188,23 +219,49 @@ class LowerCaseNameDetector(Detector):  # type: ignore[misc]
         while index < len(words):
             word = words[index]
             following = words[index + 1] if index + 1 < len(words) else None
-            surname = following if _is_surname_of(text, word, following) else None
+            surname = following if cues.surname_of(text, word, following) else None
             if not cues.say_name(text, word, surname):
                 index += 1
                 continue
             end = word.end("word") if surname is None else surname.end("word")
             index += 1 if surname is None else 2
-            yield _found(self, NameFilth, text, word.start("word"), end, document_name)
+            yield found(self, NameFilth, text, word.start("word"), end, document_name)
 
 
 class _Cues:
     """Where the cues of a text end: the naming ("my name is"), introducing ("hi this is") and
     signing ones ("- ", "thanks, ")."""
 
-    def __init__(self, *, naming: set[int], introducing: set[int], signing: set[int]) -> None:
+    def __init__(
+        self,
+        *,
+        naming: set[int],
+        relation: set[int],
+        title: set[int],
+        introducing: set[int],
+        signing: set[int],
+    ) -> None:
         self.naming = naming
+        self.relation = relation
+        self.title = title
         self.introducing = introducing
         self.signing = signing
+
+    def surname_of(self, text: str, word: re.Match[str], following: re.Match[str] | None) -> bool:
+        """Whether the word after `word` is its surname: a census surname in lower case or
+        capitals that is no everyday word, or after a cue ("my name is Priya Sharma", "my
+        brother Kwame Mensah") a capitalised word that is none."""
+        if _is_surname_of(text, word, following):
+            return True
+        if following is None or text[word.end() : following.start()] != " ":
+            return False
+        value = following.group("word")
+        return (
+            (word.start() in self.naming or word.start() in self.relation)
+            and value[0].isupper()
+            and value[1:].islower()
+            and value.lower() not in english_tags()
+        )
 
     def say_name(self, text: str, word: re.Match[str], surname: re.Match[str] | None) -> bool:
         """Whether `word` (with `surname` after it, if it has one) is a name in `text`."""
@@ -213,14 +270,35 @@ class _Cues:
         everyday = value.lower() in english_words()
         if word.start() in self.naming:
             return census or not everyday
-        if not census:
+        if _is_month_of_a_date(text, word):
             return False
+        said = self._said_by_a_person_cue(word, census=census)
+        if said is not None or not census:
+            return bool(said)
         if value[0].isupper() and value[1:].islower():
             # `FirstNameDetector` takes a capitalised name; its surname in lower case is ours.
             return surname is not None
         if not _one_case(value):
             return False
         return not everyday or self._said_to_be_a_name(text, word, surname)
+
+    def _said_by_a_person_cue(self, word: re.Match[str], *, census: bool) -> bool | None:
+        """Whether a word after a title ("Mrs Patel", "dr nguyen") or a relative or "spoke to"
+        ("my brother Kwame", "my wife grace", "spoke to john") is a name; None where it follows
+        neither. After a title a capitalised word is a surname, census or not; in lower case,
+        and after a relative, an everyday word is a name only when it is a census name most
+        often used as a noun ("my son will" keeps its word)."""
+        value = word.group("word")
+        tag = english_tags().get(value.lower())
+        if word.start() in self.title:
+            return tag is None or (value[0].isupper() and value[1:].islower())
+        if (
+            word.start() in self.relation
+            and (value[0].isupper() or _one_case(value))
+            and value.lower() not in _TITLES
+        ):
+            return tag is None or (census and tag in _NAME_LIKE_TAGS)
+        return None
 
     def _said_to_be_a_name(
         self, text: str, word: re.Match[str], surname: re.Match[str] | None
@@ -233,6 +311,26 @@ class _Cues:
             last = word if surname is None else surname
             return bool(_LINE_END.match(text, last.end()))
         return False
+
+
+_MONTHS = frozenset({"january", "april", "may", "june", "august", "september"})
+"""Months that are census first names."""
+_DATE_WORD_BEFORE = re.compile(
+    r"(?:\b(?:in|since|on|until|till|by|of|last|next|early|mid|late|this|from|before|after|"
+    r"during|end|beginning|start)|\d(?:st|nd|rd|th)?)[\s,-]+$",
+    re.IGNORECASE,
+)
+_DATE_AFTER = re.compile(r"[\s,-]+\d", re.IGNORECASE)
+
+
+def _is_month_of_a_date(text: str, word: re.Match[str]) -> bool:
+    """Whether a word is a month ("April", "may") said as one: after a day's number or a word
+    that names a time ("since April", "in may", "12 June"), or before a number ("June 12")."""
+    value = word.group("word") if "word" in word.re.groupindex else word.group()
+    if value.lower() not in _MONTHS:
+        return False
+    before = text[max(0, word.start() - 20) : word.start()]
+    return bool(_DATE_WORD_BEFORE.search(before) or _DATE_AFTER.match(text, word.end()))
 
 
 def _one_case(value: str) -> bool:
@@ -251,223 +349,3 @@ def _is_surname_of(text: str, word: re.Match[str], following: re.Match[str] | No
     return (
         _one_case(value) and value.upper() in last_names() and value.lower() not in english_words()
     )
-
-
-def luhn_valid(digits: str) -> bool:
-    """Whether a string of digits passes the Luhn check every payment card number passes."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
-
-
-# Digits in groups with one space or dash between them ("4532 0151 1283 0366", "4532-0151-...").
-_DIGIT_RUN = re.compile(r"(?<![\w-])\d+(?:[ -]\d+)*(?!\w)")
-_CARD_LENGTHS = range(13, 20)
-_CARD_FIRST_DIGITS = frozenset("23456")
-"""Mastercard's 2-series, Amex, Diners and JCB, Visa, Mastercard, Discover, Maestro and UnionPay."""
-
-
-class CardNumberDetector(CreditCardDetector):  # type: ignore[misc]
-    """Card numbers with spaces or dashes between their groups, which scrubadub's regex (written
-    for the digits alone) does not match. A run of digit groups is a card number when a stretch of
-    whole groups has a card's length, starts like one and passes the Luhn check, so an order
-    number, a date or a phone number beside it are left alone."""
-
-    name = "card_number"
-
-    def iter_filth(
-        self, text: str, document_name: str | None = None
-    ) -> Generator[Filth, None, None]:
-        for run in _DIGIT_RUN.finditer(text):
-            groups = list(re.finditer(r"\d+", run.group()))
-            first = 0
-            while first < len(groups):
-                last = self._card_end(groups, first)
-                if last is None:
-                    first += 1
-                    continue
-                beg, end = run.start() + groups[first].start(), run.start() + groups[last].end()
-                yield _found(self, CreditCardFilth, text, beg, end, document_name)
-                first = last + 1
-
-    @staticmethod
-    def _card_end(groups: list[re.Match[str]], first: int) -> int | None:
-        """The last of the longest stretch of groups from `first` on that is a card number; a
-        stretch ends at a card's greatest length, so a long run of numbers costs little."""
-        found = None
-        digits = ""
-        for last in range(first, len(groups)):
-            digits += groups[last].group()
-            if len(digits) > _CARD_LENGTHS[-1]:
-                break
-            if (
-                len(digits) in _CARD_LENGTHS
-                and digits[0] in _CARD_FIRST_DIGITS
-                and luhn_valid(digits)
-            ):
-                found = last
-        return found
-
-
-# A country code, two check digits and 11 to 30 letters or digits, run together or in groups with
-# one space between them ("GB82 WEST 1234 5698 7654 32"); it may run on into the next words.
-_IBAN_RUN = re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}", re.IGNORECASE)
-_IBAN_LENGTHS = range(15, 35)
-
-
-class IbanFilth(Filth):  # type: ignore[misc]
-    type = "iban"
-
-
-class IbanDetector(Detector):  # type: ignore[misc]
-    """International bank account numbers, upper or lower case, run together or in groups: the
-    longest stretch of a run that ends a word and passes the IBAN's country length and mod-97
-    check (python-stdnum's), so a reference code of the same shape, or the words after an IBAN,
-    are left alone."""
-
-    name = "iban"
-    filth_cls = IbanFilth
-
-    def iter_filth(
-        self, text: str, document_name: str | None = None
-    ) -> Generator[Filth, None, None]:
-        # The next run starts after the IBAN found, not after the run: that may reach into the
-        # next IBAN ("GB82 WEST … 32 and DE89 …").
-        position = 0
-        while run := _IBAN_RUN.search(text, position):
-            end = _iban_end(text, run.start(), run.end())
-            if end is None:
-                position = run.start() + 1
-                continue
-            yield _found(self, IbanFilth, text, run.start(), end, document_name)
-            position = end
-
-
-def _iban_end(text: str, beg: int, end: int) -> int | None:
-    """Where the longest valid IBAN from `beg` within `text[beg:end]` ends, if one does; it must
-    end a word (a letter or digit after it would make it part of something longer)."""
-    for stop in range(end, beg, -1):
-        if stop < len(text) and text[stop].isalnum():
-            continue
-        candidate = text[beg:stop].replace(" ", "")
-        if len(candidate) in _IBAN_LENGTHS and iban.is_valid(candidate):
-            return stop
-    return None
-
-
-# UK sort codes and account numbers carry no check digit a library can test: a sort code is six
-# digits, and an account number's modulus check (Pay.UK's) needs the bank's weight tables by sort
-# code, which python-stdnum does not ship (its `gb` package has no bank numbers). So a number is
-# taken only where a keyword says what it is ("sort code 12-34-56", "acc no. 12345678"): the same
-# digits in a date, a time, an amount or an order number are left alone.
-_ACCOUNT_WORD = (
-    r"(?:bank\s+)?(?:account|acct|acc|a/c)(?:\s*(?:number|num|nr|no|#)\b\.?|\s*(?:#|no\.))?"
-)
-_SORT_WORD = r"sort[\s-]?codes?|s/c"
-# What may stand between a keyword and its number: punctuation and "is"/"was"/"are".
-_JOIN = r"(?:[\s:#=,]|-(?!\d)|\b(?:is|was|are)\b|['’]s\b)*"
-_SORT_CODE_DIGITS = r"\d{2}(?P<sep>[ .-]?)\d{2}(?P=sep)\d{2}"
-# 6 to 10 digits, run together or with one space or dash between groups ("1234 5678").
-_ACCOUNT_DIGITS = r"\d(?:[ -]?\d){5,9}"
-_NUMBER_END = r"(?![\w-]|[ .-]\d)"
-_SORT_CODE = re.compile(
-    rf"(?<![\w/])(?:{_SORT_WORD})(?:\s*(?:and|&|/)\s*{_ACCOUNT_WORD})?{_JOIN}"
-    # A sort code's groups end it ("12 34 56 78" is none); a number after it in other groups may
-    # be the account number.
-    rf"(?<![\w-])(?P<sort>{_SORT_CODE_DIGITS})(?![\w-]|[.-]\d|(?P=sep)\d)"
-    # The account number said with it: "sort code 12-34-56 12345678", "…, acc 12345678".
-    rf"(?:[\s,;/&]*(?:\band\s+)?(?:{_ACCOUNT_WORD})?{_JOIN}"
-    rf"(?<![\w-])(?P<account>{_ACCOUNT_DIGITS}){_NUMBER_END})?",
-    re.IGNORECASE,
-)
-_ACCOUNT_NUMBER = re.compile(
-    rf"(?<![\w/])(?:{_ACCOUNT_WORD}){_JOIN}(?<![\w-])(?P<account>{_ACCOUNT_DIGITS}){_NUMBER_END}",
-    re.IGNORECASE,
-)
-
-
-class SortCodeFilth(Filth):  # type: ignore[misc]
-    type = "sort_code"
-
-
-class AccountNumberFilth(Filth):  # type: ignore[misc]
-    type = "account_number"
-
-
-class UkBankDetailsDetector(Detector):  # type: ignore[misc]
-    """UK sort codes ("12-34-56", "12 34 56", "123456") and account numbers (6 to 10 digits),
-    each only after a keyword that names it ("my sort code is", "s/c", "account number",
-    "acc no.", "a/c"), or an account number straight after a sort code; the keyword stays in the
-    text, the number is replaced."""
-
-    name = "uk_bank_details"
-    filth_cls = SortCodeFilth
-
-    def iter_filth(
-        self, text: str, document_name: str | None = None
-    ) -> Generator[Filth, None, None]:
-        spans: dict[tuple[int, int], type[Filth]] = {}
-        for match in _SORT_CODE.finditer(text):
-            spans[match.span("sort")] = SortCodeFilth
-            if match.group("account") is not None:
-                spans[match.span("account")] = AccountNumberFilth
-        for match in _ACCOUNT_NUMBER.finditer(text):
-            spans.setdefault(match.span("account"), AccountNumberFilth)
-        for (beg, end), filth_cls in sorted(spans.items()):
-            yield _found(self, filth_cls, text, beg, end, document_name)
-
-
-# An address with its `@`: what scrubadub's pattern takes, less its "john at gmail dot com" form.
-_ADDRESS = re.compile(
-    r"(?<![\w.+-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
-    r"@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\b",
-    re.IGNORECASE,
-)
-
-
-# The end of an address spelt out ("john at gmail dot com"): a top-level domain of letters.
-_SPELT_OUT_END = re.compile(r"(?:\.|\sdot\s)[a-z]{2,}$", re.IGNORECASE)
-
-
-class WholeWordNinoDetector(NationalInsuranceNumberDetector):  # type: ignore[misc]
-    """scrubadub's GB National Insurance number detector, matching whole words only.
-
-    Its pattern (two letters, six digits, a letter A-D, any case, spaces allowed) has no word
-    boundaries, so it read the end and start of the words around a six-digit number as a NINO:
-    "order 123456 arrived" became "ord{{NATIONAL_INSURANCE_NUMBER}}rrived"."""
-
-    name = "national_insurance_number"
-    region_regex: ClassVar[dict[str, re.Pattern[str]]] = {
-        "GB": re.compile(
-            r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z](?:\s*\d\s*){6}[A-D]\b",
-            re.IGNORECASE,
-        ),
-    }
-
-
-class WholeEmailDetector(EmailDetector):  # type: ignore[misc]
-    """scrubadub's e-mail detector, with an address written with `@` always taken whole.
-
-    scrubadub also matches addresses spelt out with the word "at", and that reading wins where
-    the two overlap: "Email me at jane.doe@example.com" gave "me at jane.doe" as the address and
-    left "@example.com" in the text. Here a spelt-out match that overlaps an `@` address is
-    dropped for the `@` address, and one whose domain does not end in letters is no address
-    ("meet at 10.30" is a time)."""
-
-    name = "email"
-
-    def iter_filth(
-        self, text: str, document_name: str | None = None
-    ) -> Generator[Filth, None, None]:
-        addresses = [match.span() for match in _ADDRESS.finditer(text)]
-        for filth in super().iter_filth(text, document_name=document_name):
-            if "@" not in filth.text and not _SPELT_OUT_END.search(filth.text):
-                continue
-            if not any(filth.beg < end and beg < filth.end for beg, end in addresses):
-                yield filth
-        for beg, end in addresses:
-            yield _found(self, EmailFilth, text, beg, end, document_name)

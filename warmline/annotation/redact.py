@@ -2,13 +2,17 @@
 
 scrubadub does the work with its detectors for e-mail addresses, phone numbers (Google's
 `phonenumbers`), URLs, credentials, postcodes, national insurance, social security and tax
-numbers, card and licence numbers, extended where they missed (see `warmline.annotation.detectors`):
-card numbers written in groups ("4532 0151 1283 0366") are found and Luhn-checked, IBANs are
-checked by python-stdnum, UK sort codes and account numbers are taken where a keyword names them
-("sort code 12-34-56", "acc no. 12345678"), and an e-mail address written with `@` is taken
-whole. Phone numbers and the other regional formats are looked for in every region the redactor
-is given (`redactor_for` gives it the configured tenants'), as a number is only recognised in the
-format of its region: "(212) 736-5000" is a phone number in the US, not in Great Britain.
+numbers, card and licence numbers, extended where they missed (`warmline.annotation.detectors`
+for names, `identifier_detectors` for the rest): card numbers written in groups ("4532 0151 1283
+0366") are found and Luhn-checked, IBANs are checked by python-stdnum, UK sort codes and account
+numbers are taken where a keyword names them ("sort code 12-34-56", "acc no. 12345678"), an
+e-mail address written with `@` is taken whole, phone numbers possible but not issued are taken
+when written as phone numbers, and street addresses, US ZIP codes, dates of birth, IP addresses
+and customer numbers a keyword names ("order #A-99812", "ref: ZK4492") are found by detectors of
+warmline's own. Phone numbers and the other regional formats are looked for in every region the
+redactor is given (`redactor_for` gives it the configured tenants'), as a number is only
+recognised in the format of its region:
+"(212) 736-5000" is a phone number in the US, not in Great Britain.
 
 Names need a model scrubadub does not ship offline (spaCy or TextBlob corpora), so a detector
 plugged into scrubadub looks capitalised words up in the US census first-name lists the `names`
@@ -60,6 +64,9 @@ _REPLACED_DETECTORS = frozenset({"email"})
 """scrubadub's detectors that warmline's own subclass replaces (`WholeEmailDetector`)."""
 _WHOLE_WORD_NINO = "national_insurance_number"
 """scrubadub's detector read by warmline's whole-word subclass instead (`WholeWordNinoDetector`)."""
+_POSSIBLE_PHONE = "phone"
+"""scrubadub's detector read by warmline's subclass that also takes possible numbers
+(`PossiblePhoneDetector`)."""
 
 SENTENCE_WORDS = frozenset({"an", "in", "my", "ok", "see", "so"})
 """Census first names that are English words opening many sentences ("My card ...", "So I ...",
@@ -282,13 +289,17 @@ class Redactor:
         from scrubadub.detectors import UserSuppliedFilthDetector
         from scrubadub.post_processors import FilthReplacer, PrefixSuffixReplacer
 
-        from warmline.annotation.detectors import (
+        from warmline.annotation.detectors import FirstNameDetector, LowerCaseNameDetector
+        from warmline.annotation.identifier_detectors import (
+            BirthDateDetector,
             CardNumberDetector,
-            FirstNameDetector,
             IbanDetector,
-            LowerCaseNameDetector,
+            IpAddressDetector,
+            ReferenceNumberDetector,
+            StreetAddressDetector,
             UkBankDetailsDetector,
             WholeEmailDetector,
+            ZipCodeDetector,
         )
 
         # Placeholders through post-processors: scrubadub deprecated its default replace_with.
@@ -303,6 +314,11 @@ class Redactor:
             CardNumberDetector(locale=self._locale),
             IbanDetector(locale=self._locale),
             UkBankDetailsDetector(locale=self._locale),
+            ReferenceNumberDetector(locale=self._locale),
+            StreetAddressDetector(locale=self._locale),
+            ZipCodeDetector(locale=self._locale),
+            BirthDateDetector(locale=self._locale),
+            IpAddressDetector(locale=self._locale),
             FirstNameDetector(locale=self._locale),
             LowerCaseNameDetector(locale=self._locale),
             *self._extra,
@@ -350,17 +366,23 @@ class Redactor:
     def _catalogue_detectors(self) -> list[Detector]:
         """scrubadub's detectors a scrubber loads by default, those of a region once for each of
         the redactor's regions (a scrubber of its own loads them for one region only)."""
-        from scrubadub.detectors import PhoneDetector
         from scrubadub.detectors.catalogue import detector_catalogue
 
-        chosen: dict[str, Detector] = {}
-        from warmline.annotation.detectors import WholeWordNinoDetector
+        from warmline.annotation.identifier_detectors import (
+            PossiblePhoneDetector,
+            WholeWordNinoDetector,
+        )
 
+        chosen: dict[str, Detector] = {}
+        replacing: dict[str, type[Detector]] = {
+            _WHOLE_WORD_NINO: WholeWordNinoDetector,
+            _POSSIBLE_PHONE: PossiblePhoneDetector,
+        }
         for locale in self._locales:
             for name, catalogued in detector_catalogue.get_all().items():
                 if not catalogued.autoload or name in _REPLACED_DETECTORS:
                     continue
-                detector_cls = WholeWordNinoDetector if name == _WHOLE_WORD_NINO else catalogued
+                detector_cls = replacing.get(name, catalogued)
                 supported = getattr(detector_cls, "supported_locale", None)
                 if supported is None:
                     if name not in chosen:
@@ -371,7 +393,7 @@ class Redactor:
                         chosen[regional] = detector_cls(locale=locale, name=regional)
         for region in self._bare_regions:
             # scrubadub takes the region from a locale; `phonenumbers` needs only the region.
-            phone = PhoneDetector(locale=self._locale, name=f"phone_{region}")
+            phone = PossiblePhoneDetector(locale=self._locale, name=f"phone_{region}")
             phone.region = region
             chosen[phone.name] = phone
         return list(chosen.values())
