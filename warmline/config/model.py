@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     PlainSerializer,
     PlainValidator,
     ValidationInfo,
@@ -28,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import GenerateJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from rapidfuzz import fuzz, process
 
 from warmline.config.cron import CronSchedule
@@ -85,6 +86,36 @@ BUILTIN_TAXONOMIES: dict[str, tuple[str, ...]] = {
 """Label sets of the taxonomies annotation can reference by name."""
 
 
+class _NotABoolean:
+    """Refuses `true` and `false` for the number it annotates: pydantic reads `True` as 1, so
+    `capacity: true`, or `overlap: yes` under a `%YAML 1.1` directive, would silently be 1.
+
+    Put it last in the `Annotated`, after any `Field(ge=..., le=...)`: bounds given after it
+    cannot reach the number's own schema, and the JSON Schema would lose its `minimum` and
+    `maximum`. (A model-wide `field_validator("*", mode="before")` would do the same for every
+    field, but pydantic refuses one on a union's discriminator field.)"""
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        expected = "a whole number" if source is int else "a number"
+
+        def refuse(value: Any) -> Any:
+            if isinstance(value, bool):
+                raise PydanticCustomError(
+                    "boolean_for_number",
+                    "expected {expected}, but YAML reads this value as a boolean ({value})",
+                    {"expected": expected, "value": str(value).lower()},
+                )
+            return value
+
+        return core_schema.no_info_before_validator_function(refuse, handler(source))
+
+
+NOT_A_BOOLEAN = _NotABoolean()
+"""The last annotation of every `int` and `float` setting (see `_NotABoolean`)."""
+
+
 class Model(BaseModel):
     """Base of every configuration model: immutable, strict about unknown keys, finite numbers
     (an exposure weight of `.inf` times a calm minute's 0 would make a worker's exposure NaN,
@@ -102,7 +133,7 @@ Identifier = Annotated[
 """A lower-case name: letters, digits, `-`, `_` and `.`; used for ids, queues and skills."""
 CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["GB", "US", "DE"])]
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", examples=["en-GB", "de"])]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0), NOT_A_BOOLEAN]
 
 
 def _parse_condition(value: Any) -> Any:
@@ -243,7 +274,7 @@ class LlmProvider(Model):
     """API key, as an `${ENV}` reference."""
     timeout: Duration = timedelta(seconds=10)
     """Per-request timeout; at most 25s, the time one triage call has for all its attempts."""
-    max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = 2
+    max_retries: Annotated[int, Field(ge=0, le=MAX_RETRIES), NOT_A_BOOLEAN] = 2
     """Attempts after the first (at most 5), made by the provider itself on timeouts,
     408/409/429 and every 5xx (honouring `Retry-After`), as long as they fit in the call's 25s;
     what still fails is then retried by Temporal's triage retry policy (5 attempts)."""
@@ -311,7 +342,7 @@ class CrisisPolicy(Model):
     """Risk flags that put a conversation in the crisis lane (all five unless listed). A flag
     left out is still raised, shown in the handoff and usable in rules (`"abuse" in risk_flags`);
     it just does not send the conversation to the crisis lane by itself."""
-    offer_to: Annotated[int, Field(ge=1, le=20)] = 3
+    offer_to: Annotated[int, Field(ge=1, le=20), NOT_A_BOOLEAN] = 3
     """How many crisis-trained specialists are offered a crisis conversation at once."""
     accept_within: PositiveDuration = timedelta(seconds=30)
     """If nobody accepts within this time, the supervisor is paged; at least 1s."""
@@ -348,7 +379,7 @@ class EscalationRule(Model):
     """Condition in the safe expression language, e.g. `distress >= 0.7 for 2 messages`."""
     queue: Identifier
     """Queue to escalate to."""
-    priority: Annotated[int, Field(ge=0, le=100)] = 50
+    priority: Annotated[int, Field(ge=0, le=100), NOT_A_BOOLEAN] = 50
     """Higher is offered first."""
     reason: str
     """Why, shown to the specialist in the handoff."""
@@ -382,7 +413,7 @@ class Specialist(Model):
     """Display name."""
     skills: list[Identifier] = Field(default_factory=list)
     """Skills offered; a queue only offers to specialists with all its skills."""
-    capacity: Annotated[int, Field(ge=1, le=20)] = 2
+    capacity: Annotated[int, Field(ge=1, le=20), NOT_A_BOOLEAN] = 2
     """Conversations at once."""
     languages: list[Locale] = Field(default_factory=lambda: ["en"])
     """Languages the specialist works in."""
@@ -414,7 +445,7 @@ class Queue(Model):
     """Shown to specialists and supervisors."""
     skills: list[Identifier] = Field(default_factory=list)
     """Skills a specialist needs to receive offers from this queue."""
-    priority: Annotated[int, Field(ge=0, le=100)] = 50
+    priority: Annotated[int, Field(ge=0, le=100), NOT_A_BOOLEAN] = 50
     """Higher-priority queues are offered first."""
     accept_within: PositiveDuration = timedelta(minutes=2)
     """SLA: an offer not accepted within this time moves along the escalation chain; at least
@@ -442,7 +473,9 @@ class Routing(Model):
     """Handoff queues, referenced by rules, chains and the crisis lane."""
     inactivity_timeout: MinuteDuration = timedelta(hours=24)
     """A conversation with no message for this long is closed; at least 1m."""
-    max_messages_before_continue_as_new: Annotated[int, Field(ge=10, le=10_000)] = 500
+    max_messages_before_continue_as_new: Annotated[int, Field(ge=10, le=10_000), NOT_A_BOOLEAN] = (
+        500
+    )
     """Keeps workflow histories bounded."""
 
     @model_validator(mode="after")
@@ -459,7 +492,7 @@ class Routing(Model):
 class HandoffContext(Model):
     """What the handoff package carries to the specialist."""
 
-    history_messages: Annotated[int, Field(ge=0, le=200)] = 20
+    history_messages: Annotated[int, Field(ge=0, le=200), NOT_A_BOOLEAN] = 20
     """How many recent messages are included."""
     trajectory: bool = True
     """Distress and emotion over the conversation."""
@@ -551,7 +584,7 @@ class Adjudication(Model):
 
     by: Literal["senior_annotator", "supervisor", "majority"] = "senior_annotator"
     """Who settles disagreements."""
-    max_rounds: Annotated[int, Field(ge=1, le=5)] = 1
+    max_rounds: Annotated[int, Field(ge=1, le=5), NOT_A_BOOLEAN] = 1
     """Adjudication rounds before a task is dropped."""
 
 
@@ -571,9 +604,9 @@ class Retraining(Model):
     """Five-field cron expression in UTC (minute hour day-of-month month day-of-week), e.g.
     `0 3 * * 1`: numbers, `*`, ranges `a-b`, lists `a,b`, steps `*/n` and `a-b/n`, month names
     (`JAN`) and weekday names (`MON`)."""
-    after_gold_labels: Annotated[int, Field(ge=1)] | None = None
+    after_gold_labels: Annotated[int, Field(ge=1), NOT_A_BOOLEAN] | None = None
     """Retrain once this many new gold labels exist."""
-    promotion_margin: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
+    promotion_margin: Annotated[float, Field(ge=0.0, le=1.0), NOT_A_BOOLEAN] = 0.01
     """A candidate must beat the current macro-F1 by at least this much."""
     crisis_recall_must_not_drop: Literal[True] = True
     """A candidate with lower crisis recall is never promoted (fixed)."""
@@ -591,7 +624,7 @@ class Retraining(Model):
     `base_data`."""
     holdout_data: RelativePath | None = None
     """TSV added to the held-out slice both the current model and the candidate are scored on."""
-    holdout_fraction: Annotated[float, Field(ge=0.0, le=0.9)] = 0.2
+    holdout_fraction: Annotated[float, Field(ge=0.0, le=0.9), NOT_A_BOOLEAN] = 0.2
     """Share of gold labels kept out of training for the held-out slice (chosen by item id, so
     a gold label stays on its side in every round)."""
     crisis_labels: list[str] | None = None
@@ -643,7 +676,7 @@ class Annotation(Model):
     """People labelling sampled decisions."""
     sampling: Sampling = Field(default_factory=Sampling)
     """Which AI decisions become annotation tasks."""
-    overlap: Annotated[int, Field(ge=1, le=10)] = 3
+    overlap: Annotated[int, Field(ge=1, le=10), NOT_A_BOOLEAN] = 3
     """Annotators labelling each task (k)."""
     agreement: Agreement = Field(default_factory=Agreement)
     """How agreement is measured per batch, and the threshold below which items are adjudicated."""
@@ -653,7 +686,7 @@ class Annotation(Model):
     """Warnings and blur for high-distress items."""
     tone_audit_fraction: Fraction = 0.05
     """Share of AI replies audited for tone."""
-    batch_size: Annotated[int, Field(ge=2, le=1000)] = 20
+    batch_size: Annotated[int, Field(ge=2, le=1000), NOT_A_BOOLEAN] = 20
     """Labelled items per agreement batch (Krippendorff's alpha is measured per batch)."""
     retraining: Retraining = Field(default_factory=lambda: Retraining(after_gold_labels=500))
     """When gold labels retrain the triage model, and what a candidate must beat."""
@@ -703,15 +736,15 @@ class Annotation(Model):
 class ExposureWeights(Model):
     """Multipliers turning minutes of work into intensity-weighted minutes."""
 
-    calm: Annotated[float, Field(ge=0.0)] = 0.5
+    calm: Annotated[float, Field(ge=0.0), NOT_A_BOOLEAN] = 0.5
     """Weight of a minute with distress below the elevated band."""
-    elevated: Annotated[float, Field(ge=0.0)] = 1.0
+    elevated: Annotated[float, Field(ge=0.0), NOT_A_BOOLEAN] = 1.0
     """Weight of a minute in the elevated band."""
-    high: Annotated[float, Field(ge=0.0)] = 2.0
+    high: Annotated[float, Field(ge=0.0), NOT_A_BOOLEAN] = 2.0
     """Weight of a minute in the high band."""
-    crisis: Annotated[float, Field(ge=0.0)] = 3.0
+    crisis: Annotated[float, Field(ge=0.0), NOT_A_BOOLEAN] = 3.0
     """Weight of a minute in a crisis conversation."""
-    hostile: Annotated[float, Field(ge=0.0)] = 1.5
+    hostile: Annotated[float, Field(ge=0.0), NOT_A_BOOLEAN] = 1.5
     """Extra multiplier when the customer is hostile."""
 
 
@@ -767,11 +800,11 @@ class Breaks(Model):
 class CheckInScale(Model):
     """The answer scale of a check-in."""
 
-    min: int = 1
+    min: Annotated[int, NOT_A_BOOLEAN] = 1
     """Lowest answer."""
-    max: int = 5
+    max: Annotated[int, NOT_A_BOOLEAN] = 5
     """Highest answer."""
-    labels: dict[int, str] = Field(default_factory=dict)
+    labels: dict[Annotated[int, NOT_A_BOOLEAN], str] = Field(default_factory=dict)
     """Words shown for some answers, e.g. `1: struggling`."""
 
 
@@ -838,14 +871,14 @@ class Wellness(Model):
     """The exposure budget: how much intensity-weighted time a shift allows."""
     breaks: Breaks = Field(default_factory=Breaks)
     """Mandatory breaks after a crisis and after intense work."""
-    max_consecutive_crisis: Annotated[int, Field(ge=1, le=10)] = 2
+    max_consecutive_crisis: Annotated[int, Field(ge=1, le=10), NOT_A_BOOLEAN] = 2
     """Crisis conversations in a row before a worker gets no more crisis offers until they handle a
     non-crisis conversation or a new shift starts (a break does not lift it)."""
     checkins: CheckIns = Field(default_factory=CheckIns)
     """Check-in cadence, triggers, scale and who may read notes."""
     rotation: Rotation = Field(default_factory=Rotation)
     """Moving people off intense queues as their budget runs low."""
-    min_group_size: Annotated[int, Field(ge=3, le=MAX_GROUP_SIZE)] = 5
+    min_group_size: Annotated[int, Field(ge=3, le=MAX_GROUP_SIZE), NOT_A_BOOLEAN] = 5
     """Aggregates over fewer people than this are suppressed; 3 to 1000."""
 
 
