@@ -297,7 +297,8 @@ def api(
 ) -> None:
     """Serve the gRPC APIs (specialist, supervisor, annotator, wellness); stops on SIGTERM.
 
-    Also serves health checking and reflection; in-flight calls finish before it exits."""
+    Also serves health checking and reflection; running calls have 5 s to finish before it exits
+    (open offer watches end UNAVAILABLE: clients reconnect)."""
     import asyncio
 
     from warmline.api.server import serve

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -54,6 +56,7 @@ from warmline.api.v1 import supervisor_pb2_grpc as spb_grpc
 from warmline.api.wellness import SERVICE_NAME as WELLNESS_SERVICE
 from warmline.api.wellness import WellnessAuthenticator, WellnessCaller, WellnessService
 from warmline.conversation import ConversationView
+from warmline.errors import ServiceError
 from warmline.escalation import Offer, OfferStatus, Rejection
 from warmline.handoff import HandoffPackage
 from warmline.reach import check_redis, temporal_client
@@ -69,6 +72,8 @@ SUPERVISOR_SERVICE: Final = spb.DESCRIPTOR.services_by_name["SupervisorService"]
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 STOP_GRACE_S: Final = 5.0
 """How long running calls may finish when the server stops (open watches are cancelled)."""
+SETTLE_S: Final = 5.0
+"""How long, after the server stopped, the calls it cancelled get to run their own ending."""
 
 STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
 
@@ -386,7 +391,15 @@ class SupervisorService(spb_grpc.SupervisorServiceServicer):
 
 
 async def _abort(context: Context, error: Exception) -> NoReturn:
-    """End the call with the status `error` stands for; unexpected errors are logged, not shown."""
+    """End the call with the status `error` stands for; unexpected errors are logged, not shown.
+
+    A call grpc cancelled (its client cancelled it or its deadline passed, or the server is
+    stopping) has nobody to answer: it ends cancelled, and nothing is logged. Temporal's client
+    reports the cancel as a timeout, which would be logged as workers that do not answer.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from None
     if isinstance(error, RefusalError):
         await context.abort(STATUS_OF[error.rejection], error.message)
     if isinstance(error, WatchReplacedError):
@@ -507,6 +520,10 @@ def server_options(
         # An open WatchOffers may stay silent for hours: keep pinging without data.
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.http2.min_ping_interval_without_data_ms", _ms(CLIENT_PING_INTERVAL)),
+        # grpc core sets SO_REUSEPORT by default: a second server on a port one already serves
+        # would start without a word and take half of its connections (an old process, another
+        # configuration). A port in use is refused instead, see `listen_on`.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -554,9 +571,7 @@ async def start_server(
     reflection.enable_server_reflection(
         [*services, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise OSError(f"cannot listen on {listen}")
+    port = listen_on(server, listen)
     await server.start()
     for service in (*services, ""):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -615,6 +630,72 @@ async def serve(
         try:
             await stop.wait()
         finally:
+            log.info("stopping: running calls have %g s to finish", STOP_GRACE_S)
             await server.stop(STOP_GRACE_S)
+            await calls_ended()
             live_view.close()
             store.close()
+
+
+async def calls_ended(timeout_s: float = SETTLE_S) -> None:
+    """Wait until the calls a stopping server cancelled have run their ending (a watch frees its
+    slot, a stream its generator).
+
+    `server.stop` returns as soon as grpc core has ended the calls, while their handlers, told of
+    it by a cancellation, still have to unwind. Whatever is still pending when `serve` returns is
+    cancelled by `asyncio.run` instead, in the middle of grpc's own bookkeeping, which logs
+    "Exception not handled by _handle_exceptions" at ERROR with a traceback for every call: on
+    every shutdown with offer watches open.
+    """
+    current = asyncio.current_task()
+    pending = {task for task in asyncio.all_tasks() if task is not current}
+    if pending:
+        await asyncio.wait(pending, timeout=timeout_s)
+
+
+def listen_on(server: grpc.aio.Server, listen: str) -> int:
+    """Bind `server` to `listen` (host:port, port 0 for any free one); returns the port.
+
+    A port that cannot be bound is `ServiceError` with the reason (grpc says only "Failed to bind
+    to address", after logging the reason itself in a line of its own).
+    """
+    problem = bind_problem(listen)
+    if problem is not None:
+        raise ServiceError(f"cannot listen on {listen}: {problem}")
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        problem = bind_problem(listen) or "grpc could not bind it"
+        raise ServiceError(f"cannot listen on {listen}: {problem}")
+    return port
+
+
+def bind_problem(listen: str) -> str | None:
+    """Why `listen` (host:port) cannot be bound, or None when it can: as for grpc, one address of
+    those a host name resolves to is enough, but a port another server holds is not shared."""
+    host, _, port_text = listen.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not host or not port_text.isdecimal():
+        return None  # not host:port (a unix socket, all interfaces): grpc decides
+    try:
+        addresses = socket.getaddrinfo(
+            host, int(port_text), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as error:
+        return f"no such host ({error.strerror})"
+    refusals: list[OSError] = []
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            # As grpc binds: a port that only has connections closing on it is free to it.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                refusals.append(error)
+    if any(error.errno == errno.EADDRINUSE for error in refusals):
+        return "the port is in use (is another warmline api or server running there?)"
+    if refusals and len(refusals) == len(addresses):
+        return refusals[0].strerror or str(refusals[0])
+    return None
