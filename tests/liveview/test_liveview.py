@@ -298,6 +298,18 @@ def subscribed(client: redis.Redis, prefix: str, specialist: str) -> None:
     raise AssertionError(f"nobody subscribed to {channel}")
 
 
+def unsubscribed(client: redis.Redis, prefix: str, specialist: str) -> None:
+    """Wait until no `wait_for_change` for `specialist` is listening any more: a waiter that
+    returned has closed its connection, but Redis may count its subscription a moment longer, and
+    `subscribed` would take it for the next waiter's (whose change would then come too soon)."""
+    channel = f"{prefix}:specialist:{specialist}:changed"
+    for _ in range(500):
+        if dict(client.pubsub_numsub(channel)).get(channel, 0) == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{channel} still has a subscriber")
+
+
 def test_wait_for_change_wakes_only_the_specialist_concerned(
     live: LiveView, client: redis.Redis, prefix: str
 ) -> None:
@@ -315,6 +327,7 @@ def test_wait_for_change_wakes_only_the_specialist_concerned(
 
     # A new version that leaves Dana's offers as they were does not wake her.
     with ThreadPoolExecutor(max_workers=1) as pool:
+        unsubscribed(client, prefix, "dana")
         waiting = pool.submit(live.wait_for_change, "dana", 1.0)
         subscribed(client, prefix, "dana")
         unchanged = view("c-w", version=2, priority=70, offers=[offer(esc, 1, "dana")])
@@ -323,6 +336,7 @@ def test_wait_for_change_wakes_only_the_specialist_concerned(
         assert waiting.result(timeout=5) is False
 
         # Her offer expiring (the workflow marks it) does.
+        unsubscribed(client, prefix, "dana")
         waiting = pool.submit(live.wait_for_change, "dana", 10.0)
         subscribed(client, prefix, "dana")
         expired = unchanged.offers[0].model_copy(update={"status": OfferStatus.EXPIRED})
