@@ -348,6 +348,9 @@ def simulate(
     else:
         report.render(Console(width=None if sys.stdout.isatty() else 140))
     if not report.passed:
+        # Like the exit-2 diagnostics: one line per failure, at its place in the scenario.
+        for line in report.failures():
+            typer.echo(line, err=True)
         raise typer.Exit(1)
 
 

@@ -161,7 +161,7 @@ def test_a_mistake_in_a_scenario_is_refused_where_it_is(
 
 def test_expectations_about_what_the_scenario_can_produce_load(tmp_path: Path) -> None:
     """Subjects, keys and names that exist pass, as do the annotation loop's subject (the
-    deployment), a retrained model's (not checked), an event's null supervisor and 24h itself."""
+    deployment), an event's null supervisor and 24h itself."""
     path = write(
         tmp_path,
         MESSAGE
@@ -181,13 +181,11 @@ expect:
     data: {recipient: wellness_lead, wellness_leads: [sup-amara]}
   - event: io.warmline.annotation.batch.measured.v1
     subject: online-shop
-  - event: io.warmline.model.promoted.v1
-    subject: online-shop/ekman
   - wellness: {worker: sp-olu, at: 24h, exposure_at_least: 0, exposure_below: 0.5}
 """,
     )
     loaded = load_scenario(path, config_path=ONLINE_SHOP)
-    assert len(loaded.scenario.expect) == 7
+    assert len(loaded.scenario.expect) == 6
 
 
 def test_a_roster_of_the_scenario_replaces_the_configuration_s_for_data(tmp_path: Path) -> None:

@@ -19,9 +19,16 @@ def run_scenario(
     loaded: LoadedScenario, *, kafka: str | None = None, redis: str | None = None
 ) -> Report:
     """Run a loaded scenario; without `kafka`/`redis`, embedded ones live for the run."""
+    from warmline.reach import check_kafka, check_redis
     from warmline.services import LocalServices, ServiceName
     from warmline.simulate.runner import simulate
 
+    # A service given by address is checked before anything starts: a Kafka that is not there
+    # would otherwise cost kafka-python's whole bootstrap wait and end in its own words.
+    if kafka is not None:
+        check_kafka(kafka)
+    if redis is not None:
+        check_redis(redis)
     needed = {ServiceName.KAFKA} if kafka is None else set()
     if redis is None:
         needed.add(ServiceName.REDIS)
@@ -38,4 +45,4 @@ def run_scenario(
         if local is not None:
             local.stop()
             local.cleanup()
-    return evaluate(loaded.scenario, run)
+    return evaluate(loaded.scenario, run, loaded.document)

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from warmline.config.durations import format_duration
+from warmline.config.yamlsource import SourceDocument
 from warmline.events import DomainEvent, EventType
 from warmline.simulate.scenario import Expectation, Scenario, WellnessCheck
 from warmline.wellness.view import WorkerWellness
@@ -59,10 +60,55 @@ class Report:
     scenario: Scenario
     run: Run
     results: list[Result]
+    document: SourceDocument | None = None
+    """The scenario's file, for the positions of failed steps and expectations."""
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.results) and not self.run.step_errors
+
+    def step_location(self, error: StepError) -> str | None:
+        """`FILE:LINE:COL` of the failed step's action."""
+        return self._location(("steps", error.index, error.kind))
+
+    def expectation_location(self, index: int) -> str | None:
+        """`FILE:LINE:COL` of the expectation's kind (`event:`, `not_event:`, `wellness:`)."""
+        expectation = self.scenario.expect[index]
+        kind = (
+            "wellness"
+            if expectation.wellness is not None
+            else "not_event"
+            if expectation.negated
+            else "event"
+        )
+        return self._location(("expect", index, kind))
+
+    def _location(self, loc: tuple[str | int, ...]) -> str | None:
+        if self.document is None:
+            return None
+        line, column = self.document.locate(loc, at_key=True)
+        return f"{self.document.path}:{line}:{column}"
+
+    def failures(self) -> list[str]:
+        """One `FILE:LINE:COL: message` per failed step and expectation, in the file's order:
+        what the scenario asked for and what happened instead."""
+        found: list[tuple[int, str]] = []
+        for error in self.run.step_errors:
+            label = step_label(error.index, error.at, error.kind)
+            where = self.step_location(error) or self.scenario.metadata.name
+            found.append(
+                (error.index, f"{where}: steps[{error.index}]: step {label}: {error.message}")
+            )
+        for index, result in enumerate(self.results):
+            if result.passed:
+                continue
+            where = self.expectation_location(index) or self.scenario.metadata.name
+            line = (
+                f"{where}: expect[{index}]: expected {result.expectation.describe()}; "
+                f"{result.detail}"
+            )
+            found.append((len(self.scenario.steps) + index, line))
+        return [line for _, line in sorted(found)]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -77,9 +123,18 @@ class Report:
                 }
                 for offset, event in self.run.events
             ],
-            "expectations": [_result_json(r) for r in self.results],
+            "expectations": [
+                _result_json(r, self.expectation_location(index))
+                for index, r in enumerate(self.results)
+            ],
             "step_errors": [
-                {"step": e.number, "at_s": _offset_s(e.at), "kind": e.kind, "error": e.message}
+                {
+                    "step": e.number,
+                    "at_s": _offset_s(e.at),
+                    "kind": e.kind,
+                    "error": e.message,
+                    **_located(self.step_location(e)),
+                }
                 for e in self.run.step_errors
             ],
         }
@@ -104,10 +159,11 @@ class Report:
             line = f"{mark} {result.expectation.describe()}: {result.detail}"
             console.print(Text(line, style=style))
         verdict = "passed" if self.passed else "FAILED"
-        console.print(Text(f"scenario {name} {verdict}", style="bold"))
+        where = f" ({self.document.path})" if self.document is not None else ""
+        console.print(Text(f"scenario {name}{where} {verdict}", style="bold"))
 
 
-def evaluate(scenario: Scenario, run: Run) -> Report:
+def evaluate(scenario: Scenario, run: Run, document: SourceDocument | None = None) -> Report:
     return Report(
         scenario,
         run,
@@ -117,6 +173,7 @@ def evaluate(scenario: Scenario, run: Run) -> Report:
             else _check(e, e.type, run.events)
             for index, e in enumerate(scenario.expect)
         ],
+        document,
     )
 
 
@@ -197,7 +254,7 @@ def _check(
     return Result(expectation, passed=False, detail=f"no {_short(wanted.value)} event at all")
 
 
-def _result_json(result: Result) -> dict[str, Any]:
+def _result_json(result: Result, location: str | None) -> dict[str, Any]:
     shown: dict[str, Any] = {
         "expect": _expect_json(result.expectation),
         "passed": result.passed,
@@ -205,7 +262,12 @@ def _result_json(result: Result) -> dict[str, Any]:
     }
     if result.exposure_minutes is not None:
         shown["exposure_minutes"] = result.exposure_minutes
-    return shown
+    return shown | _located(location)
+
+
+def _located(location: str | None) -> dict[str, str]:
+    """`location` for a report that knows the scenario's file."""
+    return {} if location is None else {"location": location}
 
 
 def _expect_json(expectation: Expectation) -> dict[str, Any]:

@@ -7,11 +7,12 @@ scenario is reported the way a bad configuration is, never with a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from types import UnionType
+from typing import Annotated, Any, Literal, Protocol, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -540,6 +541,15 @@ def _cross_check(
     for index, step in enumerate(scenario.steps):
         if isinstance(step.action, MessageStep):
             firsts.setdefault(step.action.conversation, index)
+    # Steps may be out of order (reported below); a conversation starts at its earliest message.
+    started_at = {
+        conversation: min(
+            step.at
+            for step in scenario.steps
+            if isinstance(step.action, MessageStep) and step.action.conversation == conversation
+        )
+        for conversation in firsts
+    }
     known = _Known(
         specialists=specialists,
         annotators=annotators,
@@ -548,6 +558,7 @@ def _cross_check(
         labels=list(config.annotation.taxonomy.label_set),
         scale=(config.wellness.checkins.scale.min, config.wellness.checkins.scale.max),
         conversations=list(firsts),
+        started_at=started_at,
         deployment=config.metadata.name,
     )
     previous = timedelta()
@@ -599,6 +610,8 @@ class _Known:
     scale: tuple[int, int]
     conversations: list[str]
     """The conversations the scenario's `message` steps start."""
+    started_at: dict[str, timedelta]
+    """When each of them starts: its earliest `message` step."""
     deployment: str
     """The configuration's name: the subject of the annotation loop's own events."""
 
@@ -697,10 +710,24 @@ _REFERENCES: dict[str, str] = {
 """Event data keys whose values (or list items) name someone or a queue of the configuration or
 the scenario's roster, and what they name."""
 
-_WORKER_SUBJECTS = frozenset(
-    {EventType.INBOUND_AVAILABILITY_CHANGED, EventType.INBOUND_SHIFT_SCHEDULED}
-)
-"""Event types besides the wellness ones whose subject is a worker id."""
+_NEVER_PUBLISHED: dict[EventType, str] = {
+    EventType.TRIAGE_CORRECTED: "a reviewer's triage correction, which no step makes",
+    EventType.SATISFACTION_RECORDED: "a customer's rating, which no step gives",
+    EventType.MODEL_PROMOTED: "retraining, which a scenario does not run",
+    EventType.MODEL_REJECTED: "retraining, which a scenario does not run",
+    EventType.ANNOTATION_REPLY_AUDITED: (
+        "a tone audit of an AI reply, and `annotate` steps submit messages, not replies"
+    ),
+    EventType.WELLNESS_ITEM_FLAGGED: "an annotator's flag on a task, which no step raises",
+    EventType.INBOUND_MESSAGE_RECEIVED: "the bridge, which a scenario does not run",
+    EventType.INBOUND_AVAILABILITY_CHANGED: "the bridge, which a scenario does not run",
+    EventType.INBOUND_SHIFT_SCHEDULED: "the bridge, which a scenario does not run",
+}
+"""Event types a scenario cannot produce, and what would: `not_event` about one could never
+fail, and `event` never pass."""
+
+_NOT_ABOUT_CONVERSATIONS = frozenset({"wellness", "annotation", "model", "inbound"})
+"""Event families whose events need no conversation (the rest happen only in one)."""
 
 
 def _check_event(
@@ -713,9 +740,20 @@ def _check_event(
     """An event expectation names a subject the scenario can produce and only data keys of the
     event type's model, with the values of references known: a typo would otherwise match no
     event, and a `not_event` would pass whatever happened."""
+    never = _NEVER_PUBLISHED.get(event_type)
+    if never is not None:
+        key = "not_event" if expectation.negated else "event"
+        outcome = "could never fail" if expectation.negated else "could never hold"
+        message = (
+            f"no scenario produces {event_type.value}: it comes from {never}, so this "
+            f"expectation {outcome}"
+        )
+        report((*where, key), message)
+        return
     subject = expectation.subject
     if subject is not None:
         _check_subject((*where, "subject"), subject, event_type, known, report)
+    _check_window(where, expectation, event_type, known, report)
     fields = list(data_model(event_type).model_fields)
     for name, value in expectation.data.items():
         if name not in fields:
@@ -723,25 +761,123 @@ def _check_event(
             message = f"unknown key {name!r}: {event_type.value} has no such data{hint}"
             report((*where, "data", name), message, key=True)
             continue
+        annotation = data_model(event_type).model_fields[name].annotation
+        if _fits(annotation, value) is False:
+            message = (
+                f"{event_type.value} has {_type_name(annotation)} here; {value!r} would match "
+                "no event"
+            )
+            report((*where, "data", name), message)
+            continue
         kind = _REFERENCES.get(name)
-        if kind == "specialist" and event_type is EventType.INBOUND_AVAILABILITY_CHANGED:
-            kind = "worker"
         if kind is not None:
             _check_reference((*where, "data", name), kind, value, known, report)
+
+
+_SCALARS: dict[Any, str] = {
+    bool: "a boolean",
+    int: "a whole number",
+    float: "a number",
+    str: "a string",
+    type(None): "null",
+}
+
+
+def _fits(annotation: Any, value: Any) -> bool | None:
+    """Whether `value` could equal a value of the field's type (`1` is not a boolean, `"yes"`
+    not a number); None where the type is not one checked here (a model, a mapping)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _fits(get_args(annotation)[0], value)
+    verdicts: list[bool | None]
+    if origin in {Union, UnionType}:
+        verdicts = [_fits(option, value) for option in get_args(annotation)]
+        return None if None in verdicts else any(verdicts)
+    if origin is list:
+        if not isinstance(value, list):
+            return False
+        [item] = get_args(annotation)
+        verdicts = [_fits(item, element) for element in value]
+        return None if None in verdicts else all(verdicts)
+    check = _SCALAR_CHECKS.get(annotation)
+    return None if check is None else check(value)
+
+
+_SCALAR_CHECKS: dict[Any, Callable[[Any], bool]] = {
+    bool: lambda value: isinstance(value, bool),
+    int: lambda value: isinstance(value, int) and not isinstance(value, bool),
+    float: lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    str: lambda value: isinstance(value, str),
+    type(None): lambda value: value is None,
+}
+"""Whether a YAML value can equal an event's value of the type (a boolean is no number in an
+event's data, though Python counts `True == 1`)."""
+
+
+def _type_name(annotation: Any) -> str:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _type_name(get_args(annotation)[0])
+    if origin in {Union, UnionType}:
+        return " or ".join(_type_name(option) for option in get_args(annotation))
+    if origin is list:
+        return f"a list of {_type_name(get_args(annotation)[0]).removeprefix('a ')}s"
+    return _SCALARS.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _family(event_type: EventType) -> str:
+    return event_type.value.removeprefix("io.warmline.").split(".")[0]
+
+
+def _check_window(
+    where: PathKey,
+    expectation: Expectation,
+    event_type: EventType,
+    known: _Known,
+    report: Report,
+) -> None:
+    """A conversation's events happen from its first message on: a window that closes before
+    then (`within` counts from the scenario's start, not the conversation's) makes a `not_event`
+    that cannot fail and an `event` that cannot hold."""
+    if _family(event_type) in _NOT_ABOUT_CONVERSATIONS:
+        return
+    subject = expectation.subject
+    if subject is not None:
+        start = known.started_at.get(subject)
+        if start is None:
+            return  # an unknown subject is reported on its own
+        what = f"{subject}'s first message"
+    elif known.started_at:
+        start = min(known.started_at.values())
+        what = "the first message of any conversation"
+    else:
+        start = None
+        what = "no message step starts a conversation"
+    outcome = "could never fail" if expectation.negated else "could never hold"
+    if start is None:
+        kind = "not_event" if expectation.negated else "event"
+        message = f"{what}, so no {event_type.value} can happen: this expectation {outcome}"
+        report((*where, kind), message)
+        return
+    within = expectation.within
+    if within is not None and within < start:
+        message = (
+            f"{format_duration(within)} ends before {what} (at {format_duration(start)}), "
+            f"so this expectation {outcome}; `within` counts from the scenario's start"
+        )
+        report((*where, "within"), message)
 
 
 def _check_subject(
     loc: PathKey, subject: str, event_type: EventType, known: _Known, report: Report
 ) -> None:
-    family = event_type.value.removeprefix("io.warmline.").split(".")[0]
-    if family == "wellness" or event_type in _WORKER_SUBJECTS:
+    family = _family(event_type)
+    if family == "wellness":
         if subject not in known.workers:
             hint = suggest(subject, known.workers)
             message = f"unknown worker {subject!r} (a wellness event's subject is a worker){hint}"
             report(loc, message)
         return
-    if family == "model":
-        return  # `<deployment>/<taxonomy>`, from retraining, which a scenario does not run
     subjects = known.conversations
     what = "a conversation a message step starts"
     if family == "annotation":
