@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ BIN = VENV / "bin"
 TYPED_PACKAGES = ["warmline", "workflows", "activities", "connectors", "bench", "tests"]
 # Debian packages the test suite needs: the real Redis server and Java 17+ with Maven for Kafka.
 SYSTEM_TOOLS = {"redis-server": "redis-server", "java": "openjdk-17-jre-headless", "mvn": "maven"}
+MIN_JAVA_RELEASE = 17
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -81,8 +83,31 @@ def apt_install(packages: list[str]) -> None:
     run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages, env=env)
 
 
-def ensure_system_tools() -> None:
+def java_release(java: str) -> int | None:
+    """The feature release (8, 11, 17, ...) `java -version` names, None when it names none."""
+    try:
+        completed = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r'version "(?:1\.)?(\d+)', completed.stderr + completed.stdout)
+    return int(found.group(1)) if found else None
+
+
+def missing_system_packages() -> list[str]:
+    """The Debian packages of SYSTEM_TOOLS to install: a tool not on PATH, or a Java older than
+    Kafka's 17 (Ubuntu 22.04's default is 11), which would fail only once the broker starts."""
     missing = [pkg for tool, pkg in SYSTEM_TOOLS.items() if shutil.which(tool) is None]
+    java = shutil.which("java")
+    release = java_release(java) if java else None
+    if release is not None and release < MIN_JAVA_RELEASE:
+        missing.append(SYSTEM_TOOLS["java"])
+    return missing
+
+
+def ensure_system_tools() -> None:
+    missing = missing_system_packages()
     if missing:
         apt_install(missing)
 

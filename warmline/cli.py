@@ -527,7 +527,12 @@ def services_down(
     """Stop the services started by `warmline services up`."""
     from warmline.services import stop_detached
 
-    stopped = stop_detached(state_dir=state_dir)
+    try:
+        stopped = stop_detached(state_dir=state_dir)
+    except OSError as error:
+        where = error.filename or state_dir
+        typer.echo(f"error: cannot use {where} for the services' state: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}", err=True)
 
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from warmline.errors import ServiceError
 from warmline.services.process import ServiceProcess
+
+
+class ServiceSetupError(ServiceError):
+    """A service cannot start on this machine as it is set up (a tool missing, a download that
+    failed): unlike a lost port race, trying again at once would only fail the same way, slowly."""
 
 
 class ServiceName(StrEnum):

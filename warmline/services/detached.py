@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from warmline.errors import ServiceError
 from warmline.services.base import ServiceName
 from warmline.services.local import Endpoints, start_service
 from warmline.services.process import pid_alive, started_at, stop_pid
@@ -83,26 +84,57 @@ def start_detached(
 
 
 def _start_detached(only: frozenset[ServiceName], *, embedded: bool, state_dir: Path) -> Endpoints:
+    """All or nothing: when one service fails to start (or Ctrl-C comes), those this call had
+    already started are stopped again, so a failed `up` leaves running only what ran before it;
+    a script that stops at the failure would otherwise leave a broker running for good."""
     state = _read(state_dir)
     live = {name: e for name, e in state.services.items() if e.running()}
-    for name in sorted(only - set(live)):
-        service = start_service(name, state_dir, embedded=embedded, persist=True)
-        live[name] = _Entry(
-            pid=service.process.pid,
-            address=service.address,
-            log=str(service.process.log_path),
-            started=started_at(service.process.pid),
-        )
+    started: list[ServiceName] = []
+    try:
+        for name in sorted(only - set(live)):
+            service = start_service(
+                name, state_dir, embedded=embedded, persist=True, outlives_parent=True
+            )
+            live[name] = _Entry(
+                pid=service.process.pid,
+                address=service.address,
+                log=str(service.process.log_path),
+                started=started_at(service.process.pid),
+            )
+            started.append(name)
+            # Recorded at once: should this process be SIGKILLed, `down` still finds it.
+            _write(state_dir, _State(services=live))
         _write(state_dir, _State(services=live))
-    _write(state_dir, _State(services=live))
-    if ServiceName.KAFKA in only:
-        # A production cluster has its topics provisioned; a local broker gets warmline's default
-        # ones, so the bridge and the connectors need not wait for someone to create them.
-        from warmline.events.admin import ensure_topics
-        from warmline.events.types import WARMLINE_TOPICS
-
-        ensure_topics(live[ServiceName.KAFKA].address, WARMLINE_TOPICS)
+        if ServiceName.KAFKA in only:
+            _ensure_topics(live[ServiceName.KAFKA])
+    except BaseException:
+        for name in started:
+            stop_pid(live.pop(name).pid)
+        _write(state_dir, _State(services=live))
+        raise
     return Endpoints(**{name.value: live[name].address for name in only})
+
+
+def _ensure_topics(kafka: _Entry) -> None:
+    """Create warmline's default topics on the local broker: a production cluster has its topics
+    provisioned, and the bridge and the connectors need not wait for someone to create them.
+
+    A broker recorded as running may no longer answer (hung, out of heap): that is said in one
+    line within seconds, rather than kafka-python's traceback after half a minute."""
+    from kafka.errors import KafkaError
+
+    from warmline.events.admin import ensure_topics
+    from warmline.events.types import WARMLINE_TOPICS
+    from warmline.reach import check_kafka
+
+    try:
+        check_kafka(kafka.address)
+        ensure_topics(kafka.address, WARMLINE_TOPICS)
+    except (ServiceError, KafkaError) as error:
+        raise ServiceError(
+            f"the running Kafka (pid {kafka.pid}) cannot create warmline's topics: {error}; "
+            "`warmline services down` stops it, then `up` starts a new one"
+        ) from None
 
 
 def stop_detached(*, state_dir: Path | None) -> list[str]:

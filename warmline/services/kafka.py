@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 import uuid
@@ -12,13 +13,17 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from warmline.errors import ServiceError
-from warmline.services.base import RunningService, ServiceName
+from warmline.services.base import RunningService, ServiceName, ServiceSetupError
 from warmline.services.binaries import tansu_path
 from warmline.services.kafka_jars import kafka_classpath
 from warmline.services.ports import LOOPBACK, free_port, is_listening
 from warmline.services.process import ServiceProcess
 
 READY_TIMEOUT_S = 90.0
+MIN_JAVA_RELEASE = 17
+"""Kafka 4's broker and tools are built for Java 17."""
+# `openjdk version "17.0.15"`, `java version "1.8.0_202"` (before Java 9 the release came second).
+_JAVA_RELEASE = re.compile(r'version "(?:1\.)?(\d+)')
 # Small heap and a quick-starting JIT: a single-node test broker on a 2-core machine.
 _JVM_FLAGS = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 _LOG4J2 = """Configuration:
@@ -53,17 +58,39 @@ def answers_metadata(bootstrap: str) -> bool:
         admin.close()
 
 
+def java_release(java: str) -> int | None:
+    """The feature release (8, 11, 17, ...) `java -version` names, None when it names none."""
+    try:
+        completed = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = _JAVA_RELEASE.search(completed.stderr + completed.stdout)
+    return int(found.group(1)) if found else None
+
+
 def _java() -> str:
+    """The `java` on PATH, once it is known to run Kafka: an older one would fail only while
+    formatting the storage, with a Java stack trace (UnsupportedClassVersionError)."""
     java = shutil.which("java")
     if java is None:
-        raise ServiceError(
-            "Apache Kafka needs Java 17+: install it (apt-get install openjdk-17-jre-headless), "
-            "or use the embedded broker (`warmline services up --embedded`)"
+        raise ServiceSetupError(
+            f"Apache Kafka needs Java {MIN_JAVA_RELEASE}+: install it (apt-get install "
+            "openjdk-17-jre-headless), or use the embedded broker (`warmline services up "
+            "--embedded`)"
+        )
+    release = java_release(java)
+    if release is not None and release < MIN_JAVA_RELEASE:
+        raise ServiceSetupError(
+            f"Apache Kafka needs Java {MIN_JAVA_RELEASE}+, but {java} is Java {release}: install "
+            "openjdk-17-jre-headless and make it the default `java` (update-alternatives "
+            "--config java), or use the embedded broker (`warmline services up --embedded`)"
         )
     return java
 
 
-def start_kafka(workdir: Path) -> RunningService:
+def start_kafka(workdir: Path, *, outlives_parent: bool = False) -> RunningService:
     """Format a fresh single-node KRaft log directory and start the broker+controller on it."""
     java, classpath = _java(), kafka_classpath()
     home = workdir / "kafka"
@@ -124,7 +151,10 @@ def start_kafka(workdir: Path) -> RunningService:
             f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}"
         )
     process = ServiceProcess.spawn(
-        "kafka", [*base, "kafka.Kafka", str(properties)], workdir / "kafka.log"
+        "kafka",
+        [*base, "kafka.Kafka", str(properties)],
+        workdir / "kafka.log",
+        outlives_parent=outlives_parent,
     )
     bootstrap = f"{LOOPBACK}:{port}"
     process.wait_ready(lambda: answers_metadata(bootstrap), READY_TIMEOUT_S)
@@ -142,12 +172,17 @@ def restart_kafka(workdir: Path, stopped: RunningService) -> RunningService:
         raise ServiceError(f"no Kafka broker was started in {workdir}")
     if stopped.process.alive():
         raise ServiceError("the broker is still running; stop it before restarting it")
-    process = ServiceProcess.spawn("kafka", stopped.process.command, workdir / "kafka.log")
+    process = ServiceProcess.spawn(
+        "kafka",
+        stopped.process.command,
+        workdir / "kafka.log",
+        outlives_parent=stopped.process.outlives_parent,
+    )
     process.wait_ready(lambda: answers_metadata(stopped.address), READY_TIMEOUT_S)
     return RunningService(ServiceName.KAFKA, stopped.address, process)
 
 
-def start_embedded_kafka(workdir: Path) -> RunningService:
+def start_embedded_kafka(workdir: Path, *, outlives_parent: bool = False) -> RunningService:
     """Start the embedded Kafka-protocol broker (tansu, in memory) for machines without Java."""
     port = free_port()
     bootstrap = f"{LOOPBACK}:{port}"
@@ -157,6 +192,8 @@ def start_embedded_kafka(workdir: Path) -> RunningService:
         "--advertised-listener-url", f"tcp://{bootstrap}",
         "--storage-engine", "memory://tansu/",
     ]  # fmt: skip
-    process = ServiceProcess.spawn("kafka", command, workdir / "kafka.log")
+    process = ServiceProcess.spawn(
+        "kafka", command, workdir / "kafka.log", outlives_parent=outlives_parent
+    )
     process.wait_ready(lambda: answers_metadata(bootstrap), READY_TIMEOUT_S)
     return RunningService(ServiceName.KAFKA, bootstrap, process)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from warmline.errors import ServiceError
+from warmline.services.base import ServiceSetupError
 
 # The newest 4.x on Maven Central when this was written (4.5.0 is not published).
 KAFKA_VERSION = "4.4.0"
@@ -42,6 +46,15 @@ _POM_TEMPLATE = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 _COMPLETE_MARKER = ".complete"
+_RESOLVE_LOCK = ".resolve.lock"
+_STAGING_PREFIX = ".resolving-"
+# The plugin named in full, not by its `dependency:` prefix: resolving a prefix reads the plugin
+# group's metadata first, and when that fails (no network) Maven says only "No plugin found for
+# prefix 'dependency'", never what it could not fetch from where. 2.8 is the version Maven 3.8
+# (Debian's) picks for the prefix, so a ~/.m2 it filled already holds it.
+_COPY_DEPENDENCIES = "org.apache.maven.plugins:maven-dependency-plugin:2.8:copy-dependencies"
+_MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def cache_dir() -> Path:
@@ -54,20 +67,58 @@ def kafka_classpath() -> str:
     """The broker's classpath, resolving the jars with Maven on first use."""
     lib = cache_dir() / "kafka" / KAFKA_VERSION / "lib"
     if not (lib / _COMPLETE_MARKER).exists():
-        _resolve(lib)
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        with _resolving(lib.parent):
+            # Another process (the other pytest-xdist worker, a second `services up`) may have
+            # resolved them while this one waited; replacing its directory would pull the jars
+            # from under the broker it is starting.
+            if not (lib / _COMPLETE_MARKER).exists():
+                _resolve(lib)
     return f"{lib}/*"
+
+
+def _sweep_staging(version_dir: Path) -> None:
+    """Remove what resolutions killed mid-way (SIGKILL, a power cut) left: with the lock held,
+    no staging directory is in use, and each can hold most of the jars."""
+    for leftover in version_dir.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _resolving(version_dir: Path) -> Iterator[None]:
+    """One resolution at a time per Kafka version, across processes."""
+    with (version_dir / _RESOLVE_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _maven_errors(output: str) -> str:
+    """Maven's own error lines from its output, without the help text that follows them (or the
+    output's tail when it printed none)."""
+    errors = []
+    for line in _ANSI_ESCAPE.sub("", output).splitlines():
+        if not line.startswith("[ERROR]"):
+            continue
+        text = line.removeprefix("[ERROR]").strip()
+        if not text:
+            break
+        errors.append(text.removesuffix(" -> [Help 1]"))
+    return "\n".join(errors) or output[-2000:].strip()
 
 
 def _resolve(lib: Path) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ServiceError(
+        raise ServiceSetupError(
             "Apache Kafka needs Maven to resolve its jars: install it (apt-get install maven), "
             "or use the embedded broker (`warmline services up --embedded`)"
         )
     print(f"resolving Apache Kafka {KAFKA_VERSION} jars into {lib} ...", file=sys.stderr)
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=lib.parent) as scratch:
+    _sweep_staging(lib.parent)
+    with tempfile.TemporaryDirectory(prefix=_STAGING_PREFIX, dir=lib.parent) as scratch:
         staging = Path(scratch) / "lib"
         pom = _POM_TEMPLATE.format(kafka=KAFKA_VERSION, slf4j=_SLF4J_VERSION, log4j=_LOG4J_VERSION)
         (Path(scratch) / "pom.xml").write_text(pom)
@@ -76,7 +127,12 @@ def _resolve(lib: Path) -> None:
                 mvn,
                 "-q",
                 "-B",
-                "dependency:copy-dependencies",
+                "-Dstyle.color=never",
+                # A download whose checksum does not match (cut short, garbled by a proxy) fails
+                # here and is fetched again next time; Maven's default only warns and keeps it,
+                # and the broker would later fail on it with a Java stack trace.
+                "--strict-checksums",
+                _COPY_DEPENDENCIES,
                 f"-DoutputDirectory={staging}",
                 "-DincludeScope=runtime",
             ],
@@ -86,9 +142,10 @@ def _resolve(lib: Path) -> None:
             check=False,
         )
         if completed.returncode != 0:
-            raise ServiceError(
-                f"Maven could not resolve Apache Kafka {KAFKA_VERSION}:\n"
-                f"{completed.stdout[-2000:]}{completed.stderr[-2000:]}"
+            raise ServiceSetupError(
+                f"Maven could not fetch Apache Kafka {KAFKA_VERSION}'s jars (from {_MAVEN_CENTRAL}"
+                f" unless ~/.m2/settings.xml names a mirror):\n"
+                f"{_maven_errors(completed.stdout + completed.stderr)}"
             )
         (staging / _COMPLETE_MARKER).touch()
         if lib.exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from warmline.errors import ServiceError
-from warmline.services.base import RunningService, ServiceName
+from warmline.services.base import RunningService, ServiceName, ServiceSetupError
 from warmline.services.kafka import start_embedded_kafka, start_kafka
 from warmline.services.redis import start_redis
 from warmline.services.temporal import start_temporal
@@ -47,20 +47,37 @@ def parse_only(only: str | None) -> frozenset[ServiceName]:
 
 
 def start_service(
-    name: ServiceName, workdir: Path, *, embedded: bool, persist: bool
+    name: ServiceName,
+    workdir: Path,
+    *,
+    embedded: bool,
+    persist: bool,
+    outlives_parent: bool = False,
 ) -> RunningService:
-    """Start one service, retrying once in case a chosen port was taken meanwhile."""
+    """Start one service, retrying once in case a chosen port was taken meanwhile.
+
+    Unless it `outlives_parent` (`warmline services up`), the service is killed when this
+    process dies, even by SIGKILL, so a killed test session or demo leaves nothing running."""
+    outlives = outlives_parent
     starters: dict[ServiceName, Callable[[], RunningService]] = {
-        ServiceName.TEMPORAL: lambda: start_temporal(workdir, persist=persist),
-        ServiceName.KAFKA: lambda: (
-            start_embedded_kafka(workdir) if embedded else start_kafka(workdir)
+        ServiceName.TEMPORAL: lambda: start_temporal(
+            workdir, persist=persist, outlives_parent=outlives
         ),
-        ServiceName.REDIS: lambda: start_redis(workdir, embedded=embedded),
+        ServiceName.KAFKA: lambda: (
+            start_embedded_kafka(workdir, outlives_parent=outlives)
+            if embedded
+            else start_kafka(workdir, outlives_parent=outlives)
+        ),
+        ServiceName.REDIS: lambda: start_redis(
+            workdir, embedded=embedded, outlives_parent=outlives
+        ),
     }
     failure = ServiceError(f"{name} did not start")
     for _ in range(START_ATTEMPTS):
         try:
             return starters[name]()
+        except ServiceSetupError:
+            raise
         except ServiceError as error:
             failure = error
     raise failure

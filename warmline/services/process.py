@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +36,7 @@ class ServiceProcess:
     command: list[str]
     log_path: Path
     pid: int
+    outlives_parent: bool = False
     _popen: subprocess.Popen[bytes] | None = None
 
     @classmethod
@@ -44,12 +48,18 @@ class ServiceProcess:
         *,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        outlives_parent: bool = False,
     ) -> ServiceProcess:
-        """Start `command` in a new session so stopping it also stops whatever it forks."""
+        """Start `command` in a new session so stopping it also stops whatever it forks.
+
+        The new session also takes it out of reach of whatever kills this process's group (a CI
+        job's cancel, `timeout`), and a SIGKILL leaves no `finally` to stop it: unless it
+        `outlives_parent` (`warmline services up`), it is killed when this process dies."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        launched = command if outlives_parent else killed_with_parent(command)
         with log_path.open("ab") as log:
             popen = subprocess.Popen(
-                command,
+                launched,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -57,7 +67,14 @@ class ServiceProcess:
                 env={**os.environ, **(env or {})},
                 start_new_session=True,
             )
-        return cls(name=name, command=command, log_path=log_path, pid=popen.pid, _popen=popen)
+        return cls(
+            name=name,
+            command=command,
+            log_path=log_path,
+            pid=popen.pid,
+            outlives_parent=outlives_parent,
+            _popen=popen,
+        )
 
     def alive(self) -> bool:
         return pid_alive(self.pid) if self._popen is None else self._popen.poll() is None
@@ -97,6 +114,34 @@ class ServiceProcess:
         if self._popen is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(timeout=1)
+
+
+@functools.cache
+def _setpriv_with_pdeathsig() -> str | None:
+    """util-linux's `setpriv`, when it can set the parent-death signal (2.33 and later)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        usage = subprocess.run(
+            [setpriv, "--help"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return setpriv if "--pdeathsig" in usage else None
+
+
+def killed_with_parent(command: list[str]) -> list[str]:
+    """`command` run so that the kernel SIGKILLs it when this process dies, however it dies.
+
+    `setpriv --pdeathsig KILL` sets the signal and execs the command in place, so the pid stays
+    the service's. Linux sends it when the *thread* that started the child ends, so only a start
+    on the main thread (which ends with the process) is wrapped; elsewhere, and where setpriv
+    cannot do it, the command runs as given and only `stop` ends it."""
+    setpriv = _setpriv_with_pdeathsig()
+    if setpriv is None or threading.current_thread() is not threading.main_thread():
+        return command
+    return [setpriv, "--pdeathsig", "KILL", "--", *command]
 
 
 def pid_alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ from warmline.services.process import ServiceProcess
 READY_TIMEOUT_S = 20.0
 
 
-def start_redis(workdir: Path, *, embedded: bool) -> RunningService:
+def start_redis(workdir: Path, *, embedded: bool, outlives_parent: bool = False) -> RunningService:
     """Start Redis on a free loopback port without persistence; ready when PING answers."""
     port = free_port()
     data = workdir / "redis"
@@ -25,7 +25,9 @@ def start_redis(workdir: Path, *, embedded: bool) -> RunningService:
         "--save", "", "--appendonly", "no", "--daemonize", "no",
     ]  # fmt: skip
     url = f"redis://{LOOPBACK}:{port}/0"
-    process = ServiceProcess.spawn("redis", command, workdir / "redis.log")
+    process = ServiceProcess.spawn(
+        "redis", command, workdir / "redis.log", outlives_parent=outlives_parent
+    )
 
     def ping() -> bool:
         if not is_listening(port):

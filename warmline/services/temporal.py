@@ -42,7 +42,9 @@ def answers_clients(address: str, namespace: str = "default") -> bool:
     return True
 
 
-def start_temporal(workdir: Path, *, persist: bool) -> RunningService:
+def start_temporal(
+    workdir: Path, *, persist: bool, outlives_parent: bool = False
+) -> RunningService:
     """Start a dev server on free ports; with `persist`, state lives in a SQLite file in workdir."""
     port, http_port, metrics_port = free_port(), free_port(), free_port()
     command = [
@@ -54,6 +56,8 @@ def start_temporal(workdir: Path, *, persist: bool) -> RunningService:
     if persist:
         command += ["--db-filename", str(workdir / "temporal.db")]
     address = f"{LOOPBACK}:{port}"
-    process = ServiceProcess.spawn("temporal", command, workdir / "temporal.log")
+    process = ServiceProcess.spawn(
+        "temporal", command, workdir / "temporal.log", outlives_parent=outlives_parent
+    )
     process.wait_ready(lambda: answers_clients(address), READY_TIMEOUT_S)
     return RunningService(ServiceName.TEMPORAL, address, process)
