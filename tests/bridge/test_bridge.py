@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
 from redis import Redis
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -40,6 +42,23 @@ OWN_FRAMES = tuple(f'File "{PROJECT / package}/' for package in OWN_PACKAGES)
 UNREACHABLE_TEMPORAL = "127.0.0.1:9"
 
 
+class CaughtUp(InboundBridge):
+    """A bridge that counts the polls it starts with every partition of `ends` read to its end
+    offset. Each poll follows the handling of the batch before it, so once one is counted,
+    whatever the bridge was going to read again has been read and signalled."""
+
+    ends: dict[TopicPartition, int]
+    """The end offset of each partition to read; set before the bridge runs."""
+    polls_caught_up = 0
+
+    def _poll(self, consumer: KafkaConsumer) -> list[ConsumerRecord]:
+        if set(self.ends) <= consumer.assignment() and all(
+            consumer.position(tp) >= end for tp, end in self.ends.items()
+        ):
+            self.polls_caught_up += 1
+        return super()._poll(consumer)
+
+
 async def test_a_message_starts_a_conversation_that_triages_it_once(inbound: Inbound) -> None:
     conversation = f"conv-{uuid.uuid4().hex[:8]}"
     first = inbound.message(conversation, "m0", "Where is my parcel?")
@@ -57,13 +76,23 @@ async def test_a_message_starts_a_conversation_that_triages_it_once(inbound: Inb
     stats = running.bridge.stats
     assert (stats.messages, stats.dead_lettered) == (3, 0)
 
-    # Everything was committed: a bridge of the same group starts after it and re-signals nothing.
+    # Everything was committed: a bridge of the same group starts after it and reads nothing
+    # again. Its dedupe would turn a record read again into a duplicate, not a message, so the
+    # duplicates count too; and it is checked once the bridge has read to the end.
     committed = inbound.committed()
     assert sum(committed.values()) == 4
-    restarted = await inbound.run()
-    await asyncio.sleep(1)
+    watched = inbound.bridge(kind=CaughtUp)
+    assert isinstance(watched, CaughtUp)
+    watched.ends = {
+        TopicPartition(topic, partition): end for (topic, partition), end in committed.items()
+    }
+    restarted = await inbound.run(watched)
+    await until(lambda: watched.polls_caught_up >= 1, what="caught up to the end", task=restarted)
     await restarted.stop()
-    assert restarted.bridge.stats.messages == 0
+    stats = restarted.bridge.stats
+    assert (stats.messages, stats.duplicates, stats.dead_lettered) == (0, 0, 0), (
+        "nothing read again"
+    )
 
     # A bridge killed before it committed (here: a group and dedupe with no memory of the records)
     # signals every message again; the conversation still triages each once.

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import re
 import threading
@@ -42,7 +44,6 @@ from connectors.webhook import (
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    verify_signature,
 )
 
 HUBSPOT_TOKEN = "pat-na1-test-token"
@@ -773,8 +774,18 @@ class Delivery:
         return json.loads(self.body)
 
 
+def documented_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`X-Warmline-Signature` as docs/connectors-reference.md defines it on the wire: `sha256=`
+    and the hex HMAC-SHA256, keyed with the secret, of `<timestamp>.<body>`. Written here from
+    the docs, not taken from `connectors.webhook`: a receiver in another language implements
+    the docs, so signing code that drifted from them must fail the tests, not pass its own check."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
 class FakeReceiver(FakeAPI):
-    """A webhook receiver at `/hooks/warmline` that checks signatures with `verify_signature`."""
+    """A webhook receiver at `/hooks/warmline` that checks each request as the docs tell a
+    receiver to: the documented signature over the raw body, a timestamp within `tolerance`."""
 
     PATH = "/hooks/warmline"
 
@@ -818,9 +829,9 @@ class FakeReceiver(FakeAPI):
         if not (timestamp and signature and event_id and event_type):
             return Reply.json(400, {"error": "missing X-Warmline-* headers"})
         now = time.time() + self.clock_offset
-        if not verify_signature(
-            self.secret, timestamp, body, signature, tolerance=self.tolerance, now=now
-        ):
+        fresh = timestamp.isdigit() and abs(now - int(timestamp)) <= self.tolerance
+        expected = documented_signature(self.secret, timestamp, body)
+        if not (fresh and hmac.compare_digest(expected, signature)):
             return Reply.json(401, {"error": "invalid or stale signature"})
         if not _is_json(headers):
             return Reply.json(415, {"error": "expected a JSON body"})

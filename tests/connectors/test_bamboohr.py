@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -392,8 +393,17 @@ async def test_the_pull_runs_every_interval_while_the_connector_runs(kafka_boots
         async with started(fake, **changes):
             [event] = await read_shift_events(kafka_bootstrap, topic, at_least=1)
             pulls = len(fake.seen("GET"))
-            await asyncio.sleep(1.0)
-            assert len(fake.seen("GET")) >= pulls + 3
+            # Three more pulls, waited for rather than counted after a fixed second a busy machine
+            # may not give the connector; then the spacing of the pulls is the interval's.
+            for _ in range(200):
+                if len(fake.seen("GET")) >= pulls + 3:
+                    break
+                await asyncio.sleep(0.05)
+            arrivals = [r.at for r in fake.seen("GET")]
+            assert len(arrivals) >= pulls + 3, "the pulls did not go on while it ran"
+            gaps = sorted(b - a for a, b in itertools.pairwise(arrivals))
+            assert gaps[0] >= 0.19, f"pulled more often than every 200 ms: {gaps}"
+            assert gaps[len(gaps) // 2] < 1.0, f"pulls not every 200 ms: {gaps}"
         assert event.subject == "w-ana"
         assert len(await read_shift_events(kafka_bootstrap, topic, at_least=2, within=2)) == 1
         pulls = len(fake.seen("GET"))

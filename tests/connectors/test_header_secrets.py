@@ -20,6 +20,7 @@ from connectors.bamboohr import BambooHRConnector, BambooHRSettings
 from connectors.http import send
 from connectors.hubspot import HubSpotConnector, HubSpotSettings
 from connectors.sdk.connector import ConnectorContext, ConnectorError, PermanentError
+from tests.connectors.fakes import FakeHubSpot
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "online-shop"
 TOKEN = "pat-na1-0f3c9e5a-secret-part"
@@ -59,9 +60,19 @@ def test_a_token_no_header_can_carry_is_refused_without_showing_it(value: str) -
     assert TOKEN not in str(refused.value)
 
 
-def test_a_clean_token_is_taken_as_it_is() -> None:
+async def test_a_clean_token_is_taken_as_it_is() -> None:
+    """The token reaches HubSpot byte for byte: the fake refuses any other bearer with 401."""
     context = ConnectorContext(name="crm", secrets={"access_token": TOKEN})
-    HubSpotConnector(HubSpotSettings(), context)
+    with FakeHubSpot(token=TOKEN) as hub:
+        connector = HubSpotConnector(HubSpotSettings(base_url=hub.url), context)
+        await connector.start()
+        try:
+            assert await connector.find_ticket("c-none") is None
+        finally:
+            await connector.stop()
+        [request] = hub.seen()
+    assert request.status == 404, "authenticated, and no ticket of that conversation"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
 
 
 async def test_a_request_that_is_not_valid_http_is_permanent_and_quotes_no_header(

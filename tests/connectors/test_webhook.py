@@ -20,10 +20,15 @@ from connectors.webhook import (
     TIMESTAMP_HEADER,
     WebhookConnector,
     WebhookSettings,
-    sign,
     verify_signature,
 )
-from tests.connectors.fakes import WEBHOOK_SECRET, FakeReceiver, Fault, consuming
+from tests.connectors.fakes import (
+    WEBHOOK_SECRET,
+    FakeReceiver,
+    Fault,
+    consuming,
+    documented_signature,
+)
 from warmline.errors import ConfigError, WarmlineError
 from warmline.events.catalog import EventData, parse_data
 from warmline.events.envelope import DomainEvent
@@ -92,7 +97,7 @@ async def test_events_arrive_signed_in_cloudevents_form_and_replays_are_refused(
             "data": parse_data(escalated.type, ESCALATED).model_dump(mode="json"),
         }
         signed_at = int(first.timestamp)
-        assert first.signature == sign(WEBHOOK_SECRET, signed_at, first.body)
+        assert first.signature == documented_signature(WEBHOOK_SECRET, first.timestamp, first.body)
 
         # A captured request sent again later, or altered, or checked with another secret.
         assert verify_signature(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -175,5 +174,9 @@ def test_any_record_decodes_or_is_refused_with_a_reason(
     consumers catch only that, so anything else would stop them on one record."""
     merged: dict[str, bytes | None] = dict(to_record(an_event()).headers)
     merged.update(headers)
-    with contextlib.suppress(EventDecodeError):
+    refusal: EventDecodeError | None = None
+    try:
         from_record(key, list(merged.items()), value)
+    except EventDecodeError as refused:
+        refusal = refused
+    assert refusal is None or refusal.reason.strip(), "a refusal's dead letter needs its reason"

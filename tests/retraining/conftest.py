@@ -28,7 +28,7 @@ from tests.workflows.conftest import EventLog
 from warmline.annotation.gold import GoldLabel, GoldLabelStore
 from warmline.events import DomainEvent, EventPublisher, PublishError
 from warmline.retraining import client as retraining
-from warmline.retraining.contracts import RetrainingStatus
+from warmline.retraining.contracts import RetrainingStatus, retraining_workflow_id
 from warmline.retraining.settings import CRISIS_LABELS, RetrainingSettings
 from warmline.triage import registry
 from warmline.triage.lexicon import LexiconProvider
@@ -236,6 +236,48 @@ async def wait_for_status(
             return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"no {what} within {timeout_s:.0f} s; last status: {last}")
+
+
+async def history_length(client: Client, settings: RetrainingSettings) -> int:
+    """The number of events in the retraining workflow's history so far."""
+    handle = client.get_workflow_handle(
+        retraining_workflow_id(settings.deployment, settings.taxonomy)
+    )
+    return len((await handle.fetch_history()).events)
+
+
+async def counted(
+    client: Client, settings: RetrainingSettings, *, after: int = 0, timeout_s: float = 60.0
+) -> None:
+    """Wait until a `count_gold_labels` activity scheduled after the first `after` events of the
+    workflow's history completed, and a workflow task after it did too: what the workflow made
+    of the count is then in its state. A check that no round ran waits for this, not for a
+    fixed time (a busy machine may not have counted yet, and the check would hold on nothing)."""
+    handle = client.get_workflow_handle(
+        retraining_workflow_id(settings.deployment, settings.taxonomy)
+    )
+    for _ in range(int(timeout_s / 0.2)):
+        events = (await handle.fetch_history()).events
+        counts = {
+            e.event_id
+            for e in events
+            if e.event_id > after
+            and e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name == "count_gold_labels"
+        }
+        answered = [
+            e.event_id
+            for e in events
+            if e.HasField("activity_task_completed_event_attributes")
+            and e.activity_task_completed_event_attributes.scheduled_event_id in counts
+        ]
+        if answered and any(
+            e.event_id > answered[0] and e.HasField("workflow_task_completed_event_attributes")
+            for e in events
+        ):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the retraining workflow did not count gold labels in {timeout_s:.0f} s")
 
 
 @pytest.fixture

@@ -9,7 +9,14 @@ from datetime import timedelta
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.retraining.conftest import BASE_ROWS, Deployment, Running, wait_for_status
+from tests.retraining.conftest import (
+    BASE_ROWS,
+    Deployment,
+    Running,
+    counted,
+    history_length,
+    wait_for_status,
+)
 from warmline.retraining import client as retraining
 from warmline.retraining.contracts import RoundRequest
 from warmline.retraining.data import held_out
@@ -99,13 +106,14 @@ async def test_a_round_that_failed_for_good_waits_for_the_gold_label_count_to_ch
     for _ in range(3):
         await workflow_env.sleep(settings.check_interval + timedelta(minutes=1))
         await asyncio.sleep(0.5)
+    before = await history_length(worker.client, settings)
     await retraining.signal_round(
         worker.client,
         settings,
         RoundRequest(trigger="schedule", reason="scheduled retraining"),
         task_queue=worker.task_queue,
     )
-    await asyncio.sleep(1.0)
+    await counted(worker.client, settings, after=before)
     status = await retraining.status(worker.client, settings.deployment, settings.taxonomy)
     assert (status.rounds, status.failed_at, status.trained_through) == (1, 5, 0)
     assert registry.versions(taxonomy_dir) == ["v1"]

@@ -9,7 +9,7 @@ import pytest
 from redis import Redis
 from temporalio.testing import WorkflowEnvironment
 
-from tests.retraining.conftest import Deployment, Running
+from tests.retraining.conftest import Deployment, Running, counted
 from warmline.events import EventType
 from warmline.events.catalog import ModelPromoted, ModelRejected, parse_data
 from warmline.retraining import client as retraining
@@ -93,9 +93,11 @@ async def test_too_few_new_gold_labels_do_not_retrain(
         start=settings,
         task_queue=worker.task_queue,
     )
-    await asyncio.sleep(1.0)
+    # Checked once the workflow has counted the labels and acted on the count, not after a fixed
+    # second (a busy machine may not have counted yet, and nothing would have been checked).
+    await counted(worker.client, settings)
     status = await retraining.status(worker.client, settings.deployment, settings.taxonomy)
-    assert status.rounds == 0
+    assert (status.rounds, status.running) == (0, False)
     assert registry.versions(settings.registry / settings.taxonomy) == ["v1"]
 
 

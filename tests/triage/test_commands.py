@@ -402,8 +402,12 @@ def test_shipped_models_score_on_a_dev_sample(taxonomy: str, floor: float, tmp_p
     report = json.loads(result.stdout)
     assert report["rows"] == 1500
     assert report["macro_f1"] >= floor
-    # Generous: a loaded CI machine shares two cores; docs/benchmarks.md records the real figure.
-    assert report["latency_ms"]["p99"] < 50
+    # The report's latency is about every message; its target (p99 per message on one core) is
+    # shown in docs/benchmarks.md, measured pinned to a core, never asserted here.
+    latency = report["latency_ms"]
+    assert latency["messages"] == 1500
+    assert 0 < latency["p50"] <= latency["p99"]
+    assert 0 < latency["cpu_p50"] <= latency["cpu_p99"]
 
 
 def test_the_engine_keeps_reading_the_original_taxonomy(registry: Path) -> None:

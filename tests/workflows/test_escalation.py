@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.workflow import UpdateMethodMultiParam
 
@@ -186,6 +187,36 @@ class Scene:
             return True if done else None
 
         await eventually(probe, "the offers rechecked")
+
+    async def acted_on(self, activity: str, sequence: int = 1) -> None:
+        """Wait until one of the escalation's `activity` calls completed and a workflow task after
+        it did too: what the escalation made of the answer is then in its view. Checks that
+        something did not happen wait for this rather than for a fixed time."""
+
+        async def probe() -> bool | None:
+            try:
+                events = (await self.escalation(sequence).fetch_history()).events
+            except RPCError:
+                return None  # not started yet
+            calls = {
+                e.event_id
+                for e in events
+                if e.HasField("activity_task_scheduled_event_attributes")
+                and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+            }
+            answered = [
+                e.event_id
+                for e in events
+                if e.HasField("activity_task_completed_event_attributes")
+                and e.activity_task_completed_event_attributes.scheduled_event_id in calls
+            ]
+            acted = answered and any(
+                e.event_id > answered[0] and e.HasField("workflow_task_completed_event_attributes")
+                for e in events
+            )
+            return True if acted else None
+
+        await eventually(probe, f"the escalation's {activity} answered")
 
     async def accept(self, offer: Offer, sequence: int = 1) -> None:
         await self.escalation(sequence).execute_update(
@@ -821,7 +852,7 @@ async def test_capacity_holds_across_conversations(
     assert offer.specialist_id == "vol-aoife"
     second = await Scene(workflow_env, routed).start()
     await second.say(GRIEF)
-    await asyncio.sleep(1.0)
+    await second.acted_on("roster_reserve")
     view = await second.escalation_view()
     assert view.offers == [], "vol-aoife has capacity 1 and already holds an offer"
     await first.accept(offer)
