@@ -80,17 +80,19 @@ def dequantize(onnx_path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def main() -> None:
-    import onnxruntime as ort
-    import torch  # type: ignore[import-not-found, unused-ignore]
-    from tokenizers import Tokenizer
-    from transformers import BertConfig, BertModel  # type: ignore[import-not-found, unused-ignore]
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--onnx", type=Path, required=True)
     parser.add_argument("--tokenizer", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--heads", type=int, default=0, help="attention heads (default hidden/32)")
     args = parser.parse_args()
+    try:
+        import onnxruntime as ort
+        import torch  # type: ignore[import-not-found, unused-ignore]
+        from tokenizers import Tokenizer
+        from transformers import BertConfig, BertModel  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as error:  # the `finetune` extra is gigabytes, left out by default
+        parser.error(f"{error.name} is not installed: pip install -e '.[finetune]'")
 
     state, config = dequantize(args.onnx)
     if args.heads:

@@ -121,12 +121,6 @@ def export_int8(encoder: Any, out: Path) -> None:
 
 
 def main() -> None:  # noqa: PLR0915 - one straight-line training script
-    # The `finetune` extra is gigabytes and not installed to lint, so mypy may not find these;
-    # where it is installed they resolve (typed or not), hence `unused-ignore` beside each code.
-    import torch  # type: ignore[import-not-found, unused-ignore]
-    from tokenizers import Tokenizer
-    from transformers import BertModel  # type: ignore[import-not-found, import-untyped, unused-ignore]
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, required=True)
@@ -157,6 +151,15 @@ def main() -> None:  # noqa: PLR0915 - one straight-line training script
         help="also keep the float encoder in OUT/float (a `--base` for further runs or a soup)",
     )
     args = parser.parse_args()
+    try:
+        # The `finetune` extra is gigabytes and not installed to lint, so mypy may not find these;
+        # where it is installed they resolve (typed or not), hence `unused-ignore` beside each code.
+        import torch  # type: ignore[import-not-found, unused-ignore]
+        from tokenizers import Tokenizer
+        from transformers import BertModel  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    except ImportError as error:  # the `finetune` extra is gigabytes, left out by default
+        parser.error(f"{error.name} is not installed: pip install -e '.[finetune]'")
+
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
 

@@ -35,14 +35,17 @@ def ingredients(folders: list[Path]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    # The `finetune` extra is gigabytes and not installed to lint (see finetune_encoder.py).
-    import torch  # type: ignore[import-not-found, unused-ignore]
-    from transformers import BertModel  # type: ignore[import-not-found, import-untyped, unused-ignore]
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", type=Path, nargs="+", help="float/ folders to average")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    try:
+        # The `finetune` extra is gigabytes and not installed to lint (see finetune_encoder.py).
+        import torch  # type: ignore[import-not-found, unused-ignore]
+        from transformers import BertModel  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    except ImportError as error:  # the `finetune` extra is gigabytes, left out by default
+        parser.error(f"{error.name} is not installed: pip install -e '.[finetune]'")
+
     if len(args.inputs) < 2:
         parser.error("a soup needs at least two encoders")
     tokenizers = {(folder / "tokenizer.json").read_bytes() for folder in args.inputs}
