@@ -81,7 +81,11 @@ def triage_events(
         event(
             EventType.MESSAGE_TRIAGED,
             f"{message_id}/triaged",
-            {"message_id": message_id, **result.model_dump(mode="json", exclude={"provider"})},
+            {
+                "message_id": message_id,
+                **result.model_dump(mode="json", exclude={"provider"}),
+                "rationale": published_rationale(result),
+            },
         )
     ]
     if result.crisis:
@@ -93,6 +97,22 @@ def triage_events(
             )
         )
     return events
+
+
+def published_rationale(result: TriageResult) -> str:
+    """The rationale `message.triaged` carries, built from the reading's labels and flags alone.
+
+    A provider's own rationale may quote the message (the lexicon's cue phrases, the crisis
+    screen's matches, an LLM's retelling of it), and events reach every subscribed connector (a
+    webhook, the gRPC gateway) as they are; the event's contract is a sentence with no customer
+    text. The workflow keeps the provider's own rationale for the handoff's specialist."""
+    read = ", ".join(f"{e.label} {e.score:.2f}" for e in result.emotions[:3]) or "no emotion"
+    parts = [f"{result.provider} reads {read}", f"distress {result.distress:.2f}"]
+    if result.risk_flags:
+        parts.append("risks: " + ", ".join(f.value for f in result.risk_flags))
+    if result.crisis:
+        parts.append("a crisis")
+    return "; ".join(parts) + "."
 
 
 def triage_or_fall_back(

@@ -501,7 +501,14 @@ class BambooHRConnector(Connector):
             try:
                 row = _ShiftRow.model_validate(raw)
             except ValidationError as error:
-                log.warning("%s: %s row %s skipped: %s", self.context.name, table, raw, error)
+                log.warning(
+                    "%s: %s row %s (employee %s) skipped: %s",
+                    self.context.name,
+                    table,
+                    _printed(raw.get("id")),
+                    _printed(raw.get("employeeId")),
+                    _unreadable_fields(error),
+                )
                 continue
             worker = self._workers.get(row.employee_id)
             if worker is None or row.ends_at <= current:
@@ -567,3 +574,21 @@ class BambooHRConnector(Connector):
 
 def _minutes(value: float) -> str:
     return f"{value:.1f}"
+
+
+def _printed(value: object) -> str:
+    """A row's id or employee id for a log line: short, on one line."""
+    text = " ".join(str(value).split()) if value is not None else "(none)"
+    return text[:64]
+
+
+def _unreadable_fields(error: ValidationError) -> str:
+    """Which fields of a shift row are wrong and why, without their values.
+
+    The row is HR's: the table may hold fields an HR admin added (a reason for leave, a note),
+    and pydantic's own message quotes the values it refused, so neither goes into the log.
+    """
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'row'}: {problem['msg']}"
+        for problem in error.errors(include_input=False, include_url=False)
+    )

@@ -95,7 +95,9 @@ class MessageTriaged(EventData):
     confidence: Score
     """How sure the provider is of its reading, 0 to 1."""
     rationale: str
-    """Why triage read the message this way, in a sentence (no customer text quoted)."""
+    """Why triage read the message this way, in a sentence built from the reading's labels,
+    scores and flags (`lexicon reads sadness 0.81; distress 0.74.`): no customer text. The
+    provider's own rationale, which may quote the message, stays with the handoff."""
     model_version: str
     """The triage provider and model that read the message, e.g. `local:goemotions-original`."""
 

@@ -56,6 +56,38 @@ class GroupFigures(BaseModel):
     rotated_off_now: int = 0
 
 
+_OFF_SHIFT: dict[str, object] = {
+    "exposure_minutes": 0.0,
+    "exposure_by_queue": {},
+    "breaks_taken": 0,
+    "budget_breaches": 0,
+    "checkins_requested": 0,
+    "checkins_submitted": 0,
+    "checkins_answered": 0,
+    "on_break": False,
+    "rotated_off_intense": False,
+}
+"""What a worker off shift adds to the figures: nothing but their place in the team."""
+
+
+def _this_shift(worker: WorkerWellness) -> WorkerWellness:
+    """The worker's figures of the shift they are on; none when they are on none.
+
+    A view keeps the figures of the worker's last shift until their next one starts. Counted,
+    they would make a team where one person is working today show her exposure, breaks and
+    check-ins beside constants a supervisor read before her shift began: every change between two
+    readings would be hers. A view nobody has written yet (`updated_at` unset) holds no figures.
+    """
+    if _on_shift(worker):
+        return worker
+    return worker.model_copy(update=_OFF_SHIFT)
+
+
+def _on_shift(worker: WorkerWellness) -> bool:
+    """Whether the worker can add to this shift's figures: on a shift, or with no view yet."""
+    return worker.in_shift or worker.updated_at is None
+
+
 def _answered(worker: WorkerWellness) -> int:
     if worker.checkins_answered is not None:
         return worker.checkins_answered
@@ -112,7 +144,8 @@ def team_figures(
     views: Iterable[WorkerWellness], *, queues: Iterable[str], min_group_size: int
 ) -> list[GroupFigures]:
     """Figures of the current shift per team (specialists, annotators) and per queue (the people
-    who worked it this shift, with the exposure they took there).
+    who worked it this shift, with the exposure they took there). A worker off shift counts in
+    their team's head count only (see `_this_shift`).
 
     A queue is shown on its own only if it has `min_group_size` people and the rest of the team
     with exposure is either nobody or `min_group_size` people too: else the team's figures less
@@ -124,7 +157,7 @@ def team_figures(
     shift) goes to the pool too, never on its own: left out, the team's figures would not add up
     to the queues', and the difference could be the one person's who worked it.
     """
-    everyone = list(views)
+    everyone = [_this_shift(v) for v in views]
     groups = []
     for team in ("specialist", "annotator"):
         members = [v for v in everyone if v.kind == team]
@@ -194,10 +227,11 @@ _PER_PERSON: tuple[tuple[str, Callable[[WorkerWellness], bool], dict[str, object
         lambda v: v.exposure_minutes > 0,
         {"mean_exposure_minutes": 0.0, "budget_breaches": 0, "rotated_off_now": 0},
     ),
-    ("breaks_withheld", lambda v: True, {"breaks_taken": 0, "on_break_now": 0}),
+    # Anyone on shift may take a break or send a check-in; someone off shift adds nothing.
+    ("breaks_withheld", _on_shift, {"breaks_taken": 0, "on_break_now": 0}),
     ("checkins_withheld", lambda v: v.checkins_requested > 0, _CHECKIN_FIGURES),
-    # Check-ins sent count everyone's, asked or not.
-    ("checkins_withheld", lambda v: True, _CHECKIN_FIGURES),
+    # Check-ins sent count everyone's on shift, asked or not.
+    ("checkins_withheld", _on_shift, _CHECKIN_FIGURES),
 )
 """The queue figures that add up each member's figure of the shift (not the queue's share): the
 flag that withholds them, who can add to them, and their withheld values."""
