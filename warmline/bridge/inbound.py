@@ -78,7 +78,7 @@ from warmline.runtime import (
     worker_kinds,
 )
 from warmline.wellness.client import WellnessClient
-from warmline.wellness.policy import Shift
+from warmline.wellness.policy import STAND_IN_PREFIX, Shift
 from workflows.conversation import ConversationWorkflow
 from workflows.roster import RosterWorkflow
 
@@ -324,6 +324,14 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
 
     def _shift(self, record: ConsumerRecord, event: DomainEvent, data: InboundShift) -> _Item:
         _require(worker_id=data.worker_id, shift_id=data.shift_id)
+        if data.shift_id.startswith(STAND_IN_PREFIX):
+            # The wellness workflow would take it for one it started itself (`Shift.stand_in`),
+            # which gives way to the next HR shift.
+            raise _UnprocessableError(
+                f"shift id {data.shift_id!r} starts with {STAND_IN_PREFIX!r}, which warmline keeps "
+                "for the shifts it starts itself when a worker becomes available with no shift "
+                "known: give HR's shifts ids of their own"
+            )
         self._known_worker(data.worker_id)
         _same_subject(event, data.worker_id, "worker id")
         _not_ahead(event)

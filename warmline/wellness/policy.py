@@ -342,7 +342,7 @@ class Wellness:
         if available and self.state.shift is None:
             self._start_shift(
                 Shift(
-                    shift_id=f"available-{self.state.shift_number + 1}",
+                    shift_id=f"{STAND_IN_PREFIX}{self.state.shift_number + 1}",
                     starts_at=now,
                     ends_at=now + self.policy.shift_length,
                 ),
