@@ -8,15 +8,22 @@ is retried, a chain reroutes into the crisis lane. A gate holds one activity of 
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import cast
 
 import pytest
 import redis
 from temporalio import activity
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateFailedError,
+)
 from temporalio.testing import WorkflowEnvironment
 
 from activities.liveview import LiveViewActivities
@@ -41,6 +48,10 @@ from warmline.escalation import (
 )
 from warmline.events import EventType
 from warmline.roster import ReserveResult
+from warmline.services.base import RunningService, ServiceName
+from warmline.services.local import start_service
+from warmline.services.process import ServiceProcess
+from warmline.services.redis import READY_TIMEOUT_S
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 
@@ -125,6 +136,110 @@ def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Gate]]:
     yield armed
     for gate in armed.values():
         gate.open()
+
+
+@dataclass
+class RestartableRedis:
+    """A Redis of one test's own that goes down and comes back on the same address."""
+
+    service: RunningService
+
+    @property
+    def url(self) -> str:
+        return self.service.address
+
+    def go_down(self) -> None:
+        """Shut down as for a restart: what it holds is saved first (`SHUTDOWN SAVE`, though it
+        runs without save points), as a persisted Redis keeps it; until `come_back` every
+        connection is refused."""
+        client = redis.Redis.from_url(self.url, socket_timeout=READY_TIMEOUT_S)
+        try:
+            client.shutdown(save=True)
+        finally:
+            client.close()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while self.service.process.alive():
+            if time.monotonic() > deadline:
+                raise AssertionError("Redis did not shut down")
+            time.sleep(0.05)
+
+    def come_back(self) -> None:
+        """Start Redis again with its command, address and directory: it loads what it saved."""
+        stopped = self.service.process
+        process = ServiceProcess.spawn(stopped.name, stopped.command, stopped.log_path)
+        process.wait_ready(lambda: answers_ping(self.url), READY_TIMEOUT_S)
+        self.service = RunningService(ServiceName.REDIS, self.url, process)
+
+
+def answers_ping(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    own = RestartableRedis(
+        start_service(ServiceName.REDIS, tmp_path, embedded=False, persist=False)
+    )
+    yield own
+    own.service.process.stop()
+
+
+SYNC_LIVE_VIEW = "sync_live_view"
+
+
+async def final_view_refused(
+    escalation: WorkflowHandle[EscalationWorkflow, EscalationOutcome],
+) -> None:
+    """Wait until the escalation's final, retried-until-done live-view write (the one with no
+    attempt limit) has been refused at least once, or the escalation has ended without one."""
+    for _ in range(300):
+        description = await escalation.describe()
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            return
+        for pending in description.raw_description.pending_activities:
+            if (
+                pending.activity_type.name == SYNC_LIVE_VIEW
+                and pending.maximum_attempts == 0
+                and pending.attempt >= 2
+            ):
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the escalation's final live-view write was never refused")
+
+
+def view_writes(history: WorkflowHistory) -> tuple[int, list[int]]:
+    """How many of the escalation's live-view writes failed for good, and the attempt on which
+    each write that succeeded did, in order."""
+    events = history.events
+    writes = {
+        e.event_id
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == SYNC_LIVE_VIEW
+    }
+    attempts = {
+        e.event_id: e.activity_task_started_event_attributes.attempt
+        for e in events
+        if e.HasField("activity_task_started_event_attributes")
+    }
+    failed = sum(
+        e.activity_task_failed_event_attributes.scheduled_event_id in writes
+        for e in events
+        if e.HasField("activity_task_failed_event_attributes")
+    )
+    written = [
+        attempts[e.activity_task_completed_event_attributes.started_event_id]
+        for e in events
+        if e.HasField("activity_task_completed_event_attributes")
+        and e.activity_task_completed_event_attributes.scheduled_event_id in writes
+    ]
+    return failed, written
 
 
 async def left_while_gated(scene: Scene, gate: Gate) -> ConversationOutcome:
@@ -298,34 +413,41 @@ async def test_an_accept_after_the_conversation_ended_releases_the_desk_claim(
     assert routed.live_view.claim_holder("open-door", conversation) is None
 
 
-async def test_a_last_view_redis_missed_is_written_once_it_is_back(
-    workflow_env: WorkflowEnvironment, routed: RoutedDeployment, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Redis refuses every write of the accepted escalation's view (each change's three quick
-    attempts): the escalation writes its final view again until Redis takes it, so supervisors
-    and specialists do not see an accepted escalation still waiting."""
-    scene = await Scene(workflow_env, routed).start()
-    await scene.say(GRIEF)
-    [offer] = await scene.open_offers()
-    assert [v.status for v in routed.live_view.waiting("open-door", "listening")] == [
-        EscalationStatus.WAITING
-    ]
-    apply = routed.live_view.apply
-    refusals = 7
-    """Two changes of three attempts each, then the first attempt of the final write."""
+class TestARedisOfItsOwn:
+    """The deployment's Redis (live view and wellness view) is this test's own, so it can go away
+    and come back without taking the session's Redis, which other tests use, with it."""
 
-    def refusing(view: EscalationView) -> bool:
-        nonlocal refusals
-        if view.status is not EscalationStatus.WAITING and refusals > 0:
-            refusals -= 1
-            raise redis.ConnectionError("Redis is restarting (test)")
-        return apply(view)
+    @pytest.fixture
+    def redis_url(self, restartable_redis: RestartableRedis) -> str:
+        """`routed` builds its live view on the restartable Redis instead of the session's."""
+        return restartable_redis.url
 
-    monkeypatch.setattr(routed.live_view, "apply", refusing)
-    await scene.accept(offer)
-    outcome = await asyncio.wait_for(scene.escalation().result(), timeout=30)
+    async def test_a_last_view_redis_missed_is_written_once_it_is_back(
+        self,
+        workflow_env: WorkflowEnvironment,
+        routed: RoutedDeployment,
+        restartable_redis: RestartableRedis,
+    ) -> None:
+        """Redis is down while the accepted escalation writes its views (each change's three quick
+        attempts are refused): the escalation writes its final view again until Redis, back with
+        what it held, takes it, so supervisors and specialists do not see an accepted escalation
+        still waiting."""
+        scene = await Scene(workflow_env, routed).start()
+        await scene.say(GRIEF)
+        [offer] = await scene.open_offers()
+        assert [v.status for v in routed.live_view.waiting("open-door", "listening")] == [
+            EscalationStatus.WAITING
+        ]
+        restartable_redis.go_down()
+        await scene.accept(offer)
+        await final_view_refused(scene.escalation())
+        restartable_redis.come_back()
+        outcome = await asyncio.wait_for(scene.escalation().result(), timeout=60)
 
-    assert outcome.status is EscalationStatus.ACCEPTED
-    assert refusals == 0
-    assert routed.live_view.waiting("open-door", "listening") == []
-    assert routed.live_view.offers_for(offer.specialist_id) == []
+        assert outcome.status is EscalationStatus.ACCEPTED
+        assert routed.live_view.waiting("open-door", "listening") == []
+        assert routed.live_view.offers_for(offer.specialist_id) == []
+        history = await scene.escalation().fetch_history()
+        refused, written = view_writes(history)
+        assert refused == 2, "each change of the accept had its quick attempts refused"
+        assert written[-1] >= 2, "the final view was written once Redis was back, not at once"
