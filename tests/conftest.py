@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests.outages import RestartableRedis, own_redis
 from warmline.services import Endpoints, LocalServices, ServiceName, temporal_test_server_path
 
 _SERVICE_LOGS = pytest.StashKey[dict[str, Path]]()
@@ -177,3 +178,10 @@ rebalance timeout (kafka-python's `max_poll_interval_ms`), five minutes by defau
 def task_queue() -> str:
     """A fresh task queue per test, so workers of different tests never share work."""
     return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    """A Redis of the test's own that can go down and come back on its address (a real outage:
+    `tests.outages`)."""
+    yield from own_redis(tmp_path)

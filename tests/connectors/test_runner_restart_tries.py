@@ -26,6 +26,7 @@ from connectors.sdk.testkit import FAST_RETRIES, ConnectorHarness
 from connectors.webhook import WebhookConnector
 from tests.connectors.fakes import WEBHOOK_SECRET, FakeReceiver, Fault, Reply, consuming
 from tests.connectors.test_runner_delivery import until
+from tests.outages import RestartableRedis
 from warmline.events.deadletter import DeadLetters
 from warmline.events.dedupe import Deduper
 from warmline.events.types import EventType
@@ -188,23 +189,35 @@ async def test_max_attempts_counts_the_failures_before_a_restart(
 
 async def test_tries_redis_could_not_save_leave_the_event_for_redelivery_not_lost(
     kafka_bootstrap: str,
-    redis_url: str,
+    restartable_redis: RestartableRedis,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Redis goes down just as the runner saves a failed delivery's tries (a real outage: the
+    test's own Redis shuts down, the save is the real one, and Redis comes back after it)."""
     caplog.set_level(logging.INFO, logger="connectors.sdk.runner")
+    redis_url = restartable_redis.url
     save = RetryState.save
     failed: list[str] = []
 
-    async def flaky_save(
+    async def save_during_an_outage(
         self: RetryState, event_ids: Sequence[str], tries: SavedTries, *, ttl: timedelta
     ) -> None:
-        if not failed:
-            failed.extend(event_ids)
-            raise RedisConnectionError("Connection reset by peer")
-        await save(self, event_ids, tries, ttl=ttl)
+        if failed:
+            await save(self, event_ids, tries, ttl=ttl)
+            return
+        failed.extend(event_ids)
+        await asyncio.to_thread(restartable_redis.go_down)
+        try:
+            await save(self, event_ids, tries, ttl=ttl)
+        except RedisConnectionError:
+            raise
+        else:
+            raise AssertionError("a save reached a Redis that was down")
+        finally:
+            await asyncio.to_thread(restartable_redis.come_back)
 
-    monkeypatch.setattr(RetryState, "save", flaky_save)
+    monkeypatch.setattr(RetryState, "save", save_during_an_outage)
     with FakeReceiver() as receiver:
         receiver.fail_next(1, Fault("error", status=502))
         async with harness(receiver, kafka_bootstrap, redis_url, FAST_RETRIES) as kit:

@@ -8,15 +8,12 @@ is retried, a chain reroutes into the crisis lane. A gate holds one activity of 
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import cast
 
 import pytest
-import redis
 from temporalio import activity
 from temporalio.client import (
     WorkflowExecutionStatus,
@@ -28,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.liveview import LiveViewActivities
 from activities.routing import OccupyCall, ReleaseCall, ReserveCall, RosterActivities
+from tests.outages import RestartableRedis
 from tests.workflows.conftest import EventLog, RoutedDeployment
 from tests.workflows.test_escalation import (
     CRISIS,
@@ -48,10 +46,6 @@ from warmline.escalation import (
 )
 from warmline.events import EventType
 from warmline.roster import ReserveResult
-from warmline.services.base import RunningService, ServiceName
-from warmline.services.local import start_service
-from warmline.services.process import ServiceProcess
-from warmline.services.redis import READY_TIMEOUT_S
 from workflows.conversation import ConversationWorkflow
 from workflows.escalation import EscalationWorkflow
 
@@ -136,58 +130,6 @@ def gates(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Gate]]:
     yield armed
     for gate in armed.values():
         gate.open()
-
-
-@dataclass
-class RestartableRedis:
-    """A Redis of one test's own that goes down and comes back on the same address."""
-
-    service: RunningService
-
-    @property
-    def url(self) -> str:
-        return self.service.address
-
-    def go_down(self) -> None:
-        """Shut down as for a restart: what it holds is saved first (`SHUTDOWN SAVE`, though it
-        runs without save points), as a persisted Redis keeps it; until `come_back` every
-        connection is refused."""
-        client = redis.Redis.from_url(self.url, socket_timeout=READY_TIMEOUT_S)
-        try:
-            client.shutdown(save=True)
-        finally:
-            client.close()
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while self.service.process.alive():
-            if time.monotonic() > deadline:
-                raise AssertionError("Redis did not shut down")
-            time.sleep(0.05)
-
-    def come_back(self) -> None:
-        """Start Redis again with its command, address and directory: it loads what it saved."""
-        stopped = self.service.process
-        process = ServiceProcess.spawn(stopped.name, stopped.command, stopped.log_path)
-        process.wait_ready(lambda: answers_ping(self.url), READY_TIMEOUT_S)
-        self.service = RunningService(ServiceName.REDIS, self.url, process)
-
-
-def answers_ping(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-@pytest.fixture
-def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
-    own = RestartableRedis(
-        start_service(ServiceName.REDIS, tmp_path, embedded=False, persist=False)
-    )
-    yield own
-    own.service.process.stop()
 
 
 SYNC_LIVE_VIEW = "sync_live_view"
