@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import unicodedata
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -41,6 +42,8 @@ MAX_RENDERED_BYTES = 64 * 1024
 """A rendered summary longer than this (UTF-8) is cut, with a note saying so."""
 RENDER_TIMEOUT = timedelta(seconds=2)
 """How long one render may run before it is abandoned for the fallback summary."""
+CUT_MARK = " […]"
+"""Ends a history message shortened to fit the history's share of the size limit."""
 
 
 class _Model(BaseModel):
@@ -385,6 +388,10 @@ class HandoffRenderer:
                 render_error,
             )
             rendered = fallback_summary(request, self._history(request), render_error)
+            # Notes and helplines are not bounded by the history's budget: cut the summary too.
+            if len(rendered.encode("utf-8")) > self.max_bytes:
+                rendered = cut_utf8(rendered, self.max_bytes) + _cut_note(self.max_bytes)
+                truncated = True
         if truncated:
             logger.warning(
                 "handoff for %s/%s cut at %d bytes",
@@ -467,13 +474,13 @@ class HandoffRenderer:
         turns = request.history[-self.history_messages :] if self.history_messages else []
         zone = ZoneInfo(self._tenant(request).timezone)
         messages = []
-        for turn in turns:
+        for turn, text in newest_within(turns, self.max_bytes // 2):
             at = turn.at.astimezone(zone) if turn.at is not None else None
             messages.append(
                 HistoryMessage(
                     author=_AUTHORS[turn.role],
                     role=str(turn.role),
-                    text=turn.text,
+                    text=text,
                     at=at,
                     time=at.strftime("%H:%M") if at is not None else "",
                 )
@@ -497,24 +504,23 @@ class HandoffRenderer:
 
     def _render(self, context: dict[str, Any]) -> tuple[str, bool]:
         """The rendered text and whether it was cut at `max_bytes`."""
-        chunks: list[bytes] = []
+        chunks: list[str] = []
         size = 0
         with render_budget(self.timeout.total_seconds()):
             stream = self._template.generate(context)
             try:
                 for chunk in stream:
                     check_deadline()
-                    encoded = str(chunk).encode("utf-8")
-                    if size + len(encoded) > self.max_bytes:
-                        chunks.append(encoded[: self.max_bytes - size])
-                        text = b"".join(chunks).decode("utf-8", errors="ignore")
-                        return text + _cut_note(self.max_bytes), True
-                    chunks.append(encoded)
-                    size += len(encoded)
+                    text = str(chunk)
+                    chunks.append(text)
+                    size += len(text.encode("utf-8"))
+                    if size > self.max_bytes:
+                        cut = cut_utf8("".join(chunks), self.max_bytes)
+                        return cut + _cut_note(self.max_bytes), True
             finally:
                 if isinstance(stream, Generator):
                     stream.close()
-        return b"".join(chunks).decode("utf-8"), False
+        return "".join(chunks), False
 
     def _describe(self, error: Exception) -> str:
         """`Type: message (template line N)`, the line when the traceback passes through it."""
@@ -533,6 +539,65 @@ def _escapes(name: str) -> bool:
     if path.suffix in _TEMPLATE_SUFFIXES:
         path = path.with_suffix("")
     return path.suffix.lower() in _ESCAPED_SUFFIXES
+
+
+def newest_within(turns: list[HandoffTurn], budget: int) -> list[tuple[HandoffTurn, str]]:
+    """The newest of `turns` whose text fits in `budget` UTF-8 bytes, oldest first, each with the
+    text to show: the oldest one kept (the latest, when it alone is too long) is shortened to what
+    is left, ending in `CUT_MARK`. The rendered summary is cut at the size limit from its end, so
+    without this a long, wordy conversation would lose its newest messages, the ones that
+    escalated, and keep the oldest."""
+    kept: list[tuple[HandoffTurn, str]] = []
+    left = budget
+    for turn in reversed(turns):
+        size = len(turn.text.encode("utf-8"))
+        if size <= left:
+            kept.append((turn, turn.text))
+            left -= size
+            continue
+        room = left - len(CUT_MARK.encode("utf-8"))
+        if room > 0:
+            kept.append((turn, cut_utf8(turn.text, room) + CUT_MARK))
+        break
+    kept.reverse()
+    return kept
+
+
+_JOINERS = frozenset({"\u200d", "\u034f"})
+"""Zero-width and combining grapheme joiners: a cut right after one would leave it dangling."""
+
+
+def cut_utf8(text: str, max_bytes: int) -> str:
+    """`text` cut to at most `max_bytes` of UTF-8, never inside a character, nor between a
+    character and the combining marks, joiners, variation selectors or skin tones that belong to
+    it (so an emoji sequence or an accented letter is kept whole or left out whole)."""
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    end = len(text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore"))
+    while end > 0 and (_continues(text[end]) or text[end - 1] in _JOINERS):
+        end -= 1
+    # A flag is a pair of regional indicators: an odd run before the cut ends in half of one.
+    run = end
+    while run > 0 and _is_regional_indicator(text[run - 1]):
+        run -= 1
+    if (end - run) % 2 and _is_regional_indicator(text[end]):
+        end -= 1
+    return text[:end]
+
+
+def _is_regional_indicator(character: str) -> bool:
+    return "\U0001f1e6" <= character <= "\U0001f1ff"
+
+
+def _continues(character: str) -> bool:
+    """Whether `character` belongs to the one before it (it cannot start a grapheme)."""
+    return (
+        unicodedata.category(character) in ("Mn", "Mc", "Me")
+        or character in _JOINERS
+        or "\ufe00" <= character <= "\ufe0f"
+        or "\U0001f3fb" <= character <= "\U0001f3ff"
+        or "\U000e0020" <= character <= "\U000e007f"
+    )
 
 
 def _cut_note(max_bytes: int) -> str:
