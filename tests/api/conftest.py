@@ -37,7 +37,7 @@ from warmline.conversation import (
     workflow_id,
 )
 from warmline.events import EventPublisher
-from warmline.handoff import renderer_from_config
+from warmline.handoff import HandoffRenderer, renderer_from_config
 from warmline.liveview import LiveView
 from warmline.runtime import escalation_policy, roster_settings
 from warmline.triage.lexicon import LexiconProvider
@@ -240,9 +240,17 @@ Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
 
 
 @pytest.fixture
+def handoff_renderer(peer_support: WarmlineConfig) -> HandoffRenderer:
+    """The worker's handoff renderer in `deployment`; a test module overrides it to render with
+    other limits."""
+    return renderer_from_config(peer_support)
+
+
+@pytest.fixture
 async def deployment(
     namespace_client: Client,
     peer_support: WarmlineConfig,
+    handoff_renderer: HandoffRenderer,
     kafka_bootstrap: str,
     redis_url: str,
     task_queue: str,
@@ -261,7 +269,7 @@ async def deployment(
     routing = Routing(
         roster=roster_settings(peer_support),
         live_view=live_view,
-        renderer=renderer_from_config(peer_support),
+        renderer=handoff_renderer,
         wellness=wellness,
     )
     try:
