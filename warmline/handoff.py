@@ -381,11 +381,14 @@ class HandoffRenderer:
             rendered, truncated = self._render(context)
         except Exception as error:  # noqa: BLE001 - any template failure falls back, see docstring
             render_error = self._describe(error)
+            # The log gets the error's type and line only: its message may quote a value the
+            # template read, the customer's words among them (docs/privacy.md: no log line holds
+            # a customer message). The package, for the owning specialist, keeps it whole.
             logger.warning(
                 "handoff template failed for %s/%s: %s",
                 request.tenant_id,
                 request.conversation_id,
-                render_error,
+                self._describe(error, quoting=False),
             )
             rendered = fallback_summary(request, self._history(request), render_error)
             # Notes and helplines are not bounded by the history's budget: cut the summary too.
@@ -522,9 +525,10 @@ class HandoffRenderer:
                     stream.close()
         return "".join(chunks), False
 
-    def _describe(self, error: Exception) -> str:
-        """`Type: message (template line N)`, the line when the traceback passes through it."""
-        described = f"{type(error).__name__}: {error}"
+    def _describe(self, error: Exception, *, quoting: bool = True) -> str:
+        """`Type: message (template line N)`, the line when the traceback passes through it;
+        without `quoting`, the type and line only."""
+        described = f"{type(error).__name__}: {error}" if quoting else type(error).__name__
         line = getattr(error, "lineno", None)
         filename = self.filename or self.name
         for frame in traceback.extract_tb(error.__traceback__):
