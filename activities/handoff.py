@@ -9,7 +9,13 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from warmline.handoff import CustomerProfileSource, HandoffPackage, HandoffRenderer, HandoffRequest
+from warmline.handoff import (
+    CustomerProfileSource,
+    HandoffPackage,
+    HandoffRenderer,
+    HandoffRequest,
+    ProfileIncompleteError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +52,13 @@ class HandoffActivities:
         """One attempt; never fails for the template or the profile source, see docs/handoff.md."""
         try:
             profile = self._lookup(request)
+        except ProfileIncompleteError as incomplete:
+            # One of several sources failed (logged there): the others' facts, and the flag.
+            package = self._renderer.render(request, incomplete.facts)
+            return package.model_copy(update={"profile_unavailable": True})
         # The specialist is waiting: a CRM outage must not hold the handoff back, so the package
-        # renders without the profile rather than failing the activity into retries.
+        # renders without the profile rather than failing the activity into retries, and says so:
+        # an empty profile alone would read as a customer the CRM does not know.
         except Exception:
             logger.warning(
                 "customer profile lookup failed for %s/%s; handing off without it",
@@ -55,7 +66,8 @@ class HandoffActivities:
                 request.conversation_id,
                 exc_info=True,
             )
-            profile = {}
+            package = self._renderer.render(request, {})
+            return package.model_copy(update={"profile_unavailable": True})
         return self._renderer.render(request, profile)
 
     def _lookup(self, request: HandoffRequest) -> dict[str, str]:

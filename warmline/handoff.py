@@ -110,6 +110,11 @@ class HandoffPackage(_Model):
     """Set when the template failed; `rendered` then holds a plain fallback summary."""
     truncated: bool = False
     """The rendered summary was longer than the size limit and was cut (a note says so)."""
+    profile_unavailable: bool = False
+    """The customer profile source could not be read (it failed, did not answer in time,
+    answered something other than a mapping, or was not asked because too many lookups hang), so
+    `customer_profile` is empty for want of an answer, not because the customer is unknown.
+    Defaults to False so packages recorded before it existed still validate."""
 
 
 # --- the customer's profile --------------------------------------------------------------------
@@ -139,9 +144,21 @@ class RequestProfileSource:
         return profile
 
 
+class ProfileIncompleteError(Exception):
+    """Some sources of a `CombinedProfileSource` failed: the facts of those that answered, and the
+    names of those that did not (each failure is logged where it happened)."""
+
+    def __init__(self, facts: dict[str, str], failed: list[str]) -> None:
+        super().__init__(f"customer profile source(s) {', '.join(failed)} failed")
+        self.facts = facts
+        self.failed = failed
+
+
 class CombinedProfileSource:
-    """Facts from several sources, earlier ones first; a source that fails is logged and skipped,
-    so one CRM outage does not take the others' facts away from the specialist."""
+    """Facts from several sources, earlier ones first. A source that fails is logged and skipped,
+    so one CRM outage does not take the others' facts away from the specialist; the lookup then
+    raises `ProfileIncompleteError` with those facts, so the handoff can say the profile could not
+    be read (an empty or partial profile alone would read as a customer the CRM does not know)."""
 
     def __init__(self, sources: list[CustomerProfileSource]) -> None:
         self.sources = sources
@@ -150,6 +167,7 @@ class CombinedProfileSource:
         self, tenant_id: str, conversation_id: str, country: str | None, customer_tier: str
     ) -> dict[str, str]:
         profile: dict[str, str] = {}
+        failed: list[str] = []
         for source in self.sources:
             try:
                 found = source.lookup(tenant_id, conversation_id, country, customer_tier)
@@ -161,9 +179,12 @@ class CombinedProfileSource:
                     conversation_id,
                     exc_info=True,
                 )
+                failed.append(type(source).__name__)
                 continue
             for key, value in found.items():
                 profile.setdefault(key, value)
+        if failed:
+            raise ProfileIncompleteError(profile, failed)
         return profile
 
 

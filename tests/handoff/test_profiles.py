@@ -10,7 +10,11 @@ from connectors.hubspot import HubSpotProfileSource
 from tests.worker_process import dummy_secrets
 from warmline.config.loader import load_config
 from warmline.errors import WarmlineError
-from warmline.handoff import CombinedProfileSource, RequestProfileSource
+from warmline.handoff import (
+    CombinedProfileSource,
+    ProfileIncompleteError,
+    RequestProfileSource,
+)
 from warmline.serve import profile_sources
 
 INSURER = Path(__file__).resolve().parents[2] / "examples" / "insurer-claims" / "warmline.yaml"
@@ -29,9 +33,19 @@ class Fixed:
         return self.facts
 
 
-def test_sources_are_merged_in_order_and_a_failing_one_is_skipped() -> None:
+def test_sources_are_merged_in_order_and_a_failing_one_is_skipped_and_named() -> None:
     combined = CombinedProfileSource(
         [RequestProfileSource(), Failing(), Fixed({"country": "FR", "name": "Ana"})]
+    )
+    with pytest.raises(ProfileIncompleteError) as incomplete:
+        combined.lookup("acme", "c1", "GB", "gold")
+    assert incomplete.value.facts == {"country": "GB", "tier": "gold", "name": "Ana"}
+    assert incomplete.value.failed == ["Failing"]
+
+
+def test_sources_that_all_answer_are_merged_in_order() -> None:
+    combined = CombinedProfileSource(
+        [RequestProfileSource(), Fixed({"country": "FR", "name": "Ana"})]
     )
     assert combined.lookup("acme", "c1", "GB", "gold") == {
         "country": "GB",

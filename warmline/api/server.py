@@ -473,6 +473,7 @@ def _handoff(tenant_id: str, conversation_id: str, package: HandoffPackage) -> p
         customer_profile=package.customer_profile,
         render_error=package.render_error or "",
         truncated=package.truncated,
+        profile_unavailable=package.profile_unavailable,
     )
 
 

@@ -72,7 +72,7 @@ class Referral(_message.Message):
     def __init__(self, name: _Optional[str] = ..., phone: _Optional[str] = ..., text: _Optional[str] = ..., url: _Optional[str] = ..., hours: _Optional[str] = ...) -> None: ...
 
 class Handoff(_message.Message):
-    __slots__ = ("tenant_id", "conversation_id", "queue", "rendered", "risk_flags", "requires_acknowledgement", "referrals", "customer_profile", "render_error", "truncated")
+    __slots__ = ("tenant_id", "conversation_id", "queue", "rendered", "risk_flags", "requires_acknowledgement", "referrals", "customer_profile", "render_error", "truncated", "profile_unavailable")
     class CustomerProfileEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class Handoff(_message.Message):
     CUSTOMER_PROFILE_FIELD_NUMBER: _ClassVar[int]
     RENDER_ERROR_FIELD_NUMBER: _ClassVar[int]
     TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_UNAVAILABLE_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     conversation_id: str
     queue: str
@@ -100,7 +101,8 @@ class Handoff(_message.Message):
     customer_profile: _containers.ScalarMap[str, str]
     render_error: str
     truncated: bool
-    def __init__(self, tenant_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., queue: _Optional[str] = ..., rendered: _Optional[str] = ..., risk_flags: _Optional[_Iterable[str]] = ..., requires_acknowledgement: _Optional[bool] = ..., referrals: _Optional[_Iterable[_Union[Referral, _Mapping]]] = ..., customer_profile: _Optional[_Mapping[str, str]] = ..., render_error: _Optional[str] = ..., truncated: _Optional[bool] = ...) -> None: ...
+    profile_unavailable: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., conversation_id: _Optional[str] = ..., queue: _Optional[str] = ..., rendered: _Optional[str] = ..., risk_flags: _Optional[_Iterable[str]] = ..., requires_acknowledgement: _Optional[bool] = ..., referrals: _Optional[_Iterable[_Union[Referral, _Mapping]]] = ..., customer_profile: _Optional[_Mapping[str, str]] = ..., render_error: _Optional[str] = ..., truncated: _Optional[bool] = ..., profile_unavailable: _Optional[bool] = ...) -> None: ...
 
 class AcceptRequest(_message.Message):
     __slots__ = ("offer_id",)
