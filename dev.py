@@ -84,7 +84,10 @@ def apt_install(packages: list[str]) -> None:
 
 
 def java_release(java: str) -> int | None:
-    """The feature release (8, 11, 17, ...) `java -version` names, None when it names none."""
+    """The feature release (8, 11, 17, ...) `java -version` names, None when it names none.
+
+    As `warmline.services.kafka.java_release` reads it: dev.py runs before the package and its
+    virtual environment exist, so it cannot import it."""
     try:
         completed = subprocess.run(
             [java, "-version"], capture_output=True, text=True, timeout=60, check=False

@@ -16,7 +16,7 @@ import redis
 from warmline.services.base import RunningService, ServiceName
 from warmline.services.local import start_service
 from warmline.services.process import ServiceProcess
-from warmline.services.redis import READY_TIMEOUT_S
+from warmline.services.redis import READY_TIMEOUT_S, answers_ping
 
 
 @dataclass
@@ -50,16 +50,6 @@ class RestartableRedis:
         process = ServiceProcess.spawn(stopped.name, stopped.command, stopped.log_path)
         process.wait_ready(lambda: answers_ping(self.url), READY_TIMEOUT_S)
         self.service = RunningService(ServiceName.REDIS, self.url, process)
-
-
-def answers_ping(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 def own_redis(tmp_path: Path) -> Iterator[RestartableRedis]:

@@ -29,16 +29,16 @@ def start_redis(workdir: Path, *, embedded: bool, outlives_parent: bool = False)
         "redis", command, workdir / "redis.log", outlives_parent=outlives_parent
     )
 
-    def ping() -> bool:
-        if not is_listening(port):
-            return False
-        client = redis.Redis.from_url(url, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    process.wait_ready(ping, READY_TIMEOUT_S)
+    process.wait_ready(lambda: is_listening(port) and answers_ping(url), READY_TIMEOUT_S)
     return RunningService(ServiceName.REDIS, url, process)
+
+
+def answers_ping(url: str) -> bool:
+    """Whether the Redis at `url` answers PING within a second."""
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
