@@ -137,27 +137,29 @@ SYNC_LIVE_VIEW = "sync_live_view"
 
 async def final_view_refused(
     escalation: WorkflowHandle[EscalationWorkflow, EscalationOutcome],
-) -> None:
+) -> bool:
     """Wait until the escalation's final, retried-until-done live-view write (the one with no
-    attempt limit) has been refused at least once, or the escalation has ended without one."""
+    attempt limit) has been refused at least once (True), or the escalation has ended without
+    one (False)."""
     for _ in range(300):
         description = await escalation.describe()
         if description.status is not WorkflowExecutionStatus.RUNNING:
-            return
+            return False
         for pending in description.raw_description.pending_activities:
             if (
                 pending.activity_type.name == SYNC_LIVE_VIEW
                 and pending.maximum_attempts == 0
                 and pending.attempt >= 2
             ):
-                return
+                return True
         await asyncio.sleep(0.1)
     raise AssertionError("the escalation's final live-view write was never refused")
 
 
-def view_writes(history: WorkflowHistory) -> tuple[int, list[int]]:
-    """How many of the escalation's live-view writes failed for good, and the attempt on which
-    each write that succeeded did, in order."""
+def refused_writes(history: WorkflowHistory) -> int:
+    """How many of the escalation's live-view writes failed for good. (Which attempt of the final
+    write succeeded is read while the escalation runs, `final_view_refused`: the test server does
+    not always keep the started event of an activity that was retried, which carries it.)"""
     events = history.events
     writes = {
         e.event_id
@@ -165,23 +167,11 @@ def view_writes(history: WorkflowHistory) -> tuple[int, list[int]]:
         if e.HasField("activity_task_scheduled_event_attributes")
         and e.activity_task_scheduled_event_attributes.activity_type.name == SYNC_LIVE_VIEW
     }
-    attempts = {
-        e.event_id: e.activity_task_started_event_attributes.attempt
-        for e in events
-        if e.HasField("activity_task_started_event_attributes")
-    }
-    failed = sum(
+    return sum(
         e.activity_task_failed_event_attributes.scheduled_event_id in writes
         for e in events
         if e.HasField("activity_task_failed_event_attributes")
     )
-    written = [
-        attempts[e.activity_task_completed_event_attributes.started_event_id]
-        for e in events
-        if e.HasField("activity_task_completed_event_attributes")
-        and e.activity_task_completed_event_attributes.scheduled_event_id in writes
-    ]
-    return failed, written
 
 
 async def left_while_gated(scene: Scene, gate: Gate) -> ConversationOutcome:
@@ -382,7 +372,7 @@ class TestARedisOfItsOwn:
         ]
         restartable_redis.go_down()
         await scene.accept(offer)
-        await final_view_refused(scene.escalation())
+        refused_at_first = await final_view_refused(scene.escalation())
         restartable_redis.come_back()
         outcome = await asyncio.wait_for(scene.escalation().result(), timeout=60)
 
@@ -390,6 +380,5 @@ class TestARedisOfItsOwn:
         assert routed.live_view.waiting("open-door", "listening") == []
         assert routed.live_view.offers_for(offer.specialist_id) == []
         history = await scene.escalation().fetch_history()
-        refused, written = view_writes(history)
-        assert refused == 2, "each change of the accept had its quick attempts refused"
-        assert written[-1] >= 2, "the final view was written once Redis was back, not at once"
+        assert refused_writes(history) == 2, "each change of the accept had its attempts refused"
+        assert refused_at_first, "the final view was written once Redis was back, not at once"
