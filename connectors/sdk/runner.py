@@ -67,7 +67,12 @@ from connectors.sdk.connector import (
 )
 from connectors.sdk.state import RetryState, SavedTries
 from warmline.events.catalog import EventData, EventDataError
-from warmline.events.consuming import find_unreadable, open_consumer, poll_records
+from warmline.events.consuming import (
+    find_unreadable,
+    open_consumer,
+    poll_records,
+    unreadable_dead_letter,
+)
 from warmline.events.deadletter import DeadLetters, Origin
 from warmline.events.dedupe import Deduper, RecordAt
 from warmline.events.envelope import EventDecodeError, from_record
@@ -338,19 +343,7 @@ class ConnectorRunner:
             await self._sleep(delay)
             return
         partition, offset = found
-        origin = Origin(
-            topic=partition.topic,
-            partition=partition.partition,
-            offset=offset,
-            key=None,
-            value=None,
-            headers=[],
-        )
-        reason = (
-            f"the record cannot be read: {error}; the connector's Kafka client refuses it (a "
-            "header name that is not UTF-8, a checksum that fails): read it at these coordinates "
-            "with another client, fix its producer and send it again"
-        )
+        origin, reason = unreadable_dead_letter(partition, offset, error)
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             self.name,

@@ -14,8 +14,8 @@ import pytest
 
 import warmline.worker
 from tests.api.conftest import Deployment, bearer
-from tests.api.test_flow import GRIEF, ids, next_event, only_available, say
-from tests.api.test_handoff_truncated import accept_handoff
+from tests.api.test_flow import GRIEF, ids, say
+from tests.api.test_handoff_truncated import accept_handoff, offers_of_marcus
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.handoff import RequestProfileSource
 
@@ -40,10 +40,7 @@ def crm_down_for_some(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_a_handoff_without_the_crm_profile_says_so_and_one_with_it_does_not(
     deployment: Deployment,
 ) -> None:
-    api = deployment.api
-    await only_available(api, "vol-marcus")
-    watch = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-marcus"))
-    assert (await next_event(watch)).WhichOneof("event") == "synced"
+    watch = await offers_of_marcus(deployment)
 
     read = await deployment.start_conversation(conversation=f"read-{uuid.uuid4().hex[:8]}")
     await say(read, GRIEF)
@@ -59,11 +56,11 @@ async def test_a_handoff_without_the_crm_profile_says_so_and_one_with_it_does_no
     assert dict(handoff.customer_profile) == {}
     assert GRIEF in handoff.rendered
     where = ids(down)
-    fetched = await api.stub.GetHandoff(
+    fetched = await deployment.api.stub.GetHandoff(
         pb.GetHandoffRequest(**where), metadata=bearer("vol-marcus")
     )
     assert fetched.profile_unavailable
-    view = await api.stub.GetConversation(
+    view = await deployment.api.stub.GetConversation(
         pb.GetConversationRequest(**where), metadata=bearer("vol-marcus")
     )
     assert view.handoff.profile_unavailable

@@ -44,13 +44,19 @@ async def accept_handoff(
     return accepted.handoff
 
 
-async def test_a_long_conversations_handoff_says_it_was_cut_and_a_short_ones_does_not(
-    deployment: Deployment,
-) -> None:
+async def offers_of_marcus(deployment: Deployment) -> Any:
+    """The offers stream of vol-marcus, the one specialist available, once it has synced."""
     api = deployment.api
     await only_available(api, "vol-marcus")
     watch = api.stub.WatchOffers(pb.WatchOffersRequest(), metadata=bearer("vol-marcus"))
     assert (await next_event(watch)).WhichOneof("event") == "synced"
+    return watch
+
+
+async def test_a_long_conversations_handoff_says_it_was_cut_and_a_short_ones_does_not(
+    deployment: Deployment,
+) -> None:
+    watch = await offers_of_marcus(deployment)
 
     short = await deployment.start_conversation(conversation=f"short-{uuid.uuid4().hex[:8]}")
     await say(short, GRIEF)
@@ -67,11 +73,11 @@ async def test_a_long_conversations_handoff_says_it_was_cut_and_a_short_ones_doe
     assert handoff.truncated
     assert f"cut here: the handoff summary is longer than {SIZE_LIMIT} bytes" in handoff.rendered
     where = ids(long)
-    fetched = await api.stub.GetHandoff(
+    fetched = await deployment.api.stub.GetHandoff(
         pb.GetHandoffRequest(**where), metadata=bearer("vol-marcus")
     )
     assert fetched.truncated
-    view = await api.stub.GetConversation(
+    view = await deployment.api.stub.GetConversation(
         pb.GetConversationRequest(**where), metadata=bearer("vol-marcus")
     )
     assert view.handoff.truncated

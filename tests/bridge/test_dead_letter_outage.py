@@ -13,27 +13,11 @@ import asyncio
 import uuid
 
 from kafka import KafkaAdminClient
-from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from tests.bridge.conftest import Inbound, until
+from tests.events.topics import create_topic
 from warmline.events import to_record
-
-
-def create_topic(kafka: str, topic: str, max_bytes: int) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=kafka)
-    try:
-        admin.create_topics(
-            [
-                NewTopic(
-                    topic,
-                    num_partitions=1,
-                    replication_factor=1,
-                    topic_configs={"max.message.bytes": str(max_bytes)},
-                )
-            ]
-        )
-    finally:
-        admin.close()
 
 
 def raise_limit(kafka: str, topic: str, max_bytes: int) -> None:

@@ -140,6 +140,27 @@ def find_unreadable(
     return None
 
 
+def unreadable_dead_letter(
+    partition: TopicPartition, offset: int, error: CorruptRecordError
+) -> tuple[Origin, str]:
+    """The dead letter of a record the Kafka client cannot read (`find_unreadable` found it): its
+    coordinates alone, since its bytes cannot be read, and the reason."""
+    origin = Origin(
+        topic=partition.topic,
+        partition=partition.partition,
+        offset=offset,
+        key=None,
+        value=None,
+        headers=[],
+    )
+    reason = (
+        f"the record cannot be read: {error}; warmline's Kafka client refuses it (a header name "
+        "that is not UTF-8, a checksum that fails): read it at these coordinates with another "
+        "client, fix its producer and send it again"
+    )
+    return origin, reason
+
+
 class StopRequestedError(Exception):
     """Shutdown began while a call waited to be retried: leave the batch uncommitted."""
 
@@ -350,14 +371,7 @@ class BatchConsumer(ABC, Generic[SettingsT, StatsT]):
             await self._pause(delay)
             return
         tp, offset = found
-        origin = Origin(
-            topic=tp.topic, partition=tp.partition, offset=offset, key=None, value=None, headers=[]
-        )
-        reason = (
-            f"the record cannot be read: {error}; warmline's Kafka client refuses it (a header "
-            "name that is not UTF-8, a checksum that fails): read it at these coordinates with "
-            "another client, fix its producer and send it again"
-        )
+        origin, reason = unreadable_dead_letter(tp, offset, error)
         await self._dead_letter_origin(origin, reason)
         await asyncio.to_thread(consumer.seek, tp, offset + 1)
         past = {tp: OffsetAndMetadata(offset + 1, "", -1)}
