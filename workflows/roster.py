@@ -9,6 +9,7 @@ continues as new before its history grows long.
 from __future__ import annotations
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from warmline.escalation import Rejection
@@ -220,8 +221,16 @@ class RosterWorkflow:
 
     @set_availability.validator
     def _validate_availability(self, request: AvailabilityRequest) -> None:
+        # A refusal the specialist API passes on as FAILED_PRECONDITION: its configuration may
+        # list someone the workers' no longer does (a rollout that removes them), and a plain
+        # exception would reach them as an internal error.
         if request.specialist_id not in self._members:
-            raise ValueError(f"unknown specialist {request.specialist_id!r}")
+            raise ApplicationError(
+                f"{request.specialist_id!r} is not on the roster (the workers' configuration "
+                "does not list them)",
+                type=Rejection.FAILED_PRECONDITION.value,
+                non_retryable=True,
+            )
 
     @workflow.query
     def view(self) -> RosterView:

@@ -357,10 +357,13 @@ class Desk:
     async def _changes(
         self, caller: Caller, replaced: asyncio.Event
     ) -> AsyncGenerator[OfferChange, None]:
-        await self._ensure_built()
         shown: dict[str, Offer] = {}
         first = True
         while True:
+            # Before every read, not only the first: a view lost while the watch is open (a
+            # FLUSHALL, a failover) would otherwise read as every offer gone, and no open watch
+            # would rebuild it.
+            await self._ensure_built()
             mine = await _unless(
                 replaced, self._blocking(self._live.offers_for, caller.specialist_id)
             )
@@ -769,7 +772,11 @@ class Desk:
 
     async def set_availability(self, caller: Caller, available: bool) -> MemberState:
         """Mark the caller available or not; going unavailable also takes back the offers open
-        to them (the roster already makes them no new ones), so their escalations move on."""
+        to them (the roster already makes them no new ones), so their escalations move on.
+
+        The offers to take back are read from the live view, so a lost view is rebuilt first:
+        an escalation shows its open offers there again only at its next change, and until then
+        they would stay open to someone who has left the desk."""
         request = AvailabilityRequest(specialist_id=caller.specialist_id, available=available)
         try:
             state = await set_availability(
@@ -784,6 +791,7 @@ class Desk:
         except WorkflowUpdateFailedError as error:
             raise _refusal(error) from None
         if not available:
+            await self._ensure_built()
             await withdraw_offers(
                 self._client,
                 self._live,

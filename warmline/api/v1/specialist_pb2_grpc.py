@@ -177,7 +177,9 @@ class SpecialistServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetAvailability(self, request, context):
-        """Whether the caller receives new offers.
+        """Whether the caller receives new offers; going unavailable also withdraws the offers open to
+        them. FAILED_PRECONDITION if the roster does not list the caller (the workers' configuration
+        does not name them).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
