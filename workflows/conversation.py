@@ -181,6 +181,20 @@ render's result and runs the validator before the result is applied, so the vali
 package and refused ("still being prepared") although the `view` query already showed it; the
 validator now lets the package's owner through while it is being prepared. Recorded at the first
 acknowledgement or reply of a run (whether it waited or not)."""
+A_CLOSE_MEANWHILE_IS_KEPT = "a-close-or-transfer-meanwhile-stops-the-continue-as-new"
+"""Patch marker: a conversation about to continue as new waits for its running handlers; when
+one of them closed it (`complete` without a survey, `rate`, or a `close` signal that came
+meanwhile) or started an escalation (`transfer`), it does not continue as new but closes, or
+waits for the escalation, as it would have without the continue-as-new. Before, it continued as
+new all the same: the carry has no close reason, so a completed conversation stayed open until
+the inactivity timeout closed it (`conversation.closed` with reason `inactivity`, a day later),
+a rating's satisfaction was lost; and the new run had no handle on the transfer's escalation, so
+a customer who then left was still offered to specialists."""
+RULES_READ_THE_CONFIGURED_CRISIS = "rules-read-the-configured-crisis-flags"
+"""Patch marker: a rule's `crisis` holds when a message raised one of the deployment's crisis
+flags (`triage.crisis.flags`), the verdict triage gives; before, it read every flag but `hostile`,
+so with `abuse` left out of the crisis flags (to route it by a rule), `not crisis` was false for
+an abuse message and a rule such as `distress >= 0.8 and not crisis` never escalated it."""
 CONTEXT_MESSAGES = 5
 """How many earlier messages (customer and AI) the triage provider sees."""
 TURNS_KEPT = 200
@@ -300,14 +314,7 @@ class ConversationWorkflow:
                 self._handled_this_run >= policy.max_messages_before_continue_as_new
                 and not self._waiting_for_specialist()
             ):
-                # A handler still running means work arrived meanwhile: do it first.
-                await workflow.wait_condition(
-                    lambda: (
-                        workflow.all_handlers_finished() or bool(self._pending or self._assignments)
-                    )
-                )
-                if not (self._pending or self._assignments or self._notices):
-                    workflow.continue_as_new(params.model_copy(update={"carry": self._carry()}))
+                await self._continue_as_new_once_handled(params)
 
         async with self._lock:
             search = self._search
@@ -345,6 +352,25 @@ class ConversationWorkflow:
             satisfaction=self._satisfaction,
             handled_by=self._handled_by,
         )
+
+    async def _continue_as_new_once_handled(self, params: ConversationInput) -> None:
+        """Continue as new once the running handlers have finished, unless one of them left the
+        run something to do: work (a message, an assignment, a crisis notice), a close or an
+        escalation to wait for. Returns to the run loop when it does not continue as new."""
+        # A handler still running means work arrived meanwhile: do it first.
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() or bool(self._pending or self._assignments)
+        )
+        if self._pending or self._assignments or self._notices:
+            return
+        if (self._close_reason is not None or self._waiting_for_specialist()) and workflow.patched(
+            A_CLOSE_MEANWHILE_IS_KEPT
+        ):
+            # A handler that finished meanwhile closed the conversation (`complete`, `rate`, a
+            # `close` signal) or started an escalation (`transfer`): a carry keeps neither the
+            # close nor the escalation child's handle.
+            return
+        workflow.continue_as_new(params.model_copy(update={"carry": self._carry()}))
 
     async def _wait_for_work(self, policy: EscalationPolicy, *, lean: bool) -> None:
         """Until there is work or the conversation closes (asked to, or by a timeout)."""
@@ -533,6 +559,11 @@ class ConversationWorkflow:
 
     @record_reply.validator
     def _validate_reply(self, reply: AIReply) -> None:
+        recorded = self._recorded(reply)
+        if recorded is not None and recorded.text == reply.text:
+            # A client's retry, also once the conversation is escalated or closes: the reply was
+            # recorded, so it is answered as the first was rather than reported refused.
+            return
         self._refuse_if_closed()
         if self._escalation is not None:
             raise ValueError(
@@ -543,8 +574,7 @@ class ConversationWorkflow:
         problem = _id_problem(reply.message_id)
         if problem is not None:
             raise ValueError(problem)
-        recorded = self._recorded(reply)
-        if recorded is not None and recorded.text != reply.text:
+        if recorded is not None:
             raise _reject(
                 f"reply {reply.message_id!r} was already recorded with other text; give a new "
                 "reply a new message_id",
@@ -1348,7 +1378,7 @@ class ConversationWorkflow:
                     "sentiment": max(-1.0, min(1.0, positive - negative)),
                     "message_count": first + offset,
                     "risk_flags": [flag.value for flag in point.risk_flags],
-                    "crisis": any(flag.is_crisis for flag in point.risk_flags),
+                    "crisis": self._crisis_verdict(point),
                     "hostile": any(flag.value == "hostile" for flag in point.risk_flags),
                     "channel": params.channel,
                     "locale": params.locale or "",
@@ -1359,6 +1389,20 @@ class ConversationWorkflow:
                 }
             )
         return values
+
+    def _crisis_verdict(self, point: TrajectoryPoint) -> bool:
+        """What a rule's `crisis` reads for `point`: whether one of its risk flags is a crisis
+        flag of the deployment (`triage.crisis.flags`), as triage decides `crisis`; every flag
+        but `hostile` when the policy names none. Before `RULES_READ_THE_CONFIGURED_CRISIS` the
+        rules read every flag but `hostile` whatever the configuration."""
+        flagged = any(flag.is_crisis for flag in point.risk_flags)
+        configured = self._params.policy.crisis_flags
+        if configured is None:
+            return flagged
+        verdict = any(flag in configured for flag in point.risk_flags)
+        if verdict != flagged and workflow.patched(RULES_READ_THE_CONFIGURED_CRISIS):
+            return verdict
+        return flagged
 
     def _carry(self) -> Carry:
         return Carry(

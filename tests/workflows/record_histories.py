@@ -26,6 +26,8 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories crisis-called-off # the upgrade says why
     .venv/bin/python -m tests.workflows.record_histories quiet-spell # a late reply restarts it
     .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
+    .venv/bin/python -m tests.workflows.record_histories completed-as-the-run-ends # no carry-over
+    .venv/bin/python -m tests.workflows.record_histories rule-crisis-flags # `not crisis` for abuse
     .venv/bin/python -m tests.workflows.record_histories replayed-package # acted on as it rendered
     .venv/bin/python -m tests.workflows.record_histories wellness-retried # sent twice
     .venv/bin/python -m tests.workflows.record_histories wellness-stand-in # HR's shift takes over
@@ -119,6 +121,13 @@ acknowledgement waits for the package and goes through, then a reply; the crisis
 through while the package was prepared, is refused once it is there (the package asks for the risk
 to be acknowledged first), then acknowledged and replied to (patch marker
 `an-action-during-the-render-waits-for-the-package`). The completion closes each.
+`routed-completed-as-the-run-ends-conversation` is a grief handed off in a run of two messages: the
+specialist completes while the customer's thanks, the run's last message, is triaged, and the
+conversation closes `completed` instead of continuing as new (patch marker
+`a-close-or-transfer-meanwhile-stops-the-continue-as-new`).
+`conversation-rule-crisis-flags` is an abuse message in a deployment whose crisis flags leave
+`abuse` out: the rule `distress >= 0.8 and not crisis` escalates it to `care` (patch marker
+`rules-read-the-configured-crisis-flags`).
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -1167,6 +1176,96 @@ async def record_rechecked(env: WorkflowEnvironment, task_queue: str, roster_id:
     await complete_and_save(client, handle, escalation, second.specialist_id, name)
 
 
+async def record_completed_as_the_run_ends(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str
+) -> None:
+    """A grief handed off in a run of two messages; the specialist completes while the run's last
+    message is triaged (held): the conversation closes rather than continue as new."""
+    import threading
+
+    from temporalio.client import WorkflowUpdateStage
+
+    from warmline.triage.types import TriageRequest, TriageResult
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id).model_copy(
+        update={"max_messages_before_continue_as_new": 2, "triage_as_local_activity": False}
+    )
+    name = "routed-completed-as-the-run-ends"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(escalation)
+    await accept_crisis(handle, escalation, offer.offer_id, offer.specialist_id)
+    triage = LexiconProvider.triage
+    held, released = threading.Event(), threading.Event()
+    thanks = CustomerMessage(message_id="m-thanks", text="Thank you, that helps a little")
+
+    def holding(provider: LexiconProvider, request: TriageRequest) -> TriageResult:
+        if request.message_id == thanks.message_id:
+            held.set()
+            released.wait(30)
+        return triage(provider, request)
+
+    setattr(LexiconProvider, "triage", holding)  # noqa: B010 - a method swapped for one recording
+    try:
+        message = await handle.start_update(
+            ConversationWorkflow.add_message,
+            thanks,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        assert await asyncio.to_thread(held.wait, 30)
+        completion = await handle.start_update(
+            ConversationWorkflow.complete,
+            CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
+        released.set()
+        await message.result()
+        await completion.result()
+    finally:
+        released.set()
+        setattr(LexiconProvider, "triage", triage)  # noqa: B010
+    outcome = await handle.result()
+    assert outcome.closed_reason == "completed"
+    assert (await handle.describe()).run_id == handle.first_execution_run_id
+    await save(client, handle.id, f"{name}-conversation")
+
+
+async def record_rule_crisis_flags(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str
+) -> None:
+    """An abuse message, not a crisis of the deployment, escalated by a rule on `not crisis`."""
+    from warmline.conversation import RuleSpec
+    from warmline.triage.types import RiskFlag
+
+    policy = POLICY.model_copy(
+        update={
+            "rules": [
+                RuleSpec(
+                    name="distressed",
+                    when="distress >= 0.8 and not crisis",
+                    queue="care",
+                    priority=80,
+                    reason="The customer is very distressed.",
+                )
+            ],
+            "crisis_flags": [f for f in RiskFlag if f.is_crisis and f is not RiskFlag.ABUSE],
+        }
+    )
+    name = "conversation-rule-crisis-flags"
+    handle = await start_acme(env.client, task_queue, name, policy)
+    answer = await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(
+            message_id="m0", text="My husband is going to kill me when he sees the bill"
+        ),
+    )
+    assert answer.escalated
+    assert not answer.crisis
+    await handle.signal(ConversationWorkflow.close, CloseRequest())
+    await handle.result()
+    await save(env.client, handle.id, name)
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
@@ -1186,6 +1285,8 @@ ONE_RECORDING: dict[str, Recording] = {
     "long-transcript": record_long_transcript,
     "quiet-spell": record_quiet_spell,
     "rating-after-close": record_rating_after_close,
+    "completed-as-the-run-ends": record_completed_as_the_run_ends,
+    "rule-crisis-flags": record_rule_crisis_flags,
 }
 """The groups that are one recording on a roster of their own."""
 

@@ -112,6 +112,42 @@ async def test_a_retried_ai_reply_is_recorded_once(
     assert [(t.role, t.message_id) for t in view.turns] == [(Role.CUSTOMER, "m0"), (Role.AI, "ai0")]
 
 
+async def test_an_ai_reply_retried_once_the_conversation_escalated_gets_the_first_answer(
+    workflow_env: WorkflowEnvironment, worker: str
+) -> None:
+    """The assistant's reply was recorded, its answer lost, and the customer's next message
+    escalated the conversation before the retry: the retry was refused ("the AI no longer
+    replies"), as if the reply had never been recorded. A new reply is refused."""
+    handle, _ = await start(workflow_env, worker)
+    await handle.execute_update(
+        ConversationWorkflow.add_message, CustomerMessage(message_id="m0", text="Hello")
+    )
+    reply = AIReply(message_id="ai0", text="Hello! How can I help?")
+    await handle.execute_update(ConversationWorkflow.record_reply, reply)
+    answer = await handle.execute_update(
+        ConversationWorkflow.add_message,
+        CustomerMessage(message_id="m1", text="My wife passed away last week"),
+    )
+    assert answer.escalated
+    await handle.execute_update(ConversationWorkflow.record_reply, reply)
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(
+            ConversationWorkflow.record_reply, AIReply(message_id="ai1", text="I'm sorry.")
+        )
+    assert "the AI no longer replies" in str(caught.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError) as other:
+        await handle.execute_update(
+            ConversationWorkflow.record_reply, reply.model_copy(update={"text": "Hi"})
+        )
+    assert "the AI no longer replies" in str(other.value.cause)
+    view = await handle.query(ConversationWorkflow.view)
+    assert [(t.role, t.message_id) for t in view.turns] == [
+        (Role.CUSTOMER, "m0"),
+        (Role.AI, "ai0"),
+        (Role.CUSTOMER, "m1"),
+    ]
+
+
 async def test_a_message_id_too_long_to_keep_is_refused(
     workflow_env: WorkflowEnvironment, worker: str
 ) -> None:

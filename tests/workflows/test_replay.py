@@ -46,6 +46,10 @@ def test_histories_were_recorded() -> None:
 
 
 PATCHED_IN: dict[str, str] = {
+    "routed-completed-as-the-run-ends-conversation": (
+        "a-close-or-transfer-meanwhile-stops-the-continue-as-new"
+    ),
+    "conversation-rule-crisis-flags": "rules-read-the-configured-crisis-flags",
     "routed-rating-after-close-conversation": "a-rating-after-the-survey-is-refused",
     "conversation-quiet-spell": "a-reply-restarts-the-quiet-spell",
     "routed-quiet-spell-conversation": "a-reply-restarts-the-quiet-spell",
