@@ -125,6 +125,21 @@ Before, an offer the roster reserved just before a break (or `SetAvailability(fa
 just after the break's withdrawal had read the live view was never withdrawn: it waited out
 `accept_within`, an SLA breach. The break's side writes its view, then reads the live view; this
 side writes the live view, then reads the state: whichever reads later sees the other's write."""
+PUBLISH_INTERRUPTED_CLOSES = "an-offer-closed-as-the-customer-leaves-is-published"
+"""Patch marker: an offer declined, expired or withdrawn whose roster release a cancel interrupted
+(the customer left meanwhile) has its `offer.*` event published by the cleanup. Before, the event
+was built only after the release came back, and the cancel skipped it: the offer's closing was
+never published, so connectors kept it open for good."""
+PAGED_OFFERS_TO_EVERYONE = "a-page-offers-to-everyone-again-at-once"
+"""Patch marker: the page ends the exclusion of those offered before it (they let an offer expire,
+or declined), so offers go to everyone again with the page. Before, the first round after the page
+still kept them out, and with nobody else eligible (a crisis lane of `offer_to` people, all
+offered) nobody was offered the conversation for the next `accept_within`."""
+WAITED_UNTIL_THE_ACCEPT = "waited-ends-at-the-accept"
+"""Patch marker: `handoff.accepted`'s `waited_ms` and the assignment's `accepted_at` and `waited`
+are taken when the accept landed. Before, they were taken once the other offers were withdrawn and
+published and the roster slot occupied, so a slow roster or Kafka counted as the customer waiting
+for a person (a two-minute Kafka outage added two minutes)."""
 RECHECK_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 """A few quick attempts, as for the live view: a recheck that fails is tried again at the
 escalation's next wake (`wait_retry`), so a slow Redis or roster never holds an accept up."""
@@ -135,7 +150,7 @@ MAX_WAIT_RETRY = timedelta(minutes=2)
 @workflow.defn
 class EscalationWorkflow:
     @workflow.init
-    def __init__(self, params: EscalationInput) -> None:
+    def __init__(self, params: EscalationInput) -> None:  # noqa: PLR0915 - the state, each documented
         self._params = params
         self._id = workflow.info().workflow_id
         self._queue: QueueSpec = params.routing.queue(params.escalation.queue)
@@ -154,6 +169,8 @@ class EscalationWorkflow:
         self._idle_polls = 0
         """Roster asks in a row that found nobody; the wait between asks doubles with each."""
         self._accepted: Offer | None = None
+        self._accepted_at: datetime | None = None
+        """When the accept landed (`WAITED_UNTIL_THE_ACCEPT`)."""
         self._status = EscalationStatus.WAITING
         self._started = workflow.now()
         self._entered_queue = self._started
@@ -186,6 +203,9 @@ class EscalationWorkflow:
         were not read since (`RECHECK_OFFERS`); empty in histories from before it."""
         self._called_off: str | None = None
         """Why the conversation is about to cancel this escalation, if it said (`call_off`)."""
+        self._closing: list[tuple[Offer, OfferStatus, str | None]] = []
+        """Offers closed whose event is not published yet (their release runs first), each with
+        how it closed and why; the cleanup publishes them (`PUBLISH_INTERRUPTED_CLOSES`)."""
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
@@ -225,6 +245,7 @@ class EscalationWorkflow:
         offer = self._offers[request.offer_id]
         if not self._accepted_already(request):
             self._accepted = offer.model_copy(update={"status": OfferStatus.ACCEPTED})
+            self._accepted_at = workflow.now()
             self._offers[offer.offer_id] = self._accepted
             self._status = EscalationStatus.ACCEPTED
         return AcceptResult(
@@ -431,6 +452,7 @@ class EscalationWorkflow:
                 continue
             await self._page(self._queue.supervisor, "escalation chain exhausted")
             # Paged: keep offering in the last queue, to everyone again, until someone accepts.
+            self._offer_to_everyone_again()
             while not await self._work_queue(parallel=1, deadline=None):
                 self._excluded.clear()
             return
@@ -450,7 +472,14 @@ class EscalationWorkflow:
         self._breaches += 1
         await self._page(lane.supervisor, "nobody accepted the crisis in time")
         await self._send_referrals()
+        self._offer_to_everyone_again()
         while not await self._work_queue(parallel=lane.offer_to, deadline=None):
+            self._excluded.clear()
+
+    def _offer_to_everyone_again(self) -> None:
+        """Once paged, offer to those who let an offer expire or declined before the page too,
+        from the first round on (`PAGED_OFFERS_TO_EVERYONE`); each later round clears them again."""
+        if workflow.patched(PAGED_OFFERS_TO_EVERYONE):
             self._excluded.clear()
 
     async def _work_queue(
@@ -652,21 +681,22 @@ class EscalationWorkflow:
     ) -> None:
         while closed:
             offer, reason = closed.pop(0)
+            self._closing.append((offer, status, reason))
             await self._release(offer, idle=idle)
-            await self._announce([self._offer_closed(offer, status, reason)])
+            await self._announce(self._closed_events())
 
-    def _offer_closed(self, offer: Offer, status: OfferStatus, reason: str) -> DomainEvent:
-        """`offer.declined`, `offer.withdrawn` or `offer.expired` with the reason."""
-        return self._event(
-            CLOSED_EVENTS[status],
-            f"{offer.offer_id}/{status.value}",
-            {
-                "offer_id": offer.offer_id,
-                "specialist": offer.specialist_id,
-                "queue": offer.queue,
-                "reason": reason,
-            },
-        )
+    def _offer_closed(self, offer: Offer, status: OfferStatus, reason: str | None) -> DomainEvent:
+        """`offer.declined`, `offer.withdrawn` or `offer.expired` with the reason (an offer that
+        expired on its own gives none)."""
+        data = {"offer_id": offer.offer_id, "specialist": offer.specialist_id, "queue": offer.queue}
+        if reason is not None:
+            data["reason"] = reason
+        return self._event(CLOSED_EVENTS[status], f"{offer.offer_id}/{status.value}", data)
+
+    def _closed_events(self) -> list[DomainEvent]:
+        """The events of the offers closed since the last announcement, taken for publishing."""
+        closing, self._closing = self._closing, []
+        return [self._offer_closed(offer, status, reason) for offer, status, reason in closing]
 
     async def _expire_due(self) -> bool:
         """Expire the open offers past their time; True if any expired."""
@@ -675,29 +705,21 @@ class EscalationWorkflow:
         for offer in due:
             self._close(offer, OfferStatus.EXPIRED)
             self._excluded.add(offer.specialist_id)
+            self._closing.append((offer, OfferStatus.EXPIRED, None))
             await self._release(offer, idle=True)
         if due:
-            await self._announce(
-                [
-                    self._event(
-                        EventType.OFFER_EXPIRED,
-                        f"{o.offer_id}/expired",
-                        {"offer_id": o.offer_id, "specialist": o.specialist_id, "queue": o.queue},
-                    )
-                    for o in due
-                ]
-            )
+            await self._announce(self._closed_events())
         return bool(due)
 
     async def _close_open(self, status: OfferStatus, reason: str) -> None:
         """Expire or withdraw every open offer (a deadline passed, someone else accepted...)."""
-        closing = self._open()
-        for offer in closing:
+        for offer in self._open():
             self._close(offer, status)
             if status is OfferStatus.EXPIRED:
                 self._excluded.add(offer.specialist_id)
+            self._closing.append((offer, status, reason))
             await self._release(offer, idle=status is OfferStatus.EXPIRED)
-        await self._announce([self._offer_closed(o, status, reason) for o in closing])
+        await self._announce(self._closed_events())
 
     async def _on_accept(self) -> None:
         """The first accept won: withdraw other offers, occupy the roster, tell the conversation."""
@@ -721,7 +743,10 @@ class EscalationWorkflow:
             )
         )
         self._occupied = True
-        waited = workflow.now() - self._started
+        accepted_at = workflow.now()
+        if self._accepted_at is not None and workflow.patched(WAITED_UNTIL_THE_ACCEPT):
+            accepted_at = self._accepted_at
+        waited = accepted_at - self._started
         self._told = await self._tell_conversation(
             ASSIGNED_SIGNAL,
             Assignment(
@@ -729,7 +754,7 @@ class EscalationWorkflow:
                 queue=accepted.queue,
                 offer_id=accepted.offer_id,
                 sequence=self._params.sequence,
-                accepted_at=workflow.now(),
+                accepted_at=accepted_at,
                 waited=waited,
             ),
         )
@@ -927,6 +952,12 @@ class EscalationWorkflow:
         self._status = EscalationStatus.CANCELLED
         if self._in_flight:
             await self._finish_interrupted()
+        if self._closing:
+            # Closed and released (the release above, if the cancel interrupted it), unpublished.
+            if workflow.patched(PUBLISH_INTERRUPTED_CLOSES):
+                await self._announce(self._closed_events())
+            else:
+                self._closing = []  # as before the patch, whose histories publish nothing here
         if self._declines and workflow.patched(SETTLE_DECLINES_AT_THE_END):
             await self._settle_declines()
         await self._settle_withdrawals()

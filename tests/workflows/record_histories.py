@@ -26,6 +26,9 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories crisis-called-off # the upgrade says why
     .venv/bin/python -m tests.workflows.record_histories quiet-spell # a late reply restarts it
     .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
+    .venv/bin/python -m tests.workflows.record_histories declined-departure # leaves as it closes
+    .venv/bin/python -m tests.workflows.record_histories paged-again # offered again with the page
+    .venv/bin/python -m tests.workflows.record_histories waited # waited_ms ends at the accept
     .venv/bin/python -m tests.workflows.record_histories completed-as-the-run-ends # no carry-over
     .venv/bin/python -m tests.workflows.record_histories rule-crisis-flags # `not crisis` for abuse
     .venv/bin/python -m tests.workflows.record_histories replayed-package # acted on as it rendered
@@ -121,6 +124,16 @@ acknowledgement waits for the package and goes through, then a reply; the crisis
 through while the package was prepared, is refused once it is there (the package asks for the risk
 to be acknowledged first), then acknowledged and replied to (patch marker
 `an-action-during-the-render-waits-for-the-package`). The completion closes each.
+`routed-declined-departure-escalation` is a grief whose first offer is declined, and whose
+customer leaves while the escalation releases that offer on the roster: the cleanup publishes the
+`offer.declined` the cancel interrupted (patch marker
+`an-offer-closed-as-the-customer-leaves-is-published`). Only the escalation's history is saved.
+`routed-paged-again-escalation` is a crisis nobody accepts by the lane's deadline: the lane pages
+sup-night and offers it to the same three again with the page (patch marker
+`a-page-offers-to-everyone-again-at-once`), and one of them accepts.
+`routed-waited-escalation` is a grief whose first offer is accepted: `handoff.accepted`'s
+`waited_ms` and the assignment's `accepted_at` are the accept's moment (patch marker
+`waited-ends-at-the-accept`).
 `routed-completed-as-the-run-ends-conversation` is a grief handed off in a run of two messages: the
 specialist completes while the customer's thanks, the run's last message, is triaged, and the
 conversation closes `completed` instead of continuing as new (patch marker
@@ -1176,6 +1189,63 @@ async def record_rechecked(env: WorkflowEnvironment, task_queue: str, roster_id:
     await complete_and_save(client, handle, escalation, second.specialist_id, name)
 
 
+async def record_declined_departure(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str
+) -> None:
+    """The first offer is declined, and the customer leaves while its roster release runs."""
+    from activities.routing import RosterActivities
+    from warmline.escalation import DeclineRequest
+    from workflows.roster import RosterWorkflow
+
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-declined-departure"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    first = await first_open_offer(escalation)
+    update = RosterActivities._update
+    releasing, leave = asyncio.Event(), asyncio.Event()
+
+    async def held(activities: RosterActivities, roster: str, method: Any, argument: Any) -> Any:
+        if method is RosterWorkflow.release and not releasing.is_set():
+            releasing.set()
+            await leave.wait()
+        return await update(activities, roster, method, argument)
+
+    async def cancel_taken() -> None:
+        """Until the escalation has run the workflow task that took the cancel."""
+        while True:
+            events = (await escalation.fetch_history()).events
+            asked = [
+                e.event_id
+                for e in events
+                if e.HasField("workflow_execution_cancel_requested_event_attributes")
+            ]
+            if asked and any(
+                e.event_id > asked[0] and e.HasField("workflow_task_completed_event_attributes")
+                for e in events
+            ):
+                return
+            await asyncio.sleep(0.2)
+
+    setattr(RosterActivities, "_update", held)  # noqa: B010 - a method swapped for one recording
+    try:
+        await escalation.execute_update(
+            EscalationWorkflow.decline,
+            DeclineRequest(
+                offer_id=first.offer_id, specialist_id=first.specialist_id, reason="busy"
+            ),
+        )
+        await asyncio.wait_for(releasing.wait(), timeout=30)
+        await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+        await asyncio.wait_for(cancel_taken(), timeout=30)
+    finally:
+        leave.set()
+        setattr(RosterActivities, "_update", update)  # noqa: B010
+    await handle.result()
+    await escalation.result()
+    await save(client, escalation.id, f"{name}-escalation")
+
+
 async def record_completed_as_the_run_ends(
     env: WorkflowEnvironment, task_queue: str, roster_id: str
 ) -> None:
@@ -1230,6 +1300,36 @@ async def record_completed_as_the_run_ends(
     await save(client, handle.id, f"{name}-conversation")
 
 
+async def record_paged_again(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A crisis nobody accepts in time, offered to the lane again with the page; then accepted."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-paged-again"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["crisis"])
+    while True:
+        with contextlib.suppress(RPCError):
+            view = await escalation.query(EscalationWorkflow.view)
+            paged_at = view.paged_at
+            again = [
+                o
+                for o in view.offers
+                if o.status is OfferStatus.OPEN
+                and paged_at is not None
+                and o.created_at >= paged_at
+            ]
+            if again:
+                break
+        await env.sleep(timedelta(seconds=1))
+        await asyncio.sleep(0.2)
+    await accept_crisis(handle, escalation, again[0].offer_id, again[0].specialist_id)
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=again[0].specialist_id, outcome="resolved"),
+    )
+    await handle.result()
+    await save(client, escalation.id, f"{name}-escalation")
+
+
 async def record_rule_crisis_flags(
     env: WorkflowEnvironment, task_queue: str, roster_id: str
 ) -> None:
@@ -1266,6 +1366,28 @@ async def record_rule_crisis_flags(
     await save(env.client, handle.id, name)
 
 
+async def record_waited(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A grief whose first offer is accepted, then completed."""
+    client = env.client
+    policy = peer_support_policy(task_queue, roster_id)
+    name = "routed-waited"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
+    offer = await first_open_offer(escalation)
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+    )
+    await escalation.result()
+    while (await handle.query(ConversationWorkflow.view)).handoff is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.2)
+    await handle.execute_update(
+        ConversationWorkflow.complete,
+        CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
+    )
+    await handle.result()
+    await save(client, escalation.id, f"{name}-escalation")
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
@@ -1287,6 +1409,9 @@ ONE_RECORDING: dict[str, Recording] = {
     "rating-after-close": record_rating_after_close,
     "completed-as-the-run-ends": record_completed_as_the_run_ends,
     "rule-crisis-flags": record_rule_crisis_flags,
+    "declined-departure": record_declined_departure,
+    "paged-again": record_paged_again,
+    "waited": record_waited,
 }
 """The groups that are one recording on a roster of their own."""
 

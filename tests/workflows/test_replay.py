@@ -60,6 +60,9 @@ PATCHED_IN: dict[str, str] = {
     "wellness-stand-in": "an-hr-shift-replaces-the-stand-in-shift-running-at-its-start",
     "wellness-shift-sent-again": "a-shift-sent-again-after-it-ended-carries-on",
     "wellness-off-and-on": "a-mandatory-break-outlasts-the-worker-going-unavailable",
+    "routed-declined-departure-escalation": "an-offer-closed-as-the-customer-leaves-is-published",
+    "routed-paged-again-escalation": "a-page-offers-to-everyone-again-at-once",
+    "routed-waited-escalation": "waited-ends-at-the-accept",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""
