@@ -77,6 +77,14 @@ AT_RISK: list[tuple[str, RiskFlag]] = [
     ("my husband is going to kill me", RiskFlag.ABUSE),
     ("he is gonna kill me", RiskFlag.ABUSE),
     ("she's going to kill me if I tell anyone", RiskFlag.ABUSE),
+    # Misses found in an audit: a past tense, a common indirect phrasing, a contraction.
+    ("I've overdosed", RiskFlag.SUICIDAL_IDEATION),
+    ("I just overdosed on my meds", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm thinking of ending things", RiskFlag.SUICIDAL_IDEATION),
+    ("honestly what's the point of living", RiskFlag.SUICIDAL_IDEATION),
+    ("my son isn't breathing", RiskFlag.MEDICAL_EMERGENCY),
+    ("he stopped breathing", RiskFlag.MEDICAL_EMERGENCY),
+    ("he threatened me with a knife", RiskFlag.ABUSE),
 ]
 
 # Everyday customer language that must not page a crisis team.
@@ -139,6 +147,10 @@ EVERYDAY: list[str] = [
     "I'd rather wait than pay the express fee",
     "he is going to call me back tomorrow",
     "she is going to email me the invoice",
+    "I want to end things with your company",
+    "what's the point of live chat if nobody answers",
+    "the point of living in the city is being close to work",
+    "the app isn't loading again",
 ]
 
 

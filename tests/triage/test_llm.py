@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from warmline.config.model import LLM_CALL_DEADLINE
 from warmline.config.model import LlmProvider as LlmProviderConfig
+from warmline.conversation import TrajectoryPoint
 from warmline.triage.errors import (
     MalformedAnswerError,
     ModelRefusalError,
@@ -26,7 +27,13 @@ from warmline.triage.errors import (
     RetryableTriageProviderError,
     TriageError,
 )
-from warmline.triage.llm import MAX_RETRIES, LLMProvider, LLMSettings, answer_schema
+from warmline.triage.llm import (
+    MAX_ANSWER_BYTES,
+    MAX_RETRIES,
+    LLMProvider,
+    LLMSettings,
+    answer_schema,
+)
 from warmline.triage.provider import build_provider, triage
 from warmline.triage.types import ContextMessage, RiskFlag, Role, TriageRequest
 from workflows.conversation import ACTIVITY_TIMEOUT
@@ -577,3 +584,59 @@ def test_build_provider(api: tuple[FakeAPI, str], client: httpx.Client) -> None:
     assert build_provider("lexicon").name == "lexicon"
     with pytest.raises(TriageError, match="needs LLMSettings"):
         build_provider("llm")
+
+
+def test_a_label_named_twice_is_kept_once_at_its_highest_score(
+    api: tuple[FakeAPI, str], client: httpx.Client
+) -> None:
+    # Strict structured output cannot ask for unique labels, and the trajectory keeps one score
+    # per label (the last listed) while rules read the first: 0.1 and 0.9 for the same anger.
+    fake, url = api
+    emotions = [
+        {"label": "anger", "score": 0.9},
+        {"label": "sadness", "score": 0.5},
+        {"label": "anger", "score": 0.1},
+    ]
+    fake.script.append(completion({**GOOD_ANSWER, "emotions": emotions}))
+    result = make(url, client).triage(REQUEST)
+    assert [(e.label, e.score) for e in result.emotions] == [("anger", 0.9), ("sadness", 0.5)]
+    point = TrajectoryPoint.from_result("m1", result)
+    assert point.emotions["anger"] == result.score("anger") == 0.9
+
+
+def test_an_answer_past_the_size_bound_is_malformed_and_not_read_in_full(
+    api: tuple[FakeAPI, str], client: httpx.Client
+) -> None:
+    fake, url = api
+    rambling = {**GOOD_ANSWER, "rationale": "the customer is upset " * 200_000}
+    fake.script.append(completion(rambling))
+    with pytest.raises(MalformedAnswerError, match=f"longer than {MAX_ANSWER_BYTES} bytes"):
+        make(url, client).triage(REQUEST)
+    assert fake.calls == 1
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_an_echoed_api_key_never_reaches_the_error(
+    api: tuple[FakeAPI, str], client: httpx.Client, status: int
+) -> None:
+    # The worker logs the error and Temporal keeps it in the workflow's history.
+    fake, url = api
+    echo = json.dumps({"error": {"message": f"key {API_KEY} is not allowed for {MODEL}"}})
+    fake.script += [Reply(status, echo)] * 3
+    with pytest.raises((ProviderRejectedError, ProviderUnavailableError)) as caught:
+        make(url, client).triage(REQUEST)
+    assert str(status) in str(caught.value)
+    assert "is not allowed" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+
+
+def test_a_password_in_the_base_url_never_reaches_the_error(
+    api: tuple[FakeAPI, str], client: httpx.Client
+) -> None:
+    # httpx sends `user:password@` as basic auth; this fake API wants the bearer key, so 401.
+    _, url = api
+    with_password = url.replace("http://", "http://gateway:gw-s3cret@")
+    with pytest.raises(ProviderRejectedError, match="401") as caught:
+        make(with_password, client).triage(REQUEST)
+    assert "gw-s3cret" not in str(caught.value)
+    assert url.removesuffix("/v1") in str(caught.value)

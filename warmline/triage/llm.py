@@ -46,6 +46,9 @@ CHAT_PATH = "/chat/completions"
 MAX_RETRIES = 5
 """The most attempts after the first: the configuration's `max_retries` has the same bound, so a
 file `warmline validate` accepts always starts a worker."""
+MAX_ANSWER_BYTES = 1 << 20
+"""The most of one answer read into memory. A triage answer is a few kilobytes; a server (or a
+model repeating itself until its token limit) sending more is refused rather than held in full."""
 
 
 def _retryable(status: int) -> bool:
@@ -113,6 +116,8 @@ class _Reply:
     status: int
     headers: httpx.Headers
     body: bytes
+    cut_short: bool = False
+    """The answer was longer than `MAX_ANSWER_BYTES`; `body` is its first part."""
 
     @property
     def text(self) -> str:
@@ -204,6 +209,9 @@ class LLMProvider:
         self._client = client if client is not None else httpx.Client()
         self._sleep = sleep
         self._url = settings.base_url.rstrip("/") + CHAT_PATH
+        self._shown_url = str(httpx.URL(self._url).copy_with(userinfo=b""))
+        """The URL as errors and logs name it: without a `user:password@` that httpx sends as
+        basic auth, since the errors end up in the worker's log and in Temporal's history."""
         self._schema = answer_schema()
 
     @property
@@ -231,9 +239,14 @@ class LLMProvider:
 
     def triage(self, request: TriageRequest) -> TriageResult:
         body = self._post(self.request_body(request))
-        answer = _parse_answer(body)
+        answer = _parse_answer(body, self._redact)
+        # A label the model names twice is kept once, at its highest score: the conversation's
+        # trajectory keeps one score per label (the last one listed), while rules read the first.
+        highest: dict[str, float] = {}
+        for emotion in answer.emotions:
+            highest[emotion.label] = max(emotion.score, highest.get(emotion.label, 0.0))
         emotions = sorted(
-            (EmotionScore(label=e.label, score=e.score) for e in answer.emotions),
+            (EmotionScore(label=label, score=score) for label, score in highest.items()),
             key=lambda e: e.score,
             reverse=True,
         )
@@ -269,8 +282,8 @@ class LLMProvider:
                 reply = self._send(payload, headers, timeout, deadline)
             except _PastDeadlineError:
                 raise ProviderUnavailableError(
-                    f"{self._url}: the answer to attempt {attempt} was still arriving past the "
-                    f"call's {self._settings.deadline_s:g}s deadline"
+                    f"{self._shown_url}: the answer to attempt {attempt} was still arriving past "
+                    f"the call's {self._settings.deadline_s:g}s deadline"
                 ) from None
             except httpx.TimeoutException as exc:
                 failure, cause = f"no answer within {timeout:.3g}s", exc
@@ -279,17 +292,17 @@ class LLMProvider:
             else:
                 if not _retryable(reply.status):
                     return self._accepted(reply)
-                failure, detail = f"HTTP {reply.status}", f": {_excerpt(reply.text)}"
+                failure, detail = f"HTTP {reply.status}", f": {self._excerpt(reply.text)}"
                 retry_after = reply.headers.get("Retry-After")
             wait = self._backoff(attempt - 1, retry_after)
             if attempt == attempts:
                 raise ProviderUnavailableError(
-                    f"{self._url}: {failure} after {attempt} attempt(s){detail}"
+                    f"{self._shown_url}: {failure} after {attempt} attempt(s){detail}"
                 ) from cause
             if wait + min(self._settings.timeout_s, 1.0) > self._remaining(started):
                 raise ProviderUnavailableError(
-                    f"{self._url}: {failure} after {attempt} attempt(s), and another would end "
-                    f"past the call's {self._settings.deadline_s:g}s deadline{detail}"
+                    f"{self._shown_url}: {failure} after {attempt} attempt(s), and another would "
+                    f"end past the call's {self._settings.deadline_s:g}s deadline{detail}"
                 ) from cause
             self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
@@ -309,8 +322,13 @@ class LLMProvider:
             "POST", self._url, json=payload, headers=headers, timeout=timeout
         ) as response:
             chunks: list[bytes] = []
+            size = 0
             for chunk in response.iter_bytes():
                 chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    body = b"".join(chunks)[:MAX_ANSWER_BYTES]
+                    return _Reply(response.status_code, response.headers, body, cut_short=True)
                 now = time.monotonic()
                 if now > deadline:
                     raise _PastDeadlineError
@@ -320,6 +338,14 @@ class LLMProvider:
                     )
             return _Reply(response.status_code, response.headers, b"".join(chunks))
 
+    def _redact(self, text: str) -> str:
+        """`text` without the API key: some gateways echo the credentials they refuse."""
+        key = self._settings.api_key
+        return text.replace(key, "[api key]") if key else text
+
+    def _excerpt(self, text: str) -> str:
+        return _excerpt(self._redact(text))
+
     def _remaining(self, started: float) -> float:
         return self._settings.deadline_s - (time.monotonic() - started)
 
@@ -328,20 +354,27 @@ class LLMProvider:
             location = reply.headers.get("Location")
             where = f"to {location}" if location else "with no Location"
             raise ProviderRejectedError(
-                f"{self._url}: HTTP {reply.status} redirect {where}; requests are not "
+                f"{self._shown_url}: HTTP {reply.status} redirect {where}; requests are not "
                 "redirected (a POST can lose its body or its key on the way), so fix base_url "
                 "to the address the server names"
             )
         if reply.status >= 400:
-            raise ProviderRejectedError(f"{self._url}: HTTP {reply.status}: {_excerpt(reply.text)}")
+            raise ProviderRejectedError(
+                f"{self._shown_url}: HTTP {reply.status}: {self._excerpt(reply.text)}"
+            )
+        if reply.cut_short:
+            raise MalformedAnswerError(
+                f"{self._shown_url}: the answer is longer than {MAX_ANSWER_BYTES} bytes, far "
+                f"beyond a triage reading; it begins {self._excerpt(reply.text)}"
+            )
         try:
             body = json.loads(reply.body)
         except ValueError as exc:
             raise MalformedAnswerError(
-                f"{self._url}: response is not JSON: {_excerpt(reply.text)}"
+                f"{self._shown_url}: response is not JSON: {self._excerpt(reply.text)}"
             ) from exc
         if not isinstance(body, dict):
-            raise MalformedAnswerError(f"{self._url}: response is not a JSON object")
+            raise MalformedAnswerError(f"{self._shown_url}: response is not a JSON object")
         return body
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
@@ -366,7 +399,7 @@ def _retry_after_seconds(value: str, default: float) -> float:
     return seconds if math.isfinite(seconds) and seconds >= 0 else default
 
 
-def _parse_answer(body: dict[str, Any]) -> LLMAnswer:
+def _parse_answer(body: dict[str, Any], redact: Callable[[str], str]) -> LLMAnswer:
     try:
         message = body["choices"][0]["message"]
     except (KeyError, IndexError, TypeError) as exc:
@@ -375,7 +408,7 @@ def _parse_answer(body: dict[str, Any]) -> LLMAnswer:
         raise MalformedAnswerError("choices[0].message is not an object")
     refusal = message.get("refusal")
     if refusal:
-        raise ModelRefusalError(f"the model refused: {_excerpt(str(refusal))}")
+        raise ModelRefusalError(f"the model refused: {_excerpt(redact(str(refusal)))}")
     content = message.get("content")
     if not isinstance(content, str):
         raise MalformedAnswerError("choices[0].message.content is not a string")
