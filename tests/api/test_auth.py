@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.api.conftest import token_of
 from warmline.api.auth import Authenticator, UnauthenticatedError
+from warmline.api.wellness import WellnessAuthenticator, WellnessCaller
 from warmline.config.model import WarmlineConfig
 
 
@@ -61,3 +64,46 @@ def test_a_supervisor_token_is_not_a_specialist_token(
 
     with pytest.raises(UnauthenticatedError):
         auth.authenticate([("authorization", f"Bearer {supervisor}")])
+
+
+def sharing_a_token(config: WarmlineConfig, holder: str, *, with_: str) -> WarmlineConfig:
+    """`config` where the supervisor or specialist `holder` has the token of specialist `with_`."""
+    routing = config.routing
+    [token] = [s.token for s in routing.specialists if s.id == with_]
+
+    def same(people: list[Any]) -> list[Any]:
+        return [p.model_copy(update={"token": token}) if p.id == holder else p for p in people]
+
+    return config.model_copy(
+        update={
+            "routing": routing.model_copy(
+                update={
+                    "specialists": same(routing.specialists),
+                    "supervisors": same(routing.supervisors),
+                }
+            )
+        }
+    )
+
+
+def test_a_token_configured_for_two_people_names_neither(peer_support: WarmlineConfig) -> None:
+    """Whoever came last in the configuration used to be the caller: a specialist whose token is
+    also a supervisor's read the team's wellness as that supervisor."""
+    metadata = [("authorization", f"Bearer {token_of('vol-aoife')}")]
+    supervisor = peer_support.routing.supervisors[0].id
+
+    wellness = WellnessAuthenticator.from_config(
+        sharing_a_token(peer_support, supervisor, with_="vol-aoife")
+    )
+    with pytest.raises(UnauthenticatedError, match="more than one person"):
+        wellness.authenticate(metadata)
+    specialists = Authenticator.from_config(
+        sharing_a_token(peer_support, "staff-ren", with_="vol-aoife")
+    )
+    with pytest.raises(UnauthenticatedError, match="more than one person"):
+        specialists.authenticate(metadata)
+
+    # Everyone else is still told apart.
+    assert wellness.authenticate([("authorization", f"Bearer {token_of('staff-ren')}")]) == (
+        WellnessCaller("staff-ren", "worker")
+    )

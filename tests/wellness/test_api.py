@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
 import pytest
+import redis
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
@@ -60,7 +62,13 @@ async def api(
     service = WellnessService(
         config, client, wellness.store, WellnessAuthenticator.from_config(config)
     )
-    live_view = LiveView.connect(redis_url, prefix="unused")
+    # Built (as after a rebuild): going unavailable reads the caller's offers from it, and the
+    # time-skipping server cannot list the workflows a rebuild would read.
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    live_view = LiveView.connect(redis_url, prefix=prefix)
+    marker = redis.Redis.from_url(redis_url)
+    marker.set(f"{prefix}:built", "2025-01-01T00:00:00+00:00")
+    marker.close()
     roster_id = f"roster/wellness-{wellness.task_queue}"
     await ensure_roster(
         workflow_env.client, roster_id, roster_settings(config), task_queue=wellness.task_queue

@@ -11,7 +11,7 @@ it hands out a task.
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -38,7 +38,13 @@ from warmline.annotation.model import (
     AnnotationReport,
     TaskView,
 )
-from warmline.api.auth import UnauthenticatedError, bearer_token
+from warmline.api.auth import (
+    UnauthenticatedError,
+    bearer_token,
+    call_cancelled,
+    holder_of,
+    retry_later,
+)
 from warmline.api.v1 import annotator_pb2 as pb
 from warmline.api.v1 import annotator_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
@@ -51,7 +57,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["AnnotatorService"].full_name
 MAX_TASK_ID_CHARS = 600
-TRANSIENT_TEMPORAL: Final = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 STATUS_OF: Final = {
     Rejected.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
     Rejected.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -99,15 +104,7 @@ class WorkerAuthenticator:
         )
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Worker:
-        token = bearer_token(metadata)
-        found: Worker | None = None
-        for candidate, worker in self._entries:
-            # No early exit: every token is compared whichever matches.
-            if hmac.compare_digest(candidate, token):
-                found = worker
-        if found is None:
-            raise UnauthenticatedError("unknown bearer token")
-        return found
+        return holder_of(bearer_token(metadata), self._entries)
 
 
 # --- validated requests ---------------------------------------------------------------------------
@@ -318,6 +315,10 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
 
 
 async def _abort(context: Context, error: Exception) -> NoReturn:
+    """End the call with the status `error` stands for; unexpected errors are logged, not shown.
+    A call grpc cancelled ends cancelled, with nothing logged (see `call_cancelled`)."""
+    if call_cancelled():
+        raise asyncio.CancelledError from None
     if isinstance(error, InvalidRequestError):
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
     if isinstance(error, NotServedError):
@@ -326,9 +327,9 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
         log.warning("annotation loop backend unreachable: %s", error.detail)
     if isinstance(error, AnnotationRefusedError):
         await context.abort(STATUS_OF.get(error.kind, grpc.StatusCode.INTERNAL), error.message)
-    if isinstance(error, RPCError) and error.status in TRANSIENT_TEMPORAL:
-        log.warning("Temporal unreachable: %s", error)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "Temporal is unreachable; retry")
+    if (message := retry_later(error)) is not None:
+        log.warning("Temporal failed a call (the client is told to retry): %s", error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
     log.exception("annotator API call failed", exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged on the server)")
 

@@ -1,4 +1,5 @@
-"""Who is calling: bearer tokens from the configuration, each naming one specialist.
+"""Who is calling: bearer tokens from the configuration, each naming one specialist; and what the
+API services (specialist, annotator, wellness) tell a caller whose call Temporal failed.
 
 Tokens are compared in constant time against every configured token, so neither a match nor its
 position in the roster shows in the timing.
@@ -6,14 +7,35 @@ position in the roster shows in the timing.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from temporalio.client import RPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.config.model import Specialist, WarmlineConfig
 
 AUTHORIZATION = "authorization"
 SCHEME = "bearer"
+
+TEMPORAL_UNREACHABLE: Final = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.CANCELLED,  # what a call that ran past its `rpc_timeout` fails with
+    }
+)
+"""Statuses of a Temporal call that did not get through, or got no answer in time."""
+TEMPORAL_BUSY: Final = frozenset({RPCStatusCode.RESOURCE_EXHAUSTED})
+"""Temporal refused the call for now: the namespace's rate limit, too many updates in flight on
+one workflow, an overloaded server. Not the caller's quota: the same call succeeds shortly."""
+UNREACHABLE_MESSAGE: Final = "Temporal is unreachable; retry"
+BUSY_MESSAGE: Final = "Temporal is over its rate limit for now; retry shortly"
+NO_ANSWER_MESSAGE: Final = "the workflow did not answer in time; try again"
+WhoT = TypeVar("WhoT")
 
 
 @dataclass(frozen=True)
@@ -47,15 +69,7 @@ class Authenticator:
 
     def authenticate(self, metadata: Iterable[tuple[str, str | bytes]] | None) -> Caller:
         """The caller named by the `authorization: Bearer <token>` metadata."""
-        token = bearer_token(metadata)
-        found: Caller | None = None
-        for candidate, caller in self._entries:
-            # No early exit: every token is compared whichever matches.
-            if hmac.compare_digest(candidate, token):
-                found = caller
-        if found is None:
-            raise UnauthenticatedError("unknown bearer token")
-        return found
+        return holder_of(bearer_token(metadata), self._entries)
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> bytes:
@@ -72,3 +86,57 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> bytes:
     if scheme.lower() != SCHEME or not token:
         raise UnauthenticatedError("the authorization metadata must read 'Bearer <token>'")
     return token.encode()
+
+
+def holder_of(token: bytes, entries: Iterable[tuple[bytes, WhoT]]) -> WhoT:
+    """Whom `token` names among the configured `(token, holder)` entries.
+
+    Every entry is compared, in constant time, whichever matches. A token configured for two
+    different people (one environment variable named for both, a pasted secret) names neither:
+    the configuration does not say who is calling, and taking either would give one of them the
+    other's rights (a specialist's token that is also a supervisor's reads team wellness).
+    """
+    found: list[WhoT] = []
+    for candidate, holder in entries:
+        if hmac.compare_digest(candidate, token):
+            found.append(holder)
+    if not found:
+        raise UnauthenticatedError("unknown bearer token")
+    if any(holder != found[0] for holder in found):
+        raise UnauthenticatedError(
+            "this bearer token is configured for more than one person; "
+            "each needs a token of their own"
+        )
+    return found[0]
+
+
+# --- Temporal failures ----------------------------------------------------------------------------
+
+
+def retry_later(error: BaseException) -> str | None:
+    """The `UNAVAILABLE` message for a Temporal failure that a retry of the same call may get
+    past, or None for any other error.
+
+    One definition for the specialist, annotator and wellness services, so that a client's retry
+    policy (retry on UNAVAILABLE) holds whichever of them it calls.
+    """
+    if isinstance(error, RPCTimeoutOrCancelledError):
+        return NO_ANSWER_MESSAGE
+    if isinstance(error, RPCError):
+        if error.status in TEMPORAL_BUSY:
+            return BUSY_MESSAGE
+        if error.status in TEMPORAL_UNREACHABLE:
+            return UNREACHABLE_MESSAGE
+    return None
+
+
+def call_cancelled() -> bool:
+    """Whether grpc cancelled the running call (its client cancelled it, its deadline passed, or
+    the server is stopping): nobody is left to answer.
+
+    Temporal's client reports such a cancel of its own call as `RPCTimeoutOrCancelledError` (an
+    update) rather than letting `CancelledError` through, which would otherwise be answered, and
+    logged, as a workflow that did not answer.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -15,8 +15,8 @@ import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import NoneType
 from typing import Annotated, Any, Final, TypeVar
@@ -35,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.offers import MARKED_UNAVAILABLE, withdraw_offers
 from activities.routing import set_availability
-from warmline.api.auth import Caller
+from warmline.api.auth import NO_ANSWER_MESSAGE, Caller
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     MAX_MESSAGE_CHARS,
@@ -100,15 +100,18 @@ HANDOFF_WAIT: Final = timedelta(seconds=5)
 """How long Accept and GetHandoff wait for the handoff package to be rendered."""
 HANDOFF_POLL: Final = timedelta(milliseconds=100)
 WATCH_SLICE_S: Final = 5.0
-"""How long one wait for an offer change blocks a thread; a cancelled watch frees it after this."""
+"""How long one wait for an offer change blocks a thread; an ended watch frees it after this, and
+holds its place in the limits below until then."""
 MAX_WATCHERS: Final = 64
 """Threads for blocking Redis calls: one per open WatchOffers stream, plus the short calls."""
 MAX_WATCHES_PER_SPECIALIST: Final = 4
-"""Open WatchOffers streams one specialist may hold (a client per device, with room to spare); a
-newer one ends the oldest."""
+"""WatchOffers streams one specialist may hold (a client per device, with room to spare); a newer
+one ends the oldest. An ended stream whose wait still blocks its thread counts until the wait
+returns."""
 MAX_WATCHES: Final = MAX_WATCHERS - 16
-"""Open WatchOffers streams in all: each holds a thread, and the short calls need some left."""
-NO_ANSWER: Final = "the workflow did not answer in time; try again"
+"""WatchOffers streams in all, counted as above: each holds a thread, and the short calls need
+some left."""
+NO_ANSWER: Final = NO_ANSWER_MESSAGE
 RPC_TIMEOUT: Final = timedelta(seconds=15)
 """How long the desk waits for a workflow's answer to a query or an update: with its workers
 down a workflow never answers, and the caller is told to try again instead of waiting forever."""
@@ -264,6 +267,29 @@ def _describe(error: ValidationError) -> str:
 # --- results --------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False)
+class _Watch:
+    """One WatchOffers stream of `specialist_id`, and whether it holds a place in the limits."""
+
+    specialist_id: str
+    replaced: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to end the stream (a newer watch of the same specialist)."""
+    ended: bool = False
+    """The stream has ended; its last blocking call may still hold its thread."""
+    blocking: Future[Any] | None = None
+    """The stream's latest blocking call on the desk's thread pool."""
+
+    @property
+    def open(self) -> bool:
+        return not (self.ended or self.replaced.is_set())
+
+    @property
+    def holds_place(self) -> bool:
+        """Open, or on its way out with its thread still blocked in a call (a wait for a change
+        lasts up to a watch slice, and an ended watch cannot interrupt it)."""
+        return self.open or (self.blocking is not None and not self.blocking.done())
+
+
 @dataclass(frozen=True)
 class Accepted:
     result: AcceptResult
@@ -316,13 +342,15 @@ class Desk:
         self._handoff_wait = handoff_wait
         self._watch_slice_s = watch_slice_s
         self._rpc_timeout = rpc_timeout
-        self._watches: dict[str, list[asyncio.Event]] = {}
-        """Each specialist's open watches, oldest first: the event ends the watch."""
+        self._watches: dict[str, list[_Watch]] = {}
+        """Each specialist's watches, oldest first, until their threads are free again."""
+        self._watch_freed = asyncio.Event()
+        """Set (and replaced by a fresh one) whenever a watch gives up its place."""
         self._rebuilding = asyncio.Lock()
 
     def watching(self, specialist_id: str) -> int:
         """How many WatchOffers streams the specialist has open."""
-        return len(self._watches.get(specialist_id, ()))
+        return sum(watch.open for watch in self._watches.get(specialist_id, ()))
 
     # --- offers -----------------------------------------------------------------------------------
 
@@ -333,30 +361,65 @@ class Desk:
         oldest with `WatchReplacedError`. A client whose network dropped without a word leaves its
         stream open until keepalive notices, and refusing the new watch would lock the specialist
         out meanwhile; the newest watch is the one somebody is looking at. `MAX_WATCHES` in all.
+
+        A watch's wait for a change blocks a thread for up to a watch slice, and an ended watch
+        (cancelled by its client, or replaced) cannot interrupt it: the watch keeps its place in
+        both limits until its thread is free. A client that cancels and reopens its watch in a
+        tight loop then waits for its own places instead of taking one thread after another from
+        the pool every other call needs.
         """
-        mine = self._watches.setdefault(caller.specialist_id, [])
-        if len(mine) >= MAX_WATCHES_PER_SPECIALIST:
-            mine.pop(0).set()
-        elif sum(len(watches) for watches in self._watches.values()) >= MAX_WATCHES:
+        watch = await self._place_for(caller.specialist_id)
+        try:
+            async with contextlib.aclosing(self._changes(caller, watch)) as changes:
+                async for change in changes:
+                    yield change
+        finally:
+            watch.ended = True
+            self._settle(watch)
+
+    async def _place_for(self, specialist_id: str) -> _Watch:
+        """A place in the limits for a new watch of `specialist_id`. If they hold as many as
+        they may, their oldest open watch is ended, and the new one waits until one of theirs
+        gives up its place (at once, unless its thread is blocked: at most a watch slice)."""
+        waited = False
+        while True:
+            mine = [w for w in self._watches.get(specialist_id, ()) if w.holds_place]
+            if len(mine) < MAX_WATCHES_PER_SPECIALIST:
+                break
+            oldest = next((w for w in mine if w.open), None)
+            if not waited and oldest is not None:
+                oldest.replaced.set()
+            else:
+                await self._watch_freed.wait()
+            waited = True
+        # A watch that took the place of one of the specialist's own needs no new one.
+        if not waited and self._places_held() >= MAX_WATCHES:
             raise RefusalError(
                 Rejection.RESOURCE_EXHAUSTED,
                 "the server watches offers for as many streams as it can; try again shortly",
             )
-        replaced = asyncio.Event()
-        mine.append(replaced)
-        try:
-            async with contextlib.aclosing(self._changes(caller, replaced)) as changes:
-                async for change in changes:
-                    yield change
-        finally:
-            if replaced in mine:
-                mine.remove(replaced)
-            if not mine and self._watches.get(caller.specialist_id) is mine:
-                del self._watches[caller.specialist_id]
+        watch = _Watch(specialist_id)
+        self._watches.setdefault(specialist_id, []).append(watch)
+        return watch
 
-    async def _changes(
-        self, caller: Caller, replaced: asyncio.Event
-    ) -> AsyncGenerator[OfferChange, None]:
+    def _places_held(self) -> int:
+        return sum(w.holds_place for watches in self._watches.values() for w in watches)
+
+    def _settle(self, watch: _Watch) -> None:
+        """After a watch's stream ended, was replaced, or one of its blocking calls returned:
+        forget an ended watch that holds no place, and wake the watches waiting for one."""
+        if watch.open:
+            return
+        if not watch.holds_place:
+            mine = self._watches.get(watch.specialist_id)
+            if mine is not None and watch in mine:
+                mine.remove(watch)
+                if not mine:
+                    del self._watches[watch.specialist_id]
+        self._watch_freed.set()
+        self._watch_freed = asyncio.Event()
+
+    async def _changes(self, caller: Caller, watch: _Watch) -> AsyncGenerator[OfferChange, None]:
         shown: dict[str, Offer] = {}
         first = True
         while True:
@@ -365,7 +428,8 @@ class Desk:
             # would rebuild it.
             await self._ensure_built()
             mine = await _unless(
-                replaced, self._blocking(self._live.offers_for, caller.specialist_id)
+                watch.replaced,
+                self._watch_blocking(watch, self._live.offers_for, caller.specialist_id),
             )
             offers = {offer.offer_id: offer for offer in mine if self._may_see(caller, offer)}
             for offer_id in [o for o in shown if o not in offers]:
@@ -379,8 +443,9 @@ class Desk:
                 first = False
                 yield OfferChange(synced=True)
             await _unless(
-                replaced,
-                self._blocking(
+                watch.replaced,
+                self._watch_blocking(
+                    watch,
                     self._live.wait_for_change,
                     caller.specialist_id,
                     self._next_wait(offers.values()),
@@ -933,6 +998,22 @@ class Desk:
         """Run a blocking live-view call on the desk's thread pool."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(function, *args))
+
+    async def _watch_blocking(self, watch: _Watch, function: Callable[..., T], *args: Any) -> T:
+        """Run a watch's blocking live-view call on the desk's thread pool, noting it on the watch:
+        a call that outlives the watch keeps its place until it returns."""
+        loop = asyncio.get_running_loop()
+
+        def returned(_: Future[Any]) -> None:
+            # On the pool's thread: the bookkeeping is the event loop's, unless it has closed
+            # (the process is ending, and nobody counts any more).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._settle, watch)
+
+        blocking = self._executor.submit(function, *args)
+        watch.blocking = blocking
+        blocking.add_done_callback(returned)
+        return await asyncio.wrap_future(blocking)
 
 
 async def _unless(replaced: asyncio.Event, work: Awaitable[T]) -> T:

@@ -29,13 +29,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 from temporalio.client import RPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
 from warmline.api import desk as commands
 from warmline.api.annotator import SERVICE_NAME as ANNOTATOR_SERVICE_NAME
 from warmline.api.annotator import AnnotatorService
-from warmline.api.auth import Authenticator, Caller, UnauthenticatedError
+from warmline.api.auth import (
+    Authenticator,
+    Caller,
+    UnauthenticatedError,
+    call_cancelled,
+    retry_later,
+)
 from warmline.api.desk import (
     MAX_WATCHERS,
     NO_ANSWER,
@@ -77,11 +82,6 @@ SETTLE_S: Final = 5.0
 
 STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
 
-TRANSIENT_TEMPORAL: Final = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.CANCELLED,  # what a call that ran past its `rpc_timeout` fails with
-}
 KEEPALIVE_TIME: Final = timedelta(seconds=30)
 """How long a connection may stay silent before the server pings it: a client whose network
 dropped without a word (a closed laptop, wifi to cellular) is noticed, and its calls (an open
@@ -397,8 +397,7 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
     stopping) has nobody to answer: it ends cancelled, and nothing is logged. Temporal's client
     reports the cancel as a timeout, which would be logged as workers that do not answer.
     """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if call_cancelled():
         raise asyncio.CancelledError from None
     if isinstance(error, RefusalError):
         await context.abort(STATUS_OF[error.rejection], error.message)
@@ -413,9 +412,9 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         log.warning("live view unreachable: %s", error)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "the live view is unreachable; retry")
-    if isinstance(error, RPCError) and error.status in TRANSIENT_TEMPORAL:
-        log.warning("Temporal unreachable: %s", error)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "Temporal is unreachable; retry")
+    if (message := retry_later(error)) is not None:
+        log.warning("Temporal failed a call (the client is told to retry): %s", error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
     log.exception("specialist API call failed", exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged on the server)")
 

@@ -8,7 +8,6 @@ figures from the Redis view; a wellness lead reads a worker's check-in notes onl
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +23,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
-from warmline.api.auth import UnauthenticatedError, bearer_token
+from warmline.api.auth import (
+    UnauthenticatedError,
+    bearer_token,
+    call_cancelled,
+    holder_of,
+    retry_later,
+)
 from warmline.api.v1 import wellness_pb2 as pb
 from warmline.api.v1 import wellness_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
@@ -40,7 +45,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["WellnessService"].full_name
 STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
-TRANSIENT: Final = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
 Context = grpc.aio.ServicerContext[Any, Any]
 ResponseT = TypeVar("ResponseT")
 
@@ -75,15 +79,7 @@ class WellnessAuthenticator:
         return cls(entries)
 
     def authenticate(self, metadata: Any) -> WellnessCaller:
-        token = bearer_token(metadata)
-        found: WellnessCaller | None = None
-        for candidate, caller in self._entries:
-            # No early exit: every token is compared whichever matches.
-            if hmac.compare_digest(candidate, token):
-                found = caller
-        if found is None:
-            raise UnauthenticatedError("unknown bearer token")
-        return found
+        return holder_of(bearer_token(metadata), self._entries)
 
 
 class RefusedError(Exception):
@@ -305,14 +301,18 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
 
 
 async def _abort(context: Context, error: Exception) -> NoReturn:
+    """End the call with the status `error` stands for; unexpected errors are logged, not shown.
+    A call grpc cancelled ends cancelled, with nothing logged (see `call_cancelled`)."""
+    if call_cancelled():
+        raise asyncio.CancelledError from None
     if isinstance(error, RefusedError):
         await context.abort(STATUS_OF[error.rejection], error.message)
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         log.warning("wellness view unreachable: %s", error)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "the wellness view is unreachable; retry")
-    if isinstance(error, RPCError) and error.status in TRANSIENT:
-        log.warning("Temporal unreachable: %s", error)
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "Temporal is unreachable; retry")
+    if (message := retry_later(error)) is not None:
+        log.warning("Temporal failed a call (the client is told to retry): %s", error)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, message)
     log.exception("wellness API call failed", exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged on the server)")
 
