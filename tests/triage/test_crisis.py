@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from warmline.triage.crisis import apply_screen, screen
+from warmline.triage import crisis
+from warmline.triage.crisis import _ANY, _COMPILED, _LEET, _REPEATED, apply_screen, screen
 from warmline.triage.types import RiskFlag, TriageResult
 
 # Each item: message, the flag it must raise. Written for this project; direct and indirect
@@ -35,6 +36,8 @@ AT_RISK: list[tuple[str, RiskFlag]] = [
     ("I don't want to wake up tomorrow", RiskFlag.SUICIDAL_IDEATION),
     ("I don't want to be alive", RiskFlag.SUICIDAL_IDEATION),
     ("I'm so tired of living", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm done living with this pain", RiskFlag.SUICIDAL_IDEATION),
+    ("what's the point of living without her", RiskFlag.SUICIDAL_IDEATION),
     ("might just unalive myself", RiskFlag.SUICIDAL_IDEATION),
     ("I want to hang myself", RiskFlag.SUICIDAL_IDEATION),
     ("I've started writing a goodbye note", RiskFlag.SUICIDAL_IDEATION),
@@ -85,6 +88,66 @@ AT_RISK: list[tuple[str, RiskFlag]] = [
     ("my son isn't breathing", RiskFlag.MEDICAL_EMERGENCY),
     ("he stopped breathing", RiskFlag.MEDICAL_EMERGENCY),
     ("he threatened me with a knife", RiskFlag.ABUSE),
+    # Plain first-person phrasings a second audit found missed.
+    ("I want to stop living", RiskFlag.SUICIDAL_IDEATION),
+    ("I have no will to live", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm done with life", RiskFlag.SUICIDAL_IDEATION),
+    ("im so done with living", RiskFlag.SUICIDAL_IDEATION),
+    ("I want it all to end", RiskFlag.SUICIDAL_IDEATION),
+    ("I want my life to be over", RiskFlag.SUICIDAL_IDEATION),
+    ("I want to go to sleep forever", RiskFlag.SUICIDAL_IDEATION),
+    ("I want to fall asleep and never wake up", RiskFlag.SUICIDAL_IDEATION),
+    ("I hope I don't wake up tomorrow", RiskFlag.SUICIDAL_IDEATION),
+    ("I wish I could die", RiskFlag.SUICIDAL_IDEATION),
+    ("I wish I wasn't alive", RiskFlag.SUICIDAL_IDEATION),
+    ("I wanna be dead", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm sick of living", RiskFlag.SUICIDAL_IDEATION),
+    ("I don't see the point in living anymore", RiskFlag.SUICIDAL_IDEATION),
+    ("I can't keep living like this", RiskFlag.SUICIDAL_IDEATION),
+    ("the world would be better without me", RiskFlag.SUICIDAL_IDEATION),
+    ("everyone would be better off if I was dead", RiskFlag.SUICIDAL_IDEATION),
+    ("I should just die", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm a burden to everyone", RiskFlag.SUICIDAL_IDEATION),
+    ("by the time you read this I'll be gone", RiskFlag.SUICIDAL_IDEATION),
+    ("I have a gun and I'm going to use it on myself", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm going to shoot myself", RiskFlag.SUICIDAL_IDEATION),
+    ("I'll blow my brains out", RiskFlag.SUICIDAL_IDEATION),
+    ("I'm going to step in front of a train", RiskFlag.SUICIDAL_IDEATION),
+    ("I took 30 paracetamol", RiskFlag.SUICIDAL_IDEATION),
+    ("i'm thinking of sucide", RiskFlag.SUICIDAL_IDEATION),
+    ("I feel suicidle", RiskFlag.SUICIDAL_IDEATION),
+    ("I cut myself again", RiskFlag.SELF_HARM),
+    ("I've been hurting myself", RiskFlag.SELF_HARM),
+    ("I've been cutting again", RiskFlag.SELF_HARM),
+    ("I relapsed and cut last night", RiskFlag.SELF_HARM),
+    ("I burned myself with a lighter", RiskFlag.SELF_HARM),
+    ("I scratch my arms until they bleed", RiskFlag.SELF_HARM),
+    ("I hit myself when I get like this", RiskFlag.SELF_HARM),
+    ("the urge to cut is so strong", RiskFlag.SELF_HARM),
+    ("I want to hurt my baby", RiskFlag.HARM_TO_OTHERS),
+    ("I'm going to burn your store down", RiskFlag.HARM_TO_OTHERS),
+    ("I'll come to your office with a gun", RiskFlag.HARM_TO_OTHERS),
+    ("I know where you live", RiskFlag.HARM_TO_OTHERS),
+    ("I was raped", RiskFlag.ABUSE),
+    ("he's hurting me", RiskFlag.ABUSE),
+    ("my husband abuses me", RiskFlag.ABUSE),
+    ("my partner is abusive", RiskFlag.ABUSE),
+    ("he pushed me down the stairs", RiskFlag.ABUSE),
+    ("he's got a gun", RiskFlag.ABUSE),
+    ("someone is breaking into my house", RiskFlag.ABUSE),
+    ("I fear for my life", RiskFlag.ABUSE),
+    ("I don't feel safe at home", RiskFlag.ABUSE),
+    ("my chest hurts and my arm is numb", RiskFlag.MEDICAL_EMERGENCY),
+    ("my husband collapsed", RiskFlag.MEDICAL_EMERGENCY),
+    ("he won't wake up", RiskFlag.MEDICAL_EMERGENCY),
+    ("my baby is choking", RiskFlag.MEDICAL_EMERGENCY),
+    ("I can't stop the bleeding", RiskFlag.MEDICAL_EMERGENCY),
+    ("my throat is swelling up", RiskFlag.MEDICAL_EMERGENCY),
+    ("my son swallowed bleach", RiskFlag.MEDICAL_EMERGENCY),
+    ("her face is drooping", RiskFlag.MEDICAL_EMERGENCY),
+    ("I need an ambulance", RiskFlag.MEDICAL_EMERGENCY),
+    ("please call 911", RiskFlag.MEDICAL_EMERGENCY),
+    ("I got hit by a car", RiskFlag.MEDICAL_EMERGENCY),
 ]
 
 # Everyday customer language that must not page a crisis team.
@@ -151,6 +214,36 @@ EVERYDAY: list[str] = [
     "what's the point of live chat if nobody answers",
     "the point of living in the city is being close to work",
     "the app isn't loading again",
+    # Near misses of the phrasings the second audit added.
+    "I'm done with life insurance quotes, just cancel it",
+    "I want this all to end — the billing saga, I mean",
+    "I want to stop living out of boxes, when is the sofa coming",
+    "I'll use it on myself first and then on the dog",
+    "is the razor safe to use it on myself or only on the legs",
+    "I'm sick of living paycheck to paycheck with these fees",
+    "I'm done living with this router",
+    "so sick of living with my parents",
+    "my laptop goes to sleep and never wakes up properly",
+    "I'm so tired I could sleep forever, anyway where is my parcel",
+    "I hope I don't die of boredom on hold",
+    "I shot myself in the foot by not reading the terms",
+    "I should just die my hair instead of paying the salon",
+    "I hit myself on the door frame carrying your box",
+    "I scratched myself on the broken packaging",
+    "the call cut again halfway through",
+    "the urge to cut costs is understandable",
+    "he's following me on twitter now",
+    "he's got a knack for fixing routers",
+    "the company collapsed and my refund with it",
+    "my laptop won't wake up after the update",
+    "I'm choking on these prices",
+    "I'm going to pass out from boredom waiting on hold",
+    "I had an allergic reaction to the cream last year",
+    "I know where your office is, I'll drop it off",
+    "he got hit by a car park barrier fine",
+    "I'm a burden-free customer now the debt is cleared",
+    "I took 30 minutes to read the terms",
+    "you'd be better off without me as a customer, I'm cancelling",
 ]
 
 
@@ -168,6 +261,20 @@ def test_recall_is_total_and_false_alarms_are_rare() -> None:
     false_alarms = [m for m in EVERYDAY if screen(m).crisis]
     assert recall == 1.0
     assert len(false_alarms) / len(EVERYDAY) <= 0.10, false_alarms
+
+
+def test_no_everyday_message_raises_a_crisis_today() -> None:
+    """The documented bar allows 10% false alarms; today there are none, and a new pattern that
+    raises one needs a tighter lookahead, not a looser bar."""
+    assert [m for m in EVERYDAY if screen(m).crisis] == []
+
+
+def test_a_lookahead_reads_the_single_letter_spelling_too() -> None:
+    """The screen also reads every doubled letter as one ("foot" as "fot"): a lookahead that
+    sets an idiom aside must match that spelling, or the idiom comes back through it."""
+    assert screen("I shot myself in the foot by not reading the terms").flags == ()
+    assert screen("I'm done with life assurance, cancel it").flags == ()
+    assert screen("I'm going to shoot myself").crisis
 
 
 @pytest.mark.parametrize(
@@ -222,3 +329,27 @@ def test_apply_screen_never_downgrades_and_explains() -> None:
     assert merged.distress >= 0.9
     assert '"want to die"' in merged.rationale
     assert apply_screen(calm, screen("where is my parcel")) == calm
+
+
+@pytest.mark.parametrize("message", [m for m, _ in AT_RISK] + EVERYDAY)
+def test_the_one_question_first_agrees_with_every_pattern(message: str) -> None:
+    """The single alternation says "no match" only when no pattern matches, on every spelling:
+    a lookahead or lookbehind that reads differently inside the alternation would hide a phrase."""
+    plain = message.lower().replace("\u2019", "'")
+    for variant in (plain, plain.translate(_LEET), _REPEATED.sub(r"\1", plain)):
+        one_by_one = any(p.search(variant) for ps in _COMPILED.values() for p in ps)
+        assert (_ANY.search(variant) is not None) == one_by_one, (message, variant)
+
+
+def test_without_the_private_regex_parser_the_one_question_still_agrees(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Python whose private `re._parser` moved gets one flat alternation: slower, the same
+    answers."""
+    monkeypatch.setattr(crisis, "_parser", None)
+    flat = crisis._one_question([p for ps in crisis._PATTERNS.values() for p in ps])
+    assert "(?=" not in flat.pattern[:3]
+    for message in [m for m, _ in AT_RISK] + EVERYDAY:
+        plain = message.lower().replace("\u2019", "'")
+        one_by_one = any(p.search(plain) for ps in _COMPILED.values() for p in ps)
+        assert (flat.search(plain) is not None) == one_by_one, message
