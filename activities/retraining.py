@@ -234,6 +234,20 @@ class RetrainingActivities:
             reason=f"scores live traffic for {settings.shadow_period} before its promotion",
         )
 
+    @activity.defn(name="end_shadow")
+    def end_shadow(self, request: ShadowRequest) -> None:
+        """End the shadow of a candidate whose round failed before deciding it (a Redis outage
+        when its counters were read, a registry damaged during its shadow): nothing will promote
+        or reject it, and every worker would otherwise score each message with it for good. A
+        shadow another round started since is left alone."""
+        settings = request.settings
+
+        def end() -> None:
+            with promotion.moving(settings.registry, settings.taxonomy):
+                promotion.clear_shadow(settings.registry, settings.taxonomy, request.version)
+
+        _permanent(end)
+
     @activity.defn(name="read_shadow")
     def read_shadow(self, request: ShadowRequest) -> ShadowStats:
         settings = request.settings
@@ -277,6 +291,7 @@ class RetrainingActivities:
             self.evaluate_candidate,
             self.start_shadow,
             self.read_shadow,
+            self.end_shadow,
             self.decide_round,
             self.conclude_round,
             self.request_round,

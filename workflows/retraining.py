@@ -10,9 +10,10 @@ until Kafka takes it, however long it is down. Rounds run one at a time; a label
 round that counted it and never again as new, so a repeated signal or a retried activity never
 trains twice on the same labels. A round that fails for good (data that cannot make a round, a
 broken registry) is not tried again by itself until the gold-label count changes; a `run_round`
-request or new settings try at once. Round ids are scoped to the workflow execution (its id and
-first run id), so a workflow started again under the same id never reuses an earlier execution's
-candidate nor repeats its event ids. `ScheduledRetrainingWorkflow` is what the Temporal Schedule
+request or new settings try at once; a round that fails while its candidate is in shadow ends
+that shadow. Round ids are scoped to the workflow execution (its id and first run id), so a
+workflow started again under the same id never reuses an earlier execution's candidate nor
+repeats its event ids. `ScheduledRetrainingWorkflow` is what the Temporal Schedule
 starts: it asks the retraining workflow for a round and ends.
 """
 
@@ -89,6 +90,15 @@ on its own (`publish_events`, retried until Kafka is back) after answering who a
 `conclude_round` did both in one step retried for three minutes: a longer Kafka outage reported
 a promotion that had moved `CURRENT` as a failed round, never sent `model.promoted`, and left
 its gold labels new for the next round."""
+NOTICE_PATCH = "retraining-carries-a-gold-label-notice-across-continue-as-new"
+"""From this change on, a `gold_labels_added` signal the run has not counted yet when it
+continues as new (one that arrived during its last round) is carried to the next run, which
+counts at once. Before, it was dropped: the labels waited for the next run's periodic check,
+`check_interval` (an hour by default) later."""
+FAILED_SHADOW_PATCH = "retraining-ends-the-shadow-of-a-failed-round"
+"""From this change on, a round that fails after its candidate went into shadow ends that shadow
+(`end_shadow`). Before, `SHADOW` kept naming a candidate no round would ever decide, and every
+worker scored each message with it until another candidate's shadow replaced it."""
 
 
 @workflow.defn
@@ -100,7 +110,7 @@ class RetrainingWorkflow:
         self._rounds = params.rounds
         self._last = params.last_decision
         self._failed_at = params.failed_at
-        self._notified = False
+        self._notified = params.notified
         self._queued: list[tuple[int | None, RoundRequest]] = []
         """Requested rounds not started yet: (ticket of a waiting update or None, request)."""
         self._answers: dict[int, RoundDecision] = {}
@@ -176,8 +186,14 @@ class RetrainingWorkflow:
                 rounds=self._rounds,
                 last_decision=self._last,
                 failed_at=self._failed_at,
+                notified=self._carries_notice(),
             )
         )
+
+    def _carries_notice(self) -> bool:
+        """Whether the next run must count at once: gold labels were announced after this run's
+        last count (during its last round, or right as it ended)."""
+        return workflow.patched(NOTICE_PATCH) and self._notified
 
     def _answer(
         self, requests: list[tuple[int | None, RoundRequest]], decision: RoundDecision
@@ -217,6 +233,9 @@ class RetrainingWorkflow:
         round_id = self._round_id(self._rounds)
         decision: RoundDecision
         event: DomainEvent | None = None
+        in_shadow: ShadowRequest | None = None
+        """The candidate's shadow, once `start_shadow` was asked for (it may have written
+        `SHADOW` before failing)."""
         try:
             candidate: Candidate = await workflow.execute_activity(
                 "train_candidate",
@@ -240,6 +259,7 @@ class RetrainingWorkflow:
                 shadow_request = ShadowRequest(
                     settings=settings, round_id=round_id, version=candidate.version
                 )
+                in_shadow = shadow_request
                 await workflow.execute_activity(
                     "start_shadow",
                     shadow_request,
@@ -295,11 +315,33 @@ class RetrainingWorkflow:
                 outcome="failed",
                 reason=reason,
             )
+            if in_shadow is not None and workflow.patched(FAILED_SHADOW_PATCH):
+                await self._end_shadow(in_shadow)
         finally:
             self._running = False
             self._shadow = None
         self._last = decision
         return decision, event
+
+    async def _end_shadow(self, request: ShadowRequest) -> None:
+        """End the shadow of a candidate whose round failed: no round will decide it. A failure
+        to do so is logged; the round's failure is what it reports."""
+        try:
+            await workflow.execute_activity(
+                "end_shadow",
+                request,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            workflow.logger.error(
+                "retraining: the shadow of %s (round %s) was not ended: %s",
+                request.version,
+                request.round_id,
+                _reason(error),
+            )
 
     async def _publish(self, event: DomainEvent) -> None:
         """Publish a decision's event, retrying until Kafka takes it; its id is fixed by the

@@ -8,7 +8,8 @@ they are what keeps the old side of each `workflow.patched` branch replaying:
 Without a scenario it records those whose histories are missing; a scenario whose histories
 exist is recorded again only with `--overwrite`. Scenarios: `original` (promoted, rejected,
 shadow, failed, scheduled, scheduled-tick: recorded before round ids were scoped to the
-execution), `failed-no-retry`, `shadow-rollback`, `restarted` and `event-outage`.
+execution), `failed-no-retry`, `shadow-rollback`, `restarted`, `event-outage`,
+`shadow-failed` and `continued`.
 
 Uses the embedded Kafka broker (behind a publisher the recorder can take it from) and Redis,
 the time-skipping test server and GoEmotions slices written to a temporary directory.
@@ -27,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from redis import Redis
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -50,9 +51,11 @@ from warmline.triage import registry
 from warmline.triage.lexicon import LexiconProvider
 from warmline.triage.training import train
 from warmline.worker import ACTIVITY_THREADS, build_worker
-from workflows.retraining import ScheduledRetrainingWorkflow
+from workflows.retraining import CONTINUE_AS_NEW_AFTER, ScheduledRetrainingWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories" / "retraining"
+SUGGESTED_AT = 4096
+"""The history length from which the time-skipping server suggests continuing as new."""
 QUEUE = "record-retraining"
 
 
@@ -234,6 +237,105 @@ class Recorder:
         await self.save(retraining_workflow_id(outage.deployment, TAXONOMY), "event-outage")
         await self.terminate(outage)
 
+    async def record_shadow_failed(self, env: WorkflowEnvironment) -> None:
+        """CURRENT is emptied while the candidate is in shadow: the round fails and ends the
+        candidate's shadow."""
+        failed = self.deployment(
+            "shadow-failed", 300, shadow=True, shadow_period=timedelta(hours=6)
+        )
+        await retraining.signal_round(self.client, failed, RoundRequest(), task_queue=QUEUE)
+        for _ in range(300):
+            if promotion.shadow_version(failed.registry, TAXONOMY) == "v2":
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the candidate v2 never went into shadow")
+        (failed.registry / TAXONOMY / "CURRENT").write_bytes(b"")
+        await env.sleep(timedelta(hours=6, minutes=1))
+        status = await self.decided(failed, 1)
+        assert status.last_decision is not None
+        assert status.last_decision.outcome == "failed", status.last_decision
+        assert promotion.shadow_version(failed.registry, TAXONOMY) is None
+        await self.save(retraining_workflow_id(failed.deployment, TAXONOMY), "shadow-failed")
+        await self.terminate(failed)
+
+    async def record_continued(self, env: WorkflowEnvironment) -> None:
+        """A run reaches its last wake-up, a round, and gold labels are announced while it trains:
+        the run continues as new carrying the notice (`continued`), and the next run counts them
+        at once (`continued-next`). The wake-ups before are signals, one at a time (a timer a
+        minute apart takes the time-skipping server far longer), until the history is a round
+        short of the length at which the server suggests continuing as new (4,096
+        events, reached before `CONTINUE_AS_NEW_AFTER` wake-ups)."""
+        settings = self.deployment("continued", 0, check_interval=timedelta(days=30))
+        workflow_id = retraining_workflow_id(settings.deployment, TAXONOMY)
+        await retraining.notify_gold_labels(
+            self.client, settings.deployment, TAXONOMY, 0, start=settings, task_queue=QUEUE
+        )
+        first_run = (await self.client.get_workflow_handle(workflow_id).describe()).run_id
+        handle = self.client.get_workflow_handle(workflow_id, run_id=first_run)
+        # Wake-ups (about 12 events each) up to the run's last, which is a round (about 40).
+        done, length = await self._counts(handle, 1)
+        while length < SUGGESTED_AT - 40 and done < CONTINUE_AS_NEW_AFTER - 1:
+            await retraining.notify_gold_labels(self.client, settings.deployment, TAXONOMY, 0)
+            done, length = await self._counts(handle, done + 1)
+            if done % 50 == 0:
+                print(f"continued: {done} wake-ups, {length} events", flush=True)
+        self.add_gold(settings, self.train_rows[BASE_ROWS : BASE_ROWS + 300])
+        await retraining.notify_gold_labels(self.client, settings.deployment, TAXONOMY, 300)
+        for _ in range(300):
+            if (await retraining.status(self.client, settings.deployment, TAXONOMY)).running:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the last wake-up's round never started")
+        self.add_gold(settings, self.train_rows[BASE_ROWS + 300 : BASE_ROWS + 600])
+        await retraining.notify_gold_labels(self.client, settings.deployment, TAXONOMY, 300)
+        status = await self.decided(settings, 2)
+        assert status.trained_through == 600, status
+        await self.save_run(workflow_id, first_run, "continued")
+        await self.save(workflow_id, "continued-next")
+        await self.terminate(settings)
+
+    @staticmethod
+    async def _counts(handle: WorkflowHandle[object, object], least: int) -> tuple[int, int]:
+        """The run's completed `count_gold_labels` activities and its history's length, once at
+        least `least` completed, none is in flight and the workflow task after the last one
+        completed."""
+        while True:
+            events = (await handle.fetch_history()).events
+            counts = {
+                e.event_id
+                for e in events
+                if e.HasField("activity_task_scheduled_event_attributes")
+                and e.activity_task_scheduled_event_attributes.activity_type.name
+                == "count_gold_labels"
+            }
+            completed = [
+                e.event_id
+                for e in events
+                if e.HasField("activity_task_completed_event_attributes")
+                and e.activity_task_completed_event_attributes.scheduled_event_id in counts
+            ]
+            settled = completed and any(
+                e.event_id > completed[-1]
+                and e.HasField("workflow_task_completed_event_attributes")
+                for e in events
+            )
+            if len(completed) == len(counts) >= least and settled:
+                return len(completed), len(events)
+            status = (await handle.describe()).status
+            if status is not WorkflowExecutionStatus.RUNNING:
+                raise AssertionError(
+                    f"the run ended ({status}) after {len(completed)} counts, {len(events)} events"
+                )
+            await asyncio.sleep(0.02)
+
+    async def save_run(self, workflow_id: str, run_id: str, name: str) -> None:
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        history = await handle.fetch_history()
+        (HISTORIES / f"{name}.json").write_text(history.to_json())
+        print(f"recorded {name}: {len(history.events)} events")
+
     async def record_original(self, env: WorkflowEnvironment) -> None:
         promoted = self.deployment("promoted", 300)
         await retraining.notify_gold_labels(
@@ -298,6 +400,8 @@ SCENARIOS: dict[
     "shadow-rollback": (["shadow-rollback"], Recorder.record_shadow_rollback),
     "restarted": (["restarted"], Recorder.record_restarted),
     "event-outage": (["event-outage"], Recorder.record_event_outage),
+    "shadow-failed": (["shadow-failed"], Recorder.record_shadow_failed),
+    "continued": (["continued", "continued-next"], Recorder.record_continued),
 }
 """Each scenario: the histories it writes, and how."""
 

@@ -3,6 +3,9 @@ the workers cannot load, a damaged `CURRENT`, a `--registry` that is not a regis
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -168,3 +171,31 @@ def test_shadow_with_a_damaged_registry_file_is_one_line(
     assert result.stderr.startswith(f"error: {settings.registry / TAXONOMY}/")
     assert problem in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_user_id_without_an_account_still_rolls_back(
+    two_versions: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container run under an arbitrary user id (no passwd entry, no USER nor LOGNAME) has no
+    login name: the rollback is recorded as `uid N`, not refused with a traceback."""
+    uid = next(n for n in range(424242, 425242) if not _has_account(n))
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "getuid", lambda: uid)
+
+    code, out, err = _rollback(
+        "--registry", two_versions, "--taxonomy", TAXONOMY, "--to", "v1", "--json"
+    )
+
+    assert code == 0, err
+    assert json.loads(out)["actor"] == f"uid {uid}"
+    assert registry.current(two_versions / TAXONOMY) == "v1"
+    assert promotion.history(two_versions, TAXONOMY)[-1].actor == f"uid {uid}"
+
+
+def _has_account(uid: int) -> bool:
+    try:
+        pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return True

@@ -154,3 +154,17 @@ def test_malformed_data_rows_are_counted_in_the_decision_not_dropped_silently(
     }
     assert decision.data_skipped["dev"] == {}
     assert decision.data_skipped["holdout"] == {}
+
+
+def test_a_figure_that_is_not_a_number_never_promotes() -> None:
+    nan = float("nan")
+    # Every comparison with NaN is false, so NaN read as "not below the margin" and "no drop".
+    assert not judge(_score(0.40, 0.8), _score(0.30, 0.9), margin=nan).promote
+    assert not judge(_score(0.40, 0.8), _score(nan, 0.8), margin=0.01).promote
+    assert not judge(_score(0.40, 0.8), _score(0.50, nan), margin=0.01).promote
+    judgement = judge(_score(nan, 0.8), _score(0.50, 0.8), margin=float("inf"))
+    assert not judgement.promote
+    assert judgement.reason == (
+        "not a finite number: the promotion margin (inf), the current model's macro-F1 (nan); "
+        "the candidate cannot be compared with the current model, so it is not promoted"
+    )

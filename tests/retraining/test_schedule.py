@@ -90,3 +90,23 @@ async def test_the_schedule_runs_a_round(
     with pytest.raises(RPCError) as gone:
         await handle.describe()
     assert gone.value.status is RPCStatusCode.NOT_FOUND
+
+
+async def test_a_restarted_worker_keeps_a_schedule_an_operator_paused(
+    dev_client: Client, deployment: Deployment, cleanup: None, task_queue: str
+) -> None:
+    """The worker brings the cron in line with the configuration at every start; pausing the
+    schedule (during an incident, say) is the operator's call, and stays."""
+    settings = deployment.settings.model_copy(update={"schedule": "0 3 * * 1"})
+    sid = await retraining.ensure_schedule(dev_client, settings, task_queue=task_queue)
+    assert sid == schedule_id(settings.deployment, settings.taxonomy)
+    handle = dev_client.get_schedule_handle(sid)
+    await handle.pause(note="incident 42: no retraining until the data is checked")
+
+    changed = settings.model_copy(update={"schedule": "30 2 * * *"})
+    await retraining.ensure_schedule(dev_client, changed, task_queue=task_queue)
+
+    described = await handle.describe()
+    assert _hours(described) == [2]
+    assert described.schedule.state.paused
+    assert described.schedule.state.note == "incident 42: no retraining until the data is checked"

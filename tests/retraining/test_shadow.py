@@ -24,7 +24,7 @@ from warmline.retraining.contracts import RoundRequest
 from warmline.retraining.rounds import train_candidate
 from warmline.retraining.shadow import RegistryProvider, ShadowLog
 from warmline.triage import registry
-from warmline.triage.local import MODEL_CARD
+from warmline.triage.local import MODEL_CARD, LocalModel
 from warmline.triage.provider import triage
 from warmline.triage.types import TriageRequest
 
@@ -100,6 +100,44 @@ def test_shadow_command_without_any_shadow_says_so(deployment: Deployment, tmp_p
     )
     assert result.exit_code == 2
     assert "no candidate has been in shadow" in result.stderr
+
+
+def test_shadow_command_names_a_version_that_was_never_in_shadow(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A mistyped or never-shadowed `--version` is refused, not shown as a candidate that scored
+    no message."""
+    settings = deployment.settings
+    config = str(write_config(tmp_path, deployment))
+    where = settings.registry / settings.taxonomy
+    promotion.start_shadow(settings.registry, settings.taxonomy, "v1")
+    promotion.note(
+        settings.registry,
+        settings.taxonomy,
+        promotion.Action.SHADOW_STARTED,
+        "v1",
+        actor="test",
+        reason="test",
+    )
+    promotion.clear_shadow(settings.registry, settings.taxonomy, "v1")
+    registry.publish(
+        settings.registry,
+        LocalModel.load(where / "v1"),
+        data={},
+        metrics={},
+        command=["tests", "v2"],
+        make_current=False,
+    )
+
+    for asked, problem in (
+        ("v9", f"error: {where}: no version 'v9'; versions: v1, v2\n"),
+        ("v2", f"error: {where}: v2 has never been in shadow (candidates that were: v1)\n"),
+    ):
+        result = CliRunner().invoke(
+            app, ["triage", "shadow", "--config", config, "--version", asked]
+        )
+        assert result.exit_code == 2, result.stdout
+        assert result.stderr == problem
 
 
 async def test_shadow_mode_keeps_a_passing_candidate_in_shadow_then_promotes_it(

@@ -9,6 +9,8 @@ the schedule and a benchmark.
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import (
     Client,
     Schedule,
@@ -150,8 +152,12 @@ async def ensure_schedule(
         await client.create_schedule(sid, wanted)
     except ScheduleAlreadyRunningError:
 
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=wanted)
+        def replace(existing: ScheduleUpdateInput) -> ScheduleUpdate:
+            # The cron, workflow and settings follow the configuration; whether the schedule is
+            # paused (and the operator's note why) is the operator's: a worker (re)starting
+            # must not resume retraining someone paused.
+            state = existing.description.schedule.state
+            return ScheduleUpdate(schedule=dataclasses.replace(wanted, state=state))
 
         await handle.update(replace)
     return sid

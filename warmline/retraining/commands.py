@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,7 +52,7 @@ def rollback_command(
     from warmline.triage.errors import TriageError
     from warmline.triage.registry import registry_root
 
-    who = actor or getpass.getuser()
+    who = actor or _login_name()
     try:
         registry = registry_root(registry, taxonomy.value)
         entry = rollback(
@@ -68,6 +69,16 @@ def rollback_command(
             f"{taxonomy.value}: {entry.from_version or 'no version'} -> {entry.to_version} "
             f"(by {entry.actor})"
         )
+
+
+def _login_name() -> str:
+    """Who runs the command, for the history: the login name, else `uid N`. A container run
+    under a user id with no account (and no USER or LOGNAME) has no login name, and a rollback
+    must not fail for want of one."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def _settings(config: Path) -> RetrainingSettings:
@@ -120,18 +131,22 @@ def shadow_command(
         in_shadow_now = promotion.shadow_version(settings.registry, settings.taxonomy)
         current = promotion.current(settings.registry, settings.taxonomy)
         chosen = version or in_shadow_now
+        started = [
+            e.to_version
+            for e in promotion.history(settings.registry, settings.taxonomy)
+            if e.action is promotion.Action.SHADOW_STARTED
+        ]
         if chosen is None:
-            started = [
-                e.to_version
-                for e in promotion.history(settings.registry, settings.taxonomy)
-                if e.action is promotion.Action.SHADOW_STARTED
-            ]
             if not started:
                 raise _fail(
                     f"{settings.registry / settings.taxonomy}: no candidate has been in shadow; "
                     "set annotation.retraining.shadow: true"
                 )
             chosen = started[-1]
+        elif chosen != in_shadow_now and chosen not in started:
+            # Counters of a version never in shadow are all zero: a typo would read as a
+            # candidate that scored no message.
+            raise _fail(_never_in_shadow(settings, chosen, started))
     except (promotion.RollbackError, TriageError) as error:
         raise _fail(str(error)) from None
     except OSError as error:
@@ -167,6 +182,17 @@ def shadow_command(
         typer.echo(f"mean distress change  {stats.mean_distress_difference:+.4f}")
 
 
+def _never_in_shadow(settings: RetrainingSettings, version: str, started: list[str]) -> str:
+    from warmline.triage import registry
+
+    where = settings.registry / settings.taxonomy
+    if version not in registry.versions(where):
+        known = ", ".join(registry.versions(where)) or "none"
+        return f"{where}: no version {version!r}; versions: {known}"
+    were = ", ".join(dict.fromkeys(started)) or "none yet"
+    return f"{where}: {version} has never been in shadow (candidates that were: {were})"
+
+
 def retrain_command(
     config: Annotated[Path, typer.Option(help="The warmline configuration file.")],
     temporal: Annotated[
@@ -189,11 +215,14 @@ def retrain_command(
     """Run a retraining round now through the workers and print its decision."""
     import asyncio
 
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.exceptions import ApplicationError
     from temporalio.service import RPCError
 
     from warmline.errors import ServiceError
     from warmline.reach import check_workers, temporal_client
     from warmline.retraining.client import run_round
+    from warmline.retraining.contracts import retraining_workflow_id
 
     settings = _settings(config)
 
@@ -209,5 +238,12 @@ def retrain_command(
         typer.echo(asyncio.run(go()))
     except ServiceError as error:
         raise _fail(str(error), EXIT_UNAVAILABLE) from None
+    except WorkflowUpdateFailedError as error:
+        # The workflow turned the request away (too many rounds already waiting): it runs, but
+        # will not take this one now.
+        cause = error.cause
+        why = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+        workflow = retraining_workflow_id(settings.deployment, settings.taxonomy)
+        raise _fail(f"{workflow} refused the round: {why}", EXIT_UNAVAILABLE) from None
     except (RPCError, RuntimeError, OSError) as error:
         raise _fail(f"Temporal at {temporal}: {error}", EXIT_UNAVAILABLE) from None

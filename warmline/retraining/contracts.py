@@ -35,6 +35,9 @@ class RetrainingInput(BaseModel):
     failed_at: int | None = None
     """The gold-label count a round failed on for good (bad data, a broken registry): no round
     runs by itself again until the count changes."""
+    notified: bool = False
+    """Gold labels were announced since the last count (`gold_labels_added` during the run's
+    last round): the next run counts them at once, not after `check_interval`."""
 
 
 class GoldLabelsAdded(BaseModel):

@@ -8,6 +8,7 @@ label cannot swing the figure on a handful of rows.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
@@ -72,6 +73,17 @@ def judge(current: ModelScore | None, candidate: ModelScore, margin: float) -> J
     """The promotion rule. Without a current model the candidate is promoted as the first one."""
     if current is None:
         return Judgement(promote=True, reason="no current model: the candidate is the first")
+    unmeasured = _not_numbers(current, candidate, margin)
+    if unmeasured:
+        # Every comparison with NaN is false: read as "not below the margin" and "not lower
+        # recall", a NaN would promote whatever the candidate is.
+        return Judgement(
+            promote=False,
+            reason=(
+                f"not a finite number: {', '.join(unmeasured)}; the candidate cannot be "
+                "compared with the current model, so it is not promoted"
+            ),
+        )
     gain = candidate.macro_f1 - current.macro_f1
     if gain + _TOLERANCE < margin:
         return Judgement(
@@ -105,3 +117,19 @@ def judge(current: ModelScore | None, candidate: ModelScore, margin: float) -> J
             f"{candidate.crisis_recall:.4f}"
         ),
     )
+
+
+def _not_numbers(current: ModelScore, candidate: ModelScore, margin: float) -> list[str]:
+    """The figures of the rule that are NaN or infinite, each saying what it is."""
+    figures: dict[str, float | None] = {
+        "the promotion margin": margin,
+        "the current model's macro-F1": current.macro_f1,
+        "the candidate's macro-F1": candidate.macro_f1,
+        "the current model's crisis recall": current.crisis_recall,
+        "the candidate's crisis recall": candidate.crisis_recall,
+    }
+    return [
+        f"{name} ({value})"
+        for name, value in figures.items()
+        if value is not None and not math.isfinite(value)
+    ]
