@@ -84,6 +84,11 @@ class RoutingPolicy(_Model):
     crisis: CrisisLane
     wait_retry: timedelta = timedelta(seconds=5)
     """With nobody eligible, how often the escalation asks the roster again."""
+    history_events_per_run: Annotated[int, Field(ge=200)] = 10_000
+    """A paged escalation nobody accepts continues as new once its run's history holds this many
+    events (or Temporal suggests it, or it passes `HISTORY_BYTES_PER_RUN`): an unaccepted crisis
+    adds about 10,000 events an hour, and Temporal ends a workflow at 51,200. Kept below the
+    10,240 at which Temporal starts warning; tests lower it."""
 
     def queue(self, name: str) -> QueueSpec:
         """The queue called `name`; configuration validation guarantees it exists."""
@@ -95,6 +100,34 @@ class RoutingPolicy(_Model):
     @property
     def queue_names(self) -> list[str]:
         return [queue.name for queue in self.queues]
+
+
+class EscalationCarry(_Model):
+    """A paged escalation's state across a continue-as-new, taken where nothing is open or owed:
+    no offer open, every decline, withdrawal and expiry released and published, no handler
+    running. The next run goes straight back to offering, paged."""
+
+    started: datetime
+    """When the escalation's first run started: `waited` and `handoff.accepted`'s `waited_ms`
+    count from here."""
+    entered_queue: datetime
+    queue: str
+    """The queue it was paged in (the end of the chain, or the crisis lane's)."""
+    offers_made: int
+    """Offer numbers so far: the next run's offer ids (and their events' ids) go on from here."""
+    excluded: list[str] = Field(default_factory=list)
+    paged: str
+    paged_at: datetime
+    paged_reason: str
+    referrals_sent: bool = False
+    sla_breaches: int = 0
+    reroutes: int = 0
+    assigned: int = 0
+    """Supervisors' assignments so far (each one's event id counts them)."""
+    idle_polls: int = 0
+    owed_by: datetime | None = None
+    version: int
+    """The last live-view version the run before wrote: the next run's views count on from it."""
 
 
 class EscalationInput(_Model):
@@ -109,6 +142,15 @@ class EscalationInput(_Model):
     """Where the escalation reports an accept, a page or referrals (by signal)."""
     exclude: list[str] = Field(default_factory=list)
     """Specialists not to offer to (e.g. the one who transferred the conversation away)."""
+    cancelled_by_workflow_id: bool = False
+    """The parent cancels this escalation by its workflow id, which reaches the run the escalation
+    continued as new. A cancel through a child workflow handle names the child's first run, and
+    Temporal's server takes it as done once that run has continued as new: the escalation would go
+    on offering after its conversation ended, and the conversation would wait for it for good. So
+    an escalation with a parent continues as new only when the parent says this (one without a
+    parent, started and cancelled by id, always may)."""
+    carry: EscalationCarry | None = None
+    """What the run before this one hands over when a paged escalation continues as new."""
 
 
 class OfferStatus(StrEnum):
@@ -182,6 +224,13 @@ class EscalationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+HISTORY_BYTES_PER_RUN = 4 * 1024 * 1024
+"""A paged escalation also continues as new once its run's history passes 4 MiB (Temporal warns at
+10 MiB and ends a workflow at 50 MiB). The size grows faster than the count: every live-view write
+carries the whole view, every offer made so far in it, so an unaccepted crisis passed 10 MiB in
+half an hour."""
+
+
 class EscalationView(_Model):
     """What a query of a running escalation shows (and what the live view is rebuilt from)."""
 
@@ -190,7 +239,8 @@ class EscalationView(_Model):
     version: int = 0
     """Grows with every change, so the live view never applies an older view over a newer one;
     it starts from the execution's start millisecond (times 2048), so an escalation id used again
-    by a conversation started again after it closed counts as newer than the old one's views."""
+    by a conversation started again after it closed counts as newer than the old one's views. A run
+    continued as new counts on from the last version of the run before it."""
     tenant_id: str
     conversation_id: str
     status: EscalationStatus

@@ -13,6 +13,7 @@ the outside world is an activity.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -116,6 +117,9 @@ timer runs per quiet spell instead of one per message."""
 LOCAL_ACTIVITIES = "short-steps-as-local-activities"
 """Patch marker: event publishes, and triage when the policy asks for it
 (`EscalationPolicy.triage_as_local_activity`), run as local activities inside the workflow task."""
+CANCEL_THE_ESCALATION_BY_ID = "cancel-the-escalation-by-its-workflow-id"
+"""Patch marker: the conversation cancels its escalation by workflow id, which reaches a run the
+escalation continued as new, and tells it so (`EscalationInput.cancelled_by_workflow_id`)."""
 CALL_OFF_SEARCH = "cancel-the-escalation-on-close"
 """Patch marker: a conversation that closes while its escalation still looks for a specialist
 cancels that escalation itself and waits for it to end."""
@@ -287,6 +291,9 @@ class ConversationWorkflow:
         """Held by every step that awaits: messages, specialists' actions, assignments."""
         self._search: workflow.ChildWorkflowHandle[EscalationWorkflow, Any] | None = None
         """The escalation child started in this run (None after a continue-as-new)."""
+        self._search_by_id = False
+        """`_search` was started told that it is cancelled by workflow id
+        (`CANCEL_THE_ESCALATION_BY_ID`)."""
 
     @workflow.run
     async def run(self, params: ConversationInput) -> ConversationOutcome:
@@ -399,7 +406,11 @@ class ConversationWorkflow:
         (which Temporal's time-skipping test server does not apply, so a benchmark there would
         keep offering departed customers to specialists). An accept that won the race arrives
         as an assignment: that specialist's slot is freed, since nobody is left to talk to."""
-        search.cancel()
+        if self._search_by_id:
+            with contextlib.suppress(FailureError):
+                await workflow.get_external_workflow_handle(search.id).cancel()
+        else:
+            search.cancel()
         await workflow.wait([search])
         while self._assignments:
             await self._free(self._assignments.pop(0).specialist_id)
@@ -1197,6 +1208,7 @@ class ConversationWorkflow:
         if routing is None:
             return
         params = self._params
+        self._search_by_id = workflow.patched(CANCEL_THE_ESCALATION_BY_ID)
         self._search = await workflow.start_child_workflow(
             EscalationWorkflow.run,
             EscalationInput(
@@ -1208,6 +1220,7 @@ class ConversationWorkflow:
                 country=params.country,
                 conversation_workflow_id=workflow.info().workflow_id,
                 exclude=exclude,
+                cancelled_by_workflow_id=self._search_by_id,
             ),
             id=escalation_workflow_id(params.tenant_id, params.conversation_id, self._escalations),
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,

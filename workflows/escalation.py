@@ -48,6 +48,8 @@ with workflow.unsafe.imports_passed_through():
         CALL_OFF_SIGNAL,
         CONVERSATION_CLOSED,
         CRISIS_NOTICE_SIGNAL,
+        HISTORY_BYTES_PER_RUN,
+        OFFER_MARK,
         WITHDRAW_UPDATE,
         AcceptRequest,
         AcceptResult,
@@ -56,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         CallOff,
         CrisisNotice,
         DeclineRequest,
+        EscalationCarry,
         EscalationInput,
         EscalationOutcome,
         EscalationStatus,
@@ -140,6 +143,13 @@ WAITED_UNTIL_THE_ACCEPT = "waited-ends-at-the-accept"
 are taken when the accept landed. Before, they were taken once the other offers were withdrawn and
 published and the roster slot occupied, so a slow roster or Kafka counted as the customer waiting
 for a person (a two-minute Kafka outage added two minutes)."""
+CONTINUE_AS_NEW_WHEN_LONG = "a-paged-escalation-continues-as-new-when-its-history-is-long"
+"""Patch marker: a paged escalation nobody accepts continues as new, paged, once its run's history
+is long (`_history_is_long`), at a point where nothing is open or owed (`_settled_for_a_new_run`),
+carrying what the rest of the escalation depends on (`EscalationCarry`). Before, it offered round
+after round in one run: an unaccepted crisis added about 10,000 events and, every view carrying
+every offer made so far, 10 MiB of history in its first half hour, and Temporal would end it
+(50 MiB) about 70 minutes in, with nobody told."""
 RECHECK_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 """A few quick attempts, as for the live view: a recheck that fails is tried again at the
 escalation's next wake (`wait_retry`), so a slow Redis or roster never holds an accept up."""
@@ -206,11 +216,60 @@ class EscalationWorkflow:
         self._closing: list[tuple[Offer, OfferStatus, str | None]] = []
         """Offers closed whose event is not published yet (their release runs first), each with
         how it closed and why; the cleanup publishes them (`PUBLISH_INTERRUPTED_CLOSES`)."""
+        self._made_before = 0
+        """Offers numbered in the runs before this one (`_made_in_an_earlier_run`)."""
+        self._versions_from: int | None = None
+        """Where this run's view versions count from when it was continued as new (the last
+        version the run before wrote); None for a first run, which counts from `_incarnation`."""
+        if params.carry is not None:
+            self._take_over(params.carry)
+
+    def _take_over(self, carry: EscalationCarry) -> None:
+        """Go on from where the run before this one continued as new (paged, nothing open)."""
+        self._queue = self._params.routing.queue(carry.queue)
+        self._started = carry.started
+        self._entered_queue = carry.entered_queue
+        self._offers_made = carry.offers_made
+        self._excluded = set(carry.excluded)
+        self._paged = carry.paged
+        self._paged_at = carry.paged_at
+        self._paged_reason = carry.paged_reason
+        self._referrals_sent = carry.referrals_sent
+        self._breaches = carry.sla_breaches
+        self._reroutes = carry.reroutes
+        self._assigned = carry.assigned
+        self._idle_polls = carry.idle_polls
+        self._owed_by = carry.owed_by
+        self._versions_from = carry.version
+        self._made_before = carry.offers_made
+
+    def _carry(self) -> EscalationCarry:
+        if self._paged is None or self._paged_at is None or self._paged_reason is None:
+            raise RuntimeError("only a paged escalation continues as new")
+        return EscalationCarry(
+            started=self._started,
+            entered_queue=self._entered_queue,
+            queue=self._queue.name,
+            offers_made=self._offers_made,
+            excluded=sorted(self._excluded),
+            paged=self._paged,
+            paged_at=self._paged_at,
+            paged_reason=self._paged_reason,
+            referrals_sent=self._referrals_sent,
+            sla_breaches=self._breaches,
+            reroutes=self._reroutes,
+            assigned=self._assigned,
+            idle_polls=self._idle_polls,
+            owed_by=self._owed_by,
+            version=self._view_version(),
+        )
 
     @workflow.run
     async def run(self, params: EscalationInput) -> EscalationOutcome:
         try:
-            if self._crisis:
+            if params.carry is not None:
+                await self._offer_while_paged()
+            elif self._crisis:
                 await self._crisis_lane()
             else:
                 await self._queue_chain()
@@ -394,7 +453,7 @@ class EscalationWorkflow:
     def view(self) -> EscalationView:
         return EscalationView(
             escalation_id=self._id,
-            version=_incarnation() + self._version,
+            version=self._view_version(),
             tenant_id=self._params.tenant_id,
             conversation_id=self._params.conversation_id,
             status=self._status,
@@ -411,8 +470,29 @@ class EscalationWorkflow:
             reroutes=self._reroutes,
         )
 
+    def _view_version(self) -> int:
+        start = _incarnation() if self._versions_from is None else self._versions_from
+        return start + self._version
+
+    def _made_in_an_earlier_run(self, offer: str) -> bool:
+        """Whether `offer` is this escalation's, numbered before this run began: it was made and
+        closed in a run before it continued as new (which carries no closed offers), so a late
+        answer to it is refused as for any closed offer, not as an unknown one."""
+        head, mark, number = offer.rpartition(OFFER_MARK)
+        return (
+            bool(mark)
+            and head == self._id
+            and number.isdigit()
+            and 1 <= int(number) <= self._made_before
+        )
+
     def _open_offer_of(self, offer: str, specialist_id: str) -> None:
         found = self._offers.get(offer)
+        if found is None and self._made_in_an_earlier_run(offer):
+            raise ApplicationError(
+                "the offer is no longer open (it closed before the escalation continued as new)",
+                type=Rejection.FAILED_PRECONDITION,
+            )
         if found is None:
             raise ApplicationError(f"no such offer {offer!r}", type=Rejection.NOT_FOUND)
         if found.specialist_id != specialist_id:
@@ -453,8 +533,7 @@ class EscalationWorkflow:
             await self._page(self._queue.supervisor, "escalation chain exhausted")
             # Paged: keep offering in the last queue, to everyone again, until someone accepts.
             self._offer_to_everyone_again()
-            while not await self._work_queue(parallel=1, deadline=None):
-                self._excluded.clear()
+            await self._offer_while_paged()
             return
 
     async def _crisis_lane(self) -> None:
@@ -473,8 +552,74 @@ class EscalationWorkflow:
         await self._page(lane.supervisor, "nobody accepted the crisis in time")
         await self._send_referrals()
         self._offer_to_everyone_again()
-        while not await self._work_queue(parallel=lane.offer_to, deadline=None):
+        await self._offer_while_paged()
+
+    async def _offer_while_paged(self) -> None:
+        """Paged: offer round after round, to everyone again each round, until someone accepts;
+        continue as new between rounds once the run's history is long."""
+        parallel = self._params.routing.crisis.offer_to if self._crisis else 1
+        while not await self._work_queue(parallel=parallel, deadline=None):
             self._excluded.clear()
+            if (
+                self._may_continue_as_new()
+                and self._history_is_long()
+                and workflow.patched(CONTINUE_AS_NEW_WHEN_LONG)
+                and await self._settled_for_a_new_run()
+            ):
+                workflow.continue_as_new(self._params.model_copy(update={"carry": self._carry()}))
+
+    def _may_continue_as_new(self) -> bool:
+        """Whether a cancel still reaches this escalation once it has continued as new: it has no
+        parent (it is cancelled by workflow id), or its parent says it cancels it by workflow id
+        (`EscalationInput.cancelled_by_workflow_id`)."""
+        return workflow.info().parent is None or self._params.cancelled_by_workflow_id
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self._params.routing.history_events_per_run
+            or info.get_current_history_size() >= HISTORY_BYTES_PER_RUN
+        )
+
+    async def _settled_for_a_new_run(self) -> bool:
+        """Bring the run to a point it can continue as new from: no offer open (those still open
+        are left to close, with no new ones made meanwhile, for at most `accept_within`), every
+        decline, withdrawal and expiry released and published, no handler running (a
+        supervisor's `assign` made in the meantime is left to close too) and the live view
+        written. False when an accept, or the conversation's call-off, came meanwhile: then the
+        run goes on (to the accept, or to the cancel that follows the call-off)."""
+        while True:
+            if (
+                self._accepted is not None
+                or self._status is not EscalationStatus.WAITING
+                or self._called_off is not None
+            ):
+                return False
+            await self._settle_declines()
+            await self._settle_withdrawals()
+            open_offers = self._open()
+            if open_offers:
+                await self._wait_until(min(o.expires_at for o in open_offers))
+                await self._expire_due()
+                continue
+            if not workflow.all_handlers_finished():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                continue
+            if self._declines or self._withdrawals:
+                continue
+            if self._view_behind:
+                await workflow.execute_activity_method(
+                    LiveViewActivities.sync_live_view,
+                    self.view(),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=DURABLE_RETRY,
+                )
+                self._view_behind = False
+                continue
+            # Who let an offer expire in the wait is offered the next round, as after any round.
+            self._excluded.clear()
+            return True
 
     def _offer_to_everyone_again(self) -> None:
         """Once paged, offer to those who let an offer expire or declined before the page too,

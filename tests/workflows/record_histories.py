@@ -29,6 +29,8 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories declined-departure # leaves as it closes
     .venv/bin/python -m tests.workflows.record_histories paged-again # offered again with the page
     .venv/bin/python -m tests.workflows.record_histories waited # waited_ms ends at the accept
+    .venv/bin/python -m tests.workflows.record_histories continued # a paged crisis goes on anew
+    .venv/bin/python -m tests.workflows.record_histories continued-left # called off by id
     .venv/bin/python -m tests.workflows.record_histories completed-as-the-run-ends # no carry-over
     .venv/bin/python -m tests.workflows.record_histories rule-crisis-flags # `not crisis` for abuse
     .venv/bin/python -m tests.workflows.record_histories replayed-package # acted on as it rendered
@@ -141,6 +143,14 @@ conversation closes `completed` instead of continuing as new (patch marker
 `conversation-rule-crisis-flags` is an abuse message in a deployment whose crisis flags leave
 `abuse` out: the rule `distress >= 0.8 and not crisis` escalates it to `care` (patch marker
 `rules-read-the-configured-crisis-flags`).
+`routed-continued-escalation` is a crisis lane escalation (started by id, its history bound lowered
+to 600 events) that nobody accepts: paged, it continues as new between two rounds (patch marker
+`a-paged-escalation-continues-as-new-when-its-history-is-long`); `routed-continued-accepted-*` is
+its next run, carried over paged, whose offer is accepted.
+`routed-continued-left-conversation` is a crisis whose escalation, started by the conversation with
+its history bound lowered, continues as new; then the customer leaves, and the conversation cancels
+the escalation by its workflow id (patch marker `cancel-the-escalation-by-its-workflow-id`), which
+reaches the run it continued as.
 Older recordings stay as they are, so the replay tests keep covering every path a running workflow
 may still be on.
 """
@@ -1388,6 +1398,48 @@ async def record_waited(env: WorkflowEnvironment, task_queue: str, roster_id: st
     await save(client, escalation.id, f"{name}-escalation")
 
 
+async def record_continued(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A paged crisis nobody accepts until its escalation has continued as new (its history bound
+    lowered), then accepted in the next run: the first run and the accepted one are saved."""
+    from tests.workflows.test_escalation_continue_as_new import (
+        continued,
+        open_offers,
+        runs_of,
+        start_crisis,
+    )
+
+    policy = peer_support_policy(task_queue, roster_id)
+    _, escalation = await start_crisis(env, policy, task_queue)
+    await continued(env, escalation, 1)
+    [offer, *_] = await open_offers(escalation)
+    await escalation.execute_update(
+        EscalationWorkflow.accept,
+        AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+    )
+    await escalation.result()
+    first, *_, last = await runs_of(env, escalation)
+    for name, history in (("routed-continued", first), ("routed-continued-accepted", last)):
+        (HISTORIES / f"{name}-escalation.json").write_text(history.to_json())
+        print(f"recorded {name}-escalation: {len(history.events)} events")
+
+
+async def record_continued_left(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+    """A crisis whose escalation, started by the conversation, continues as new (its history
+    bound lowered); then the customer leaves and the conversation cancels it by workflow id."""
+    from tests.workflows.test_escalation_continue_as_new import continued, lowered, open_offers
+
+    client = env.client
+    policy = lowered(peer_support_policy(task_queue, roster_id))
+    name = "routed-continued-left"
+    handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["crisis"])
+    await continued(env, escalation, 1)
+    await open_offers(escalation)
+    await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
+    await handle.result()
+    await escalation.result()
+    await save(client, handle.id, f"{name}-conversation")
+
+
 Recording = Callable[[WorkflowEnvironment, str, str], Awaitable[None]]
 ONE_RECORDING: dict[str, Recording] = {
     "departure": record_departure,
@@ -1412,6 +1464,8 @@ ONE_RECORDING: dict[str, Recording] = {
     "declined-departure": record_declined_departure,
     "paged-again": record_paged_again,
     "waited": record_waited,
+    "continued": record_continued,
+    "continued-left": record_continued_left,
 }
 """The groups that are one recording on a roster of their own."""
 

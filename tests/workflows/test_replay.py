@@ -63,6 +63,8 @@ PATCHED_IN: dict[str, str] = {
     "routed-declined-departure-escalation": "an-offer-closed-as-the-customer-leaves-is-published",
     "routed-paged-again-escalation": "a-page-offers-to-everyone-again-at-once",
     "routed-waited-escalation": "waited-ends-at-the-accept",
+    "routed-continued-escalation": "a-paged-escalation-continues-as-new-when-its-history-is-long",
+    "routed-continued-left-conversation": "cancel-the-escalation-by-its-workflow-id",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""
