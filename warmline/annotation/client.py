@@ -6,18 +6,22 @@ signal, update and query names live in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, TypeVar
+import asyncio
+from collections.abc import Awaitable, Iterable
+from datetime import timedelta
+from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
+    RPCTimeoutOrCancelledError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
+from temporalio.service import RPCError, RPCStatusCode
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -45,10 +49,12 @@ from warmline.annotation.model import (
     annotation_workflow_id,
 )
 from warmline.annotation.redact import Redactor
+from warmline.api.auth import NO_ANSWER_MESSAGE, call_cancelled
 from warmline.errors import WarmlineError
 from workflows.annotation import AnnotationWorkflow, Rejected
 
 ResultT = TypeVar("ResultT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT")
 LoopHandle = WorkflowHandle[AnnotationWorkflow, AnnotationReport]
 
 
@@ -71,6 +77,19 @@ class AnnotationUnavailableError(AnnotationRefusedError):
             Rejected.UNAVAILABLE, "a store the annotation loop reads is unreachable; retry"
         )
         self.detail = detail
+
+
+class AnnotationNoAnswerError(AnnotationRefusedError):
+    """The loop did not answer within the `rpc_timeout` of `AnnotationLoop` (its workers are down
+    or overloaded): `Rejected.UNAVAILABLE`, try again. An update may still be applied later, when
+    the workers are back; every update of the loop answers a repeat as it answered the first."""
+
+    def __init__(self) -> None:
+        super().__init__(Rejected.UNAVAILABLE, NO_ANSWER_MESSAGE)
+
+
+UNANSWERED_QUERY: Final = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
+"""How a query that ran past its `rpc_timeout` fails."""
 
 
 async def start_loop(client: Client, policy: AnnotationPolicy, *, task_queue: str) -> LoopHandle:
@@ -137,12 +156,22 @@ async def submit_texts(
 
 
 class AnnotationLoop:
-    """The updates and queries of one deployment's running loop, with refusals as exceptions."""
+    """The updates and queries of one deployment's running loop, with refusals as exceptions.
 
-    def __init__(self, client: Client, deployment: str) -> None:
+    `rpc_timeout` bounds each wait for the loop's answer, in all: with the workers down an update
+    or a query is never answered, and the SDK's own `rpc_timeout` bounds one RPC of the several
+    an update may take (it polls again for as long as the server answers "not yet"). A call not
+    answered in time raises `AnnotationNoAnswerError`; None (the default) waits as long as the
+    caller does.
+    """
+
+    def __init__(
+        self, client: Client, deployment: str, *, rpc_timeout: timedelta | None = None
+    ) -> None:
         self._handle: LoopHandle = client.get_workflow_handle_for(
             AnnotationWorkflow.run, annotation_workflow_id(deployment)
         )
+        self._rpc_timeout = rpc_timeout
 
     async def next_task(self, annotator_id: str) -> NextTaskResult:
         return await self._update(
@@ -169,11 +198,15 @@ class AnnotationLoop:
         return await self._update("flush", None, FlushResult)
 
     async def report(self) -> AnnotationReport:
-        return await self._handle.query(AnnotationWorkflow.report)
+        return await self._answered(
+            self._handle.query(AnnotationWorkflow.report, rpc_timeout=self._rpc_timeout)
+        )
 
     async def tasks(self) -> list[Task]:
         """Open tasks, with every annotator's labels (for supervisors and tests)."""
-        return await self._handle.query(AnnotationWorkflow.open_tasks)
+        return await self._answered(
+            self._handle.query(AnnotationWorkflow.open_tasks, rpc_timeout=self._rpc_timeout)
+        )
 
     async def _update(
         self, name: str, argument: BaseModel | None, result: type[ResultT]
@@ -196,7 +229,11 @@ class AnnotationLoop:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._handle.execute_update(name, args=args, result_type=result)
+                    return await self._answered(
+                        self._handle.execute_update(
+                            name, args=args, result_type=result, rpc_timeout=self._rpc_timeout
+                        )
+                    )
         except WorkflowUpdateFailedError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type in _REFUSALS:
@@ -207,6 +244,22 @@ class AnnotationLoop:
                 ) from error
             raise
         raise AssertionError("unreachable: tenacity re-raises the last attempt's error")
+
+    async def _answered(self, call: Awaitable[AnswerT]) -> AnswerT:
+        """`call`'s answer, or `AnnotationNoAnswerError` once `rpc_timeout` has passed. A cancel
+        of the caller's own (which the SDK reports as a timeout too) stays what it was."""
+        bound = None if self._rpc_timeout is None else self._rpc_timeout.total_seconds()
+        try:
+            async with asyncio.timeout(bound):
+                return await call
+        except (TimeoutError, RPCTimeoutOrCancelledError) as error:
+            if call_cancelled():
+                raise
+            raise AnnotationNoAnswerError from error
+        except RPCError as error:
+            if error.status in UNANSWERED_QUERY and not call_cancelled():
+                raise AnnotationNoAnswerError from error
+            raise
 
 
 ROLLOVER_WAIT_S = 30.0

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, NoReturn, TypeVar
 
@@ -28,6 +28,7 @@ from typing_extensions import override
 
 from warmline.annotation.client import (
     AnnotationLoop,
+    AnnotationNoAnswerError,
     AnnotationRefusedError,
     AnnotationUnavailableError,
 )
@@ -45,6 +46,7 @@ from warmline.api.auth import (
     holder_of,
     retry_later,
 )
+from warmline.api.desk import RPC_TIMEOUT
 from warmline.api.v1 import annotator_pb2 as pb
 from warmline.api.v1 import annotator_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
@@ -173,16 +175,24 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
     """Authentication, validation and status codes; the annotation workflow does the work.
 
     `wellness` reaches the annotators' wellness workflows (the workers' task queue, where they
-    run); without it `SetAvailability` is UNIMPLEMENTED.
+    run); without it `SetAvailability` is UNIMPLEMENTED. `rpc_timeout` bounds each wait for a
+    workflow's answer, as the specialist desk's does: with the workers down a workflow never
+    answers, and the caller is told `UNAVAILABLE` (try again) instead of waiting for ever.
     """
 
     def __init__(
-        self, client: Client, config: WarmlineConfig, *, wellness: WellnessClient | None = None
+        self,
+        client: Client,
+        config: WarmlineConfig,
+        *,
+        wellness: WellnessClient | None = None,
+        rpc_timeout: timedelta = RPC_TIMEOUT,
     ) -> None:
-        self._loop = AnnotationLoop(client, config.metadata.name)
+        self._loop = AnnotationLoop(client, config.metadata.name, rpc_timeout=rpc_timeout)
         self._auth = WorkerAuthenticator.from_config(config)
         self._labels = frozenset(config.annotation.taxonomy.label_set) | frozenset(TONE_LABELS)
         self._wellness = wellness
+        self._rpc_timeout = rpc_timeout
 
     @override
     async def NextTask(self, request: pb.NextTaskRequest, context: Context) -> pb.NextTaskResponse:
@@ -282,9 +292,14 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
             await self._wellness.ensure(worker.worker_id)
             # An update, not the signal HR's events use: it answers once the wellness view says
             # so, and the next NextTask reads that view.
-            view = await self._wellness.handle(worker.worker_id).execute_update(
-                WellnessWorkflow.set_availability, Availability(available=request.available)
-            )
+            # Bounded in all, not per RPC only: the SDK polls again while the server says
+            # "not yet". Past the bound the SDK's timeout error answers UNAVAILABLE (`_abort`).
+            async with asyncio.timeout(self._rpc_timeout.total_seconds()):
+                view = await self._wellness.handle(worker.worker_id).execute_update(
+                    WellnessWorkflow.set_availability,
+                    Availability(available=request.available),
+                    rpc_timeout=self._rpc_timeout,
+                )
             return pb.AnnotatorAvailability(available=view.available, in_shift=view.in_shift)
 
         return await self._call(context, set_availability)
@@ -325,6 +340,8 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, error.message)
     if isinstance(error, AnnotationUnavailableError):
         log.warning("annotation loop backend unreachable: %s", error.detail)
+    if isinstance(error, AnnotationNoAnswerError):
+        log.warning("the annotation loop did not answer in time (are its workers up?)")
     if isinstance(error, AnnotationRefusedError):
         await context.abort(STATUS_OF.get(error.kind, grpc.StatusCode.INTERNAL), error.message)
     if (message := retry_later(error)) is not None:

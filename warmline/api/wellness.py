@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, NoReturn, TypeVar
 
 import grpc
@@ -24,16 +24,19 @@ from temporalio.service import RPCError, RPCStatusCode
 from typing_extensions import override
 
 from warmline.api.auth import (
+    NO_ANSWER_MESSAGE,
     UnauthenticatedError,
     bearer_token,
     call_cancelled,
     holder_of,
     retry_later,
 )
+from warmline.api.desk import RPC_TIMEOUT
 from warmline.api.v1 import wellness_pb2 as pb
 from warmline.api.v1 import wellness_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
 from warmline.escalation import Rejection
+from warmline.liveview import UNANSWERED
 from warmline.wellness.aggregate import team_figures
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import MAX_NOTE_CHARACTERS, CheckIn, WellnessState
@@ -47,6 +50,7 @@ SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["WellnessService"].full_nam
 STATUS_OF: Final = {rejection: grpc.StatusCode[rejection.name] for rejection in Rejection}
 Context = grpc.aio.ServicerContext[Any, Any]
 ResponseT = TypeVar("ResponseT")
+AnswerT = TypeVar("AnswerT")
 
 
 @dataclass(frozen=True)
@@ -111,15 +115,27 @@ class _Worker(BaseModel):
     worker_id: str = Field(min_length=1, max_length=200)
 
 
+class NoAnswerError(Exception):
+    """A worker's wellness workflow did not answer within the service's `rpc_timeout` (its
+    workers are down or overloaded): `UNAVAILABLE`, try again."""
+
+
 class WellnessService(pb_grpc.WellnessServiceServicer):
+    """Workers' and supervisors' calls. `rpc_timeout` bounds each wait for a wellness workflow's
+    answer, as the specialist desk's does: with the workers down a workflow never answers, and
+    the caller is told `UNAVAILABLE` (try again) instead of waiting for ever."""
+
     def __init__(
         self,
         config: WarmlineConfig,
         wellness: WellnessClient,
         store: WellnessStateStore,
         authenticator: WellnessAuthenticator,
+        *,
+        rpc_timeout: timedelta = RPC_TIMEOUT,
     ) -> None:
         self._config = config
+        self._rpc_timeout = rpc_timeout
         self._wellness = wellness
         self._store = store
         self._auth = authenticator
@@ -256,27 +272,39 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
     async def _mine(self, worker_id: str) -> tuple[WorkerWellness, list[CheckIn]]:
         handle = self._wellness.handle(worker_id)
         try:
-            view = await handle.query(WellnessWorkflow.view)
-            history = await handle.query(WellnessWorkflow.checkins)
+            view = await self._answered(
+                handle.query(WellnessWorkflow.view, rpc_timeout=self._rpc_timeout)
+            )
+            history = await self._answered(
+                handle.query(WellnessWorkflow.checkins, rpc_timeout=self._rpc_timeout)
+            )
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return WorkerWellness(worker_id=worker_id), []
+            _unanswered(error)
             raise
         return view, history.checkins
 
     async def _state(self, worker_id: str) -> WellnessState | None:
         try:
-            return await self._wellness.handle(worker_id).query(WellnessWorkflow.state)
+            return await self._answered(
+                self._wellness.handle(worker_id).query(
+                    WellnessWorkflow.state, rpc_timeout=self._rpc_timeout
+                )
+            )
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return None
+            _unanswered(error)
             raise
 
     async def _update(self, worker_id: str, update: Any, argument: BaseModel) -> WorkerWellness:
         await self._wellness.ensure(worker_id)
         try:
-            result: WorkerWellness = await self._wellness.handle(worker_id).execute_update(
-                update, argument
+            result: WorkerWellness = await self._answered(
+                self._wellness.handle(worker_id).execute_update(
+                    update, argument, rpc_timeout=self._rpc_timeout
+                )
             )
         except WorkflowUpdateFailedError as error:
             cause = error.cause
@@ -284,6 +312,13 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
                 raise RefusedError(Rejection(cause.type), cause.message) from None
             raise
         return result
+
+    async def _answered(self, call: Awaitable[AnswerT]) -> AnswerT:
+        """`call` (a query or an update) within `rpc_timeout` in all: the SDK's `rpc_timeout`
+        bounds one RPC, and an update polls again while the server says "not yet". Past the
+        bound the SDK's timeout error, or `TimeoutError`, is answered UNAVAILABLE (`_abort`)."""
+        async with asyncio.timeout(self._rpc_timeout.total_seconds()):
+            return await call
 
     async def _call(
         self,
@@ -307,6 +342,9 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
         raise asyncio.CancelledError from None
     if isinstance(error, RefusedError):
         await context.abort(STATUS_OF[error.rejection], error.message)
+    if isinstance(error, NoAnswerError | TimeoutError):
+        log.warning("a wellness workflow did not answer in time (are its workers up?)")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, NO_ANSWER_MESSAGE)
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         log.warning("wellness view unreachable: %s", error)
         await context.abort(grpc.StatusCode.UNAVAILABLE, "the wellness view is unreachable; retry")
@@ -315,6 +353,13 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
         await context.abort(grpc.StatusCode.UNAVAILABLE, message)
     log.exception("wellness API call failed", exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged on the server)")
+
+
+def _unanswered(error: RPCError) -> None:
+    """Raise `NoAnswerError` for a query that ran past its `rpc_timeout` (the SDK fails it
+    `CANCELLED`), unless grpc cancelled the call itself."""
+    if error.status in UNANSWERED and not call_cancelled():
+        raise NoAnswerError from error
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
