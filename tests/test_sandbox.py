@@ -26,6 +26,18 @@ from warmline.sandbox import BudgetedSandbox, render_budget
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SIZE = 64 * 1024
+DOUBLINGS = 40
+"""Enough doublings of an 8-character value to need 8 TB: the sandbox must stop them early."""
+
+
+TOJSON_INDENTED = '{\n  "a": null,\n  "b": [\n    1.5,\n    "\\u00e9"\n  ]\n}'
+"""`tojson` sorts keys (jinja2's default) and writes `é` as `\\u00e9`, as before."""
+
+
+def _doubled(step: str, start: str = "'xxxxxxxx'") -> str:
+    """A loop-free template that sets `a` to `start` and then `step` (`a ~ a`) `DOUBLINGS` times."""
+    return "{% set a = " + start + " %}" + step * DOUBLINGS + "{{ a | length }}"
+
 
 _CHILD = textwrap.dedent(
     """
@@ -91,6 +103,37 @@ def _render_in_child(source: str) -> dict[str, object]:
         ("{{ (1).to_bytes(10**9, 'big') }}", "to_bytes() length"),
         ("{{ lipsum(10**5) }}", "lipsum(100000"),
         ("{{ lipsum(1, min=10**8, max=10**8 + 1) }}", "lipsum(1"),
+        (_doubled("{% set a = a ~ a %}"), "'~' concatenation"),
+        (_doubled("{% set a = a ~ '' ~ a %}"), "'~' concatenation"),
+        (_doubled("{% set a = a + a %}"), "'+' would build 131072 characters"),
+        (_doubled("{% set a = a + a %}", start="[1, 2, 3, 4, 5, 6, 7, 8]"), "'+' would build"),
+        (_doubled("{% set a %}{{ a }}{{ a }}{% endset %}"), "a block"),
+        (
+            "{% macro twice(s) %}{{ s }}{{ s }}{% endmacro %}" + _doubled("{% set a = twice(a) %}"),
+            "a block",
+        ),
+        ("{{ [[[[[[[[[[1]]]]]]]]]] | tojson(indent=10**8) }}", "tojson() indent"),
+        ("{{ [[[[[[[[[[1]]]]]]]]]] | tojson(indent=' ' * 60000) }}", "tojson() indent"),
+        ("{{ ([1] * 60000) | tojson(indent=60000) }}", "tojson() would build at least"),
+        ("{{ ('a ' * 30000) | wordwrap(1, wrapstring='y' * 60000) }}", "wordwrap()"),
+        ("{{ ('www.x.co ' * 7000) | urlize(target='y' * 60000) }}", "urlize() target and rel"),
+        ("{{ ('a' * 60000).translate({97: 'y' * 60000}) }}", "translate()"),
+        ("{{ ['y' * 60000] * 60000 }}", "repetition would build"),
+        ("{% set s = 'y' * 60000 %}{{ [s] | batch(60000, s) | list }}", "batch() with a fill"),
+        # A value that holds another twice, forty times over, writes out exponentially.
+        # `{{ a }}` wrote it out: a trillion items, in one call no deadline check interrupts.
+        (
+            _doubled("{% set a = [a, a] %}", start="[1]").replace("a | length", "a"),
+            "a list would build 131072",
+        ),
+        (_doubled("{% set a = (a, a) %}", start="[1]"), "a tuple would build"),
+        (_doubled("{% set a = {'k': a, 'j': a} %}", start="[1]"), "a dict would build"),
+        (_doubled("{% set a = [a] * 2 %}", start="[1]"), "repetition would build"),
+        (_doubled("{% set a = a + a %}", start="[[1]]"), "'+' would build"),
+        (_doubled("{% set a = dict(x=a, y=a) %}", start="[1]"), "dict() would build"),
+        (_doubled("{% set a = namespace(x=a, y=a) %}", start="[1]"), "Namespace() would build"),
+        (_doubled("{% set a = {}.fromkeys(range(2), a) %}", start="[1]"), "fromkeys() would"),
+        (_doubled("{% set a = a | groupby(1) | list %}", start="[[1, 'x']]"), "groupby() would"),
     ],
 )
 def test_runaway_sizes_are_refused_before_they_allocate(source: str, named: str) -> None:
@@ -100,6 +143,26 @@ def test_runaway_sizes_are_refused_before_they_allocate(source: str, named: str)
     assert named in str(outcome["message"])
     assert "over the size limit 65536" in str(outcome["message"])
     # Refused up front: well inside the render timeout, not found out by it.
+    assert isinstance(outcome["seconds"], float)
+    assert outcome["seconds"] < 2.0
+
+
+def test_summing_many_lists_takes_one_pass() -> None:
+    # `sum` copies the list so far for each one it adds: quadratic, in one call.
+    outcome = _render_in_child("{{ ([[1]] * 60000) | sum(start=[]) | length }}")
+
+    assert outcome["error"] is None, outcome
+    assert isinstance(outcome["seconds"], float)
+    assert outcome["seconds"] < 2.0
+
+
+def test_squaring_a_number_over_and_over_is_refused_before_it_multiplies() -> None:
+    # Each squaring doubles the digits: one multiplication soon runs for seconds, past the
+    # deadline, which is only checked between operations.
+    outcome = _render_in_child(_doubled("{% set a = a * a %}", start="3 ** 2000"))
+
+    assert outcome["error"] == "SecurityError", outcome
+    assert "product too large (over 4096 bits)" in str(outcome["message"])
     assert isinstance(outcome["seconds"], float)
     assert outcome["seconds"] < 2.0
 
@@ -121,6 +184,23 @@ def test_runaway_sizes_are_refused_before_they_allocate(source: str, named: str)
         ),
         ("{{ 'a\tb'.expandtabs(2) }}|{{ (258).to_bytes(2, 'big') | list }}", "a b|[1, 2]"),
         ("{{ lipsum(2, false, 3, 5).split('\n\n') | length }}", "2"),
+        (
+            "{{ [1] ~ 'a' ~ 2 }}|{{ 'a' + 'b' }}|{{ [1] + [2] }}|{{ 2 ** 10 * 3 }}",
+            "[1]a2|ab|[1, 2]|3072",
+        ),
+        (
+            "{% set b %}x{{ 1 }}{% endset %}{{ b }}"
+            "|{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(2) }}",
+            "x1|<2>",
+        ),
+        ("{{ {'b': [1.5, 'é'], 'a': none} | tojson(indent=2) }}", TOJSON_INDENTED),
+        ("{{ 'a b c d' | wordwrap(3, wrapstring='<br>') }}", "a b<br>c d"),
+        (
+            "{{ 'see www.x.com' | urlize(target='_blank') }}",
+            'see <a href="https://www.x.com" rel="noopener" target="_blank">www.x.com</a>',
+        ),
+        ("{{ [[1], [2]] | sum(start=[]) }}|{{ [{'n': 2}, {'n': 3}] | sum('n') }}", "[1, 2]|5"),
+        ("{{ 'abc'.translate({97: 'AA', 98: none}) }}", "AAc"),
     ],
 )
 def test_ordinary_padding_formatting_and_joining_still_work(source: str, rendered: str) -> None:
@@ -142,6 +222,9 @@ def test_markup_format_still_escapes_and_format_still_guards_attributes() -> Non
             " {{ [x, '<i>' | safe] | join(' ') }} {{ '<i>' | safe | indent(2, true) }}"
         ).render(x="<b>")
         assert filtered == "<i>&lt;b&gt;</i> <i>&lt;b&gt;</i> &lt;b&gt; <i>   <i>"
+        # `~` escapes what is not markup when autoescaping, as jinja2 does.
+        joined = environment.from_string("{{ x ~ ('<i>' | safe) ~ 1 }}").render(x="<b>")
+        assert joined == "&lt;b&gt;<i>1"
         with pytest.raises(SecurityError, match=r"attribute '__class__' of 'int' object is unsafe"):
             environment.from_string("{{ '{0.__class__.__mro__}'.format(1) }}").render()
 
@@ -158,6 +241,33 @@ def test_a_handoff_template_with_a_huge_width_falls_back_naming_it(tmp_path: Pat
     assert package.render_error.startswith("SecurityError: center() width would build 10000000")
     assert "(template line 1)" in package.render_error
     assert "repeated anger over a refund" in package.rendered
+
+
+def test_a_handoff_template_that_doubles_a_string_falls_back_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "handoff.md.j2"
+    # 22 doublings: 32 million characters, small enough for the old code to build and cut.
+    path.write_text(
+        "{% set a = conversation.id %}\n" + "{% set a = a ~ a %}" * 22 + "{{ a }}", encoding="utf-8"
+    )
+    renderer = HandoffRenderer.from_file(path, timeout=timedelta(seconds=2))
+
+    package = renderer.render(_request(crisis=False), {})
+
+    assert package.render_error is not None
+    assert package.render_error.startswith("SecurityError: '~' concatenation would build")
+    assert "over the size limit 65536 (template line 2)" in package.render_error
+    assert not package.truncated
+    assert "repeated anger over a refund" in package.rendered
+
+
+def test_a_connector_template_that_doubles_in_a_block_is_a_permanent_error_naming_it() -> None:
+    template = compile_template(
+        "{% set a = data.summary %}" + "{% set a %}{{ a }}{{ a }}{% endset %}" * 22 + "{{ a }}",
+        "body",
+    )
+
+    with pytest.raises(PermanentError, match=r"template body failed: SecurityError: a block"):
+        render(template, "body", {"data": {"summary": "s" * 8}, "event": {}})
 
 
 def test_a_connector_template_with_a_huge_width_is_a_permanent_error_naming_it() -> None:

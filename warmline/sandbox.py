@@ -3,41 +3,64 @@
 jinja2's immutable sandbox keeps a template from reaching Python internals or changing its data;
 `BudgetedSandbox` adds what keeps one from holding a worker: a time budget, checked at every
 attribute or item lookup, call, `range` step, `for` loop step and output chunk, and limits on the
-values `*`, `**`, padding, formatting, `replace`, `join`, `batch`, `slice` and `lipsum` may build,
-each refused before it allocates, so a mistyped number is a template error, not a worker killed
-for memory.
+values `*`, `**`, `+`, `~`, padding, formatting, `replace`, `join`, `batch`, `slice`, `tojson`,
+`wordwrap`, `urlize`, `sum`, `translate`, `lipsum` and blocks (`{% set %}`, macros) may build, each
+refused before it allocates, so a mistyped number, or a value doubled a few dozen times, is a
+template error, not a worker killed for memory.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import update_wrapper
+from itertools import chain
 from typing import Any
 
-from jinja2 import nodes, pass_eval_context
+from jinja2 import nodes, pass_environment, pass_eval_context
+from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError
+from jinja2.filters import make_attrgetter
 from jinja2.nodes import EvalContext
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Undefined, markup_join, str_join
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
     SandboxedEscapeFormatter,
     SandboxedFormatter,
     safe_range,
 )
-from jinja2.utils import generate_lorem_ipsum
-from markupsafe import Markup
+from jinja2.utils import Namespace, generate_lorem_ipsum
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup, soft_str
 
 from warmline.errors import WarmlineError
 
 MAX_POWER_BITS = 4096
-"""The largest integer `**` may produce in a template; bigger powers would stall the worker."""
+"""The largest integer `**` or `*` may produce in a template; bigger ones would stall the worker
+(squaring a number a few dozen times takes seconds in one multiplication, past any deadline)."""
 
 _LOOP_GUARD = "__warmline_loop_budget"
 """The global every `for` loop's sequence is passed through (see `BudgetedSandbox._parse`)."""
+
+_CONCAT_GUARD = "__warmline_concat_budget"
+"""The global every `~` concatenation is turned into a call of (see `BudgetedSandbox._parse`)."""
+
+_BUILT_GUARD = "__warmline_built_budget"
+"""The global every list, tuple and dict a template writes is passed through (see `_parse`)."""
+
+_SIZED = (str, bytes, list, tuple)
+"""The values `+` and `sum` join into a longer one of the same kind."""
+
+_WRITTEN = "characters when written"
+"""The unit of `_written_size`, in errors."""
+
+_CONTAINERS = (list, tuple, set, frozenset, Mapping, Namespace)
+"""What `_written_size` looks into: the values a template can build that hold others."""
 
 
 _PERCENT_FIELD = re.compile(
@@ -61,6 +84,148 @@ def _size_limit(max_size: int, size: int, what: str, unit: str = "characters") -
     """Refuse (`SecurityError`) what would build `size` characters or items, over `max_size`."""
     if size > max_size:
         raise SecurityError(f"{what} would build {size} {unit}, over the size limit {max_size}")
+
+
+def _running_total(max_size: int, chunks: Iterable[str], what: str) -> str:
+    """`chunks` joined, refused (`SecurityError`) as soon as they add up to over `max_size`."""
+    kept: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_size:
+            raise SecurityError(
+                f"{what} would build at least {size} characters, over the size limit {max_size}"
+            )
+        kept.append(chunk)
+    return "".join(kept)
+
+
+def _unit(value: Any) -> str:
+    return "items" if isinstance(value, list | tuple) else "characters"
+
+
+def _written_size(value: Any, seen: dict[int, int] | None = None) -> int:
+    """At least how much `value` writes out: a string's characters, 1 for a number, what a
+    container holds (at least 1), another object's `repr`; a list of short items counts its
+    length, as `*` always did.
+
+    A container is measured once however often it is held (`seen`), so a list that holds another
+    twice, nested forty times (`{% set a = [a, a] %}`, repeated), is measured in forty steps, not
+    at the trillion characters `{{ a }}` would write in one call no deadline can stop.
+    """
+    if isinstance(value, str | bytes):
+        return max(len(value), 1)
+    if isinstance(value, int | float | Undefined) or value is None:
+        return 1
+    if not isinstance(value, _CONTAINERS):
+        return len(repr(value))
+    seen = {} if seen is None else seen
+    key = id(value)
+    known = seen.get(key)
+    if known is not None:
+        return known
+    # A namespace set into itself is written once: `repr` shows it as `{...}` the second time.
+    seen[key] = 1
+    held = value._Namespace__attrs if isinstance(value, Namespace) else value
+    children: Iterable[Any] = [*held.keys(), *held.values()] if isinstance(held, Mapping) else held
+    size = max(sum(_written_size(child, seen) for child in children), 1)
+    seen[key] = size
+    return size
+
+
+def _size(value: Any) -> int:
+    """What `*`, `+` and `sum` count: a string's characters, the written size of a list."""
+    return len(value) if isinstance(value, str | bytes) else _written_size(value)
+
+
+@pass_environment
+def _guarded_built(environment: Environment, value: Any) -> Any:
+    """A list, tuple or dict the template writes, refused when it holds more than the size limit
+    (see `_written_size`): `[a, a]` doubles what `a` writes out, without allocating."""
+    if isinstance(environment, BudgetedSandbox):
+        size = _written_size(value)
+        _size_limit(environment.max_size, size, f"a {type(value).__name__}", _WRITTEN)
+    return value
+
+
+def _json_depth(value: Any, seen: dict[int, int]) -> int:
+    """How deep lists and mappings nest in `value`; `seen` holds the depths already measured, so
+    a value that holds the same list many times (`[a, a]`, nested) is measured once."""
+    if not isinstance(value, list | tuple | Mapping):
+        return 0
+    known = seen.get(id(value))
+    if known is not None:
+        return known
+    children = value.values() if isinstance(value, Mapping) else value
+    depth = 1 + max((_json_depth(child, seen) for child in children), default=0)
+    seen[id(value)] = depth
+    return depth
+
+
+def _translated_size(text: str, table: Any) -> int:
+    """How long `text.translate(table)` is: each character counts as what `table` maps it to."""
+    size = 0
+    for char, count in Counter(text).items():
+        try:
+            replacement = table[ord(char)]
+        except LookupError:
+            replacement = char
+        size += count * (len(replacement) if isinstance(replacement, str) else 1)
+    return size
+
+
+@pass_eval_context
+def _guarded_concat(eval_ctx: EvalContext, *parts: Any) -> str:
+    """`a ~ b ~ c`, refused before joining when the parts add up to over the size limit: a
+    template that doubles a string in a few dozen `{% set a = a ~ a %}` never reaches a call or a
+    loop step, where the time budget is checked."""
+    check_deadline()
+    texts = [soft_str(part) for part in parts]
+    environment = eval_ctx.environment
+    if isinstance(environment, BudgetedSandbox):
+        _size_limit(environment.max_size, sum(map(len, texts)), "'~' concatenation")
+    # As jinja2 compiles `~`: escaping what is not markup when autoescaping may be on.
+    join = markup_join if eval_ctx.volatile or eval_ctx.autoescape else str_join
+    return join(texts)
+
+
+def _constant(node: nodes.Expr) -> bool:
+    """Whether jinja2 computes `node` once, when it compiles the template: from literals only."""
+    try:
+        node.as_const()
+    except nodes.Impossible:
+        return False
+    return True
+
+
+class _GuardBuilding(NodeTransformer):
+    """Turns each `~` into a call of `_guarded_concat`, and passes each list, tuple and dict the
+    template writes through `_guarded_built`, innermost first; but for those of literals only,
+    which jinja2 builds once when it compiles the template (as before, to the same value)."""
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:  # noqa: N802 - jinja2's visitor name
+        self.generic_visit(node)
+        if _constant(node):
+            return node
+        guard = nodes.Name(_CONCAT_GUARD, "load", lineno=node.lineno)
+        return nodes.Call(guard, list(node.nodes), [], None, None, lineno=node.lineno)
+
+    def _built(self, node: nodes.List | nodes.Tuple | nodes.Dict) -> nodes.Node:
+        self.generic_visit(node)
+        if _constant(node):
+            return node
+        guard = nodes.Name(_BUILT_GUARD, "load", lineno=node.lineno)
+        return nodes.Call(guard, [node], [], None, None, lineno=node.lineno)
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:  # noqa: N802 - jinja2's visitor name
+        return self._built(node)
+
+    def visit_Dict(self, node: nodes.Dict) -> nodes.Node:  # noqa: N802 - jinja2's visitor name
+        return self._built(node)
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:  # noqa: N802 - jinja2's visitor name
+        # A tuple that is assigned to (`{% for key, value in ... %}`) is not built.
+        return self._built(node) if node.ctx == "load" else self.generic_visit(node)
 
 
 def _count(raw: Any) -> int:
@@ -180,22 +345,50 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
 
     The time budget (`render_budget`) is cooperative: it is checked where a template spends its
     time, including each step of every `{% for %}`, so nested loops over short lists that print
-    nothing are stopped too. `max_size` bounds what `*` may build (characters or items), and the
-    widths, precisions and results of padding (`center`, `ljust`, `rjust`, `zfill`, `indent`,
-    `expandtabs`), formatting (`%`, `format`, `str.format`), `replace`, `join`, `batch` with a
-    fill value, `slice`, `int.to_bytes` and `lipsum`: each is refused before it allocates, since
-    a single call that allocates gigabytes never reaches a deadline check.
+    nothing are stopped too. `max_size` bounds what `*`, `+` and `~` may build (characters or
+    items), and the widths, precisions and results of padding (`center`, `ljust`, `rjust`,
+    `zfill`, `indent`, `expandtabs`), formatting (`%`, `format`, `str.format`), `replace`,
+    `join`, `batch` with a fill value, `slice`, `int.to_bytes`, `tojson`, `wordwrap`, `urlize`,
+    `sum`, `str.translate`, `lipsum` and blocks (`{% set %}…{% endset %}`, macros, `{% filter %}`,
+    `{% call %}`): each is refused before it allocates, since a single call that allocates
+    gigabytes never reaches a deadline check, nor does `{% set a = a ~ a %}` repeated.
     """
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def __init__(self, *, max_size: int, **options: Any) -> None:
         super().__init__(**options)
         self.max_size = max_size
         self.globals["range"] = _guarded_range
         self.globals[_LOOP_GUARD] = _guarded_loop
+        self.globals[_CONCAT_GUARD] = _guarded_concat
+        self.globals[_BUILT_GUARD] = _guarded_built
         self.globals["lipsum"] = self._bounded_lipsum
+        self.policies["json.dumps_function"] = self._bounded_dumps
         self._bound_filters()
+        self._bound_building_filters()
+
+    def concat(self, chunks: Iterable[str]) -> str:
+        """What the compiled code joins every block's output with (`{% set %}`, a macro's body,
+        `{% filter %}`, `{% call %}`, `self.block()`), bounded: a block that prints a value twice,
+        set again a few dozen times, doubles it without a call or a loop step."""
+        return _running_total(self.max_size, chunks, "a block ({% set %}, a macro, a filter)")
+
+    def _bounded_dumps(self, value: Any, **options: Any) -> str:
+        """`json.dumps` for `tojson`, refused when its indent or its output outgrow the size limit.
+
+        The output is written piece by piece and counted, since a value that holds one list many
+        times over (`{% set a = [a, a] %}`, repeated) is small but writes out exponentially.
+        """
+        encoder_class: type[json.JSONEncoder] = options.pop("cls", None) or json.JSONEncoder
+        indent = options.get("indent")
+        if indent is not None:
+            width = len(indent) if isinstance(indent, str) else _count(indent)
+            # Each line is indented `width` times its depth, written in one piece.
+            deepest = _json_depth(value, {})
+            _size_limit(self.max_size, width * deepest, "tojson() indent")
+        pieces = encoder_class(**options).iterencode(value)
+        return _running_total(self.max_size, _guarded_loop(pieces), "tojson()")
 
     def _bounded_lipsum(
         self,
@@ -253,7 +446,8 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
 
         def bounded_batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
             if fill_with is not None:
-                _size_limit(limit, _count(linecount), "batch() with a fill value", "items")
+                size = _count(linecount) * max(_written_size(fill_with), 1)
+                _size_limit(limit, size, "batch() with a fill value", "items")
             return batch(value, linecount, fill_with)
 
         @pass_eval_context
@@ -261,6 +455,9 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             eval_ctx: EvalContext, value: Any, slices: int, fill_with: Any = None
         ) -> Any:
             _size_limit(limit, _count(slices), "slice() count", "lists")
+            if fill_with is not None:
+                size = _count(slices) * _written_size(fill_with)
+                _size_limit(limit, size, "slice() with a fill value")
             return slice_(eval_ctx, value, slices, fill_with)
 
         bounded: dict[str, Callable[..., Any]] = {
@@ -271,6 +468,76 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
             "join": bounded_join,
             "batch": bounded_batch,
             "slice": bounded_slice,
+        }
+        self.filters.update(bounded)
+
+    def _bound_building_filters(self) -> None:
+        """Wrap the filters whose output can outgrow their input many times over."""
+        limit = self.max_size
+        wordwrap, urlize, sum_ = (self.filters[name] for name in ("wordwrap", "urlize", "sum"))
+        groupby = self.filters["groupby"]
+
+        @pass_environment
+        def bounded_wordwrap(
+            environment: Environment,
+            s: str,
+            width: int = 79,
+            break_long_words: bool = True,
+            wrapstring: str | None = None,
+            break_on_hyphens: bool = True,
+        ) -> Any:
+            if wrapstring is not None and len(wrapstring) > 1:
+                # Wrapped with a one-character line break first (the text's own line breaks are
+                # taken out): each one becomes `wrapstring`.
+                lines = wordwrap(environment, s, width, break_long_words, "\n", break_on_hyphens)
+                breaks = lines.count("\n")
+                size = len(lines) + breaks * (len(wrapstring) - 1)
+                _size_limit(limit, size, "wordwrap()")
+            return wordwrap(environment, s, width, break_long_words, wrapstring, break_on_hyphens)
+
+        @pass_eval_context
+        def bounded_urlize(
+            eval_ctx: EvalContext,
+            value: str,
+            trim_url_limit: int | None = None,
+            nofollow: bool = False,
+            target: str | None = None,
+            rel: str | None = None,
+            extra_schemes: Iterable[str] | None = None,
+        ) -> Any:
+            # Every word may become a link carrying `target` and `rel`.
+            words = len(str(value).split())
+            attributes = len(str(target or "")) + len(str(rel or ""))
+            _size_limit(limit, words * attributes, "urlize() target and rel")
+            return urlize(eval_ctx, value, trim_url_limit, nofollow, target, rel, extra_schemes)
+
+        @pass_environment
+        def bounded_sum(
+            environment: Environment, iterable: Iterable[Any], attribute: Any = None, start: Any = 0
+        ) -> Any:
+            values = list(iterable)
+            if attribute is not None:
+                values = [make_attrgetter(environment, attribute)(value) for value in values]
+            sized = [_size(value) for value in (start, *values) if isinstance(value, _SIZED)]
+            _size_limit(limit, sum(sized), "sum()", _unit(start))
+            if type(start) in (list, tuple) and all(type(v) is type(start) for v in values):
+                # What `sum` gives, in one pass: `sum` copies what it has for each list it adds,
+                # and sixty thousand one-item lists took seconds in a call no deadline can stop.
+                return type(start)(chain(start, *values))
+            return sum_(environment, values, None, start)
+
+        @pass_environment
+        def bounded_groupby(environment: Environment, value: Any, *args: Any, **kwargs: Any) -> Any:
+            # Each group holds its key besides its items: grouping again by it doubles.
+            groups = groupby(environment, value, *args, **kwargs)
+            _size_limit(limit, _written_size(groups), "groupby()", _WRITTEN)
+            return groups
+
+        bounded: dict[str, Callable[..., Any]] = {
+            "wordwrap": bounded_wordwrap,
+            "urlize": bounded_urlize,
+            "sum": bounded_sum,
+            "groupby": bounded_groupby,
         }
         self.filters.update(bounded)
 
@@ -319,6 +586,9 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
                     count = args[2] if len(args) > 2 else -1
                     size = _replaced_size(owner, old, new, count)
                     _size_limit(self.max_size, size, "replace()")
+            elif name == "translate" and args and isinstance(owner, str):
+                size = _translated_size(owner, args[0])
+                _size_limit(self.max_size, size, "translate()")
             elif name == "join" and args:
                 items = list(args[0])
                 _size_limit(self.max_size, _joined_size(owner, items), "join()")
@@ -334,6 +604,9 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
         for loop in list(tree.find_all(nodes.For)):
             guard = nodes.Name(_LOOP_GUARD, "load", lineno=loop.lineno)
             loop.iter = nodes.Call(guard, [loop.iter], [], None, None, lineno=loop.lineno)
+        # Every `~` and every list, tuple and dict built goes through a guard checking its size.
+        _GuardBuilding().visit(tree)
+        tree.set_environment(self)
         return tree
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -353,18 +626,32 @@ class BudgetedSandbox(ImmutableSandboxedEnvironment):
     ) -> Any:
         check_deadline()
         args = __self._bounded_arguments(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        # What a template builds by a call, `dict(a=a, b=a)`, `namespace(...)` or
+        # `{}.fromkeys(range(n), a)`, is held like a literal; what a call reads (`data.get(...)`)
+        # is the conversation's or the event's, and left alone.
+        name = getattr(__obj, "__name__", "")
+        if isinstance(result, _CONTAINERS) and (isinstance(__obj, type) or name == "fromkeys"):
+            _size_limit(__self.max_size, _written_size(result), f"{name}()", _WRITTEN)
+        return result
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         check_deadline()
+        if operator == "+":
+            if isinstance(left, _SIZED) and isinstance(right, _SIZED):
+                size = _size(left) + _size(right)
+                _size_limit(self.max_size, size, "'+'", _unit(left))
+            return left + right
         if operator == "*":
-            sequence, count = (left, right) if isinstance(right, int) else (right, left)
             if (
-                isinstance(sequence, str | list | tuple)
-                and isinstance(count, int)
-                and len(sequence) * count > self.max_size
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_POWER_BITS
             ):
-                raise SecurityError("repetition longer than the rendered size limit")
+                raise SecurityError(f"product too large (over {MAX_POWER_BITS} bits)")
+            sequence, count = (left, right) if isinstance(right, int) else (right, left)
+            if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+                _size_limit(self.max_size, _size(sequence) * count, "repetition")
             return left * right
         if operator == "%":
             if isinstance(left, str):
