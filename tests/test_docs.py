@@ -1,26 +1,32 @@
-"""The pages a newcomer follows: every relative link lands on a file and a heading that exist, and
-every event type the prose names is one warmline publishes or reads.
+"""The pages a newcomer follows: every relative link lands on a file and a heading that exist,
+every event type the prose names is one warmline publishes or reads, every repository file the
+prose names in code exists, every `warmline` command line they show runs a command that exists
+with options it takes, and every dependency has its reason in docs/dependencies.md.
 
 Markdown only, no services: well under a second. `docs/events.md` is generated from the catalog
-and checked by `tests/events/test_docs.py`; here it is one page among the others.
+and checked by `tests/events/test_catalog.py`; here it is one page among the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import typer
 from pydantic import BaseModel
 
+from warmline.cli import app
 from warmline.config.model import json_schema
 from warmline.demo.summary import Summary
 from warmline.events.types import EventType
 from warmline.handoff import ConversationFacts, EscalationFacts, TenantFacts
 
 ROOT = Path(__file__).resolve().parents[1]
+DEPENDENCIES = ROOT / "docs" / "dependencies.md"
 PAGES = sorted(
     [
         ROOT / "README.md",
@@ -184,3 +190,199 @@ def test_a_misnamed_event_type_is_found(tmp_path: Path) -> None:
     )
     found = [problem.split(": ", 1)[1] for problem in unknown_event_types([page])]
     assert found == ["conversation.completed", "io.warmline.offer.lost.v1"]
+
+
+# `warmline` followed by the words of a command line (a word followed by `.` or `/` is a file or a
+# name, as in `warmline.yaml` or `warmline.events.v1`), then the rest of that line of code. Where
+# it does not start the code (an error message quoting "another warmline api"), the words are
+# checked only when they name a command.
+INVOCATION = re.compile(
+    r"(?:(?<=\.venv/bin/)|(?<![\w./-]))warmline((?: +[a-z][a-z-]*(?![\w./]))+)([^`\n|;&#]*)"
+)
+# What may come before a command line's `warmline`: a prompt, the virtualenv's bin directory.
+COMMAND_START = re.compile(r"\s*(?:\$\s+)?(?:\.venv/bin/)?")
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+# A row of an options table: `| `--group` | `WARMLINE_BRIDGE_GROUP` | ... |`.
+OPTION_ROW = re.compile(
+    r"^\|\s*`(--[a-z][a-z0-9-]*)`\s*\|\s*`(WARMLINE_[A-Z_]+)`\s*\|", re.MULTILINE
+)
+
+
+def code_lines(page: Path) -> Iterator[tuple[int, str]]:
+    """Each line of the page's fenced code blocks (a line ending in a backslash joined with the
+    next, as a shell reads it) and each inline code span, with the line it starts on."""
+    text = page.read_text()
+    for block in FENCE.finditer(text):
+        number, pending, first = line_of(text, block.start()), "", 0
+        for line in block.group(0).split("\n"):
+            first = first if pending else number
+            if line.rstrip().endswith("\\"):
+                pending += line.rstrip()[:-1] + " "
+            else:
+                yield first, pending + line
+                pending = ""
+            number += 1
+    blanked = prose(page)
+    for span in CODE_SPAN.finditer(blanked):
+        yield line_of(blanked, span.start()), span.group(1)
+
+
+def option_names(command: Any) -> set[str]:
+    return {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+
+
+def every_command(command: Any) -> Iterator[Any]:
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from every_command(sub)
+
+
+def unknown_command_lines(pages: list[Path]) -> Iterator[str]:
+    """`warmline <command> [<sub-command>] --option ...` in code: the command must exist and take
+    every `--option` shown; an options table's row must name an option that reads that variable.
+    A renamed flag or a removed command in the docs sends a newcomer to a usage error."""
+    # Typer builds its commands with the click it vendors: groups are found by their `commands`.
+    root: Any = typer.main.get_command(app)
+    for page in pages:
+        for number, code in code_lines(page):
+            where = f"{shown(page)}:{number}"
+            for invocation in INVOCATION.finditer(code):
+                words = invocation.group(1).split()
+                command, path = root, ["warmline"]
+                for word in words:
+                    if word not in getattr(command, "commands", {}):
+                        break
+                    command, path = command.commands[word], [*path, word]
+                said = " ".join(path)
+                if len(path) == 1:
+                    starts = COMMAND_START.fullmatch(code[: invocation.start()]) is not None
+                    if starts:
+                        yield f"{where}: warmline has no command {words[0]!r}"
+                    continue
+                if hasattr(command, "commands"):
+                    yield f"{where}: {said} needs one of {', '.join(sorted(command.commands))}"
+                    continue
+                rest = " ".join(words[len(path) - 1 :]) + invocation.group(2)
+                for flag in FLAG.findall(rest):
+                    if flag not in option_names(command) | {"--help"}:
+                        yield f"{where}: {said} has no option {flag}"
+        blanked = prose(page)
+        for row in OPTION_ROW.finditer(blanked):
+            flag, variable = row.groups()
+            if not any(
+                flag in param.opts and variable == getattr(param, "envvar", None)
+                for command in every_command(root)
+                for param in command.params
+            ):
+                where = f"{shown(page)}:{line_of(blanked, row.start())}"
+                yield f"{where}: no option {flag} reads {variable}"
+
+
+def test_command_lines_in_the_docs_run_commands_and_options_that_exist() -> None:
+    assert list(unknown_command_lines(PAGES)) == []
+
+
+def test_a_wrong_command_line_is_found(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Run `warmline validate examples/` and `warmline simulate s.yaml --json`; edit "
+        "`warmline.yaml`, read `warmline.events.v1`; `error: is another warmline api running?`.\n\n"
+        "```sh\n"
+        "$ .venv/bin/warmline demo --jsn\n"
+        "warmline bridge --config warmline.yaml \\\n"
+        "    --kafka 127.0.0.1:9092 --topic t\n"
+        "warmline serve --config warmline.yaml\n"
+        "warmline triage --data x.tsv\n"
+        "```\n\n"
+        "| option | variable |\n|---|---|\n| `--group` | `WARMLINE_BRIDGE_GROUP` |\n"
+        "| `--group` | `WARMLINE_GROUP` |\n"
+    )
+    found = [problem.split(": ", 1)[1] for problem in unknown_command_lines([page])]
+    assert found == [
+        "warmline demo has no option --jsn",
+        "warmline bridge has no option --topic",
+        "warmline has no command 'serve'",
+        "warmline triage needs one of eval, retrain, rollback, shadow, train",
+        "no option --group reads WARMLINE_GROUP",
+    ]
+
+
+# A path in the repository as the prose quotes it: a top-level directory, then a file with an
+# extension or a directory ending in `/` (`tests/connectors/test_` is a prefix, not a file).
+REPO_PATH = re.compile(r"(?<![\w./-])([a-z][\w-]*/(?:[\w.-]+/)*(?:[\w-]+(?:\.\w+)+|))(?![\w./-])")
+# Paths the prose names that are not in the repository, each for a reason.
+NOT_FILES = {
+    "examples/scenarios/probe.yaml": "simulate.md's made-up failing scenario, to show the output",
+    "examples/peer-support/data/goemotions/": "GoEmotions is not shipped: configuration.md says "
+    "to link it there",
+}
+
+
+def missing_files(pages: list[Path]) -> Iterator[str]:
+    """`warmline/events/catalog.py` or `examples/scenarios/` in a page's code spans must exist:
+    a file that was renamed or removed sends a newcomer looking. Paths under a directory the
+    repository does not have (`/etc/warmline/`, `data/holdout.tsv` of a deployment) are not
+    checked."""
+    top = {entry.name for entry in ROOT.iterdir() if entry.is_dir() and entry.name[0] != "."}
+    for page in pages:
+        text = prose(page)
+        for span in CODE_SPAN.finditer(text):
+            for found in REPO_PATH.finditer(span.group(1)):
+                path = found.group(1)
+                if path.split("/", 1)[0] not in top or path in NOT_FILES:
+                    continue
+                if not (ROOT / path).exists() and not (page.parent / path).exists():
+                    yield f"{shown(page)}:{line_of(text, span.start())}: {path}: no such file"
+
+
+def test_repository_files_named_in_the_docs_exist() -> None:
+    assert list(missing_files(PAGES)) == []
+
+
+def test_a_missing_file_is_found(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "See `warmline/events/catalog.py`, `examples/scenarios/`, `tests/connectors/test_` files, "
+        "`warmline/v1`, `/etc/warmline/warmline.yaml`, `examples/warmline.schema.json`, "
+        "`warmline/events/catalogue.py` and "
+        "`python -m x tests/events/test_docs.py -q`.\n"
+    )
+    found = [problem.split(": ", 1)[1] for problem in missing_files([page])]
+    assert found == [
+        "warmline/events/catalogue.py: no such file",
+        "tests/events/test_docs.py: no such file",
+    ]
+
+
+REQUIREMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def undocumented_dependencies(pyproject: Path, page: Path) -> Iterator[str]:
+    """Every package `pyproject.toml` asks for, runtime and extras alike, must be named in
+    `page` (dependencies.md says why each earns its place; "add a line when you add one")."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    wanted = [*project["dependencies"]]
+    for extra in project.get("optional-dependencies", {}).values():
+        wanted += extra
+    named = {span.lower() for span in CODE_SPAN.findall(page.read_text())}
+    for requirement in dict.fromkeys(wanted):
+        match = REQUIREMENT_NAME.match(requirement)
+        name = match.group(0) if match else requirement
+        if name.lower() not in named:
+            yield f"{shown(page)}: {name} ({shown(pyproject)}) has no line saying why"
+
+
+def test_every_dependency_says_why_it_is_there() -> None:
+    assert list(undocumented_dependencies(ROOT / "pyproject.toml", DEPENDENCIES)) == []
+
+
+def test_an_undocumented_dependency_is_found(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["httpx>=0.28", "Left-Pad[fast]~=1.0"]\n'
+        '[project.optional-dependencies]\ndev = ["ruff>=0.9", "httpx"]\n'
+    )
+    page = tmp_path / "dependencies.md"
+    page.write_text("| `httpx` | HTTP. |\n| `ruff` | lint. |\n")
+    found = [problem.split(": ", 1)[1] for problem in undocumented_dependencies(pyproject, page)]
+    assert found == [f"Left-Pad ({pyproject}) has no line saying why"]

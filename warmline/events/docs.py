@@ -3,7 +3,7 @@
     .venv/bin/python -m warmline.events.docs          # rewrite the files
     .venv/bin/python -m warmline.events.docs --check  # exit 1 when they are out of date
 
-`tests/events/test_docs.py` runs the check, so the documentation cannot drift from the models.
+`tests/events/test_catalog.py` runs the check, so the documentation cannot drift from the models.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ record without `ce_time` is refused (dead-lettered), since the bridge orders HR 
 
 | topic | carries | key |
 |---|---|---|
-| `{EVENTS_TOPIC}` | conversation, escalation, handoff and model events | conversation id |
+| `{EVENTS_TOPIC}` | conversation, triage, escalation, handoff, annotation and model events \
+| conversation id; the deployment for `annotation.batch.measured`, `<deployment>/<taxonomy>` \
+for `model.*` |
 | `{WELLNESS_TOPIC}` | wellness events, kept apart so only HR connectors read them | worker id |
 | `{INBOUND_MESSAGES_TOPIC}` | customer messages from channels and the CRM | conversation id |
 | `{INBOUND_HR_TOPIC}` | shift schedules and availability from HR (to the bridge) | worker id |
