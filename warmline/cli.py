@@ -389,7 +389,7 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from warmline.demo.runner import DemoOptions, run_demo
+    from warmline.demo.runner import DemoOptions, Interrupted, run_demo
     from warmline.demo.runner import Progress as DemoProgress
     from warmline.demo.summary import render
 
@@ -424,6 +424,8 @@ def demo(
     try:
         with _user_errors():
             summary = run_demo(options, hooks)
+    except Interrupted as interrupted:
+        raise typer.Exit(interrupted.exit_status) from None
     finally:
         if bar.live.is_started:
             bar.stop()

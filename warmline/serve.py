@@ -46,7 +46,13 @@ from warmline.runtime import (
 )
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.view import WellnessStateStore
-from warmline.worker import ACTIVITY_THREADS, Annotation, Routing, build_worker
+from warmline.worker import (
+    ACTIVITY_THREADS,
+    GRACEFUL_SHUTDOWN,
+    Annotation,
+    Routing,
+    build_worker,
+)
 
 REDIS_TIMEOUT_S = 1.0
 POLICY_RPC_TIMEOUT = timedelta(seconds=10)
@@ -165,7 +171,8 @@ async def run_worker(
     events_topic: str,
     dead_letter_topic: str = DEADLETTER_TOPIC,
 ) -> None:
-    """Serve until SIGTERM or SIGINT; in-flight activities finish before the process exits."""
+    """Serve until SIGTERM or SIGINT; in-flight activities finish (within `GRACEFUL_SHUTDOWN`)
+    before the process exits."""
     config = load_config(config_path)
     # Retries belong to Temporal; the short timeouts keep an unreachable Redis from holding up
     # triage, which records shadow results through this client.
@@ -216,6 +223,7 @@ async def run_worker(
                 routing=routing,
                 retraining=(RetrainingActivities(client, store, publisher) if retraining else None),
                 annotation=annotation,
+                graceful_shutdown=GRACEFUL_SHUTDOWN,
             )
             async with worker:
                 if retraining is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -38,6 +39,9 @@ from workflows.wellness import WellnessWorkflow
 
 # Activities are synchronous (blocking Kafka, Redis and provider calls) and run on this pool.
 ACTIVITY_THREADS = 16
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+"""How long a stopping `warmline worker` lets in-flight activities finish before cancelling them
+(they are then retried elsewhere): well inside the 60 s a supervisor waits after SIGTERM."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ def build_worker(
     routing: Routing | None = None,
     retraining: RetrainingActivities | None = None,
     annotation: Annotation | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
     """A worker for all of warmline's workflows and activities on one task queue.
 
@@ -85,6 +90,10 @@ def build_worker(
     caller owns (and shuts down) the executor. With `retraining`, the worker also trains,
     scores and promotes triage models (`RetrainingWorkflow`). With `annotation`, it runs the
     annotation loop; wellness workflows it starts for annotators write `annotation.wellness`.
+
+    On shutdown, activities under way get `graceful_shutdown` to finish; after it the async ones
+    (roster and wellness updates, offer checks) are cancelled. The default, none, suits tests and
+    the demo, which stop at once; `warmline worker` passes `GRACEFUL_SHUTDOWN`.
     """
     triage = TriageActivities(provider, publisher)
     events = EventActivities(publisher)
@@ -161,4 +170,5 @@ def build_worker(
         activities=activities,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
+        graceful_shutdown_timeout=graceful_shutdown,
     )

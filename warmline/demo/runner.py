@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import random
 import signal
@@ -151,6 +152,16 @@ class Run:
         return f"warmline.demo.{self.run_id}.wellness"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM reached the demo: it unwinds as Ctrl-C does, and the command exits with
+    the shell's status for that signal (130 after Ctrl-C, 143 after SIGTERM), as a job stopped
+    before its end does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_status = 128 + signum
+
+
 def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
     """Run the whole demo and return its summary; services started here are always stopped.
 
@@ -186,7 +197,13 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> Summary:
                 kafka=options.kafka or started.kafka,
                 redis=options.redis or started.redis,
             )
-            summary = run_bounded(_run(options, config, endpoints, progress))
+            run = Run(tenant=config.tenants[0].id)
+            try:
+                summary = run_bounded(_run(options, config, endpoints, progress, run))
+            except BaseException:
+                if options.temporal is not None:
+                    end_abandoned_run(options.temporal, run.task_queue)
+                raise
         except KeyboardInterrupt:
             local.stop()
             local.cleanup()
@@ -226,18 +243,22 @@ def run_bounded(main: Coroutine[Any, Any, Summary]) -> Summary:
 
 @contextmanager
 def stopped_on_signal(local: LocalServices) -> Iterator[None]:
-    """On SIGTERM or Ctrl-C, stop the services first, then unwind like Ctrl-C.
+    """On SIGTERM or Ctrl-C, stop the services first, then unwind like Ctrl-C (`Interrupted`).
 
     The services go first because unwinding waits for the in-process worker, which may itself wait
-    on them; with them gone it finishes promptly.
+    on them; with them gone it finishes promptly. From then on the worker's activities fail or are
+    cancelled as expected, so the SDK's log of each (a warning with its traceback) is kept quiet.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    sdk_log = logging.getLogger("temporalio")
+    sdk_level = sdk_log.level
 
-    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+    def interrupt(signum: int, _frame: FrameType | None) -> None:
+        sdk_log.setLevel(logging.CRITICAL + 1)
         local.stop()
-        raise KeyboardInterrupt
+        raise Interrupted(signum)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -245,14 +266,18 @@ def stopped_on_signal(local: LocalServices) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sdk_log.setLevel(sdk_level)
 
 
 async def _run(
-    options: DemoOptions, config: WarmlineConfig, endpoints: Endpoints, progress: Progress
+    options: DemoOptions,
+    config: WarmlineConfig,
+    endpoints: Endpoints,
+    progress: Progress,
+    run: Run,
 ) -> Summary:
     if not (endpoints.temporal and endpoints.kafka and endpoints.redis):
         raise ServiceError("the demo needs Temporal, Kafka and Redis addresses")
-    run = Run(tenant=config.tenants[0].id)
     began = time.monotonic()
     client = await temporal_client(endpoints.temporal)
     publisher = EventPublisher.connect(
@@ -327,6 +352,7 @@ async def _run(
         # After the worker has stopped, so no activity of theirs is still running.
         await _end_workflows(
             [
+                client.get_workflow_handle(roster_id),
                 client.get_workflow_handle(annotation_workflow_id(care.deployment)),
                 *(care.wellness.handle(person) for person in care.workers),
             ]
@@ -496,11 +522,36 @@ async def _pump_until(pump: EventPump, stop: asyncio.Event) -> None:
 
 
 async def _end_workflows(handles: Iterable[WorkflowHandle[Any, Any]]) -> None:
-    """End the run's long-running workflows (wellness, annotation): on shared services nothing
-    of a finished run lingers."""
-    for handle in handles:
+    """End the run's long-running workflows (roster, wellness, annotation): on shared services
+    nothing of a finished run lingers. All at once, as an interrupted run has only seconds left."""
+
+    async def end(handle: WorkflowHandle[Any, Any]) -> None:
         with contextlib.suppress(RPCError):
             await handle.terminate(reason="the demo ended")
+
+    await asyncio.gather(*(end(handle) for handle in handles))
+
+
+def end_abandoned_run(temporal: str, task_queue: str) -> None:
+    """End every workflow still running on the task queue of a run that was interrupted or
+    failed, on a Temporal the demo did not start: no worker will serve that queue again, and its
+    conversations, escalations, roster, wellness and annotation workflows would run for good.
+
+    On a loop of its own, after the run's, which an interrupt leaves only seconds to unwind.
+    """
+
+    async def end() -> None:
+        client = await temporal_client(temporal)
+        query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+        running = [
+            client.get_workflow_handle(found.id, run_id=found.run_id)
+            async for found in client.list_workflows(query)
+        ]
+        await _end_workflows(running)
+
+    # What cannot be ended now (Temporal gone too) is not worth hiding the run's own error for.
+    with contextlib.suppress(ServiceError, RPCError, TimeoutError):
+        asyncio.run(asyncio.wait_for(end(), SHUTDOWN_S))
 
 
 def plan_conversations(options: DemoOptions) -> Iterator[tuple[str, Script]]:
