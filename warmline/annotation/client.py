@@ -6,22 +6,19 @@ signal, update and query names live in one place.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Iterable
 from datetime import timedelta
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from temporalio.client import (
     Client,
-    RPCTimeoutOrCancelledError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
-from temporalio.service import RPCError, RPCStatusCode
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -49,7 +46,7 @@ from warmline.annotation.model import (
     annotation_workflow_id,
 )
 from warmline.annotation.redact import Redactor
-from warmline.api.auth import NO_ANSWER_MESSAGE, call_cancelled
+from warmline.api.auth import NO_ANSWER_MESSAGE, answered_within
 from warmline.errors import WarmlineError
 from workflows.annotation import AnnotationWorkflow, Rejected
 
@@ -86,10 +83,6 @@ class AnnotationNoAnswerError(AnnotationRefusedError):
 
     def __init__(self) -> None:
         super().__init__(Rejected.UNAVAILABLE, NO_ANSWER_MESSAGE)
-
-
-UNANSWERED_QUERY: Final = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
-"""How a query that ran past its `rpc_timeout` fails."""
 
 
 async def start_loop(client: Client, policy: AnnotationPolicy, *, task_queue: str) -> LoopHandle:
@@ -246,20 +239,9 @@ class AnnotationLoop:
         raise AssertionError("unreachable: tenacity re-raises the last attempt's error")
 
     async def _answered(self, call: Awaitable[AnswerT]) -> AnswerT:
-        """`call`'s answer, or `AnnotationNoAnswerError` once `rpc_timeout` has passed. A cancel
-        of the caller's own (which the SDK reports as a timeout too) stays what it was."""
-        bound = None if self._rpc_timeout is None else self._rpc_timeout.total_seconds()
-        try:
-            async with asyncio.timeout(bound):
-                return await call
-        except (TimeoutError, RPCTimeoutOrCancelledError) as error:
-            if call_cancelled():
-                raise
-            raise AnnotationNoAnswerError from error
-        except RPCError as error:
-            if error.status in UNANSWERED_QUERY and not call_cancelled():
-                raise AnnotationNoAnswerError from error
-            raise
+        """`call`'s answer, or `AnnotationNoAnswerError` once `rpc_timeout` has passed (see
+        `answered_within`)."""
+        return await answered_within(self._rpc_timeout, call, AnnotationNoAnswerError)
 
 
 ROLLOVER_WAIT_S = 30.0

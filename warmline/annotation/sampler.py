@@ -19,14 +19,21 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import Final
 
 from kafka.consumer.fetcher import ConsumerRecord
 from redis import Redis
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from warmline.annotation.client import AnnotationLoop, apply_policy, submit_item
+from warmline.annotation.client import (
+    AnnotationLoop,
+    AnnotationNoAnswerError,
+    apply_policy,
+    submit_item,
+)
 from warmline.annotation.model import (
     AnnotationPolicy,
     AnnotationReport,
@@ -47,6 +54,9 @@ from warmline.reach import check_kafka, check_redis, temporal_client
 from warmline.runtime import DEFAULT_TASK_QUEUE
 
 log = logging.getLogger(__name__)
+REPORT_WAIT: Final = timedelta(seconds=15)
+"""How long `warmline annotate report` waits for the loop's answer, as long as the API services
+wait for a workflow's."""
 _SAMPLED = {event_type.value.encode() for event_type in SAMPLED_TYPES}
 
 
@@ -196,15 +206,22 @@ async def run_sampler(
     log.info("annotation sampler stopped: %s", sampler.stats)
 
 
-async def read_report(config_path: Path, *, temporal: str, namespace: str) -> AnnotationReport:
-    """The running loop's report (the `report` query)."""
+async def read_report(
+    config_path: Path, *, temporal: str, namespace: str, wait: timedelta = REPORT_WAIT
+) -> AnnotationReport:
+    """The running loop's report (the `report` query), waiting at most `wait` for it: with the
+    workers down the loop never answers, and the command says so instead of waiting for ever."""
     config = load_config(config_path, resolve_secrets=False)
     client = await temporal_client(temporal, namespace)
+    name = config.metadata.name
     try:
-        return await AnnotationLoop(client, config.metadata.name).report()
+        return await AnnotationLoop(client, name, rpc_timeout=wait).report()
+    except AnnotationNoAnswerError:
+        raise WarmlineError(
+            f"the annotation loop of {name!r} did not answer within {wait.total_seconds():g} s "
+            "(are the workers running?); try again"
+        ) from None
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
-            raise WarmlineError(
-                f"the annotation loop of {config.metadata.name!r} is not running"
-            ) from None
+            raise WarmlineError(f"the annotation loop of {name!r} is not running") from None
         raise

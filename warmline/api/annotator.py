@@ -41,6 +41,7 @@ from warmline.annotation.model import (
 )
 from warmline.api.auth import (
     UnauthenticatedError,
+    answered_within,
     bearer_token,
     call_cancelled,
     holder_of,
@@ -293,13 +294,16 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
             # An update, not the signal HR's events use: it answers once the wellness view says
             # so, and the next NextTask reads that view.
             # Bounded in all, not per RPC only: the SDK polls again while the server says
-            # "not yet". Past the bound the SDK's timeout error answers UNAVAILABLE (`_abort`).
-            async with asyncio.timeout(self._rpc_timeout.total_seconds()):
-                view = await self._wellness.handle(worker.worker_id).execute_update(
+            # "not yet" (`answered_within`); past the bound, UNAVAILABLE.
+            view = await answered_within(
+                self._rpc_timeout,
+                self._wellness.handle(worker.worker_id).execute_update(
                     WellnessWorkflow.set_availability,
                     Availability(available=request.available),
                     rpc_timeout=self._rpc_timeout,
-                )
+                ),
+                AnnotationNoAnswerError,
+            )
             return pb.AnnotatorAvailability(available=view.available, in_shift=view.in_shift)
 
         return await self._call(context, set_availability)

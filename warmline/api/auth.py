@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final, TypeVar
 
 from temporalio.client import RPCTimeoutOrCancelledError
@@ -35,7 +36,11 @@ one workflow, an overloaded server. Not the caller's quota: the same call succee
 UNREACHABLE_MESSAGE: Final = "Temporal is unreachable; retry"
 BUSY_MESSAGE: Final = "Temporal is over its rate limit for now; retry shortly"
 NO_ANSWER_MESSAGE: Final = "the workflow did not answer in time; try again"
+UNANSWERED: Final = frozenset({RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED})
+"""How a query or a describe that ran past its `rpc_timeout` fails (the SDK's timeout gives
+CANCELLED)."""
 WhoT = TypeVar("WhoT")
+AnswerT = TypeVar("AnswerT")
 
 
 @dataclass(frozen=True)
@@ -140,3 +145,34 @@ def call_cancelled() -> bool:
     """
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+async def answered_within(
+    bound: timedelta | None, call: Awaitable[AnswerT], no_answer: Callable[[], Exception]
+) -> AnswerT:
+    """`call`'s answer (a workflow's update, query or describe), or `no_answer()` raised once
+    `bound` has passed (None: no bound).
+
+    The SDK's `rpc_timeout` bounds one RPC, not the call: an update polls again for as long as
+    the server answers "not yet" (the time-skipping server answers so before a 15 s
+    `rpc_timeout` passes), so with the workers down it could wait for ever. The bound holds for
+    the whole call; pass the same `rpc_timeout` to the SDK as well, so that no single RPC
+    outlives it either.
+
+    The caller's own cancel, which the SDK reports as a timeout too (`call_cancelled`), ends the
+    call cancelled rather than as a workflow that did not answer.
+    """
+    seconds = None if bound is None else bound.total_seconds()
+    try:
+        async with asyncio.timeout(seconds):
+            return await call
+    except (TimeoutError, RPCTimeoutOrCancelledError) as error:
+        if call_cancelled():
+            raise asyncio.CancelledError from error
+        raise no_answer() from error
+    except RPCError as error:
+        if error.status not in UNANSWERED:
+            raise
+        if call_cancelled():
+            raise asyncio.CancelledError from error
+        raise no_answer() from error

@@ -24,7 +24,6 @@ from typing import Annotated, Any, Final, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from temporalio.client import (
     Client,
-    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
@@ -35,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.offers import MARKED_UNAVAILABLE, withdraw_offers
 from activities.routing import set_availability
-from warmline.api.auth import NO_ANSWER_MESSAGE, Caller
+from warmline.api.auth import NO_ANSWER_MESSAGE, Caller, answered_within
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     MAX_MESSAGE_CHARS,
@@ -67,7 +66,7 @@ from warmline.escalation import (
 )
 from warmline.events.catalog import MAX_EXTERNAL_ID_CHARS, ExternalId
 from warmline.handoff import HandoffPackage
-from warmline.liveview import CLAIM_IN_USE, UNANSWERED, LiveView
+from warmline.liveview import CLAIM_IN_USE, LiveView
 from warmline.roster import AvailabilityRequest, MemberState, roster_workflow_id
 
 log = logging.getLogger(__name__)
@@ -113,8 +112,9 @@ MAX_WATCHES: Final = MAX_WATCHERS - 16
 some left."""
 NO_ANSWER: Final = NO_ANSWER_MESSAGE
 RPC_TIMEOUT: Final = timedelta(seconds=15)
-"""How long the desk waits for a workflow's answer to a query or an update: with its workers
-down a workflow never answers, and the caller is told to try again instead of waiting forever."""
+"""How long the desk waits, in all, for a workflow's answer to a query or an update: with its
+workers down a workflow never answers, and the caller is told to try again instead of waiting
+forever."""
 
 
 # --- errors ---------------------------------------------------------------------------------------
@@ -844,8 +844,10 @@ class Desk:
         they would stay open to someone who has left the desk."""
         request = AvailabilityRequest(specialist_id=caller.specialist_id, available=available)
         try:
-            state = await set_availability(
-                self._client, self._roster_id, request, rpc_timeout=self._rpc_timeout
+            state = await self._answered(
+                set_availability(
+                    self._client, self._roster_id, request, rpc_timeout=self._rpc_timeout
+                )
             )
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
@@ -857,12 +859,16 @@ class Desk:
             raise _refusal(error) from None
         if not available:
             await self._ensure_built()
-            await withdraw_offers(
-                self._client,
-                self._live,
-                caller.specialist_id,
-                MARKED_UNAVAILABLE,
-                rpc_timeout=self._rpc_timeout,
+            # One bound for every withdrawal: each is an update, answered at once while the
+            # escalations' workers run. A retry after no answer withdraws what is still open.
+            await self._answered(
+                withdraw_offers(
+                    self._client,
+                    self._live,
+                    caller.specialist_id,
+                    MARKED_UNAVAILABLE,
+                    rpc_timeout=self._rpc_timeout,
+                )
             )
         return state
 
@@ -946,17 +952,13 @@ class Desk:
         or, if it finished, as `ended` (FAILED_PRECONDITION)."""
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
         try:
-            return await handle.execute_update(
-                update, argument, result_type=result_type, rpc_timeout=self._rpc_timeout
+            return await self._answered(
+                handle.execute_update(
+                    update, argument, result_type=result_type, rpc_timeout=self._rpc_timeout
+                )
             )
         except WorkflowUpdateFailedError as error:
             raise _refusal(error) from None
-        except RPCTimeoutOrCancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # The SDK turns the caller's cancel (the client went away) into this error too.
-                raise asyncio.CancelledError from None
-            raise NoAnswerError from None
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
@@ -966,14 +968,12 @@ class Desk:
     async def _query(self, workflow: str, result_type: type[ModelT], *, missing: str) -> ModelT:
         handle: WorkflowHandle[Any, Any] = self._client.get_workflow_handle(workflow)
         try:
-            view: ModelT = await handle.query(
-                VIEW_QUERY, result_type=result_type, rpc_timeout=self._rpc_timeout
+            view: ModelT = await self._answered(
+                handle.query(VIEW_QUERY, result_type=result_type, rpc_timeout=self._rpc_timeout)
             )
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 raise RefusalError(Rejection.NOT_FOUND, missing) from None
-            if error.status in UNANSWERED:
-                raise NoAnswerError from None
             raise
         except WorkflowQueryFailedError as error:
             raise DeskError(f"the {VIEW_QUERY} query failed: {error}") from None
@@ -983,16 +983,20 @@ class Desk:
         self, handle: WorkflowHandle[Any, Any], missing: RefusalError, ended: str
     ) -> RefusalError:
         try:
-            description = await handle.describe(rpc_timeout=self._rpc_timeout)
+            description = await self._answered(handle.describe(rpc_timeout=self._rpc_timeout))
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return missing
-            if error.status in UNANSWERED:
-                raise NoAnswerError from None
             raise
         if description.status is WorkflowExecutionStatus.RUNNING:
             return missing
         return RefusalError(Rejection.FAILED_PRECONDITION, ended)
+
+    async def _answered(self, call: Awaitable[T]) -> T:
+        """`call` (an update, a query, a describe) within `rpc_timeout` in all, else
+        `NoAnswerError`: the SDK's `rpc_timeout` bounds one RPC, and an update polls again while
+        the server says "not yet" (see `answered_within`)."""
+        return await answered_within(self._rpc_timeout, call, NoAnswerError)
 
     async def _blocking(self, function: Callable[..., T], *args: Any) -> T:
         """Run a blocking live-view call on the desk's thread pool."""

@@ -26,6 +26,7 @@ from typing_extensions import override
 from warmline.api.auth import (
     NO_ANSWER_MESSAGE,
     UnauthenticatedError,
+    answered_within,
     bearer_token,
     call_cancelled,
     holder_of,
@@ -36,7 +37,6 @@ from warmline.api.v1 import wellness_pb2 as pb
 from warmline.api.v1 import wellness_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
 from warmline.escalation import Rejection
-from warmline.liveview import UNANSWERED
 from warmline.wellness.aggregate import team_figures
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import MAX_NOTE_CHARACTERS, CheckIn, WellnessState
@@ -281,7 +281,6 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return WorkerWellness(worker_id=worker_id), []
-            _unanswered(error)
             raise
         return view, history.checkins
 
@@ -295,7 +294,6 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
         except RPCError as error:
             if error.status is RPCStatusCode.NOT_FOUND:
                 return None
-            _unanswered(error)
             raise
 
     async def _update(self, worker_id: str, update: Any, argument: BaseModel) -> WorkerWellness:
@@ -314,11 +312,9 @@ class WellnessService(pb_grpc.WellnessServiceServicer):
         return result
 
     async def _answered(self, call: Awaitable[AnswerT]) -> AnswerT:
-        """`call` (a query or an update) within `rpc_timeout` in all: the SDK's `rpc_timeout`
-        bounds one RPC, and an update polls again while the server says "not yet". Past the
-        bound the SDK's timeout error, or `TimeoutError`, is answered UNAVAILABLE (`_abort`)."""
-        async with asyncio.timeout(self._rpc_timeout.total_seconds()):
-            return await call
+        """`call` (a query or an update) within `rpc_timeout` in all, else `NoAnswerError` (see
+        `answered_within`)."""
+        return await answered_within(self._rpc_timeout, call, NoAnswerError)
 
     async def _call(
         self,
@@ -353,13 +349,6 @@ async def _abort(context: Context, error: Exception) -> NoReturn:
         await context.abort(grpc.StatusCode.UNAVAILABLE, message)
     log.exception("wellness API call failed", exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, "internal error (logged on the server)")
-
-
-def _unanswered(error: RPCError) -> None:
-    """Raise `NoAnswerError` for a query that ran past its `rpc_timeout` (the SDK fails it
-    `CANCELLED`), unless grpc cancelled the call itself."""
-    if error.status in UNANSWERED and not call_cancelled():
-        raise NoAnswerError from error
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
