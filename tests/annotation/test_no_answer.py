@@ -7,7 +7,6 @@ Real time-skipping server and gRPC channel; the loop is started but no worker ev
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.annotation.test_api import bearer
 from tests.api.conftest import load_peer_support
+from tests.no_answer import no_answer, within_patience
 from warmline.annotation.client import AnnotationLoop, AnnotationNoAnswerError, start_loop
 from warmline.annotation.model import policy_from_config
 from warmline.api.annotator import AnnotatorService
@@ -35,9 +35,6 @@ from warmline.wellness.client import WellnessClient
 
 SHORT_BOUND = timedelta(seconds=2)
 """The service's bound in these tests; production's is the desk's `RPC_TIMEOUT` (15 s)."""
-PATIENCE_S = 90.0
-"""How long a test waits for an answer before it calls the call hung: far above any bound, so a
-slow machine never fails it, far below "for ever"."""
 TASK = "open-door/c9/m1/emotion/1"
 
 
@@ -98,21 +95,6 @@ async def unattended(
             for server in servers:
                 await server.stop(grace=None)
             live_view.close()
-
-
-async def within_patience(call: Awaitable[object]) -> None:
-    try:
-        await asyncio.wait_for(call, PATIENCE_S)
-    except TimeoutError:
-        raise AssertionError(f"no answer after {PATIENCE_S:g} s: the call waits for ever") from None
-
-
-async def no_answer(call: Awaitable[object]) -> str:
-    """The details of `call`, which must end `UNAVAILABLE` well within `PATIENCE_S`."""
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await within_patience(call)
-    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, raised.value
-    return raised.value.details() or ""
 
 
 async def test_next_task_with_no_worker_is_unavailable_within_the_default_bound(

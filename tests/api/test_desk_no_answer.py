@@ -26,7 +26,7 @@ from temporalio.worker import Worker
 from activities.routing import ensure_roster
 from tests.api.conftest import TENANT, Api, bearer, run_api
 from tests.api.test_workers_down import waiting_escalation
-from tests.wellness.test_no_answer import no_answer
+from tests.no_answer import no_answer
 from warmline.api.auth import NO_ANSWER_MESSAGE
 from warmline.api.v1 import specialist_pb2 as pb
 from warmline.config.model import WarmlineConfig

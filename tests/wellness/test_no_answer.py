@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 
 from activities.wellness import WellnessActivities
 from tests.api.conftest import load_peer_support, token_of
+from tests.no_answer import no_answer
 from tests.wellness.test_api import LEAD, bearer, supervisor_token
 from warmline.api.auth import NO_ANSWER_MESSAGE, Authenticator
 from warmline.api.desk import Desk
@@ -41,9 +42,6 @@ from workflows.wellness import WellnessWorkflow
 
 SHORT_BOUND = timedelta(seconds=2)
 """The service's bound in these tests; production's is the desk's `RPC_TIMEOUT` (15 s)."""
-PATIENCE_S = 90.0
-"""How long a test waits for an answer before it calls the call hung: far above any bound, so a
-slow machine never fails it, far below "for ever"."""
 WORKER = "vol-aoife"
 
 
@@ -104,21 +102,6 @@ async def unattended(
                 await server.stop(grace=None)
             live_view.close()
             store.close()
-
-
-async def within_patience(call: Awaitable[object]) -> None:
-    try:
-        await asyncio.wait_for(call, PATIENCE_S)
-    except TimeoutError:
-        raise AssertionError(f"no answer after {PATIENCE_S:g} s: the call waits for ever") from None
-
-
-async def no_answer(call: Awaitable[object]) -> str:
-    """The details of `call`, which must end `UNAVAILABLE` well within `PATIENCE_S`."""
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await within_patience(call)
-    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, raised.value
-    return raised.value.details() or ""
 
 
 async def test_a_check_in_with_no_worker_is_unavailable_within_the_default_bound(
