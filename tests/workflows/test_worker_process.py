@@ -149,9 +149,25 @@ async def test_worker_serves_and_stops_gracefully_on_sigterm(
             CustomerMessage(message_id="m0", text="My mother died last night"),
         )
         assert answer.escalated
+        # Stopped with nothing under way: a roster update in flight would wait out the worker's
+        # grace (its roster's workflow tasks stop with the worker), which
+        # tests/test_cli_worker_shutdown.py covers.
+        await asyncio.wait_for(nothing_under_way(dev_client, task_queue), timeout=60)
     finally:
         code = worker.stop(signal.SIGTERM)
     assert code == 0
+
+
+async def nothing_under_way(client: Client, task_queue: str) -> None:
+    """Until no workflow on `task_queue` has an activity scheduled or running."""
+    while True:
+        pending = 0
+        async for execution in client.list_workflows(f'TaskQueue="{task_queue}"'):
+            handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            pending += len((await handle.describe()).raw_description.pending_activities)
+        if not pending:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def test_conversations_survive_a_killed_worker(
