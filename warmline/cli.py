@@ -389,7 +389,7 @@ def demo(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from warmline.demo.runner import DemoOptions, Interrupted, run_demo
+    from warmline.demo.runner import DemoOptions, Interrupted, forward_sdk_core_logs, run_demo
     from warmline.demo.runner import Progress as DemoProgress
     from warmline.demo.summary import render
 
@@ -421,6 +421,7 @@ def demo(
         started=lambda total: bar.update(task, total=total),
         advance=lambda: bar.advance(task),
     )
+    forward_sdk_core_logs()
     try:
         with _user_errors():
             summary = run_demo(options, hooks)

@@ -241,6 +241,27 @@ def run_bounded(main: Coroutine[Any, Any, Summary]) -> Summary:
             loop.close()
 
 
+def forward_sdk_core_logs() -> None:
+    """Send the Temporal SDK core's own log lines (written straight to the console otherwise,
+    e.g. "Failing workflow task ... Worker shutting down" as a stopped demo's worker winds down)
+    through Python's `temporalio` logger, which `stopped_on_signal` quiets when the demo stops.
+
+    For the `warmline demo` process: it sets the default runtime, so it runs before any client.
+    """
+    from temporalio.runtime import (
+        LogForwardingConfig,
+        LoggingConfig,
+        Runtime,
+        TelemetryConfig,
+    )
+
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    logging_config = LoggingConfig(filter=LoggingConfig.default.filter, forwarding=forwarding)
+    Runtime.set_default(
+        Runtime(telemetry=TelemetryConfig(logging=logging_config)), error_if_already_set=False
+    )
+
+
 @contextmanager
 def stopped_on_signal(local: LocalServices) -> Iterator[None]:
     """On SIGTERM or Ctrl-C, stop the services first, then unwind like Ctrl-C (`Interrupted`).
