@@ -11,6 +11,7 @@ import asyncio
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.retraining import RetrainingActivities
@@ -228,12 +230,19 @@ async def wait_for_status(
     *,
     timeout_s: float = 60.0,
 ) -> RetrainingStatus:
-    """The retraining workflow's status once `done` holds for it."""
+    """The retraining workflow's status once `done` holds for it. A status query that gets no
+    answer in time (a worker busy training on a loaded machine) is asked again, as any poll."""
     last: RetrainingStatus | None = None
-    for _ in range(int(timeout_s / 0.2)):
-        last = await retraining.status(client, settings.deployment, settings.taxonomy)
-        if done(last):
-            return last
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            last = await retraining.status(client, settings.deployment, settings.taxonomy)
+        except RPCError as error:
+            if error.status not in {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED}:
+                raise
+        else:
+            if done(last):
+                return last
         await asyncio.sleep(0.2)
     raise AssertionError(f"no {what} within {timeout_s:.0f} s; last status: {last}")
 
