@@ -13,19 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from tests.annotation.test_api import bearer
 from tests.api.conftest import load_peer_support
-from tests.no_answer import no_answer, within_patience
+from tests.no_answer import Servers, no_answer, within_patience
 from warmline.annotation.client import AnnotationLoop, AnnotationNoAnswerError, start_loop
 from warmline.annotation.model import policy_from_config
 from warmline.api.annotator import AnnotatorService
-from warmline.api.auth import NO_ANSWER_MESSAGE, Authenticator
-from warmline.api.desk import Desk
-from warmline.api.server import start_server
+from warmline.api.auth import NO_ANSWER_MESSAGE
 from warmline.api.v1 import annotator_pb2 as pb
 from warmline.api.v1 import annotator_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
@@ -65,10 +62,8 @@ async def unattended(
         kinds=worker_kinds(config),
     )
     live_view = LiveView.connect(redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}")
-    servers: list[grpc.aio.Server] = []
-    channels: list[grpc.aio.Channel] = []
-
     with ThreadPoolExecutor(2) as executor:
+        servers = Servers(workflow_env.client, live_view, config, executor)
 
         async def serve(bound: timedelta | None) -> pb_grpc.AnnotatorServiceStub:
             """The service with `bound`, or with its default bound when None."""
@@ -78,22 +73,12 @@ async def unattended(
                 service = AnnotatorService(
                     workflow_env.client, config, wellness=wellness, rpc_timeout=bound
                 )
-            desk = Desk(workflow_env.client, live_view, config, executor)
-            server, port = await start_server(
-                desk, Authenticator.from_config(config), "127.0.0.1:0", annotator=service
-            )
-            servers.append(server)
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-            channels.append(channel)
-            return pb_grpc.AnnotatorServiceStub(channel)
+            return pb_grpc.AnnotatorServiceStub(await servers.channel(annotator=service))
 
         try:
             yield Unattended(workflow_env, config, serve)
         finally:
-            for channel in channels:
-                await channel.close(None)  # no grace, as the default: grpc-stubs omits it
-            for server in servers:
-                await server.stop(grace=None)
+            await servers.close()
             live_view.close()
 
 

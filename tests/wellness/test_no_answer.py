@@ -16,18 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
-import grpc
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.wellness import WellnessActivities
 from tests.api.conftest import load_peer_support, token_of
-from tests.no_answer import no_answer
+from tests.no_answer import Servers, no_answer
 from tests.wellness.test_api import LEAD, bearer, supervisor_token
-from warmline.api.auth import NO_ANSWER_MESSAGE, Authenticator
-from warmline.api.desk import Desk
-from warmline.api.server import start_server
+from warmline.api.auth import NO_ANSWER_MESSAGE
 from warmline.api.v1 import wellness_pb2 as pb
 from warmline.api.v1 import wellness_pb2_grpc as pb_grpc
 from warmline.api.wellness import WellnessAuthenticator, WellnessService
@@ -72,10 +69,8 @@ async def unattended(
     store = WellnessStateStore.connect(
         redis_url, deployment=client.deployment, prefix=f"test-wellness-{uuid.uuid4().hex[:8]}"
     )
-    servers: list[grpc.aio.Server] = []
-    channels: list[grpc.aio.Channel] = []
-
     with ThreadPoolExecutor(2) as executor:
+        servers = Servers(workflow_env.client, live_view, config, executor)
 
         async def serve(bound: timedelta | None) -> pb_grpc.WellnessServiceStub:
             """The service with `bound`, or with its default bound when None."""
@@ -84,22 +79,12 @@ async def unattended(
                 service = WellnessService(config, client, store, authenticator)
             else:
                 service = WellnessService(config, client, store, authenticator, rpc_timeout=bound)
-            desk = Desk(workflow_env.client, live_view, config, executor)
-            server, port = await start_server(
-                desk, Authenticator.from_config(config), "127.0.0.1:0", wellness=service
-            )
-            servers.append(server)
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-            channels.append(channel)
-            return pb_grpc.WellnessServiceStub(channel)
+            return pb_grpc.WellnessServiceStub(await servers.channel(wellness=service))
 
         try:
             yield Unattended(workflow_env, config, task_queue, serve)
         finally:
-            for channel in channels:
-                await channel.close(None)  # no grace, as the default: grpc-stubs omits it
-            for server in servers:
-                await server.stop(grace=None)
+            await servers.close()
             live_view.close()
             store.close()
 
