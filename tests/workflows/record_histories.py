@@ -161,8 +161,9 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -1007,18 +1008,40 @@ async def record_quiet_spell(env: WorkflowEnvironment, task_queue: str, roster_i
     await save(client, handle.id, f"{name}-conversation")
 
 
+@contextlib.contextmanager
+def triage_held(message_id: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """While inside, the lexicon's triage of `message_id` sets `held` and waits for `released`
+    (at most 30 s), so a recording can act while that message is being triaged; leaving releases
+    it and puts the lexicon back."""
+    from warmline.triage.types import TriageRequest, TriageResult
+
+    triage = LexiconProvider.triage
+    held, released = threading.Event(), threading.Event()
+
+    def holding(provider: LexiconProvider, request: TriageRequest) -> TriageResult:
+        if request.message_id == message_id:
+            held.set()
+            released.wait(30)
+        return triage(provider, request)
+
+    setattr(LexiconProvider, "triage", holding)  # noqa: B010 - a method swapped for one recording
+    try:
+        yield held, released
+    finally:
+        released.set()
+        setattr(LexiconProvider, "triage", triage)  # noqa: B010
+
+
 async def record_rating_after_close(
     env: WorkflowEnvironment, task_queue: str, roster_id: str
 ) -> None:
     """A grief completed with the survey on; the customer thanks the specialist and rates while
     that message is triaged, and leaves before the triage is done: the rating, accepted and
     waiting for the message's turn, is refused once it runs, the conversation closed."""
-    import threading
 
     from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 
     from warmline.conversation import SatisfactionRating
-    from warmline.triage.types import TriageRequest, TriageResult
 
     client = env.client
     policy = peer_support_policy(task_queue, roster_id).model_copy(
@@ -1032,18 +1055,8 @@ async def record_rating_after_close(
         ConversationWorkflow.complete,
         CompleteRequest(specialist_id=offer.specialist_id, outcome="resolved"),
     )
-    triage = LexiconProvider.triage
-    held, released = threading.Event(), threading.Event()
     thanks = CustomerMessage(message_id="m-thanks", text="Thank you for listening to me")
-
-    def holding(provider: LexiconProvider, request: TriageRequest) -> TriageResult:
-        if request.message_id == thanks.message_id:
-            held.set()
-            released.wait(30)
-        return triage(provider, request)
-
-    setattr(LexiconProvider, "triage", holding)  # noqa: B010 - a method swapped for one recording
-    try:
+    with triage_held(thanks.message_id) as (held, released):
         message = asyncio.create_task(
             handle.execute_update(ConversationWorkflow.add_message, thanks)
         )
@@ -1056,9 +1069,6 @@ async def record_rating_after_close(
         await handle.signal(ConversationWorkflow.close, CloseRequest(reason="customer_left"))
         released.set()
         await message
-    finally:
-        released.set()
-        setattr(LexiconProvider, "triage", triage)  # noqa: B010
     with pytest.raises(WorkflowUpdateFailedError, match="Workflow update failed") as refused:
         await rating.result()
     assert "the survey is over" in str(refused.value.cause)
@@ -1153,7 +1163,6 @@ async def record_view_behind(env: WorkflowEnvironment, task_queue: str, roster_i
 async def record_rechecked(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """The live view shows the first offer only after its specialist went unavailable and the
     withdrawal found nothing to take back; the escalation's recheck withdraws it."""
-    import threading
 
     from activities.offers import MARKED_UNAVAILABLE, withdraw_offers
 
@@ -1261,11 +1270,8 @@ async def record_completed_as_the_run_ends(
 ) -> None:
     """A grief handed off in a run of two messages; the specialist completes while the run's last
     message is triaged (held): the conversation closes rather than continue as new."""
-    import threading
 
     from temporalio.client import WorkflowUpdateStage
-
-    from warmline.triage.types import TriageRequest, TriageResult
 
     client = env.client
     policy = peer_support_policy(task_queue, roster_id).model_copy(
@@ -1275,18 +1281,8 @@ async def record_completed_as_the_run_ends(
     handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["grief"])
     offer = await first_open_offer(escalation)
     await accept_crisis(handle, escalation, offer.offer_id, offer.specialist_id)
-    triage = LexiconProvider.triage
-    held, released = threading.Event(), threading.Event()
     thanks = CustomerMessage(message_id="m-thanks", text="Thank you, that helps a little")
-
-    def holding(provider: LexiconProvider, request: TriageRequest) -> TriageResult:
-        if request.message_id == thanks.message_id:
-            held.set()
-            released.wait(30)
-        return triage(provider, request)
-
-    setattr(LexiconProvider, "triage", holding)  # noqa: B010 - a method swapped for one recording
-    try:
+    with triage_held(thanks.message_id) as (held, released):
         message = await handle.start_update(
             ConversationWorkflow.add_message,
             thanks,
@@ -1301,9 +1297,6 @@ async def record_completed_as_the_run_ends(
         released.set()
         await message.result()
         await completion.result()
-    finally:
-        released.set()
-        setattr(LexiconProvider, "triage", triage)  # noqa: B010
     outcome = await handle.result()
     assert outcome.closed_reason == "completed"
     assert (await handle.describe()).run_id == handle.first_execution_run_id
