@@ -20,6 +20,12 @@ _UNITS = {
 }
 # Units must appear largest first and at most once, so `1h30m` is valid and `30m1h` is a typo.
 _ORDER = ["d", "h", "m", "s", "ms"]
+MAX_DURATION = timedelta(days=36500)
+"""The longest duration warmline takes (100 years, `36500d`): the workflows add durations to the
+current time (a crisis lane's deadline is when it started plus `accept_within`), and Python's
+dates end in the year 9999 and Temporal's durations at 10,000 years, so a longer one, though a
+`timedelta` holds it, would fail every workflow task that reached it, leaving the conversation
+stuck. 100 years is as good as "never" for any setting."""
 
 
 class DurationError(ValueError):
@@ -49,15 +55,22 @@ def parse_duration(text: str) -> timedelta:
         try:
             total += int(match.group(1)) * _UNITS[unit]
         except OverflowError:
-            raise DurationError(
-                f"duration {text!r} is too long; the longest is {timedelta.max.days}d"
-            ) from None
+            raise _too_long(text) from None
         position = match.end()
     if position != len(stripped):
         raise DurationError(
             f"invalid duration {text!r}; write e.g. '30s', '2m', '8h', '1h30m' or '1d'"
         )
+    if total > MAX_DURATION:
+        raise _too_long(text)
     return total
+
+
+def _too_long(text: str) -> DurationError:
+    return DurationError(
+        f"duration {text!r} is too long; the longest is {MAX_DURATION.days}d (100 years, as "
+        "good as never): timers and deadlines cannot reach past that"
+    )
 
 
 def format_duration(value: timedelta) -> str:

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from rapidfuzz import fuzz, process
 
-from warmline.config.model import KIND, SUPPORTED_API_VERSIONS, WarmlineConfig
+from warmline.config.model import KIND, SUPPORTED_API_VERSIONS, Provider, WarmlineConfig
+from warmline.config.paths import unusable_path
 from warmline.config.references import Problem, check_references, check_warnings
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
@@ -56,6 +57,10 @@ def check_paths(paths: list[Path], *, extra: ExtraCheck | None = None) -> Valida
     warnings: list[Diagnostic] = []
     checked = 0
     for path in paths:
+        problem = unusable_path(path)
+        if problem is not None:
+            errors.append(Diagnostic(path, 1, 1, problem))
+            continue
         if not path.exists():
             errors.append(Diagnostic(path, 1, 1, _missing(path)))
             continue
@@ -91,6 +96,9 @@ def load_config(
     With `resolve_secrets` (the default) each `${NAME}` secret is read from `env` (default:
     the process environment) and a missing variable is an error naming it.
     """
+    problem = unusable_path(path)
+    if problem is not None:
+        raise ConfigError([Diagnostic(path, 1, 1, problem)])
     if not path.is_file():
         raise ConfigError([not_a_file(path)])
     config, diagnostics, _ = _check_file(
@@ -103,6 +111,9 @@ def load_config(
 
 def not_a_file(path: Path) -> Diagnostic:
     """Why `path`, which is not a regular file, cannot be read as a YAML file."""
+    problem = unusable_path(path)
+    if problem is not None:
+        return Diagnostic(path, 1, 1, problem)
     if path.is_dir():
         return Diagnostic(path, 1, 1, "is a directory; name the YAML file in it")
     if path.exists():
@@ -255,7 +266,18 @@ def data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
     """Drop the parts of a pydantic location that are not in the data (union tags, `[key]`)."""
     node: Any = document.data
     path: list[str | int] = []
+    tagged: Any = None
     for index, element in enumerate(loc):
+        if (
+            isinstance(node, dict)
+            and node is not tagged
+            and element in _UNION_TAGS
+            and node.get("type") == element
+        ):
+            # The tag pydantic adds after a discriminated union (`triage.provider`), once, where
+            # it may also be a key of the data: the lexicon provider's `lexicon` file.
+            tagged = node
+            continue
         in_mapping = isinstance(node, dict) and isinstance(element, str) and element in node
         in_list = isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node)
         if in_mapping or in_list:
@@ -265,6 +287,15 @@ def data_path(document: SourceDocument, loc: tuple[int | str, ...]) -> PathKey:
             # A key the data lacks (a missing required key) ends the location.
             path.append(element)
     return tuple(path)
+
+
+_UNION_TAGS = frozenset(
+    tag
+    for provider in typing.get_args(typing.get_args(Provider)[0])
+    for tag in typing.get_args(provider.model_fields["type"].annotation)
+)
+"""The tags of the configuration's discriminated union (the triage provider's `type`), which
+pydantic puts in an error's location though they are no key of the data."""
 
 
 def dotted(loc: tuple[int | str, ...]) -> str:
@@ -364,6 +395,13 @@ def allowed_keys(loc: tuple[int | str, ...], root: type[BaseModel] = WarmlineCon
     """The keys the model (`root` at the top) accepts at a pydantic location, for suggestions."""
     candidates: list[Any] = [root]
     for element in loc:
+        models = [c for c in _flatten(candidates) if _is_model(c)]
+        tagged = [m for m in models if isinstance(element, str) and _has_tag(m, element)]
+        if len(models) > 1 and tagged:
+            # A discriminated union's tag picks its member, even where the member also has a
+            # field of that name (the lexicon provider's `lexicon`).
+            candidates = tagged
+            continue
         following: list[Any] = []
         for candidate in _flatten(candidates):
             if _is_model(candidate) and isinstance(element, str):

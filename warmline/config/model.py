@@ -41,6 +41,7 @@ from warmline.config.durations import (
     format_duration,
 )
 from warmline.config.expressions import Condition, ExpressionError, parse_condition
+from warmline.config.paths import unusable_path
 from warmline.config.secrets import Secret
 from warmline.events.types import EventType
 from warmline.triage.llm import MAX_RETRIES, check_base_url
@@ -168,7 +169,13 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     base = context.get("base_dir")
     if not value.is_absolute() and isinstance(base, Path):
         value = base / value
-    return value.absolute()
+    value = value.absolute()
+    problem = unusable_path(value)
+    if problem is not None:
+        # Checked here, at the value: the checks of templates, lexicons and retraining paths
+        # after validation would otherwise raise where they ask whether the file exists.
+        raise PydanticCustomError("unusable_path", "this path {problem}", {"problem": problem})
+    return value
 
 
 RelativePath = Annotated[

@@ -7,6 +7,7 @@ scenario is reported the way a bad configuration is, never with a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -38,6 +39,7 @@ from warmline.config.loader import (
     suggest,
 )
 from warmline.config.model import WarmlineConfig
+from warmline.config.paths import unusable_path
 from warmline.config.yamlsource import PathKey, SourceDocument, YamlSourceError, load_document
 from warmline.errors import ConfigError, Diagnostic
 from warmline.events import EventType
@@ -121,12 +123,31 @@ class SpecialistSpec(_Model):
     available: bool = True
 
 
+def _country_code(value: str) -> str:
+    """As a tenant's `country` is written: the crisis helplines are looked up by the code, so
+    `gb` or `Ireland` would silently get the `default` ones instead of the country's."""
+    if not _COUNTRY_CODE.fullmatch(value):
+        upper = value.upper()
+        hint = f"; did you mean {upper!r}?" if _COUNTRY_CODE.fullmatch(upper) else ""
+        raise PydanticCustomError(
+            "country_code",
+            "{value} is not a country code: write the ISO 3166-1 alpha-2 code in capitals, as "
+            "the configuration's tenants do (e.g. 'GB', 'US'); the crisis helplines are looked "
+            "up by it{hint}",
+            {"value": repr(value), "hint": hint},
+        )
+    return value
+
+
+_COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+
 class MessageStep(_Model):
     """A customer message; the conversation starts with its first message."""
 
     conversation: str
     text: str
-    country: str | None = None
+    country: Annotated[str, AfterValidator(_country_code)] | None = None
 
 
 class OfferStep(_Model):
@@ -469,7 +490,7 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
     """Load, validate and cross-check a scenario; raise `ConfigError` with every problem."""
     from warmline.config.loader import load_config
 
-    if not path.is_file():
+    if unusable_path(path) is not None or not path.is_file():
         raise ConfigError([not_a_file(path)])
     try:
         document = load_document(path)
@@ -491,7 +512,7 @@ def load_scenario(path: Path, *, config_path: Path | None = None) -> LoadedScena
         raise ConfigError(sorted(diagnostics, key=lambda d: (d.line, d.column))) from None
     if scenario.config is not None and config_path is None:
         config_path = path.parent / scenario.config
-        if not config_path.is_file():
+        if unusable_path(config_path) is not None or not config_path.is_file():
             line, column = document.locate(("config",))
             problem = not_a_file(config_path).message
             message = f"config: {str(config_path)!r}: {problem}"
