@@ -132,6 +132,23 @@ SKIPPED_ITEM_PATCH = "annotation-skipped-item-not-adjudicated"
 """From this change on, an annotator who skipped an item's label task is not offered its
 adjudication (it keeps the task id); before, a senior who skipped an item was the first asked to
 settle it, and a late retry of their skip skipped the adjudication they held."""
+DEPARTED_HOLDS_PATCH = "annotation-departed-holds-released"
+"""From this change on, a redeployed policy releases the tasks held by those it no longer names
+(annotators who left the roster, supervisors no longer adjudicating): the slots go to those left,
+and a task the departed held is settled with the labels it can still get. Before, their hold
+counted as a label to come; it lapsed only after the lease, and a task nobody else could label
+then stayed open for good."""
+ORPHANED_ADJUDICATION_PATCH = "annotation-policy-settles-adjudications"
+"""From this change on, a redeployed policy that leaves an open adjudication nobody to settle it
+(its seniors left, or lost the item's skill or language; supervisors no longer adjudicate; or
+`adjudication.by: majority`) settles it by majority, as when nobody could adjudicate the item from
+the start (no majority: dropped). Before, it stayed open, offered to nobody, until the loop
+stopped."""
+FLUSH_WAIT_PATCH = "annotation-flush-while-rolling-over"
+"""From this change on, a flush that arrives while the run waits for its running updates to
+finish (to continue as new, or to end after `stop`) is measured first. Before, the flush waited
+for the loop and the loop for the flush: the run never rolled over, and once it had accepted
+`updates_per_run` updates it refused every call for good."""
 DONE_KEPT = 2000
 """Finished tasks remembered (with who labelled them) so a late duplicate is recognised."""
 SEEN_KEPT = 5000
@@ -229,7 +246,8 @@ class AnnotationWorkflow:
             await self._announce_gold()
             if self._stopping:
                 # Labels accepted before the stop may still be arriving in their handlers.
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not await self._handlers_finished():
+                    continue
                 if self._unsettled() and workflow.patched(STOP_KEEPS_LABELS_PATCH):
                     await self._settle_for_stop()
                     # Flags are still accepted while stopping; theirs must finish too.
@@ -238,8 +256,23 @@ class AnnotationWorkflow:
             if (
                 self._rollover_due() or workflow.info().is_continue_as_new_suggested()
             ) and not self._pending:
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not await self._handlers_finished():
+                    continue
                 workflow.continue_as_new(self._next_input())
+
+    async def _handlers_finished(self) -> bool:
+        """Wait for the running updates to finish, as the run must before it ends or continues as
+        new; False when a flush came meanwhile: it waits for the loop to measure, so the loop
+        goes round again to do that first (before FLUSH_WAIT_PATCH, neither ever finished)."""
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() or self._flush_requested
+        )
+        if workflow.all_handlers_finished():
+            return True
+        if workflow.patched(FLUSH_WAIT_PATCH):
+            return False
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return True
 
     # --- signals ----------------------------------------------------------------------------------
 
@@ -264,10 +297,54 @@ class AnnotationWorkflow:
             )
             return
         self._policy = policy
+        departed = [t for t in self._tasks.values() if not all(map(self._is_worker, t.assigned))]
+        if departed and workflow.patched(DEPARTED_HOLDS_PATCH):
+            for task in departed:
+                self._release_departed(task)
+        adjudications = [t for t in self._tasks.values() if t.kind is TaskKind.ADJUDICATION]
+        if adjudications and workflow.patched(ORPHANED_ADJUDICATION_PATCH):
+            by_majority = self._policy.adjudication_by == "majority"
+            for task in adjudications:
+                if by_majority or self._adjudicators_left(task) == 0:
+                    self._settle_orphaned(task)
         short = [t for t in self._tasks.values() if self._reachable(t) < t.required]
         if short and workflow.patched(POLICY_REACHABLE_PATCH):
             for task in short:
                 self._settle_reachable(task)
+
+    def _release_departed(self, task: Task) -> None:
+        """Take the task back from its holders the policy no longer names: they cannot be offered
+        work or send it any more (`_is_worker`), so their slots go to those left. What they
+        labelled stays; they may still flag an item they labelled."""
+        gone = [a for a in task.assigned if not self._is_worker(a)]
+        workflow.logger.info(
+            "%s taken back from %s (no longer on the roster)", task.task_id, ", ".join(gone)
+        )
+        self._replace(
+            task,
+            assigned={a: t for a, t in task.assigned.items() if a not in gone},
+            exposure={a: e for a, e in task.exposure.items() if a not in gone or a in task.labels},
+            budget={a: b for a, b in task.budget.items() if a not in gone or a in task.labels},
+            lapsed={a: t for a, t in task.lapsed.items() if a not in gone},
+        )
+
+    def _settle_orphaned(self, task: Task) -> None:
+        """An adjudication nobody may settle any more (or whose policy now says `majority`) goes
+        by majority, as `_adjudicate` does when nobody can adjudicate: resolved with the other
+        settled adjudications (`_resolved_later`, with no adjudicator's labels: `_measure_batches`
+        takes the majority), or dropped when there is none. A holder who may no longer settle it
+        loses it; what they send is refused."""
+        workflow.logger.warning(
+            "nobody left to adjudicate %s under the redeployed policy; settled by majority "
+            "(dropped when there is none)",
+            task.task_id,
+        )
+        if not majority(task.origin):
+            self._drop(task)
+            return
+        del self._tasks[task.task_id]
+        self._remember(task)
+        self._resolved_later.append(task.model_copy(update={"assigned": {}, "labels": {}}))
 
     @workflow.signal
     def stop(self) -> None:
@@ -1141,7 +1218,9 @@ class AnnotationWorkflow:
     async def _measure_batches(self, *, only_full: bool) -> None:
         adjudicated, self._resolved_later = self._resolved_later, []
         for task in adjudicated:
-            await self._resolve(task.item, task.labels[next(iter(task.labels))], task, task.alpha)
+            # No adjudicator's labels: nobody was left to adjudicate it (`_settle_orphaned`).
+            chosen = task.labels[next(iter(task.labels))] if task.labels else majority(task.origin)
+            await self._resolve(task.item, chosen, task, task.alpha)
         for kind in ItemKind:
             tasks = self._of_kind(kind)
             while tasks and (len(tasks) >= self._policy.batch_size or not only_full):

@@ -30,13 +30,20 @@ the lease lapsed, which is recorded; `annotation-backlog-budget` through a backl
 budget of open work (lowered to some four short tasks): the newest items are shed, a crisis item
 takes the place of the newest task nobody began, and a task is labelled;
 `annotation-skipped-item` through a senior who skipped an item and is offered the other item's
-adjudication, not its own, while her client sends the skip again.
+adjudication, not its own, while her client sends the skip again; `annotation-departed-holds`
+through an annotator who leaves the roster holding a task (overlap 1), which goes to another at
+once; `annotation-orphaned-adjudication` through the one senior leaving the roster holding one
+of two adjudications: both are settled by majority; `annotation-flush-while-rolling-over`
+through flushes sent while `next_task`s are in flight (the wellness view unreachable) on a dev
+server of its own that suggests continuing as new early: the run that took a flush while it
+waited to roll over, which ends continued as new.
 Each annotation history ends with the `stop` signal, so it is complete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,14 +51,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from redis import Redis
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.annotation.conftest import ANNOTATORS, make_policy
+from tests.api.conftest import UNREACHABLE_REDIS
+from tests.workflows.test_replay import patch_markers
 from warmline.annotation.client import (
     AnnotationLoop,
+    AnnotationRefusedError,
     apply_policy,
     start_loop,
     submit_item,
@@ -71,13 +81,14 @@ from warmline.annotation.model import (
 from warmline.annotation.redact import Redactor
 from warmline.events import EventPublisher
 from warmline.services import LocalServices, ServiceName, temporal_test_server_path
+from warmline.services.binaries import temporal_cli_path
 from warmline.triage.lexicon import LexiconProvider
 from warmline.wellness.client import WellnessClient
 from warmline.wellness.policy import WellnessPolicy, WorkerKind
 from warmline.wellness.types import Availability, wellness_workflow_id
 from warmline.wellness.view import WellnessStateStore, WorkerWellness
 from warmline.worker import ACTIVITY_THREADS, Annotation, build_worker
-from workflows.annotation import AnnotationWorkflow
+from workflows.annotation import FLUSH_WAIT_PATCH, AnnotationWorkflow
 from workflows.wellness import WellnessWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -490,6 +501,127 @@ async def record_backlog_budget(client: Client) -> None:
     await end_wellness(client)
 
 
+async def record_departed_holds(client: Client) -> None:
+    policy = make_policy(deployment="record-departed-holds", overlap=1)
+    loop = await loop_with(client, policy, [item("d1", "thank you"), item("d2", "so glad")])
+    held = await take(loop, "an-cai")
+    # an-cai leaves the roster holding d1: it is taken back and offered to an-ben at once.
+    left = policy.model_copy(update={"annotators": policy.annotators[:2]})
+    await apply_policy(client, left, task_queue=TASK_QUEUE)
+    offered = await take(loop, "an-ben")
+    assert offered == held, (offered, held)
+    await loop.submit("an-ben", offered, ["joy"])
+    await loop.submit("an-ada", await take(loop, "an-ada"), ["joy"])
+    await loop.flush()
+    await finish(client, policy, "annotation-departed-holds")
+    await end_wellness(client)
+
+
+async def record_orphaned_adjudication(client: Client) -> None:
+    labellers = [AnnotatorSpec(id=a) for a in ("an-ben", "an-cai", "an-dev")]
+    policy = make_policy(
+        deployment="record-orphaned-adjudication",
+        overlap=3,
+        annotators=[AnnotatorSpec(id="an-ada", senior=True), *labellers],
+    )
+    loop = await loop_with(client, policy, [item("o1", "ugh, fine"), item("o2", "whatever")])
+    # Two of three agree on each item, alpha is low: both go to an-ada, the one senior.
+    for annotator, labels in (
+        ("an-ben", "anger joy"),
+        ("an-cai", "anger joy"),
+        ("an-dev", "joy anger"),
+    ):
+        for chosen in labels.split():
+            await loop.submit(annotator, await take(loop, annotator), [chosen])
+    await wait_for(loop, 2)
+    await take(loop, "an-ada")
+    # She leaves holding one: both adjudications are settled by majority.
+    await apply_policy(
+        client, policy.model_copy(update={"annotators": labellers}), task_queue=TASK_QUEUE
+    )
+    while (await loop.report()).gold < 2:  # noqa: ASYNC110 - a query, not an event to wait on
+        await asyncio.sleep(0.05)
+    await finish(client, policy, "annotation-orphaned-adjudication")
+    await end_wellness(client)
+
+
+SUGGEST_EARLY = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=40"]
+"""A dev server that suggests continuing as new after a few dozen history events."""
+
+
+async def record_flush_while_rolling_over(publisher: EventPublisher, redis: Redis) -> None:
+    name = "annotation-flush-while-rolling-over"
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_cli_path()),
+        dev_server_log_level="error",
+        dev_server_extra_args=SUGGEST_EARLY,
+    )
+    client = env.client
+    annotation = Annotation(
+        gold=GoldLabelStore(redis, deployment="record-flush"),
+        wellness=WellnessStateStore(Redis.from_url(UNREACHABLE_REDIS), deployment="record"),
+        redactor=Redactor(),
+    )
+    policy = make_policy(deployment="record-flush-while-rolling-over")
+    workflow_id = annotation_workflow_id(policy.deployment)
+    loop = AnnotationLoop(client, policy.deployment)
+
+    async def ask(annotator: str) -> None:
+        with contextlib.suppress(AnnotationRefusedError):
+            await loop.next_task(annotator)
+
+    try:
+        with ThreadPoolExecutor(ACTIVITY_THREADS) as pool:
+            async with build_worker(
+                client,
+                provider=LexiconProvider(),
+                publisher=publisher,
+                task_queue=TASK_QUEUE,
+                executor=pool,
+                annotation=annotation,
+            ):
+                first = await client.start_workflow(
+                    AnnotationWorkflow.run,
+                    AnnotationInput(policy=policy, updates_per_run=60),
+                    id=workflow_id,
+                    task_queue=TASK_QUEUE,
+                )
+                for _ in range(40):
+                    asking = []
+                    for annotator in ("an-ada", "an-ben", "an-cai"):
+                        asking.append(asyncio.create_task(ask(annotator)))
+                        await asyncio.sleep(0.1)
+                    await loop.flush()
+                    await asyncio.gather(*asking)
+                    found = await _run_with_patch(client, workflow_id, first.result_run_id or "")
+                    if found is not None:
+                        (HISTORIES / f"{name}.json").write_text(found.to_json())
+                        print(f"recorded {name}: {len(found.events)} events")
+                        break
+                else:
+                    raise SystemExit(f"{name}: no flush arrived while the loop waited; run again")
+                handle = client.get_workflow_handle_for(AnnotationWorkflow.run, workflow_id)
+                await handle.signal(AnnotationWorkflow.stop)
+                await handle.result()
+    finally:
+        await env.shutdown()
+
+
+async def _run_with_patch(client: Client, workflow_id: str, run_id: str) -> WorkflowHistory | None:
+    """The first closed run of the chain from `run_id` that recorded FLUSH_WAIT_PATCH."""
+    while run_id:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        last = history.events[-1]
+        if not last.HasField("workflow_execution_continued_as_new_event_attributes"):
+            return None
+        if FLUSH_WAIT_PATCH in patch_markers(history):
+            return history
+        attributes = last.workflow_execution_continued_as_new_event_attributes
+        run_id = attributes.new_execution_run_id
+    return None
+
+
 async def main(names: list[str]) -> None:
     with LocalServices(only={ServiceName.KAFKA, ServiceName.REDIS}, embedded=True) as endpoints:
         assert endpoints.kafka is not None
@@ -528,6 +660,11 @@ async def main(names: list[str]) -> None:
             "annotation-lapsed-adjudication": lambda: record_lapsed_adjudication(env),
             "annotation-backlog-budget": lambda: record_backlog_budget(env.client),
             "annotation-skipped-item": lambda: record_skipped_item(env.client),
+            "annotation-departed-holds": lambda: record_departed_holds(env.client),
+            "annotation-orphaned-adjudication": lambda: record_orphaned_adjudication(env.client),
+            "annotation-flush-while-rolling-over": lambda: record_flush_while_rolling_over(
+                publisher, redis
+            ),
         }
         unknown = set(names) - set(recordings)
         if unknown:

@@ -14,8 +14,11 @@ from workflows.annotation import (
     ADJUDICATION_ROUNDS_PATCH,
     ADJUDICATOR_PATCH,
     BACKLOG_PATCH,
+    DEPARTED_HOLDS_PATCH,
+    FLUSH_WAIT_PATCH,
     LAPSED_ADJUDICATION_PATCH,
     LATE_CORRECTION_PATCH,
+    ORPHANED_ADJUDICATION_PATCH,
     POLICY_REACHABLE_PATCH,
     REACHABLE_PATCH,
     SKIPPED_ITEM_PATCH,
@@ -34,6 +37,9 @@ PATCHED_PATHS = {
     "annotation-lapsed-adjudication": LAPSED_ADJUDICATION_PATCH,
     "annotation-backlog-budget": BACKLOG_PATCH,
     "annotation-skipped-item": SKIPPED_ITEM_PATCH,
+    "annotation-departed-holds": DEPARTED_HOLDS_PATCH,
+    "annotation-orphaned-adjudication": ORPHANED_ADJUDICATION_PATCH,
+    "annotation-flush-while-rolling-over": FLUSH_WAIT_PATCH,
 }
 """Histories recorded for a versioned change, and the patch whose new path each takes."""
 

@@ -65,6 +65,9 @@ PATCHED_IN: dict[str, str] = {
     "routed-waited-escalation": "waited-ends-at-the-accept",
     "routed-continued-escalation": "a-paged-escalation-continues-as-new-when-its-history-is-long",
     "routed-continued-left-conversation": "cancel-the-escalation-by-its-workflow-id",
+    "annotation-departed-holds": "annotation-departed-holds-released",
+    "annotation-orphaned-adjudication": "annotation-policy-settles-adjudications",
+    "annotation-flush-while-rolling-over": "annotation-flush-while-rolling-over",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""

@@ -40,7 +40,7 @@ from warmline.annotation.model import (
     ItemRequest,
     policy_from_config,
 )
-from warmline.annotation.sampling import SAMPLED_TYPES, decide
+from warmline.annotation.sampling import SAMPLED_TYPES, decide, tenant_languages
 from warmline.config.loader import load_config
 from warmline.config.model import WarmlineConfig
 from warmline.errors import WarmlineError
@@ -104,6 +104,7 @@ class AnnotationSampler(BatchConsumer[SamplerSettings, SamplerStats]):
         self._client = client
         self._sampling = config.annotation.sampling
         self._tone_fraction = config.annotation.tone_audit_fraction
+        self._languages = tenant_languages(config)
         self._policy = policy or policy_from_config(config)
 
     async def _start(self) -> None:
@@ -124,7 +125,12 @@ class AnnotationSampler(BatchConsumer[SamplerSettings, SamplerStats]):
                 continue
             try:
                 event = from_record(record.key, headers, record.value or b"")
-                request = decide(event, self._sampling, tone_audit_fraction=self._tone_fraction)
+                request = decide(
+                    event,
+                    self._sampling,
+                    tone_audit_fraction=self._tone_fraction,
+                    languages=self._languages,
+                )
             except (EventDecodeError, EventDataError) as error:
                 await self._dead_letter(record, error.reason)
                 continue

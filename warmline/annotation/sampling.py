@@ -8,10 +8,11 @@ requests for one message (sampled for low confidence and as a crisis, say) into 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from warmline.annotation.model import ItemKind, ItemRequest, Source
-from warmline.config.model import Sampling
+from warmline.config.model import Sampling, WarmlineConfig
 from warmline.events import DomainEvent, EventType
 from warmline.events.catalog import (
     ConversationEscalated,
@@ -33,6 +34,8 @@ SAMPLED_TYPES = frozenset(
     }
 )
 TENANT_SOURCE_PREFIX = "/warmline/tenants/"
+DEFAULT_LANGUAGE = "en"
+"""The language of an item whose tenant the sampler does not know."""
 
 
 def draw(key: str, purpose: str) -> float:
@@ -49,15 +52,33 @@ def tenant_of(event: DomainEvent) -> str:
     return event.source.removeprefix(TENANT_SOURCE_PREFIX).strip("/")
 
 
+def tenant_languages(config: WarmlineConfig) -> dict[str, str]:
+    """Each configured tenant's language: its `locale` (`de-DE`), which the inbound bridge gives
+    every conversation it starts for the tenant."""
+    return {tenant.id: tenant.locale for tenant in config.tenants}
+
+
 def decide(  # noqa: PLR0911 - one return per event type reads plainer than a dispatch table
-    event: DomainEvent, sampling: Sampling, *, tone_audit_fraction: float
+    event: DomainEvent,
+    sampling: Sampling,
+    *,
+    tone_audit_fraction: float,
+    languages: Mapping[str, str] | None = None,
 ) -> ItemRequest | None:
-    """The item this event asks to annotate, or None. Raises `EventDataError` for bad data."""
+    """The item this event asks to annotate, or None. Raises `EventDataError` for bad data.
+
+    `languages` maps tenant ids to the language their conversations are held in (the tenant's
+    `locale`, see `tenant_languages`): the item carries it, so it goes to annotators who read it.
+    A tenant it does not name is taken to write English, the item's default."""
     if event.type not in SAMPLED_TYPES:
         return None
     data = parse_data(event.type, event.data)
+    tenant = tenant_of(event)
     base = ItemRequest(
-        tenant_id=tenant_of(event), conversation_id=event.subject, sources=[Source.RANDOM]
+        tenant_id=tenant,
+        conversation_id=event.subject,
+        sources=[Source.RANDOM],
+        language=(languages or {}).get(tenant, DEFAULT_LANGUAGE),
     )
     if isinstance(data, MessageTriaged):
         return _triaged(event, data, sampling, base)
