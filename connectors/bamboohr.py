@@ -38,10 +38,13 @@ individual exposure are not sent, and no conversation content ever is. Workers m
 employees through `settings.employees` (worker id → BambooHR employee id); events of a worker not
 in it are skipped with a warning, as is a shift row of an employee not in it.
 
-Shifts become `io.warmline.inbound.shift.scheduled.v1` events on the inbound HR topic with ids
-derived from the row and its content (`event_id`): pulling again re-sends nothing this process sent
-already, and what a restarted process re-sends carries the same ids, which consumers drop. A moved
-shift has new content, so a new id.
+Shifts become `io.warmline.inbound.shift.scheduled.v1` events on the inbound HR topic. A process
+publishes a row again only once its content changed since it last published it (a moved shift).
+An event's id is derived from the row and its content (`event_id`), so what a restarted process
+re-sends carries the same ids, which consumers drop; once this process has published another
+version of the row, from the pull's time too: a shift moved back to where it was must not carry
+its first version's id, which the bridge's dedupe drops for seven days, leaving warmline with the
+moved shift.
 """
 
 from __future__ import annotations
@@ -240,8 +243,9 @@ class BambooHRConnector(Connector):
         """Per period not yet sent (by its start), each worker's latest exposure event in it."""
         self._open_from = self._first_open(datetime.now(UTC))
         """The start of the earliest period still taking figures; `report_exposure` moves it."""
-        self._published: dict[str, None] = {}
-        """Ids of shift events this process published, oldest first."""
+        self._published: dict[str, str] = {}
+        """The content (`_content`) this process last published for each shift, by shift id,
+        least recently published first."""
 
     @property
     def min_group_size(self) -> int:
@@ -519,7 +523,8 @@ class BambooHRConnector(Connector):
         return events
 
     async def pull_shifts(self, *, now: datetime | None = None) -> list[DomainEvent]:
-        """Fetch the shifts and publish those this process has not published; return those."""
+        """Fetch the shifts and publish those this process has not published as they are now
+        (new, or changed since); return those."""
         if self._publisher is None:
             if not self.settings.kafka_bootstrap:
                 raise RuntimeError("pull_shifts needs settings.kafka_bootstrap")
@@ -528,11 +533,17 @@ class BambooHRConnector(Connector):
                 self.settings.kafka_bootstrap,
                 topic=self.settings.inbound_topic,
             )
-        fresh = [e for e in await self.fetch_shifts(now=now) if e.id not in self._published]
+        fresh = [
+            e
+            for e in await self.fetch_shifts(now=now)
+            if self._published.get(e.data["shift_id"]) != _content(e.data)
+        ]
         if fresh:
             await asyncio.to_thread(self._publisher.publish, fresh)
         for event in fresh:
-            self._published[event.id] = None
+            shift_id = event.data["shift_id"]
+            self._published.pop(shift_id, None)
+            self._published[shift_id] = _content(event.data)
         while len(self._published) > _PUBLISHED_MEMORY:
             del self._published[next(iter(self._published))]
         return fresh
@@ -561,15 +572,27 @@ class BambooHRConnector(Connector):
             ends_at=row.ends_at,
             queues=queues,
         )
+        shape = data.model_dump(mode="json")
         content = f"{row.starts_at.isoformat()}|{row.ends_at.isoformat()}|{','.join(queues)}"
+        step = f"shift/{row.id}/{content}"
+        known = self._published.get(data.shift_id)
+        if known is not None and known != _content(shape):
+            # Changed since this process published it: the content may be an earlier version's
+            # (a shift moved back), whose event consumers would drop as a duplicate.
+            step += f"/{now.isoformat()}"
         return DomainEvent(
-            id=event_id(f"bamboohr/{self.settings.subdomain}", f"shift/{row.id}/{content}"),
+            id=event_id(f"bamboohr/{self.settings.subdomain}", step),
             type=EventType.INBOUND_SHIFT_SCHEDULED,
             source=f"/connectors/bamboohr/{self.context.name}",
             subject=worker,
             time=now,
-            data=data.model_dump(mode="json"),
+            data=shape,
         )
+
+
+def _content(shift: dict[str, Any]) -> str:
+    """What a shift event says about its shift (its times and queues), to tell a change."""
+    return f"{shift['starts_at']}|{shift['ends_at']}|{','.join(shift['queues'])}"
 
 
 def _minutes(value: float) -> str:

@@ -56,6 +56,8 @@ EVENT_TYPE_HEADER = "X-Warmline-Event-Type"
 CLOUDEVENTS_JSON = "application/cloudevents+json; charset=utf-8"
 DEFAULT_TOLERANCE = 300.0
 """Seconds a signature stays acceptable, either side of the receiver's clock."""
+_MAX_TIMESTAMP_DIGITS = 20
+"""Unix seconds need 10 digits until the year 2286: a longer `X-Warmline-Timestamp` is forged."""
 _OUTBOUND = tuple(t for t in EventType if not t.inbound)
 _OWN_HEADERS = frozenset(
     h.lower()
@@ -154,15 +156,20 @@ def verify_signature(
     `timestamp` and `signature` are the `X-Warmline-Timestamp` and `X-Warmline-Signature`
     headers, `body` the raw request body, byte for byte as received.
     """
-    try:
-        signed_at = int(str(timestamp).strip())
-    except ValueError:
+    # Whatever a request carries answers False, never raises: a timestamp of hundreds of digits
+    # cannot meet the float clock, and `compare_digest` refuses non-ASCII strings.
+    text = str(timestamp).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_TIMESTAMP_DIGITS):
         return False
+    signed_at = int(text)
     current = time.time() if now is None else now
     if abs(current - signed_at) > tolerance:
         return False
+    claimed = signature.strip()
+    if not claimed.isascii():
+        return False
     raw = body.encode() if isinstance(body, str) else body
-    return hmac.compare_digest(sign(secret, signed_at, raw), signature.strip())
+    return hmac.compare_digest(sign(secret, signed_at, raw), claimed)
 
 
 class WebhookSettings(BaseModel):

@@ -3,6 +3,7 @@
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from connectors.http import retry_after_seconds
 from connectors.sdk import Connector, Event, PermanentError, RetryableError, handles
 from warmline.events.catalog import CrisisDetected, SupervisorPaged
 from warmline.events.types import EventType
@@ -35,6 +36,8 @@ class TeamChatAlerts(Connector):
         except httpx.TransportError as error:
             raise RetryableError(f"chat unreachable: {error}") from error
         if response.status_code >= 500 or response.status_code == 429:
-            raise RetryableError(f"chat answered {response.status_code}")
+            # A rate limit says when to try again: the runner waits that long.
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            raise RetryableError(f"chat answered {response.status_code}", retry_after=wait)
         if response.is_error:
             raise PermanentError(f"chat refused the message: {response.status_code}")

@@ -1,9 +1,10 @@
 """Runs a connector against Kafka: at-least-once delivery, exactly-once effect through dedupe.
 
 One poll is one batch. Every record of it is decoded and typed (a record that is not a warmline
-event is dead-lettered with the reason; one the Kafka client cannot read at all, by its
-coordinates, committing past it once the dead letter is written), duplicates are dropped by event
-id, and the rest go to the connector's handlers: events of one subject in order, different subjects
+event is dead-lettered with the reason, once: its coordinates are remembered, as below, for a
+partition rewound past it; one the Kafka client cannot read at all, by its coordinates,
+committing past it once the dead letter is written), duplicates are dropped by event id, and the
+rest go to the connector's handlers: events of one subject in order, different subjects
 concurrently. A handler that fails is retried with exponential backoff and full jitter, and
 dead-lettered after `max_attempts` failures or at once for a `PermanentError`. A `retry_after` (an
 API's Retry-After) is honoured in full and is not one of those failures: the API said when, so the
@@ -86,6 +87,10 @@ rest of a batch is left for the next poll, and the other share is for the events
 finish, retries included: a batch must end, and the consumer poll again, within
 `max_poll_interval`, or Kafka gives its partitions to another consumer and refuses its commit."""
 
+_NO_EVENT_ID = ""
+"""What stands for the event id of a record that is not a warmline event, when its dead letter is
+remembered by its coordinates (`Deduper.mark_dead_lettered`)."""
+
 TRIES_MARGIN = timedelta(hours=1)
 """How much longer than `max_retry_after` an event's saved tries outlive its last failure: a
 connector restarted, or a partition taken over after a rebalance, within that sees them."""
@@ -125,8 +130,9 @@ class RunnerStats:
     handled: int = 0
     duplicates: int = 0
     redelivered_dead_letters: int = 0
-    """Records redelivered after their event was dead-lettered from them: not tried again (the
-    event sent again as a new record is)."""
+    """Records redelivered after their event (or the record, not being a warmline event) was
+    dead-lettered from them: not tried nor dead-lettered again (the event sent again as a new
+    record is tried)."""
     skipped: int = 0
     """Events of types the connector does not take."""
     retries: int = 0
@@ -425,12 +431,36 @@ class ConnectorRunner:
             envelope = from_record(record.key, headers, record.value or b"")
             event = Event.of(envelope)
         except (EventDecodeError, EventDataError) as error:
-            await self._dead_letter(record, error.reason, attempts=0)
+            await self._dead_letter_unreadable(record, error.reason)
             return None
         if event.type not in self._table or not self._wanted(event.type):
             self.stats.skipped += 1
             return None
         return _Item(record, event)
+
+    async def _dead_letter_unreadable(self, record: ConsumerRecord, reason: str) -> None:
+        """Dead-letter a record that is not a warmline event, once.
+
+        A partition rewound to an event held for a Retry-After (or not started in time) brings
+        the records behind it again. The events among them are dropped by the dedupe, or by the
+        record they were dead-lettered from; this record has no event id, so it is remembered by
+        its coordinates alone (`_NO_EVENT_ID`), or it would go to the dead letter at every rewind.
+        """
+        at = [(_NO_EVENT_ID, _record_at(record))]
+        [before] = await asyncio.to_thread(self._deduper.dead_lettered, at)
+        if before:
+            self.stats.redelivered_dead_letters += 1
+            log.info(
+                "%s: %s[%d]@%d was dead-lettered before (not a warmline event); its redelivery "
+                "is dropped",
+                self.name,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            return
+        await self._dead_letter(record, reason, attempts=0)
+        await asyncio.to_thread(self._deduper.mark_dead_lettered, at)
 
     def _wanted(self, event_type: EventType) -> bool:
         return any(fnmatch.fnmatchcase(event_type.value, p) for p in self.settings.events)

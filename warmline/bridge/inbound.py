@@ -65,7 +65,7 @@ from warmline.events.consuming import (
     StopRequestedError,
 )
 from warmline.events.deadletter import DeadLetters
-from warmline.events.dedupe import Deduper
+from warmline.events.dedupe import Deduper, RecordAt
 from warmline.events.envelope import DomainEvent, EventDecodeError, from_record
 from warmline.events.types import INBOUND_HR_TOPIC, INBOUND_MESSAGES_TOPIC, EventType
 from warmline.roster import AvailabilityRequest
@@ -100,6 +100,8 @@ DEDUPE_SCOPE = "bridge"
 """The bridge's ids in the Redis dedupe (`warmline:dedupe:bridge:<event source> <event id>`)."""
 CONSUMER_NAME = "bridge"
 """How dead letters name the bridge (`dlq.consumer`)."""
+_NO_EVENT_ID = ""
+"""What stands for the event id when a dead-lettered record is remembered by its coordinates."""
 MAX_RECORD_BYTES = 1_048_576
 """Larger records are dead-lettered unread: a message's text is at most `MAX_MESSAGE_CHARS`
 characters, a small fraction of this even in JSON's escapes."""
@@ -129,6 +131,8 @@ class BridgeStats(ConsumerStats):
     shifts: int = 0
     superseded: int = 0
     """HR records not applied: a later event about the same availability or shift was."""
+    redelivered_dead_letters: int = 0
+    """Records dead-lettered before, redelivered in a batch left uncommitted: not again."""
 
 
 class _UnprocessableError(Exception):
@@ -240,6 +244,32 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
                 )
         self.stats.duplicates += len(items) - len(kept)
         await self._dispatch(kept)
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        """Dead-letter the record once: a batch left uncommitted (a stop or a crash while a later
+        record waited out an outage) is redelivered, and its records dead-lettered the first time
+        must not be again. They are remembered by their coordinates (`_NO_EVENT_ID`: a record
+        that failed its checks may have no event id), in the dedupe's Redis for its TTL; a
+        record sent again, fixed, has other coordinates and goes through."""
+        at = [(_NO_EVENT_ID, RecordAt(record.topic, record.partition, record.offset))]
+        [before] = await self._until_done(
+            "dedupe", lambda: asyncio.to_thread(self._deduper.dead_lettered, at), in_thread=True
+        )
+        if before:
+            log.info(
+                "bridge: %s[%d]@%d was dead-lettered before; its redelivery is dropped",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            self.stats.redelivered_dead_letters += 1
+            return
+        await super()._dead_letter(record, reason)
+        await self._until_done(
+            "dedupe",
+            lambda: asyncio.to_thread(self._deduper.mark_dead_lettered, at),
+            in_thread=True,
+        )
 
     # --- checking a record -------------------------------------------------------------------
 
