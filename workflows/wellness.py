@@ -79,6 +79,21 @@ MANDATORY_BREAK_OUTLASTS_UNAVAILABILITY = "a-mandatory-break-outlasts-the-worker
 """Patch marker: a break after a crisis or intense work keeps its end when the worker goes
 unavailable (which ends the shift). Before, it ended with the shift, so going unavailable and
 available again cut short a break `EndBreak` refuses to end."""
+MISSED_CHECKIN_LAPSES_AT_A_NEW_SHIFT = "a-missed-check-in-lapses-when-a-new-shift-starts"
+"""Patch marker: a check-in still open when a new shift starts, its nudges over (the worker and
+the wellness leads were told), lapses: it stays missed in the shift that asked it. Before, it
+stayed open, and every check-in of the new shift (cadence, after a crisis, end of shift) folded
+into it: after one missed end-of-shift check-in the worker was asked nothing, and nobody was
+nudged, until they checked in unasked."""
+MANDATORY_BREAK_OUTLASTS_THE_SHIFT = "a-mandatory-break-outlasts-the-shift-s-end"
+"""Patch marker: a break after a crisis or intense work running when the shift reaches its end
+keeps its end. Before, the shift's end ended it, and a worker still taking work (the roster's
+availability is theirs, not the shift's) was offered some minutes after a crisis."""
+LATE_WORK_COUNTS_IN_ITS_SHIFT = "work-begun-in-a-shift-counts-in-it-after-its-end"
+"""Patch marker: work recorded after the shift that ran last ended, but begun by its end (a
+conversation finished after the shift, since exposure is recorded when work ends), counts in that
+shift. Before, it opened a stand-in shift of `shift_length` from that moment: a second budget
+for the day, and check-ins asked through the night, the wellness leads nudged when missed."""
 
 
 @workflow.defn
@@ -97,6 +112,13 @@ class WellnessWorkflow:
             mandatory_break_outlasts_unavailability=lambda: workflow.patched(
                 MANDATORY_BREAK_OUTLASTS_UNAVAILABILITY
             ),
+            missed_checkin_lapses_at_a_new_shift=lambda: workflow.patched(
+                MISSED_CHECKIN_LAPSES_AT_A_NEW_SHIFT
+            ),
+            mandatory_break_outlasts_the_shift=lambda: workflow.patched(
+                MANDATORY_BREAK_OUTLASTS_THE_SHIFT
+            ),
+            late_work_counts_in_its_shift=lambda: workflow.patched(LATE_WORK_COUNTS_IN_ITS_SHIFT),
         )
         self._changes = 1
         """Grows with every change; the view is written up to `_synced`."""

@@ -28,6 +28,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories rating-after-close # rated as they left
     .venv/bin/python -m tests.workflows.record_histories declined-departure # leaves as it closes
     .venv/bin/python -m tests.workflows.record_histories paged-again # offered again with the page
+    .venv/bin/python -m tests.workflows.record_histories live-view-open-offers # writes: open only
     .venv/bin/python -m tests.workflows.record_histories waited # waited_ms ends at the accept
     .venv/bin/python -m tests.workflows.record_histories continued # a paged crisis goes on anew
     .venv/bin/python -m tests.workflows.record_histories continued-left # called off by id
@@ -38,6 +39,9 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories wellness-stand-in # HR's shift takes over
     .venv/bin/python -m tests.workflows.record_histories wellness-sent-again # a shift re-sent
     .venv/bin/python -m tests.workflows.record_histories wellness-off-and-on # break kept
+    .venv/bin/python -m tests.workflows.record_histories wellness-missed-checkin # next shift asks
+    .venv/bin/python -m tests.workflows.record_histories wellness-break-past-end # break kept
+    .venv/bin/python -m tests.workflows.record_histories wellness-late-work # counted in its shift
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -60,6 +64,14 @@ again half an hour later: it carries on with what it counted (the
 `wellness-off-and-on` is a worker who goes unavailable and available again during the break after
 a crisis: the break runs to its end (the
 `a-mandatory-break-outlasts-the-worker-going-unavailable` patch).
+`wellness-missed-checkin` is a worker who leaves the end-of-shift check-in unanswered and starts
+the next shift an hour later: the missed check-in lapses and the new shift's cadence check-in is
+asked (the `a-missed-check-in-lapses-when-a-new-shift-starts` patch).
+`wellness-break-past-end` is a crisis ten minutes before the shift's end: its break runs five
+minutes past the end (the `a-mandatory-break-outlasts-the-shift-s-end` patch).
+`wellness-late-work` is a conversation finished ten minutes after the shift's end: it counts in
+that shift, and no stand-in shift starts (the `work-begun-in-a-shift-counts-in-it-after-its-end`
+patch).
 `wellness-policy-unhandled` is not recorded here: the WellnessWorkflow from before `set_policy`
 (commit c0b52be) was sent a `set_policy` signal, as a new worker does at start while an old one
 still polls, and left it unhandled; today's workflow must replay it the same way (the
@@ -133,6 +145,9 @@ customer leaves while the escalation releases that offer on the roster: the clea
 `routed-paged-again-escalation` is a crisis nobody accepts by the lane's deadline: the lane pages
 sup-night and offers it to the same three again with the page (patch marker
 `a-page-offers-to-everyone-again-at-once`), and one of them accepts.
+`routed-live-view-open-offers-escalation` is the same crisis since each live-view write carries only
+the open offers (patch marker `a-live-view-write-carries-only-the-open-offers`): the writes after
+the first round's offers expired leave them out.
 `routed-waited-escalation` is a grief whose first offer is accepted: `handoff.accepted`'s
 `waited_ms` and the assignment's `accepted_at` are the accept's moment (patch marker
 `waited-ends-at-the-accept`).
@@ -846,6 +861,78 @@ async def record_wellness_off_and_on(env: WorkflowEnvironment, task_queue: str) 
     await handle.terminate()
 
 
+async def record_wellness_missed_checkin(env: WorkflowEnvironment, task_queue: str) -> None:
+    """An end-of-shift check-in missed, then the next shift: its cadence check-in is asked."""
+    from warmline.wellness.policy import Shift
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    first = (await handle.query(WellnessWorkflow.state)).upcoming[0]
+    nxt = Shift(
+        shift_id="s-2",
+        starts_at=first.ends_at + timedelta(hours=1),
+        ends_at=first.ends_at + timedelta(hours=4),
+    )
+    await handle.signal(WellnessWorkflow.shift_scheduled, nxt)
+    while (left := nxt.starts_at + timedelta(hours=2, minutes=1) - await env.get_current_time()) > (
+        timedelta(0)
+    ):
+        await env.sleep(min(left, timedelta(minutes=10)))
+    state = await handle.query(WellnessWorkflow.state)
+    assert state.shift == nxt
+    assert state.pending is not None
+    assert state.pending.reason == "cadence", "the next shift's check-in is asked"
+    await save(env.client, handle.id, "wellness-missed-checkin")
+    await handle.terminate()
+
+
+async def record_wellness_break_past_end(env: WorkflowEnvironment, task_queue: str) -> None:
+    """A crisis ten minutes before the shift's end: its break runs five minutes past the end."""
+    from tests.wellness.test_shift import conversation
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    shift = (await handle.query(WellnessWorkflow.state)).upcoming[0]
+    while (left := shift.ends_at - timedelta(minutes=10) - await env.get_current_time()) > (
+        timedelta(0)
+    ):
+        await env.sleep(min(left, timedelta(minutes=10)))
+    crisis = await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-1", 20, crisis=True, queue="crisis")
+    )
+    await env.sleep(timedelta(minutes=12))
+    after = await handle.query(WellnessWorkflow.view)
+    assert not after.in_shift
+    assert after.break_until == crisis.break_until, "the break keeps its end"
+    await env.sleep(timedelta(minutes=10))
+    assert not (await handle.query(WellnessWorkflow.view)).on_break
+    await save(env.client, handle.id, "wellness-break-past-end")
+    await handle.terminate()
+
+
+async def record_wellness_late_work(env: WorkflowEnvironment, task_queue: str) -> None:
+    """A conversation taken twenty minutes before the shift's end and finished ten minutes after
+    it: it counts in the shift, and no stand-in shift starts for it."""
+    from tests.wellness.test_shift import conversation
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    shift = (await handle.query(WellnessWorkflow.state)).upcoming[0]
+    while (left := shift.ends_at + timedelta(minutes=10) - await env.get_current_time()) > (
+        timedelta(0)
+    ):
+        await env.sleep(min(left, timedelta(minutes=10)))
+    late = await handle.execute_update(
+        WellnessWorkflow.record_work, conversation("c-1", 30, distress=0.8, queue="grief")
+    )
+    assert not late.in_shift, "no stand-in shift for it"
+    assert late.exposure_minutes == 60
+    state = await handle.query(WellnessWorkflow.state)
+    assert state.shift_number == 1
+    await save(env.client, handle.id, "wellness-late-work")
+    await handle.terminate()
+
+
 async def record_late_departure(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
     """The first offer is declined, and the customer leaves while the next one is open."""
     from warmline.escalation import DeclineRequest
@@ -1303,11 +1390,12 @@ async def record_completed_as_the_run_ends(
     await save(client, handle.id, f"{name}-conversation")
 
 
-async def record_paged_again(env: WorkflowEnvironment, task_queue: str, roster_id: str) -> None:
+async def record_paged_again(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str, name: str = "routed-paged-again"
+) -> None:
     """A crisis nobody accepts in time, offered to the lane again with the page; then accepted."""
     client = env.client
     policy = peer_support_policy(task_queue, roster_id)
-    name = "routed-paged-again"
     handle, escalation = await open_conversation(client, task_queue, policy, name, ROUTED["crisis"])
     while True:
         with contextlib.suppress(RPCError):
@@ -1331,6 +1419,13 @@ async def record_paged_again(env: WorkflowEnvironment, task_queue: str, roster_i
     )
     await handle.result()
     await save(client, escalation.id, f"{name}-escalation")
+
+
+async def record_live_view_open_offers(
+    env: WorkflowEnvironment, task_queue: str, roster_id: str
+) -> None:
+    """The paged-again crisis, its live-view writes carrying only the open offers."""
+    await record_paged_again(env, task_queue, roster_id, name="routed-live-view-open-offers")
 
 
 async def record_rule_crisis_flags(
@@ -1456,6 +1551,7 @@ ONE_RECORDING: dict[str, Recording] = {
     "rule-crisis-flags": record_rule_crisis_flags,
     "declined-departure": record_declined_departure,
     "paged-again": record_paged_again,
+    "live-view-open-offers": record_live_view_open_offers,
     "waited": record_waited,
     "continued": record_continued,
     "continued-left": record_continued_left,
@@ -1471,6 +1567,9 @@ GROUPS: tuple[str, ...] = (
     "wellness-stand-in",
     "wellness-sent-again",
     "wellness-off-and-on",
+    "wellness-missed-checkin",
+    "wellness-break-past-end",
+    "wellness-late-work",
     "cover",
     "responder",
     "assigned",
@@ -1575,6 +1674,9 @@ async def main(only: str | None = None) -> None:
                         "wellness-stand-in": record_wellness_stand_in,
                         "wellness-sent-again": record_wellness_sent_again,
                         "wellness-off-and-on": record_wellness_off_and_on,
+                        "wellness-missed-checkin": record_wellness_missed_checkin,
+                        "wellness-break-past-end": record_wellness_break_past_end,
+                        "wellness-late-work": record_wellness_late_work,
                     }
                     if only in wellness_recordings:
                         recording = wellness_recordings[only]

@@ -68,6 +68,9 @@ PATCHED_IN: dict[str, str] = {
     "annotation-departed-holds": "annotation-departed-holds-released",
     "annotation-orphaned-adjudication": "annotation-policy-settles-adjudications",
     "annotation-flush-while-rolling-over": "annotation-flush-while-rolling-over",
+    "wellness-missed-checkin": "a-missed-check-in-lapses-when-a-new-shift-starts",
+    "wellness-break-past-end": "a-mandatory-break-outlasts-the-shift-s-end",
+    "wellness-late-work": "work-begun-in-a-shift-counts-in-it-after-its-end",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""

@@ -3,8 +3,8 @@
 A group with fewer people than `wellness.min_group_size` is suppressed (its figures are not
 computed at all), so nobody's exposure or check-ins can be read off a small group. Within a group
 shown, each figure also needs that many people behind it: a team of five where one person has
-worked so far would otherwise show that person's exposure divided by five, and one person asked
-for check-ins would show that person's participation.
+worked so far would otherwise show that person's exposure divided by five, one person asked
+for check-ins would show that person's participation, and one person on shift her breaks.
 
 Figures are also kept from adding up to a few people's across groups: a queue's figures less the
 team's (or another queue's) must not be an idle teammate's breaks or the one person in a queue but
@@ -36,8 +36,9 @@ class GroupFigures(BaseModel):
     the exposure mean, budget breaches and rotations are withheld (0)."""
     mean_exposure_minutes: float = 0.0
     breaks_withheld: bool = False
-    """A queue whose breaks taken and on a break now would, with the team's and the other queues',
-    give fewer than `min_group_size` people's: they are withheld (0)."""
+    """Fewer than `min_group_size` of the group are on shift (or, for a queue, its breaks taken
+    and on a break now with the team's and the other queues' would give fewer people's): they
+    are withheld (0)."""
     breaks_taken: int = 0
     budget_breaches: int = 0
     checkins_withheld: bool = False
@@ -104,15 +105,17 @@ def _figures(
 ) -> GroupFigures:
     if len(members) < min_group_size:
         return GroupFigures(kind=kind, name=name, suppressed=True)
-    figures = GroupFigures(
-        kind=kind,
-        name=name,
-        suppressed=False,
-        workers=len(members),
-        breaks_taken=sum(m.breaks_taken for m in members),
-        on_break_now=sum(m.on_break for m in members),
-    )
+    figures = GroupFigures(kind=kind, name=name, suppressed=False, workers=len(members))
     changes: dict[str, object] = {}
+    # Only those on shift can add to the breaks: in a team of four with one person working
+    # today, the figures would be hers, whatever the head count (a queue's members all are).
+    if sum(map(_on_shift, members)) >= min_group_size:
+        changes.update(
+            breaks_taken=sum(m.breaks_taken for m in members),
+            on_break_now=sum(m.on_break for m in members),
+        )
+    else:
+        changes.update(breaks_withheld=True)
     if sum(minutes > 0 for minutes in exposure) >= min_group_size:
         changes.update(
             mean_exposure_minutes=round(sum(exposure) / len(exposure), 1),

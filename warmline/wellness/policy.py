@@ -193,6 +193,11 @@ class WellnessState(_Model):
     last_shift_id: str | None = None
     """The id of the shift started last, running or ended; None in states kept before it was
     recorded."""
+    ended_shift: Shift | None = None
+    """The shift that ran last, once it has ended (as scheduled); None before any ended, and in
+    states kept before it was recorded."""
+    shift_ended_at: datetime | None = None
+    """When `ended_shift` ended: its end, or the worker going unavailable."""
     exposure_minutes: float = 0.0
     exposure_by_queue: dict[str, float] = Field(default_factory=dict)
     intense_since_break: float = 0.0
@@ -229,7 +234,7 @@ class WellnessState(_Model):
         return WorkerWellness(
             worker_id=self.worker_id,
             exposure_minutes=round(self.exposure_minutes, 3),
-            budget_minutes=policy.budget_for(self.shift),
+            budget_minutes=policy.budget_for(self.shift or self.ended_shift),
             budget_pace=round(policy.budget_pace, 6),
             shift_ends_at=self.shift.ends_at if self.shift is not None else None,
             on_break=self.break_until is not None,
@@ -290,6 +295,9 @@ class Wellness:
         hr_shift_replaces_stand_in: Callable[[], bool] = lambda: True,
         shift_sent_again_carries_on: Callable[[], bool] = lambda: True,
         mandatory_break_outlasts_unavailability: Callable[[], bool] = lambda: True,
+        missed_checkin_lapses_at_a_new_shift: Callable[[], bool] = lambda: True,
+        mandatory_break_outlasts_the_shift: Callable[[], bool] = lambda: True,
+        late_work_counts_in_its_shift: Callable[[], bool] = lambda: True,
     ) -> None:
         self.state = state
         self.policy = policy
@@ -307,6 +315,18 @@ class Wellness:
         """Asked only when a worker on a break after a crisis or intense work goes unavailable;
         the workflow answers with its patch marker (before, the break ended with the shift, so
         unavailable and available again at once was a break cut short)."""
+        self._missed_checkin_lapses_at_a_new_shift = missed_checkin_lapses_at_a_new_shift
+        """Asked only when a shift starts with a check-in of an earlier shift still open whose
+        nudges are over; the workflow answers with its patch marker (before, it stayed open into
+        the new shift, where every check-in folded into it: none asked, none nudged)."""
+        self._mandatory_break_outlasts_the_shift = mandatory_break_outlasts_the_shift
+        """Asked only when a shift reaches its end during a break after a crisis or intense
+        work; the workflow answers with its patch marker (before, the break ended with the
+        shift, and a worker still taking work after it was offered some at once)."""
+        self._late_work_counts_in_its_shift = late_work_counts_in_its_shift
+        """Asked only when work that began before the last shift ended is recorded after it;
+        the workflow answers with its patch marker (before, the work opened a stand-in shift:
+        a fresh budget, and check-ins asked through the night, the leads nudged when missed)."""
 
     # --- inputs -----------------------------------------------------------------------------
 
@@ -349,12 +369,11 @@ class Wellness:
                 now,
             )
         elif not available and self.state.shift is not None:
-            mandatory = self.state.break_reason in {
-                BreakReason.AFTER_CRISIS.value,
-                BreakReason.AFTER_INTENSE.value,
-            }
             self._end_shift(
-                now, ends_break=not (mandatory and self._mandatory_break_outlasts_unavailability())
+                now,
+                ends_break=not (
+                    self._on_mandatory_break() and self._mandatory_break_outlasts_unavailability()
+                ),
             )
 
     def record(self, record: ExposureRecord, now: datetime) -> bool:
@@ -363,7 +382,7 @@ class Wellness:
         if record.record_id in self.state.seen_records:
             return False
         self._set(seen_records=[*self.state.seen_records[-199:], record.record_id])
-        if self.state.shift is None:
+        if self.state.shift is None and not self._finishes_the_last_shift(record, now):
             # Work outside any known shift opens one, so exposure is never lost.
             self.availability(True, now)
         policy = self.policy
@@ -387,7 +406,7 @@ class Wellness:
             EventType.WELLNESS_EXPOSURE_UPDATED,
             {
                 "exposure_minutes": round(self.state.exposure_minutes, 3),
-                "budget_minutes": policy.budget_for(self.state.shift),
+                "budget_minutes": policy.budget_for(self._counting_shift()),
             },
         )
         if record.crisis:
@@ -399,6 +418,25 @@ class Wellness:
             self._trigger("after_hostile", now)
         self._budget(now)
         return True
+
+    def _finishes_the_last_shift(self, record: ExposureRecord, now: datetime) -> bool:
+        """Whether `record`, arriving between shifts, is work that began by the end of the shift
+        that ran last: a conversation the worker finished after the shift ended (exposure is
+        recorded when work ends). It counts in that shift, under its budget; opening a stand-in
+        for it would give the day a second budget and keep asking for check-ins, and nudging
+        the leads, for a whole `shift_length` after the worker went home."""
+        ended = self.state.shift_ended_at
+        return (
+            ended is not None
+            and self.state.ended_shift is not None
+            and now - timedelta(minutes=record.minutes) <= ended
+            and self._late_work_counts_in_its_shift()
+        )
+
+    def _counting_shift(self) -> Shift | None:
+        """The shift work counts in: the one running, or, for work finished after it, the one
+        that ran last."""
+        return self.state.shift or self.state.ended_shift
 
     def break_now(self, minutes: float | None, now: datetime) -> None:
         """The worker's own break: no new offers from now on."""
@@ -517,7 +555,15 @@ class Wellness:
     def _shift_due(self, now: datetime) -> bool:
         state = self.state
         if state.shift is not None and now >= state.shift.ends_at:
-            self._end_shift(self._at(state.shift.ends_at))
+            # A break after a crisis or intense work runs its course past the shift's end: the
+            # worker may stay on (the roster's availability is theirs), and it is not a break
+            # they may cut short.
+            self._end_shift(
+                self._at(state.shift.ends_at),
+                ends_break=not (
+                    self._on_mandatory_break() and self._mandatory_break_outlasts_the_shift()
+                ),
+            )
             return True
         if state.shift is None and state.upcoming and state.upcoming[0].starts_at <= now:
             nxt = state.upcoming[0]
@@ -572,7 +618,7 @@ class Wellness:
         if self.state.rotation_until is not None:
             self._set(rotation_until=None)
             self._emit(EventType.WELLNESS_ROTATION_ENDED, {"queues": self.policy.intense_queues})
-        self._start_shift(shift, start)
+        self._start_shift(shift, start, same_stretch_of_work=True)
 
     def _break_due(self, now: datetime) -> bool:
         if self.state.break_until is not None and now >= self.state.break_until:
@@ -639,7 +685,23 @@ class Wellness:
 
     # --- rules ------------------------------------------------------------------------------
 
-    def _start_shift(self, shift: Shift, now: datetime) -> None:
+    def _start_shift(
+        self, shift: Shift, now: datetime, *, same_stretch_of_work: bool = False
+    ) -> None:
+        """`same_stretch_of_work`: HR's shift takes over from a stand-in the worker began early,
+        so a check-in asked for carries on whatever its age."""
+        pending = self.state.pending
+        if (
+            pending is not None
+            and not same_stretch_of_work
+            and now >= pending.requested_at + 2 * self.policy.checkin_nudge_after
+            and self._missed_checkin_lapses_at_a_new_shift()
+        ):
+            # Missed in its own shift (the worker and the lead were told, and it counts there
+            # as asked and unanswered). Left open, the new shift's cadence and triggered
+            # check-ins would all fold into it: nothing asked, nobody nudged, until the worker
+            # happened to check in unasked.
+            self._set(pending=None)
         self._set(
             shift=shift,
             shift_number=self.state.shift_number + 1,
@@ -666,15 +728,25 @@ class Wellness:
         )
 
     def _end_shift(self, now: datetime, *, ends_break: bool = True) -> None:
-        """`ends_break`: False when the worker goes unavailable during a break they may not cut
-        short, which then runs to its end (else unavailable and available again would end it)."""
+        """`ends_break`: False during a break the worker may not cut short, which then runs to
+        its end (else unavailable and available again would end it, and a worker staying on
+        after the shift's end would be offered work in the middle of it)."""
         self._trigger("end_of_shift", now)
         if self.state.break_until is not None and ends_break:
             self._finish_break(now, "end_of_shift")
         if self.state.rotation_until is not None:
             self._set(rotation_until=None)
             self._emit(EventType.WELLNESS_ROTATION_ENDED, {"queues": self.policy.intense_queues})
-        self._set(shift=None, next_checkin_at=None)
+        self._set(
+            shift=None, next_checkin_at=None, ended_shift=self.state.shift, shift_ended_at=now
+        )
+
+    def _on_mandatory_break(self) -> bool:
+        """On a break after a crisis or intense work (one `end_break` refuses to cut short)."""
+        return self.state.break_reason in {
+            BreakReason.AFTER_CRISIS.value,
+            BreakReason.AFTER_INTENSE.value,
+        }
 
     def _start_break(self, reason: BreakReason, length: timedelta, now: datetime) -> None:
         until = now + length
@@ -704,7 +776,7 @@ class Wellness:
 
     def _budget(self, now: datetime) -> None:
         policy = self.policy
-        budget = policy.budget_for(self.state.shift)
+        budget = policy.budget_for(self._counting_shift())
         exposure = self.state.exposure_minutes
         if exposure >= 0.8 * budget and not self.state.budget_80_asked:
             self._set(budget_80_asked=True)
