@@ -226,9 +226,11 @@ class EscalationStatus(StrEnum):
 
 HISTORY_BYTES_PER_RUN = 4 * 1024 * 1024
 """A paged escalation also continues as new once its run's history passes 4 MiB (Temporal warns at
-10 MiB and ends a workflow at 50 MiB). The size grows faster than the count: every live-view write
-carries the whole view, every offer made so far in it, so an unaccepted crisis passed 10 MiB in
-half an hour."""
+10 MiB and ends a workflow at 50 MiB). Before `EscalationView.for_live_view`, every live-view write
+carried every offer made so far in the run, so the size grew with the square of the time (an
+unaccepted crisis passed 10 MiB in half an hour); each write now carries only the open offers, and
+the size grows with the time, like the count: an unaccepted crisis adds about 2 MB an hour, so
+`history_events_per_run` comes first and this bound stays as a backstop."""
 
 
 class EscalationView(_Model):
@@ -256,6 +258,23 @@ class EscalationView(_Model):
     referrals_sent: bool = False
     sla_breaches: int = 0
     reroutes: int = 0
+
+    def live_offers(self) -> list[Offer]:
+        """The offers the live view keeps of this view: the open ones while the escalation waits,
+        none once it no longer does (it then keeps nothing but a tombstone)."""
+        if self.status is not EscalationStatus.WAITING:
+            return []
+        return [offer for offer in self.offers if offer.status is OfferStatus.OPEN]
+
+    def for_live_view(self) -> EscalationView:
+        """This view with only `live_offers`: what a live-view write needs to carry.
+
+        The live view stores nothing of a closed offer, and its readers (the supervisors' paged
+        list, whose `offered_to` is the open offers) need none, while the `view` query shows
+        every offer of the run: a write carrying those grew with every offer made, and a paged
+        escalation's history with the square of the time.
+        """
+        return self.model_copy(update={"offers": self.live_offers()})
 
 
 class EscalationOutcome(_Model):

@@ -2,8 +2,9 @@
 
 Temporal is the source of truth; this view is a fast copy for specialist clients that can be lost
 (a FLUSHALL, a restart without persistence, a failover) and rebuilt from Temporal with `rebuild`.
-The escalation workflow applies its whole `EscalationView` after every change, so each apply
-replaces everything the view knows about that escalation in one Lua script. An escalation whose
+The escalation workflow applies its `EscalationView` after every change, with only the open offers
+(`EscalationView.for_live_view`: the view keeps nothing of a closed one), so each apply replaces
+everything the view knows about that escalation in one Lua script. An escalation whose
 last apply failed is removed by `reconcile` (part of every `rebuild`) once its workflow has ended,
 and so is a claim on a conversation whose workflow has ended.
 
@@ -59,7 +60,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from warmline.conversation import ConversationView
 from warmline.conversation import workflow_id as conversation_workflow_id
-from warmline.escalation import EscalationStatus, EscalationView, Offer, OfferStatus
+from warmline.escalation import EscalationStatus, EscalationView, Offer
 
 log = logging.getLogger(__name__)
 
@@ -387,8 +388,7 @@ class LiveView:
                 "score": repr(_micros(offer.expires_at) / 1_000_000),
                 "json": offer.model_dump_json(),
             }
-            for offer in view.offers
-            if waiting and offer.status is OfferStatus.OPEN
+            for offer in view.live_offers()
         ]
         applied = self._apply(
             keys=self._escalation_keys(view.escalation_id),
@@ -535,7 +535,10 @@ class LiveView:
                 view = await _answer(
                     client, workflow_id, run_id, EscalationView, query_timeout, skipped
                 )
-                return view is not None and await asyncio.to_thread(self.apply, view)
+                if view is None:
+                    return False
+                # The query shows every offer of the run; the view keeps the open ones.
+                return await asyncio.to_thread(self.apply, view.for_live_view())
 
         async def restore_claim(workflow_id: str, run_id: str | None) -> None:
             ids = parse_conversation_workflow_id(workflow_id)

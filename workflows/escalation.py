@@ -150,6 +150,11 @@ carrying what the rest of the escalation depends on (`EscalationCarry`). Before,
 after round in one run: an unaccepted crisis added about 10,000 events and, every view carrying
 every offer made so far, 10 MiB of history in its first half hour, and Temporal would end it
 (50 MiB) about 70 minutes in, with nobody told."""
+LIVE_VIEW_CARRIES_OPEN_OFFERS = "a-live-view-write-carries-only-the-open-offers"
+"""Patch marker: each live-view write (`sync_live_view`) carries the view with only the offers the
+live view keeps, the open ones (`EscalationView.for_live_view`). Before, it carried every offer
+made so far in the run, closed ones included: each write grew with the offers made, and a paged
+escalation's history with the square of the time. The `view` query still shows every offer."""
 RECHECK_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=3)
 """A few quick attempts, as for the live view: a recheck that fails is tried again at the
 escalation's next wake (`wait_retry`), so a slow Redis or roster never holds an accept up."""
@@ -281,7 +286,7 @@ class EscalationWorkflow:
         if self._view_behind and workflow.patched(LAST_VIEW_WRITTEN):
             await workflow.execute_activity_method(
                 LiveViewActivities.sync_live_view,
-                self.view(),
+                self._live_view(),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=DURABLE_RETRY,
             )
@@ -470,6 +475,14 @@ class EscalationWorkflow:
             reroutes=self._reroutes,
         )
 
+    def _live_view(self) -> EscalationView:
+        """The view a live-view write carries: only its open offers since
+        `LIVE_VIEW_CARRIES_OPEN_OFFERS`, every offer of the run before."""
+        view = self.view()
+        if workflow.patched(LIVE_VIEW_CARRIES_OPEN_OFFERS):
+            return view.for_live_view()
+        return view
+
     def _view_version(self) -> int:
         start = _incarnation() if self._versions_from is None else self._versions_from
         return start + self._version
@@ -611,7 +624,7 @@ class EscalationWorkflow:
             if self._view_behind:
                 await workflow.execute_activity_method(
                     LiveViewActivities.sync_live_view,
-                    self.view(),
+                    self._live_view(),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=DURABLE_RETRY,
                 )
@@ -1156,7 +1169,7 @@ class EscalationWorkflow:
         written = False
         view = workflow.start_activity_method(
             LiveViewActivities.sync_live_view,
-            self.view(),
+            self._live_view(),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=VIEW_RETRY,
         )
