@@ -14,8 +14,6 @@ import signal
 from collections.abc import Mapping
 from pathlib import Path
 
-from redis import Redis
-
 from connectors.sdk.check import at_key, check_connectors, settings_of
 from connectors.sdk.connector import (
     Connector,
@@ -25,7 +23,7 @@ from connectors.sdk.connector import (
 )
 from connectors.sdk.registry import resolve
 from connectors.sdk.runner import ConnectorRunner, RunnerSettings
-from connectors.sdk.state import InDoubt, RetryState
+from connectors.sdk.state import InDoubt, RetryState, connect_redis
 from warmline.config.loader import load_config
 from warmline.config.model import Connector as ConnectorConfig
 from warmline.config.model import WarmlineConfig
@@ -116,8 +114,10 @@ async def run_connector(
     if problems:
         raise ConfigError(problems)
     scope = f"connector:{entry.name}"
-    # One client for the dedupe keys, the writes in doubt and the retry tries, under one scope.
-    store = Redis.from_url(redis)
+    # One client for the dedupe keys, the writes in doubt and the retry tries, under one scope;
+    # its calls are bounded, so a Redis that stops answering fails them and the runner waits the
+    # outage out (a stop meanwhile still ends it).
+    store = connect_redis(redis)
     try:
         connector = build(
             config, entry, base_dir=config_path.parent, in_doubt=InDoubt(store, scope=scope)

@@ -22,10 +22,10 @@ failure). So the process that gets an event after a stop, a crash or a rebalance
 last one got: it does not call the API before its Retry-After, and an event that always fails is
 dead-lettered after `max_attempts` failures in all, not `max_attempts` per process. The moment is
 saved on the wall clock: across hosts it is honoured to within their clocks' difference (never
-beyond `max_retry_after`). A Redis error reading the tries propagates, as the dedupe's does (the
-batch is left uncommitted); one saving them after a failure leaves the event for redelivery, as a
-stop does, this process keeping them in memory; one clearing them is logged (they expire). No
-event is lost to Redis. A call cut off by a crash is not counted: tries are saved after a failure.
+beyond `max_retry_after`). Redis out while reading the tries is waited out, as for the dedupe
+(below); a Redis error saving them after a failure leaves the event for redelivery, as a stop
+does, this process keeping them in memory; one clearing them is logged (they expire). No event is
+lost to Redis. A call cut off by a crash is not counted: tries are saved after a failure.
 
 Each event's id is marked done as soon as it is handled, and the offsets are committed once every
 record of the batch is handled or dead-lettered. Whatever leaves a batch unfinished leaves it
@@ -37,6 +37,17 @@ event's id is not marked done, so the event fixed and sent again with its id (ho
 replayed) is handled, with fresh tries; what is remembered is the record it was dead-lettered from
 (its coordinates, in the dedupe's Redis, scope and TTL), so a redelivery of that same record is
 dropped rather than tried `max_attempts` times and dead-lettered again.
+
+A Redis outage is never an event's fault. The dedupe's calls (which ids are done, which records
+were dead-lettered, the saved tries, marking done) run in threads, each bounded by the client's
+socket timeouts (`connectors.sdk.state.connect_redis`), and one that fails because Redis is out
+(refused, timed out, loading, read-only, out of memory) is retried with the backoff above,
+logged, for as long as it takes: nothing is committed meanwhile, and an event handled while
+Redis was out is marked done once it is back, before the batch is committed, so it is not
+delivered again. A stop during an outage ends the runner once the call under way fails or
+answers: the batch is left uncommitted, and an event handled but not yet marked done is then
+handled again by the next run (the writes in doubt are for that). A Redis error that is a refusal
+(a command this Redis lacks, a key of the wrong type) is raised: no retry mends it.
 """
 
 from __future__ import annotations
@@ -48,16 +59,23 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CorruptRecordError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from connectors.sdk.connector import (
     Connector,
@@ -81,6 +99,8 @@ from warmline.events.types import EVENTS_TOPIC, EventType
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 BATCH_SHARE = 0.5
 """The share of `max_poll_interval` after a poll during which events of its batch may start. The
 rest of a batch is left for the next poll, and the other share is for the events under way to
@@ -90,6 +110,14 @@ finish, retries included: a batch must end, and the consumer poll again, within
 _NO_EVENT_ID = ""
 """What stands for the event id of a record that is not a warmline event, when its dead letter is
 remembered by its coordinates (`Deduper.mark_dead_lettered`)."""
+
+_REDIS_OUTAGES = (ReadOnlyError, TryAgainError, ClusterDownError, OutOfMemoryError)
+"""Error answers of a Redis that fails over, reshards or is out of memory: they pass, and are
+retried. Any other error answer refuses the command itself, on every retry alike."""
+
+HANDLED_IDS_KEPT = 1_000
+"""How many of the latest handled event ids `RunnerStats.handled_ids` keeps: enough for a test or
+a health check, while a connector that runs for months does not hold every id it ever handled."""
 
 TRIES_MARGIN = timedelta(hours=1)
 """How much longer than `max_retry_after` an event's saved tries outlive its last failure: a
@@ -136,14 +164,17 @@ class RunnerStats:
     skipped: int = 0
     """Events of types the connector does not take."""
     retries: int = 0
+    redis_retries: int = 0
+    """Calls to Redis retried because it was out (refused, or did not answer in time)."""
     dead_lettered: int = 0
     batches: int = 0
     handled_ids: list[str] = field(default_factory=list)
+    """The ids of the latest events handled (`HANDLED_IDS_KEPT` at most), oldest first."""
 
 
 class _StopRequestedError(Exception):
-    """Shutdown began while a handler waited to retry: that handler gives up, its event is left
-    for redelivery."""
+    """Shutdown began while a handler waited to retry, or while Redis was out: that handler (or
+    the batch) gives up, its event is left for redelivery."""
 
 
 class _RetryAfterTooLongError(Exception):
@@ -240,7 +271,15 @@ class ConnectorRunner:
                 if not records:
                     continue
                 budget = self.settings.max_poll_interval.total_seconds() * BATCH_SHARE
-                left = await self._process(records, asyncio.get_running_loop().time() + budget)
+                try:
+                    left = await self._process(records, asyncio.get_running_loop().time() + budget)
+                except _StopRequestedError:
+                    log.info(
+                        "%s: stopping while Redis is out; the batch is left uncommitted and "
+                        "redelivered",
+                        self.name,
+                    )
+                    break
                 if not left:
                     if await asyncio.to_thread(self._commit, consumer):
                         self.stats.batches += 1
@@ -386,18 +425,26 @@ class ConnectorRunner:
                 self._paused[partition] = held.not_before
 
     async def _process(self, records: Sequence[ConsumerRecord], deadline: float) -> list[_Item]:
-        """Handle a batch; the events left for redelivery (stopped, or out of time)."""
+        """Handle a batch; the events left for redelivery (stopped, or out of time).
+        `_StopRequestedError` when a stop comes while Redis is out, before the batch's lookups
+        are done."""
         items: list[_Item] = []
         for record in records:
             item = await self._decode(record)
             if item is not None:
                 items.append(item)
-        fresh = set(self._deduper.unseen([i.event.id for i in items]))
+        ids = [i.event.id for i in items]
+        fresh = set(
+            await self._until_stored(
+                "the dedupe lookup", lambda: asyncio.to_thread(self._deduper.unseen, ids)
+            )
+        )
         candidates = [i for i in items if i.event.id in fresh]
         # Before a batch's repeats of an id are dropped: a record dead-lettered before and the
         # event sent again behind it, both redelivered, leave the event sent again to handle.
-        before = await asyncio.to_thread(
-            self._deduper.dead_lettered, [(i.event.id, _record_at(i.record)) for i in candidates]
+        at = [(i.event.id, _record_at(i.record)) for i in candidates]
+        before = await self._until_stored(
+            "the dead-letter lookup", lambda: asyncio.to_thread(self._deduper.dead_lettered, at)
         )
         kept: list[_Item] = []
         for item, dead_lettered in zip(candidates, before, strict=True):
@@ -407,9 +454,11 @@ class ConnectorRunner:
                 fresh.discard(item.event.id)
                 kept.append(item)
         self.stats.duplicates += len(items) - len(kept) - sum(before)
-        # Tries saved by this process or the one before it (a Redis error propagates, as the
-        # dedupe's does: the batch is left uncommitted).
-        saved = await self._retry_state.load([i.event.id for i in kept])
+        # Tries saved by this process or the one before it.
+        kept_ids = [i.event.id for i in kept]
+        saved = await self._until_stored(
+            "the tries lookup", lambda: self._retry_state.load(kept_ids)
+        )
         return await self._dispatch(kept, deadline, saved)
 
     def _drop_dead_lettered(self, item: _Item) -> None:
@@ -447,7 +496,9 @@ class ConnectorRunner:
         its coordinates alone (`_NO_EVENT_ID`), or it would go to the dead letter at every rewind.
         """
         at = [(_NO_EVENT_ID, _record_at(record))]
-        [before] = await asyncio.to_thread(self._deduper.dead_lettered, at)
+        [before] = await self._until_stored(
+            "the dead-letter lookup", lambda: asyncio.to_thread(self._deduper.dead_lettered, at)
+        )
         if before:
             self.stats.redelivered_dead_letters += 1
             log.info(
@@ -460,7 +511,10 @@ class ConnectorRunner:
             )
             return
         await self._dead_letter(record, reason, attempts=0)
-        await asyncio.to_thread(self._deduper.mark_dead_lettered, at)
+        await self._until_stored(
+            "remembering a dead letter",
+            lambda: asyncio.to_thread(self._deduper.mark_dead_lettered, at),
+        )
 
     def _wanted(self, event_type: EventType) -> bool:
         return any(fnmatch.fnmatchcase(event_type.value, p) for p in self.settings.events)
@@ -553,16 +607,30 @@ class ConnectorRunner:
                 self._held[item.event.id] = tries
             return False
         except _RetryAfterTooLongError as error:
-            await self._give_up(items, f"{method_name}: {error}", tries.attempts)
-            return True
+            return await self._give_up(items, f"{method_name}: {error}", tries.attempts)
         except Exception as error:  # noqa: BLE001 - any handler failure ends in the dead letter
             reason = f"{method_name} failed after {tries.attempts} attempt(s): {_describe(error)}"
-            await self._give_up(items, reason, tries.attempts)
-            return True
-        await self._mark_done(items)
-        await self._forget_tries(items, tries.attempts)
+            return await self._give_up(items, reason, tries.attempts)
+        return await self._done(items, method_name, tries.attempts)
+
+    async def _done(self, items: list[_Item], method_name: str, attempts: int) -> bool:
+        """Once the handler returned: mark `items` done, then forget their tries; False when a
+        stop came while Redis was out before they were marked (they are redelivered)."""
+        try:
+            await self._mark_done(items)
+        except _StopRequestedError:
+            log.warning(
+                "%s: stopping before %s's %d event(s) were marked done (Redis is out); they are "
+                "redelivered and handled again",
+                self.name,
+                method_name,
+                len(items),
+            )
+            return False
+        await self._forget_tries(items, attempts)
         self.stats.handled += len(items)
         self.stats.handled_ids.extend(i.event.id for i in items)
+        del self.stats.handled_ids[:-HANDLED_IDS_KEPT]
         return True
 
     async def _before_retry(
@@ -670,23 +738,76 @@ class ConnectorRunner:
             wait,
         )
 
-    async def _give_up(self, items: list[_Item], reason: str, attempts: int) -> None:
+    async def _give_up(self, items: list[_Item], reason: str, attempts: int) -> bool:
+        """Dead-letter `items` and remember it; False when a stop came while Redis was out
+        before it was remembered (the batch is left, and its redelivery dead-letters them
+        again)."""
         log.warning("%s: %s", self.name, reason)
         for item in items:
             await self._dead_letter(item.record, reason, attempts=attempts)
-        await self._mark_dead_lettered(items)
+        try:
+            await self._mark_dead_lettered(items)
+        except _StopRequestedError:
+            log.warning(
+                "%s: stopping before %d dead letter(s) were remembered (Redis is out); their "
+                "redelivery is dead-lettered again",
+                self.name,
+                len(items),
+            )
+            return False
         await self._forget_tries(items, attempts)
+        return True
 
     async def _mark_done(self, items: list[_Item]) -> None:
         """Remember the events as done at once: a batch left unfinished is redelivered, and
-        this is what keeps their effects from happening twice."""
-        await asyncio.to_thread(self._deduper.mark_done, [i.event.id for i in items])
+        this is what keeps their effects from happening twice. Retried while Redis is out."""
+        ids = [i.event.id for i in items]
+        await self._until_stored(
+            "marking done", lambda: asyncio.to_thread(self._deduper.mark_done, ids)
+        )
 
     async def _mark_dead_lettered(self, items: list[_Item]) -> None:
         """Remember the records `items` were dead-lettered from, not their ids: a redelivery of
-        one of those records is dropped, while the event sent again (a replay) is handled."""
+        one of those records is dropped, while the event sent again (a replay) is handled.
+        Retried while Redis is out."""
         records = [(i.event.id, _record_at(i.record)) for i in items]
-        await asyncio.to_thread(self._deduper.mark_dead_lettered, records)
+        await self._until_stored(
+            "remembering a dead letter",
+            lambda: asyncio.to_thread(self._deduper.mark_dead_lettered, records),
+        )
+
+    async def _until_stored(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()`'s result, retried with backoff for as long as Redis is out;
+        `_StopRequestedError` when a stop comes meanwhile.
+
+        `call` runs the blocking Redis call in a thread: the event loop stays free for the
+        signal handlers and the other handlers. A thread cannot be cancelled, so the call under
+        way is awaited, bounded by the client's socket timeouts, and never retried beside
+        itself."""
+        attempt = 0
+        while True:
+            try:
+                result = await call()
+            except RedisError as error:
+                if isinstance(error, ResponseError) and not isinstance(error, _REDIS_OUTAGES):
+                    raise
+                attempt += 1
+                self.stats.redis_retries += 1
+                delay = self._backoff(attempt)
+                log.warning(
+                    "%s: Redis is out for %s (%s); attempt %d, retrying in %.1f s (nothing is "
+                    "committed meanwhile)",
+                    self.name,
+                    what,
+                    _describe(error),
+                    attempt,
+                    delay,
+                )
+                await self._sleep(delay)
+                continue
+            if attempt:
+                log.info("%s: Redis is back for %s after %d attempt(s)", self.name, what, attempt)
+            return result
 
     def _backoff(self, failures: int) -> float:
         """Exponential backoff with full jitter."""

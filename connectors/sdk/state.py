@@ -10,6 +10,10 @@ creating it a second time.
 Retry tries (`RetryState`): how far the runner got delivering an event not yet done (its
 failures toward `max_attempts`, and the moment an API's Retry-After allows the next call), so a
 restart neither calls a rate-limited API early nor starts an always-failing event's count again.
+
+`connect_redis` opens that Redis as `warmline connector run` does: every call bounded by
+`REDIS_TIMEOUT_S`, so a Redis that stops answering fails the call rather than holding it, and the
+runner retries it (see `connectors.sdk.runner`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,31 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from warmline.events.dedupe import DEFAULT_TTL
 
 _IN_PROCESS_MEMORY = 10_000
+
+REDIS_TIMEOUT_S = 5.0
+"""How long one call to a connector's Redis may take to connect, and then to be answered, before
+it fails: long enough for a busy Redis, short enough that a stop requested while Redis does not
+answer ends the runner within seconds."""
+
+
+def connect_redis(url: str, *, timeout: float = REDIS_TIMEOUT_S) -> Redis:
+    """The client of a connector's dedupe keys, writes in doubt and retry tries.
+
+    Each call gets `timeout` to connect and `timeout` to be answered, and fails then; the client
+    is told not to retry it itself. The runner retries an outage, with its backoff, logged, and
+    stops when asked between two tries, which retries inside the client would hold up."""
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 class InDoubt:
