@@ -18,7 +18,7 @@ from warmline.annotation.client import (
     AnnotationUnavailableError,
     submit_texts,
 )
-from warmline.annotation.model import TextItem, policy_from_config
+from warmline.annotation.model import TextItem, annotation_workflow_id, policy_from_config
 from warmline.api.annotator import AnnotatorService
 from warmline.api.auth import Authenticator
 from warmline.api.desk import Desk
@@ -27,6 +27,7 @@ from warmline.api.v1 import annotator_pb2 as pb
 from warmline.api.v1 import annotator_pb2_grpc as pb_grpc
 from warmline.config.model import WarmlineConfig
 from warmline.liveview import LiveView
+from workflows.annotation import AnnotationWorkflow
 
 PEOPLE = ("an-kit", "an-dee", "an-ash", "an-yu", "sup-night")
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -306,3 +307,16 @@ async def test_an_unreachable_wellness_view_is_unavailable_not_internal(served: 
         await served.loop.next_task("an-kit")
     assert unavailable.value.kind == "Unavailable"
     assert "annotation_read_wellness" in unavailable.value.detail
+
+
+async def test_next_task_on_a_stopped_loop_says_it_is_not_running(
+    served: Served, kit: LoopKit
+) -> None:
+    """A loop that has ended is not one that has yet to start: the annotator is told it is not
+    running (no task), not to wait for it to start."""
+    handle = kit.client.get_workflow_handle(annotation_workflow_id(served.config.metadata.name))
+    await handle.signal(AnnotationWorkflow.stop)
+    await handle.result()
+    got = await served.stub.NextTask(pb.NextTaskRequest(), metadata=served.auth("an-kit"))
+    assert not got.HasField("task")
+    assert got.reason == "the annotation loop is not running (not started yet, or stopped)"

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["AnnotatorService"].full_name
 MAX_TASK_ID_CHARS = 600
+LOOP_NOT_RUNNING = "the annotation loop is not running (not started yet, or stopped)"
+"""`NextTask`'s reason, with no task, when the deployment's annotation loop is not running."""
 STATUS_OF: Final = {
     Rejected.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
     Rejected.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -203,7 +205,9 @@ class AnnotatorService(pb_grpc.AnnotatorServiceServicer):
             except RPCError as error:
                 if error.status is not RPCStatusCode.NOT_FOUND:
                     raise
-                return pb.NextTaskResponse(reason="the annotation loop has not started yet")
+                # Not started yet, or stopped (Temporal answers an update to an ended workflow
+                # with NOT_FOUND too): no task, and nothing the annotator did wrong.
+                return pb.NextTaskResponse(reason=LOOP_NOT_RUNNING)
             response = pb.NextTaskResponse(reason=result.reason)
             if result.task is not None:
                 response.task.CopyFrom(_task(result.task))
