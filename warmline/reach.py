@@ -164,14 +164,22 @@ def _unconnectable(bootstrap: str, timeout_s: float) -> str | None:
     return "; ".join(dict.fromkeys(reasons)) or None
 
 
+_QUERY_PASSWORD = re.compile(r"(^|&)(password=)[^&]*")
+"""A `password` query parameter, which redis-py takes as the password as readily as the one
+before the host."""
+
+
 def without_password(url: str) -> str:
     """`url` with any password in it replaced by `***`, fit for an error message."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port is not None else "")
+        url = urlunsplit(parts._replace(netloc=netloc))
+    # Edited as text: `urlunsplit` would turn `unix:///run/redis.sock` into `unix:/run/redis.sock`.
+    before, mark, after = url.partition("?")
+    query, hash_mark, fragment = after.partition("#")
+    return before + mark + _QUERY_PASSWORD.sub(r"\1\2***", query) + hash_mark + fragment

@@ -54,7 +54,19 @@ def _read(state_dir: Path) -> _State:
 
 
 def _write(state_dir: Path, state: _State) -> None:
-    (state_dir / STATE_FILE).write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+    """Replace the state file whole, or leave it as it was.
+
+    Rewritten in place, a write that failed (a full disk) left it cut short: `_read` then found
+    no services, so `down` said nothing was running and the next `up` started a second set beside
+    the ones still running. The callers hold the state directory's lock, so one name will do."""
+    path = state_dir / STATE_FILE
+    partial = state_dir / f".{STATE_FILE}.partial"
+    try:
+        partial.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager

@@ -90,6 +90,24 @@ def _java() -> str:
     return java
 
 
+def _properties_value(text: str) -> str:
+    """`text` as a value of a Java properties file, which Java reads as ISO-8859-1: a backslash
+    doubled, each character past ASCII as `\\uXXXX` (UTF-16 code units, as Java counts them).
+
+    Written as UTF-8, a log directory under `/home/jürgen` was read as `/home/jÃ¼rgen`: the
+    data went outside the state directory, and every start after the first failed on it."""
+    escaped = []
+    for char in text.replace("\\", "\\\\"):
+        if char.isascii():
+            escaped.append(char)
+            continue
+        units = char.encode("utf-16-be")
+        escaped.extend(
+            f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
+        )
+    return "".join(escaped)
+
+
 def start_kafka(workdir: Path, *, outlives_parent: bool = False) -> RunningService:
     """Format a fresh single-node KRaft log directory and start the broker+controller on it."""
     java, classpath = _java(), kafka_classpath()
@@ -110,7 +128,7 @@ def start_kafka(workdir: Path, *, outlives_parent: bool = False) -> RunningServi
                 "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={home / 'data'}",
+                f"log.dirs={_properties_value(str(home / 'data'))}",
                 "num.partitions=3",
                 "offsets.topic.replication.factor=1",
                 # Few group-offset partitions: a cold broker loads them before a group's first

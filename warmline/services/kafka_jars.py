@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from warmline.services.base import ServiceSetupError
@@ -53,6 +55,9 @@ _STAGING_PREFIX = ".resolving-"
 # prefix 'dependency'", never what it could not fetch from where. 2.8 is the version Maven 3.8
 # (Debian's) picks for the prefix, so a ~/.m2 it filled already holds it.
 _COPY_DEPENDENCIES = "org.apache.maven.plugins:maven-dependency-plugin:2.8:copy-dependencies"
+# The same plugin's list of the jars' paths in the local Maven repository, read when one of them
+# turns out damaged.
+_BUILD_CLASSPATH = "org.apache.maven.plugins:maven-dependency-plugin:2.8:build-classpath"
 _MAVEN_CENTRAL = "https://repo.maven.apache.org/maven2"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -66,15 +71,41 @@ def cache_dir() -> Path:
 def kafka_classpath() -> str:
     """The broker's classpath, resolving the jars with Maven on first use."""
     lib = cache_dir() / "kafka" / KAFKA_VERSION / "lib"
-    if not (lib / _COMPLETE_MARKER).exists():
+    if not _usable(lib):
         lib.parent.mkdir(parents=True, exist_ok=True)
         with _resolving(lib.parent):
             # Another process (the other pytest-xdist worker, a second `services up`) may have
             # resolved them while this one waited; replacing its directory would pull the jars
             # from under the broker it is starting.
-            if not (lib / _COMPLETE_MARKER).exists():
+            if not _usable(lib):
                 _resolve(lib)
     return f"{lib}/*"
+
+
+def _usable(lib: Path) -> bool:
+    """Whether `lib` holds a finished resolution whose jars all open as archives.
+
+    The marker alone was trusted for ever: a jar cut short after it was written (a cache filled
+    by a warmline that did not yet refuse bad checksums, a disk error) failed every broker start
+    with a Java stack trace. Reading each jar's directory costs milliseconds; checking every
+    entry's CRC is left to the resolution."""
+    if not (lib / _COMPLETE_MARKER).exists():
+        return False
+    jars = list(lib.glob("*.jar"))
+    return bool(jars) and not _damaged(jars, thorough=False)
+
+
+def _damaged(jars: Iterable[Path], *, thorough: bool) -> list[Path]:
+    """The jars that do not open as zip archives or, when `thorough`, fail an entry's CRC."""
+    damaged = []
+    for jar in jars:
+        try:
+            with zipfile.ZipFile(jar) as archive:
+                if thorough and archive.testzip() is not None:
+                    damaged.append(jar)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
+            damaged.append(jar)
+    return damaged
 
 
 def _sweep_staging(version_dir: Path) -> None:
@@ -120,34 +151,67 @@ def _resolve(lib: Path) -> None:
     _sweep_staging(lib.parent)
     with tempfile.TemporaryDirectory(prefix=_STAGING_PREFIX, dir=lib.parent) as scratch:
         staging = Path(scratch) / "lib"
-        pom = _POM_TEMPLATE.format(kafka=KAFKA_VERSION, slf4j=_SLF4J_VERSION, log4j=_LOG4J_VERSION)
-        (Path(scratch) / "pom.xml").write_text(pom)
-        completed = subprocess.run(
-            [
-                mvn,
-                "-q",
-                "-B",
-                "-Dstyle.color=never",
-                # A download whose checksum does not match (cut short, garbled by a proxy) fails
-                # here and is fetched again next time; Maven's default only warns and keeps it,
-                # and the broker would later fail on it with a Java stack trace.
-                "--strict-checksums",
-                _COPY_DEPENDENCIES,
-                f"-DoutputDirectory={staging}",
-                "-DincludeScope=runtime",
-            ],
-            cwd=scratch,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if completed.returncode != 0:
+        sources = _copy_jars(mvn, Path(scratch), staging)
+        damaged = _damaged(sorted(staging.glob("*.jar")), thorough=True)
+        if damaged:
+            # Maven verifies checksums only while downloading, so a jar its local repository
+            # already holds damaged is copied as it is, run after run. Removed there, it is
+            # downloaded again, checksum and all.
+            for jar in damaged:
+                print(
+                    f"{jar.name} is damaged in the local Maven repository "
+                    f"({sources.get(jar.name, 'not found')}); fetching it again ...",
+                    file=sys.stderr,
+                )
+                if jar.name in sources:
+                    sources[jar.name].unlink(missing_ok=True)
+            shutil.rmtree(staging)
+            _copy_jars(mvn, Path(scratch), staging)
+            damaged = _damaged(sorted(staging.glob("*.jar")), thorough=True)
+        if damaged:
             raise ServiceSetupError(
-                f"Maven could not fetch Apache Kafka {KAFKA_VERSION}'s jars (from {_MAVEN_CENTRAL}"
-                f" unless ~/.m2/settings.xml names a mirror):\n"
-                f"{_maven_errors(completed.stdout + completed.stderr)}"
+                f"Apache Kafka {KAFKA_VERSION}'s jars {', '.join(j.name for j in damaged)} are "
+                "still damaged after fetching them again; remove them from the local Maven "
+                "repository (~/.m2/repository unless settings.xml names another) and try again"
             )
         (staging / _COMPLETE_MARKER).touch()
         if lib.exists():
             shutil.rmtree(lib)
         staging.rename(lib)
+
+
+def _copy_jars(mvn: str, scratch: Path, staging: Path) -> dict[str, Path]:
+    """Have Maven copy Kafka's runtime jars into `staging`; returns where each came from in the
+    local Maven repository, by file name."""
+    pom = _POM_TEMPLATE.format(kafka=KAFKA_VERSION, slf4j=_SLF4J_VERSION, log4j=_LOG4J_VERSION)
+    (scratch / "pom.xml").write_text(pom)
+    classpath = scratch / "classpath.txt"
+    completed = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-Dstyle.color=never",
+            # A download whose checksum does not match (cut short, garbled by a proxy) fails
+            # here and is fetched again next time; Maven's default only warns and keeps it,
+            # and the broker would later fail on it with a Java stack trace.
+            "--strict-checksums",
+            _COPY_DEPENDENCIES,
+            _BUILD_CLASSPATH,
+            f"-DoutputDirectory={staging}",
+            f"-Dmdep.outputFile={classpath}",
+            "-DincludeScope=runtime",
+        ],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise ServiceSetupError(
+            f"Maven could not fetch Apache Kafka {KAFKA_VERSION}'s jars (from {_MAVEN_CENTRAL}"
+            f" unless ~/.m2/settings.xml names a mirror):\n"
+            f"{_maven_errors(completed.stdout + completed.stderr)}"
+        )
+    entries = classpath.read_text().split(os.pathsep) if classpath.exists() else []
+    return {Path(entry).name: Path(entry) for entry in entries if entry.strip()}

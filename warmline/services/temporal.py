@@ -24,6 +24,13 @@ async def _namespace_answers(address: str, namespace: str) -> None:
     await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
 
 
+async def _namespace_answers_in_time(address: str, namespace: str) -> None:
+    """`_namespace_answers`, given up after `_PROBE_TIMEOUT_S`: the client's connect to a port
+    that takes connections but never answers ends only after 30 s, and the thread running it is
+    waited for before the probe returns."""
+    await asyncio.wait_for(_namespace_answers(address, namespace), _PROBE_TIMEOUT_S)
+
+
 def answers_clients(address: str, namespace: str = "default") -> bool:
     """Whether a real client connects to `address` and the namespace is registered.
 
@@ -34,9 +41,9 @@ def answers_clients(address: str, namespace: str = "default") -> bool:
     if not is_listening(int(port), host):
         return False
     with ThreadPoolExecutor(max_workers=1) as pool:
-        probe = pool.submit(asyncio.run, _namespace_answers(address, namespace))
+        probe = pool.submit(asyncio.run, _namespace_answers_in_time(address, namespace))
         try:
-            probe.result(timeout=_PROBE_TIMEOUT_S)
+            probe.result()
         except (RPCError, RuntimeError, OSError, TimeoutError):
             return False
     return True
