@@ -263,3 +263,21 @@ def test_a_shadow_candidate_that_failed_to_load_is_loaded_once_complete(
         triage(provider, request)
 
     assert shadow_log.read(settings.taxonomy, "v2").messages == len(MESSAGES)
+
+
+def test_shadow_command_never_prints_the_redis_password(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """An unreachable Redis is named without the password its URL carries, either way redis-py
+    takes one (before the host or as `?password=`)."""
+    settings = deployment.settings
+    promotion.start_shadow(settings.registry, settings.taxonomy, "v1")
+    config = str(write_config(tmp_path, deployment))
+    for url in (
+        "redis://:hunter2@127.0.0.1:1/0",
+        "redis://127.0.0.1:1/0?password=hunter2",
+    ):
+        result = CliRunner().invoke(app, ["triage", "shadow", "--config", config, "--redis", url])
+        assert result.exit_code == 1, result.output
+        assert "Redis at redis://" in result.stderr
+        assert "hunter2" not in result.output + result.stderr

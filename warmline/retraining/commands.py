@@ -114,6 +114,7 @@ def shadow_command(
     from redis import Redis
     from redis.exceptions import RedisError
 
+    from warmline.reach import without_password
     from warmline.retraining import promotion
     from warmline.retraining.shadow import ShadowLog
     from warmline.triage.errors import TriageError
@@ -157,7 +158,7 @@ def shadow_command(
         log = ShadowLog(client, deployment=settings.deployment, prefix=settings.shadow_prefix)
         stats = log.read(settings.taxonomy, chosen)
     except RedisError as error:
-        raise _fail(f"Redis at {redis}: {error}", EXIT_UNAVAILABLE) from None
+        raise _fail(f"Redis at {without_password(redis)}: {error}", EXIT_UNAVAILABLE) from None
     finally:
         client.close()
     in_shadow = in_shadow_now == chosen
