@@ -38,14 +38,28 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
         sys.exit(completed.returncode)
 
 
+def has_pip(python: Path) -> bool:
+    """Whether `python` runs and has pip: a venv whose creation failed at ensurepip (Debian
+    without python3-venv) has an interpreter but no pip, and every later set-up would fail at
+    `pip install` in it rather than make it again."""
+    try:
+        completed = subprocess.run(
+            [str(python), "-m", "pip", "--version"], capture_output=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return completed.returncode == 0
+
+
 def ensure_venv() -> None:
-    if not (BIN / "python").exists():
+    if not has_pip(BIN / "python"):
+        # `--clear`: what a failed creation left (an interpreter without pip) is made again.
         try:
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
         except subprocess.CalledProcessError:
             # Debian splits venv out of the interpreter package.
             apt_install(["python3-venv"])
-            run(sys.executable, "-m", "venv", VENV)
+            run(sys.executable, "-m", "venv", "--clear", VENV)
     stamp = VENV / ".warmline-installed"
     inputs = (ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes()
     digest = hashlib.sha256(inputs).hexdigest()
