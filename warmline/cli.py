@@ -528,10 +528,14 @@ def services_down(
     state_dir: StateDir = None,
 ) -> None:
     """Stop the services started by `warmline services up`."""
+    from warmline.errors import ServiceError
     from warmline.services import stop_detached
 
     try:
         stopped = stop_detached(state_dir=state_dir)
+    except ServiceError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     except OSError as error:
         where = error.filename or state_dir
         typer.echo(f"error: cannot use {where} for the services' state: {error.strerror}", err=True)

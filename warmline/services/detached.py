@@ -46,11 +46,31 @@ def default_state_dir() -> Path:
 
 
 def _read(state_dir: Path) -> _State:
+    """The services recorded in the state directory; none when it has no state file.
+
+    A state file that is there but unreadable (edited by hand, or not UTF-8) is an error, not
+    "no services": `down` would delete it while the services it recorded ran on, and `up` would
+    start a second set beside them."""
     path = state_dir / STATE_FILE
     try:
-        return _State.model_validate_json(path.read_text())
-    except (OSError, ValidationError):
+        text = path.read_bytes().decode()
+    except FileNotFoundError:
         return _State(services={})
+    except UnicodeDecodeError as error:
+        raise _unreadable(path, f"not UTF-8: {error.reason}") from None
+    try:
+        return _State.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise _unreadable(path, first["msg"]) from None
+
+
+def _unreadable(path: Path, reason: str) -> ServiceError:
+    return ServiceError(
+        f"{path}: not a state file `warmline services up` wrote ({reason}); the services it "
+        "recorded may still be running: stop them (their pids are in it, or see `ps`), then "
+        "delete it"
+    )
 
 
 def _write(state_dir: Path, state: _State) -> None:
