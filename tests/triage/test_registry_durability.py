@@ -135,3 +135,26 @@ def test_train_into_the_taxonomys_own_directory_adds_a_version_there(
     assert not (taxonomy_dir / TAXONOMY).exists()
     assert registry.versions(taxonomy_dir) == ["v1", "v2"]
     assert registry.current(taxonomy_dir) == "v2"
+
+
+def test_a_publish_removes_what_a_crashed_publisher_staged_a_day_before(
+    model: LocalModel, tmp_path: Path
+) -> None:
+    """A publisher killed mid-way leaves a hidden `.version.*` directory holding most of a model;
+    before, nothing ever removed it. One a day old goes with the next publish; a fresh one (a
+    publish under way, maybe on another host sharing the volume) stays."""
+    root = tmp_path / "reg"
+    taxonomy_dir = root / TAXONOMY
+    taxonomy_dir.mkdir(parents=True)
+    crashed = taxonomy_dir / ".version.4242.0123456789abcdef"
+    model.save(crashed)
+    day_old = crashed.stat().st_mtime - registry.ABANDONED_AFTER_S - 60
+    os.utime(crashed, (day_old, day_old))
+    under_way = taxonomy_dir / ".version.4343.fedcba9876543210"
+    model.save(under_way)
+
+    registry.publish(root, model, data={}, metrics={}, command=["test"])
+
+    assert not crashed.exists()
+    assert under_way.is_dir()
+    assert registry.versions(taxonomy_dir) == ["v1"]

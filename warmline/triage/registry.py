@@ -7,7 +7,8 @@
 
 A version is written under a hidden name, flushed to the disk (`fsync`) and renamed into place,
 then `CURRENT` is replaced atomically the same way, so a reader never sees half a model, nor does
-a registry after a crash or a power cut. Versions are never overwritten; the version
+a registry after a crash or a power cut (what a crashed publisher staged is removed by a later
+publish, a day on: `ABANDONED_AFTER_S`). Versions are never overwritten; the version
 current as a new one is published becomes its parent (in its metadata, by version, and on its
 model card, by model version). `warmline/triage/models/` is such a registry.
 
@@ -45,6 +46,11 @@ LOCK = ".moving.lock"
 versions' metadata."""
 _VERSION = re.compile(r"v([1-9][0-9]*)")
 _TAKEN = (errno.EEXIST, errno.ENOTEMPTY)
+ABANDONED_AFTER_S = 24 * 3600
+"""A version's staging directory (`.version.<pid>.<hex>`) untouched this long is what a publisher
+that crashed or was killed left behind: the next publish removes it. The age, not the pid, says
+so, because a registry on a shared volume is written from other hosts, whose pids mean nothing
+here; a live publish touches its staging directory within minutes."""
 """What renaming a directory onto a version another trainer has just written fails with."""
 
 
@@ -249,6 +255,7 @@ def publish(
         staging.mkdir()
         model.save(staging)
         with moving(root, taxonomy):
+            _sweep_abandoned(taxonomy_dir)
             # The parent is read under the lock, where it cannot change before the version is in
             # (and, made current, has replaced it): a version published or a rollback made since
             # training began is the parent, in the metadata and on the model card alike, and a
@@ -386,6 +393,19 @@ def _recordable(model_dir: Path) -> Metadata:
             "`warmline triage train` can record metrics"
         )
     return metadata
+
+
+def _sweep_abandoned(taxonomy_dir: Path) -> None:
+    """Remove the staging directories publishers that died mid-way left (`ABANDONED_AFTER_S`):
+    each holds most of a model, and nothing else ever would."""
+    now = datetime.now(UTC).timestamp()
+    for leftover in taxonomy_dir.glob(".version.*"):
+        try:
+            stale = now - leftover.stat().st_mtime > ABANDONED_AFTER_S
+        except OSError:
+            continue
+        if stale and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _staging(target: Path) -> Path:
