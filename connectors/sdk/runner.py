@@ -2,17 +2,18 @@
 
 One poll is one batch. Every record of it is decoded and typed (a record that is not a warmline
 event is dead-lettered with the reason, once: its coordinates are remembered, as below, for a
-partition rewound past it; one the Kafka client cannot read at all, by its coordinates,
-committing past it once the dead letter is written), duplicates are dropped by event id, and the
-rest go to the connector's handlers: events of one subject in order, different subjects
-concurrently. A handler that fails is retried with exponential backoff and full jitter, and
-dead-lettered after `max_attempts` failures or at once for a `PermanentError`. A `retry_after` (an
-API's Retry-After) is honoured in full and is not one of those failures: the API said when, so the
-event waits and is not the worse for it. One longer than `max_retry_after` is dead-lettered at
-once, saying so. A wait ending after the batch's events may no longer start (`BATCH_SHARE`, below)
-is not waited within the batch: the event is held, its partition rewound to it and paused until the
-API allows the retry, and the consumer keeps polling meanwhile, so Kafka keeps its partitions and
-no commit passes the event.
+partition rewound past it; one the Kafka client cannot read at all, by its coordinates, committing
+past it once the dead letter is written), duplicates are dropped by event id, and the rest go to
+the connector's handlers: events of one subject in order, different subjects concurrently. A
+handler that fails is retried with exponential backoff and full jitter, and dead-lettered after
+`max_attempts` failures or at once for a `PermanentError`; one that raises `asyncio.CancelledError`
+without being cancelled fails so too (`HandlerCancelledError`). A `retry_after` (an API's
+Retry-After) is honoured in full and is not one of those failures: the API said when, so the event
+waits and is not the worse for it. One longer than `max_retry_after` is dead-lettered at once,
+saying so. A wait ending after the batch's events may no longer start (`BATCH_SHARE`, below) is not
+waited within the batch: the event is held, its partition rewound to it and paused until the API
+allows the retry, and the consumer keeps polling meanwhile, so Kafka keeps its partitions and no
+commit passes the event.
 
 An event's tries (calls made, failures toward `max_attempts`, the moment a Retry-After allows the
 next call) are saved when it fails or is held, read when its batch starts and cleared once it is
@@ -48,6 +49,13 @@ delivered again. A stop during an outage ends the runner once the call under way
 answers: the batch is left uncommitted, and an event handled but not yet marked done is then
 handled again by the next run (the writes in doubt are for that). A Redis error that is a refusal
 (a command this Redis lacks, a key of the wrong type) is raised: no retry mends it.
+
+A dead letter Kafka does not take (the broker out, or the dead-letter topic refusing even a
+letter cut short until its `max.message.bytes` is raised) is not the event's fault either: it is
+written again with the same backoff, logged, for as long as it takes, and nothing is committed
+past its record meanwhile. A stop then ends the runner once the send under way gives up (the
+producer's timeouts): the batch is left uncommitted, and its redelivery tries the event again
+from its saved tries (dead-lettering it if it fails again), never losing it.
 """
 
 from __future__ import annotations
@@ -92,7 +100,7 @@ from warmline.events.consuming import (
     poll_records,
     unreadable_dead_letter,
 )
-from warmline.events.deadletter import DeadLetters, Origin
+from warmline.events.deadletter import DeadLetterError, DeadLetters, Origin
 from warmline.events.dedupe import Deduper, RecordAt
 from warmline.events.envelope import EventDecodeError, from_record
 from warmline.events.types import EVENTS_TOPIC, EventType
@@ -166,6 +174,9 @@ class RunnerStats:
     retries: int = 0
     redis_retries: int = 0
     """Calls to Redis retried because it was out (refused, or did not answer in time)."""
+    dead_letter_retries: int = 0
+    """Dead letters written again because Kafka did not take them (out, or the dead-letter topic
+    refusing them)."""
     dead_lettered: int = 0
     batches: int = 0
     handled_ids: list[str] = field(default_factory=list)
@@ -173,8 +184,20 @@ class RunnerStats:
 
 
 class _StopRequestedError(Exception):
-    """Shutdown began while a handler waited to retry, or while Redis was out: that handler (or
-    the batch) gives up, its event is left for redelivery."""
+    """Shutdown began while a handler waited to retry, or while Redis or the dead-letter topic
+    was out (`waiting_for` names it): that handler (or the batch) gives up, its event is left
+    for redelivery."""
+
+    def __init__(self, waiting_for: str) -> None:
+        super().__init__(waiting_for)
+        self.waiting_for = waiting_for
+
+
+class HandlerCancelledError(Exception):
+    """A handler raised `asyncio.CancelledError` though the runner did not cancel it: it awaited
+    a task of its own that it had cancelled, or a library let a cancellation out. That is the
+    handler failing, retried and dead-lettered as any failure; left as a cancellation, it would
+    end the handler's task quietly, and the batch be committed past events never handled."""
 
 
 class _RetryAfterTooLongError(Exception):
@@ -273,11 +296,12 @@ class ConnectorRunner:
                 budget = self.settings.max_poll_interval.total_seconds() * BATCH_SHARE
                 try:
                     left = await self._process(records, asyncio.get_running_loop().time() + budget)
-                except _StopRequestedError:
+                except _StopRequestedError as stopped:
                     log.info(
-                        "%s: stopping while Redis is out; the batch is left uncommitted and "
+                        "%s: stopping while %s is out; the batch is left uncommitted and "
                         "redelivered",
                         self.name,
+                        stopped.waiting_for,
                     )
                     break
                 if not left:
@@ -368,8 +392,9 @@ class ConnectorRunner:
         partition. The poll raises only once every record before it was returned, and each batch
         before was done or rewound, so the record sits at its partition's position
         (`find_unreadable`). Its bytes cannot be read, so the dead letter keeps where it is; the
-        offset past it is committed only once the dead letter is written (a dead letter Kafka
-        does not take stops the runner, as for any other record, and the record comes again).
+        offset past it is committed only once the dead letter is written (retried while Kafka
+        does not take it, as for any other record; a stop meanwhile leaves the record to come
+        again).
         """
         try:
             found = await asyncio.to_thread(find_unreadable, self._bootstrap, consumer)
@@ -427,7 +452,8 @@ class ConnectorRunner:
     async def _process(self, records: Sequence[ConsumerRecord], deadline: float) -> list[_Item]:
         """Handle a batch; the events left for redelivery (stopped, or out of time).
         `_StopRequestedError` when a stop comes while Redis is out, before the batch's lookups
-        are done."""
+        are done, or while the dead letter of a record that is not a warmline event waits for
+        Kafka."""
         items: list[_Item] = []
         for record in records:
             item = await self._decode(record)
@@ -587,7 +613,7 @@ class ConnectorRunner:
                     await self._sleep(wait)
                 tries.attempts += 1
                 try:
-                    await method(argument)
+                    await _call(method, argument)
                     break
                 except PermanentError:
                     raise
@@ -744,7 +770,16 @@ class ConnectorRunner:
         again)."""
         log.warning("%s: %s", self.name, reason)
         for item in items:
-            await self._dead_letter(item.record, reason, attempts=attempts)
+            try:
+                await self._dead_letter(item.record, reason, attempts=attempts)
+            except _StopRequestedError:
+                log.warning(
+                    "%s: stopping before %d dead letter(s) were written (the dead-letter topic "
+                    "is out); the batch is left uncommitted and its events redelivered",
+                    self.name,
+                    len(items),
+                )
+                return False
         try:
             await self._mark_dead_lettered(items)
         except _StopRequestedError:
@@ -803,7 +838,7 @@ class ConnectorRunner:
                     attempt,
                     delay,
                 )
-                await self._sleep(delay)
+                await self._sleep(delay, waiting_for="Redis")
                 continue
             if attempt:
                 log.info("%s: Redis is back for %s after %d attempt(s)", self.name, what, attempt)
@@ -817,18 +852,66 @@ class ConnectorRunner:
         )
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep between attempts, cut short by shutdown."""
+    async def _sleep(self, seconds: float, *, waiting_for: str = "a retry") -> None:
+        """Sleep between attempts, cut short by shutdown (`_StopRequestedError`, saying what was
+        waited for)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-            raise _StopRequestedError
+            raise _StopRequestedError(waiting_for)
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, *, attempts: int) -> None:
         await self._dead_letter_origin(Origin.of(record), reason, attempts=attempts)
 
     async def _dead_letter_origin(self, origin: Origin, reason: str, *, attempts: int) -> None:
-        await asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=attempts)
+        """Write the dead letter, retried with backoff, logged, for as long as Kafka does not take
+        it (`DeadLetterError`: the broker out, or the dead-letter topic refusing even a letter cut
+        short, until its `max.message.bytes` is raised); `_StopRequestedError` when a stop comes
+        meanwhile. Its record is not committed past before this returns: the batch waits, and a
+        stop leaves it uncommitted, to be redelivered.
+
+        The send runs in a thread, bounded by the producer's own timeouts, and is never retried
+        beside itself."""
+        where = f"{origin.topic}[{origin.partition}]@{origin.offset}"
+        attempt = 0
+        while True:
+            try:
+                await asyncio.to_thread(self._dead_letters.send, origin, reason, attempts=attempts)
+            except (DeadLetterError, KafkaError) as error:
+                attempt += 1
+                self.stats.dead_letter_retries += 1
+                delay = self._backoff(attempt)
+                log.warning(
+                    "%s: the dead-letter topic did not take the dead letter of %s (%s); attempt "
+                    "%d, retrying in %.1f s (nothing is committed past it meanwhile)",
+                    self.name,
+                    where,
+                    _describe(error),
+                    attempt,
+                    delay,
+                )
+                await self._sleep(delay, waiting_for="the dead-letter topic")
+                continue
+            break
+        if attempt:
+            log.info(
+                "%s: the dead letter of %s written after %d attempt(s)", self.name, where, attempt
+            )
         self.stats.dead_lettered += 1
+
+
+async def _call(method: Callable[[Any], Awaitable[None]], argument: Any) -> None:
+    """`method(argument)`; a cancellation it raises without this task being cancelled is
+    `HandlerCancelledError`, a failure like any other."""
+    try:
+        await method(argument)
+    except asyncio.CancelledError as error:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise HandlerCancelledError(
+            "the handler raised asyncio.CancelledError though the runner did not cancel it (a "
+            "task it cancelled and then awaited, or a cancellation a library let out)"
+        ) from error
 
 
 def _partition(record: ConsumerRecord) -> TopicPartition:
