@@ -3,11 +3,12 @@ rather than retried for ever, and records kafka-python cannot write as they came
 
 from __future__ import annotations
 
+import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from connectors.sdk.testkit import read_dead_letters
 from tests.events.topics import small_topic
-from warmline.events.deadletter import TRUNCATED_BYTES, DeadLetters, Origin
+from warmline.events.deadletter import TRUNCATED_BYTES, DeadLetterError, DeadLetters, Origin
 
 
 def origin(offset: int, *, value: bytes, headers: list[tuple[str, bytes]]) -> Origin:
@@ -72,3 +73,22 @@ def test_a_dead_letter_too_large_for_the_topic_is_kept_cut_short(kafka_bootstrap
     assert kept.headers["traceparent"] == b""
     assert (kept.key, kept.value) == (None, b"")
     assert "dlq.truncated" not in kept.headers
+
+
+def test_a_producer_that_failed_a_send_is_made_again_for_the_next(kafka_bootstrap: str) -> None:
+    """kafka-python's idempotent producer can fail every send for good once it has failed one
+    (its broker lost its producer state, an embedded broker restarted; here: closed under it).
+    Before, every later dead letter failed as well, and the bridge and the connector runner, which
+    retry a dead letter until it is written, retried for ever; a fresh producer writes it."""
+    topic = small_topic(kafka_bootstrap, "deadletters-fresh-producer")
+    dead_letters = DeadLetters.connect(kafka_bootstrap, consumer="test", topic=topic)
+    letter = origin(7, value=b"v", headers=[])
+    try:
+        dead_letters._open_producer().close(timeout=1)  # a producer that can send no more
+        with pytest.raises(DeadLetterError):
+            dead_letters.send(letter, "first try")
+        dead_letters.send(letter, "second try")
+    finally:
+        dead_letters.close()
+    [written] = read_dead_letters(kafka_bootstrap, topic, expect=1)
+    assert written.reason == "second try"

@@ -178,6 +178,10 @@ class DeadLetters:
                     )
                     self._drop_producer()
                 except KafkaError as error:
+                    # The next send gets a fresh producer: this one may fail every send from now
+                    # on (its broker lost its producer state, say), and the callers retry a dead
+                    # letter until it is written.
+                    self._drop_producer()
                     raise DeadLetterError(f"could not dead-letter {where}: {error}") from error
                 else:
                     return
@@ -196,7 +200,7 @@ class DeadLetters:
         return self._producer
 
     def _drop_producer(self) -> None:
-        """Close the producer after a refusal; the next send makes a fresh one.
+        """Close the producer after a refusal or a failed send; the next send makes a fresh one.
 
         kafka-python 3.0's idempotent producer takes any error the broker answers that is neither
         retriable nor about its sequence numbers as fatal: once refused one record, it fails every
