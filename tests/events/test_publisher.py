@@ -265,3 +265,37 @@ def test_an_event_over_the_producer_limit_is_dead_lettered_and_the_rest_publishe
     assert huge.id in reason
     assert f"is {record_size(huge):,} bytes" in reason
     assert "max_request_size of 1,048,576 bytes" in reason
+
+
+def test_a_producer_that_failed_a_publish_is_made_again_for_the_next(kafka_bootstrap: str) -> None:
+    """kafka-python's idempotent producer can fail every send for good once it has failed one (its
+    broker lost its producer state; here: closed under it). The activity that publishes retries,
+    and before, every retry failed the same way until the worker was restarted."""
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    publisher = EventPublisher.connect(kafka_bootstrap, topic=topic)
+    sent = conversation_events("conv-fresh", 2)
+    try:
+        publisher._current_producer().close(timeout=1)  # a producer that can send no more
+        with pytest.raises(PublishError):
+            publisher.publish(sent[:1])
+        publisher.publish(sent)
+    finally:
+        publisher.close()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        **QUICK_GROUP,
+    )
+    received: list[DomainEvent] = []
+    try:
+        while len(received) < len(sent):
+            batch = consumer.poll(timeout_ms=20000)
+            assert batch, "events did not arrive"
+            received += [
+                from_record(r.key, list(r.headers), r.value) for rs in batch.values() for r in rs
+            ]
+    finally:
+        consumer.close()
+    assert received == sent

@@ -178,10 +178,12 @@ class DeadLetters:
                     )
                     self._drop_producer()
                 except KafkaError as error:
-                    # The next send gets a fresh producer: this one may fail every send from now
-                    # on (its broker lost its producer state, say), and the callers retry a dead
-                    # letter until it is written.
-                    self._drop_producer()
+                    if not error.retriable:
+                        # The next send gets a fresh producer: this one may fail every send from
+                        # now on (closed, or its broker lost its producer state), and the callers
+                        # retry a dead letter until it is written. An outage keeps it: making one
+                        # then waits for the broker.
+                        self._drop_producer()
                     raise DeadLetterError(f"could not dead-letter {where}: {error}") from error
                 else:
                     return

@@ -171,6 +171,7 @@ class EventPublisher:
             with contextlib.suppress(KafkaError):
                 producer.flush(timeout=max(deadline - time.monotonic(), 0.001))
         except KafkaError as error:
+            self._after_failure(producer, error)
             raise PublishError(f"Kafka did not take events for {self.topic}: {error}") from error
         unacknowledged: list[_Outgoing] = []
         failure: KafkaError | None = None
@@ -193,6 +194,7 @@ class EventPublisher:
                 raise PublishError(f"could not replace the producer: {error}") from error
             refused += self._one_at_a_time(unacknowledged)
         elif failure is not None:
+            self._after_failure(producer, failure)
             raise PublishError(
                 f"Kafka did not acknowledge events on {self.topic}: {failure}"
             ) from failure
@@ -263,6 +265,17 @@ class EventPublisher:
                 return
             self._producer = self._new_producer()
         _close(broken)
+
+    def _after_failure(self, producer: KafkaProducer, error: KafkaError) -> None:
+        """Replace a producer that failed a publish with an error no retry mends (`retriable`
+        False: closed, its producer id unknown to the broker, which lost its state): it would
+        fail every send from now on, and the activity retrying the publish the same way until
+        the worker restarted. An outage (a timeout, a refused connection) keeps it: making a
+        producer then waits for the broker, past the activity's timeout. Events the broker took
+        before the failure may be sent again by the retry; consumers drop the copy by id."""
+        if not error.retriable:
+            with contextlib.suppress(KafkaError):
+                self._replace_producer(producer)
 
     def _open_dead_letters(self) -> DeadLetters:
         with self._lock:
