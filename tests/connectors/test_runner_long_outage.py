@@ -19,6 +19,7 @@ import pytest
 from tests.connectors.test_runner_delivery import Line, until
 from tests.connectors.test_runner_redis_outage import (
     OUTAGE_LOGGED,
+    handles_only_what_follows,
     recording,
     runner_for,
     stopped,
@@ -61,16 +62,7 @@ async def test_an_outage_longer_than_the_poll_interval_loses_nothing_and_handles
     assert recording(runner).done == ["before", "during", "after"]
 
     # Started again on the same group: nothing of the outage's batch comes again.
-    again = runner_for(line)
-    task = asyncio.create_task(again.run())
-    try:
-        await asyncio.to_thread(line.publish, "next")
-        await until(lambda: recording(again).done == ["next"], task)
-        await until(lambda: again.stats.batches >= 1, task)
-    finally:
-        await stopped(again, task)
-    assert recording(again).done == ["next"]
-    assert again.stats.duplicates == 0
+    await handles_only_what_follows(line)
 
 
 async def test_an_event_marked_done_after_the_poll_interval_is_not_handled_again(
@@ -114,12 +106,4 @@ async def test_an_event_marked_done_after_the_poll_interval_is_not_handled_again
     assert "offsets not committed (CommitFailedError" in caplog.text
     assert runner.stats.duplicates >= 1
 
-    again = runner_for(line)
-    task = asyncio.create_task(again.run())
-    try:
-        await asyncio.to_thread(line.publish, "next")
-        await until(lambda: recording(again).done == ["next"], task)
-        await until(lambda: again.stats.batches >= 1, task)
-    finally:
-        await stopped(again, task)
-    assert recording(again).done == ["next"]
+    await handles_only_what_follows(line)
