@@ -12,7 +12,7 @@ until the next thing due.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -94,6 +94,11 @@ LATE_WORK_COUNTS_IN_ITS_SHIFT = "work-begun-in-a-shift-counts-in-it-after-its-en
 conversation finished after the shift, since exposure is recorded when work ends), counts in that
 shift. Before, it opened a stand-in shift of `shift_length` from that moment: a second budget
 for the day, and check-ins asked through the night, the wellness leads nudged when missed."""
+VIEW_WRITES_ARE_VERSIONED = "a-late-view-write-never-replaces-a-newer-one"
+"""Patch marker: every view the sync writes carries a `version` above the last (microseconds of
+workflow time, at least one more than the last; carried over when the workflow continues as
+new), and the store drops a view older than the one it holds. Before, a sync attempt that timed
+out but wrote later replaced the newer view of the sync after it: routing read an old state."""
 
 
 @workflow.defn
@@ -124,6 +129,8 @@ class WellnessWorkflow:
         """Grows with every change; the view is written up to `_synced`."""
         self._synced = 0
         self._operations = 0
+        self._view_version = params.view_version
+        """The version of the last view sent to Redis (`VIEW_WRITES_ARE_VERSIONED`)."""
         self._available = params.available
         """The last word on availability; kept here, beside the policy's state, and shown in the
         view (the annotation loop reads it before it hands out a task). It schedules no command,
@@ -168,6 +175,7 @@ class WellnessWorkflow:
                 state=self._wellness.state,
                 continue_as_new_after=params.continue_as_new_after,
                 available=self._available,
+                view_version=self._view_version,
             )
         )
 
@@ -314,9 +322,14 @@ class WellnessWorkflow:
     async def _sync(self) -> None:
         target = self._changes
         outgoing, self._wellness.outbox = self._wellness.outbox, []
+        view = self._view()
+        if workflow.patched(VIEW_WRITES_ARE_VERSIONED):
+            now = workflow.now()
+            self._view_version = max(self._view_version + 1, now_micros(now))
+            view = view.model_copy(update={"version": self._view_version})
         await workflow.execute_activity_method(
             WellnessActivities.sync,
-            WellnessSync(view=self._view(), events=[self._event(item) for item in outgoing]),
+            WellnessSync(view=view, events=[self._event(item) for item in outgoing]),
             start_to_close_timeout=SYNC_TIMEOUT,
             retry_policy=SYNC_RETRY,
         )
@@ -332,3 +345,12 @@ class WellnessWorkflow:
             time=item.at,
             data=item.data,
         )
+
+
+def now_micros(moment: datetime) -> int:
+    """Microseconds since the epoch: a view version that a workflow started later, for the same
+    worker (after one was terminated), begins above."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Literal
 
 import pytest
@@ -16,9 +17,15 @@ from warmline.config.model import Wellness
 from warmline.wellness.aggregate import OTHER_QUEUES, GroupFigures, team_figures
 from warmline.wellness.view import WorkerWellness
 
+WRITTEN = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
 
 def worker(n: int, **fields: object) -> WorkerWellness:
-    return WorkerWellness.model_validate({"worker_id": f"w-{n}", **fields})
+    """The view of a worker on shift, as the workflow wrote it (a worker with no view yet is not
+    on shift)."""
+    return WorkerWellness.model_validate(
+        {"worker_id": f"w-{n}", "updated_at": WRITTEN, "in_shift": True, **fields}
+    )
 
 
 def test_groups_below_the_size_are_suppressed_and_the_rest_add_up() -> None:

@@ -42,6 +42,7 @@ Run after a deliberate, versioned change to a workflow (old histories stay as th
     .venv/bin/python -m tests.workflows.record_histories wellness-missed-checkin # next shift asks
     .venv/bin/python -m tests.workflows.record_histories wellness-break-past-end # break kept
     .venv/bin/python -m tests.workflows.record_histories wellness-late-work # counted in its shift
+    .venv/bin/python -m tests.workflows.record_histories wellness-versioned-view # numbered views
 
 `conversation-*` are single conversations without routing; `routed-*` are a whole escalation: the
 conversation, its escalation and the roster, each saved under its own workflow type. The newest
@@ -72,6 +73,8 @@ minutes past the end (the `a-mandatory-break-outlasts-the-shift-s-end` patch).
 `wellness-late-work` is a conversation finished ten minutes after the shift's end: it counts in
 that shift, and no stand-in shift starts (the `work-begun-in-a-shift-counts-in-it-after-its-end`
 patch).
+`wellness-versioned-view` is a worker's break and its end: every view the sync writes carries a
+version above the last (the `a-late-view-write-never-replaces-a-newer-one` patch).
 `wellness-policy-unhandled` is not recorded here: the WellnessWorkflow from before `set_policy`
 (commit c0b52be) was sent a `set_policy` signal, as a new worker does at start while an old one
 still polls, and left it unhandled; today's workflow must replay it the same way (the
@@ -910,6 +913,22 @@ async def record_wellness_break_past_end(env: WorkflowEnvironment, task_queue: s
     await handle.terminate()
 
 
+async def record_wellness_versioned_view(env: WorkflowEnvironment, task_queue: str) -> None:
+    """A break asked for and ended in a shift: each view written has a higher version."""
+    from warmline.wellness.types import BreakRequest, EndBreakRequest
+    from workflows.wellness import WellnessWorkflow
+
+    handle = await start_shift(env, task_queue)
+    await env.sleep(timedelta(minutes=2))
+    on_break = await handle.execute_update(WellnessWorkflow.break_now, BreakRequest(minutes=15))
+    assert on_break.on_break
+    await env.sleep(timedelta(minutes=1))
+    ended = await handle.execute_update(WellnessWorkflow.end_break, EndBreakRequest())
+    assert not ended.on_break
+    await save(env.client, handle.id, "wellness-versioned-view")
+    await handle.terminate()
+
+
 async def record_wellness_late_work(env: WorkflowEnvironment, task_queue: str) -> None:
     """A conversation taken twenty minutes before the shift's end and finished ten minutes after
     it: it counts in the shift, and no stand-in shift starts for it."""
@@ -1570,6 +1589,7 @@ GROUPS: tuple[str, ...] = (
     "wellness-missed-checkin",
     "wellness-break-past-end",
     "wellness-late-work",
+    "wellness-versioned-view",
     "cover",
     "responder",
     "assigned",
@@ -1677,6 +1697,7 @@ async def main(only: str | None = None) -> None:
                         "wellness-missed-checkin": record_wellness_missed_checkin,
                         "wellness-break-past-end": record_wellness_break_past_end,
                         "wellness-late-work": record_wellness_late_work,
+                        "wellness-versioned-view": record_wellness_versioned_view,
                     }
                     if only in wellness_recordings:
                         recording = wellness_recordings[only]

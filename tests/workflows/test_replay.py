@@ -72,6 +72,7 @@ PATCHED_IN: dict[str, str] = {
     "wellness-break-past-end": "a-mandatory-break-outlasts-the-shift-s-end",
     "wellness-late-work": "work-begun-in-a-shift-counts-in-it-after-its-end",
     "routed-live-view-open-offers-escalation": "a-live-view-write-carries-only-the-open-offers",
+    "wellness-versioned-view": "a-late-view-write-never-replaces-a-newer-one",
 }
 """Histories recorded to cover a patch, and the marker each must hold (else the recording missed
 the new path it was made for)."""

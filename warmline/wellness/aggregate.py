@@ -77,7 +77,8 @@ def _this_shift(worker: WorkerWellness) -> WorkerWellness:
     A view keeps the figures of the worker's last shift until their next one starts. Counted,
     they would make a team where one person is working today show her exposure, breaks and
     check-ins beside constants a supervisor read before her shift began: every change between two
-    readings would be hers. A view nobody has written yet (`updated_at` unset) holds no figures.
+    readings would be hers. A view nobody has written yet (`updated_at` unset) holds no figures
+    and is off shift too.
     """
     if _on_shift(worker):
         return worker
@@ -85,8 +86,10 @@ def _this_shift(worker: WorkerWellness) -> WorkerWellness:
 
 
 def _on_shift(worker: WorkerWellness) -> bool:
-    """Whether the worker can add to this shift's figures: on a shift, or with no view yet."""
-    return worker.in_shift or worker.updated_at is None
+    """Whether the worker can add to this shift's figures: on a shift. A worker with no view yet
+    is not: counted, two teammates nobody has written a view for would make one person's breaks
+    look like a group's."""
+    return worker.in_shift
 
 
 def _answered(worker: WorkerWellness) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -151,6 +151,17 @@ class WellnessClient:
             not_running=tuple(w for w in workers if w in not_running),
             failed={w: failed[w] for w in workers if w in failed},
         )
+
+    async def is_running(self, worker_id: str) -> bool:
+        """Whether the worker's wellness workflow runs (a worker removed from the configuration
+        keeps theirs, and their work still counts in it)."""
+        try:
+            description = await self.handle(worker_id).describe(rpc_timeout=self._rpc_timeout)
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return description.status is WorkflowExecutionStatus.RUNNING
 
     async def ensure(self, worker_id: str) -> None:
         """Start the worker's workflow unless it runs (a fresh state: no shift, no work yet)."""

@@ -56,6 +56,7 @@ async def run_tracker(
             kinds=worker_kinds(config),
         ),
         TrackStore(store, deployment=config.metadata.name),
+        workers=worker_kinds(config),
     )
     tracker = ExposureTracker(
         counter,

@@ -18,7 +18,7 @@ hand it events themselves (the demo, `warmline simulate`); `ExposureTracker` is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -174,9 +174,18 @@ async def _once(what: str, call: Callable[[], Awaitable[T]], in_thread: bool) ->
 class ExposureCounter:
     """Folds conversation events into their tracks and records the exposure they add up to."""
 
-    def __init__(self, wellness: WellnessClient, tracks: TrackStore) -> None:
+    def __init__(
+        self,
+        wellness: WellnessClient,
+        tracks: TrackStore,
+        *,
+        workers: Collection[str] | None = None,
+    ) -> None:
         self._wellness = wellness
         self._tracks = tracks
+        self._workers = None if workers is None else frozenset(workers)
+        """The configured workers; with them, a `handoff.accepted` naming anyone else (who has
+        no running wellness workflow) is refused rather than given a workflow nobody reads."""
         self.recorded = 0
 
     async def handle(self, event: DomainEvent, call: _Call[Any] = _once) -> None:
@@ -190,6 +199,8 @@ class ExposureCounter:
             "the conversation's track", lambda: asyncio.to_thread(tracks.get, event), True
         )
         after, exposure = fold(track, event)
+        if event.type == EventType.HANDOFF_ACCEPTED and after.owner is not None:
+            await self._check_worker(event, after.owner, call)
         if exposure is not None:
             # Recorded before the track is saved: a crash in between repeats the record, whose
             # id (the event id) the wellness workflow counts once.
@@ -201,6 +212,23 @@ class ExposureCounter:
                 "the conversation's track",
                 lambda: asyncio.to_thread(tracks.put, event, after),
                 True,
+            )
+
+    async def _check_worker(self, event: DomainEvent, worker: str, call: _Call[Any]) -> None:
+        """`EventDataError` when the accepting specialist is not in the configuration and has no
+        running wellness workflow: a bad or foreign event, whose exposure would start a workflow
+        nobody reads (one per id it names). A worker removed from the configuration mid-shift
+        keeps their workflow, so their work still counts until they stop."""
+        if self._workers is None or worker in self._workers:
+            return
+        wellness = self._wellness
+        running: bool = await call(
+            f"{worker}'s wellness workflow", lambda: wellness.is_running(worker), False
+        )
+        if not running:
+            raise EventDataError(
+                f"{event.type.value} event {event.id}: specialist {worker!r} is not in the"
+                " configuration and has no running wellness workflow"
             )
 
 

@@ -41,6 +41,9 @@ class WellnessInput(_Model):
     available: bool = True
     """The last word on the worker's availability (theirs or HR's); carried over when the
     workflow continues as new."""
+    view_version: int = Field(default=0, ge=0)
+    """The version of the last view the workflow wrote; carried over when it continues as new,
+    so the next run's views are newer."""
 
 
 class Availability(_Model):

@@ -6,6 +6,12 @@ after every change, and a worker with no state in Redis is treated as fresh (no 
 break), so a lost view can only make routing less careful until the next change, never stall it.
 
 Key: `<prefix>:<deployment>:<worker>` (string): the JSON of `WorkerWellness`.
+
+Writes are versioned: the workflow gives every view it writes a `version` above the last, and a
+view whose version is below the stored one's is dropped (a compare-and-set in one Lua script). An
+activity attempt that timed out keeps running in its thread; without this, its late write could
+replace the newer view a later sync wrote, and routing would read an old state (not on a break,
+under budget) until the next change.
 """
 
 from __future__ import annotations
@@ -62,6 +68,11 @@ class WorkerWellness(BaseModel):
     """The check-ins sent while one was asked for; None in views written before the field
     existed."""
     checkin_pending: bool = False
+    version: int = Field(default=0, ge=0)
+    """Orders the workflow's writes: above every earlier view of the worker's (microseconds of
+    workflow time, at least one more than the last), so a view written late never replaces a
+    newer one. 0 in views written before the field existed, and by hand: such a write is never
+    dropped."""
 
     @property
     def may_take_intense(self) -> bool:
@@ -79,12 +90,30 @@ class WorkerWellness(BaseModel):
         return not self.on_break
 
 
+_WRITE_UNLESS_OLDER = """
+local stored = redis.call('GET', KEYS[1])
+local version = tonumber(ARGV[2])
+if stored and version > 0 then
+    local ok, decoded = pcall(cjson.decode, stored)
+    if ok and type(decoded) == 'table' and type(decoded['version']) == 'number'
+        and decoded['version'] > version then
+        return 0
+    end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+"""Sets the view unless the stored one has a higher version; an unversioned write (version 0)
+always lands. Returns 1 when written, 0 when dropped."""
+
+
 class WellnessStateStore:
     """Reads and writes the wellness view of one deployment's workers."""
 
     def __init__(self, client: Redis, *, deployment: str, prefix: str = DEFAULT_PREFIX) -> None:
         self._client = client
         self._prefix = f"{prefix}:{deployment}:"
+        self._write_unless_older = client.register_script(_WRITE_UNLESS_OLDER)
 
     @classmethod
     def connect(
@@ -95,8 +124,12 @@ class WellnessStateStore:
     def key(self, worker_id: str) -> str:
         return self._prefix + worker_id
 
-    def write(self, state: WorkerWellness) -> None:
-        self._client.set(self.key(state.worker_id), state.model_dump_json())
+    def write(self, state: WorkerWellness) -> bool:
+        """Stores the view unless a newer one (higher `version`) is stored; whether it was."""
+        written = self._write_unless_older(
+            keys=[self.key(state.worker_id)], args=[state.model_dump_json(), state.version]
+        )
+        return bool(written)
 
     def read(self, worker_ids: Iterable[str]) -> dict[str, WorkerWellness]:
         """Each worker's state; a worker with nothing stored gets a fresh default state."""
