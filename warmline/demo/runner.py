@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -382,6 +383,10 @@ async def _run(
         publisher.close()
         live_view.close()
         wellness.close()
+        # The worker has stopped: no activity writes a view after this. A Redis that has gone
+        # (stopped on an interrupt) is not worth hiding the run's own error for.
+        with contextlib.suppress(RedisError):
+            await asyncio.to_thread(_forget_run, tracks, run)
         tracks.close()
         pump.close()
     return summarise(
@@ -463,6 +468,17 @@ def _care(
     )
     policy = policy_from_config(config).model_copy(update={"deployment": deployment})
     return Care(deployment, wellness, annotation, policy, list(kinds))
+
+
+def _forget_run(redis: Redis, run: Run) -> None:
+    """Delete the run's Redis keys: its live view, wellness views, exposure tracks and gold labels
+    (all under `warmline-demo-<run>:` or `warmline-demo-<run>-…:`). Nothing outside the run knows
+    its id, and the wellness views have no TTL, so in a shared Redis (`--redis`) every run's keys
+    would stay for good."""
+    for pattern in (f"warmline-demo-{run.run_id}:*", f"warmline-demo-{run.run_id}-*"):
+        keys = list(redis.scan_iter(match=pattern, count=500))
+        if keys:
+            redis.delete(*keys)
 
 
 def _sampler(

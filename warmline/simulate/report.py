@@ -91,14 +91,14 @@ class Report:
 
     def failures(self) -> list[str]:
         """One `FILE:LINE:COL: message` per failed step and expectation, in the file's order:
-        what the scenario asked for and what happened instead."""
-        found: list[tuple[int, str]] = []
+        what the scenario asked for and what happened instead. An `expect:` written above the
+        `steps:` comes first."""
+        found: list[tuple[tuple[int, int, int], str]] = []
         for error in self.run.step_errors:
             label = step_label(error.index, error.at, error.kind)
             where = self.step_location(error) or self.scenario.metadata.name
-            found.append(
-                (error.index, f"{where}: steps[{error.index}]: step {label}: {error.message}")
-            )
+            place = self._place(("steps", error.index, error.kind), error.index)
+            found.append((place, f"{where}: steps[{error.index}]: step {label}: {error.message}"))
         for index, result in enumerate(self.results):
             if result.passed:
                 continue
@@ -107,8 +107,15 @@ class Report:
                 f"{where}: expect[{index}]: expected {result.expectation.describe()}; "
                 f"{result.detail}"
             )
-            found.append((len(self.scenario.steps) + index, line))
+            found.append((self._place(("expect", index), len(self.scenario.steps) + index), line))
         return [line for _, line in sorted(found)]
+
+    def _place(self, loc: tuple[str | int, ...], order: int) -> tuple[int, int, int]:
+        """Where `loc` is in the file (line, column), for sorting; without the file, `order`."""
+        if self.document is None:
+            return (0, 0, order)
+        line, column = self.document.locate(loc, at_key=True)
+        return (line, column, order)
 
     def as_json(self) -> dict[str, Any]:
         return {

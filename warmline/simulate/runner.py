@@ -13,15 +13,18 @@ is the same on every run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from redis import Redis
+from redis.exceptions import RedisError
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -29,7 +32,7 @@ from temporalio.client import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.routing import ensure_roster
@@ -134,6 +137,7 @@ temporalio/sdk-java#3088), and then never answers an update to it: without a bou
 would wait for ever."""
 
 Conversation = WorkflowHandle[ConversationWorkflow, ConversationOutcome]
+T = TypeVar("T")
 
 
 class StepFailedError(Exception):
@@ -223,8 +227,23 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         publisher.close()
         live_view.close()
         store.close()
+        # After the worker has stopped, so no activity writes a view after its deletion. A Redis
+        # that has gone is not worth hiding the run's own error for.
+        with contextlib.suppress(RedisError):
+            await asyncio.to_thread(_forget_run, redis_client, run_id)
         redis_client.close()
     return run
+
+
+def _forget_run(redis: Redis, run_id: str) -> None:
+    """Delete the run's Redis keys: its live view, wellness views, exposure tracks and gold labels
+    (all under `simulate-<run>:` or `simulate-<run>-…:`). Nothing outside the run knows its id, and
+    the wellness views have no TTL, so in a shared Redis (`--redis`) every run's keys would stay
+    for good."""
+    for pattern in (f"simulate-{run_id}:*", f"simulate-{run_id}-*"):
+        keys = list(redis.scan_iter(match=pattern, count=500))
+        if keys:
+            redis.delete(*keys)
 
 
 async def answered(work: Awaitable[None], what: str) -> None:
@@ -431,8 +450,11 @@ class _Driver:
             elif isinstance(action, AssignStep):
                 await self._assign(action)
             elif isinstance(action, CloseStep):
-                await self._conversation(action.conversation).signal(
-                    ConversationWorkflow.close, CloseRequest(reason=action.reason)
+                handle = self._conversation(action.conversation)
+                await _unless_ended(
+                    handle,
+                    f"conversation {action.conversation}",
+                    handle.signal(ConversationWorkflow.close, CloseRequest(reason=action.reason)),
                 )
             elif isinstance(action, CheckInStep | BreakStep | EndBreakStep):
                 await self._wellness_action(action)
@@ -528,7 +550,11 @@ class _Driver:
             self.conversations[action.conversation] = handle
         self.messages += 1
         message = CustomerMessage(message_id=f"m{self.messages}", text=action.text)
-        await handle.execute_update(ConversationWorkflow.add_message, message)
+        await _unless_ended(
+            handle,
+            f"conversation {action.conversation}",
+            handle.execute_update(ConversationWorkflow.add_message, message),
+        )
 
     def _conversation(self, conversation: str) -> Conversation:
         handle = self.conversations.get(conversation)
@@ -568,17 +594,28 @@ class _Driver:
             raise StepFailedError(
                 f"{action.specialist} has no open offer of {action.conversation} now"
             )
+        what = f"the escalation of {action.conversation}"
         if isinstance(action, DeclineStep):
-            await escalation.execute_update(
-                EscalationWorkflow.decline,
-                DeclineRequest(
-                    offer_id=offer.offer_id, specialist_id=offer.specialist_id, reason=action.reason
+            await _unless_ended(
+                escalation,
+                what,
+                escalation.execute_update(
+                    EscalationWorkflow.decline,
+                    DeclineRequest(
+                        offer_id=offer.offer_id,
+                        specialist_id=offer.specialist_id,
+                        reason=action.reason,
+                    ),
                 ),
             )
             return
-        await escalation.execute_update(
-            EscalationWorkflow.accept,
-            AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+        await _unless_ended(
+            escalation,
+            what,
+            escalation.execute_update(
+                EscalationWorkflow.accept,
+                AcceptRequest(offer_id=offer.offer_id, specialist_id=offer.specialist_id),
+            ),
         )
         await self._wait_for_handoff(handle, action.specialist)
 
@@ -588,12 +625,16 @@ class _Driver:
         escalation = await self._escalation_of(action.conversation, wait_s=OFFER_WAIT_S)
         if escalation is None:
             raise StepFailedError(f"{action.conversation} has not been escalated")
-        await escalation.execute_update(
-            EscalationWorkflow.assign,
-            AssignRequest(
-                supervisor_id=action.supervisor,
-                specialist_id=action.specialist,
-                reason=action.reason,
+        await _unless_ended(
+            escalation,
+            f"the escalation of {action.conversation}",
+            escalation.execute_update(
+                EscalationWorkflow.assign,
+                AssignRequest(
+                    supervisor_id=action.supervisor,
+                    specialist_id=action.specialist,
+                    reason=action.reason,
+                ),
             ),
         )
 
@@ -625,6 +666,13 @@ class _Driver:
 
     async def _specialist_action(self, kind: str, action: Any) -> None:
         handle = self._conversation(action.conversation)
+        await _unless_ended(
+            handle,
+            f"conversation {action.conversation}",
+            self._update_handoff(handle, action),
+        )
+
+    async def _update_handoff(self, handle: Conversation, action: Any) -> None:
         who = action.specialist
         if isinstance(action, CompleteStep):
             await handle.execute_update(
@@ -652,3 +700,23 @@ class _Driver:
             await handle.execute_update(
                 ConversationWorkflow.acknowledge_risk, SpecialistAction(specialist_id=who)
             )
+
+
+async def _unless_ended(handle: WorkflowHandle[Any, Any], what: str, call: Awaitable[T]) -> T:
+    """`call`, an update or signal to `handle`'s workflow; if that workflow has ended, a step
+    failure saying so. The server answers a call to an ended workflow NOT_FOUND (the test server
+    as `update <uuid> not found`), which tells a scenario's author nothing."""
+    try:
+        return await call
+    except RPCError as error:
+        if error.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        try:
+            status = (await handle.describe()).status
+        except RPCError:
+            raise error from None
+        if status is None or status is WorkflowExecutionStatus.RUNNING:
+            raise
+        raise StepFailedError(
+            f"refused: {what} has already ended (its workflow is {status.name.lower()})"
+        ) from None
