@@ -8,16 +8,13 @@ language").
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 
-from redis import Redis
-
 from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
+from tests.annotation.test_sampler import running_sampler
 from tests.api.conftest import load_peer_support
 from warmline.annotation.model import AnnotatorSpec, ItemRequest, Source
-from warmline.annotation.sampler import AnnotationSampler, SamplerSettings
 from warmline.annotation.sampling import decide, tenant_languages
 from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
@@ -27,8 +24,6 @@ from warmline.conversation import (
     workflow_id,
 )
 from warmline.events import DomainEvent, EventType
-from warmline.events.deadletter import DeadLetters
-from warmline.events.dedupe import Deduper
 from workflows.conversation import ConversationWorkflow
 
 
@@ -100,25 +95,7 @@ async def test_a_sampled_message_goes_to_who_reads_its_language(
         CustomerMessage(message_id="m1", text="Ich bin so traurig und weiß nicht weiter"),
     )
 
-    redis = Redis.from_url(redis_url)
-    dead_letters = DeadLetters.connect(
-        kit.events.bootstrap, consumer="test-sampler", topic=f"{kit.events.topic}-dlq"
-    )
-    sampler = AnnotationSampler(
-        kit.client,
-        config,
-        bootstrap=kit.events.bootstrap,
-        deduper=Deduper(redis, scope=f"test-{uuid.uuid4().hex[:8]}"),
-        dead_letters=dead_letters,
-        settings=SamplerSettings(
-            task_queue=kit.task_queue,
-            events_topic=kit.events.topic,
-            group_id=f"sampler-{uuid.uuid4().hex[:8]}",
-        ),
-        policy=policy,
-    )
-    running = asyncio.create_task(sampler.run())
-    try:
+    async with running_sampler(kit, config, redis_url, policy):
         [task] = await wait_for_tasks(loop, 1, timeout_s=30)
         assert task.item.message_id == "m1"
         assert task.item.language == "de-DE"
@@ -128,8 +105,3 @@ async def test_a_sampled_message_goes_to_who_reads_its_language(
         assert german.task is not None
         assert german.task.task_id == task.task_id
         assert german.task.language == "de-DE"
-    finally:
-        sampler.stop()
-        await running
-        dead_letters.close()
-        redis.close()

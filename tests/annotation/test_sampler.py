@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from redis import Redis
@@ -13,8 +15,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from tests.annotation.conftest import LoopKit, make_policy, wait_for_tasks
 from tests.api.conftest import UNREACHABLE_TEMPORAL, load_peer_support
 from warmline.annotation.client import AnnotationLoop, submit_item
-from warmline.annotation.model import ItemRequest, Source
+from warmline.annotation.model import AnnotationPolicy, ItemRequest, Source
 from warmline.annotation.sampler import AnnotationSampler, SamplerSettings
+from warmline.config.model import WarmlineConfig
 from warmline.conversation import (
     ConversationInput,
     CustomerMessage,
@@ -27,6 +30,39 @@ from warmline.events.dedupe import Deduper
 from workflows.conversation import ConversationWorkflow
 
 PII = "I'm Margaret Thompson, call 07911 123456 or margaret@example.com, I feel hopeless"
+
+
+@contextlib.asynccontextmanager
+async def running_sampler(
+    kit: LoopKit, config: WarmlineConfig, redis_url: str, policy: AnnotationPolicy
+) -> AsyncIterator[AnnotationSampler]:
+    """The real sampler on the kit's events topic, feeding `policy`'s loop; stopped and its
+    clients closed on the way out."""
+    redis = Redis.from_url(redis_url)
+    dead_letters = DeadLetters.connect(
+        kit.events.bootstrap, consumer="test-sampler", topic=f"{kit.events.topic}-dlq"
+    )
+    sampler = AnnotationSampler(
+        kit.client,
+        config,
+        bootstrap=kit.events.bootstrap,
+        deduper=Deduper(redis, scope=f"test-{uuid.uuid4().hex[:8]}"),
+        dead_letters=dead_letters,
+        settings=SamplerSettings(
+            task_queue=kit.task_queue,
+            events_topic=kit.events.topic,
+            group_id=f"sampler-{uuid.uuid4().hex[:8]}",
+        ),
+        policy=policy,
+    )
+    running = asyncio.create_task(sampler.run())
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
+        await running
+        dead_letters.close()
+        redis.close()
 
 
 async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_url: str) -> None:
@@ -56,25 +92,7 @@ async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_u
         ConversationWorkflow.add_message, CustomerMessage(message_id="m1", text=PII)
     )
 
-    redis = Redis.from_url(redis_url)
-    dead_letters = DeadLetters.connect(
-        kit.events.bootstrap, consumer="test-sampler", topic=f"{kit.events.topic}-dlq"
-    )
-    sampler = AnnotationSampler(
-        kit.client,
-        config,
-        bootstrap=kit.events.bootstrap,
-        deduper=Deduper(redis, scope=f"test-{uuid.uuid4().hex[:8]}"),
-        dead_letters=dead_letters,
-        settings=SamplerSettings(
-            task_queue=kit.task_queue,
-            events_topic=kit.events.topic,
-            group_id=f"sampler-{uuid.uuid4().hex[:8]}",
-        ),
-        policy=policy,
-    )
-    running = asyncio.create_task(sampler.run())
-    try:
+    async with running_sampler(kit, config, redis_url, policy) as sampler:
         [task] = await wait_for_tasks(loop, 1, timeout_s=30)
         assert task.item.message_id == "m1"
         assert task.item.conversation_id == conversation
@@ -120,11 +138,6 @@ async def test_sampled_message_reaches_annotators_redacted(kit: LoopKit, redis_u
         assert sampler.stats.sampled == 1
         assert (await AnnotationLoop(kit.client, policy.deployment).report()).items == 1
         assert to_record(event).key == conversation.encode()
-    finally:
-        sampler.stop()
-        await running
-        dead_letters.close()
-        redis.close()
 
 
 async def test_a_sampler_started_while_temporal_is_down_retries_and_stops_cleanly(
