@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from kafka.errors import KafkaError
 from redis import Redis
 from redis.exceptions import RedisError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -57,7 +58,7 @@ from warmline.demo.summary import (
 )
 from warmline.errors import ServiceError
 from warmline.events import DomainEvent, EventPublisher
-from warmline.events.admin import ensure_topics
+from warmline.events.admin import delete_topics, ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
@@ -389,6 +390,9 @@ async def _run(
             await asyncio.to_thread(_forget_run, tracks, run)
         tracks.close()
         pump.close()
+        # The run's topics too: on a shared broker (`--kafka`) each run's two would stay.
+        with contextlib.suppress(KafkaError):
+            await asyncio.to_thread(delete_topics, endpoints.kafka, [run.topic, run.wellness_topic])
     return summarise(
         events,
         triage_ms=run.triage_ms,

@@ -51,3 +51,18 @@ def ensure_topics(
                 time.sleep(0.05)
     finally:
         admin.close()
+
+
+def delete_topics(bootstrap: str, topics: Iterable[str]) -> None:
+    """Delete the topics that exist (a run's own, once it is over); one already gone is skipped.
+
+    Raises `KafkaError` when the broker refuses or cannot be reached: a caller cleaning up after
+    itself decides whether that hides anything."""
+    wanted = list(topics)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        present = [t for t in wanted if t in set(admin.list_topics())]
+        if present:
+            admin.delete_topics(present)
+    finally:
+        admin.close()

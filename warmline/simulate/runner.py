@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from kafka.errors import KafkaError
 from redis import Redis
 from redis.exceptions import RedisError
 from temporalio.client import (
@@ -72,7 +73,7 @@ from warmline.escalation import (
     escalation_workflow_id,
 )
 from warmline.events import EventPublisher
-from warmline.events.admin import ensure_topics
+from warmline.events.admin import delete_topics, ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
@@ -232,6 +233,9 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         with contextlib.suppress(RedisError):
             await asyncio.to_thread(_forget_run, redis_client, run_id)
         redis_client.close()
+        # The run's topics too: on a shared broker (`--kafka`) each run's two would stay.
+        with contextlib.suppress(KafkaError):
+            await asyncio.to_thread(delete_topics, kafka, [topic, wellness_topic])
     return run
 
 
