@@ -115,9 +115,6 @@ rest of a batch is left for the next poll, and the other share is for the events
 finish, retries included: a batch must end, and the consumer poll again, within
 `max_poll_interval`, or Kafka gives its partitions to another consumer and refuses its commit."""
 
-_NO_EVENT_ID = ""
-"""What stands for the event id of a record that is not a warmline event, when its dead letter is
-remembered by its coordinates (`Deduper.mark_dead_lettered`)."""
 
 _REDIS_OUTAGES = (ReadOnlyError, TryAgainError, ClusterDownError, OutOfMemoryError)
 """Error answers of a Redis that fails over, reshards or is out of memory: they pass, and are
@@ -519,11 +516,13 @@ class ConnectorRunner:
         A partition rewound to an event held for a Retry-After (or not started in time) brings
         the records behind it again. The events among them are dropped by the dedupe, or by the
         record they were dead-lettered from; this record has no event id, so it is remembered by
-        its coordinates alone (`_NO_EVENT_ID`), or it would go to the dead letter at every rewind.
+        its coordinates alone (`Deduper.record_dead_lettered`), or it would go to the dead letter
+        at every rewind.
         """
-        at = [(_NO_EVENT_ID, _record_at(record))]
-        [before] = await self._until_stored(
-            "the dead-letter lookup", lambda: asyncio.to_thread(self._deduper.dead_lettered, at)
+        at = _record_at(record)
+        before = await self._until_stored(
+            "the dead-letter lookup",
+            lambda: asyncio.to_thread(self._deduper.record_dead_lettered, at),
         )
         if before:
             self.stats.redelivered_dead_letters += 1
@@ -539,7 +538,7 @@ class ConnectorRunner:
         await self._dead_letter(record, reason, attempts=0)
         await self._until_stored(
             "remembering a dead letter",
-            lambda: asyncio.to_thread(self._deduper.mark_dead_lettered, at),
+            lambda: asyncio.to_thread(self._deduper.mark_record_dead_lettered, at),
         )
 
     def _wanted(self, event_type: EventType) -> bool:

@@ -100,8 +100,6 @@ DEDUPE_SCOPE = "bridge"
 """The bridge's ids in the Redis dedupe (`warmline:dedupe:bridge:<event source> <event id>`)."""
 CONSUMER_NAME = "bridge"
 """How dead letters name the bridge (`dlq.consumer`)."""
-_NO_EVENT_ID = ""
-"""What stands for the event id when a dead-lettered record is remembered by its coordinates."""
 MAX_RECORD_BYTES = 1_048_576
 """Larger records are dead-lettered unread: a message's text is at most `MAX_MESSAGE_CHARS`
 characters, a small fraction of this even in JSON's escapes."""
@@ -248,12 +246,14 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         """Dead-letter the record once: a batch left uncommitted (a stop or a crash while a later
         record waited out an outage) is redelivered, and its records dead-lettered the first time
-        must not be again. They are remembered by their coordinates (`_NO_EVENT_ID`: a record
-        that failed its checks may have no event id), in the dedupe's Redis for its TTL; a
-        record sent again, fixed, has other coordinates and goes through."""
-        at = [(_NO_EVENT_ID, RecordAt(record.topic, record.partition, record.offset))]
-        [before] = await self._until_done(
-            "dedupe", lambda: asyncio.to_thread(self._deduper.dead_lettered, at), in_thread=True
+        must not be again. They are remembered by their coordinates (a record that failed its
+        checks may have no event id), in the dedupe's Redis for its TTL; a record sent again,
+        fixed, has other coordinates and goes through."""
+        at = RecordAt(record.topic, record.partition, record.offset)
+        before = await self._until_done(
+            "dedupe",
+            lambda: asyncio.to_thread(self._deduper.record_dead_lettered, at),
+            in_thread=True,
         )
         if before:
             log.info(
@@ -267,7 +267,7 @@ class InboundBridge(BatchConsumer[BridgeSettings, BridgeStats]):
         await super()._dead_letter(record, reason)
         await self._until_done(
             "dedupe",
-            lambda: asyncio.to_thread(self._deduper.mark_dead_lettered, at),
+            lambda: asyncio.to_thread(self._deduper.mark_record_dead_lettered, at),
             in_thread=True,
         )
 

@@ -21,9 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kafka.errors import KafkaError
 from redis import Redis
-from redis.exceptions import RedisError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -58,11 +56,12 @@ from warmline.demo.summary import (
 )
 from warmline.errors import ServiceError
 from warmline.events import DomainEvent, EventPublisher
-from warmline.events.admin import delete_topics, ensure_topics
+from warmline.events.admin import ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.reach import check_kafka, check_redis, check_temporal, temporal_client
+from warmline.runs import forget_run
 from warmline.runtime import (
     build_provider,
     escalation_policy,
@@ -384,15 +383,12 @@ async def _run(
         publisher.close()
         live_view.close()
         wellness.close()
-        # The worker has stopped: no activity writes a view after this. A Redis that has gone
-        # (stopped on an interrupt) is not worth hiding the run's own error for.
-        with contextlib.suppress(RedisError):
-            await asyncio.to_thread(_forget_run, tracks, run)
-        tracks.close()
         pump.close()
-        # The run's topics too: on a shared broker (`--kafka`) each run's two would stay.
-        with contextlib.suppress(KafkaError):
-            await asyncio.to_thread(delete_topics, endpoints.kafka, [run.topic, run.wellness_topic])
+        # The worker has stopped: no activity writes a view after this.
+        await forget_run(
+            tracks, f"warmline-demo-{run.run_id}", endpoints.kafka, [run.topic, run.wellness_topic]
+        )
+        tracks.close()
     return summarise(
         events,
         triage_ms=run.triage_ms,
@@ -472,17 +468,6 @@ def _care(
     )
     policy = policy_from_config(config).model_copy(update={"deployment": deployment})
     return Care(deployment, wellness, annotation, policy, list(kinds))
-
-
-def _forget_run(redis: Redis, run: Run) -> None:
-    """Delete the run's Redis keys: its live view, wellness views, exposure tracks and gold labels
-    (all under `warmline-demo-<run>:` or `warmline-demo-<run>-…:`). Nothing outside the run knows
-    its id, and the wellness views have no TTL, so in a shared Redis (`--redis`) every run's keys
-    would stay for good."""
-    for pattern in (f"warmline-demo-{run.run_id}:*", f"warmline-demo-{run.run_id}-*"):
-        keys = list(redis.scan_iter(match=pattern, count=500))
-        if keys:
-            redis.delete(*keys)
 
 
 def _sampler(

@@ -16,6 +16,8 @@ from typing import NamedTuple
 from redis import Redis
 
 DEFAULT_TTL = timedelta(days=7)
+_NO_EVENT_ID = ""
+"""Stands for the event id of a dead-lettered record that has none (`mark_record_dead_lettered`)."""
 """Longer than any redelivery: Kafka's retention of an uncommitted offset and Temporal's retries."""
 
 
@@ -77,6 +79,17 @@ class Deduper:
             return []
         known = self._client.mget([self._dead_lettered_key(i, at) for i, at in records])
         return [value is not None for value in known]
+
+    def mark_record_dead_lettered(self, at: RecordAt) -> None:
+        """`mark_dead_lettered` for a record that has no event id (not a warmline event, or one
+        that failed its checks): remembered by its coordinates alone."""
+        self.mark_dead_lettered([(_NO_EVENT_ID, at)])
+
+    def record_dead_lettered(self, at: RecordAt) -> bool:
+        """Whether the record at `at` was dead-lettered as one with no event id
+        (`mark_record_dead_lettered`): a redelivery of it is not dead-lettered again."""
+        [before] = self.dead_lettered([(_NO_EVENT_ID, at)])
+        return before
 
     def _dead_lettered_key(self, event_id: str, at: RecordAt) -> str:
         # Kafka topic names hold no '[' nor '@', so the coordinates end where the id begins.

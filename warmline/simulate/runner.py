@@ -13,16 +13,13 @@ is the same on every run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from kafka.errors import KafkaError
 from redis import Redis
-from redis.exceptions import RedisError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -73,12 +70,13 @@ from warmline.escalation import (
     escalation_workflow_id,
 )
 from warmline.events import EventPublisher
-from warmline.events.admin import delete_topics, ensure_topics
+from warmline.events.admin import ensure_topics
 from warmline.events.pump import EventPump, read_until_quiet
 from warmline.handoff import renderer_from_config
 from warmline.liveview import LiveView
 from warmline.reach import check_redis
 from warmline.roster import AvailabilityRequest, RosterMember, RosterSettings
+from warmline.runs import forget_run
 from warmline.runtime import (
     build_provider,
     escalation_policy,
@@ -228,26 +226,10 @@ async def simulate(scenario: Scenario, config: WarmlineConfig, *, kafka: str, re
         publisher.close()
         live_view.close()
         store.close()
-        # After the worker has stopped, so no activity writes a view after its deletion. A Redis
-        # that has gone is not worth hiding the run's own error for.
-        with contextlib.suppress(RedisError):
-            await asyncio.to_thread(_forget_run, redis_client, run_id)
+        # After the worker has stopped, so no activity writes a view after its deletion.
+        await forget_run(redis_client, f"simulate-{run_id}", kafka, [topic, wellness_topic])
         redis_client.close()
-        # The run's topics too: on a shared broker (`--kafka`) each run's two would stay.
-        with contextlib.suppress(KafkaError):
-            await asyncio.to_thread(delete_topics, kafka, [topic, wellness_topic])
     return run
-
-
-def _forget_run(redis: Redis, run_id: str) -> None:
-    """Delete the run's Redis keys: its live view, wellness views, exposure tracks and gold labels
-    (all under `simulate-<run>:` or `simulate-<run>-…:`). Nothing outside the run knows its id, and
-    the wellness views have no TTL, so in a shared Redis (`--redis`) every run's keys would stay
-    for good."""
-    for pattern in (f"simulate-{run_id}:*", f"simulate-{run_id}-*"):
-        keys = list(redis.scan_iter(match=pattern, count=500))
-        if keys:
-            redis.delete(*keys)
 
 
 async def answered(work: Awaitable[None], what: str) -> None:
